@@ -1,0 +1,121 @@
+# shmbus build. `make` builds libshmbus (static and shared); `make test` runs
+# every Check test twice, plain and under AddressSanitizer+UBSan; `make run`
+# starts the broker. Objects go to build/<variant>/ so the two builds never mix.
+
+VARIANT ?= plain
+B := build/$(VARIANT)
+
+CC ?= cc
+PKGS := libcjson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+UV_CFLAGS := $(shell pkg-config --cflags libuv 2>/dev/null)
+UV_LIBS := $(shell pkg-config --libs libuv 2>/dev/null)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wvla -Werror
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -MMD -MP \
+                 -fvisibility=hidden -fPIC -Iinclude -I. $(PKG_CFLAGS)
+ifeq ($(VARIANT),asan)
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
+       -fno-omit-frame-pointer
+else ifeq ($(VARIANT),tsan)
+SAN := -fsanitize=thread -fno-omit-frame-pointer
+endif
+CFLAGS_ALL := $(CFLAGS_COMMON) $(SAN) $(CFLAGS)
+LDFLAGS_ALL := $(SAN) $(LDFLAGS)
+LIBS_SYS := -lpthread
+
+LIB_SRCS := $(wildcard client/*.c proto/*.c)
+CONFIG_SRCS := $(wildcard config/*.c)
+DAEMON_SRCS := $(wildcard daemon/*.c)
+TOOL_SRCS := $(wildcard tools/*.c)
+TEST_SRCS := $(wildcard tests/*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+CONFIG_OBJS := $(CONFIG_SRCS:%.c=$(B)/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(B)/%.o)
+TEST_OBJS := $(TEST_SRCS:%.c=$(B)/%.o)
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(B)/%.o)
+
+LIB_A := $(B)/libshmbus.a
+LIB_SO := $(B)/libshmbus.so
+CONFIG_A := $(B)/libsbconfig.a
+CONFIG_LINK := $(if $(CONFIG_SRCS),$(CONFIG_A))
+RUNNER := $(B)/tests/runner
+SHMBUSD := $(B)/shmbusd
+SHMBUS := $(B)/shmbus
+BENCH := $(B)/shmbus-bench
+
+.PHONY: all lib test check-variant run bench clean deps format
+
+all: lib $(if $(DAEMON_SRCS),$(SHMBUSD)) $(if $(TOOL_SRCS),$(SHMBUS))
+
+lib: $(LIB_A) $(LIB_SO)
+
+deps:
+	@sh scripts/install-deps.sh
+
+# The whole suite, twice: plain, then with AddressSanitizer and UBSan. Any
+# failure, sanitizer report or leak makes the run (and so CI) fail.
+test: deps
+	$(MAKE) --no-print-directory VARIANT=plain check-variant
+	$(MAKE) --no-print-directory VARIANT=asan check-variant
+
+check-variant: $(RUNNER) $(if $(DAEMON_SRCS),$(SHMBUSD)) \
+               $(if $(TOOL_SRCS),$(SHMBUS))
+	SHMBUS_TEST_BINDIR=$(CURDIR)/$(B) \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allow_user_segv_handler=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	$(RUNNER)
+
+run: deps $(SHMBUSD)
+	$(SHMBUSD) --foreground $(ARGS)
+
+bench: deps $(BENCH)
+	@echo "built $(BENCH); run it with: $(BENCH) --help"
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(if $(filter daemon/%,$<),$(UV_CFLAGS)) \
+	      $(if $(filter tests/%,$<),$(CHECK_CFLAGS)) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libshmbus.so.0 -Wl,-z,defs $(LDFLAGS_ALL) \
+	      -o $@ $^ $(PKG_LIBS) $(LIBS_SYS)
+
+$(CONFIG_A): $(CONFIG_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHMBUSD): $(DAEMON_OBJS) $(CONFIG_LINK) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(DAEMON_OBJS) $(CONFIG_LINK) $(LIB_A) \
+	      $(UV_LIBS) $(PKG_LIBS) $(LIBS_SYS)
+
+$(SHMBUS): $(TOOL_OBJS) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(TOOL_OBJS) $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
+
+$(RUNNER): $(TEST_OBJS) $(CONFIG_LINK) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(CONFIG_LINK) $(LIB_A) \
+	      $(CHECK_LIBS) $(PKG_LIBS) $(LIBS_SYS)
+
+$(BENCH): $(BENCH_OBJS) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(BENCH_OBJS) $(LIB_A) $(PKG_LIBS) \
+	      $(LIBS_SYS) -lm
+
+format:
+	clang-format -i $(LIB_SRCS) $(CONFIG_SRCS) $(DAEMON_SRCS) $(TOOL_SRCS) \
+	    $(TEST_SRCS) $(BENCH_SRCS) $(wildcard include/shmbus/*.h */*.h)
+
+clean:
+	rm -rf build
+
+-include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)

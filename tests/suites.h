@@ -1,0 +1,17 @@
+/*
+ * suites.h - the list of Check suites the runner executes. A module's tests
+ * live in tests/check_<module>.c and export <module>_suite(); adding the
+ * module to SB_TEST_SUITES is what registers it.
+ */
+#ifndef SB_TEST_SUITES_H
+#define SB_TEST_SUITES_H
+
+#include <check.h>
+
+#define SB_TEST_SUITES(X) X(error)
+
+#define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
+SB_TEST_SUITES(SB_DECLARE_SUITE)
+#undef SB_DECLARE_SUITE
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * testutil.c - see testutil.h.
+ */
+#include "tests/testutil.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *sbt_tempdir(void)
+{
+	char tmpl[] = "/tmp/shmbus-test-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+
+	if (dir == NULL) {
+		perror("mkdtemp");
+		abort();
+	}
+	return strdup(dir);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type,
+                        struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+void sbt_rmtree(char *path)
+{
+	if (path == NULL) {
+		return;
+	}
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(path);
+}
+
+void sbt_unique_name(char *buf, size_t size, const char *prefix)
+{
+	static unsigned counter;
+
+	snprintf(buf, size, "%s-%ld-%u", prefix, (long)getpid(), counter++);
+}
+
+int sbt_wait(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			return -1000;
+		}
+	}
+	if (WIFSIGNALED(status)) {
+		return -WTERMSIG(status);
+	}
+	return WEXITSTATUS(status);
+}
+
+uint32_t sbt_checksum(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++) {
+		h = (h ^ p[i]) * 16777619u;
+	}
+	return h;
+}
+
+/* xorshift32 stream: cheap, and every byte depends on the seed. */
+static uint32_t next_word(uint32_t *state)
+{
+	uint32_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*state = x;
+	return x;
+}
+
+void sbt_fill_pattern(void *buf, size_t len, uint32_t seed)
+{
+	unsigned char *p = buf;
+	uint32_t state = seed | 1u;
+
+	for (size_t i = 0; i < len; i++) {
+		p[i] = (unsigned char)next_word(&state);
+	}
+}
+
+int sbt_check_pattern(const void *buf, size_t len, uint32_t seed)
+{
+	const unsigned char *p = buf;
+	uint32_t state = seed | 1u;
+
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] != (unsigned char)next_word(&state)) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+const char *sbt_bindir(void)
+{
+	const char *dir = getenv("SHMBUS_TEST_BINDIR");
+
+	return dir != NULL && dir[0] != '\0' ? dir : "build/plain";
+}

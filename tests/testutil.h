@@ -1,0 +1,37 @@
+/*
+ * testutil.h - helpers shared by the Check suites: temporary directories,
+ * unique shared-memory names, waiting for forked children, and a checksum
+ * so multi-process tests can tell a torn or misplaced payload from a good one.
+ */
+#ifndef SB_TESTUTIL_H
+#define SB_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Creates a fresh directory under /tmp; returns its malloc'd path. */
+char *sbt_tempdir(void);
+
+/* Removes `path` and everything below it, then frees `path`. */
+void sbt_rmtree(char *path);
+
+/* Writes "<prefix>-<pid>-<counter>" into buf: a name no other test uses. */
+void sbt_unique_name(char *buf, size_t size, const char *prefix);
+
+/* Waits for `pid`. Returns its exit status (0..255), or -signal if a
+ * signal killed it, or -1000 if waitpid failed. */
+int sbt_wait(pid_t pid);
+
+/* FNV-1a over `len` bytes of `data`. */
+uint32_t sbt_checksum(const void *data, size_t len);
+
+/* Fills `buf` with `len` bytes derived from `seed`, and checks them. */
+void sbt_fill_pattern(void *buf, size_t len, uint32_t seed);
+int sbt_check_pattern(const void *buf, size_t len, uint32_t seed);
+
+/* Directory of the binaries under test (shmbusd, shmbus): $SHMBUS_TEST_BINDIR
+ * set by the Makefile, or build/plain. */
+const char *sbt_bindir(void);
+
+#endif
