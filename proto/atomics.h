@@ -1,0 +1,53 @@
+/*
+ * atomics.h - the few primitives every shared-memory path uses, kept in one
+ * place: a CPU pause for spin loops and the futex calls used to sleep on a
+ * 32-bit word in shared memory. Memory orders themselves are written at each
+ * use, with a comment naming the operation they pair with.
+ */
+#ifndef SB_ATOMICS_H
+#define SB_ATOMICS_H
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
+static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
+
+/* Tells the CPU we are spinning (saves power, frees the sibling thread). */
+static inline void sb_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/*
+ * Sleeps while *word == expected, until woken or `deadline` (CLOCK_MONOTONIC,
+ * NULL = forever) passes. The futex is shared (not FUTEX_PRIVATE) because
+ * sleepers and wakers are different processes. Returns 0 when woken or when
+ * the word had already changed, -ETIMEDOUT, -EINTR, or another -errno
+ * (-EFAULT if the word is not mapped).
+ */
+int sb_futex_wait(_Atomic uint32_t *word, uint32_t expected,
+                  const struct timespec *deadline);
+
+/* Wakes up to `count` sleepers on `word`. */
+void sb_futex_wake(_Atomic uint32_t *word, int count);
+
+/*
+ * Deadlines. timeout_ms: 0 = do not wait, -1 = forever, > 0 = milliseconds.
+ * sb_deadline_init fills *deadline and returns it, or NULL for "forever".
+ */
+const struct timespec *sb_deadline_init(int timeout_ms,
+                                        struct timespec *deadline);
+
+/* 1 when the CLOCK_MONOTONIC `deadline` has passed (NULL never passes). */
+int sb_deadline_passed(const struct timespec *deadline);
+
+#endif

@@ -1,0 +1,1183 @@
+/*
+ * ring.c - operations over a topic ring in shared memory (layout in
+ * ring_layout.h). Writers serialise on a robust mutex and publish a record
+ * by storing writer_tail; broadcast readers follow their own cursor without
+ * a lock; queue consumers share one cursor under a second robust mutex.
+ * Every value read from shared memory is checked before it is used.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/ring.h"
+
+#define DEFAULT_SPIN 4000        /* polls (~ a few µs) before a futex sleep */
+#define LOCK_GRACE_MS 10         /* lock wait allowed when timeout_ms is 0 */
+#define READER_OPEN_TIMEOUT_MS 5000
+
+/* A checked record: where it is, where the next one starts, what it holds. */
+struct rec_view {
+	uint64_t pos;
+	uint64_t end;
+	uint32_t type;
+	uint32_t len;
+	uint64_t seq;
+	const unsigned char *payload;
+};
+
+static uint64_t record_size(uint64_t len)
+{
+	return (SB_RING_RECORD_HEADER + len + SB_RING_RECORD_ALIGN - 1) &
+	       ~(uint64_t)(SB_RING_RECORD_ALIGN - 1);
+}
+
+static int is_power_of_two(uint64_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+int sb_ring_layout(const struct sb_ring_config *cfg, uint64_t *data_size,
+                   uint64_t *ctl_size)
+{
+	uint64_t ctl;
+
+	if (cfg == NULL || data_size == NULL || ctl_size == NULL) {
+		return -EINVAL;
+	}
+	if (!is_power_of_two(cfg->capacity) ||
+	    cfg->capacity < SB_RING_MIN_CAPACITY ||
+	    cfg->capacity > SB_RING_MAX_CAPACITY ||
+	    cfg->max_message > cfg->capacity / 4 || cfg->slot_count == 0 ||
+	    cfg->slot_count > SB_RING_MAX_SLOTS) {
+		return -EINVAL;
+	}
+	if (cfg->mode != SB_RING_BROADCAST && cfg->mode != SB_RING_QUEUE) {
+		return -EINVAL;
+	}
+	if (cfg->overflow != SB_RING_BLOCK &&
+	    cfg->overflow != SB_RING_OVERWRITE &&
+	    cfg->overflow != SB_RING_REJECT) {
+		return -EINVAL;
+	}
+	ctl = SB_RING_CTL_SLOTS_OFFSET +
+	      (uint64_t)cfg->slot_count * sizeof(struct sb_ring_slot);
+	*data_size = SB_RING_HEADER_SIZE + cfg->capacity;
+	*ctl_size = (ctl + 4095) & ~(uint64_t)4095;
+	return 0;
+}
+
+static int init_robust_mutex(sb_shm_mutex *m)
+{
+	pthread_mutexattr_t attr;
+	int r;
+
+	r = pthread_mutexattr_init(&attr);
+	if (r == 0) {
+		r = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	}
+	if (r == 0) {
+		r = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	}
+	if (r == 0) {
+		r = pthread_mutex_init(&m->mutex, &attr);
+	}
+	pthread_mutexattr_destroy(&attr);
+	return -r;
+}
+
+int sb_ring_format(void *data, uint64_t data_size, void *ctl,
+                   uint64_t ctl_size, const struct sb_ring_config *cfg)
+{
+	struct sb_ring_header *hdr = data;
+	struct sb_ring_ctl *c = ctl;
+	uint64_t need_data, need_ctl;
+	int r;
+
+	if (data == NULL || ctl == NULL ||
+	    sb_ring_layout(cfg, &need_data, &need_ctl) < 0 ||
+	    data_size < need_data || ctl_size < need_ctl) {
+		return -EINVAL;
+	}
+	memset(hdr, 0, sizeof(*hdr));
+	memset(c, 0, need_ctl);
+	hdr->magic = SB_RING_MAGIC;
+	hdr->version = SB_RING_VERSION;
+	hdr->mode = cfg->mode;
+	hdr->overflow = cfg->overflow;
+	hdr->max_message = cfg->max_message;
+	hdr->capacity = cfg->capacity;
+	hdr->slot_count = cfg->slot_count;
+	hdr->ctl_size = need_ctl;
+	c->magic = SB_RING_CTL_MAGIC;
+	c->version = SB_RING_VERSION;
+	c->slot_count = cfg->slot_count;
+	r = init_robust_mutex(&c->writer_lock);
+	if (r == 0) {
+		r = init_robust_mutex(&c->queue_lock);
+	}
+	if (r < 0) {
+		return r;
+	}
+	/* release: pairs with the acquire load of `ready` in sb_ring_attach();
+	 * an attacher that sees READY sees the whole formatted header. */
+	atomic_store_explicit(&hdr->ready, SB_RING_READY, memory_order_release);
+	return 0;
+}
+
+int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
+                   void *ctl, uint64_t ctl_size)
+{
+	struct sb_ring_header *hdr = data;
+	struct sb_ring_ctl *c = ctl;
+	struct sb_ring_config cfg;
+	uint64_t need_data, need_ctl;
+
+	if (ring == NULL || data == NULL || ctl == NULL) {
+		return -EINVAL;
+	}
+	if (data_size < SB_RING_HEADER_SIZE ||
+	    ctl_size < SB_RING_CTL_SLOTS_OFFSET) {
+		return -EBADMSG;
+	}
+	/* acquire: pairs with the release store of `ready` in
+	 * sb_ring_format(). */
+	if (atomic_load_explicit(&hdr->ready, memory_order_acquire) !=
+	    SB_RING_READY) {
+		return -EAGAIN;
+	}
+	if (hdr->magic != SB_RING_MAGIC || c->magic != SB_RING_CTL_MAGIC) {
+		return -EBADMSG;
+	}
+	if (hdr->version != SB_RING_VERSION || c->version != SB_RING_VERSION) {
+		return -EPROTO;
+	}
+	/* Copy the geometry once; from here on only the copy is trusted. */
+	cfg.capacity = hdr->capacity;
+	cfg.max_message = hdr->max_message;
+	cfg.slot_count = hdr->slot_count;
+	cfg.mode = hdr->mode;
+	cfg.overflow = hdr->overflow;
+	if (sb_ring_layout(&cfg, &need_data, &need_ctl) < 0 ||
+	    data_size < need_data || ctl_size < need_ctl ||
+	    hdr->ctl_size != need_ctl || c->slot_count != cfg.slot_count) {
+		return -EBADMSG;
+	}
+	memset(ring, 0, sizeof(*ring));
+	ring->shm_hdr = hdr;
+	ring->shm_data = (unsigned char *)data + SB_RING_HEADER_SIZE;
+	ring->shm_ctl = c;
+	ring->shm_slots =
+	    (struct sb_ring_slot *)((unsigned char *)ctl +
+	                            SB_RING_CTL_SLOTS_OFFSET);
+	ring->capacity = cfg.capacity;
+	ring->mask = cfg.capacity - 1;
+	ring->max_message = cfg.max_message;
+	ring->slot_count = cfg.slot_count;
+	ring->mode = cfg.mode;
+	ring->overflow = cfg.overflow;
+	ring->spin = DEFAULT_SPIN;
+	return 0;
+}
+
+/*
+ * Reads and checks the record at `pos`, which lies before `limit` (the tail
+ * the caller loaded). The header is copied once, then only the copy is
+ * used, so a concurrent change cannot slip past the checks. Never reads
+ * outside the data area: the offset is masked, 16-aligned and the record
+ * must end inside the area and at or before `limit`.
+ */
+static int record_at(const struct sb_ring *ring, uint64_t pos, uint64_t limit,
+                     struct rec_view *rec)
+{
+	uint64_t off = pos & ring->mask;
+	uint64_t room = ring->capacity - off;
+	struct sb_ring_record h;
+	uint64_t size;
+
+	if ((pos & (SB_RING_RECORD_ALIGN - 1)) != 0) {
+		return -EBADMSG;
+	}
+	memcpy(&h, ring->shm_data + off, sizeof(h));
+	if (h.type == SB_REC_PAD) {
+		if (h.len != room - SB_RING_RECORD_HEADER) {
+			return -EBADMSG;
+		}
+		size = room;
+	} else if (h.type == SB_REC_DATA) {
+		if (h.len > ring->max_message) {
+			return -EBADMSG;
+		}
+		size = record_size(h.len);
+		if (size > room) {
+			return -EBADMSG;
+		}
+	} else {
+		return -EBADMSG;
+	}
+	if (limit - pos < size) {
+		return -EBADMSG;
+	}
+	rec->pos = pos;
+	rec->end = pos + size;
+	rec->type = h.type;
+	rec->len = h.len;
+	rec->seq = h.seq;
+	rec->payload = ring->shm_data + off + SB_RING_RECORD_HEADER;
+	return 0;
+}
+
+/* Bytes the tail must advance to place a `size`-byte record: the record,
+ * plus the PAD that fills the end when it would not fit there. */
+static uint64_t span_needed(const struct sb_ring *ring, uint64_t tail,
+                            uint64_t size)
+{
+	uint64_t room = ring->capacity - (tail & ring->mask);
+
+	return size <= room ? size : room + size;
+}
+
+/* ---- locks ---------------------------------------------------------- */
+
+static void unlock_mutex(sb_shm_mutex *m)
+{
+	pthread_mutex_unlock(&m->mutex);
+}
+
+/*
+ * Locks a robust mutex until `deadline` (NULL = forever). *owner_died is set
+ * when the previous holder died with it held: the caller repairs the state
+ * it protects and marks the mutex consistent.
+ */
+static int lock_mutex(sb_shm_mutex *m, const struct timespec *deadline,
+                      int *owner_died)
+{
+	int r;
+
+	*owner_died = 0;
+	if (deadline != NULL) {
+		r = pthread_mutex_clocklock(&m->mutex, CLOCK_MONOTONIC,
+		                            deadline);
+	} else {
+		r = pthread_mutex_lock(&m->mutex);
+	}
+	if (r == EOWNERDEAD) {
+		*owner_died = 1;
+		return 0;
+	}
+	return -r;
+}
+
+/* Deadline for taking a lock: the caller's, or a short grace when the
+ * caller will not wait at all (the lock is held only briefly by others). */
+static const struct timespec *lock_deadline(int timeout_ms,
+                                            const struct timespec *deadline,
+                                            struct timespec *grace)
+{
+	return timeout_ms == 0 ? sb_deadline_init(LOCK_GRACE_MS, grace)
+	                       : deadline;
+}
+
+static uint64_t load_relaxed(_Atomic uint64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void store_relaxed(_Atomic uint64_t *v, uint64_t x)
+{
+	atomic_store_explicit(v, x, memory_order_relaxed);
+}
+
+/* Statistics are written only by the lock holder: a plain increment. */
+static void stat_add(_Atomic uint64_t *v, uint64_t n)
+{
+	store_relaxed(v, load_relaxed(v) + n);
+}
+
+/*
+ * A writer died holding writer_lock. Committed records are intact (only the
+ * tail store exposes a record, and oldest only moves past whole records),
+ * but writer_next_seq may lag the last commit by one: recompute it from the
+ * newest record so no sequence number is reused. A ring that fails the walk
+ * is emptied rather than trusted.
+ */
+static void repair_writer_state(struct sb_ring *ring)
+{
+	struct sb_ring_header *hdr = ring->shm_hdr;
+	uint64_t tail = load_relaxed(&hdr->writer_tail);
+	uint64_t oldest = load_relaxed(&hdr->writer_oldest);
+	uint64_t next = load_relaxed(&hdr->writer_next_seq);
+	struct rec_view rec;
+	uint64_t p;
+	int have_last = 0;
+	uint64_t last = 0;
+
+	if (tail < oldest || tail - oldest > ring->capacity) {
+		store_relaxed(&hdr->writer_oldest, tail);
+		store_relaxed(&hdr->writer_next_seq, next + 1);
+		return;
+	}
+	for (p = oldest; p < tail; p = rec.end) {
+		if (record_at(ring, p, tail, &rec) < 0) {
+			store_relaxed(&hdr->writer_oldest, tail);
+			store_relaxed(&hdr->writer_next_seq, next + 1);
+			return;
+		}
+		if (rec.type == SB_REC_DATA) {
+			last = rec.seq;
+			have_last = 1;
+		}
+	}
+	if (have_last) {
+		store_relaxed(&hdr->writer_next_seq, last + 1);
+	}
+}
+
+static int writer_lock(struct sb_ring *ring, const struct timespec *deadline)
+{
+	int died;
+	int r = lock_mutex(&ring->shm_ctl->writer_lock, deadline, &died);
+
+	if (r == 0 && died) {
+		repair_writer_state(ring);
+		stat_add(&ring->shm_hdr->stat_recoveries, 1);
+		pthread_mutex_consistent(&ring->shm_ctl->writer_lock.mutex);
+	}
+	return r;
+}
+
+static void writer_unlock(struct sb_ring *ring)
+{
+	unlock_mutex(&ring->shm_ctl->writer_lock);
+}
+
+/* ---- writing --------------------------------------------------------- */
+
+/*
+ * How far writers may reclaim: up to the slowest live cursor (block and
+ * reject), the queue's cursor (queue mode), or the tail (overwrite). Cursors
+ * outside [oldest, tail] are not trusted and hold nothing back.
+ */
+static uint64_t reclaim_limit(const struct sb_ring *ring, uint64_t tail,
+                              uint64_t oldest)
+{
+	uint64_t limit = tail;
+	uint64_t c;
+
+	if (ring->overflow == SB_RING_OVERWRITE) {
+		return tail;
+	}
+	if (ring->mode == SB_RING_QUEUE) {
+		/* seq_cst: pairs with the seq_cst store of queue_cursor in
+		 * queue_consume() (Dekker with space_waiters). */
+		c = atomic_load_explicit(&ring->shm_ctl->queue_cursor,
+		                         memory_order_seq_cst);
+		return c >= oldest && c <= tail ? c : oldest;
+	}
+	for (uint32_t i = 0; i < ring->slot_count; i++) {
+		struct sb_ring_slot *slot = &ring->shm_slots[i];
+
+		if ((atomic_load_explicit(&slot->slot_state,
+		                          memory_order_acquire) &
+		     1u) == 0) {
+			continue;
+		}
+		/* seq_cst: pairs with the seq_cst store of sub_cursor in
+		 * reader_consumed(); a reader that moved on before we
+		 * registered as a waiter is seen here. */
+		c = atomic_load_explicit(&slot->sub_cursor,
+		                         memory_order_seq_cst);
+		if (c >= oldest && c <= tail && c < limit) {
+			limit = c;
+		}
+	}
+	return limit;
+}
+
+/*
+ * Moves writer_oldest forward over whole records, no further than `limit`,
+ * until `want_free` bytes are free. Called with writer_lock held.
+ */
+static int reclaim(struct sb_ring *ring, uint64_t tail, uint64_t *oldest,
+                   uint64_t limit, uint64_t want_free)
+{
+	struct rec_view rec;
+	uint64_t p = *oldest;
+
+	while (ring->capacity - (tail - p) < want_free && p < limit) {
+		if (record_at(ring, p, tail, &rec) < 0) {
+			return -EBADMSG;
+		}
+		if (rec.end > limit) {
+			break;
+		}
+		p = rec.end;
+	}
+	if (p != *oldest) {
+		store_relaxed(&ring->shm_hdr->writer_oldest, p);
+		/* release fence: pairs with the acquire fence in overrun();
+		 * the new oldest is visible before any store that overwrites
+		 * the bytes it gave up (the seqlock pattern). */
+		atomic_thread_fence(memory_order_release);
+		*oldest = p;
+	}
+	return 0;
+}
+
+/*
+ * With writer_lock held: loads the positions, reclaims what the policy
+ * allows and sets *ok when `size` bytes fit at the tail.
+ */
+static int try_room(struct sb_ring *ring, uint64_t size, int *ok)
+{
+	struct sb_ring_header *hdr = ring->shm_hdr;
+	/* relaxed: only writer_lock holders store these; the mutex orders
+	 * them between holders. */
+	uint64_t tail = load_relaxed(&hdr->writer_tail);
+	uint64_t oldest = load_relaxed(&hdr->writer_oldest);
+	uint64_t need, want, limit;
+	int r;
+
+	*ok = 0;
+	if (tail < oldest || tail - oldest > ring->capacity) {
+		return -EBADMSG;
+	}
+	need = span_needed(ring, tail, size);
+	if (ring->capacity - (tail - oldest) >= need) {
+		*ok = 1;
+		return 0;
+	}
+	/* Block and reject reclaim a quarter ring beyond the need, so the
+	 * slot scan runs once per quarter ring, not once per message;
+	 * overwrite destroys no more unread messages than it must. */
+	want = need;
+	if (ring->overflow != SB_RING_OVERWRITE) {
+		want = need + ring->capacity / 4 > ring->capacity
+		           ? ring->capacity
+		           : need + ring->capacity / 4;
+	}
+	limit = reclaim_limit(ring, tail, oldest);
+	r = reclaim(ring, tail, &oldest, limit, want);
+	if (r < 0) {
+		return r;
+	}
+	*ok = ring->capacity - (tail - oldest) >= need;
+	return 0;
+}
+
+/*
+ * Sleeps until a reader frees space, then retakes writer_lock. Called with
+ * the lock held; returns 0 with it held (*ok set when room appeared while
+ * registering), or an error with it released.
+ */
+static int wait_for_space(struct sb_ring *ring, uint64_t size,
+                          const struct timespec *deadline, int *ok)
+{
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	uint32_t seen;
+	int r;
+
+	/* seq_cst: Dekker with consume: we publish "a writer waits", then
+	 * look at the cursors again; a reader stores its cursor, then looks
+	 * at space_waiters. One of us sees the other. */
+	atomic_fetch_add_explicit(&ctl->space_waiters, 1, memory_order_seq_cst);
+	seen = atomic_load_explicit(&ctl->space_seq, memory_order_acquire);
+	r = try_room(ring, size, ok);
+	if (r < 0 || *ok) {
+		atomic_fetch_sub_explicit(&ctl->space_waiters, 1,
+		                          memory_order_relaxed);
+		if (r < 0) {
+			writer_unlock(ring);
+		}
+		return r;
+	}
+	stat_add(&ring->shm_hdr->stat_waits, 1);
+	writer_unlock(ring);
+	for (uint32_t i = 0; i < ring->spin; i++) {
+		if (atomic_load_explicit(&ctl->space_seq,
+		                         memory_order_relaxed) != seen) {
+			break;
+		}
+		sb_cpu_relax();
+	}
+	r = sb_futex_wait(&ctl->space_seq, seen, deadline);
+	atomic_fetch_sub_explicit(&ctl->space_waiters, 1, memory_order_relaxed);
+	if (r < 0 && r != -EINTR) {
+		return r;
+	}
+	return writer_lock(ring, deadline);
+}
+
+/* With writer_lock held: makes room for a `size`-byte record. Returns 0
+ * with the lock held, or an error with it released. */
+static int make_room(struct sb_ring *ring, uint64_t size, int timeout_ms,
+                     const struct timespec *deadline)
+{
+	int ok, r;
+
+	for (;;) {
+		r = try_room(ring, size, &ok);
+		if (r < 0) {
+			writer_unlock(ring);
+			return r;
+		}
+		if (ok) {
+			return 0;
+		}
+		if (ring->overflow == SB_RING_REJECT || timeout_ms == 0) {
+			stat_add(&ring->shm_hdr->stat_rejected, 1);
+			writer_unlock(ring);
+			return -EAGAIN;
+		}
+		r = wait_for_space(ring, size, deadline, &ok);
+		if (r < 0 || ok) {
+			return r;
+		}
+	}
+}
+
+int sb_ring_claim(struct sb_ring *ring, uint32_t len,
+                  struct sb_ring_claim *claim, int timeout_ms)
+{
+	struct timespec dl, grace;
+	const struct timespec *deadline;
+	struct sb_ring_record pad = {0};
+	uint64_t size, tail, room;
+	int r;
+
+	if (ring == NULL || claim == NULL || timeout_ms < -1) {
+		return -EINVAL;
+	}
+	claim->active = 0;
+	if (len > ring->max_message) {
+		return -EMSGSIZE;
+	}
+	deadline = sb_deadline_init(timeout_ms, &dl);
+	r = writer_lock(ring, lock_deadline(timeout_ms, deadline, &grace));
+	if (r < 0) {
+		return r;
+	}
+	size = record_size(len);
+	r = make_room(ring, size, timeout_ms, deadline);
+	if (r < 0) {
+		return r;
+	}
+	tail = load_relaxed(&ring->shm_hdr->writer_tail);
+	room = ring->capacity - (tail & ring->mask);
+	if (size > room) {
+		/* Records never wrap: a PAD fills the end. It becomes
+		 * visible together with the record, by the one tail store. */
+		pad.len = (uint32_t)(room - SB_RING_RECORD_HEADER);
+		pad.type = SB_REC_PAD;
+		memcpy(ring->shm_data + (tail & ring->mask), &pad, sizeof(pad));
+		tail += room;
+	}
+	claim->pos = tail;
+	claim->len = len;
+	claim->data = ring->shm_data + (tail & ring->mask) +
+	              SB_RING_RECORD_HEADER;
+	claim->active = 1;
+	return 0;
+}
+
+/* Wakes every sleeper on `word`, after bumping it so that a sleeper about to
+ * wait with the old value does not sleep. */
+static void bump_and_wake(_Atomic uint32_t *word)
+{
+	/* release: a woken sleeper's acquire load of the word sees what we
+	 * published before it. */
+	atomic_fetch_add_explicit(word, 1, memory_order_release);
+	sb_futex_wake(word, INT_MAX);
+}
+
+int sb_ring_commit(struct sb_ring *ring, struct sb_ring_claim *claim)
+{
+	struct sb_ring_header *hdr;
+	struct sb_ring_record h;
+	uint64_t seq, end;
+	uint32_t sleepers;
+
+	if (ring == NULL || claim == NULL || !claim->active) {
+		return -EINVAL;
+	}
+	hdr = ring->shm_hdr;
+	seq = load_relaxed(&hdr->writer_next_seq);
+	h.len = claim->len;
+	h.type = SB_REC_DATA;
+	h.seq = seq;
+	memcpy(ring->shm_data + (claim->pos & ring->mask), &h, sizeof(h));
+	end = claim->pos + record_size(claim->len);
+	/* seq_cst: release publishes the record to the acquire load of
+	 * writer_tail in next_record(); seq_cst also orders this store
+	 * before the load of data_waiters below (Dekker with
+	 * wait_for_data()). */
+	atomic_store_explicit(&hdr->writer_tail, end, memory_order_seq_cst);
+	store_relaxed(&hdr->writer_next_seq, seq + 1);
+	stat_add(&hdr->stat_published, 1);
+	stat_add(&hdr->stat_bytes, claim->len);
+	claim->active = 0;
+	sleepers = atomic_load_explicit(&ring->shm_ctl->data_waiters,
+	                                memory_order_seq_cst);
+	writer_unlock(ring);
+	if (sleepers != 0) {
+		bump_and_wake(&ring->shm_ctl->data_seq);
+	}
+	return 0;
+}
+
+int sb_ring_abort(struct sb_ring *ring, struct sb_ring_claim *claim)
+{
+	if (ring == NULL || claim == NULL || !claim->active) {
+		return -EINVAL;
+	}
+	claim->active = 0;
+	writer_unlock(ring);
+	return 0;
+}
+
+int sb_ring_publish(struct sb_ring *ring, const void *buf, uint32_t len,
+                    int timeout_ms)
+{
+	struct sb_ring_claim claim;
+	int r;
+
+	if (buf == NULL && len != 0) {
+		return -EINVAL;
+	}
+	r = sb_ring_claim(ring, len, &claim, timeout_ms);
+	if (r < 0) {
+		return r;
+	}
+	if (len != 0) {
+		memcpy(claim.data, buf, len);
+	}
+	return sb_ring_commit(ring, &claim);
+}
+
+/* ---- reading --------------------------------------------------------- */
+
+/*
+ * Overwrite policy only: 1 when a writer reclaimed the record at `pos`
+ * (and so may have overwritten what we just read from it).
+ */
+static int overrun(const struct sb_ring *ring, uint64_t pos)
+{
+	/* acquire fence: pairs with the release fence in reclaim(); if any
+	 * byte we read was overwritten, the oldest we load next is past
+	 * `pos`. */
+	atomic_thread_fence(memory_order_acquire);
+	return load_relaxed(&ring->shm_hdr->writer_oldest) > pos;
+}
+
+/*
+ * Finds the next DATA record at or after *pos: skips PAD records and, with
+ * the overwrite policy, jumps to the oldest intact record when lapped.
+ * Returns 0 with *rec, -EAGAIN when nothing is committed beyond *pos, or
+ * -EBADMSG. *pos moves past what was skipped.
+ */
+static int next_record(const struct sb_ring *ring, uint64_t *pos,
+                       struct rec_view *rec)
+{
+	int overwrite = ring->overflow == SB_RING_OVERWRITE;
+	uint64_t p, tail;
+	int r;
+
+	for (;;) {
+		p = *pos;
+		/* acquire: pairs with the seq_cst store of writer_tail in
+		 * sb_ring_commit(); every byte before the tail is visible. */
+		tail = atomic_load_explicit(&ring->shm_hdr->writer_tail,
+		                            memory_order_acquire);
+		if (p == tail) {
+			return -EAGAIN;
+		}
+		if (tail - p > ring->capacity) {
+			if (!overwrite || p > tail) {
+				return -EBADMSG;
+			}
+			*pos = atomic_load_explicit(
+			    &ring->shm_hdr->writer_oldest, memory_order_acquire);
+			continue;
+		}
+		r = record_at(ring, p, tail, rec);
+		if (overwrite && overrun(ring, p)) {
+			*pos = load_relaxed(&ring->shm_hdr->writer_oldest);
+			continue;
+		}
+		if (r < 0) {
+			return r;
+		}
+		if (rec->type == SB_REC_PAD) {
+			*pos = rec->end;
+			continue;
+		}
+		return 0;
+	}
+}
+
+/*
+ * Sleeps until the tail moves away from `pos`. Spins first: a reader that
+ * keeps up never reaches the futex. Returns 0 (look again), -EAGAIN
+ * (timeout_ms 0), -ETIMEDOUT.
+ */
+static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
+                         int timeout_ms, const struct timespec *deadline)
+{
+	struct sb_ring *ring = rd->ring;
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	struct sb_ring_slot *slot = &ring->shm_slots[rd->slot];
+	_Atomic uint64_t *tail = &ring->shm_hdr->writer_tail;
+	uint32_t seen;
+	int r = 0;
+
+	for (uint32_t i = 0; i < ring->spin; i++) {
+		if (load_relaxed(tail) != pos) {
+			return 0;
+		}
+		sb_cpu_relax();
+	}
+	if (timeout_ms == 0) {
+		return -EAGAIN;
+	}
+	if (sb_deadline_passed(deadline)) {
+		return -ETIMEDOUT;
+	}
+	/* seq_cst: Dekker with sb_ring_commit(): we count ourselves, then
+	 * load the tail; the writer stores the tail, then loads the count. */
+	atomic_fetch_add_explicit(&ctl->data_waiters, 1, memory_order_seq_cst);
+	atomic_store_explicit(&slot->sub_sleeping, 1, memory_order_relaxed);
+	seen = atomic_load_explicit(&ctl->data_seq, memory_order_acquire);
+	if (atomic_load_explicit(tail, memory_order_seq_cst) == pos) {
+		r = sb_futex_wait(&ctl->data_seq, seen, deadline);
+	}
+	/* Whoever clears sub_sleeping (we, or a reaper after our death)
+	 * gives back our count, so it is given back exactly once. */
+	if (atomic_exchange_explicit(&slot->sub_sleeping, 0,
+	                             memory_order_relaxed) == 1) {
+		atomic_fetch_sub_explicit(&ctl->data_waiters, 1,
+		                          memory_order_relaxed);
+	}
+	return r == -EINTR ? 0 : r;
+}
+
+/* Counts messages skipped between the expected seq and `seq`. A seq that
+ * goes backwards can only come from corrupted memory. */
+static int account_seq(uint64_t *expected, uint64_t seq, uint64_t *lost)
+{
+	if (seq < *expected) {
+		return -EBADMSG;
+	}
+	*lost += seq - *expected;
+	*expected = seq + 1;
+	return 0;
+}
+
+static void wake_writers_if_waiting(struct sb_ring *ring)
+{
+	/* seq_cst: second half of the Dekker pairing in wait_for_space():
+	 * our cursor store came first. */
+	if (atomic_load_explicit(&ring->shm_ctl->space_waiters,
+	                         memory_order_seq_cst) != 0) {
+		bump_and_wake(&ring->shm_ctl->space_seq);
+	}
+}
+
+/* Publishes a broadcast reader's progress after it consumed a record. */
+static void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
+{
+	struct sb_ring_slot *slot = &rd->ring->shm_slots[rd->slot];
+
+	rd->cursor = end;
+	rd->received++;
+	/* seq_cst: release tells writers we no longer read the bytes before
+	 * `end` (pairs with the seq_cst load in reclaim_limit()); seq_cst
+	 * orders it before our load of space_waiters. */
+	atomic_store_explicit(&slot->sub_cursor, end, memory_order_seq_cst);
+	store_relaxed(&slot->sub_received, rd->received);
+	store_relaxed(&slot->sub_lost, rd->lost);
+	wake_writers_if_waiting(rd->ring);
+}
+
+/*
+ * The queue lock's holder died. Its cursor and expected seq are written in
+ * that order, so the expected seq may be one ahead of the cursor: take it
+ * from the record at the cursor, which is then delivered again rather than
+ * counted as lost.
+ */
+static void repair_queue_state(struct sb_ring *ring)
+{
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	uint64_t pos = load_relaxed(&ctl->queue_cursor);
+	struct rec_view rec;
+
+	if (next_record(ring, &pos, &rec) == 0 &&
+	    rec.seq < load_relaxed(&ctl->queue_expected_seq)) {
+		store_relaxed(&ctl->queue_expected_seq, rec.seq);
+	}
+}
+
+static int queue_lock(struct sb_ring *ring, const struct timespec *deadline)
+{
+	int died;
+	int r = lock_mutex(&ring->shm_ctl->queue_lock, deadline, &died);
+
+	if (r == 0 && died) {
+		repair_queue_state(ring);
+		pthread_mutex_consistent(&ring->shm_ctl->queue_lock.mutex);
+	}
+	return r;
+}
+
+/* Queue: finds the next record at the shared cursor. Returns 0 with the
+ * queue lock held, or an error with it released. */
+static int queue_next(struct sb_ring_reader *rd, int timeout_ms,
+                      const struct timespec *deadline, struct rec_view *rec)
+{
+	struct sb_ring *ring = rd->ring;
+	struct timespec grace;
+	uint64_t pos;
+	int r;
+
+	for (;;) {
+		r = queue_lock(ring, lock_deadline(timeout_ms, deadline,
+		                                   &grace));
+		if (r < 0) {
+			return r;
+		}
+		/* relaxed: queue_cursor is written under queue_lock. */
+		pos = load_relaxed(&ring->shm_ctl->queue_cursor);
+		r = next_record(ring, &pos, rec);
+		if (r == 0) {
+			return 0;
+		}
+		unlock_mutex(&ring->shm_ctl->queue_lock);
+		if (r != -EAGAIN) {
+			return r;
+		}
+		r = wait_for_data(rd, pos, timeout_ms, deadline);
+		if (r < 0) {
+			return r;
+		}
+	}
+}
+
+/* Queue: consumes `rec` and releases the queue lock. */
+static int queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
+{
+	struct sb_ring *ring = rd->ring;
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	struct sb_ring_slot *slot = &ring->shm_slots[rd->slot];
+	uint64_t expected = load_relaxed(&ctl->queue_expected_seq);
+	uint64_t lost = 0;
+	int r;
+
+	r = account_seq(&expected, rec->seq, &lost);
+	if (r < 0) {
+		unlock_mutex(&ctl->queue_lock);
+		return r;
+	}
+	/* The expected seq goes first and the cursor second: see
+	 * repair_queue_state() for why that order is recoverable. */
+	store_relaxed(&ctl->queue_expected_seq, expected);
+	store_relaxed(&ctl->queue_lost, load_relaxed(&ctl->queue_lost) + lost);
+	/* seq_cst: pairs with the seq_cst load in reclaim_limit() and orders
+	 * this store before our load of space_waiters. */
+	atomic_store_explicit(&ctl->queue_cursor, rec->end,
+	                      memory_order_seq_cst);
+	unlock_mutex(&ctl->queue_lock);
+	rd->lost += lost;
+	rd->received++;
+	store_relaxed(&slot->sub_received, rd->received);
+	store_relaxed(&slot->sub_lost, rd->lost);
+	wake_writers_if_waiting(ring);
+	return 0;
+}
+
+/*
+ * Finds the next message for `rd`: for a queue with the queue lock held on
+ * success. Shared by receive and peek.
+ */
+static int reader_next(struct sb_ring_reader *rd, int timeout_ms,
+                       const struct timespec *deadline, struct rec_view *rec)
+{
+	int r;
+
+	if (rd->ring->mode == SB_RING_QUEUE) {
+		return queue_next(rd, timeout_ms, deadline, rec);
+	}
+	for (;;) {
+		r = next_record(rd->ring, &rd->cursor, rec);
+		if (r != -EAGAIN) {
+			return r;
+		}
+		r = wait_for_data(rd, rd->cursor, timeout_ms, deadline);
+		if (r < 0) {
+			return r;
+		}
+	}
+}
+
+/* Consumes `rec` (and for a queue releases the lock). */
+static int reader_consume(struct sb_ring_reader *rd,
+                          const struct rec_view *rec)
+{
+	int r;
+
+	if (rd->ring->mode == SB_RING_QUEUE) {
+		return queue_consume(rd, rec);
+	}
+	r = account_seq(&rd->expected_seq, rec->seq, &rd->lost);
+	if (r < 0) {
+		return r;
+	}
+	reader_consumed(rd, rec->end);
+	return 0;
+}
+
+/* Gives up `rec` without consuming it. */
+static void reader_skip(struct sb_ring_reader *rd)
+{
+	if (rd->ring->mode == SB_RING_QUEUE) {
+		unlock_mutex(&rd->ring->shm_ctl->queue_lock);
+	}
+}
+
+static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
+{
+	if (rd == NULL || rd->ring == NULL || timeout_ms < -1) {
+		return -EINVAL;
+	}
+	return rd->peeking ? -EBUSY : 0;
+}
+
+ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
+                        int timeout_ms)
+{
+	struct timespec dl;
+	const struct timespec *deadline;
+	struct rec_view rec;
+	int r = reader_usable(rd, timeout_ms);
+
+	if (r < 0) {
+		return r;
+	}
+	if (buf == NULL && cap != 0) {
+		return -EINVAL;
+	}
+	deadline = sb_deadline_init(timeout_ms, &dl);
+	for (;;) {
+		r = reader_next(rd, timeout_ms, deadline, &rec);
+		if (r < 0) {
+			return r;
+		}
+		if (rec.len > cap) {
+			reader_skip(rd);
+			return -EMSGSIZE;
+		}
+		memcpy(buf, rec.payload, rec.len);
+		if (rd->ring->overflow == SB_RING_OVERWRITE &&
+		    overrun(rd->ring, rec.pos)) {
+			/* Torn copy: look again; next_record() resyncs and the
+			 * seq gap counts what was lost. */
+			reader_skip(rd);
+			continue;
+		}
+		r = reader_consume(rd, &rec);
+		return r < 0 ? r : (ssize_t)rec.len;
+	}
+}
+
+int sb_ring_peek(struct sb_ring_reader *rd, const void **data, uint32_t *len,
+                 int timeout_ms)
+{
+	struct timespec dl;
+	struct rec_view rec;
+	int r = reader_usable(rd, timeout_ms);
+
+	if (r < 0) {
+		return r;
+	}
+	if (data == NULL || len == NULL) {
+		return -EINVAL;
+	}
+	r = reader_next(rd, timeout_ms, sb_deadline_init(timeout_ms, &dl),
+	                &rec);
+	if (r < 0) {
+		return r;
+	}
+	rd->peeking = 1;
+	rd->peek_pos = rec.pos;
+	rd->peek_end = rec.end;
+	rd->peek_seq = rec.seq;
+	*data = rec.payload;
+	*len = rec.len;
+	return 0;
+}
+
+int sb_ring_release(struct sb_ring_reader *rd)
+{
+	struct rec_view rec;
+
+	if (rd == NULL || rd->ring == NULL || !rd->peeking) {
+		return -EINVAL;
+	}
+	rd->peeking = 0;
+	if (rd->ring->overflow == SB_RING_OVERWRITE &&
+	    overrun(rd->ring, rd->peek_pos)) {
+		/* Not consumed: the next read resyncs and counts it lost. */
+		reader_skip(rd);
+		return -ESTALE;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.pos = rd->peek_pos;
+	rec.end = rd->peek_end;
+	rec.seq = rd->peek_seq;
+	return reader_consume(rd, &rec);
+}
+
+uint64_t sb_ring_reader_lost(const struct sb_ring_reader *rd)
+{
+	return rd != NULL ? rd->lost : 0;
+}
+
+/* ---- reader slots ---------------------------------------------------- */
+
+/* With writer_lock held: the seq of the first message at or after `pos`,
+ * or the next seq to be written when there is none. */
+static uint64_t first_seq_from(struct sb_ring *ring, uint64_t pos)
+{
+	struct rec_view rec;
+
+	if (next_record(ring, &pos, &rec) == 0) {
+		return rec.seq;
+	}
+	return load_relaxed(&ring->shm_hdr->writer_next_seq);
+}
+
+static int find_free_slot(const struct sb_ring *ring, uint32_t *index)
+{
+	for (uint32_t i = 0; i < ring->slot_count; i++) {
+		uint32_t st = atomic_load_explicit(
+		    &ring->shm_slots[i].slot_state, memory_order_relaxed);
+
+		if ((st & 1u) == 0) {
+			*index = i;
+			return 0;
+		}
+	}
+	return -EUSERS;
+}
+
+int sb_ring_reader_open(struct sb_ring *ring, int start,
+                        struct sb_ring_reader *rd)
+{
+	struct sb_ring_header *hdr;
+	struct sb_ring_slot *slot;
+	struct timespec dl;
+	uint32_t index, free_state, state;
+	uint64_t pos = 0, expected = 0;
+	int r;
+
+	if (ring == NULL || rd == NULL ||
+	    (start != SB_RING_START_LATEST && start != SB_RING_START_EARLIEST)) {
+		return -EINVAL;
+	}
+	hdr = ring->shm_hdr;
+	r = writer_lock(ring, sb_deadline_init(READER_OPEN_TIMEOUT_MS, &dl));
+	if (r < 0) {
+		return r;
+	}
+	r = find_free_slot(ring, &index);
+	if (r < 0) {
+		writer_unlock(ring);
+		return r;
+	}
+	slot = &ring->shm_slots[index];
+	if (ring->mode == SB_RING_BROADCAST) {
+		/* Under writer_lock the positions are stable: no writer can
+		 * reclaim past the cursor before the slot is live. */
+		pos = start == SB_RING_START_EARLIEST
+		          ? load_relaxed(&hdr->writer_oldest)
+		          : load_relaxed(&hdr->writer_tail);
+		expected = first_seq_from(ring, pos);
+	}
+	store_relaxed(&slot->sub_cursor, pos);
+	store_relaxed(&slot->sub_received, 0);
+	store_relaxed(&slot->sub_lost, 0);
+	atomic_store_explicit(&slot->sub_sleeping, 0, memory_order_relaxed);
+	atomic_store_explicit(&slot->slot_pid, (uint32_t)getpid(),
+	                      memory_order_relaxed);
+	free_state = atomic_load_explicit(&slot->slot_state,
+	                                  memory_order_relaxed);
+	state = (((free_state >> 1) + 1) << 1) | 1u;
+	/* acq_rel: release makes the cursor above visible before the slot
+	 * counts as live (pairs with the acquire load in reclaim_limit()). */
+	if (!atomic_compare_exchange_strong_explicit(
+	        &slot->slot_state, &free_state, state, memory_order_acq_rel,
+	        memory_order_relaxed)) {
+		writer_unlock(ring);
+		return -EBUSY;
+	}
+	writer_unlock(ring);
+	memset(rd, 0, sizeof(*rd));
+	rd->ring = ring;
+	rd->slot = index;
+	rd->slot_state = state;
+	rd->cursor = pos;
+	rd->expected_seq = expected;
+	return 0;
+}
+
+/* Frees a slot whose state is `state` (a live generation), gives back a
+ * sleeper count the reader may have left, and wakes writers that waited
+ * for it. Returns 0, or -ENOENT when the slot already changed hands. */
+static int free_slot(struct sb_ring *ring, uint32_t index, uint32_t state)
+{
+	struct sb_ring_slot *slot = &ring->shm_slots[index];
+
+	/* release: our last cursor store is ordered before the slot is
+	 * seen free. */
+	if (!atomic_compare_exchange_strong_explicit(
+	        &slot->slot_state, &state, state & ~1u, memory_order_release,
+	        memory_order_relaxed)) {
+		return -ENOENT;
+	}
+	if (atomic_exchange_explicit(&slot->sub_sleeping, 0,
+	                             memory_order_relaxed) == 1) {
+		atomic_fetch_sub_explicit(&ring->shm_ctl->data_waiters, 1,
+		                          memory_order_relaxed);
+	}
+	bump_and_wake(&ring->shm_ctl->space_seq);
+	return 0;
+}
+
+int sb_ring_reader_close(struct sb_ring_reader *rd)
+{
+	int r;
+
+	if (rd == NULL || rd->ring == NULL) {
+		return -EINVAL;
+	}
+	if (rd->peeking) {
+		rd->peeking = 0;
+		reader_skip(rd);
+	}
+	r = free_slot(rd->ring, rd->slot, rd->slot_state);
+	rd->ring = NULL;
+	return r == -ENOENT ? 0 : r;
+}
+
+int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot)
+{
+	uint32_t state;
+
+	if (ring == NULL || slot >= ring->slot_count) {
+		return -EINVAL;
+	}
+	state = atomic_load_explicit(&ring->shm_slots[slot].slot_state,
+	                             memory_order_relaxed);
+	if ((state & 1u) == 0) {
+		return -ENOENT;
+	}
+	return free_slot(ring, slot, state);
+}

@@ -1,0 +1,165 @@
+/*
+ * ring.h - a topic's ring buffer in shared memory: formatting, attaching,
+ * publishing (copy and claim/commit) and reading (copy and peek/release) for
+ * broadcast subscribers and queue consumers. The broker and the bus client
+ * are thin layers over these calls; the layout is in ring_layout.h.
+ *
+ * Threads: an sb_ring may be shared by threads for publishing (each claim is
+ * its own sb_ring_claim, and claim and commit must run on the same thread,
+ * because the claim holds the robust writer mutex). An sb_ring_reader is
+ * used by one thread at a time.
+ *
+ * Errors are negative errno values: -EINVAL (bad argument), -EMSGSIZE
+ * (message over max_message, or a receive buffer too small: the message is
+ * kept), -EAGAIN (would wait and timeout_ms is 0, or a full ring with the
+ * reject policy), -ETIMEDOUT, -EBADMSG (corrupted shared memory: a value
+ * outside the geometry), -EPROTO (unknown layout version), -EUSERS (no free
+ * subscriber slot), -ESTALE (a peeked message was overwritten while held),
+ * -ENOTRECOVERABLE (a lock left unusable).
+ */
+#ifndef SB_RING_H
+#define SB_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/ring_layout.h"
+
+/* Topic geometry and policies, for sb_ring_layout() and sb_ring_format(). */
+struct sb_ring_config {
+	uint64_t capacity;    /* data area bytes: power of two, 4 KiB..1 GiB */
+	uint32_t max_message; /* 0..capacity/4 */
+	uint32_t slot_count;  /* subscriber slots: 1..SB_RING_MAX_SLOTS */
+	uint32_t mode;        /* SB_RING_BROADCAST or SB_RING_QUEUE */
+	uint32_t overflow;    /* SB_RING_BLOCK, _OVERWRITE or _REJECT */
+};
+
+/*
+ * One process's handle on a ring: pointers into its mappings and a private
+ * copy of the geometry, taken once at attach and never re-read from shared
+ * memory (a writer with bad intent could change the shared copy).
+ */
+struct sb_ring {
+	struct sb_ring_header *shm_hdr; /* read-only for pure subscribers */
+	unsigned char *shm_data;        /* the data area */
+	struct sb_ring_ctl *shm_ctl;
+	struct sb_ring_slot *shm_slots;
+	uint64_t capacity;
+	uint64_t mask;
+	uint32_t max_message;
+	uint32_t slot_count;
+	uint32_t mode;
+	uint32_t overflow;
+	uint32_t spin; /* polls before sleeping on a futex */
+};
+
+/* A claimed, not yet committed record (zero-copy publishing). */
+struct sb_ring_claim {
+	void *data;        /* where to write the payload */
+	uint32_t len;      /* bytes claimed */
+	uint64_t pos;      /* the record's position */
+	int active;        /* 1 between claim and commit/abort */
+};
+
+/* A subscriber (broadcast) or consumer (queue) of one ring. */
+struct sb_ring_reader {
+	struct sb_ring *ring;
+	uint32_t slot;          /* index of its slot */
+	uint32_t slot_state;    /* the state it attached with */
+	uint64_t cursor;        /* broadcast: next position to read */
+	uint64_t expected_seq;  /* broadcast: seq it expects next */
+	uint64_t lost;          /* messages it missed (overwrite policy) */
+	uint64_t received;      /* messages delivered */
+	int peeking;            /* 1 between peek and release */
+	uint64_t peek_pos;      /* the peeked record's position */
+	uint64_t peek_end;      /* position after it */
+	uint64_t peek_seq;
+};
+
+#define SB_RING_START_LATEST 0
+#define SB_RING_START_EARLIEST 1
+
+/*
+ * Checks `cfg` and computes the two segment sizes it needs. Returns 0, or
+ * -EINVAL with nothing written when the geometry is out of range. This is
+ * the one place the limits on capacity and max_message live.
+ */
+int sb_ring_layout(const struct sb_ring_config *cfg, uint64_t *data_size,
+                   uint64_t *ctl_size);
+
+/*
+ * Formats fresh (zeroed) segments for `cfg`, initialises the robust mutexes,
+ * and publishes the ready word last. Returns 0, -EINVAL (bad geometry or
+ * segments smaller than sb_ring_layout() says), or a pthread error.
+ */
+int sb_ring_format(void *data, uint64_t data_size, void *ctl,
+                   uint64_t ctl_size, const struct sb_ring_config *cfg);
+
+/*
+ * Attaches to formatted segments, checking magic, version, readiness and
+ * geometry against the real mapping sizes. `data` may be a read-only
+ * mapping when the process only reads. Returns 0 and fills *ring, or
+ * -EBADMSG (bad magic or geometry), -EPROTO (other version), -EAGAIN (not
+ * formatted yet), -EINVAL.
+ */
+int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
+                   void *ctl, uint64_t ctl_size);
+
+/* Copies `len` bytes of `buf` in as one message. Returns 0 or an error. */
+int sb_ring_publish(struct sb_ring *ring, const void *buf, uint32_t len,
+                    int timeout_ms);
+
+/*
+ * Reserves space for a `len`-byte message and takes the writer lock; write
+ * the payload at claim->data, then sb_ring_commit() or sb_ring_abort() on
+ * the same thread. A writer that dies in between exposes nothing and the
+ * next writer recovers the lock. Returns 0 or an error (nothing held).
+ */
+int sb_ring_claim(struct sb_ring *ring, uint32_t len,
+                  struct sb_ring_claim *claim, int timeout_ms);
+int sb_ring_commit(struct sb_ring *ring, struct sb_ring_claim *claim);
+int sb_ring_abort(struct sb_ring *ring, struct sb_ring_claim *claim);
+
+/*
+ * Opens a reader. Broadcast: takes a free slot and starts at the newest
+ * position (SB_RING_START_LATEST) or at the oldest message still in the
+ * ring (SB_RING_START_EARLIEST). Queue: takes a slot for bookkeeping and
+ * shares the queue's one cursor with the other consumers (`start` is
+ * ignored). Returns 0, -EUSERS (no free slot), -EINVAL, or a lock error.
+ */
+int sb_ring_reader_open(struct sb_ring *ring, int start,
+                        struct sb_ring_reader *reader);
+
+/* Releases the reader's slot (and a held peek). Returns 0 or -EINVAL. */
+int sb_ring_reader_close(struct sb_ring_reader *reader);
+
+/*
+ * Copies the next message into `buf` (capacity `cap`) and returns its
+ * length. -EMSGSIZE when `cap` is too small: the message stays unread.
+ */
+ssize_t sb_ring_receive(struct sb_ring_reader *reader, void *buf, size_t cap,
+                        int timeout_ms);
+
+/*
+ * Zero-copy read: points *data at the next message in the shared memory,
+ * without consuming it; sb_ring_release() consumes it. For a queue the
+ * queue lock is held in between (other consumers wait). With the overwrite
+ * policy the bytes may be overwritten while held: release then returns
+ * -ESTALE and counts the message as lost.
+ */
+int sb_ring_peek(struct sb_ring_reader *reader, const void **data,
+                 uint32_t *len, int timeout_ms);
+int sb_ring_release(struct sb_ring_reader *reader);
+
+/* Messages this reader missed because writers overwrote them. */
+uint64_t sb_ring_reader_lost(const struct sb_ring_reader *reader);
+
+/*
+ * Frees slot `slot` on behalf of a reader that died (the broker calls this
+ * when a client's connection closes), and wakes writers blocked behind it.
+ * Returns 0, -EINVAL (no such slot), -ENOENT (slot not in use).
+ */
+int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot);
+
+#endif

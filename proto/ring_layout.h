@@ -1,0 +1,231 @@
+/*
+ * ring_layout.h - the shared-memory layout of one topic: what every process
+ * that touches a topic must agree on byte for byte. This header is the
+ * specification (docs/shm-layout.md says the same in prose); ring.c holds the
+ * operations over it. Nothing here is trusted when read: ring.c checks every
+ * value against the geometry it copied at attach time.
+ *
+ * A topic is two segments, so that a subscriber can map the messages
+ * read-only while still writing its own cursor:
+ *
+ *   data segment (writers: read-write, subscribers: read-only)
+ *   +------------------------+ 0
+ *   | struct sb_ring_header  |   identity, geometry, writer positions, stats
+ *   +------------------------+ 4096 (SB_RING_HEADER_SIZE)
+ *   | data area: capacity    |   records, 16-byte aligned, never wrapping;
+ *   | bytes (a power of two) |   a PAD record fills the end when needed
+ *   +------------------------+ 4096 + capacity
+ *
+ *   control segment (read-write for every process that uses the topic)
+ *   +------------------------+ 0
+ *   | struct sb_ring_ctl     |   locks, futex words, queue cursor
+ *   +------------------------+ 1024 (SB_RING_CTL_SLOTS_OFFSET)
+ *   | slot_count x           |   one 128-byte slot per subscriber: cursor,
+ *   | struct sb_ring_slot    |   counters, state
+ *   +------------------------+ 1024 + 128 * slot_count, rounded to a page
+ *
+ * Positions are free-running 64-bit byte counts; a position's offset in the
+ * data area is `pos & (capacity - 1)`. Three positions describe the ring:
+ *
+ *   writer_oldest <= every live cursor <= writer_tail,
+ *   writer_tail - writer_oldest <= capacity.
+ *
+ * One record (all fields little-endian, host order):
+ *
+ *   0        4        8                16             16 + len
+ *   +--------+--------+----------------+--------------+-------+
+ *   | len    | type   | seq            | payload      | pad   |  to 16 bytes
+ *   +--------+--------+----------------+--------------+-------+
+ *
+ * Commit protocol: a writer holding writer_lock writes the record (header
+ * and payload) beyond writer_tail, then stores the new writer_tail with
+ * release (seq_cst) order. A reader that loads writer_tail with acquire sees
+ * every byte before it. Nothing beyond writer_tail is ever read, so a writer
+ * that dies mid-record exposes nothing.
+ *
+ * Worked example: capacity 4096, writer_tail = 4064 (offset 4064), a
+ * 20-byte message. Its record needs 16 + 20 = 36 -> 48 bytes, but only 32
+ * remain before the end, so the writer first writes a PAD record at 4064
+ *     10 00 00 00  02 00 00 00  00 00 00 00 00 00 00 00   len 16, type PAD
+ * (len 16 = 32 - 16 header bytes), then the data record at position 4096
+ * (offset 0) with seq 7
+ *     14 00 00 00  01 00 00 00  07 00 00 00 00 00 00 00   len 20, type DATA
+ * followed by the 20 payload bytes and 12 bytes of padding, and finally
+ * stores writer_tail = 4144. A reader at 4064 skips the PAD (its length must
+ * be exactly 4096 - 4064 - 16) and delivers seq 7.
+ */
+#ifndef SB_RING_LAYOUT_H
+#define SB_RING_LAYOUT_H
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/atomics.h"
+
+#define SB_RING_MAGIC 0x52425353u    /* "SSBR" in memory */
+#define SB_RING_CTL_MAGIC 0x43425353u /* "SSBC" */
+#define SB_RING_VERSION 1u
+#define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
+
+#define SB_RING_HEADER_SIZE 4096u
+#define SB_RING_CTL_SLOTS_OFFSET 1024u
+#define SB_RING_RECORD_ALIGN 16u
+#define SB_RING_RECORD_HEADER 16u
+#define SB_RING_MIN_CAPACITY 4096u
+#define SB_RING_MAX_CAPACITY (1u << 30)
+#define SB_RING_MAX_SLOTS 4096u
+
+/* Values of sb_ring_record.type. Anything else is corruption. */
+#define SB_REC_DATA 1u
+#define SB_REC_PAD 2u
+
+/* Values of the mode and overflow fields (and of the public enums). */
+#define SB_RING_BROADCAST 1u
+#define SB_RING_QUEUE 2u
+#define SB_RING_BLOCK 1u
+#define SB_RING_OVERWRITE 2u
+#define SB_RING_REJECT 3u
+
+struct sb_ring_record {
+	uint32_t len;  /* 0: payload bytes (DATA) or filler bytes (PAD) */
+	uint32_t type; /* 4: SB_REC_DATA or SB_REC_PAD */
+	uint64_t seq;  /* 8: topic-wide sequence number (DATA; 0 for PAD) */
+};
+static_assert(sizeof(struct sb_ring_record) == SB_RING_RECORD_HEADER, "");
+static_assert(offsetof(struct sb_ring_record, len) == 0, "");
+static_assert(offsetof(struct sb_ring_record, type) == 4, "");
+static_assert(offsetof(struct sb_ring_record, seq) == 8, "");
+
+/*
+ * Page 0 of the data segment. Every field is written by writers only (the
+ * creator for the geometry), so subscribers can map it read-only.
+ */
+struct sb_ring_header {
+	/* Line 0, written once by the creator before `ready`. */
+	uint32_t magic;       /* 0: SB_RING_MAGIC */
+	uint32_t version;     /* 4: SB_RING_VERSION */
+	_Atomic uint32_t ready; /* 8: SB_RING_READY, stored last (release) */
+	uint32_t mode;        /* 12: SB_RING_BROADCAST or SB_RING_QUEUE */
+	uint32_t overflow;    /* 16: SB_RING_BLOCK, _OVERWRITE or _REJECT */
+	uint32_t max_message; /* 20: largest payload accepted */
+	uint64_t capacity;    /* 24: data area bytes, power of two */
+	uint32_t slot_count;  /* 32: subscriber slots in the control segment */
+	uint32_t reserved0;   /* 36: zero */
+	uint64_t ctl_size;    /* 40: bytes of the control segment */
+	uint8_t reserved1[80]; /* 48: zero, pads line 0 and line 1 */
+
+	/* Line 2 (128): writer positions, read by readers on every poll. */
+	_Atomic uint64_t writer_tail;     /* 128: end of committed records */
+	_Atomic uint64_t writer_oldest;   /* 136: first record still intact */
+	_Atomic uint64_t writer_next_seq; /* 144: seq of the next record */
+	uint8_t reserved2[104];           /* 152: zero */
+
+	/* Line 4 (256): statistics, relaxed; read by the broker for stat. */
+	_Atomic uint64_t stat_published;   /* 256: records committed */
+	_Atomic uint64_t stat_bytes;       /* 264: payload bytes committed */
+	uint64_t reserved_stat;            /* 272: zero */
+	_Atomic uint64_t stat_rejected;    /* 280: publishes refused when full */
+	_Atomic uint64_t stat_waits;       /* 288: times a writer slept */
+	_Atomic uint64_t stat_recoveries;  /* 296: dead lock holders repaired */
+	uint8_t reserved3[SB_RING_HEADER_SIZE - 304]; /* 304: zero */
+};
+static_assert(sizeof(struct sb_ring_header) == SB_RING_HEADER_SIZE, "");
+static_assert(offsetof(struct sb_ring_header, magic) == 0, "");
+static_assert(offsetof(struct sb_ring_header, version) == 4, "");
+static_assert(offsetof(struct sb_ring_header, ready) == 8, "");
+static_assert(offsetof(struct sb_ring_header, mode) == 12, "");
+static_assert(offsetof(struct sb_ring_header, overflow) == 16, "");
+static_assert(offsetof(struct sb_ring_header, max_message) == 20, "");
+static_assert(offsetof(struct sb_ring_header, capacity) == 24, "");
+static_assert(offsetof(struct sb_ring_header, slot_count) == 32, "");
+static_assert(offsetof(struct sb_ring_header, ctl_size) == 40, "");
+static_assert(offsetof(struct sb_ring_header, writer_tail) == 128, "");
+static_assert(offsetof(struct sb_ring_header, writer_oldest) == 136, "");
+static_assert(offsetof(struct sb_ring_header, writer_next_seq) == 144, "");
+static_assert(offsetof(struct sb_ring_header, stat_published) == 256, "");
+static_assert(offsetof(struct sb_ring_header, stat_bytes) == 264, "");
+static_assert(offsetof(struct sb_ring_header, stat_rejected) == 280, "");
+static_assert(offsetof(struct sb_ring_header, stat_waits) == 288, "");
+static_assert(offsetof(struct sb_ring_header, stat_recoveries) == 296, "");
+
+/* A process-shared robust pthread mutex, in a fixed 64-byte cell. Both sides
+ * must use the same glibc ABI, which holds on one machine. */
+typedef union {
+	pthread_mutex_t mutex;
+	uint8_t bytes[64];
+} sb_shm_mutex;
+static_assert(sizeof(pthread_mutex_t) <= 64, "mutex must fit its cell");
+
+/*
+ * One subscriber's slot: 128 bytes, two cache lines, so that neighbouring
+ * slots never share a line even with adjacent-line prefetch. Line 0 is the
+ * reader's hot line; line 1 changes only on attach and release.
+ */
+struct sb_ring_slot {
+	_Atomic uint64_t sub_cursor;   /* 0: reader: next position it reads */
+	_Atomic uint64_t sub_received; /* 8: reader: messages delivered */
+	_Atomic uint64_t sub_lost;     /* 16: reader: messages it missed */
+	_Atomic uint32_t sub_sleeping; /* 24: reader: 1 while in futex wait */
+	uint8_t reserved0[36];         /* 28: zero */
+	_Atomic uint32_t slot_state;   /* 64: generation << 1 | 1 when in use */
+	_Atomic uint32_t slot_pid;     /* 68: attaching process, for stat */
+	uint8_t reserved1[56];         /* 72: zero */
+};
+static_assert(sizeof(struct sb_ring_slot) == 128, "");
+static_assert(offsetof(struct sb_ring_slot, sub_cursor) == 0, "");
+static_assert(offsetof(struct sb_ring_slot, sub_received) == 8, "");
+static_assert(offsetof(struct sb_ring_slot, sub_lost) == 16, "");
+static_assert(offsetof(struct sb_ring_slot, sub_sleeping) == 24, "");
+static_assert(offsetof(struct sb_ring_slot, slot_state) == 64, "");
+static_assert(offsetof(struct sb_ring_slot, slot_pid) == 68, "");
+
+/*
+ * The control segment's fixed part. Each group sits on its own 128-byte
+ * block: the futex words are written only when someone sleeps, so in steady
+ * state their lines stay shared and cost nothing.
+ */
+struct sb_ring_ctl {
+	uint32_t magic;        /* 0: SB_RING_CTL_MAGIC, creator */
+	uint32_t version;      /* 4: SB_RING_VERSION, creator */
+	uint32_t slot_count;   /* 8: copy of the header's, creator */
+	uint32_t reserved0;    /* 12: zero */
+	uint8_t reserved1[112]; /* 16: zero */
+
+	sb_shm_mutex writer_lock; /* 128: serialises writers and attaches */
+	uint8_t reserved2[64];    /* 192: zero */
+
+	_Atomic uint32_t data_seq;     /* 256: writers bump after a commit */
+	_Atomic uint32_t data_waiters; /* 260: readers asleep on data_seq */
+	uint8_t reserved3[120];        /* 264: zero */
+
+	_Atomic uint32_t space_seq;     /* 384: readers bump after consuming */
+	_Atomic uint32_t space_waiters; /* 388: writers asleep on space_seq */
+	uint8_t reserved4[120];         /* 392: zero */
+
+	sb_shm_mutex queue_lock; /* 512: serialises queue consumers */
+	uint8_t reserved5[64];   /* 576: zero */
+
+	/* 640: the queue's shared read state, under queue_lock. */
+	_Atomic uint64_t queue_cursor;       /* 640: next position to take */
+	_Atomic uint64_t queue_expected_seq; /* 648: seq expected there */
+	_Atomic uint64_t queue_lost;         /* 656: messages nobody took */
+	uint8_t reserved6[SB_RING_CTL_SLOTS_OFFSET - 664]; /* 664: zero */
+};
+static_assert(sizeof(struct sb_ring_ctl) == SB_RING_CTL_SLOTS_OFFSET, "");
+static_assert(offsetof(struct sb_ring_ctl, magic) == 0, "");
+static_assert(offsetof(struct sb_ring_ctl, version) == 4, "");
+static_assert(offsetof(struct sb_ring_ctl, slot_count) == 8, "");
+static_assert(offsetof(struct sb_ring_ctl, writer_lock) == 128, "");
+static_assert(offsetof(struct sb_ring_ctl, data_seq) == 256, "");
+static_assert(offsetof(struct sb_ring_ctl, data_waiters) == 260, "");
+static_assert(offsetof(struct sb_ring_ctl, space_seq) == 384, "");
+static_assert(offsetof(struct sb_ring_ctl, space_waiters) == 388, "");
+static_assert(offsetof(struct sb_ring_ctl, queue_lock) == 512, "");
+static_assert(offsetof(struct sb_ring_ctl, queue_cursor) == 640, "");
+static_assert(offsetof(struct sb_ring_ctl, queue_expected_seq) == 648, "");
+static_assert(offsetof(struct sb_ring_ctl, queue_lost) == 656, "");
+
+#endif
