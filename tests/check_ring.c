@@ -1,0 +1,867 @@
+/*
+ * check_ring.c - unit tests of the topic ring (proto/ring.c): geometry,
+ * attach checks, copy and zero-copy paths, wrap-around at every offset near
+ * the end, each overflow policy, broadcast and queue reading, slots, and
+ * corrupted records. Multi-process stress and crash tests are in
+ * check_ring_mp.c.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "proto/ring.h"
+#include "tests/suites.h"
+#include "tests/testutil.h"
+
+/* Two fresh shared segments for a ring, formatted for `cfg`. */
+struct fixture {
+	void *data;
+	void *ctl;
+	uint64_t data_size;
+	uint64_t ctl_size;
+	struct sb_ring ring;
+};
+
+static struct sb_ring_config config(uint64_t capacity, uint32_t max_message,
+                                    uint32_t mode, uint32_t overflow)
+{
+	struct sb_ring_config cfg = {
+	    .capacity = capacity,
+	    .max_message = max_message,
+	    .slot_count = 4,
+	    .mode = mode,
+	    .overflow = overflow,
+	};
+	return cfg;
+}
+
+static void *shared_zeroed(uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	return p;
+}
+
+static void fixture_open(struct fixture *f, const struct sb_ring_config *cfg)
+{
+	ck_assert_int_eq(sb_ring_layout(cfg, &f->data_size, &f->ctl_size), 0);
+	f->data = shared_zeroed(f->data_size);
+	f->ctl = shared_zeroed(f->ctl_size);
+	ck_assert_int_eq(sb_ring_format(f->data, f->data_size, f->ctl,
+	                                f->ctl_size, cfg),
+	                 0);
+	ck_assert_int_eq(sb_ring_attach(&f->ring, f->data, f->data_size,
+	                                f->ctl, f->ctl_size),
+	                 0);
+	f->ring.spin = 10; /* tests that time out should not spin long */
+}
+
+static void fixture_close(struct fixture *f)
+{
+	munmap(f->data, f->data_size);
+	munmap(f->ctl, f->ctl_size);
+}
+
+static void publish_pattern(struct sb_ring *ring, uint32_t len, uint32_t seed)
+{
+	unsigned char buf[65536];
+
+	ck_assert_uint_le(len, sizeof(buf));
+	sbt_fill_pattern(buf, len, seed);
+	ck_assert_int_eq(sb_ring_publish(ring, buf, len, 0), 0);
+}
+
+static void receive_pattern(struct sb_ring_reader *rd, uint32_t len,
+                            uint32_t seed)
+{
+	unsigned char buf[65536];
+
+	ck_assert_int_eq(sb_ring_receive(rd, buf, sizeof(buf), 0), (ssize_t)len);
+	ck_assert(sbt_check_pattern(buf, len, seed));
+}
+
+/* ---- geometry and attach --------------------------------------------- */
+
+START_TEST(layout_rejects_bad_geometry)
+{
+	struct sb_ring_config ok = config(4096, 1024, SB_RING_BROADCAST,
+	                                  SB_RING_BLOCK);
+	struct sb_ring_config bad;
+	uint64_t d, c;
+
+	ck_assert_int_eq(sb_ring_layout(&ok, &d, &c), 0);
+	ck_assert_uint_eq(d, SB_RING_HEADER_SIZE + 4096);
+	ck_assert_uint_eq(c, 4096);
+	bad = ok, bad.capacity = 6000;
+	ck_assert_int_eq(sb_ring_layout(&bad, &d, &c), -EINVAL);
+	bad = ok, bad.capacity = 2048;
+	ck_assert_int_eq(sb_ring_layout(&bad, &d, &c), -EINVAL);
+	bad = ok, bad.capacity = 1ull << 31;
+	ck_assert_int_eq(sb_ring_layout(&bad, &d, &c), -EINVAL);
+	bad = ok, bad.max_message = 1025;
+	ck_assert_int_eq(sb_ring_layout(&bad, &d, &c), -EINVAL);
+	bad = ok, bad.slot_count = 0;
+	ck_assert_int_eq(sb_ring_layout(&bad, &d, &c), -EINVAL);
+	bad = ok, bad.slot_count = SB_RING_MAX_SLOTS + 1;
+	ck_assert_int_eq(sb_ring_layout(&bad, &d, &c), -EINVAL);
+	bad = ok, bad.mode = 7;
+	ck_assert_int_eq(sb_ring_layout(&bad, &d, &c), -EINVAL);
+	bad = ok, bad.overflow = 0;
+	ck_assert_int_eq(sb_ring_layout(&bad, &d, &c), -EINVAL);
+	ck_assert_int_eq(sb_ring_layout(NULL, &d, &c), -EINVAL);
+	ck_assert_int_eq(sb_ring_layout(&ok, NULL, &c), -EINVAL);
+}
+END_TEST
+
+START_TEST(attach_checks_header)
+{
+	struct sb_ring_config cfg = config(4096, 512, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring r;
+	struct sb_ring_header *hdr;
+	void *blank;
+
+	fixture_open(&f, &cfg);
+	hdr = f.data;
+	/* Segments smaller than the geometry says. */
+	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size - 1, f.ctl,
+	                                f.ctl_size),
+	                 -EBADMSG);
+	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl, 1000),
+	                 -EBADMSG);
+	ck_assert_int_eq(sb_ring_attach(&r, f.data, 100, f.ctl, f.ctl_size),
+	                 -EBADMSG);
+	/* Other version, bad magic, bad geometry. */
+	hdr->version = 2;
+	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
+	                                f.ctl_size),
+	                 -EPROTO);
+	hdr->version = SB_RING_VERSION;
+	hdr->magic ^= 1;
+	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
+	                                f.ctl_size),
+	                 -EBADMSG);
+	hdr->magic ^= 1;
+	hdr->capacity = 8192;
+	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
+	                                f.ctl_size),
+	                 -EBADMSG);
+	hdr->capacity = 4096;
+	hdr->max_message = 4096;
+	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
+	                                f.ctl_size),
+	                 -EBADMSG);
+	hdr->max_message = 512;
+	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
+	                                f.ctl_size),
+	                 0);
+	/* A segment nobody formatted yet. */
+	blank = shared_zeroed(f.data_size);
+	ck_assert_int_eq(sb_ring_attach(&r, blank, f.data_size, f.ctl,
+	                                f.ctl_size),
+	                 -EAGAIN);
+	ck_assert_int_eq(sb_ring_attach(NULL, f.data, f.data_size, f.ctl,
+	                                f.ctl_size),
+	                 -EINVAL);
+	munmap(blank, f.data_size);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(format_rejects_small_segments)
+{
+	struct sb_ring_config cfg = config(4096, 512, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	uint64_t d, c;
+	void *data, *ctl;
+
+	ck_assert_int_eq(sb_ring_layout(&cfg, &d, &c), 0);
+	data = shared_zeroed(d);
+	ctl = shared_zeroed(c);
+	ck_assert_int_eq(sb_ring_format(data, d - 16, ctl, c, &cfg), -EINVAL);
+	ck_assert_int_eq(sb_ring_format(data, d, ctl, c - 16, &cfg), -EINVAL);
+	ck_assert_int_eq(sb_ring_format(NULL, d, ctl, c, &cfg), -EINVAL);
+	munmap(data, d);
+	munmap(ctl, c);
+}
+END_TEST
+
+/* ---- copy and zero-copy ---------------------------------------------- */
+
+START_TEST(publish_and_receive_round_trip)
+{
+	struct sb_ring_config cfg = config(65536, 16384, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	unsigned char small[8];
+	unsigned char big[16385];
+
+	fixture_open(&f, &cfg);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
+	                                     &rd),
+	                 0);
+	/* Nothing yet. */
+	ck_assert_int_eq(sb_ring_receive(&rd, small, sizeof(small), 0),
+	                 -EAGAIN);
+	publish_pattern(&f.ring, 0, 1);
+	publish_pattern(&f.ring, 1, 2);
+	publish_pattern(&f.ring, 16384, 3); /* the largest allowed */
+	ck_assert_int_eq(sb_ring_publish(&f.ring, big, 16385, 0), -EMSGSIZE);
+	receive_pattern(&rd, 0, 1);
+	receive_pattern(&rd, 1, 2);
+	/* Too small a buffer keeps the message for the next try. */
+	ck_assert_int_eq(sb_ring_receive(&rd, small, sizeof(small), 0),
+	                 -EMSGSIZE);
+	receive_pattern(&rd, 16384, 3);
+	ck_assert_int_eq(sb_ring_receive(&rd, small, sizeof(small), 0),
+	                 -EAGAIN);
+	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, NULL, 3, 0), -EINVAL);
+	ck_assert_int_eq(sb_ring_receive(&rd, NULL, 3, 0), -EINVAL);
+	ck_assert_int_eq(sb_ring_receive(&rd, small, 1, -2), -EINVAL);
+	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(claim_commit_and_abort)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	struct sb_ring_claim claim;
+	struct sb_ring_header *hdr;
+
+	fixture_open(&f, &cfg);
+	hdr = f.data;
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
+	                                     &rd),
+	                 0);
+	ck_assert_int_eq(sb_ring_claim(&f.ring, 100, &claim, 0), 0);
+	sbt_fill_pattern(claim.data, 100, 9);
+	/* Not visible before commit. */
+	ck_assert_uint_eq(atomic_load(&hdr->writer_tail), 0);
+	ck_assert_int_eq(sb_ring_commit(&f.ring, &claim), 0);
+	ck_assert_int_eq(sb_ring_commit(&f.ring, &claim), -EINVAL);
+	receive_pattern(&rd, 100, 9);
+	/* An aborted claim leaves nothing behind and frees the lock. */
+	ck_assert_int_eq(sb_ring_claim(&f.ring, 50, &claim, 0), 0);
+	ck_assert_int_eq(sb_ring_abort(&f.ring, &claim), 0);
+	ck_assert_int_eq(sb_ring_abort(&f.ring, &claim), -EINVAL);
+	publish_pattern(&f.ring, 7, 10);
+	receive_pattern(&rd, 7, 10);
+	ck_assert_int_eq(sb_ring_claim(&f.ring, 1025, &claim, 0), -EMSGSIZE);
+	ck_assert_int_eq(sb_ring_claim(NULL, 1, &claim, 0), -EINVAL);
+	ck_assert_uint_eq(atomic_load(&hdr->stat_published), 2);
+	ck_assert_uint_eq(atomic_load(&hdr->stat_bytes), 107);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(peek_and_release)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	const void *data;
+	uint32_t len;
+	unsigned char buf[64];
+
+	fixture_open(&f, &cfg);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
+	                                     &rd),
+	                 0);
+	ck_assert_int_eq(sb_ring_peek(&rd, &data, &len, 0), -EAGAIN);
+	ck_assert_int_eq(sb_ring_release(&rd), -EINVAL);
+	publish_pattern(&f.ring, 33, 4);
+	publish_pattern(&f.ring, 5, 5);
+	ck_assert_int_eq(sb_ring_peek(&rd, &data, &len, 0), 0);
+	ck_assert_uint_eq(len, 33);
+	ck_assert(sbt_check_pattern(data, len, 4));
+	/* One held message at a time. */
+	ck_assert_int_eq(sb_ring_peek(&rd, &data, &len, 0), -EBUSY);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBUSY);
+	ck_assert_int_eq(sb_ring_release(&rd), 0);
+	receive_pattern(&rd, 5, 5);
+	ck_assert_int_eq(sb_ring_peek(&rd, NULL, &len, 0), -EINVAL);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+/* ---- wrap-around ----------------------------------------------------- */
+
+/* Moves the tail forward by `distance` bytes (a multiple of 16) with
+ * records that each fit before the end, reading each back. */
+static void advance_tail(struct fixture *f, struct sb_ring_reader *rd,
+                         uint64_t distance, uint32_t *seed)
+{
+	struct sb_ring_header *hdr = f->data;
+
+	while (distance > 0) {
+		uint64_t tail = atomic_load(&hdr->writer_tail);
+		uint64_t room = f->ring.capacity - (tail & f->ring.mask);
+		uint64_t step = distance;
+
+		if (step > 16 + f->ring.max_message) {
+			step = 16 + f->ring.max_message;
+		}
+		if (step > room) {
+			step = room;
+		}
+		publish_pattern(&f->ring, (uint32_t)(step - 16), *seed);
+		receive_pattern(rd, (uint32_t)(step - 16), (*seed)++);
+		distance -= step;
+	}
+}
+
+/*
+ * Puts the tail at every 16-byte offset in the last 256 bytes of the ring
+ * and publishes lengths that straddle the end there: each message must come
+ * back intact, and a PAD must appear exactly when the record does not fit
+ * before the end.
+ */
+START_TEST(wrap_at_every_offset_near_the_end)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	struct sb_ring_header *hdr;
+	uint32_t seed = 100;
+
+	fixture_open(&f, &cfg);
+	hdr = f.data;
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
+	                                     &rd),
+	                 0);
+	for (uint64_t gap = 16; gap <= 256; gap += 16) {
+		for (uint32_t len = 0; len <= 300; len++) {
+			uint64_t tail = atomic_load(&hdr->writer_tail);
+			uint64_t room = 4096 - (tail & 4095);
+			uint64_t size = (16 + len + 15) & ~15ull;
+
+			advance_tail(&f, &rd,
+			             room >= gap ? room - gap
+			                         : room + 4096 - gap,
+			             &seed);
+			tail = atomic_load(&hdr->writer_tail);
+			ck_assert_uint_eq(4096 - (tail & 4095), gap);
+			publish_pattern(&f.ring, len, seed);
+			receive_pattern(&rd, len, seed++);
+			ck_assert_uint_eq(atomic_load(&hdr->writer_tail) - tail,
+			                  size <= gap ? size : gap + size);
+		}
+	}
+	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+/* ---- overflow policies ----------------------------------------------- */
+
+static int fill_until_full(struct sb_ring *ring, uint32_t len, int *count)
+{
+	unsigned char buf[1024];
+	int r;
+
+	sbt_fill_pattern(buf, len, 77);
+	*count = 0;
+	while ((r = sb_ring_publish(ring, buf, len, 0)) == 0) {
+		(*count)++;
+	}
+	return r;
+}
+
+START_TEST(block_policy_waits_for_slowest_reader)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader fast, slow;
+	unsigned char buf[1024];
+	int count;
+
+	fixture_open(&f, &cfg);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &fast), 0);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &slow), 0);
+	ck_assert_int_eq(fill_until_full(&f.ring, 100, &count), -EAGAIN);
+	ck_assert_int_eq(count, 4096 / 128);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 20), -ETIMEDOUT);
+	/* The fast reader draining does not free space: the slow one
+	 * still holds it. */
+	for (int i = 0; i < count; i++) {
+		ck_assert_int_eq(sb_ring_receive(&fast, buf, sizeof(buf), 0),
+		                 100);
+	}
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), -EAGAIN);
+	ck_assert_int_eq(sb_ring_receive(&slow, buf, sizeof(buf), 0), 100);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
+	ck_assert_uint_eq(sb_ring_reader_lost(&slow), 0);
+	/* A departed reader holds nothing back: the ring is full again,
+	 * and only `slow` has not read the newest message. */
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), -EAGAIN);
+	ck_assert_int_eq(sb_ring_receive(&fast, buf, sizeof(buf), 0), 100);
+	ck_assert_int_eq(sb_ring_receive(&fast, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), -EAGAIN);
+	ck_assert_int_eq(sb_ring_reader_close(&slow), 0);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
+	sb_ring_reader_close(&fast);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(block_policy_without_readers_never_blocks)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	unsigned char buf[1024];
+
+	fixture_open(&f, &cfg);
+	for (int i = 0; i < 1000; i++) {
+		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
+	}
+	/* An earliest subscriber still finds recent history in the ring. */
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST,
+	                                     &rd),
+	                 0);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(reject_policy_fails_at_once)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_REJECT);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	struct sb_ring_header *hdr;
+	unsigned char buf[1024];
+	int count;
+
+	fixture_open(&f, &cfg);
+	hdr = f.data;
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	ck_assert_int_eq(fill_until_full(&f.ring, 100, &count), -EAGAIN);
+	/* Even a caller willing to wait forever is refused. */
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, -1), -EAGAIN);
+	ck_assert_uint_eq(atomic_load(&hdr->stat_rejected), 2);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, -1), 0);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(overwrite_policy_counts_exactly_what_was_lost)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_OVERWRITE);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	unsigned char buf[1024];
+	uint32_t last = 0;
+	int received = 0;
+	ssize_t n;
+
+	fixture_open(&f, &cfg);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	for (uint32_t i = 1; i <= 1000; i++) {
+		memcpy(buf, &i, sizeof(i));
+		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
+	}
+	while ((n = sb_ring_receive(&rd, buf, sizeof(buf), 0)) > 0) {
+		uint32_t v;
+
+		memcpy(&v, buf, sizeof(v));
+		ck_assert_uint_gt(v, last); /* in order, no duplicates */
+		last = v;
+		received++;
+	}
+	ck_assert_int_eq(n, -EAGAIN);
+	ck_assert_uint_eq(last, 1000); /* the newest survives */
+	ck_assert_uint_eq(received + sb_ring_reader_lost(&rd), 1000);
+	ck_assert_int_lt(received, 1000);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(overwrite_while_peeking_reports_stale)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_OVERWRITE);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	unsigned char buf[1024] = {0};
+	const void *data;
+	uint32_t len;
+
+	fixture_open(&f, &cfg);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
+	ck_assert_int_eq(sb_ring_peek(&rd, &data, &len, 0), 0);
+	for (int i = 0; i < 100; i++) {
+		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
+	}
+	ck_assert_int_eq(sb_ring_release(&rd), -ESTALE);
+	/* The stale message counts as lost at the next read. */
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_uint_gt(sb_ring_reader_lost(&rd), 1);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+/* ---- broadcast and queue --------------------------------------------- */
+
+START_TEST(broadcast_every_subscriber_sees_every_message)
+{
+	struct sb_ring_config cfg = config(8192, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader early, a, b;
+
+	fixture_open(&f, &cfg);
+	publish_pattern(&f.ring, 10, 1);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST,
+	                                     &early),
+	                 0);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &a),
+	                 0);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &b),
+	                 0);
+	publish_pattern(&f.ring, 20, 2);
+	publish_pattern(&f.ring, 30, 3);
+	receive_pattern(&early, 10, 1);
+	receive_pattern(&early, 20, 2);
+	receive_pattern(&early, 30, 3);
+	receive_pattern(&a, 20, 2);
+	receive_pattern(&a, 30, 3);
+	receive_pattern(&b, 20, 2);
+	receive_pattern(&b, 30, 3);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 5, &a), -EINVAL);
+	sb_ring_reader_close(&early);
+	sb_ring_reader_close(&a);
+	sb_ring_reader_close(&b);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(queue_consumers_take_each_message_once)
+{
+	struct sb_ring_config cfg = config(8192, 1024, SB_RING_QUEUE,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader a, b;
+	unsigned char buf[64];
+	int seen[200] = {0};
+	const void *data;
+	uint32_t len;
+
+	fixture_open(&f, &cfg);
+	/* Messages published before any consumer exists are kept. */
+	for (int i = 0; i < 200; i++) {
+		memcpy(buf, &i, sizeof(i));
+		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, sizeof(i), -1),
+		                 0);
+	}
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &a), 0);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &b), 0);
+	for (int i = 0; i < 200; i++) {
+		struct sb_ring_reader *rd = i % 3 == 0 ? &a : &b;
+		int v;
+
+		if (i % 5 == 0) {
+			ck_assert_int_eq(sb_ring_peek(rd, &data, &len, 0), 0);
+			memcpy(&v, data, sizeof(v));
+			ck_assert_int_eq(sb_ring_release(rd), 0);
+		} else {
+			ck_assert_int_eq(sb_ring_receive(rd, buf, sizeof(buf),
+			                                 0),
+			                 (ssize_t)sizeof(v));
+			memcpy(&v, buf, sizeof(v));
+		}
+		ck_assert_int_eq(v, i); /* queue order, each once */
+		seen[v]++;
+	}
+	for (int i = 0; i < 200; i++) {
+		ck_assert_int_eq(seen[i], 1);
+	}
+	ck_assert_int_eq(sb_ring_receive(&a, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert_int_eq(sb_ring_receive(&b, buf, sizeof(buf), 0), -EAGAIN);
+	sb_ring_reader_close(&a);
+	sb_ring_reader_close(&b);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(queue_without_consumers_blocks_when_full)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_QUEUE,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	unsigned char buf[1024];
+	int count;
+
+	fixture_open(&f, &cfg);
+	ck_assert_int_eq(fill_until_full(&f.ring, 100, &count), -EAGAIN);
+	ck_assert_int_eq(count, 32);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+/* ---- slots ----------------------------------------------------------- */
+
+START_TEST(slots_run_out_and_come_back)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd[5];
+	unsigned char buf[1024];
+	int count;
+
+	fixture_open(&f, &cfg);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd[i]), 0);
+	}
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd[4]), -EUSERS);
+	/* Reaping a reader (as the broker does for a dead one) frees its
+	 * slot and everything it held back. */
+	ck_assert_int_eq(fill_until_full(&f.ring, 100, &count), -EAGAIN);
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < count; j++) {
+			ck_assert_int_eq(sb_ring_receive(&rd[i], buf,
+			                                 sizeof(buf), 0),
+			                 100);
+		}
+	}
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), -EAGAIN);
+	ck_assert_int_eq(sb_ring_slot_reap(&f.ring, rd[3].slot), 0);
+	ck_assert_int_eq(sb_ring_slot_reap(&f.ring, rd[3].slot), -ENOENT);
+	ck_assert_int_eq(sb_ring_slot_reap(&f.ring, 4), -EINVAL);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd[4]), 0);
+	/* The reaped reader's own close is harmless. */
+	ck_assert_int_eq(sb_ring_reader_close(&rd[3]), 0);
+	for (int i = 0; i < 3; i++) {
+		sb_ring_reader_close(&rd[i]);
+	}
+	sb_ring_reader_close(&rd[4]);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(bogus_cursor_in_a_slot_holds_nothing_back)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	unsigned char buf[1024] = {0};
+
+	fixture_open(&f, &cfg);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	atomic_store(&f.ring.shm_slots[rd.slot].sub_cursor, 1ull << 60);
+	for (int i = 0; i < 200; i++) {
+		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
+	}
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+/* ---- waiting --------------------------------------------------------- */
+
+START_TEST(receive_times_out_and_wakes_across_processes)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	struct sb_ring_ctl *ctl;
+	unsigned char buf[64];
+	uint32_t seq_before;
+	pid_t child;
+
+	fixture_open(&f, &cfg);
+	ctl = f.ctl;
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 30),
+	                 -ETIMEDOUT);
+	ck_assert_uint_eq(atomic_load(&ctl->data_waiters), 0);
+	/* No sleeper: publishing must not touch the futex word. */
+	seq_before = atomic_load(&ctl->data_seq);
+	publish_pattern(&f.ring, 8, 1);
+	ck_assert_uint_eq(atomic_load(&ctl->data_seq), seq_before);
+	receive_pattern(&rd, 8, 1);
+
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		/* Sleeps (no timeout) until the parent publishes. */
+		ssize_t n = sb_ring_receive(&rd, buf, sizeof(buf), -1);
+
+		_exit(n == 12 && sbt_check_pattern(buf, 12, 2) ? 0 : 1);
+	}
+	/* Publish only once the child sleeps, so the wake path is taken. */
+	while (atomic_load(&ctl->data_waiters) == 0) {
+		usleep(1000);
+	}
+	publish_pattern(&f.ring, 12, 2);
+	ck_assert_int_eq(sbt_wait(child), 0);
+	ck_assert_uint_ne(atomic_load(&ctl->data_seq), seq_before);
+	ck_assert_uint_eq(atomic_load(&ctl->data_waiters), 0);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(blocked_writer_wakes_when_reader_consumes)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	struct sb_ring_ctl *ctl;
+	struct sb_ring_header *hdr;
+	unsigned char buf[1024] = {0};
+	int count;
+	pid_t child;
+
+	fixture_open(&f, &cfg);
+	ctl = f.ctl;
+	hdr = f.data;
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	ck_assert_int_eq(fill_until_full(&f.ring, 100, &count), -EAGAIN);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		_exit(sb_ring_publish(&f.ring, buf, 100, -1) == 0 ? 0 : 1);
+	}
+	while (atomic_load(&ctl->space_waiters) == 0) {
+		usleep(1000);
+	}
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_int_eq(sbt_wait(child), 0);
+	ck_assert_uint_ge(atomic_load(&hdr->stat_waits), 1);
+	ck_assert_uint_eq(atomic_load(&ctl->space_waiters), 0);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+/* ---- corruption ------------------------------------------------------ */
+
+START_TEST(corrupted_record_gives_ebadmsg)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	struct sb_ring_record *rec;
+	unsigned char buf[1024];
+	unsigned char *area;
+
+	fixture_open(&f, &cfg);
+	area = (unsigned char *)f.data + SB_RING_HEADER_SIZE;
+	rec = (struct sb_ring_record *)area;
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	publish_pattern(&f.ring, 40, 1);
+	rec->type = 99;
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
+	rec->type = SB_REC_DATA;
+	rec->len = 2000; /* over max_message */
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
+	rec->len = 1000; /* runs past the tail */
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
+	rec->type = SB_REC_PAD; /* a PAD must reach the end exactly */
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
+	rec->type = SB_REC_DATA;
+	rec->len = 40;
+	receive_pattern(&rd, 40, 1);
+	/* A tail beyond the capacity from the reader's cursor. */
+	atomic_store(&((struct sb_ring_header *)f.data)->writer_tail,
+	             1ull << 40);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
+	/* Writers refuse a header whose positions disagree. */
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 10, 0), -EBADMSG);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+Suite *ring_suite(void)
+{
+	Suite *s = suite_create("ring");
+	TCase *tc;
+
+	tc = tcase_create("geometry");
+	tcase_add_test(tc, layout_rejects_bad_geometry);
+	tcase_add_test(tc, attach_checks_header);
+	tcase_add_test(tc, format_rejects_small_segments);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("copy_and_zero_copy");
+	tcase_add_test(tc, publish_and_receive_round_trip);
+	tcase_add_test(tc, claim_commit_and_abort);
+	tcase_add_test(tc, peek_and_release);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wrap");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, wrap_at_every_offset_near_the_end);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("overflow");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, block_policy_waits_for_slowest_reader);
+	tcase_add_test(tc, block_policy_without_readers_never_blocks);
+	tcase_add_test(tc, reject_policy_fails_at_once);
+	tcase_add_test(tc, overwrite_policy_counts_exactly_what_was_lost);
+	tcase_add_test(tc, overwrite_while_peeking_reports_stale);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("modes");
+	tcase_add_test(tc, broadcast_every_subscriber_sees_every_message);
+	tcase_add_test(tc, queue_consumers_take_each_message_once);
+	tcase_add_test(tc, queue_without_consumers_blocks_when_full);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("slots");
+	tcase_add_test(tc, slots_run_out_and_come_back);
+	tcase_add_test(tc, bogus_cursor_in_a_slot_holds_nothing_back);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("waiting");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, receive_times_out_and_wakes_across_processes);
+	tcase_add_test(tc, blocked_writer_wakes_when_reader_consumes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("corruption");
+	tcase_add_test(tc, corrupted_record_gives_ebadmsg);
+	suite_add_tcase(s, tc);
+	return s;
+}
