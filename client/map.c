@@ -35,20 +35,20 @@
 /* The lock's polling back-off: short first naps so an uncontended hand-over
  * is quick, capped so a long wait costs little CPU. In nanoseconds. */
 #define BACKOFF_FIRST_NS 20000L
-#define BACKOFF_MAX_NS 2000000L
+#define BACKOFF_MAX_NS	 2000000L
 
 struct shmbus_view {
 	shmbus_map *map;
 	struct shmbus_view *prev;
 	struct shmbus_view *next;
-	void *base;          /* page-aligned start of the mmap */
-	size_t span;         /* bytes mapped from base */
+	void *base;	     /* page-aligned start of the mmap */
+	size_t span;	     /* bytes mapped from base */
 	unsigned char *data; /* the byte at the view's offset */
-	size_t length;       /* bytes the caller asked for */
+	size_t length;	     /* bytes the caller asked for */
 };
 
 struct shmbus_map {
-	int fd;          /* the one descriptor: file, memfd or shm */
+	int fd;		 /* the one descriptor: file, memfd or shm */
 	unsigned access; /* SHMBUS_ACCESS_READ, _WRITE or _COPY */
 
 	pthread_mutex_t views_mutex; /* guards views */
@@ -224,7 +224,7 @@ static int check_regular(const struct stat *st)
  * must not create an empty object when the size is 0. *created says which.
  */
 static int open_object(const char *path, bool shm, int oflags, unsigned flags,
-                       uint64_t size, bool *created)
+		       uint64_t size, bool *created)
 {
 	int fd;
 
@@ -232,11 +232,12 @@ static int open_object(const char *path, bool shm, int oflags, unsigned flags,
 	for (;;) {
 		if ((flags & SHMBUS_MAP_EXCL) == 0) {
 			fd = shm ? shm_open(path, oflags, 0)
-			         : open(path, oflags);
+				 : open(path, oflags);
 			if (fd >= 0) {
 				return fd;
 			}
-			if (errno != ENOENT || (flags & SHMBUS_MAP_CREATE) == 0) {
+			if (errno != ENOENT ||
+			    (flags & SHMBUS_MAP_CREATE) == 0) {
 				return -errno;
 			}
 		}
@@ -246,7 +247,7 @@ static int open_object(const char *path, bool shm, int oflags, unsigned flags,
 			return -EINVAL;
 		}
 		fd = shm ? shm_open(path, oflags | O_CREAT | O_EXCL, 0600)
-		         : open(path, oflags | O_CREAT | O_EXCL, 0600);
+			 : open(path, oflags | O_CREAT | O_EXCL, 0600);
 		if (fd >= 0) {
 			*created = true;
 			return fd;
@@ -259,7 +260,7 @@ static int open_object(const char *path, bool shm, int oflags, unsigned flags,
 }
 
 int shmbus_map_file(const char *path, uint64_t size, unsigned flags,
-                    shmbus_map **out)
+		    shmbus_map **out)
 {
 	unsigned access;
 	struct stat st;
@@ -280,8 +281,8 @@ int shmbus_map_file(const char *path, uint64_t size, unsigned flags,
 	/* O_NONBLOCK so that opening a FIFO by mistake cannot hang; it is
 	 * cleared again below once we know the file is regular. */
 	fd = open_object(path, false,
-	                 open_mode(access) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-	                 flags, size, &created);
+			 open_mode(access) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+			 flags, size, &created);
 	if (fd < 0) {
 		return fd;
 	}
@@ -348,7 +349,7 @@ static bool exceeds_memory(uint64_t size)
 		return false;
 	}
 	total = ((uint64_t)si.totalram + (uint64_t)si.totalswap) *
-	        (uint64_t)si.mem_unit;
+		(uint64_t)si.mem_unit;
 	return size > total;
 }
 
@@ -378,7 +379,7 @@ int shmbus_map_memory(uint64_t size, shmbus_map **out)
 }
 
 int shmbus_map_shared(const char *name, uint64_t size, unsigned flags,
-                      shmbus_map **out)
+		      shmbus_map **out)
 {
 	char path[SHM_PATH_SIZE];
 	unsigned access;
@@ -401,8 +402,8 @@ int shmbus_map_shared(const char *name, uint64_t size, unsigned flags,
 	if (size == 0 && (flags & SHMBUS_MAP_TRUNCATE) != 0) {
 		return -EINVAL;
 	}
-	fd = open_object(path, true, open_mode(access) | O_CLOEXEC, flags,
-	                 size, &created);
+	fd = open_object(path, true, open_mode(access) | O_CLOEXEC, flags, size,
+			 &created);
 	if (fd < 0) {
 		return fd;
 	}
@@ -507,7 +508,7 @@ int shmbus_map_close(shmbus_map *map)
 	if (lock_held_here(map)) {
 		flock(map->lock_fd, LOCK_UN);
 		atomic_store_explicit(&map->lock_owner, 0,
-		                      memory_order_relaxed);
+				      memory_order_relaxed);
 		pthread_mutex_unlock(&map->lock_mutex);
 	}
 	/* In a child that inherited the mapping this may be the parent's
@@ -564,14 +565,14 @@ static struct timespec add_ms(struct timespec ts, int ms)
 static long long ns_until(struct timespec a, struct timespec b)
 {
 	long long ns = (long long)(b.tv_sec - a.tv_sec) * 1000000000LL +
-	               (b.tv_nsec - a.tv_nsec);
+		       (b.tv_nsec - a.tv_nsec);
 
 	return ns > 0 ? ns : 0;
 }
 
 /* Takes the process-local mutex within the timeout. */
 static int lock_threads(shmbus_map *map, int timeout_ms,
-                        const struct timespec *deadline)
+			const struct timespec *deadline)
 {
 	int rc;
 
@@ -584,7 +585,7 @@ static int lock_threads(shmbus_map *map, int timeout_ms,
 		rc = pthread_mutex_lock(&map->lock_mutex);
 	} else {
 		rc = pthread_mutex_clocklock(&map->lock_mutex, CLOCK_MONOTONIC,
-		                             deadline);
+					     deadline);
 	}
 	return -rc;
 }
@@ -629,7 +630,7 @@ static int own_lock_fd(shmbus_map *map)
  * BACKOFF_FIRST_NS to BACKOFF_MAX_NS and never sleeps past the deadline.
  */
 static int lock_processes(int fd, int timeout_ms,
-                          const struct timespec *deadline)
+			  const struct timespec *deadline)
 {
 	long backoff = BACKOFF_FIRST_NS;
 
@@ -727,7 +728,7 @@ int shmbus_map_unlock(shmbus_map *map)
  * is NULL to let the kernel choose.
  */
 static int view_map(shmbus_map *map, uint64_t offset, size_t length,
-                    unsigned access, void *address, shmbus_view **out)
+		    unsigned access, void *address, shmbus_view **out)
 {
 	unsigned kind = one_access(access);
 	unsigned hint = access & HINT_MASK;
@@ -796,7 +797,7 @@ static int view_map(shmbus_map *map, uint64_t offset, size_t length,
 	}
 	if (hint != 0) {
 		int advice = hint == SHMBUS_VIEW_SEQUENTIAL ? MADV_SEQUENTIAL
-		                                            : MADV_RANDOM;
+							    : MADV_RANDOM;
 
 		if (madvise(base, span, advice) < 0) {
 			int rc = -errno;
@@ -827,13 +828,13 @@ static int view_map(shmbus_map *map, uint64_t offset, size_t length,
 }
 
 int shmbus_view_map(shmbus_map *map, uint64_t offset, size_t length,
-                    unsigned access, shmbus_view **out)
+		    unsigned access, shmbus_view **out)
 {
 	return view_map(map, offset, length, access, NULL, out);
 }
 
 int shmbus_view_map_at(shmbus_map *map, uint64_t offset, size_t length,
-                       unsigned access, void *address, shmbus_view **out)
+		       unsigned access, void *address, shmbus_view **out)
 {
 	if (address == NULL) {
 		return -EINVAL;
