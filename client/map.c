@@ -570,7 +570,12 @@ static long long ns_until(struct timespec a, struct timespec b)
 	return ns > 0 ? ns : 0;
 }
 
-/* Takes the process-local mutex within the timeout. */
+/*
+ * Takes the process-local mutex within the timeout. The deadline is on
+ * CLOCK_MONOTONIC, so setting the wall clock cannot stretch or cut a wait.
+ * (GCC 12's ThreadSanitizer does not intercept pthread_mutex_clocklock and
+ * then reports the matching unlock as a bogus "unlock of unlocked mutex".)
+ */
 static int lock_threads(shmbus_map *map, int timeout_ms,
 			const struct timespec *deadline)
 {

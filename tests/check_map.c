@@ -607,6 +607,39 @@ START_TEST(open_access_and_errors)
 }
 END_TEST
 
+START_TEST(open_takes_an_empty_object_as_it_is)
+{
+	char name[64];
+	char path[80];
+	shmbus_map *map;
+	shmbus_map *other = NULL;
+	shmbus_view *view = NULL;
+	int fd;
+
+	/* What another process sees between creating an object and sizing
+	 * it: the open works, views are refused instead of faulting. */
+	shm_name(name, sizeof(name));
+	snprintf(path, sizeof(path), "/%s", name);
+	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(shmbus_map_open(name, RW, &map), 0);
+	ck_assert_int_eq(shmbus_map_size(map), 0);
+	ck_assert_int_eq(shmbus_view_map(map, 0, 0, RO, &view), -ERANGE);
+	ck_assert_int_eq(shmbus_view_map(map, 0, 1, RO, &view), -ERANGE);
+	ck_assert_int_eq(shmbus_map_shared(name, 0, RW, &other), -EINVAL);
+	ck_assert_int_eq(shmbus_map_shared(name, 0, RW | CREATE, &other),
+			 -EINVAL);
+
+	/* Once sized, the same mapping maps it. */
+	ck_assert_int_eq(ftruncate(fd, (off_t)page), 0);
+	ck_assert_int_eq(shmbus_view_map(map, 0, 0, RO, &view), 0);
+	ck_assert_uint_eq(shmbus_view_size(view), page);
+	close(fd);
+	ck_assert_int_eq(shmbus_map_close(map), 0);
+	ck_assert_int_eq(shmbus_map_unlink(name), 0);
+}
+END_TEST
+
 /* ---- shmbus_map_unlink ---- */
 
 START_TEST(unlink_keeps_open_mappings_valid)
@@ -1361,9 +1394,7 @@ static void add_case(Suite *s, const char *name, const TTest *test, int timeout)
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test);
-	if (timeout > 0) {
-		tcase_set_timeout(tc, timeout);
-	}
+	tcase_set_timeout(tc, timeout);
 	suite_add_tcase(s, tc);
 }
 
@@ -1373,32 +1404,35 @@ Suite *map_suite(void)
 
 	add_case(s, "file_persisted",
 		 file_bytes_reach_the_file_and_survive_reopen, 10);
-	add_case(s, "file_truncate", file_truncate_empties_and_resizes, 0);
+	add_case(s, "file_truncate", file_truncate_empties_and_resizes, 10);
 	add_case(s, "file_errors", file_errors, 10);
-	add_case(s, "file_failed_create", file_failed_create_leaves_nothing, 0);
-	add_case(s, "memory", memory_is_zeroed_and_shared_between_views, 0);
-	add_case(s, "memory_errors", memory_errors, 0);
+	add_case(s, "file_failed_create", file_failed_create_leaves_nothing,
+		 10);
+	add_case(s, "memory", memory_is_zeroed_and_shared_between_views, 10);
+	add_case(s, "memory_errors", memory_errors, 10);
 	add_case(s, "shared_by_name", shared_child_opens_by_name_and_writes,
 		 10);
 	add_case(s, "shared_create", shared_create_grows_truncates_and_excludes,
-		 0);
+		 10);
 	add_case(s, "shared_errors", shared_errors, 10);
-	add_case(s, "names", bad_names_are_refused, 0);
+	add_case(s, "names", bad_names_are_refused, 10);
 	add_case(s, "open", open_access_and_errors, 10);
-	add_case(s, "unlink", unlink_keeps_open_mappings_valid, 0);
+	add_case(s, "open_empty", open_takes_an_empty_object_as_it_is, 10);
+	add_case(s, "unlink", unlink_keeps_open_mappings_valid, 10);
 	add_case(s, "view_unaligned",
 		 view_unaligned_windows_read_the_right_bytes, 10);
-	add_case(s, "view_bounds", view_bounds_and_flags, 0);
-	add_case(s, "view_enomem", view_larger_than_address_space_is_enomem, 0);
+	add_case(s, "view_bounds", view_bounds_and_flags, 10);
+	add_case(s, "view_enomem", view_larger_than_address_space_is_enomem,
+		 10);
 	add_case(s, "view_sparse", view_deep_inside_a_sparse_file, 20);
-	add_case(s, "view_at", view_at_free_and_used_addresses, 0);
-	add_case(s, "unmap", unmap_releases_the_window, 0);
+	add_case(s, "view_at", view_at_free_and_used_addresses, 10);
+	add_case(s, "unmap", unmap_releases_the_window, 10);
 	add_case(s, "flush", flush_writes_back_exactly_the_range, 10);
-	add_case(s, "close", close_unmaps_remaining_views, 0);
-	add_case(s, "size_fd", size_and_fd_describe_the_object, 0);
+	add_case(s, "close", close_unmaps_remaining_views, 10);
+	add_case(s, "size_fd", size_and_fd_describe_the_object, 10);
 	add_case(s, "read_only_faults", read_only_view_faults_on_write, 10);
-	add_case(s, "copy_private", copy_view_stays_private, 0);
-	add_case(s, "hints", view_hints_reach_the_kernel, 0);
+	add_case(s, "copy_private", copy_view_stays_private, 10);
+	add_case(s, "hints", view_hints_reach_the_kernel, 10);
 	add_case(s, "shared_bytes", views_share_bytes_across_processes, 10);
 	add_case(s, "lock_errors", lock_errors, 10);
 	add_case(s, "lock_threads", lock_excludes_threads_of_one_mapping, 10);
