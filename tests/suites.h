@@ -8,7 +8,11 @@
 
 #include <check.h>
 
-#define SB_TEST_SUITES(X) X(error) X(ring)
+/* One suite per line, so that adding one never conflicts with another. */
+#define SB_TEST_SUITES(X)                                                      \
+	X(error)                                                               \
+	X(map)                                                                 \
+	X(ring)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)

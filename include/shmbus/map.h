@@ -38,7 +38,8 @@ extern "C" {
 #define SHMBUS_ACCESS_WRITE 0x0002u /* PAGE_READWRITE: implies read */
 #define SHMBUS_ACCESS_COPY 0x0004u  /* FILE_MAP_COPY: private writes */
 
-/* Creation, for shmbus_map_file() and shmbus_map_shared(). */
+/* Creation, for shmbus_map_file() and shmbus_map_shared(). CREATE and
+ * TRUNCATE need SHMBUS_ACCESS_WRITE (the object must then be sized). */
 #define SHMBUS_MAP_CREATE 0x0100u   /* create when missing */
 #define SHMBUS_MAP_EXCL 0x0200u     /* with CREATE: fail if it exists */
 #define SHMBUS_MAP_TRUNCATE 0x0400u /* empty an existing object first */
@@ -56,45 +57,62 @@ typedef struct shmbus_view shmbus_view;
 
 /*
  * Opens (or with SHMBUS_MAP_CREATE creates, mode 0600) the disk file `path`
- * and makes it a persisted mapping. `flags`: an access (READ, WRITE or COPY)
- * or-ed with CREATE, EXCL, TRUNCATE. When `size` is larger than the file the
- * file grows to `size` (sparse, needs WRITE); `size` 0 means the file's own
- * size. Writes through a view reach the file: other processes mapping it see
- * them at once, read() sees them after shmbus_view_flush() or close.
- * Returns 0 and sets *out, or: -EINVAL (NULL argument, unknown flag, no
- * access, EXCL or TRUNCATE without the access they need, an empty file
- * with size 0), -EACCES (growing or truncating a read-only mapping, or the
- * file's permissions), -ENOENT (missing and no CREATE), -EEXIST (EXCL and it
- * exists), -EISDIR, -ENOMEM, or another errno from open/ftruncate/fstat.
+ * and makes it a persisted mapping. `flags`: exactly one access (READ, WRITE
+ * or COPY) or-ed with CREATE, EXCL, TRUNCATE. When `size` is larger than the
+ * file the file grows to `size` (sparse, needs WRITE); a smaller `size`
+ * never shrinks it; `size` 0 means the file's own size. Writes through a
+ * view reach the file: other processes mapping it see them at once (and so
+ * does read(), through the page cache); shmbus_view_flush() makes them
+ * durable. READ and COPY open the file read-only. A file this call created
+ * is removed again if the call then fails.
+ * Returns 0 and sets *out, or: -EINVAL (NULL argument, unknown flag, not
+ * exactly one access, CREATE or TRUNCATE without WRITE, EXCL without
+ * CREATE, `size` above INT64_MAX, a result that would be empty: a missing
+ * or existing empty file with size 0, TRUNCATE with size 0), -EACCES
+ * (growing a mapping opened without WRITE, or the file's permissions),
+ * -ENOENT (missing and no CREATE), -EEXIST (EXCL and it exists), -EISDIR,
+ * -ENODEV (not a regular file: FIFO, device), -ENOMEM, -EFBIG (larger than
+ * the file system allows), or another errno from open/ftruncate/fstat.
  */
 SHMBUS_API int shmbus_map_file(const char *path, uint64_t size,
                                unsigned flags, shmbus_map **out);
 
 /*
  * Private memory of `size` bytes (> 0), zero-filled and committed up front:
- * an anonymous memfd no other process can name. Views of it share bytes with
- * each other. Returns 0 and sets *out, or -EINVAL, -ENOMEM, -ENOSPC.
+ * an anonymous memfd no other process can name (a forked child inherits it
+ * and shares its bytes). Views of it share bytes with each other; it is
+ * always writable. Returns 0 and sets *out, or -EINVAL (NULL `out`, size 0
+ * or above INT64_MAX), -ENOMEM (more than RAM plus swap, refused at once;
+ * or the commit failed), -ENOSPC.
  */
 SHMBUS_API int shmbus_map_memory(uint64_t size, shmbus_map **out);
 
 /*
  * Named, non-persisted shared memory (POSIX shm): the name `name` looks like
- * a Win32 mapping name ("MyFileMappingObject"; a leading '/' is accepted).
- * `flags` as for shmbus_map_file(). A new object is `size` bytes, committed
- * up front so a later access cannot SIGBUS; an existing smaller one grows.
- * Returns 0 and sets *out, or: -EINVAL (bad name: empty, "." or "..", longer
- * than SHMBUS_MAP_NAME_MAX, a '/' after the first character; size 0 for a
- * new object; flags as for shmbus_map_file()), -ENOENT, -EEXIST, -EACCES,
- * -ENOSPC, -ENOMEM.
+ * a Win32 mapping name ("MyFileMappingObject"; a leading '/' is accepted and
+ * names the same object). `flags` as for shmbus_map_file(). A new object is
+ * created mode 0600 and is `size` bytes, committed up front so a later
+ * access cannot SIGBUS; an existing smaller one grows (and is committed
+ * whole); a larger one is left as it is. An object this call created is
+ * unlinked again if the call then fails.
+ * Returns 0 and sets *out, or: -EINVAL (bad name: NULL, empty, "." or "..",
+ * longer than SHMBUS_MAP_NAME_MAX, a '/' after the first character; size 0
+ * for a new or emptied object, or an existing empty one; flags as for
+ * shmbus_map_file()), -ENOENT (missing and no CREATE), -EEXIST (EXCL and it
+ * exists), -EACCES (permissions, or growing without WRITE), -ENOSPC (more
+ * than /dev/shm can hold), -ENOMEM.
  */
 SHMBUS_API int shmbus_map_shared(const char *name, uint64_t size,
                                  unsigned flags, shmbus_map **out);
 
 /*
  * OpenFileMapping: opens existing named shared memory with `access`
- * (SHMBUS_ACCESS_READ, _WRITE or _COPY). A mapping opened for READ or COPY
- * gives read-only or copy-on-write views only. Returns 0 and sets *out, or
- * -EINVAL (bad name or access), -ENOENT (no such name), -EACCES.
+ * (exactly one of SHMBUS_ACCESS_READ, _WRITE or _COPY). A mapping opened for
+ * READ or COPY gives read-only or copy-on-write views only. The object is
+ * taken as it is: one still being created by another process may be empty
+ * for a moment, and views of it then fail with -ERANGE rather than fault.
+ * Returns 0 and sets *out, or -EINVAL (bad name, bad access, NULL `out`),
+ * -ENOENT (no such name), -EACCES.
  */
 SHMBUS_API int shmbus_map_open(const char *name, unsigned access,
                                shmbus_map **out);
@@ -123,26 +141,36 @@ SHMBUS_API int shmbus_map_fd(const shmbus_map *map);
 
 /*
  * AccessData: takes the mapping's cross-process lock, exclusive between all
- * mappings of the same object in any process and between threads using the
- * same mapping. The kernel drops it when the holder dies, so the next locker
- * gets it instead of hanging. `timeout_ms`: 0 = try once, -1 = forever.
- * Returns 0, -ETIMEDOUT, -EDEADLK (this mapping already holds it), -EINVAL.
+ * mappings of the same object in any process (two mappings in one process
+ * included) and between threads using the same mapping. It is flock() on a
+ * description of the object private to this process, so the kernel drops it
+ * when the holder dies and the next locker gets it instead of hanging; a
+ * child that inherited the mapping through fork() competes for it like any
+ * other process. Works on read-only mappings. Needs /proc. Limits are in
+ * docs/mapping.md (e.g. anyone else flock()ing the same file takes part).
+ * `timeout_ms`: 0 = try once, -1 = forever, > 0 = milliseconds.
+ * Returns 0, -ETIMEDOUT (not free in time; also for 0), -EDEADLK (the
+ * calling thread already holds it through this mapping), -EINVAL (NULL, or
+ * a timeout below -1), or an errno from reopening the descriptor.
  */
 SHMBUS_API int shmbus_map_lock(shmbus_map *map, int timeout_ms);
 
-/* UnaccessData: releases the lock. Returns 0, -EPERM when this mapping does
- * not hold it, -EINVAL for NULL. */
+/* UnaccessData: releases the lock. Returns 0, -EPERM when the calling thread
+ * does not hold it through this mapping, -EINVAL for NULL. */
 SHMBUS_API int shmbus_map_unlock(shmbus_map *map);
 
 /*
  * MapViewOfFile: maps `length` bytes of `map` from `offset` (any offset: the
- * page alignment is done inside; `length` 0 = to the end). `access`:
- * SHMBUS_ACCESS_READ, _WRITE or _COPY, optionally or-ed with
- * SHMBUS_VIEW_SEQUENTIAL or SHMBUS_VIEW_RANDOM. The view belongs to `map`
- * until shmbus_view_unmap() or shmbus_map_close(). Returns 0 and sets *out,
- * or: -EINVAL (NULL, unknown or conflicting flags), -ERANGE (the window
- * reaches past the end of the mapping, or is empty), -EACCES (a write view
- * of a mapping opened read-only), -ENOMEM.
+ * page alignment is done inside; `length` 0 = to the end). `access`: exactly
+ * one of SHMBUS_ACCESS_READ, _WRITE or _COPY, optionally or-ed with
+ * SHMBUS_VIEW_SEQUENTIAL or SHMBUS_VIEW_RANDOM. The window is checked
+ * against the object's size at this moment, so no access inside it can
+ * fault at the end of the object (unless another process shrinks it). The
+ * view belongs to `map` until shmbus_view_unmap() or shmbus_map_close().
+ * Returns 0 and sets *out, or: -EINVAL (NULL, unknown or conflicting flags),
+ * -ERANGE (the window reaches past the end of the mapping, or is empty),
+ * -EACCES (a write view of a mapping opened for READ or COPY), -ENOMEM (no
+ * room in the address space).
  */
 SHMBUS_API int shmbus_view_map(shmbus_map *map, uint64_t offset, size_t length,
                                unsigned access, shmbus_view **out);
@@ -165,9 +193,12 @@ SHMBUS_API size_t shmbus_view_size(const shmbus_view *view);
 
 /*
  * FlushViewOfFile: writes `length` bytes from `offset` (relative to the
- * view's first byte) back to the file and waits for it; 0, 0 = the whole
- * view. On shared or private memory it succeeds and does nothing harmful.
- * Returns 0, -EINVAL, -ERANGE (outside the view), -EIO.
+ * view's first byte) back to the file and waits for it (msync MS_SYNC of
+ * exactly the pages that hold them); `length` 0 = to the end of the view,
+ * so 0, 0 = the whole view. On shared or private memory it succeeds and does
+ * nothing harmful; a copy-on-write view's changes never reach the file.
+ * Returns 0, -EINVAL (NULL), -ERANGE (offset at or past the end of the view,
+ * or the range reaches past it), -EIO.
  */
 SHMBUS_API int shmbus_view_flush(shmbus_view *view, size_t offset,
                                  size_t length);
