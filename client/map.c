@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/atomics.h"
+
 #define ACCESS_MASK                                                            \
 	(SHMBUS_ACCESS_READ | SHMBUS_ACCESS_WRITE | SHMBUS_ACCESS_COPY)
 #define OPEN_MASK                                                              \
@@ -542,34 +544,6 @@ int shmbus_map_fd(const shmbus_map *map)
 	return map == NULL ? -EINVAL : map->fd;
 }
 
-static struct timespec now_monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts;
-}
-
-static struct timespec add_ms(struct timespec ts, int ms)
-{
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
-/* b - a in nanoseconds, or 0 when b is not after a. */
-static long long ns_until(struct timespec a, struct timespec b)
-{
-	long long ns = (long long)(b.tv_sec - a.tv_sec) * 1000000000LL +
-		       (b.tv_nsec - a.tv_nsec);
-
-	return ns > 0 ? ns : 0;
-}
-
 /*
  * Takes the process-local mutex within the timeout. The deadline is on
  * CLOCK_MONOTONIC, so setting the wall clock cannot stretch or cut a wait.
@@ -663,7 +637,7 @@ static int lock_processes(int fd, int timeout_ms,
 		if (timeout_ms == 0) {
 			return -ETIMEDOUT;
 		}
-		left = ns_until(now_monotonic(), *deadline);
+		left = sb_deadline_remaining_ns(deadline);
 		if (left == 0) {
 			return -ETIMEDOUT;
 		}
@@ -696,7 +670,7 @@ int shmbus_map_lock(shmbus_map *map, int timeout_ms)
 		return -EDEADLK;
 	}
 	if (timeout_ms > 0) {
-		deadline = add_ms(now_monotonic(), timeout_ms);
+		sb_deadline_init(timeout_ms, &deadline);
 	}
 	rc = lock_threads(map, timeout_ms, &deadline);
 	if (rc != 0) {

@@ -50,4 +50,7 @@ const struct timespec *sb_deadline_init(int timeout_ms,
 /* 1 when the CLOCK_MONOTONIC `deadline` has passed (NULL never passes). */
 int sb_deadline_passed(const struct timespec *deadline);
 
+/* Nanoseconds left until `deadline`, 0 when it has passed. */
+long long sb_deadline_remaining_ns(const struct timespec *deadline);
+
 #endif

@@ -10,29 +10,20 @@
 
 #include "proto/atomics.h"
 
-static void timespec_sub(const struct timespec *a, const struct timespec *b,
-                         struct timespec *out)
-{
-	out->tv_sec = a->tv_sec - b->tv_sec;
-	out->tv_nsec = a->tv_nsec - b->tv_nsec;
-	if (out->tv_nsec < 0) {
-		out->tv_sec--;
-		out->tv_nsec += 1000000000L;
-	}
-}
-
 int sb_futex_wait(_Atomic uint32_t *word, uint32_t expected,
                   const struct timespec *deadline)
 {
-	struct timespec now, rel;
+	struct timespec rel;
+	long long left;
 	long r;
 
 	if (deadline != NULL) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		timespec_sub(deadline, &now, &rel);
-		if (rel.tv_sec < 0) {
+		left = sb_deadline_remaining_ns(deadline);
+		if (left == 0) {
 			return -ETIMEDOUT;
 		}
+		rel.tv_sec = (time_t)(left / 1000000000LL);
+		rel.tv_nsec = (long)(left % 1000000000LL);
 	}
 	/* FUTEX_WAIT takes a relative timeout; the kernel re-checks *word
 	 * against `expected` atomically with queueing us, which is what makes
@@ -66,15 +57,18 @@ const struct timespec *sb_deadline_init(int timeout_ms,
 	return deadline;
 }
 
-int sb_deadline_passed(const struct timespec *deadline)
+long long sb_deadline_remaining_ns(const struct timespec *deadline)
 {
 	struct timespec now;
+	long long ns;
 
-	if (deadline == NULL) {
-		return 0;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > deadline->tv_sec ||
-	       (now.tv_sec == deadline->tv_sec &&
-	        now.tv_nsec >= deadline->tv_nsec);
+	ns = (long long)(deadline->tv_sec - now.tv_sec) * 1000000000LL +
+	     (deadline->tv_nsec - now.tv_nsec);
+	return ns > 0 ? ns : 0;
+}
+
+int sb_deadline_passed(const struct timespec *deadline)
+{
+	return deadline != NULL && sb_deadline_remaining_ns(deadline) == 0;
 }
