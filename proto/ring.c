@@ -716,6 +716,27 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
 }
 
 /*
+ * Gives back one sleeper count of `slot` to data_waiters, unless a reaper
+ * already took the slot's whole count (the reader died asleep): whoever
+ * takes a count from sub_sleeping gives it back, so each is given once.
+ */
+static void give_back_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
+{
+	uint32_t n = atomic_load_explicit(&slot->sub_sleeping,
+	                                  memory_order_relaxed);
+
+	while (n > 0) {
+		if (atomic_compare_exchange_weak_explicit(
+		        &slot->sub_sleeping, &n, n - 1, memory_order_relaxed,
+		        memory_order_relaxed)) {
+			atomic_fetch_sub_explicit(&ring->shm_ctl->data_waiters,
+			                          1, memory_order_relaxed);
+			return;
+		}
+	}
+}
+
+/*
  * Sleeps until the tail moves away from `pos`. Spins first: a reader that
  * keeps up never reaches the futex. Returns 0 (look again), -EAGAIN
  * (timeout_ms 0), -ETIMEDOUT.
@@ -745,18 +766,12 @@ static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
 	/* seq_cst: Dekker with sb_ring_commit(): we count ourselves, then
 	 * load the tail; the writer stores the tail, then loads the count. */
 	atomic_fetch_add_explicit(&ctl->data_waiters, 1, memory_order_seq_cst);
-	atomic_store_explicit(&slot->sub_sleeping, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&slot->sub_sleeping, 1, memory_order_relaxed);
 	seen = atomic_load_explicit(&ctl->data_seq, memory_order_acquire);
 	if (atomic_load_explicit(tail, memory_order_seq_cst) == pos) {
 		r = sb_futex_wait(&ctl->data_seq, seen, deadline);
 	}
-	/* Whoever clears sub_sleeping (we, or a reaper after our death)
-	 * gives back our count, so it is given back exactly once. */
-	if (atomic_exchange_explicit(&slot->sub_sleeping, 0,
-	                             memory_order_relaxed) == 1) {
-		atomic_fetch_sub_explicit(&ctl->data_waiters, 1,
-		                          memory_order_relaxed);
-	}
+	give_back_sleeper(ring, slot);
 	return r == -EINTR ? 0 : r;
 }
 
@@ -1071,6 +1086,12 @@ static int find_free_slot(const struct sb_ring *ring, uint32_t *index)
 int sb_ring_reader_open(struct sb_ring *ring, int start,
                         struct sb_ring_reader *rd)
 {
+	return sb_ring_reader_open_owned(ring, start, 0, rd);
+}
+
+int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
+                              struct sb_ring_reader *rd)
+{
 	struct sb_ring_header *hdr;
 	struct sb_ring_slot *slot;
 	struct timespec dl;
@@ -1107,6 +1128,7 @@ int sb_ring_reader_open(struct sb_ring *ring, int start,
 	atomic_store_explicit(&slot->sub_sleeping, 0, memory_order_relaxed);
 	atomic_store_explicit(&slot->slot_pid, (uint32_t)getpid(),
 	                      memory_order_relaxed);
+	atomic_store_explicit(&slot->slot_owner, owner, memory_order_relaxed);
 	free_state = atomic_load_explicit(&slot->slot_state,
 	                                  memory_order_relaxed);
 	state = (((free_state >> 1) + 1) << 1) | 1u;
@@ -1134,6 +1156,7 @@ int sb_ring_reader_open(struct sb_ring *ring, int start,
 static int free_slot(struct sb_ring *ring, uint32_t index, uint32_t state)
 {
 	struct sb_ring_slot *slot = &ring->shm_slots[index];
+	uint32_t sleepers;
 
 	/* release: our last cursor store is ordered before the slot is
 	 * seen free. */
@@ -1142,10 +1165,11 @@ static int free_slot(struct sb_ring *ring, uint32_t index, uint32_t state)
 	        memory_order_relaxed)) {
 		return -ENOENT;
 	}
-	if (atomic_exchange_explicit(&slot->sub_sleeping, 0,
-	                             memory_order_relaxed) == 1) {
-		atomic_fetch_sub_explicit(&ring->shm_ctl->data_waiters, 1,
-		                          memory_order_relaxed);
+	sleepers = atomic_exchange_explicit(&slot->sub_sleeping, 0,
+	                                    memory_order_relaxed);
+	if (sleepers != 0) {
+		atomic_fetch_sub_explicit(&ring->shm_ctl->data_waiters,
+		                          sleepers, memory_order_relaxed);
 	}
 	bump_and_wake(&ring->shm_ctl->space_seq);
 	return 0;
@@ -1180,4 +1204,28 @@ int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot)
 		return -ENOENT;
 	}
 	return free_slot(ring, slot, state);
+}
+
+int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner)
+{
+	int freed = 0;
+
+	if (ring == NULL || owner == 0) {
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < ring->slot_count; i++) {
+		struct sb_ring_slot *slot = &ring->shm_slots[i];
+		uint32_t state = atomic_load_explicit(&slot->slot_state,
+		                                      memory_order_acquire);
+
+		/* The owner was written before the state's release CAS in
+		 * sb_ring_reader_open_owned(); the acquire above orders it. */
+		if ((state & 1u) != 0 &&
+		    atomic_load_explicit(&slot->slot_owner,
+		                         memory_order_relaxed) == owner &&
+		    free_slot(ring, i, state) == 0) {
+			freed++;
+		}
+	}
+	return freed;
 }

@@ -131,6 +131,14 @@ int sb_ring_abort(struct sb_ring *ring, struct sb_ring_claim *claim);
 int sb_ring_reader_open(struct sb_ring *ring, int start,
                         struct sb_ring_reader *reader);
 
+/*
+ * As sb_ring_reader_open(), recording `owner` (a nonzero token the broker
+ * gave this client's connection) in the slot, so that the broker can free
+ * every slot of a connection that closed with sb_ring_reap_owner().
+ */
+int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
+                              struct sb_ring_reader *reader);
+
 /* Releases the reader's slot (and a held peek). Returns 0 or -EINVAL. */
 int sb_ring_reader_close(struct sb_ring_reader *reader);
 
@@ -161,5 +169,9 @@ uint64_t sb_ring_reader_lost(const struct sb_ring_reader *reader);
  * Returns 0, -EINVAL (no such slot), -ENOENT (slot not in use).
  */
 int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot);
+
+/* Frees every slot in use whose owner token is `owner` (nonzero). Returns
+ * how many were freed, or -EINVAL. */
+int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner);
 
 #endif

@@ -168,11 +168,12 @@ struct sb_ring_slot {
 	_Atomic uint64_t sub_cursor;   /* 0: reader: next position it reads */
 	_Atomic uint64_t sub_received; /* 8: reader: messages delivered */
 	_Atomic uint64_t sub_lost;     /* 16: reader: messages it missed */
-	_Atomic uint32_t sub_sleeping; /* 24: reader: 1 while in futex wait */
+	_Atomic uint32_t sub_sleeping; /* 24: reader threads in futex wait */
 	uint8_t reserved0[36];         /* 28: zero */
 	_Atomic uint32_t slot_state;   /* 64: generation << 1 | 1 when in use */
 	_Atomic uint32_t slot_pid;     /* 68: attaching process, for stat */
-	uint8_t reserved1[56];         /* 72: zero */
+	_Atomic uint32_t slot_owner;   /* 72: broker's token for the owner */
+	uint8_t reserved1[52];         /* 76: zero */
 };
 static_assert(sizeof(struct sb_ring_slot) == 128, "");
 static_assert(offsetof(struct sb_ring_slot, sub_cursor) == 0, "");
@@ -181,6 +182,7 @@ static_assert(offsetof(struct sb_ring_slot, sub_lost) == 16, "");
 static_assert(offsetof(struct sb_ring_slot, sub_sleeping) == 24, "");
 static_assert(offsetof(struct sb_ring_slot, slot_state) == 64, "");
 static_assert(offsetof(struct sb_ring_slot, slot_pid) == 68, "");
+static_assert(offsetof(struct sb_ring_slot, slot_owner) == 72, "");
 
 /*
  * The control segment's fixed part. Each group sits on its own 128-byte
