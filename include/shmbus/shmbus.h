@@ -1,0 +1,183 @@
+/*
+ * shmbus/shmbus.h - the message bus: connect to the local broker (shmbusd),
+ * open topics by name, publish and receive messages through shared memory.
+ * After a topic is open, publishing and receiving make no system call on
+ * the fast path and keep working if the broker goes away.
+ *
+ * Errors: 0 (or a length) on success, a negative errno on failure;
+ * shmbus_strerror() (in map.h) names each. Common ones: -EINVAL (bad
+ * argument: NULL, bad topic name, bad config field), -ENOENT (no such topic
+ * and the broker does not create topics on open), -EACCES (the broker's
+ * access rules refuse this process), -ECONNREFUSED (no broker at the socket),
+ * -ECONNRESET (the broker went away during a request), -EPROTO (the broker
+ * answered something that does not follow the protocol).
+ *
+ * Threads: a shmbus connection may be used from several threads (requests
+ * are serialised inside). A shmbus_pub may publish from several threads at
+ * once with shmbus_publish(); shmbus_claim()/shmbus_commit() pairs must run
+ * on one thread and a pub holds one claim at a time. A shmbus_sub is used by
+ * one thread at a time. Closing an object must not race with its use.
+ */
+#ifndef SHMBUS_SHMBUS_H
+#define SHMBUS_SHMBUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shmbus/map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Topic modes. */
+#define SHMBUS_BROADCAST 1 /* every subscriber sees every message */
+#define SHMBUS_QUEUE 2     /* each message goes to one consumer */
+
+/* What a publisher does when the ring is full. */
+#define SHMBUS_BLOCK 1     /* wait for the slowest subscriber (lossless) */
+#define SHMBUS_OVERWRITE 2 /* never wait; slow readers lose the oldest */
+#define SHMBUS_REJECT 3    /* fail at once with -EAGAIN */
+
+/* Where a new subscriber starts. */
+#define SHMBUS_START_LATEST 0   /* with the next message published */
+#define SHMBUS_START_EARLIEST 1 /* with the oldest message still held */
+
+/* Longest topic name. */
+#define SHMBUS_TOPIC_MAX 200
+
+typedef struct shmbus shmbus;
+typedef struct shmbus_pub shmbus_pub;
+typedef struct shmbus_sub shmbus_sub;
+
+/* Settings of a new topic. Zero fields take the broker's defaults. */
+struct shmbus_topic_config {
+	uint64_t capacity;    /* ring bytes: a power of two, 4 KiB..1 GiB */
+	uint32_t max_message; /* largest message: up to capacity / 4 */
+	int mode;             /* SHMBUS_BROADCAST or SHMBUS_QUEUE */
+	int overflow;         /* SHMBUS_BLOCK, SHMBUS_OVERWRITE, SHMBUS_REJECT */
+	int persistent;       /* 1: kept in a file in the broker's data dir */
+};
+
+/*
+ * Connects to the broker at `socket_path`, or when NULL at $SHMBUS_SOCKET,
+ * else $XDG_RUNTIME_DIR/shmbus/shmbusd.sock, else
+ * /tmp/shmbus-$UID/shmbusd.sock, and says hello with `client_name` (NULL:
+ * the program's name). Returns 0 and sets *bus, or -ECONNREFUSED / -ENOENT
+ * (no broker), -EACCES, -EPROTO (incompatible broker), -EINVAL.
+ */
+SHMBUS_API int shmbus_connect(const char *socket_path, const char *client_name,
+                              shmbus **bus);
+
+/*
+ * Closes the connection. Publishers and subscribers opened through it stay
+ * usable (their memory is mapped), but the broker treats them as released:
+ * close them before or after, as you like. Returns 0 or -EINVAL.
+ */
+SHMBUS_API int shmbus_close(shmbus *bus);
+
+/*
+ * Creates topic `topic` explicitly: it stays until shmbus_topic_delete(),
+ * even with no users. `cfg` may be NULL (all defaults). Returns 0, -EEXIST,
+ * -EINVAL (bad name or setting), -EACCES, -ENOSPC (over the broker's
+ * limits on topics or ring bytes), or a connection error.
+ */
+SHMBUS_API int shmbus_topic_create(shmbus *bus, const char *topic,
+                                   const struct shmbus_topic_config *cfg);
+
+/*
+ * Removes the name `topic`. Current publishers and subscribers keep working
+ * until they close; the memory goes when the last one lets go. Returns 0,
+ * -ENOENT, -EACCES, -EINVAL, or a connection error.
+ */
+SHMBUS_API int shmbus_topic_delete(shmbus *bus, const char *topic);
+
+/*
+ * OpenFileMapping for a topic, to publish: maps its ring read-write. A
+ * missing topic is created with the broker's defaults (unless the broker is
+ * configured not to: -ENOENT) and removed when nobody uses it any more.
+ * Returns 0 and sets *pub, or -ENOENT, -EACCES, -EINVAL, -EUSERS, -ENOMEM.
+ */
+SHMBUS_API int shmbus_pub_open(shmbus *bus, const char *topic,
+                               shmbus_pub **pub);
+
+/*
+ * Publishes `len` bytes. `timeout_ms` bounds the wait when the ring is full
+ * under the block policy (0 = do not wait, -1 = forever). Returns 0,
+ * -EMSGSIZE (over the topic's max_message), -EAGAIN (full and not waiting,
+ * or the reject policy), -ETIMEDOUT, -EBADMSG (corrupted ring), -EINVAL.
+ */
+SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
+                              int timeout_ms);
+
+/*
+ * Zero-copy publishing: reserves `len` bytes in the ring and points *buf at
+ * them; write the message there and call shmbus_commit() (on the same
+ * thread) to publish it. Other publishers wait meanwhile; if this process
+ * dies in between, nothing is published and the next publisher goes on.
+ * Errors as for shmbus_publish(), and -EBUSY if a claim is already held.
+ */
+SHMBUS_API int shmbus_claim(shmbus_pub *pub, size_t len, void **buf,
+                            int timeout_ms);
+
+/* Publishes the claimed message. Returns 0, or -EINVAL when nothing is
+ * claimed. */
+SHMBUS_API int shmbus_commit(shmbus_pub *pub);
+
+/* Drops a held claim (if any), unmaps the topic and tells the broker.
+ * Returns 0 or -EINVAL. */
+SHMBUS_API int shmbus_pub_close(shmbus_pub *pub);
+
+/*
+ * Opens a topic to receive from: the messages are mapped read-only. `start`
+ * is SHMBUS_START_LATEST or SHMBUS_START_EARLIEST (ignored for a queue,
+ * whose consumers share one position). A missing topic is created as for
+ * shmbus_pub_open(). Returns 0 and sets *sub, or -ENOENT, -EACCES, -EINVAL,
+ * -EUSERS (the topic has no free subscriber slot).
+ */
+SHMBUS_API int shmbus_sub_open(shmbus *bus, const char *topic, int start,
+                               shmbus_sub **sub);
+
+/*
+ * Copies the next message into `buf` (capacity `cap`) and returns its
+ * length. -EMSGSIZE when `cap` is too small (the message stays: peek at it
+ * or receive with a bigger buffer), -EAGAIN (none and timeout_ms is 0),
+ * -ETIMEDOUT, -EBADMSG, -EBUSY (a peek is held), -EINVAL.
+ */
+SHMBUS_API ssize_t shmbus_receive(shmbus_sub *sub, void *buf, size_t cap,
+                                  int timeout_ms);
+
+/*
+ * Zero-copy receiving: points *data at the next message in shared memory
+ * (read-only) and *len at its length, without consuming it;
+ * shmbus_release() consumes it. Under the overwrite policy the bytes may be
+ * overwritten while held, and shmbus_release() then returns -ESTALE.
+ * Errors as for shmbus_receive().
+ */
+SHMBUS_API int shmbus_peek(shmbus_sub *sub, const void **data, size_t *len,
+                           int timeout_ms);
+SHMBUS_API int shmbus_release(shmbus_sub *sub);
+
+/* How many messages this subscriber missed because they were overwritten
+ * before it read them (overwrite policy; always 0 under block). */
+SHMBUS_API uint64_t shmbus_sub_lost(const shmbus_sub *sub);
+
+/*
+ * A descriptor that polls readable while messages wait, for epoll, poll or
+ * a libuv loop. On readable, receive with timeout 0 until -EAGAIN: the
+ * descriptor stays readable until a receive or peek has found the topic
+ * empty. Owned by `sub`; do not read or close it. The first call starts a
+ * watcher thread. Returns the descriptor or a negative errno.
+ */
+SHMBUS_API int shmbus_sub_fd(shmbus_sub *sub);
+
+/* Releases the subscriber's slot, unmaps the topic, tells the broker.
+ * Returns 0 or -EINVAL. */
+SHMBUS_API int shmbus_sub_close(shmbus_sub *sub);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMBUS_SHMBUS_H */
