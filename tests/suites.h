@@ -12,7 +12,8 @@
 #define SB_TEST_SUITES(X)                                                      \
 	X(error)                                                               \
 	X(map)                                                                 \
-	X(ring)
+	X(ring)                                                                \
+	X(sockpath)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)
