@@ -9,7 +9,7 @@
 #include <check.h>
 
 #define SB_TEST_SUITES(X)                                                      \
-	X(error) X(frame) X(topic_name) X(message)
+	X(error) X(frame) X(topic_name) X(message) X(config)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)
