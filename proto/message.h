@@ -86,9 +86,10 @@ int sb_msg_errno_from_name(const char *name);
  * must be a JSON object", "missing field \"id\"", "field \"id\" must be an
  * integer (got string)", "field \"id\" must be from 0 to 9007199254740991 (got
  * -1)", "missing field \"op\"", "field \"op\" must be a non-empty string".
- * -ENOMEM if cJSON ran out of memory is reported as invalid JSON (cJSON does
- * not tell them apart). On failure req->root is NULL and req->has_id/req->id
- * are set whenever the id was readable, so the reply can echo it.
+ * cJSON running out of memory looks like invalid JSON (it does not tell
+ * the two apart) and is reported as such. On failure req->root is NULL and
+ * req->has_id/req->id are set whenever the id was readable, so the reply can
+ * echo it.
  */
 int sb_msg_parse_request(const char *payload, size_t len,
 			 struct sb_msg_request *req, struct sb_msg_error *err);

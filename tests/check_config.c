@@ -692,6 +692,39 @@ START_TEST(load_too_large_file)
 }
 END_TEST
 
+/* The example in docs/config.md is a valid file: the docs cannot drift
+ * from the parser unnoticed. The runner starts in the source tree. */
+START_TEST(documented_example_parses)
+{
+	struct sb_config cfg;
+	char err[512], *doc, *start, *end;
+	FILE *f = fopen("docs/config.md", "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	doc = calloc(1, 65536);
+	ck_assert_ptr_nonnull(doc);
+	n = fread(doc, 1, 65535, f);
+	fclose(f);
+	ck_assert_uint_gt(n, 0);
+	start = strstr(doc, "```json\n");
+	ck_assert_ptr_nonnull(start);
+	start += strlen("```json\n");
+	end = strstr(start, "```");
+	ck_assert_ptr_nonnull(end);
+	ck_assert_int_eq(sb_config_parse(start, (size_t)(end - start),
+					 "docs/config.md", &cfg, err,
+					 sizeof(err)),
+			 0);
+	ck_assert_uint_eq(cfg.n_topics, 2);
+	ck_assert_uint_eq(cfg.topics[0].max_message, 4096);
+	ck_assert(cfg.topics[1].access.admin.restricted);
+	ck_assert_uint_eq(cfg.topics[1].access.admin.n_uids, 0);
+	sb_config_free(&cfg);
+	free(doc);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -701,6 +734,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, defaults_without_a_file);
 	tcase_add_test(tc, full_valid_file);
 	tcase_add_test(tc, access_rules);
+	tcase_add_test(tc, documented_example_parses);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("invalid");
