@@ -7,6 +7,7 @@
  */
 #include "proto/message.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -647,7 +648,13 @@ int sb_msg_check_fields(const cJSON *obj, const char *const *known,
 	 * in an object of thousands of repeated keys. */
 	uint64_t seen = 0;
 	const cJSON *item;
+	size_t n_known = 0;
 
+	while (known[n_known] != NULL) {
+		n_known++;
+	}
+	/* The lists are the callers' own constants, kept within the mask. */
+	assert(n_known <= 64);
 	cJSON_ArrayForEach(item, obj)
 	{
 		const char *name = item->string != NULL ? item->string : "";
@@ -660,14 +667,11 @@ int sb_msg_check_fields(const cJSON *obj, const char *const *known,
 			return sb_msg_errorf(err, -EINVAL,
 					     "unknown field \"%s\"", name);
 		}
-		if (k < 64) {
-			if (seen & (UINT64_C(1) << k)) {
-				return sb_msg_errorf(err, -EINVAL,
-						     "duplicate field \"%s\"",
-						     name);
-			}
-			seen |= UINT64_C(1) << k;
+		if (seen & (UINT64_C(1) << k)) {
+			return sb_msg_errorf(err, -EINVAL,
+					     "duplicate field \"%s\"", name);
 		}
+		seen |= UINT64_C(1) << k;
 	}
 	return 0;
 }

@@ -8,6 +8,9 @@
  * Reply:   {"id": 7, "result": {...}}
  *      or: {"id": 7, "error": {"code": "ENOENT", "message": "no such topic"}}
  * An error reply to a request whose id could not be read carries "id": null.
+ *
+ * Every function is reentrant; threads may parse concurrently (cJSON also
+ * records a failed parse in a global of its own, which nothing here reads).
  */
 #ifndef SB_PROTO_MESSAGE_H
 #define SB_PROTO_MESSAGE_H
@@ -184,7 +187,8 @@ int sb_msg_get_object_opt(const cJSON *obj, const char *field,
 /*
  * Refuses fields of `obj` not in `known` (a NULL-terminated list) and fields
  * given twice: -EINVAL with `unknown field "x"` or `duplicate field "x"`.
- * An op handler calls it with its own fields plus "op" and "id".
+ * An op handler calls it with its own fields plus "op" and "id"; `known`
+ * holds at most 64 names.
  */
 int sb_msg_check_fields(const cJSON *obj, const char *const *known,
 			struct sb_msg_error *err);
