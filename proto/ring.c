@@ -1229,3 +1229,90 @@ int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner)
 	}
 	return freed;
 }
+
+/* ---- watching a reader from another thread --------------------------- */
+
+uint64_t sb_ring_reader_position(const struct sb_ring_reader *rd)
+{
+	if (rd == NULL || rd->ring == NULL) {
+		return 0;
+	}
+	if (rd->ring->mode == SB_RING_QUEUE) {
+		/* acquire: pairs with the seq_cst store of queue_cursor in
+		 * queue_consume(); a stale value only makes a watcher report
+		 * a message that another consumer then takes. */
+		return atomic_load_explicit(&rd->ring->shm_ctl->queue_cursor,
+		                            memory_order_acquire);
+	}
+	return rd->cursor;
+}
+
+int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
+                          _Atomic uint32_t *stop, int timeout_ms)
+{
+	struct sb_ring *ring;
+	struct sb_ring_ctl *ctl;
+	struct sb_ring_slot *slot;
+	_Atomic uint64_t *tail;
+	const struct timespec *deadline;
+	struct timespec dl;
+	uint32_t seen;
+	int r;
+
+	if (rd_view == NULL || rd_view->ring == NULL || timeout_ms < -1 ||
+	    rd_view->slot >= rd_view->ring->slot_count) {
+		return -EINVAL;
+	}
+	ring = rd_view->ring;
+	ctl = ring->shm_ctl;
+	slot = &ring->shm_slots[rd_view->slot];
+	tail = &ring->shm_hdr->writer_tail;
+	deadline = sb_deadline_init(timeout_ms, &dl);
+	for (;;) {
+		/* acquire: pairs with the seq_cst store in the stopper, which
+		 * comes before its sb_ring_wake_readers(). */
+		if (stop != NULL &&
+		    atomic_load_explicit(stop, memory_order_acquire) != 0) {
+			return -ECANCELED;
+		}
+		/* acquire: pairs with the seq_cst store of writer_tail in
+		 * sb_ring_commit(). */
+		if (atomic_load_explicit(tail, memory_order_acquire) != pos) {
+			return 0;
+		}
+		if (timeout_ms == 0) {
+			return -EAGAIN;
+		}
+		if (sb_deadline_passed(deadline)) {
+			return -ETIMEDOUT;
+		}
+		/* seq_cst: the Dekker pairing of wait_for_data() with
+		 * sb_ring_commit(): count ourselves, then load the tail. */
+		atomic_fetch_add_explicit(&ctl->data_waiters, 1,
+		                          memory_order_seq_cst);
+		atomic_fetch_add_explicit(&slot->sub_sleeping, 1,
+		                          memory_order_relaxed);
+		/* acquire: pairs with the release bump in bump_and_wake(). A
+		 * stopper sets *stop before it bumps data_seq, so if we see
+		 * its bump here we see its stop below; if we do not, the
+		 * futex wait returns at once or is woken by it. */
+		seen = atomic_load_explicit(&ctl->data_seq, memory_order_acquire);
+		r = 0;
+		if ((stop == NULL ||
+		     atomic_load_explicit(stop, memory_order_acquire) == 0) &&
+		    atomic_load_explicit(tail, memory_order_seq_cst) == pos) {
+			r = sb_futex_wait(&ctl->data_seq, seen, deadline);
+		}
+		give_back_sleeper(ring, slot);
+		if (r < 0 && r != -EINTR && r != -ETIMEDOUT) {
+			return r;
+		}
+	}
+}
+
+void sb_ring_wake_readers(struct sb_ring *ring)
+{
+	if (ring != NULL) {
+		bump_and_wake(&ring->shm_ctl->data_seq);
+	}
+}

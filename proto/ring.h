@@ -174,4 +174,38 @@ int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot);
  * how many were freed, or -EINVAL. */
 int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner);
 
+/* ---- watching a reader from another thread ------------------------------
+ * For a descriptor that polls readable while messages wait (the bus
+ * client's shmbus_sub_fd()): a watcher thread sleeps on the ring on behalf
+ * of a reader. It shares the reader's slot, whose sub_sleeping is a count
+ * so that the reader and its watcher may both be asleep at once.
+ */
+
+/*
+ * The position past which `rd` would find its next message: its own cursor
+ * (broadcast) or the queue's shared cursor (queue). Called by the reader's
+ * thread after a read found nothing, to tell a watcher where it stood.
+ * Returns 0 for a NULL or closed reader.
+ */
+uint64_t sb_ring_reader_position(const struct sb_ring_reader *rd);
+
+/*
+ * Sleeps until writer_tail differs from `pos`, or `*stop` (may be NULL)
+ * becomes nonzero, or the timeout passes. `rd_view` is a copy of the
+ * reader taken after it opened: only its ring and slot are used, so the
+ * reader itself may go on reading meanwhile. Uses the same waiter-count and
+ * futex protocol as a blocked reader, so writers wake it. Returns 0 (the
+ * tail moved away from `pos`), -ECANCELED (*stop set), -EAGAIN (timeout_ms
+ * 0 and the tail is still `pos`), -ETIMEDOUT, -EINVAL.
+ */
+int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
+                          _Atomic uint32_t *stop, int timeout_ms);
+
+/*
+ * Wakes every thread asleep waiting for data on `ring` (they look again and,
+ * finding nothing new, sleep again). A watcher's owner sets the watcher's
+ * stop flag first, then calls this, so the watcher cannot miss the stop.
+ */
+void sb_ring_wake_readers(struct sb_ring *ring);
+
 #endif
