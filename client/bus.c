@@ -1,0 +1,663 @@
+/*
+ * bus.c - the public bus API (shmbus.h) over the connection (conn.c) and
+ * the topic ring (proto/ring.c): topics are created and opened by name
+ * through the broker, then publishers and subscribers work on the mapped
+ * ring alone, so the data path never touches the socket and survives the
+ * broker. Also the pollable descriptor of a subscriber and its watcher
+ * thread.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/bus_internal.h"
+#include "proto/atomics.h"
+#include "proto/ring.h"
+#include "proto/topic_name.h"
+
+/* The public enums are the ring's values; the mapping below relies on it. */
+static_assert(SHMBUS_BROADCAST == SB_RING_BROADCAST, "");
+static_assert(SHMBUS_QUEUE == SB_RING_QUEUE, "");
+static_assert(SHMBUS_START_LATEST == SB_RING_START_LATEST, "");
+static_assert(SHMBUS_START_EARLIEST == SB_RING_START_EARLIEST, "");
+
+/* A topic's two mapped segments. */
+struct segs {
+	void *data;
+	size_t data_size;
+	void *ctl;
+	size_t ctl_size;
+};
+
+struct shmbus_pub {
+	shmbus *bus; /* a reference: the connection outlives shmbus_close() */
+	int64_t handle;
+	struct segs m;
+	struct sb_ring ring;
+	/* Thread id of the claim's holder, 0 when none; only that thread
+	 * touches `claim`. */
+	_Atomic pid_t claim_tid;
+	struct sb_ring_claim claim;
+};
+
+struct shmbus_sub {
+	shmbus *bus; /* a reference, as for pubs */
+	int64_t handle;
+	struct segs m;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+
+	/* The pollable descriptor and its watcher (shmbus_sub_fd()). */
+	int efd; /* -1 until the first shmbus_sub_fd() */
+	pthread_t watcher;
+	struct sb_ring_reader w_view; /* the watcher's copy: ring and slot */
+	_Atomic uint32_t w_stop;      /* set once, by shmbus_sub_close() */
+	_Atomic uint32_t w_gen;       /* bumped at each re-arm; futex word */
+	_Atomic uint32_t w_parked;    /* the watcher sleeps on w_gen */
+	_Atomic uint64_t w_pos;       /* where the reader last found nothing */
+};
+
+/* ---- topics -------------------------------------------------------- */
+
+static int check_topic(const char *topic)
+{
+	return sb_topic_name_valid(topic) ? 0 : -EINVAL;
+}
+
+/* Sends `req` and returns the reply's code, dropping the reply. */
+static int simple_call(shmbus *bus, const char *op, cJSON *req)
+{
+	struct sb_client_reply rep;
+	int r = sb_client_call(bus, op, req, &rep);
+
+	sb_client_reply_fini(&rep);
+	return r;
+}
+
+static cJSON *topic_request(const char *topic)
+{
+	cJSON *req = cJSON_CreateObject();
+
+	if (req != NULL && cJSON_AddStringToObject(req, "topic", topic) == NULL) {
+		cJSON_Delete(req);
+		req = NULL;
+	}
+	return req;
+}
+
+/* Adds the config's non-zero fields to `req`. Returns 0, -EINVAL, -ENOMEM. */
+static int add_config(cJSON *req, const struct shmbus_topic_config *cfg)
+{
+	static const char *const modes[] = {NULL, "broadcast", "queue"};
+	static const char *const overflows[] = {NULL, "block", "overwrite",
+	                                        "reject"};
+
+	if (cfg->mode < 0 || cfg->mode > SHMBUS_QUEUE || cfg->overflow < 0 ||
+	    cfg->overflow > SHMBUS_REJECT || cfg->capacity > SB_MSG_INT_MAX) {
+		return -EINVAL;
+	}
+	if ((cfg->capacity != 0 &&
+	     sb_msg_add_int(req, "capacity", (int64_t)cfg->capacity) == NULL) ||
+	    (cfg->max_message != 0 &&
+	     sb_msg_add_int(req, "max_message", cfg->max_message) == NULL) ||
+	    (cfg->mode != 0 &&
+	     cJSON_AddStringToObject(req, "mode", modes[cfg->mode]) == NULL) ||
+	    (cfg->overflow != 0 &&
+	     cJSON_AddStringToObject(req, "overflow",
+	                             overflows[cfg->overflow]) == NULL) ||
+	    (cfg->persistent != 0 &&
+	     cJSON_AddTrueToObject(req, "persistent") == NULL)) {
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int shmbus_topic_create(shmbus *bus, const char *topic,
+                        const struct shmbus_topic_config *cfg)
+{
+	cJSON *req;
+	int r;
+
+	if (bus == NULL || check_topic(topic) < 0) {
+		return -EINVAL;
+	}
+	req = topic_request(topic);
+	if (req == NULL) {
+		return -ENOMEM;
+	}
+	if (cfg != NULL) {
+		r = add_config(req, cfg);
+		if (r < 0) {
+			cJSON_Delete(req);
+			return r;
+		}
+	}
+	return simple_call(bus, "topic_create", req);
+}
+
+int shmbus_topic_delete(shmbus *bus, const char *topic)
+{
+	cJSON *req;
+
+	if (bus == NULL || check_topic(topic) < 0) {
+		return -EINVAL;
+	}
+	req = topic_request(topic);
+	if (req == NULL) {
+		return -ENOMEM;
+	}
+	return simple_call(bus, "topic_delete", req);
+}
+
+/* ---- opening: request, descriptors, mappings ------------------------- */
+
+/* Tells the broker we let go of `handle`, if the connection still works.
+ * Best effort: a broker that is gone has released it already. */
+static void send_close(shmbus *bus, int64_t handle)
+{
+	cJSON *req;
+
+	if (!sb_client_usable(bus)) {
+		return;
+	}
+	req = cJSON_CreateObject();
+	if (req == NULL || sb_msg_add_int(req, "handle", handle) == NULL) {
+		cJSON_Delete(req);
+		return;
+	}
+	(void)simple_call(bus, "close", req);
+}
+
+static void unmap_segs(struct segs *m)
+{
+	if (m->data != NULL) {
+		munmap(m->data, m->data_size);
+		m->data = NULL;
+	}
+	if (m->ctl != NULL) {
+		munmap(m->ctl, m->ctl_size);
+		m->ctl = NULL;
+	}
+}
+
+/* Maps `size` bytes of `fd` after checking the object really is that big
+ * (a smaller one would fault on access beyond its end). */
+static int map_fd(int fd, size_t size, int prot, void **out)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0) {
+		return -errno;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size < size) {
+		return -EPROTO;
+	}
+	p = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		return -errno;
+	}
+	*out = p;
+	return 0;
+}
+
+/* What an open reply told us. */
+struct grant {
+	int64_t handle;
+	int64_t owner; /* sub_open only */
+	struct segs m;
+};
+
+static int read_grant(const struct sb_client_reply *rep, int want_owner,
+                      struct grant *g)
+{
+	const cJSON *res = rep->msg.result;
+	int64_t data_size, ctl_size;
+
+	if (sb_msg_get_int(res, "handle", 0, SB_MSG_INT_MAX, &g->handle,
+	                   NULL) < 0) {
+		return -EPROTO;
+	}
+	if (sb_msg_get_int(res, "data_size", 1, SB_MSG_INT_MAX, &data_size,
+	                   NULL) < 0 ||
+	    sb_msg_get_int(res, "ctl_size", 1, SB_MSG_INT_MAX, &ctl_size,
+	                   NULL) < 0 ||
+	    (uint64_t)data_size > SIZE_MAX || (uint64_t)ctl_size > SIZE_MAX ||
+	    rep->nfds != 2 ||
+	    (want_owner && sb_msg_get_int(res, "owner", 1, UINT32_MAX,
+	                                  &g->owner, NULL) < 0)) {
+		return -EPROTO;
+	}
+	g->m.data_size = (size_t)data_size;
+	g->m.ctl_size = (size_t)ctl_size;
+	return 0;
+}
+
+/*
+ * Asks for `op` on `topic`, maps the two segments it grants (data with
+ * `data_prot`, control read-write) and attaches `ring`. On failure nothing
+ * is left: mappings undone, descriptors closed, the handle given back.
+ */
+static int open_topic(shmbus *bus, const char *op, cJSON *req,
+                      int data_prot, int want_owner, struct grant *g,
+                      struct sb_ring *ring)
+{
+	struct sb_client_reply rep;
+	int r, have_handle = 0;
+
+	memset(g, 0, sizeof(*g));
+	g->handle = -1;
+	r = sb_client_call(bus, op, req, &rep);
+	if (r == 0) {
+		r = read_grant(&rep, want_owner, g);
+		have_handle = g->handle >= 0;
+	}
+	if (r == 0) {
+		r = map_fd(rep.fds[0], g->m.data_size, data_prot, &g->m.data);
+	}
+	if (r == 0) {
+		r = map_fd(rep.fds[1], g->m.ctl_size, PROT_READ | PROT_WRITE,
+		           &g->m.ctl);
+	}
+	/* The mappings keep the memory alive; the descriptors can go. */
+	sb_client_reply_fini(&rep);
+	if (r == 0) {
+		r = sb_ring_attach(ring, g->m.data, g->m.data_size, g->m.ctl,
+		                   g->m.ctl_size);
+	}
+	if (r < 0) {
+		unmap_segs(&g->m);
+		if (have_handle) {
+			send_close(bus, g->handle);
+		}
+	}
+	return r;
+}
+
+/* ---- publishing ------------------------------------------------------ */
+
+int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
+{
+	struct grant g;
+	shmbus_pub *pub;
+	cJSON *req;
+	int r;
+
+	if (out != NULL) {
+		*out = NULL;
+	}
+	if (bus == NULL || out == NULL || check_topic(topic) < 0) {
+		return -EINVAL;
+	}
+	pub = calloc(1, sizeof(*pub));
+	req = topic_request(topic);
+	if (pub == NULL || req == NULL) {
+		free(pub);
+		cJSON_Delete(req);
+		return -ENOMEM;
+	}
+	r = open_topic(bus, "pub_open", req, PROT_READ | PROT_WRITE, 0, &g,
+	               &pub->ring);
+	if (r < 0) {
+		free(pub);
+		return r;
+	}
+	sb_client_ref(bus);
+	pub->bus = bus;
+	pub->handle = g.handle;
+	pub->m = g.m;
+	atomic_init(&pub->claim_tid, 0);
+	*out = pub;
+	return 0;
+}
+
+/* 1 when the calling thread holds `pub`'s claim. */
+static int holds_claim(shmbus_pub *pub)
+{
+	/* relaxed: only the holder itself can see its own id here. */
+	return atomic_load_explicit(&pub->claim_tid, memory_order_relaxed) ==
+	       gettid();
+}
+
+int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
+                   int timeout_ms)
+{
+	if (pub == NULL || (data == NULL && len != 0) || timeout_ms < -1) {
+		return -EINVAL;
+	}
+	if (len > UINT32_MAX) {
+		return -EMSGSIZE;
+	}
+	/* Publishing while this thread holds the claim would wait for the
+	 * writer lock it holds itself. */
+	if (holds_claim(pub)) {
+		return -EBUSY;
+	}
+	return sb_ring_publish(&pub->ring, data, (uint32_t)len, timeout_ms);
+}
+
+int shmbus_claim(shmbus_pub *pub, size_t len, void **buf, int timeout_ms)
+{
+	pid_t none = 0;
+	int r;
+
+	if (pub == NULL || buf == NULL || timeout_ms < -1) {
+		return -EINVAL;
+	}
+	if (len > UINT32_MAX) {
+		return -EMSGSIZE;
+	}
+	/* relaxed: the id only marks ownership; the writer lock taken in
+	 * sb_ring_claim() orders the ring itself. */
+	if (!atomic_compare_exchange_strong_explicit(
+	        &pub->claim_tid, &none, gettid(), memory_order_relaxed,
+	        memory_order_relaxed)) {
+		return -EBUSY;
+	}
+	r = sb_ring_claim(&pub->ring, (uint32_t)len, &pub->claim, timeout_ms);
+	if (r < 0) {
+		atomic_store_explicit(&pub->claim_tid, 0, memory_order_relaxed);
+		return r;
+	}
+	*buf = pub->claim.data;
+	return 0;
+}
+
+int shmbus_commit(shmbus_pub *pub)
+{
+	int r;
+
+	if (pub == NULL || !holds_claim(pub)) {
+		return -EINVAL;
+	}
+	r = sb_ring_commit(&pub->ring, &pub->claim);
+	atomic_store_explicit(&pub->claim_tid, 0, memory_order_relaxed);
+	return r;
+}
+
+int shmbus_pub_close(shmbus_pub *pub)
+{
+	if (pub == NULL) {
+		return -EINVAL;
+	}
+	/* A claim still held keeps the writer lock: give it back before the
+	 * memory goes, or every other writer would wait for it forever. */
+	if (atomic_load_explicit(&pub->claim_tid, memory_order_relaxed) != 0) {
+		(void)sb_ring_abort(&pub->ring, &pub->claim);
+	}
+	unmap_segs(&pub->m);
+	send_close(pub->bus, pub->handle);
+	sb_client_unref(pub->bus);
+	free(pub);
+	return 0;
+}
+
+/* ---- subscribing ----------------------------------------------------- */
+
+int shmbus_sub_open(shmbus *bus, const char *topic, int start,
+                    shmbus_sub **out)
+{
+	struct grant g;
+	shmbus_sub *sub;
+	cJSON *req;
+	int r;
+
+	if (out != NULL) {
+		*out = NULL;
+	}
+	if (bus == NULL || out == NULL || check_topic(topic) < 0 ||
+	    (start != SHMBUS_START_LATEST && start != SHMBUS_START_EARLIEST)) {
+		return -EINVAL;
+	}
+	sub = calloc(1, sizeof(*sub));
+	req = topic_request(topic);
+	if (sub == NULL || req == NULL ||
+	    cJSON_AddStringToObject(req, "start",
+	                            start == SHMBUS_START_EARLIEST
+	                                ? "earliest"
+	                                : "latest") == NULL) {
+		free(sub);
+		cJSON_Delete(req);
+		return -ENOMEM;
+	}
+	r = open_topic(bus, "sub_open", req, PROT_READ, 1, &g, &sub->ring);
+	if (r == 0) {
+		r = sb_ring_reader_open_owned(&sub->ring, start,
+		                              (uint32_t)g.owner, &sub->rd);
+		if (r < 0) {
+			unmap_segs(&g.m);
+			send_close(bus, g.handle);
+		}
+	}
+	if (r < 0) {
+		free(sub);
+		return r;
+	}
+	sb_client_ref(bus);
+	sub->bus = bus;
+	sub->handle = g.handle;
+	sub->m = g.m;
+	sub->efd = -1;
+	*out = sub;
+	return 0;
+}
+
+/* The reader found the topic empty: clear the descriptor and let the
+ * watcher wait again from where the reader stands. */
+static void found_empty(shmbus_sub *sub)
+{
+	uint64_t v;
+
+	if (sub->efd < 0) {
+		return;
+	}
+	while (read(sub->efd, &v, sizeof(v)) < 0 && errno == EINTR) {
+	}
+	atomic_store_explicit(&sub->w_pos, sb_ring_reader_position(&sub->rd),
+	                      memory_order_relaxed);
+	/* seq_cst: release publishes w_pos to the acquire load of w_gen in
+	 * watch_main(); seq_cst orders the bump before our load of w_parked
+	 * (Dekker with the watcher's store of w_parked, then load of w_gen,
+	 * in park()). */
+	atomic_fetch_add_explicit(&sub->w_gen, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&sub->w_parked, memory_order_seq_cst) != 0) {
+		sb_futex_wake(&sub->w_gen, 1);
+	}
+}
+
+ssize_t shmbus_receive(shmbus_sub *sub, void *buf, size_t cap, int timeout_ms)
+{
+	ssize_t r;
+
+	if (sub == NULL) {
+		return -EINVAL;
+	}
+	r = sb_ring_receive(&sub->rd, buf, cap, timeout_ms);
+	if (r == -EAGAIN || r == -ETIMEDOUT) {
+		found_empty(sub);
+	}
+	return r;
+}
+
+int shmbus_peek(shmbus_sub *sub, const void **data, size_t *len,
+                int timeout_ms)
+{
+	uint32_t n;
+	int r;
+
+	if (sub == NULL || data == NULL || len == NULL) {
+		return -EINVAL;
+	}
+	r = sb_ring_peek(&sub->rd, data, &n, timeout_ms);
+	if (r == -EAGAIN || r == -ETIMEDOUT) {
+		found_empty(sub);
+	}
+	if (r == 0) {
+		*len = n;
+	}
+	return r;
+}
+
+int shmbus_release(shmbus_sub *sub)
+{
+	if (sub == NULL) {
+		return -EINVAL;
+	}
+	return sb_ring_release(&sub->rd);
+}
+
+uint64_t shmbus_sub_lost(const shmbus_sub *sub)
+{
+	return sub != NULL ? sb_ring_reader_lost(&sub->rd) : 0;
+}
+
+/* ---- the pollable descriptor ----------------------------------------- */
+
+/* Sleeps until the reader re-arms (w_gen moves past `gen`) or a stop. */
+static void park(shmbus_sub *sub, uint32_t gen)
+{
+	/* seq_cst: Dekker with found_empty(): we say we sleep, then load
+	 * w_gen; it bumps w_gen, then loads w_parked. */
+	atomic_store_explicit(&sub->w_parked, 1, memory_order_seq_cst);
+	while (atomic_load_explicit(&sub->w_gen, memory_order_seq_cst) == gen) {
+		sb_futex_wait(&sub->w_gen, gen, NULL);
+	}
+	atomic_store_explicit(&sub->w_parked, 0, memory_order_relaxed);
+}
+
+static void signal_readable(int efd)
+{
+	uint64_t one = 1;
+
+	while (write(efd, &one, sizeof(one)) < 0 && errno == EINTR) {
+	}
+}
+
+/*
+ * The watcher: makes sub->efd readable while messages wait for the reader.
+ * Loop: take the reader's last empty position; if the tail is still there,
+ * clear the descriptor and sleep on the ring until it moves; then signal
+ * and park until the reader finds the topic empty again (found_empty()).
+ * Only this thread writes the descriptor; both threads may clear it.
+ */
+static void *watch_main(void *arg)
+{
+	shmbus_sub *sub = arg;
+	int signalled = 0;
+	uint64_t v;
+
+	for (;;) {
+		/* acquire: pairs with the seq_cst bump in found_empty(), so
+		 * w_pos is at least as new as this generation. */
+		uint32_t gen = atomic_load_explicit(&sub->w_gen,
+		                                    memory_order_acquire);
+		uint64_t pos = atomic_load_explicit(&sub->w_pos,
+		                                    memory_order_relaxed);
+		int r = sb_ring_wait_readable(&sub->w_view, pos, &sub->w_stop,
+		                              0);
+
+		if (r == -EAGAIN) {
+			/* Nothing waits: a signal we sent for an older
+			 * generation must not stay visible. */
+			if (signalled) {
+				while (read(sub->efd, &v, sizeof(v)) < 0 &&
+				       errno == EINTR) {
+				}
+				signalled = 0;
+			}
+			r = sb_ring_wait_readable(&sub->w_view, pos,
+			                          &sub->w_stop, -1);
+		}
+		if (r == -ECANCELED) {
+			break;
+		}
+		/* The tail moved (or the ring failed: readable, so that the
+		 * reader's next receive reports the error). */
+		signal_readable(sub->efd);
+		signalled = 1;
+		park(sub, gen);
+	}
+	return NULL;
+}
+
+int shmbus_sub_fd(shmbus_sub *sub)
+{
+	sigset_t all, old;
+	int efd, r;
+
+	if (sub == NULL) {
+		return -EINVAL;
+	}
+	if (sub->efd >= 0) {
+		return sub->efd;
+	}
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0) {
+		return -errno;
+	}
+	sub->w_view = sub->rd;
+	atomic_init(&sub->w_stop, 0);
+	atomic_init(&sub->w_gen, 0);
+	atomic_init(&sub->w_parked, 0);
+	atomic_init(&sub->w_pos, sb_ring_reader_position(&sub->rd));
+	sub->efd = efd;
+	/* The watcher takes no signals: they belong to the application's
+	 * threads, and an EINTR there would only cost a loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&sub->watcher, NULL, watch_main, sub);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		sub->efd = -1;
+		close(efd);
+		return -r;
+	}
+	return efd;
+}
+
+/*
+ * Stops the watcher. The stop flag comes first; then both places it may
+ * sleep are woken: w_gen (parked) and the ring's data_seq (waiting for a
+ * message). Waking data_seq also wakes this topic's other sleeping readers
+ * once; they find nothing new and sleep again. That costs them one look,
+ * and in exchange sub_close never waits on a timer period.
+ */
+static void stop_watcher(shmbus_sub *sub)
+{
+	if (sub->efd < 0) {
+		return;
+	}
+	/* seq_cst: the flag must be visible to a watcher that sees either
+	 * bump below (pairs with the acquire loads in watch_main() and
+	 * sb_ring_wait_readable()). */
+	atomic_store_explicit(&sub->w_stop, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&sub->w_gen, 1, memory_order_seq_cst);
+	sb_futex_wake(&sub->w_gen, 1);
+	sb_ring_wake_readers(&sub->ring);
+	pthread_join(sub->watcher, NULL);
+	close(sub->efd);
+	sub->efd = -1;
+}
+
+int shmbus_sub_close(shmbus_sub *sub)
+{
+	if (sub == NULL) {
+		return -EINVAL;
+	}
+	stop_watcher(sub);
+	/* The slot lives in the control segment: free it before unmapping. */
+	(void)sb_ring_reader_close(&sub->rd);
+	unmap_segs(&sub->m);
+	send_close(sub->bus, sub->handle);
+	sb_client_unref(sub->bus);
+	free(sub);
+	return 0;
+}
