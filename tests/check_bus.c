@@ -1,0 +1,1314 @@
+/*
+ * check_bus.c - integration tests of the bus API (client/bus.c, conn.c)
+ * against a real shmbusd and real processes: pub/sub across processes on
+ * both copy and zero-copy paths with checksummed payloads, start positions,
+ * a queue with three consumers, crashes of subscribers, producers and the
+ * broker, every documented error code, the pollable descriptor, and
+ * publishing from two threads.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shmbus/shmbus.h"
+#include "tests/broker_harness.h"
+#include "tests/suites.h"
+#include "tests/testutil.h"
+
+/* Bound on every wait: never reached in a healthy run. */
+#define BOUND_MS 10000
+
+#define MAX_PAYLOAD 1000
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void broker_up(struct sbt_broker *b, const char *config)
+{
+	int r = sbt_broker_start(b, config, NULL);
+
+	ck_assert_msg(r == 0, "broker did not start (%d)", r);
+}
+
+static shmbus *bus_up(const struct sbt_broker *b)
+{
+	shmbus *bus = NULL;
+	int r = shmbus_connect(b->socket, "check_bus", &bus);
+
+	ck_assert_msg(r == 0, "connect: %s", shmbus_strerror(r));
+	return bus;
+}
+
+static void create_topic(shmbus *bus, const char *topic, uint64_t capacity,
+                         int mode, int overflow)
+{
+	struct shmbus_topic_config cfg = {
+	    .capacity = capacity,
+	    .max_message = MAX_PAYLOAD + 24,
+	    .mode = mode,
+	    .overflow = overflow,
+	};
+	int r = shmbus_topic_create(bus, topic, &cfg);
+
+	ck_assert_msg(r == 0, "topic_create: %s", shmbus_strerror(r));
+}
+
+/*
+ * Message i of producer p: [seq u32][producer u32][pattern], the pattern
+ * seeded from both, its length varying with seq, so a torn, misplaced or
+ * foreign message fails check_msg().
+ */
+static size_t msg_len(uint32_t seq)
+{
+	return 8 + (seq * 7919u) % (MAX_PAYLOAD - 8);
+}
+
+static uint32_t msg_seed(uint32_t seq, uint32_t producer)
+{
+	return seq * 2654435761u ^ (producer + 1) * 40503u;
+}
+
+static size_t make_msg(unsigned char *buf, uint32_t seq, uint32_t producer)
+{
+	size_t len = msg_len(seq);
+
+	memcpy(buf, &seq, 4);
+	memcpy(buf + 4, &producer, 4);
+	sbt_fill_pattern(buf + 8, len - 8, msg_seed(seq, producer));
+	return len;
+}
+
+/* Returns 1 and the seq and producer when `buf` is a whole message. */
+static int check_msg(const void *buf, size_t len, uint32_t *seq,
+                     uint32_t *producer)
+{
+	const unsigned char *p = buf;
+
+	if (len < 8) {
+		return 0;
+	}
+	memcpy(seq, p, 4);
+	memcpy(producer, p + 4, 4);
+	return len == msg_len(*seq) &&
+	       sbt_check_pattern(p + 8, len - 8, msg_seed(*seq, *producer));
+}
+
+/* Publishes message `seq`, by copy or zero-copy. */
+static int publish_msg(shmbus_pub *pub, uint32_t seq, uint32_t producer,
+                       int zero_copy)
+{
+	unsigned char buf[MAX_PAYLOAD];
+	size_t len = make_msg(buf, seq, producer);
+	void *dst;
+	int r;
+
+	if (!zero_copy) {
+		return shmbus_publish(pub, buf, len, BOUND_MS);
+	}
+	r = shmbus_claim(pub, len, &dst, BOUND_MS);
+	if (r < 0) {
+		return r;
+	}
+	memcpy(dst, buf, len);
+	return shmbus_commit(pub);
+}
+
+/* Receives one message by copy or peek, checks it. Returns 0 or a code. */
+static int receive_msg(shmbus_sub *sub, int zero_copy, uint32_t *seq,
+                       uint32_t *producer)
+{
+	unsigned char buf[MAX_PAYLOAD];
+	const void *data;
+	size_t len;
+	ssize_t n;
+	int r;
+
+	if (!zero_copy) {
+		n = shmbus_receive(sub, buf, sizeof(buf), BOUND_MS);
+		if (n < 0) {
+			return (int)n;
+		}
+		return check_msg(buf, (size_t)n, seq, producer) ? 0 : -EBADMSG;
+	}
+	r = shmbus_peek(sub, &data, &len, BOUND_MS);
+	if (r < 0) {
+		return r;
+	}
+	r = check_msg(data, len, seq, producer) ? 0 : -EBADMSG;
+	if (shmbus_release(sub) < 0) {
+		return -EIO;
+	}
+	return r;
+}
+
+/* A child process and a pipe it reports readiness on. */
+struct child {
+	pid_t pid;
+	int ready_fd; /* parent's read end */
+};
+
+typedef int (*child_fn)(void *arg, int ready_fd);
+
+static struct child spawn(child_fn fn, void *arg)
+{
+	struct child c;
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	c.pid = fork();
+	ck_assert_int_ge(c.pid, 0);
+	if (c.pid == 0) {
+		close(p[0]);
+		_exit(fn(arg, p[1]));
+	}
+	close(p[1]);
+	c.ready_fd = p[0];
+	return c;
+}
+
+static void tell_ready(int fd)
+{
+	char x = 'r';
+
+	if (write(fd, &x, 1) != 1) {
+		_exit(90);
+	}
+}
+
+/* Waits (bounded) for the child's ready byte. */
+static void await_ready(const struct child *c)
+{
+	struct pollfd pfd = {.fd = c->ready_fd, .events = POLLIN};
+	char x;
+
+	ck_assert_int_eq(poll(&pfd, 1, BOUND_MS), 1);
+	ck_assert_int_eq(read(c->ready_fd, &x, 1), 1);
+}
+
+static int reap(struct child *c)
+{
+	close(c->ready_fd);
+	return sbt_wait(c->pid);
+}
+
+/* What children need to reach the broker and the topic. */
+struct job {
+	const char *socket;
+	const char *topic;
+	uint32_t count;
+	uint32_t producer;
+	int start;
+	_Atomic uint32_t *seen; /* shared: per-seq delivery counts */
+};
+
+/* ---- pub/sub across processes --------------------------------------- */
+
+/* Subscriber child: `count` messages from producer 0 in order, alternating
+ * copy and zero-copy receives. */
+static int subscriber_main(void *arg, int ready_fd)
+{
+	struct job *j = arg;
+	shmbus *bus;
+	shmbus_sub *sub;
+	uint32_t seq, producer;
+
+	if (shmbus_connect(j->socket, "sub", &bus) < 0) {
+		return 10;
+	}
+	if (shmbus_sub_open(bus, j->topic, j->start, &sub) < 0) {
+		return 11;
+	}
+	tell_ready(ready_fd);
+	for (uint32_t i = 0; i < j->count; i++) {
+		if (receive_msg(sub, (i / 3) % 2, &seq, &producer) < 0) {
+			return 12;
+		}
+		if (seq != i || producer != 0) {
+			return 13;
+		}
+	}
+	if (shmbus_sub_lost(sub) != 0) {
+		return 14;
+	}
+	shmbus_sub_close(sub);
+	shmbus_close(bus);
+	return 0;
+}
+
+START_TEST(pubsub_across_processes)
+{
+	struct sbt_broker b;
+	struct job j = {.topic = "t/pubsub", .count = 3000};
+	struct child c;
+	shmbus *bus;
+	shmbus_pub *pub;
+
+	broker_up(&b, NULL);
+	j.socket = b.socket;
+	bus = bus_up(&b);
+	/* A small ring, so that the run wraps many times and the producer
+	 * blocks on the subscriber. */
+	create_topic(bus, j.topic, 8192, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	c = spawn(subscriber_main, &j);
+	await_ready(&c);
+	ck_assert_int_eq(shmbus_pub_open(bus, j.topic, &pub), 0);
+	for (uint32_t i = 0; i < j.count; i++) {
+		ck_assert_int_eq(publish_msg(pub, i, 0, (i / 5) % 2), 0);
+	}
+	ck_assert_int_eq(reap(&c), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+START_TEST(start_earliest_and_latest)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *latest, *earliest;
+	uint32_t seq, producer;
+	char buf[8];
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	create_topic(bus, "t/start", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/start", &pub), 0);
+	for (uint32_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(publish_msg(pub, i, 0, 0), 0);
+	}
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/start", SHMBUS_START_LATEST, &latest), 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/start", SHMBUS_START_EARLIEST, &earliest),
+	    0);
+	ck_assert_int_eq(shmbus_receive(latest, buf, sizeof(buf), 0), -EAGAIN);
+	for (uint32_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(receive_msg(earliest, 0, &seq, &producer), 0);
+		ck_assert_uint_eq(seq, i);
+	}
+	ck_assert_int_eq(publish_msg(pub, 3, 0, 1), 0);
+	ck_assert_int_eq(receive_msg(latest, 1, &seq, &producer), 0);
+	ck_assert_uint_eq(seq, 3);
+	ck_assert_int_eq(receive_msg(earliest, 0, &seq, &producer), 0);
+	ck_assert_uint_eq(seq, 3);
+	ck_assert_int_eq(shmbus_sub_close(latest), 0);
+	ck_assert_int_eq(shmbus_sub_close(earliest), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* ---- a queue with three consumers ------------------------------------ */
+
+#define STOP_SEQ 0xffffffffu
+
+static int consumer_main(void *arg, int ready_fd)
+{
+	struct job *j = arg;
+	shmbus *bus;
+	shmbus_sub *sub;
+	unsigned char buf[MAX_PAYLOAD];
+	uint32_t seq, producer;
+	ssize_t n;
+
+	if (shmbus_connect(j->socket, "consumer", &bus) < 0) {
+		return 10;
+	}
+	if (shmbus_sub_open(bus, j->topic, SHMBUS_START_LATEST, &sub) < 0) {
+		return 11;
+	}
+	tell_ready(ready_fd);
+	for (;;) {
+		n = shmbus_receive(sub, buf, sizeof(buf), BOUND_MS);
+		if (n == 4) {
+			break; /* a stop message: each consumer takes one */
+		}
+		if (n < 0) {
+			return 12;
+		}
+		if (!check_msg(buf, (size_t)n, &seq, &producer) ||
+		    seq >= j->count) {
+			return 13;
+		}
+		atomic_fetch_add_explicit(&j->seen[seq], 1,
+		                          memory_order_relaxed);
+	}
+	shmbus_sub_close(sub);
+	shmbus_close(bus);
+	return 0;
+}
+
+START_TEST(queue_three_consumers_exactly_once)
+{
+	struct sbt_broker b;
+	struct job j = {.topic = "t/queue", .count = 3000};
+	struct child c[3];
+	shmbus *bus;
+	shmbus_pub *pub;
+	uint32_t stop = STOP_SEQ;
+	size_t seen_size = j.count * sizeof(*j.seen);
+
+	j.seen = mmap(NULL, seen_size, PROT_READ | PROT_WRITE,
+	              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(j.seen, MAP_FAILED);
+	broker_up(&b, NULL);
+	j.socket = b.socket;
+	bus = bus_up(&b);
+	create_topic(bus, j.topic, 16384, SHMBUS_QUEUE, SHMBUS_BLOCK);
+	for (int i = 0; i < 3; i++) {
+		c[i] = spawn(consumer_main, &j);
+	}
+	for (int i = 0; i < 3; i++) {
+		await_ready(&c[i]);
+	}
+	ck_assert_int_eq(shmbus_pub_open(bus, j.topic, &pub), 0);
+	for (uint32_t i = 0; i < j.count; i++) {
+		ck_assert_int_eq(publish_msg(pub, i, 0, i % 2), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(shmbus_publish(pub, &stop, 4, BOUND_MS), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(reap(&c[i]), 0);
+	}
+	for (uint32_t i = 0; i < j.count; i++) {
+		ck_assert_msg(j.seen[i] == 1, "message %u delivered %u times",
+		              i, (unsigned)j.seen[i]);
+	}
+	munmap(j.seen, seen_size);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* ---- crashes ---------------------------------------------------------- */
+
+/* Subscribes and then never reads: holds writers back until killed. */
+static int stalled_subscriber_main(void *arg, int ready_fd)
+{
+	struct job *j = arg;
+	shmbus *bus;
+	shmbus_sub *sub;
+
+	if (shmbus_connect(j->socket, "stalled", &bus) < 0 ||
+	    shmbus_sub_open(bus, j->topic, SHMBUS_START_LATEST, &sub) < 0) {
+		return 10;
+	}
+	tell_ready(ready_fd);
+	for (;;) {
+		pause();
+	}
+}
+
+/* Publishes one message into the full ring, waiting (bounded). */
+static int blocked_publisher_main(void *arg, int ready_fd)
+{
+	struct job *j = arg;
+	shmbus *bus;
+	shmbus_pub *pub;
+	int r;
+
+	if (shmbus_connect(j->socket, "blocked", &bus) < 0 ||
+	    shmbus_pub_open(bus, j->topic, &pub) < 0) {
+		return 10;
+	}
+	tell_ready(ready_fd);
+	r = publish_msg(pub, j->count, 0, 0);
+	shmbus_pub_close(pub);
+	shmbus_close(bus);
+	return r == 0 ? 0 : 11;
+}
+
+START_TEST(dead_subscriber_releases_blocked_producer)
+{
+	struct sbt_broker b;
+	struct job j = {.topic = "t/stall"};
+	struct child stalled, blocked;
+	shmbus *bus;
+	shmbus_pub *pub;
+	uint32_t n = 0;
+	int r;
+
+	broker_up(&b, NULL);
+	j.socket = b.socket;
+	bus = bus_up(&b);
+	create_topic(bus, j.topic, 4096, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	stalled = spawn(stalled_subscriber_main, &j);
+	await_ready(&stalled);
+	ck_assert_int_eq(shmbus_pub_open(bus, j.topic, &pub), 0);
+	/* Fill the ring: the stalled subscriber holds every byte. */
+	for (;;) {
+		unsigned char buf[MAX_PAYLOAD];
+		size_t len = make_msg(buf, n, 0);
+
+		r = shmbus_publish(pub, buf, len, 0);
+		if (r == -EAGAIN) {
+			break;
+		}
+		ck_assert_int_eq(r, 0);
+		n++;
+	}
+	ck_assert_uint_gt(n, 0);
+	j.count = n;
+	blocked = spawn(blocked_publisher_main, &j);
+	await_ready(&blocked);
+	/* Give the publisher time to go to sleep on the full ring; the test
+	 * passes whether or not it already sleeps. */
+	usleep(100 * 1000);
+	kill(stalled.pid, SIGKILL);
+	ck_assert_int_eq(reap(&stalled), -SIGKILL);
+	/* The broker reaps the dead connection's slot: the producer goes on. */
+	ck_assert_int_eq(reap(&blocked), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* Claims, writes half the message, reports, and waits to be killed. */
+static int dying_claimer_main(void *arg, int ready_fd)
+{
+	struct job *j = arg;
+	shmbus *bus;
+	shmbus_pub *pub;
+	void *dst;
+
+	if (shmbus_connect(j->socket, "claimer", &bus) < 0 ||
+	    shmbus_pub_open(bus, j->topic, &pub) < 0 ||
+	    shmbus_claim(pub, 500, &dst, BOUND_MS) < 0) {
+		return 10;
+	}
+	memset(dst, 0xee, 250);
+	tell_ready(ready_fd);
+	for (;;) {
+		pause();
+	}
+}
+
+START_TEST(producer_killed_between_claim_and_commit)
+{
+	struct sbt_broker b;
+	struct job j = {.topic = "t/claim"};
+	struct child claimer;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	uint32_t seq, producer;
+	char buf[8];
+
+	broker_up(&b, NULL);
+	j.socket = b.socket;
+	bus = bus_up(&b);
+	create_topic(bus, j.topic, 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, j.topic, SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, j.topic, &pub), 0);
+	ck_assert_int_eq(publish_msg(pub, 0, 1, 0), 0);
+	claimer = spawn(dying_claimer_main, &j);
+	await_ready(&claimer);
+	kill(claimer.pid, SIGKILL);
+	ck_assert_int_eq(reap(&claimer), -SIGKILL);
+	/* The next producer recovers the writer lock, both paths. */
+	ck_assert_int_eq(publish_msg(pub, 1, 1, 0), 0);
+	ck_assert_int_eq(publish_msg(pub, 2, 1, 1), 0);
+	/* The subscriber sees exactly the committed messages, whole. */
+	for (uint32_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(receive_msg(sub, i % 2, &seq, &producer), 0);
+		ck_assert_uint_eq(seq, i);
+		ck_assert_uint_eq(producer, 1);
+	}
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+START_TEST(data_path_survives_broker_kill)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	uint32_t seq, producer;
+	pid_t pid;
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	create_topic(bus, "t/survive", 8192, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/survive", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/survive", &pub), 0);
+	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
+
+	/* Same process, both paths. */
+	for (uint32_t i = 0; i < 50; i++) {
+		ck_assert_int_eq(publish_msg(pub, i, 0, i % 2), 0);
+		ck_assert_int_eq(receive_msg(sub, (i / 2) % 2, &seq, &producer),
+		                 0);
+		ck_assert_uint_eq(seq, i);
+	}
+	/* Another process, through the inherited mapping: it publishes more
+	 * than the ring holds, so it only finishes if we keep reading. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		for (uint32_t i = 50; i < 500; i++) {
+			if (publish_msg(pub, i, 0, i % 2) != 0) {
+				_exit(1);
+			}
+		}
+		_exit(0);
+	}
+	for (uint32_t i = 50; i < 500; i++) {
+		ck_assert_int_eq(receive_msg(sub, i % 2, &seq, &producer), 0);
+		ck_assert_uint_eq(seq, i);
+	}
+	ck_assert_int_eq(sbt_wait(pid), 0);
+	/* Requests fail with a connection error; closing still works. */
+	ck_assert_int_eq(shmbus_topic_delete(bus, "t/survive"), -ECONNRESET);
+	ck_assert_int_eq(shmbus_topic_delete(bus, "t/survive"), -ECONNRESET);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* ---- lifetimes -------------------------------------------------------- */
+
+START_TEST(pub_and_sub_outlive_the_bus)
+{
+	struct sbt_broker b;
+	shmbus *bus, *other;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	uint32_t seq, producer;
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/outlive", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/outlive", &pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	for (uint32_t i = 0; i < 10; i++) {
+		ck_assert_int_eq(publish_msg(pub, i, 0, i % 2), 0);
+		ck_assert_int_eq(receive_msg(sub, i % 2, &seq, &producer), 0);
+		ck_assert_uint_eq(seq, i);
+	}
+	ck_assert_int_ge(shmbus_sub_fd(sub), 0);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	/* The broker is fine and the implicit topic is usable again. */
+	other = bus_up(&b);
+	ck_assert_int_eq(shmbus_pub_open(other, "t/outlive", &pub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(other), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+START_TEST(close_everything_after_broker_death)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	uint32_t seq, producer;
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/orphan", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/orphan", &pub), 0);
+	ck_assert_int_ge(shmbus_sub_fd(sub), 0);
+	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(publish_msg(pub, 7, 0, 1), 0);
+	ck_assert_int_eq(receive_msg(sub, 1, &seq, &producer), 0);
+	ck_assert_uint_eq(seq, 7);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* ---- errors ----------------------------------------------------------- */
+
+static void set_sun_path(struct sockaddr_un *addr, const char *path)
+{
+	size_t len = strlen(path);
+
+	ck_assert_uint_lt(len, sizeof(addr->sun_path));
+	memcpy(addr->sun_path, path, len + 1);
+}
+
+START_TEST(no_broker)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	char *dir = sbt_tempdir();
+	char path[256];
+	shmbus *bus = (shmbus *)1;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/none.sock", dir);
+	ck_assert_int_eq(shmbus_connect(path, NULL, &bus), -ENOENT);
+	ck_assert_ptr_null(bus);
+	/* A socket file nobody listens on (a dead broker's). */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	set_sun_path(&addr, path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	close(fd);
+	ck_assert_int_eq(shmbus_connect(path, NULL, &bus), -ECONNREFUSED);
+	ck_assert_int_eq(shmbus_connect(path, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_connect("", NULL, &bus), -EINVAL);
+	sbt_rmtree(dir);
+}
+END_TEST
+
+START_TEST(bad_names_and_arguments)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub = (shmbus_pub *)1;
+	shmbus_sub *sub = (shmbus_sub *)1;
+	struct shmbus_topic_config bad_mode = {.mode = 7};
+	char long_name[SHMBUS_TOPIC_MAX + 2];
+	char long_client[80];
+
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	memset(long_client, 'c', sizeof(long_client) - 1);
+	long_client[sizeof(long_client) - 1] = '\0';
+	broker_up(&b, NULL);
+	ck_assert_int_eq(shmbus_connect(b.socket, long_client, &bus), -EINVAL);
+	ck_assert_int_eq(shmbus_connect(b.socket, "tab\there", &bus), -EINVAL);
+	bus = bus_up(&b);
+	ck_assert_int_eq(shmbus_topic_create(bus, "a//b", NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_topic_create(bus, "a/../b", NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_topic_create(bus, "sp ace", NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_topic_create(bus, long_name, NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_topic_create(bus, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_topic_create(bus, "ok", &bad_mode), -EINVAL);
+	ck_assert_int_eq(shmbus_topic_create(NULL, "ok", NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_topic_delete(bus, "/x"), -EINVAL);
+	ck_assert_int_eq(shmbus_pub_open(bus, "", &pub), -EINVAL);
+	ck_assert_ptr_null(pub);
+	ck_assert_int_eq(shmbus_sub_open(bus, "a\nb", 0, &sub), -EINVAL);
+	ck_assert_ptr_null(sub);
+	ck_assert_int_eq(shmbus_sub_open(bus, "ok", 5, &sub), -EINVAL);
+	ck_assert_int_eq(shmbus_pub_open(bus, "ok", NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_publish(NULL, "x", 1, 0), -EINVAL);
+	ck_assert_int_eq(shmbus_receive(NULL, NULL, 0, 0), -EINVAL);
+	ck_assert_int_eq(shmbus_sub_fd(NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_pub_close(NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_sub_close(NULL), -EINVAL);
+	ck_assert_int_eq(shmbus_close(NULL), -EINVAL);
+	ck_assert_uint_eq(shmbus_sub_lost(NULL), 0);
+	/* The connection is still fine after all the refusals. */
+	ck_assert_int_eq(shmbus_topic_create(bus, "ok", NULL), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+START_TEST(create_and_delete_codes)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	struct shmbus_topic_config bad_capacity = {.capacity = 5000};
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	ck_assert_int_eq(shmbus_topic_create(bus, "t/x", NULL), 0);
+	ck_assert_int_eq(shmbus_topic_create(bus, "t/x", NULL), -EEXIST);
+	ck_assert_int_eq(shmbus_topic_create(bus, "t/y", &bad_capacity),
+	                 -EINVAL);
+	ck_assert_int_eq(shmbus_topic_delete(bus, "t/x"), 0);
+	ck_assert_int_eq(shmbus_topic_delete(bus, "t/x"), -ENOENT);
+	ck_assert_int_eq(shmbus_topic_delete(bus, "t/never"), -ENOENT);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+START_TEST(no_auto_create)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+
+	broker_up(&b, "{\"auto_create\": false}");
+	bus = bus_up(&b);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/missing", &pub), -ENOENT);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/missing", SHMBUS_START_LATEST, &sub),
+	    -ENOENT);
+	ck_assert_int_eq(shmbus_topic_create(bus, "t/missing", NULL), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/missing", &pub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+START_TEST(too_many_subscribers)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_sub *s1, *s2;
+
+	broker_up(&b, "{\"limits\": {\"max_subscribers\": 1}}");
+	bus = bus_up(&b);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/one", SHMBUS_START_LATEST, &s1), 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/one", SHMBUS_START_LATEST, &s2), -EUSERS);
+	ck_assert_int_eq(shmbus_sub_close(s1), 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/one", SHMBUS_START_LATEST, &s2), 0);
+	ck_assert_int_eq(shmbus_sub_close(s2), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+START_TEST(data_path_codes)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	unsigned char big[MAX_PAYLOAD + 100];
+	char small[4], buf[64];
+	const void *data;
+	size_t len;
+	void *dst;
+
+	memset(big, 1, sizeof(big));
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	create_topic(bus, "t/codes", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/codes", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/codes", &pub), 0);
+
+	/* Over the topic's max_message, both paths. */
+	ck_assert_int_eq(shmbus_publish(pub, big, sizeof(big), 0), -EMSGSIZE);
+	ck_assert_int_eq(shmbus_claim(pub, sizeof(big), &dst, 0), -EMSGSIZE);
+	ck_assert_int_eq(shmbus_publish(pub, NULL, 3, 0), -EINVAL);
+	ck_assert_int_eq(shmbus_publish(pub, "x", 1, -2), -EINVAL);
+
+	/* One claim at a time; no publish on the claiming thread. */
+	ck_assert_int_eq(shmbus_commit(pub), -EINVAL);
+	ck_assert_int_eq(shmbus_claim(pub, 8, &dst, 0), 0);
+	ck_assert_int_eq(shmbus_claim(pub, 8, &dst, 0), -EBUSY);
+	ck_assert_int_eq(shmbus_publish(pub, "x", 1, 0), -EBUSY);
+	memcpy(dst, "claimed!", 8);
+	ck_assert_int_eq(shmbus_commit(pub), 0);
+	ck_assert_int_eq(shmbus_commit(pub), -EINVAL);
+
+	/* A buffer too small keeps the message. */
+	ck_assert_int_eq(shmbus_receive(sub, small, sizeof(small), 0),
+	                 -EMSGSIZE);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), 8);
+	ck_assert_int_eq(memcmp(buf, "claimed!", 8), 0);
+
+	/* Empty: -EAGAIN, or -ETIMEDOUT after a wait. */
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 10),
+	                 -ETIMEDOUT);
+	ck_assert_int_eq(shmbus_peek(sub, &data, &len, 0), -EAGAIN);
+	ck_assert_int_eq(shmbus_release(sub), -EINVAL);
+
+	/* A held peek blocks receive until released. */
+	ck_assert_int_eq(shmbus_publish(pub, "peek", 4, 0), 0);
+	ck_assert_int_eq(shmbus_peek(sub, &data, &len, 0), 0);
+	ck_assert_uint_eq(len, 4);
+	ck_assert_int_eq(memcmp(data, "peek", 4), 0);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EBUSY);
+	ck_assert_int_eq(shmbus_peek(sub, &data, &len, 0), -EBUSY);
+	ck_assert_int_eq(shmbus_release(sub), 0);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert_uint_eq(shmbus_sub_lost(sub), 0);
+
+	/* A pub closed with a claim held gives the writer lock back. */
+	ck_assert_int_eq(shmbus_claim(pub, 8, &dst, 0), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/codes", &pub), 0);
+	ck_assert_int_eq(shmbus_publish(pub, "after", 5, BOUND_MS), 0);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), 5);
+
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+START_TEST(reject_and_overwrite_policies)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	unsigned char buf[MAX_PAYLOAD];
+	uint32_t seq, producer, n = 0;
+	int r;
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	create_topic(bus, "t/reject", 4096, SHMBUS_BROADCAST, SHMBUS_REJECT);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/reject", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/reject", &pub), 0);
+	/* The reject policy fails at once even with a timeout. */
+	while ((r = shmbus_publish(pub, buf, make_msg(buf, n, 0), BOUND_MS)) ==
+	       0) {
+		n++;
+	}
+	ck_assert_int_eq(r, -EAGAIN);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+
+	create_topic(bus, "t/over", 4096, SHMBUS_BROADCAST, SHMBUS_OVERWRITE);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/over", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/over", &pub), 0);
+	for (n = 0; n < 100; n++) {
+		ck_assert_int_eq(publish_msg(pub, n, 0, 0), 0);
+	}
+	ck_assert_int_eq(receive_msg(sub, 0, &seq, &producer), 0);
+	ck_assert_uint_gt(seq, 0);
+	ck_assert_uint_eq(shmbus_sub_lost(sub), seq);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* ---- a fake broker, for replies a real one never sends ----------------- */
+
+struct fake {
+	char *dir;
+	char path[300];
+	int listen_fd;
+	pthread_t thread;
+	const char *reply; /* JSON payload sent for the hello, or NULL */
+};
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	char buf[4096];
+	int fd = accept(f->listen_fd, NULL, NULL);
+
+	if (fd < 0) {
+		return NULL;
+	}
+	if (read(fd, buf, sizeof(buf)) > 0 && f->reply != NULL) {
+		uint32_t len = (uint32_t)strlen(f->reply);
+		unsigned char hdr[4] = {(unsigned char)(len >> 24),
+		                        (unsigned char)(len >> 16),
+		                        (unsigned char)(len >> 8),
+		                        (unsigned char)len};
+
+		if (write(fd, hdr, 4) != 4 ||
+		    write(fd, f->reply, len) != (ssize_t)len) {
+			perror("fake broker write");
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static void fake_start(struct fake *f, const char *reply)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+
+	f->dir = sbt_tempdir();
+	snprintf(f->path, sizeof(f->path), "%s/fake.sock", f->dir);
+	set_sun_path(&addr, f->path);
+	f->listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(f->listen_fd, 0);
+	ck_assert_int_eq(
+	    bind(f->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(listen(f->listen_fd, 1), 0);
+	f->reply = reply;
+	ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+	pthread_join(f->thread, NULL);
+	close(f->listen_fd);
+	sbt_rmtree(f->dir);
+}
+
+static int connect_to_fake(const char *reply)
+{
+	struct fake f;
+	shmbus *bus = NULL;
+	int r;
+
+	fake_start(&f, reply);
+	r = shmbus_connect(f.path, NULL, &bus);
+	fake_stop(&f);
+	if (r == 0) {
+		shmbus_close(bus);
+	}
+	return r;
+}
+
+START_TEST(bad_broker_replies)
+{
+	/* Closes without answering. */
+	ck_assert_int_eq(connect_to_fake(NULL), -ECONNRESET);
+	/* Not JSON; wrong id; wrong version; no limits; error by name. */
+	ck_assert_int_eq(connect_to_fake("nonsense"), -EPROTO);
+	ck_assert_int_eq(connect_to_fake("{\"id\": 9, \"result\": {}}"),
+	                 -EPROTO);
+	ck_assert_int_eq(
+	    connect_to_fake("{\"id\": 1, \"result\": {\"version\": 2, "
+	                    "\"limits\": {\"max_frame\": 65536}}}"),
+	    -EPROTO);
+	ck_assert_int_eq(
+	    connect_to_fake("{\"id\": 1, \"result\": {\"version\": 1}}"),
+	    -EPROTO);
+	ck_assert_int_eq(
+	    connect_to_fake("{\"id\": 1, \"error\": {\"code\": \"EACCES\", "
+	                    "\"message\": \"no\"}}"),
+	    -EACCES);
+	/* A good hello; the connection then closes under the next request. */
+	ck_assert_int_eq(
+	    connect_to_fake("{\"id\": 1, \"result\": {\"version\": 1, "
+	                    "\"limits\": {\"max_frame\": 65536}}}"),
+	    0);
+}
+END_TEST
+
+/* ---- the pollable descriptor ---------------------------------------- */
+
+static int poll_readable(int fd, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	int r = poll(&pfd, 1, timeout_ms);
+
+	return r == 1 && (pfd.revents & POLLIN) != 0;
+}
+
+/* Publishes `count` messages when told to (one byte on go_fd). */
+struct poke {
+	const char *socket;
+	const char *topic;
+	int go_fd;
+	uint32_t count;
+};
+
+static int poke_main(void *arg, int ready_fd)
+{
+	struct poke *p = arg;
+	shmbus *bus;
+	shmbus_pub *pub;
+	char x;
+
+	if (shmbus_connect(p->socket, "poke", &bus) < 0 ||
+	    shmbus_pub_open(bus, p->topic, &pub) < 0) {
+		return 10;
+	}
+	tell_ready(ready_fd);
+	if (read(p->go_fd, &x, 1) != 1) {
+		return 11;
+	}
+	for (uint32_t i = 0; i < p->count; i++) {
+		if (publish_msg(pub, i, 2, 0) != 0) {
+			return 12;
+		}
+	}
+	shmbus_pub_close(pub);
+	shmbus_close(bus);
+	return 0;
+}
+
+START_TEST(sub_fd_with_poll)
+{
+	struct sbt_broker b;
+	struct poke p = {.topic = "t/poll", .count = 3};
+	struct child c;
+	shmbus *bus;
+	shmbus_sub *sub;
+	uint32_t seq, producer;
+	char buf[MAX_PAYLOAD];
+	int go[2], fd;
+
+	broker_up(&b, NULL);
+	p.socket = b.socket;
+	bus = bus_up(&b);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, p.topic, SHMBUS_START_LATEST, &sub), 0);
+	fd = shmbus_sub_fd(sub);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(shmbus_sub_fd(sub), fd);
+	ck_assert(!poll_readable(fd, 0));
+
+	ck_assert_int_eq(pipe(go), 0);
+	p.go_fd = go[0];
+	c = spawn(poke_main, &p);
+	await_ready(&c);
+	ck_assert(!poll_readable(fd, 0));
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	ck_assert_int_eq(reap(&c), 0);
+
+	/* Readable while messages wait: level, not edge. */
+	ck_assert(poll_readable(fd, BOUND_MS));
+	for (uint32_t i = 0; i < p.count; i++) {
+		ck_assert(poll_readable(fd, 0));
+		ck_assert_int_eq(receive_msg(sub, i % 2, &seq, &producer), 0);
+		ck_assert_uint_eq(seq, i);
+	}
+	/* Drained: readable until a receive has found the topic empty. */
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert(!poll_readable(fd, 0));
+
+	/* Again, from this process, and with peek finding it empty. */
+	p.count = 1;
+	c = spawn(poke_main, &p);
+	await_ready(&c);
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	ck_assert_int_eq(reap(&c), 0);
+	ck_assert(poll_readable(fd, BOUND_MS));
+	ck_assert_int_eq(receive_msg(sub, 1, &seq, &producer), 0);
+	{
+		const void *data;
+		size_t len;
+
+		ck_assert_int_eq(shmbus_peek(sub, &data, &len, 0), -EAGAIN);
+	}
+	ck_assert(!poll_readable(fd, 0));
+
+	close(go[0]);
+	close(go[1]);
+	/* Closing with the watcher asleep is prompt (the test's timeout
+	 * would catch a hang). */
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+START_TEST(sub_fd_on_a_queue)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	char buf[16];
+	int fd;
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	create_topic(bus, "t/qpoll", 8192, SHMBUS_QUEUE, SHMBUS_BLOCK);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/qpoll", &pub), 0);
+	ck_assert_int_eq(shmbus_publish(pub, "early", 5, 0), 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/qpoll", SHMBUS_START_LATEST, &sub), 0);
+	fd = shmbus_sub_fd(sub);
+	ck_assert_int_ge(fd, 0);
+	/* A message already waiting makes it readable at once. */
+	ck_assert(poll_readable(fd, BOUND_MS));
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), 5);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert(!poll_readable(fd, 0));
+	ck_assert_int_eq(shmbus_publish(pub, "late", 4, 0), 0);
+	ck_assert(poll_readable(fd, BOUND_MS));
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* ---- threads ---------------------------------------------------------- */
+
+#define THREAD_MSGS 2000
+
+struct pub_thread {
+	pthread_t thread;
+	shmbus_pub *pub;
+	uint32_t producer;
+	int result;
+};
+
+static void *pub_thread_main(void *arg)
+{
+	struct pub_thread *t = arg;
+
+	for (uint32_t i = 0; i < THREAD_MSGS; i++) {
+		int r = publish_msg(t->pub, i, t->producer, 0);
+
+		if (r != 0) {
+			t->result = r;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(two_threads_publish_on_one_pub)
+{
+	struct sbt_broker b;
+	struct pub_thread t[2];
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	uint32_t next[2] = {0, 0}, seq, producer;
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	create_topic(bus, "t/threads", 8192, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/threads", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/threads", &pub), 0);
+	for (uint32_t i = 0; i < 2; i++) {
+		t[i].pub = pub;
+		t[i].producer = i;
+		t[i].result = 0;
+		ck_assert_int_eq(
+		    pthread_create(&t[i].thread, NULL, pub_thread_main, &t[i]),
+		    0);
+	}
+	for (uint32_t i = 0; i < 2 * THREAD_MSGS; i++) {
+		ck_assert_int_eq(receive_msg(sub, i % 2, &seq, &producer), 0);
+		ck_assert_uint_lt(producer, 2);
+		/* Each thread's messages arrive in its own order. */
+		ck_assert_uint_eq(seq, next[producer]);
+		next[producer]++;
+	}
+	for (uint32_t i = 0; i < 2; i++) {
+		pthread_join(t[i].thread, NULL);
+		ck_assert_int_eq(t[i].result, 0);
+	}
+	ck_assert_uint_eq(next[0], THREAD_MSGS);
+	ck_assert_uint_eq(next[1], THREAD_MSGS);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* Several threads share one connection for requests. */
+struct req_thread {
+	pthread_t thread;
+	shmbus *bus;
+	int index;
+	int result;
+};
+
+static void *req_thread_main(void *arg)
+{
+	struct req_thread *t = arg;
+	char name[32];
+
+	for (int i = 0; i < 50 && t->result == 0; i++) {
+		snprintf(name, sizeof(name), "t/req%d/%d", t->index, i);
+		t->result = shmbus_topic_create(t->bus, name, NULL);
+		if (t->result == 0) {
+			t->result = shmbus_topic_delete(t->bus, name);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(threads_share_a_connection)
+{
+	struct sbt_broker b;
+	struct req_thread t[4];
+	shmbus *bus;
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	for (int i = 0; i < 4; i++) {
+		t[i].bus = bus;
+		t[i].index = i;
+		t[i].result = 0;
+		ck_assert_int_eq(
+		    pthread_create(&t[i].thread, NULL, req_thread_main, &t[i]),
+		    0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i].thread, NULL);
+		ck_assert_int_eq(t[i].result, 0);
+	}
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+Suite *bus_suite(void)
+{
+	Suite *s = suite_create("bus");
+	TCase *tc;
+
+	tc = tcase_create("pubsub");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, pubsub_across_processes);
+	tcase_add_test(tc, start_earliest_and_latest);
+	tcase_add_test(tc, queue_three_consumers_exactly_once);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("crash");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, dead_subscriber_releases_blocked_producer);
+	tcase_add_test(tc, producer_killed_between_claim_and_commit);
+	tcase_add_test(tc, data_path_survives_broker_kill);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lifetime");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, pub_and_sub_outlive_the_bus);
+	tcase_add_test(tc, close_everything_after_broker_death);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, no_broker);
+	tcase_add_test(tc, bad_names_and_arguments);
+	tcase_add_test(tc, create_and_delete_codes);
+	tcase_add_test(tc, no_auto_create);
+	tcase_add_test(tc, too_many_subscribers);
+	tcase_add_test(tc, data_path_codes);
+	tcase_add_test(tc, reject_and_overwrite_policies);
+	tcase_add_test(tc, bad_broker_replies);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sub_fd");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, sub_fd_with_poll);
+	tcase_add_test(tc, sub_fd_on_a_queue);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("threads");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, two_threads_publish_on_one_pub);
+	tcase_add_test(tc, threads_share_a_connection);
+	suite_add_tcase(s, tc);
+	return s;
+}
