@@ -23,6 +23,7 @@ struct reply {
 	cJSON *result; /* NULL: an empty object */
 	int fds[2];    /* borrowed: the reply queue duplicates them */
 	int nfds;
+	bool close_after; /* close the connection once the reply is out */
 };
 
 typedef int (*op_fn)(struct sbd_client *c, const cJSON *req,
@@ -82,7 +83,7 @@ static int op_hello(struct sbd_client *c, const cJSON *req, struct reply *rep,
 		                     "characters");
 	}
 	if (version != SBD_PROTOCOL_VERSION) {
-		sbd_client_close_after_flush(c);
+		rep->close_after = true;
 		return sb_msg_errorf(err, -EPROTO,
 		                     "protocol version %" PRId64
 		                     " not supported; this broker speaks %d",
@@ -515,7 +516,7 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 {
 	struct sb_msg_request req;
 	struct sb_msg_error err = {0, ""};
-	struct reply rep = {NULL, {-1, -1}, 0};
+	struct reply rep = {NULL, {-1, -1}, 0, false};
 	cJSON *msg;
 	int r;
 
@@ -539,6 +540,9 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 		                                   "reply larger than "
 		                                   "limits.max_frame"),
 		                NULL, 0);
+	}
+	if (rep.close_after && !c->closed) {
+		sbd_client_close_after_flush(c);
 	}
 	sb_msg_request_fini(&req);
 }
