@@ -19,6 +19,7 @@
 	X(topic_name)                                                          \
 	X(message)                                                             \
 	X(config)                                                              \
+	X(broker)                                                              \
 	X(bus)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
