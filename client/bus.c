@@ -58,6 +58,10 @@ struct shmbus_sub {
 	/* The pollable descriptor and its watcher (shmbus_sub_fd()). */
 	int efd; /* -1 until the first shmbus_sub_fd() */
 	pthread_t watcher;
+	/* Orders the watcher's signal against the reader's clear-and-re-arm,
+	 * so that a signal for an older generation can never land after the
+	 * clear. Held only around an eventfd write or read. */
+	pthread_mutex_t w_lock;
 	struct sb_ring_reader w_view; /* the watcher's copy: ring and slot */
 	_Atomic uint32_t w_stop;      /* set once, by shmbus_sub_close() */
 	_Atomic uint32_t w_gen;       /* bumped at each re-arm; futex word */
@@ -459,6 +463,7 @@ static void found_empty(shmbus_sub *sub)
 	if (sub->efd < 0) {
 		return;
 	}
+	pthread_mutex_lock(&sub->w_lock);
 	while (read(sub->efd, &v, sizeof(v)) < 0 && errno == EINTR) {
 	}
 	atomic_store_explicit(&sub->w_pos, sb_ring_reader_position(&sub->rd),
@@ -468,6 +473,7 @@ static void found_empty(shmbus_sub *sub)
 	 * (Dekker with the watcher's store of w_parked, then load of w_gen,
 	 * in park()). */
 	atomic_fetch_add_explicit(&sub->w_gen, 1, memory_order_seq_cst);
+	pthread_mutex_unlock(&sub->w_lock);
 	if (atomic_load_explicit(&sub->w_parked, memory_order_seq_cst) != 0) {
 		sb_futex_wake(&sub->w_gen, 1);
 	}
@@ -533,26 +539,35 @@ static void park(shmbus_sub *sub, uint32_t gen)
 	atomic_store_explicit(&sub->w_parked, 0, memory_order_relaxed);
 }
 
-static void signal_readable(int efd)
+/* Makes the descriptor readable, unless the reader re-armed since the
+ * watcher saw the tail move (generation `gen`): that news is stale. */
+static void signal_readable(shmbus_sub *sub, uint32_t gen)
 {
 	uint64_t one = 1;
 
-	while (write(efd, &one, sizeof(one)) < 0 && errno == EINTR) {
+	pthread_mutex_lock(&sub->w_lock);
+	/* relaxed: w_gen only changes under w_lock, which we hold (the stop
+	 * bump aside, which needs no signal). */
+	if (atomic_load_explicit(&sub->w_gen, memory_order_relaxed) == gen) {
+		while (write(sub->efd, &one, sizeof(one)) < 0 &&
+		       errno == EINTR) {
+		}
 	}
+	pthread_mutex_unlock(&sub->w_lock);
 }
 
 /*
  * The watcher: makes sub->efd readable while messages wait for the reader.
- * Loop: take the reader's last empty position; if the tail is still there,
- * clear the descriptor and sleep on the ring until it moves; then signal
- * and park until the reader finds the topic empty again (found_empty()).
- * Only this thread writes the descriptor; both threads may clear it.
+ * Loop: take the reader's last empty position (w_pos, generation w_gen);
+ * sleep on the ring until the tail moves away from it; signal; park until
+ * the reader finds the topic empty again (found_empty(), which clears the
+ * descriptor and bumps the generation). Signal and clear are ordered by
+ * w_lock, so once a receive has returned -EAGAIN the descriptor is clear
+ * until the tail moves past where that receive stood.
  */
 static void *watch_main(void *arg)
 {
 	shmbus_sub *sub = arg;
-	int signalled = 0;
-	uint64_t v;
 
 	for (;;) {
 		/* acquire: pairs with the seq_cst bump in found_empty(), so
@@ -562,27 +577,14 @@ static void *watch_main(void *arg)
 		uint64_t pos = atomic_load_explicit(&sub->w_pos,
 		                                    memory_order_relaxed);
 		int r = sb_ring_wait_readable(&sub->w_view, pos, &sub->w_stop,
-		                              0);
+		                              -1);
 
-		if (r == -EAGAIN) {
-			/* Nothing waits: a signal we sent for an older
-			 * generation must not stay visible. */
-			if (signalled) {
-				while (read(sub->efd, &v, sizeof(v)) < 0 &&
-				       errno == EINTR) {
-				}
-				signalled = 0;
-			}
-			r = sb_ring_wait_readable(&sub->w_view, pos,
-			                          &sub->w_stop, -1);
-		}
 		if (r == -ECANCELED) {
 			break;
 		}
 		/* The tail moved (or the ring failed: readable, so that the
 		 * reader's next receive reports the error). */
-		signal_readable(sub->efd);
-		signalled = 1;
+		signal_readable(sub, gen);
 		park(sub, gen);
 	}
 	return NULL;
@@ -603,6 +605,11 @@ int shmbus_sub_fd(shmbus_sub *sub)
 	if (efd < 0) {
 		return -errno;
 	}
+	r = pthread_mutex_init(&sub->w_lock, NULL);
+	if (r != 0) {
+		close(efd);
+		return -r;
+	}
 	sub->w_view = sub->rd;
 	atomic_init(&sub->w_stop, 0);
 	atomic_init(&sub->w_gen, 0);
@@ -617,6 +624,7 @@ int shmbus_sub_fd(shmbus_sub *sub)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0) {
 		sub->efd = -1;
+		pthread_mutex_destroy(&sub->w_lock);
 		close(efd);
 		return -r;
 	}
@@ -643,6 +651,7 @@ static void stop_watcher(shmbus_sub *sub)
 	sb_futex_wake(&sub->w_gen, 1);
 	sb_ring_wake_readers(&sub->ring);
 	pthread_join(sub->watcher, NULL);
+	pthread_mutex_destroy(&sub->w_lock);
 	close(sub->efd);
 	sub->efd = -1;
 }

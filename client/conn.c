@@ -241,15 +241,19 @@ static int read_reply(shmbus *bus, uint64_t id, struct sb_client_reply *rep,
 	int r;
 
 	for (;;) {
-		r = sb_frame_decoder_next(&bus->dec, &bus->in, &bus->inlen,
-		                          &payload, &len);
-		if (r < 0) {
-			/* A frame over the limit or of length 0: the broker
-			 * broke the framing rules. */
-			return r == -ENOMEM ? r : -EPROTO;
-		}
-		if (r == 1) {
-			break;
+		/* Decode only when there is input: the decoder is never
+		 * handed an empty (possibly NULL) chunk. */
+		if (bus->inlen > 0) {
+			r = sb_frame_decoder_next(&bus->dec, &bus->in,
+			                          &bus->inlen, &payload, &len);
+			if (r < 0) {
+				/* A frame over the limit or of length 0: the
+				 * broker broke the framing rules. */
+				return r == -ENOMEM ? r : -EPROTO;
+			}
+			if (r == 1) {
+				break;
+			}
 		}
 		r = recv_chunk(bus, deadline, rep, extra);
 		if (r == -ECONNRESET) {
@@ -492,6 +496,7 @@ int shmbus_connect(const char *socket_path, const char *client_name_arg,
 	}
 	bus->fd = -1;
 	bus->next_id = 1;
+	bus->in = bus->rbuf;
 	bus->max_frame = HELLO_MAX_FRAME;
 	atomic_init(&bus->refs, 1);
 	r = pthread_mutex_init(&bus->lock, NULL);
