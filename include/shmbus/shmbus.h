@@ -13,10 +13,16 @@
  * answered something that does not follow the protocol).
  *
  * Threads: a shmbus connection may be used from several threads (requests
- * are serialised inside). A shmbus_pub may publish from several threads at
- * once with shmbus_publish(); shmbus_claim()/shmbus_commit() pairs must run
- * on one thread and a pub holds one claim at a time. A shmbus_sub is used by
- * one thread at a time. Closing an object must not race with its use.
+ * are synchronous and serialised inside: one at a time per connection). A
+ * shmbus_pub may publish from several threads at once with
+ * shmbus_publish(); shmbus_claim()/shmbus_commit() pairs must run on one
+ * thread and a pub holds one claim at a time. A shmbus_sub is used by one
+ * thread at a time (its watcher thread, see shmbus_sub_fd(), is internal).
+ * Closing an object must not race with its use.
+ *
+ * fork: a child keeps the parent's publishers and subscribers mapped and
+ * may use their data path, but must open its own connection for requests
+ * (and gets no watcher thread).
  */
 #ifndef SHMBUS_SHMBUS_H
 #define SHMBUS_SHMBUS_H
@@ -64,16 +70,25 @@ struct shmbus_topic_config {
  * Connects to the broker at `socket_path`, or when NULL at $SHMBUS_SOCKET,
  * else $XDG_RUNTIME_DIR/shmbus/shmbusd.sock, else
  * /tmp/shmbus-$UID/shmbusd.sock, and says hello with `client_name` (NULL:
- * the program's name). Returns 0 and sets *bus, or -ECONNREFUSED / -ENOENT
- * (no broker), -EACCES, -EPROTO (incompatible broker), -EINVAL.
+ * the program's name, truncated to 64 characters). Returns 0 and sets
+ * *bus, or -ECONNREFUSED / -ENOENT (no broker), -EACCES, -EPROTO
+ * (incompatible broker or a reply that breaks the protocol), -ECONNRESET
+ * (the broker closed the connection during hello), -ENAMETOOLONG (path
+ * over 107 bytes), -EINVAL (NULL bus, empty path, or a name that is not
+ * 1..64 printable ASCII characters). *bus is NULL on failure.
+ *
+ * After a connection error (-ECONNRESET, -EPROTO, -ETIMEDOUT: no reply in
+ * 30 s) the connection is given up: later requests fail with -ECONNRESET.
  */
 SHMBUS_API int shmbus_connect(const char *socket_path, const char *client_name,
                               shmbus **bus);
 
 /*
- * Closes the connection. Publishers and subscribers opened through it stay
- * usable (their memory is mapped), but the broker treats them as released:
- * close them before or after, as you like. Returns 0 or -EINVAL.
+ * Closes the connection for the caller: `bus` must not be used again.
+ * Publishers and subscribers opened through it stay usable, before or after,
+ * as you like: each holds a reference on the connection, whose socket stays
+ * open until the last of them is closed, so the broker keeps their slots
+ * and handles until then. Returns 0 or -EINVAL.
  */
 SHMBUS_API int shmbus_close(shmbus *bus);
 
@@ -106,7 +121,9 @@ SHMBUS_API int shmbus_pub_open(shmbus *bus, const char *topic,
  * Publishes `len` bytes. `timeout_ms` bounds the wait when the ring is full
  * under the block policy (0 = do not wait, -1 = forever). Returns 0,
  * -EMSGSIZE (over the topic's max_message), -EAGAIN (full and not waiting,
- * or the reject policy), -ETIMEDOUT, -EBADMSG (corrupted ring), -EINVAL.
+ * or the reject policy), -ETIMEDOUT, -EBADMSG (corrupted ring), -EBUSY (the
+ * calling thread holds this pub's claim: commit it first), -EINVAL. Never
+ * uses the broker: works after it is gone.
  */
 SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
                               int timeout_ms);
@@ -116,17 +133,18 @@ SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
  * them; write the message there and call shmbus_commit() (on the same
  * thread) to publish it. Other publishers wait meanwhile; if this process
  * dies in between, nothing is published and the next publisher goes on.
- * Errors as for shmbus_publish(), and -EBUSY if a claim is already held.
+ * Errors as for shmbus_publish(), and -EBUSY if a claim is already held
+ * (by any thread).
  */
 SHMBUS_API int shmbus_claim(shmbus_pub *pub, size_t len, void **buf,
                             int timeout_ms);
 
-/* Publishes the claimed message. Returns 0, or -EINVAL when nothing is
- * claimed. */
+/* Publishes the claimed message. Returns 0, or -EINVAL when the calling
+ * thread holds no claim on `pub`. */
 SHMBUS_API int shmbus_commit(shmbus_pub *pub);
 
-/* Drops a held claim (if any), unmaps the topic and tells the broker.
- * Returns 0 or -EINVAL. */
+/* Drops a held claim (if any; call it on the claiming thread), unmaps the
+ * topic and tells the broker if it is still there. Returns 0 or -EINVAL. */
 SHMBUS_API int shmbus_pub_close(shmbus_pub *pub);
 
 /*
@@ -165,15 +183,21 @@ SHMBUS_API uint64_t shmbus_sub_lost(const shmbus_sub *sub);
 
 /*
  * A descriptor that polls readable while messages wait, for epoll, poll or
- * a libuv loop. On readable, receive with timeout 0 until -EAGAIN: the
- * descriptor stays readable until a receive or peek has found the topic
- * empty. Owned by `sub`; do not read or close it. The first call starts a
- * watcher thread. Returns the descriptor or a negative errno.
+ * a libuv loop (level-triggered). On readable, receive with timeout 0 until
+ * -EAGAIN: the descriptor stays readable until a receive or peek has found
+ * the topic empty (-EAGAIN or -ETIMEDOUT), and is then not readable until
+ * another message is published. On a queue, another consumer may take the
+ * message first: the receive returns -EAGAIN, which clears the descriptor.
+ * Owned by `sub`; do not read or close it. The first call creates it and a
+ * watcher thread that sleeps on the ring (no polling); later calls return
+ * the same descriptor. Returns the descriptor, or -EINVAL, -EMFILE, -ENOMEM,
+ * -EAGAIN (no thread could be started).
  */
 SHMBUS_API int shmbus_sub_fd(shmbus_sub *sub);
 
-/* Releases the subscriber's slot, unmaps the topic, tells the broker.
- * Returns 0 or -EINVAL. */
+/* Stops the watcher thread (if any, promptly), releases the subscriber's
+ * slot, unmaps the topic and tells the broker if it is still there. Works
+ * when the broker is gone. Returns 0 or -EINVAL. */
 SHMBUS_API int shmbus_sub_close(shmbus_sub *sub);
 
 #ifdef __cplusplus
