@@ -64,9 +64,9 @@ struct shmbus_sub {
 	pthread_mutex_t w_lock;
 	struct sb_ring_reader w_view; /* the watcher's copy: ring and slot */
 	_Atomic uint32_t w_stop;      /* set once, by shmbus_sub_close() */
-	_Atomic uint32_t w_gen;       /* bumped at each re-arm; futex word */
+	_Atomic uint32_t w_gen;	      /* bumped at each re-arm; futex word */
 	_Atomic uint32_t w_parked;    /* the watcher sleeps on w_gen */
-	_Atomic uint64_t w_pos;       /* where the reader last found nothing */
+	_Atomic uint64_t w_pos;	      /* where the reader last found nothing */
 };
 
 /* ---- topics -------------------------------------------------------- */
@@ -90,7 +90,8 @@ static cJSON *topic_request(const char *topic)
 {
 	cJSON *req = cJSON_CreateObject();
 
-	if (req != NULL && cJSON_AddStringToObject(req, "topic", topic) == NULL) {
+	if (req != NULL &&
+	    cJSON_AddStringToObject(req, "topic", topic) == NULL) {
 		cJSON_Delete(req);
 		req = NULL;
 	}
@@ -102,7 +103,7 @@ static int add_config(cJSON *req, const struct shmbus_topic_config *cfg)
 {
 	static const char *const modes[] = {NULL, "broadcast", "queue"};
 	static const char *const overflows[] = {NULL, "block", "overwrite",
-	                                        "reject"};
+						"reject"};
 
 	if (cfg->mode < 0 || cfg->mode > SHMBUS_QUEUE || cfg->overflow < 0 ||
 	    cfg->overflow > SHMBUS_REJECT || cfg->capacity > SB_MSG_INT_MAX) {
@@ -116,7 +117,7 @@ static int add_config(cJSON *req, const struct shmbus_topic_config *cfg)
 	     cJSON_AddStringToObject(req, "mode", modes[cfg->mode]) == NULL) ||
 	    (cfg->overflow != 0 &&
 	     cJSON_AddStringToObject(req, "overflow",
-	                             overflows[cfg->overflow]) == NULL) ||
+				     overflows[cfg->overflow]) == NULL) ||
 	    (cfg->persistent != 0 &&
 	     cJSON_AddTrueToObject(req, "persistent") == NULL)) {
 		return -ENOMEM;
@@ -125,7 +126,7 @@ static int add_config(cJSON *req, const struct shmbus_topic_config *cfg)
 }
 
 int shmbus_topic_create(shmbus *bus, const char *topic,
-                        const struct shmbus_topic_config *cfg)
+			const struct shmbus_topic_config *cfg)
 {
 	cJSON *req;
 	int r;
@@ -221,23 +222,23 @@ struct grant {
 };
 
 static int read_grant(const struct sb_client_reply *rep, int want_owner,
-                      struct grant *g)
+		      struct grant *g)
 {
 	const cJSON *res = rep->msg.result;
 	int64_t data_size, ctl_size;
 
-	if (sb_msg_get_int(res, "handle", 0, SB_MSG_INT_MAX, &g->handle,
-	                   NULL) < 0) {
+	if (sb_msg_get_int(res, "handle", 0, SB_MSG_INT_MAX, &g->handle, NULL) <
+	    0) {
 		return -EPROTO;
 	}
 	if (sb_msg_get_int(res, "data_size", 1, SB_MSG_INT_MAX, &data_size,
-	                   NULL) < 0 ||
+			   NULL) < 0 ||
 	    sb_msg_get_int(res, "ctl_size", 1, SB_MSG_INT_MAX, &ctl_size,
-	                   NULL) < 0 ||
+			   NULL) < 0 ||
 	    (uint64_t)data_size > SIZE_MAX || (uint64_t)ctl_size > SIZE_MAX ||
 	    rep->nfds != 2 ||
 	    (want_owner && sb_msg_get_int(res, "owner", 1, UINT32_MAX,
-	                                  &g->owner, NULL) < 0)) {
+					  &g->owner, NULL) < 0)) {
 		return -EPROTO;
 	}
 	g->m.data_size = (size_t)data_size;
@@ -250,9 +251,8 @@ static int read_grant(const struct sb_client_reply *rep, int want_owner,
  * `data_prot`, control read-write) and attaches `ring`. On failure nothing
  * is left: mappings undone, descriptors closed, the handle given back.
  */
-static int open_topic(shmbus *bus, const char *op, cJSON *req,
-                      int data_prot, int want_owner, struct grant *g,
-                      struct sb_ring *ring)
+static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
+		      int want_owner, struct grant *g, struct sb_ring *ring)
 {
 	struct sb_client_reply rep;
 	int r, have_handle = 0;
@@ -269,13 +269,13 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req,
 	}
 	if (r == 0) {
 		r = map_fd(rep.fds[1], g->m.ctl_size, PROT_READ | PROT_WRITE,
-		           &g->m.ctl);
+			   &g->m.ctl);
 	}
 	/* The mappings keep the memory alive; the descriptors can go. */
 	sb_client_reply_fini(&rep);
 	if (r == 0) {
 		r = sb_ring_attach(ring, g->m.data, g->m.data_size, g->m.ctl,
-		                   g->m.ctl_size);
+				   g->m.ctl_size);
 	}
 	if (r < 0) {
 		unmap_segs(&g->m);
@@ -309,7 +309,7 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 		return -ENOMEM;
 	}
 	r = open_topic(bus, "pub_open", req, PROT_READ | PROT_WRITE, 0, &g,
-	               &pub->ring);
+		       &pub->ring);
 	if (r < 0) {
 		free(pub);
 		return r;
@@ -332,7 +332,7 @@ static int holds_claim(shmbus_pub *pub)
 }
 
 int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
-                   int timeout_ms)
+		   int timeout_ms)
 {
 	if (pub == NULL || (data == NULL && len != 0) || timeout_ms < -1) {
 		return -EINVAL;
@@ -362,8 +362,8 @@ int shmbus_claim(shmbus_pub *pub, size_t len, void **buf, int timeout_ms)
 	/* relaxed: the id only marks ownership; the writer lock taken in
 	 * sb_ring_claim() orders the ring itself. */
 	if (!atomic_compare_exchange_strong_explicit(
-	        &pub->claim_tid, &none, gettid(), memory_order_relaxed,
-	        memory_order_relaxed)) {
+		&pub->claim_tid, &none, gettid(), memory_order_relaxed,
+		memory_order_relaxed)) {
 		return -EBUSY;
 	}
 	r = sb_ring_claim(&pub->ring, (uint32_t)len, &pub->claim, timeout_ms);
@@ -406,8 +406,7 @@ int shmbus_pub_close(shmbus_pub *pub)
 
 /* ---- subscribing ----------------------------------------------------- */
 
-int shmbus_sub_open(shmbus *bus, const char *topic, int start,
-                    shmbus_sub **out)
+int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 {
 	struct grant g;
 	shmbus_sub *sub;
@@ -425,9 +424,9 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start,
 	req = topic_request(topic);
 	if (sub == NULL || req == NULL ||
 	    cJSON_AddStringToObject(req, "start",
-	                            start == SHMBUS_START_EARLIEST
-	                                ? "earliest"
-	                                : "latest") == NULL) {
+				    start == SHMBUS_START_EARLIEST
+					? "earliest"
+					: "latest") == NULL) {
 		free(sub);
 		cJSON_Delete(req);
 		return -ENOMEM;
@@ -435,7 +434,7 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start,
 	r = open_topic(bus, "sub_open", req, PROT_READ, 1, &g, &sub->ring);
 	if (r == 0) {
 		r = sb_ring_reader_open_owned(&sub->ring, start,
-		                              (uint32_t)g.owner, &sub->rd);
+					      (uint32_t)g.owner, &sub->rd);
 		if (r < 0) {
 			unmap_segs(&g.m);
 			send_close(bus, g.handle);
@@ -467,7 +466,7 @@ static void found_empty(shmbus_sub *sub)
 	while (read(sub->efd, &v, sizeof(v)) < 0 && errno == EINTR) {
 	}
 	atomic_store_explicit(&sub->w_pos, sb_ring_reader_position(&sub->rd),
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	/* seq_cst: release publishes w_pos to the acquire load of w_gen in
 	 * watch_main(); seq_cst orders the bump before our load of w_parked
 	 * (Dekker with the watcher's store of w_parked, then load of w_gen,
@@ -493,8 +492,7 @@ ssize_t shmbus_receive(shmbus_sub *sub, void *buf, size_t cap, int timeout_ms)
 	return r;
 }
 
-int shmbus_peek(shmbus_sub *sub, const void **data, size_t *len,
-                int timeout_ms)
+int shmbus_peek(shmbus_sub *sub, const void **data, size_t *len, int timeout_ms)
 {
 	uint32_t n;
 	int r;
@@ -572,12 +570,12 @@ static void *watch_main(void *arg)
 	for (;;) {
 		/* acquire: pairs with the seq_cst bump in found_empty(), so
 		 * w_pos is at least as new as this generation. */
-		uint32_t gen = atomic_load_explicit(&sub->w_gen,
-		                                    memory_order_acquire);
-		uint64_t pos = atomic_load_explicit(&sub->w_pos,
-		                                    memory_order_relaxed);
-		int r = sb_ring_wait_readable(&sub->w_view, pos, &sub->w_stop,
-		                              -1);
+		uint32_t gen =
+		    atomic_load_explicit(&sub->w_gen, memory_order_acquire);
+		uint64_t pos =
+		    atomic_load_explicit(&sub->w_pos, memory_order_relaxed);
+		int r =
+		    sb_ring_wait_readable(&sub->w_view, pos, &sub->w_stop, -1);
 
 		if (r == -ECANCELED) {
 			break;

@@ -60,7 +60,7 @@ void sb_client_reply_fini(struct sb_client_reply *rep);
  * in every case.
  */
 int sb_client_call(shmbus *bus, const char *op, cJSON *req,
-                   struct sb_client_reply *rep);
+		   struct sb_client_reply *rep);
 
 /* The result object of the broker's hello reply (version, broker, pid,
  * client, limits), owned by `bus`. */

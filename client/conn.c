@@ -25,7 +25,7 @@
 /* Frame limit for the hello exchange, before the broker told us its own:
  * the largest max_frame its configuration allows. */
 #define HELLO_MAX_FRAME (16u * 1024 * 1024)
-#define MIN_MAX_FRAME 1024u
+#define MIN_MAX_FRAME	1024u
 
 /* Longest client name the protocol accepts. */
 #define NAME_MAX_LEN 64
@@ -39,7 +39,7 @@
 #define CMSG_FDS (SB_CLIENT_MAX_FDS * 2)
 
 struct shmbus {
-	pthread_mutex_t lock; /* one request at a time; guards all below */
+	pthread_mutex_t lock;  /* one request at a time; guards all below */
 	_Atomic unsigned refs; /* the user's, plus one per pub and sub */
 	int fd;
 	int error; /* 0, or the connection error that ended it */
@@ -149,7 +149,7 @@ static int send_all(int fd, const char *buf, size_t len)
 /* Keeps the SCM_RIGHTS descriptors of one recvmsg in `rep`, closing those
  * beyond SB_CLIENT_MAX_FDS and anything that is not SCM_RIGHTS data. */
 static void collect_fds(struct msghdr *mh, struct sb_client_reply *rep,
-                        int *extra)
+			int *extra)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
 	     c = CMSG_NXTHDR(mh, c)) {
@@ -176,13 +176,14 @@ static void collect_fds(struct msghdr *mh, struct sb_client_reply *rep,
 /* Receives the next chunk into bus->rbuf, with its descriptors. Returns 0,
  * -ECONNRESET (end of stream), -ETIMEDOUT, -EPROTO (descriptors cut off). */
 static int recv_chunk(shmbus *bus, const struct timespec *deadline,
-                      struct sb_client_reply *rep, int *extra)
+		      struct sb_client_reply *rep, int *extra)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * CMSG_FDS)];
 	} control;
-	struct iovec iov = {.iov_base = bus->rbuf, .iov_len = sizeof(bus->rbuf)};
+	struct iovec iov = {.iov_base = bus->rbuf,
+			    .iov_len = sizeof(bus->rbuf)};
 	struct msghdr mh;
 	struct pollfd pfd = {.fd = bus->fd, .events = POLLIN};
 	ssize_t n;
@@ -231,7 +232,7 @@ static int recv_chunk(shmbus *bus, const struct timespec *deadline,
 /* Reads frames until the reply to `id`. Returns 0 with rep->msg parsed
  * (an error reply included), or a connection error. */
 static int read_reply(shmbus *bus, uint64_t id, struct sb_client_reply *rep,
-                      int *extra)
+		      int *extra)
 {
 	struct timespec dl;
 	const struct timespec *deadline =
@@ -245,7 +246,7 @@ static int read_reply(shmbus *bus, uint64_t id, struct sb_client_reply *rep,
 		 * handed an empty (possibly NULL) chunk. */
 		if (bus->inlen > 0) {
 			r = sb_frame_decoder_next(&bus->dec, &bus->in,
-			                          &bus->inlen, &payload, &len);
+						  &bus->inlen, &payload, &len);
 			if (r < 0) {
 				/* A frame over the limit or of length 0: the
 				 * broker broke the framing rules. */
@@ -286,7 +287,7 @@ static int check_fds(struct sb_client_reply *rep, int extra)
 		return extra == 0 ? 0 : -EPROTO;
 	}
 	if (sb_msg_get_int_opt(rep->msg.result, "fds", 0, SB_CLIENT_MAX_FDS, 0,
-	                       &want, NULL) < 0 ||
+			       &want, NULL) < 0 ||
 	    extra != 0 || want != rep->nfds) {
 		close_fds(rep);
 		return -EPROTO;
@@ -296,7 +297,7 @@ static int check_fds(struct sb_client_reply *rep, int extra)
 
 /* Sends one request and reads its reply, with bus->lock held. */
 static int call_locked(shmbus *bus, const char *op, cJSON *req,
-                       struct sb_client_reply *rep)
+		       struct sb_client_reply *rep)
 {
 	uint64_t id = bus->next_id++;
 	char *frame = NULL;
@@ -334,7 +335,7 @@ static int call_locked(shmbus *bus, const char *op, cJSON *req,
 }
 
 int sb_client_call(shmbus *bus, const char *op, cJSON *req,
-                   struct sb_client_reply *rep)
+		   struct sb_client_reply *rep)
 {
 	int r;
 
@@ -367,7 +368,8 @@ static int client_name(const char *given, char *out, size_t outlen)
 	for (; src != NULL && src[n] != '\0'; n++) {
 		unsigned char c = (unsigned char)src[n];
 
-		if (given != NULL && (c < 0x20 || c > 0x7e || n >= NAME_MAX_LEN)) {
+		if (given != NULL &&
+		    (c < 0x20 || c > 0x7e || n >= NAME_MAX_LEN)) {
 			return -EINVAL;
 		}
 		if (n + 1 >= outlen || n >= NAME_MAX_LEN) {
@@ -431,11 +433,11 @@ static int take_hello(shmbus *bus, const cJSON *result)
 	int64_t version, max_frame;
 
 	if (sb_msg_get_int(result, "version", 0, SB_MSG_INT_MAX, &version,
-	                   NULL) < 0 ||
+			   NULL) < 0 ||
 	    version != SB_CLIENT_PROTOCOL_VERSION ||
 	    sb_msg_get_object(result, "limits", &limits, NULL) < 0 ||
 	    sb_msg_get_int(limits, "max_frame", MIN_MAX_FRAME, HELLO_MAX_FRAME,
-	                   &max_frame, NULL) < 0) {
+			   &max_frame, NULL) < 0) {
 		return -EPROTO;
 	}
 	bus->hello = cJSON_Duplicate(result, 1);
@@ -461,8 +463,9 @@ static int hello(shmbus *bus, const char *name)
 	cJSON *req = cJSON_CreateObject();
 	int r;
 
-	if (req == NULL || sb_msg_add_int(req, "version",
-	                                  SB_CLIENT_PROTOCOL_VERSION) == NULL ||
+	if (req == NULL ||
+	    sb_msg_add_int(req, "version", SB_CLIENT_PROTOCOL_VERSION) ==
+		NULL ||
 	    cJSON_AddStringToObject(req, "name", name) == NULL) {
 		cJSON_Delete(req);
 		return -ENOMEM;
@@ -476,7 +479,7 @@ static int hello(shmbus *bus, const char *name)
 }
 
 int shmbus_connect(const char *socket_path, const char *client_name_arg,
-                   shmbus **out)
+		   shmbus **out)
 {
 	char name[NAME_MAX_LEN + 1];
 	shmbus *bus;

@@ -49,7 +49,7 @@ static shmbus *bus_up(const struct sbt_broker *b)
 }
 
 static void create_topic(shmbus *bus, const char *topic, uint64_t capacity,
-                         int mode, int overflow)
+			 int mode, int overflow)
 {
 	struct shmbus_topic_config cfg = {
 	    .capacity = capacity,
@@ -89,7 +89,7 @@ static size_t make_msg(unsigned char *buf, uint32_t seq, uint32_t producer)
 
 /* Returns 1 and the seq and producer when `buf` is a whole message. */
 static int check_msg(const void *buf, size_t len, uint32_t *seq,
-                     uint32_t *producer)
+		     uint32_t *producer)
 {
 	const unsigned char *p = buf;
 
@@ -104,7 +104,7 @@ static int check_msg(const void *buf, size_t len, uint32_t *seq,
 
 /* Publishes message `seq`, by copy or zero-copy. */
 static int publish_msg(shmbus_pub *pub, uint32_t seq, uint32_t producer,
-                       int zero_copy)
+		       int zero_copy)
 {
 	unsigned char buf[MAX_PAYLOAD];
 	size_t len = make_msg(buf, seq, producer);
@@ -124,7 +124,7 @@ static int publish_msg(shmbus_pub *pub, uint32_t seq, uint32_t producer,
 
 /* Receives one message by copy or peek, checks it. Returns 0 or a code. */
 static int receive_msg(shmbus_sub *sub, int zero_copy, uint32_t *seq,
-                       uint32_t *producer)
+		       uint32_t *producer)
 {
 	unsigned char buf[MAX_PAYLOAD];
 	const void *data;
@@ -343,7 +343,7 @@ static int consumer_main(void *arg, int ready_fd)
 			return 13;
 		}
 		atomic_fetch_add_explicit(&j->seen[seq], 1,
-		                          memory_order_relaxed);
+					  memory_order_relaxed);
 	}
 	shmbus_sub_close(sub);
 	shmbus_close(bus);
@@ -361,7 +361,7 @@ START_TEST(queue_three_consumers_exactly_once)
 	size_t seen_size = j.count * sizeof(*j.seen);
 
 	j.seen = mmap(NULL, seen_size, PROT_READ | PROT_WRITE,
-	              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(j.seen, MAP_FAILED);
 	broker_up(&b, NULL);
 	j.socket = b.socket;
@@ -385,7 +385,7 @@ START_TEST(queue_three_consumers_exactly_once)
 	}
 	for (uint32_t i = 0; i < j.count; i++) {
 		ck_assert_msg(j.seen[i] == 1, "message %u delivered %u times",
-		              i, (unsigned)j.seen[i]);
+			      i, (unsigned)j.seen[i]);
 	}
 	munmap(j.seen, seen_size);
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);
@@ -559,7 +559,7 @@ START_TEST(data_path_survives_broker_kill)
 	for (uint32_t i = 0; i < 50; i++) {
 		ck_assert_int_eq(publish_msg(pub, i, 0, i % 2), 0);
 		ck_assert_int_eq(receive_msg(sub, (i / 2) % 2, &seq, &producer),
-		                 0);
+				 0);
 		ck_assert_uint_eq(seq, i);
 	}
 	/* Another process, through the inherited mapping: it publishes more
@@ -738,7 +738,7 @@ START_TEST(create_and_delete_codes)
 	ck_assert_int_eq(shmbus_topic_create(bus, "t/x", NULL), 0);
 	ck_assert_int_eq(shmbus_topic_create(bus, "t/x", NULL), -EEXIST);
 	ck_assert_int_eq(shmbus_topic_create(bus, "t/y", &bad_capacity),
-	                 -EINVAL);
+			 -EINVAL);
 	ck_assert_int_eq(shmbus_topic_delete(bus, "t/x"), 0);
 	ck_assert_int_eq(shmbus_topic_delete(bus, "t/x"), -ENOENT);
 	ck_assert_int_eq(shmbus_topic_delete(bus, "t/never"), -ENOENT);
@@ -826,14 +826,13 @@ START_TEST(data_path_codes)
 
 	/* A buffer too small keeps the message. */
 	ck_assert_int_eq(shmbus_receive(sub, small, sizeof(small), 0),
-	                 -EMSGSIZE);
+			 -EMSGSIZE);
 	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), 8);
 	ck_assert_int_eq(memcmp(buf, "claimed!", 8), 0);
 
 	/* Empty: -EAGAIN, or -ETIMEDOUT after a wait. */
 	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EAGAIN);
-	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 10),
-	                 -ETIMEDOUT);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 10), -ETIMEDOUT);
 	ck_assert_int_eq(shmbus_peek(sub, &data, &len, 0), -EAGAIN);
 	ck_assert_int_eq(shmbus_release(sub), -EINVAL);
 
@@ -925,10 +924,9 @@ static void *fake_main(void *arg)
 	}
 	if (read(fd, buf, sizeof(buf)) > 0 && f->reply != NULL) {
 		uint32_t len = (uint32_t)strlen(f->reply);
-		unsigned char hdr[4] = {(unsigned char)(len >> 24),
-		                        (unsigned char)(len >> 16),
-		                        (unsigned char)(len >> 8),
-		                        (unsigned char)len};
+		unsigned char hdr[4] = {
+		    (unsigned char)(len >> 24), (unsigned char)(len >> 16),
+		    (unsigned char)(len >> 8), (unsigned char)len};
 
 		if (write(fd, hdr, 4) != 4 ||
 		    write(fd, f->reply, len) != (ssize_t)len) {
@@ -984,22 +982,22 @@ START_TEST(bad_broker_replies)
 	/* Not JSON; wrong id; wrong version; no limits; error by name. */
 	ck_assert_int_eq(connect_to_fake("nonsense"), -EPROTO);
 	ck_assert_int_eq(connect_to_fake("{\"id\": 9, \"result\": {}}"),
-	                 -EPROTO);
+			 -EPROTO);
 	ck_assert_int_eq(
 	    connect_to_fake("{\"id\": 1, \"result\": {\"version\": 2, "
-	                    "\"limits\": {\"max_frame\": 65536}}}"),
+			    "\"limits\": {\"max_frame\": 65536}}}"),
 	    -EPROTO);
 	ck_assert_int_eq(
 	    connect_to_fake("{\"id\": 1, \"result\": {\"version\": 1}}"),
 	    -EPROTO);
 	ck_assert_int_eq(
 	    connect_to_fake("{\"id\": 1, \"error\": {\"code\": \"EACCES\", "
-	                    "\"message\": \"no\"}}"),
+			    "\"message\": \"no\"}}"),
 	    -EACCES);
 	/* A good hello; the connection then closes under the next request. */
 	ck_assert_int_eq(
 	    connect_to_fake("{\"id\": 1, \"result\": {\"version\": 1, "
-	                    "\"limits\": {\"max_frame\": 65536}}}"),
+			    "\"limits\": {\"max_frame\": 65536}}}"),
 	    0);
 }
 END_TEST

@@ -39,17 +39,17 @@ static void fixture_open(struct fixture *f, uint32_t mode)
 
 	ck_assert_int_eq(sb_ring_layout(&cfg, &f->data_size, &f->ctl_size), 0);
 	f->data = mmap(NULL, f->data_size, PROT_READ | PROT_WRITE,
-	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	f->ctl = mmap(NULL, f->ctl_size, PROT_READ | PROT_WRITE,
-	              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(f->data, MAP_FAILED);
 	ck_assert_ptr_ne(f->ctl, MAP_FAILED);
-	ck_assert_int_eq(sb_ring_format(f->data, f->data_size, f->ctl,
-	                                f->ctl_size, &cfg),
-	                 0);
-	ck_assert_int_eq(sb_ring_attach(&f->ring, f->data, f->data_size,
-	                                f->ctl, f->ctl_size),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_format(f->data, f->data_size, f->ctl, f->ctl_size, &cfg),
+	    0);
+	ck_assert_int_eq(sb_ring_attach(&f->ring, f->data, f->data_size, f->ctl,
+					f->ctl_size),
+			 0);
 }
 
 static void fixture_close(struct fixture *f)
@@ -61,13 +61,13 @@ static void fixture_close(struct fixture *f)
 static uint32_t data_waiters(const struct fixture *f)
 {
 	return atomic_load_explicit(&f->ring.shm_ctl->data_waiters,
-	                            memory_order_seq_cst);
+				    memory_order_seq_cst);
 }
 
 static uint32_t sleeping(const struct fixture *f, uint32_t slot)
 {
 	return atomic_load_explicit(&f->ring.shm_slots[slot].sub_sleeping,
-	                            memory_order_seq_cst);
+				    memory_order_seq_cst);
 }
 
 /* Polls (bounded) until `slot` has `n` sleepers; returns 1 if it did. */
@@ -95,8 +95,8 @@ static void *watch_main(void *arg)
 {
 	struct watch *w = arg;
 
-	w->result = sb_ring_wait_readable(&w->view, w->pos, &w->stop,
-	                                  WAIT_BOUND_MS);
+	w->result =
+	    sb_ring_wait_readable(&w->view, w->pos, &w->stop, WAIT_BOUND_MS);
 	return NULL;
 }
 
@@ -114,11 +114,11 @@ START_TEST(empty_does_not_wait_with_timeout_zero)
 	struct sb_ring_reader rd;
 
 	fixture_open(&f, SB_RING_BROADCAST);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd),
-	                 0);
-	ck_assert_int_eq(sb_ring_wait_readable(&rd, sb_ring_reader_position(&rd),
-	                                       NULL, 0),
-	                 -EAGAIN);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
+	ck_assert_int_eq(
+	    sb_ring_wait_readable(&rd, sb_ring_reader_position(&rd), NULL, 0),
+	    -EAGAIN);
 	ck_assert_int_eq(sb_ring_publish(&f.ring, "x", 1, 0), 0);
 	ck_assert_int_eq(sb_ring_wait_readable(&rd, 0, NULL, 0), 0);
 	ck_assert_uint_eq(data_waiters(&f), 0);
@@ -133,8 +133,8 @@ START_TEST(times_out_when_nothing_comes)
 	struct sb_ring_reader rd;
 
 	fixture_open(&f, SB_RING_BROADCAST);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	ck_assert_int_eq(sb_ring_wait_readable(&rd, 0, NULL, 20), -ETIMEDOUT);
 	ck_assert_uint_eq(data_waiters(&f), 0);
 	ck_assert_uint_eq(sleeping(&f, rd.slot), 0);
@@ -150,8 +150,8 @@ START_TEST(bad_arguments)
 
 	fixture_open(&f, SB_RING_BROADCAST);
 	ck_assert_int_eq(sb_ring_wait_readable(NULL, 0, NULL, 0), -EINVAL);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	ck_assert_int_eq(sb_ring_wait_readable(&rd, 0, NULL, -2), -EINVAL);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
 	ck_assert_int_eq(sb_ring_wait_readable(&rd, 0, NULL, 0), -EINVAL);
@@ -167,8 +167,8 @@ START_TEST(woken_by_a_commit)
 	struct watch w;
 
 	fixture_open(&f, SB_RING_BROADCAST);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	watch_start(&w, &rd);
 	ck_assert(wait_sleepers(&f, rd.slot, 1));
 	ck_assert_uint_eq(data_waiters(&f), 1);
@@ -189,8 +189,8 @@ START_TEST(stop_is_prompt)
 	struct watch w;
 
 	fixture_open(&f, SB_RING_BROADCAST);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	watch_start(&w, &rd);
 	ck_assert(wait_sleepers(&f, rd.slot, 1));
 	atomic_store_explicit(&w.stop, 1, memory_order_seq_cst);
@@ -211,10 +211,10 @@ START_TEST(stop_set_before_the_wait)
 	_Atomic uint32_t stop = 1;
 
 	fixture_open(&f, SB_RING_BROADCAST);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	ck_assert_int_eq(sb_ring_wait_readable(&rd, 0, &stop, WAIT_BOUND_MS),
-	                 -ECANCELED);
+			 -ECANCELED);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
 	fixture_close(&f);
 }
@@ -244,8 +244,8 @@ START_TEST(reader_and_watcher_share_a_slot)
 	struct blocked_reader b = {0};
 
 	fixture_open(&f, SB_RING_BROADCAST);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	watch_start(&w, &rd);
 	b.rd = &rd;
 	ck_assert_int_eq(pthread_create(&b.thread, NULL, receive_main, &b), 0);
@@ -270,8 +270,8 @@ START_TEST(reaped_slot_gives_back_once)
 	struct watch w;
 
 	fixture_open(&f, SB_RING_BROADCAST);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	watch_start(&w, &rd);
 	ck_assert(wait_sleepers(&f, rd.slot, 1));
 	/* The broker reaps the slot while the watcher sleeps: the reaper takes
@@ -294,8 +294,8 @@ START_TEST(position_follows_the_cursor)
 	char buf[16];
 
 	fixture_open(&f, SB_RING_BROADCAST);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	ck_assert_uint_eq(sb_ring_reader_position(&rd), 0);
 	ck_assert_int_eq(sb_ring_publish(&f.ring, "abcd", 4, 0), 0);
 	ck_assert_uint_eq(sb_ring_reader_position(&rd), 0);
