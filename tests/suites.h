@@ -13,7 +13,11 @@
 	X(error)                                                               \
 	X(map)                                                                 \
 	X(ring)                                                                \
-	X(sockpath)
+	X(sockpath)                                                            \
+	X(frame)                                                               \
+	X(topic_name)                                                          \
+	X(message)                                                             \
+	X(config)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)

@@ -1,0 +1,79 @@
+/*
+ * topic_name.c - validation of topic names (the rule is stated in
+ * topic_name.h). Only ASCII ranges are tested, never <ctype.h>, so the
+ * answer cannot depend on the process's locale.
+ */
+#include "proto/topic_name.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static bool allowed_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+	       c == '/';
+}
+
+__attribute__((format(printf, 3, 4))) static int
+refuse(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why != NULL && whylen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+int sb_topic_name_check(const char *name, char *why, size_t whylen)
+{
+	size_t len, seg_start = 0;
+
+	if (name == NULL || name[0] == '\0') {
+		return refuse(why, whylen, "must not be empty");
+	}
+	len = strnlen(name, SB_TOPIC_NAME_MAX + 1);
+	if (len > SB_TOPIC_NAME_MAX) {
+		return refuse(why, whylen, "is longer than %d characters",
+			      SB_TOPIC_NAME_MAX);
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (!allowed_char(name[i])) {
+			return refuse(why, whylen,
+				      "has a character other than letters, "
+				      "digits, '.', '_', '-', '/' (byte 0x%02x "
+				      "at position %zu)",
+				      (unsigned char)name[i], i);
+		}
+	}
+	for (size_t i = 0; i <= len; i++) {
+		size_t seg_len;
+
+		if (i < len && name[i] != '/') {
+			continue;
+		}
+		seg_len = i - seg_start;
+		if (seg_len == 0) {
+			return refuse(why, whylen, "has an empty segment");
+		}
+		if (seg_len == 1 && name[seg_start] == '.') {
+			return refuse(why, whylen, "has a \".\" segment");
+		}
+		if (seg_len == 2 && name[seg_start] == '.' &&
+		    name[seg_start + 1] == '.') {
+			return refuse(why, whylen, "has a \"..\" segment");
+		}
+		seg_start = i + 1;
+	}
+	return 0;
+}
+
+bool sb_topic_name_valid(const char *name)
+{
+	return sb_topic_name_check(name, NULL, 0) == 0;
+}
