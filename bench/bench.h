@@ -29,8 +29,13 @@ struct sb_opts {
 	int nsizes;
 	bool latency;
 	bool throughput;
-	/* Selected transports, in table order; references always included. */
+	/*
+	 * Selected transports, in table order, references included;
+	 * requested[i] is false for a reference that was not asked for,
+	 * which is then measured only in its own section.
+	 */
 	const struct sb_tr_ops *tr[SB_MAX_TRANSPORTS];
+	bool requested[SB_MAX_TRANSPORTS];
 	int ntr;
 	bool pin;
 	int cpu[2]; /* sender side, receiver side (when pin) */

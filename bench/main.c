@@ -164,6 +164,7 @@ static int parse_transports(char *list, struct sb_opts *o)
 
 		if (want[i] || strcmp(name, SB_REF_LATENCY) == 0 ||
 		    strcmp(name, SB_REF_THROUGHPUT) == 0) {
+			o->requested[o->ntr] = want[i];
 			o->tr[o->ntr++] = sb_tr_table[i];
 		}
 	}
@@ -251,6 +252,7 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
 	/* Default: every transport. */
 	o->ntr = 0;
 	for (size_t i = 0; i < sb_tr_table_len && i < SB_MAX_TRANSPORTS; i++) {
+		o->requested[o->ntr] = true;
 		o->tr[o->ntr++] = sb_tr_table[i];
 	}
 	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
@@ -410,8 +412,13 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 	int n = 0;
 	int rc = 0;
 
+	const char *ref = lat ? SB_REF_LATENCY : SB_REF_THROUGHPUT;
+
 	for (int i = 0; i < o->ntr; i++) {
-		if (o->tr[i]->flags & need) {
+		bool wanted =
+		    o->requested[i] || strcmp(o->tr[i]->name, ref) == 0;
+
+		if ((o->tr[i]->flags & need) && wanted) {
 			slots[n++].t = o->tr[i];
 		}
 	}
@@ -505,6 +512,13 @@ int main(int argc, char **argv)
 	int status = 0;
 	int rc;
 
+	if (sb_tr_table_len > SB_MAX_TRANSPORTS) {
+		fprintf(stderr,
+			"shmbus-bench: more than %d transports: raise "
+			"SB_MAX_TRANSPORTS\n",
+			SB_MAX_TRANSPORTS);
+		return 2;
+	}
 	rc = parse_args(argc, argv, &o);
 	if (rc != 0) {
 		return rc > 0 ? 0 : 2;
