@@ -499,6 +499,7 @@ static void child_main(struct run_ctx *c, int side, void *shared,
 	if (rc < 0) {
 		fprintf(stderr, "shmbus-bench: sched_setaffinity(CPU %d): %s\n",
 			c->o->cpu[side], shmbus_strerror(rc));
+		c->area->err[side] = rc;
 		_exit(1);
 	}
 	if (c->t != NULL) {

@@ -528,6 +528,12 @@ int main(int argc, char **argv)
 	if (!o.pin) {
 		fprintf(stderr, "shmbus-bench: warning: sides not pinned; "
 				"spinning transports suffer most\n");
+	} else if (o.cpu[0] == o.cpu[1]) {
+		fprintf(stderr,
+			"shmbus-bench: warning: both sides on CPU %d; "
+			"a spinning side only runs when the other "
+			"yields\n",
+			o.cpu[0]);
 	}
 	for (int sec = 0; sec < 2; sec++) {
 		bool lat = sec == 0;

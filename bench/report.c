@@ -76,6 +76,18 @@ static void fmt_ratio(char *out, size_t cap, const struct sb_row *row,
 	snprintf(out, cap, "%sx", num);
 }
 
+/*
+ * Why a row failed. -ECHILD is the harness's own code for a side that died
+ * or exited without saying why; the message that says more is on stderr.
+ */
+static const char *fail_text(int err)
+{
+	if (err == -ECHILD) {
+		return "a side died (see the message above)";
+	}
+	return shmbus_strerror(err);
+}
+
 static const struct sb_row *find_row(const struct sb_row *rows, int nrows,
 				     const char *transport)
 {
@@ -194,7 +206,7 @@ void sb_report_table(const char *section, size_t size,
 		}
 		if (row->err != 0) {
 			snprintf(grid[r][0][1], CELL, "failed: %s",
-				 shmbus_strerror(row->err));
+				 fail_text(row->err));
 			continue;
 		}
 		for (int f = 0; f < nfig; f++) {
@@ -279,8 +291,7 @@ int sb_report_csv(const char *path, const struct sb_opts *o,
 
 		if (row->err != 0) {
 			fprintf(f, "%s,%s,%zu,,,,,,0,0,\"%s\"\n", row->section,
-				row->transport, row->size,
-				shmbus_strerror(row->err));
+				row->transport, row->size, fail_text(row->err));
 			continue;
 		}
 		for (int i = 0; i < row->nfig; i++) {
@@ -332,8 +343,7 @@ int sb_report_json(const char *path, const struct sb_opts *o, double clock_ns,
 			r == 0 ? "" : ",", row->section, row->transport,
 			row->size, (unsigned long long)row->count);
 		if (row->err != 0) {
-			fprintf(f, "\"error\": \"%s\"}",
-				shmbus_strerror(row->err));
+			fprintf(f, "\"error\": \"%s\"}", fail_text(row->err));
 			continue;
 		}
 		fprintf(f, "\"error\": null, \"unit\": {");

@@ -10,12 +10,13 @@
 #include <stdint.h>
 
 /*
- * Spins after which a waiter gives up its CPU once. Far above any wait on
- * a dedicated core (a cache-line transfer is ~100 ns), it only matters when
- * both sides share one CPU (no --pin, one core): without the yield each
+ * Spins after which a waiter gives up its CPU once: some 50 us of pause
+ * steps, far above any wait on a dedicated core (a cache-line transfer is
+ * ~100 ns), where the yield then costs one cheap system call. It matters
+ * when both sides share one CPU (--pin A,A, or one core): without it each
  * side would burn its whole time slice before the other could run.
  */
-#define SB_SPIN_YIELD_AFTER (1u << 16)
+#define SB_SPIN_YIELD_AFTER (1u << 10)
 
 /*
  * One step of a busy-wait: a CPU hint that we are spinning (it saves power
