@@ -55,7 +55,8 @@ struct sb_tr_config {
  * Zero copy. A transport whose claim is non-NULL is sent to with
  * claim(end, len, &buf) + the harness writing the message into buf +
  * commit(end); one whose peek is non-NULL is read with peek(end, &data)
- * (returns the length) + the harness reading in place + release(end).
+ * (returns the length) + the harness reading in place + release(end);
+ * peek has no cap, so it is for message transports, not byte streams.
  * Otherwise send and recv are used. A zero-copy transport registers as its
  * own entry (e.g. "shmbus-zerocopy") so that both figures appear.
  *
