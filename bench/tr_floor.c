@@ -141,7 +141,7 @@ static void floor_destroy(void *shared)
 
 const struct sb_tr_ops sb_tr_floor = {
     .name = "floor",
-    .summary = "two processes spinning on one shared cache line (latency)",
+    .summary = "two processes spinning on one shared cache line",
     .flags = SB_TR_LATENCY,
     .create = floor_create,
     .open_end = floor_open_end,
