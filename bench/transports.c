@@ -9,12 +9,9 @@
 
 const struct sb_tr_ops *const sb_tr_table[] = {
     &sb_tr_floor,
-    /*
-     * The shmbus ring (proto/ring.h) goes here, one entry per way of
-     * using it: "shmbus-spin" (receiver spins), "shmbus-block"
-     * (receiver waits on the futex), "shmbus-zerocopy" (claim/commit,
-     * peek/release).
-     */
+    &sb_tr_shmbus_spin,
+    &sb_tr_shmbus_block,
+    &sb_tr_shmbus_zerocopy,
     &sb_tr_unix,
     &sb_tr_pipe,
 };

@@ -738,8 +738,8 @@ static void give_back_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
 
 /*
  * Sleeps until the tail moves away from `pos`. Spins first: a reader that
- * keeps up never reaches the futex. Returns 0 (look again), -EAGAIN
- * (timeout_ms 0), -ETIMEDOUT.
+ * keeps up never reaches the futex. Returns 0 (look again), -EAGAIN at once
+ * when timeout_ms is 0 ("do not wait" means no spinning either), -ETIMEDOUT.
  */
 static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
                          int timeout_ms, const struct timespec *deadline)
@@ -751,14 +751,14 @@ static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
 	uint32_t seen;
 	int r = 0;
 
+	if (timeout_ms == 0) {
+		return -EAGAIN;
+	}
 	for (uint32_t i = 0; i < ring->spin; i++) {
 		if (load_relaxed(tail) != pos) {
 			return 0;
 		}
 		sb_cpu_relax();
-	}
-	if (timeout_ms == 0) {
-		return -EAGAIN;
 	}
 	if (sb_deadline_passed(deadline)) {
 		return -ETIMEDOUT;
