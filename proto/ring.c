@@ -466,20 +466,23 @@ static int try_room(struct sb_ring *ring, uint64_t size, int *ok)
 }
 
 /*
- * Sleeps until a reader frees space, then retakes writer_lock. Called with
+ * Waits until a reader frees space, then retakes writer_lock. Called with
  * the lock held; returns 0 with it held (*ok set when room appeared while
- * registering), or an error with it released.
+ * registering), or an error with it released. A waiting writer first spins
+ * on space_seq, which readers bump while space_waiters is nonzero; only if
+ * that stays still does it count itself in space_sleepers and sleep, so
+ * readers make a FUTEX_WAKE call only for a writer that is really asleep.
  */
 static int wait_for_space(struct sb_ring *ring, uint64_t size,
                           const struct timespec *deadline, int *ok)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint32_t seen;
-	int r;
+	int r = 0;
 
-	/* seq_cst: Dekker with consume: we publish "a writer waits", then
-	 * look at the cursors again; a reader stores its cursor, then looks
-	 * at space_waiters. One of us sees the other. */
+	/* seq_cst: Dekker with wake_writers_if_waiting(): we publish "a
+	 * writer waits", then look at the cursors again; a reader stores its
+	 * cursor, then looks at space_waiters. One of us sees the other. */
 	atomic_fetch_add_explicit(&ctl->space_waiters, 1, memory_order_seq_cst);
 	seen = atomic_load_explicit(&ctl->space_seq, memory_order_acquire);
 	r = try_room(ring, size, ok);
@@ -500,7 +503,15 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 		}
 		sb_cpu_relax();
 	}
-	r = sb_futex_wait(&ctl->space_seq, seen, deadline);
+	/* seq_cst: Dekker with the reader's bump then sleepers load; the
+	 * kernel compares space_seq with `seen` as it queues us. */
+	atomic_fetch_add_explicit(&ctl->space_sleepers, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&ctl->space_seq, memory_order_seq_cst) ==
+	    seen) {
+		r = sb_futex_wait(&ctl->space_seq, seen, deadline);
+	}
+	atomic_fetch_sub_explicit(&ctl->space_sleepers, 1,
+	                          memory_order_relaxed);
 	atomic_fetch_sub_explicit(&ctl->space_waiters, 1, memory_order_relaxed);
 	if (r < 0 && r != -EINTR) {
 		return r;
@@ -789,11 +800,21 @@ static int account_seq(uint64_t *expected, uint64_t seq, uint64_t *lost)
 
 static void wake_writers_if_waiting(struct sb_ring *ring)
 {
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+
 	/* seq_cst: second half of the Dekker pairing in wait_for_space():
 	 * our cursor store came first. */
-	if (atomic_load_explicit(&ring->shm_ctl->space_waiters,
-	                         memory_order_seq_cst) != 0) {
-		bump_and_wake(&ring->shm_ctl->space_seq);
+	if (atomic_load_explicit(&ctl->space_waiters, memory_order_seq_cst) ==
+	    0) {
+		return;
+	}
+	/* seq_cst: the bump comes before our look at space_sleepers, and
+	 * a writer counts itself asleep before the kernel compares
+	 * space_seq; so either it sees the bump or we see it asleep. */
+	atomic_fetch_add_explicit(&ctl->space_seq, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&ctl->space_sleepers, memory_order_seq_cst) !=
+	    0) {
+		sb_futex_wake(&ctl->space_seq, INT_MAX);
 	}
 }
 

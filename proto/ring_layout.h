@@ -203,9 +203,10 @@ struct sb_ring_ctl {
 	_Atomic uint32_t data_waiters; /* 260: readers asleep on data_seq */
 	uint8_t reserved3[120];        /* 264: zero */
 
-	_Atomic uint32_t space_seq;     /* 384: readers bump after consuming */
-	_Atomic uint32_t space_waiters; /* 388: writers asleep on space_seq */
-	uint8_t reserved4[120];         /* 392: zero */
+	_Atomic uint32_t space_seq;      /* 384: readers bump after consuming */
+	_Atomic uint32_t space_waiters;  /* 388: writers waiting for space */
+	_Atomic uint32_t space_sleepers; /* 392: those of them in FUTEX_WAIT */
+	uint8_t reserved4[116];          /* 396: zero */
 
 	sb_shm_mutex queue_lock; /* 512: serialises queue consumers */
 	uint8_t reserved5[64];   /* 576: zero */
@@ -225,6 +226,7 @@ static_assert(offsetof(struct sb_ring_ctl, data_seq) == 256, "");
 static_assert(offsetof(struct sb_ring_ctl, data_waiters) == 260, "");
 static_assert(offsetof(struct sb_ring_ctl, space_seq) == 384, "");
 static_assert(offsetof(struct sb_ring_ctl, space_waiters) == 388, "");
+static_assert(offsetof(struct sb_ring_ctl, space_sleepers) == 392, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_lock) == 512, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_cursor) == 640, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_expected_seq) == 648, "");

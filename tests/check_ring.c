@@ -803,6 +803,7 @@ START_TEST(blocked_writer_wakes_when_reader_consumes)
 	ck_assert_int_eq(sbt_wait(child), 0);
 	ck_assert_uint_ge(atomic_load(&hdr->stat_waits), 1);
 	ck_assert_uint_eq(atomic_load(&ctl->space_waiters), 0);
+	ck_assert_uint_eq(atomic_load(&ctl->space_sleepers), 0);
 	sb_ring_reader_close(&rd);
 	fixture_close(&f);
 }
