@@ -79,6 +79,11 @@ static int init_robust_mutex(sb_shm_mutex *m)
 	if (r == 0) {
 		r = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
 	}
+	/* Error-checking: a thread that holds a claim and publishes again
+	 * gets -EDEADLK instead of hanging on its own lock. */
+	if (r == 0) {
+		r = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+	}
 	if (r == 0) {
 		r = pthread_mutex_init(&m->mutex, &attr);
 	}

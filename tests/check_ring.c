@@ -239,6 +239,7 @@ START_TEST(claim_commit_and_abort)
 	struct sb_ring_reader rd;
 	struct sb_ring_claim claim;
 	struct sb_ring_header *hdr;
+	unsigned char buf[8] = {0};
 
 	fixture_open(&f, &cfg);
 	hdr = f.data;
@@ -259,6 +260,10 @@ START_TEST(claim_commit_and_abort)
 	publish_pattern(&f.ring, 7, 10);
 	receive_pattern(&rd, 7, 10);
 	ck_assert_int_eq(sb_ring_claim(&f.ring, 1025, &claim, 0), -EMSGSIZE);
+	/* Publishing while this thread holds a claim cannot hang. */
+	ck_assert_int_eq(sb_ring_claim(&f.ring, 8, &claim, 0), 0);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 8, -1), -EDEADLK);
+	ck_assert_int_eq(sb_ring_abort(&f.ring, &claim), 0);
 	ck_assert_int_eq(sb_ring_claim(NULL, 1, &claim, 0), -EINVAL);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_published), 2);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_bytes), 107);
