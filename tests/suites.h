@@ -8,7 +8,7 @@
 
 #include <check.h>
 
-#define SB_TEST_SUITES(X) X(error)
+#define SB_TEST_SUITES(X) X(error) X(ring_mp)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)
