@@ -563,6 +563,12 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 		return r;
 	}
 	tail = load_relaxed(&ring->shm_hdr->writer_tail);
+	if ((tail & (SB_RING_RECORD_ALIGN - 1)) != 0) {
+		/* Only corruption misaligns the tail; the PAD below would
+		 * then run past the end of the data area. */
+		writer_unlock(ring);
+		return -EBADMSG;
+	}
 	room = ring->capacity - (tail & ring->mask);
 	if (size > room) {
 		/* Records never wrap: a PAD fills the end. It becomes
