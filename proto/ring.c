@@ -685,7 +685,7 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
                        struct rec_view *rec)
 {
 	int overwrite = ring->overflow == SB_RING_OVERWRITE;
-	uint64_t p, tail;
+	uint64_t p, tail, oldest;
 	int r;
 
 	for (;;) {
@@ -701,8 +701,15 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
 			if (!overwrite || p > tail) {
 				return -EBADMSG;
 			}
-			*pos = atomic_load_explicit(
+			oldest = atomic_load_explicit(
 			    &ring->shm_hdr->writer_oldest, memory_order_acquire);
+			if (oldest == p) {
+				/* The oldest itself is over a ring behind the
+				 * tail (loaded after it): corrupted, and
+				 * retrying would loop for ever. */
+				return -EBADMSG;
+			}
+			*pos = oldest;
 			continue;
 		}
 		r = record_at(ring, p, tail, rec);
