@@ -30,17 +30,6 @@
 #include "tests/suites.h"
 #include "tests/testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 #define PAGE 4096u
 #define CHILD_DEADLINE_S 150 /* a child gives up (and fails) after this */
 #define IO_TIMEOUT_MS 20000  /* one publish/receive/pipe read */
@@ -380,18 +369,18 @@ struct stress {
 	uint64_t total;
 };
 
-/* The stress total: 1,000,000 messages as the issue asks. Under ASan
- * every byte check costs several times more on 2 cores, so the default is
- * 300,000 there (>= 100k, as the issue's budget allows);
- * SHMBUS_MP_MESSAGES overrides both. */
-static uint64_t stress_total(uint64_t plain, uint64_t asan)
+/* The stress total: `full` messages (1,000,000 for the main case, as the
+ * issue asks), plain and under ASan alike: on 2 cores ASan costs little
+ * here (the cost is in futex sleeps and cache traffic, not in the checked
+ * bytes). SHMBUS_MP_MESSAGES=n scales every case to n per million. */
+static uint64_t stress_total(uint64_t full)
 {
 	const char *env = getenv("SHMBUS_MP_MESSAGES");
 
 	if (env != NULL && atoll(env) > 0) {
-		return (uint64_t)atoll(env) * plain / 1000000u;
+		return (uint64_t)atoll(env) * full / 1000000u;
 	}
-	return UNDER_ASAN ? asan : plain;
+	return full;
 }
 
 static void stress_setup(struct stress *st, uint32_t mode, uint32_t overflow,
@@ -664,7 +653,7 @@ START_TEST(broadcast_block_every_subscriber_gets_every_message_in_order)
 	struct stress st;
 
 	stress_setup(&st, SB_RING_BROADCAST, SB_RING_BLOCK, 64 * 1024,
-	             stress_total(1000000, 300000));
+	             stress_total(1000000));
 	stress_run(&st, stress_broadcast_reader);
 	for (uint32_t i = 0; i < NREAD; i++) {
 		ck_assert_uint_eq(st.sh->received[i], st.total);
@@ -683,7 +672,7 @@ START_TEST(queue_block_union_is_every_message_once)
 	uint64_t shorts[NPROD][MSG_HDR];
 
 	stress_setup(&st, SB_RING_QUEUE, SB_RING_BLOCK, 64 * 1024,
-	             stress_total(300000, 100000));
+	             stress_total(300000));
 	stress_run(&st, stress_queue_reader);
 	memset(shorts, 0, sizeof(shorts));
 	for (uint32_t p = 0; p < NPROD; p++) {
@@ -723,7 +712,7 @@ START_TEST(overwrite_received_plus_lost_is_published_and_nothing_torn)
 
 	/* A small ring, so readers are lapped often. */
 	stress_setup(&st, SB_RING_BROADCAST, SB_RING_OVERWRITE, 16 * 1024,
-	             stress_total(300000, 100000));
+	             stress_total(300000));
 	stress_run(&st, stress_overwrite_reader);
 	ck_assert_uint_eq(st.ring.shm_hdr->writer_next_seq, st.total);
 	for (uint32_t i = 0; i < NREAD; i++) {
@@ -1281,6 +1270,316 @@ START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 }
 END_TEST
 
+/* ---- corruption: random bytes over the shared memory ------------------- */
+
+/* What a call on a corrupted ring may return: a result, or an error. */
+static int corrupt_ok(long r)
+{
+	return r >= 0 || r == -EBADMSG || r == -EPROTO || r == -EAGAIN ||
+	       r == -ETIMEDOUT || r == -EMSGSIZE || r == -EUSERS ||
+	       r == -ENOENT || r == -ESTALE || r == -EBUSY;
+}
+
+/* Neither lock may be left held by a call that returned. */
+static void assert_locks_free(struct sb_ring *ring)
+{
+	ck_assert_int_eq(pthread_mutex_trylock(&ring->shm_ctl->writer_lock.mutex),
+	                 0);
+	pthread_mutex_unlock(&ring->shm_ctl->writer_lock.mutex);
+	ck_assert_int_eq(pthread_mutex_trylock(&ring->shm_ctl->queue_lock.mutex),
+	                 0);
+	pthread_mutex_unlock(&ring->shm_ctl->queue_lock.mutex);
+}
+
+#define CHECK_CORRUPT_CALL(ring, call)                                         \
+	do {                                                                   \
+		long r_ = (long)(call);                                        \
+		ck_assert_msg(corrupt_ok(r_), "%s returned %ld", #call, r_);   \
+		assert_locks_free(ring);                                       \
+	} while (0)
+
+static uint64_t rng_next(uint64_t *state)
+{
+	*state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+	return mix64(*state);
+}
+
+static void fill_random(void *p, size_t len, uint64_t *rng)
+{
+	unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i++) {
+		b[i] = (unsigned char)rng_next(rng);
+	}
+}
+
+/* A position a corrupted header might hold: edges, unaligned, huge. */
+static uint64_t odd_position(uint64_t cap, uint64_t *rng)
+{
+	uint64_t k = rng_next(rng) % 8;
+	uint64_t base = (rng_next(rng) % 16) * cap;
+
+	switch (rng_next(rng) % 6) {
+	case 0:
+		return base + cap - 16 * k;
+	case 1:
+		return base + cap - k; /* unaligned near the end */
+	case 2:
+		return base + rng_next(rng) % cap;
+	case 3:
+		return UINT64_MAX - 16 * k;
+	case 4:
+		return rng_next(rng);
+	default:
+		return base;
+	}
+}
+
+/* Overwrites part of the segments with random bytes; `kind` says where. */
+static void corrupt(struct segs *s, const struct sb_ring_config *cfg,
+                    unsigned kind, uint64_t *rng)
+{
+	unsigned char *hdr = s->data;
+	unsigned char *ctl = s->ctl;
+	struct sb_ring_header *h = s->data;
+	struct sb_ring_ctl *c = s->ctl;
+	uint64_t off, len;
+
+	switch (kind) {
+	case 0: /* the whole header page */
+		fill_random(hdr, SB_RING_HEADER_SIZE, rng);
+		break;
+	case 1: /* identity and geometry kept: positions, stats, reserved */
+		fill_random(hdr + 48, SB_RING_HEADER_SIZE - 48, rng);
+		break;
+	case 2: /* a few bytes of the header's first lines */
+		for (int i = 0; i < 1 + (int)(rng_next(rng) % 8); i++) {
+			hdr[rng_next(rng) % 320] = (unsigned char)rng_next(rng);
+		}
+		break;
+	case 3: /* the control segment's fixed part, mutex cells aside */
+	case 4: /* ... keeping its identity */
+		off = kind == 3 ? 0 : 16;
+		fill_random(ctl + off, 128 - off, rng);
+		fill_random(ctl + 192, 512 - 192, rng);
+		fill_random(ctl + 576, SB_RING_CTL_SLOTS_OFFSET - 576, rng);
+		break;
+	case 5: /* the subscriber slots */
+		fill_random(ctl + SB_RING_CTL_SLOTS_OFFSET,
+		            (size_t)cfg->slot_count * sizeof(struct sb_ring_slot),
+		            rng);
+		break;
+	case 6: /* records: a random span of the data area */
+		off = rng_next(rng) % cfg->capacity;
+		len = 1 + rng_next(rng) % (cfg->capacity - off);
+		fill_random(hdr + SB_RING_HEADER_SIZE + off, len, rng);
+		break;
+	case 7: /* records: every byte of the data area */
+		fill_random(hdr + SB_RING_HEADER_SIZE, cfg->capacity, rng);
+		break;
+	default: /* positions set to odd values */
+		atomic_store(&h->writer_tail, odd_position(cfg->capacity, rng));
+		if (rng_next(rng) % 2) {
+			atomic_store(&h->writer_oldest,
+			             odd_position(cfg->capacity, rng));
+		}
+		if (rng_next(rng) % 2) {
+			atomic_store(&h->writer_next_seq, rng_next(rng));
+		}
+		atomic_store(&c->queue_cursor,
+		             odd_position(cfg->capacity, rng));
+		if (rng_next(rng) % 2) {
+			atomic_store(&c->queue_expected_seq, rng_next(rng));
+		}
+		break;
+	}
+}
+
+/* Reads, peeks, publishes, claims and reaps on `ring`; every call is
+ * time-bound (timeouts of 0 or 1 ms) and must return a result or an
+ * error, never crash, hang or leave a lock held. */
+static void exercise(struct sb_ring *ring, uint64_t *rng)
+{
+	struct sb_ring_reader rd;
+	struct sb_ring_claim claim;
+	unsigned char buf[8192];
+	const void *data;
+	uint32_t len;
+	int opened, r;
+
+	r = sb_ring_reader_open(ring, (int)(rng_next(rng) % 2), &rd);
+	ck_assert_msg(corrupt_ok(r), "reader_open returned %d", r);
+	assert_locks_free(ring);
+	opened = r == 0;
+	for (int i = 0; opened && i < 16; i++) {
+		int t = (int)(rng_next(rng) % 2);
+
+		if (rng_next(rng) % 2) {
+			size_t cap = rng_next(rng) % 4 == 0
+			                 ? rng_next(rng) % 64
+			                 : sizeof(buf);
+
+			CHECK_CORRUPT_CALL(ring,
+			                   sb_ring_receive(&rd, buf, cap, t));
+		} else if (sb_ring_peek(&rd, &data, &len, t) == 0) {
+			ck_assert_uint_le(len, ring->max_message);
+			memcpy(buf, data, len); /* in bounds, or ASan says */
+			CHECK_CORRUPT_CALL(ring, sb_ring_release(&rd));
+		}
+		assert_locks_free(ring);
+	}
+	for (int i = 0; i < 8; i++) {
+		uint32_t n = (uint32_t)(rng_next(rng) % (ring->max_message + 1));
+		int t = (int)(rng_next(rng) % 2);
+
+		fill_random(buf, n, rng);
+		if (rng_next(rng) % 2) {
+			CHECK_CORRUPT_CALL(ring, sb_ring_publish(ring, buf, n, t));
+			continue;
+		}
+		r = sb_ring_claim(ring, n, &claim, t);
+		ck_assert_msg(corrupt_ok(r), "claim returned %d", r);
+		if (r == 0) {
+			memcpy(claim.data, buf, n);
+			CHECK_CORRUPT_CALL(ring,
+			                   rng_next(rng) % 4 == 0
+			                       ? sb_ring_abort(ring, &claim)
+			                       : sb_ring_commit(ring, &claim));
+		}
+		assert_locks_free(ring);
+	}
+	if (opened) {
+		CHECK_CORRUPT_CALL(ring, sb_ring_reader_close(&rd));
+	}
+	r = sb_ring_slot_reap(ring, (uint32_t)(rng_next(rng) %
+	                                      (ring->slot_count + 1)));
+	ck_assert_msg(corrupt_ok(r) || r == -EINVAL, "reap returned %d", r);
+}
+
+#define CORRUPT_SEEDS 600
+
+START_TEST(random_bytes_give_errors_never_crashes)
+{
+	unsigned kinds[9] = {0};
+
+	for (uint64_t seed = 1; seed <= CORRUPT_SEEDS; seed++) {
+		uint64_t rng = seed;
+		struct sb_ring_config cfg = {
+		    .capacity = 4096u << (rng_next(&rng) % 4),
+		    .slot_count = 1 + (uint32_t)(rng_next(&rng) % 6),
+		    .mode = 1 + (uint32_t)(rng_next(&rng) % 2),
+		    .overflow = 1 + (uint32_t)(rng_next(&rng) % 3)};
+		struct segs segs;
+		struct sb_ring ring, fresh;
+		struct sb_ring_reader rd;
+		unsigned char buf[8192];
+		uint64_t n;
+		int r;
+
+		cfg.max_message =
+		    (uint32_t)(rng_next(&rng) % (cfg.capacity / 4 + 1));
+		segs_create(&segs, &cfg);
+		segs_attach(&segs, &ring);
+		/* A lived-in ring: a reader, messages, some read. */
+		ck_assert_int_eq(
+		    sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd), 0);
+		n = rng_next(&rng) % (cfg.capacity / 32);
+		for (uint64_t i = 0; i < n; i++) {
+			uint32_t len = (uint32_t)(rng_next(&rng) %
+			                          (cfg.max_message + 1));
+
+			fill_random(buf, len, &rng);
+			r = sb_ring_publish(&ring, buf, len, 0);
+			ck_assert(r == 0 || r == -EAGAIN);
+			if (rng_next(&rng) % 2) {
+				sb_ring_receive(&rd, buf, sizeof(buf), 0);
+			}
+		}
+		for (int k = 0; k < 1 + (int)(rng_next(&rng) % 2); k++) {
+			unsigned kind = (unsigned)(rng_next(&rng) % 9);
+
+			kinds[kind]++;
+			corrupt(&segs, &cfg, kind, &rng);
+		}
+		/* A process attaching now, and one attached before. */
+		r = sb_ring_attach(&fresh, segs.data, segs.data_size, segs.ctl,
+		                   segs.ctl_size);
+		ck_assert_msg(r == 0 || r == -EBADMSG || r == -EPROTO ||
+		                  r == -EAGAIN,
+		              "attach returned %d", r);
+		if (r == 0) {
+			exercise(&fresh, &rng);
+		}
+		exercise(&ring, &rng);
+		r = (int)sb_ring_receive(&rd, buf, sizeof(buf), 0);
+		ck_assert_msg(corrupt_ok(r), "receive returned %d", r);
+		segs_destroy(&segs);
+	}
+	for (unsigned k = 0; k < 9; k++) {
+		ck_assert_uint_gt(kinds[k], 0);
+	}
+}
+END_TEST
+
+/* A writer_tail that is not 16-aligned (8 bytes before the end of the
+ * area): the PAD that claim writes there must not run past the area (the
+ * guard page after it faults if it does). */
+START_TEST(claim_at_unaligned_tail_is_refused)
+{
+	struct sb_ring_config cfg = {.capacity = 4096,
+	                             .max_message = 1024,
+	                             .slot_count = 2,
+	                             .mode = SB_RING_BROADCAST,
+	                             .overflow = SB_RING_BLOCK};
+	struct segs segs;
+	struct sb_ring ring;
+	struct sb_ring_claim claim;
+
+	segs_create(&segs, &cfg);
+	segs_attach(&segs, &ring);
+	atomic_store(&ring.shm_hdr->writer_tail, 4096 - 8);
+	atomic_store(&ring.shm_hdr->writer_oldest, 4096 - 8);
+	ck_assert_int_eq(sb_ring_publish(&ring, "", 0, 0), -EBADMSG);
+	ck_assert_int_eq(sb_ring_claim(&ring, 100, &claim, 1), -EBADMSG);
+	assert_locks_free(&ring);
+	segs_destroy(&segs);
+}
+END_TEST
+
+/* Overwrite policy, writer_oldest more than a ring behind writer_tail:
+ * catching up to the oldest record must not loop for ever (reader_open
+ * EARLIEST would spin holding writer_lock; a queue consumer would spin
+ * holding queue_lock). */
+START_TEST(overwrite_reader_with_oldest_out_of_range_gets_ebadmsg)
+{
+	struct sb_ring_config cfg = {.capacity = 4096,
+	                             .max_message = 1024,
+	                             .slot_count = 2,
+	                             .mode = SB_RING_BROADCAST,
+	                             .overflow = SB_RING_OVERWRITE};
+	struct segs segs;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	unsigned char buf[64];
+
+	for (uint32_t mode = SB_RING_BROADCAST; mode <= SB_RING_QUEUE;
+	     mode++) {
+		cfg.mode = mode;
+		segs_create(&segs, &cfg);
+		segs_attach(&segs, &ring);
+		atomic_store(&ring.shm_hdr->writer_tail, 10 * 4096);
+		atomic_store(&ring.shm_hdr->writer_oldest, 0);
+		ck_assert_int_eq(
+		    sb_ring_reader_open(&ring, SB_RING_START_EARLIEST, &rd), 0);
+		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 1),
+		                 -EBADMSG);
+		assert_locks_free(&ring);
+		ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
+		segs_destroy(&segs);
+	}
+}
+END_TEST
+
 Suite *ring_mp_suite(void)
 {
 	Suite *s = suite_create("ring_mp");
@@ -1301,6 +1600,13 @@ Suite *ring_mp_suite(void)
 	tcase_add_test(tc,
 	               block_subscriber_killed_and_reaped_frees_the_producer);
 	tcase_add_test(tc, queue_consumer_killed_holding_a_peek_loses_nothing);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("corruption");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, claim_at_unaligned_tail_is_refused);
+	tcase_add_test(tc, overwrite_reader_with_oldest_out_of_range_gets_ebadmsg);
+	tcase_add_test(tc, random_bytes_give_errors_never_crashes);
 	suite_add_tcase(s, tc);
 	return s;
 }
