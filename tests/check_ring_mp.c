@@ -30,21 +30,21 @@
 #include "tests/suites.h"
 #include "tests/testutil.h"
 
-#define PAGE 4096u
-#define CHILD_DEADLINE_S 150 /* a child gives up (and fails) after this */
-#define IO_TIMEOUT_MS 20000  /* one publish/receive/pipe read */
-#define MAX_PRODUCERS 512
-#define MAX_READERS 4
+#define PAGE		 4096u
+#define CHILD_DEADLINE_S 150   /* a child gives up (and fails) after this */
+#define IO_TIMEOUT_MS	 20000 /* one publish/receive/pipe read */
+#define MAX_PRODUCERS	 512
+#define MAX_READERS	 4
 
 /* Exit statuses of children; the parent's assertion message names them. */
 enum {
 	CX_OK = 0,
-	CX_SETUP = 10,   /* reader_open or attach failed */
+	CX_SETUP = 10,	 /* reader_open or attach failed */
 	CX_PUBLISH = 11, /* publish/claim/commit failed */
 	CX_RECEIVE = 12, /* receive/peek/release failed */
-	CX_TORN = 13,    /* checksum or pattern mismatch */
-	CX_ORDER = 14,   /* per-producer sequence wrong */
-	CX_LOST = 15,    /* lost != 0 where nothing may be lost */
+	CX_TORN = 13,	 /* checksum or pattern mismatch */
+	CX_ORDER = 14,	 /* per-producer sequence wrong */
+	CX_LOST = 15,	 /* lost != 0 where nothing may be lost */
 	CX_DEADLINE = 16 /* the child's own deadline passed */
 };
 
@@ -63,7 +63,7 @@ struct segs {
 static void *shared_alloc(size_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	ck_assert_ptr_ne(p, MAP_FAILED);
 	return p;
@@ -78,22 +78,21 @@ static void segs_create(struct segs *s, const struct sb_ring_config *cfg)
 	s->data = s->base + PAGE;
 	s->ctl = s->base + 2 * PAGE + s->data_size;
 	ck_assert_int_eq(mprotect(s->base, PAGE, PROT_NONE), 0);
-	ck_assert_int_eq(mprotect((unsigned char *)s->data + s->data_size,
-	                          PAGE, PROT_NONE),
-	                 0);
-	ck_assert_int_eq(mprotect((unsigned char *)s->ctl + s->ctl_size, PAGE,
-	                          PROT_NONE),
-	                 0);
-	ck_assert_int_eq(sb_ring_format(s->data, s->data_size, s->ctl,
-	                                s->ctl_size, cfg),
-	                 0);
+	ck_assert_int_eq(
+	    mprotect((unsigned char *)s->data + s->data_size, PAGE, PROT_NONE),
+	    0);
+	ck_assert_int_eq(
+	    mprotect((unsigned char *)s->ctl + s->ctl_size, PAGE, PROT_NONE),
+	    0);
+	ck_assert_int_eq(
+	    sb_ring_format(s->data, s->data_size, s->ctl, s->ctl_size, cfg), 0);
 }
 
 static void segs_attach(struct segs *s, struct sb_ring *ring)
 {
-	ck_assert_int_eq(sb_ring_attach(ring, s->data, s->data_size, s->ctl,
-	                                s->ctl_size),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_attach(ring, s->data, s->data_size, s->ctl, s->ctl_size),
+	    0);
 }
 
 static void segs_destroy(struct segs *s)
@@ -128,11 +127,10 @@ static pid_t fork_child(void)
 	return pid;
 }
 
-static void child_fail(int status, const char *what, long long a,
-                       long long b)
+static void child_fail(int status, const char *what, long long a, long long b)
 {
 	dprintf(2, "ring_mp child %d: %s (%lld, %lld)\n", (int)getpid(), what,
-	        a, b);
+		a, b);
 	_exit(status);
 }
 
@@ -180,7 +178,7 @@ static void wait_for_death(void)
 static void data_read_only(struct sb_ring *ring)
 {
 	if (mprotect(ring->shm_hdr, SB_RING_HEADER_SIZE + ring->capacity,
-	             PROT_READ) != 0) {
+		     PROT_READ) != 0) {
 		_exit(CX_SETUP);
 	}
 }
@@ -231,7 +229,7 @@ static uint32_t short_seed(uint32_t producer, uint32_t len)
 /* The deterministic length of message `seq` of `producer`: 0..max when
  * `allow_short` (3 producers), else 16..max. */
 static uint32_t msg_len(uint32_t producer, uint64_t seq, uint32_t max,
-                        int allow_short)
+			int allow_short)
 {
 	uint64_t h = mix64(((uint64_t)producer << 48) ^ seq);
 	uint32_t len;
@@ -250,7 +248,7 @@ static uint32_t msg_len(uint32_t producer, uint64_t seq, uint32_t max,
 }
 
 static void msg_fill(unsigned char *m, uint32_t len, uint32_t producer,
-                     uint64_t seq)
+		     uint64_t seq)
 {
 	uint32_t sum;
 
@@ -271,7 +269,7 @@ static void msg_fill(unsigned char *m, uint32_t len, uint32_t producer,
  * For a short message only the producer is known (id->is_short).
  */
 static int msg_check(const unsigned char *m, uint32_t len, uint32_t nprod,
-                     uint32_t max, int allow_short, struct msg_id *id)
+		     uint32_t max, int allow_short, struct msg_id *id)
 {
 	uint32_t sum;
 
@@ -282,10 +280,9 @@ static int msg_check(const unsigned char *m, uint32_t len, uint32_t nprod,
 		}
 		id->producer = len % 3;
 		id->is_short = 1;
-		return sbt_check_pattern(m, len,
-		                         short_seed(id->producer, len))
-		           ? 0
-		           : CX_TORN;
+		return sbt_check_pattern(m, len, short_seed(id->producer, len))
+			   ? 0
+			   : CX_TORN;
 	}
 	memcpy(&id->producer, m, 4);
 	memcpy(&sum, m + 4, 4);
@@ -294,9 +291,9 @@ static int msg_check(const unsigned char *m, uint32_t len, uint32_t nprod,
 	    len != msg_len(id->producer, id->seq, max, allow_short)) {
 		return CX_TORN;
 	}
-	if (sum != (sbt_checksum(m + MSG_HDR, len - MSG_HDR) ^
-	            (uint32_t)mix64(((uint64_t)id->producer << 32) ^ id->seq ^
-	                            len))) {
+	if (sum !=
+	    (sbt_checksum(m + MSG_HDR, len - MSG_HDR) ^
+	     (uint32_t)mix64(((uint64_t)id->producer << 32) ^ id->seq ^ len))) {
 		return CX_TORN;
 	}
 	return 0;
@@ -304,8 +301,8 @@ static int msg_check(const unsigned char *m, uint32_t len, uint32_t nprod,
 
 /* Publishes message `seq` of `producer`, by copy or zero-copy claim. */
 static int publish_msg(struct sb_ring *ring, unsigned char *buf,
-                       uint32_t producer, uint64_t seq, uint32_t max,
-                       int allow_short, int timeout_ms)
+		       uint32_t producer, uint64_t seq, uint32_t max,
+		       int allow_short, int timeout_ms)
 {
 	uint32_t len = msg_len(producer, seq, max, allow_short);
 	struct sb_ring_claim claim;
@@ -329,7 +326,7 @@ static int publish_msg(struct sb_ring *ring, unsigned char *buf,
  * succeeded the copy is known untorn even with the overwrite policy.
  */
 static ssize_t take_msg(struct sb_ring_reader *rd, unsigned char *buf,
-                        size_t cap, uint64_t n, int timeout_ms)
+			size_t cap, uint64_t n, int timeout_ms)
 {
 	const void *data;
 	uint32_t len;
@@ -358,9 +355,9 @@ static ssize_t take_msg(struct sb_ring_reader *rd, unsigned char *buf,
 
 /* Results the children leave in shared memory for the parent. */
 struct stress_shared {
-	_Atomic uint32_t go;           /* producers start when 1 */
-	_Atomic uint32_t done;         /* all producers exited */
-	_Atomic uint64_t consumed;     /* queue: messages taken, all readers */
+	_Atomic uint32_t go;	   /* producers start when 1 */
+	_Atomic uint32_t done;	   /* all producers exited */
+	_Atomic uint64_t consumed; /* queue: messages taken, all readers */
 	_Atomic uint64_t received[NREAD];
 	_Atomic uint64_t lost[NREAD];
 	_Atomic uint64_t short_count[NPROD][MSG_HDR]; /* queue */
@@ -394,7 +391,7 @@ static uint64_t stress_total(uint64_t full)
 }
 
 static void stress_setup(struct stress *st, uint32_t mode, uint32_t overflow,
-                         uint64_t capacity, uint64_t total)
+			 uint64_t capacity, uint64_t total)
 {
 	memset(st, 0, sizeof(*st));
 	st->cfg.capacity = capacity;
@@ -436,8 +433,8 @@ static void stress_producer(struct stress *st, uint32_t p)
 		usleep(100);
 	}
 	for (uint64_t seq = 0; seq < st->count[p]; seq++) {
-		int r = publish_msg(&st->ring, buf, p, seq,
-		                    st->cfg.max_message, 1, IO_TIMEOUT_MS);
+		int r = publish_msg(&st->ring, buf, p, seq, st->cfg.max_message,
+				    1, IO_TIMEOUT_MS);
 
 		if (r < 0) {
 			child_fail(CX_PUBLISH, "publish", r, (long long)seq);
@@ -473,28 +470,28 @@ static void stress_broadcast_reader(struct stress *st, uint32_t me, int ready)
 			child_fail(CX_RECEIVE, "receive", n, (long long)got);
 		}
 		r = msg_check(buf, (uint32_t)n, NPROD, st->cfg.max_message, 1,
-		              &id);
+			      &id);
 		if (r != 0) {
 			child_fail(r, "torn", n, (long long)got);
 		}
 		if (id.is_short) {
 			id.seq = next[id.producer];
 			if (msg_len(id.producer, id.seq, st->cfg.max_message,
-			            1) != (uint32_t)n) {
+				    1) != (uint32_t)n) {
 				child_fail(CX_ORDER, "short out of order",
-				           id.producer, (long long)id.seq);
+					   id.producer, (long long)id.seq);
 			}
 		}
 		if (id.seq != next[id.producer]) {
 			child_fail(CX_ORDER, "order", (long long)id.seq,
-			           (long long)next[id.producer]);
+				   (long long)next[id.producer]);
 		}
 		next[id.producer]++;
 	}
 	atomic_store_explicit(&st->sh->received[me], st->total,
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	atomic_store_explicit(&st->sh->lost[me], sb_ring_reader_lost(&rd),
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	if (sb_ring_reader_lost(&rd) != 0) {
 		_exit(CX_LOST);
 	}
@@ -531,7 +528,7 @@ static void stress_queue_reader(struct stress *st, uint32_t me, int ready)
 			child_fail(CX_RECEIVE, "receive", n, (long long)got);
 		}
 		r = msg_check(buf, (uint32_t)n, NPROD, st->cfg.max_message, 1,
-		              &id);
+			      &id);
 		if (r != 0) {
 			child_fail(r, "torn", n, (long long)got);
 		}
@@ -543,7 +540,7 @@ static void stress_queue_reader(struct stress *st, uint32_t me, int ready)
 			if ((int64_t)id.seq <= last[id.producer] ||
 			    id.seq >= st->per_prod) {
 				child_fail(CX_ORDER, "order", (long long)id.seq,
-				           last[id.producer]);
+					   last[id.producer]);
 			}
 			last[id.producer] = (int64_t)id.seq;
 			atomic_fetch_add_explicit(
@@ -552,12 +549,11 @@ static void stress_queue_reader(struct stress *st, uint32_t me, int ready)
 		}
 		got++;
 		atomic_fetch_add_explicit(&st->sh->consumed, 1,
-		                          memory_order_relaxed);
+					  memory_order_relaxed);
 	}
-	atomic_store_explicit(&st->sh->received[me], got,
-	                      memory_order_relaxed);
+	atomic_store_explicit(&st->sh->received[me], got, memory_order_relaxed);
 	atomic_store_explicit(&st->sh->lost[me], sb_ring_reader_lost(&rd),
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	sb_ring_reader_close(&rd);
 	_exit(sb_ring_reader_lost(&rd) != 0 ? CX_LOST : CX_OK);
 }
@@ -582,8 +578,8 @@ static void stress_overwrite_reader(struct stress *st, uint32_t me, int ready)
 	for (;;) {
 		/* acquire: pairs with the parent's release store of `done`
 		 * after every producer exited: all messages are committed. */
-		uint32_t done = atomic_load_explicit(&st->sh->done,
-		                                     memory_order_acquire);
+		uint32_t done =
+		    atomic_load_explicit(&st->sh->done, memory_order_acquire);
 		ssize_t n = take_msg(&rd, buf, sizeof(buf), got, 50);
 
 		if (n == -ETIMEDOUT || n == -ESTALE) {
@@ -597,23 +593,22 @@ static void stress_overwrite_reader(struct stress *st, uint32_t me, int ready)
 			child_fail(CX_RECEIVE, "receive", n, (long long)got);
 		}
 		r = msg_check(buf, (uint32_t)n, NPROD, st->cfg.max_message, 1,
-		              &id);
+			      &id);
 		if (r != 0) {
 			child_fail(r, "torn", n, (long long)got);
 		}
 		if (!id.is_short) {
 			if ((int64_t)id.seq <= last[id.producer]) {
 				child_fail(CX_ORDER, "order", (long long)id.seq,
-				           last[id.producer]);
+					   last[id.producer]);
 			}
 			last[id.producer] = (int64_t)id.seq;
 		}
 		got++;
 	}
-	atomic_store_explicit(&st->sh->received[me], got,
-	                      memory_order_relaxed);
+	atomic_store_explicit(&st->sh->received[me], got, memory_order_relaxed);
 	atomic_store_explicit(&st->sh->lost[me], sb_ring_reader_lost(&rd),
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	sb_ring_reader_close(&rd);
 	_exit(CX_OK);
 }
@@ -658,7 +653,7 @@ static void stress_run(struct stress *st, reader_fn reader)
 		assert_exit_ok(readers[i], "reader");
 	}
 	fprintf(stderr, "ring_mp: %llu messages, %.2f s\n",
-	        (unsigned long long)st->total, now_s() - t0);
+		(unsigned long long)st->total, now_s() - t0);
 }
 
 START_TEST(broadcast_block_every_subscriber_gets_every_message_in_order)
@@ -666,7 +661,7 @@ START_TEST(broadcast_block_every_subscriber_gets_every_message_in_order)
 	struct stress st;
 
 	stress_setup(&st, SB_RING_BROADCAST, SB_RING_BLOCK, 64 * 1024,
-	             stress_total(1000000));
+		     stress_total(1000000));
 	stress_run(&st, stress_broadcast_reader);
 	for (uint32_t i = 0; i < NREAD; i++) {
 		ck_assert_uint_eq(st.sh->received[i], st.total);
@@ -685,13 +680,12 @@ START_TEST(queue_block_union_is_every_message_once)
 	uint64_t shorts[NPROD][MSG_HDR];
 
 	stress_setup(&st, SB_RING_QUEUE, SB_RING_BLOCK, 64 * 1024,
-	             stress_total(300000));
+		     stress_total(300000));
 	stress_run(&st, stress_queue_reader);
 	memset(shorts, 0, sizeof(shorts));
 	for (uint32_t p = 0; p < NPROD; p++) {
 		for (uint64_t seq = 0; seq < st.count[p]; seq++) {
-			uint32_t len =
-			    msg_len(p, seq, st.cfg.max_message, 1);
+			uint32_t len = msg_len(p, seq, st.cfg.max_message, 1);
 			uint8_t seen = st.sh->seen[p * st.per_prod + seq];
 
 			if (len < MSG_HDR) {
@@ -699,14 +693,14 @@ START_TEST(queue_block_union_is_every_message_once)
 				ck_assert_uint_eq(seen, 0);
 			} else {
 				ck_assert_msg(seen == 1,
-				              "producer %u seq %llu taken %u "
-				              "times",
-				              p, (unsigned long long)seq, seen);
+					      "producer %u seq %llu taken %u "
+					      "times",
+					      p, (unsigned long long)seq, seen);
 			}
 		}
 		for (uint32_t len = 0; len < MSG_HDR; len++) {
 			ck_assert_uint_eq(st.sh->short_count[p][len],
-			                  shorts[p][len]);
+					  shorts[p][len]);
 		}
 	}
 	for (uint32_t i = 0; i < NREAD; i++) {
@@ -725,16 +719,16 @@ START_TEST(overwrite_received_plus_lost_is_published_and_nothing_torn)
 
 	/* A small ring, so readers are lapped often. */
 	stress_setup(&st, SB_RING_BROADCAST, SB_RING_OVERWRITE, 16 * 1024,
-	             stress_total(300000));
+		     stress_total(300000));
 	stress_run(&st, stress_overwrite_reader);
 	ck_assert_uint_eq(st.ring.shm_hdr->writer_next_seq, st.total);
 	for (uint32_t i = 0; i < NREAD; i++) {
 		fprintf(stderr, "ring_mp: overwrite reader %u: %llu + %llu\n",
-		        i, (unsigned long long)st.sh->received[i],
-		        (unsigned long long)st.sh->lost[i]);
+			i, (unsigned long long)st.sh->received[i],
+			(unsigned long long)st.sh->lost[i]);
 		ck_assert_uint_gt(st.sh->received[i], 0);
 		ck_assert_uint_eq(st.sh->received[i] + st.sh->lost[i],
-		                  st.total);
+				  st.total);
 	}
 	stress_teardown(&st);
 }
@@ -742,18 +736,18 @@ END_TEST
 
 /* ---- crash: writers killed between claim and commit ------------------- */
 
-#define CRASH_READERS 2
-#define BG_PRODUCERS 2
-#define CLAIM_KILLS 200
-#define RANDOM_KILLS 200
-#define FIRST_CLAIM_ID BG_PRODUCERS
+#define CRASH_READERS	2
+#define BG_PRODUCERS	2
+#define CLAIM_KILLS	200
+#define RANDOM_KILLS	200
+#define FIRST_CLAIM_ID	BG_PRODUCERS
 #define FIRST_RANDOM_ID (FIRST_CLAIM_ID + CLAIM_KILLS)
-#define PARENT_ID (FIRST_RANDOM_ID + RANDOM_KILLS)
-#define CRASH_NPROD (PARENT_ID + 1)
+#define PARENT_ID	(FIRST_RANDOM_ID + RANDOM_KILLS)
+#define CRASH_NPROD	(PARENT_ID + 1)
 static_assert(CRASH_NPROD <= MAX_PRODUCERS, "producer ids fit");
 
 struct crash_shared {
-	_Atomic uint32_t stop;  /* background producers stop */
+	_Atomic uint32_t stop;	/* background producers stop */
 	_Atomic uint32_t final; /* every writer is gone: drain and report */
 	_Atomic uint64_t bg_published[BG_PRODUCERS];
 	_Atomic uint64_t received[CRASH_READERS];
@@ -788,8 +782,8 @@ static void crash_reader(struct crash *c, uint32_t me, int ready)
 	for (;;) {
 		/* acquire: pairs with the parent's release store of `final`,
 		 * made after every writer exited or was reaped. */
-		uint32_t fin = atomic_load_explicit(&c->sh->final,
-		                                    memory_order_acquire);
+		uint32_t fin =
+		    atomic_load_explicit(&c->sh->final, memory_order_acquire);
 		ssize_t n = take_msg(&rd, buf, sizeof(buf), got, 50);
 
 		if (n == -ETIMEDOUT) {
@@ -802,25 +796,24 @@ static void crash_reader(struct crash *c, uint32_t me, int ready)
 		if (n < 0) {
 			child_fail(CX_RECEIVE, "receive", n, (long long)got);
 		}
-		r = msg_check(buf, (uint32_t)n, CRASH_NPROD,
-		              c->cfg.max_message, 0, &id);
+		r = msg_check(buf, (uint32_t)n, CRASH_NPROD, c->cfg.max_message,
+			      0, &id);
 		if (r != 0) {
 			child_fail(r, "torn", n, (long long)got);
 		}
 		if (id.seq != next[id.producer]) {
 			child_fail(CX_ORDER, "order", (long long)id.producer,
-			           (long long)id.seq);
+				   (long long)id.seq);
 		}
 		next[id.producer]++;
 		got++;
 	}
-	atomic_store_explicit(&c->sh->received[me], got,
-	                      memory_order_relaxed);
+	atomic_store_explicit(&c->sh->received[me], got, memory_order_relaxed);
 	atomic_store_explicit(&c->sh->lost[me], sb_ring_reader_lost(&rd),
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	for (uint32_t p = 0; p < CRASH_NPROD; p++) {
 		atomic_store_explicit(&c->sh->per_producer[me][p], next[p],
-		                      memory_order_relaxed);
+				      memory_order_relaxed);
 	}
 	_exit(sb_ring_reader_lost(&rd) != 0 ? CX_LOST : CX_OK);
 }
@@ -831,10 +824,9 @@ static void crash_bg_producer(struct crash *c, uint32_t p)
 	double deadline = now_s() + CHILD_DEADLINE_S;
 	uint64_t seq = 0;
 
-	while (atomic_load_explicit(&c->sh->stop, memory_order_relaxed) ==
-	       0) {
+	while (atomic_load_explicit(&c->sh->stop, memory_order_relaxed) == 0) {
 		int r = publish_msg(&c->ring, buf, p, seq, c->cfg.max_message,
-		                    0, IO_TIMEOUT_MS);
+				    0, IO_TIMEOUT_MS);
 
 		if (r < 0) {
 			child_fail(CX_PUBLISH, "publish", r, (long long)seq);
@@ -845,7 +837,7 @@ static void crash_bg_producer(struct crash *c, uint32_t p)
 		}
 	}
 	atomic_store_explicit(&c->sh->bg_published[p], seq,
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	_exit(CX_OK);
 }
 
@@ -864,7 +856,7 @@ static void claim_victim(struct crash *c, uint32_t k, int ready)
 
 	for (uint64_t seq = 0; seq < k % 3; seq++) {
 		r = publish_msg(&c->ring, buf, id, seq, c->cfg.max_message, 0,
-		                IO_TIMEOUT_MS);
+				IO_TIMEOUT_MS);
 		if (r < 0) {
 			child_fail(CX_PUBLISH, "publish", r, (long long)seq);
 		}
@@ -890,7 +882,7 @@ static void random_victim(struct crash *c, uint32_t k, int ready)
 
 	for (uint64_t seq = 0;; seq++) {
 		int r = publish_msg(&c->ring, buf, id, seq, c->cfg.max_message,
-		                    0, IO_TIMEOUT_MS);
+				    0, IO_TIMEOUT_MS);
 
 		if (r < 0) {
 			child_fail(CX_PUBLISH, "publish", r, (long long)seq);
@@ -914,10 +906,10 @@ START_TEST(writer_killed_between_claim_and_commit_never_wedges_the_ring)
 
 	memset(&c, 0, sizeof(c));
 	c.cfg = (struct sb_ring_config){.capacity = 16 * 1024,
-	                                .max_message = 1024,
-	                                .slot_count = 4,
-	                                .mode = SB_RING_BROADCAST,
-	                                .overflow = SB_RING_BLOCK};
+					.max_message = 1024,
+					.slot_count = 4,
+					.mode = SB_RING_BROADCAST,
+					.overflow = SB_RING_BLOCK};
 	segs_create(&c.segs, &c.cfg);
 	segs_attach(&c.segs, &c.ring);
 	c.sh = shared_alloc(sizeof(*c.sh));
@@ -962,11 +954,11 @@ START_TEST(writer_killed_between_claim_and_commit_never_wedges_the_ring)
 	}
 	/* Publishing goes on, by copy and by claim. */
 	ck_assert_int_eq(publish_msg(&c.ring, buf, PARENT_ID, 0,
-	                             c.cfg.max_message, 0, IO_TIMEOUT_MS),
-	                 0);
+				     c.cfg.max_message, 0, IO_TIMEOUT_MS),
+			 0);
 	ck_assert_int_eq(publish_msg(&c.ring, buf, PARENT_ID, 1,
-	                             c.cfg.max_message, 0, IO_TIMEOUT_MS),
-	                 0);
+				     c.cfg.max_message, 0, IO_TIMEOUT_MS),
+			 0);
 	atomic_store_explicit(&c.sh->final, 1, memory_order_release);
 	for (uint32_t i = 0; i < CRASH_READERS; i++) {
 		assert_exit_ok(readers[i], "reader");
@@ -985,7 +977,7 @@ START_TEST(writer_killed_between_claim_and_commit_never_wedges_the_ring)
 		ck_assert_uint_eq(c.sh->received[i], next_seq);
 		for (uint32_t p = 0; p < BG_PRODUCERS; p++) {
 			ck_assert_uint_eq(c.sh->per_producer[i][p],
-			                  c.sh->bg_published[p]);
+					  c.sh->bg_published[p]);
 		}
 		for (uint32_t k = 0; k < CLAIM_KILLS; k++) {
 			ck_assert_uint_eq(
@@ -994,10 +986,10 @@ START_TEST(writer_killed_between_claim_and_commit_never_wedges_the_ring)
 		ck_assert_uint_eq(c.sh->per_producer[i][PARENT_ID], 2);
 	}
 	fprintf(stderr,
-	        "ring_mp: %u claim kills + %u random kills, %llu "
-	        "recoveries, %llu messages, %.2f s\n",
-	        CLAIM_KILLS, RANDOM_KILLS, (unsigned long long)recoveries,
-	        (unsigned long long)next_seq, now_s() - t0);
+		"ring_mp: %u claim kills + %u random kills, %llu "
+		"recoveries, %llu messages, %.2f s\n",
+		CLAIM_KILLS, RANDOM_KILLS, (unsigned long long)recoveries,
+		(unsigned long long)next_seq, now_s() - t0);
 	munmap(c.sh, sizeof(*c.sh));
 	segs_destroy(&c.segs);
 }
@@ -1005,7 +997,7 @@ END_TEST
 
 /* ---- crash: a subscriber killed while a producer waits for it ---------- */
 
-#define SUB_KILLS 20
+#define SUB_KILLS      20
 #define SUB_ROUND_MSGS 64
 
 struct sub_shared {
@@ -1013,14 +1005,14 @@ struct sub_shared {
 };
 
 static void paced_producer(struct sb_ring *ring, struct sub_shared *sh,
-                           uint64_t total, uint32_t max)
+			   uint64_t total, uint32_t max)
 {
 	unsigned char buf[1024];
 	double deadline = now_s() + CHILD_DEADLINE_S;
 
 	for (uint64_t seq = 0; seq < total; seq++) {
 		while (atomic_load_explicit(&sh->allowed,
-		                            memory_order_relaxed) <= seq) {
+					    memory_order_relaxed) <= seq) {
 			child_deadline_check(deadline);
 			usleep(200);
 		}
@@ -1034,8 +1026,8 @@ static void paced_producer(struct sb_ring *ring, struct sub_shared *sh,
 }
 
 /* Reads exactly `total` messages of producer 0, in order. */
-static void counting_reader(struct sb_ring *ring, uint64_t total,
-                            uint32_t max, int ready)
+static void counting_reader(struct sb_ring *ring, uint64_t total, uint32_t max,
+			    int ready)
 {
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
@@ -1062,7 +1054,7 @@ static void counting_reader(struct sb_ring *ring, uint64_t total,
 		}
 		if (id.seq != seq) {
 			child_fail(CX_ORDER, "order", (long long)id.seq,
-			           (long long)seq);
+				   (long long)seq);
 		}
 		seq++;
 	}
@@ -1081,8 +1073,7 @@ static void stalled_subscriber(struct sb_ring *ring, uint32_t k, int ready)
 	}
 	pipe_put_u32(ready, rd.slot);
 	for (uint32_t i = 0; i < k; i++) {
-		if (sb_ring_receive(&rd, buf, sizeof(buf), IO_TIMEOUT_MS) <
-		    0) {
+		if (sb_ring_receive(&rd, buf, sizeof(buf), IO_TIMEOUT_MS) < 0) {
 			_exit(CX_RECEIVE);
 		}
 	}
@@ -1092,10 +1083,10 @@ static void stalled_subscriber(struct sb_ring *ring, uint32_t k, int ready)
 START_TEST(block_subscriber_killed_and_reaped_frees_the_producer)
 {
 	struct sb_ring_config cfg = {.capacity = 4096,
-	                             .max_message = 512,
-	                             .slot_count = 4,
-	                             .mode = SB_RING_BROADCAST,
-	                             .overflow = SB_RING_BLOCK};
+				     .max_message = 512,
+				     .slot_count = 4,
+				     .mode = SB_RING_BROADCAST,
+				     .overflow = SB_RING_BLOCK};
 	uint64_t total = (uint64_t)SUB_KILLS * SUB_ROUND_MSGS;
 	struct segs segs;
 	struct sb_ring ring;
@@ -1126,12 +1117,11 @@ START_TEST(block_subscriber_killed_and_reaped_frees_the_producer)
 		if (victim == 0) {
 			stalled_subscriber(&ring, round % 4, fds[1]);
 		}
-		ck_assert_int_eq(pipe_get_u32(fds[0], IO_TIMEOUT_MS, &slot),
-		                 0);
+		ck_assert_int_eq(pipe_get_u32(fds[0], IO_TIMEOUT_MS, &slot), 0);
 		ck_assert_uint_lt(slot, cfg.slot_count);
 		ck_assert_uint_ne(slot, hslot);
 		atomic_store_explicit(&sh->allowed, allowed,
-		                      memory_order_relaxed);
+				      memory_order_relaxed);
 		/* 64 messages of 16..512 bytes overfill 4 KiB: the producer
 		 * ends up asleep behind the stalled subscriber. */
 		limit = now_s() + 20;
@@ -1147,7 +1137,7 @@ START_TEST(block_subscriber_killed_and_reaped_frees_the_producer)
 		cursor = atomic_load(&ring.shm_slots[slot].sub_cursor);
 		ck_assert_uint_le(tail - cursor, cfg.capacity);
 		ck_assert_uint_lt(atomic_load(&ring.shm_hdr->stat_published),
-		                  allowed);
+				  allowed);
 		ck_assert_int_eq(sb_ring_slot_reap(&ring, slot), 0);
 		ck_assert_int_eq(sb_ring_slot_reap(&ring, slot), -ENOENT);
 		limit = now_s() + 20;
@@ -1156,7 +1146,7 @@ START_TEST(block_subscriber_killed_and_reaped_frees_the_producer)
 			usleep(1000);
 		}
 		ck_assert_uint_eq(atomic_load(&ring.shm_hdr->stat_published),
-		                  allowed);
+				  allowed);
 	}
 	assert_exit_ok(producer, "producer");
 	assert_exit_ok(healthy, "healthy subscriber");
@@ -1224,10 +1214,10 @@ static void next_consumer(struct sb_ring *ring, uint32_t max, int ready)
 START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 {
 	struct sb_ring_config cfg = {.capacity = 16 * 1024,
-	                             .max_message = 256,
-	                             .slot_count = 4,
-	                             .mode = SB_RING_QUEUE,
-	                             .overflow = SB_RING_BLOCK};
+				     .max_message = 256,
+				     .slot_count = 4,
+				     .mode = SB_RING_QUEUE,
+				     .overflow = SB_RING_BLOCK};
 	struct segs segs;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
@@ -1241,15 +1231,14 @@ START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 	ck_assert_int_eq(pipe(fds), 0);
 	for (uint32_t round = 0; round < PEEK_KILLS; round++) {
 		ck_assert_int_eq(publish_msg(&ring, buf, 0, round,
-		                             cfg.max_message, 0,
-		                             IO_TIMEOUT_MS),
-		                 0);
+					     cfg.max_message, 0, IO_TIMEOUT_MS),
+				 0);
 		victim = fork_child();
 		if (victim == 0) {
 			peeking_victim(&ring, cfg.max_message, fds[1]);
 		}
 		ck_assert_int_eq(pipe_get_u32(fds[0], IO_TIMEOUT_MS, &vslot),
-		                 0);
+				 0);
 		ck_assert_int_eq(pipe_get_u32(fds[0], IO_TIMEOUT_MS, &seq), 0);
 		ck_assert_uint_eq(seq, round);
 		/* Odd rounds: the next consumer is already waiting for the
@@ -1263,7 +1252,7 @@ START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 			next_consumer(&ring, cfg.max_message, fds[1]);
 		}
 		ck_assert_int_eq(pipe_get_u32(fds[0], IO_TIMEOUT_MS, &nslot),
-		                 0);
+				 0);
 		if (round % 2 == 1) {
 			usleep(2000);
 			ck_assert_int_eq(kill(victim, SIGKILL), 0);
@@ -1276,12 +1265,12 @@ START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 	}
 	/* Each message went to exactly one consumer: nothing is left. */
 	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-	                 0);
+			 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EAGAIN);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
 	ck_assert_uint_eq(atomic_load(&ring.shm_ctl->queue_lost), 0);
 	ck_assert_uint_eq(atomic_load(&ring.shm_ctl->queue_expected_seq),
-	                  PEEK_KILLS);
+			  PEEK_KILLS);
 	close(fds[0]);
 	close(fds[1]);
 	segs_destroy(&segs);
@@ -1301,11 +1290,11 @@ static int corrupt_ok(long r)
 /* Neither lock may be left held by a call that returned. */
 static void assert_locks_free(struct sb_ring *ring)
 {
-	ck_assert_int_eq(pthread_mutex_trylock(&ring->shm_ctl->writer_lock.mutex),
-	                 0);
+	ck_assert_int_eq(
+	    pthread_mutex_trylock(&ring->shm_ctl->writer_lock.mutex), 0);
 	pthread_mutex_unlock(&ring->shm_ctl->writer_lock.mutex);
-	ck_assert_int_eq(pthread_mutex_trylock(&ring->shm_ctl->queue_lock.mutex),
-	                 0);
+	ck_assert_int_eq(
+	    pthread_mutex_trylock(&ring->shm_ctl->queue_lock.mutex), 0);
 	pthread_mutex_unlock(&ring->shm_ctl->queue_lock.mutex);
 }
 
@@ -1355,7 +1344,7 @@ static uint64_t odd_position(uint64_t cap, uint64_t *rng)
 
 /* Overwrites part of the segments with random bytes; `kind` says where. */
 static void corrupt(struct segs *s, const struct sb_ring_config *cfg,
-                    unsigned kind, uint64_t *rng)
+		    unsigned kind, uint64_t *rng)
 {
 	unsigned char *hdr = s->data;
 	unsigned char *ctl = s->ctl;
@@ -1383,9 +1372,9 @@ static void corrupt(struct segs *s, const struct sb_ring_config *cfg,
 		fill_random(ctl + 576, SB_RING_CTL_SLOTS_OFFSET - 576, rng);
 		break;
 	case 5: /* the subscriber slots */
-		fill_random(ctl + SB_RING_CTL_SLOTS_OFFSET,
-		            (size_t)cfg->slot_count * sizeof(struct sb_ring_slot),
-		            rng);
+		fill_random(
+		    ctl + SB_RING_CTL_SLOTS_OFFSET,
+		    (size_t)cfg->slot_count * sizeof(struct sb_ring_slot), rng);
 		break;
 	case 6: /* records: a random span of the data area */
 		off = rng_next(rng) % cfg->capacity;
@@ -1399,13 +1388,13 @@ static void corrupt(struct segs *s, const struct sb_ring_config *cfg,
 		atomic_store(&h->writer_tail, odd_position(cfg->capacity, rng));
 		if (rng_next(rng) % 2) {
 			atomic_store(&h->writer_oldest,
-			             odd_position(cfg->capacity, rng));
+				     odd_position(cfg->capacity, rng));
 		}
 		if (rng_next(rng) % 2) {
 			atomic_store(&h->writer_next_seq, rng_next(rng));
 		}
 		atomic_store(&c->queue_cursor,
-		             odd_position(cfg->capacity, rng));
+			     odd_position(cfg->capacity, rng));
 		if (rng_next(rng) % 2) {
 			atomic_store(&c->queue_expected_seq, rng_next(rng));
 		}
@@ -1433,12 +1422,11 @@ static void exercise(struct sb_ring *ring, uint64_t *rng)
 		int t = (int)(rng_next(rng) % 2);
 
 		if (rng_next(rng) % 2) {
-			size_t cap = rng_next(rng) % 4 == 0
-			                 ? rng_next(rng) % 64
-			                 : sizeof(buf);
+			size_t cap = rng_next(rng) % 4 == 0 ? rng_next(rng) % 64
+							    : sizeof(buf);
 
 			CHECK_CORRUPT_CALL(ring,
-			                   sb_ring_receive(&rd, buf, cap, t));
+					   sb_ring_receive(&rd, buf, cap, t));
 		} else if (sb_ring_peek(&rd, &data, &len, t) == 0) {
 			ck_assert_uint_le(len, ring->max_message);
 			memcpy(buf, data, len); /* in bounds, or ASan says */
@@ -1447,12 +1435,14 @@ static void exercise(struct sb_ring *ring, uint64_t *rng)
 		assert_locks_free(ring);
 	}
 	for (int i = 0; i < 8; i++) {
-		uint32_t n = (uint32_t)(rng_next(rng) % (ring->max_message + 1));
+		uint32_t n =
+		    (uint32_t)(rng_next(rng) % (ring->max_message + 1));
 		int t = (int)(rng_next(rng) % 2);
 
 		fill_random(buf, n, rng);
 		if (rng_next(rng) % 2) {
-			CHECK_CORRUPT_CALL(ring, sb_ring_publish(ring, buf, n, t));
+			CHECK_CORRUPT_CALL(ring,
+					   sb_ring_publish(ring, buf, n, t));
 			continue;
 		}
 		r = sb_ring_claim(ring, n, &claim, t);
@@ -1460,17 +1450,17 @@ static void exercise(struct sb_ring *ring, uint64_t *rng)
 		if (r == 0) {
 			memcpy(claim.data, buf, n);
 			CHECK_CORRUPT_CALL(ring,
-			                   rng_next(rng) % 4 == 0
-			                       ? sb_ring_abort(ring, &claim)
-			                       : sb_ring_commit(ring, &claim));
+					   rng_next(rng) % 4 == 0
+					       ? sb_ring_abort(ring, &claim)
+					       : sb_ring_commit(ring, &claim));
 		}
 		assert_locks_free(ring);
 	}
 	if (opened) {
 		CHECK_CORRUPT_CALL(ring, sb_ring_reader_close(&rd));
 	}
-	r = sb_ring_slot_reap(ring, (uint32_t)(rng_next(rng) %
-	                                      (ring->slot_count + 1)));
+	r = sb_ring_slot_reap(
+	    ring, (uint32_t)(rng_next(rng) % (ring->slot_count + 1)));
 	ck_assert_msg(corrupt_ok(r) || r == -EINVAL, "reap returned %d", r);
 }
 
@@ -1503,8 +1493,8 @@ START_TEST(random_bytes_give_errors_never_crashes)
 		    sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd), 0);
 		n = rng_next(&rng) % (cfg.capacity / 32);
 		for (uint64_t i = 0; i < n; i++) {
-			uint32_t len = (uint32_t)(rng_next(&rng) %
-			                          (cfg.max_message + 1));
+			uint32_t len =
+			    (uint32_t)(rng_next(&rng) % (cfg.max_message + 1));
 
 			fill_random(buf, len, &rng);
 			r = sb_ring_publish(&ring, buf, len, 0);
@@ -1521,10 +1511,10 @@ START_TEST(random_bytes_give_errors_never_crashes)
 		}
 		/* A process attaching now, and one attached before. */
 		r = sb_ring_attach(&fresh, segs.data, segs.data_size, segs.ctl,
-		                   segs.ctl_size);
+				   segs.ctl_size);
 		ck_assert_msg(r == 0 || r == -EBADMSG || r == -EPROTO ||
-		                  r == -EAGAIN,
-		              "attach returned %d", r);
+				  r == -EAGAIN,
+			      "attach returned %d", r);
 		if (r == 0) {
 			exercise(&fresh, &rng);
 		}
@@ -1545,10 +1535,10 @@ END_TEST
 START_TEST(claim_at_unaligned_tail_is_refused)
 {
 	struct sb_ring_config cfg = {.capacity = 4096,
-	                             .max_message = 1024,
-	                             .slot_count = 2,
-	                             .mode = SB_RING_BROADCAST,
-	                             .overflow = SB_RING_BLOCK};
+				     .max_message = 1024,
+				     .slot_count = 2,
+				     .mode = SB_RING_BROADCAST,
+				     .overflow = SB_RING_BLOCK};
 	struct segs segs;
 	struct sb_ring ring;
 	struct sb_ring_claim claim;
@@ -1571,17 +1561,16 @@ END_TEST
 START_TEST(overwrite_reader_with_oldest_out_of_range_gets_ebadmsg)
 {
 	struct sb_ring_config cfg = {.capacity = 4096,
-	                             .max_message = 1024,
-	                             .slot_count = 2,
-	                             .mode = SB_RING_BROADCAST,
-	                             .overflow = SB_RING_OVERWRITE};
+				     .max_message = 1024,
+				     .slot_count = 2,
+				     .mode = SB_RING_BROADCAST,
+				     .overflow = SB_RING_OVERWRITE};
 	struct segs segs;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	unsigned char buf[64];
 
-	for (uint32_t mode = SB_RING_BROADCAST; mode <= SB_RING_QUEUE;
-	     mode++) {
+	for (uint32_t mode = SB_RING_BROADCAST; mode <= SB_RING_QUEUE; mode++) {
 		cfg.mode = mode;
 		segs_create(&segs, &cfg);
 		segs_attach(&segs, &ring);
@@ -1590,7 +1579,7 @@ START_TEST(overwrite_reader_with_oldest_out_of_range_gets_ebadmsg)
 		ck_assert_int_eq(
 		    sb_ring_reader_open(&ring, SB_RING_START_EARLIEST, &rd), 0);
 		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 1),
-		                 -EBADMSG);
+				 -EBADMSG);
 		assert_locks_free(&ring);
 		ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
 		segs_destroy(&segs);
@@ -1616,14 +1605,15 @@ Suite *ring_mp_suite(void)
 	tcase_add_test(
 	    tc, writer_killed_between_claim_and_commit_never_wedges_the_ring);
 	tcase_add_test(tc,
-	               block_subscriber_killed_and_reaped_frees_the_producer);
+		       block_subscriber_killed_and_reaped_frees_the_producer);
 	tcase_add_test(tc, queue_consumer_killed_holding_a_peek_loses_nothing);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("corruption");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, claim_at_unaligned_tail_is_refused);
-	tcase_add_test(tc, overwrite_reader_with_oldest_out_of_range_gets_ebadmsg);
+	tcase_add_test(tc,
+		       overwrite_reader_with_oldest_out_of_range_gets_ebadmsg);
 	tcase_add_test(tc, random_bytes_give_errors_never_crashes);
 	suite_add_tcase(s, tc);
 	return s;
