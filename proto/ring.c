@@ -579,6 +579,12 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 		return r;
 	}
 	tail = load_relaxed(&ring->shm_hdr->writer_tail);
+	if ((tail & (SB_RING_RECORD_ALIGN - 1)) != 0) {
+		/* Only corruption misaligns the tail; the PAD below would
+		 * then run past the end of the data area. */
+		writer_unlock(ring);
+		return -EBADMSG;
+	}
 	room = ring->capacity - (tail & ring->mask);
 	if (size > room) {
 		/* Records never wrap: a PAD fills the end. It becomes
@@ -695,7 +701,7 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
                        struct rec_view *rec)
 {
 	int overwrite = ring->overflow == SB_RING_OVERWRITE;
-	uint64_t p, tail;
+	uint64_t p, tail, oldest;
 	int r;
 
 	for (;;) {
@@ -711,8 +717,15 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
 			if (!overwrite || p > tail) {
 				return -EBADMSG;
 			}
-			*pos = atomic_load_explicit(
+			oldest = atomic_load_explicit(
 			    &ring->shm_hdr->writer_oldest, memory_order_acquire);
+			if (oldest == p) {
+				/* The oldest itself is over a ring behind the
+				 * tail (loaded after it): corrupted, and
+				 * retrying would loop for ever. */
+				return -EBADMSG;
+			}
+			*pos = oldest;
 			continue;
 		}
 		r = record_at(ring, p, tail, rec);
