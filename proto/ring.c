@@ -299,56 +299,101 @@ static void stat_add(_Atomic uint64_t *v, uint64_t n)
 	store_relaxed(v, load_relaxed(v) + n);
 }
 
+/* The writer state as it must be after a writer died holding writer_lock. */
+struct writer_state {
+	uint64_t oldest;
+	uint64_t next_seq;
+};
+
 /*
- * A writer died holding writer_lock. Committed records are intact (only the
- * tail store exposes a record, and oldest only moves past whole records),
- * but writer_next_seq may lag the last commit by one: recompute it from the
- * newest record so no sequence number is reused. A ring that fails the walk
- * is emptied rather than trusted.
+ * Committed records survive a writer's death (only the tail store exposes
+ * a record, and oldest only moves past whole records), but writer_next_seq
+ * may lag the last commit by one: take it from the newest record so no
+ * sequence number is reused. A ring that fails the walk is emptied rather
+ * than trusted. Computed without writing anything, so that a subscriber,
+ * whose data mapping is read-only, can use it too.
  */
-static void repair_writer_state(struct sb_ring *ring)
+static void recovered_writer_state(const struct sb_ring *ring,
+                                   struct writer_state *ws)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
 	uint64_t tail = load_relaxed(&hdr->writer_tail);
-	uint64_t oldest = load_relaxed(&hdr->writer_oldest);
-	uint64_t next = load_relaxed(&hdr->writer_next_seq);
 	struct rec_view rec;
-	uint64_t p;
-	int have_last = 0;
-	uint64_t last = 0;
 
-	if (tail < oldest || tail - oldest > ring->capacity) {
-		store_relaxed(&hdr->writer_oldest, tail);
-		store_relaxed(&hdr->writer_next_seq, next + 1);
+	ws->oldest = load_relaxed(&hdr->writer_oldest);
+	ws->next_seq = load_relaxed(&hdr->writer_next_seq);
+	if (tail < ws->oldest || tail - ws->oldest > ring->capacity) {
+		ws->oldest = tail;
+		ws->next_seq++;
 		return;
 	}
-	for (p = oldest; p < tail; p = rec.end) {
+	for (uint64_t p = ws->oldest; p < tail; p = rec.end) {
 		if (record_at(ring, p, tail, &rec) < 0) {
-			store_relaxed(&hdr->writer_oldest, tail);
-			store_relaxed(&hdr->writer_next_seq, next + 1);
+			ws->oldest = tail;
+			ws->next_seq = load_relaxed(&hdr->writer_next_seq) + 1;
 			return;
 		}
 		if (rec.type == SB_REC_DATA) {
-			last = rec.seq;
-			have_last = 1;
+			ws->next_seq = rec.seq + 1;
 		}
-	}
-	if (have_last) {
-		store_relaxed(&hdr->writer_next_seq, last + 1);
 	}
 }
 
-static int writer_lock(struct sb_ring *ring, const struct timespec *deadline)
+/* With writer_lock held, by a writer: applies the recovered state. */
+static void repair_writer_state(struct sb_ring *ring)
 {
-	int died;
-	int r = lock_mutex(&ring->shm_ctl->writer_lock, deadline, &died);
+	struct sb_ring_header *hdr = ring->shm_hdr;
+	struct writer_state ws;
 
-	if (r == 0 && died) {
-		repair_writer_state(ring);
-		stat_add(&ring->shm_hdr->stat_recoveries, 1);
-		pthread_mutex_consistent(&ring->shm_ctl->writer_lock.mutex);
+	recovered_writer_state(ring, &ws);
+	store_relaxed(&hdr->writer_oldest, ws.oldest);
+	store_relaxed(&hdr->writer_next_seq, ws.next_seq);
+	stat_add(&hdr->stat_recoveries, 1);
+	/* relaxed: writer_repair is only touched under writer_lock. */
+	atomic_store_explicit(&ring->shm_ctl->writer_repair, 0,
+	                      memory_order_relaxed);
+}
+
+/*
+ * Locks writer_lock. When the previous holder died, the repair is flagged
+ * in the control segment; a `writer` (which can write the data header)
+ * carries it out at once, anyone else (a subscriber opening its slot) leaves
+ * it to the next writer and reads around it with next_seq_now().
+ */
+static int writer_lock(struct sb_ring *ring, const struct timespec *deadline,
+                       int writer)
+{
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	int died;
+	int r = lock_mutex(&ctl->writer_lock, deadline, &died);
+
+	if (r < 0) {
+		return r;
 	}
-	return r;
+	if (died) {
+		atomic_store_explicit(&ctl->writer_repair, 1,
+		                      memory_order_relaxed);
+		pthread_mutex_consistent(&ctl->writer_lock.mutex);
+	}
+	if (writer && atomic_load_explicit(&ctl->writer_repair,
+	                                   memory_order_relaxed) != 0) {
+		repair_writer_state(ring);
+	}
+	return 0;
+}
+
+/* With writer_lock held: the seq the next record will carry, taking a
+ * pending repair into account without writing. */
+static uint64_t next_seq_now(const struct sb_ring *ring)
+{
+	struct writer_state ws;
+
+	if (atomic_load_explicit(&ring->shm_ctl->writer_repair,
+	                         memory_order_relaxed) == 0) {
+		return load_relaxed(&ring->shm_hdr->writer_next_seq);
+	}
+	recovered_writer_state(ring, &ws);
+	return ws.next_seq;
 }
 
 static void writer_unlock(struct sb_ring *ring)
@@ -521,7 +566,7 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	if (r < 0 && r != -EINTR) {
 		return r;
 	}
-	return writer_lock(ring, deadline);
+	return writer_lock(ring, deadline, 1);
 }
 
 /* With writer_lock held: makes room for a `size`-byte record. Returns 0
@@ -569,7 +614,7 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 		return -EMSGSIZE;
 	}
 	deadline = sb_deadline_init(timeout_ms, &dl);
-	r = writer_lock(ring, lock_deadline(timeout_ms, deadline, &grace));
+	r = writer_lock(ring, lock_deadline(timeout_ms, deadline, &grace), 1);
 	if (r < 0) {
 		return r;
 	}
@@ -1105,7 +1150,7 @@ static uint64_t first_seq_from(struct sb_ring *ring, uint64_t pos)
 	if (next_record(ring, &pos, &rec) == 0) {
 		return rec.seq;
 	}
-	return load_relaxed(&ring->shm_hdr->writer_next_seq);
+	return next_seq_now(ring);
 }
 
 static int find_free_slot(const struct sb_ring *ring, uint32_t *index)
@@ -1143,7 +1188,7 @@ int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
 		return -EINVAL;
 	}
 	hdr = ring->shm_hdr;
-	r = writer_lock(ring, sb_deadline_init(READER_OPEN_TIMEOUT_MS, &dl));
+	r = writer_lock(ring, sb_deadline_init(READER_OPEN_TIMEOUT_MS, &dl), 0);
 	if (r < 0) {
 		return r;
 	}

@@ -193,7 +193,8 @@ struct sb_ring_ctl {
 	uint32_t magic;        /* 0: SB_RING_CTL_MAGIC, creator */
 	uint32_t version;      /* 4: SB_RING_VERSION, creator */
 	uint32_t slot_count;   /* 8: copy of the header's, creator */
-	uint32_t reserved0;    /* 12: zero */
+	_Atomic uint32_t writer_repair; /* 12: 1: a dead writer's state awaits
+	                                 * repair by the next writer */
 	uint8_t reserved1[112]; /* 16: zero */
 
 	sb_shm_mutex writer_lock; /* 128: serialises writers and attaches */
@@ -221,6 +222,7 @@ static_assert(sizeof(struct sb_ring_ctl) == SB_RING_CTL_SLOTS_OFFSET, "");
 static_assert(offsetof(struct sb_ring_ctl, magic) == 0, "");
 static_assert(offsetof(struct sb_ring_ctl, version) == 4, "");
 static_assert(offsetof(struct sb_ring_ctl, slot_count) == 8, "");
+static_assert(offsetof(struct sb_ring_ctl, writer_repair) == 12, "");
 static_assert(offsetof(struct sb_ring_ctl, writer_lock) == 128, "");
 static_assert(offsetof(struct sb_ring_ctl, data_seq) == 256, "");
 static_assert(offsetof(struct sb_ring_ctl, data_waiters) == 260, "");
