@@ -13,6 +13,7 @@
 	X(error)                                                               \
 	X(map)                                                                 \
 	X(ring)                                                                \
+	X(ring_mp)                                                             \
 	X(sockpath)                                                            \
 	X(frame)                                                               \
 	X(topic_name)                                                          \
