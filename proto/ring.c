@@ -91,11 +91,35 @@ static int init_robust_mutex(sb_shm_mutex *m)
 	return -r;
 }
 
+int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
+                       const struct sb_ring_config *cfg, uint64_t queue_start)
+{
+	struct sb_ring_ctl *c = ctl;
+	uint64_t need_data, need_ctl;
+	int r;
+
+	if (ctl == NULL || sb_ring_layout(cfg, &need_data, &need_ctl) < 0 ||
+	    ctl_size < need_ctl) {
+		return -EINVAL;
+	}
+	memset(c, 0, need_ctl);
+	c->magic = SB_RING_CTL_MAGIC;
+	c->version = SB_RING_VERSION;
+	c->slot_count = cfg->slot_count;
+	/* relaxed: nobody else maps this segment before it is handed out. */
+	atomic_store_explicit(&c->queue_cursor, queue_start,
+	                      memory_order_relaxed);
+	r = init_robust_mutex(&c->writer_lock);
+	if (r == 0) {
+		r = init_robust_mutex(&c->queue_lock);
+	}
+	return r;
+}
+
 int sb_ring_format(void *data, uint64_t data_size, void *ctl,
                    uint64_t ctl_size, const struct sb_ring_config *cfg)
 {
 	struct sb_ring_header *hdr = data;
-	struct sb_ring_ctl *c = ctl;
 	uint64_t need_data, need_ctl;
 	int r;
 
@@ -105,7 +129,6 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl,
 		return -EINVAL;
 	}
 	memset(hdr, 0, sizeof(*hdr));
-	memset(c, 0, need_ctl);
 	hdr->magic = SB_RING_MAGIC;
 	hdr->version = SB_RING_VERSION;
 	hdr->mode = cfg->mode;
@@ -114,13 +137,7 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl,
 	hdr->capacity = cfg->capacity;
 	hdr->slot_count = cfg->slot_count;
 	hdr->ctl_size = need_ctl;
-	c->magic = SB_RING_CTL_MAGIC;
-	c->version = SB_RING_VERSION;
-	c->slot_count = cfg->slot_count;
-	r = init_robust_mutex(&c->writer_lock);
-	if (r == 0) {
-		r = init_robust_mutex(&c->queue_lock);
-	}
+	r = sb_ring_format_ctl(ctl, ctl_size, cfg, 0);
 	if (r < 0) {
 		return r;
 	}

@@ -98,6 +98,16 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl,
                    uint64_t ctl_size, const struct sb_ring_config *cfg);
 
 /*
+ * Formats only a fresh control segment for `cfg`, with the queue's shared
+ * cursor at `queue_start`: for a persisted data segment that survived a
+ * broker restart (its header and messages are kept; the control segment,
+ * locks and slots, is always new). Then sb_ring_attach() checks the pair.
+ * Returns 0, -EINVAL, or a pthread error.
+ */
+int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
+                       const struct sb_ring_config *cfg, uint64_t queue_start);
+
+/*
  * Attaches to formatted segments, checking magic, version, readiness and
  * geometry against the real mapping sizes. `data` may be a read-only
  * mapping when the process only reads. Returns 0 and fills *ring, or

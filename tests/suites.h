@@ -18,7 +18,8 @@
 	X(frame)                                                               \
 	X(topic_name)                                                          \
 	X(message)                                                             \
-	X(config)
+	X(config)                                                              \
+	X(broker)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)

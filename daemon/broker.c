@@ -1,0 +1,185 @@
+/*
+ * broker.c - the broker's life: listen, create the predeclared topics, run
+ * the libuv loop, and react to signals: SIGTERM/SIGINT shut down cleanly
+ * (stop accepting, close clients, free topics, remove the socket file,
+ * close the loop), SIGHUP reloads the config file, keeping the old one if
+ * the new one is invalid.
+ */
+#include "daemon/broker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+
+#define SWEEP_INTERVAL_MS 1000
+
+int sbd_broker_socket_path(const struct sbd_broker *b,
+			   const struct sb_config *cfg, char *buf, size_t len)
+{
+	const char *p =
+	    b->flag_socket != NULL ? b->flag_socket : cfg->socket_path;
+
+	if (p == NULL) {
+		return sb_socket_default_path(buf, len);
+	}
+	if (strlen(p) > SB_SOCKET_PATH_MAX || strlen(p) >= len) {
+		return -ENAMETOOLONG;
+	}
+	memcpy(buf, p, strlen(p) + 1);
+	return 0;
+}
+
+/* Command-line flags win over the file, at start and on every reload. */
+void sbd_broker_apply_flags(struct sbd_broker *b, struct sb_config *cfg)
+{
+	if (b->flag_log_level >= 0) {
+		cfg->log_level = (enum sb_config_log_level)b->flag_log_level;
+	}
+}
+
+static void reload(struct sbd_broker *b)
+{
+	struct sb_config fresh;
+	char err[512];
+	char path[SB_SOCKET_PATH_MAX + 1];
+
+	if (b->config_path == NULL) {
+		sbd_info("SIGHUP: no config file to reload (started without "
+			 "--config)");
+		return;
+	}
+	if (sb_config_load_file(b->config_path, &fresh, err, sizeof(err)) < 0) {
+		sbd_error("SIGHUP: %s; keeping the previous configuration",
+			  err);
+		return;
+	}
+	sbd_broker_apply_flags(b, &fresh);
+	if (sbd_broker_socket_path(b, &fresh, path, sizeof(path)) == 0 &&
+	    strcmp(path, b->socket_path) != 0) {
+		sbd_warn("SIGHUP: socket path changed to %s; it takes effect "
+			 "when the broker restarts (still on %s)",
+			 path, b->socket_path);
+	}
+	sb_config_free(&b->cfg);
+	b->cfg = fresh;
+	sbd_log_set_level(b->cfg.log_level);
+	sbd_topic_predeclare(b);
+	sbd_info("SIGHUP: configuration reloaded from %s", b->config_path);
+}
+
+static void shutdown_broker(struct sbd_broker *b)
+{
+	if (b->stopping) {
+		return;
+	}
+	b->stopping = true;
+	sbd_server_stop(b);
+	while (b->clients != NULL) {
+		sbd_client_close(b->clients, "broker shutting down");
+	}
+	sbd_topic_free_all(b);
+	uv_close((uv_handle_t *)&b->sig_term, NULL);
+	uv_close((uv_handle_t *)&b->sig_int, NULL);
+	uv_close((uv_handle_t *)&b->sig_hup, NULL);
+	uv_close((uv_handle_t *)&b->sweep, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct sbd_broker *b = h->data;
+
+	if (signum == SIGHUP) {
+		reload(b);
+		return;
+	}
+	sbd_info("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	shutdown_broker(b);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	sbd_client_sweep(t->data);
+}
+
+/* Initialised first, so that every failure path can close them alike. */
+static void init_handles(struct sbd_broker *b)
+{
+	uv_signal_init(b->loop, &b->sig_term);
+	uv_signal_init(b->loop, &b->sig_int);
+	uv_signal_init(b->loop, &b->sig_hup);
+	uv_timer_init(b->loop, &b->sweep);
+	b->sig_term.data = b->sig_int.data = b->sig_hup.data = b;
+	b->sweep.data = b;
+}
+
+static int start_handles(struct sbd_broker *b)
+{
+	int r = uv_signal_start(&b->sig_term, on_signal, SIGTERM);
+
+	if (r == 0) {
+		r = uv_signal_start(&b->sig_int, on_signal, SIGINT);
+	}
+	if (r == 0) {
+		r = uv_signal_start(&b->sig_hup, on_signal, SIGHUP);
+	}
+	if (r == 0) {
+		r = uv_timer_start(&b->sweep, on_sweep, SWEEP_INTERVAL_MS,
+				   SWEEP_INTERVAL_MS);
+	}
+	if (r < 0) {
+		sbd_error("starting the event loop's handles: %s",
+			  uv_strerror(r));
+		return r;
+	}
+	return sbd_server_start(b);
+}
+
+/* Runs the loop until every handle has closed, then closes the loop. */
+static int drain_loop(struct sbd_broker *b)
+{
+	int r;
+
+	uv_run(b->loop, UV_RUN_DEFAULT);
+	r = uv_loop_close(b->loop);
+	if (r < 0) {
+		sbd_error("uv_loop_close: %s", uv_strerror(r));
+		return 1;
+	}
+	return 0;
+}
+
+int sbd_broker_run(struct sbd_broker *b)
+{
+	int r;
+
+	signal(SIGPIPE, SIG_IGN);
+	b->listen_fd = b->reserve_fd = -1;
+	r = uv_loop_init(&b->loop_store);
+	if (r < 0) {
+		sbd_error("uv_loop_init: %s", uv_strerror(r));
+		return 1;
+	}
+	b->loop = &b->loop_store;
+	sbd_log_set_level(b->cfg.log_level);
+	init_handles(b);
+	r = sbd_server_listen(b);
+	if (r == 0) {
+		r = sbd_topic_predeclare(b);
+	}
+	if (r == 0) {
+		r = start_handles(b);
+	}
+	if (r < 0) {
+		shutdown_broker(b);
+		drain_loop(b);
+		return 1;
+	}
+	sbd_info("shmbusd %s ready (pid %ld)", SBD_VERSION, (long)getpid());
+	r = drain_loop(b);
+	sbd_info("stopped");
+	return r;
+}

@@ -1,0 +1,192 @@
+/*
+ * broker.h - the broker's shared state and the interfaces between its
+ * files: the server (listening socket, accept), clients (one connection
+ * each: framing, outbound queue, handles), topics (the registry and the
+ * shared memory of each topic) and ops (the control protocol's handlers).
+ * Only daemon/ includes this header, and only daemon/ includes <uv.h>.
+ *
+ * Lifecycle rules (docs/architecture.md says the same in prose):
+ * - A handle (pub or sub) belongs to one client and holds one reference on
+ *   one topic. Closing a handle drops the reference; closing a client
+ *   closes its handles, after reaping its subscriber slots.
+ * - A topic is named (in the registry) from creation until topic_delete or,
+ *   for an implicit topic, until its last reference goes and its linger
+ *   ends. Its memory is freed when it is neither named nor referenced.
+ * - uv handles embedded in a struct are closed with uv_close(); the struct
+ *   is freed in the close callback, never before.
+ */
+#ifndef SBD_BROKER_H
+#define SBD_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "config/config.h"
+#include "proto/frame.h"
+#include "proto/message.h"
+#include "proto/ring.h"
+#include "proto/sockpath.h"
+
+#define SBD_VERSION	     "0.1.0"
+#define SBD_PROTOCOL_VERSION 1
+
+/* Handles one client may hold at once (pub_open/sub_open answer EMFILE). */
+#define SBD_MAX_HANDLES_PER_CLIENT 1024
+
+/* How long a client may stay over limits.max_pending_bytes before the
+ * broker gives up on it and closes the connection. */
+#define SBD_BACKPRESSURE_TIMEOUT_MS 10000
+
+/* Longest supplementary group list read with SO_PEERGROUPS. */
+#define SBD_MAX_GROUPS 64
+
+struct sbd_broker;
+struct sbd_client;
+
+/* One topic: its name, geometry, shared memory and references. */
+struct sbd_topic {
+	struct sbd_broker *broker;
+	struct sbd_topic *next; /* in broker->topics while named */
+	char *name;
+	struct sb_ring_config geo;
+	uint32_t linger_ms;
+	bool persistent;
+	bool is_explicit; /* topic_create or config: stays until deleted */
+	bool named;	  /* in the registry */
+	bool lingering;	  /* the linger timer runs */
+	int data_fd;	  /* read-write; mode 0400 once ro_fd exists */
+	int ro_fd;	  /* read-only reopening of data_fd, for subscribers */
+	int ctl_fd;
+	void *shm_data;
+	void *shm_ctl;
+	uint64_t data_size;
+	uint64_t ctl_size;
+	struct sb_ring ring; /* the broker's own attachment */
+	unsigned refs;	     /* handles on this topic */
+	unsigned publishers;
+	unsigned subscribers;
+	uv_timer_t linger; /* always initialised; closed when freed */
+};
+
+/* A pub or sub handle of one client on one topic. */
+struct sbd_handle {
+	struct sbd_handle *next;
+	uint32_t id;
+	bool sub;
+	struct sbd_topic *topic; /* holds a reference */
+};
+
+/* One queued outbound frame, with the descriptors that go with it. */
+struct sbd_out {
+	struct sbd_out *next;
+	char *buf;
+	size_t len;
+	size_t off;
+	int fds[2];
+	int nfds; /* sent with the first byte, then closed here */
+};
+
+/* Peer credentials taken at accept. */
+struct sbd_cred {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	uint32_t gids[SBD_MAX_GROUPS]; /* primary first, then supplementary */
+	size_t n_gids;
+};
+
+struct sbd_client {
+	struct sbd_broker *broker;
+	struct sbd_client *next;
+	struct sbd_client *prev;
+	uint32_t id; /* nonzero; also the owner token of its slots */
+	int fd;
+	uv_poll_t poll;
+	struct sbd_cred cred;
+	struct sb_frame_decoder dec;
+	bool hello_done;
+	bool closing;  /* no more reading: flush, then close */
+	bool closed;   /* uv_close called */
+	char name[65]; /* from hello, for logs */
+	struct sbd_out *out_head;
+	struct sbd_out *out_tail;
+	size_t out_bytes;
+	uint64_t over_since; /* uv_now when out_bytes went over, or 0 */
+	struct sbd_handle *handles;
+	uint32_t n_handles;
+	uint32_t next_handle;
+};
+
+struct sbd_broker {
+	uv_loop_t *loop;
+	uv_loop_t loop_store;
+	struct sb_config cfg;
+	const char *config_path; /* NULL: built-in defaults only */
+	const char *flag_socket; /* --socket, or NULL; wins over the file */
+	int flag_log_level;	 /* --log-level, or -1; wins over the file */
+	char socket_path[SB_SOCKET_PATH_MAX + 1];
+	int listen_fd;
+	int reserve_fd;	  /* spare descriptor for surviving EMFILE on accept */
+	dev_t socket_dev; /* identity of the socket file we bound, so that */
+	ino_t socket_ino; /* we remove it only if it is still ours */
+	uv_poll_t listen_poll;
+	uv_signal_t sig_term;
+	uv_signal_t sig_int;
+	uv_signal_t sig_hup;
+	uv_timer_t sweep; /* back-pressure checks */
+	struct sbd_client *clients;
+	uint32_t n_clients;
+	uint32_t next_client_id;
+	struct sbd_topic *topics; /* named topics */
+	uint32_t n_topics;	  /* named or not, with memory */
+	uint64_t ring_bytes;	  /* capacity of every topic with memory */
+	bool stopping;
+	char readbuf[65536];
+};
+
+/* server.c */
+int sbd_server_listen(struct sbd_broker *b);
+int sbd_server_start(struct sbd_broker *b);
+void sbd_server_stop(struct sbd_broker *b);
+
+/* client.c */
+void sbd_client_accept(struct sbd_broker *b, int fd);
+int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds);
+void sbd_client_close(struct sbd_client *c, const char *why);
+void sbd_client_close_after_flush(struct sbd_client *c);
+void sbd_client_sweep(struct sbd_broker *b);
+struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
+					 struct sbd_topic *t, bool sub);
+int sbd_client_handle_close(struct sbd_client *c, uint32_t id);
+
+/* ops.c */
+void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len);
+
+/* topic.c */
+struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name);
+int sbd_topic_create(struct sbd_broker *b, const char *name,
+		     const struct sb_config_topic *settings, bool is_explicit,
+		     struct sbd_topic **out, struct sb_msg_error *err);
+void sbd_topic_ref(struct sbd_topic *t);
+void sbd_topic_unref(struct sbd_topic *t);
+void sbd_topic_unname(struct sbd_topic *t);
+const struct sb_config_access *sbd_topic_access(const struct sbd_broker *b,
+						const char *name);
+const struct sb_config_topic *sbd_config_topic(const struct sbd_broker *b,
+					       const char *name);
+int sbd_topic_predeclare(struct sbd_broker *b);
+void sbd_topic_free_all(struct sbd_broker *b);
+cJSON *sbd_topic_info(const struct sbd_topic *t);
+cJSON *sbd_topic_stat(const struct sbd_topic *t);
+
+/* broker.c */
+int sbd_broker_socket_path(const struct sbd_broker *b,
+			   const struct sb_config *cfg, char *buf, size_t len);
+void sbd_broker_apply_flags(struct sbd_broker *b, struct sb_config *cfg);
+int sbd_broker_run(struct sbd_broker *b);
+
+#endif

@@ -1,0 +1,465 @@
+/*
+ * client.c - one connection to the broker: peer credentials, reading and
+ * framing requests, an outbound queue of reply frames (each with the
+ * descriptors it carries) written with sendmsg when the socket is writable,
+ * back-pressure, the client's handles, and closing, which frees the
+ * client's subscriber slots so that no writer waits on a dead reader.
+ *
+ * We poll our own sockets (uv_poll_t) instead of using uv_pipe_t because
+ * replies must carry arbitrary descriptors (SCM_RIGHTS), which uv_write2
+ * cannot send, and because we want to control each client's buffering.
+ */
+#include "daemon/broker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+
+static void update_events(struct sbd_client *c);
+
+static void read_cred(int fd, struct sbd_cred *cred)
+{
+	struct ucred uc = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
+	socklen_t len = sizeof(uc);
+	gid_t groups[SBD_MAX_GROUPS];
+	socklen_t glen = sizeof(groups);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) {
+		sbd_warn("getsockopt(SO_PEERCRED, fd %d): %s", fd,
+			 strerror(errno));
+	}
+	cred->uid = uc.uid;
+	cred->gid = uc.gid;
+	cred->pid = uc.pid;
+	cred->gids[0] = uc.gid;
+	cred->n_gids = 1;
+	/* Supplementary groups: access rules admit members of a group. A
+	 * kernel without SO_PEERGROUPS leaves the primary group only. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) {
+		for (size_t i = 0;
+		     i < glen / sizeof(gid_t) && cred->n_gids < SBD_MAX_GROUPS;
+		     i++) {
+			cred->gids[cred->n_gids++] = groups[i];
+		}
+	}
+}
+
+/* Answers a client we cannot take with one error frame, then closes it.
+ * The socket is new and empty, so the small frame fits at once. */
+static void refuse(struct sbd_broker *b, int fd, int code, const char *why)
+{
+	cJSON *msg = sb_msg_reply_error(false, 0, code, why);
+	char *frame = NULL;
+	ssize_t n = msg != NULL
+			? sb_msg_to_frame(msg, b->cfg.limits.max_frame, &frame)
+			: -ENOMEM;
+
+	if (n > 0 &&
+	    send(fd, frame, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		sbd_debug("send(refusal, fd %d): %s", fd, strerror(errno));
+	}
+	free(frame);
+	cJSON_Delete(msg);
+	close(fd);
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events);
+
+void sbd_client_accept(struct sbd_broker *b, int fd)
+{
+	struct sbd_client *c;
+
+	if (b->n_clients >= b->cfg.limits.max_clients) {
+		sbd_warn("refusing a client: limits.max_clients (%" PRIu32
+			 ") reached",
+			 b->cfg.limits.max_clients);
+		refuse(b, fd, -EUSERS, "too many clients");
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL ||
+	    sb_frame_decoder_init(&c->dec, b->cfg.limits.max_frame) < 0 ||
+	    uv_poll_init(b->loop, &c->poll, fd) < 0) {
+		sbd_error("accepting a client: out of memory");
+		free(c);
+		refuse(b, fd, -ENOMEM, "out of memory");
+		return;
+	}
+	c->broker = b;
+	c->fd = fd;
+	c->poll.data = c;
+	c->id = ++b->next_client_id;
+	if (c->id == 0) { /* 2^32 clients later: skip the reserved token */
+		c->id = ++b->next_client_id;
+	}
+	read_cred(fd, &c->cred);
+	c->next = b->clients;
+	if (b->clients != NULL) {
+		b->clients->prev = c;
+	}
+	b->clients = c;
+	b->n_clients++;
+	sbd_info("client %" PRIu32 " connected (pid %ld, uid %lu, gid %lu)",
+		 c->id, (long)c->cred.pid, (unsigned long)c->cred.uid,
+		 (unsigned long)c->cred.gid);
+	update_events(c);
+}
+
+static void free_out(struct sbd_out *o)
+{
+	for (int i = 0; i < o->nfds; i++) {
+		close(o->fds[i]);
+	}
+	free(o->buf);
+	free(o);
+}
+
+/* Sends the head of the queue once. Returns bytes sent, or -errno. */
+static ssize_t send_head(struct sbd_client *c, struct sbd_out *o)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 2)];
+	struct iovec iov = {o->buf + o->off, o->len - o->off};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (o->nfds > 0 && o->off == 0) {
+		struct cmsghdr *cm;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)o->nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)o->nfds);
+		memcpy(CMSG_DATA(cm), o->fds, sizeof(int) * (size_t)o->nfds);
+	}
+	n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return n < 0 ? -errno : n;
+}
+
+/* Writes queued frames until the socket is full. Returns 0 or -errno. */
+static int flush(struct sbd_client *c)
+{
+	while (c->out_head != NULL) {
+		struct sbd_out *o = c->out_head;
+		ssize_t n = send_head(c, o);
+
+		if (n == -EAGAIN || n == -EINTR) {
+			return n == -EAGAIN ? 0 : flush(c);
+		}
+		if (n < 0) {
+			return (int)n;
+		}
+		if (o->off == 0) { /* the descriptors went with these bytes */
+			for (int i = 0; i < o->nfds; i++) {
+				close(o->fds[i]);
+			}
+			o->nfds = 0;
+		}
+		o->off += (size_t)n;
+		c->out_bytes -= (size_t)n;
+		if (o->off == o->len) {
+			c->out_head = o->next;
+			if (c->out_head == NULL) {
+				c->out_tail = NULL;
+			}
+			free_out(o);
+		}
+	}
+	return 0;
+}
+
+/* Chooses what to poll for, and notes when a client stalls. */
+static void update_events(struct sbd_client *c)
+{
+	struct sbd_broker *b = c->broker;
+	bool over = c->out_bytes > b->cfg.limits.max_pending_bytes;
+	int events = 0;
+
+	if (c->closed) {
+		return;
+	}
+	if (c->closing && c->out_head == NULL) {
+		sbd_client_close(c, "closed by the broker");
+		return;
+	}
+	if (!c->closing && !over) {
+		events |= UV_READABLE;
+	}
+	if (c->out_head != NULL) {
+		events |= UV_WRITABLE;
+	}
+	if ((over || c->closing) && c->over_since == 0) {
+		c->over_since = uv_now(b->loop) | 1;
+	} else if (!over && !c->closing) {
+		c->over_since = 0;
+	}
+	uv_poll_start(&c->poll, events, on_poll);
+}
+
+int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
+{
+	struct sbd_out *o;
+	ssize_t n;
+	int r;
+
+	if (c->closed || msg == NULL) {
+		cJSON_Delete(msg);
+		return c->closed ? -ECONNRESET : -ENOMEM;
+	}
+	o = calloc(1, sizeof(*o));
+	n = o != NULL
+		? sb_msg_to_frame(msg, c->broker->cfg.limits.max_frame, &o->buf)
+		: -ENOMEM;
+	cJSON_Delete(msg);
+	for (int i = 0; n > 0 && i < nfds; i++) {
+		o->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+		if (o->fds[i] < 0) {
+			n = -errno;
+			break;
+		}
+		o->nfds++;
+	}
+	if (n < 0) {
+		if (o != NULL) {
+			free_out(o);
+		}
+		return (int)n;
+	}
+	o->len = (size_t)n;
+	if (c->out_tail != NULL) {
+		c->out_tail->next = o;
+	} else {
+		c->out_head = o;
+	}
+	c->out_tail = o;
+	c->out_bytes += o->len;
+	r = flush(c);
+	if (r < 0) {
+		sbd_client_close(c, strerror(-r));
+		return r;
+	}
+	update_events(c);
+	return 0;
+}
+
+void sbd_client_close_after_flush(struct sbd_client *c)
+{
+	c->closing = true;
+	update_events(c);
+}
+
+/* Hands each frame of the chunk just read to the op handlers. */
+static void handle_input(struct sbd_client *c, const char *in, size_t inlen)
+{
+	const char *payload;
+	size_t len;
+	int r = 0;
+
+	while (!c->closing && !c->closed &&
+	       (r = sb_frame_decoder_next(&c->dec, &in, &inlen, &payload,
+					  &len)) == 1) {
+		sbd_ops_dispatch(c, payload, len);
+	}
+	if (!c->closing && !c->closed && r < 0) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "%s",
+			 r == -EMSGSIZE ? "frame larger than limits.max_frame"
+			 : r == -EPROTO ? "frame of length 0"
+					: strerror(-r));
+		sbd_warn("client %" PRIu32 ": framing error: %s; closing",
+			 c->id, msg);
+		sbd_client_send(c, sb_msg_reply_error(false, 0, r, msg), NULL,
+				0);
+		if (!c->closed) {
+			sbd_client_close_after_flush(c);
+		}
+	}
+}
+
+static void read_client(struct sbd_client *c)
+{
+	struct sbd_broker *b = c->broker;
+	ssize_t n = recv(c->fd, b->readbuf, sizeof(b->readbuf), MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		return;
+	}
+	if (n < 0) {
+		sbd_client_close(c, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		sbd_client_close(c, sb_frame_decoder_eof(&c->dec) < 0
+					? "connection closed mid-frame "
+					  "(truncated frame)"
+					: "connection closed");
+		return;
+	}
+	handle_input(c, b->readbuf, (size_t)n);
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+	struct sbd_client *c = poll->data;
+	int r;
+
+	if (status < 0) {
+		sbd_client_close(c, uv_strerror(status));
+		return;
+	}
+	if ((events & UV_WRITABLE) != 0) {
+		r = flush(c);
+		if (r < 0) {
+			sbd_client_close(c, strerror(-r));
+			return;
+		}
+	}
+	if ((events & UV_READABLE) != 0 && !c->closing) {
+		read_client(c);
+	}
+	update_events(c);
+}
+
+struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
+					 struct sbd_topic *t, bool sub)
+{
+	struct sbd_handle *h = calloc(1, sizeof(*h));
+
+	if (h == NULL) {
+		return NULL;
+	}
+	h->id = ++c->next_handle;
+	h->sub = sub;
+	h->topic = t;
+	h->next = c->handles;
+	c->handles = h;
+	c->n_handles++;
+	sbd_topic_ref(t);
+	if (sub) {
+		t->subscribers++;
+	} else {
+		t->publishers++;
+	}
+	return h;
+}
+
+static void handle_release(struct sbd_handle *h)
+{
+	struct sbd_topic *t = h->topic;
+
+	if (h->sub) {
+		t->subscribers--;
+	} else {
+		t->publishers--;
+	}
+	free(h);
+	sbd_topic_unref(t);
+}
+
+int sbd_client_handle_close(struct sbd_client *c, uint32_t id)
+{
+	for (struct sbd_handle **p = &c->handles; *p != NULL; p = &(*p)->next) {
+		struct sbd_handle *h = *p;
+
+		if (h->id == id) {
+			*p = h->next;
+			c->n_handles--;
+			handle_release(h);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Frees the slots of this connection's subscribers, then its handles. */
+static void release_handles(struct sbd_client *c)
+{
+	struct sbd_handle *h;
+
+	for (h = c->handles; h != NULL; h = h->next) {
+		int n = h->sub ? sb_ring_reap_owner(&h->topic->ring, c->id) : 0;
+
+		if (n > 0) {
+			sbd_info("client %" PRIu32 ": freed %d slot(s) of "
+				 "topic \"%s\"",
+				 c->id, n, h->topic->name);
+		}
+	}
+	while ((h = c->handles) != NULL) {
+		c->handles = h->next;
+		handle_release(h);
+	}
+	c->n_handles = 0;
+}
+
+static void on_client_closed(uv_handle_t *handle)
+{
+	struct sbd_client *c = handle->data;
+
+	close(c->fd);
+	free(c);
+}
+
+void sbd_client_close(struct sbd_client *c, const char *why)
+{
+	struct sbd_broker *b = c->broker;
+
+	if (c->closed) {
+		return;
+	}
+	c->closed = true;
+	sbd_info("client %" PRIu32 " (%s, pid %ld) disconnected: %s", c->id,
+		 c->name[0] != '\0' ? c->name : "no name", (long)c->cred.pid,
+		 why);
+	release_handles(c);
+	while (c->out_head != NULL) {
+		struct sbd_out *o = c->out_head;
+
+		c->out_head = o->next;
+		free_out(o);
+	}
+	c->out_tail = NULL;
+	sb_frame_decoder_fini(&c->dec);
+	if (c->prev != NULL) {
+		c->prev->next = c->next;
+	} else {
+		b->clients = c->next;
+	}
+	if (c->next != NULL) {
+		c->next->prev = c->prev;
+	}
+	b->n_clients--;
+	uv_close((uv_handle_t *)&c->poll, on_client_closed);
+}
+
+/* Closes clients that stayed stalled (over max_pending_bytes, or unable to
+ * take their last replies before a close) for too long. */
+void sbd_client_sweep(struct sbd_broker *b)
+{
+	uint64_t now = uv_now(b->loop);
+	struct sbd_client *c = b->clients;
+
+	while (c != NULL) {
+		struct sbd_client *next = c->next;
+
+		if (c->over_since != 0 &&
+		    now - c->over_since > SBD_BACKPRESSURE_TIMEOUT_MS) {
+			sbd_warn("client %" PRIu32 ": %zu reply bytes not read "
+				 "for %d ms; closing",
+				 c->id, c->out_bytes,
+				 SBD_BACKPRESSURE_TIMEOUT_MS);
+			sbd_client_close(c, "too slow to read its replies");
+		}
+		c = next;
+	}
+}

@@ -1,0 +1,548 @@
+/*
+ * ops.c - the control protocol's operations (docs/protocol.md): parses each
+ * request, checks the envelope, the hello-first rule and the op's fields,
+ * runs the handler, and queues exactly one reply. Handlers build a result
+ * or fill an error; they never write to the socket themselves.
+ */
+#include "daemon/broker.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "proto/topic_name.h"
+
+#define LINGER_MS_MAX 86400000 /* as in config/: one day */
+
+/* What a handler hands back on success. */
+struct reply {
+	cJSON *result; /* NULL: an empty object */
+	int fds[2];    /* borrowed: the reply queue duplicates them */
+	int nfds;
+	bool close_after; /* close the connection once the reply is out */
+};
+
+typedef int (*op_fn)(struct sbd_client *c, const cJSON *req, struct reply *rep,
+		     struct sb_msg_error *err);
+
+struct op {
+	const char *name;
+	op_fn fn;
+	const char *const *fields; /* known fields, "op" and "id" included */
+};
+
+static int oom(struct sb_msg_error *err)
+{
+	return sb_msg_errorf(err, -ENOMEM, "out of memory");
+}
+
+/* A result object with one item, or NULL (the item is freed then). */
+static cJSON *result_with(const char *name, cJSON *item)
+{
+	cJSON *o = item != NULL ? cJSON_CreateObject() : NULL;
+
+	if (o == NULL || !cJSON_AddItemToObject(o, name, item)) {
+		cJSON_Delete(o);
+		cJSON_Delete(item);
+		return NULL;
+	}
+	return o;
+}
+
+static bool printable(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s < 0x20 || *s > 0x7e) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static int op_hello(struct sbd_client *c, const cJSON *req, struct reply *rep,
+		    struct sb_msg_error *err)
+{
+	const struct sb_config_limits *lim = &c->broker->cfg.limits;
+	const char *name = NULL;
+	int64_t version;
+	cJSON *r, *limits;
+
+	if (sb_msg_get_int(req, "version", 0, SB_MSG_INT_MAX, &version, err) <
+		0 ||
+	    sb_msg_get_string_opt(req, "name", NULL, &name, err) < 0) {
+		return -EINVAL;
+	}
+	if (name != NULL &&
+	    (strlen(name) < 1 || strlen(name) > 64 || !printable(name))) {
+		return sb_msg_errorf(err, -EINVAL,
+				     "field \"name\" must be 1 to 64 printable "
+				     "characters");
+	}
+	if (version != SBD_PROTOCOL_VERSION) {
+		rep->close_after = true;
+		return sb_msg_errorf(err, -EPROTO,
+				     "protocol version %" PRId64
+				     " not supported; this broker speaks %d",
+				     version, SBD_PROTOCOL_VERSION);
+	}
+	r = cJSON_CreateObject();
+	limits = cJSON_CreateObject();
+	if (r == NULL || limits == NULL ||
+	    !cJSON_AddItemToObject(r, "limits", limits)) {
+		cJSON_Delete(r);
+		cJSON_Delete(limits);
+		return oom(err);
+	}
+	rep->result = r;
+	if (!sb_msg_add_int(r, "version", SBD_PROTOCOL_VERSION) ||
+	    !cJSON_AddStringToObject(r, "broker", "shmbusd " SBD_VERSION) ||
+	    !sb_msg_add_int(r, "pid", getpid()) ||
+	    !sb_msg_add_int(r, "client", c->id) ||
+	    !sb_msg_add_int(limits, "max_frame", (int64_t)lim->max_frame) ||
+	    !sb_msg_add_int(limits, "max_message", (int64_t)lim->max_message) ||
+	    !sb_msg_add_int(limits, "max_topic_bytes",
+			    (int64_t)lim->max_topic_bytes)) {
+		return oom(err);
+	}
+	c->hello_done = true;
+	if (name != NULL) {
+		snprintf(c->name, sizeof(c->name), "%s", name);
+	}
+	sbd_debug("client %" PRIu32 " said hello as \"%s\"", c->id,
+		  c->name[0] != '\0' ? c->name : "(no name)");
+	return 0;
+}
+
+/* Reads a topic name field and checks it with the one topic name rule. */
+static int get_topic(const cJSON *req, const char **name,
+		     struct sb_msg_error *err)
+{
+	char why[128];
+
+	if (sb_msg_get_string(req, "topic", name, err) < 0) {
+		return -EINVAL;
+	}
+	if (sb_topic_name_check(*name, why, sizeof(why)) < 0) {
+		return sb_msg_errorf(err, -EINVAL,
+				     "field \"topic\": invalid topic name: %s",
+				     why);
+	}
+	return 0;
+}
+
+/* A size field: an integer, or a string such as "64KiB". Absent or 0:
+ * `dflt`. */
+static int get_size(const cJSON *req, const char *field, uint64_t dflt,
+		    uint64_t *out, struct sb_msg_error *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, field);
+	const char *why = NULL;
+	int64_t n;
+
+	*out = dflt;
+	if (cJSON_IsString(v)) {
+		if (sb_config_parse_size(v->valuestring, out, &why) < 0) {
+			return sb_msg_errorf(err, -EINVAL,
+					     "field \"%s\": %s (got \"%s\")",
+					     field, why, v->valuestring);
+		}
+	} else if (v != NULL) {
+		if (sb_msg_get_int(req, field, 0, SB_MSG_INT_MAX, &n, err) <
+		    0) {
+			return -EINVAL;
+		}
+		*out = (uint64_t)n;
+	}
+	if (*out == 0) {
+		*out = dflt;
+	}
+	return 0;
+}
+
+/* A string field that must be one of two or three names. */
+static int get_choice(const cJSON *req, const char *field,
+		      const char *const *names, int dflt, int *out,
+		      struct sb_msg_error *err)
+{
+	const char *s = NULL;
+
+	*out = dflt;
+	if (sb_msg_get_string_opt(req, field, NULL, &s, err) < 0) {
+		return -EINVAL;
+	}
+	if (s == NULL) {
+		return 0;
+	}
+	for (int i = 0; names[i] != NULL; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return sb_msg_errorf(
+	    err, -EINVAL,
+	    "field \"%s\" must be one of \"%s\", \"%s\"%s%s%s "
+	    "(got \"%s\")",
+	    field, names[0], names[1], names[2] != NULL ? ", \"" : "",
+	    names[2] != NULL ? names[2] : "", names[2] != NULL ? "\"" : "", s);
+}
+
+static const char *const MODE_NAMES[] = {"broadcast", "queue", NULL};
+static const char *const OVERFLOW_NAMES[] = {"block", "overwrite", "reject",
+					     NULL};
+
+/* Settings for topic_create: the request's fields over topic_defaults. */
+static int create_settings(struct sbd_broker *b, const cJSON *req,
+			   struct sb_config_topic *s, struct sb_msg_error *err)
+{
+	const struct sb_config_topic *d = &b->cfg.topic_defaults;
+	int mode, overflow;
+	int64_t linger;
+	uint64_t msg_dflt;
+
+	*s = *d; /* shares the defaults' access rules; nothing is freed */
+	if (get_size(req, "capacity", d->capacity, &s->capacity, err) < 0) {
+		return -EINVAL;
+	}
+	/* An unset max_message follows a smaller capacity down. */
+	msg_dflt =
+	    d->max_message < s->capacity / 4 ? d->max_message : s->capacity / 4;
+	if (get_size(req, "max_message", msg_dflt, &s->max_message, err) < 0 ||
+	    get_choice(req, "mode", MODE_NAMES, (int)d->mode, &mode, err) < 0 ||
+	    get_choice(req, "overflow", OVERFLOW_NAMES, (int)d->overflow,
+		       &overflow, err) < 0 ||
+	    sb_msg_get_bool_opt(req, "persistent", false, &s->persistent, err) <
+		0 ||
+	    sb_msg_get_int_opt(req, "linger_ms", 0, LINGER_MS_MAX, d->linger_ms,
+			       &linger, err) < 0) {
+		return -EINVAL;
+	}
+	s->mode = mode == 1 ? SB_CONFIG_QUEUE : SB_CONFIG_BROADCAST;
+	s->overflow = (enum sb_config_overflow)overflow;
+	s->linger_ms = (uint32_t)linger;
+	return 0;
+}
+
+/* Checks one of the topic's access rules against the peer. */
+static int check_rule(struct sbd_client *c, const char *topic, const char *what,
+		      struct sb_msg_error *err)
+{
+	const struct sb_config_access *a = sbd_topic_access(c->broker, topic);
+	const struct sb_config_rule *rule =
+	    strcmp(what, "publish") == 0     ? &a->publish
+	    : strcmp(what, "subscribe") == 0 ? &a->subscribe
+					     : &a->admin;
+
+	if (sb_config_rule_allows(rule, c->cred.uid, c->cred.gids,
+				  c->cred.n_gids)) {
+		return 0;
+	}
+	sbd_info("client %" PRIu32 " (uid %lu): %s on topic \"%s\" refused",
+		 c->id, (unsigned long)c->cred.uid, what, topic);
+	return sb_msg_errorf(err, -EACCES,
+			     "the %s rule of topic \"%s\" refuses uid %lu",
+			     what, topic, (unsigned long)c->cred.uid);
+}
+
+static int op_topic_create(struct sbd_client *c, const cJSON *req,
+			   struct reply *rep, struct sb_msg_error *err)
+{
+	struct sb_config_topic s;
+	struct sbd_topic *t;
+	const char *name;
+
+	if (get_topic(req, &name, err) < 0 ||
+	    create_settings(c->broker, req, &s, err) < 0 ||
+	    check_rule(c, name, "admin", err) < 0 ||
+	    sbd_topic_create(c->broker, name, &s, true, &t, err) < 0) {
+		return err->code;
+	}
+	rep->result = result_with("topic", sbd_topic_info(t));
+	return rep->result != NULL ? 0 : oom(err);
+}
+
+/* The named topic, or -ENOENT. */
+static int find_topic(struct sbd_client *c, const cJSON *req,
+		      struct sbd_topic **t, struct sb_msg_error *err)
+{
+	const char *name;
+
+	if (get_topic(req, &name, err) < 0) {
+		return -EINVAL;
+	}
+	*t = sbd_topic_find(c->broker, name);
+	if (*t == NULL) {
+		return sb_msg_errorf(err, -ENOENT, "no such topic \"%s\"",
+				     name);
+	}
+	return 0;
+}
+
+static int op_topic_delete(struct sbd_client *c, const cJSON *req,
+			   struct reply *rep, struct sb_msg_error *err)
+{
+	struct sbd_topic *t;
+
+	(void)rep;
+	if (find_topic(c, req, &t, err) < 0 ||
+	    check_rule(c, t->name, "admin", err) < 0) {
+		return err->code;
+	}
+	sbd_topic_unname(t);
+	return 0;
+}
+
+static int op_topic_list(struct sbd_client *c, const cJSON *req,
+			 struct reply *rep, struct sb_msg_error *err)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	(void)req;
+	for (struct sbd_topic *t = c->broker->topics; arr != NULL && t != NULL;
+	     t = t->next) {
+		cJSON *info = sbd_topic_info(t);
+
+		if (info == NULL || !cJSON_AddItemToArray(arr, info)) {
+			cJSON_Delete(info);
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	}
+	rep->result = result_with("topics", arr);
+	return rep->result != NULL ? 0 : oom(err);
+}
+
+static int op_topic_stat(struct sbd_client *c, const cJSON *req,
+			 struct reply *rep, struct sb_msg_error *err)
+{
+	struct sbd_topic *t;
+
+	if (find_topic(c, req, &t, err) < 0) {
+		return err->code;
+	}
+	rep->result = sbd_topic_stat(t);
+	return rep->result != NULL ? 0 : oom(err);
+}
+
+/* Finds the topic for pub_open/sub_open, creating it implicitly if the
+ * broker's auto_create allows. */
+static int open_topic(struct sbd_client *c, const char *name,
+		      struct sbd_topic **t, struct sb_msg_error *err)
+{
+	struct sbd_broker *b = c->broker;
+	const struct sb_config_topic *s = sbd_config_topic(b, name);
+
+	*t = sbd_topic_find(b, name);
+	if (*t != NULL) {
+		return 0;
+	}
+	if (!b->cfg.auto_create) {
+		return sb_msg_errorf(
+		    err, -ENOENT, "no such topic \"%s\" (auto_create is off)",
+		    name);
+	}
+	/* A predeclared topic that was deleted comes back with its own
+	 * settings, but implicitly: the config declares it, the open does
+	 * not. */
+	return sbd_topic_create(b, name, s != NULL ? s : &b->cfg.topic_defaults,
+				false, t, err);
+}
+
+static cJSON *open_result(struct sbd_client *c, const struct sbd_handle *h)
+{
+	const struct sbd_topic *t = h->topic;
+	cJSON *r = result_with("topic", sbd_topic_info(t));
+
+	if (r == NULL || !sb_msg_add_int(r, "handle", h->id) ||
+	    (h->sub && !sb_msg_add_int(r, "owner", c->id)) ||
+	    !sb_msg_add_int(r, "data_size", (int64_t)t->data_size) ||
+	    !sb_msg_add_int(r, "ctl_size", (int64_t)t->ctl_size) ||
+	    !sb_msg_add_int(r, "fds", 2)) {
+		cJSON_Delete(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
+		       struct reply *rep, struct sb_msg_error *err)
+{
+	struct sbd_topic *t;
+	struct sbd_handle *h;
+	const char *name;
+
+	if (get_topic(req, &name, err) < 0 ||
+	    check_rule(c, name, sub ? "subscribe" : "publish", err) < 0) {
+		return err->code;
+	}
+	if (c->n_handles >= SBD_MAX_HANDLES_PER_CLIENT) {
+		return sb_msg_errorf(err, -EMFILE,
+				     "this connection holds %d handles already",
+				     SBD_MAX_HANDLES_PER_CLIENT);
+	}
+	if (open_topic(c, name, &t, err) < 0) {
+		return err->code;
+	}
+	h = sbd_client_handle_add(c, t, sub);
+	rep->result = h != NULL ? open_result(c, h) : NULL;
+	if (rep->result == NULL) {
+		if (h != NULL) {
+			sbd_client_handle_close(c, h->id);
+		} else if (t->refs == 0 && !t->is_explicit) {
+			sbd_topic_unname(t);
+		}
+		return oom(err);
+	}
+	rep->fds[0] = sub ? t->ro_fd : t->data_fd;
+	rep->fds[1] = t->ctl_fd;
+	rep->nfds = 2;
+	sbd_debug("client %" PRIu32 ": %s handle %" PRIu32 " on topic \"%s\"",
+		  c->id, sub ? "sub" : "pub", h->id, name);
+	return 0;
+}
+
+static int op_pub_open(struct sbd_client *c, const cJSON *req,
+		       struct reply *rep, struct sb_msg_error *err)
+{
+	return open_handle(c, req, false, rep, err);
+}
+
+static int op_sub_open(struct sbd_client *c, const cJSON *req,
+		       struct reply *rep, struct sb_msg_error *err)
+{
+	static const char *const starts[] = {"latest", "earliest", NULL};
+	int start;
+
+	/* The client takes its slot itself; `start` is checked here so that
+	 * a typo fails before anything is granted. */
+	if (get_choice(req, "start", starts, 0, &start, err) < 0) {
+		return -EINVAL;
+	}
+	return open_handle(c, req, true, rep, err);
+}
+
+static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
+		    struct sb_msg_error *err)
+{
+	int64_t id;
+
+	(void)rep;
+	if (sb_msg_get_int(req, "handle", 0, UINT32_MAX, &id, err) < 0) {
+		return -EINVAL;
+	}
+	if (sbd_client_handle_close(c, (uint32_t)id) < 0) {
+		return sb_msg_errorf(err, -ENOENT,
+				     "no handle %" PRId64 " on this connection",
+				     id);
+	}
+	return 0;
+}
+
+static int op_ping(struct sbd_client *c, const cJSON *req, struct reply *rep,
+		   struct sb_msg_error *err)
+{
+	(void)c;
+	(void)req;
+	(void)rep;
+	(void)err;
+	return 0;
+}
+
+#define ENVELOPE "op", "id"
+
+static const char *const F_HELLO[] = {ENVELOPE, "version", "name", NULL};
+static const char *const F_CREATE[] = {ENVELOPE,      "topic",	   "capacity",
+				       "max_message", "mode",	   "overflow",
+				       "persistent",  "linger_ms", NULL};
+static const char *const F_TOPIC[] = {ENVELOPE, "topic", NULL};
+static const char *const F_NONE[] = {ENVELOPE, NULL};
+static const char *const F_SUB[] = {ENVELOPE, "topic", "start", NULL};
+static const char *const F_CLOSE[] = {ENVELOPE, "handle", NULL};
+
+static const struct op OPS[] = {
+    {"hello", op_hello, F_HELLO},
+    {"topic_create", op_topic_create, F_CREATE},
+    {"topic_delete", op_topic_delete, F_TOPIC},
+    {"topic_list", op_topic_list, F_NONE},
+    {"topic_stat", op_topic_stat, F_TOPIC},
+    {"pub_open", op_pub_open, F_TOPIC},
+    {"sub_open", op_sub_open, F_SUB},
+    {"close", op_close, F_CLOSE},
+    {"ping", op_ping, F_NONE},
+};
+
+static const struct op *find_op(const char *name)
+{
+	for (size_t i = 0; i < sizeof(OPS) / sizeof(OPS[0]); i++) {
+		if (strcmp(OPS[i].name, name) == 0) {
+			return &OPS[i];
+		}
+	}
+	return NULL;
+}
+
+/* Runs one parsed request. Returns 0 with *rep filled, or the error. */
+static int run(struct sbd_client *c, const struct sb_msg_request *req,
+	       struct reply *rep, struct sb_msg_error *err)
+{
+	const struct op *op = find_op(req->op);
+
+	if (op == NULL) {
+		return sb_msg_errorf(err, -ENOTSUP, "unknown op \"%s\"",
+				     req->op);
+	}
+	if (!c->hello_done && op->fn != op_hello) {
+		return sb_msg_errorf(err, -EPROTO,
+				     "the first request must be \"hello\" "
+				     "(got \"%s\")",
+				     req->op);
+	}
+	if (c->hello_done && op->fn == op_hello) {
+		return sb_msg_errorf(err, -EPROTO,
+				     "\"hello\" was already done");
+	}
+	if (sb_msg_check_fields(req->root, op->fields, err) < 0) {
+		return -EINVAL;
+	}
+	return op->fn(c, req->root, rep, err);
+}
+
+void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
+{
+	struct sb_msg_request req;
+	struct sb_msg_error err = {0, ""};
+	struct reply rep = {NULL, {-1, -1}, 0, false};
+	cJSON *msg;
+	int r;
+
+	r = sb_msg_parse_request(payload, len, &req, &err);
+	if (r == 0) {
+		r = run(c, &req, &rep, &err);
+	}
+	if (r == 0) {
+		msg = sb_msg_reply_result(req.id, rep.result);
+	} else {
+		sbd_debug("client %" PRIu32 ": %s: %s", c->id,
+			  req.op != NULL ? req.op : "request", err.message);
+		cJSON_Delete(rep.result);
+		rep.nfds = 0;
+		msg = sb_msg_reply_error(req.has_id, req.id, r, err.message);
+	}
+	r = sbd_client_send(c, msg, rep.fds, rep.nfds);
+	if (r == -EMSGSIZE) {
+		sbd_client_send(c,
+				sb_msg_reply_error(req.has_id, req.id,
+						   -EMSGSIZE,
+						   "reply larger than "
+						   "limits.max_frame"),
+				NULL, 0);
+	}
+	if (rep.close_after && !c->closed) {
+		sbd_client_close_after_flush(c);
+	}
+	sb_msg_request_fini(&req);
+}

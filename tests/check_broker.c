@@ -1,0 +1,1128 @@
+/*
+ * check_broker.c - integration tests of shmbusd: real brokers in temporary
+ * directories (tests/broker_harness.h) driven by a minimal raw client
+ * written here (socket, frames, recvmsg for descriptors), so that every
+ * reply code, malformed frame, descriptor and lifecycle rule of
+ * docs/protocol.md and docs/operations.md is checked against the wire.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "proto/frame.h"
+#include "proto/message.h"
+#include "proto/ring.h"
+#include "tests/broker_harness.h"
+#include "tests/suites.h"
+#include "tests/testutil.h"
+
+#define TIMEOUT_S      30
+#define RECV_TIMEOUT_S 5
+#define NOBODY	       65534
+
+/* A raw connection: one socket, the last reply and its descriptors. */
+struct rc {
+	int fd;
+	cJSON *reply; /* the last reply, owned */
+	int fds[4];
+	int nfds;
+	uint64_t next_id;
+};
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static int rc_connect(struct rc *c, const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct timeval tv = {RECV_TIMEOUT_S, 0};
+
+	memset(c, 0, sizeof(*c));
+	c->next_id = 1;
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		return -errno;
+	}
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int r = -errno;
+
+		close(c->fd);
+		c->fd = -1;
+		return r;
+	}
+	return 0;
+}
+
+static void rc_close_fds(struct rc *c)
+{
+	for (int i = 0; i < c->nfds; i++) {
+		close(c->fds[i]);
+	}
+	c->nfds = 0;
+}
+
+static void rc_close(struct rc *c)
+{
+	rc_close_fds(c);
+	cJSON_Delete(c->reply);
+	c->reply = NULL;
+	if (c->fd >= 0) {
+		close(c->fd);
+	}
+	c->fd = -1;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int rc_send_text(struct rc *c, const char *json)
+{
+	unsigned char hdr[4];
+	size_t len = strlen(json);
+
+	hdr[0] = (unsigned char)(len >> 24);
+	hdr[1] = (unsigned char)(len >> 16);
+	hdr[2] = (unsigned char)(len >> 8);
+	hdr[3] = (unsigned char)len;
+	if (send_all(c->fd, hdr, 4) < 0) {
+		return -EPIPE;
+	}
+	return send_all(c->fd, json, len);
+}
+
+/* Reads exactly `len` bytes; the first read also takes descriptors. */
+static int recv_exact(struct rc *c, void *buf, size_t len, bool take_fds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	size_t got = 0;
+
+	while (got < len) {
+		struct iovec iov = {(char *)buf + got, len - got};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n;
+
+		if (take_fds && got == 0) {
+			mh.msg_control = cbuf;
+			mh.msg_controllen = sizeof(cbuf);
+		}
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n <= 0) {
+			return n == 0 ? -ECONNRESET : -errno;
+		}
+		for (struct cmsghdr *cm =
+			 take_fds && got == 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+		     cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_type == SCM_RIGHTS) {
+				int n_in = (int)((cm->cmsg_len - CMSG_LEN(0)) /
+						 sizeof(int));
+
+				memcpy(c->fds, CMSG_DATA(cm),
+				       sizeof(int) * (size_t)n_in);
+				c->nfds = n_in;
+			}
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads one reply frame into c->reply. Returns 0 or -errno. */
+static int rc_recv(struct rc *c)
+{
+	unsigned char hdr[4];
+	uint32_t len;
+	char *buf;
+	int r;
+
+	rc_close_fds(c);
+	cJSON_Delete(c->reply);
+	c->reply = NULL;
+	r = recv_exact(c, hdr, 4, true);
+	if (r < 0) {
+		return r;
+	}
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+	      (uint32_t)hdr[2] << 8 | hdr[3];
+	buf = malloc(len + 1);
+	ck_assert_ptr_nonnull(buf);
+	r = recv_exact(c, buf, len, false);
+	if (r == 0) {
+		c->reply = cJSON_ParseWithLength(buf, len);
+		r = c->reply != NULL ? 0 : -EBADMSG;
+	}
+	free(buf);
+	return r;
+}
+
+/* The error code of the last reply as a negative errno, or 0. */
+static int reply_code(const struct rc *c)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
+
+	if (e == NULL) {
+		return 0;
+	}
+	return sb_msg_errno_from_name(
+	    cJSON_GetStringValue(cJSON_GetObjectItem(e, "code")));
+}
+
+static const char *reply_message(const struct rc *c)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
+
+	return e != NULL
+		   ? cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"))
+		   : "";
+}
+
+static const cJSON *result(const struct rc *c)
+{
+	return cJSON_GetObjectItemCaseSensitive(c->reply, "result");
+}
+
+static int64_t result_int(const struct rc *c, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(result(c), name);
+
+	ck_assert_msg(cJSON_IsNumber(v), "no integer \"%s\"", name);
+	return (int64_t)v->valuedouble;
+}
+
+/* Sends a request and reads its reply; returns the reply's code. The
+ * request is a printf format (JSON text). */
+__attribute__((format(printf, 2, 3))) static int rc_call(struct rc *c,
+							 const char *fmt, ...)
+{
+	char json[4096];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(json, sizeof(json), fmt, ap);
+	va_end(ap);
+	r = rc_send_text(c, json);
+	if (r == 0) {
+		r = rc_recv(c);
+	}
+	return r < 0 ? r : reply_code(c);
+}
+
+static void rc_hello(struct rc *c, const char *path)
+{
+	ck_assert_int_eq(rc_connect(c, path), 0);
+	ck_assert_int_eq(rc_call(c, "{\"op\":\"hello\",\"id\":1,\"version\":1,"
+				    "\"name\":\"check\"}"),
+			 0);
+}
+
+/* 1 when topic_list names `topic`. */
+static int listed(struct rc *c, const char *topic)
+{
+	const cJSON *t;
+
+	ck_assert_int_eq(rc_call(c, "{\"op\":\"topic_list\",\"id\":3}"), 0);
+	cJSON_ArrayForEach(t, cJSON_GetObjectItem(result(c), "topics"))
+	{
+		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(t, "name")),
+			   topic) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A normal client can still say hello and ping: the broker survived. */
+static void assert_healthy(const struct sbt_broker *b)
+{
+	struct rc c;
+
+	rc_hello(&c, b->socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":2}"), 0);
+	rc_close(&c);
+}
+
+static void start(struct sbt_broker *b, const char *config)
+{
+	ck_assert_int_eq(sbt_broker_start(b, config, NULL), 0);
+}
+
+static void stop(struct sbt_broker *b)
+{
+	ck_assert_int_eq(sbt_broker_stop(b), 0);
+}
+
+/* ---- hello ---- */
+
+START_TEST(hello_must_come_first_and_once)
+{
+	struct sbt_broker b;
+	struct rc c;
+
+	start(&b, NULL);
+	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":1}"), -EPROTO);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":2,"
+				     "\"version\":1,\"name\":\"x\"}"),
+			 0);
+	ck_assert_int_eq(result_int(&c, "version"), 1);
+	ck_assert_int_eq(result_int(&c, "pid"), b.pid);
+	ck_assert_int_gt(result_int(&c, "client"), 0);
+	ck_assert_ptr_nonnull(cJSON_GetObjectItem(result(&c), "limits"));
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":3,"
+				     "\"version\":1}"),
+			 -EPROTO);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":4}"), 0);
+	rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+START_TEST(hello_with_another_version_is_refused_and_closed)
+{
+	struct sbt_broker b;
+	struct rc c;
+
+	start(&b, NULL);
+	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
+				     "\"version\":99}"),
+			 -EPROTO);
+	ck_assert_ptr_nonnull(strstr(reply_message(&c), "speaks 1"));
+	ck_assert_int_eq(rc_recv(&c), -ECONNRESET);
+	rc_close(&c);
+	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
+				     "\"version\":1,\"name\":\"\"}"),
+			 -EINVAL);
+	rc_close(&c);
+	assert_healthy(&b);
+	stop(&b);
+}
+END_TEST
+
+/* ---- ops and their errors ---- */
+
+START_TEST(topic_ops_and_their_errors)
+{
+	struct sbt_broker b;
+	struct rc c;
+
+	start(&b, NULL);
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"s/imu\",\"capacity\":"
+				     "\"64KiB\",\"max_message\":1024,\"mode\":"
+				     "\"queue\",\"overflow\":\"reject\"}"),
+			 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"s/imu\"}"),
+			 -EEXIST);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"a//b\"}"),
+			 -EINVAL);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"x\",\"capacity\":5000}"),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(reply_message(&c), "capacity"));
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"x\",\"mode\":\"fifo\"}"),
+			 -EINVAL);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"x\",\"persistent\":true}"),
+			 -EINVAL);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":7}"),
+			 -EINVAL);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_stat\",\"id\":5,"
+				     "\"topic\":\"s/imu\"}"),
+			 0);
+	ck_assert_ptr_nonnull(cJSON_GetObjectItem(result(&c), "queue"));
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_stat\",\"id\":5,"
+				     "\"topic\":\"none\"}"),
+			 -ENOENT);
+	ck_assert(listed(&c, "s/imu"));
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
+				     "\"topic\":\"s/imu\"}"),
+			 0);
+	ck_assert(!listed(&c, "s/imu"));
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
+				     "\"topic\":\"s/imu\"}"),
+			 -ENOENT);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"close\",\"id\":8,"
+				     "\"handle\":42}"),
+			 -ENOENT);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":8,"
+				     "\"topic\":\"t\",\"start\":\"middle\"}"),
+			 -EINVAL);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":9}"), 0);
+	rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+START_TEST(auto_create_off_gives_enoent)
+{
+	struct sbt_broker b;
+	struct rc c;
+
+	start(&b, "{\"auto_create\": false}");
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+				     "\"topic\":\"nope\"}"),
+			 -ENOENT);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
+				     "\"topic\":\"nope\"}"),
+			 -ENOENT);
+	rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+/* A child that connects as nobody and tries each rule; its exit status
+ * says which step disagreed. */
+static int access_child(const char *socket)
+{
+	struct rc c;
+
+	if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0 ||
+	    rc_connect(&c, socket) < 0) {
+		return 10;
+	}
+	if (rc_call(&c, "{\"op\":\"hello\",\"id\":1,\"version\":1}") != 0) {
+		return 11;
+	}
+	if (rc_call(&c,
+		    "{\"op\":\"pub_open\",\"id\":2,\"topic\":\"locked\"}") !=
+	    -EACCES) {
+		return 12;
+	}
+	if (rc_call(&c,
+		    "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"locked\"}") !=
+	    0) {
+		return 13;
+	}
+	if (rc_call(&c, "{\"op\":\"topic_delete\",\"id\":2,\"topic\":"
+			"\"locked\"}") != -EACCES) {
+		return 14;
+	}
+	if (rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,\"topic\":"
+			"\"other\"}") != -EACCES) {
+		return 15;
+	}
+	rc_close(&c);
+	return 0;
+}
+
+START_TEST(access_rules_refuse_with_eacces)
+{
+	struct sbt_broker b;
+	pid_t pid;
+
+	start(&b, "{\"socket\": {\"mode\": \"0666\"},"
+		  " \"topic_defaults\": {\"access\": {\"admin\": {}}},"
+		  " \"topics\": [{\"name\": \"locked\", \"access\":"
+		  " {\"publish\": {\"uids\": [4242]}, \"admin\": {}}}]}");
+	chmod(b.dir, 0755);
+	pid = fork();
+	if (pid == 0) {
+		_exit(access_child(b.socket));
+	}
+	ck_assert_int_eq(sbt_wait(pid), 0);
+	stop(&b);
+}
+END_TEST
+
+/* ---- malformed input ---- */
+
+/* Sends raw bytes on a fresh connection, expects one error reply with
+ * `code`, and then either a closed connection or a working one. */
+static void malformed(const struct sbt_broker *b, const void *bytes, size_t len,
+		      bool hello_first, int code, bool closes)
+{
+	struct rc c;
+
+	if (hello_first) {
+		rc_hello(&c, b->socket);
+	} else {
+		ck_assert_int_eq(rc_connect(&c, b->socket), 0);
+	}
+	ck_assert_int_eq(send_all(c.fd, bytes, len), 0);
+	ck_assert_int_eq(rc_recv(&c), 0);
+	ck_assert_int_eq(reply_code(&c), code);
+	if (closes) {
+		ck_assert_int_eq(rc_recv(&c), -ECONNRESET);
+	} else {
+		ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":2}"),
+				 hello_first ? 0 : -EPROTO);
+	}
+	rc_close(&c);
+	assert_healthy(b);
+}
+
+static void malformed_text(const struct sbt_broker *b, const char *json,
+			   int code)
+{
+	char frame[512];
+	size_t len = strlen(json);
+
+	frame[0] = (char)(len >> 24);
+	frame[1] = (char)(len >> 16);
+	frame[2] = (char)(len >> 8);
+	frame[3] = (char)len;
+	memcpy(frame + 4, json, len);
+	malformed(b, frame, len + 4, true, code, false);
+}
+
+START_TEST(framing_errors_close_only_that_connection)
+{
+	static const unsigned char too_big[] = {0x00, 0x10, 0x00, 0x01};
+	static const unsigned char zero[] = {0, 0, 0, 0};
+	struct sbt_broker b;
+	struct rc other, c;
+
+	start(&b, NULL);
+	rc_hello(&other, b.socket);
+	malformed(&b, too_big, sizeof(too_big), true, -EMSGSIZE, true);
+	malformed(&b, zero, sizeof(zero), false, -EPROTO, true);
+	/* A truncated frame, then the client goes away. */
+	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
+	ck_assert_int_eq(send_all(c.fd, "\0\0\0\x20{\"op\":", 10), 0);
+	rc_close(&c);
+	assert_healthy(&b);
+	ck_assert_int_eq(rc_call(&other, "{\"op\":\"ping\",\"id\":7}"), 0);
+	rc_close(&other);
+	stop(&b);
+	(void)sleep_ms;
+}
+END_TEST
+
+START_TEST(bad_requests_get_an_error_and_the_connection_stays)
+{
+	struct sbt_broker b;
+
+	start(&b, NULL);
+	malformed_text(&b, "{\"op\": \"ping\", \"id\": ", -EPROTO);
+	malformed_text(&b, "[1, 2]", -EPROTO);
+	malformed_text(&b, "{\"op\": 5, \"id\": 1}", -EPROTO);
+	malformed_text(&b, "{\"op\": \"ping\", \"id\": \"one\"}", -EPROTO);
+	malformed_text(&b, "{\"op\": \"frobnicate\", \"id\": 1}", -ENOTSUP);
+	malformed_text(&b, "{\"op\": \"ping\", \"id\": 1, \"colour\": 2}",
+		       -EINVAL);
+	malformed_text(&b, "{\"op\": \"close\", \"id\": 1, \"handle\": \"x\"}",
+		       -EINVAL);
+	stop(&b);
+}
+END_TEST
+
+/* ---- descriptors and the ring ---- */
+
+struct mapped {
+	void *data;
+	void *ctl;
+	uint64_t data_size;
+	uint64_t ctl_size;
+	struct sb_ring ring;
+};
+
+/* Maps the two descriptors of the last open reply and attaches. */
+static void map_reply(struct rc *c, bool writable, struct mapped *m)
+{
+	struct stat st;
+
+	ck_assert_int_eq(c->nfds, 2);
+	ck_assert_int_eq(result_int(c, "fds"), 2);
+	m->data_size = (uint64_t)result_int(c, "data_size");
+	m->ctl_size = (uint64_t)result_int(c, "ctl_size");
+	ck_assert_int_eq(fstat(c->fds[0], &st), 0);
+	ck_assert_uint_eq((uint64_t)st.st_size, m->data_size);
+	ck_assert_int_eq(fstat(c->fds[1], &st), 0);
+	ck_assert_uint_eq((uint64_t)st.st_size, m->ctl_size);
+	m->data = mmap(NULL, m->data_size,
+		       writable ? PROT_READ | PROT_WRITE : PROT_READ,
+		       MAP_SHARED, c->fds[0], 0);
+	m->ctl = mmap(NULL, m->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      c->fds[1], 0);
+	ck_assert_ptr_ne(m->data, MAP_FAILED);
+	ck_assert_ptr_ne(m->ctl, MAP_FAILED);
+	ck_assert_int_eq(sb_ring_attach(&m->ring, m->data, m->data_size, m->ctl,
+					m->ctl_size),
+			 0);
+}
+
+static void unmap(struct mapped *m)
+{
+	munmap(m->data, m->data_size);
+	munmap(m->ctl, m->ctl_size);
+}
+
+/* As nobody, reopening the read-only descriptor for writing must fail. */
+static int reopen_child(int fd)
+{
+	char path[64];
+
+	if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0) {
+		return 10;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (open(path, O_RDWR) >= 0) {
+		return 11;
+	}
+	return errno == EACCES ? 0 : 12;
+}
+
+START_TEST(subscriber_data_is_read_only)
+{
+	struct sbt_broker b;
+	struct rc c;
+	void *p;
+	pid_t pid;
+
+	start(&b, NULL);
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
+				     "\"topic\":\"ro\"}"),
+			 0);
+	ck_assert_int_eq(c.nfds, 2);
+	ck_assert_int_eq(fcntl(c.fds[0], F_GETFL) & O_ACCMODE, O_RDONLY);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, c.fds[0], 0);
+	ck_assert_ptr_eq(p, MAP_FAILED);
+	ck_assert_int_eq(errno, EACCES);
+	pid = fork();
+	if (pid == 0) {
+		_exit(reopen_child(c.fds[0]));
+	}
+	ck_assert_int_eq(sbt_wait(pid), 0);
+	rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+START_TEST(publish_and_receive_through_granted_descriptors)
+{
+	struct sbt_broker b;
+	struct rc pub, sub;
+	struct mapped pm, sm;
+	struct sb_ring_reader rd;
+	char msg[100], got[100];
+
+	start(&b, NULL);
+	rc_hello(&pub, b.socket);
+	rc_hello(&sub, b.socket);
+	ck_assert_int_eq(rc_call(&pub, "{\"op\":\"pub_open\",\"id\":2,"
+				       "\"topic\":\"data\"}"),
+			 0);
+	map_reply(&pub, true, &pm);
+	ck_assert_int_eq(rc_call(&sub, "{\"op\":\"sub_open\",\"id\":2,"
+				       "\"topic\":\"data\",\"start\":"
+				       "\"earliest\"}"),
+			 0);
+	map_reply(&sub, false, &sm);
+	ck_assert_int_eq(
+	    sb_ring_reader_open_owned(&sm.ring, SB_RING_START_EARLIEST,
+				      (uint32_t)result_int(&sub, "owner"), &rd),
+	    0);
+	sbt_fill_pattern(msg, sizeof(msg), 7);
+	ck_assert_int_eq(sb_ring_publish(&pm.ring, msg, sizeof(msg), 1000), 0);
+	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000),
+			 sizeof(got));
+	ck_assert(sbt_check_pattern(got, sizeof(got), 7));
+	ck_assert_int_eq(rc_call(&pub, "{\"op\":\"topic_stat\",\"id\":3,"
+				       "\"topic\":\"data\"}"),
+			 0);
+	ck_assert_int_eq(cJSON_GetArraySize(
+			     cJSON_GetObjectItem(result(&pub), "subscribers")),
+			 1);
+	sb_ring_reader_close(&rd);
+	unmap(&pm);
+	unmap(&sm);
+	rc_close(&pub);
+	rc_close(&sub);
+	stop(&b);
+}
+END_TEST
+
+/* Holds a sub handle and a slot, tells the parent, and waits to die. */
+static void slot_holder(const char *socket, int ready_fd)
+{
+	struct rc c;
+	struct mapped m;
+	struct sb_ring_reader rd;
+
+	rc_hello(&c, socket);
+	if (rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"slow\"}") !=
+	    0) {
+		_exit(20);
+	}
+	map_reply(&c, false, &m);
+	if (sb_ring_reader_open_owned(&m.ring, SB_RING_START_LATEST,
+				      (uint32_t)result_int(&c, "owner"),
+				      &rd) < 0) {
+		_exit(21);
+	}
+	if (write(ready_fd, "r", 1) != 1) {
+		_exit(22);
+	}
+	for (;;) {
+		pause();
+	}
+}
+
+START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
+{
+	struct sbt_broker b;
+	struct rc c;
+	struct mapped m;
+	char msg[512], r;
+	int pipefd[2];
+	pid_t holder, writer;
+
+	start(&b, NULL);
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"slow\",\"capacity\":4096,"
+				     "\"max_message\":1024}"),
+			 0);
+	ck_assert_int_eq(pipe(pipefd), 0);
+	holder = fork();
+	if (holder == 0) {
+		slot_holder(b.socket, pipefd[1]);
+	}
+	ck_assert_int_eq(read(pipefd[0], &r, 1), 1);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":3,"
+				     "\"topic\":\"slow\"}"),
+			 0);
+	map_reply(&c, true, &m);
+	memset(msg, 'x', sizeof(msg));
+	while (sb_ring_publish(&m.ring, msg, sizeof(msg), 0) == 0) {
+	}
+	ck_assert_int_eq(sb_ring_publish(&m.ring, msg, sizeof(msg), 0),
+			 -EAGAIN);
+	writer = fork();
+	if (writer == 0) {
+		/* Blocks behind the holder until the broker frees its slot. */
+		_exit(sb_ring_publish(&m.ring, msg, sizeof(msg), 20000) == 0
+			  ? 0
+			  : 1);
+	}
+	kill(holder, SIGKILL);
+	ck_assert_int_eq(sbt_wait(holder), -SIGKILL);
+	ck_assert_int_eq(sbt_wait(writer), 0);
+	unmap(&m);
+	rc_close(&c);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	stop(&b);
+}
+END_TEST
+
+/* ---- lifecycle ---- */
+
+START_TEST(implicit_topics_go_with_their_last_user_explicit_stay)
+{
+	struct sbt_broker b;
+	struct rc c, d;
+	int64_t h;
+
+	start(&b, NULL);
+	rc_hello(&c, b.socket);
+	rc_hello(&d, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"kept\"}"),
+			 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+				     "\"topic\":\"kept\"}"),
+			 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+				     "\"topic\":\"temp\"}"),
+			 0);
+	h = result_int(&c, "handle");
+	ck_assert_int_eq(rc_call(&d, "{\"op\":\"sub_open\",\"id\":2,"
+				     "\"topic\":\"temp\"}"),
+			 0);
+	ck_assert_int_eq(rc_call(&c,
+				 "{\"op\":\"close\",\"id\":2,\"handle\":"
+				 "%lld}",
+				 (long long)h),
+			 0);
+	ck_assert(listed(&c, "temp"));
+	rc_close(&d); /* the last user: the connection closes */
+	rc_close(&c);
+	rc_hello(&c, b.socket);
+	for (int i = 0; i < 500 && listed(&c, "temp"); i++) {
+		sleep_ms(10);
+	}
+	ck_assert(!listed(&c, "temp"));
+	ck_assert(listed(&c, "kept"));
+	rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+START_TEST(deleting_a_topic_in_use_keeps_its_users_working)
+{
+	struct sbt_broker b;
+	struct rc c;
+	struct mapped pm, sm;
+	struct sb_ring_reader rd;
+	char got[16];
+
+	start(&b, NULL);
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"doomed\"}"),
+			 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+				     "\"topic\":\"doomed\"}"),
+			 0);
+	map_reply(&c, true, &pm);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
+				     "\"topic\":\"doomed\"}"),
+			 0);
+	map_reply(&c, false, &sm);
+	ck_assert_int_eq(
+	    sb_ring_reader_open_owned(&sm.ring, SB_RING_START_LATEST,
+				      (uint32_t)result_int(&c, "owner"), &rd),
+	    0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
+				     "\"topic\":\"doomed\"}"),
+			 0);
+	ck_assert(!listed(&c, "doomed"));
+	ck_assert_int_eq(sb_ring_publish(&pm.ring, "after", 5, 1000), 0);
+	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000), 5);
+	ck_assert_int_eq(memcmp(got, "after", 5), 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_stat\",\"id\":3,"
+				     "\"topic\":\"doomed\"}"),
+			 -ENOENT);
+	sb_ring_reader_close(&rd);
+	unmap(&pm);
+	unmap(&sm);
+	rc_close(&c);
+	assert_healthy(&b);
+	stop(&b);
+}
+END_TEST
+
+/* ---- limits ---- */
+
+START_TEST(limits_give_their_errors)
+{
+	struct sbt_broker b;
+	struct rc c, d, e;
+
+	start(&b,
+	      "{\"limits\": {\"max_clients\": 2, \"max_topics\": 3,"
+	      " \"max_ring_bytes\": \"8KiB\", \"max_topic_bytes\": \"4KiB\"},"
+	      " \"topic_defaults\": {\"capacity\": \"4KiB\","
+	      " \"max_message\": \"1KiB\"}}");
+	rc_hello(&c, b.socket);
+	rc_hello(&d, b.socket);
+	ck_assert_int_eq(rc_connect(&e, b.socket), 0);
+	ck_assert_int_eq(rc_recv(&e), 0);
+	ck_assert_int_eq(reply_code(&e), -EUSERS);
+	ck_assert_int_eq(rc_recv(&e), -ECONNRESET);
+	rc_close(&e);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"a\"}"),
+			 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"b\"}"),
+			 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"c\"}"),
+			 -ENOSPC);
+	ck_assert_ptr_nonnull(strstr(reply_message(&c), "max_ring_bytes"));
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"c\",\"capacity\":8192}"),
+			 -EINVAL);
+	rc_close(&c);
+	rc_close(&d);
+	stop(&b);
+
+	start(&b, "{\"limits\": {\"max_topics\": 1}}");
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"a\"}"),
+			 0);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+				     "\"topic\":\"b\"}"),
+			 -ENOSPC);
+	ck_assert_ptr_nonnull(strstr(reply_message(&c), "max_topics"));
+	rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+/* ---- start-up, signals, config ---- */
+
+static void expect_config_error(const char *json, const char *field)
+{
+	struct sbt_broker b;
+	char err[1024];
+	const char *argv[] = {"shmbusd",  "--config", b.config,
+			      "--socket", b.socket,   NULL};
+	FILE *f;
+
+	memset(&b, 0, sizeof(b));
+	b.dir = sbt_tempdir();
+	snprintf(b.config, sizeof(b.config), "%s/bad.json", b.dir);
+	snprintf(b.socket, sizeof(b.socket), "%s/s.sock", b.dir);
+	f = fopen(b.config, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(json, f);
+	fclose(f);
+	ck_assert_int_eq(sbt_run_shmbusd(argv, err, sizeof(err)), 2);
+	ck_assert_msg(strstr(err, "bad.json") != NULL &&
+			  strstr(err, field) != NULL,
+		      "message \"%s\" lacks the file or \"%s\"", err, field);
+	sbt_rmtree(b.dir);
+}
+
+START_TEST(bad_config_files_are_refused_naming_the_field)
+{
+	char err[1024];
+	const char *bad_flag[] = {"shmbusd", "--bogus", NULL};
+	const char *bad_level[] = {"shmbusd", "--log-level", "loud", NULL};
+	const char *missing[] = {"shmbusd", "--config", "/nonexistent/x.json",
+				 NULL};
+
+	expect_config_error("{\"limits\": {", "invalid JSON");
+	expect_config_error("{\"max_client\": 3}", "max_client");
+	expect_config_error("{\"limits\": {\"max_clients\": \"many\"}}",
+			    "limits.max_clients");
+	expect_config_error("{\"limits\": {\"max_clients\": 0}}",
+			    "limits.max_clients");
+	expect_config_error("{\"topics\": [{\"name\": \"a\", \"capacity\":"
+			    " 5000}]}",
+			    "topics[0].capacity");
+	ck_assert_int_eq(sbt_run_shmbusd(bad_flag, err, sizeof(err)), 64);
+	ck_assert_ptr_nonnull(strstr(err, "--bogus"));
+	ck_assert_int_eq(sbt_run_shmbusd(bad_level, err, sizeof(err)), 64);
+	ck_assert_ptr_nonnull(strstr(err, "--log-level"));
+	ck_assert_int_eq(sbt_run_shmbusd(missing, err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x.json"));
+}
+END_TEST
+
+static void rewrite_config(const struct sbt_broker *b, const char *json)
+{
+	char tmp[300];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", b->config);
+	f = fopen(tmp, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(json, f);
+	fclose(f);
+	ck_assert_int_eq(rename(tmp, b->config), 0);
+}
+
+START_TEST(sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one)
+{
+	struct sbt_broker b;
+	struct rc c;
+	int i;
+
+	start(&b, "{\"topics\": [{\"name\": \"first\"}]}");
+	rc_hello(&c, b.socket);
+	ck_assert(listed(&c, "first"));
+	rewrite_config(&b, "{\"topics\": [{\"name\": \"first\"},"
+			   " {\"name\": \"second\"}]}");
+	kill(b.pid, SIGHUP);
+	for (i = 0; i < 500 && !listed(&c, "second"); i++) {
+		sleep_ms(10);
+	}
+	ck_assert(listed(&c, "second"));
+	rewrite_config(&b, "{\"limits\": {\"max_frame\": \"lots\"}}");
+	kill(b.pid, SIGHUP);
+	for (i = 0; i < 500 && !sbt_broker_log_contains(
+				   &b, "keeping the previous configuration");
+	     i++) {
+		sleep_ms(10);
+	}
+	ck_assert(sbt_broker_log_contains(&b, "limits.max_frame"));
+	ck_assert(listed(&c, "second"));
+	rc_close(&c);
+	assert_healthy(&b);
+	stop(&b);
+}
+END_TEST
+
+START_TEST(a_second_broker_on_the_same_socket_is_refused)
+{
+	struct sbt_broker b;
+	char err[1024];
+	const char *argv[] = {"shmbusd", "--socket", b.socket, NULL};
+
+	start(&b, NULL);
+	ck_assert_int_eq(sbt_run_shmbusd(argv, err, sizeof(err)), 1);
+	ck_assert_msg(strstr(err, "another shmbusd is listening") != NULL,
+		      "unexpected message \"%s\"", err);
+	assert_healthy(&b);
+	stop(&b);
+}
+END_TEST
+
+START_TEST(a_stale_socket_file_is_replaced)
+{
+	struct sbt_broker b;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int fd;
+
+	memset(&b, 0, sizeof(b));
+	b.dir = sbt_tempdir();
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/shmbusd.sock",
+		 b.dir);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	close(fd); /* a socket file nobody listens on: stale */
+	ck_assert_int_eq(sbt_broker_start_in(&b, NULL, NULL), 0);
+	ck_assert(sbt_broker_log_contains(&b, "removed stale socket"));
+	assert_healthy(&b);
+	stop(&b);
+}
+END_TEST
+
+START_TEST(sigterm_exits_zero_and_removes_the_socket)
+{
+	struct sbt_broker b;
+	struct rc c;
+	struct stat st;
+
+	start(&b, NULL);
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+				     "\"topic\":\"held\"}"),
+			 0);
+	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
+	ck_assert_int_eq(lstat(b.socket, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(rc_recv(&c), -ECONNRESET);
+	rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
+{
+	struct sbt_broker b;
+	struct rc c;
+	struct mapped m;
+	struct sb_ring_reader rd;
+	char cfg[512], got[16];
+
+	memset(&b, 0, sizeof(b));
+	b.dir = sbt_tempdir();
+	snprintf(cfg, sizeof(cfg),
+		 "{\"data_dir\": \"%s\", \"topics\": [{\"name\": \"keep/me\","
+		 " \"persistent\": true, \"capacity\": \"64KiB\","
+		 " \"max_message\": \"1KiB\"}]}",
+		 b.dir);
+	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+				     "\"topic\":\"keep/me\"}"),
+			 0);
+	map_reply(&c, true, &m);
+	ck_assert_int_eq(sb_ring_publish(&m.ring, "durable", 7, 1000), 0);
+	unmap(&m);
+	rc_close(&c);
+	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
+	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
+	ck_assert(sbt_broker_log_contains(&b, "reusing its persisted ring"));
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
+				     "\"topic\":\"keep/me\"}"),
+			 0);
+	map_reply(&c, false, &m);
+	ck_assert_int_eq(
+	    sb_ring_reader_open_owned(&m.ring, SB_RING_START_EARLIEST,
+				      (uint32_t)result_int(&c, "owner"), &rd),
+	    0);
+	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000), 7);
+	ck_assert_int_eq(memcmp(got, "durable", 7), 0);
+	sb_ring_reader_close(&rd);
+	unmap(&m);
+	rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+static TCase *tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, TIMEOUT_S);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+Suite *broker_suite(void)
+{
+	Suite *s = suite_create("broker");
+	TCase *tc;
+
+	tc = tcase(s, "hello");
+	tcase_add_test(tc, hello_must_come_first_and_once);
+	tcase_add_test(tc, hello_with_another_version_is_refused_and_closed);
+	tc = tcase(s, "ops");
+	tcase_add_test(tc, topic_ops_and_their_errors);
+	tcase_add_test(tc, auto_create_off_gives_enoent);
+	tcase_add_test(tc, access_rules_refuse_with_eacces);
+	tc = tcase(s, "malformed");
+	tcase_add_test(tc, framing_errors_close_only_that_connection);
+	tcase_add_test(tc, bad_requests_get_an_error_and_the_connection_stays);
+	tc = tcase(s, "descriptors");
+	tcase_add_test(tc, subscriber_data_is_read_only);
+	tcase_add_test(tc, publish_and_receive_through_granted_descriptors);
+	tc = tcase(s, "lifecycle");
+	tcase_add_test(tc,
+		       a_dead_subscriber_frees_its_slot_and_the_writer_goes_on);
+	tcase_add_test(tc,
+		       implicit_topics_go_with_their_last_user_explicit_stay);
+	tcase_add_test(tc, deleting_a_topic_in_use_keeps_its_users_working);
+	tcase_add_test(tc,
+		       a_persistent_topic_keeps_its_messages_across_restarts);
+	tc = tcase(s, "limits");
+	tcase_add_test(tc, limits_give_their_errors);
+	tc = tcase(s, "process");
+	tcase_add_test(tc, bad_config_files_are_refused_naming_the_field);
+	tcase_add_test(
+	    tc, sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one);
+	tcase_add_test(tc, a_second_broker_on_the_same_socket_is_refused);
+	tcase_add_test(tc, a_stale_socket_file_is_replaced);
+	tcase_add_test(tc, sigterm_exits_zero_and_removes_the_socket);
+	return s;
+}
