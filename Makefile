@@ -51,7 +51,18 @@ SHMBUSD := $(B)/shmbusd
 SHMBUS := $(B)/shmbus
 BENCH := $(B)/shmbus-bench
 
-.PHONY: all lib test check-variant run bench clean deps format
+.PHONY: all lib test check-variant run bench clean deps format install
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/shmbus
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 all: lib $(if $(DAEMON_SRCS),$(SHMBUSD)) $(if $(TOOL_SRCS),$(SHMBUS))
 
@@ -91,6 +102,30 @@ $(LIB_A): $(LIB_OBJS)
 $(LIB_SO): $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libshmbus.so.0 -Wl,-z,defs $(LDFLAGS_ALL) \
 	      -o $@ $^ $(PKG_LIBS) $(LIBS_SYS)
+
+# Installs what a user of the bus needs: headers, both libraries (the shared
+# one under its soname), pkg-config data, the programs, man pages, an example
+# config and a systemd unit. PREFIX and DESTDIR as usual.
+install: all
+	install -d $(DESTDIR)$(INCLUDEDIR)/shmbus $(DESTDIR)$(LIBDIR)/pkgconfig \
+	           $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR) \
+	           $(DESTDIR)$(UNITDIR)
+	install -m 0644 include/shmbus/*.h $(DESTDIR)$(INCLUDEDIR)/shmbus/
+	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libshmbus.a
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libshmbus.so.$(VERSION)
+	ln -sf libshmbus.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libshmbus.so.0
+	ln -sf libshmbus.so.0 $(DESTDIR)$(LIBDIR)/libshmbus.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' dist/shmbus.pc.in \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/shmbus.pc
+	sed -e 's|@SBINDIR@|$(SBINDIR)|' dist/shmbusd.service.in \
+	    > $(DESTDIR)$(UNITDIR)/shmbusd.service
+	install -m 0644 dist/shmbusd.example.json $(DESTDIR)$(DOCDIR)/
+	$(if $(DAEMON_SRCS),install -m 0755 $(SHMBUSD) $(DESTDIR)$(SBINDIR)/)
+	$(if $(TOOL_SRCS),install -m 0755 $(SHMBUS) $(DESTDIR)$(BINDIR)/)
+	for page in $(wildcard man/*.[0-9]); do \
+	    sect=$${page##*.}; install -d $(DESTDIR)$(MANDIR)/man$$sect; \
+	    install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$sect/; done
 
 $(CONFIG_A): $(CONFIG_OBJS)
 	@mkdir -p $(dir $@)

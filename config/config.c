@@ -22,6 +22,7 @@
 #include <cJSON.h>
 
 #include "proto/message.h"
+#include "proto/ring.h"
 #include "proto/topic_name.h"
 
 #define KIB (UINT64_C(1) << 10)
@@ -625,14 +626,43 @@ static int parse_access(const struct ctx *c, const cJSON *obj,
 }
 
 /*
- * The ring geometry rule. The ring module (proto/ring, being written
- * concurrently on its own branch) owns these limits: at merge, the numbers
- * below give way to its constants and this function stays the one place
- * that config and the broker's topic.create handler call.
+ * The ring geometry rule belongs to sb_ring_layout() (proto/ring.c); the
+ * config asks it rather than keeping its own copy of the numbers, so the
+ * two can never disagree. Slot count, mode and overflow are set to values
+ * the ring always accepts: only capacity and max_message are in question.
  */
-#define RING_CAPACITY_MIN    (4 * KIB)
-#define RING_CAPACITY_MAX    (1 * GIB)
-#define RING_MESSAGE_DIVISOR 4
+static bool ring_accepts(uint64_t capacity, uint64_t max_message)
+{
+	struct sb_ring_config rc = {
+	    .capacity = capacity,
+	    .max_message = (uint32_t)max_message,
+	    .slot_count = 1,
+	    .mode = SB_RING_BROADCAST,
+	    .overflow = SB_RING_BLOCK,
+	};
+	uint64_t data_size, ctl_size;
+
+	return max_message <= UINT32_MAX &&
+	       sb_ring_layout(&rc, &data_size, &ctl_size) == 0;
+}
+
+/* The largest max_message the ring accepts for a valid `capacity`, found
+ * by bisection (only on the error path, to word the message). */
+static uint64_t largest_message(uint64_t capacity)
+{
+	uint64_t lo = 0, hi = capacity;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo + 1) / 2;
+
+		if (ring_accepts(capacity, mid)) {
+			lo = mid;
+		} else {
+			hi = mid - 1;
+		}
+	}
+	return lo;
+}
 
 __attribute__((format(printf, 5, 6))) static int blame(const char **field,
 						       const char *name,
@@ -655,16 +685,16 @@ int sb_config_check_geometry(uint64_t capacity, uint64_t max_message,
 			     const char **field, char *why, size_t whylen)
 {
 	char a[32], b[32], d[32];
-	uint64_t msg_max = capacity / RING_MESSAGE_DIVISOR;
+	uint64_t msg_max;
 
 	sb_config_format_size(capacity, a, sizeof(a));
-	if (capacity < RING_CAPACITY_MIN || capacity > RING_CAPACITY_MAX ||
-	    (capacity & (capacity - 1)) != 0) {
+	if (!ring_accepts(capacity, 0)) {
 		return blame(
 		    field, "capacity", why, whylen,
 		    "must be a power of two from %s to %s (got %s)",
-		    sb_config_format_size(RING_CAPACITY_MIN, b, sizeof(b)),
-		    sb_config_format_size(RING_CAPACITY_MAX, d, sizeof(d)), a);
+		    sb_config_format_size(SB_RING_MIN_CAPACITY, b, sizeof(b)),
+		    sb_config_format_size(SB_RING_MAX_CAPACITY, d, sizeof(d)),
+		    a);
 	}
 	if (capacity > limits->max_topic_bytes) {
 		return blame(field, "capacity", why, whylen,
@@ -675,10 +705,12 @@ int sb_config_check_geometry(uint64_t capacity, uint64_t max_message,
 			     a);
 	}
 	sb_config_format_size(max_message, d, sizeof(d));
-	if (max_message < 1 || max_message > msg_max) {
+	if (max_message < 1 || !ring_accepts(capacity, max_message)) {
+		msg_max = largest_message(capacity);
 		return blame(field, "max_message", why, whylen,
-			     "must be from 1 to capacity / %d = %s (got %s)",
-			     RING_MESSAGE_DIVISOR,
+			     "must be from 1 to capacity / %" PRIu64
+			     " = %s (got %s)",
+			     msg_max > 0 ? capacity / msg_max : 0,
 			     sb_config_format_size(msg_max, b, sizeof(b)), d);
 	}
 	if (max_message > limits->max_message) {

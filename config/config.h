@@ -130,10 +130,11 @@ int sb_config_load_file(const char *path, struct sb_config *out, char *err,
 void sb_config_free(struct sb_config *cfg);
 
 /*
- * The ring geometry rule, in one place for the config parser and the
- * broker's topic.create handler: capacity is a power of two from 4KiB to
- * 1GiB and at most limits->max_topic_bytes; max_message is from 1 to
- * capacity / 4 and at most limits->max_message.
+ * The ring geometry rule for the config parser and the broker's
+ * topic_create handler: what sb_ring_layout() accepts (the one place the
+ * ring's limits live: capacity a power of two from 4KiB to 1GiB, max_message
+ * up to capacity / 4), plus max_message >= 1, capacity at most
+ * limits->max_topic_bytes and max_message at most limits->max_message.
  *
  * Returns 0, or -EINVAL with *field set to "capacity" or "max_message" (the
  * one to blame) and `why` (whylen bytes, may be NULL) saying what is wrong.

@@ -18,10 +18,10 @@
 #define SWEEP_INTERVAL_MS 1000
 
 int sbd_broker_socket_path(const struct sbd_broker *b,
-                           const struct sb_config *cfg, char *buf, size_t len)
+			   const struct sb_config *cfg, char *buf, size_t len)
 {
-	const char *p = b->flag_socket != NULL ? b->flag_socket
-	                                       : cfg->socket_path;
+	const char *p =
+	    b->flag_socket != NULL ? b->flag_socket : cfg->socket_path;
 
 	if (p == NULL) {
 		return sb_socket_default_path(buf, len);
@@ -49,21 +49,20 @@ static void reload(struct sbd_broker *b)
 
 	if (b->config_path == NULL) {
 		sbd_info("SIGHUP: no config file to reload (started without "
-		         "--config)");
+			 "--config)");
 		return;
 	}
-	if (sb_config_load_file(b->config_path, &fresh, err, sizeof(err)) <
-	    0) {
+	if (sb_config_load_file(b->config_path, &fresh, err, sizeof(err)) < 0) {
 		sbd_error("SIGHUP: %s; keeping the previous configuration",
-		          err);
+			  err);
 		return;
 	}
 	sbd_broker_apply_flags(b, &fresh);
 	if (sbd_broker_socket_path(b, &fresh, path, sizeof(path)) == 0 &&
 	    strcmp(path, b->socket_path) != 0) {
 		sbd_warn("SIGHUP: socket path changed to %s; it takes effect "
-		         "when the broker restarts (still on %s)",
-		         path, b->socket_path);
+			 "when the broker restarts (still on %s)",
+			 path, b->socket_path);
 	}
 	sb_config_free(&b->cfg);
 	b->cfg = fresh;
@@ -129,11 +128,11 @@ static int start_handles(struct sbd_broker *b)
 	}
 	if (r == 0) {
 		r = uv_timer_start(&b->sweep, on_sweep, SWEEP_INTERVAL_MS,
-		                   SWEEP_INTERVAL_MS);
+				   SWEEP_INTERVAL_MS);
 	}
 	if (r < 0) {
 		sbd_error("starting the event loop's handles: %s",
-		          uv_strerror(r));
+			  uv_strerror(r));
 		return r;
 	}
 	return sbd_server_start(b);

@@ -31,7 +31,7 @@
 #include "proto/ring.h"
 #include "proto/sockpath.h"
 
-#define SBD_VERSION "0.1.0"
+#define SBD_VERSION	     "0.1.0"
 #define SBD_PROTOCOL_VERSION 1
 
 /* Handles one client may hold at once (pub_open/sub_open answer EMFILE). */
@@ -56,17 +56,17 @@ struct sbd_topic {
 	uint32_t linger_ms;
 	bool persistent;
 	bool is_explicit; /* topic_create or config: stays until deleted */
-	bool named;       /* in the registry */
-	bool lingering;   /* the linger timer runs */
-	int data_fd;      /* read-write; mode 0400 once ro_fd exists */
-	int ro_fd;        /* read-only reopening of data_fd, for subscribers */
+	bool named;	  /* in the registry */
+	bool lingering;	  /* the linger timer runs */
+	int data_fd;	  /* read-write; mode 0400 once ro_fd exists */
+	int ro_fd;	  /* read-only reopening of data_fd, for subscribers */
 	int ctl_fd;
 	void *shm_data;
 	void *shm_ctl;
 	uint64_t data_size;
 	uint64_t ctl_size;
 	struct sb_ring ring; /* the broker's own attachment */
-	unsigned refs;       /* handles on this topic */
+	unsigned refs;	     /* handles on this topic */
 	unsigned publishers;
 	unsigned subscribers;
 	uv_timer_t linger; /* always initialised; closed when freed */
@@ -109,9 +109,9 @@ struct sbd_client {
 	struct sbd_cred cred;
 	struct sb_frame_decoder dec;
 	bool hello_done;
-	bool closing;    /* no more reading: flush, then close */
-	bool closed;     /* uv_close called */
-	char name[65];   /* from hello, for logs */
+	bool closing;  /* no more reading: flush, then close */
+	bool closed;   /* uv_close called */
+	char name[65]; /* from hello, for logs */
 	struct sbd_out *out_head;
 	struct sbd_out *out_tail;
 	size_t out_bytes;
@@ -127,10 +127,10 @@ struct sbd_broker {
 	struct sb_config cfg;
 	const char *config_path; /* NULL: built-in defaults only */
 	const char *flag_socket; /* --socket, or NULL; wins over the file */
-	int flag_log_level;      /* --log-level, or -1; wins over the file */
+	int flag_log_level;	 /* --log-level, or -1; wins over the file */
 	char socket_path[SB_SOCKET_PATH_MAX + 1];
 	int listen_fd;
-	int reserve_fd; /* spare descriptor for surviving EMFILE on accept */
+	int reserve_fd;	  /* spare descriptor for surviving EMFILE on accept */
 	dev_t socket_dev; /* identity of the socket file we bound, so that */
 	ino_t socket_ino; /* we remove it only if it is still ours */
 	uv_poll_t listen_poll;
@@ -142,8 +142,8 @@ struct sbd_broker {
 	uint32_t n_clients;
 	uint32_t next_client_id;
 	struct sbd_topic *topics; /* named topics */
-	uint32_t n_topics;        /* named or not, with memory */
-	uint64_t ring_bytes;      /* capacity of every topic with memory */
+	uint32_t n_topics;	  /* named or not, with memory */
+	uint64_t ring_bytes;	  /* capacity of every topic with memory */
 	bool stopping;
 	char readbuf[65536];
 };
@@ -155,13 +155,12 @@ void sbd_server_stop(struct sbd_broker *b);
 
 /* client.c */
 void sbd_client_accept(struct sbd_broker *b, int fd);
-int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds,
-                    int nfds);
+int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds);
 void sbd_client_close(struct sbd_client *c, const char *why);
 void sbd_client_close_after_flush(struct sbd_client *c);
 void sbd_client_sweep(struct sbd_broker *b);
 struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
-                                         struct sbd_topic *t, bool sub);
+					 struct sbd_topic *t, bool sub);
 int sbd_client_handle_close(struct sbd_client *c, uint32_t id);
 
 /* ops.c */
@@ -170,15 +169,15 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len);
 /* topic.c */
 struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name);
 int sbd_topic_create(struct sbd_broker *b, const char *name,
-                     const struct sb_config_topic *settings, bool is_explicit,
-                     struct sbd_topic **out, struct sb_msg_error *err);
+		     const struct sb_config_topic *settings, bool is_explicit,
+		     struct sbd_topic **out, struct sb_msg_error *err);
 void sbd_topic_ref(struct sbd_topic *t);
 void sbd_topic_unref(struct sbd_topic *t);
 void sbd_topic_unname(struct sbd_topic *t);
 const struct sb_config_access *sbd_topic_access(const struct sbd_broker *b,
-                                                const char *name);
+						const char *name);
 const struct sb_config_topic *sbd_config_topic(const struct sbd_broker *b,
-                                               const char *name);
+					       const char *name);
 int sbd_topic_predeclare(struct sbd_broker *b);
 void sbd_topic_free_all(struct sbd_broker *b);
 cJSON *sbd_topic_info(const struct sbd_topic *t);
@@ -186,8 +185,7 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t);
 
 /* broker.c */
 int sbd_broker_socket_path(const struct sbd_broker *b,
-                           const struct sb_config *cfg, char *buf,
-                           size_t len);
+			   const struct sb_config *cfg, char *buf, size_t len);
 void sbd_broker_apply_flags(struct sbd_broker *b, struct sb_config *cfg);
 int sbd_broker_run(struct sbd_broker *b);
 

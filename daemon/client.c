@@ -33,7 +33,7 @@ static void read_cred(int fd, struct sbd_cred *cred)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) {
 		sbd_warn("getsockopt(SO_PEERCRED, fd %d): %s", fd,
-		         strerror(errno));
+			 strerror(errno));
 	}
 	cred->uid = uc.uid;
 	cred->gid = uc.gid;
@@ -43,8 +43,8 @@ static void read_cred(int fd, struct sbd_cred *cred)
 	/* Supplementary groups: access rules admit members of a group. A
 	 * kernel without SO_PEERGROUPS leaves the primary group only. */
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) {
-		for (size_t i = 0; i < glen / sizeof(gid_t) &&
-		                   cred->n_gids < SBD_MAX_GROUPS;
+		for (size_t i = 0;
+		     i < glen / sizeof(gid_t) && cred->n_gids < SBD_MAX_GROUPS;
 		     i++) {
 			cred->gids[cred->n_gids++] = groups[i];
 		}
@@ -57,9 +57,9 @@ static void refuse(struct sbd_broker *b, int fd, int code, const char *why)
 {
 	cJSON *msg = sb_msg_reply_error(false, 0, code, why);
 	char *frame = NULL;
-	ssize_t n = msg != NULL ? sb_msg_to_frame(msg, b->cfg.limits.max_frame,
-	                                          &frame)
-	                        : -ENOMEM;
+	ssize_t n = msg != NULL
+			? sb_msg_to_frame(msg, b->cfg.limits.max_frame, &frame)
+			: -ENOMEM;
 
 	if (n > 0 &&
 	    send(fd, frame, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
@@ -78,8 +78,8 @@ void sbd_client_accept(struct sbd_broker *b, int fd)
 
 	if (b->n_clients >= b->cfg.limits.max_clients) {
 		sbd_warn("refusing a client: limits.max_clients (%" PRIu32
-		         ") reached",
-		         b->cfg.limits.max_clients);
+			 ") reached",
+			 b->cfg.limits.max_clients);
 		refuse(b, fd, -EUSERS, "too many clients");
 		return;
 	}
@@ -107,8 +107,8 @@ void sbd_client_accept(struct sbd_broker *b, int fd)
 	b->clients = c;
 	b->n_clients++;
 	sbd_info("client %" PRIu32 " connected (pid %ld, uid %lu, gid %lu)",
-	         c->id, (long)c->cred.pid, (unsigned long)c->cred.uid,
-	         (unsigned long)c->cred.gid);
+		 c->id, (long)c->cred.pid, (unsigned long)c->cred.uid,
+		 (unsigned long)c->cred.gid);
 	update_events(c);
 }
 
@@ -205,8 +205,7 @@ static void update_events(struct sbd_client *c)
 	uv_poll_start(&c->poll, events, on_poll);
 }
 
-int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds,
-                    int nfds)
+int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 {
 	struct sbd_out *o;
 	ssize_t n;
@@ -217,9 +216,9 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds,
 		return c->closed ? -ECONNRESET : -ENOMEM;
 	}
 	o = calloc(1, sizeof(*o));
-	n = o != NULL ? sb_msg_to_frame(msg, c->broker->cfg.limits.max_frame,
-	                                &o->buf)
-	              : -ENOMEM;
+	n = o != NULL
+		? sb_msg_to_frame(msg, c->broker->cfg.limits.max_frame, &o->buf)
+		: -ENOMEM;
 	cJSON_Delete(msg);
 	for (int i = 0; n > 0 && i < nfds; i++) {
 		o->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
@@ -267,20 +266,20 @@ static void handle_input(struct sbd_client *c, const char *in, size_t inlen)
 
 	while (!c->closing && !c->closed &&
 	       (r = sb_frame_decoder_next(&c->dec, &in, &inlen, &payload,
-	                                  &len)) == 1) {
+					  &len)) == 1) {
 		sbd_ops_dispatch(c, payload, len);
 	}
 	if (!c->closing && !c->closed && r < 0) {
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "%s",
-		         r == -EMSGSIZE ? "frame larger than limits.max_frame"
-		         : r == -EPROTO ? "frame of length 0"
-		                        : strerror(-r));
-		sbd_warn("client %" PRIu32 ": framing error: %s; closing", c->id,
-		         msg);
+			 r == -EMSGSIZE ? "frame larger than limits.max_frame"
+			 : r == -EPROTO ? "frame of length 0"
+					: strerror(-r));
+		sbd_warn("client %" PRIu32 ": framing error: %s; closing",
+			 c->id, msg);
 		sbd_client_send(c, sb_msg_reply_error(false, 0, r, msg), NULL,
-		                0);
+				0);
 		if (!c->closed) {
 			sbd_client_close_after_flush(c);
 		}
@@ -301,9 +300,9 @@ static void read_client(struct sbd_client *c)
 	}
 	if (n == 0) {
 		sbd_client_close(c, sb_frame_decoder_eof(&c->dec) < 0
-		                        ? "connection closed mid-frame "
-		                          "(truncated frame)"
-		                        : "connection closed");
+					? "connection closed mid-frame "
+					  "(truncated frame)"
+					: "connection closed");
 		return;
 	}
 	handle_input(c, b->readbuf, (size_t)n);
@@ -332,7 +331,7 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 }
 
 struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
-                                         struct sbd_topic *t, bool sub)
+					 struct sbd_topic *t, bool sub)
 {
 	struct sbd_handle *h = calloc(1, sizeof(*h));
 
@@ -369,8 +368,7 @@ static void handle_release(struct sbd_handle *h)
 
 int sbd_client_handle_close(struct sbd_client *c, uint32_t id)
 {
-	for (struct sbd_handle **p = &c->handles; *p != NULL;
-	     p = &(*p)->next) {
+	for (struct sbd_handle **p = &c->handles; *p != NULL; p = &(*p)->next) {
 		struct sbd_handle *h = *p;
 
 		if (h->id == id) {
@@ -393,8 +391,8 @@ static void release_handles(struct sbd_client *c)
 
 		if (n > 0) {
 			sbd_info("client %" PRIu32 ": freed %d slot(s) of "
-			         "topic \"%s\"",
-			         c->id, n, h->topic->name);
+				 "topic \"%s\"",
+				 c->id, n, h->topic->name);
 		}
 	}
 	while ((h = c->handles) != NULL) {
@@ -421,8 +419,8 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 	}
 	c->closed = true;
 	sbd_info("client %" PRIu32 " (%s, pid %ld) disconnected: %s", c->id,
-	         c->name[0] != '\0' ? c->name : "no name", (long)c->cred.pid,
-	         why);
+		 c->name[0] != '\0' ? c->name : "no name", (long)c->cred.pid,
+		 why);
 	release_handles(c);
 	while (c->out_head != NULL) {
 		struct sbd_out *o = c->out_head;
@@ -457,9 +455,9 @@ void sbd_client_sweep(struct sbd_broker *b)
 		if (c->over_since != 0 &&
 		    now - c->over_since > SBD_BACKPRESSURE_TIMEOUT_MS) {
 			sbd_warn("client %" PRIu32 ": %zu reply bytes not read "
-			         "for %d ms; closing",
-			         c->id, c->out_bytes,
-			         SBD_BACKPRESSURE_TIMEOUT_MS);
+				 "for %d ms; closing",
+				 c->id, c->out_bytes,
+				 SBD_BACKPRESSURE_TIMEOUT_MS);
 			sbd_client_close(c, "too slow to read its replies");
 		}
 		c = next;

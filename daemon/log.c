@@ -67,6 +67,6 @@ void sbd_log(enum sb_config_log_level level, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ldZ shmbusd[%ld] %s: %s\n", stamp,
-	        ts.tv_nsec / 1000000, (long)getpid(), upper_name(level), msg);
+		ts.tv_nsec / 1000000, (long)getpid(), upper_name(level), msg);
 	errno = saved;
 }

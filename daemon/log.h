@@ -25,8 +25,8 @@ __attribute__((format(printf, 2, 3))) void
 sbd_log(enum sb_config_log_level level, const char *fmt, ...);
 
 #define sbd_error(...) sbd_log(SB_CONFIG_LOG_ERROR, __VA_ARGS__)
-#define sbd_warn(...) sbd_log(SB_CONFIG_LOG_WARN, __VA_ARGS__)
-#define sbd_info(...) sbd_log(SB_CONFIG_LOG_INFO, __VA_ARGS__)
+#define sbd_warn(...)  sbd_log(SB_CONFIG_LOG_WARN, __VA_ARGS__)
+#define sbd_info(...)  sbd_log(SB_CONFIG_LOG_INFO, __VA_ARGS__)
 #define sbd_debug(...) sbd_log(SB_CONFIG_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -14,8 +14,8 @@
 #include "daemon/log.h"
 
 #define EXIT_RUNTIME 1
-#define EXIT_CONFIG 2
-#define EXIT_USAGE 64
+#define EXIT_CONFIG  2
+#define EXIT_USAGE   64
 
 static const char USAGE[] =
     "usage: shmbusd [--config FILE] [--socket PATH] [--foreground]\n"
@@ -52,8 +52,7 @@ static int parse_level(const char *s)
 /* One line naming the flag and the problem, then the hint. */
 static int usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, "shmbusd: %s \"%s\" (see shmbusd --help)\n", what,
-	        arg);
+	fprintf(stderr, "shmbusd: %s \"%s\" (see shmbusd --help)\n", what, arg);
 	return EXIT_USAGE;
 }
 
@@ -85,9 +84,10 @@ static int parse_args(int argc, char **argv, struct sbd_broker *b)
 		case 'l':
 			b->flag_log_level = parse_level(optarg);
 			if (b->flag_log_level < 0) {
-				return usage_error("--log-level: must be error, "
-				                   "warn, info or debug, got",
-				                   optarg);
+				return usage_error(
+				    "--log-level: must be error, "
+				    "warn, info or debug, got",
+				    optarg);
 			}
 			break;
 		case 'h':
@@ -99,8 +99,8 @@ static int parse_args(int argc, char **argv, struct sbd_broker *b)
 			return 0;
 		default:
 			return usage_error("unknown option or missing "
-			                   "value:",
-			                   argv[optind - 1]);
+					   "value:",
+					   argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {
@@ -116,7 +116,7 @@ static int load_config(struct sbd_broker *b)
 	if (b->config_path == NULL) {
 		sb_config_defaults(&b->cfg);
 	} else if (sb_config_load_file(b->config_path, &b->cfg, err,
-	                               sizeof(err)) < 0) {
+				       sizeof(err)) < 0) {
 		fprintf(stderr, "shmbusd: %s\n", err);
 		return EXIT_CONFIG;
 	}
@@ -139,10 +139,10 @@ int main(int argc, char **argv)
 		return r;
 	}
 	r = sbd_broker_socket_path(b, &b->cfg, b->socket_path,
-	                           sizeof(b->socket_path));
+				   sizeof(b->socket_path));
 	if (r < 0) {
 		fprintf(stderr, "shmbusd: socket path: %s (at most %d bytes)\n",
-		        strerror(-r), SB_SOCKET_PATH_MAX);
+			strerror(-r), SB_SOCKET_PATH_MAX);
 		sb_config_free(&b->cfg);
 		return b->flag_socket != NULL ? EXIT_USAGE : EXIT_RUNTIME;
 	}

@@ -26,8 +26,8 @@ struct reply {
 	bool close_after; /* close the connection once the reply is out */
 };
 
-typedef int (*op_fn)(struct sbd_client *c, const cJSON *req,
-                     struct reply *rep, struct sb_msg_error *err);
+typedef int (*op_fn)(struct sbd_client *c, const cJSON *req, struct reply *rep,
+		     struct sb_msg_error *err);
 
 struct op {
 	const char *name;
@@ -64,30 +64,30 @@ static bool printable(const char *s)
 }
 
 static int op_hello(struct sbd_client *c, const cJSON *req, struct reply *rep,
-                    struct sb_msg_error *err)
+		    struct sb_msg_error *err)
 {
 	const struct sb_config_limits *lim = &c->broker->cfg.limits;
 	const char *name = NULL;
 	int64_t version;
 	cJSON *r, *limits;
 
-	if (sb_msg_get_int(req, "version", 0, SB_MSG_INT_MAX, &version,
-	                   err) < 0 ||
+	if (sb_msg_get_int(req, "version", 0, SB_MSG_INT_MAX, &version, err) <
+		0 ||
 	    sb_msg_get_string_opt(req, "name", NULL, &name, err) < 0) {
 		return -EINVAL;
 	}
 	if (name != NULL &&
 	    (strlen(name) < 1 || strlen(name) > 64 || !printable(name))) {
 		return sb_msg_errorf(err, -EINVAL,
-		                     "field \"name\" must be 1 to 64 printable "
-		                     "characters");
+				     "field \"name\" must be 1 to 64 printable "
+				     "characters");
 	}
 	if (version != SBD_PROTOCOL_VERSION) {
 		rep->close_after = true;
 		return sb_msg_errorf(err, -EPROTO,
-		                     "protocol version %" PRId64
-		                     " not supported; this broker speaks %d",
-		                     version, SBD_PROTOCOL_VERSION);
+				     "protocol version %" PRId64
+				     " not supported; this broker speaks %d",
+				     version, SBD_PROTOCOL_VERSION);
 	}
 	r = cJSON_CreateObject();
 	limits = cJSON_CreateObject();
@@ -105,7 +105,7 @@ static int op_hello(struct sbd_client *c, const cJSON *req, struct reply *rep,
 	    !sb_msg_add_int(limits, "max_frame", (int64_t)lim->max_frame) ||
 	    !sb_msg_add_int(limits, "max_message", (int64_t)lim->max_message) ||
 	    !sb_msg_add_int(limits, "max_topic_bytes",
-	                    (int64_t)lim->max_topic_bytes)) {
+			    (int64_t)lim->max_topic_bytes)) {
 		return oom(err);
 	}
 	c->hello_done = true;
@@ -113,13 +113,13 @@ static int op_hello(struct sbd_client *c, const cJSON *req, struct reply *rep,
 		snprintf(c->name, sizeof(c->name), "%s", name);
 	}
 	sbd_debug("client %" PRIu32 " said hello as \"%s\"", c->id,
-	          c->name[0] != '\0' ? c->name : "(no name)");
+		  c->name[0] != '\0' ? c->name : "(no name)");
 	return 0;
 }
 
 /* Reads a topic name field and checks it with the one topic name rule. */
 static int get_topic(const cJSON *req, const char **name,
-                     struct sb_msg_error *err)
+		     struct sb_msg_error *err)
 {
 	char why[128];
 
@@ -128,8 +128,8 @@ static int get_topic(const cJSON *req, const char **name,
 	}
 	if (sb_topic_name_check(*name, why, sizeof(why)) < 0) {
 		return sb_msg_errorf(err, -EINVAL,
-		                     "field \"topic\": invalid topic name: %s",
-		                     why);
+				     "field \"topic\": invalid topic name: %s",
+				     why);
 	}
 	return 0;
 }
@@ -137,7 +137,7 @@ static int get_topic(const cJSON *req, const char **name,
 /* A size field: an integer, or a string such as "64KiB". Absent or 0:
  * `dflt`. */
 static int get_size(const cJSON *req, const char *field, uint64_t dflt,
-                    uint64_t *out, struct sb_msg_error *err)
+		    uint64_t *out, struct sb_msg_error *err)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, field);
 	const char *why = NULL;
@@ -147,8 +147,8 @@ static int get_size(const cJSON *req, const char *field, uint64_t dflt,
 	if (cJSON_IsString(v)) {
 		if (sb_config_parse_size(v->valuestring, out, &why) < 0) {
 			return sb_msg_errorf(err, -EINVAL,
-			                     "field \"%s\": %s (got \"%s\")",
-			                     field, why, v->valuestring);
+					     "field \"%s\": %s (got \"%s\")",
+					     field, why, v->valuestring);
 		}
 	} else if (v != NULL) {
 		if (sb_msg_get_int(req, field, 0, SB_MSG_INT_MAX, &n, err) <
@@ -165,8 +165,8 @@ static int get_size(const cJSON *req, const char *field, uint64_t dflt,
 
 /* A string field that must be one of two or three names. */
 static int get_choice(const cJSON *req, const char *field,
-                      const char *const *names, int dflt, int *out,
-                      struct sb_msg_error *err)
+		      const char *const *names, int dflt, int *out,
+		      struct sb_msg_error *err)
 {
 	const char *s = NULL;
 
@@ -183,22 +183,21 @@ static int get_choice(const cJSON *req, const char *field,
 			return 0;
 		}
 	}
-	return sb_msg_errorf(err, -EINVAL,
-	                     "field \"%s\" must be one of \"%s\", \"%s\"%s%s%s "
-	                     "(got \"%s\")",
-	                     field, names[0], names[1],
-	                     names[2] != NULL ? ", \"" : "",
-	                     names[2] != NULL ? names[2] : "",
-	                     names[2] != NULL ? "\"" : "", s);
+	return sb_msg_errorf(
+	    err, -EINVAL,
+	    "field \"%s\" must be one of \"%s\", \"%s\"%s%s%s "
+	    "(got \"%s\")",
+	    field, names[0], names[1], names[2] != NULL ? ", \"" : "",
+	    names[2] != NULL ? names[2] : "", names[2] != NULL ? "\"" : "", s);
 }
 
 static const char *const MODE_NAMES[] = {"broadcast", "queue", NULL};
 static const char *const OVERFLOW_NAMES[] = {"block", "overwrite", "reject",
-                                             NULL};
+					     NULL};
 
 /* Settings for topic_create: the request's fields over topic_defaults. */
 static int create_settings(struct sbd_broker *b, const cJSON *req,
-                           struct sb_config_topic *s, struct sb_msg_error *err)
+			   struct sb_config_topic *s, struct sb_msg_error *err)
 {
 	const struct sb_config_topic *d = &b->cfg.topic_defaults;
 	int mode, overflow;
@@ -210,16 +209,16 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 		return -EINVAL;
 	}
 	/* An unset max_message follows a smaller capacity down. */
-	msg_dflt = d->max_message < s->capacity / 4 ? d->max_message
-	                                             : s->capacity / 4;
+	msg_dflt =
+	    d->max_message < s->capacity / 4 ? d->max_message : s->capacity / 4;
 	if (get_size(req, "max_message", msg_dflt, &s->max_message, err) < 0 ||
 	    get_choice(req, "mode", MODE_NAMES, (int)d->mode, &mode, err) < 0 ||
 	    get_choice(req, "overflow", OVERFLOW_NAMES, (int)d->overflow,
-	               &overflow, err) < 0 ||
-	    sb_msg_get_bool_opt(req, "persistent", false, &s->persistent,
-	                        err) < 0 ||
-	    sb_msg_get_int_opt(req, "linger_ms", 0, LINGER_MS_MAX,
-	                       d->linger_ms, &linger, err) < 0) {
+		       &overflow, err) < 0 ||
+	    sb_msg_get_bool_opt(req, "persistent", false, &s->persistent, err) <
+		0 ||
+	    sb_msg_get_int_opt(req, "linger_ms", 0, LINGER_MS_MAX, d->linger_ms,
+			       &linger, err) < 0) {
 		return -EINVAL;
 	}
 	s->mode = mode == 1 ? SB_CONFIG_QUEUE : SB_CONFIG_BROADCAST;
@@ -229,29 +228,28 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 }
 
 /* Checks one of the topic's access rules against the peer. */
-static int check_rule(struct sbd_client *c, const char *topic,
-                      const char *what, struct sb_msg_error *err)
+static int check_rule(struct sbd_client *c, const char *topic, const char *what,
+		      struct sb_msg_error *err)
 {
 	const struct sb_config_access *a = sbd_topic_access(c->broker, topic);
-	const struct sb_config_rule *rule = strcmp(what, "publish") == 0
-	                                        ? &a->publish
-	                                    : strcmp(what, "subscribe") == 0
-	                                        ? &a->subscribe
-	                                        : &a->admin;
+	const struct sb_config_rule *rule =
+	    strcmp(what, "publish") == 0     ? &a->publish
+	    : strcmp(what, "subscribe") == 0 ? &a->subscribe
+					     : &a->admin;
 
 	if (sb_config_rule_allows(rule, c->cred.uid, c->cred.gids,
-	                          c->cred.n_gids)) {
+				  c->cred.n_gids)) {
 		return 0;
 	}
 	sbd_info("client %" PRIu32 " (uid %lu): %s on topic \"%s\" refused",
-	         c->id, (unsigned long)c->cred.uid, what, topic);
+		 c->id, (unsigned long)c->cred.uid, what, topic);
 	return sb_msg_errorf(err, -EACCES,
-	                     "the %s rule of topic \"%s\" refuses uid %lu",
-	                     what, topic, (unsigned long)c->cred.uid);
+			     "the %s rule of topic \"%s\" refuses uid %lu",
+			     what, topic, (unsigned long)c->cred.uid);
 }
 
 static int op_topic_create(struct sbd_client *c, const cJSON *req,
-                           struct reply *rep, struct sb_msg_error *err)
+			   struct reply *rep, struct sb_msg_error *err)
 {
 	struct sb_config_topic s;
 	struct sbd_topic *t;
@@ -269,7 +267,7 @@ static int op_topic_create(struct sbd_client *c, const cJSON *req,
 
 /* The named topic, or -ENOENT. */
 static int find_topic(struct sbd_client *c, const cJSON *req,
-                      struct sbd_topic **t, struct sb_msg_error *err)
+		      struct sbd_topic **t, struct sb_msg_error *err)
 {
 	const char *name;
 
@@ -279,13 +277,13 @@ static int find_topic(struct sbd_client *c, const cJSON *req,
 	*t = sbd_topic_find(c->broker, name);
 	if (*t == NULL) {
 		return sb_msg_errorf(err, -ENOENT, "no such topic \"%s\"",
-		                     name);
+				     name);
 	}
 	return 0;
 }
 
 static int op_topic_delete(struct sbd_client *c, const cJSON *req,
-                           struct reply *rep, struct sb_msg_error *err)
+			   struct reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_topic *t;
 
@@ -299,7 +297,7 @@ static int op_topic_delete(struct sbd_client *c, const cJSON *req,
 }
 
 static int op_topic_list(struct sbd_client *c, const cJSON *req,
-                         struct reply *rep, struct sb_msg_error *err)
+			 struct reply *rep, struct sb_msg_error *err)
 {
 	cJSON *arr = cJSON_CreateArray();
 
@@ -319,7 +317,7 @@ static int op_topic_list(struct sbd_client *c, const cJSON *req,
 }
 
 static int op_topic_stat(struct sbd_client *c, const cJSON *req,
-                         struct reply *rep, struct sb_msg_error *err)
+			 struct reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_topic *t;
 
@@ -333,7 +331,7 @@ static int op_topic_stat(struct sbd_client *c, const cJSON *req,
 /* Finds the topic for pub_open/sub_open, creating it implicitly if the
  * broker's auto_create allows. */
 static int open_topic(struct sbd_client *c, const char *name,
-                      struct sbd_topic **t, struct sb_msg_error *err)
+		      struct sbd_topic **t, struct sb_msg_error *err)
 {
 	struct sbd_broker *b = c->broker;
 	const struct sb_config_topic *s = sbd_config_topic(b, name);
@@ -343,15 +341,15 @@ static int open_topic(struct sbd_client *c, const char *name,
 		return 0;
 	}
 	if (!b->cfg.auto_create) {
-		return sb_msg_errorf(err, -ENOENT,
-		                     "no such topic \"%s\" (auto_create is off)",
-		                     name);
+		return sb_msg_errorf(
+		    err, -ENOENT, "no such topic \"%s\" (auto_create is off)",
+		    name);
 	}
 	/* A predeclared topic that was deleted comes back with its own
 	 * settings, but implicitly: the config declares it, the open does
 	 * not. */
 	return sbd_topic_create(b, name, s != NULL ? s : &b->cfg.topic_defaults,
-	                        false, t, err);
+				false, t, err);
 }
 
 static cJSON *open_result(struct sbd_client *c, const struct sbd_handle *h)
@@ -371,7 +369,7 @@ static cJSON *open_result(struct sbd_client *c, const struct sbd_handle *h)
 }
 
 static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
-                       struct reply *rep, struct sb_msg_error *err)
+		       struct reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_topic *t;
 	struct sbd_handle *h;
@@ -383,8 +381,8 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 	}
 	if (c->n_handles >= SBD_MAX_HANDLES_PER_CLIENT) {
 		return sb_msg_errorf(err, -EMFILE,
-		                     "this connection holds %d handles already",
-		                     SBD_MAX_HANDLES_PER_CLIENT);
+				     "this connection holds %d handles already",
+				     SBD_MAX_HANDLES_PER_CLIENT);
 	}
 	if (open_topic(c, name, &t, err) < 0) {
 		return err->code;
@@ -403,18 +401,18 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 	rep->fds[1] = t->ctl_fd;
 	rep->nfds = 2;
 	sbd_debug("client %" PRIu32 ": %s handle %" PRIu32 " on topic \"%s\"",
-	          c->id, sub ? "sub" : "pub", h->id, name);
+		  c->id, sub ? "sub" : "pub", h->id, name);
 	return 0;
 }
 
 static int op_pub_open(struct sbd_client *c, const cJSON *req,
-                       struct reply *rep, struct sb_msg_error *err)
+		       struct reply *rep, struct sb_msg_error *err)
 {
 	return open_handle(c, req, false, rep, err);
 }
 
 static int op_sub_open(struct sbd_client *c, const cJSON *req,
-                       struct reply *rep, struct sb_msg_error *err)
+		       struct reply *rep, struct sb_msg_error *err)
 {
 	static const char *const starts[] = {"latest", "earliest", NULL};
 	int start;
@@ -428,7 +426,7 @@ static int op_sub_open(struct sbd_client *c, const cJSON *req,
 }
 
 static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
-                    struct sb_msg_error *err)
+		    struct sb_msg_error *err)
 {
 	int64_t id;
 
@@ -438,14 +436,14 @@ static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
 	}
 	if (sbd_client_handle_close(c, (uint32_t)id) < 0) {
 		return sb_msg_errorf(err, -ENOENT,
-		                     "no handle %" PRId64 " on this connection",
-		                     id);
+				     "no handle %" PRId64 " on this connection",
+				     id);
 	}
 	return 0;
 }
 
 static int op_ping(struct sbd_client *c, const cJSON *req, struct reply *rep,
-                   struct sb_msg_error *err)
+		   struct sb_msg_error *err)
 {
 	(void)c;
 	(void)req;
@@ -457,9 +455,9 @@ static int op_ping(struct sbd_client *c, const cJSON *req, struct reply *rep,
 #define ENVELOPE "op", "id"
 
 static const char *const F_HELLO[] = {ENVELOPE, "version", "name", NULL};
-static const char *const F_CREATE[] = {
-    ENVELOPE,   "topic",      "capacity",  "max_message", "mode",
-    "overflow", "persistent", "linger_ms", NULL};
+static const char *const F_CREATE[] = {ENVELOPE,      "topic",	   "capacity",
+				       "max_message", "mode",	   "overflow",
+				       "persistent",  "linger_ms", NULL};
 static const char *const F_TOPIC[] = {ENVELOPE, "topic", NULL};
 static const char *const F_NONE[] = {ENVELOPE, NULL};
 static const char *const F_SUB[] = {ENVELOPE, "topic", "start", NULL};
@@ -489,22 +487,23 @@ static const struct op *find_op(const char *name)
 
 /* Runs one parsed request. Returns 0 with *rep filled, or the error. */
 static int run(struct sbd_client *c, const struct sb_msg_request *req,
-               struct reply *rep, struct sb_msg_error *err)
+	       struct reply *rep, struct sb_msg_error *err)
 {
 	const struct op *op = find_op(req->op);
 
 	if (op == NULL) {
 		return sb_msg_errorf(err, -ENOTSUP, "unknown op \"%s\"",
-		                     req->op);
+				     req->op);
 	}
 	if (!c->hello_done && op->fn != op_hello) {
 		return sb_msg_errorf(err, -EPROTO,
-		                     "the first request must be \"hello\" "
-		                     "(got \"%s\")",
-		                     req->op);
+				     "the first request must be \"hello\" "
+				     "(got \"%s\")",
+				     req->op);
 	}
 	if (c->hello_done && op->fn == op_hello) {
-		return sb_msg_errorf(err, -EPROTO, "\"hello\" was already done");
+		return sb_msg_errorf(err, -EPROTO,
+				     "\"hello\" was already done");
 	}
 	if (sb_msg_check_fields(req->root, op->fields, err) < 0) {
 		return -EINVAL;
@@ -528,7 +527,7 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 		msg = sb_msg_reply_result(req.id, rep.result);
 	} else {
 		sbd_debug("client %" PRIu32 ": %s: %s", c->id,
-		          req.op != NULL ? req.op : "request", err.message);
+			  req.op != NULL ? req.op : "request", err.message);
 		cJSON_Delete(rep.result);
 		rep.nfds = 0;
 		msg = sb_msg_reply_error(req.has_id, req.id, r, err.message);
@@ -536,10 +535,11 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 	r = sbd_client_send(c, msg, rep.fds, rep.nfds);
 	if (r == -EMSGSIZE) {
 		sbd_client_send(c,
-		                sb_msg_reply_error(req.has_id, req.id, -EMSGSIZE,
-		                                   "reply larger than "
-		                                   "limits.max_frame"),
-		                NULL, 0);
+				sb_msg_reply_error(req.has_id, req.id,
+						   -EMSGSIZE,
+						   "reply larger than "
+						   "limits.max_frame"),
+				NULL, 0);
 	}
 	if (rep.close_after && !c->closed) {
 		sbd_client_close_after_flush(c);

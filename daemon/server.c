@@ -19,7 +19,7 @@
 
 #include "daemon/log.h"
 
-#define BACKLOG 128
+#define BACKLOG		   128
 #define ACCEPTS_PER_WAKEUP 64
 
 /* Creates the socket's directory if missing; refuses a symlink or a
@@ -35,9 +35,9 @@ static int ensure_dir(const char *sock_path, uint32_t mode)
 	if (lstat(dir, &st) == 0) {
 		if (!S_ISDIR(st.st_mode)) {
 			sbd_error("socket directory %s: %s", dir,
-			          S_ISLNK(st.st_mode)
-			              ? "is a symlink; refusing to follow it"
-			              : "is not a directory");
+				  S_ISLNK(st.st_mode)
+				      ? "is a symlink; refusing to follow it"
+				      : "is not a directory");
 			return -ENOTDIR;
 		}
 		return 0;
@@ -53,11 +53,11 @@ static int ensure_dir(const char *sock_path, uint32_t mode)
 	/* mkdir applies the umask; the configured mode is what we want. */
 	if (chmod(dir, (mode_t)mode) < 0) {
 		sbd_error("chmod(%s, %04o): %s", dir, (unsigned)mode,
-		          strerror(errno));
+			  strerror(errno));
 		return -errno;
 	}
 	sbd_info("created socket directory %s (mode %04o)", dir,
-	         (unsigned)mode);
+		 (unsigned)mode);
 	return 0;
 }
 
@@ -85,8 +85,8 @@ static int clear_stale(const char *path)
 	}
 	if (!S_ISSOCK(st.st_mode)) {
 		sbd_error("%s exists and is not a socket; refusing to "
-		          "replace it",
-		          path);
+			  "replace it",
+			  path);
 		return -EEXIST;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -98,7 +98,7 @@ static int clear_stale(const char *path)
 		return r;
 	}
 	r = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 ? 0
-	                                                              : -errno;
+								     : -errno;
 	close(fd);
 	if (r == 0) {
 		sbd_error("another shmbusd is listening on %s", path);
@@ -127,8 +127,8 @@ static int bind_listen(struct sbd_broker *b)
 
 	r = fill_addr(&addr, path);
 	fd = r == 0 ? socket(AF_UNIX,
-	                     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
-	            : -1;
+			     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+		    : -1;
 	if (fd < 0) {
 		r = r < 0 ? r : -errno;
 		sbd_error("socket(%s): %s", path, strerror(-r));
@@ -182,7 +182,7 @@ int sbd_server_listen(struct sbd_broker *b)
 	}
 	b->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	sbd_info("listening on %s (mode %04o)", b->socket_path,
-	         (unsigned)b->cfg.socket_mode);
+		 (unsigned)b->cfg.socket_mode);
 	return 0;
 }
 
@@ -193,7 +193,7 @@ static void shed_connection(struct sbd_broker *b, int err)
 	int fd;
 
 	sbd_warn("accept(%s): %s; refusing a connection", b->socket_path,
-	         strerror(err));
+		 strerror(err));
 	if (b->reserve_fd >= 0) {
 		close(b->reserve_fd);
 	}
@@ -215,7 +215,7 @@ static void on_accept(uv_poll_t *poll, int status, int events)
 	}
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		int fd = accept4(b->listen_fd, NULL, NULL,
-		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
 			sbd_client_accept(b, fd);
@@ -226,7 +226,7 @@ static void on_accept(uv_poll_t *poll, int status, int events)
 		} else {
 			if (errno != EAGAIN) {
 				sbd_error("accept(%s): %s", b->socket_path,
-				          strerror(errno));
+					  strerror(errno));
 			}
 			return;
 		}
@@ -239,7 +239,7 @@ int sbd_server_start(struct sbd_broker *b)
 
 	if (r < 0) {
 		sbd_error("uv_poll_start(%s): %s", b->socket_path,
-		          uv_strerror(r));
+			  uv_strerror(r));
 	}
 	return r;
 }

@@ -69,7 +69,7 @@ struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name)
 }
 
 const struct sb_config_topic *sbd_config_topic(const struct sbd_broker *b,
-                                               const char *name)
+					       const char *name)
 {
 	for (size_t i = 0; i < b->cfg.n_topics; i++) {
 		if (strcmp(b->cfg.topics[i].name, name) == 0) {
@@ -82,7 +82,7 @@ const struct sb_config_topic *sbd_config_topic(const struct sbd_broker *b,
 /* Predeclared topics use their own rules, every other topic the defaults'.
  * Looked up at each check, so a reload applies new rules at once. */
 const struct sb_config_access *sbd_topic_access(const struct sbd_broker *b,
-                                                const char *name)
+						const char *name)
 {
 	const struct sb_config_topic *t = sbd_config_topic(b, name);
 
@@ -92,21 +92,21 @@ const struct sb_config_access *sbd_topic_access(const struct sbd_broker *b,
 /* Commits `size` bytes of `fd`, so that a later touch never raises SIGBUS:
  * a full tmpfs becomes ENOSPC here, in a reply, instead. */
 static int commit_size(int fd, uint64_t size, const char *what,
-                       const char *topic)
+		       const char *topic)
 {
 	int r;
 
 	if (ftruncate(fd, (off_t)size) < 0) {
 		r = -errno;
 		sbd_error("ftruncate(%s of topic \"%s\"): %s", what, topic,
-		          strerror(-r));
+			  strerror(-r));
 		return r;
 	}
 	r = posix_fallocate(fd, 0, (off_t)size);
 	if (r != 0) {
 		sbd_error("posix_fallocate(%s of topic \"%s\", %" PRIu64
-		          " bytes): %s",
-		          what, topic, size, strerror(r));
+			  " bytes): %s",
+			  what, topic, size, strerror(r));
 		return -r;
 	}
 	return 0;
@@ -114,7 +114,7 @@ static int commit_size(int fd, uint64_t size, const char *what,
 
 /* A sealed memfd of `size` bytes named "shmbus:<topic>". */
 static int make_memfd(const char *topic, uint64_t size, const char *what,
-                      int *out)
+		      int *out)
 {
 	char name[256];
 	int fd, r;
@@ -124,14 +124,14 @@ static int make_memfd(const char *topic, uint64_t size, const char *what,
 	if (fd < 0) {
 		r = -errno;
 		sbd_error("memfd_create(%s of topic \"%s\"): %s", what, topic,
-		          strerror(-r));
+			  strerror(-r));
 		return r;
 	}
 	r = commit_size(fd, size, what, topic);
 	if (r == 0 && fcntl(fd, F_ADD_SEALS, SEALS) < 0) {
 		r = -errno;
 		sbd_error("fcntl(F_ADD_SEALS, %s of topic \"%s\"): %s", what,
-		          topic, strerror(-r));
+			  topic, strerror(-r));
 	}
 	if (r < 0) {
 		close(fd);
@@ -142,7 +142,7 @@ static int make_memfd(const char *topic, uint64_t size, const char *what,
 }
 
 static int map_fd(int fd, uint64_t size, const char *what, const char *topic,
-                  void **out)
+		  void **out)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
@@ -150,7 +150,7 @@ static int map_fd(int fd, uint64_t size, const char *what, const char *topic,
 		int r = -errno;
 
 		sbd_error("mmap(%s of topic \"%s\"): %s", what, topic,
-		          strerror(-r));
+			  strerror(-r));
 		return r;
 	}
 	*out = p;
@@ -195,7 +195,7 @@ static int open_persistent(struct sbd_topic *t, bool *existed)
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		r = -errno;
 		sbd_error("open(%s, topic \"%s\"): %s", path, t->name,
-		          strerror(-r));
+			  strerror(-r));
 		if (fd >= 0) {
 			close(fd);
 		}
@@ -223,7 +223,7 @@ static bool reuse_ring(struct sbd_topic *t)
 	/* relaxed: no other process maps the file before we hand it out. */
 	if (sb_ring_format_ctl(t->shm_ctl, t->ctl_size, &t->geo, oldest) < 0 ||
 	    sb_ring_attach(&t->ring, t->shm_data, t->data_size, t->shm_ctl,
-	                   t->ctl_size) < 0) {
+			   t->ctl_size) < 0) {
 		return false;
 	}
 	return t->ring.capacity == t->geo.capacity &&
@@ -243,18 +243,18 @@ static int format_ring(struct sbd_topic *t, bool existed)
 	}
 	if (existed) {
 		sbd_warn("topic \"%s\": persisted ring does not match, "
-		         "formatting it anew",
-		         t->name);
+			 "formatting it anew",
+			 t->name);
 	}
 	r = sb_ring_format(t->shm_data, t->data_size, t->shm_ctl, t->ctl_size,
-	                   &t->geo);
+			   &t->geo);
 	if (r == 0) {
 		r = sb_ring_attach(&t->ring, t->shm_data, t->data_size,
-		                   t->shm_ctl, t->ctl_size);
+				   t->shm_ctl, t->ctl_size);
 	}
 	if (r < 0) {
 		sbd_error("sb_ring_format(topic \"%s\"): %s", t->name,
-		          strerror(-r));
+			  strerror(-r));
 	}
 	return r;
 }
@@ -275,13 +275,13 @@ static int make_readonly_fd(struct sbd_topic *t)
 	if (t->ro_fd < 0) {
 		r = -errno;
 		sbd_error("open(%s, topic \"%s\"): %s", path, t->name,
-		          strerror(-r));
+			  strerror(-r));
 		return r;
 	}
 	if (!t->persistent && fchmod(t->data_fd, 0400) < 0) {
 		r = -errno;
 		sbd_error("fchmod(data of topic \"%s\"): %s", t->name,
-		          strerror(-r));
+			  strerror(-r));
 		return r;
 	}
 	return 0;
@@ -295,16 +295,16 @@ static int make_segments(struct sbd_topic *t)
 	r = make_memfd(t->name, t->ctl_size, "control segment", &t->ctl_fd);
 	if (r == 0) {
 		r = t->persistent ? open_persistent(t, &existed)
-		                  : make_memfd(t->name, t->data_size,
-		                               "data segment", &t->data_fd);
+				  : make_memfd(t->name, t->data_size,
+					       "data segment", &t->data_fd);
 	}
 	if (r == 0) {
 		r = map_fd(t->ctl_fd, t->ctl_size, "control segment", t->name,
-		           &t->shm_ctl);
+			   &t->shm_ctl);
 	}
 	if (r == 0) {
 		r = map_fd(t->data_fd, t->data_size, "data segment", t->name,
-		           &t->shm_data);
+			   &t->shm_data);
 	}
 	if (r == 0) {
 		r = format_ring(t, existed);
@@ -359,8 +359,8 @@ static void topic_destroy(struct sbd_topic *t)
 }
 
 static int check_limits(struct sbd_broker *b, const char *name,
-                        const struct sb_config_topic *s,
-                        struct sb_msg_error *err)
+			const struct sb_config_topic *s,
+			struct sb_msg_error *err)
 {
 	const struct sb_config_limits *lim = &b->cfg.limits;
 	const char *field = NULL;
@@ -368,37 +368,37 @@ static int check_limits(struct sbd_broker *b, const char *name,
 
 	if (sb_topic_name_check(name, why, sizeof(why)) < 0) {
 		return sb_msg_errorf(err, -EINVAL, "invalid topic name: %s",
-		                     why);
+				     why);
 	}
 	if (sbd_topic_find(b, name) != NULL) {
 		return sb_msg_errorf(err, -EEXIST, "topic \"%s\" exists", name);
 	}
 	if (sb_config_check_geometry(s->capacity, s->max_message, lim, &field,
-	                             why, sizeof(why)) < 0) {
+				     why, sizeof(why)) < 0) {
 		return sb_msg_errorf(err, -EINVAL, "field \"%s\" %s", field,
-		                     why);
+				     why);
 	}
 	if (s->persistent && b->cfg.data_dir == NULL) {
 		return sb_msg_errorf(err, -EINVAL,
-		                     "field \"persistent\": the broker has no "
-		                     "data_dir");
+				     "field \"persistent\": the broker has no "
+				     "data_dir");
 	}
 	if (b->n_topics >= lim->max_topics) {
 		return sb_msg_errorf(err, -ENOSPC,
-		                     "limits.max_topics (%" PRIu32 ") reached",
-		                     lim->max_topics);
+				     "limits.max_topics (%" PRIu32 ") reached",
+				     lim->max_topics);
 	}
 	if (s->capacity > lim->max_ring_bytes - b->ring_bytes) {
 		return sb_msg_errorf(err, -ENOSPC,
-		                     "limits.max_ring_bytes (%" PRIu64
-		                     ") reached: %" PRIu64 " in use",
-		                     lim->max_ring_bytes, b->ring_bytes);
+				     "limits.max_ring_bytes (%" PRIu64
+				     ") reached: %" PRIu64 " in use",
+				     lim->max_ring_bytes, b->ring_bytes);
 	}
 	return 0;
 }
 
 static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
-                                     const struct sb_config_topic *s)
+				     const struct sb_config_topic *s)
 {
 	struct sbd_topic *t = calloc(1, sizeof(*t));
 
@@ -419,8 +419,8 @@ static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
 }
 
 int sbd_topic_create(struct sbd_broker *b, const char *name,
-                     const struct sb_config_topic *settings, bool is_explicit,
-                     struct sbd_topic **out, struct sb_msg_error *err)
+		     const struct sb_config_topic *settings, bool is_explicit,
+		     struct sbd_topic **out, struct sb_msg_error *err)
 {
 	struct sbd_topic *t;
 	int r = check_limits(b, name, settings, err);
@@ -441,7 +441,7 @@ int sbd_topic_create(struct sbd_broker *b, const char *name,
 		free(t->name);
 		free(t);
 		return sb_msg_errorf(err, r, "cannot create topic \"%s\": %s",
-		                     name, strerror(-r));
+				     name, strerror(-r));
 	}
 	uv_timer_init(b->loop, &t->linger);
 	t->linger.data = t;
@@ -452,10 +452,10 @@ int sbd_topic_create(struct sbd_broker *b, const char *name,
 	b->n_topics++;
 	b->ring_bytes += t->geo.capacity;
 	sbd_info("topic \"%s\" created (%s, %s, capacity %" PRIu64
-	         ", max_message %" PRIu32 "%s)",
-	         name, mode_name(t->geo.mode), overflow_name(t->geo.overflow),
-	         t->geo.capacity, t->geo.max_message,
-	         is_explicit ? "" : ", implicit");
+		 ", max_message %" PRIu32 "%s)",
+		 name, mode_name(t->geo.mode), overflow_name(t->geo.overflow),
+		 t->geo.capacity, t->geo.max_message,
+		 is_explicit ? "" : ", implicit");
 	*out = t;
 	return 0;
 }
@@ -532,7 +532,7 @@ int sbd_topic_predeclare(struct sbd_broker *b)
 		}
 		if (sbd_topic_create(b, s->name, s, true, &t, &err) < 0) {
 			sbd_error("predeclared topic \"%s\": %s", s->name,
-			          err.message);
+				  err.message);
 			failed = err.code;
 		}
 	}
@@ -562,7 +562,7 @@ cJSON *sbd_topic_info(const struct sbd_topic *t)
 	if (o == NULL || !cJSON_AddStringToObject(o, "name", t->name) ||
 	    !cJSON_AddStringToObject(o, "mode", mode_name(t->geo.mode)) ||
 	    !cJSON_AddStringToObject(o, "overflow",
-	                             overflow_name(t->geo.overflow)) ||
+				     overflow_name(t->geo.overflow)) ||
 	    !sb_msg_add_int(o, "capacity", (int64_t)t->geo.capacity) ||
 	    !sb_msg_add_int(o, "max_message", t->geo.max_message) ||
 	    !sb_msg_add_int(o, "slots", t->geo.slot_count) ||
@@ -571,11 +571,11 @@ cJSON *sbd_topic_info(const struct sbd_topic *t)
 	    !sb_msg_add_int(o, "publishers", t->publishers) ||
 	    !sb_msg_add_int(o, "subscribers", t->subscribers) ||
 	    !sb_msg_add_int(o, "published",
-	                    (int64_t)(published & SB_MSG_INT_MAX)) ||
+			    (int64_t)(published & SB_MSG_INT_MAX)) ||
 	    !sb_msg_add_int(o, "used_bytes",
-	                    tail >= oldest && tail - oldest <= t->geo.capacity
-	                        ? (int64_t)(tail - oldest)
-	                        : 0)) {
+			    tail >= oldest && tail - oldest <= t->geo.capacity
+				? (int64_t)(tail - oldest)
+				: 0)) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -587,7 +587,7 @@ static int64_t counter(const _Atomic uint64_t *p)
 {
 	/* relaxed: statistics only. */
 	return (int64_t)(atomic_load_explicit(p, memory_order_relaxed) &
-	                 SB_MSG_INT_MAX);
+			 SB_MSG_INT_MAX);
 }
 
 static cJSON *header_stats(const struct sb_ring_header *hdr)
@@ -610,35 +610,35 @@ static cJSON *header_stats(const struct sb_ring_header *hdr)
 static int64_t lag(uint64_t tail, uint64_t pos, uint64_t capacity)
 {
 	return pos <= tail && tail - pos <= capacity ? (int64_t)(tail - pos)
-	                                              : 0;
+						     : 0;
 }
 
 static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
 {
 	const struct sb_ring_slot *s = &t->ring.shm_slots[i];
-	uint64_t cursor = t->geo.mode == SB_RING_QUEUE
-	                      ? atomic_load_explicit(
-	                            &t->ring.shm_ctl->queue_cursor,
-	                            memory_order_relaxed)
-	                      : atomic_load_explicit(&s->sub_cursor,
-	                                             memory_order_relaxed);
+	uint64_t cursor =
+	    t->geo.mode == SB_RING_QUEUE
+		? atomic_load_explicit(&t->ring.shm_ctl->queue_cursor,
+				       memory_order_relaxed)
+		: atomic_load_explicit(&s->sub_cursor, memory_order_relaxed);
 	cJSON *o = cJSON_CreateObject();
 
 	/* relaxed loads: a snapshot for people, not a synchronisation. */
 	if (o == NULL || !sb_msg_add_int(o, "slot", i) ||
-	    !sb_msg_add_int(o, "pid",
-	                    atomic_load_explicit(&s->slot_pid,
-	                                         memory_order_relaxed)) ||
-	    !sb_msg_add_int(o, "client",
-	                    atomic_load_explicit(&s->slot_owner,
-	                                         memory_order_relaxed)) ||
+	    !sb_msg_add_int(
+		o, "pid",
+		atomic_load_explicit(&s->slot_pid, memory_order_relaxed)) ||
+	    !sb_msg_add_int(
+		o, "client",
+		atomic_load_explicit(&s->slot_owner, memory_order_relaxed)) ||
 	    !sb_msg_add_int(o, "received", counter(&s->sub_received)) ||
 	    !sb_msg_add_int(o, "lost", counter(&s->sub_lost)) ||
-	    !sb_msg_add_int(o, "lag_bytes", lag(tail, cursor, t->geo.capacity)) ||
-	    !cJSON_AddBoolToObject(o, "sleeping",
-	                           atomic_load_explicit(&s->sub_sleeping,
-	                                                memory_order_relaxed) >
-	                               0)) {
+	    !sb_msg_add_int(o, "lag_bytes",
+			    lag(tail, cursor, t->geo.capacity)) ||
+	    !cJSON_AddBoolToObject(
+		o, "sleeping",
+		atomic_load_explicit(&s->sub_sleeping, memory_order_relaxed) >
+		    0)) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -677,7 +677,8 @@ static cJSON *queue_stat(const struct sbd_topic *t, uint64_t tail)
 	    atomic_load_explicit(&ctl->queue_cursor, memory_order_relaxed);
 
 	if (o == NULL ||
-	    !sb_msg_add_int(o, "lag_bytes", lag(tail, cursor, t->geo.capacity)) ||
+	    !sb_msg_add_int(o, "lag_bytes",
+			    lag(tail, cursor, t->geo.capacity)) ||
 	    !sb_msg_add_int(o, "lost", counter(&ctl->queue_lost))) {
 		cJSON_Delete(o);
 		return NULL;
@@ -691,10 +692,9 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t)
 	uint64_t tail =
 	    atomic_load_explicit(&hdr->writer_tail, memory_order_relaxed);
 	cJSON *o = cJSON_CreateObject();
-	cJSON *parts[4] = {sbd_topic_info(t), header_stats(hdr),
-	                   slots_stat(t, tail),
-	                   t->geo.mode == SB_RING_QUEUE ? queue_stat(t, tail)
-	                                                : NULL};
+	cJSON *parts[4] = {
+	    sbd_topic_info(t), header_stats(hdr), slots_stat(t, tail),
+	    t->geo.mode == SB_RING_QUEUE ? queue_stat(t, tail) : NULL};
 	const char *names[4] = {"topic", "stats", "subscribers", "queue"};
 	int n = t->geo.mode == SB_RING_QUEUE ? 4 : 3;
 	bool ok = o != NULL;

@@ -79,6 +79,11 @@ static int init_robust_mutex(sb_shm_mutex *m)
 	if (r == 0) {
 		r = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
 	}
+	/* Error-checking: a thread that holds a claim and publishes again
+	 * gets -EDEADLK instead of hanging on its own lock. */
+	if (r == 0) {
+		r = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+	}
 	if (r == 0) {
 		r = pthread_mutex_init(&m->mutex, &attr);
 	}
@@ -311,56 +316,101 @@ static void stat_add(_Atomic uint64_t *v, uint64_t n)
 	store_relaxed(v, load_relaxed(v) + n);
 }
 
+/* The writer state as it must be after a writer died holding writer_lock. */
+struct writer_state {
+	uint64_t oldest;
+	uint64_t next_seq;
+};
+
 /*
- * A writer died holding writer_lock. Committed records are intact (only the
- * tail store exposes a record, and oldest only moves past whole records),
- * but writer_next_seq may lag the last commit by one: recompute it from the
- * newest record so no sequence number is reused. A ring that fails the walk
- * is emptied rather than trusted.
+ * Committed records survive a writer's death (only the tail store exposes
+ * a record, and oldest only moves past whole records), but writer_next_seq
+ * may lag the last commit by one: take it from the newest record so no
+ * sequence number is reused. A ring that fails the walk is emptied rather
+ * than trusted. Computed without writing anything, so that a subscriber,
+ * whose data mapping is read-only, can use it too.
  */
-static void repair_writer_state(struct sb_ring *ring)
+static void recovered_writer_state(const struct sb_ring *ring,
+                                   struct writer_state *ws)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
 	uint64_t tail = load_relaxed(&hdr->writer_tail);
-	uint64_t oldest = load_relaxed(&hdr->writer_oldest);
-	uint64_t next = load_relaxed(&hdr->writer_next_seq);
 	struct rec_view rec;
-	uint64_t p;
-	int have_last = 0;
-	uint64_t last = 0;
 
-	if (tail < oldest || tail - oldest > ring->capacity) {
-		store_relaxed(&hdr->writer_oldest, tail);
-		store_relaxed(&hdr->writer_next_seq, next + 1);
+	ws->oldest = load_relaxed(&hdr->writer_oldest);
+	ws->next_seq = load_relaxed(&hdr->writer_next_seq);
+	if (tail < ws->oldest || tail - ws->oldest > ring->capacity) {
+		ws->oldest = tail;
+		ws->next_seq++;
 		return;
 	}
-	for (p = oldest; p < tail; p = rec.end) {
+	for (uint64_t p = ws->oldest; p < tail; p = rec.end) {
 		if (record_at(ring, p, tail, &rec) < 0) {
-			store_relaxed(&hdr->writer_oldest, tail);
-			store_relaxed(&hdr->writer_next_seq, next + 1);
+			ws->oldest = tail;
+			ws->next_seq = load_relaxed(&hdr->writer_next_seq) + 1;
 			return;
 		}
 		if (rec.type == SB_REC_DATA) {
-			last = rec.seq;
-			have_last = 1;
+			ws->next_seq = rec.seq + 1;
 		}
-	}
-	if (have_last) {
-		store_relaxed(&hdr->writer_next_seq, last + 1);
 	}
 }
 
-static int writer_lock(struct sb_ring *ring, const struct timespec *deadline)
+/* With writer_lock held, by a writer: applies the recovered state. */
+static void repair_writer_state(struct sb_ring *ring)
 {
-	int died;
-	int r = lock_mutex(&ring->shm_ctl->writer_lock, deadline, &died);
+	struct sb_ring_header *hdr = ring->shm_hdr;
+	struct writer_state ws;
 
-	if (r == 0 && died) {
-		repair_writer_state(ring);
-		stat_add(&ring->shm_hdr->stat_recoveries, 1);
-		pthread_mutex_consistent(&ring->shm_ctl->writer_lock.mutex);
+	recovered_writer_state(ring, &ws);
+	store_relaxed(&hdr->writer_oldest, ws.oldest);
+	store_relaxed(&hdr->writer_next_seq, ws.next_seq);
+	stat_add(&hdr->stat_recoveries, 1);
+	/* relaxed: writer_repair is only touched under writer_lock. */
+	atomic_store_explicit(&ring->shm_ctl->writer_repair, 0,
+	                      memory_order_relaxed);
+}
+
+/*
+ * Locks writer_lock. When the previous holder died, the repair is flagged
+ * in the control segment; a `writer` (which can write the data header)
+ * carries it out at once, anyone else (a subscriber opening its slot) leaves
+ * it to the next writer and reads around it with next_seq_now().
+ */
+static int writer_lock(struct sb_ring *ring, const struct timespec *deadline,
+                       int writer)
+{
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	int died;
+	int r = lock_mutex(&ctl->writer_lock, deadline, &died);
+
+	if (r < 0) {
+		return r;
 	}
-	return r;
+	if (died) {
+		atomic_store_explicit(&ctl->writer_repair, 1,
+		                      memory_order_relaxed);
+		pthread_mutex_consistent(&ctl->writer_lock.mutex);
+	}
+	if (writer && atomic_load_explicit(&ctl->writer_repair,
+	                                   memory_order_relaxed) != 0) {
+		repair_writer_state(ring);
+	}
+	return 0;
+}
+
+/* With writer_lock held: the seq the next record will carry, taking a
+ * pending repair into account without writing. */
+static uint64_t next_seq_now(const struct sb_ring *ring)
+{
+	struct writer_state ws;
+
+	if (atomic_load_explicit(&ring->shm_ctl->writer_repair,
+	                         memory_order_relaxed) == 0) {
+		return load_relaxed(&ring->shm_hdr->writer_next_seq);
+	}
+	recovered_writer_state(ring, &ws);
+	return ws.next_seq;
 }
 
 static void writer_unlock(struct sb_ring *ring)
@@ -483,20 +533,23 @@ static int try_room(struct sb_ring *ring, uint64_t size, int *ok)
 }
 
 /*
- * Sleeps until a reader frees space, then retakes writer_lock. Called with
+ * Waits until a reader frees space, then retakes writer_lock. Called with
  * the lock held; returns 0 with it held (*ok set when room appeared while
- * registering), or an error with it released.
+ * registering), or an error with it released. A waiting writer first spins
+ * on space_seq, which readers bump while space_waiters is nonzero; only if
+ * that stays still does it count itself in space_sleepers and sleep, so
+ * readers make a FUTEX_WAKE call only for a writer that is really asleep.
  */
 static int wait_for_space(struct sb_ring *ring, uint64_t size,
                           const struct timespec *deadline, int *ok)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint32_t seen;
-	int r;
+	int r = 0;
 
-	/* seq_cst: Dekker with consume: we publish "a writer waits", then
-	 * look at the cursors again; a reader stores its cursor, then looks
-	 * at space_waiters. One of us sees the other. */
+	/* seq_cst: Dekker with wake_writers_if_waiting(): we publish "a
+	 * writer waits", then look at the cursors again; a reader stores its
+	 * cursor, then looks at space_waiters. One of us sees the other. */
 	atomic_fetch_add_explicit(&ctl->space_waiters, 1, memory_order_seq_cst);
 	seen = atomic_load_explicit(&ctl->space_seq, memory_order_acquire);
 	r = try_room(ring, size, ok);
@@ -517,12 +570,20 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 		}
 		sb_cpu_relax();
 	}
-	r = sb_futex_wait(&ctl->space_seq, seen, deadline);
+	/* seq_cst: Dekker with the reader's bump then sleepers load; the
+	 * kernel compares space_seq with `seen` as it queues us. */
+	atomic_fetch_add_explicit(&ctl->space_sleepers, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&ctl->space_seq, memory_order_seq_cst) ==
+	    seen) {
+		r = sb_futex_wait(&ctl->space_seq, seen, deadline);
+	}
+	atomic_fetch_sub_explicit(&ctl->space_sleepers, 1,
+	                          memory_order_relaxed);
 	atomic_fetch_sub_explicit(&ctl->space_waiters, 1, memory_order_relaxed);
 	if (r < 0 && r != -EINTR) {
 		return r;
 	}
-	return writer_lock(ring, deadline);
+	return writer_lock(ring, deadline, 1);
 }
 
 /* With writer_lock held: makes room for a `size`-byte record. Returns 0
@@ -570,7 +631,7 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 		return -EMSGSIZE;
 	}
 	deadline = sb_deadline_init(timeout_ms, &dl);
-	r = writer_lock(ring, lock_deadline(timeout_ms, deadline, &grace));
+	r = writer_lock(ring, lock_deadline(timeout_ms, deadline, &grace), 1);
 	if (r < 0) {
 		return r;
 	}
@@ -580,6 +641,12 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 		return r;
 	}
 	tail = load_relaxed(&ring->shm_hdr->writer_tail);
+	if ((tail & (SB_RING_RECORD_ALIGN - 1)) != 0) {
+		/* Only corruption misaligns the tail; the PAD below would
+		 * then run past the end of the data area. */
+		writer_unlock(ring);
+		return -EBADMSG;
+	}
 	room = ring->capacity - (tail & ring->mask);
 	if (size > room) {
 		/* Records never wrap: a PAD fills the end. It becomes
@@ -696,7 +763,7 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
                        struct rec_view *rec)
 {
 	int overwrite = ring->overflow == SB_RING_OVERWRITE;
-	uint64_t p, tail;
+	uint64_t p, tail, oldest;
 	int r;
 
 	for (;;) {
@@ -712,8 +779,15 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
 			if (!overwrite || p > tail) {
 				return -EBADMSG;
 			}
-			*pos = atomic_load_explicit(
+			oldest = atomic_load_explicit(
 			    &ring->shm_hdr->writer_oldest, memory_order_acquire);
+			if (oldest == p) {
+				/* The oldest itself is over a ring behind the
+				 * tail (loaded after it): corrupted, and
+				 * retrying would loop for ever. */
+				return -EBADMSG;
+			}
+			*pos = oldest;
 			continue;
 		}
 		r = record_at(ring, p, tail, rec);
@@ -755,8 +829,8 @@ static void give_back_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
 
 /*
  * Sleeps until the tail moves away from `pos`. Spins first: a reader that
- * keeps up never reaches the futex. Returns 0 (look again), -EAGAIN
- * (timeout_ms 0), -ETIMEDOUT.
+ * keeps up never reaches the futex. Returns 0 (look again), -EAGAIN at once
+ * when timeout_ms is 0 ("do not wait" means no spinning either), -ETIMEDOUT.
  */
 static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
                          int timeout_ms, const struct timespec *deadline)
@@ -768,14 +842,14 @@ static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
 	uint32_t seen;
 	int r = 0;
 
+	if (timeout_ms == 0) {
+		return -EAGAIN;
+	}
 	for (uint32_t i = 0; i < ring->spin; i++) {
 		if (load_relaxed(tail) != pos) {
 			return 0;
 		}
 		sb_cpu_relax();
-	}
-	if (timeout_ms == 0) {
-		return -EAGAIN;
 	}
 	if (sb_deadline_passed(deadline)) {
 		return -ETIMEDOUT;
@@ -806,11 +880,21 @@ static int account_seq(uint64_t *expected, uint64_t seq, uint64_t *lost)
 
 static void wake_writers_if_waiting(struct sb_ring *ring)
 {
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+
 	/* seq_cst: second half of the Dekker pairing in wait_for_space():
 	 * our cursor store came first. */
-	if (atomic_load_explicit(&ring->shm_ctl->space_waiters,
-	                         memory_order_seq_cst) != 0) {
-		bump_and_wake(&ring->shm_ctl->space_seq);
+	if (atomic_load_explicit(&ctl->space_waiters, memory_order_seq_cst) ==
+	    0) {
+		return;
+	}
+	/* seq_cst: the bump comes before our look at space_sleepers, and
+	 * a writer counts itself asleep before the kernel compares
+	 * space_seq; so either it sees the bump or we see it asleep. */
+	atomic_fetch_add_explicit(&ctl->space_seq, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&ctl->space_sleepers, memory_order_seq_cst) !=
+	    0) {
+		sb_futex_wake(&ctl->space_seq, INT_MAX);
 	}
 }
 
@@ -1083,7 +1167,7 @@ static uint64_t first_seq_from(struct sb_ring *ring, uint64_t pos)
 	if (next_record(ring, &pos, &rec) == 0) {
 		return rec.seq;
 	}
-	return load_relaxed(&ring->shm_hdr->writer_next_seq);
+	return next_seq_now(ring);
 }
 
 static int find_free_slot(const struct sb_ring *ring, uint32_t *index)
@@ -1121,7 +1205,7 @@ int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
 		return -EINVAL;
 	}
 	hdr = ring->shm_hdr;
-	r = writer_lock(ring, sb_deadline_init(READER_OPEN_TIMEOUT_MS, &dl));
+	r = writer_lock(ring, sb_deadline_init(READER_OPEN_TIMEOUT_MS, &dl), 0);
 	if (r < 0) {
 		return r;
 	}

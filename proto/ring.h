@@ -15,7 +15,8 @@
  * reject policy), -ETIMEDOUT, -EBADMSG (corrupted shared memory: a value
  * outside the geometry), -EPROTO (unknown layout version), -EUSERS (no free
  * subscriber slot), -ESTALE (a peeked message was overwritten while held),
- * -ENOTRECOVERABLE (a lock left unusable).
+ * -ENOTRECOVERABLE (a lock left unusable), -EDEADLK (this thread holds a
+ * claim on the ring and publishes or claims again).
  */
 #ifndef SB_RING_H
 #define SB_RING_H

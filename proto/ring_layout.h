@@ -193,7 +193,8 @@ struct sb_ring_ctl {
 	uint32_t magic;        /* 0: SB_RING_CTL_MAGIC, creator */
 	uint32_t version;      /* 4: SB_RING_VERSION, creator */
 	uint32_t slot_count;   /* 8: copy of the header's, creator */
-	uint32_t reserved0;    /* 12: zero */
+	_Atomic uint32_t writer_repair; /* 12: 1: a dead writer's state awaits
+	                                 * repair by the next writer */
 	uint8_t reserved1[112]; /* 16: zero */
 
 	sb_shm_mutex writer_lock; /* 128: serialises writers and attaches */
@@ -203,9 +204,10 @@ struct sb_ring_ctl {
 	_Atomic uint32_t data_waiters; /* 260: readers asleep on data_seq */
 	uint8_t reserved3[120];        /* 264: zero */
 
-	_Atomic uint32_t space_seq;     /* 384: readers bump after consuming */
-	_Atomic uint32_t space_waiters; /* 388: writers asleep on space_seq */
-	uint8_t reserved4[120];         /* 392: zero */
+	_Atomic uint32_t space_seq;      /* 384: readers bump after consuming */
+	_Atomic uint32_t space_waiters;  /* 388: writers waiting for space */
+	_Atomic uint32_t space_sleepers; /* 392: those of them in FUTEX_WAIT */
+	uint8_t reserved4[116];          /* 396: zero */
 
 	sb_shm_mutex queue_lock; /* 512: serialises queue consumers */
 	uint8_t reserved5[64];   /* 576: zero */
@@ -220,11 +222,13 @@ static_assert(sizeof(struct sb_ring_ctl) == SB_RING_CTL_SLOTS_OFFSET, "");
 static_assert(offsetof(struct sb_ring_ctl, magic) == 0, "");
 static_assert(offsetof(struct sb_ring_ctl, version) == 4, "");
 static_assert(offsetof(struct sb_ring_ctl, slot_count) == 8, "");
+static_assert(offsetof(struct sb_ring_ctl, writer_repair) == 12, "");
 static_assert(offsetof(struct sb_ring_ctl, writer_lock) == 128, "");
 static_assert(offsetof(struct sb_ring_ctl, data_seq) == 256, "");
 static_assert(offsetof(struct sb_ring_ctl, data_waiters) == 260, "");
 static_assert(offsetof(struct sb_ring_ctl, space_seq) == 384, "");
 static_assert(offsetof(struct sb_ring_ctl, space_waiters) == 388, "");
+static_assert(offsetof(struct sb_ring_ctl, space_sleepers) == 392, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_lock) == 512, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_cursor) == 640, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_expected_seq) == 648, "");

@@ -30,9 +30,9 @@
 #include "tests/suites.h"
 #include "tests/testutil.h"
 
-#define TIMEOUT_S 30
+#define TIMEOUT_S      30
 #define RECV_TIMEOUT_S 5
-#define NOBODY 65534
+#define NOBODY	       65534
 
 /* A raw connection: one socket, the last reply and its descriptors. */
 struct rc {
@@ -142,13 +142,12 @@ static int recv_exact(struct rc *c, void *buf, size_t len, bool take_fds)
 		if (n <= 0) {
 			return n == 0 ? -ECONNRESET : -errno;
 		}
-		for (struct cmsghdr *cm = take_fds && got == 0
-		                              ? CMSG_FIRSTHDR(&mh)
-		                              : NULL;
+		for (struct cmsghdr *cm =
+			 take_fds && got == 0 ? CMSG_FIRSTHDR(&mh) : NULL;
 		     cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
 			if (cm->cmsg_type == SCM_RIGHTS) {
 				int n_in = (int)((cm->cmsg_len - CMSG_LEN(0)) /
-				                 sizeof(int));
+						 sizeof(int));
 
 				memcpy(c->fds, CMSG_DATA(cm),
 				       sizeof(int) * (size_t)n_in);
@@ -204,9 +203,9 @@ static const char *reply_message(const struct rc *c)
 {
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
 
-	return e != NULL ? cJSON_GetStringValue(
-	                       cJSON_GetObjectItem(e, "message"))
-	                 : "";
+	return e != NULL
+		   ? cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"))
+		   : "";
 }
 
 static const cJSON *result(const struct rc *c)
@@ -225,8 +224,7 @@ static int64_t result_int(const struct rc *c, const char *name)
 /* Sends a request and reads its reply; returns the reply's code. The
  * request is a printf format (JSON text). */
 __attribute__((format(printf, 2, 3))) static int rc_call(struct rc *c,
-                                                         const char *fmt,
-                                                         ...)
+							 const char *fmt, ...)
 {
 	char json[4096];
 	va_list ap;
@@ -245,10 +243,9 @@ __attribute__((format(printf, 2, 3))) static int rc_call(struct rc *c,
 static void rc_hello(struct rc *c, const char *path)
 {
 	ck_assert_int_eq(rc_connect(c, path), 0);
-	ck_assert_int_eq(
-	    rc_call(c, "{\"op\":\"hello\",\"id\":1,\"version\":1,"
-	               "\"name\":\"check\"}"),
-	    0);
+	ck_assert_int_eq(rc_call(c, "{\"op\":\"hello\",\"id\":1,\"version\":1,"
+				    "\"name\":\"check\"}"),
+			 0);
 }
 
 /* 1 when topic_list names `topic`. */
@@ -260,7 +257,7 @@ static int listed(struct rc *c, const char *topic)
 	cJSON_ArrayForEach(t, cJSON_GetObjectItem(result(c), "topics"))
 	{
 		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(t, "name")),
-		           topic) == 0) {
+			   topic) == 0) {
 			return 1;
 		}
 	}
@@ -298,15 +295,15 @@ START_TEST(hello_must_come_first_and_once)
 	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":1}"), -EPROTO);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":2,"
-	                             "\"version\":1,\"name\":\"x\"}"),
-	                 0);
+				     "\"version\":1,\"name\":\"x\"}"),
+			 0);
 	ck_assert_int_eq(result_int(&c, "version"), 1);
 	ck_assert_int_eq(result_int(&c, "pid"), b.pid);
 	ck_assert_int_gt(result_int(&c, "client"), 0);
 	ck_assert_ptr_nonnull(cJSON_GetObjectItem(result(&c), "limits"));
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":3,"
-	                             "\"version\":1}"),
-	                 -EPROTO);
+				     "\"version\":1}"),
+			 -EPROTO);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":4}"), 0);
 	rc_close(&c);
 	stop(&b);
@@ -321,15 +318,15 @@ START_TEST(hello_with_another_version_is_refused_and_closed)
 	start(&b, NULL);
 	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
-	                             "\"version\":99}"),
-	                 -EPROTO);
+				     "\"version\":99}"),
+			 -EPROTO);
 	ck_assert_ptr_nonnull(strstr(reply_message(&c), "speaks 1"));
 	ck_assert_int_eq(rc_recv(&c), -ECONNRESET);
 	rc_close(&c);
 	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
-	                             "\"version\":1,\"name\":\"\"}"),
-	                 -EINVAL);
+				     "\"version\":1,\"name\":\"\"}"),
+			 -EINVAL);
 	rc_close(&c);
 	assert_healthy(&b);
 	stop(&b);
@@ -346,50 +343,50 @@ START_TEST(topic_ops_and_their_errors)
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"s/imu\",\"capacity\":"
-	                             "\"64KiB\",\"max_message\":1024,\"mode\":"
-	                             "\"queue\",\"overflow\":\"reject\"}"),
-	                 0);
+				     "\"topic\":\"s/imu\",\"capacity\":"
+				     "\"64KiB\",\"max_message\":1024,\"mode\":"
+				     "\"queue\",\"overflow\":\"reject\"}"),
+			 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"s/imu\"}"),
-	                 -EEXIST);
+				     "\"topic\":\"s/imu\"}"),
+			 -EEXIST);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"a//b\"}"),
-	                 -EINVAL);
+				     "\"topic\":\"a//b\"}"),
+			 -EINVAL);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"x\",\"capacity\":5000}"),
-	                 -EINVAL);
+				     "\"topic\":\"x\",\"capacity\":5000}"),
+			 -EINVAL);
 	ck_assert_ptr_nonnull(strstr(reply_message(&c), "capacity"));
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"x\",\"mode\":\"fifo\"}"),
-	                 -EINVAL);
+				     "\"topic\":\"x\",\"mode\":\"fifo\"}"),
+			 -EINVAL);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"x\",\"persistent\":true}"),
-	                 -EINVAL);
+				     "\"topic\":\"x\",\"persistent\":true}"),
+			 -EINVAL);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":7}"),
-	                 -EINVAL);
+				     "\"topic\":7}"),
+			 -EINVAL);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_stat\",\"id\":5,"
-	                             "\"topic\":\"s/imu\"}"),
-	                 0);
+				     "\"topic\":\"s/imu\"}"),
+			 0);
 	ck_assert_ptr_nonnull(cJSON_GetObjectItem(result(&c), "queue"));
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_stat\",\"id\":5,"
-	                             "\"topic\":\"none\"}"),
-	                 -ENOENT);
+				     "\"topic\":\"none\"}"),
+			 -ENOENT);
 	ck_assert(listed(&c, "s/imu"));
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
-	                             "\"topic\":\"s/imu\"}"),
-	                 0);
+				     "\"topic\":\"s/imu\"}"),
+			 0);
 	ck_assert(!listed(&c, "s/imu"));
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
-	                             "\"topic\":\"s/imu\"}"),
-	                 -ENOENT);
+				     "\"topic\":\"s/imu\"}"),
+			 -ENOENT);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"close\",\"id\":8,"
-	                             "\"handle\":42}"),
-	                 -ENOENT);
+				     "\"handle\":42}"),
+			 -ENOENT);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":8,"
-	                             "\"topic\":\"t\",\"start\":\"middle\"}"),
-	                 -EINVAL);
+				     "\"topic\":\"t\",\"start\":\"middle\"}"),
+			 -EINVAL);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":9}"), 0);
 	rc_close(&c);
 	stop(&b);
@@ -404,11 +401,11 @@ START_TEST(auto_create_off_gives_enoent)
 	start(&b, "{\"auto_create\": false}");
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-	                             "\"topic\":\"nope\"}"),
-	                 -ENOENT);
+				     "\"topic\":\"nope\"}"),
+			 -ENOENT);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
-	                             "\"topic\":\"nope\"}"),
-	                 -ENOENT);
+				     "\"topic\":\"nope\"}"),
+			 -ENOENT);
 	rc_close(&c);
 	stop(&b);
 }
@@ -427,20 +424,22 @@ static int access_child(const char *socket)
 	if (rc_call(&c, "{\"op\":\"hello\",\"id\":1,\"version\":1}") != 0) {
 		return 11;
 	}
-	if (rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,\"topic\":\"locked\"}") !=
+	if (rc_call(&c,
+		    "{\"op\":\"pub_open\",\"id\":2,\"topic\":\"locked\"}") !=
 	    -EACCES) {
 		return 12;
 	}
-	if (rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"locked\"}") !=
+	if (rc_call(&c,
+		    "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"locked\"}") !=
 	    0) {
 		return 13;
 	}
 	if (rc_call(&c, "{\"op\":\"topic_delete\",\"id\":2,\"topic\":"
-	                "\"locked\"}") != -EACCES) {
+			"\"locked\"}") != -EACCES) {
 		return 14;
 	}
 	if (rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,\"topic\":"
-	                "\"other\"}") != -EACCES) {
+			"\"other\"}") != -EACCES) {
 		return 15;
 	}
 	rc_close(&c);
@@ -453,9 +452,9 @@ START_TEST(access_rules_refuse_with_eacces)
 	pid_t pid;
 
 	start(&b, "{\"socket\": {\"mode\": \"0666\"},"
-	          " \"topic_defaults\": {\"access\": {\"admin\": {}}},"
-	          " \"topics\": [{\"name\": \"locked\", \"access\":"
-	          " {\"publish\": {\"uids\": [4242]}, \"admin\": {}}}]}");
+		  " \"topic_defaults\": {\"access\": {\"admin\": {}}},"
+		  " \"topics\": [{\"name\": \"locked\", \"access\":"
+		  " {\"publish\": {\"uids\": [4242]}, \"admin\": {}}}]}");
 	chmod(b.dir, 0755);
 	pid = fork();
 	if (pid == 0) {
@@ -470,8 +469,8 @@ END_TEST
 
 /* Sends raw bytes on a fresh connection, expects one error reply with
  * `code`, and then either a closed connection or a working one. */
-static void malformed(const struct sbt_broker *b, const void *bytes,
-                      size_t len, bool hello_first, int code, bool closes)
+static void malformed(const struct sbt_broker *b, const void *bytes, size_t len,
+		      bool hello_first, int code, bool closes)
 {
 	struct rc c;
 
@@ -487,14 +486,14 @@ static void malformed(const struct sbt_broker *b, const void *bytes,
 		ck_assert_int_eq(rc_recv(&c), -ECONNRESET);
 	} else {
 		ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":2}"),
-		                 hello_first ? 0 : -EPROTO);
+				 hello_first ? 0 : -EPROTO);
 	}
 	rc_close(&c);
 	assert_healthy(b);
 }
 
 static void malformed_text(const struct sbt_broker *b, const char *json,
-                           int code)
+			   int code)
 {
 	char frame[512];
 	size_t len = strlen(json);
@@ -541,9 +540,9 @@ START_TEST(bad_requests_get_an_error_and_the_connection_stays)
 	malformed_text(&b, "{\"op\": \"ping\", \"id\": \"one\"}", -EPROTO);
 	malformed_text(&b, "{\"op\": \"frobnicate\", \"id\": 1}", -ENOTSUP);
 	malformed_text(&b, "{\"op\": \"ping\", \"id\": 1, \"colour\": 2}",
-	               -EINVAL);
+		       -EINVAL);
 	malformed_text(&b, "{\"op\": \"close\", \"id\": 1, \"handle\": \"x\"}",
-	               -EINVAL);
+		       -EINVAL);
 	stop(&b);
 }
 END_TEST
@@ -572,15 +571,15 @@ static void map_reply(struct rc *c, bool writable, struct mapped *m)
 	ck_assert_int_eq(fstat(c->fds[1], &st), 0);
 	ck_assert_uint_eq((uint64_t)st.st_size, m->ctl_size);
 	m->data = mmap(NULL, m->data_size,
-	               writable ? PROT_READ | PROT_WRITE : PROT_READ,
-	               MAP_SHARED, c->fds[0], 0);
+		       writable ? PROT_READ | PROT_WRITE : PROT_READ,
+		       MAP_SHARED, c->fds[0], 0);
 	m->ctl = mmap(NULL, m->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-	              c->fds[1], 0);
+		      c->fds[1], 0);
 	ck_assert_ptr_ne(m->data, MAP_FAILED);
 	ck_assert_ptr_ne(m->ctl, MAP_FAILED);
-	ck_assert_int_eq(sb_ring_attach(&m->ring, m->data, m->data_size,
-	                                m->ctl, m->ctl_size),
-	                 0);
+	ck_assert_int_eq(sb_ring_attach(&m->ring, m->data, m->data_size, m->ctl,
+					m->ctl_size),
+			 0);
 }
 
 static void unmap(struct mapped *m)
@@ -614,8 +613,8 @@ START_TEST(subscriber_data_is_read_only)
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
-	                             "\"topic\":\"ro\"}"),
-	                 0);
+				     "\"topic\":\"ro\"}"),
+			 0);
 	ck_assert_int_eq(c.nfds, 2);
 	ck_assert_int_eq(fcntl(c.fds[0], F_GETFL) & O_ACCMODE, O_RDONLY);
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, c.fds[0], 0);
@@ -643,29 +642,29 @@ START_TEST(publish_and_receive_through_granted_descriptors)
 	rc_hello(&pub, b.socket);
 	rc_hello(&sub, b.socket);
 	ck_assert_int_eq(rc_call(&pub, "{\"op\":\"pub_open\",\"id\":2,"
-	                               "\"topic\":\"data\"}"),
-	                 0);
+				       "\"topic\":\"data\"}"),
+			 0);
 	map_reply(&pub, true, &pm);
 	ck_assert_int_eq(rc_call(&sub, "{\"op\":\"sub_open\",\"id\":2,"
-	                               "\"topic\":\"data\",\"start\":"
-	                               "\"earliest\"}"),
-	                 0);
+				       "\"topic\":\"data\",\"start\":"
+				       "\"earliest\"}"),
+			 0);
 	map_reply(&sub, false, &sm);
-	ck_assert_int_eq(sb_ring_reader_open_owned(
-	                     &sm.ring, SB_RING_START_EARLIEST,
-	                     (uint32_t)result_int(&sub, "owner"), &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open_owned(&sm.ring, SB_RING_START_EARLIEST,
+				      (uint32_t)result_int(&sub, "owner"), &rd),
+	    0);
 	sbt_fill_pattern(msg, sizeof(msg), 7);
 	ck_assert_int_eq(sb_ring_publish(&pm.ring, msg, sizeof(msg), 1000), 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000),
-	                 sizeof(got));
+			 sizeof(got));
 	ck_assert(sbt_check_pattern(got, sizeof(got), 7));
 	ck_assert_int_eq(rc_call(&pub, "{\"op\":\"topic_stat\",\"id\":3,"
-	                               "\"topic\":\"data\"}"),
-	                 0);
-	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(
-	                     result(&pub), "subscribers")),
-	                 1);
+				       "\"topic\":\"data\"}"),
+			 0);
+	ck_assert_int_eq(cJSON_GetArraySize(
+			     cJSON_GetObjectItem(result(&pub), "subscribers")),
+			 1);
 	sb_ring_reader_close(&rd);
 	unmap(&pm);
 	unmap(&sm);
@@ -689,8 +688,8 @@ static void slot_holder(const char *socket, int ready_fd)
 	}
 	map_reply(&c, false, &m);
 	if (sb_ring_reader_open_owned(&m.ring, SB_RING_START_LATEST,
-	                              (uint32_t)result_int(&c, "owner"),
-	                              &rd) < 0) {
+				      (uint32_t)result_int(&c, "owner"),
+				      &rd) < 0) {
 		_exit(21);
 	}
 	if (write(ready_fd, "r", 1) != 1) {
@@ -713,9 +712,9 @@ START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"slow\",\"capacity\":4096,"
-	                             "\"max_message\":1024}"),
-	                 0);
+				     "\"topic\":\"slow\",\"capacity\":4096,"
+				     "\"max_message\":1024}"),
+			 0);
 	ck_assert_int_eq(pipe(pipefd), 0);
 	holder = fork();
 	if (holder == 0) {
@@ -723,20 +722,20 @@ START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
 	}
 	ck_assert_int_eq(read(pipefd[0], &r, 1), 1);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":3,"
-	                             "\"topic\":\"slow\"}"),
-	                 0);
+				     "\"topic\":\"slow\"}"),
+			 0);
 	map_reply(&c, true, &m);
 	memset(msg, 'x', sizeof(msg));
 	while (sb_ring_publish(&m.ring, msg, sizeof(msg), 0) == 0) {
 	}
 	ck_assert_int_eq(sb_ring_publish(&m.ring, msg, sizeof(msg), 0),
-	                 -EAGAIN);
+			 -EAGAIN);
 	writer = fork();
 	if (writer == 0) {
 		/* Blocks behind the holder until the broker frees its slot. */
 		_exit(sb_ring_publish(&m.ring, msg, sizeof(msg), 20000) == 0
-		          ? 0
-		          : 1);
+			  ? 0
+			  : 1);
 	}
 	kill(holder, SIGKILL);
 	ck_assert_int_eq(sbt_wait(holder), -SIGKILL);
@@ -761,22 +760,23 @@ START_TEST(implicit_topics_go_with_their_last_user_explicit_stay)
 	rc_hello(&c, b.socket);
 	rc_hello(&d, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"kept\"}"),
-	                 0);
+				     "\"topic\":\"kept\"}"),
+			 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-	                             "\"topic\":\"kept\"}"),
-	                 0);
+				     "\"topic\":\"kept\"}"),
+			 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-	                             "\"topic\":\"temp\"}"),
-	                 0);
+				     "\"topic\":\"temp\"}"),
+			 0);
 	h = result_int(&c, "handle");
 	ck_assert_int_eq(rc_call(&d, "{\"op\":\"sub_open\",\"id\":2,"
-	                             "\"topic\":\"temp\"}"),
-	                 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"close\",\"id\":2,\"handle\":"
-	                             "%lld}",
-	                         (long long)h),
-	                 0);
+				     "\"topic\":\"temp\"}"),
+			 0);
+	ck_assert_int_eq(rc_call(&c,
+				 "{\"op\":\"close\",\"id\":2,\"handle\":"
+				 "%lld}",
+				 (long long)h),
+			 0);
 	ck_assert(listed(&c, "temp"));
 	rc_close(&d); /* the last user: the connection closes */
 	rc_close(&c);
@@ -802,32 +802,30 @@ START_TEST(deleting_a_topic_in_use_keeps_its_users_working)
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"doomed\"}"),
-	                 0);
+				     "\"topic\":\"doomed\"}"),
+			 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-	                             "\"topic\":\"doomed\"}"),
-	                 0);
+				     "\"topic\":\"doomed\"}"),
+			 0);
 	map_reply(&c, true, &pm);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
-	                             "\"topic\":\"doomed\"}"),
-	                 0);
+				     "\"topic\":\"doomed\"}"),
+			 0);
 	map_reply(&c, false, &sm);
-	ck_assert_int_eq(sb_ring_reader_open_owned(&sm.ring,
-	                                           SB_RING_START_LATEST,
-	                                           (uint32_t)result_int(
-	                                               &c, "owner"),
-	                                           &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open_owned(&sm.ring, SB_RING_START_LATEST,
+				      (uint32_t)result_int(&c, "owner"), &rd),
+	    0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
-	                             "\"topic\":\"doomed\"}"),
-	                 0);
+				     "\"topic\":\"doomed\"}"),
+			 0);
 	ck_assert(!listed(&c, "doomed"));
 	ck_assert_int_eq(sb_ring_publish(&pm.ring, "after", 5, 1000), 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000), 5);
 	ck_assert_int_eq(memcmp(got, "after", 5), 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_stat\",\"id\":3,"
-	                             "\"topic\":\"doomed\"}"),
-	                 -ENOENT);
+				     "\"topic\":\"doomed\"}"),
+			 -ENOENT);
 	sb_ring_reader_close(&rd);
 	unmap(&pm);
 	unmap(&sm);
@@ -844,10 +842,11 @@ START_TEST(limits_give_their_errors)
 	struct sbt_broker b;
 	struct rc c, d, e;
 
-	start(&b, "{\"limits\": {\"max_clients\": 2, \"max_topics\": 3,"
-	          " \"max_ring_bytes\": \"8KiB\", \"max_topic_bytes\": \"4KiB\"},"
-	          " \"topic_defaults\": {\"capacity\": \"4KiB\","
-	          " \"max_message\": \"1KiB\"}}");
+	start(&b,
+	      "{\"limits\": {\"max_clients\": 2, \"max_topics\": 3,"
+	      " \"max_ring_bytes\": \"8KiB\", \"max_topic_bytes\": \"4KiB\"},"
+	      " \"topic_defaults\": {\"capacity\": \"4KiB\","
+	      " \"max_message\": \"1KiB\"}}");
 	rc_hello(&c, b.socket);
 	rc_hello(&d, b.socket);
 	ck_assert_int_eq(rc_connect(&e, b.socket), 0);
@@ -856,18 +855,18 @@ START_TEST(limits_give_their_errors)
 	ck_assert_int_eq(rc_recv(&e), -ECONNRESET);
 	rc_close(&e);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"a\"}"),
-	                 0);
+				     "\"topic\":\"a\"}"),
+			 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"b\"}"),
-	                 0);
+				     "\"topic\":\"b\"}"),
+			 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"c\"}"),
-	                 -ENOSPC);
+				     "\"topic\":\"c\"}"),
+			 -ENOSPC);
 	ck_assert_ptr_nonnull(strstr(reply_message(&c), "max_ring_bytes"));
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"c\",\"capacity\":8192}"),
-	                 -EINVAL);
+				     "\"topic\":\"c\",\"capacity\":8192}"),
+			 -EINVAL);
 	rc_close(&c);
 	rc_close(&d);
 	stop(&b);
@@ -875,11 +874,11 @@ START_TEST(limits_give_their_errors)
 	start(&b, "{\"limits\": {\"max_topics\": 1}}");
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-	                             "\"topic\":\"a\"}"),
-	                 0);
+				     "\"topic\":\"a\"}"),
+			 0);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-	                             "\"topic\":\"b\"}"),
-	                 -ENOSPC);
+				     "\"topic\":\"b\"}"),
+			 -ENOSPC);
 	ck_assert_ptr_nonnull(strstr(reply_message(&c), "max_topics"));
 	rc_close(&c);
 	stop(&b);
@@ -892,8 +891,8 @@ static void expect_config_error(const char *json, const char *field)
 {
 	struct sbt_broker b;
 	char err[1024];
-	const char *argv[] = {"shmbusd", "--config", b.config, "--socket",
-	                      b.socket, NULL};
+	const char *argv[] = {"shmbusd",  "--config", b.config,
+			      "--socket", b.socket,   NULL};
 	FILE *f;
 
 	memset(&b, 0, sizeof(b));
@@ -906,8 +905,8 @@ static void expect_config_error(const char *json, const char *field)
 	fclose(f);
 	ck_assert_int_eq(sbt_run_shmbusd(argv, err, sizeof(err)), 2);
 	ck_assert_msg(strstr(err, "bad.json") != NULL &&
-	                  strstr(err, field) != NULL,
-	              "message \"%s\" lacks the file or \"%s\"", err, field);
+			  strstr(err, field) != NULL,
+		      "message \"%s\" lacks the file or \"%s\"", err, field);
 	sbt_rmtree(b.dir);
 }
 
@@ -917,17 +916,17 @@ START_TEST(bad_config_files_are_refused_naming_the_field)
 	const char *bad_flag[] = {"shmbusd", "--bogus", NULL};
 	const char *bad_level[] = {"shmbusd", "--log-level", "loud", NULL};
 	const char *missing[] = {"shmbusd", "--config", "/nonexistent/x.json",
-	                         NULL};
+				 NULL};
 
 	expect_config_error("{\"limits\": {", "invalid JSON");
 	expect_config_error("{\"max_client\": 3}", "max_client");
 	expect_config_error("{\"limits\": {\"max_clients\": \"many\"}}",
-	                    "limits.max_clients");
+			    "limits.max_clients");
 	expect_config_error("{\"limits\": {\"max_clients\": 0}}",
-	                    "limits.max_clients");
+			    "limits.max_clients");
 	expect_config_error("{\"topics\": [{\"name\": \"a\", \"capacity\":"
-	                    " 5000}]}",
-	                    "topics[0].capacity");
+			    " 5000}]}",
+			    "topics[0].capacity");
 	ck_assert_int_eq(sbt_run_shmbusd(bad_flag, err, sizeof(err)), 64);
 	ck_assert_ptr_nonnull(strstr(err, "--bogus"));
 	ck_assert_int_eq(sbt_run_shmbusd(bad_level, err, sizeof(err)), 64);
@@ -960,7 +959,7 @@ START_TEST(sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one)
 	rc_hello(&c, b.socket);
 	ck_assert(listed(&c, "first"));
 	rewrite_config(&b, "{\"topics\": [{\"name\": \"first\"},"
-	                   " {\"name\": \"second\"}]}");
+			   " {\"name\": \"second\"}]}");
 	kill(b.pid, SIGHUP);
 	for (i = 0; i < 500 && !listed(&c, "second"); i++) {
 		sleep_ms(10);
@@ -969,7 +968,7 @@ START_TEST(sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one)
 	rewrite_config(&b, "{\"limits\": {\"max_frame\": \"lots\"}}");
 	kill(b.pid, SIGHUP);
 	for (i = 0; i < 500 && !sbt_broker_log_contains(
-	                           &b, "keeping the previous configuration");
+				   &b, "keeping the previous configuration");
 	     i++) {
 		sleep_ms(10);
 	}
@@ -990,7 +989,7 @@ START_TEST(a_second_broker_on_the_same_socket_is_refused)
 	start(&b, NULL);
 	ck_assert_int_eq(sbt_run_shmbusd(argv, err, sizeof(err)), 1);
 	ck_assert_msg(strstr(err, "another shmbusd is listening") != NULL,
-	              "unexpected message \"%s\"", err);
+		      "unexpected message \"%s\"", err);
 	assert_healthy(&b);
 	stop(&b);
 }
@@ -1005,7 +1004,7 @@ START_TEST(a_stale_socket_file_is_replaced)
 	memset(&b, 0, sizeof(b));
 	b.dir = sbt_tempdir();
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/shmbusd.sock",
-	         b.dir);
+		 b.dir);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
 	close(fd); /* a socket file nobody listens on: stale */
@@ -1025,8 +1024,8 @@ START_TEST(sigterm_exits_zero_and_removes_the_socket)
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-	                             "\"topic\":\"held\"}"),
-	                 0);
+				     "\"topic\":\"held\"}"),
+			 0);
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
 	ck_assert_int_eq(lstat(b.socket, &st), -1);
 	ck_assert_int_eq(errno, ENOENT);
@@ -1047,15 +1046,15 @@ START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 	memset(&b, 0, sizeof(b));
 	b.dir = sbt_tempdir();
 	snprintf(cfg, sizeof(cfg),
-	         "{\"data_dir\": \"%s\", \"topics\": [{\"name\": \"keep/me\","
-	         " \"persistent\": true, \"capacity\": \"64KiB\","
-	         " \"max_message\": \"1KiB\"}]}",
-	         b.dir);
+		 "{\"data_dir\": \"%s\", \"topics\": [{\"name\": \"keep/me\","
+		 " \"persistent\": true, \"capacity\": \"64KiB\","
+		 " \"max_message\": \"1KiB\"}]}",
+		 b.dir);
 	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-	                             "\"topic\":\"keep/me\"}"),
-	                 0);
+				     "\"topic\":\"keep/me\"}"),
+			 0);
 	map_reply(&c, true, &m);
 	ck_assert_int_eq(sb_ring_publish(&m.ring, "durable", 7, 1000), 0);
 	unmap(&m);
@@ -1065,15 +1064,13 @@ START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 	ck_assert(sbt_broker_log_contains(&b, "reusing its persisted ring"));
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
-	                             "\"topic\":\"keep/me\"}"),
-	                 0);
+				     "\"topic\":\"keep/me\"}"),
+			 0);
 	map_reply(&c, false, &m);
-	ck_assert_int_eq(sb_ring_reader_open_owned(&m.ring,
-	                                           SB_RING_START_EARLIEST,
-	                                           (uint32_t)result_int(
-	                                               &c, "owner"),
-	                                           &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open_owned(&m.ring, SB_RING_START_EARLIEST,
+				      (uint32_t)result_int(&c, "owner"), &rd),
+	    0);
 	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000), 7);
 	ck_assert_int_eq(memcmp(got, "durable", 7), 0);
 	sb_ring_reader_close(&rd);
@@ -1112,16 +1109,18 @@ Suite *broker_suite(void)
 	tcase_add_test(tc, publish_and_receive_through_granted_descriptors);
 	tc = tcase(s, "lifecycle");
 	tcase_add_test(tc,
-	               a_dead_subscriber_frees_its_slot_and_the_writer_goes_on);
-	tcase_add_test(tc, implicit_topics_go_with_their_last_user_explicit_stay);
+		       a_dead_subscriber_frees_its_slot_and_the_writer_goes_on);
+	tcase_add_test(tc,
+		       implicit_topics_go_with_their_last_user_explicit_stay);
 	tcase_add_test(tc, deleting_a_topic_in_use_keeps_its_users_working);
-	tcase_add_test(tc, a_persistent_topic_keeps_its_messages_across_restarts);
+	tcase_add_test(tc,
+		       a_persistent_topic_keeps_its_messages_across_restarts);
 	tc = tcase(s, "limits");
 	tcase_add_test(tc, limits_give_their_errors);
 	tc = tcase(s, "process");
 	tcase_add_test(tc, bad_config_files_are_refused_naming_the_field);
-	tcase_add_test(tc,
-	               sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one);
+	tcase_add_test(
+	    tc, sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one);
 	tcase_add_test(tc, a_second_broker_on_the_same_socket_is_refused);
 	tcase_add_test(tc, a_stale_socket_file_is_replaced);
 	tcase_add_test(tc, sigterm_exits_zero_and_removes_the_socket);

@@ -725,6 +725,21 @@ START_TEST(documented_example_parses)
 }
 END_TEST
 
+/* The example config that `make install` ships must stay valid. */
+START_TEST(shipped_example_config_is_valid)
+{
+	struct sb_config cfg;
+	char err[512] = "";
+	int r = sb_config_load_file("dist/shmbusd.example.json", &cfg, err,
+	                            sizeof(err));
+
+	ck_assert_msg(r == 0, "dist/shmbusd.example.json: %s", err);
+	ck_assert_uint_eq(cfg.n_topics, 2);
+	ck_assert_str_eq(cfg.topics[0].name, "sensors/imu");
+	sb_config_free(&cfg);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -752,6 +767,7 @@ Suite *config_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("file");
+	tcase_add_test(tc, shipped_example_config_is_valid);
 	tcase_add_test(tc, load_valid_file);
 	tcase_add_test(tc, load_missing_file);
 	tcase_add_test(tc, load_directory);

@@ -239,6 +239,7 @@ START_TEST(claim_commit_and_abort)
 	struct sb_ring_reader rd;
 	struct sb_ring_claim claim;
 	struct sb_ring_header *hdr;
+	unsigned char buf[8] = {0};
 
 	fixture_open(&f, &cfg);
 	hdr = f.data;
@@ -259,6 +260,10 @@ START_TEST(claim_commit_and_abort)
 	publish_pattern(&f.ring, 7, 10);
 	receive_pattern(&rd, 7, 10);
 	ck_assert_int_eq(sb_ring_claim(&f.ring, 1025, &claim, 0), -EMSGSIZE);
+	/* Publishing while this thread holds a claim cannot hang. */
+	ck_assert_int_eq(sb_ring_claim(&f.ring, 8, &claim, 0), 0);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 8, -1), -EDEADLK);
+	ck_assert_int_eq(sb_ring_abort(&f.ring, &claim), 0);
 	ck_assert_int_eq(sb_ring_claim(NULL, 1, &claim, 0), -EINVAL);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_published), 2);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_bytes), 107);
@@ -803,7 +808,109 @@ START_TEST(blocked_writer_wakes_when_reader_consumes)
 	ck_assert_int_eq(sbt_wait(child), 0);
 	ck_assert_uint_ge(atomic_load(&hdr->stat_waits), 1);
 	ck_assert_uint_eq(atomic_load(&ctl->space_waiters), 0);
+	ck_assert_uint_eq(atomic_load(&ctl->space_sleepers), 0);
 	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+/* ---- a writer's death seen by a read-only subscriber ------------------- */
+
+/* In a child: maps the data segment read-only, opens a reader, and exits 0
+ * if it got `want_seq` as the next expected sequence number. */
+static pid_t open_read_only_reader(struct fixture *f, int start,
+                                   uint64_t want_seq)
+{
+	pid_t child = fork();
+
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		struct sb_ring_reader rd;
+		int r;
+
+		if (mprotect(f->data, f->data_size, PROT_READ) < 0) {
+			_exit(2);
+		}
+		r = sb_ring_reader_open(&f->ring, start, &rd);
+		_exit(r == 0 && rd.expected_seq == want_seq ? 0 : 1);
+	}
+	return child;
+}
+
+START_TEST(read_only_subscriber_leaves_the_repair_to_the_next_writer)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_header *hdr;
+	struct sb_ring_ctl *ctl;
+	struct sb_ring_reader rd;
+	pid_t writer;
+
+	fixture_open(&f, &cfg);
+	hdr = f.data;
+	ctl = f.ctl;
+	publish_pattern(&f.ring, 8, 1);
+	writer = fork();
+	ck_assert_int_ge(writer, 0);
+	if (writer == 0) {
+		struct sb_ring_claim claim;
+
+		if (sb_ring_claim(&f.ring, 16, &claim, 0) == 0) {
+			memset(claim.data, 0xAB, 16);
+			raise(SIGKILL);
+		}
+		_exit(1);
+	}
+	ck_assert_int_eq(sbt_wait(writer), -SIGKILL);
+	/* The subscriber inherits the dead writer's lock but cannot write
+	 * the header: it must neither crash nor repair. */
+	ck_assert_int_eq(sbt_wait(open_read_only_reader(
+	                     &f, SB_RING_START_EARLIEST, 0)),
+	                 0);
+	ck_assert_uint_eq(atomic_load(&ctl->writer_repair), 1);
+	ck_assert_uint_eq(atomic_load(&hdr->stat_recoveries), 0);
+	/* The next writer repairs, and nothing of the dead claim shows. */
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST,
+	                                     &rd),
+	                 0);
+	publish_pattern(&f.ring, 9, 2);
+	ck_assert_uint_eq(atomic_load(&ctl->writer_repair), 0);
+	ck_assert_uint_eq(atomic_load(&hdr->stat_recoveries), 1);
+	receive_pattern(&rd, 8, 1);
+	receive_pattern(&rd, 9, 2);
+	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+/*
+ * A writer that dies between storing the tail and writer_next_seq leaves
+ * next_seq one behind. Simulated here (the window is a few instructions):
+ * a read-only subscriber starting at the latest position must expect the
+ * seq after the newest record, not the stale one.
+ */
+START_TEST(pending_repair_gives_subscribers_the_true_next_seq)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_header *hdr;
+	struct sb_ring_ctl *ctl;
+
+	fixture_open(&f, &cfg);
+	hdr = f.data;
+	ctl = f.ctl;
+	publish_pattern(&f.ring, 8, 1);
+	publish_pattern(&f.ring, 8, 2);
+	atomic_store(&hdr->writer_next_seq, 1); /* stale by one */
+	atomic_store(&ctl->writer_repair, 1);
+	ck_assert_int_eq(sbt_wait(open_read_only_reader(
+	                     &f, SB_RING_START_LATEST, 2)),
+	                 0);
+	publish_pattern(&f.ring, 8, 3);
+	ck_assert_uint_eq(atomic_load(&hdr->writer_next_seq), 3);
 	fixture_close(&f);
 }
 END_TEST
@@ -895,6 +1002,13 @@ Suite *ring_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, receive_times_out_and_wakes_across_processes);
 	tcase_add_test(tc, blocked_writer_wakes_when_reader_consumes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("writer_death");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc,
+	               read_only_subscriber_leaves_the_repair_to_the_next_writer);
+	tcase_add_test(tc, pending_repair_gives_subscribers_the_true_next_seq);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("corruption");

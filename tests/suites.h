@@ -13,6 +13,7 @@
 	X(error)                                                               \
 	X(map)                                                                 \
 	X(ring)                                                                \
+	X(ring_mp)                                                             \
 	X(ring_wait)                                                           \
 	X(sockpath)                                                            \
 	X(frame)                                                               \

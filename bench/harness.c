@@ -1,0 +1,794 @@
+/*
+ * harness.c - runs one repetition of one measurement: creates the transport
+ * in the parent, forks the two sides (each pinned to its CPU), lets them
+ * meet at a start barrier, and collects what they measured from a shared
+ * result area once both have exited. A watchdog kills children that hang,
+ * so a broken transport costs one failed row, not the whole run.
+ */
+#include "bench/bench.h"
+#include "bench/spin.h"
+#include "shmbus/map.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The sequence number that tells the other side the run is over. */
+#define SEQ_STOP UINT64_MAX
+
+/* How long past its duration cap a repetition may run before it is killed. */
+#define WATCHDOG_SLACK_MS 20000
+
+/*
+ * What the children hand back, in a MAP_SHARED|MAP_ANONYMOUS mapping made
+ * before fork(). Only `ready` is used while both sides run; the result
+ * fields are written by one child each and read by the parent after
+ * waitpid() has reaped that child, which orders the accesses, so they are
+ * plain.
+ */
+struct run_area {
+	_Atomic uint32_t ready; /* start barrier: sides that opened their end */
+	int32_t err[2];		/* each side's result, 0 or a negative errno */
+	uint64_t nsamples;	/* latency: round trips measured (sender) */
+	uint64_t rx_msgs;	/* throughput: messages timed (receiver) */
+	uint64_t rx_ns;		/* throughput: time they took (receiver) */
+	uint64_t samples[];	/* latency: round-trip times in ns (sender) */
+};
+
+struct run_ctx;
+typedef int (*side_fn)(struct run_ctx *c, void *end);
+
+/* One repetition: what both children need to know, copied by fork(). */
+struct run_ctx {
+	const struct sb_opts *o;
+	const struct sb_tr_ops *t; /* NULL for the memcpy reference */
+	size_t size;
+	uint64_t warmup; /* rounds or messages before timing starts */
+	uint64_t count;	 /* rounds or messages timed, at most */
+	int nsides;	 /* processes meeting at the start barrier */
+	bool duplex;
+	side_fn fn[2];
+	struct run_area *area;
+	size_t area_bytes;
+};
+
+uint64_t sb_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double sb_bench_clock_cost(void)
+{
+	enum { N = 10001 };
+	static uint64_t d[N];
+	uint64_t prev = sb_now_ns();
+
+	for (int i = 0; i < N; i++) {
+		uint64_t now = sb_now_ns();
+
+		d[i] = now - prev;
+		prev = now;
+	}
+	sb_stats_sort(d, N);
+	return (double)d[N / 2];
+}
+
+uint64_t sb_bench_latency_count(const struct sb_opts *o, size_t size)
+{
+	(void)size;
+	return o->count != 0 ? o->count : 10000;
+}
+
+uint64_t sb_bench_throughput_count(const struct sb_opts *o, size_t size)
+{
+	/* About 256 MiB per repetition, within 1,000 .. 1,000,000 messages. */
+	uint64_t n = (256u << 20) / size;
+
+	if (o->count != 0) {
+		return o->count;
+	}
+	if (n < 1000) {
+		n = 1000;
+	}
+	if (n > 1000000) {
+		n = 1000000;
+	}
+	return n;
+}
+
+/* A tenth of the count, at least 100, at most 10,000, is warm-up. */
+static uint64_t warmup_for(uint64_t count)
+{
+	uint64_t w = count / 10;
+
+	return w < 100 ? 100 : (w > 10000 ? 10000 : w);
+}
+
+/*
+ * A message buffer of len bytes (rounded up to whole cache lines, aligned
+ * to one), filled with a pattern so that no page is left untouched.
+ */
+static unsigned char *msg_alloc(size_t len)
+{
+	size_t bytes = (len + 63) & ~(size_t)63;
+	unsigned char *p = aligned_alloc(64, bytes);
+
+	if (p != NULL) {
+		for (size_t i = 0; i < bytes; i++) {
+			p[i] = (unsigned char)(i * 7 + 1);
+		}
+	}
+	return p;
+}
+
+static void put_seq(unsigned char *msg, uint64_t seq)
+{
+	memcpy(msg, &seq, sizeof(seq));
+}
+
+static uint64_t get_seq(const void *msg)
+{
+	uint64_t seq;
+
+	memcpy(&seq, msg, sizeof(seq));
+	return seq;
+}
+
+/*
+ * Sends one message, through claim/commit when the transport has them: the
+ * message is then written into the claimed space, as a producer building it
+ * in place would.
+ */
+static int tx(const struct sb_tr_ops *t, void *end, const unsigned char *msg,
+	      size_t len)
+{
+	void *buf;
+	int rc;
+
+	if (t->claim == NULL) {
+		return t->send(end, msg, len);
+	}
+	rc = t->claim(end, len, &buf);
+	if (rc < 0) {
+		return rc;
+	}
+	memcpy(buf, msg, len);
+	return t->commit(end);
+}
+
+/*
+ * Receives one message of exactly len bytes and returns its sequence
+ * number in *seq: copied into buf, or read in place through peek/release
+ * (then only the sequence number is read). -EPROTO for a wrong length.
+ */
+static int rx(const struct sb_tr_ops *t, void *end, unsigned char *buf,
+	      size_t len, uint64_t *seq)
+{
+	ssize_t n;
+
+	if (t->peek != NULL) {
+		const void *data;
+		int rc;
+
+		n = t->peek(end, &data);
+		if (n < 0) {
+			return (int)n;
+		}
+		if ((size_t)n == len) {
+			*seq = get_seq(data);
+		}
+		rc = t->release(end);
+		if (rc < 0) {
+			return rc;
+		}
+	} else {
+		n = t->recv(end, buf, len);
+		if (n < 0) {
+			return (int)n;
+		}
+		if ((size_t)n == len) {
+			*seq = get_seq(buf);
+		}
+	}
+	if ((size_t)n != len) {
+		fprintf(stderr,
+			"shmbus-bench: %s: got %zd bytes, expected %zu\n",
+			t->name, n, len);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int bad_seq(const struct run_ctx *c, uint64_t got, uint64_t want)
+{
+	fprintf(stderr,
+		"shmbus-bench: %s %zu B: message %llu arrived as %llu "
+		"(lost, repeated or torn)\n",
+		c->t != NULL ? c->t->name : "memcpy", c->size,
+		(unsigned long long)want, (unsigned long long)got);
+	return -EPROTO;
+}
+
+/* ---- latency: ping-pong ---- */
+
+/*
+ * The ping side: sends message i, waits for its echo, and stores the time
+ * of each round trip after the warm-up. One clock read per round trip: the
+ * time between two consecutive reads is one full round trip.
+ */
+static int lat_ping(struct run_ctx *c, void *end)
+{
+	const struct sb_tr_ops *t = c->t;
+	size_t len = c->size;
+	unsigned char *msg = msg_alloc(len);
+	unsigned char *reply = msg_alloc(len);
+	uint64_t total = c->warmup + c->count;
+	uint64_t deadline = UINT64_MAX;
+	uint64_t n = 0;
+	uint64_t prev;
+	uint64_t seq = 0;
+	int rc = 0;
+
+	if (msg == NULL || reply == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/*
+	 * Fault the sample pages in now: a first touch during the timed loop
+	 * would put a page fault in every 512th sample, right in p99.9.
+	 */
+	memset(c->area->samples, 0, c->count * sizeof(c->area->samples[0]));
+	prev = sb_now_ns();
+	for (uint64_t i = 0; i < total; i++) {
+		uint64_t now;
+
+		put_seq(msg, i);
+		rc = tx(t, end, msg, len);
+		if (rc == 0) {
+			rc = rx(t, end, reply, len, &seq);
+		}
+		if (rc < 0) {
+			goto out;
+		}
+		if (seq != i) {
+			rc = bad_seq(c, seq, i);
+			goto out;
+		}
+		now = sb_now_ns();
+		if (i == c->warmup) {
+			deadline = prev + c->o->duration_ms * 1000000u;
+		}
+		if (i >= c->warmup) {
+			c->area->samples[n++] = now - prev;
+			if (now >= deadline) {
+				break;
+			}
+		}
+		prev = now;
+	}
+	c->area->nsamples = n;
+	/* Tell the pong side to stop, and wait until it has. */
+	put_seq(msg, SEQ_STOP);
+	rc = tx(t, end, msg, len);
+	if (rc == 0) {
+		rc = rx(t, end, reply, len, &seq);
+	}
+out:
+	free(msg);
+	free(reply);
+	return rc;
+}
+
+/* The pong side: echoes every message (same length) until the stop one. */
+static int lat_pong(struct run_ctx *c, void *end)
+{
+	const struct sb_tr_ops *t = c->t;
+	size_t len = c->size;
+	unsigned char *msg = msg_alloc(len);
+	unsigned char *in = msg_alloc(len);
+	uint64_t seq = 0;
+	int rc = 0;
+
+	if (msg == NULL || in == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	do {
+		rc = rx(t, end, in, len, &seq);
+		if (rc == 0) {
+			put_seq(msg, seq);
+			rc = tx(t, end, msg, len);
+		}
+	} while (rc == 0 && seq != SEQ_STOP);
+out:
+	free(msg);
+	free(in);
+	return rc;
+}
+
+/* ---- throughput: one-way stream ---- */
+
+/* The producer: warm-up, then up to count messages or the duration cap. */
+static int tput_send(struct run_ctx *c, void *end)
+{
+	const struct sb_tr_ops *t = c->t;
+	size_t len = c->size;
+	unsigned char *msg = msg_alloc(len);
+	uint64_t total = c->warmup + c->count;
+	uint64_t deadline = UINT64_MAX;
+	int rc = 0;
+
+	if (msg == NULL) {
+		return -ENOMEM;
+	}
+	for (uint64_t i = 0; i < total; i++) {
+		if (i == c->warmup) {
+			deadline = sb_now_ns() + c->o->duration_ms * 1000000u;
+		} else if (i % 256 == 0 && i > c->warmup &&
+			   sb_now_ns() >= deadline) {
+			break;
+		}
+		put_seq(msg, i);
+		rc = tx(t, end, msg, len);
+		if (rc < 0) {
+			goto out;
+		}
+	}
+	put_seq(msg, SEQ_STOP);
+	rc = tx(t, end, msg, len);
+out:
+	free(msg);
+	return rc;
+}
+
+/*
+ * The consumer: checks that message i carries sequence number i, and times
+ * from the first message after the warm-up to the stop message. That span
+ * holds exactly as many message intervals as messages were timed.
+ */
+static int tput_recv(struct run_ctx *c, void *end)
+{
+	const struct sb_tr_ops *t = c->t;
+	size_t len = c->size;
+	unsigned char *buf = msg_alloc(len);
+	uint64_t expect = 0;
+	uint64_t first = 0;
+	uint64_t seq = 0;
+	int rc;
+
+	if (buf == NULL) {
+		return -ENOMEM;
+	}
+	for (;;) {
+		rc = rx(t, end, buf, len, &seq);
+		if (rc < 0) {
+			goto out;
+		}
+		if (seq == SEQ_STOP) {
+			break;
+		}
+		if (seq != expect) {
+			rc = bad_seq(c, seq, expect);
+			goto out;
+		}
+		if (expect == c->warmup) {
+			first = sb_now_ns();
+		}
+		expect++;
+	}
+	if (expect <= c->warmup) {
+		fprintf(stderr, "shmbus-bench: %s: no message after warm-up\n",
+			t->name);
+		rc = -EPROTO;
+		goto out;
+	}
+	c->area->rx_ns = sb_now_ns() - first;
+	c->area->rx_msgs = expect - c->warmup;
+out:
+	free(buf);
+	return rc;
+}
+
+/*
+ * Keeps the compiler from treating stores through p as dead: the copies
+ * into the memcpy reference's ring are never read in full, and a compiler
+ * that dropped them would report a bandwidth no hardware has.
+ */
+static inline void keep(const void *p)
+{
+	__asm__ __volatile__("" : : "r"(p) : "memory");
+}
+
+/*
+ * The memcpy reference: the same messages copied, in one process, into
+ * consecutive cache-line-aligned slots of a ring_bytes buffer, starting
+ * over at the front when the next one does not fit (as a ring whose
+ * records never wrap does). The sequence number is read back from each.
+ */
+static int memcpy_side(struct run_ctx *c, void *end)
+{
+	size_t len = c->size;
+	size_t ring_bytes = c->o->ring_bytes;
+	size_t step = (len + 63) & ~(size_t)63;
+	unsigned char *msg = msg_alloc(len);
+	unsigned char *ring = aligned_alloc(64, ring_bytes);
+	uint64_t total = c->warmup + c->count;
+	uint64_t deadline = UINT64_MAX;
+	uint64_t t0 = 0;
+	uint64_t i;
+	size_t off = 0;
+	int rc = 0;
+
+	(void)end;
+	if (msg == NULL || ring == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memset(ring, 0, ring_bytes); /* fault every page in, untimed */
+	for (i = 0; i < total; i++) {
+		if (i == c->warmup) {
+			t0 = sb_now_ns();
+			deadline = t0 + c->o->duration_ms * 1000000u;
+		} else if (i % 256 == 0 && i > c->warmup &&
+			   sb_now_ns() >= deadline) {
+			break;
+		}
+		if (off + len > ring_bytes) {
+			off = 0;
+		}
+		put_seq(msg, i);
+		memcpy(ring + off, msg, len);
+		keep(ring + off);
+		if (get_seq(ring + off) != i) {
+			rc = bad_seq(c, get_seq(ring + off), i);
+			goto out;
+		}
+		off += step;
+	}
+	c->area->rx_ns = sb_now_ns() - t0;
+	c->area->rx_msgs = i - c->warmup;
+out:
+	free(msg);
+	free(ring);
+	return rc;
+}
+
+/* ---- processes ---- */
+
+static int pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0) {
+		return 0;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		return -errno;
+	}
+	return 0;
+}
+
+static const char *side_name(int side)
+{
+	return side == SB_TR_SENDER ? "sender" : "receiver";
+}
+
+/* The body of one child; never returns. */
+static void child_main(struct run_ctx *c, int side, void *shared,
+		       const sigset_t *oldmask)
+{
+	const char *name = c->t != NULL ? c->t->name : "memcpy";
+	void *end = NULL;
+	uint32_t spins = 0;
+	int rc;
+
+	/* Die with the parent (Ctrl-C), and close the race with its exit. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rc = pin_self(c->o->pin ? c->o->cpu[side] : -1);
+	if (rc < 0) {
+		fprintf(stderr, "shmbus-bench: sched_setaffinity(CPU %d): %s\n",
+			c->o->cpu[side], shmbus_strerror(rc));
+		c->area->err[side] = rc;
+		_exit(1);
+	}
+	if (c->t != NULL) {
+		rc = c->t->open_end(shared, (enum sb_tr_side)side, &end);
+		if (rc < 0) {
+			fprintf(stderr, "shmbus-bench: %s %s: open_end: %s\n",
+				name, side_name(side), shmbus_strerror(rc));
+			c->area->err[side] = rc;
+			_exit(1);
+		}
+	}
+	/*
+	 * Release: pairs with the acquire loads in the loop below, in the
+	 * other side, so that each side starts only once the other has
+	 * opened its end (a subscriber must exist before the first
+	 * message, for instance).
+	 */
+	atomic_fetch_add_explicit(&c->area->ready, 1, memory_order_release);
+	while (atomic_load_explicit(&c->area->ready, memory_order_acquire) <
+	       (uint32_t)c->nsides) {
+		sb_spin_step(&spins);
+	}
+	rc = c->fn[side](c, end);
+	if (rc < 0 && rc != -EPROTO) {
+		fprintf(stderr, "shmbus-bench: %s %s, %zu B: %s\n", name,
+			side_name(side), c->size, shmbus_strerror(rc));
+	}
+	if (c->t != NULL) {
+		c->t->close_end(end);
+	}
+	c->area->err[side] = rc;
+	/* _exit: the parent's stdio buffers and atexit handlers are not ours.
+	 */
+	_exit(rc == 0 ? 0 : 1);
+}
+
+/*
+ * Waits for the children in pids[0..n), at most timeout_ms in all. A child
+ * that fails gets its siblings killed at once (they would wait for it
+ * forever); at the deadline, every child left is killed. SIGCHLD is blocked
+ * by the caller, so sigtimedwait() sleeps until a child exits. Returns 0 if
+ * all exited with status 0, -ETIMEDOUT, or -ECHILD for any other failure.
+ */
+static int reap(pid_t *pids, int n, uint64_t timeout_ms)
+{
+	uint64_t deadline = sb_now_ns() + timeout_ms * 1000000u;
+	sigset_t chld;
+	int left = n;
+	int rc = 0;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	while (left > 0) {
+		uint64_t now;
+		struct timespec ts;
+
+		for (int i = 0; i < n; i++) {
+			int st;
+
+			if (pids[i] <= 0 ||
+			    waitpid(pids[i], &st, WNOHANG) <= 0) {
+				continue;
+			}
+			pids[i] = -1;
+			left--;
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+				continue;
+			}
+			if (WIFSIGNALED(st) && rc == 0) {
+				fprintf(stderr,
+					"shmbus-bench: child killed by signal "
+					"%d\n",
+					WTERMSIG(st));
+			}
+			if (rc == 0) {
+				rc = -ECHILD;
+			}
+			for (int j = 0; j < n; j++) {
+				if (pids[j] > 0) {
+					kill(pids[j], SIGKILL);
+				}
+			}
+		}
+		if (left == 0) {
+			break;
+		}
+		now = sb_now_ns();
+		if (now >= deadline) {
+			fprintf(stderr, "shmbus-bench: watchdog: repetition "
+					"hung, killing it\n");
+			for (int i = 0; i < n; i++) {
+				if (pids[i] > 0) {
+					kill(pids[i], SIGKILL);
+					waitpid(pids[i], NULL, 0);
+					pids[i] = -1;
+				}
+			}
+			return -ETIMEDOUT;
+		}
+		ts.tv_sec = (time_t)((deadline - now) / 1000000000u);
+		ts.tv_nsec = (long)((deadline - now) % 1000000000u);
+		sigtimedwait(&chld, NULL, &ts);
+	}
+	return rc;
+}
+
+/*
+ * Runs one repetition: the transport (if any) is created here, before the
+ * forks, so that both children inherit it; it is destroyed once they are
+ * gone. Returns 0, or the first side's error, or what reap() reports.
+ */
+static int run(struct run_ctx *c)
+{
+	struct sb_tr_config cfg = {
+	    .max_message = c->size,
+	    .ring_bytes = c->o->ring_bytes,
+	    .duplex = c->duplex,
+	};
+	uint64_t timeout_ms = 2 * c->o->duration_ms + WATCHDOG_SLACK_MS;
+	sigset_t chld, oldmask, pending;
+	pid_t pids[2] = {-1, -1};
+	void *shared = NULL;
+	int rc;
+
+	c->area = mmap(NULL, c->area_bytes, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (c->area == MAP_FAILED) {
+		c->area = NULL;
+		return -errno;
+	}
+	if (c->t != NULL) {
+		rc = c->t->create(&cfg, &shared);
+		if (rc < 0) {
+			fprintf(stderr, "shmbus-bench: %s: create: %s\n",
+				c->t->name, shmbus_strerror(rc));
+			munmap(c->area, c->area_bytes);
+			c->area = NULL;
+			return rc;
+		}
+	}
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &oldmask);
+	/* The receiver first, so that it is waiting when the sender starts. */
+	for (int side = c->nsides - 1; side >= 0; side--) {
+		pid_t pid;
+
+		fflush(NULL); /* nothing buffered may be written twice */
+		pid = fork();
+		if (pid == 0) {
+			child_main(c, side, shared, &oldmask);
+		}
+		if (pid < 0) {
+			rc = -errno;
+			for (int i = 0; i < 2; i++) {
+				if (pids[i] > 0) {
+					kill(pids[i], SIGKILL);
+					waitpid(pids[i], NULL, 0);
+				}
+			}
+			goto out;
+		}
+		pids[side] = pid;
+	}
+	rc = reap(pids, c->nsides, timeout_ms);
+	for (int side = 0; side < c->nsides; side++) {
+		/* The side's own error says more than "a child failed". */
+		if (c->area->err[side] < 0 && rc != -ETIMEDOUT) {
+			rc = c->area->err[side];
+			break;
+		}
+	}
+out:
+	/* Drop the SIGCHLDs this run left pending before unblocking. */
+	sigpending(&pending);
+	while (sigismember(&pending, SIGCHLD)) {
+		struct timespec zero = {0, 0};
+
+		sigtimedwait(&chld, NULL, &zero);
+		sigpending(&pending);
+	}
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	if (c->t != NULL) {
+		c->t->destroy(shared);
+	}
+	return rc;
+}
+
+static void run_done(struct run_ctx *c)
+{
+	if (c->area != NULL) {
+		munmap(c->area, c->area_bytes);
+		c->area = NULL;
+	}
+}
+
+int sb_bench_latency_once(const struct sb_opts *o, const struct sb_tr_ops *t,
+			  size_t size, double *vals, uint64_t *count)
+{
+	struct run_ctx c = {
+	    .o = o,
+	    .t = t,
+	    .size = size,
+	    .count = sb_bench_latency_count(o, size),
+	    .nsides = 2,
+	    .duplex = true,
+	    .fn = {lat_ping, lat_pong},
+	};
+	struct sb_lat_summary s;
+	int rc;
+
+	c.warmup = warmup_for(c.count);
+	c.area_bytes = sizeof(struct run_area) + c.count * sizeof(uint64_t);
+	rc = run(&c);
+	if (rc == 0 && c.area->nsamples == 0) {
+		rc = -EPROTO;
+	}
+	if (rc == 0) {
+		/* RTT/2: the one-way time of a message that went both ways. */
+		sb_stats_summarise(c.area->samples, c.area->nsamples, 0.5, &s);
+		vals[SB_LAT_P50] = s.p50;
+		vals[SB_LAT_P99] = s.p99;
+		vals[SB_LAT_P999] = s.p999;
+		vals[SB_LAT_MAX] = s.max;
+		*count = c.area->nsamples;
+	}
+	run_done(&c);
+	return rc;
+}
+
+static void rate_of(const struct run_area *a, size_t size, double *vals)
+{
+	double secs = (double)a->rx_ns / 1e9;
+	double msgs = secs > 0 ? (double)a->rx_msgs / secs : 0.0;
+
+	vals[SB_TPUT_MSGS] = msgs;
+	vals[SB_TPUT_GBS] = msgs * (double)size / 1e9;
+}
+
+int sb_bench_throughput_once(const struct sb_opts *o, const struct sb_tr_ops *t,
+			     size_t size, double *vals, uint64_t *count)
+{
+	struct run_ctx c = {
+	    .o = o,
+	    .t = t,
+	    .size = size,
+	    .count = sb_bench_throughput_count(o, size),
+	    .nsides = 2,
+	    .duplex = false,
+	    .fn = {tput_send, tput_recv},
+	    .area_bytes = sizeof(struct run_area),
+	};
+	int rc;
+
+	c.warmup = warmup_for(c.count);
+	rc = run(&c);
+	if (rc == 0) {
+		rate_of(c.area, size, vals);
+		*count = c.area->rx_msgs;
+	}
+	run_done(&c);
+	return rc;
+}
+
+int sb_bench_memcpy_once(const struct sb_opts *o, size_t size, double *vals,
+			 uint64_t *count)
+{
+	struct run_ctx c = {
+	    .o = o,
+	    .t = NULL,
+	    .size = size,
+	    .count = sb_bench_throughput_count(o, size),
+	    .nsides = 1,
+	    .fn = {memcpy_side, NULL},
+	    .area_bytes = sizeof(struct run_area),
+	};
+	int rc;
+
+	c.warmup = warmup_for(c.count);
+	rc = run(&c);
+	if (rc == 0) {
+		rate_of(c.area, size, vals);
+		*count = c.area->rx_msgs;
+	}
+	run_done(&c);
+	return rc;
+}

@@ -1,0 +1,374 @@
+/*
+ * report.c - how shmbus-bench shows what it measured: a header that says
+ * what machine and options produced the figures, one table per section and
+ * message size (medians, the spread of the repetitions under each, ratios
+ * to the section's reference), and the same rows as CSV or JSON for tools.
+ */
+#include "bench/bench.h"
+#include "shmbus/map.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#define CELL 48
+
+static const char *const lat_names[SB_LAT_NFIG] = {"p50", "p99", "p99.9",
+						   "max"};
+static const char *const tput_names[SB_TPUT_NFIG] = {"msg/s", "GB/s"};
+
+static bool is_latency(const char *section)
+{
+	return strcmp(section, "latency") == 0;
+}
+
+/* Three significant digits, without an exponent, for the tables. */
+static void fmt3(char *out, size_t cap, double v)
+{
+	double a = v < 0 ? -v : v;
+
+	if (a >= 100 || a == 0) {
+		snprintf(out, cap, "%.0f", v);
+	} else if (a >= 10) {
+		snprintf(out, cap, "%.1f", v);
+	} else if (a >= 1) {
+		snprintf(out, cap, "%.2f", v);
+	} else {
+		snprintf(out, cap, "%.3f", v);
+	}
+}
+
+/* A figure as printed: latencies in ns, message rates in millions. */
+static double shown(const char *section, int fig, double v)
+{
+	if (!is_latency(section) && fig == SB_TPUT_MSGS) {
+		return v / 1e6;
+	}
+	return v;
+}
+
+static void fmt_spread(char *out, size_t cap, const char *section, int fig,
+		       const struct sb_agg *a)
+{
+	/* Sized so that "[lo..hi]" always fits a cell. */
+	char lo[(CELL - 4) / 2];
+	char hi[(CELL - 4) / 2];
+
+	fmt3(lo, sizeof(lo), shown(section, fig, a->min));
+	fmt3(hi, sizeof(hi), shown(section, fig, a->max));
+	snprintf(out, cap, "[%s..%s]", lo, hi);
+}
+
+static void fmt_ratio(char *out, size_t cap, const struct sb_row *row,
+		      const struct sb_row *ref, int fig)
+{
+	char num[CELL - 1];
+
+	if (ref == NULL || ref->err != 0 || row->err != 0 ||
+	    ref->fig[fig].median <= 0) {
+		snprintf(out, cap, "-");
+		return;
+	}
+	fmt3(num, sizeof(num), row->fig[fig].median / ref->fig[fig].median);
+	snprintf(out, cap, "%sx", num);
+}
+
+/*
+ * Why a row failed. -ECHILD is the harness's own code for a side that died
+ * or exited without saying why; the message that says more is on stderr.
+ */
+static const char *fail_text(int err)
+{
+	if (err == -ECHILD) {
+		return "a side died (see the message above)";
+	}
+	return shmbus_strerror(err);
+}
+
+static const struct sb_row *find_row(const struct sb_row *rows, int nrows,
+				     const char *transport)
+{
+	for (int i = 0; i < nrows; i++) {
+		if (strcmp(rows[i].transport, transport) == 0) {
+			return &rows[i];
+		}
+	}
+	return NULL;
+}
+
+static void cpu_model(char *out, size_t cap)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+
+	snprintf(out, cap, "unknown CPU");
+	if (f == NULL) {
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *colon = strchr(line, ':');
+
+		if (strncmp(line, "model name", 10) == 0 && colon != NULL) {
+			colon += strspn(colon + 1, " \t") + 1;
+			colon[strcspn(colon, "\n")] = '\0';
+			snprintf(out, cap, "%s", colon);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+void sb_report_header(const struct sb_opts *o, double clock_ns)
+{
+	struct utsname u;
+	char model[160];
+
+	cpu_model(model, sizeof(model));
+	if (uname(&u) < 0) {
+		snprintf(u.release, sizeof(u.release), "?");
+	}
+	printf("shmbus-bench: %s, %ld CPUs online, Linux %s\n", model,
+	       sysconf(_SC_NPROCESSORS_ONLN), u.release);
+	if (o->pin) {
+		printf("sides pinned: sender (ping) on CPU %d, receiver (pong) "
+		       "on CPU %d\n",
+		       o->cpu[0], o->cpu[1]);
+	} else {
+		printf("sides not pinned\n");
+	}
+	printf("each cell: median of %d repetitions, [min..max] of them "
+	       "below; ratios are of medians\n",
+	       o->reps);
+	printf("clock: CLOCK_MONOTONIC, %.0f ns per read; duration cap %llu "
+	       "ms per repetition; ring %zu bytes\n",
+	       clock_ns, (unsigned long long)o->duration_ms, o->ring_bytes);
+}
+
+/*
+ * A table as a grid of strings, so that each column is as wide as its
+ * widest cell: a header line, then two lines per row (medians, spreads).
+ */
+#define MAX_COLS 8
+
+static void print_line(char cells[][CELL], const int *width, int ncols)
+{
+	for (int c = 0; c < ncols; c++) {
+		if (c == 0) {
+			printf("  %-*s", width[c], cells[c]);
+		} else {
+			printf("  %*s", width[c], cells[c]);
+		}
+	}
+	printf("\n");
+}
+
+void sb_report_table(const char *section, size_t size,
+		     const struct sb_row *rows, int nrows)
+{
+	bool lat = is_latency(section);
+	int nfig = lat ? SB_LAT_NFIG : SB_TPUT_NFIG;
+	const struct sb_row *ref =
+	    find_row(rows, nrows, lat ? SB_REF_LATENCY : SB_REF_THROUGHPUT);
+	const struct sb_row *mref = find_row(rows, nrows, SB_REF_MEMCPY);
+	int ncols = 1 + nfig + 2; /* name, figures, two ratios */
+	char head[MAX_COLS][CELL];
+	char(*grid)[2][MAX_COLS][CELL];
+	int width[MAX_COLS] = {0};
+
+	grid = calloc((size_t)nrows, sizeof(*grid));
+	if (grid == NULL) {
+		fprintf(stderr, "shmbus-bench: out of memory for a table\n");
+		return;
+	}
+	snprintf(head[0], CELL, "transport");
+	for (int f = 0; f < nfig; f++) {
+		snprintf(head[1 + f], CELL, "%s",
+			 lat ? lat_names[f] : tput_names[f]);
+	}
+	if (lat) {
+		snprintf(head[1 + nfig], CELL, "p50/floor");
+		snprintf(head[2 + nfig], CELL, "p99.9/floor");
+	} else {
+		snprintf(head[1 + SB_TPUT_MSGS], CELL, "M msg/s");
+		snprintf(head[1 + nfig], CELL, "x unix");
+		snprintf(head[2 + nfig], CELL, "x memcpy");
+	}
+	for (int r = 0; r < nrows; r++) {
+		const struct sb_row *row = &rows[r];
+
+		snprintf(grid[r][0][0], CELL, "%s", row->transport);
+		grid[r][1][0][0] = '\0';
+		for (int c = 1; c < ncols; c++) {
+			grid[r][0][c][0] = grid[r][1][c][0] = '\0';
+		}
+		if (row->err != 0) {
+			snprintf(grid[r][0][1], CELL, "failed: %s",
+				 fail_text(row->err));
+			continue;
+		}
+		for (int f = 0; f < nfig; f++) {
+			fmt3(grid[r][0][1 + f], CELL,
+			     shown(section, f, row->fig[f].median));
+			fmt_spread(grid[r][1][1 + f], CELL, section, f,
+				   &row->fig[f]);
+		}
+		if (lat) {
+			fmt_ratio(grid[r][0][1 + nfig], CELL, row, ref,
+				  SB_LAT_P50);
+			fmt_ratio(grid[r][0][2 + nfig], CELL, row, ref,
+				  SB_LAT_P999);
+		} else {
+			fmt_ratio(grid[r][0][1 + nfig], CELL, row, ref,
+				  SB_TPUT_MSGS);
+			fmt_ratio(grid[r][0][2 + nfig], CELL, row, mref,
+				  SB_TPUT_MSGS);
+		}
+	}
+	for (int c = 0; c < ncols; c++) {
+		width[c] = (int)strlen(head[c]);
+		for (int r = 0; r < nrows; r++) {
+			for (int l = 0; l < 2; l++) {
+				int w = (int)strlen(grid[r][l][c]);
+
+				/* A failure message spills over; never widen.
+				 */
+				if (rows[r].err != 0 && c == 1) {
+					continue;
+				}
+				width[c] = w > width[c] ? w : width[c];
+			}
+		}
+	}
+	printf("\n%s, %zu B, %s\n", section, size,
+	       lat ? "one way = RTT/2, ns" : "one way, sender to receiver");
+	print_line(head, width, ncols);
+	for (int r = 0; r < nrows; r++) {
+		if (rows[r].err != 0) {
+			printf("  %-*s  %s\n", width[0], grid[r][0][0],
+			       grid[r][0][1]);
+			continue;
+		}
+		print_line(grid[r][0], width, ncols);
+		print_line(grid[r][1], width, ncols);
+	}
+	free(grid);
+	fflush(stdout);
+}
+
+static const char *fig_name(const char *section, int f)
+{
+	if (is_latency(section)) {
+		return lat_names[f];
+	}
+	return f == SB_TPUT_MSGS ? "msgs_per_s" : "gb_per_s";
+}
+
+static const char *fig_unit(const char *section, int f)
+{
+	if (is_latency(section)) {
+		return "ns_one_way";
+	}
+	return f == SB_TPUT_MSGS ? "msg/s" : "GB/s";
+}
+
+int sb_report_csv(const char *path, const struct sb_opts *o,
+		  const struct sb_row *rows, int nrows)
+{
+	FILE *f = fopen(path, "w");
+	int rc = 0;
+
+	(void)o;
+	if (f == NULL) {
+		return -errno;
+	}
+	fprintf(f, "section,transport,size_bytes,metric,unit,median,min,max,"
+		   "reps,count,error\n");
+	for (int r = 0; r < nrows; r++) {
+		const struct sb_row *row = &rows[r];
+
+		if (row->err != 0) {
+			fprintf(f, "%s,%s,%zu,,,,,,0,0,\"%s\"\n", row->section,
+				row->transport, row->size, fail_text(row->err));
+			continue;
+		}
+		for (int i = 0; i < row->nfig; i++) {
+			fprintf(f, "%s,%s,%zu,%s,%s,%.9g,%.9g,%.9g,%d,%llu,\n",
+				row->section, row->transport, row->size,
+				fig_name(row->section, i),
+				fig_unit(row->section, i), row->fig[i].median,
+				row->fig[i].min, row->fig[i].max,
+				row->fig[i].reps,
+				(unsigned long long)row->count);
+		}
+	}
+	if (ferror(f)) {
+		rc = -EIO;
+	}
+	if (fclose(f) != 0 && rc == 0) {
+		rc = -errno;
+	}
+	return rc;
+}
+
+int sb_report_json(const char *path, const struct sb_opts *o, double clock_ns,
+		   const struct sb_row *rows, int nrows)
+{
+	FILE *f = fopen(path, "w");
+	int rc = 0;
+
+	if (f == NULL) {
+		return -errno;
+	}
+	/* Every string written is ours (names, strerror): nothing to escape. */
+	fprintf(f, "{\n  \"tool\": \"shmbus-bench\",\n  \"reps\": %d,\n",
+		o->reps);
+	if (o->pin) {
+		fprintf(f, "  \"pin\": [%d, %d],\n", o->cpu[0], o->cpu[1]);
+	} else {
+		fprintf(f, "  \"pin\": null,\n");
+	}
+	fprintf(f,
+		"  \"duration_ms\": %llu,\n  \"ring_bytes\": %zu,\n"
+		"  \"clock_ns\": %.1f,\n  \"results\": [",
+		(unsigned long long)o->duration_ms, o->ring_bytes, clock_ns);
+	for (int r = 0; r < nrows; r++) {
+		const struct sb_row *row = &rows[r];
+
+		fprintf(f,
+			"%s\n    {\"section\": \"%s\", \"transport\": \"%s\", "
+			"\"size\": %zu, \"count\": %llu, ",
+			r == 0 ? "" : ",", row->section, row->transport,
+			row->size, (unsigned long long)row->count);
+		if (row->err != 0) {
+			fprintf(f, "\"error\": \"%s\"}", fail_text(row->err));
+			continue;
+		}
+		fprintf(f, "\"error\": null, \"unit\": {");
+		for (int i = 0; i < row->nfig; i++) {
+			fprintf(f, "%s\"%s\": \"%s\"", i == 0 ? "" : ", ",
+				fig_name(row->section, i),
+				fig_unit(row->section, i));
+		}
+		fprintf(f, "}, \"figures\": {");
+		for (int i = 0; i < row->nfig; i++) {
+			fprintf(f,
+				"%s\"%s\": {\"median\": %.9g, \"min\": %.9g, "
+				"\"max\": %.9g, \"reps\": %d}",
+				i == 0 ? "" : ", ", fig_name(row->section, i),
+				row->fig[i].median, row->fig[i].min,
+				row->fig[i].max, row->fig[i].reps);
+		}
+		fprintf(f, "}}");
+	}
+	fprintf(f, "\n  ]\n}\n");
+	if (ferror(f)) {
+		rc = -EIO;
+	}
+	if (fclose(f) != 0 && rc == 0) {
+		rc = -errno;
+	}
+	return rc;
+}
