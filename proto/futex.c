@@ -72,3 +72,15 @@ int sb_deadline_passed(const struct timespec *deadline)
 {
 	return deadline != NULL && sb_deadline_remaining_ns(deadline) == 0;
 }
+
+const struct timespec *sb_wait_deadline(struct sb_wait *w)
+{
+	if (w->timeout_ms < 0) {
+		return NULL;
+	}
+	if (!w->started) {
+		sb_deadline_init(w->timeout_ms, &w->deadline);
+		w->started = 1;
+	}
+	return &w->deadline;
+}

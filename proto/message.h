@@ -4,7 +4,7 @@
  * that name the offending field, so that every op handler in the broker and
  * every reply reader in the client validates the same way. Prefix: sb_msg_.
  *
- * Request: {"op": "topic.create", "id": 7, ...op-specific fields...}
+ * Request: {"op": "topic_create", "id": 7, ...op-specific fields...}
  * Reply:   {"id": 7, "result": {...}}
  *      or: {"id": 7, "error": {"code": "ENOENT", "message": "no such topic"}}
  * An error reply to a request whose id could not be read carries "id": null.

@@ -267,37 +267,41 @@ static void unlock_mutex(sb_shm_mutex *m)
 }
 
 /*
- * Locks a robust mutex until `deadline` (NULL = forever). *owner_died is set
- * when the previous holder died with it held: the caller repairs the state
- * it protects and marks the mutex consistent.
+ * The deadline for taking a lock: the caller's, or a short grace when the
+ * caller will not wait at all (others hold the lock only briefly).
  */
-static int lock_mutex(sb_shm_mutex *m, const struct timespec *deadline,
-                      int *owner_died)
+static const struct timespec *lock_deadline(struct sb_wait *w,
+                                            struct timespec *grace)
 {
+	return w->timeout_ms == 0 ? sb_deadline_init(LOCK_GRACE_MS, grace)
+	                          : sb_wait_deadline(w);
+}
+
+/*
+ * Locks a robust mutex within `w`. Tries once first: the uncontended case
+ * reads no clock. *owner_died is set when the previous holder died with it
+ * held: the caller repairs the state it protects and marks it consistent.
+ */
+static int lock_mutex(sb_shm_mutex *m, struct sb_wait *w, int *owner_died)
+{
+	const struct timespec *deadline;
+	struct timespec grace;
 	int r;
 
 	*owner_died = 0;
-	if (deadline != NULL) {
-		r = pthread_mutex_clocklock(&m->mutex, CLOCK_MONOTONIC,
-		                            deadline);
-	} else {
-		r = pthread_mutex_lock(&m->mutex);
+	r = pthread_mutex_trylock(&m->mutex);
+	if (r == EBUSY) {
+		deadline = lock_deadline(w, &grace);
+		r = deadline != NULL
+		        ? pthread_mutex_clocklock(&m->mutex, CLOCK_MONOTONIC,
+		                                  deadline)
+		        : pthread_mutex_lock(&m->mutex);
 	}
 	if (r == EOWNERDEAD) {
 		*owner_died = 1;
 		return 0;
 	}
 	return -r;
-}
-
-/* Deadline for taking a lock: the caller's, or a short grace when the
- * caller will not wait at all (the lock is held only briefly by others). */
-static const struct timespec *lock_deadline(int timeout_ms,
-                                            const struct timespec *deadline,
-                                            struct timespec *grace)
-{
-	return timeout_ms == 0 ? sb_deadline_init(LOCK_GRACE_MS, grace)
-	                       : deadline;
 }
 
 static uint64_t load_relaxed(_Atomic uint64_t *v)
@@ -377,12 +381,11 @@ static void repair_writer_state(struct sb_ring *ring)
  * carries it out at once, anyone else (a subscriber opening its slot) leaves
  * it to the next writer and reads around it with next_seq_now().
  */
-static int writer_lock(struct sb_ring *ring, const struct timespec *deadline,
-                       int writer)
+static int writer_lock(struct sb_ring *ring, struct sb_wait *w, int writer)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	int died;
-	int r = lock_mutex(&ctl->writer_lock, deadline, &died);
+	int r = lock_mutex(&ctl->writer_lock, w, &died);
 
 	if (r < 0) {
 		return r;
@@ -541,7 +544,7 @@ static int try_room(struct sb_ring *ring, uint64_t size, int *ok)
  * readers make a FUTEX_WAKE call only for a writer that is really asleep.
  */
 static int wait_for_space(struct sb_ring *ring, uint64_t size,
-                          const struct timespec *deadline, int *ok)
+                          struct sb_wait *w, int *ok)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint32_t seen;
@@ -575,7 +578,7 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	atomic_fetch_add_explicit(&ctl->space_sleepers, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&ctl->space_seq, memory_order_seq_cst) ==
 	    seen) {
-		r = sb_futex_wait(&ctl->space_seq, seen, deadline);
+		r = sb_futex_wait(&ctl->space_seq, seen, sb_wait_deadline(w));
 	}
 	atomic_fetch_sub_explicit(&ctl->space_sleepers, 1,
 	                          memory_order_relaxed);
@@ -583,13 +586,12 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	if (r < 0 && r != -EINTR) {
 		return r;
 	}
-	return writer_lock(ring, deadline, 1);
+	return writer_lock(ring, w, 1);
 }
 
 /* With writer_lock held: makes room for a `size`-byte record. Returns 0
  * with the lock held, or an error with it released. */
-static int make_room(struct sb_ring *ring, uint64_t size, int timeout_ms,
-                     const struct timespec *deadline)
+static int make_room(struct sb_ring *ring, uint64_t size, struct sb_wait *w)
 {
 	int ok, r;
 
@@ -602,12 +604,12 @@ static int make_room(struct sb_ring *ring, uint64_t size, int timeout_ms,
 		if (ok) {
 			return 0;
 		}
-		if (ring->overflow == SB_RING_REJECT || timeout_ms == 0) {
+		if (ring->overflow == SB_RING_REJECT || w->timeout_ms == 0) {
 			stat_add(&ring->shm_hdr->stat_rejected, 1);
 			writer_unlock(ring);
 			return -EAGAIN;
 		}
-		r = wait_for_space(ring, size, deadline, &ok);
+		r = wait_for_space(ring, size, w, &ok);
 		if (r < 0 || ok) {
 			return r;
 		}
@@ -617,8 +619,7 @@ static int make_room(struct sb_ring *ring, uint64_t size, int timeout_ms,
 int sb_ring_claim(struct sb_ring *ring, uint32_t len,
                   struct sb_ring_claim *claim, int timeout_ms)
 {
-	struct timespec dl, grace;
-	const struct timespec *deadline;
+	struct sb_wait w = sb_wait_start(timeout_ms);
 	struct sb_ring_record pad = {0};
 	uint64_t size, tail, room;
 	int r;
@@ -630,13 +631,12 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 	if (len > ring->max_message) {
 		return -EMSGSIZE;
 	}
-	deadline = sb_deadline_init(timeout_ms, &dl);
-	r = writer_lock(ring, lock_deadline(timeout_ms, deadline, &grace), 1);
+	r = writer_lock(ring, &w, 1);
 	if (r < 0) {
 		return r;
 	}
 	size = record_size(len);
-	r = make_room(ring, size, timeout_ms, deadline);
+	r = make_room(ring, size, &w);
 	if (r < 0) {
 		return r;
 	}
@@ -833,18 +833,21 @@ static void give_back_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
  * when timeout_ms is 0 ("do not wait" means no spinning either), -ETIMEDOUT.
  */
 static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
-                         int timeout_ms, const struct timespec *deadline)
+                         struct sb_wait *w)
 {
 	struct sb_ring *ring = rd->ring;
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	struct sb_ring_slot *slot = &ring->shm_slots[rd->slot];
 	_Atomic uint64_t *tail = &ring->shm_hdr->writer_tail;
+	const struct timespec *deadline;
 	uint32_t seen;
 	int r = 0;
 
-	if (timeout_ms == 0) {
+	if (w->timeout_ms == 0) {
 		return -EAGAIN;
 	}
+	/* The call now waits: start its clock before the spin. */
+	deadline = sb_wait_deadline(w);
 	for (uint32_t i = 0; i < ring->spin; i++) {
 		if (load_relaxed(tail) != pos) {
 			return 0;
@@ -932,10 +935,10 @@ static void repair_queue_state(struct sb_ring *ring)
 	}
 }
 
-static int queue_lock(struct sb_ring *ring, const struct timespec *deadline)
+static int queue_lock(struct sb_ring *ring, struct sb_wait *w)
 {
 	int died;
-	int r = lock_mutex(&ring->shm_ctl->queue_lock, deadline, &died);
+	int r = lock_mutex(&ring->shm_ctl->queue_lock, w, &died);
 
 	if (r == 0 && died) {
 		repair_queue_state(ring);
@@ -946,17 +949,15 @@ static int queue_lock(struct sb_ring *ring, const struct timespec *deadline)
 
 /* Queue: finds the next record at the shared cursor. Returns 0 with the
  * queue lock held, or an error with it released. */
-static int queue_next(struct sb_ring_reader *rd, int timeout_ms,
-                      const struct timespec *deadline, struct rec_view *rec)
+static int queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
+                      struct rec_view *rec)
 {
 	struct sb_ring *ring = rd->ring;
-	struct timespec grace;
 	uint64_t pos;
 	int r;
 
 	for (;;) {
-		r = queue_lock(ring, lock_deadline(timeout_ms, deadline,
-		                                   &grace));
+		r = queue_lock(ring, w);
 		if (r < 0) {
 			return r;
 		}
@@ -970,7 +971,7 @@ static int queue_next(struct sb_ring_reader *rd, int timeout_ms,
 		if (r != -EAGAIN) {
 			return r;
 		}
-		r = wait_for_data(rd, pos, timeout_ms, deadline);
+		r = wait_for_data(rd, pos, w);
 		if (r < 0) {
 			return r;
 		}
@@ -1013,20 +1014,20 @@ static int queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
  * Finds the next message for `rd`: for a queue with the queue lock held on
  * success. Shared by receive and peek.
  */
-static int reader_next(struct sb_ring_reader *rd, int timeout_ms,
-                       const struct timespec *deadline, struct rec_view *rec)
+static int reader_next(struct sb_ring_reader *rd, struct sb_wait *w,
+                       struct rec_view *rec)
 {
 	int r;
 
 	if (rd->ring->mode == SB_RING_QUEUE) {
-		return queue_next(rd, timeout_ms, deadline, rec);
+		return queue_next(rd, w, rec);
 	}
 	for (;;) {
 		r = next_record(rd->ring, &rd->cursor, rec);
 		if (r != -EAGAIN) {
 			return r;
 		}
-		r = wait_for_data(rd, rd->cursor, timeout_ms, deadline);
+		r = wait_for_data(rd, rd->cursor, w);
 		if (r < 0) {
 			return r;
 		}
@@ -1069,8 +1070,7 @@ static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
 ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
                         int timeout_ms)
 {
-	struct timespec dl;
-	const struct timespec *deadline;
+	struct sb_wait w = sb_wait_start(timeout_ms);
 	struct rec_view rec;
 	int r = reader_usable(rd, timeout_ms);
 
@@ -1080,9 +1080,8 @@ ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
 	if (buf == NULL && cap != 0) {
 		return -EINVAL;
 	}
-	deadline = sb_deadline_init(timeout_ms, &dl);
 	for (;;) {
-		r = reader_next(rd, timeout_ms, deadline, &rec);
+		r = reader_next(rd, &w, &rec);
 		if (r < 0) {
 			return r;
 		}
@@ -1106,7 +1105,7 @@ ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
 int sb_ring_peek(struct sb_ring_reader *rd, const void **data, uint32_t *len,
                  int timeout_ms)
 {
-	struct timespec dl;
+	struct sb_wait w = sb_wait_start(timeout_ms);
 	struct rec_view rec;
 	int r = reader_usable(rd, timeout_ms);
 
@@ -1116,8 +1115,7 @@ int sb_ring_peek(struct sb_ring_reader *rd, const void **data, uint32_t *len,
 	if (data == NULL || len == NULL) {
 		return -EINVAL;
 	}
-	r = reader_next(rd, timeout_ms, sb_deadline_init(timeout_ms, &dl),
-	                &rec);
+	r = reader_next(rd, &w, &rec);
 	if (r < 0) {
 		return r;
 	}
@@ -1195,7 +1193,7 @@ int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
 {
 	struct sb_ring_header *hdr;
 	struct sb_ring_slot *slot;
-	struct timespec dl;
+	struct sb_wait w = sb_wait_start(READER_OPEN_TIMEOUT_MS);
 	uint32_t index, free_state, state;
 	uint64_t pos = 0, expected = 0;
 	int r;
@@ -1205,7 +1203,7 @@ int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
 		return -EINVAL;
 	}
 	hdr = ring->shm_hdr;
-	r = writer_lock(ring, sb_deadline_init(READER_OPEN_TIMEOUT_MS, &dl), 0);
+	r = writer_lock(ring, &w, 0);
 	if (r < 0) {
 		return r;
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -79,6 +80,9 @@ static void build_argv(const char *binary, const struct sbt_broker *b,
 static void exec_with_stderr(const char *log, const char **argv)
 {
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+	/* A test that fails half-way must not leave its broker running. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 
 	if (fd >= 0) {
 		dup2(fd, STDERR_FILENO);
