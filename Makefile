@@ -22,7 +22,7 @@ ifeq ($(VARIANT),asan)
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
        -fno-omit-frame-pointer
 else ifeq ($(VARIANT),tsan)
-SAN := -fsanitize=thread -fno-omit-frame-pointer
+SAN := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
 endif
 CFLAGS_ALL := $(CFLAGS_COMMON) $(SAN) $(CFLAGS)
 LDFLAGS_ALL := $(SAN) $(LDFLAGS)

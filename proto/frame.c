@@ -115,6 +115,9 @@ int sb_frame_decoder_next(struct sb_frame_decoder *dec, const char **in,
 		} else {
 			n = min_size(SB_FRAME_HEADER_SIZE - dec->hdr_have,
 				     *inlen);
+			if (n == 0) {
+				return 0; /* empty chunk: nothing to take */
+			}
 			memcpy(dec->hdr + dec->hdr_have, *in, n);
 			dec->hdr_have += (unsigned)n;
 			*in += n;

@@ -189,6 +189,17 @@ int sbt_broker_log_contains(const struct sbt_broker *b, const char *text)
 	return strstr(buf, text) != NULL;
 }
 
+int sbt_broker_log_wait(const struct sbt_broker *b, const char *text)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (sbt_broker_log_contains(b, text)) {
+			return 1;
+		}
+		sleep_ms(10);
+	}
+	return 0;
+}
+
 int sbt_run_shmbusd(const char *const *argv, char *err, size_t errlen)
 {
 	char binary[512];

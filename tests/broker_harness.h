@@ -43,6 +43,11 @@ int sbt_broker_stop(struct sbt_broker *b);
 /* 1 when the broker's log contains `text`. */
 int sbt_broker_log_contains(const struct sbt_broker *b, const char *text);
 
+/* Waits (bounded, 10 s) until the broker's log contains `text`: a line
+ * logged around start-up may land just after the socket accepts. Returns 1
+ * when it appeared, 0 otherwise. */
+int sbt_broker_log_wait(const struct sbt_broker *b, const char *text);
+
 /* Runs shmbusd with `argv` (argv[0] ignored) to completion, stderr captured
  * into `err` (NUL-terminated, truncated to errlen). Returns the exit status
  * or -signal. For start-up failures such as bad config files. */

@@ -1061,7 +1061,7 @@ START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 	rc_close(&c);
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
 	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
-	ck_assert(sbt_broker_log_contains(&b, "reusing its persisted ring"));
+	ck_assert(sbt_broker_log_wait(&b, "reusing its persisted ring"));
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
 				     "\"topic\":\"keep/me\"}"),

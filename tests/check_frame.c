@@ -194,6 +194,40 @@ START_TEST(big_gathering_buffer_is_released)
 }
 END_TEST
 
+/* An empty chunk (read() returned nothing new) needs input, harmlessly,
+ * even with a NULL pointer, and leaves a half-read header intact. */
+START_TEST(empty_chunk_needs_input)
+{
+	struct sb_frame_decoder dec;
+	const char *in = NULL, *payload;
+	const char frame[] = {0, 0, 0, 2, '{', '}'};
+	size_t inlen = 0, len;
+
+	ck_assert_int_eq(sb_frame_decoder_init(&dec, 64), 0);
+	ck_assert_int_eq(sb_frame_decoder_next(&dec, &in, &inlen, &payload,
+	                                       &len),
+	                 0);
+	in = frame;
+	inlen = 2;
+	ck_assert_int_eq(sb_frame_decoder_next(&dec, &in, &inlen, &payload,
+	                                       &len),
+	                 0);
+	in = NULL;
+	inlen = 0;
+	ck_assert_int_eq(sb_frame_decoder_next(&dec, &in, &inlen, &payload,
+	                                       &len),
+	                 0);
+	in = frame + 2;
+	inlen = 4;
+	ck_assert_int_eq(sb_frame_decoder_next(&dec, &in, &inlen, &payload,
+	                                       &len),
+	                 1);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_int_eq(memcmp(payload, "{}", 2), 0);
+	sb_frame_decoder_fini(&dec);
+}
+END_TEST
+
 START_TEST(zero_length_is_a_protocol_error_and_sticks)
 {
 	static const char bad[] = {0, 0, 0, 0};
@@ -414,6 +448,7 @@ Suite *frame_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("malformed");
+	tcase_add_test(tc, empty_chunk_needs_input);
 	tcase_add_test(tc, zero_length_is_a_protocol_error_and_sticks);
 	tcase_add_test(tc, over_max_is_refused);
 	tcase_add_test(tc, huge_length_refused_from_header_alone);
