@@ -5,6 +5,7 @@
  * reply code, malformed frame, descriptor and lifecycle rule of
  * docs/protocol.md and docs/operations.md is checked against the wire.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -1015,18 +1016,41 @@ START_TEST(a_stale_socket_file_is_replaced)
 }
 END_TEST
 
+/* Counts the entries of /dev/shm that could be the broker's (what a crash
+ * would leave behind); other tests' names do not contain "shmbus". */
+static int dev_shm_entries(void)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		n += strstr(e->d_name, "shmbus") != NULL;
+	}
+	closedir(d);
+	return n;
+}
+
 START_TEST(sigterm_exits_zero_and_removes_the_socket)
 {
 	struct sbt_broker b;
 	struct rc c;
 	struct stat st;
+	int shm_before = dev_shm_entries();
 
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"held\"}"),
 			 0);
+	rc_close_fds(&c);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":3,"
+				     "\"topic\":\"made\"}"),
+			 0);
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
+	/* Topic memory is memfd: nothing is ever named in /dev/shm. */
+	ck_assert_int_eq(dev_shm_entries(), shm_before);
 	ck_assert_int_eq(lstat(b.socket, &st), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_int_eq(rc_recv(&c), -ECONNRESET);
