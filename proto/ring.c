@@ -756,11 +756,13 @@ static int overrun(const struct sb_ring *ring, uint64_t pos)
 /*
  * Finds the next DATA record at or after *pos: skips PAD records and, with
  * the overwrite policy, jumps to the oldest intact record when lapped.
+ * *known_tail is the caller's last view of writer_tail (0 when it has none),
+ * refreshed here when needed.
  * Returns 0 with *rec, -EAGAIN when nothing is committed beyond *pos, or
  * -EBADMSG. *pos moves past what was skipped.
  */
 static int next_record(const struct sb_ring *ring, uint64_t *pos,
-                       struct rec_view *rec)
+                       uint64_t *known_tail, struct rec_view *rec)
 {
 	int overwrite = ring->overflow == SB_RING_OVERWRITE;
 	uint64_t p, tail, oldest;
@@ -768,10 +770,19 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
 
 	for (;;) {
 		p = *pos;
-		/* acquire: pairs with the seq_cst store of writer_tail in
-		 * sb_ring_commit(); every byte before the tail is visible. */
-		tail = atomic_load_explicit(&ring->shm_hdr->writer_tail,
-		                            memory_order_acquire);
+		tail = *known_tail;
+		/* The tail seen last time still covers every record before
+		 * it; look at writer_tail (a line the writer dirties on each
+		 * commit) only when caught up with it, or when the view is
+		 * off (a resync went past it, or it says we were lapped). */
+		if (p >= tail || tail - p > ring->capacity) {
+			/* acquire: pairs with the seq_cst store of
+			 * writer_tail in sb_ring_commit(); every byte before
+			 * the tail is visible. */
+			tail = atomic_load_explicit(&ring->shm_hdr->writer_tail,
+			                            memory_order_acquire);
+			*known_tail = tail;
+		}
 		if (p == tail) {
 			return -EAGAIN;
 		}
@@ -927,9 +938,10 @@ static void repair_queue_state(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint64_t pos = load_relaxed(&ctl->queue_cursor);
+	uint64_t tail = 0;
 	struct rec_view rec;
 
-	if (next_record(ring, &pos, &rec) == 0 &&
+	if (next_record(ring, &pos, &tail, &rec) == 0 &&
 	    rec.seq < load_relaxed(&ctl->queue_expected_seq)) {
 		store_relaxed(&ctl->queue_expected_seq, rec.seq);
 	}
@@ -963,7 +975,7 @@ static int queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
 		}
 		/* relaxed: queue_cursor is written under queue_lock. */
 		pos = load_relaxed(&ring->shm_ctl->queue_cursor);
-		r = next_record(ring, &pos, rec);
+		r = next_record(ring, &pos, &rd->known_tail, rec);
 		if (r == 0) {
 			return 0;
 		}
@@ -1023,7 +1035,7 @@ static int reader_next(struct sb_ring_reader *rd, struct sb_wait *w,
 		return queue_next(rd, w, rec);
 	}
 	for (;;) {
-		r = next_record(rd->ring, &rd->cursor, rec);
+		r = next_record(rd->ring, &rd->cursor, &rd->known_tail, rec);
 		if (r != -EAGAIN) {
 			return r;
 		}
@@ -1161,8 +1173,9 @@ uint64_t sb_ring_reader_lost(const struct sb_ring_reader *rd)
 static uint64_t first_seq_from(struct sb_ring *ring, uint64_t pos)
 {
 	struct rec_view rec;
+	uint64_t tail = 0;
 
-	if (next_record(ring, &pos, &rec) == 0) {
+	if (next_record(ring, &pos, &tail, &rec) == 0) {
 		return rec.seq;
 	}
 	return next_seq_now(ring);

@@ -69,6 +69,7 @@ struct sb_ring_reader {
 	uint32_t slot;          /* index of its slot */
 	uint32_t slot_state;    /* the state it attached with */
 	uint64_t cursor;        /* broadcast: next position to read */
+	uint64_t known_tail;    /* the writer_tail it saw last */
 	uint64_t expected_seq;  /* broadcast: seq it expects next */
 	uint64_t lost;          /* messages it missed (overwrite policy) */
 	uint64_t received;      /* messages delivered */
