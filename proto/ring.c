@@ -1101,7 +1101,11 @@ ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
 			reader_skip(rd);
 			return -EMSGSIZE;
 		}
-		memcpy(buf, rec.payload, rec.len);
+		if (rec.len != 0) {
+			/* receive(NULL, 0) is a valid way to take an empty
+			 * message; memcpy must not see the NULL. */
+			memcpy(buf, rec.payload, rec.len);
+		}
 		if (rd->ring->overflow == SB_RING_OVERWRITE &&
 		    overrun(rd->ring, rec.pos)) {
 			/* Torn copy: look again; next_record() resyncs and the

@@ -223,6 +223,9 @@ START_TEST(publish_and_receive_round_trip)
 	ck_assert_int_eq(sb_ring_receive(&rd, small, sizeof(small), 0),
 	                 -EAGAIN);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
+	/* An empty message can be taken with no buffer at all. */
+	publish_pattern(&f.ring, 0, 4);
+	ck_assert_int_eq(sb_ring_receive(&rd, NULL, 0, 0), 0);
 	ck_assert_int_eq(sb_ring_publish(&f.ring, NULL, 3, 0), -EINVAL);
 	ck_assert_int_eq(sb_ring_receive(&rd, NULL, 3, 0), -EINVAL);
 	ck_assert_int_eq(sb_ring_receive(&rd, small, 1, -2), -EINVAL);
