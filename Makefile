@@ -55,7 +55,7 @@ SHMBUSD := $(B)/shmbusd
 SHMBUS := $(B)/shmbus
 BENCH := $(B)/shmbus-bench
 
-.PHONY: all lib examples test check-variant run bench clean \
+.PHONY: all lib examples test check-variant check-install run bench clean \
         deps format install
 
 VERSION := 0.1.0
@@ -69,7 +69,8 @@ MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/shmbus
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 
-all: lib $(if $(DAEMON_SRCS),$(SHMBUSD)) $(if $(TOOL_SRCS),$(SHMBUS)) examples
+all: lib $(if $(DAEMON_SRCS),$(SHMBUSD)) $(if $(TOOL_SRCS),$(SHMBUS)) \
+     examples
 
 lib: $(LIB_A) $(LIB_SO)
 
@@ -79,10 +80,12 @@ deps:
 	@sh scripts/install-deps.sh
 
 # The whole suite, twice: plain, then with AddressSanitizer and UBSan. Any
-# failure, sanitizer report or leak makes the run (and so CI) fail.
+# failure, sanitizer report or leak makes the run (and so CI) fail. Then,
+# once, the installation: what a user gets from `make install`.
 test: deps
 	$(MAKE) --no-print-directory VARIANT=plain check-variant
 	$(MAKE) --no-print-directory VARIANT=asan check-variant
+	$(MAKE) --no-print-directory VARIANT=plain check-install
 
 # The examples are prerequisites so that both variants compile them.
 check-variant: $(RUNNER) $(if $(DAEMON_SRCS),$(SHMBUSD)) \
@@ -91,6 +94,11 @@ check-variant: $(RUNNER) $(if $(DAEMON_SRCS),$(SHMBUSD)) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allow_user_segv_handler=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(RUNNER)
+
+# Installs into a temporary DESTDIR, builds examples against the installed
+# files with pkg-config and runs them against the installed broker.
+check-install:
+	MAKE="$(MAKE)" sh tests/install_test.sh
 
 run: deps $(SHMBUSD)
 	$(SHMBUSD) --foreground $(ARGS)
@@ -165,7 +173,8 @@ $(BENCH): $(BENCH_OBJS) $(LIB_A)
 
 format:
 	clang-format -i $(LIB_SRCS) $(CONFIG_SRCS) $(DAEMON_SRCS) $(TOOL_SRCS) \
-	    $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS) $(wildcard include/shmbus/*.h */*.h)
+	    $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS) \
+	    $(wildcard include/shmbus/*.h */*.h)
 
 clean:
 	rm -rf build

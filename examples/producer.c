@@ -50,7 +50,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (r == 0) {
-		printf("published %ld messages to \"%s\"\n", count, topic);
+		printf("published %ld message%s to \"%s\"\n", count,
+		       count == 1 ? "" : "s", topic);
 	}
 	shmbus_pub_close(pub);
 	shmbus_close(bus);
