@@ -184,6 +184,26 @@ pub_sub_roundtrip() {
 	done
 }
 
+# The installed command line publishes to a consumer built from the
+# installed library.
+cli_roundtrip() {
+	run_lib "$WORK/consumer" install/cli 2 >"$WORK/cli.out" 2>&1 &
+	c=$!
+	wait_for "$WORK/cli.out" "waiting on" || return 1
+	SHMBUS_SOCKET=$SOCK timeout 10 "$P/bin/shmbus" pub install/cli one two \
+	    || return 1
+	wait "$c" || { echo "consumer failed"; cat "$WORK/cli.out"; return 1; }
+	has_line "$WORK/cli.out" "one" && has_line "$WORK/cli.out" "two"
+}
+
+cli_ls() {
+	SHMBUS_SOCKET=$SOCK timeout 10 "$P/bin/shmbus" create install/kept \
+	    || return 1
+	SHMBUS_SOCKET=$SOCK timeout 10 "$P/bin/shmbus" ls >"$WORK/ls.out" \
+	    || { cat "$WORK/ls.out"; return 1; }
+	has_line "$WORK/ls.out" "install/kept"
+}
+
 echo "install test: make install DESTDIR=$DEST PREFIX=$PREFIX"
 # shellcheck disable=SC2086 # MAKE may carry words ("make -s")
 check "make install" $MAKE -C "$ROOT" --no-print-directory VARIANT=plain \
@@ -234,6 +254,10 @@ check "consumer loads the installed library" \
 check "installed shmbusd starts" start_broker
 if [ -n "$BROKER" ]; then
 	check "producer -> consumer and uv_consumer" pub_sub_roundtrip
+	if [ -x "$P/bin/shmbus" ]; then
+		check "shmbus pub -> consumer" cli_roundtrip
+		check "shmbus ls lists the topic" cli_ls
+	fi
 	check "static producer publishes" \
 	    run_lib "$WORK/producer-static" install/static 3
 	check "shmbusd stops cleanly on SIGTERM" stop_broker
