@@ -34,6 +34,7 @@ DAEMON_SRCS := $(wildcard daemon/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
 TEST_SRCS := $(wildcard tests/*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
+EXAMPLE_SRCS := $(wildcard examples/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 CONFIG_OBJS := $(CONFIG_SRCS:%.c=$(B)/%.o)
@@ -41,6 +42,9 @@ DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(B)/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(B)/%.o)
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(B)/%.o)
+# Each example is one program of one file; the uv_ ones also link libuv.
+EXAMPLES := $(EXAMPLE_SRCS:%.c=$(B)/%)
+UV_EXAMPLES := $(filter $(B)/examples/uv_%,$(EXAMPLES))
 
 LIB_A := $(B)/libshmbus.a
 LIB_SO := $(B)/libshmbus.so
@@ -51,7 +55,8 @@ SHMBUSD := $(B)/shmbusd
 SHMBUS := $(B)/shmbus
 BENCH := $(B)/shmbus-bench
 
-.PHONY: all lib test check-variant run bench clean deps format install
+.PHONY: all lib examples test check-variant check-install run bench clean \
+        deps format install
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -64,25 +69,36 @@ MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/shmbus
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 
-all: lib $(if $(DAEMON_SRCS),$(SHMBUSD)) $(if $(TOOL_SRCS),$(SHMBUS))
+all: lib $(if $(DAEMON_SRCS),$(SHMBUSD)) $(if $(TOOL_SRCS),$(SHMBUS)) \
+     examples
 
 lib: $(LIB_A) $(LIB_SO)
+
+examples: $(EXAMPLES)
 
 deps:
 	@sh scripts/install-deps.sh
 
 # The whole suite, twice: plain, then with AddressSanitizer and UBSan. Any
-# failure, sanitizer report or leak makes the run (and so CI) fail.
+# failure, sanitizer report or leak makes the run (and so CI) fail. Then,
+# once, the installation: what a user gets from `make install`.
 test: deps
 	$(MAKE) --no-print-directory VARIANT=plain check-variant
 	$(MAKE) --no-print-directory VARIANT=asan check-variant
+	$(MAKE) --no-print-directory VARIANT=plain check-install
 
+# The examples are prerequisites so that both variants compile them.
 check-variant: $(RUNNER) $(if $(DAEMON_SRCS),$(SHMBUSD)) \
-               $(if $(TOOL_SRCS),$(SHMBUS))
+               $(if $(TOOL_SRCS),$(SHMBUS)) $(EXAMPLES)
 	SHMBUS_TEST_BINDIR=$(CURDIR)/$(B) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allow_user_segv_handler=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(RUNNER)
+
+# Installs into a temporary DESTDIR, builds examples against the installed
+# files with pkg-config and runs them against the installed broker.
+check-install:
+	MAKE="$(MAKE)" sh tests/install_test.sh
 
 run: deps $(SHMBUSD)
 	$(SHMBUSD) --foreground $(ARGS)
@@ -92,7 +108,8 @@ bench: deps $(BENCH)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(if $(filter daemon/%,$<),$(UV_CFLAGS)) \
+	$(CC) $(CFLAGS_ALL) \
+	      $(if $(filter daemon/% examples/uv_%,$<),$(UV_CFLAGS)) \
 	      $(if $(filter tests/%,$<),$(CHECK_CFLAGS)) -c $< -o $@
 
 $(LIB_A): $(LIB_OBJS)
@@ -142,13 +159,22 @@ $(RUNNER): $(TEST_OBJS) $(CONFIG_LINK) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(CONFIG_LINK) $(LIB_A) \
 	      $(CHECK_LIBS) $(PKG_LIBS) $(LIBS_SYS)
 
+$(filter-out $(UV_EXAMPLES),$(EXAMPLES)): $(B)/examples/%: \
+    $(B)/examples/%.o $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
+
+$(UV_EXAMPLES): $(B)/examples/%: $(B)/examples/%.o $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(UV_LIBS) $(PKG_LIBS) \
+	      $(LIBS_SYS)
+
 $(BENCH): $(BENCH_OBJS) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(BENCH_OBJS) $(LIB_A) $(PKG_LIBS) \
 	      $(LIBS_SYS) -lm
 
 format:
 	clang-format -i $(LIB_SRCS) $(CONFIG_SRCS) $(DAEMON_SRCS) $(TOOL_SRCS) \
-	    $(TEST_SRCS) $(BENCH_SRCS) $(wildcard include/shmbus/*.h */*.h)
+	    $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS) \
+	    $(wildcard include/shmbus/*.h */*.h)
 
 clean:
 	rm -rf build

@@ -1,0 +1,270 @@
+#!/bin/sh
+# install_test.sh - checks what a user gets from `make install`: installs into
+# a temporary DESTDIR as a packager would, checks the installed tree, then
+# builds the examples against the installed files with pkg-config alone (no
+# -I or -L into the source tree) and runs them against the installed broker.
+# Run by `make test` (target check-install). Needs a C compiler, pkg-config,
+# binutils and the build dependencies; not man, not root.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MAKE=${MAKE:-make}
+CC=${CC:-cc}
+PREFIX=/opt/shmbus # not /usr/local: proves PREFIX reaches every file
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/shmbus-install.XXXXXX") || exit 1
+DEST=$WORK/dest
+P=$DEST$PREFIX
+SOCK=$WORK/run/shmbusd.sock
+LOG=$WORK/log
+BROKER=
+passed=0
+failed=0
+
+cleanup() {
+	if [ -n "$BROKER" ]; then
+		kill "$BROKER" 2>/dev/null
+		wait "$BROKER" 2>/dev/null
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# check DESCRIPTION COMMAND...: runs COMMAND with its output in the log; on
+# failure prints that output, so a failing run says why without a rerun.
+check() {
+	desc=$1
+	shift
+	: >"$WORK/last"
+	if "$@" >"$WORK/last" 2>&1; then
+		passed=$((passed + 1))
+		echo "ok   $desc"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $desc"
+		sed 's/^/     | /' "$WORK/last" | tail -n 20
+	fi
+	cat "$WORK/last" >>"$LOG"
+}
+
+# wait_for FILE TEXT: up to 10 s for FILE to contain TEXT.
+wait_for() {
+	i=0
+	while [ $i -lt 100 ]; do
+		if grep -qF -- "$2" "$1" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "no \"$2\" in $1 after 10 s:"
+	cat "$1"
+	return 1
+}
+
+is_file() {
+	[ -f "$1" ] || { echo "missing: $1"; return 1; }
+}
+
+is_exec() {
+	if [ ! -f "$1" ] || [ ! -x "$1" ]; then
+		echo "not executable: $1"
+		return 1
+	fi
+}
+
+has_line() {
+	grep -qF -- "$2" "$1" && return 0
+	echo "no \"$2\" in $1:"
+	cat "$1"
+	return 1
+}
+
+soname_is() {
+	readelf -d "$1" | grep -F '(SONAME)' | tee "$WORK/soname"
+	grep -qF "[$2]" "$WORK/soname"
+}
+
+needs() {
+	readelf -d "$1" | grep -F '(NEEDED)' | tee "$WORK/needed"
+	grep -qF "[$2]" "$WORK/needed"
+}
+
+needs_not() { ! needs "$1" "$2"; }
+
+# Only the public API leaves the shared library.
+exports_only_api() {
+	nm -D --defined-only "$1" | awk '$2 ~ /^[TDBR]$/ && $3 !~ /^shmbus_/' \
+	    | tee "$WORK/extra"
+	[ ! -s "$WORK/extra" ]
+}
+
+# Nothing installed may remember the staging directory.
+no_destdir_inside() {
+	! grep -rlF -- "$DEST" "$DEST"
+}
+
+pc() {
+	PKG_CONFIG_PATH=$P/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$DEST \
+	    pkg-config "$@"
+}
+
+build() { # build OUTPUT SOURCE PKG-CONFIG-ARGS...
+	out=$1
+	src=$2
+	shift 2
+	flags=$(pc "$@") || return 1
+	echo "$CC -std=c11 -Wall -Wextra -Werror -o $out $src $flags"
+	# shellcheck disable=SC2086 # flags is a list of words
+	$CC -std=c11 -Wall -Wextra -Werror -o "$out" "$src" $flags
+}
+
+# libuv comes from the system, not from the staging tree.
+build_uv() {
+	uv=$(pkg-config --cflags --libs libuv) || return 1
+	flags=$(pc --cflags --libs shmbus) || return 1
+	# shellcheck disable=SC2086
+	$CC -std=c11 -Wall -Wextra -Werror -o "$WORK/uv_consumer" \
+	    "$ROOT/examples/uv_consumer.c" $flags $uv
+}
+
+build_static() {
+	cflags=$(pc --cflags shmbus) || return 1
+	libs=$(pc --static --libs-only-l shmbus | sed 's/-lshmbus//') || return 1
+	# shellcheck disable=SC2086
+	$CC -std=c11 -Wall -Wextra -Werror $cflags \
+	    -o "$WORK/producer-static" "$ROOT/examples/producer.c" \
+	    "$P/lib/libshmbus.a" $libs
+}
+
+# run_lib PROGRAM ARGS...: runs an example on the installed library and
+# broker, bounded so that a hang fails instead of stopping the suite.
+run_lib() {
+	LD_LIBRARY_PATH=$P/lib SHMBUS_SOCKET=$SOCK timeout 10 "$@"
+}
+
+uses_installed_lib() {
+	LD_LIBRARY_PATH=$P/lib ldd "$1" | tee "$WORK/ldd"
+	grep -qF "$P/lib/libshmbus.so.0" "$WORK/ldd"
+}
+
+start_broker() {
+	mkdir -p "$WORK/run"
+	"$P/sbin/shmbusd" --socket "$SOCK" 2>"$WORK/broker.log" &
+	BROKER=$!
+	wait_for "$WORK/broker.log" "ready"
+}
+
+stop_broker() {
+	kill -TERM "$BROKER"
+	wait "$BROKER"
+	status=$?
+	BROKER=
+	echo "shmbusd exit status $status"
+	[ "$status" -eq 0 ]
+}
+
+# Two subscribers wait, the producer publishes five messages, each
+# subscriber must print all five and no loss.
+pub_sub_roundtrip() {
+	run_lib "$WORK/consumer" install/demo 5 >"$WORK/c.out" 2>&1 &
+	c=$!
+	run_lib "$WORK/uv_consumer" install/demo 5 >"$WORK/u.out" 2>&1 &
+	u=$!
+	wait_for "$WORK/c.out" "waiting on" || return 1
+	wait_for "$WORK/u.out" "waiting on" || return 1
+	run_lib "$WORK/producer" install/demo 5 || return 1
+	wait "$c" || { echo "consumer failed"; cat "$WORK/c.out"; return 1; }
+	wait "$u" || { echo "uv_consumer failed"; cat "$WORK/u.out"; return 1; }
+	for f in "$WORK/c.out" "$WORK/u.out"; do
+		for n in 1 2 3 4 5; do
+			has_line "$f" "message $n" || return 1
+		done
+		has_line "$f" "received 5, lost 0" || return 1
+	done
+}
+
+# The installed command line publishes to a consumer built from the
+# installed library.
+cli_roundtrip() {
+	run_lib "$WORK/consumer" install/cli 2 >"$WORK/cli.out" 2>&1 &
+	c=$!
+	wait_for "$WORK/cli.out" "waiting on" || return 1
+	SHMBUS_SOCKET=$SOCK timeout 10 "$P/bin/shmbus" pub install/cli one two \
+	    || return 1
+	wait "$c" || { echo "consumer failed"; cat "$WORK/cli.out"; return 1; }
+	has_line "$WORK/cli.out" "one" && has_line "$WORK/cli.out" "two"
+}
+
+cli_ls() {
+	SHMBUS_SOCKET=$SOCK timeout 10 "$P/bin/shmbus" create install/kept \
+	    || return 1
+	SHMBUS_SOCKET=$SOCK timeout 10 "$P/bin/shmbus" ls >"$WORK/ls.out" \
+	    || { cat "$WORK/ls.out"; return 1; }
+	has_line "$WORK/ls.out" "install/kept"
+}
+
+echo "install test: make install DESTDIR=$DEST PREFIX=$PREFIX"
+# shellcheck disable=SC2086 # MAKE may carry words ("make -s")
+check "make install" $MAKE -C "$ROOT" --no-print-directory VARIANT=plain \
+    install DESTDIR="$DEST" PREFIX="$PREFIX"
+
+check "header shmbus/shmbus.h" is_file "$P/include/shmbus/shmbus.h"
+check "header shmbus/map.h" is_file "$P/include/shmbus/map.h"
+check "static library" is_file "$P/lib/libshmbus.a"
+check "shared library (dev link)" is_file "$P/lib/libshmbus.so"
+check "shared library soname libshmbus.so.0" \
+    soname_is "$P/lib/libshmbus.so" libshmbus.so.0
+check "runtime link libshmbus.so.0" is_file "$P/lib/libshmbus.so.0"
+check "shared library exports only shmbus_*" \
+    exports_only_api "$P/lib/libshmbus.so"
+check "pkg-config file" is_file "$P/lib/pkgconfig/shmbus.pc"
+check "broker sbin/shmbusd" is_exec "$P/sbin/shmbusd"
+if ls "$ROOT"/tools/*.c >/dev/null 2>&1; then
+	check "command bin/shmbus" is_exec "$P/bin/shmbus"
+else
+	echo "skip command bin/shmbus (no tools/ in this tree yet)"
+fi
+check "man page shmbusd(8)" is_file "$P/share/man/man8/shmbusd.8"
+check "man page shmbus(1)" is_file "$P/share/man/man1/shmbus.1"
+check "man page shmbus(3)" is_file "$P/share/man/man3/shmbus.3"
+check "systemd unit" is_file "$P/lib/systemd/system/shmbusd.service"
+check "unit runs $PREFIX/sbin/shmbusd" has_line \
+    "$P/lib/systemd/system/shmbusd.service" "ExecStart=$PREFIX/sbin/shmbusd"
+check "example config" is_file "$P/share/doc/shmbus/shmbusd.example.json"
+check "no installed file names the DESTDIR" no_destdir_inside
+
+check "pkg-config --modversion" pc --modversion shmbus
+check "pkg-config flags point into DESTDIR" sh -c \
+    "PKG_CONFIG_PATH='$P/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='$DEST' \
+     pkg-config --cflags --libs shmbus | grep -F -- '-I$P/include' \
+     | grep -F -- '-L$P/lib'"
+check "build producer with pkg-config" \
+    build "$WORK/producer" "$ROOT/examples/producer.c" --cflags --libs shmbus
+check "build consumer with pkg-config" \
+    build "$WORK/consumer" "$ROOT/examples/consumer.c" --cflags --libs shmbus
+check "build uv_consumer with pkg-config" build_uv
+check "build producer statically (pkg-config --static)" build_static
+check "producer needs libshmbus.so.0" needs "$WORK/producer" libshmbus.so.0
+check "static producer needs no libshmbus.so" \
+    needs_not "$WORK/producer-static" libshmbus.so.0
+check "consumer loads the installed library" \
+    uses_installed_lib "$WORK/consumer"
+
+check "installed shmbusd starts" start_broker
+if [ -n "$BROKER" ]; then
+	check "producer -> consumer and uv_consumer" pub_sub_roundtrip
+	if [ -x "$P/bin/shmbus" ]; then
+		check "shmbus pub -> consumer" cli_roundtrip
+		check "shmbus ls lists the topic" cli_ls
+	fi
+	check "static producer publishes" \
+	    run_lib "$WORK/producer-static" install/static 3
+	check "shmbusd stops cleanly on SIGTERM" stop_broker
+fi
+check "producer without a broker fails" sh -c \
+    "! SHMBUS_SOCKET='$WORK/none.sock' LD_LIBRARY_PATH='$P/lib' \
+     '$WORK/producer' 2>&1"
+
+echo "install test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
