@@ -14,7 +14,7 @@
 /* The codes the library itself returns, with what they mean here. */
 #define SB_ERRORS(X)                                                           \
 	X(EINVAL, "invalid argument")                                          \
-	X(ENOENT, "no such mapping, file or topic")                            \
+	X(ENOENT, "no such mapping, file, topic or broker socket")             \
 	X(EEXIST, "already exists")                                            \
 	X(EACCES, "permission denied")                                         \
 	X(EPERM, "operation not permitted (lock not held?)")                   \

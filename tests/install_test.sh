@@ -266,5 +266,5 @@ check "producer without a broker fails" sh -c \
     "! SHMBUS_SOCKET='$WORK/none.sock' LD_LIBRARY_PATH='$P/lib' \
      '$WORK/producer' 2>&1"
 
-echo "install test: $passed passed, $failed failed"
+echo "install: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
