@@ -465,17 +465,19 @@ static uint64_t reclaim_limit(const struct sb_ring *ring, uint64_t tail,
 }
 
 /*
- * Moves writer_oldest forward over whole records, no further than `limit`,
- * until `want_free` bytes are free. Called with writer_lock held.
+ * Moves writer_oldest forward over whole committed records, no further than
+ * `limit`, until `want_free` bytes are free before `tail` (the writer's
+ * working tail, which may run ahead of `committed` inside a batch). Called
+ * with writer_lock held.
  */
-static int reclaim(struct sb_ring *ring, uint64_t tail, uint64_t *oldest,
-                   uint64_t limit, uint64_t want_free)
+static int reclaim(struct sb_ring *ring, uint64_t committed, uint64_t tail,
+                   uint64_t *oldest, uint64_t limit, uint64_t want_free)
 {
 	struct rec_view rec;
 	uint64_t p = *oldest;
 
 	while (ring->capacity - (tail - p) < want_free && p < limit) {
-		if (record_at(ring, p, tail, &rec) < 0) {
+		if (record_at(ring, p, committed, &rec) < 0) {
 			return -EBADMSG;
 		}
 		if (rec.end > limit) {
@@ -495,21 +497,24 @@ static int reclaim(struct sb_ring *ring, uint64_t tail, uint64_t *oldest,
 }
 
 /*
- * With writer_lock held: loads the positions, reclaims what the policy
- * allows and sets *ok when `size` bytes fit at the tail.
+ * With writer_lock held: reclaims what the policy allows and sets *ok when
+ * a `size`-byte record fits at `tail` (the working tail: the committed one,
+ * or further on inside a batch).
  */
-static int try_room(struct sb_ring *ring, uint64_t size, int *ok)
+static int try_room(struct sb_ring *ring, uint64_t tail, uint64_t size,
+                    int *ok)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
 	/* relaxed: only writer_lock holders store these; the mutex orders
 	 * them between holders. */
-	uint64_t tail = load_relaxed(&hdr->writer_tail);
+	uint64_t committed = load_relaxed(&hdr->writer_tail);
 	uint64_t oldest = load_relaxed(&hdr->writer_oldest);
 	uint64_t need, want, limit;
 	int r;
 
 	*ok = 0;
-	if (tail < oldest || tail - oldest > ring->capacity) {
+	if (committed < oldest || tail < committed ||
+	    tail - oldest > ring->capacity) {
 		return -EBADMSG;
 	}
 	need = span_needed(ring, tail, size);
@@ -526,8 +531,8 @@ static int try_room(struct sb_ring *ring, uint64_t size, int *ok)
 		           ? ring->capacity
 		           : need + ring->capacity / 4;
 	}
-	limit = reclaim_limit(ring, tail, oldest);
-	r = reclaim(ring, tail, &oldest, limit, want);
+	limit = reclaim_limit(ring, committed, oldest);
+	r = reclaim(ring, committed, tail, &oldest, limit, want);
 	if (r < 0) {
 		return r;
 	}
@@ -555,7 +560,7 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	 * cursor, then looks at space_waiters. One of us sees the other. */
 	atomic_fetch_add_explicit(&ctl->space_waiters, 1, memory_order_seq_cst);
 	seen = atomic_load_explicit(&ctl->space_seq, memory_order_acquire);
-	r = try_room(ring, size, ok);
+	r = try_room(ring, load_relaxed(&ring->shm_hdr->writer_tail), size, ok);
 	if (r < 0 || *ok) {
 		atomic_fetch_sub_explicit(&ctl->space_waiters, 1,
 		                          memory_order_relaxed);
@@ -596,7 +601,8 @@ static int make_room(struct sb_ring *ring, uint64_t size, struct sb_wait *w)
 	int ok, r;
 
 	for (;;) {
-		r = try_room(ring, size, &ok);
+		r = try_room(ring, load_relaxed(&ring->shm_hdr->writer_tail),
+		             size, &ok);
 		if (r < 0) {
 			writer_unlock(ring);
 			return r;
@@ -616,12 +622,90 @@ static int make_room(struct sb_ring *ring, uint64_t size, struct sb_wait *w)
 	}
 }
 
+/*
+ * With writer_lock held and room made: places a `len`-byte record at
+ * *tail, first filling the end of the area with a PAD when it would not fit
+ * there (records never wrap; the PAD becomes visible with the record, by
+ * the one tail store). Returns the record's position and moves *tail past
+ * it, or -EBADMSG for a misaligned tail (only corruption does that, and the
+ * PAD would then run past the end of the area).
+ */
+static int place_record(struct sb_ring *ring, uint64_t *tail, uint32_t len,
+                        uint64_t *pos)
+{
+	struct sb_ring_record pad = {0};
+	uint64_t size = record_size(len);
+	uint64_t room;
+
+	if ((*tail & (SB_RING_RECORD_ALIGN - 1)) != 0) {
+		return -EBADMSG;
+	}
+	room = ring->capacity - (*tail & ring->mask);
+	if (size > room) {
+		pad.len = (uint32_t)(room - SB_RING_RECORD_HEADER);
+		pad.type = SB_REC_PAD;
+		memcpy(ring->shm_data + (*tail & ring->mask), &pad, sizeof(pad));
+		*tail += room;
+	}
+	*pos = *tail;
+	*tail += size;
+	return 0;
+}
+
+/* Writes the header of the DATA record at `pos`. */
+static void *write_header(struct sb_ring *ring, uint64_t pos, uint32_t len,
+                          uint64_t seq)
+{
+	struct sb_ring_record h = {.len = len, .type = SB_REC_DATA, .seq = seq};
+	unsigned char *at = ring->shm_data + (pos & ring->mask);
+
+	memcpy(at, &h, sizeof(h));
+	return at + SB_RING_RECORD_HEADER;
+}
+
+/* Wakes every sleeper on `word`, after bumping it so that a sleeper about to
+ * wait with the old value does not sleep. */
+static void bump_and_wake(_Atomic uint32_t *word)
+{
+	/* release: a woken sleeper's acquire load of the word sees what we
+	 * published before it. */
+	atomic_fetch_add_explicit(word, 1, memory_order_release);
+	sb_futex_wake(word, INT_MAX);
+}
+
+/*
+ * Publishes everything written under writer_lock since it was taken, with
+ * one tail store, then releases the lock and wakes sleeping readers.
+ * `count` records with `bytes` payload bytes end at `tail`.
+ */
+static void publish_pass(struct sb_ring *ring, uint64_t tail, uint64_t count,
+                         uint64_t bytes)
+{
+	struct sb_ring_header *hdr = ring->shm_hdr;
+	uint64_t seq = load_relaxed(&hdr->writer_next_seq);
+	uint32_t sleepers;
+
+	/* seq_cst: release publishes the records to the acquire load of
+	 * writer_tail in next_record(); seq_cst also orders this store
+	 * before the load of data_waiters below (Dekker with
+	 * wait_for_data()). */
+	atomic_store_explicit(&hdr->writer_tail, tail, memory_order_seq_cst);
+	store_relaxed(&hdr->writer_next_seq, seq + count);
+	stat_add(&hdr->stat_published, count);
+	stat_add(&hdr->stat_bytes, bytes);
+	sleepers = atomic_load_explicit(&ring->shm_ctl->data_waiters,
+	                                memory_order_seq_cst);
+	writer_unlock(ring);
+	if (sleepers != 0) {
+		bump_and_wake(&ring->shm_ctl->data_seq);
+	}
+}
+
 int sb_ring_claim(struct sb_ring *ring, uint32_t len,
                   struct sb_ring_claim *claim, int timeout_ms)
 {
 	struct sb_wait w = sb_wait_start(timeout_ms);
-	struct sb_ring_record pad = {0};
-	uint64_t size, tail, room;
+	uint64_t tail;
 	int r;
 
 	if (ring == NULL || claim == NULL || timeout_ms < -1) {
@@ -635,77 +719,33 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 	if (r < 0) {
 		return r;
 	}
-	size = record_size(len);
-	r = make_room(ring, size, &w);
+	r = make_room(ring, record_size(len), &w);
 	if (r < 0) {
 		return r;
 	}
 	tail = load_relaxed(&ring->shm_hdr->writer_tail);
-	if ((tail & (SB_RING_RECORD_ALIGN - 1)) != 0) {
-		/* Only corruption misaligns the tail; the PAD below would
-		 * then run past the end of the data area. */
+	r = place_record(ring, &tail, len, &claim->pos);
+	if (r < 0) {
 		writer_unlock(ring);
-		return -EBADMSG;
+		return r;
 	}
-	room = ring->capacity - (tail & ring->mask);
-	if (size > room) {
-		/* Records never wrap: a PAD fills the end. It becomes
-		 * visible together with the record, by the one tail store. */
-		pad.len = (uint32_t)(room - SB_RING_RECORD_HEADER);
-		pad.type = SB_REC_PAD;
-		memcpy(ring->shm_data + (tail & ring->mask), &pad, sizeof(pad));
-		tail += room;
-	}
-	claim->pos = tail;
 	claim->len = len;
-	claim->data = ring->shm_data + (tail & ring->mask) +
+	claim->data = ring->shm_data + (claim->pos & ring->mask) +
 	              SB_RING_RECORD_HEADER;
 	claim->active = 1;
 	return 0;
 }
 
-/* Wakes every sleeper on `word`, after bumping it so that a sleeper about to
- * wait with the old value does not sleep. */
-static void bump_and_wake(_Atomic uint32_t *word)
-{
-	/* release: a woken sleeper's acquire load of the word sees what we
-	 * published before it. */
-	atomic_fetch_add_explicit(word, 1, memory_order_release);
-	sb_futex_wake(word, INT_MAX);
-}
-
 int sb_ring_commit(struct sb_ring *ring, struct sb_ring_claim *claim)
 {
-	struct sb_ring_header *hdr;
-	struct sb_ring_record h;
-	uint64_t seq, end;
-	uint32_t sleepers;
-
 	if (ring == NULL || claim == NULL || !claim->active) {
 		return -EINVAL;
 	}
-	hdr = ring->shm_hdr;
-	seq = load_relaxed(&hdr->writer_next_seq);
-	h.len = claim->len;
-	h.type = SB_REC_DATA;
-	h.seq = seq;
-	memcpy(ring->shm_data + (claim->pos & ring->mask), &h, sizeof(h));
-	end = claim->pos + record_size(claim->len);
-	/* seq_cst: release publishes the record to the acquire load of
-	 * writer_tail in next_record(); seq_cst also orders this store
-	 * before the load of data_waiters below (Dekker with
-	 * wait_for_data()). */
-	atomic_store_explicit(&hdr->writer_tail, end, memory_order_seq_cst);
-	store_relaxed(&hdr->writer_next_seq, seq + 1);
-	stat_add(&hdr->stat_published, 1);
-	stat_add(&hdr->stat_bytes, claim->len);
+	write_header(ring, claim->pos, claim->len,
+	             load_relaxed(&ring->shm_hdr->writer_next_seq));
 	claim->active = 0;
-	sleepers = atomic_load_explicit(&ring->shm_ctl->data_waiters,
-	                                memory_order_seq_cst);
-	writer_unlock(ring);
-	if (sleepers != 0) {
-		bump_and_wake(&ring->shm_ctl->data_seq);
-	}
+	publish_pass(ring, claim->pos + record_size(claim->len), 1,
+	             claim->len);
 	return 0;
 }
 
@@ -719,23 +759,110 @@ int sb_ring_abort(struct sb_ring *ring, struct sb_ring_claim *claim)
 	return 0;
 }
 
-int sb_ring_publish(struct sb_ring *ring, const void *buf, uint32_t len,
-                    int timeout_ms)
+/* Checks a batch before any of it is published: all or nothing. */
+static int check_batch(const struct sb_ring *ring, const struct iovec *msgs,
+                       size_t n)
 {
-	struct sb_ring_claim claim;
-	int r;
-
-	if (buf == NULL && len != 0) {
+	if (msgs == NULL && n != 0) {
 		return -EINVAL;
 	}
-	r = sb_ring_claim(ring, len, &claim, timeout_ms);
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i].iov_base == NULL && msgs[i].iov_len != 0) {
+			return -EINVAL;
+		}
+		if (msgs[i].iov_len > ring->max_message) {
+			return -EMSGSIZE;
+		}
+	}
+	return 0;
+}
+
+/*
+ * One pass of a batch, under writer_lock: copies in messages from *done on
+ * while they fit without waiting (the first one may wait), then publishes
+ * them with one tail store. Returns 0, or an error with nothing of this
+ * pass published and the lock released.
+ */
+static int publish_some(struct sb_ring *ring, const struct iovec *msgs,
+                        size_t n, size_t *done, struct sb_wait *w)
+{
+	struct sb_ring_header *hdr = ring->shm_hdr;
+	uint64_t tail, oldest, pos, seq, bytes = 0;
+	size_t first = *done;
+	int ok = 1;
+	int r;
+
+	r = make_room(ring, record_size(msgs[first].iov_len), w);
 	if (r < 0) {
 		return r;
 	}
-	if (len != 0) {
-		memcpy(claim.data, buf, len);
+	tail = load_relaxed(&hdr->writer_tail);
+	oldest = load_relaxed(&hdr->writer_oldest);
+	seq = load_relaxed(&hdr->writer_next_seq);
+	for (size_t i = first; i < n && ok; i++) {
+		uint32_t len = (uint32_t)msgs[i].iov_len;
+		void *at;
+
+		/* The first fits (make_room); the rest are checked against
+		 * the oldest seen, and reclaim runs only when that is not
+		 * enough. */
+		if (i > first && ring->capacity - (tail - oldest) <
+		                     span_needed(ring, tail, record_size(len))) {
+			r = try_room(ring, tail, record_size(len), &ok);
+			oldest = load_relaxed(&hdr->writer_oldest);
+			if (r < 0) {
+				writer_unlock(ring);
+				*done = first;
+				return r;
+			}
+			if (!ok) {
+				break;
+			}
+		}
+		r = place_record(ring, &tail, len, &pos);
+		if (r < 0) {
+			writer_unlock(ring);
+			*done = first;
+			return r;
+		}
+		at = write_header(ring, pos, len, seq + (i - first));
+		if (len != 0) {
+			memcpy(at, msgs[i].iov_base, len);
+		}
+		bytes += len;
+		*done = i + 1;
 	}
-	return sb_ring_commit(ring, &claim);
+	publish_pass(ring, tail, *done - first, bytes);
+	return 0;
+}
+
+ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
+                              size_t n, int timeout_ms)
+{
+	struct sb_wait w = sb_wait_start(timeout_ms);
+	size_t done = 0;
+	int r;
+
+	if (ring == NULL || timeout_ms < -1 || n > SSIZE_MAX) {
+		return -EINVAL;
+	}
+	r = check_batch(ring, msgs, n);
+	while (r == 0 && done < n) {
+		r = writer_lock(ring, &w, 1);
+		if (r == 0) {
+			r = publish_some(ring, msgs, n, &done, &w);
+		}
+	}
+	return done > 0 ? (ssize_t)done : r;
+}
+
+int sb_ring_publish(struct sb_ring *ring, const void *buf, uint32_t len,
+                    int timeout_ms)
+{
+	struct iovec msg = {.iov_base = (void *)buf, .iov_len = len};
+	ssize_t r = sb_ring_publish_batch(ring, &msg, 1, timeout_ms);
+
+	return r == 1 ? 0 : (int)r;
 }
 
 /* ---- reading --------------------------------------------------------- */

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "proto/ring_layout.h"
 
@@ -121,6 +122,18 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 /* Copies `len` bytes of `buf` in as one message. Returns 0 or an error. */
 int sb_ring_publish(struct sb_ring *ring, const void *buf, uint32_t len,
                     int timeout_ms);
+
+/*
+ * Publishes `n` messages, taking the writer lock and storing the tail once
+ * for as many as fit at a time (so readers see them together and writers
+ * pay for the lock once). Messages keep their order and get consecutive
+ * sequence numbers within each pass. The whole batch is checked first:
+ * -EMSGSIZE or -EINVAL publish nothing. Returns the number published (n
+ * unless a wait for room failed part-way: then how many went out before
+ * it), or the error when none did.
+ */
+ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
+                              size_t n, int timeout_ms);
 
 /*
  * Reserves space for a `len`-byte message and takes the writer lock; write
