@@ -348,6 +348,18 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
 	return sb_ring_publish(&pub->ring, data, (uint32_t)len, timeout_ms);
 }
 
+ssize_t shmbus_publish_batch(shmbus_pub *pub, const struct iovec *msgs,
+			     size_t n, int timeout_ms)
+{
+	if (pub == NULL || timeout_ms < -1) {
+		return -EINVAL;
+	}
+	if (holds_claim(pub)) {
+		return -EBUSY;
+	}
+	return sb_ring_publish_batch(&pub->ring, msgs, n, timeout_ms);
+}
+
 int shmbus_claim(shmbus_pub *pub, size_t len, void **buf, int timeout_ms)
 {
 	pid_t none = 0;

@@ -815,11 +815,36 @@ START_TEST(data_path_codes)
 	ck_assert_int_eq(shmbus_publish(pub, NULL, 3, 0), -EINVAL);
 	ck_assert_int_eq(shmbus_publish(pub, "x", 1, -2), -EINVAL);
 
+	/* A batch: all of it in order, or nothing when one is too big. */
+	{
+		struct iovec batch[3] = {{"one", 3}, {"", 0}, {"three", 5}};
+		struct iovec bad[2] = {{"ok", 2}, {big, sizeof(big)}};
+
+		ck_assert_int_eq(shmbus_publish_batch(pub, batch, 3, 0), 3);
+		ck_assert_int_eq(shmbus_publish_batch(pub, bad, 2, 0),
+				 -EMSGSIZE);
+		ck_assert_int_eq(shmbus_publish_batch(pub, NULL, 2, 0),
+				 -EINVAL);
+		ck_assert_int_eq(shmbus_publish_batch(NULL, batch, 3, 0),
+				 -EINVAL);
+		ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), 3);
+		ck_assert_int_eq(memcmp(buf, "one", 3), 0);
+		ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), 0);
+		ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), 5);
+		ck_assert_int_eq(memcmp(buf, "three", 5), 0);
+	}
+
 	/* One claim at a time; no publish on the claiming thread. */
 	ck_assert_int_eq(shmbus_commit(pub), -EINVAL);
 	ck_assert_int_eq(shmbus_claim(pub, 8, &dst, 0), 0);
 	ck_assert_int_eq(shmbus_claim(pub, 8, &dst, 0), -EBUSY);
 	ck_assert_int_eq(shmbus_publish(pub, "x", 1, 0), -EBUSY);
+	{
+		struct iovec one = {"x", 1};
+
+		ck_assert_int_eq(shmbus_publish_batch(pub, &one, 1, 0),
+				 -EBUSY);
+	}
 	memcpy(dst, "claimed!", 8);
 	ck_assert_int_eq(shmbus_commit(pub), 0);
 	ck_assert_int_eq(shmbus_commit(pub), -EINVAL);

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "shmbus/map.h"
 
@@ -127,6 +128,21 @@ SHMBUS_API int shmbus_pub_open(shmbus *bus, const char *topic,
  */
 SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
                               int timeout_ms);
+
+/*
+ * Publishes `n` messages (msgs[i].iov_base, msgs[i].iov_len) in order. As
+ * many as fit go in under one lock and become visible to subscribers with
+ * one store, so a producer with several messages ready pays the
+ * per-message cost of locking and waking once per batch. The batch is
+ * checked first: one message over max_message (-EMSGSIZE) or a NULL base
+ * with a nonzero length (-EINVAL) publishes nothing. Returns how many were
+ * published: n, or fewer when a wait for room failed part-way (the rest
+ * were not published); a negative errno when none was. -EBUSY on the
+ * thread holding a claim.
+ */
+SHMBUS_API ssize_t shmbus_publish_batch(shmbus_pub *pub,
+                                        const struct iovec *msgs, size_t n,
+                                        int timeout_ms);
 
 /*
  * Zero-copy publishing: reserves `len` bytes in the ring and points *buf at
