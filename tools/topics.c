@@ -312,18 +312,20 @@ int sb_cli_create(int argc, char **argv)
 		return sb_cli_fail(SB_EXIT_ERROR, "create", "out of memory");
 	}
 	status = create_options(argc, argv, req);
-	if (status < 0 && optind != argc - 1) {
-		status =
-		    sb_cli_fail(SB_EXIT_USAGE, "create",
-				optind >= argc ? "no TOPIC given (try 'shmbus "
-						 "create --help')"
-					       : "one TOPIC only (try 'shmbus "
-						 "create --help')");
+	if (status >= 0) {
+		cJSON_Delete(req);
+		return status; /* --help, or a bad option */
 	}
-	if (status < 0) {
-		topic = argv[optind];
-		status = sb_cli_check_topic("create", topic);
+	if (optind != argc - 1) {
+		cJSON_Delete(req);
+		return sb_cli_fail(SB_EXIT_USAGE, "create",
+				   optind >= argc ? "no TOPIC given (try "
+						    "'shmbus create --help')"
+						  : "one TOPIC only (try "
+						    "'shmbus create --help')");
 	}
+	topic = argv[optind];
+	status = sb_cli_check_topic("create", topic);
 	if (status == 0 &&
 	    cJSON_AddStringToObject(req, "topic", topic) == NULL) {
 		status = sb_cli_fail(SB_EXIT_ERROR, "create", "out of memory");
