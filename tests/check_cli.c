@@ -1057,6 +1057,7 @@ START_TEST(full_ring_and_oversized_message)
 	shmbus *bus = NULL;
 	shmbus_sub *sub = NULL, *sub2 = NULL;
 	char big[2000];
+	struct proc p;
 	struct run r;
 
 	memset(big, 'm', sizeof(big) - 1);
@@ -1077,6 +1078,16 @@ START_TEST(full_ring_and_oversized_message)
 	cli(&r, &b, "pub", "blk", "--timeout", "100", "--repeat", "20",
 	    big + 1200);
 	assert_fails(&r, 6, "topic \"blk\" stayed full for 100 ms");
+	run_fini(&r);
+	/* Without --timeout the publisher waits: stat counts it blocked. */
+	cli_bg(&p, &b, "pub", "blk", "--repeat", "20", big + 1200, NULL);
+	cJSON_Delete(wait_stat_ge(&b, "blk", "stats.blocked_writers", 1));
+	cli(&r, &b, "stat", "blk");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "blocked writers 1"));
+	run_fini(&r);
+	kill(p.pid, SIGKILL);
+	collect(&p, &r);
 	run_fini(&r);
 	cli(&r, &b, "pub", "rej", "--repeat", "20", big + 1200);
 	assert_fails(&r, 1, "topic \"rej\" is full");
