@@ -23,6 +23,7 @@
 
 #include "proto/message.h"
 #include "proto/ring.h"
+#include "proto/size.h"
 #include "proto/topic_name.h"
 
 #define KIB (UINT64_C(1) << 10)
@@ -100,24 +101,6 @@ static void join_index(char *out, const char *parent, size_t i)
 
 	assert(n >= 0 && n < PATH_LEN);
 	(void)n;
-}
-
-const char *sb_config_format_size(uint64_t size, char *buf, size_t buflen)
-{
-	static const struct {
-		uint64_t unit;
-		const char *name;
-	} units[] = {{GIB, "GiB"}, {MIB, "MiB"}, {KIB, "KiB"}};
-
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (size != 0 && size % units[i].unit == 0) {
-			snprintf(buf, buflen, "%" PRIu64 "%s",
-				 size / units[i].unit, units[i].name);
-			return buf;
-		}
-	}
-	snprintf(buf, buflen, "%" PRIu64, size);
-	return buf;
 }
 
 /* Writes a short rendering of a JSON value for "(got ...)". */
@@ -221,57 +204,6 @@ static int get_u32(const struct ctx *c, const cJSON *obj, const char *parent,
 	return r;
 }
 
-int sb_config_parse_size(const char *text, uint64_t *out, const char **why)
-{
-	static const char syntax[] =
-	    "must be a size such as 4096, \"64KiB\", \"1MiB\" or \"2GiB\"";
-	static const struct {
-		const char *name;
-		unsigned shift;
-	} units[] = {{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}};
-	static const char *const ambiguous[] = {"KB", "kB", "MB", "GB"};
-	const char *p = text;
-	uint64_t v = 0;
-	const char *dummy;
-
-	if (why == NULL) {
-		why = &dummy;
-	}
-	if (*p < '0' || *p > '9') {
-		*why = syntax;
-		return -EINVAL;
-	}
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned digit = (unsigned)(*p - '0');
-
-		if (v > (UINT64_MAX - digit) / 10) {
-			*why = "does not fit in 64 bits";
-			return -EOVERFLOW;
-		}
-		v = v * 10 + digit;
-	}
-	for (size_t i = 0; i < sizeof(ambiguous) / sizeof(ambiguous[0]); i++) {
-		if (strcmp(p, ambiguous[i]) == 0) {
-			*why = "KB, MB and GB are ambiguous: write KiB, MiB or "
-			       "GiB";
-			return -EINVAL;
-		}
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(p, units[i].name) != 0) {
-			continue;
-		}
-		if (v > (UINT64_MAX >> units[i].shift)) {
-			*why = "does not fit in 64 bits";
-			return -EOVERFLOW;
-		}
-		*out = v << units[i].shift;
-		return 0;
-	}
-	*why = syntax;
-	return -EINVAL;
-}
-
 /* A size: a non-negative integer, or a string with an optional unit. */
 static int to_size(const struct ctx *c, const cJSON *v, const char *path,
 		   uint64_t min, uint64_t max, uint64_t *out)
@@ -281,7 +213,7 @@ static int to_size(const struct ctx *c, const cJSON *v, const char *path,
 	uint64_t size;
 
 	if (cJSON_IsString(v)) {
-		if (sb_config_parse_size(v->valuestring, &size, &why) < 0) {
+		if (sb_size_parse(v->valuestring, &size, &why) < 0) {
 			return fail(c, path, "%s (got %s)", why,
 				    describe(v, got, sizeof(got)));
 		}
@@ -300,9 +232,9 @@ static int to_size(const struct ctx *c, const cJSON *v, const char *path,
 	}
 	if (size < min || size > max) {
 		return fail(c, path, "must be from %s to %s (got %s)",
-			    sb_config_format_size(min, lo, sizeof(lo)),
-			    sb_config_format_size(max, hi, sizeof(hi)),
-			    sb_config_format_size(size, val, sizeof(val)));
+			    sb_size_format(min, lo, sizeof(lo)),
+			    sb_size_format(max, hi, sizeof(hi)),
+			    sb_size_format(size, val, sizeof(val)));
 	}
 	*out = size;
 	return 0;
@@ -687,38 +619,35 @@ int sb_config_check_geometry(uint64_t capacity, uint64_t max_message,
 	char a[32], b[32], d[32];
 	uint64_t msg_max;
 
-	sb_config_format_size(capacity, a, sizeof(a));
+	sb_size_format(capacity, a, sizeof(a));
 	if (!ring_accepts(capacity, 0)) {
-		return blame(
-		    field, "capacity", why, whylen,
-		    "must be a power of two from %s to %s (got %s)",
-		    sb_config_format_size(SB_RING_MIN_CAPACITY, b, sizeof(b)),
-		    sb_config_format_size(SB_RING_MAX_CAPACITY, d, sizeof(d)),
-		    a);
-	}
-	if (capacity > limits->max_topic_bytes) {
 		return blame(field, "capacity", why, whylen,
-			     "must be at most limits.max_topic_bytes = %s "
-			     "(got %s)",
-			     sb_config_format_size(limits->max_topic_bytes, b,
-						   sizeof(b)),
+			     "must be a power of two from %s to %s (got %s)",
+			     sb_size_format(SB_RING_MIN_CAPACITY, b, sizeof(b)),
+			     sb_size_format(SB_RING_MAX_CAPACITY, d, sizeof(d)),
 			     a);
 	}
-	sb_config_format_size(max_message, d, sizeof(d));
+	if (capacity > limits->max_topic_bytes) {
+		return blame(
+		    field, "capacity", why, whylen,
+		    "must be at most limits.max_topic_bytes = %s "
+		    "(got %s)",
+		    sb_size_format(limits->max_topic_bytes, b, sizeof(b)), a);
+	}
+	sb_size_format(max_message, d, sizeof(d));
 	if (max_message < 1 || !ring_accepts(capacity, max_message)) {
 		msg_max = largest_message(capacity);
 		return blame(field, "max_message", why, whylen,
 			     "must be from 1 to capacity / %" PRIu64
 			     " = %s (got %s)",
 			     msg_max > 0 ? capacity / msg_max : 0,
-			     sb_config_format_size(msg_max, b, sizeof(b)), d);
+			     sb_size_format(msg_max, b, sizeof(b)), d);
 	}
 	if (max_message > limits->max_message) {
-		return blame(
-		    field, "max_message", why, whylen,
-		    "must be at most limits.max_message = %s (got %s)",
-		    sb_config_format_size(limits->max_message, b, sizeof(b)),
-		    d);
+		return blame(field, "max_message", why, whylen,
+			     "must be at most limits.max_message = %s (got %s)",
+			     sb_size_format(limits->max_message, b, sizeof(b)),
+			     d);
 	}
 	return 0;
 }
@@ -814,8 +743,8 @@ static int parse_limits(const struct ctx *c, const cJSON *root,
 		    c, "limits.max_topic_bytes",
 		    "must be at most limits.max_ring_bytes = %s (got "
 		    "%s%s)",
-		    sb_config_format_size(l->max_ring_bytes, a, sizeof(a)),
-		    sb_config_format_size(l->max_topic_bytes, b, sizeof(b)),
+		    sb_size_format(l->max_ring_bytes, a, sizeof(a)),
+		    sb_size_format(l->max_topic_bytes, b, sizeof(b)),
 		    default_note(v, "max_topic_bytes", ", the default"));
 	}
 	/* One whole frame in each direction must fit in a client's budget,
@@ -826,8 +755,8 @@ static int parse_limits(const struct ctx *c, const cJSON *root,
 		    c, "limits.max_pending_bytes",
 		    "must be at least 2 * (limits.max_frame + 4) = %s "
 		    "(got %s%s)",
-		    sb_config_format_size(need, a, sizeof(a)),
-		    sb_config_format_size(l->max_pending_bytes, b, sizeof(b)),
+		    sb_size_format(need, a, sizeof(a)),
+		    sb_size_format(l->max_pending_bytes, b, sizeof(b)),
 		    default_note(v, "max_pending_bytes", ", the default"));
 	}
 	return 0;
@@ -1028,12 +957,12 @@ static int parse_topics(const struct ctx *c, const cJSON *root,
 	}
 	/* Predeclared topics may all exist at once. */
 	if (total > cfg->limits.max_ring_bytes) {
-		return fail(c, "topics",
-			    "the topics need %s of rings together, more than "
-			    "limits.max_ring_bytes = %s",
-			    sb_config_format_size(total, a, sizeof(a)),
-			    sb_config_format_size(cfg->limits.max_ring_bytes, b,
-						  sizeof(b)));
+		return fail(
+		    c, "topics",
+		    "the topics need %s of rings together, more than "
+		    "limits.max_ring_bytes = %s",
+		    sb_size_format(total, a, sizeof(a)),
+		    sb_size_format(cfg->limits.max_ring_bytes, b, sizeof(b)));
 	}
 	return 0;
 }

@@ -143,21 +143,7 @@ int sb_config_check_geometry(uint64_t capacity, uint64_t max_message,
 			     const struct sb_config_limits *limits,
 			     const char **field, char *why, size_t whylen);
 
-/*
- * Parses a size written as a string: decimal digits with an optional unit
- * B, KiB, MiB or GiB (case-sensitive, no space), e.g. "4096", "64KiB".
- * KB/MB/GB are refused because readers disagree on whether they mean 1000
- * or 1024. Returns 0, or -EINVAL (bad syntax) or -EOVERFLOW (does not fit
- * in 64 bits), with *why (may be NULL) set to a static explanation.
- */
-int sb_config_parse_size(const char *text, uint64_t *out, const char **why);
-
-/*
- * Formats a size the way the configuration writes it: with the largest
- * binary unit that divides it exactly ("64KiB", "1GiB"), else in bytes
- * ("4097"). Returns `buf`.
- */
-const char *sb_config_format_size(uint64_t size, char *buf, size_t buflen);
+/* Sizes ("64KiB") are parsed and printed by proto/size.h. */
 
 /*
  * Whether a peer with user `uid` and groups `gids` (primary and

@@ -30,8 +30,9 @@
 #include "proto/message.h"
 #include "proto/ring.h"
 #include "proto/sockpath.h"
+#include "proto/version.h"
 
-#define SBD_VERSION	     "0.1.0"
+#define SBD_VERSION	     SB_VERSION
 #define SBD_PROTOCOL_VERSION 1
 
 /* Handles one client may hold at once (pub_open/sub_open answer EMFILE). */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "proto/size.h"
 #include "proto/topic_name.h"
 
 #define LINGER_MS_MAX 86400000 /* as in config/: one day */
@@ -145,7 +146,7 @@ static int get_size(const cJSON *req, const char *field, uint64_t dflt,
 
 	*out = dflt;
 	if (cJSON_IsString(v)) {
-		if (sb_config_parse_size(v->valuestring, out, &why) < 0) {
+		if (sb_size_parse(v->valuestring, out, &why) < 0) {
 			return sb_msg_errorf(err, -EINVAL,
 					     "field \"%s\": %s (got \"%s\")",
 					     field, why, v->valuestring);

@@ -590,8 +590,13 @@ static int64_t counter(const _Atomic uint64_t *p)
 			 SB_MSG_INT_MAX);
 }
 
-static cJSON *header_stats(const struct sb_ring_header *hdr)
+static cJSON *header_stats(const struct sbd_topic *t)
 {
+	const struct sb_ring_header *hdr = t->shm_data;
+	/* relaxed: a snapshot for people of how many writers wait for room
+	 * in the ring now (the block policy), not a synchronisation. */
+	uint32_t blocked = atomic_load_explicit(&t->ring.shm_ctl->space_waiters,
+						memory_order_relaxed);
 	cJSON *o = cJSON_CreateObject();
 
 	if (o == NULL ||
@@ -599,7 +604,8 @@ static cJSON *header_stats(const struct sb_ring_header *hdr)
 	    !sb_msg_add_int(o, "bytes", counter(&hdr->stat_bytes)) ||
 	    !sb_msg_add_int(o, "rejected", counter(&hdr->stat_rejected)) ||
 	    !sb_msg_add_int(o, "waits", counter(&hdr->stat_waits)) ||
-	    !sb_msg_add_int(o, "recoveries", counter(&hdr->stat_recoveries))) {
+	    !sb_msg_add_int(o, "recoveries", counter(&hdr->stat_recoveries)) ||
+	    !sb_msg_add_int(o, "blocked_writers", blocked)) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -693,7 +699,7 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t)
 	    atomic_load_explicit(&hdr->writer_tail, memory_order_relaxed);
 	cJSON *o = cJSON_CreateObject();
 	cJSON *parts[4] = {
-	    sbd_topic_info(t), header_stats(hdr), slots_stat(t, tail),
+	    sbd_topic_info(t), header_stats(t), slots_stat(t, tail),
 	    t->geo.mode == SB_RING_QUEUE ? queue_stat(t, tail) : NULL};
 	const char *names[4] = {"topic", "stats", "subscribers", "queue"};
 	int n = t->geo.mode == SB_RING_QUEUE ? 4 : 3;

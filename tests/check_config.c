@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "proto/size.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"
 
@@ -464,7 +465,7 @@ START_TEST(size_syntax)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t v = 12345;
 		const char *why = NULL;
-		int r = sb_config_parse_size(cases[i].text, &v, &why);
+		int r = sb_size_parse(cases[i].text, &v, &why);
 
 		ck_assert_msg(r == cases[i].ret, "\"%s\": %d", cases[i].text,
 			      r);
@@ -482,14 +483,13 @@ START_TEST(size_formatting)
 {
 	char buf[32];
 
-	ck_assert_str_eq(sb_config_format_size(0, buf, sizeof(buf)), "0");
-	ck_assert_str_eq(sb_config_format_size(1023, buf, sizeof(buf)), "1023");
-	ck_assert_str_eq(sb_config_format_size(1024, buf, sizeof(buf)), "1KiB");
-	ck_assert_str_eq(sb_config_format_size(1536 * KIB, buf, sizeof(buf)),
+	ck_assert_str_eq(sb_size_format(0, buf, sizeof(buf)), "0");
+	ck_assert_str_eq(sb_size_format(1023, buf, sizeof(buf)), "1023");
+	ck_assert_str_eq(sb_size_format(1024, buf, sizeof(buf)), "1KiB");
+	ck_assert_str_eq(sb_size_format(1536 * KIB, buf, sizeof(buf)),
 			 "1536KiB");
-	ck_assert_str_eq(sb_config_format_size(3 * GIB, buf, sizeof(buf)),
-			 "3GiB");
-	ck_assert_str_eq(sb_config_format_size(1024 * GIB, buf, sizeof(buf)),
+	ck_assert_str_eq(sb_size_format(3 * GIB, buf, sizeof(buf)), "3GiB");
+	ck_assert_str_eq(sb_size_format(1024 * GIB, buf, sizeof(buf)),
 			 "1024GiB");
 }
 END_TEST
@@ -731,7 +731,7 @@ START_TEST(shipped_example_config_is_valid)
 	struct sb_config cfg;
 	char err[512] = "";
 	int r = sb_config_load_file("dist/shmbusd.example.json", &cfg, err,
-	                            sizeof(err));
+				    sizeof(err));
 
 	ck_assert_msg(r == 0, "dist/shmbusd.example.json: %s", err);
 	ck_assert_uint_eq(cfg.n_topics, 2);

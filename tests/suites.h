@@ -21,7 +21,8 @@
 	X(message)                                                             \
 	X(config)                                                              \
 	X(broker)                                                              \
-	X(bus)
+	X(bus)                                                                 \
+	X(cli)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)

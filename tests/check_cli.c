@@ -1,0 +1,1299 @@
+/*
+ * check_cli.c - end-to-end tests of the `shmbus` command (tools/): the real
+ * binary from $SHMBUS_TEST_BINDIR run against real brokers, its output,
+ * stderr and exit status captured. Covers every subcommand, the message
+ * formats, the lost-message notice, rates in top, and each error case's
+ * one-line report and status (permission denied with the command run as
+ * uid 65534). Every wait is bounded; nothing asserts on time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "client/bus_internal.h"
+#include "shmbus/shmbus.h"
+#include "tests/broker_harness.h"
+#include "tests/suites.h"
+#include "tests/testutil.h"
+
+/* Bound on every wait: never reached in a healthy run. */
+#define BOUND_MS 20000
+
+#define NOBODY 65534
+
+#define OUT_MAX (256 * 1024)
+#define ERR_MAX 4096
+
+/* ---- running the command ---------------------------------------------- */
+
+/* How to start the command; zero is the plain case. */
+struct how {
+	const char *binary;	/* NULL: $SHMBUS_TEST_BINDIR/shmbus */
+	const char *stdin_path; /* NULL: /dev/null */
+	int as_nobody;		/* setuid(65534) before exec */
+	const char *socket_env; /* sets $SHMBUS_SOCKET */
+	const char *path_env;	/* sets $PATH */
+};
+
+struct proc {
+	pid_t pid;
+	int out_fd, err_fd;
+};
+
+/* What a finished run produced. */
+struct run {
+	int status; /* exit status, or -signal */
+	char *out;  /* NUL-terminated (binary output: use out_len) */
+	size_t out_len;
+	char err[ERR_MAX];
+};
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static void child_exec(const struct how *how, const char *const *argv,
+		       int out_w, int err_w)
+{
+	char binary[512];
+	int in =
+	    open(how->stdin_path ? how->stdin_path : "/dev/null", O_RDONLY);
+
+	/* A test that fails half-way must not leave the command running. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (in < 0 || dup2(in, STDIN_FILENO) < 0 ||
+	    dup2(out_w, STDOUT_FILENO) < 0 || dup2(err_w, STDERR_FILENO) < 0) {
+		_exit(126);
+	}
+	if (how->socket_env != NULL) {
+		setenv("SHMBUS_SOCKET", how->socket_env, 1);
+	} else {
+		unsetenv("SHMBUS_SOCKET");
+	}
+	if (how->path_env != NULL) {
+		setenv("PATH", how->path_env, 1);
+	}
+	if (how->as_nobody && (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
+			       setuid(NOBODY) < 0)) {
+		_exit(125);
+	}
+	if (how->binary != NULL) {
+		snprintf(binary, sizeof(binary), "%s", how->binary);
+	} else {
+		snprintf(binary, sizeof(binary), "%s/shmbus", sbt_bindir());
+	}
+	execv(binary, (char *const *)argv);
+	_exit(127);
+}
+
+/* Starts the command with `argv` (argv[0] is replaced by the binary). */
+static void spawn(struct proc *p, const struct how *how,
+		  const char *const *argv)
+{
+	int out[2], err[2];
+
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+	p->pid = fork();
+	ck_assert_int_ge(p->pid, 0);
+	if (p->pid == 0) {
+		child_exec(how, argv, out[1], err[1]);
+	}
+	close(out[1]);
+	close(err[1]);
+	p->out_fd = out[0];
+	p->err_fd = err[0];
+}
+
+/* Reads both pipes to their end (bounded), then reaps the process. */
+static void collect(struct proc *p, struct run *r)
+{
+	struct timespec t0, t1;
+	size_t err_len = 0;
+	int open_fds = 2;
+
+	r->out = malloc(OUT_MAX + 1);
+	ck_assert_ptr_nonnull(r->out);
+	r->out_len = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (open_fds > 0) {
+		struct pollfd fds[2] = {{.fd = p->out_fd, .events = POLLIN},
+					{.fd = p->err_fd, .events = POLLIN}};
+		long waited;
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		waited = (t1.tv_sec - t0.tv_sec) * 1000L +
+			 (t1.tv_nsec - t0.tv_nsec) / 1000000L;
+		if (waited > BOUND_MS) {
+			kill(p->pid, SIGKILL);
+			ck_abort_msg("the command did not finish in %d ms",
+				     BOUND_MS);
+		}
+		if (poll(fds, 2, 100) <= 0) {
+			continue;
+		}
+		for (int i = 0; i < 2; i++) {
+			char buf[4096];
+			ssize_t n;
+
+			if (fds[i].fd < 0 || fds[i].revents == 0) {
+				continue;
+			}
+			n = read(fds[i].fd, buf, sizeof(buf));
+			if (n <= 0) {
+				close(fds[i].fd);
+				*(i == 0 ? &p->out_fd : &p->err_fd) = -1;
+				open_fds--;
+				continue;
+			}
+			if (i == 0) {
+				size_t k = (size_t)n;
+
+				if (k > OUT_MAX - r->out_len) {
+					k = OUT_MAX - r->out_len;
+				}
+				memcpy(r->out + r->out_len, buf, k);
+				r->out_len += k;
+			} else {
+				size_t k = (size_t)n;
+
+				if (k > ERR_MAX - 1 - err_len) {
+					k = ERR_MAX - 1 - err_len;
+				}
+				memcpy(r->err + err_len, buf, k);
+				err_len += k;
+			}
+		}
+	}
+	r->out[r->out_len] = '\0';
+	r->err[err_len] = '\0';
+	r->status = sbt_wait(p->pid);
+}
+
+static void run_fini(struct run *r)
+{
+	free(r->out);
+	r->out = NULL;
+}
+
+/* Builds an argv from a NULL-terminated list: CMD [--socket SOCK] ARGS. */
+static void build_argv(const char **argv, size_t max,
+		       const struct sbt_broker *b, const char *cmd, va_list ap)
+{
+	size_t n = 0;
+	const char *a;
+
+	argv[n++] = "shmbus";
+	if (cmd != NULL) {
+		argv[n++] = cmd;
+	}
+	if (b != NULL) {
+		argv[n++] = "--socket";
+		argv[n++] = b->socket;
+	}
+	while ((a = va_arg(ap, const char *)) != NULL && n < max - 1) {
+		argv[n++] = a;
+	}
+	argv[n] = NULL;
+}
+
+/* Runs `shmbus CMD --socket SOCK ARGS...` (no --socket when b is NULL)
+ * to completion. The list ends with NULL. */
+static void clih(struct run *r, const struct how *how,
+		 const struct sbt_broker *b, const char *cmd, ...)
+{
+	const char *argv[64];
+	struct proc p;
+	va_list ap;
+
+	va_start(ap, cmd);
+	build_argv(argv, 64, b, cmd, ap);
+	va_end(ap);
+	spawn(&p, how, argv);
+	collect(&p, r);
+}
+
+#define cli(r, b, ...) clih((r), &(struct how){0}, (b), __VA_ARGS__, NULL)
+
+/* Starts the command in the background; collect() it later. */
+static void cli_bg(struct proc *p, const struct sbt_broker *b, const char *cmd,
+		   ...)
+{
+	const char *argv[64];
+	va_list ap;
+
+	va_start(ap, cmd);
+	build_argv(argv, 64, b, cmd, ap);
+	va_end(ap);
+	spawn(p, &(struct how){0}, argv);
+}
+
+/* A failure report: exactly one line, "shmbus: " first, containing
+ * `text`, and the expected status. */
+static void assert_fails(const struct run *r, int status, const char *text)
+{
+	const char *nl = strchr(r->err, '\n');
+
+	ck_assert_msg(r->status == status, "status %d, expected %d; stderr: %s",
+		      r->status, status, r->err);
+	ck_assert_msg(strncmp(r->err, "shmbus: ", 8) == 0, "stderr: %s",
+		      r->err);
+	ck_assert_msg(nl != NULL && nl[1] == '\0', "not one line: %s", r->err);
+	ck_assert_msg(strstr(r->err, text) != NULL, "\"%s\" not in: %s", text,
+		      r->err);
+}
+
+static void assert_ok(const struct run *r)
+{
+	ck_assert_msg(r->status == 0, "status %d; stderr: %s", r->status,
+		      r->err);
+}
+
+static void broker_up(struct sbt_broker *b, const char *config)
+{
+	int r = sbt_broker_start(b, config, NULL);
+
+	ck_assert_msg(r == 0, "broker did not start (%d)", r);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* ---- asking the broker directly --------------------------------------- */
+
+/* topic_stat of `topic` through the library, or NULL if it does not
+ * exist. The caller frees the result. */
+static cJSON *lib_stat(const struct sbt_broker *b, const char *topic)
+{
+	struct sb_client_reply rep;
+	shmbus *bus = NULL;
+	cJSON *req = cJSON_CreateObject();
+	cJSON *res = NULL;
+	int r;
+
+	ck_assert_int_eq(shmbus_connect(b->socket, "check_cli", &bus), 0);
+	ck_assert_ptr_nonnull(cJSON_AddStringToObject(req, "topic", topic));
+	r = sb_client_call(bus, "topic_stat", req, &rep);
+	if (r == 0) {
+		res = cJSON_Duplicate(rep.msg.result, 1);
+	}
+	sb_client_reply_fini(&rep);
+	shmbus_close(bus);
+	ck_assert_msg(r == 0 || r == -ENOENT, "topic_stat: %d", r);
+	return res;
+}
+
+static double jnum(const cJSON *o, const char *path)
+{
+	char buf[128];
+	char *save = NULL, *part;
+	const cJSON *v = o;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (part = strtok_r(buf, ".", &save); part != NULL;
+	     part = strtok_r(NULL, ".", &save)) {
+		if (cJSON_IsArray(v)) {
+			v = cJSON_GetArrayItem(v, atoi(part));
+		} else {
+			v = cJSON_GetObjectItemCaseSensitive(v, part);
+		}
+	}
+	ck_assert_msg(cJSON_IsNumber(v), "%s is not a number", path);
+	return v->valuedouble;
+}
+
+/* Waits (bounded) until `path` in the topic's stat reaches `want` or
+ * more; returns the last stat seen (caller frees). */
+static cJSON *wait_stat_ge(const struct sbt_broker *b, const char *topic,
+			   const char *path, double want)
+{
+	for (int i = 0; i < BOUND_MS / 10; i++) {
+		cJSON *st = lib_stat(b, topic);
+		const cJSON *v = st;
+		char buf[128];
+		char *save = NULL, *part;
+
+		snprintf(buf, sizeof(buf), "%s", path);
+		for (part = strtok_r(buf, ".", &save); v != NULL && part;
+		     part = strtok_r(NULL, ".", &save)) {
+			v = cJSON_IsArray(v)
+				? cJSON_GetArrayItem(v, atoi(part))
+				: cJSON_GetObjectItemCaseSensitive(v, part);
+		}
+		if (cJSON_IsNumber(v) && v->valuedouble >= want) {
+			return st;
+		}
+		cJSON_Delete(st);
+		sleep_ms(10);
+	}
+	ck_abort_msg("%s of topic %s never reached %g", path, topic, want);
+	return NULL;
+}
+
+static void wait_subscribers(const struct sbt_broker *b, const char *topic,
+			     int n)
+{
+	cJSON_Delete(wait_stat_ge(b, topic, "topic.subscribers", n));
+}
+
+/* The topic named `name` in a topic_list result, or NULL. */
+static const cJSON *find_topic(const cJSON *list, const char *name)
+{
+	const cJSON *t;
+
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(list, "topics"))
+	{
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(t, "name");
+
+		if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) {
+			return t;
+		}
+	}
+	return NULL;
+}
+
+/* Splits the line of `text` that starts with `first` + ' ' into words. */
+static int row_words(const char *text, const char *first, char words[][64],
+		     int max)
+{
+	const char *line = text;
+	size_t flen = strlen(first);
+	int n = 0;
+
+	while (line != NULL && *line != '\0') {
+		if (strncmp(line, first, flen) == 0 && line[flen] == ' ') {
+			break;
+		}
+		line = strchr(line, '\n');
+		line = line != NULL ? line + 1 : NULL;
+	}
+	ck_assert_msg(line != NULL && *line != '\0', "no row %s in:\n%s", first,
+		      text);
+	while (n < max) {
+		size_t len;
+
+		while (*line == ' ') {
+			line++;
+		}
+		if (*line == '\n' || *line == '\0') {
+			break;
+		}
+		len = strcspn(line, " \n");
+		snprintf(words[n++], 64, "%.*s", (int)len, line);
+		line += len;
+	}
+	return n;
+}
+
+/* ---- pub and sub ------------------------------------------------------- */
+
+START_TEST(published_message_arrives_in_live_sub)
+{
+	struct sbt_broker b;
+	struct proc p;
+	struct run r, s;
+
+	broker_up(&b, NULL);
+	cli_bg(&p, &b, "sub", "live", "--count", "2", "--timeout", "60", NULL);
+	wait_subscribers(&b, "live", 1);
+	cli(&r, &b, "pub", "live", "hello", "wörld");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "");
+	collect(&p, &s);
+	assert_ok(&s);
+	ck_assert_str_eq(s.out, "hello\nwörld\n");
+	ck_assert_str_eq(s.err, "");
+	run_fini(&r);
+	run_fini(&s);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(sub_from_earliest_reads_what_the_ring_holds)
+{
+	struct sbt_broker b;
+	struct run r;
+
+	broker_up(&b, NULL);
+	cli(&r, &b, "create", "held");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "pub", "held", "one", "two", "three");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "sub", "held", "--from", "earliest", "--count", "3");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "one\ntwo\nthree\n");
+	run_fini(&r);
+	/* Without --count, --timeout ends it with status 0. */
+	cli(&r, &b, "sub", "held", "--from", "earliest", "--timeout", "0.2");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "one\ntwo\nthree\n");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(pub_reads_stdin_lines)
+{
+	struct sbt_broker b;
+	char path[512];
+	struct run r;
+	static const char input[] = "one\ntwo\n\nthree";
+
+	broker_up(&b, NULL);
+	snprintf(path, sizeof(path), "%s/input", b.dir);
+	write_file(path, input, sizeof(input) - 1);
+	cli(&r, &b, "create", "lines");
+	run_fini(&r);
+	clih(&r, &(struct how){.stdin_path = path}, &b, "pub", "lines", NULL);
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "sub", "lines", "--from", "earliest", "--count", "4");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "one\ntwo\n\nthree\n");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(pub_file_is_one_message)
+{
+	struct sbt_broker b;
+	char path[512];
+	struct run r;
+	static const char body[] = "first line\nsecond line\n";
+
+	broker_up(&b, NULL);
+	snprintf(path, sizeof(path), "%s/body", b.dir);
+	write_file(path, body, sizeof(body) - 1);
+	cli(&r, &b, "create", "files");
+	run_fini(&r);
+	cli(&r, &b, "pub", "files", "--file", path);
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "sub", "files", "--from", "earliest", "--count", "1",
+	    "--raw");
+	assert_ok(&r);
+	ck_assert_uint_eq(r.out_len, sizeof(body) - 1);
+	ck_assert_mem_eq(r.out, body, sizeof(body) - 1);
+	run_fini(&r);
+	/* The published counter says one message. */
+	cJSON *st = lib_stat(&b, "files");
+	ck_assert_int_eq((int)jnum(st, "stats.published"), 1);
+	ck_assert_int_eq((int)jnum(st, "stats.bytes"), sizeof(body) - 1);
+	cJSON_Delete(st);
+	/* A file that is not there. */
+	cli(&r, &b, "pub", "files", "--file", "/nonexistent/x");
+	assert_fails(&r, 1, "/nonexistent/x: No such file or directory");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(pub_repeat_and_rate)
+{
+	struct sbt_broker b;
+	struct run r;
+
+	broker_up(&b, NULL);
+	cli(&r, &b, "create", "rep");
+	run_fini(&r);
+	cli(&r, &b, "pub", "rep", "a", "b", "--repeat", "3");
+	assert_ok(&r);
+	run_fini(&r);
+	/* Paced publishing delivers the same; its timing is not asserted. */
+	cli(&r, &b, "pub", "rep", "c", "--repeat", "4", "--rate", "2000");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "sub", "rep", "--from", "earliest", "--count", "10");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "a\na\na\nb\nb\nb\nc\nc\nc\nc\n");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(default_socket_from_environment)
+{
+	struct sbt_broker b;
+	struct run r;
+
+	broker_up(&b, NULL);
+	clih(&r, &(struct how){.socket_env = b.socket}, NULL, "create",
+	     "via-env", NULL);
+	assert_ok(&r);
+	run_fini(&r);
+	clih(&r, &(struct how){.socket_env = b.socket}, NULL, "ls", NULL);
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "via-env "));
+	run_fini(&r);
+	/* --socket before the command works too. */
+	cli(&r, NULL, "--socket", b.socket, "ls");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "via-env "));
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* ---- formats ----------------------------------------------------------- */
+
+/* Publishes `len` bytes from a file, then reads them back with `format`
+ * options (NULL-terminated) and returns the run. */
+static void roundtrip(struct run *r, struct sbt_broker *b, const char *topic,
+		      const void *data, size_t len, const char *opt)
+{
+	char path[512];
+	struct run p;
+
+	snprintf(path, sizeof(path), "%s/msg-%s", b->dir, topic);
+	write_file(path, data, len);
+	cli(&p, b, "create", topic);
+	run_fini(&p);
+	cli(&p, b, "pub", topic, "--file", path);
+	assert_ok(&p);
+	run_fini(&p);
+	if (opt != NULL) {
+		cli(r, b, "sub", topic, "--from", "earliest", "--count", "1",
+		    opt);
+	} else {
+		cli(r, b, "sub", topic, "--from", "earliest", "--count", "1");
+	}
+	assert_ok(r);
+}
+
+START_TEST(binary_is_escaped_text_is_not)
+{
+	static const unsigned char bin[] = {'a',  0x00, 0x01, '\n', '\\',
+					    0xff, 0x7f, 'z',  '\t'};
+	static const char utf8[] = "tab\there: \xc3\xa9t\xc3\xa9 \xe2\x82\xac";
+	static const char bad_utf8[] = "caf\xc3";
+	static const char overlong[] = "\xc0\xaf";
+	struct sbt_broker b;
+	struct run r;
+
+	broker_up(&b, NULL);
+	roundtrip(&r, &b, "bin", bin, sizeof(bin), NULL);
+	ck_assert_str_eq(r.out, "a\\x00\\x01\\n\\\\\\xff\\x7fz\\t\n");
+	run_fini(&r);
+	roundtrip(&r, &b, "utf8", utf8, sizeof(utf8) - 1, NULL);
+	ck_assert_str_eq(r.out, "tab\there: \xc3\xa9t\xc3\xa9 \xe2\x82\xac\n");
+	run_fini(&r);
+	roundtrip(&r, &b, "bad", bad_utf8, sizeof(bad_utf8) - 1, NULL);
+	ck_assert_str_eq(r.out, "caf\\xc3\n");
+	run_fini(&r);
+	roundtrip(&r, &b, "overlong", overlong, sizeof(overlong) - 1, NULL);
+	ck_assert_str_eq(r.out, "\\xc0\\xaf\n");
+	run_fini(&r);
+	roundtrip(&r, &b, "hex", bin, sizeof(bin), "--hex");
+	ck_assert_str_eq(r.out, "6100010a5cff7f7a09\n");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(raw_writes_bytes_as_they_are)
+{
+	static const unsigned char bin[] = {0x00, 0xff, '\n', 'x'};
+	struct sbt_broker b;
+	char path[512];
+	struct run r;
+
+	broker_up(&b, NULL);
+	snprintf(path, sizeof(path), "%s/bin", b.dir);
+	write_file(path, bin, sizeof(bin));
+	cli(&r, &b, "create", "raw");
+	run_fini(&r);
+	cli(&r, &b, "pub", "raw", "--file", path);
+	run_fini(&r);
+	cli(&r, &b, "pub", "raw", "ab");
+	run_fini(&r);
+	cli(&r, &b, "sub", "raw", "--from", "earliest", "--count", "2",
+	    "--raw");
+	assert_ok(&r);
+	ck_assert_uint_eq(r.out_len, sizeof(bin) + 2);
+	ck_assert_mem_eq(r.out, bin, sizeof(bin));
+	ck_assert_mem_eq(r.out + sizeof(bin), "ab", 2);
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(large_message_grows_the_buffer)
+{
+	struct sbt_broker b;
+	size_t len = 200 * 1024;
+	char *big = malloc(len);
+	char path[512];
+	struct run r;
+
+	ck_assert_ptr_nonnull(big);
+	for (size_t i = 0; i < len; i++) {
+		big[i] = (char)('a' + i % 26);
+	}
+	broker_up(&b, NULL);
+	snprintf(path, sizeof(path), "%s/big", b.dir);
+	write_file(path, big, len);
+	cli(&r, &b, "create", "big", "--capacity", "1MiB", "--max-message",
+	    "256KiB");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "pub", "big", "--file", path);
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "sub", "big", "--from", "earliest", "--count", "1");
+	assert_ok(&r);
+	ck_assert_uint_eq(r.out_len, len + 1);
+	ck_assert_mem_eq(r.out, big, len);
+	run_fini(&r);
+	free(big);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* ---- lost messages ----------------------------------------------------- */
+
+START_TEST(lost_messages_are_reported)
+{
+	struct sbt_broker b;
+	struct proc p;
+	struct run r, s;
+	const char *lost_line;
+	unsigned long lost = 0;
+	size_t lines = 0;
+	cJSON *st;
+
+	broker_up(&b, NULL);
+	cli(&r, &b, "create", "ow", "--capacity", "4KiB", "--max-message",
+	    "1KiB", "--overflow", "overwrite");
+	assert_ok(&r);
+	run_fini(&r);
+	cli_bg(&p, &b, "sub", "ow", "--timeout", "60", NULL);
+	wait_subscribers(&b, "ow", 1);
+	/* Stopped, the subscriber cannot keep up: the writer overwrites. */
+	ck_assert_int_eq(kill(p.pid, SIGSTOP), 0);
+	cli(&r, &b, "pub", "ow", "--repeat", "200",
+	    "a message of about forty bytes, 200x");
+	assert_ok(&r);
+	run_fini(&r);
+	ck_assert_int_eq(kill(p.pid, SIGCONT), 0);
+	/* Wait until it has read all that is left, then stop it. */
+	for (int i = 0; i < BOUND_MS / 10; i++) {
+		st = lib_stat(&b, "ow");
+		if (jnum(st, "subscribers.0.lag_bytes") == 0 &&
+		    jnum(st, "subscribers.0.lost") > 0) {
+			break;
+		}
+		cJSON_Delete(st);
+		st = NULL;
+		sleep_ms(10);
+	}
+	ck_assert_ptr_nonnull(st);
+	cJSON_Delete(st);
+	ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+	collect(&p, &s);
+	assert_ok(&s); /* SIGINT is a clean stop */
+	lost_line = strstr(s.err, "shmbus: lost ");
+	ck_assert_msg(lost_line != NULL, "stderr: %s", s.err);
+	lost = strtoul(lost_line + 13, NULL, 10);
+	for (size_t i = 0; i < s.out_len; i++) {
+		lines += s.out[i] == '\n';
+	}
+	ck_assert_uint_gt(lost, 0);
+	ck_assert_uint_eq(lines + lost, 200);
+	run_fini(&s);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* ---- ls and stat ------------------------------------------------------- */
+
+START_TEST(ls_and_stat_report_what_was_done)
+{
+	struct sbt_broker b;
+	struct proc p;
+	struct run r, s;
+	char words[12][64];
+	char pid[32];
+	cJSON *json, *st;
+	const cJSON *t;
+
+	broker_up(&b, NULL);
+	cli(&r, &b, "create", "stats/a", "--capacity", "64KiB");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "create", "stats/b", "--mode", "queue");
+	assert_ok(&r);
+	run_fini(&r);
+	cli_bg(&p, &b, "sub", "stats/a", "--timeout", "60", NULL);
+	snprintf(pid, sizeof(pid), "%ld", (long)p.pid);
+	wait_subscribers(&b, "stats/a", 1);
+	cli(&r, &b, "pub", "stats/a", "x", "yy", "zzz");
+	assert_ok(&r);
+	run_fini(&r);
+	cJSON_Delete(wait_stat_ge(&b, "stats/a", "subscribers.0.received", 3));
+
+	/* ls as a table. */
+	cli(&r, &b, "ls");
+	assert_ok(&r);
+	ck_assert_msg(strncmp(r.out, "TOPIC ", 6) == 0, "%s", r.out);
+	ck_assert_int_eq(row_words(r.out, "stats/a", words, 12), 9);
+	ck_assert_str_eq(words[1], "broadcast");
+	ck_assert_str_eq(words[2], "block");
+	ck_assert_str_eq(words[3], "64KiB");
+	ck_assert_str_eq(words[6], "0"); /* publishers: pub has exited */
+	ck_assert_str_eq(words[7], "1"); /* subscribers */
+	ck_assert_str_eq(words[8], "3"); /* published */
+	ck_assert_int_eq(row_words(r.out, "stats/b", words, 12), 9);
+	ck_assert_str_eq(words[1], "queue");
+	run_fini(&r);
+
+	/* ls --json. */
+	cli(&r, &b, "ls", "--json");
+	assert_ok(&r);
+	json = cJSON_Parse(r.out);
+	ck_assert_ptr_nonnull(json);
+	t = find_topic(json, "stats/a");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq((int)jnum(t, "published"), 3);
+	ck_assert_int_eq((int)jnum(t, "subscribers"), 1);
+	ck_assert_int_eq((int)jnum(t, "capacity"), 65536);
+	ck_assert_ptr_nonnull(find_topic(json, "stats/b"));
+	cJSON_Delete(json);
+	run_fini(&r);
+
+	/* stat TOPIC as text. */
+	cli(&r, &b, "stat", "stats/a");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "topic stats/a: broadcast, block, "
+					    "capacity 64KiB"));
+	ck_assert_ptr_nonnull(strstr(r.out, "published 3 messages, 6 bytes"));
+	ck_assert_ptr_nonnull(strstr(r.out, "blocked writers 0"));
+	ck_assert_int_eq(row_words(r.out, "  SLOT", words, 12), 7);
+	ck_assert_str_eq(words[1], "PID");
+	ck_assert_ptr_nonnull(strstr(r.out, pid));
+	run_fini(&r);
+
+	/* stat TOPIC --json. */
+	cli(&r, &b, "stat", "stats/a", "--json");
+	assert_ok(&r);
+	st = cJSON_Parse(r.out);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq((int)jnum(st, "stats.published"), 3);
+	ck_assert_int_eq((int)jnum(st, "stats.bytes"), 6);
+	ck_assert_int_eq((int)jnum(st, "stats.blocked_writers"), 0);
+	ck_assert_int_eq((int)jnum(st, "subscribers.0.pid"), (int)p.pid);
+	ck_assert_int_eq((int)jnum(st, "subscribers.0.received"), 3);
+	ck_assert_int_eq((int)jnum(st, "subscribers.0.lost"), 0);
+	ck_assert_int_eq((int)jnum(st, "subscribers.0.lag_bytes"), 0);
+	cJSON_Delete(st);
+	run_fini(&r);
+
+	/* stat without TOPIC: every topic. */
+	cli(&r, &b, "stat");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "topic stats/a:"));
+	ck_assert_ptr_nonnull(strstr(r.out, "topic stats/b: queue"));
+	ck_assert_ptr_nonnull(strstr(r.out, "queue: lag 0 bytes, lost 0"));
+	run_fini(&r);
+	cli(&r, &b, "stat", "--json");
+	assert_ok(&r);
+	json = cJSON_Parse(r.out);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_int_eq(
+	    cJSON_GetArraySize(cJSON_GetObjectItem(json, "topics")), 2);
+	ck_assert_int_eq((int)jnum(json, "topics.0.stats.published"), 3);
+	ck_assert_int_eq((int)jnum(json, "topics.1.queue.lost"), 0);
+	cJSON_Delete(json);
+	run_fini(&r);
+
+	ck_assert_int_eq(kill(p.pid, SIGTERM), 0);
+	collect(&p, &s);
+	assert_ok(&s); /* SIGTERM is a clean stop */
+	ck_assert_str_eq(s.out, "x\nyy\nzzz\n");
+	run_fini(&s);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* ---- create and rm ----------------------------------------------------- */
+
+START_TEST(create_with_every_option_then_rm)
+{
+	struct sbt_broker b;
+	char *data = sbt_tempdir();
+	char config[512];
+	char words[12][64];
+	struct run r;
+	cJSON *json;
+	const cJSON *t;
+
+	snprintf(config, sizeof(config), "{\"data_dir\": \"%s\"}", data);
+	broker_up(&b, config);
+	cli(&r, &b, "create", "full", "--capacity", "64KiB", "--max-message",
+	    "1KiB", "--mode", "queue", "--overflow", "reject", "--persistent");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "created topic \"full\": queue, reject, "
+				"capacity 64KiB, max message 1KiB, "
+				"persistent\n");
+	run_fini(&r);
+
+	cli(&r, &b, "ls", "--json");
+	assert_ok(&r);
+	json = cJSON_Parse(r.out);
+	t = find_topic(json, "full");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(cJSON_GetObjectItem(t, "mode")->valuestring, "queue");
+	ck_assert_str_eq(cJSON_GetObjectItem(t, "overflow")->valuestring,
+			 "reject");
+	ck_assert_int_eq((int)jnum(t, "capacity"), 65536);
+	ck_assert_int_eq((int)jnum(t, "max_message"), 1024);
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(t, "persistent")));
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(t, "explicit")));
+	cJSON_Delete(json);
+	run_fini(&r);
+
+	cli(&r, &b, "ls");
+	ck_assert_int_eq(row_words(r.out, "full", words, 12), 9);
+	ck_assert_str_eq(words[1], "queue");
+	ck_assert_str_eq(words[2], "reject");
+	ck_assert_str_eq(words[3], "64KiB");
+	run_fini(&r);
+
+	cli(&r, &b, "create", "full");
+	assert_fails(&r, 1, "topic \"full\" exists");
+	run_fini(&r);
+
+	cli(&r, &b, "rm", "full");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "removed topic \"full\"\n");
+	run_fini(&r);
+	cli(&r, &b, "ls", "--json");
+	json = cJSON_Parse(r.out);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_ptr_null(find_topic(json, "full"));
+	cJSON_Delete(json);
+	run_fini(&r);
+	cli(&r, &b, "rm", "full");
+	assert_fails(&r, 4, "shmbus: rm: no such topic \"full\"");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+	sbt_rmtree(data);
+}
+END_TEST
+
+/* ---- top --------------------------------------------------------------- */
+
+START_TEST(top_shows_rates)
+{
+	struct sbt_broker b;
+	struct proc p;
+	struct run r, s;
+	char words[12][64];
+	const char *second;
+	cJSON *st;
+
+	broker_up(&b, NULL);
+	cli(&r, &b, "create", "busy", "--overflow", "overwrite");
+	run_fini(&r);
+	/* A publisher that keeps publishing through both samples. */
+	cli_bg(&p, &b, "pub", "busy", "--rate", "500", "--repeat", "1000000",
+	       "tick", NULL);
+	st = wait_stat_ge(&b, "busy", "stats.published", 1);
+	cJSON_Delete(st);
+	cli(&r, &b, "top", "--interval", "300", "--iterations", "2");
+	kill(p.pid, SIGTERM);
+	collect(&p, &s);
+	run_fini(&s);
+	assert_ok(&r);
+	ck_assert_ptr_null(strchr(r.out, '\033')); /* not a terminal */
+	ck_assert_ptr_nonnull(strstr(r.out, "sample 1"));
+	second = strstr(r.out, "sample 2");
+	ck_assert_ptr_nonnull(second);
+	ck_assert_ptr_null(strstr(r.out, "sample 3"));
+	/* The first sample has no rate yet; the second has one. */
+	ck_assert_int_eq(row_words(r.out, "busy", words, 12), 9);
+	ck_assert_str_eq(words[2], "-");
+	ck_assert_int_eq(row_words(second, "busy", words, 12), 9);
+	ck_assert_msg(strtod(words[2], NULL) > 0, "msg/s %s", words[2]);
+	ck_assert_msg(strtod(words[3], NULL) > 0, "bytes/s %s", words[3]);
+	ck_assert_msg(strstr(words[3], "/s") != NULL, "%s", words[3]);
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* ---- errors ------------------------------------------------------------ */
+
+START_TEST(no_broker)
+{
+	static const char *const cmds[][3] = {
+	    {"ls", NULL, NULL}, {"stat", NULL, NULL}, {"top", NULL, NULL},
+	    {"pub", "t", "x"},	{"sub", "t", NULL},   {"create", "t", NULL},
+	    {"rm", "t", NULL},
+	};
+	char *dir = sbt_tempdir();
+	struct sbt_broker none = {0};
+	struct run r;
+
+	snprintf(none.socket, sizeof(none.socket), "%s/none.sock", dir);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		cli(&r, &none, cmds[i][0], cmds[i][1], cmds[i][2]);
+		assert_fails(&r, 3, "no broker at ");
+		ck_assert_ptr_nonnull(strstr(r.err, "start one with"));
+		ck_assert_ptr_nonnull(strstr(r.err, none.socket));
+		run_fini(&r);
+	}
+	sbt_rmtree(dir);
+}
+END_TEST
+
+START_TEST(usage_errors)
+{
+	struct sbt_broker b;
+	struct run r;
+
+	broker_up(&b, NULL);
+	cli(&r, &b, "pub", "a//b", "x");
+	assert_fails(&r, 2, "shmbus: pub: bad topic name \"a//b\"");
+	run_fini(&r);
+	cli(&r, &b, "sub", "with space");
+	assert_fails(&r, 2, "bad topic name");
+	run_fini(&r);
+	cli(&r, &b, "create", "t", "--capacity", "64KB");
+	assert_fails(&r, 2, "--capacity: KB, MB and GB are ambiguous");
+	run_fini(&r);
+	cli(&r, &b, "create", "t", "--max-message", "lots");
+	assert_fails(&r, 2, "--max-message: must be a size");
+	run_fini(&r);
+	/* A size the broker refuses: its own explanation. */
+	cli(&r, &b, "create", "t", "--capacity", "1000");
+	assert_fails(&r, 2, "power of two");
+	run_fini(&r);
+	cli(&r, &b, "create", "t", "--mode", "fanout");
+	assert_fails(&r, 2, "--mode must be broadcast or queue");
+	run_fini(&r);
+	cli(&r, &b, "ls", "--frob");
+	assert_fails(&r, 2, "shmbus: ls: unknown option --frob");
+	run_fini(&r);
+	cli(&r, &b, "sub", "t", "--count");
+	assert_fails(&r, 2, "option --count needs a value");
+	run_fini(&r);
+	cli(&r, &b, "sub", "t", "--count", "0");
+	assert_fails(&r, 2, "--count must be a whole number");
+	run_fini(&r);
+	cli(&r, &b, "sub", "t", "--from", "middle");
+	assert_fails(&r, 2, "--from must be latest or earliest");
+	run_fini(&r);
+	cli(&r, &b, "pub", "t", "--rate", "-1", "x");
+	assert_fails(&r, 2, "--rate must be a positive number");
+	run_fini(&r);
+	cli(&r, &b, "pub");
+	assert_fails(&r, 2, "no TOPIC given");
+	run_fini(&r);
+	cli(&r, &b, "pub", "t", "--file", "/dev/null", "x");
+	assert_fails(&r, 2, "not both");
+	run_fini(&r);
+	cli(&r, NULL, "frobnicate");
+	assert_fails(&r, 2, "shmbus: frobnicate: unknown command");
+	run_fini(&r);
+	cli(&r, NULL, NULL);
+	assert_fails(&r, 2, "no command given");
+	run_fini(&r);
+	cli(&r, NULL, "--frob");
+	assert_fails(&r, 2, "unknown option");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(no_such_topic)
+{
+	struct sbt_broker b;
+	struct run r;
+
+	broker_up(&b, "{\"auto_create\": false}");
+	cli(&r, &b, "stat", "nosuch");
+	assert_fails(&r, 4, "shmbus: stat: no such topic \"nosuch\"");
+	run_fini(&r);
+	cli(&r, &b, "rm", "nosuch");
+	assert_fails(&r, 4, "shmbus: rm: no such topic \"nosuch\"");
+	run_fini(&r);
+	cli(&r, &b, "pub", "nosuch", "x");
+	assert_fails(&r, 4, "shmbus: pub: no such topic \"nosuch\"");
+	run_fini(&r);
+	cli(&r, &b, "sub", "nosuch");
+	assert_fails(&r, 4, "shmbus: sub: no such topic \"nosuch\"");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(full_ring_and_oversized_message)
+{
+	struct sbt_broker b;
+	shmbus *bus = NULL;
+	shmbus_sub *sub = NULL, *sub2 = NULL;
+	char big[2000];
+	struct proc p;
+	struct run r;
+
+	memset(big, 'm', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	broker_up(&b, NULL);
+	cli(&r, &b, "create", "blk", "--capacity", "4KiB", "--max-message",
+	    "1KiB");
+	run_fini(&r);
+	cli(&r, &b, "create", "rej", "--capacity", "4KiB", "--max-message",
+	    "1KiB", "--overflow", "reject");
+	run_fini(&r);
+	/* Subscribers that never read hold the rings. */
+	ck_assert_int_eq(shmbus_connect(b.socket, "check_cli", &bus), 0);
+	ck_assert_int_eq(shmbus_sub_open(bus, "blk", SHMBUS_START_LATEST, &sub),
+			 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "rej", SHMBUS_START_LATEST, &sub2), 0);
+	cli(&r, &b, "pub", "blk", "--timeout", "100", "--repeat", "20",
+	    big + 1200);
+	assert_fails(&r, 6, "topic \"blk\" stayed full for 100 ms");
+	run_fini(&r);
+	/* Without --timeout the publisher waits: stat counts it blocked. */
+	cli_bg(&p, &b, "pub", "blk", "--repeat", "20", big + 1200, NULL);
+	cJSON_Delete(wait_stat_ge(&b, "blk", "stats.blocked_writers", 1));
+	cli(&r, &b, "stat", "blk");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "blocked writers 1"));
+	run_fini(&r);
+	kill(p.pid, SIGKILL);
+	collect(&p, &r);
+	run_fini(&r);
+	cli(&r, &b, "pub", "rej", "--repeat", "20", big + 1200);
+	assert_fails(&r, 1, "topic \"rej\" is full");
+	run_fini(&r);
+	cli(&r, &b, "pub", "rej", big);
+	assert_fails(&r, 1, "larger than the max_message of topic \"rej\"");
+	run_fini(&r);
+	/* sub --timeout before --count messages: status 6. */
+	cli(&r, &b, "sub", "rej", "--count", "1", "--timeout", "0.1");
+	assert_fails(&r, 6, "timed out with 0 of 1 messages");
+	run_fini(&r);
+	shmbus_sub_close(sub);
+	shmbus_sub_close(sub2);
+	shmbus_close(bus);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(permission_denied)
+{
+	static const char config[] =
+	    "{\"socket\": {\"mode\": \"0666\"},"
+	    " \"topics\": [{\"name\": \"secret\","
+	    "  \"access\": {\"publish\": {}, \"subscribe\": {}, "
+	    "\"admin\": {}}}]}";
+	struct how nobody = {.as_nobody = 1};
+	struct sbt_broker b, closed;
+	struct run r;
+
+	broker_up(&b, config);
+	/* Let uid 65534 reach the socket; the topic's rules still refuse. */
+	ck_assert_int_eq(chmod(b.dir, 0755), 0);
+	clih(&r, &nobody, &b, "ls", NULL);
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "secret "));
+	run_fini(&r);
+	clih(&r, &nobody, &b, "pub", "secret", "x", NULL);
+	assert_fails(&r, 5, "shmbus: pub: permission denied");
+	ck_assert_ptr_nonnull(strstr(r.err, "uid 65534"));
+	run_fini(&r);
+	clih(&r, &nobody, &b, "sub", "secret", NULL);
+	assert_fails(&r, 5, "shmbus: sub: permission denied");
+	run_fini(&r);
+	clih(&r, &nobody, &b, "rm", "secret", NULL);
+	assert_fails(&r, 5,
+		     "the admin rule of topic \"secret\" refuses uid "
+		     "65534");
+	run_fini(&r);
+	clih(&r, &nobody, &b, "create", "secret2", NULL);
+	ck_assert_int_eq(r.status, 0); /* no rule on new topics */
+	run_fini(&r);
+	/* Root may. */
+	cli(&r, &b, "rm", "secret");
+	assert_ok(&r);
+	run_fini(&r);
+	sbt_broker_stop(&b);
+
+	/* The socket itself (default mode 0600) refuses other users. */
+	broker_up(&closed, NULL);
+	ck_assert_int_eq(chmod(closed.dir, 0755), 0);
+	clih(&r, &nobody, &closed, "ls", NULL);
+	assert_fails(&r, 5, "permission denied connecting to");
+	run_fini(&r);
+	sbt_broker_stop(&closed);
+}
+END_TEST
+
+/* ---- help, version, bench ---------------------------------------------- */
+
+START_TEST(help_and_version)
+{
+	static const char *const cmds[] = {"pub", "sub",    "ls", "stat",
+					   "top", "create", "rm", "bench"};
+	char want[64];
+	struct run r;
+
+	cli(&r, NULL, "--help");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "usage: shmbus"));
+	ck_assert_ptr_nonnull(strstr(r.out, "Exit status:"));
+	ck_assert_ptr_nonnull(strstr(r.out, "3  no broker"));
+	run_fini(&r);
+	cli(&r, NULL, "--version");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "shmbus 0.1.0\n");
+	run_fini(&r);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		snprintf(want, sizeof(want), "usage: shmbus %s", cmds[i]);
+		cli(&r, NULL, "help", cmds[i]);
+		assert_ok(&r);
+		ck_assert_msg(strncmp(r.out, want, strlen(want)) == 0, "%s",
+			      r.out);
+		run_fini(&r);
+		cli(&r, NULL, cmds[i], "--help");
+		assert_ok(&r);
+		ck_assert_msg(strncmp(r.out, want, strlen(want)) == 0, "%s",
+			      r.out);
+		run_fini(&r);
+	}
+	cli(&r, NULL, "help", "frob");
+	assert_fails(&r, 2, "unknown command");
+	run_fini(&r);
+}
+END_TEST
+
+/* Copies the shmbus binary into `dir`, so that what lies beside it is
+ * under the test's control. */
+static void copy_binary(const char *dir, char *out, size_t outlen)
+{
+	char src[512];
+	FILE *in, *to;
+	char buf[65536];
+	size_t n;
+
+	snprintf(src, sizeof(src), "%s/shmbus", sbt_bindir());
+	snprintf(out, outlen, "%s/shmbus", dir);
+	in = fopen(src, "rb");
+	to = fopen(out, "wb");
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(to);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+		ck_assert_uint_eq(fwrite(buf, 1, n, to), n);
+	}
+	fclose(in);
+	ck_assert_int_eq(fclose(to), 0);
+	ck_assert_int_eq(chmod(out, 0755), 0);
+}
+
+START_TEST(bench_runs_the_program_beside_it)
+{
+	static const char script[] = "#!/bin/sh\necho \"bench:$*\"\n";
+	char *dir = sbt_tempdir();
+	char binary[512], bench[512];
+	struct how how = {.path_env = "/nonexistent"};
+	struct run r;
+
+	copy_binary(dir, binary, sizeof(binary));
+	how.binary = binary;
+	/* Not built: a clear error. */
+	clih(&r, &how, NULL, "bench", "--reps", "5", NULL);
+	assert_fails(&r, 1, "shmbus-bench is not built");
+	ck_assert_ptr_nonnull(strstr(r.err, "make bench"));
+	run_fini(&r);
+	/* Built: it runs with the arguments. */
+	snprintf(bench, sizeof(bench), "%s/shmbus-bench", dir);
+	write_file(bench, script, sizeof(script) - 1);
+	ck_assert_int_eq(chmod(bench, 0755), 0);
+	clih(&r, &how, NULL, "bench", "--reps", "5", "--only", "latency", NULL);
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "bench:--reps 5 --only latency\n");
+	run_fini(&r);
+	clih(&r, &how, NULL, "bench", "--", "--help", NULL);
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "bench:--help\n");
+	run_fini(&r);
+	sbt_rmtree(dir);
+}
+END_TEST
+
+Suite *cli_suite(void)
+{
+	Suite *s = suite_create("cli");
+	TCase *tc;
+
+	tc = tcase_create("pubsub");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, published_message_arrives_in_live_sub);
+	tcase_add_test(tc, sub_from_earliest_reads_what_the_ring_holds);
+	tcase_add_test(tc, pub_reads_stdin_lines);
+	tcase_add_test(tc, pub_file_is_one_message);
+	tcase_add_test(tc, pub_repeat_and_rate);
+	tcase_add_test(tc, default_socket_from_environment);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("formats");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, binary_is_escaped_text_is_not);
+	tcase_add_test(tc, raw_writes_bytes_as_they_are);
+	tcase_add_test(tc, large_message_grows_the_buffer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lost");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, lost_messages_are_reported);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("inspect");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, ls_and_stat_report_what_was_done);
+	tcase_add_test(tc, create_with_every_option_then_rm);
+	tcase_add_test(tc, top_shows_rates);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, no_broker);
+	tcase_add_test(tc, usage_errors);
+	tcase_add_test(tc, no_such_topic);
+	tcase_add_test(tc, full_ring_and_oversized_message);
+	tcase_add_test(tc, permission_denied);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("help");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, help_and_version);
+	tcase_add_test(tc, bench_runs_the_program_beside_it);
+	suite_add_tcase(s, tc);
+	return s;
+}

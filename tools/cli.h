@@ -1,0 +1,221 @@
+/*
+ * cli.h - what the `shmbus` command's files share: exit statuses, the
+ * one-line error report, option parsing helpers, the connection to the
+ * broker with its errors turned into advice, and output helpers (sizes,
+ * rates, message bytes). Prefix: sb_cli_. Each subcommand lives in its own
+ * file (pubsub.c, topics.c, stat.c, bench.c) and is dispatched by main.c.
+ */
+#ifndef SB_TOOLS_CLI_H
+#define SB_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cJSON.h>
+
+#include "client/bus_internal.h"
+#include "shmbus/shmbus.h"
+
+/*
+ * Exit statuses, documented in `shmbus --help`. Scripts can tell "the bus
+ * is not running" and "that topic does not exist" from other failures.
+ */
+enum {
+	SB_EXIT_OK = 0,
+	SB_EXIT_ERROR = 1,     /* anything else that went wrong at run time */
+	SB_EXIT_USAGE = 2,     /* bad option, argument, topic name or size */
+	SB_EXIT_NO_BROKER = 3, /* nobody listens on the socket */
+	SB_EXIT_NO_TOPIC = 4,  /* the topic does not exist */
+	SB_EXIT_DENIED = 5,    /* the socket or the topic's rules refuse us */
+	SB_EXIT_TIMEOUT = 6,   /* --timeout expired before the work was done */
+};
+
+/* One subcommand: its name, entry point and help text. */
+struct sb_cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary; /* one line for `shmbus --help` */
+	const char *usage;   /* the whole `shmbus NAME --help` text */
+};
+
+/* Every subcommand, ended by an entry with a NULL name (main.c). */
+extern const struct sb_cli_command sb_cli_commands[];
+
+/* The subcommands' entry points: argv[0] is the subcommand's name. */
+int sb_cli_pub(int argc, char **argv);
+int sb_cli_sub(int argc, char **argv);
+int sb_cli_ls(int argc, char **argv);
+int sb_cli_stat(int argc, char **argv);
+int sb_cli_top(int argc, char **argv);
+int sb_cli_create(int argc, char **argv);
+int sb_cli_rm(int argc, char **argv);
+int sb_cli_bench(int argc, char **argv);
+
+/* Help texts, kept beside each command's code. */
+extern const char sb_cli_pub_usage[], sb_cli_sub_usage[], sb_cli_ls_usage[],
+    sb_cli_stat_usage[], sb_cli_top_usage[], sb_cli_create_usage[],
+    sb_cli_rm_usage[], sb_cli_bench_usage[];
+
+/* ---- errors (main.c) --------------------------------------------------- */
+
+/*
+ * Prints "shmbus: WHAT: WHY" (WHY from the format) as one line on stderr
+ * and returns `status`, so that callers can `return sb_cli_fail(...)`.
+ */
+__attribute__((format(printf, 3, 4))) int
+sb_cli_fail(int status, const char *what, const char *fmt, ...);
+
+/* The exit status that suits a negative errno from the bus or broker. */
+int sb_cli_status(int err);
+
+/*
+ * Reports a failed broker request or bus call on `topic` (may be NULL)
+ * with the broker's own message when it gave one (`why`, may be NULL),
+ * else words for the errno. Returns the matching exit status.
+ */
+int sb_cli_fail_errno(const char *what, const char *topic, int err,
+		      const char *why);
+
+/* ---- options (main.c) -------------------------------------------------- */
+
+/*
+ * The long options every subcommand takes, to append to its own table:
+ * --socket PATH and --help. Their codes are below.
+ */
+#define SB_CLI_OPT_SOCKET 1000
+#define SB_CLI_OPT_HELP	  'h'
+#define SB_CLI_COMMON_OPTIONS                                                  \
+	{"socket", required_argument, NULL, SB_CLI_OPT_SOCKET},                \
+	{                                                                      \
+		"help", no_argument, NULL, SB_CLI_OPT_HELP                     \
+	}
+
+/* Set by `shmbus --socket PATH CMD` or a subcommand's --socket. */
+extern const char *sb_cli_socket;
+
+/*
+ * Handles what getopt_long() returned for the options every subcommand
+ * shares and for parse errors: --socket, --help (prints `usage` on stdout
+ * and sets *done to SB_EXIT_OK), unknown options and missing arguments
+ * (report, *done = SB_EXIT_USAGE). Returns 1 when it handled `c`, 0 when
+ * the caller should. Call getopt_long() with an option string that starts
+ * with ':' so that a missing argument is told from an unknown option.
+ */
+int sb_cli_common_option(const char *cmd, int c, char **argv, const char *usage,
+			 int *done);
+
+/*
+ * Parses a whole decimal number from `text` into [min, max]. Returns 0, or
+ * reports "CMD: OPTION: ..." and returns SB_EXIT_USAGE.
+ */
+int sb_cli_parse_u64(const char *cmd, const char *option, const char *text,
+		     uint64_t min, uint64_t max, uint64_t *out);
+
+/* Parses a size such as "64KiB" (proto/size.h); reports as above. */
+int sb_cli_parse_size(const char *cmd, const char *option, const char *text,
+		      uint64_t *out);
+
+/* Parses a positive, finite decimal number such as "0.5". */
+int sb_cli_parse_positive(const char *cmd, const char *option, const char *text,
+			  double *out);
+
+/* Checks a topic name locally, so that a bad one is a usage error with the
+ * reason ("has an empty segment"). Returns 0 or SB_EXIT_USAGE. */
+int sb_cli_check_topic(const char *cmd, const char *topic);
+
+/* ---- the broker (main.c) ----------------------------------------------- */
+
+/*
+ * Connects to the broker at sb_cli_socket (NULL: the default path) as
+ * "shmbus-CMD". On failure reports why, with advice on starting a broker
+ * when there is none, and returns the exit status; returns 0 on success.
+ */
+int sb_cli_connect(const char *cmd, shmbus **bus);
+
+/*
+ * Sends `op` with `req` (owned, may be NULL for no fields). On success
+ * returns 0 with `rep` holding the reply; otherwise reports the error on
+ * `topic` (may be NULL) and returns the exit status. Call
+ * sb_client_reply_fini() in every case.
+ */
+int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
+		   const char *topic, cJSON *req, struct sb_client_reply *rep);
+
+/* A request holding just {"topic": topic}, or NULL when out of memory. */
+cJSON *sb_cli_topic_request(const char *topic);
+
+/*
+ * Blocks SIGINT and SIGTERM and returns a signalfd that reads them, so
+ * that a command's wait (for messages, for the next sample) also waits for
+ * them and the command can close its handles properly: the broker then
+ * frees its subscriber slot at once. Call before any thread starts (a
+ * subscriber's watcher thread inherits the mask). Returns the descriptor
+ * or -errno.
+ */
+int sb_cli_stop_signals(void);
+
+/* ---- reading replies (output.c) ---------------------------------------- */
+
+/* The non-negative integer `key` of `obj`, or 0 when it is missing, not a
+ * number or negative: display code shows what the broker sent. */
+uint64_t sb_cli_json_u64(const cJSON *obj, const char *key);
+
+/* The string `key` of `obj`, or "?" when missing or not a string. */
+const char *sb_cli_json_str(const cJSON *obj, const char *key);
+
+/* 1 when `key` of `obj` is true, 0 otherwise. */
+int sb_cli_json_bool(const cJSON *obj, const char *key);
+
+/* Prints `json` (not owned) indented, with a newline. Returns 0 or the
+ * exit status after reporting. */
+int sb_cli_print_json(const char *cmd, const cJSON *json);
+
+/* ---- output (output.c) ------------------------------------------------- */
+
+/* How `shmbus sub` prints a message. */
+enum sb_cli_format {
+	SB_CLI_TEXT, /* text as is, anything else escaped C-style, one line */
+	SB_CLI_HEX,  /* lowercase hex digits, one line */
+	SB_CLI_RAW,  /* the bytes as they are, nothing added */
+};
+
+/* Writes one message to `out` in `format`. Returns 0 or -errno. */
+int sb_cli_print_message(FILE *out, const void *data, size_t len,
+			 enum sb_cli_format format);
+
+/* 1 when `data` is UTF-8 with no control characters but tab. */
+bool sb_cli_is_text(const void *data, size_t len);
+
+/* "64KiB", "1.5MiB", "512": sizes for tables, one decimal at most. */
+const char *sb_cli_human_size(double bytes, char *buf, size_t buflen);
+
+/* The same for a rate; a negative rate (unknown) prints as "-". */
+const char *sb_cli_human_rate(double per_second, char *buf, size_t buflen);
+
+/*
+ * A table printed with its columns aligned: add the header, then rows of
+ * `ncols` cells (copied), then print.
+ */
+#define SB_CLI_TABLE_COLS 12
+struct sb_cli_table {
+	int ncols;
+	size_t nrows;
+	size_t cap;
+	char **cells;		      /* nrows * ncols strings */
+	int right[SB_CLI_TABLE_COLS]; /* 1: column aligned right (numbers) */
+};
+
+void sb_cli_table_init(struct sb_cli_table *t, int ncols);
+
+/* Adds one row of `ncols` strings. Returns 0 or -ENOMEM. */
+int sb_cli_table_add(struct sb_cli_table *t, const char *const *cells);
+
+/* Prints the rows with `indent` spaces before each, then frees them. */
+void sb_cli_table_print(struct sb_cli_table *t, FILE *out, int indent);
+
+/* Frees what the table holds; safe after sb_cli_table_print(). */
+void sb_cli_table_fini(struct sb_cli_table *t);
+
+#endif

@@ -1,0 +1,433 @@
+/*
+ * main.c - the `shmbus` command: finds the subcommand, handles the options
+ * every subcommand shares (--socket, --help), and turns failures into the
+ * one-line report and exit status that the help documents, so that every
+ * subcommand fails the same way and scripts can rely on the status.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "proto/size.h"
+#include "proto/sockpath.h"
+#include "proto/topic_name.h"
+#include "proto/version.h"
+#include "tools/cli.h"
+
+const char *sb_cli_socket;
+
+const struct sb_cli_command sb_cli_commands[] = {
+    {"pub", sb_cli_pub, "publish messages (arguments, stdin lines or a file)",
+     sb_cli_pub_usage},
+    {"sub", sb_cli_sub, "print the messages of a topic", sb_cli_sub_usage},
+    {"ls", sb_cli_ls, "list the topics", sb_cli_ls_usage},
+    {"stat", sb_cli_stat, "counters of topics and their subscribers",
+     sb_cli_stat_usage},
+    {"top", sb_cli_top, "live message and byte rates of every topic",
+     sb_cli_top_usage},
+    {"create", sb_cli_create, "create a topic with chosen settings",
+     sb_cli_create_usage},
+    {"rm", sb_cli_rm, "remove a topic", sb_cli_rm_usage},
+    {"bench", sb_cli_bench, "run the benchmark program (shmbus-bench)",
+     sb_cli_bench_usage},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: shmbus [--socket PATH] COMMAND [ARGS...]\n"
+	      "       shmbus --help | --version | help COMMAND\n"
+	      "\n"
+	      "The command line of the shmbus message bus: publish, "
+	      "subscribe and inspect\n"
+	      "topics through a running broker (shmbusd).\n"
+	      "\n"
+	      "Commands:\n",
+	      out);
+	for (const struct sb_cli_command *c = sb_cli_commands; c->name != NULL;
+	     c++) {
+		fprintf(out, "  %-8s %s\n", c->name, c->summary);
+	}
+	fputs("\n"
+	      "Every command takes --help and --socket PATH. Without "
+	      "--socket the broker\n"
+	      "is found at $SHMBUS_SOCKET, else "
+	      "$XDG_RUNTIME_DIR/shmbus/shmbusd.sock, else\n"
+	      "/tmp/shmbus-$UID/shmbusd.sock.\n"
+	      "\n"
+	      "Exit status:\n"
+	      "  0  success (and `sub`/`top` ended by SIGINT or SIGTERM)\n"
+	      "  1  any other failure at run time\n"
+	      "  2  bad usage: unknown option, bad argument, topic name "
+	      "or size, or\n"
+	      "     a setting the broker refuses as invalid\n"
+	      "  3  no broker is listening on the socket\n"
+	      "  4  no such topic\n"
+	      "  5  permission denied (the socket, or the topic's access "
+	      "rules)\n"
+	      "  6  timed out (pub --timeout, sub --timeout before "
+	      "--count messages)\n"
+	      "On failure one line on stderr says what failed and why: "
+	      "shmbus: WHAT: WHY\n",
+	      out);
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+int sb_cli_fail(int status, const char *what, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	/* Anything already printed goes out first, so the report follows it
+	 * when both streams go to one terminal or file. */
+	fflush(stdout);
+	fprintf(stderr, "shmbus: %s: %s\n", what, why);
+	return status;
+}
+
+int sb_cli_status(int err)
+{
+	switch (err) {
+	case 0:
+		return SB_EXIT_OK;
+	case -ENOENT:
+		return SB_EXIT_NO_TOPIC;
+	case -EACCES:
+	case -EPERM:
+		return SB_EXIT_DENIED;
+	case -ETIMEDOUT:
+		return SB_EXIT_TIMEOUT;
+	case -EINVAL:
+		/* The broker refused a setting or name we passed on. */
+		return SB_EXIT_USAGE;
+	default:
+		return SB_EXIT_ERROR;
+	}
+}
+
+int sb_cli_fail_errno(const char *what, const char *topic, int err,
+		      const char *why)
+{
+	int status = sb_cli_status(err);
+
+	if (why != NULL && why[0] != '\0') {
+		return sb_cli_fail(status, what, "%s", why);
+	}
+	switch (err) {
+	case -ENOENT:
+		if (topic != NULL) {
+			return sb_cli_fail(status, what, "no such topic \"%s\"",
+					   topic);
+		}
+		break;
+	case -EACCES:
+	case -EPERM:
+		if (topic != NULL) {
+			return sb_cli_fail(status, what,
+					   "permission denied: the access "
+					   "rules of topic \"%s\" refuse uid "
+					   "%lu",
+					   topic, (unsigned long)getuid());
+		}
+		break;
+	case -ECONNRESET:
+		return sb_cli_fail(status, what,
+				   "the broker closed the connection");
+	default:
+		break;
+	}
+	if (topic != NULL) {
+		return sb_cli_fail(status, what, "topic \"%s\": %s", topic,
+				   shmbus_strerror(err));
+	}
+	return sb_cli_fail(status, what, "%s", shmbus_strerror(err));
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+int sb_cli_common_option(const char *cmd, int c, char **argv,
+			 const char *usage_text, int *done)
+{
+	switch (c) {
+	case SB_CLI_OPT_SOCKET:
+		sb_cli_socket = optarg;
+		return 1;
+	case SB_CLI_OPT_HELP:
+		fputs(usage_text, stdout);
+		*done = SB_EXIT_OK;
+		return 1;
+	case ':':
+		*done = sb_cli_fail(SB_EXIT_USAGE, cmd,
+				    "option %s needs a value (try 'shmbus "
+				    "%s --help')",
+				    argv[optind - 1], cmd);
+		return 1;
+	case '?':
+		if (optopt != 0) {
+			*done = sb_cli_fail(SB_EXIT_USAGE, cmd,
+					    "unknown option -%c (try 'shmbus "
+					    "%s --help')",
+					    optopt, cmd);
+		} else {
+			*done = sb_cli_fail(SB_EXIT_USAGE, cmd,
+					    "unknown option %s (try 'shmbus "
+					    "%s --help')",
+					    argv[optind - 1], cmd);
+		}
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int sb_cli_parse_u64(const char *cmd, const char *option, const char *text,
+		     uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 ||
+	    v < min || v > max) {
+		return sb_cli_fail(SB_EXIT_USAGE, cmd,
+				   "%s must be a whole number from %llu to "
+				   "%llu (got \"%s\")",
+				   option, (unsigned long long)min,
+				   (unsigned long long)max, text);
+	}
+	*out = v;
+	return 0;
+}
+
+int sb_cli_parse_size(const char *cmd, const char *option, const char *text,
+		      uint64_t *out)
+{
+	const char *why = NULL;
+
+	if (sb_size_parse(text, out, &why) < 0) {
+		return sb_cli_fail(SB_EXIT_USAGE, cmd, "%s: %s (got \"%s\")",
+				   option, why, text);
+	}
+	return 0;
+}
+
+int sb_cli_parse_positive(const char *cmd, const char *option, const char *text,
+			  double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (end == text || *end != '\0' || errno != 0 || !isfinite(v) ||
+	    v <= 0) {
+		return sb_cli_fail(SB_EXIT_USAGE, cmd,
+				   "%s must be a positive number (got \"%s\")",
+				   option, text);
+	}
+	*out = v;
+	return 0;
+}
+
+int sb_cli_check_topic(const char *cmd, const char *topic)
+{
+	char why[128];
+
+	if (sb_topic_name_check(topic, why, sizeof(why)) < 0) {
+		return sb_cli_fail(SB_EXIT_USAGE, cmd,
+				   "bad topic name \"%s\": %s (names are "
+				   "letters, digits and . _ - / segments)",
+				   topic, why);
+	}
+	return 0;
+}
+
+/* ---- the broker -------------------------------------------------------- */
+
+int sb_cli_connect(const char *cmd, shmbus **bus)
+{
+	char path[SB_SOCKET_PATH_MAX + 1];
+	char name[64];
+	int r;
+
+	if (sb_cli_socket != NULL) {
+		snprintf(path, sizeof(path), "%s", sb_cli_socket);
+	} else if (sb_socket_default_path(path, sizeof(path)) < 0) {
+		return sb_cli_fail(SB_EXIT_ERROR, cmd,
+				   "the default socket path is too long: set "
+				   "$SHMBUS_SOCKET or use --socket");
+	}
+	snprintf(name, sizeof(name), "shmbus-%s", cmd);
+	r = shmbus_connect(sb_cli_socket, name, bus);
+	switch (r) {
+	case 0:
+		return 0;
+	case -ENOENT:
+	case -ECONNREFUSED:
+		return sb_cli_fail(SB_EXIT_NO_BROKER, cmd,
+				   "no broker at %s (start one with "
+				   "'shmbusd --socket %s', or 'make run')",
+				   path, path);
+	case -EACCES:
+	case -EPERM:
+		return sb_cli_fail(SB_EXIT_DENIED, cmd,
+				   "permission denied connecting to %s (see "
+				   "socket.mode in the broker's config)",
+				   path);
+	case -ENAMETOOLONG:
+		return sb_cli_fail(SB_EXIT_USAGE, cmd,
+				   "socket path too long (at most %d bytes)",
+				   SB_SOCKET_PATH_MAX);
+	default:
+		return sb_cli_fail(sb_cli_status(r), cmd,
+				   "cannot talk to the broker at %s: %s", path,
+				   shmbus_strerror(r));
+	}
+}
+
+int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
+		   const char *topic, cJSON *req, struct sb_client_reply *rep)
+{
+	int r;
+
+	if (req == NULL) {
+		req = cJSON_CreateObject();
+	}
+	if (req == NULL) {
+		sb_client_reply_init(rep);
+		return sb_cli_fail(SB_EXIT_ERROR, cmd, "out of memory");
+	}
+	r = sb_client_call(bus, op, req, rep);
+	if (r == 0 && !cJSON_IsObject(rep->msg.result)) {
+		r = -EPROTO;
+	}
+	if (r < 0) {
+		return sb_cli_fail_errno(cmd, topic, r, rep->msg.message);
+	}
+	return 0;
+}
+
+cJSON *sb_cli_topic_request(const char *topic)
+{
+	cJSON *req = cJSON_CreateObject();
+
+	if (req != NULL &&
+	    cJSON_AddStringToObject(req, "topic", topic) == NULL) {
+		cJSON_Delete(req);
+		req = NULL;
+	}
+	return req;
+}
+
+int sb_cli_stop_signals(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+		return -errno;
+	}
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static const struct sb_cli_command *find(const char *name)
+{
+	for (const struct sb_cli_command *c = sb_cli_commands; c->name != NULL;
+	     c++) {
+		if (strcmp(c->name, name) == 0) {
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* `shmbus help [COMMAND]`. */
+static int help(int argc, char **argv)
+{
+	const struct sb_cli_command *c;
+
+	if (argc < 2) {
+		usage(stdout);
+		return SB_EXIT_OK;
+	}
+	if (argc > 2) {
+		return sb_cli_fail(SB_EXIT_USAGE, "help",
+				   "one command at a time (got %d)", argc - 1);
+	}
+	c = find(argv[1]);
+	if (c == NULL) {
+		return sb_cli_fail(SB_EXIT_USAGE, "help",
+				   "unknown command \"%s\" (try 'shmbus "
+				   "--help')",
+				   argv[1]);
+	}
+	fputs(c->usage, stdout);
+	return SB_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	const struct sb_cli_command *c;
+	int i = 1;
+
+	/* Options before the command: the shared ones and the command's own
+	 * --help/--version. */
+	while (i < argc && argv[i][0] == '-') {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return SB_EXIT_OK;
+		}
+		if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+			printf("shmbus %s\n", SB_VERSION);
+			return SB_EXIT_OK;
+		}
+		if (strcmp(a, "--socket") == 0 && i + 1 < argc) {
+			sb_cli_socket = argv[i + 1];
+			i += 2;
+			continue;
+		}
+		if (strncmp(a, "--socket=", 9) == 0) {
+			sb_cli_socket = a + 9;
+			i++;
+			continue;
+		}
+		if (strcmp(a, "--socket") == 0) {
+			return sb_cli_fail(SB_EXIT_USAGE, a, "needs a value");
+		}
+		return sb_cli_fail(SB_EXIT_USAGE, a,
+				   "unknown option (try 'shmbus --help')");
+	}
+	if (i >= argc) {
+		return sb_cli_fail(SB_EXIT_USAGE, "usage",
+				   "no command given (try 'shmbus --help')");
+	}
+	if (strcmp(argv[i], "help") == 0) {
+		return help(argc - i, argv + i);
+	}
+	c = find(argv[i]);
+	if (c == NULL) {
+		return sb_cli_fail(SB_EXIT_USAGE, argv[i],
+				   "unknown command (try 'shmbus --help')");
+	}
+	return c->run(argc - i, argv + i);
+}
