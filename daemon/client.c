@@ -442,12 +442,38 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 	uv_close((uv_handle_t *)&c->poll, on_client_closed);
 }
 
+/* Frees the waiter-table entries of writers that died waiting for space,
+ * in every topic with memory: named ones, and unnamed ones still held. */
+static void reap_dead_waiters(struct sbd_broker *b)
+{
+	for (struct sbd_topic *t = b->topics; t != NULL; t = t->next) {
+		int n = sb_ring_reap_dead_waiters(&t->ring);
+
+		if (n > 0) {
+			sbd_info("topic \"%s\": freed %d waiting writer(s) "
+				 "that died",
+				 t->name, n);
+		}
+	}
+	for (struct sbd_client *c = b->clients; c != NULL; c = c->next) {
+		for (struct sbd_handle *h = c->handles; h != NULL;
+		     h = h->next) {
+			if (!h->topic->named) {
+				sb_ring_reap_dead_waiters(&h->topic->ring);
+			}
+		}
+	}
+}
+
 /* Closes clients that stayed stalled (over max_pending_bytes, or unable to
- * take their last replies before a close) for too long. */
+ * take their last replies before a close) for too long, and reaps dead
+ * writers' waiter entries. Runs once a second. */
 void sbd_client_sweep(struct sbd_broker *b)
 {
 	uint64_t now = uv_now(b->loop);
 	struct sbd_client *c = b->clients;
+
+	reap_dead_waiters(b);
 
 	while (c != NULL) {
 		struct sbd_client *next = c->next;

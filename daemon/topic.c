@@ -593,10 +593,8 @@ static int64_t counter(const _Atomic uint64_t *p)
 static cJSON *header_stats(const struct sbd_topic *t)
 {
 	const struct sb_ring_header *hdr = t->shm_data;
-	/* relaxed: a snapshot for people of how many writers wait for room
-	 * in the ring now (the block policy), not a synchronisation. */
-	uint32_t blocked = atomic_load_explicit(&t->ring.shm_ctl->space_waiters,
-						memory_order_relaxed);
+	/* How many writers wait for room in the ring now (block policy). */
+	uint32_t blocked = sb_ring_blocked_writers(&t->ring);
 	cJSON *o = cJSON_CreateObject();
 
 	if (o == NULL ||

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +16,11 @@
 #define DEFAULT_SPIN 4000        /* polls (~ a few µs) before a futex sleep */
 #define LOCK_GRACE_MS 10         /* lock wait allowed when timeout_ms is 0 */
 #define READER_OPEN_TIMEOUT_MS 5000
+/* Longest single futex sleep of a writer waiting for space: a writer whose
+ * table entry was freed under it (a reaper in another pid namespace took
+ * it for dead) or that found the table full is late by at most this. */
+#define SPACE_WAIT_SLICE_MS 100
+#define SPACE_POLL_MS 1 /* sleep of a writer without a table entry */
 
 /* A checked record: where it is, where the next one starts, what it holds. */
 struct rec_view {
@@ -104,7 +110,7 @@ int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
 	}
 	memset(c, 0, need_ctl);
 	c->magic = SB_RING_CTL_MAGIC;
-	c->version = SB_RING_VERSION;
+	c->version = SB_RING_CTL_VERSION;
 	c->slot_count = cfg->slot_count;
 	/* relaxed: nobody else maps this segment before it is handed out. */
 	atomic_store_explicit(&c->queue_cursor, queue_start,
@@ -171,7 +177,8 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 	if (hdr->magic != SB_RING_MAGIC || c->magic != SB_RING_CTL_MAGIC) {
 		return -EBADMSG;
 	}
-	if (hdr->version != SB_RING_VERSION || c->version != SB_RING_VERSION) {
+	if (hdr->version != SB_RING_VERSION ||
+	    c->version != SB_RING_CTL_VERSION) {
 		return -EPROTO;
 	}
 	/* Copy the geometry once; from here on only the copy is trusted. */
@@ -394,6 +401,9 @@ static int writer_lock(struct sb_ring *ring, struct sb_wait *w, int writer)
 		atomic_store_explicit(&ctl->writer_repair, 1,
 		                      memory_order_relaxed);
 		pthread_mutex_consistent(&ctl->writer_lock.mutex);
+		/* A process died inside the ring: it may have been a waiting
+		 * writer too (in another thread), so free what it left. */
+		sb_ring_reap_dead_waiters(ring);
 	}
 	if (writer && atomic_load_explicit(&ctl->writer_repair,
 	                                   memory_order_relaxed) != 0) {
@@ -540,30 +550,150 @@ static int try_room(struct sb_ring *ring, uint64_t tail, uint64_t size,
 	return 0;
 }
 
+/* ---- the table of writers waiting for space --------------------------- */
+
+/*
+ * Takes a free entry of space_waiter_pid for this thread and sets its bit
+ * in space_waiters. Returns the entry's index, or -1 when all are taken.
+ */
+static int waiter_enter(struct sb_ring_ctl *ctl)
+{
+	uint32_t pid = (uint32_t)getpid();
+
+	for (uint32_t i = 0; i < SB_RING_MAX_SPACE_WAITERS; i++) {
+		uint32_t expected = 0;
+
+		/* acquire: pairs with the release CAS that freed the entry
+		 * in waiter_leave() or sb_ring_reap_dead_waiters(), so their
+		 * clearing of bit i comes before our setting of it. */
+		if (atomic_compare_exchange_strong_explicit(
+		        &ctl->space_waiter_pid[i], &expected, pid,
+		        memory_order_acquire, memory_order_relaxed)) {
+			/* seq_cst: Dekker with wake_writers_if_waiting(): we
+			 * publish "a writer waits", then look at the cursors
+			 * again; a reader stores its cursor, then looks at
+			 * space_waiters. One of us sees the other. */
+			atomic_fetch_or_explicit(&ctl->space_waiters,
+			                         UINT64_C(1) << i,
+			                         memory_order_seq_cst);
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/* Clears entry `i`'s bits, then frees the entry (if it is still ours). */
+static void waiter_leave(struct sb_ring_ctl *ctl, int i)
+{
+	uint64_t bit = UINT64_C(1) << i;
+	uint32_t pid = (uint32_t)getpid();
+
+	if (i < 0) {
+		return;
+	}
+	/* relaxed: a stale bit only makes a reader bump space_seq once more;
+	 * the release CAS below orders these before the entry is reused. */
+	atomic_fetch_and_explicit(&ctl->space_sleepers, ~bit,
+	                          memory_order_relaxed);
+	atomic_fetch_and_explicit(&ctl->space_waiters, ~bit,
+	                          memory_order_relaxed);
+	/* release: pairs with the acquire CAS in waiter_enter(). A failed CAS
+	 * means a reaper freed the entry already (and cleared our bits). */
+	atomic_compare_exchange_strong_explicit(&ctl->space_waiter_pid[i], &pid,
+	                                        0, memory_order_release,
+	                                        memory_order_relaxed);
+}
+
+int sb_ring_reap_dead_waiters(struct sb_ring *ring)
+{
+	struct sb_ring_ctl *ctl;
+	int freed = 0;
+
+	if (ring == NULL) {
+		return -EINVAL;
+	}
+	ctl = ring->shm_ctl;
+	for (uint32_t i = 0; i < SB_RING_MAX_SPACE_WAITERS; i++) {
+		uint64_t bit = UINT64_C(1) << i;
+		/* relaxed: only the value matters; the CAS below decides. */
+		uint32_t pid = atomic_load_explicit(&ctl->space_waiter_pid[i],
+		                                    memory_order_relaxed);
+
+		if (pid == 0 || pid > INT_MAX || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH) {
+			continue;
+		}
+		/* The writer is dead: clearing its bits is idempotent, so it
+		 * does not matter how far it got in waiter_enter(). relaxed:
+		 * the release CAS below orders them before any reuse. */
+		atomic_fetch_and_explicit(&ctl->space_sleepers, ~bit,
+		                          memory_order_relaxed);
+		atomic_fetch_and_explicit(&ctl->space_waiters, ~bit,
+		                          memory_order_relaxed);
+		/* release: pairs with the acquire CAS in waiter_enter(). */
+		if (atomic_compare_exchange_strong_explicit(
+		        &ctl->space_waiter_pid[i], &pid, 0,
+		        memory_order_release, memory_order_relaxed)) {
+			freed++;
+		}
+	}
+	return freed;
+}
+
+uint32_t sb_ring_blocked_writers(const struct sb_ring *ring)
+{
+	/* relaxed: a snapshot for people, not a synchronisation. */
+	return ring != NULL ? (uint32_t)__builtin_popcountll(
+	                          atomic_load_explicit(
+	                              &ring->shm_ctl->space_waiters,
+	                              memory_order_relaxed))
+	                    : 0;
+}
+
+/*
+ * The deadline of one sleep: the caller's, or SPACE_WAIT_SLICE_MS (or
+ * `slice_ms`) from now if that comes first. Sleeping in slices bounds what
+ * a lost wake-up can cost: a reaper cannot tell a writer in another pid
+ * namespace from a dead one, and a writer without a table entry is woken
+ * by nobody.
+ */
+static const struct timespec *slice_deadline(const struct timespec *dl,
+                                             int slice_ms,
+                                             struct timespec *buf)
+{
+	const struct timespec *slice = sb_deadline_init(slice_ms, buf);
+
+	if (dl != NULL && (dl->tv_sec < slice->tv_sec ||
+	                   (dl->tv_sec == slice->tv_sec &&
+	                    dl->tv_nsec < slice->tv_nsec))) {
+		return dl;
+	}
+	return slice;
+}
+
 /*
  * Waits until a reader frees space, then retakes writer_lock. Called with
  * the lock held; returns 0 with it held (*ok set when room appeared while
- * registering), or an error with it released. A waiting writer first spins
- * on space_seq, which readers bump while space_waiters is nonzero; only if
- * that stays still does it count itself in space_sleepers and sleep, so
+ * registering), or an error with it released. A waiting writer takes an
+ * entry in the waiter table (its bit in space_waiters), then spins on
+ * space_seq, which readers bump while space_waiters is nonzero; only if
+ * that stays still does it set its bit in space_sleepers and sleep, so
  * readers make a FUTEX_WAKE call only for a writer that is really asleep.
  */
 static int wait_for_space(struct sb_ring *ring, uint64_t size,
                           struct sb_wait *w, int *ok)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	const struct timespec *dl;
+	struct timespec slice;
 	uint32_t seen;
-	int r = 0;
+	int me, r = 0;
 
-	/* seq_cst: Dekker with wake_writers_if_waiting(): we publish "a
-	 * writer waits", then look at the cursors again; a reader stores its
-	 * cursor, then looks at space_waiters. One of us sees the other. */
-	atomic_fetch_add_explicit(&ctl->space_waiters, 1, memory_order_seq_cst);
+	me = waiter_enter(ctl);
 	seen = atomic_load_explicit(&ctl->space_seq, memory_order_acquire);
 	r = try_room(ring, load_relaxed(&ring->shm_hdr->writer_tail), size, ok);
 	if (r < 0 || *ok) {
-		atomic_fetch_sub_explicit(&ctl->space_waiters, 1,
-		                          memory_order_relaxed);
+		waiter_leave(ctl, me);
 		if (r < 0) {
 			writer_unlock(ring);
 		}
@@ -571,23 +701,32 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	}
 	stat_add(&ring->shm_hdr->stat_waits, 1);
 	writer_unlock(ring);
-	for (uint32_t i = 0; i < ring->spin; i++) {
+	for (uint32_t i = 0; me >= 0 && i < ring->spin; i++) {
 		if (atomic_load_explicit(&ctl->space_seq,
 		                         memory_order_relaxed) != seen) {
 			break;
 		}
 		sb_cpu_relax();
 	}
-	/* seq_cst: Dekker with the reader's bump then sleepers load; the
-	 * kernel compares space_seq with `seen` as it queues us. */
-	atomic_fetch_add_explicit(&ctl->space_sleepers, 1, memory_order_seq_cst);
+	dl = sb_wait_deadline(w);
+	if (me >= 0) {
+		/* seq_cst: Dekker with the reader's bump then sleepers load;
+		 * the kernel compares space_seq with `seen` as it queues us. */
+		atomic_fetch_or_explicit(&ctl->space_sleepers, UINT64_C(1) << me,
+		                         memory_order_seq_cst);
+	}
 	if (atomic_load_explicit(&ctl->space_seq, memory_order_seq_cst) ==
 	    seen) {
-		r = sb_futex_wait(&ctl->space_seq, seen, sb_wait_deadline(w));
+		r = sb_futex_wait(&ctl->space_seq, seen,
+		                  slice_deadline(dl,
+		                                 me >= 0 ? SPACE_WAIT_SLICE_MS
+		                                         : SPACE_POLL_MS,
+		                                 &slice));
 	}
-	atomic_fetch_sub_explicit(&ctl->space_sleepers, 1,
-	                          memory_order_relaxed);
-	atomic_fetch_sub_explicit(&ctl->space_waiters, 1, memory_order_relaxed);
+	waiter_leave(ctl, me);
+	if (r == -ETIMEDOUT && !sb_deadline_passed(dl)) {
+		r = 0; /* only the slice ended: look again */
+	}
 	if (r < 0 && r != -EINTR) {
 		return r;
 	}
@@ -1023,7 +1162,7 @@ static void wake_writers_if_waiting(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 
-	/* seq_cst: second half of the Dekker pairing in wait_for_space():
+	/* seq_cst: second half of the Dekker pairing in waiter_enter():
 	 * our cursor store came first. */
 	if (atomic_load_explicit(&ctl->space_waiters, memory_order_seq_cst) ==
 	    0) {

@@ -199,6 +199,22 @@ int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot);
  * how many were freed, or -EINVAL. */
 int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner);
 
+/*
+ * Frees the waiter-table entries (docs/shm-layout.md, space_waiter_pid) of
+ * writers that died while waiting for space, so that space_waiters and
+ * space_sleepers stop counting them: readers then stop bumping space_seq
+ * (and calling FUTEX_WAKE) after every message, and blocked_writers is
+ * right again. A pid is dead when kill(pid, 0) fails with ESRCH, so the
+ * caller must share the writers' pid namespace (a live writer taken for
+ * dead only sleeps one wait slice longer). The broker calls this once a
+ * second for every topic; a writer calls it when it recovers the lock
+ * from a dead holder. Returns how many entries were freed, or -EINVAL.
+ */
+int sb_ring_reap_dead_waiters(struct sb_ring *ring);
+
+/* Writers waiting for space now (bits set in space_waiters): statistics. */
+uint32_t sb_ring_blocked_writers(const struct sb_ring *ring);
+
 /* ---- watching a reader from another thread ------------------------------
  * For a descriptor that polls readable while messages wait (the bus
  * client's shmbus_sub_fd()): a watcher thread sleeps on the ring on behalf

@@ -68,6 +68,10 @@
 #define SB_RING_MAGIC 0x52425353u    /* "SSBR" in memory */
 #define SB_RING_CTL_MAGIC 0x43425353u /* "SSBC" */
 #define SB_RING_VERSION 1u
+/* The control segment's layout version: 2 since the waiting writers are a
+ * table of pids with bit masks (space_waiters, space_sleepers) instead of
+ * counts that a writer killed while waiting left raised for ever. */
+#define SB_RING_CTL_VERSION 2u
 #define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
 
 #define SB_RING_HEADER_SIZE 4096u
@@ -77,6 +81,7 @@
 #define SB_RING_MIN_CAPACITY 4096u
 #define SB_RING_MAX_CAPACITY (1u << 30)
 #define SB_RING_MAX_SLOTS 4096u
+#define SB_RING_MAX_SPACE_WAITERS 64u /* one bit each in a 64-bit mask */
 
 /* Values of sb_ring_record.type. Anything else is corruption. */
 #define SB_REC_DATA 1u
@@ -191,7 +196,7 @@ static_assert(offsetof(struct sb_ring_slot, slot_owner) == 72, "");
  */
 struct sb_ring_ctl {
 	uint32_t magic;        /* 0: SB_RING_CTL_MAGIC, creator */
-	uint32_t version;      /* 4: SB_RING_VERSION, creator */
+	uint32_t version;      /* 4: SB_RING_CTL_VERSION, creator */
 	uint32_t slot_count;   /* 8: copy of the header's, creator */
 	_Atomic uint32_t writer_repair; /* 12: 1: a dead writer's state awaits
 	                                 * repair by the next writer */
@@ -205,9 +210,14 @@ struct sb_ring_ctl {
 	uint8_t reserved3[120];        /* 264: zero */
 
 	_Atomic uint32_t space_seq;      /* 384: readers bump after consuming */
-	_Atomic uint32_t space_waiters;  /* 388: writers waiting for space */
-	_Atomic uint32_t space_sleepers; /* 392: those of them in FUTEX_WAIT */
-	uint8_t reserved4[116];          /* 396: zero */
+	uint32_t reserved_space;         /* 388: zero */
+	/* Bit i: the writer in space_waiter_pid[i] waits for space (spinning
+	 * or asleep) / is in FUTEX_WAIT. Setting and clearing a bit is
+	 * idempotent, so a reaper can clear a dead writer's bits without
+	 * knowing how far it got: nothing leaks, nothing goes negative. */
+	_Atomic uint64_t space_waiters;  /* 392: waiting writers' bits */
+	_Atomic uint64_t space_sleepers; /* 400: sleeping writers' bits */
+	uint8_t reserved4[104];          /* 408: zero */
 
 	sb_shm_mutex queue_lock; /* 512: serialises queue consumers */
 	uint8_t reserved5[64];   /* 576: zero */
@@ -216,7 +226,12 @@ struct sb_ring_ctl {
 	_Atomic uint64_t queue_cursor;       /* 640: next position to take */
 	_Atomic uint64_t queue_expected_seq; /* 648: seq expected there */
 	_Atomic uint64_t queue_lost;         /* 656: messages nobody took */
-	uint8_t reserved6[SB_RING_CTL_SLOTS_OFFSET - 664]; /* 664: zero */
+	uint8_t reserved6[104];              /* 664: zero */
+
+	/* 768: the pid (getpid()) of the writer that owns bit i of the masks
+	 * above, 0 when free; taken by CAS, freed by its writer or by
+	 * sb_ring_reap_dead_waiters() once that pid is dead. */
+	_Atomic uint32_t space_waiter_pid[SB_RING_MAX_SPACE_WAITERS];
 };
 static_assert(sizeof(struct sb_ring_ctl) == SB_RING_CTL_SLOTS_OFFSET, "");
 static_assert(offsetof(struct sb_ring_ctl, magic) == 0, "");
@@ -227,11 +242,12 @@ static_assert(offsetof(struct sb_ring_ctl, writer_lock) == 128, "");
 static_assert(offsetof(struct sb_ring_ctl, data_seq) == 256, "");
 static_assert(offsetof(struct sb_ring_ctl, data_waiters) == 260, "");
 static_assert(offsetof(struct sb_ring_ctl, space_seq) == 384, "");
-static_assert(offsetof(struct sb_ring_ctl, space_waiters) == 388, "");
-static_assert(offsetof(struct sb_ring_ctl, space_sleepers) == 392, "");
+static_assert(offsetof(struct sb_ring_ctl, space_waiters) == 392, "");
+static_assert(offsetof(struct sb_ring_ctl, space_sleepers) == 400, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_lock) == 512, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_cursor) == 640, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_expected_seq) == 648, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_lost) == 656, "");
+static_assert(offsetof(struct sb_ring_ctl, space_waiter_pid) == 768, "");
 
 #endif

@@ -15,6 +15,7 @@
 	X(ring)                                                                \
 	X(ring_mp)                                                             \
 	X(ring_wait)                                                           \
+	X(waiters)                                                             \
 	X(sockpath)                                                            \
 	X(frame)                                                               \
 	X(topic_name)                                                          \
