@@ -157,6 +157,9 @@ int sbd_broker_run(struct sbd_broker *b)
 	int r;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Under an RLIMIT_FSIZE smaller than a topic, ftruncate must fail
+	 * with EFBIG (a clear error for that topic), not kill the broker. */
+	signal(SIGXFSZ, SIG_IGN);
 	b->listen_fd = b->reserve_fd = -1;
 	r = uv_loop_init(&b->loop_store);
 	if (r < 0) {

@@ -42,6 +42,12 @@
  * broker gives up on it and closes the connection. */
 #define SBD_BACKPRESSURE_TIMEOUT_MS 10000
 
+/* How long a client may sit on part of a frame, or stay connected without
+ * saying hello, before the broker closes it: a peer that stalls mid-frame
+ * or never speaks must not hold a connection (and a max_clients place) for
+ * ever. */
+#define SBD_STALL_TIMEOUT_MS 10000
+
 /* Longest supplementary group list read with SO_PEERGROUPS. */
 #define SBD_MAX_GROUPS 64
 
@@ -116,7 +122,14 @@ struct sbd_client {
 	struct sbd_out *out_head;
 	struct sbd_out *out_tail;
 	size_t out_bytes;
-	uint64_t over_since; /* uv_now when out_bytes went over, or 0 */
+	uint32_t out_frames; /* replies queued: requests not yet answered */
+	uint64_t over_since; /* uv_now when a limit was passed, or 0 */
+	uint64_t since;	     /* uv_now at accept */
+	uint64_t last_input; /* uv_now when bytes last came in */
+	/* Input read but not yet handled because the client went over its
+	 * limits in the middle of a read: at most one read's worth. */
+	char *held;
+	size_t held_len;
 	struct sbd_handle *handles;
 	uint32_t n_handles;
 	uint32_t next_handle;

@@ -95,6 +95,7 @@ void sbd_client_accept(struct sbd_broker *b, int fd)
 	c->broker = b;
 	c->fd = fd;
 	c->poll.data = c;
+	c->since = c->last_input = uv_now(b->loop);
 	c->id = ++b->next_client_id;
 	if (c->id == 0) { /* 2^32 clients later: skip the reserved token */
 		c->id = ++b->next_client_id;
@@ -171,17 +172,33 @@ static int flush(struct sbd_client *c)
 			if (c->out_head == NULL) {
 				c->out_tail = NULL;
 			}
+			c->out_frames--;
 			free_out(o);
 		}
 	}
 	return 0;
 }
 
+/*
+ * Whether the client has too many unread replies: more bytes than
+ * limits.max_pending_bytes, or limits.max_requests_in_flight frames (each
+ * request gets exactly one reply, queued as soon as it is handled, so the
+ * replies a client has not read are its requests in flight). Over either,
+ * the broker handles no more of its requests until it reads.
+ */
+static bool over_limits(const struct sbd_client *c)
+{
+	const struct sb_config_limits *lim = &c->broker->cfg.limits;
+
+	return c->out_bytes > lim->max_pending_bytes ||
+	       c->out_frames >= lim->max_requests_in_flight;
+}
+
 /* Chooses what to poll for, and notes when a client stalls. */
 static void update_events(struct sbd_client *c)
 {
 	struct sbd_broker *b = c->broker;
-	bool over = c->out_bytes > b->cfg.limits.max_pending_bytes;
+	bool over = over_limits(c);
 	int events = 0;
 
 	if (c->closed) {
@@ -191,10 +208,12 @@ static void update_events(struct sbd_client *c)
 		sbd_client_close(c, "closed by the broker");
 		return;
 	}
-	if (!c->closing && !over) {
+	if (!c->closing && !over && c->held == NULL) {
 		events |= UV_READABLE;
 	}
-	if (c->out_head != NULL) {
+	/* Held input is handled from on_poll(); a writable socket (the usual
+	 * state) brings us there at once. */
+	if (c->out_head != NULL || (c->held != NULL && !over && !c->closing)) {
 		events |= UV_WRITABLE;
 	}
 	if ((over || c->closing) && c->over_since == 0) {
@@ -242,6 +261,7 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 	}
 	c->out_tail = o;
 	c->out_bytes += o->len;
+	c->out_frames++;
 	r = flush(c);
 	if (r < 0) {
 		sbd_client_close(c, strerror(-r));
@@ -257,16 +277,41 @@ void sbd_client_close_after_flush(struct sbd_client *c)
 	update_events(c);
 }
 
-/* Hands each frame of the chunk just read to the op handlers. */
+/* Keeps the rest of a chunk for when the client is under its limits. */
+static void hold_input(struct sbd_client *c, const char *in, size_t inlen)
+{
+	c->held = malloc(inlen);
+	if (c->held == NULL) {
+		sbd_error("client %" PRIu32 ": holding %zu input bytes: out "
+			  "of memory",
+			  c->id, inlen);
+		sbd_client_close(c, "out of memory");
+		return;
+	}
+	memcpy(c->held, in, inlen);
+	c->held_len = inlen;
+}
+
+/*
+ * Hands each frame of the chunk just read to the op handlers, as long as
+ * the client stays under its limits: one read of many small requests must
+ * not queue an unbounded number of replies. What is left waits in c->held.
+ */
 static void handle_input(struct sbd_client *c, const char *in, size_t inlen)
 {
 	const char *payload;
 	size_t len;
 	int r = 0;
 
-	while (!c->closing && !c->closed &&
-	       (r = sb_frame_decoder_next(&c->dec, &in, &inlen, &payload,
-					  &len)) == 1) {
+	while (!c->closing && !c->closed) {
+		if (inlen > 0 && over_limits(c)) {
+			hold_input(c, in, inlen);
+			return;
+		}
+		r = sb_frame_decoder_next(&c->dec, &in, &inlen, &payload, &len);
+		if (r != 1) {
+			break;
+		}
 		sbd_ops_dispatch(c, payload, len);
 	}
 	if (!c->closing && !c->closed && r < 0) {
@@ -305,6 +350,7 @@ static void read_client(struct sbd_client *c)
 					: "connection closed");
 		return;
 	}
+	c->last_input = uv_now(b->loop);
 	handle_input(c, b->readbuf, (size_t)n);
 }
 
@@ -324,7 +370,15 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 			return;
 		}
 	}
-	if ((events & UV_READABLE) != 0 && !c->closing) {
+	if (c->held != NULL && !c->closing && !over_limits(c)) {
+		char *held = c->held;
+
+		c->held = NULL;
+		handle_input(c, held, c->held_len);
+		free(held);
+	}
+	if ((events & UV_READABLE) != 0 && !c->closing && !c->closed &&
+	    c->held == NULL) {
 		read_client(c);
 	}
 	update_events(c);
@@ -429,6 +483,9 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 		free_out(o);
 	}
 	c->out_tail = NULL;
+	c->out_frames = 0;
+	free(c->held);
+	c->held = NULL;
 	sb_frame_decoder_fini(&c->dec);
 	if (c->prev != NULL) {
 		c->prev->next = c->next;
@@ -440,6 +497,24 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 	}
 	b->n_clients--;
 	uv_close((uv_handle_t *)&c->poll, on_client_closed);
+}
+
+/* Why a client that is not held back by its limits counts as stalled, or
+ * NULL: part of a frame and nothing more, or no hello, for too long. */
+static const char *stalled(const struct sbd_client *c, uint64_t now)
+{
+	bool mid_frame = c->dec.hdr_have != 0 || c->dec.want != 0;
+
+	if (c->closing) {
+		return NULL;
+	}
+	if (mid_frame && now - c->last_input > SBD_STALL_TIMEOUT_MS) {
+		return "stalled in the middle of a frame";
+	}
+	if (!c->hello_done && now - c->since > SBD_STALL_TIMEOUT_MS) {
+		return "no hello";
+	}
+	return NULL;
 }
 
 /* Frees the waiter-table entries of writers that died waiting for space,
@@ -480,11 +555,15 @@ void sbd_client_sweep(struct sbd_broker *b)
 
 		if (c->over_since != 0 &&
 		    now - c->over_since > SBD_BACKPRESSURE_TIMEOUT_MS) {
-			sbd_warn("client %" PRIu32 ": %zu reply bytes not read "
-				 "for %d ms; closing",
-				 c->id, c->out_bytes,
+			sbd_warn("client %" PRIu32 ": %zu reply bytes (%" PRIu32
+				 " replies) not read for %d ms; closing",
+				 c->id, c->out_bytes, c->out_frames,
 				 SBD_BACKPRESSURE_TIMEOUT_MS);
 			sbd_client_close(c, "too slow to read its replies");
+		} else if (c->over_since == 0 && stalled(c, now) != NULL) {
+			sbd_warn("client %" PRIu32 ": %s for %d ms; closing",
+				 c->id, stalled(c, now), SBD_STALL_TIMEOUT_MS);
+			sbd_client_close(c, stalled(c, now));
 		}
 		c = next;
 	}

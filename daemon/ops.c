@@ -541,6 +541,17 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 						   "reply larger than "
 						   "limits.max_frame"),
 				NULL, 0);
+	} else if (r < 0 && !c->closed) {
+		/* The reply could not be queued (no descriptor left to
+		 * duplicate the grant, no memory): every request still gets
+		 * exactly one reply, so the client does not wait for ever. */
+		sbd_warn("client %" PRIu32 ": reply to \"%s\": %s", c->id,
+			 req.op != NULL ? req.op : "request", strerror(-r));
+		sbd_client_send(c,
+				sb_msg_reply_error(req.has_id, req.id, r,
+						   "the broker could not "
+						   "send the reply"),
+				NULL, 0);
 	}
 	if (rep.close_after && !c->closed) {
 		sbd_client_close_after_flush(c);

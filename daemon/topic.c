@@ -201,13 +201,25 @@ static int open_persistent(struct sbd_topic *t, bool *existed)
 		}
 		return r;
 	}
+	if (!S_ISREG(st.st_mode)) {
+		sbd_error("open(%s, topic \"%s\"): not a regular file", path,
+			  t->name);
+		close(fd);
+		return -EINVAL;
+	}
 	*existed = (uint64_t)st.st_size == t->data_size;
-	if (!*existed) {
-		r = commit_size(fd, t->data_size, path, t->name);
-		if (r < 0) {
-			close(fd);
-			return r;
+	/* Allocate even a file of the right size: it may be sparse (a
+	 * copy, or a failed attempt on a full disk), and mapping holes that
+	 * the file system cannot fill raises SIGBUS at the first touch. */
+	r = commit_size(fd, t->data_size, path, t->name);
+	if (r < 0) {
+		/* A file we sized but could not fill would pass for an
+		 * existing ring next time: leave nothing behind. */
+		if (st.st_size == 0 && ftruncate(fd, 0) < 0) {
+			sbd_warn("ftruncate(%s, 0): %s", path, strerror(errno));
 		}
+		close(fd);
+		return r;
 	}
 	t->data_fd = fd;
 	return 0;

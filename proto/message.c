@@ -52,6 +52,7 @@
 	X(ENOTDIR)                                                             \
 	X(EROFS)                                                               \
 	X(EFBIG)                                                               \
+	X(ELOOP)                                                               \
 	X(EDQUOT)                                                              \
 	X(ENODEV)                                                              \
 	X(ECONNRESET)                                                          \

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -77,9 +78,17 @@ static void build_argv(const char *binary, const struct sbt_broker *b,
 	argv[n] = NULL;
 }
 
-static void exec_with_stderr(const char *log, const char **argv)
+static void exec_with_stderr(const struct sbt_broker *b, const char **argv)
 {
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	int fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+	if (b->rlimit_value != 0) {
+		struct rlimit rl = {b->rlimit_value, b->rlimit_value};
+
+		if (setrlimit(b->rlimit_resource, &rl) < 0) {
+			_exit(126);
+		}
+	}
 
 	/* A test that fails half-way must not leave its broker running. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -116,7 +125,7 @@ int sbt_broker_start_in(struct sbt_broker *b, const char *config_json,
 		return -1000;
 	}
 	if (b->pid == 0) {
-		exec_with_stderr(b->log, argv);
+		exec_with_stderr(b, argv);
 	}
 	for (int i = 0; i < 1000; i++) {
 		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
@@ -138,6 +147,17 @@ int sbt_broker_start(struct sbt_broker *b, const char *config_json,
 {
 	memset(b, 0, sizeof(*b));
 	b->dir = sbt_tempdir();
+	return sbt_broker_start_in(b, config_json, extra_args);
+}
+
+int sbt_broker_start_rlimit(struct sbt_broker *b, const char *config_json,
+                            const char *const *extra_args, int resource,
+                            unsigned long value)
+{
+	memset(b, 0, sizeof(*b));
+	b->dir = sbt_tempdir();
+	b->rlimit_resource = resource;
+	b->rlimit_value = value;
 	return sbt_broker_start_in(b, config_json, extra_args);
 }
 

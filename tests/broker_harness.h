@@ -16,6 +16,10 @@ struct sbt_broker {
 	char socket[256];  /* dir/shmbusd.sock */
 	char config[256];  /* dir/shmbusd.json, or "" */
 	char log[256];     /* dir/shmbusd.log: the broker's stderr */
+	/* A resource limit the broker starts under (setrlimit in the child
+	 * before exec), set by sbt_broker_start_rlimit(); 0: none. */
+	int rlimit_resource;
+	unsigned long rlimit_value;
 };
 
 /*
@@ -32,6 +36,14 @@ int sbt_broker_start(struct sbt_broker *b, const char *config_json,
  * restart a broker on the same socket); does not create or remove it. */
 int sbt_broker_start_in(struct sbt_broker *b, const char *config_json,
                         const char *const *extra_args);
+
+/* Like sbt_broker_start() with the broker's `resource` limit (soft and
+ * hard) set to `value`, e.g. RLIMIT_NOFILE to test running out of
+ * descriptors, RLIMIT_FSIZE to refuse big topics. Restarts with
+ * sbt_broker_start_in() keep the limit. */
+int sbt_broker_start_rlimit(struct sbt_broker *b, const char *config_json,
+                            const char *const *extra_args, int resource,
+                            unsigned long value);
 
 /* Sends `sig` and waits for the broker to exit (bounded, 10 s, then
  * SIGKILL). Returns its exit status, or -signal. */

@@ -16,6 +16,7 @@
 	X(ring_mp)                                                             \
 	X(ring_wait)                                                           \
 	X(waiters)                                                             \
+	X(hostile)                                                             \
 	X(sockpath)                                                            \
 	X(frame)                                                               \
 	X(topic_name)                                                          \

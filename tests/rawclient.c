@@ -1,0 +1,230 @@
+/*
+ * rawclient.c - see rawclient.h.
+ */
+#include "tests/rawclient.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proto/message.h"
+
+int sbt_rc_connect(struct sbt_rc *c, const char *path, int timeout_ms)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+
+	memset(c, 0, sizeof(*c));
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		c->fd = -1;
+		return -ENAMETOOLONG;
+	}
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		return -errno;
+	}
+	if (timeout_ms > 0) {
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int r = -errno;
+
+		close(c->fd);
+		c->fd = -1;
+		return r;
+	}
+	return 0;
+}
+
+int sbt_rc_hello(struct sbt_rc *c, const char *path, const char *name)
+{
+	int r = sbt_rc_connect(c, path, 5000);
+
+	if (r == 0) {
+		r = sbt_rc_call(c,
+				"{\"op\":\"hello\",\"id\":1,\"version\":1,"
+				"\"name\":\"%s\"}",
+				name);
+	}
+	return r;
+}
+
+static void drop_reply(struct sbt_rc *c)
+{
+	for (int i = 0; i < c->nfds; i++) {
+		close(c->fds[i]);
+	}
+	c->nfds = 0;
+	cJSON_Delete(c->reply);
+	c->reply = NULL;
+}
+
+void sbt_rc_close(struct sbt_rc *c)
+{
+	drop_reply(c);
+	if (c->fd >= 0) {
+		close(c->fd);
+	}
+	c->fd = -1;
+}
+
+int sbt_rc_send_raw(struct sbt_rc *c, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int sbt_rc_send(struct sbt_rc *c, const char *json)
+{
+	size_t len = strlen(json);
+	unsigned char hdr[4] = {(unsigned char)(len >> 24),
+				(unsigned char)(len >> 16),
+				(unsigned char)(len >> 8), (unsigned char)len};
+	int r = sbt_rc_send_raw(c, hdr, sizeof(hdr));
+
+	return r < 0 ? r : sbt_rc_send_raw(c, json, len);
+}
+
+/* Reads exactly `len` bytes; the first recvmsg may carry descriptors. */
+static int recv_exact(struct sbt_rc *c, void *buf, size_t len, int take_fds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	size_t got = 0;
+
+	while (got < len) {
+		struct iovec iov = {(char *)buf + got, len - got};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n;
+
+		if (take_fds && got == 0) {
+			mh.msg_control = cbuf;
+			mh.msg_controllen = sizeof(cbuf);
+		}
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		}
+		if (n == 0) {
+			return -ECONNRESET;
+		}
+		for (struct cmsghdr *cm =
+			 mh.msg_control != NULL ? CMSG_FIRSTHDR(&mh) : NULL;
+		     cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level == SOL_SOCKET &&
+			    cm->cmsg_type == SCM_RIGHTS) {
+				int k = (int)((cm->cmsg_len - CMSG_LEN(0)) /
+					      sizeof(int));
+
+				k = k > 4 ? 4 : k;
+				memcpy(c->fds, CMSG_DATA(cm),
+				       sizeof(int) * (size_t)k);
+				c->nfds = k;
+			}
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int sbt_rc_recv(struct sbt_rc *c)
+{
+	unsigned char hdr[4];
+	uint32_t len;
+	char *buf;
+	int r;
+
+	drop_reply(c);
+	r = recv_exact(c, hdr, sizeof(hdr), 1);
+	if (r < 0) {
+		return r;
+	}
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+	      (uint32_t)hdr[2] << 8 | hdr[3];
+	if (len > (16u << 20)) {
+		return -EMSGSIZE;
+	}
+	buf = malloc(len + 1);
+	if (buf == NULL) {
+		return -ENOMEM;
+	}
+	r = recv_exact(c, buf, len, 0);
+	if (r == 0) {
+		c->reply = cJSON_ParseWithLength(buf, len);
+		r = c->reply != NULL ? 0 : -EBADMSG;
+	}
+	free(buf);
+	return r;
+}
+
+int sbt_rc_call(struct sbt_rc *c, const char *fmt, ...)
+{
+	char json[4096];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(json, sizeof(json), fmt, ap);
+	va_end(ap);
+	r = sbt_rc_send(c, json);
+	if (r == 0) {
+		r = sbt_rc_recv(c);
+	}
+	return r < 0 ? r : sbt_rc_code(c);
+}
+
+int sbt_rc_code(const struct sbt_rc *c)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
+
+	if (e == NULL) {
+		return 0;
+	}
+	return sb_msg_errno_from_name(
+	    cJSON_GetStringValue(cJSON_GetObjectItem(e, "code")));
+}
+
+const cJSON *sbt_rc_result(const struct sbt_rc *c)
+{
+	return cJSON_GetObjectItemCaseSensitive(c->reply, "result");
+}
+
+int64_t sbt_rc_int(const struct sbt_rc *c, const char *path, int64_t dflt)
+{
+	const cJSON *v = sbt_rc_result(c);
+	char part[64];
+
+	while (v != NULL && *path != '\0') {
+		size_t n = strcspn(path, ".");
+
+		if (n >= sizeof(part)) {
+			return dflt;
+		}
+		memcpy(part, path, n);
+		part[n] = '\0';
+		v = cJSON_GetObjectItemCaseSensitive(v, part);
+		path += n + (path[n] == '.');
+	}
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+}
