@@ -17,6 +17,7 @@
 	X(ring_wait)                                                           \
 	X(waiters)                                                             \
 	X(hostile)                                                             \
+	X(access)                                                              \
 	X(sockpath)                                                            \
 	X(frame)                                                               \
 	X(topic_name)                                                          \
