@@ -32,7 +32,9 @@ LIB_SRCS := $(wildcard client/*.c proto/*.c)
 CONFIG_SRCS := $(wildcard config/*.c)
 DAEMON_SRCS := $(wildcard daemon/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
-TEST_SRCS := $(wildcard tests/*.c)
+# The crash matrix is a program of its own (tests/check_crash.c runs it).
+CRASH_SRC := tests/crash_matrix.c
+TEST_SRCS := $(filter-out $(CRASH_SRC),$(wildcard tests/*.c))
 BENCH_SRCS := $(wildcard bench/*.c)
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 
@@ -54,9 +56,13 @@ RUNNER := $(B)/tests/runner
 SHMBUSD := $(B)/shmbusd
 SHMBUS := $(B)/shmbus
 BENCH := $(B)/shmbus-bench
+CRASH := $(B)/crash-matrix
+CRASH_OBJS := $(B)/tests/crash_matrix.o $(B)/tests/broker_harness.o \
+              $(B)/tests/testutil.o $(B)/tests/rawclient.o
+SOAK_ROUNDS ?= 2000
 
 .PHONY: all lib examples test check-variant check-install run bench clean \
-        deps format install
+        deps format install soak
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -89,7 +95,7 @@ test: deps
 
 # The examples are prerequisites so that both variants compile them.
 check-variant: $(RUNNER) $(if $(DAEMON_SRCS),$(SHMBUSD)) \
-               $(if $(TOOL_SRCS),$(SHMBUS)) $(EXAMPLES)
+               $(if $(TOOL_SRCS),$(SHMBUS)) $(EXAMPLES) $(CRASH)
 	SHMBUS_TEST_BINDIR=$(CURDIR)/$(B) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allow_user_segv_handler=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -99,6 +105,11 @@ check-variant: $(RUNNER) $(if $(DAEMON_SRCS),$(SHMBUSD)) \
 # files with pkg-config and runs them against the installed broker.
 check-install:
 	MAKE="$(MAKE)" sh tests/install_test.sh
+
+# The crash matrix with many kills per scenario (outside CI): plain build,
+# SOAK_ROUNDS kills of each data-path kind, a tenth as many broker kills.
+soak: deps $(SHMBUSD) $(CRASH)
+	SHMBUS_TEST_BINDIR=$(CURDIR)/$(B) $(CRASH) --rounds $(SOAK_ROUNDS)
 
 run: deps $(SHMBUSD)
 	$(SHMBUSD) --foreground $(ARGS)
@@ -158,6 +169,10 @@ $(SHMBUS): $(TOOL_OBJS) $(LIB_A)
 $(RUNNER): $(TEST_OBJS) $(CONFIG_LINK) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(CONFIG_LINK) $(LIB_A) \
 	      $(CHECK_LIBS) $(PKG_LIBS) $(LIBS_SYS)
+
+$(CRASH): $(CRASH_OBJS) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CRASH_OBJS) $(LIB_A) $(CHECK_LIBS) \
+	      $(PKG_LIBS) $(LIBS_SYS)
 
 $(filter-out $(UV_EXAMPLES),$(EXAMPLES)): $(B)/examples/%: \
     $(B)/examples/%.o $(LIB_A)

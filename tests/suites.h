@@ -18,6 +18,7 @@
 	X(waiters)                                                             \
 	X(hostile)                                                             \
 	X(access)                                                              \
+	X(crash)                                                               \
 	X(sockpath)                                                            \
 	X(frame)                                                               \
 	X(topic_name)                                                          \
