@@ -585,12 +585,14 @@ static int waiter_enter(struct sb_ring_ctl *ctl)
 /* Clears entry `i`'s bits, then frees the entry (if it is still ours). */
 static void waiter_leave(struct sb_ring_ctl *ctl, int i)
 {
-	uint64_t bit = UINT64_C(1) << i;
-	uint32_t pid = (uint32_t)getpid();
+	uint64_t bit;
+	uint32_t pid;
 
 	if (i < 0) {
-		return;
+		return; /* waited without an entry: nothing to give back */
 	}
+	bit = UINT64_C(1) << i;
+	pid = (uint32_t)getpid();
 	/* relaxed: a stale bit only makes a reader bump space_seq once more;
 	 * the release CAS below orders these before the entry is reused. */
 	atomic_fetch_and_explicit(&ctl->space_sleepers, ~bit,

@@ -87,8 +87,7 @@ static pid_t blocked_writer(struct sb_ring *ring)
 	if (pid == 0) {
 		char msg[1000] = {0};
 
-		sb_ring_publish(ring, msg, sizeof(msg), -1);
-		_exit(0);
+		_exit(sb_ring_publish(ring, msg, sizeof(msg), -1) == 0 ? 0 : 1);
 	}
 	return pid;
 }
