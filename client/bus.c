@@ -51,7 +51,7 @@ struct shmbus_pub {
 };
 
 struct shmbus_sub {
-	shmbus *bus; /* a reference, as for pubs */
+	shmbus *bus;		    /* a reference, as for pubs */
 	struct sb_client_topic reg; /* as for pubs; data_fd is read-only */
 	struct segs m;
 	struct sb_ring ring;
@@ -165,7 +165,6 @@ int shmbus_topic_delete(shmbus *bus, const char *topic)
 }
 
 /* ---- opening: request, descriptors, mappings ------------------------- */
-
 
 static void unmap_segs(struct segs *m)
 {

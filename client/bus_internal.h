@@ -53,11 +53,11 @@
 struct sb_client_topic {
 	struct sb_client_topic *next; /* conn.c's list, under its lock */
 	char name[SB_TOPIC_NAME_MAX + 1];
-	int sub;		   /* 1: subscriber, data_fd read-only */
-	int data_fd;		   /* the data segment (owned by bus.c) */
-	int ctl_fd;		   /* the control segment (owned by bus.c) */
-	int persistent;		   /* from the open reply's topic info */
-	int is_explicit;	   /* from the open reply's topic info */
+	int sub;		    /* 1: subscriber, data_fd read-only */
+	int data_fd;		    /* the data segment (owned by bus.c) */
+	int ctl_fd;		    /* the control segment (owned by bus.c) */
+	int persistent;		    /* from the open reply's topic info */
+	int is_explicit;	    /* from the open reply's topic info */
 	const struct sb_ring *ring; /* geometry, for the adopt request */
 	struct sb_ring_reader *rd;  /* subscribers: the slot to re-own */
 	int64_t handle; /* on the current connection, or -1 (conn.c) */
@@ -124,8 +124,8 @@ int sb_client_usable(shmbus *bus);
  * reconnection when there is none yet). `t` must stay valid until
  * sb_client_topic_remove(). Returns 0 or -EINVAL.
  */
-int sb_client_topic_add(shmbus *bus, struct sb_client_topic *t,
-			int64_t handle, uint64_t gen);
+int sb_client_topic_add(shmbus *bus, struct sb_client_topic *t, int64_t handle,
+			uint64_t gen);
 
 /*
  * Unlinks `t` and, when the current connection holds a handle for it,

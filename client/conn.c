@@ -454,8 +454,8 @@ static int link_call(struct link *ln, const char *op, cJSON *req,
 }
 
 /* A request on the installed link, with bus->lock held. */
-static int call_locked(shmbus *bus, const char *op, cJSON *req,
-		       const int *fds, int nfds, struct sb_client_reply *rep)
+static int call_locked(shmbus *bus, const char *op, cJSON *req, const int *fds,
+		       int nfds, struct sb_client_reply *rep)
 {
 	int conn_err, r;
 
@@ -608,10 +608,9 @@ static int link_open(const char *path, const char *name, int stop_fd,
 
 	sb_client_reply_init(&rep);
 	r = ln == NULL || req == NULL ? -ENOMEM : 0;
-	if (r == 0 &&
-	    (sb_msg_add_int(req, "version", SB_CLIENT_PROTOCOL_VERSION) ==
-		 NULL ||
-	     cJSON_AddStringToObject(req, "name", name) == NULL)) {
+	if (r == 0 && (sb_msg_add_int(req, "version",
+				      SB_CLIENT_PROTOCOL_VERSION) == NULL ||
+		       cJSON_AddStringToObject(req, "name", name) == NULL)) {
 		r = -ENOMEM;
 	}
 	if (r == 0) {
@@ -702,8 +701,8 @@ static int adopt_locked(shmbus *bus, struct sb_client_topic *t)
 	sb_client_reply_init(&rep);
 	r = call_locked(bus, "topic_adopt", req, fds, 2, &rep);
 	cJSON_Delete(req);
-	if (r == 0 && sb_msg_get_int(rep.msg.result, "handle", 0,
-				     UINT32_MAX, &handle, NULL) < 0) {
+	if (r == 0 && sb_msg_get_int(rep.msg.result, "handle", 0, UINT32_MAX,
+				     &handle, NULL) < 0) {
 		r = -EPROTO;
 	}
 	if (r == 0) {
@@ -714,8 +713,8 @@ static int adopt_locked(shmbus *bus, struct sb_client_topic *t)
 	return r;
 }
 
-int sb_client_topic_add(shmbus *bus, struct sb_client_topic *t,
-			int64_t handle, uint64_t gen)
+int sb_client_topic_add(shmbus *bus, struct sb_client_topic *t, int64_t handle,
+			uint64_t gen)
 {
 	if (bus == NULL || t == NULL) {
 		return -EINVAL;
@@ -808,9 +807,9 @@ static int reconnect(shmbus *bus)
 	struct link *ln;
 	cJSON *hello;
 	uint32_t client_id;
-	int r = link_open(bus->path, bus->name, bus->stop_fd,
-			  SB_CLIENT_RECONNECT_TIMEOUT_MS, &ln, &hello,
-			  &client_id);
+	int r =
+	    link_open(bus->path, bus->name, bus->stop_fd,
+		      SB_CLIENT_RECONNECT_TIMEOUT_MS, &ln, &hello, &client_id);
 
 	if (r < 0) {
 		return r;

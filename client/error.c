@@ -42,6 +42,7 @@
 	X(ENODEV, "the object cannot be mapped")                               \
 	X(EUSERS, "too many subscribers or clients")                           \
 	X(ENOTSUP, "not supported")                                            \
+	X(EROFS, "topic is read-only: only subscribers handed it back")        \
 	X(EIO, "input/output error")
 
 const char *shmbus_strerror(int err)

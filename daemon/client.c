@@ -381,7 +381,8 @@ static void read_client(struct sbd_client *c)
 	/* Descriptors belong to the request whose first byte they came
 	 * with; at a frame boundary, any left were sent with a request that
 	 * takes none. */
-	if (!c->closed && c->n_in_fds > 0 && sb_frame_decoder_eof(&c->dec) == 0) {
+	if (!c->closed && c->n_in_fds > 0 &&
+	    sb_frame_decoder_eof(&c->dec) == 0) {
 		sbd_debug("client %" PRIu32 ": closing %d descriptor(s) no "
 			  "request took",
 			  c->id, c->n_in_fds);

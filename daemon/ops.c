@@ -446,13 +446,13 @@ static int adopt_settings(const cJSON *req, struct sbd_adopt *a,
 	    get_choice(req, "mode", MODE_NAMES, -1, &mode, err) < 0 ||
 	    get_choice(req, "overflow", OVERFLOW_NAMES, -1, &overflow, err) <
 		0 ||
-	    sb_msg_get_int(req, "capacity", 1, SB_MSG_INT_MAX, &capacity,
-			   err) < 0 ||
+	    sb_msg_get_int(req, "capacity", 1, SB_MSG_INT_MAX, &capacity, err) <
+		0 ||
 	    sb_msg_get_int(req, "max_message", 0, UINT32_MAX, &max_message,
 			   err) < 0 ||
 	    sb_msg_get_int(req, "fds", 2, 2, &fds, err) < 0 ||
-	    sb_msg_get_bool_opt(req, "persistent", false, &a->persistent,
-				err) < 0 ||
+	    sb_msg_get_bool_opt(req, "persistent", false, &a->persistent, err) <
+		0 ||
 	    sb_msg_get_bool_opt(req, "explicit", false, &a->is_explicit, err) <
 		0) {
 		return -EINVAL;
@@ -543,7 +543,7 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 	if (rep->result == NULL ||
 	    !cJSON_AddStringToObject(rep->result, "adopted", how) ||
 	    !cJSON_ReplaceItemInObjectCaseSensitive(rep->result, "fds",
-						     cJSON_CreateNumber(0))) {
+						    cJSON_CreateNumber(0))) {
 		if (h != NULL) {
 			sbd_client_handle_close(c, h->id);
 		}
@@ -592,9 +592,8 @@ static const char *const F_NONE[] = {ENVELOPE, NULL};
 static const char *const F_SUB[] = {ENVELOPE, "topic", "start", NULL};
 static const char *const F_CLOSE[] = {ENVELOPE, "handle", NULL};
 static const char *const F_ADOPT[] = {
-    ENVELOPE,	  "topic",	"access",     "mode",	  "overflow",
-    "capacity", "max_message", "persistent", "explicit", "fds",
-    NULL};
+    ENVELOPE,	   "topic",	 "access",   "mode", "overflow", "capacity",
+    "max_message", "persistent", "explicit", "fds",  NULL};
 
 static const struct op OPS[] = {
     {"hello", op_hello, F_HELLO},

@@ -610,9 +610,8 @@ static int check_segment(int fd, const char *what, bool need_write,
 		return 0;
 	}
 	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 ||
-	    (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-		(F_SEAL_SHRINK | F_SEAL_GROW)) {
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+			     (F_SEAL_SHRINK | F_SEAL_GROW)) {
 		return sb_msg_errorf(err, -EPERM,
 				     "the %s descriptor is not a memfd sealed "
 				     "against shrinking and growing",
@@ -697,8 +696,8 @@ static int map_adopted(struct sbd_adopt *a, struct adopted *m,
 		return sb_msg_errorf(err, -EBADMSG,
 				     "the data segment has %lld bytes; "
 				     "capacity %" PRIu64 " needs %" PRIu64,
-				     (long long)m->dst.st_size,
-				     a->geo.capacity, m->data_size);
+				     (long long)m->dst.st_size, a->geo.capacity,
+				     m->data_size);
 	}
 	if (m->cst.st_size < (off_t)SB_RING_CTL_SLOTS_OFFSET ||
 	    (uint64_t)m->cst.st_size > max_ctl) {
@@ -707,15 +706,15 @@ static int map_adopted(struct sbd_adopt *a, struct adopted *m,
 				     (long long)m->cst.st_size);
 	}
 	m->ctl_size = (uint64_t)m->cst.st_size;
-	m->shm_data = mmap(NULL, m->data_size, PROT_READ, MAP_SHARED, m->ro_fd,
-			   0);
+	m->shm_data =
+	    mmap(NULL, m->data_size, PROT_READ, MAP_SHARED, m->ro_fd, 0);
 	if (m->shm_data == MAP_FAILED) {
 		m->shm_data = NULL;
 		return sb_msg_errorf(err, -errno, "mmap(data segment): %s",
 				     strerror(errno));
 	}
-	m->shm_ctl = mmap(NULL, m->ctl_size, PROT_READ | PROT_WRITE,
-			  MAP_SHARED, m->ctl_fd, 0);
+	m->shm_ctl = mmap(NULL, m->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  m->ctl_fd, 0);
 	if (m->shm_ctl == MAP_FAILED) {
 		m->shm_ctl = NULL;
 		return sb_msg_errorf(err, -errno, "mmap(control segment): %s",
@@ -809,8 +808,8 @@ static void reap_dead_slots(struct sbd_topic *t)
 		 * sb_ring_reader_open_owned(), which wrote slot_pid. */
 		uint32_t state = atomic_load_explicit(&slot->slot_state,
 						      memory_order_acquire);
-		uint32_t pid = atomic_load_explicit(&slot->slot_pid,
-						    memory_order_relaxed);
+		uint32_t pid =
+		    atomic_load_explicit(&slot->slot_pid, memory_order_relaxed);
 
 		if ((state & 1u) != 0 && pid != 0 && pid <= INT32_MAX &&
 		    kill((pid_t)pid, 0) < 0 && errno == ESRCH &&
@@ -922,8 +921,9 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	enter_registry(b, t, a->is_explicit || cfg_t != NULL);
 	sbd_info("topic \"%s\" handed back (%s, %s, capacity %" PRIu64
 		 ", max_message %" PRIu32 "%s)",
-		 t->name, mode_name(t->geo.mode), overflow_name(t->geo.overflow),
-		 t->geo.capacity, t->geo.max_message,
+		 t->name, mode_name(t->geo.mode),
+		 overflow_name(t->geo.overflow), t->geo.capacity,
+		 t->geo.max_message,
 		 t->data_fd >= 0 ? "" : ", read-only: no publisher yet");
 	reap_dead_slots(t);
 	*out = t;

@@ -31,13 +31,13 @@
 #include "tests/suites.h"
 #include "tests/testutil.h"
 
-#define TOPIC	    "t/restart"
-#define CAPACITY    65536
-#define MAX_PROCS   4
-#define RESTARTS    5
-#define WAIT_MS	    10000
-#define MSG_HEADER  12 /* seq, producer, checksum */
-#define MSG_MAX	    256
+#define TOPIC	   "t/restart"
+#define CAPACITY   65536
+#define MAX_PROCS  4
+#define RESTARTS   5
+#define WAIT_MS	   10000
+#define MSG_HEADER 12 /* seq, producer, checksum */
+#define MSG_MAX	   256
 
 static void sleep_ms(int ms)
 {
@@ -209,8 +209,8 @@ static void subscriber_main(int id, int start)
 	for (;;) {
 		uint32_t seq, p;
 		int stopping = atomic_load(&sh->stop_sub[id]) != 0;
-		ssize_t n = shmbus_receive(sub, buf, sizeof(buf),
-					   stopping ? 300 : 100);
+		ssize_t n =
+		    shmbus_receive(sub, buf, sizeof(buf), stopping ? 300 : 100);
 
 		if (n == -ETIMEDOUT || n == -EAGAIN) {
 			if (stopping) {
@@ -294,8 +294,8 @@ static int listed(const char *topic, int *pubs, int *subs)
 	}
 	req = cJSON_CreateObject();
 	if (sb_client_call(bus, "topic_list", req, &rep) == 0) {
-		topics = cJSON_GetObjectItemCaseSensitive(rep.msg.result,
-							  "topics");
+		topics =
+		    cJSON_GetObjectItemCaseSensitive(rep.msg.result, "topics");
 		cJSON_ArrayForEach(it, topics)
 		{
 			const cJSON *name =
@@ -367,8 +367,8 @@ static int shm_leftovers(void)
 	return n;
 }
 
-static void restart_broker(struct sbt_broker *b, double *reconnect_ms,
-			   int pubs, int subs)
+static void restart_broker(struct sbt_broker *b, double *reconnect_ms, int pubs,
+			   int subs)
 {
 	ck_assert_int_eq(sbt_broker_signal_wait(b, SIGKILL), -SIGKILL);
 	ck_assert_int_eq(sbt_broker_start_in(b, NULL, NULL), 0);
@@ -436,8 +436,8 @@ START_TEST(stream_survives_restarts)
 	 * go on far past one ring's worth. */
 	kill(victim, SIGKILL);
 	ck_assert_int_eq(sbt_wait(victim), -SIGKILL);
-	ck_assert(sbt_broker_log_wait(&b, "freed 1 slot(s) of topic \"" TOPIC
-					  "\""));
+	ck_assert(
+	    sbt_broker_log_wait(&b, "freed 1 slot(s) of topic \"" TOPIC "\""));
 	before = atomic_load(&sh->sub[0].total);
 	ck_assert(wait_u64(&sh->sub[0].total, before + 5000));
 
@@ -497,8 +497,8 @@ START_TEST(subscriber_only_topic_is_read_only)
 	ck_assert_int_eq(sbt_broker_start(&b, NULL, NULL), 0);
 	snprintf(sock_path, sizeof(sock_path), "%s", b.socket);
 	ck_assert_int_eq(shmbus_connect(b.socket, "ro", &bus), 0);
-	ck_assert_int_eq(shmbus_sub_open(bus, "t/ro", SHMBUS_START_LATEST, &sub),
-			 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/ro", SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
 	ck_assert_int_eq(sbt_broker_start_in(&b, NULL, NULL), 0);
 	ck_assert(wait_listed("t/ro", 0, 1) >= 0);
@@ -549,8 +549,8 @@ static int raw_adopt(const char *path, const char *topic, uint64_t capacity,
 	sb_frame_decoder_init(&dec, 1 << 20);
 	for (int i = 0; i < 2; i++) {
 		char frame[600];
-		ssize_t len = sb_frame_encode(reqs[i], strlen(reqs[i]),
-					      1 << 20, frame, sizeof(frame));
+		ssize_t len = sb_frame_encode(reqs[i], strlen(reqs[i]), 1 << 20,
+					      frame, sizeof(frame));
 		struct iovec iov = {frame, (size_t)len};
 		union {
 			struct cmsghdr align;
@@ -692,8 +692,7 @@ START_TEST(forged_descriptors_refused)
 	ck_assert_int_eq(shmbus_connect(b.socket, "real", &bus), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/real", &pub), 0);
 	good_ring(cap, other);
-	ck_assert_int_eq(raw_adopt(b.socket, "t/real", cap, other, 2),
-			 -EEXIST);
+	ck_assert_int_eq(raw_adopt(b.socket, "t/real", cap, other, 2), -EEXIST);
 	ck_assert(sbt_broker_log_wait(&b, "topic_adopt \"t/real\" refused"));
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);
 	ck_assert_int_eq(shmbus_close(bus), 0);
