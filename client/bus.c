@@ -88,7 +88,7 @@ static int simple_call(shmbus *bus, const char *op, cJSON *req)
 	return r;
 }
 
-static cJSON *topic_request(const char *topic)
+cJSON *sb_client_topic_request(const char *topic)
 {
 	cJSON *req = cJSON_CreateObject();
 
@@ -136,7 +136,7 @@ int shmbus_topic_create(shmbus *bus, const char *topic,
 	if (bus == NULL || check_topic(topic) < 0) {
 		return -EINVAL;
 	}
-	req = topic_request(topic);
+	req = sb_client_topic_request(topic);
 	if (req == NULL) {
 		return -ENOMEM;
 	}
@@ -157,7 +157,7 @@ int shmbus_topic_delete(shmbus *bus, const char *topic)
 	if (bus == NULL || check_topic(topic) < 0) {
 		return -EINVAL;
 	}
-	req = topic_request(topic);
+	req = sb_client_topic_request(topic);
 	if (req == NULL) {
 		return -ENOMEM;
 	}
@@ -351,7 +351,7 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 		return -EINVAL;
 	}
 	pub = calloc(1, sizeof(*pub));
-	req = topic_request(topic);
+	req = sb_client_topic_request(topic);
 	if (pub == NULL || req == NULL) {
 		free(pub);
 		cJSON_Delete(req);
@@ -482,7 +482,7 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 		return -EINVAL;
 	}
 	sub = calloc(1, sizeof(*sub));
-	req = topic_request(topic);
+	req = sb_client_topic_request(topic);
 	if (sub == NULL || req == NULL ||
 	    cJSON_AddStringToObject(req, "start",
 				    start == SHMBUS_START_EARLIEST

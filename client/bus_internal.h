@@ -141,4 +141,8 @@ void sb_client_close_handle(shmbus *bus, int64_t handle, uint64_t gen);
 /* How many times the connection was re-established (for tests). */
 uint64_t sb_client_reconnects(shmbus *bus);
 
+/* A new request object {"topic": topic} (the op is added by
+ * sb_client_call), or NULL when out of memory. */
+cJSON *sb_client_topic_request(const char *topic);
+
 #endif
