@@ -264,6 +264,64 @@ START_TEST(config_seed_errors_name_the_field)
 }
 END_TEST
 
+/*
+ * Found by fuzz/config.c in its first 60-second run (crash input
+ * fuzz/corpus/config/regress-newline-in-string, the 5 bytes below): a
+ * string value holding an escaped newline was copied raw into the error
+ * message, which config.h promises is one line (and which the broker logs).
+ * Fixed by quoting every string a message shows with sb_msg_quote().
+ */
+START_TEST(config_string_with_newline_stays_on_one_line)
+{
+	static const char in[] = {'\n', '"', '\\', 'n', '"'};
+	struct sb_config cfg;
+	char err[512];
+
+	ck_assert_int_eq(sb_config_parse(in, sizeof(in), "fuzz.json", &cfg, err,
+					 sizeof(err)),
+			 -EINVAL);
+	ck_assert_str_eq(err, "fuzz.json: the top level must be an object (got "
+			      "\"\\n\")");
+	config_fails(
+	    "{\"topics\":[{\"name\":\"a\\u001b\\\\\\\"b\\t\\u00e9"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}]}",
+	    "fuzz.json: topics[0].name: invalid topic name "
+	    "\"a\\u001b\\\\\\\"b\\t\xc3\xa9"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"...: has a character "
+	    "other than letters, digits, '.', '_', '-', '/' (byte 0x1b "
+	    "at position 1)");
+}
+END_TEST
+
+/*
+ * The same flaw on the protocol side, found by reading the code after the
+ * config crash and now an oracle in fuzz/frame_message.c (input
+ * fuzz/corpus/frame_message/regress-unknown-field-newline): a peer's
+ * unknown field name went raw into the error message the broker logs.
+ */
+START_TEST(unknown_field_name_with_control_characters_is_escaped)
+{
+	static const char text[] = "{\"op\":\"ping\",\"id\":1,"
+				   "\"a\\nb\\u001b\":1}";
+	static const char *const known[] = {"op", "id", NULL};
+	struct sb_msg_request req;
+	struct sb_msg_error err = {0, ""};
+	char buf[16];
+
+	ck_assert_int_eq(sb_msg_parse_request(text, strlen(text), &req, &err),
+			 0);
+	ck_assert_int_eq(sb_msg_check_fields(req.root, known, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "unknown field \"a\\nb\\u001b\"");
+	sb_msg_request_fini(&req);
+	/* Cut to the buffer, never inside an escape or a UTF-8 sequence. */
+	ck_assert_str_eq(sb_msg_quote("abcdefghijklmnop", 64, buf, sizeof(buf)),
+			 "\"abcdefghij\"...");
+	ck_assert_str_eq(sb_msg_quote("\xc3\xa9\xc3\xa9", 3, buf, sizeof(buf)),
+			 "\"\xc3\xa9\"...");
+	ck_assert_str_eq(sb_msg_quote("a\x01", 64, buf, 8), "\"a\"...");
+}
+END_TEST
+
 /* ---- rings: fuzz/corpus/ring_attach/bad-* ------------------------------ */
 
 #define RING_CAP  4096u
@@ -375,6 +433,9 @@ Suite *fuzz_regressions_suite(void)
 
 	tc = tcase_create("config");
 	tcase_add_test(tc, config_seed_errors_name_the_field);
+	tcase_add_test(tc, config_string_with_newline_stays_on_one_line);
+	tcase_add_test(tc,
+		       unknown_field_name_with_control_characters_is_escaped);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("ring");
