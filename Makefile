@@ -1,5 +1,6 @@
 # shmbus build. `make` builds libshmbus (static and shared); `make test` runs
-# every Check test twice, plain and under AddressSanitizer+UBSan; `make run`
+# every Check test twice, plain and under AddressSanitizer+UBSan, then the
+# fuzz targets briefly (`make fuzz` runs them longer); `make run`
 # starts the broker. Objects go to build/<variant>/ so the two builds never mix.
 
 VARIANT ?= plain
@@ -81,8 +82,9 @@ deps:
 	@sh scripts/install-deps.sh
 
 # The whole suite, twice: plain, then with AddressSanitizer and UBSan. Any
-# failure, sanitizer report or leak makes the run (and so CI) fail. Then,
-# once, the installation: what a user gets from `make install`.
+# failure, sanitizer report or leak makes the run (and so CI) fail. Then a
+# 10-second run of each fuzz target (docs/fuzzing.md), and, once, the
+# installation: what a user gets from `make install`.
 test: deps
 	$(MAKE) --no-print-directory VARIANT=plain check-variant
 	$(MAKE) --no-print-directory VARIANT=asan check-variant
