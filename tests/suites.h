@@ -19,6 +19,7 @@
 	X(frame)                                                               \
 	X(topic_name)                                                          \
 	X(message)                                                             \
+	X(fuzz_regressions)                                                    \
 	X(config)                                                              \
 	X(broker)                                                              \
 	X(bus)                                                                 \
