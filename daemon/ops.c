@@ -36,6 +36,17 @@ struct op {
 	const char *const *fields; /* known fields, "op" and "id" included */
 };
 
+
+/* Room for a peer's string quoted into an error message. */
+#define QUOTE_MAX 80
+
+/* A peer's string as a quoted, escaped literal (at most 64 bytes of it):
+ * error messages are also logged, and must stay one line of text. */
+static const char *quote(const char *s, char buf[QUOTE_MAX])
+{
+	return sb_msg_quote(s, 64, buf, QUOTE_MAX);
+}
+
 static int oom(struct sb_msg_error *err)
 {
 	return sb_msg_errorf(err, -ENOMEM, "out of memory");
@@ -142,14 +153,15 @@ static int get_size(const cJSON *req, const char *field, uint64_t dflt,
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, field);
 	const char *why = NULL;
+	char got[QUOTE_MAX];
 	int64_t n;
 
 	*out = dflt;
 	if (cJSON_IsString(v)) {
 		if (sb_size_parse(v->valuestring, out, &why) < 0) {
 			return sb_msg_errorf(err, -EINVAL,
-					     "field \"%s\": %s (got \"%s\")",
-					     field, why, v->valuestring);
+					     "field \"%s\": %s (got %s)", field,
+					     why, quote(v->valuestring, got));
 		}
 	} else if (v != NULL) {
 		if (sb_msg_get_int(req, field, 0, SB_MSG_INT_MAX, &n, err) <
@@ -170,6 +182,7 @@ static int get_choice(const cJSON *req, const char *field,
 		      struct sb_msg_error *err)
 {
 	const char *s = NULL;
+	char got[QUOTE_MAX];
 
 	*out = dflt;
 	if (sb_msg_get_string_opt(req, field, NULL, &s, err) < 0) {
@@ -187,9 +200,10 @@ static int get_choice(const cJSON *req, const char *field,
 	return sb_msg_errorf(
 	    err, -EINVAL,
 	    "field \"%s\" must be one of \"%s\", \"%s\"%s%s%s "
-	    "(got \"%s\")",
+	    "(got %s)",
 	    field, names[0], names[1], names[2] != NULL ? ", \"" : "",
-	    names[2] != NULL ? names[2] : "", names[2] != NULL ? "\"" : "", s);
+	    names[2] != NULL ? names[2] : "", names[2] != NULL ? "\"" : "",
+	    quote(s, got));
 }
 
 static const char *const MODE_NAMES[] = {"broadcast", "queue", NULL};
@@ -623,16 +637,17 @@ static int run(struct sbd_client *c, const struct sb_msg_request *req,
 	       struct reply *rep, struct sb_msg_error *err)
 {
 	const struct op *op = find_op(req->op);
+	char got[QUOTE_MAX];
 
 	if (op == NULL) {
-		return sb_msg_errorf(err, -ENOTSUP, "unknown op \"%s\"",
-				     req->op);
+		return sb_msg_errorf(err, -ENOTSUP, "unknown op %s",
+				     quote(req->op, got));
 	}
 	if (!c->hello_done && op->fn != op_hello) {
 		return sb_msg_errorf(err, -EPROTO,
 				     "the first request must be \"hello\" "
-				     "(got \"%s\")",
-				     req->op);
+				     "(got %s)",
+				     quote(req->op, got));
 	}
 	if (c->hello_done && op->fn == op_hello) {
 		return sb_msg_errorf(err, -EPROTO,
@@ -649,6 +664,7 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 	struct sb_msg_request req;
 	struct sb_msg_error err = {0, ""};
 	struct reply rep = {NULL, {-1, -1}, 0, false};
+	char got[QUOTE_MAX];
 	cJSON *msg;
 	int r;
 
@@ -660,7 +676,8 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 		msg = sb_msg_reply_result(req.id, rep.result);
 	} else {
 		sbd_debug("client %" PRIu32 ": %s: %s", c->id,
-			  req.op != NULL ? req.op : "request", err.message);
+			  req.op != NULL ? quote(req.op, got) : "request",
+			  err.message);
 		cJSON_Delete(rep.result);
 		rep.nfds = 0;
 		msg = sb_msg_reply_error(req.has_id, req.id, r, err.message);
