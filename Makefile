@@ -1,5 +1,6 @@
 # shmbus build. `make` builds libshmbus (static and shared); `make test` runs
-# every Check test twice, plain and under AddressSanitizer+UBSan; `make run`
+# every Check test twice, plain and under AddressSanitizer+UBSan, then the
+# fuzz targets briefly (`make fuzz` runs them longer); `make run`
 # starts the broker. Objects go to build/<variant>/ so the two builds never mix.
 
 VARIANT ?= plain
@@ -62,7 +63,8 @@ CRASH_OBJS := $(B)/tests/crash_matrix.o $(B)/tests/broker_harness.o \
 SOAK_ROUNDS ?= 2000
 
 .PHONY: all lib examples test check-variant check-install run bench clean \
-        deps format install soak
+        deps format install soak fuzz fuzz-short fuzz-build fuzz-deps \
+        fuzz-seeds
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -86,11 +88,13 @@ deps:
 	@sh scripts/install-deps.sh
 
 # The whole suite, twice: plain, then with AddressSanitizer and UBSan. Any
-# failure, sanitizer report or leak makes the run (and so CI) fail. Then,
-# once, the installation: what a user gets from `make install`.
+# failure, sanitizer report or leak makes the run (and so CI) fail. Then a
+# 10-second run of each fuzz target (docs/fuzzing.md), and, once, the
+# installation: what a user gets from `make install`.
 test: deps
 	$(MAKE) --no-print-directory VARIANT=plain check-variant
 	$(MAKE) --no-print-directory VARIANT=asan check-variant
+	$(MAKE) --no-print-directory fuzz-short
 	$(MAKE) --no-print-directory VARIANT=plain check-install
 
 # The examples are prerequisites so that both variants compile them.
@@ -186,12 +190,61 @@ $(BENCH): $(BENCH_OBJS) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(BENCH_OBJS) $(LIB_A) $(PKG_LIBS) \
 	      $(LIBS_SYS) -lm
 
+# ---- fuzzing (docs/fuzzing.md) ----------------------------------------
+# libFuzzer targets in fuzz/, built by clang with ASan and UBSan into
+# build/fuzz/ (their own tree: the instrumentation differs from every
+# variant's). `make fuzz` runs each for FUZZ_SECONDS from a scratch copy of
+# fuzz/corpus/<target>/; `make fuzz-short` is the 10-second run `make test`
+# does. Each target is TARGET:MAX_LEN (ring_attach: two segments, 12288
+# bytes, plus a script of up to 65).
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_B := build/fuzz
+FUZZ_TARGETS := frame_message:8192 ring_attach:12353 config:8192
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -MMD -MP -Iinclude -I. \
+               $(PKG_CFLAGS) $(FUZZ_SAN)
+# The code under test gets coverage instrumentation without libFuzzer's
+# main; only the final link adds it.
+FUZZ_LIB_SRCS := $(wildcard proto/*.c config/*.c)
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_B)/obj/%.o)
+FUZZ_BINS := $(foreach t,$(FUZZ_TARGETS),$(FUZZ_B)/$(firstword $(subst :, ,$(t))))
+
+fuzz-deps:
+	@sh scripts/install-deps.sh fuzz
+
+fuzz-build: fuzz-deps
+	$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	sh scripts/fuzz.sh $(FUZZ_B) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-short: fuzz-build
+	sh scripts/fuzz.sh $(FUZZ_B) 10 $(FUZZ_TARGETS)
+
+# Rewrites fuzz/corpus/ring_attach/ with rings made by the ring code itself
+# (fuzz/gen_ring_seeds.c); the result is committed.
+fuzz-seeds:
+	@mkdir -p $(FUZZ_B) fuzz/corpus/ring_attach
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $(FUZZ_B)/gen_ring_seeds \
+	      fuzz/gen_ring_seeds.c proto/ring.c proto/futex.c $(LIBS_SYS)
+	$(FUZZ_B)/gen_ring_seeds fuzz/corpus/ring_attach
+
+$(FUZZ_B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_B)/%: $(FUZZ_B)/obj/fuzz/%.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) \
+	      $(LIBS_SYS)
+
 format:
 	clang-format -i $(LIB_SRCS) $(CONFIG_SRCS) $(DAEMON_SRCS) $(TOOL_SRCS) \
-	    $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS) \
+	    $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS) $(wildcard fuzz/*.c) \
 	    $(wildcard include/shmbus/*.h */*.h)
 
 clean:
 	rm -rf build
 
--include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)
+-include $(shell find build/$(VARIANT) $(FUZZ_B) -name '*.d' 2>/dev/null)

@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -39,7 +41,7 @@ struct segs {
 
 struct shmbus_pub {
 	shmbus *bus; /* a reference: the connection outlives shmbus_close() */
-	int64_t handle;
+	struct sb_client_topic reg; /* descriptors kept for re-adoption */
 	struct segs m;
 	struct sb_ring ring;
 	/* Thread id of the claim's holder, 0 when none; only that thread
@@ -49,8 +51,8 @@ struct shmbus_pub {
 };
 
 struct shmbus_sub {
-	shmbus *bus; /* a reference, as for pubs */
-	int64_t handle;
+	shmbus *bus;		    /* a reference, as for pubs */
+	struct sb_client_topic reg; /* as for pubs; data_fd is read-only */
 	struct segs m;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
@@ -86,7 +88,7 @@ static int simple_call(shmbus *bus, const char *op, cJSON *req)
 	return r;
 }
 
-static cJSON *topic_request(const char *topic)
+cJSON *sb_client_topic_request(const char *topic)
 {
 	cJSON *req = cJSON_CreateObject();
 
@@ -134,7 +136,7 @@ int shmbus_topic_create(shmbus *bus, const char *topic,
 	if (bus == NULL || check_topic(topic) < 0) {
 		return -EINVAL;
 	}
-	req = topic_request(topic);
+	req = sb_client_topic_request(topic);
 	if (req == NULL) {
 		return -ENOMEM;
 	}
@@ -155,7 +157,7 @@ int shmbus_topic_delete(shmbus *bus, const char *topic)
 	if (bus == NULL || check_topic(topic) < 0) {
 		return -EINVAL;
 	}
-	req = topic_request(topic);
+	req = sb_client_topic_request(topic);
 	if (req == NULL) {
 		return -ENOMEM;
 	}
@@ -163,23 +165,6 @@ int shmbus_topic_delete(shmbus *bus, const char *topic)
 }
 
 /* ---- opening: request, descriptors, mappings ------------------------- */
-
-/* Tells the broker we let go of `handle`, if the connection still works.
- * Best effort: a broker that is gone has released it already. */
-static void send_close(shmbus *bus, int64_t handle)
-{
-	cJSON *req;
-
-	if (!sb_client_usable(bus)) {
-		return;
-	}
-	req = cJSON_CreateObject();
-	if (req == NULL || sb_msg_add_int(req, "handle", handle) == NULL) {
-		cJSON_Delete(req);
-		return;
-	}
-	(void)simple_call(bus, "close", req);
-}
 
 static void unmap_segs(struct segs *m)
 {
@@ -218,15 +203,41 @@ static int map_fd(int fd, size_t size, int prot, void **out)
 struct grant {
 	int64_t handle;
 	int64_t owner; /* sub_open only */
+	uint64_t gen;  /* the connection that granted it */
 	struct segs m;
+	int data_fd; /* kept open for handing the topic back */
+	int ctl_fd;
+	bool persistent;
+	bool is_explicit;
 };
+
+static void close_grant_fds(struct grant *g)
+{
+	if (g->data_fd >= 0) {
+		close(g->data_fd);
+		g->data_fd = -1;
+	}
+	if (g->ctl_fd >= 0) {
+		close(g->ctl_fd);
+		g->ctl_fd = -1;
+	}
+}
 
 static int read_grant(const struct sb_client_reply *rep, int want_owner,
 		      struct grant *g)
 {
 	const cJSON *res = rep->msg.result;
+	const cJSON *info;
 	int64_t data_size, ctl_size;
 
+	/* The topic's info is optional to us: it only says how to describe
+	 * the topic when handing it back to a restarted broker. */
+	if (sb_msg_get_object(res, "topic", &info, NULL) == 0) {
+		(void)sb_msg_get_bool_opt(info, "persistent", false,
+					  &g->persistent, NULL);
+		(void)sb_msg_get_bool_opt(info, "explicit", false,
+					  &g->is_explicit, NULL);
+	}
 	if (sb_msg_get_int(res, "handle", 0, SB_MSG_INT_MAX, &g->handle, NULL) <
 	    0) {
 		return -EPROTO;
@@ -259,7 +270,9 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
 
 	memset(g, 0, sizeof(*g));
 	g->handle = -1;
+	g->data_fd = g->ctl_fd = -1;
 	r = sb_client_call(bus, op, req, &rep);
+	g->gen = rep.gen;
 	if (r == 0) {
 		r = read_grant(&rep, want_owner, g);
 		have_handle = g->handle >= 0;
@@ -271,7 +284,12 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
 		r = map_fd(rep.fds[1], g->m.ctl_size, PROT_READ | PROT_WRITE,
 			   &g->m.ctl);
 	}
-	/* The mappings keep the memory alive; the descriptors can go. */
+	if (r == 0) {
+		/* Kept, not closed: a restarted broker gets them back. */
+		g->data_fd = rep.fds[0];
+		g->ctl_fd = rep.fds[1];
+		rep.fds[0] = rep.fds[1] = -1;
+	}
 	sb_client_reply_fini(&rep);
 	if (r == 0) {
 		r = sb_ring_attach(ring, g->m.data, g->m.data_size, g->m.ctl,
@@ -279,11 +297,42 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
 	}
 	if (r < 0) {
 		unmap_segs(&g->m);
+		close_grant_fds(g);
 		if (have_handle) {
-			send_close(bus, g->handle);
+			sb_client_close_handle(bus, g->handle, g->gen);
 		}
 	}
 	return r;
+}
+
+/* Fills the connection's record of an open pub or sub from its grant and
+ * registers it (the descriptors pass to `reg`). */
+static void register_topic(shmbus *bus, struct sb_client_topic *reg,
+			   const char *topic, int sub, struct grant *g,
+			   const struct sb_ring *ring,
+			   struct sb_ring_reader *rd)
+{
+	snprintf(reg->name, sizeof(reg->name), "%s", topic);
+	reg->sub = sub;
+	reg->data_fd = g->data_fd;
+	reg->ctl_fd = g->ctl_fd;
+	reg->persistent = g->persistent;
+	reg->is_explicit = g->is_explicit;
+	reg->ring = ring;
+	reg->rd = rd;
+	reg->handle = -1;
+	g->data_fd = g->ctl_fd = -1;
+	(void)sb_client_topic_add(bus, reg, g->handle, g->gen);
+}
+
+/* Unregisters (closing the handle on the current connection) and closes
+ * the kept descriptors. */
+static void unregister_topic(shmbus *bus, struct sb_client_topic *reg)
+{
+	sb_client_topic_remove(bus, reg);
+	close(reg->data_fd);
+	close(reg->ctl_fd);
+	reg->data_fd = reg->ctl_fd = -1;
 }
 
 /* ---- publishing ------------------------------------------------------ */
@@ -302,7 +351,7 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 		return -EINVAL;
 	}
 	pub = calloc(1, sizeof(*pub));
-	req = topic_request(topic);
+	req = sb_client_topic_request(topic);
 	if (pub == NULL || req == NULL) {
 		free(pub);
 		cJSON_Delete(req);
@@ -316,9 +365,9 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 	}
 	sb_client_ref(bus);
 	pub->bus = bus;
-	pub->handle = g.handle;
 	pub->m = g.m;
 	atomic_init(&pub->claim_tid, 0);
+	register_topic(bus, &pub->reg, topic, 0, &g, &pub->ring, NULL);
 	*out = pub;
 	return 0;
 }
@@ -409,8 +458,8 @@ int shmbus_pub_close(shmbus_pub *pub)
 	if (atomic_load_explicit(&pub->claim_tid, memory_order_relaxed) != 0) {
 		(void)sb_ring_abort(&pub->ring, &pub->claim);
 	}
+	unregister_topic(pub->bus, &pub->reg);
 	unmap_segs(&pub->m);
-	send_close(pub->bus, pub->handle);
 	sb_client_unref(pub->bus);
 	free(pub);
 	return 0;
@@ -433,7 +482,7 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 		return -EINVAL;
 	}
 	sub = calloc(1, sizeof(*sub));
-	req = topic_request(topic);
+	req = sb_client_topic_request(topic);
 	if (sub == NULL || req == NULL ||
 	    cJSON_AddStringToObject(req, "start",
 				    start == SHMBUS_START_EARLIEST
@@ -449,7 +498,8 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 					      (uint32_t)g.owner, &sub->rd);
 		if (r < 0) {
 			unmap_segs(&g.m);
-			send_close(bus, g.handle);
+			close_grant_fds(&g);
+			sb_client_close_handle(bus, g.handle, g.gen);
 		}
 	}
 	if (r < 0) {
@@ -458,9 +508,9 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 	}
 	sb_client_ref(bus);
 	sub->bus = bus;
-	sub->handle = g.handle;
 	sub->m = g.m;
 	sub->efd = -1;
+	register_topic(bus, &sub->reg, topic, 1, &g, &sub->ring, &sub->rd);
 	*out = sub;
 	return 0;
 }
@@ -672,10 +722,12 @@ int shmbus_sub_close(shmbus_sub *sub)
 		return -EINVAL;
 	}
 	stop_watcher(sub);
+	/* Unregistered first, so that a reconnection cannot rewrite the
+	 * slot's owner while we free it. */
+	unregister_topic(sub->bus, &sub->reg);
 	/* The slot lives in the control segment: free it before unmapping. */
 	(void)sb_ring_reader_close(&sub->rd);
 	unmap_segs(&sub->m);
-	send_close(sub->bus, sub->handle);
 	sb_client_unref(sub->bus);
 	free(sub);
 	return 0;

@@ -1,7 +1,9 @@
 /*
  * bus_internal.h - the bus client's connection to the broker, shared by the
  * public bus API (client/bus.c) and the command-line tool: one synchronous
- * request/reply call that also collects the descriptors a reply carries.
+ * request/reply call that also collects the descriptors a reply carries,
+ * and the register of open topics that the connection hands back to a
+ * restarted broker when it reconnects (topic_adopt).
  * Prefix: sb_client_. Not installed; not part of the public API.
  */
 #ifndef SB_CLIENT_BUS_INTERNAL_H
@@ -13,6 +15,8 @@
 #include <cJSON.h>
 
 #include "proto/message.h"
+#include "proto/ring.h"
+#include "proto/topic_name.h"
 #include "shmbus/shmbus.h"
 
 /* Protocol version this client speaks in hello. */
@@ -25,6 +29,41 @@
  * up as hung (-ETIMEDOUT). A healthy broker answers in microseconds. */
 #define SB_CLIENT_REPLY_TIMEOUT_MS 30000
 
+/* Reconnection back-off: the first attempt after a loss waits about
+ * BACKOFF_MIN_MS, each failure doubles the wait up to BACKOFF_MAX_MS, and
+ * every wait is jittered to between half and all of it, so that many
+ * clients of one broker do not knock at the same instant. */
+#define SB_CLIENT_BACKOFF_MIN_MS 10
+#define SB_CLIENT_BACKOFF_MAX_MS 1000
+
+/* Reply wait for the hello of a reconnection: shorter than a request's, so
+ * that a broker that accepts but does not answer costs one back-off step,
+ * not half a minute. */
+#define SB_CLIENT_RECONNECT_TIMEOUT_MS 2000
+
+/*
+ * One open publisher or subscriber as the connection remembers it, so that
+ * it can hand the topic back to a restarted broker (op topic_adopt). The
+ * struct lives inside the shmbus_pub or shmbus_sub; bus.c fills it and owns
+ * the descriptors; conn.c links it and, under the connection's lock, sets
+ * `handle` and rewrites a subscriber's slot owner. The descriptors stay
+ * open for the life of the pub or sub: a subscriber's data descriptor is
+ * read-only, so a topic only subscribers hand back stays read-only.
+ */
+struct sb_client_topic {
+	struct sb_client_topic *next; /* conn.c's list, under its lock */
+	char name[SB_TOPIC_NAME_MAX + 1];
+	int sub;		    /* 1: subscriber, data_fd read-only */
+	int data_fd;		    /* the data segment (owned by bus.c) */
+	int ctl_fd;		    /* the control segment (owned by bus.c) */
+	int persistent;		    /* from the open reply's topic info */
+	int is_explicit;	    /* from the open reply's topic info */
+	const struct sb_ring *ring; /* geometry, for the adopt request */
+	struct sb_ring_reader *rd;  /* subscribers: the slot to re-own */
+	int64_t handle; /* on the current connection, or -1 (conn.c) */
+	int last_error; /* the last adoption's error, or 0 (conn.c) */
+};
+
 /*
  * A reply as sb_client_call() hands it over. `msg.result` (success) or
  * `msg.message` (error reply) point into `msg.root`. The caller takes a
@@ -35,6 +74,7 @@ struct sb_client_reply {
 	struct sb_msg_reply msg;
 	int fds[SB_CLIENT_MAX_FDS];
 	int nfds;
+	uint64_t gen; /* the connection generation that answered */
 };
 
 /* Prepares `rep` so that sb_client_reply_fini() is safe on it. */
@@ -56,14 +96,15 @@ void sb_client_reply_fini(struct sb_client_reply *rep);
  * -EPROTO (a reply that breaks the protocol: bad frame, bad JSON, wrong id,
  * descriptors that do not match its "fds"), -EMSGSIZE (request over the
  * broker's max_frame), -ENOMEM, -EINVAL. After a connection error every
- * later call fails at once with -ECONNRESET. Call sb_client_reply_fini()
- * in every case.
+ * later call fails at once with -ECONNRESET until the connection's watcher
+ * thread has reconnected (never waiting for it). Call
+ * sb_client_reply_fini() in every case.
  */
 int sb_client_call(shmbus *bus, const char *op, cJSON *req,
 		   struct sb_client_reply *rep);
 
 /* The result object of the broker's hello reply (version, broker, pid,
- * client, limits), owned by `bus`. */
+ * client, limits), owned by `bus`; valid until the next reconnection. */
 const cJSON *sb_client_hello(const shmbus *bus);
 
 /* Takes a reference on the connection: it stays open until the last
@@ -73,7 +114,35 @@ void sb_client_ref(shmbus *bus);
 /* Drops a reference; the last one closes the socket and frees `bus`. */
 void sb_client_unref(shmbus *bus);
 
-/* 1 while requests can still be sent (no connection error seen yet). */
+/* 1 while requests can be sent (connected, no connection error seen). */
 int sb_client_usable(shmbus *bus);
+
+/*
+ * Registers an open pub or sub whose open request was answered by
+ * connection generation `gen` with handle `handle`. If the connection was
+ * replaced since, the topic is handed to the new broker now (or at the next
+ * reconnection when there is none yet). `t` must stay valid until
+ * sb_client_topic_remove(). Returns 0 or -EINVAL.
+ */
+int sb_client_topic_add(shmbus *bus, struct sb_client_topic *t, int64_t handle,
+			uint64_t gen);
+
+/*
+ * Unlinks `t` and, when the current connection holds a handle for it,
+ * closes that handle (best effort). Afterwards conn.c never touches `t`
+ * again, so the caller may free the slot, unmap and close descriptors.
+ */
+void sb_client_topic_remove(shmbus *bus, struct sb_client_topic *t);
+
+/* Closes `handle`, granted by connection generation `gen`, if that
+ * connection is still the current one. Best effort. */
+void sb_client_close_handle(shmbus *bus, int64_t handle, uint64_t gen);
+
+/* How many times the connection was re-established (for tests). */
+uint64_t sb_client_reconnects(shmbus *bus);
+
+/* A new request object {"topic": topic} (the op is added by
+ * sb_client_call), or NULL when out of memory. */
+cJSON *sb_client_topic_request(const char *topic);
 
 #endif

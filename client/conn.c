@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -38,18 +40,38 @@
  * ones are received (and closed) rather than truncated. */
 #define CMSG_FDS (SB_CLIENT_MAX_FDS * 2)
 
-struct shmbus {
-	pthread_mutex_t lock;  /* one request at a time; guards all below */
-	_Atomic unsigned refs; /* the user's, plus one per pub and sub */
+/* One socket to one broker, and the request state that goes with it. A
+ * reconnection builds a new link privately (connect and hello without the
+ * bus lock), then installs it under the lock. */
+struct link {
 	int fd;
-	int error; /* 0, or the connection error that ended it */
+	int stop_fd; /* the bus's eventfd: a reply wait ends when it fires */
 	uint64_t next_id;
 	size_t max_frame; /* the broker's limits.max_frame */
 	struct sb_frame_decoder dec;
 	const char *in; /* input received but not yet decoded, in rbuf */
 	size_t inlen;
-	cJSON *hello; /* the hello reply's result */
 	char rbuf[RBUF_SIZE];
+};
+
+struct shmbus {
+	pthread_mutex_t lock;  /* one request at a time; guards all below */
+	_Atomic unsigned refs; /* the user's, plus one per pub and sub */
+	struct link *link;     /* NULL while disconnected */
+	int error;	       /* 0, or the connection error that ended it */
+	uint64_t gen;	       /* bumped at each (re)connection */
+	uint64_t reconnects;
+	uint32_t client_id; /* our owner token on the current connection */
+	cJSON *hello;	    /* the hello reply's result */
+	struct sb_client_topic *topics; /* open pubs and subs */
+
+	/* Set once at connect, read-only afterwards. */
+	char path[SB_SOCKET_PATH_MAX + 1];
+	char name[NAME_MAX_LEN + 1];
+	pid_t owner_pid; /* the process whose watcher thread this is */
+	int stop_fd;	 /* eventfd: tells the watcher to end */
+	int watching;	 /* the watcher thread was started */
+	pthread_t watcher;
 };
 
 void sb_client_reply_init(struct sb_client_reply *rep)
@@ -92,12 +114,62 @@ void sb_client_ref(shmbus *bus)
 	atomic_fetch_add_explicit(&bus->refs, 1, memory_order_relaxed);
 }
 
+static struct link *link_new(int stop_fd)
+{
+	struct link *ln = calloc(1, sizeof(*ln));
+
+	if (ln == NULL) {
+		return NULL;
+	}
+	ln->fd = -1;
+	ln->stop_fd = stop_fd;
+	ln->next_id = 1;
+	ln->max_frame = HELLO_MAX_FRAME;
+	ln->in = ln->rbuf;
+	if (sb_frame_decoder_init(&ln->dec, HELLO_MAX_FRAME) < 0) {
+		free(ln);
+		return NULL;
+	}
+	return ln;
+}
+
+static void link_free(struct link *ln)
+{
+	if (ln == NULL) {
+		return;
+	}
+	if (ln->fd >= 0) {
+		close(ln->fd);
+	}
+	sb_frame_decoder_fini(&ln->dec);
+	free(ln);
+}
+
+static void stop_watcher(shmbus *bus)
+{
+	uint64_t one = 1;
+
+	if (!bus->watching) {
+		return;
+	}
+	/* A child of a fork has no watcher thread: only the process that
+	 * started it may join it. */
+	if (getpid() == bus->owner_pid) {
+		while (write(bus->stop_fd, &one, sizeof(one)) < 0 &&
+		       errno == EINTR) {
+		}
+		pthread_join(bus->watcher, NULL);
+	}
+	bus->watching = 0;
+}
+
 static void destroy(shmbus *bus)
 {
-	if (bus->fd >= 0) {
-		close(bus->fd);
+	stop_watcher(bus);
+	link_free(bus->link);
+	if (bus->stop_fd >= 0) {
+		close(bus->stop_fd);
 	}
-	sb_frame_decoder_fini(&bus->dec);
 	cJSON_Delete(bus->hello);
 	pthread_mutex_destroy(&bus->lock);
 	free(bus);
@@ -119,18 +191,51 @@ int sb_client_usable(shmbus *bus)
 	int ok;
 
 	pthread_mutex_lock(&bus->lock);
-	ok = bus->error == 0;
+	ok = bus->error == 0 && bus->link != NULL;
 	pthread_mutex_unlock(&bus->lock);
 	return ok;
 }
 
-/* Sends all of `buf`. A peer that went away is -ECONNRESET. */
-static int send_all(int fd, const char *buf, size_t len)
+uint64_t sb_client_reconnects(shmbus *bus)
 {
-	while (len > 0) {
-		/* MSG_NOSIGNAL: a dead broker must not kill us with SIGPIPE. */
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+	uint64_t n;
 
+	pthread_mutex_lock(&bus->lock);
+	n = bus->reconnects;
+	pthread_mutex_unlock(&bus->lock);
+	return n;
+}
+
+/* Sends all of `buf`, with `nfds` descriptors (SCM_RIGHTS) on its first
+ * byte. A peer that went away is -ECONNRESET. */
+static int send_all(int fd, const char *buf, size_t len, const int *fds,
+		    int nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * SB_CLIENT_MAX_FDS)];
+	} control;
+
+	while (len > 0) {
+		struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n;
+
+		if (nfds > 0) {
+			struct cmsghdr *cm;
+
+			memset(&control, 0, sizeof(control));
+			mh.msg_control = control.buf;
+			mh.msg_controllen =
+			    CMSG_SPACE(sizeof(int) * (size_t)nfds);
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+			memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+		}
+		/* MSG_NOSIGNAL: a dead broker must not kill us with SIGPIPE. */
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR) {
 				continue;
@@ -140,6 +245,8 @@ static int send_all(int fd, const char *buf, size_t len)
 			}
 			return -errno;
 		}
+		/* The descriptors went with the first bytes sent. */
+		nfds = 0;
 		buf += n;
 		len -= (size_t)n;
 	}
@@ -173,19 +280,20 @@ static void collect_fds(struct msghdr *mh, struct sb_client_reply *rep,
 	}
 }
 
-/* Receives the next chunk into bus->rbuf, with its descriptors. Returns 0,
- * -ECONNRESET (end of stream), -ETIMEDOUT, -EPROTO (descriptors cut off). */
-static int recv_chunk(shmbus *bus, const struct timespec *deadline,
+/* Receives the next chunk into ln->rbuf, with its descriptors. Returns 0,
+ * -ECONNRESET (end of stream), -ETIMEDOUT, -EPROTO (descriptors cut off),
+ * -ECANCELED (the connection is being closed: its stop_fd fired). */
+static int recv_chunk(struct link *ln, const struct timespec *deadline,
 		      struct sb_client_reply *rep, int *extra)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * CMSG_FDS)];
 	} control;
-	struct iovec iov = {.iov_base = bus->rbuf,
-			    .iov_len = sizeof(bus->rbuf)};
+	struct iovec iov = {.iov_base = ln->rbuf, .iov_len = sizeof(ln->rbuf)};
 	struct msghdr mh;
-	struct pollfd pfd = {.fd = bus->fd, .events = POLLIN};
+	struct pollfd pfd[2] = {{.fd = ln->fd, .events = POLLIN},
+				{.fd = ln->stop_fd, .events = POLLIN}};
 	ssize_t n;
 	int r;
 
@@ -195,12 +303,15 @@ static int recv_chunk(shmbus *bus, const struct timespec *deadline,
 		if (left == 0) {
 			return -ETIMEDOUT;
 		}
-		r = poll(&pfd, 1, (int)((left + 999999) / 1000000));
+		r = poll(pfd, 2, (int)((left + 999999) / 1000000));
 		if (r < 0 && errno != EINTR) {
 			return -errno;
 		}
 		if (r <= 0) {
 			continue;
+		}
+		if ((pfd[1].revents & POLLIN) != 0) {
+			return -ECANCELED;
 		}
 		memset(&mh, 0, sizeof(mh));
 		mh.msg_iov = &iov;
@@ -209,7 +320,7 @@ static int recv_chunk(shmbus *bus, const struct timespec *deadline,
 		mh.msg_controllen = sizeof(control.buf);
 		/* MSG_CMSG_CLOEXEC: descriptors must not leak into a child
 		 * that another thread execs meanwhile. */
-		n = recvmsg(bus->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		n = recvmsg(ln->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				continue;
@@ -223,20 +334,19 @@ static int recv_chunk(shmbus *bus, const struct timespec *deadline,
 		if (n == 0) {
 			return -ECONNRESET;
 		}
-		bus->in = bus->rbuf;
-		bus->inlen = (size_t)n;
+		ln->in = ln->rbuf;
+		ln->inlen = (size_t)n;
 		return 0;
 	}
 }
 
 /* Reads frames until the reply to `id`. Returns 0 with rep->msg parsed
  * (an error reply included), or a connection error. */
-static int read_reply(shmbus *bus, uint64_t id, struct sb_client_reply *rep,
-		      int *extra)
+static int read_reply(struct link *ln, uint64_t id, int timeout_ms,
+		      struct sb_client_reply *rep, int *extra)
 {
 	struct timespec dl;
-	const struct timespec *deadline =
-	    sb_deadline_init(SB_CLIENT_REPLY_TIMEOUT_MS, &dl);
+	const struct timespec *deadline = sb_deadline_init(timeout_ms, &dl);
 	const char *payload;
 	size_t len;
 	int r;
@@ -244,9 +354,9 @@ static int read_reply(shmbus *bus, uint64_t id, struct sb_client_reply *rep,
 	for (;;) {
 		/* Decode only when there is input: the decoder is never
 		 * handed an empty (possibly NULL) chunk. */
-		if (bus->inlen > 0) {
-			r = sb_frame_decoder_next(&bus->dec, &bus->in,
-						  &bus->inlen, &payload, &len);
+		if (ln->inlen > 0) {
+			r = sb_frame_decoder_next(&ln->dec, &ln->in, &ln->inlen,
+						  &payload, &len);
 			if (r < 0) {
 				/* A frame over the limit or of length 0: the
 				 * broker broke the framing rules. */
@@ -256,12 +366,9 @@ static int read_reply(shmbus *bus, uint64_t id, struct sb_client_reply *rep,
 				break;
 			}
 		}
-		r = recv_chunk(bus, deadline, rep, extra);
-		if (r == -ECONNRESET) {
-			/* A stream cut inside a frame is still the broker
-			 * going away, as far as the caller can tell. */
-			return r;
-		}
+		/* A stream cut inside a frame is still the broker going
+		 * away, as far as the caller can tell. */
+		r = recv_chunk(ln, deadline, rep, extra);
 		if (r < 0) {
 			return r;
 		}
@@ -295,43 +402,73 @@ static int check_fds(struct sb_client_reply *rep, int extra)
 	return 0;
 }
 
-/* Sends one request and reads its reply, with bus->lock held. */
-static int call_locked(shmbus *bus, const char *op, cJSON *req,
-		       struct sb_client_reply *rep)
+/*
+ * Sends one request on `ln` (with `nfds` descriptors) and reads its reply.
+ * The caller owns `ln` exclusively: the bus lock for the installed link,
+ * or a link not installed yet. Returns the reply's code (0 or the error it
+ * names), or a connection error (negative, with *conn_err set to 1).
+ */
+static int link_call(struct link *ln, const char *op, cJSON *req,
+		     const int *fds, int nfds, int timeout_ms,
+		     struct sb_client_reply *rep, int *conn_err)
 {
-	uint64_t id = bus->next_id++;
+	uint64_t id = ln->next_id++;
 	char *frame = NULL;
 	ssize_t flen;
 	int extra = 0;
 	int r;
 
+	*conn_err = 0;
 	if (cJSON_AddStringToObject(req, "op", op) == NULL ||
 	    sb_msg_add_int(req, "id", (int64_t)id) == NULL) {
 		return -ENOMEM;
 	}
-	flen = sb_msg_to_frame(req, bus->max_frame, &frame);
+	if (nfds > 0) {
+		if (sb_msg_add_int(req, "fds", nfds) == NULL) {
+			return -ENOMEM;
+		}
+	}
+	flen = sb_msg_to_frame(req, ln->max_frame, &frame);
 	if (flen < 0) {
 		/* Nothing was sent: the connection is still fine. */
 		return (int)flen;
 	}
-	r = send_all(bus->fd, frame, (size_t)flen);
+	r = send_all(ln->fd, frame, (size_t)flen, fds, nfds);
 	free(frame);
 	if (r == 0) {
-		r = read_reply(bus, id, rep, &extra);
+		r = read_reply(ln, id, timeout_ms, rep, &extra);
 	}
 	if (r == 0) {
 		r = check_fds(rep, extra);
 	}
 	if (r < 0) {
 		close_fds(rep);
-		bus->error = r;
-		/* The socket stays open until the last reference goes, but
-		 * no more requests travel on it: shut it down so the broker
-		 * sees the end now and releases what we held. */
-		shutdown(bus->fd, SHUT_RDWR);
+		*conn_err = 1;
+		/* No more requests travel on this socket: shut it down so
+		 * the broker sees the end now and releases what we held, and
+		 * so the watcher thread notices (POLLHUP) and reconnects. */
+		shutdown(ln->fd, SHUT_RDWR);
 		return r;
 	}
 	return rep->msg.code;
+}
+
+/* A request on the installed link, with bus->lock held. */
+static int call_locked(shmbus *bus, const char *op, cJSON *req, const int *fds,
+		       int nfds, struct sb_client_reply *rep)
+{
+	int conn_err, r;
+
+	if (bus->error != 0 || bus->link == NULL) {
+		return -ECONNRESET;
+	}
+	rep->gen = bus->gen;
+	r = link_call(bus->link, op, req, fds, nfds, SB_CLIENT_REPLY_TIMEOUT_MS,
+		      rep, &conn_err);
+	if (conn_err) {
+		bus->error = r;
+	}
+	return r;
 }
 
 int sb_client_call(shmbus *bus, const char *op, cJSON *req,
@@ -348,11 +485,7 @@ int sb_client_call(shmbus *bus, const char *op, cJSON *req,
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&bus->lock);
-	if (bus->error != 0) {
-		r = -ECONNRESET;
-	} else {
-		r = call_locked(bus, op, req, rep);
-	}
+	r = call_locked(bus, op, req, NULL, 0, rep);
 	pthread_mutex_unlock(&bus->lock);
 	cJSON_Delete(req);
 	return r;
@@ -426,62 +559,377 @@ static int open_socket(const char *path, int *fd_out)
 	return 0;
 }
 
-/* Checks the hello result and keeps what we need from it. */
-static int take_hello(shmbus *bus, const cJSON *result)
+/* Checks the hello result, duplicates it into *out and sets the link's
+ * frame limit to the broker's. */
+static int take_hello(struct link *ln, const cJSON *result, cJSON **out,
+		      uint32_t *client_id)
 {
 	const cJSON *limits;
-	int64_t version, max_frame;
+	int64_t version, max_frame, client = 0;
 
 	if (sb_msg_get_int(result, "version", 0, SB_MSG_INT_MAX, &version,
 			   NULL) < 0 ||
 	    version != SB_CLIENT_PROTOCOL_VERSION ||
 	    sb_msg_get_object(result, "limits", &limits, NULL) < 0 ||
 	    sb_msg_get_int(limits, "max_frame", MIN_MAX_FRAME, HELLO_MAX_FRAME,
-			   &max_frame, NULL) < 0) {
+			   &max_frame, NULL) < 0 ||
+	    sb_msg_get_int_opt(result, "client", 0, UINT32_MAX, 0, &client,
+			       NULL) < 0) {
 		return -EPROTO;
 	}
-	bus->hello = cJSON_Duplicate(result, 1);
-	if (bus->hello == NULL) {
+	*out = cJSON_Duplicate(result, 1);
+	if (*out == NULL) {
 		return -ENOMEM;
 	}
-	bus->max_frame = (size_t)max_frame;
+	*client_id = (uint32_t)client;
+	ln->max_frame = (size_t)max_frame;
 	/* From now on replies are held to the broker's own limit. Swap the
 	 * decoder only on a frame boundary with nothing pending (always the
 	 * case: the broker sends nothing unasked). */
-	if (bus->inlen == 0) {
-		sb_frame_decoder_fini(&bus->dec);
-		if (sb_frame_decoder_init(&bus->dec, bus->max_frame) < 0) {
+	if (ln->inlen == 0) {
+		sb_frame_decoder_fini(&ln->dec);
+		if (sb_frame_decoder_init(&ln->dec, ln->max_frame) < 0) {
 			return -EPROTO;
 		}
 	}
 	return 0;
 }
 
-static int hello(shmbus *bus, const char *name)
+/* Connects a new link and says hello on it. Returns 0 with *out set (and
+ * the hello result and our owner token), or an error. */
+static int link_open(const char *path, const char *name, int stop_fd,
+		     int timeout_ms, struct link **out, cJSON **hello_out,
+		     uint32_t *client_id)
+{
+	struct sb_client_reply rep;
+	struct link *ln = link_new(stop_fd);
+	cJSON *req = cJSON_CreateObject();
+	int conn_err, r;
+
+	sb_client_reply_init(&rep);
+	r = ln == NULL || req == NULL ? -ENOMEM : 0;
+	if (r == 0 && (sb_msg_add_int(req, "version",
+				      SB_CLIENT_PROTOCOL_VERSION) == NULL ||
+		       cJSON_AddStringToObject(req, "name", name) == NULL)) {
+		r = -ENOMEM;
+	}
+	if (r == 0) {
+		r = open_socket(path, &ln->fd);
+	}
+	if (r == 0) {
+		r = link_call(ln, "hello", req, NULL, 0, timeout_ms, &rep,
+			      &conn_err);
+	}
+	if (r == 0) {
+		r = take_hello(ln, rep.msg.result, hello_out, client_id);
+	}
+	sb_client_reply_fini(&rep);
+	cJSON_Delete(req);
+	if (r < 0) {
+		link_free(ln);
+		return r;
+	}
+	*out = ln;
+	return 0;
+}
+
+/* ---- handing topics back to a broker ----------------------------------- */
+
+static const char *mode_name(uint32_t mode)
+{
+	return mode == SB_RING_QUEUE ? "queue" : "broadcast";
+}
+
+static const char *overflow_name(uint32_t overflow)
+{
+	switch (overflow) {
+	case SB_RING_OVERWRITE:
+		return "overwrite";
+	case SB_RING_REJECT:
+		return "reject";
+	default:
+		return "block";
+	}
+}
+
+static cJSON *adopt_request(const struct sb_client_topic *t)
+{
+	const struct sb_ring *ring = t->ring;
+	cJSON *req = cJSON_CreateObject();
+
+	if (req == NULL ||
+	    cJSON_AddStringToObject(req, "topic", t->name) == NULL ||
+	    cJSON_AddStringToObject(req, "access",
+				    t->sub ? "subscribe" : "publish") == NULL ||
+	    cJSON_AddStringToObject(req, "mode", mode_name(ring->mode)) ==
+		NULL ||
+	    cJSON_AddStringToObject(req, "overflow",
+				    overflow_name(ring->overflow)) == NULL ||
+	    sb_msg_add_int(req, "capacity", (int64_t)ring->capacity) == NULL ||
+	    sb_msg_add_int(req, "max_message", ring->max_message) == NULL ||
+	    cJSON_AddBoolToObject(req, "persistent", t->persistent) == NULL ||
+	    cJSON_AddBoolToObject(req, "explicit", t->is_explicit) == NULL) {
+		cJSON_Delete(req);
+		return NULL;
+	}
+	return req;
+}
+
+/*
+ * Hands `t` to the broker of the current link (bus->lock held): first the
+ * subscriber's slot takes our new owner token, so that this connection's
+ * end frees it; then topic_adopt with the two descriptors. Returns 0, the
+ * broker's refusal (t keeps no handle), or a connection error.
+ */
+static int adopt_locked(shmbus *bus, struct sb_client_topic *t)
+{
+	struct sb_client_reply rep;
+	int fds[2] = {t->data_fd, t->ctl_fd};
+	cJSON *req;
+	int64_t handle;
+	int r;
+
+	t->handle = -1;
+	if (t->sub && bus->client_id != 0) {
+		(void)sb_ring_reader_set_owner(t->rd, bus->client_id);
+	}
+	req = adopt_request(t);
+	if (req == NULL) {
+		t->last_error = -ENOMEM;
+		return -ENOMEM;
+	}
+	sb_client_reply_init(&rep);
+	r = call_locked(bus, "topic_adopt", req, fds, 2, &rep);
+	cJSON_Delete(req);
+	if (r == 0 && sb_msg_get_int(rep.msg.result, "handle", 0, UINT32_MAX,
+				     &handle, NULL) < 0) {
+		r = -EPROTO;
+	}
+	if (r == 0) {
+		t->handle = handle;
+	}
+	t->last_error = r;
+	sb_client_reply_fini(&rep);
+	return r;
+}
+
+int sb_client_topic_add(shmbus *bus, struct sb_client_topic *t, int64_t handle,
+			uint64_t gen)
+{
+	if (bus == NULL || t == NULL) {
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&bus->lock);
+	t->next = bus->topics;
+	bus->topics = t;
+	t->last_error = 0;
+	if (gen == bus->gen && bus->error == 0 && bus->link != NULL) {
+		t->handle = handle;
+	} else if (bus->error == 0 && bus->link != NULL) {
+		/* The open was answered by a broker we have since lost, and
+		 * the reconnection that followed did not know this topic
+		 * yet: hand it over now. */
+		(void)adopt_locked(bus, t);
+	} else {
+		t->handle = -1; /* the next reconnection hands it over */
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return 0;
+}
+
+/* Sends close for `handle` on the installed link (bus->lock held). */
+static void close_locked(shmbus *bus, int64_t handle)
 {
 	struct sb_client_reply rep;
 	cJSON *req = cJSON_CreateObject();
+
+	sb_client_reply_init(&rep);
+	if (req != NULL && sb_msg_add_int(req, "handle", handle) != NULL) {
+		(void)call_locked(bus, "close", req, NULL, 0, &rep);
+	}
+	cJSON_Delete(req);
+	sb_client_reply_fini(&rep);
+}
+
+void sb_client_topic_remove(shmbus *bus, struct sb_client_topic *t)
+{
+	pthread_mutex_lock(&bus->lock);
+	for (struct sb_client_topic **p = &bus->topics; *p != NULL;
+	     p = &(*p)->next) {
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	}
+	t->next = NULL;
+	if (t->handle >= 0 && bus->error == 0 && bus->link != NULL) {
+		close_locked(bus, t->handle);
+	}
+	t->handle = -1;
+	pthread_mutex_unlock(&bus->lock);
+}
+
+void sb_client_close_handle(shmbus *bus, int64_t handle, uint64_t gen)
+{
+	pthread_mutex_lock(&bus->lock);
+	if (handle >= 0 && gen == bus->gen && bus->error == 0 &&
+	    bus->link != NULL) {
+		close_locked(bus, handle);
+	}
+	pthread_mutex_unlock(&bus->lock);
+}
+
+/* ---- the watcher: noticing a lost broker, reconnecting ------------------ */
+
+/* Forgets the current link: requests fail at once from now on, until a
+ * reconnection. Only the watcher calls this. */
+static void drop_link(shmbus *bus)
+{
+	struct link *ln;
+
+	pthread_mutex_lock(&bus->lock);
+	if (bus->error == 0) {
+		bus->error = -ECONNRESET;
+	}
+	ln = bus->link;
+	bus->link = NULL;
+	for (struct sb_client_topic *t = bus->topics; t != NULL; t = t->next) {
+		t->handle = -1;
+	}
+	pthread_mutex_unlock(&bus->lock);
+	link_free(ln);
+}
+
+/* Connects, says hello and, under the lock, installs the link and hands
+ * every open topic back. Returns 0 or the error that ended the attempt. */
+static int reconnect(shmbus *bus)
+{
+	struct link *ln;
+	cJSON *hello;
+	uint32_t client_id;
+	int r =
+	    link_open(bus->path, bus->name, bus->stop_fd,
+		      SB_CLIENT_RECONNECT_TIMEOUT_MS, &ln, &hello, &client_id);
+
+	if (r < 0) {
+		return r;
+	}
+	pthread_mutex_lock(&bus->lock);
+	cJSON_Delete(bus->hello);
+	bus->hello = hello;
+	bus->link = ln;
+	bus->error = 0;
+	bus->gen++;
+	bus->reconnects++;
+	bus->client_id = client_id;
+	for (struct sb_client_topic *t = bus->topics; t != NULL; t = t->next) {
+		/* A refusal (a conflicting topic, a rule) leaves this topic
+		 * without a handle; a connection error ends the round, and
+		 * the watcher sees the shut-down socket and starts again. */
+		(void)adopt_locked(bus, t);
+		if (bus->error != 0) {
+			r = bus->error;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return r;
+}
+
+/* A wait of about `ms`, jittered to between half and all of it. */
+static int jitter(unsigned ms, uint32_t *seed)
+{
+	/* xorshift32: cheap, and each connection has its own state. */
+	uint32_t x = *seed;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*seed = x;
+	return (int)(ms / 2 + x % (ms / 2 + 1));
+}
+
+/*
+ * The watcher thread, one per connection. While connected it sleeps in
+ * poll on the socket for a hang-up (POLLRDHUP: the broker sends nothing
+ * unasked, and replies, which only raise POLLIN, are read by the caller of
+ * the request) and on stop_fd. On a hang-up it drops the link and retries
+ * with back-off until a broker answers, then hands the open topics back.
+ * It never takes part in publishing or receiving.
+ */
+static void *watch_main(void *arg)
+{
+	shmbus *bus = arg;
+	unsigned delay = SB_CLIENT_BACKOFF_MIN_MS;
+	uint32_t seed = (uint32_t)getpid() * 2654435761u ^
+			(uint32_t)(uintptr_t)bus ^ (uint32_t)time(NULL);
+
+	if (seed == 0) {
+		seed = 1;
+	}
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = bus->stop_fd, .events = POLLIN},
+					{.fd = -1, .events = POLLRDHUP}};
+		int timeout = -1;
+		int r;
+
+		/* Only this thread replaces bus->link, so reading it here
+		 * without the lock is safe. */
+		if (bus->link != NULL) {
+			pfd[1].fd = bus->link->fd;
+		} else {
+			timeout = jitter(delay, &seed);
+		}
+		r = poll(pfd, 2, timeout);
+		if (r < 0 && errno != EINTR) {
+			break;
+		}
+		if ((pfd[0].revents & POLLIN) != 0) {
+			break;
+		}
+		if (pfd[1].fd >= 0 && pfd[1].revents != 0) {
+			drop_link(bus);
+			delay = SB_CLIENT_BACKOFF_MIN_MS;
+			continue;
+		}
+		if (bus->link != NULL || r != 0) {
+			continue;
+		}
+		r = reconnect(bus);
+		if (r == -ECANCELED) {
+			break;
+		}
+		if (r < 0 && bus->link == NULL) {
+			delay = delay * 2 > SB_CLIENT_BACKOFF_MAX_MS
+				    ? SB_CLIENT_BACKOFF_MAX_MS
+				    : delay * 2;
+		} else {
+			delay = SB_CLIENT_BACKOFF_MIN_MS;
+		}
+	}
+	return NULL;
+}
+
+static int start_watcher(shmbus *bus)
+{
+	sigset_t all, old;
 	int r;
 
-	if (req == NULL ||
-	    sb_msg_add_int(req, "version", SB_CLIENT_PROTOCOL_VERSION) ==
-		NULL ||
-	    cJSON_AddStringToObject(req, "name", name) == NULL) {
-		cJSON_Delete(req);
-		return -ENOMEM;
+	/* The watcher takes no signals: they belong to the application. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&bus->watcher, NULL, watch_main, bus);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		return -r;
 	}
-	r = sb_client_call(bus, "hello", req, &rep);
-	if (r == 0) {
-		r = take_hello(bus, rep.msg.result);
-	}
-	sb_client_reply_fini(&rep);
-	return r;
+	bus->watching = 1;
+	return 0;
 }
 
 int shmbus_connect(const char *socket_path, const char *client_name_arg,
 		   shmbus **out)
 {
-	char name[NAME_MAX_LEN + 1];
 	shmbus *bus;
 	int r;
 
@@ -489,30 +937,46 @@ int shmbus_connect(const char *socket_path, const char *client_name_arg,
 		return -EINVAL;
 	}
 	*out = NULL;
-	r = client_name(client_name_arg, name, sizeof(name));
-	if (r < 0) {
-		return r;
-	}
 	bus = calloc(1, sizeof(*bus));
 	if (bus == NULL) {
 		return -ENOMEM;
 	}
-	bus->fd = -1;
-	bus->next_id = 1;
-	bus->in = bus->rbuf;
-	bus->max_frame = HELLO_MAX_FRAME;
+	bus->stop_fd = -1;
+	r = client_name(client_name_arg, bus->name, sizeof(bus->name));
+	if (r < 0) {
+		free(bus);
+		return r;
+	}
+	if (socket_path == NULL) {
+		r = sb_socket_default_path(bus->path, sizeof(bus->path));
+	} else if (strlen(socket_path) >= sizeof(bus->path)) {
+		r = -ENAMETOOLONG;
+	} else {
+		memcpy(bus->path, socket_path, strlen(socket_path) + 1);
+	}
+	if (r < 0) {
+		free(bus);
+		return r;
+	}
 	atomic_init(&bus->refs, 1);
+	bus->owner_pid = getpid();
 	r = pthread_mutex_init(&bus->lock, NULL);
 	if (r != 0) {
 		free(bus);
 		return -r;
 	}
-	r = sb_frame_decoder_init(&bus->dec, HELLO_MAX_FRAME);
-	if (r == 0) {
-		r = open_socket(socket_path, &bus->fd);
+	bus->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (bus->stop_fd < 0) {
+		r = -errno;
 	}
 	if (r == 0) {
-		r = hello(bus, name);
+		r = link_open(bus->path, bus->name, bus->stop_fd,
+			      SB_CLIENT_REPLY_TIMEOUT_MS, &bus->link,
+			      &bus->hello, &bus->client_id);
+	}
+	if (r == 0) {
+		bus->gen = 1;
+		r = start_watcher(bus);
 	}
 	if (r < 0) {
 		destroy(bus);

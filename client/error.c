@@ -42,6 +42,7 @@
 	X(ENODEV, "the object cannot be mapped")                               \
 	X(EUSERS, "too many subscribers or clients")                           \
 	X(ENOTSUP, "not supported")                                            \
+	X(EROFS, "topic is read-only: only subscribers handed it back")        \
 	X(EFBIG, "topic larger than the broker may create (file size limit)")  \
 	X(ELOOP, "a symlink where the broker's file should be")                \
 	X(ENFILE, "too many open descriptors in the system")                   \

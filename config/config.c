@@ -107,20 +107,9 @@ static void join_index(char *out, const char *parent, size_t i)
 static const char *describe(const cJSON *v, char *buf, size_t buflen)
 {
 	if (cJSON_IsString(v)) {
-		size_t len = strlen(v->valuestring);
-		size_t keep = len;
-
-		/* Long strings are cut, but never inside a UTF-8 sequence. */
-		if (keep > 40) {
-			keep = 40;
-			while (keep > 0 &&
-			       ((unsigned char)v->valuestring[keep] & 0xc0) ==
-				   0x80) {
-				keep--;
-			}
-		}
-		snprintf(buf, buflen, "\"%.*s\"%s", (int)keep, v->valuestring,
-			 keep < len ? "..." : "");
+		/* Escaped: a value holding "\n" must not split the one-line
+		 * message (found by fuzz/config.c). */
+		sb_msg_quote(v->valuestring, 40, buf, buflen);
 	} else if (cJSON_IsNumber(v)) {
 		double d = v->valuedouble;
 

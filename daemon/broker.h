@@ -51,6 +51,10 @@
 /* Longest supplementary group list read with SO_PEERGROUPS. */
 #define SBD_MAX_GROUPS 64
 
+/* Descriptors a client may have sent ahead of the request that takes
+ * them (topic_adopt takes two); more closes the connection. */
+#define SBD_MAX_IN_FDS 4
+
 struct sbd_broker;
 struct sbd_client;
 
@@ -65,13 +69,20 @@ struct sbd_topic {
 	bool is_explicit; /* topic_create or config: stays until deleted */
 	bool named;	  /* in the registry */
 	bool lingering;	  /* the linger timer runs */
-	int data_fd;	  /* read-write; mode 0400 once ro_fd exists */
+	bool adopted;	  /* memory handed back by clients (topic_adopt) */
+	bool handed_out;  /* some client was given its descriptors */
+	int data_fd;	  /* read-write; mode 0400 once ro_fd exists; -1 for
+			   * a topic only subscribers handed back */
 	int ro_fd;	  /* read-only reopening of data_fd, for subscribers */
 	int ctl_fd;
 	void *shm_data;
 	void *shm_ctl;
 	uint64_t data_size;
 	uint64_t ctl_size;
+	dev_t data_dev; /* identity of the memory, so that a second client */
+	ino_t data_ino; /* handing a topic back is matched to the same */
+	dev_t ctl_dev;	/* segments, not registered twice */
+	ino_t ctl_ino;
 	struct sb_ring ring; /* the broker's own attachment */
 	unsigned refs;	     /* handles on this topic */
 	unsigned publishers;
@@ -133,6 +144,8 @@ struct sbd_client {
 	struct sbd_handle *handles;
 	uint32_t n_handles;
 	uint32_t next_handle;
+	int in_fds[SBD_MAX_IN_FDS]; /* received (SCM_RIGHTS), not yet taken */
+	int n_in_fds;
 };
 
 struct sbd_broker {
@@ -176,6 +189,7 @@ void sbd_client_sweep(struct sbd_broker *b);
 struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
 					 struct sbd_topic *t, bool sub);
 int sbd_client_handle_close(struct sbd_client *c, uint32_t id);
+int sbd_client_take_fds(struct sbd_client *c, int *fds, int n);
 
 /* ops.c */
 void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len);
@@ -185,6 +199,19 @@ struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name);
 int sbd_topic_create(struct sbd_broker *b, const char *name,
 		     const struct sb_config_topic *settings, bool is_explicit,
 		     struct sbd_topic **out, struct sb_msg_error *err);
+/* What a client hands back in topic_adopt (ops.c parses, topic.c checks). */
+struct sbd_adopt {
+	const char *name;
+	struct sb_ring_config geo; /* slot_count unused: the ring's own */
+	bool persistent;
+	bool is_explicit;
+	bool writable; /* "access": "publish": data_fd must be read-write */
+	int data_fd;   /* owned by the request; topic.c keeps or closes */
+	int ctl_fd;
+};
+int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
+		    struct sbd_topic **out, const char **how,
+		    struct sb_msg_error *err);
 void sbd_topic_ref(struct sbd_topic *t);
 void sbd_topic_unref(struct sbd_topic *t);
 void sbd_topic_unname(struct sbd_topic *t);

@@ -2,8 +2,9 @@
  * client.c - one connection to the broker: peer credentials, reading and
  * framing requests, an outbound queue of reply frames (each with the
  * descriptors it carries) written with sendmsg when the socket is writable,
- * back-pressure, the client's handles, and closing, which frees the
- * client's subscriber slots so that no writer waits on a dead reader.
+ * back-pressure, the client's handles, descriptors a client sends (with
+ * topic_adopt), and closing, which frees the client's subscriber slots so
+ * that no writer waits on a dead reader.
  *
  * We poll our own sockets (uv_poll_t) instead of using uv_pipe_t because
  * replies must carry arbitrary descriptors (SCM_RIGHTS), which uv_write2
@@ -331,16 +332,87 @@ static void handle_input(struct sbd_client *c, const char *in, size_t inlen)
 	}
 }
 
+static void close_in_fds(struct sbd_client *c)
+{
+	for (int i = 0; i < c->n_in_fds; i++) {
+		close(c->in_fds[i]);
+	}
+	c->n_in_fds = 0;
+}
+
+/* Keeps the descriptors of one recvmsg for the request that takes them.
+ * Returns 0, or -EPROTO when they were cut off or are too many (all are
+ * closed then). */
+static int keep_in_fds(struct sbd_client *c, struct msghdr *mh)
+{
+	int r = (mh->msg_flags & MSG_CTRUNC) != 0 ? -EPROTO : 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL;
+	     cm = CMSG_NXTHDR(mh, cm)) {
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS) {
+			continue;
+		}
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(fd));
+			if (c->n_in_fds < SBD_MAX_IN_FDS) {
+				c->in_fds[c->n_in_fds++] = fd;
+			} else {
+				close(fd);
+				r = -EPROTO;
+			}
+		}
+	}
+	if (r < 0) {
+		close_in_fds(c);
+	}
+	return r;
+}
+
+int sbd_client_take_fds(struct sbd_client *c, int *fds, int n)
+{
+	if (c->n_in_fds < n) {
+		return -EINVAL;
+	}
+	memcpy(fds, c->in_fds, sizeof(int) * (size_t)n);
+	c->n_in_fds -= n;
+	memmove(c->in_fds, c->in_fds + n, sizeof(int) * (size_t)c->n_in_fds);
+	return 0;
+}
+
 static void read_client(struct sbd_client *c)
 {
 	struct sbd_broker *b = c->broker;
-	ssize_t n = recv(c->fd, b->readbuf, sizeof(b->readbuf), MSG_DONTWAIT);
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * SBD_MAX_IN_FDS)];
+	} control;
+	struct iovec iov = {b->readbuf, sizeof(b->readbuf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = control.buf,
+			    .msg_controllen = sizeof(control.buf)};
+	/* MSG_CMSG_CLOEXEC: received descriptors never reach a child. */
+	ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		return;
 	}
 	if (n < 0) {
 		sbd_client_close(c, strerror(errno));
+		return;
+	}
+	if (keep_in_fds(c, &mh) < 0) {
+		sbd_warn("client %" PRIu32 ": descriptors cut off or more "
+			 "than %d at once; closing",
+			 c->id, SBD_MAX_IN_FDS);
+		sbd_client_close(c, "too many descriptors");
 		return;
 	}
 	if (n == 0) {
@@ -352,6 +424,16 @@ static void read_client(struct sbd_client *c)
 	}
 	c->last_input = uv_now(b->loop);
 	handle_input(c, b->readbuf, (size_t)n);
+	/* Descriptors belong to the request whose first byte they came
+	 * with; at a frame boundary, any left were sent with a request that
+	 * takes none. */
+	if (!c->closed && c->n_in_fds > 0 &&
+	    sb_frame_decoder_eof(&c->dec) == 0) {
+		sbd_debug("client %" PRIu32 ": closing %d descriptor(s) no "
+			  "request took",
+			  c->id, c->n_in_fds);
+		close_in_fds(c);
+	}
 }
 
 static void on_poll(uv_poll_t *poll, int status, int events)
@@ -476,6 +558,7 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 		 c->name[0] != '\0' ? c->name : "no name", (long)c->cred.pid,
 		 why);
 	release_handles(c);
+	close_in_fds(c);
 	while (c->out_head != NULL) {
 		struct sbd_out *o = c->out_head;
 

@@ -36,6 +36,17 @@ struct op {
 	const char *const *fields; /* known fields, "op" and "id" included */
 };
 
+
+/* Room for a peer's string quoted into an error message. */
+#define QUOTE_MAX 80
+
+/* A peer's string as a quoted, escaped literal (at most 64 bytes of it):
+ * error messages are also logged, and must stay one line of text. */
+static const char *quote(const char *s, char buf[QUOTE_MAX])
+{
+	return sb_msg_quote(s, 64, buf, QUOTE_MAX);
+}
+
 static int oom(struct sb_msg_error *err)
 {
 	return sb_msg_errorf(err, -ENOMEM, "out of memory");
@@ -142,14 +153,15 @@ static int get_size(const cJSON *req, const char *field, uint64_t dflt,
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, field);
 	const char *why = NULL;
+	char got[QUOTE_MAX];
 	int64_t n;
 
 	*out = dflt;
 	if (cJSON_IsString(v)) {
 		if (sb_size_parse(v->valuestring, out, &why) < 0) {
 			return sb_msg_errorf(err, -EINVAL,
-					     "field \"%s\": %s (got \"%s\")",
-					     field, why, v->valuestring);
+					     "field \"%s\": %s (got %s)", field,
+					     why, quote(v->valuestring, got));
 		}
 	} else if (v != NULL) {
 		if (sb_msg_get_int(req, field, 0, SB_MSG_INT_MAX, &n, err) <
@@ -170,6 +182,7 @@ static int get_choice(const cJSON *req, const char *field,
 		      struct sb_msg_error *err)
 {
 	const char *s = NULL;
+	char got[QUOTE_MAX];
 
 	*out = dflt;
 	if (sb_msg_get_string_opt(req, field, NULL, &s, err) < 0) {
@@ -187,9 +200,10 @@ static int get_choice(const cJSON *req, const char *field,
 	return sb_msg_errorf(
 	    err, -EINVAL,
 	    "field \"%s\" must be one of \"%s\", \"%s\"%s%s%s "
-	    "(got \"%s\")",
+	    "(got %s)",
 	    field, names[0], names[1], names[2] != NULL ? ", \"" : "",
-	    names[2] != NULL ? names[2] : "", names[2] != NULL ? "\"" : "", s);
+	    names[2] != NULL ? names[2] : "", names[2] != NULL ? "\"" : "",
+	    quote(s, got));
 }
 
 static const char *const MODE_NAMES[] = {"broadcast", "queue", NULL};
@@ -388,6 +402,13 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 	if (open_topic(c, name, &t, err) < 0) {
 		return err->code;
 	}
+	if (!sub && t->data_fd < 0) {
+		return sb_msg_errorf(err, -EROFS,
+				     "topic \"%s\" was handed back by "
+				     "subscribers only: nobody can publish on "
+				     "it until a publisher reconnects",
+				     name);
+	}
 	h = sbd_client_handle_add(c, t, sub);
 	rep->result = h != NULL ? open_result(c, h) : NULL;
 	if (rep->result == NULL) {
@@ -401,6 +422,7 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 	rep->fds[0] = sub ? t->ro_fd : t->data_fd;
 	rep->fds[1] = t->ctl_fd;
 	rep->nfds = 2;
+	t->handed_out = true;
 	sbd_debug("client %" PRIu32 ": %s handle %" PRIu32 " on topic \"%s\"",
 		  c->id, sub ? "sub" : "pub", h->id, name);
 	return 0;
@@ -424,6 +446,126 @@ static int op_sub_open(struct sbd_client *c, const cJSON *req,
 		return -EINVAL;
 	}
 	return open_handle(c, req, true, rep, err);
+}
+
+/* The settings a topic_adopt claims; the ring itself must agree. */
+static int adopt_settings(const cJSON *req, struct sbd_adopt *a,
+			  struct sb_msg_error *err)
+{
+	static const char *const access[] = {"subscribe", "publish", NULL};
+	int64_t capacity, max_message, fds;
+	int mode, overflow, acc;
+
+	if (get_choice(req, "access", access, -1, &acc, err) < 0 ||
+	    get_choice(req, "mode", MODE_NAMES, -1, &mode, err) < 0 ||
+	    get_choice(req, "overflow", OVERFLOW_NAMES, -1, &overflow, err) <
+		0 ||
+	    sb_msg_get_int(req, "capacity", 1, SB_MSG_INT_MAX, &capacity, err) <
+		0 ||
+	    sb_msg_get_int(req, "max_message", 0, UINT32_MAX, &max_message,
+			   err) < 0 ||
+	    sb_msg_get_int(req, "fds", 2, 2, &fds, err) < 0 ||
+	    sb_msg_get_bool_opt(req, "persistent", false, &a->persistent, err) <
+		0 ||
+	    sb_msg_get_bool_opt(req, "explicit", false, &a->is_explicit, err) <
+		0) {
+		return -EINVAL;
+	}
+	if (acc < 0 || mode < 0 || overflow < 0) {
+		return sb_msg_errorf(err, -EINVAL,
+				     "fields \"access\", \"mode\" and "
+				     "\"overflow\" are required");
+	}
+	a->writable = acc == 1;
+	a->geo.capacity = (uint64_t)capacity;
+	a->geo.max_message = (uint32_t)max_message;
+	a->geo.slot_count = 1;
+	a->geo.mode = mode == 1 ? SB_RING_QUEUE : SB_RING_BROADCAST;
+	a->geo.overflow = overflow == 1	  ? SB_RING_OVERWRITE
+			  : overflow == 2 ? SB_RING_REJECT
+					  : SB_RING_BLOCK;
+	return 0;
+}
+
+static void close_adopt_fds(struct sbd_adopt *a)
+{
+	if (a->data_fd >= 0) {
+		close(a->data_fd);
+	}
+	if (a->ctl_fd >= 0) {
+		close(a->ctl_fd);
+	}
+}
+
+/*
+ * topic_adopt: a client hands back a topic it holds open, after the broker
+ * it opened it with went away. The two descriptors come with the request;
+ * they are taken first so that every path closes or keeps them. The rules
+ * apply as to an open: "publish" needs the publish rule, "subscribe" the
+ * subscribe rule; "explicit" is honoured only under the admin rule.
+ */
+static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
+			  struct reply *rep, struct sb_msg_error *err)
+{
+	struct sbd_adopt a;
+	struct sbd_topic *t;
+	struct sbd_handle *h;
+	const char *how = "joined";
+	struct sb_msg_error ignored;
+	int fds[2];
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	a.data_fd = a.ctl_fd = -1;
+	if (sbd_client_take_fds(c, fds, 2) < 0) {
+		return sb_msg_errorf(err, -EINVAL,
+				     "topic_adopt carries 2 descriptors "
+				     "(data, control); got %d",
+				     c->n_in_fds);
+	}
+	a.data_fd = fds[0];
+	a.ctl_fd = fds[1];
+	r = get_topic(req, &a.name, err);
+	if (r == 0) {
+		r = adopt_settings(req, &a, err);
+	}
+	if (r == 0) {
+		r = check_rule(c, a.name, a.writable ? "publish" : "subscribe",
+			       err);
+	}
+	if (r == 0 && c->n_handles >= SBD_MAX_HANDLES_PER_CLIENT) {
+		r = sb_msg_errorf(err, -EMFILE,
+				  "this connection holds %d handles already",
+				  SBD_MAX_HANDLES_PER_CLIENT);
+	}
+	if (r < 0) {
+		close_adopt_fds(&a);
+		return err->code;
+	}
+	if (a.is_explicit && check_rule(c, a.name, "admin", &ignored) < 0) {
+		a.is_explicit = false;
+	}
+	/* From here sbd_topic_adopt() owns the descriptors. */
+	if (sbd_topic_adopt(c->broker, &a, &t, &how, err) < 0) {
+		sbd_warn("client %" PRIu32 " (pid %ld): topic_adopt \"%s\" "
+			 "refused: %s",
+			 c->id, (long)c->cred.pid, a.name, err->message);
+		return err->code;
+	}
+	h = sbd_client_handle_add(c, t, !a.writable);
+	rep->result = h != NULL ? open_result(c, h) : NULL;
+	if (rep->result == NULL ||
+	    !cJSON_AddStringToObject(rep->result, "adopted", how) ||
+	    !cJSON_ReplaceItemInObjectCaseSensitive(rep->result, "fds",
+						    cJSON_CreateNumber(0))) {
+		if (h != NULL) {
+			sbd_client_handle_close(c, h->id);
+		}
+		return oom(err);
+	}
+	sbd_debug("client %" PRIu32 ": topic \"%s\" %s, %s handle %" PRIu32,
+		  c->id, a.name, how, a.writable ? "pub" : "sub", h->id);
+	return 0;
 }
 
 static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
@@ -463,6 +605,9 @@ static const char *const F_TOPIC[] = {ENVELOPE, "topic", NULL};
 static const char *const F_NONE[] = {ENVELOPE, NULL};
 static const char *const F_SUB[] = {ENVELOPE, "topic", "start", NULL};
 static const char *const F_CLOSE[] = {ENVELOPE, "handle", NULL};
+static const char *const F_ADOPT[] = {
+    ENVELOPE,	   "topic",	 "access",   "mode", "overflow", "capacity",
+    "max_message", "persistent", "explicit", "fds",  NULL};
 
 static const struct op OPS[] = {
     {"hello", op_hello, F_HELLO},
@@ -473,6 +618,7 @@ static const struct op OPS[] = {
     {"pub_open", op_pub_open, F_TOPIC},
     {"sub_open", op_sub_open, F_SUB},
     {"close", op_close, F_CLOSE},
+    {"topic_adopt", op_topic_adopt, F_ADOPT},
     {"ping", op_ping, F_NONE},
 };
 
@@ -491,16 +637,17 @@ static int run(struct sbd_client *c, const struct sb_msg_request *req,
 	       struct reply *rep, struct sb_msg_error *err)
 {
 	const struct op *op = find_op(req->op);
+	char got[QUOTE_MAX];
 
 	if (op == NULL) {
-		return sb_msg_errorf(err, -ENOTSUP, "unknown op \"%s\"",
-				     req->op);
+		return sb_msg_errorf(err, -ENOTSUP, "unknown op %s",
+				     quote(req->op, got));
 	}
 	if (!c->hello_done && op->fn != op_hello) {
 		return sb_msg_errorf(err, -EPROTO,
 				     "the first request must be \"hello\" "
-				     "(got \"%s\")",
-				     req->op);
+				     "(got %s)",
+				     quote(req->op, got));
 	}
 	if (c->hello_done && op->fn == op_hello) {
 		return sb_msg_errorf(err, -EPROTO,
@@ -517,6 +664,7 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 	struct sb_msg_request req;
 	struct sb_msg_error err = {0, ""};
 	struct reply rep = {NULL, {-1, -1}, 0, false};
+	char got[QUOTE_MAX];
 	cJSON *msg;
 	int r;
 
@@ -528,7 +676,8 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 		msg = sb_msg_reply_result(req.id, rep.result);
 	} else {
 		sbd_debug("client %" PRIu32 ": %s: %s", c->id,
-			  req.op != NULL ? req.op : "request", err.message);
+			  req.op != NULL ? quote(req.op, got) : "request",
+			  err.message);
 		cJSON_Delete(rep.result);
 		rep.nfds = 0;
 		msg = sb_msg_reply_error(req.has_id, req.id, r, err.message);

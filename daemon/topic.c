@@ -3,7 +3,10 @@
  * sealed memfds (or, for a persistent topic, a file in data_dir for the
  * data), formatted as a ring, a read-only descriptor for subscribers,
  * references held by client handles, and the linger timer that removes an
- * unused implicit topic. Also the JSON views of a topic for list and stat.
+ * unused implicit topic; and topics handed back by clients after a broker
+ * restart (topic_adopt), whose descriptors are checked as untrusted input
+ * before they are registered. Also the JSON views of a topic for list and
+ * stat.
  */
 #include "daemon/broker.h"
 
@@ -11,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +303,25 @@ static int make_readonly_fd(struct sbd_topic *t)
 	return 0;
 }
 
+/* Records which memory this topic is, so that a client handing a topic
+ * back after a reconnection is matched to it (device and inode). */
+static int note_identity(struct sbd_topic *t)
+{
+	struct stat ds, cs;
+
+	if (fstat(t->ro_fd, &ds) < 0 || fstat(t->ctl_fd, &cs) < 0) {
+		int r = -errno;
+
+		sbd_error("fstat(topic \"%s\"): %s", t->name, strerror(-r));
+		return r;
+	}
+	t->data_dev = ds.st_dev;
+	t->data_ino = ds.st_ino;
+	t->ctl_dev = cs.st_dev;
+	t->ctl_ino = cs.st_ino;
+	return 0;
+}
+
 static int make_segments(struct sbd_topic *t)
 {
 	bool existed = false;
@@ -323,6 +346,9 @@ static int make_segments(struct sbd_topic *t)
 	}
 	if (r == 0) {
 		r = make_readonly_fd(t);
+	}
+	if (r == 0) {
+		r = note_identity(t);
 	}
 	return r;
 }
@@ -430,6 +456,20 @@ static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
 	return t;
 }
 
+/* Names a topic whose memory is ready. */
+static void enter_registry(struct sbd_broker *b, struct sbd_topic *t,
+			   bool is_explicit)
+{
+	uv_timer_init(b->loop, &t->linger);
+	t->linger.data = t;
+	t->is_explicit = is_explicit;
+	t->named = true;
+	t->next = b->topics;
+	b->topics = t;
+	b->n_topics++;
+	b->ring_bytes += t->geo.capacity;
+}
+
 int sbd_topic_create(struct sbd_broker *b, const char *name,
 		     const struct sb_config_topic *settings, bool is_explicit,
 		     struct sbd_topic **out, struct sb_msg_error *err)
@@ -455,14 +495,7 @@ int sbd_topic_create(struct sbd_broker *b, const char *name,
 		return sb_msg_errorf(err, r, "cannot create topic \"%s\": %s",
 				     name, strerror(-r));
 	}
-	uv_timer_init(b->loop, &t->linger);
-	t->linger.data = t;
-	t->is_explicit = is_explicit;
-	t->named = true;
-	t->next = b->topics;
-	b->topics = t;
-	b->n_topics++;
-	b->ring_bytes += t->geo.capacity;
+	enter_registry(b, t, is_explicit);
 	sbd_info("topic \"%s\" created (%s, %s, capacity %" PRIu64
 		 ", max_message %" PRIu32 "%s)",
 		 name, mode_name(t->geo.mode), overflow_name(t->geo.overflow),
@@ -557,6 +590,356 @@ void sbd_topic_free_all(struct sbd_broker *b)
 	while (b->topics != NULL) {
 		sbd_topic_unname(b->topics);
 	}
+}
+
+/* ---- topics handed back after a broker restart (topic_adopt) ---------- */
+
+/*
+ * Checks one received descriptor: a regular file (a memfd) opened with the
+ * access we need and, for memory the broker did not create, sealed against
+ * shrinking and growing, so that no mapping of it can ever raise SIGBUS.
+ * Fills *st. Returns 0, -EBADF (not a regular file, wrong access mode) or
+ * -EPERM (not sealed).
+ */
+static int check_segment(int fd, const char *what, bool need_write,
+			 bool need_seals, struct stat *st,
+			 struct sb_msg_error *err)
+{
+	int fl, seals;
+
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		return sb_msg_errorf(err, -EBADF,
+				     "the %s descriptor is not a memfd", what);
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (need_write && (fl & O_ACCMODE) != O_RDWR)) {
+		return sb_msg_errorf(err, -EBADF,
+				     "the %s descriptor is not open for "
+				     "reading and writing",
+				     what);
+	}
+	if (!need_seals) {
+		return 0;
+	}
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+			     (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		return sb_msg_errorf(err, -EPERM,
+				     "the %s descriptor is not a memfd sealed "
+				     "against shrinking and growing",
+				     what);
+	}
+	return 0;
+}
+
+/* For a persistent topic: the broker's own descriptor of the file in
+ * data_dir, if it is the file the client sent (same device and inode). */
+static int persistent_fd(struct sbd_broker *b, const char *name,
+			 const struct stat *sent, int *out,
+			 struct sb_msg_error *err)
+{
+	char enc[SB_TOPIC_NAME_MAX * 3 + 1];
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (b->cfg.data_dir == NULL) {
+		return sb_msg_errorf(err, -EINVAL,
+				     "field \"persistent\": the broker has no "
+				     "data_dir");
+	}
+	encode_name(name, enc, sizeof(enc));
+	snprintf(path, sizeof(path), "%s/%s", b->cfg.data_dir, enc);
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_dev != sent->st_dev ||
+	    st.st_ino != sent->st_ino) {
+		if (fd >= 0) {
+			close(fd);
+		}
+		return sb_msg_errorf(err, -EPERM,
+				     "the data descriptor is not the file of "
+				     "persistent topic \"%s\" in data_dir",
+				     name);
+	}
+	*out = fd;
+	return 0;
+}
+
+/* The received segments of one adoption, checked and mapped. */
+struct adopted {
+	int data_fd; /* read-write, or -1 */
+	int ro_fd;   /* read-only: received, or reopened from data_fd */
+	int ctl_fd;
+	struct stat dst, cst;
+	void *shm_data; /* mapped read-only: the broker never writes it */
+	void *shm_ctl;
+	uint64_t data_size, ctl_size;
+	struct sb_ring ring;
+};
+
+static void adopted_fini(struct adopted *m)
+{
+	if (m->shm_data != NULL) {
+		munmap(m->shm_data, m->data_size);
+	}
+	if (m->shm_ctl != NULL) {
+		munmap(m->shm_ctl, m->ctl_size);
+	}
+	close_fd(&m->data_fd);
+	close_fd(&m->ro_fd);
+	close_fd(&m->ctl_fd);
+}
+
+/* Checks sizes, maps both segments and attaches the ring (which checks
+ * magic, version, readiness and geometry), then holds the ring to the
+ * settings the client claimed. */
+static int map_adopted(struct sbd_adopt *a, struct adopted *m,
+		       struct sb_msg_error *err)
+{
+	uint64_t max_ctl;
+	struct sb_ring_config most = a->geo;
+	int r;
+
+	most.slot_count = SB_RING_MAX_SLOTS;
+	if (sb_ring_layout(&most, &m->data_size, &max_ctl) < 0) {
+		return sb_msg_errorf(err, -EINVAL, "invalid geometry");
+	}
+	if ((uint64_t)m->dst.st_size != m->data_size) {
+		return sb_msg_errorf(err, -EBADMSG,
+				     "the data segment has %lld bytes; "
+				     "capacity %" PRIu64 " needs %" PRIu64,
+				     (long long)m->dst.st_size, a->geo.capacity,
+				     m->data_size);
+	}
+	if (m->cst.st_size < (off_t)SB_RING_CTL_SLOTS_OFFSET ||
+	    (uint64_t)m->cst.st_size > max_ctl) {
+		return sb_msg_errorf(err, -EBADMSG,
+				     "the control segment has %lld bytes",
+				     (long long)m->cst.st_size);
+	}
+	m->ctl_size = (uint64_t)m->cst.st_size;
+	m->shm_data =
+	    mmap(NULL, m->data_size, PROT_READ, MAP_SHARED, m->ro_fd, 0);
+	if (m->shm_data == MAP_FAILED) {
+		m->shm_data = NULL;
+		return sb_msg_errorf(err, -errno, "mmap(data segment): %s",
+				     strerror(errno));
+	}
+	m->shm_ctl = mmap(NULL, m->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  m->ctl_fd, 0);
+	if (m->shm_ctl == MAP_FAILED) {
+		m->shm_ctl = NULL;
+		return sb_msg_errorf(err, -errno, "mmap(control segment): %s",
+				     strerror(errno));
+	}
+	r = sb_ring_attach(&m->ring, m->shm_data, m->data_size, m->shm_ctl,
+			   m->ctl_size);
+	if (r < 0) {
+		return sb_msg_errorf(err, r == -EPROTO ? -EPROTO : -EBADMSG,
+				     "the segments do not hold a shmbus ring: "
+				     "%s",
+				     strerror(-r));
+	}
+	if (m->ring.capacity != a->geo.capacity ||
+	    m->ring.max_message != a->geo.max_message ||
+	    m->ring.mode != a->geo.mode ||
+	    m->ring.overflow != a->geo.overflow ||
+	    m->ring.shm_hdr->ctl_size != m->ctl_size) {
+		return sb_msg_errorf(err, -EBADMSG,
+				     "the ring's geometry differs from the "
+				     "request's");
+	}
+	return 0;
+}
+
+/* Takes the request's descriptors and checks them (see check_segment). */
+static int take_segments(struct sbd_broker *b, struct sbd_adopt *a,
+			 struct adopted *m, struct sb_msg_error *err)
+{
+	struct stat st;
+	int r;
+
+	m->ctl_fd = a->ctl_fd;
+	a->ctl_fd = -1;
+	r = check_segment(m->ctl_fd, "control", true, true, &m->cst, err);
+	if (r < 0) {
+		return r;
+	}
+	if (a->persistent) {
+		r = check_segment(a->data_fd, "data", a->writable, false,
+				  &m->dst, err);
+		if (r == 0) {
+			r = persistent_fd(b, a->name, &m->dst, &m->data_fd,
+					  err);
+		}
+		close_fd(&a->data_fd);
+	} else {
+		r = check_segment(a->data_fd, "data", a->writable, true,
+				  &m->dst, err);
+		if (a->writable) {
+			m->data_fd = a->data_fd;
+		} else {
+			m->ro_fd = a->data_fd;
+		}
+		a->data_fd = -1;
+	}
+	if (r < 0) {
+		return r;
+	}
+	if (m->data_fd >= 0) {
+		char path[64];
+
+		/* The read-only descriptor for subscribers, as at creation;
+		 * the memfd's mode is 0400 already, set by the broker that
+		 * made it. */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", m->data_fd);
+		m->ro_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (m->ro_fd < 0 || fstat(m->ro_fd, &st) < 0) {
+			return sb_msg_errorf(err, -errno,
+					     "reopening the data segment "
+					     "read-only: %s",
+					     strerror(errno));
+		}
+	}
+	return 0;
+}
+
+/*
+ * Frees slots whose attaching process is gone: readers that died while no
+ * broker was there to notice keep their slot otherwise, and with the block
+ * policy writers would wait for them forever. A slot whose process lives
+ * keeps its old owner token until its client rewrites it.
+ */
+static void reap_dead_slots(struct sbd_topic *t)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < t->ring.slot_count; i++) {
+		struct sb_ring_slot *slot = &t->ring.shm_slots[i];
+		/* acquire: pairs with the release CAS of slot_state in
+		 * sb_ring_reader_open_owned(), which wrote slot_pid. */
+		uint32_t state = atomic_load_explicit(&slot->slot_state,
+						      memory_order_acquire);
+		uint32_t pid =
+		    atomic_load_explicit(&slot->slot_pid, memory_order_relaxed);
+
+		if ((state & 1u) != 0 && pid != 0 && pid <= INT32_MAX &&
+		    kill((pid_t)pid, 0) < 0 && errno == ESRCH &&
+		    sb_ring_slot_reap(&t->ring, i) == 0) {
+			n++;
+		}
+	}
+	if (n > 0) {
+		sbd_info("topic \"%s\": freed %d slot(s) of readers that died "
+			 "while the broker was away",
+			 t->name, n);
+	}
+}
+
+/* The same memory as `t` (both segments)? */
+static bool same_memory(const struct sbd_topic *t, const struct adopted *m)
+{
+	return t->data_dev == m->dst.st_dev && t->data_ino == m->dst.st_ino &&
+	       t->ctl_dev == m->cst.st_dev && t->ctl_ino == m->cst.st_ino;
+}
+
+/* A second client hands back a topic we know: keep what it adds (a
+ * writable descriptor where we had none). */
+static void join(struct sbd_topic *t, struct adopted *m, const char **how)
+{
+	*how = "joined";
+	if (t->data_fd < 0 && m->data_fd >= 0) {
+		t->data_fd = m->data_fd;
+		m->data_fd = -1;
+		*how = "upgraded";
+		sbd_info("topic \"%s\": writable again (a publisher handed it "
+			 "back)",
+			 t->name);
+	}
+}
+
+int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
+		    struct sbd_topic **out, const char **how,
+		    struct sb_msg_error *err)
+{
+	const struct sb_config_topic *cfg_t = sbd_config_topic(b, a->name);
+	struct sb_config_topic s =
+	    cfg_t != NULL ? *cfg_t : b->cfg.topic_defaults;
+	struct adopted m;
+	struct sbd_topic *t, *old;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.data_fd = m.ro_fd = m.ctl_fd = -1;
+	r = take_segments(b, a, &m, err);
+	if (r == 0) {
+		r = map_adopted(a, &m, err);
+	}
+	if (r < 0) {
+		adopted_fini(&m);
+		return r;
+	}
+	old = sbd_topic_find(b, a->name);
+	if (old != NULL && same_memory(old, &m)) {
+		join(old, &m, how);
+		adopted_fini(&m);
+		*out = old;
+		return 0;
+	}
+	if (old != NULL && (old->handed_out || old->refs > 0)) {
+		adopted_fini(&m);
+		return sb_msg_errorf(err, -EEXIST,
+				     "topic \"%s\" exists with other memory",
+				     a->name);
+	}
+	if (old != NULL) {
+		/* Created here (predeclared, or opened and closed) but never
+		 * handed to anyone: the stream clients already share wins. */
+		sbd_info("topic \"%s\": replaced by the memory its clients "
+			 "handed back",
+			 a->name);
+		sbd_topic_unname(old);
+		*how = "replaced";
+	} else {
+		*how = "registered";
+	}
+	s.capacity = m.ring.capacity;
+	s.max_message = m.ring.max_message;
+	s.persistent = a->persistent;
+	r = check_limits(b, a->name, &s, err);
+	t = r == 0 ? topic_alloc(b, a->name, &s) : NULL;
+	if (t == NULL) {
+		adopted_fini(&m);
+		return r < 0 ? r : sb_msg_errorf(err, -ENOMEM, "out of memory");
+	}
+	t->geo.capacity = m.ring.capacity;
+	t->geo.max_message = m.ring.max_message;
+	t->geo.slot_count = m.ring.slot_count;
+	t->geo.mode = m.ring.mode;
+	t->geo.overflow = m.ring.overflow;
+	t->data_fd = m.data_fd;
+	t->ro_fd = m.ro_fd;
+	t->ctl_fd = m.ctl_fd;
+	t->shm_data = m.shm_data;
+	t->shm_ctl = m.shm_ctl;
+	t->data_size = m.data_size;
+	t->ctl_size = m.ctl_size;
+	t->ring = m.ring;
+	t->data_dev = m.dst.st_dev;
+	t->data_ino = m.dst.st_ino;
+	t->ctl_dev = m.cst.st_dev;
+	t->ctl_ino = m.cst.st_ino;
+	t->adopted = true;
+	enter_registry(b, t, a->is_explicit || cfg_t != NULL);
+	sbd_info("topic \"%s\" handed back (%s, %s, capacity %" PRIu64
+		 ", max_message %" PRIu32 "%s)",
+		 t->name, mode_name(t->geo.mode),
+		 overflow_name(t->geo.overflow), t->geo.capacity,
+		 t->geo.max_message,
+		 t->data_fd >= 0 ? "" : ", read-only: no publisher yet");
+	reap_dead_slots(t);
+	*out = t;
+	return 0;
 }
 
 cJSON *sbd_topic_info(const struct sbd_topic *t)

@@ -130,6 +130,61 @@ const char *sb_msg_type_name(const cJSON *item)
 	return "invalid";
 }
 
+const char *sb_msg_quote(const char *s, size_t max, char *buf, size_t buflen)
+{
+	/* Kept free for the closing quote, "..." and the NUL. */
+	const size_t tail = 5;
+	size_t len = strlen(s), i = 0, o = 0;
+
+	if (buflen < tail + 1) {
+		if (buflen > 0) {
+			buf[0] = '\0';
+		}
+		return buf;
+	}
+	buf[o++] = '"';
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[8];
+		const char *out = esc;
+		size_t n = 1, outlen;
+
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			outlen = 2;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			esc[0] = '\\';
+			esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+			outlen = 2;
+		} else if (c < 0x20 || c == 0x7f) {
+			outlen =
+			    (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
+		} else {
+			/* A whole UTF-8 sequence, or nothing of it. */
+			while (i + n < len &&
+			       ((unsigned char)s[i + n] & 0xc0) == 0x80) {
+				n++;
+			}
+			out = s + i;
+			outlen = n;
+		}
+		if (i + n > max || o + outlen > buflen - tail) {
+			break;
+		}
+		memcpy(buf + o, out, outlen);
+		o += outlen;
+		i += n;
+	}
+	buf[o++] = '"';
+	if (i < len) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 /* Length of the UTF-8 sequence starting at p[0] (at most `left` bytes
  * available), or 0 if it is not a valid, shortest-form scalar value. */
 static size_t utf8_sequence(const unsigned char *p, size_t left)
@@ -650,6 +705,7 @@ int sb_msg_check_fields(const cJSON *obj, const char *const *known,
 	uint64_t seen = 0;
 	const cJSON *item;
 	size_t n_known = 0;
+	char quoted[80];
 
 	while (known[n_known] != NULL) {
 		n_known++;
@@ -665,8 +721,11 @@ int sb_msg_check_fields(const cJSON *obj, const char *const *known,
 			k++;
 		}
 		if (known[k] == NULL) {
-			return sb_msg_errorf(err, -EINVAL,
-					     "unknown field \"%s\"", name);
+			/* The name is the peer's: quoted, it cannot break
+			 * the log line the message may end up in. */
+			return sb_msg_errorf(
+			    err, -EINVAL, "unknown field %s",
+			    sb_msg_quote(name, 64, quoted, sizeof(quoted)));
 		}
 		if (seen & (UINT64_C(1) << k)) {
 			return sb_msg_errorf(err, -EINVAL,

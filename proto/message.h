@@ -193,6 +193,16 @@ int sb_msg_get_object_opt(const cJSON *obj, const char *field,
 int sb_msg_check_fields(const cJSON *obj, const char *const *known,
 			struct sb_msg_error *err);
 
+/*
+ * Writes `s` into `buf` (buflen bytes, at least 6) for an error message as a
+ * JSON string literal, quotes included: `"`, backslash and control
+ * characters escaped ("\n", "\u001b"), so a message stays one line of
+ * printable text whatever a peer or a file put in the string. At most `max`
+ * bytes of `s` are shown, never cutting a UTF-8 sequence; `...` follows the
+ * closing quote when something was left out. Returns `buf`.
+ */
+const char *sb_msg_quote(const char *s, size_t max, char *buf, size_t buflen);
+
 /* Short name of a JSON value's type for messages: "string", "number", ... */
 const char *sb_msg_type_name(const cJSON *item);
 

@@ -1559,6 +1559,30 @@ static int free_slot(struct sb_ring *ring, uint32_t index, uint32_t state)
 	return 0;
 }
 
+int sb_ring_reader_set_owner(struct sb_ring_reader *rd, uint32_t owner)
+{
+	struct sb_ring_slot *slot;
+
+	if (rd == NULL || rd->ring == NULL || owner == 0) {
+		return -EINVAL;
+	}
+	slot = &rd->ring->shm_slots[rd->slot];
+	/* relaxed: only the reader itself frees its slot, and it does not
+	 * do so while its owner is being rewritten (the bus client keeps the
+	 * two apart), so the generation read here cannot change under us. */
+	if (atomic_load_explicit(&slot->slot_state, memory_order_relaxed) !=
+	    rd->slot_state) {
+		return -ENOENT;
+	}
+	/* relaxed: the broker reads slot_owner (after an acquire load of
+	 * slot_state in sb_ring_reap_owner()) only once this client's new
+	 * connection has closed, which happens after this store and after a
+	 * system call on the socket; a broker that saw the old token would
+	 * only fail to free the slot, never free another's. */
+	atomic_store_explicit(&slot->slot_owner, owner, memory_order_relaxed);
+	return 0;
+}
+
 int sb_ring_reader_close(struct sb_ring_reader *rd)
 {
 	int r;

@@ -164,6 +164,14 @@ int sb_ring_reader_open(struct sb_ring *ring, int start,
 int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
                               struct sb_ring_reader *reader);
 
+/*
+ * Rewrites the owner token of the reader's slot, for a client whose
+ * connection was replaced (a restarted broker issues new tokens), so that
+ * the new broker frees the slot when this client's new connection closes.
+ * Returns 0, -EINVAL, or -ENOENT when the slot is no longer the reader's.
+ */
+int sb_ring_reader_set_owner(struct sb_ring_reader *reader, uint32_t owner);
+
 /* Releases the reader's slot (and a held peek). Returns 0 or -EINVAL. */
 int sb_ring_reader_close(struct sb_ring_reader *reader);
 

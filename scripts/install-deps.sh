@@ -2,16 +2,51 @@
 # Installs the Debian packages shmbus needs to build, run and test, but only
 # when they are missing: a machine that has them is left alone. Called first
 # by `make test` and `make run` so a fresh Debian machine needs no manual step.
+# With the argument `fuzz` (`make fuzz`, `make test`) it also makes sure clang
+# can build libFuzzer targets: clang, plus the compiler-rt package that holds
+# libFuzzer and the sanitizer runtimes.
 set -eu
 
 PACKAGES="build-essential pkg-config libuv1-dev libcjson-dev check"
+WHAT="libuv, libcjson or check"
 
-have_all() {
+have_base() {
 	command -v cc >/dev/null 2>&1 &&
 		command -v make >/dev/null 2>&1 &&
 		command -v pkg-config >/dev/null 2>&1 &&
 		pkg-config --exists libuv libcjson check
 }
+
+# The real test: link an empty fuzz target. Having clang is not enough,
+# since Debian ships libFuzzer apart from it.
+have_fuzz() {
+	tmp=$(mktemp -d) || return 1
+	printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+		'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+		'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)' \
+		'{ (void)d; (void)n; return 0; }' >"$tmp/t.c"
+	ok=1
+	if command -v "${FUZZ_CC:-clang}" >/dev/null 2>&1 &&
+		"${FUZZ_CC:-clang}" -fsanitize=fuzzer,address,undefined \
+			-o "$tmp/t" "$tmp/t.c" >/dev/null 2>&1; then
+		ok=0
+	fi
+	rm -rf "$tmp"
+	return $ok
+}
+
+case "${1:-}" in
+"") have_all() { have_base; } ;;
+fuzz)
+	PACKAGES="$PACKAGES clang libclang-rt-14-dev"
+	WHAT="$WHAT, or clang cannot link -fsanitize=fuzzer"
+	have_all() { have_base && have_fuzz; }
+	;;
+*)
+	echo "install-deps: unknown argument '$1' (expected nothing or 'fuzz')" >&2
+	exit 2
+	;;
+esac
 
 if have_all; then
 	exit 0
@@ -32,6 +67,6 @@ $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends $PACKAGES
 
 if ! have_all; then
-	echo "install-deps: packages installed but pkg-config still cannot find libuv, libcjson or check" >&2
+	echo "install-deps: packages installed but still missing: $WHAT" >&2
 	exit 1
 fi

@@ -530,6 +530,32 @@ START_TEST(framing_errors_close_only_that_connection)
 }
 END_TEST
 
+/* A peer's strings reach error messages, which the broker also logs:
+ * they arrive escaped, so a peer cannot forge a log line. */
+START_TEST(peer_strings_in_errors_are_escaped)
+{
+	static const char *const debug[] = {"--log-level", "debug", NULL};
+	struct sbt_broker b;
+	struct rc c;
+
+	ck_assert_int_eq(sbt_broker_start(&b, NULL, debug), 0);
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"evil\\nFORGED LINE\","
+				     "\"id\":2}"),
+			 -ENOTSUP);
+	ck_assert_ptr_nonnull(strstr(reply_message(&c), "\\nFORGED"));
+	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":3,"
+				     "\"topic\":\"t\",\"mode\":\"x\\rFORGED\"}"),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(reply_message(&c), "\\rFORGED"));
+	ck_assert(sbt_broker_log_wait(&b, "FORGED"));
+	ck_assert(!sbt_broker_log_contains(&b, "\nFORGED"));
+	ck_assert(!sbt_broker_log_contains(&b, "\rFORGED"));
+	rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
 START_TEST(bad_requests_get_an_error_and_the_connection_stays)
 {
 	struct sbt_broker b;
@@ -1128,6 +1154,7 @@ Suite *broker_suite(void)
 	tc = tcase(s, "malformed");
 	tcase_add_test(tc, framing_errors_close_only_that_connection);
 	tcase_add_test(tc, bad_requests_get_an_error_and_the_connection_stays);
+	tcase_add_test(tc, peer_strings_in_errors_are_escaped);
 	tc = tcase(s, "descriptors");
 	tcase_add_test(tc, subscriber_data_is_read_only);
 	tcase_add_test(tc, publish_and_receive_through_granted_descriptors);

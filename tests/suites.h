@@ -23,10 +23,12 @@
 	X(frame)                                                               \
 	X(topic_name)                                                          \
 	X(message)                                                             \
+	X(fuzz_regressions)                                                    \
 	X(config)                                                              \
 	X(broker)                                                              \
 	X(bus)                                                                 \
-	X(cli)
+	X(cli)                                                                 \
+	X(restart)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)

@@ -143,9 +143,6 @@ int sb_cli_connect(const char *cmd, shmbus **bus);
 int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
 		   const char *topic, cJSON *req, struct sb_client_reply *rep);
 
-/* A request holding just {"topic": topic}, or NULL when out of memory. */
-cJSON *sb_cli_topic_request(const char *topic);
-
 /*
  * Blocks SIGINT and SIGTERM and returns a signalfd that reads them, so
  * that a command's wait (for messages, for the next sample) also waits for

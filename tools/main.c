@@ -319,18 +319,6 @@ int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
 	return 0;
 }
 
-cJSON *sb_cli_topic_request(const char *topic)
-{
-	cJSON *req = cJSON_CreateObject();
-
-	if (req != NULL &&
-	    cJSON_AddStringToObject(req, "topic", topic) == NULL) {
-		cJSON_Delete(req);
-		req = NULL;
-	}
-	return req;
-}
-
 int sb_cli_stop_signals(void)
 {
 	sigset_t set;

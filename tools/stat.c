@@ -62,7 +62,7 @@ const char sb_cli_top_usage[] =
 static int topic_stat(const char *cmd, shmbus *bus, const char *topic,
 		      struct sb_client_reply *rep, int quiet_enoent)
 {
-	cJSON *req = sb_cli_topic_request(topic);
+	cJSON *req = sb_client_topic_request(topic);
 	int r;
 
 	if (req == NULL) {

@@ -386,7 +386,7 @@ int sb_cli_rm(int argc, char **argv)
 	if (status != 0) {
 		return status;
 	}
-	req = sb_cli_topic_request(topic);
+	req = sb_client_topic_request(topic);
 	if (req == NULL) {
 		shmbus_close(bus);
 		return sb_cli_fail(SB_EXIT_ERROR, "rm", "out of memory");

@@ -79,7 +79,11 @@ struct shmbus_topic_config {
  * 1..64 printable ASCII characters). *bus is NULL on failure.
  *
  * After a connection error (-ECONNRESET, -EPROTO, -ETIMEDOUT: no reply in
- * 30 s) the connection is given up: later requests fail with -ECONNRESET.
+ * 30 s) requests fail at once with -ECONNRESET until the connection's
+ * background thread has reconnected (back-off 10 ms doubling to 1 s) and
+ * handed every open topic back to the broker; nothing waits for that, and
+ * publishing and receiving never notice. Each open pub and sub keeps two
+ * descriptors for the hand-back.
  */
 SHMBUS_API int shmbus_connect(const char *socket_path, const char *client_name,
                               shmbus **bus);
@@ -113,7 +117,8 @@ SHMBUS_API int shmbus_topic_delete(shmbus *bus, const char *topic);
  * OpenFileMapping for a topic, to publish: maps its ring read-write. A
  * missing topic is created with the broker's defaults (unless the broker is
  * configured not to: -ENOENT) and removed when nobody uses it any more.
- * Returns 0 and sets *pub, or -ENOENT, -EACCES, -EINVAL, -EUSERS, -ENOMEM.
+ * Returns 0 and sets *pub, or -ENOENT, -EACCES, -EINVAL, -EUSERS, -ENOMEM,
+ * -EROFS (after a broker restart only subscribers handed the topic back).
  */
 SHMBUS_API int shmbus_pub_open(shmbus *bus, const char *topic,
                                shmbus_pub **pub);

@@ -1,0 +1,181 @@
+/*
+ * gen_ring_seeds.c - writes the seed corpus of the ring_attach fuzz target
+ * (fuzz/corpus/ring_attach/): rings formatted and filled by the real ring
+ * code, in every mode and policy, wrapped and overrun, plus near-valid
+ * variants (not ready, other version, wrong geometry), each followed by a
+ * script in the target's format. Seeds made by the code under test start
+ * the fuzzer deep inside valid states instead of at the magic numbers.
+ * Run by `make fuzz-seeds`; the output is committed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/ring.h"
+
+#define CAPACITY  4096u
+#define DATA_SIZE (SB_RING_HEADER_SIZE + CAPACITY)
+#define CTL_SIZE  4096u
+
+/* The target's script flags (fuzz/ring_attach.c). */
+#define FLAG_INIT_MUTEXES 0x01u
+#define FLAG_WRITER_DIED  0x02u
+#define FLAG_QUEUE_DIED	  0x04u
+#define FLAG_EARLIEST	  0x08u
+#define FLAG_READ_ONLY	  0x10u
+
+static unsigned char seg[DATA_SIZE + CTL_SIZE];
+
+static void die(const char *what, int r)
+{
+	fprintf(stderr, "gen_ring_seeds: %s: %d\n", what, r);
+	exit(1);
+}
+
+/* Formats a ring, publishes `n` messages of growing length, and lets a
+ * reader that opened first consume `consumed` of them. */
+static struct sb_ring make_ring(uint32_t slots, uint32_t mode,
+				uint32_t overflow, uint32_t max_message, int n,
+				int consumed)
+{
+	struct sb_ring_config cfg = {CAPACITY, max_message, slots, mode,
+				     overflow};
+	unsigned char msg[1024], buf[1024];
+	struct sb_ring_reader rd;
+	struct sb_ring ring;
+	int r;
+
+	memset(seg, 0, sizeof(seg));
+	r = sb_ring_format(seg, DATA_SIZE, seg + DATA_SIZE, CTL_SIZE, &cfg);
+	if (r == 0) {
+		r = sb_ring_attach(&ring, seg, DATA_SIZE, seg + DATA_SIZE,
+				   CTL_SIZE);
+	}
+	if (r == 0) {
+		r = sb_ring_reader_open(&ring, SB_RING_START_EARLIEST, &rd);
+	}
+	if (r != 0) {
+		die("format", r);
+	}
+	for (int i = 0; i < n; i++) {
+		uint32_t len = (uint32_t)(i * 53) % (max_message + 1);
+
+		memset(msg, 'a' + i % 26, len);
+		r = sb_ring_publish(&ring, msg, len, 0);
+		if (r == -EAGAIN && consumed > 0) {
+			sb_ring_receive(&rd, buf, sizeof(buf), 0);
+			consumed--;
+			r = sb_ring_publish(&ring, msg, len, 0);
+		}
+		if (r != 0 && r != -EAGAIN) {
+			die("publish", r);
+		}
+	}
+	while (consumed-- > 0) {
+		sb_ring_receive(&rd, buf, sizeof(buf), 0);
+	}
+	/* The reader stays in its slot: a live subscriber in the seed. */
+	return ring;
+}
+
+static void write_seed(const char *dir, const char *name,
+		       const unsigned char *script, size_t nscript)
+{
+	char path[512];
+	FILE *f;
+
+	/* The target replaces the mutex cells; zeros keep the seeds free of
+	 * one process's pthread internals. */
+	memset(seg + DATA_SIZE + 128, 0, 64);
+	memset(seg + DATA_SIZE + 512, 0, 64);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (f == NULL || fwrite(seg, 1, sizeof(seg), f) != sizeof(seg) ||
+	    (nscript != 0 && fwrite(script, 1, nscript, f) != nscript) ||
+	    fclose(f) != 0) {
+		die(path, -errno);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	/* ops: low 3 bits 0 receive, 1 small receive, 2 peek+release,
+	 * 3 peek across the next op, 4 publish, 5 claim+commit, 6 claim+abort,
+	 * 7 reopen; the high 5 bits are the argument. */
+	static const unsigned char reads[] = {
+	    FLAG_INIT_MUTEXES | FLAG_EARLIEST | FLAG_READ_ONLY,
+	    0x00,
+	    0x02,
+	    0x08 | 1,
+	    0x03,
+	    0x00,
+	    0x0f,
+	    0x00,
+	    0x00};
+	static const unsigned char writes[] = {FLAG_INIT_MUTEXES |
+						   FLAG_EARLIEST,
+					       0x44,
+					       0x85,
+					       0x26,
+					       0xfc,
+					       0x00,
+					       0x03,
+					       0x45,
+					       0x00,
+					       0x07,
+					       0x00};
+	static const unsigned char died[] = {
+	    FLAG_INIT_MUTEXES | FLAG_WRITER_DIED | FLAG_QUEUE_DIED |
+		FLAG_EARLIEST | FLAG_READ_ONLY,
+	    0x00,
+	    0x02,
+	    0x44,
+	    0x00,
+	    0x03,
+	    0x00};
+	static const unsigned char zeroed[] = {FLAG_EARLIEST, 0x00, 0x44,
+					       0x02,	      0x85, 0x00};
+	struct sb_ring ring;
+	const char *dir = argc > 1 ? argv[1] : "fuzz/corpus/ring_attach";
+
+	ring = make_ring(2, SB_RING_BROADCAST, SB_RING_BLOCK, 1024, 0, 0);
+	write_seed(dir, "broadcast-empty", NULL, 0);
+	write_seed(dir, "broadcast-empty-writes", writes, sizeof(writes));
+
+	ring = make_ring(2, SB_RING_BROADCAST, SB_RING_BLOCK, 1024, 40, 30);
+	write_seed(dir, "broadcast-block-wrapped", reads, sizeof(reads));
+	write_seed(dir, "broadcast-block-writer-died", died, sizeof(died));
+
+	ring = make_ring(2, SB_RING_BROADCAST, SB_RING_OVERWRITE, 512, 60, 3);
+	write_seed(dir, "broadcast-overwrite-lapped", reads, sizeof(reads));
+	write_seed(dir, "broadcast-overwrite-writes", writes, sizeof(writes));
+
+	ring = make_ring(1, SB_RING_QUEUE, SB_RING_REJECT, 256, 30, 5);
+	write_seed(dir, "queue-reject", reads, sizeof(reads));
+	write_seed(dir, "queue-reject-died", died, sizeof(died));
+
+	ring = make_ring(2, SB_RING_QUEUE, SB_RING_OVERWRITE, 1024, 20, 2);
+	write_seed(dir, "queue-overwrite-zeroed-mutexes", zeroed,
+		   sizeof(zeroed));
+
+	/* Near-valid: one field off, so attach must refuse. */
+	ring = make_ring(2, SB_RING_BROADCAST, SB_RING_BLOCK, 1024, 10, 2);
+	ring.shm_hdr->ready = 0;
+	write_seed(dir, "bad-not-ready", NULL, 0);
+	ring.shm_hdr->ready = SB_RING_READY;
+	ring.shm_hdr->version = 2;
+	write_seed(dir, "bad-version", NULL, 0);
+	ring.shm_hdr->version = SB_RING_VERSION;
+	ring.shm_hdr->capacity = 8192;
+	write_seed(dir, "bad-capacity", NULL, 0);
+	ring.shm_hdr->capacity = CAPACITY;
+	ring.shm_ctl->slot_count = 3;
+	write_seed(dir, "bad-ctl-slot-count", NULL, 0);
+	ring.shm_ctl->slot_count = 2;
+	/* Valid identity, insane positions. */
+	ring.shm_hdr->writer_tail = CAPACITY * 3 + 8;
+	ring.shm_hdr->writer_oldest = 16;
+	write_seed(dir, "bad-positions", writes, sizeof(writes));
+	return 0;
+}

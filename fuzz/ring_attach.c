@@ -1,0 +1,341 @@
+/*
+ * ring_attach.c - libFuzzer target for attaching to and using a ring whose
+ * shared memory holds arbitrary bytes: what a subscriber or producer faces
+ * when another process sharing the topic is buggy or hostile. The ring code
+ * promises that any bytes give an error, never a read or write outside the
+ * two segments, a hang or a lock left held; this target holds it to that.
+ *
+ * Input layout: the bytes of the two segments of a ring with capacity 4096
+ * and up to 2 slots, then an optional script (a shorter input is padded with
+ * zeros, so a truncated segment reads as zeros):
+ *
+ *   0       4096          8192          12288      12288 + n
+ *   +-------+-------------+-------------+----------+
+ *   | data  | data area   | control     | script   |
+ *   | header| (records)   | segment     | (flags,  |
+ *   +-------+-------------+-------------+ ops...)  |
+ *
+ * The segments are copied into one fixed mapping where each is fenced by
+ * PROT_NONE guard pages, so an access one byte outside faults. The script's
+ * first byte holds flags (see FLAG_*), each later byte is one operation
+ * (see run_op()); without a script a default one runs.
+ *
+ * The two mutex cells of the control segment (offsets 128 and 512, 64 bytes
+ * each) are NOT fuzzed: glibc's pthread mutex functions trust the mutex's
+ * bytes and abort or hang on random ones, a limitation docs/shm-layout.md
+ * and docs/fuzzing.md record. The target overwrites both cells either with
+ * freshly initialised robust mutexes (as sb_ring_format_ctl() makes them,
+ * optionally marked as left by a dead owner, to drive the repair paths) or
+ * with zeros (a default mutex), whatever the input held there.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "proto/ring.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define PAGE	      4096u
+#define CAPACITY      4096u
+#define DATA_SIZE     (SB_RING_HEADER_SIZE + CAPACITY)
+#define CTL_SIZE      PAGE /* 1024 + 2 * 128 slots, rounded to a page */
+#define SEGMENTS_SIZE (DATA_SIZE + CTL_SIZE)
+#define MAX_OPS	      64
+
+/* glibc's __owner of a robust mutex unlocked without
+ * pthread_mutex_consistent(): unusable for ever after. */
+#define PTHREAD_MUTEX_NOTRECOVERABLE_OWNER 0x7fffffff
+
+/* Script flags (the script's first byte). */
+#define FLAG_INIT_MUTEXES 0x01u /* robust mutexes; else zeroed cells */
+#define FLAG_WRITER_DIED  0x02u /* writer_lock's owner died holding it */
+#define FLAG_QUEUE_DIED	  0x04u /* queue_lock's owner died holding it */
+#define FLAG_EARLIEST	  0x08u /* open readers at the oldest message */
+#define FLAG_READ_ONLY	  0x10u /* readers see the data segment read-only */
+
+static const uint8_t DEFAULT_SCRIPT[] = {FLAG_INIT_MUTEXES | FLAG_EARLIEST |
+					     FLAG_READ_ONLY,
+					 0x00,
+					 0x00,
+					 0x02,
+					 0x00,
+					 0x04 | 0x40,
+					 0x05 | 0x80,
+					 0x02,
+					 0x00,
+					 0x00};
+
+/* guard | data segment | guard | control segment | guard */
+static unsigned char *g_base;
+static unsigned char *g_data;
+static unsigned char *g_ctl;
+static int g_data_prot;
+
+static void die_if(int bad)
+{
+	if (bad) {
+		abort();
+	}
+}
+
+static void map_once(void)
+{
+	size_t total = 3 * PAGE + DATA_SIZE + CTL_SIZE;
+
+	g_base = mmap(NULL, total, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	die_if(g_base == MAP_FAILED);
+	g_data = g_base + PAGE;
+	g_ctl = g_data + DATA_SIZE + PAGE;
+	die_if(mprotect(g_base, PAGE, PROT_NONE) != 0);
+	die_if(mprotect(g_data + DATA_SIZE, PAGE, PROT_NONE) != 0);
+	die_if(mprotect(g_ctl + CTL_SIZE, PAGE, PROT_NONE) != 0);
+	g_data_prot = PROT_READ | PROT_WRITE;
+}
+
+/* Maps the data segment read-only while readers work (as a pure subscriber
+ * maps it), read-write while writers do; a write by a reader faults. */
+static void data_prot(int prot)
+{
+	if (prot != g_data_prot) {
+		die_if(mprotect(g_data, DATA_SIZE, prot) != 0);
+		g_data_prot = prot;
+	}
+}
+
+/* What sb_ring_format_ctl() makes of a mutex cell. */
+static void init_mutex(sb_shm_mutex *m, int owner_died)
+{
+	pthread_mutexattr_t attr;
+
+	memset(m, 0, sizeof(*m));
+	die_if(
+	    pthread_mutexattr_init(&attr) != 0 ||
+	    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) != 0 ||
+	    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) != 0 ||
+	    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK) != 0 ||
+	    pthread_mutex_init(&m->mutex, &attr) != 0);
+	pthread_mutexattr_destroy(&attr);
+	if (owner_died) {
+		/* What the kernel leaves in a robust mutex whose holder died:
+		 * the lock word with only FUTEX_OWNER_DIED set (glibc's
+		 * __lock; the next locker gets EOWNERDEAD). */
+		m->mutex.__data.__lock = FUTEX_OWNER_DIED;
+	}
+}
+
+/*
+ * No call may return with a lock still held by this thread (a topic would
+ * be wedged) or left unrecoverable. Read from glibc's own bookkeeping (the
+ * holder's thread id in __owner) rather than by trying the lock, because
+ * taking a lock that a "dead owner" left would consume the very state the
+ * next operation is meant to repair.
+ */
+static void assert_locks_free(struct sb_ring_ctl *ctl)
+{
+	int tid = (int)gettid();
+	int w = ctl->writer_lock.mutex.__data.__owner;
+	int q = ctl->queue_lock.mutex.__data.__owner;
+
+	die_if(w == tid || q == tid);
+	die_if(w == PTHREAD_MUTEX_NOTRECOVERABLE_OWNER ||
+	       q == PTHREAD_MUTEX_NOTRECOVERABLE_OWNER);
+}
+
+/* Errors a call on a corrupted ring may return (ring.h's list). */
+static void assert_result(long r)
+{
+	die_if(!(r >= 0 || r == -EBADMSG || r == -EPROTO || r == -EAGAIN ||
+		 r == -EMSGSIZE || r == -EUSERS || r == -ESTALE ||
+		 r == -EBUSY || r == -ENOENT));
+}
+
+struct state {
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	int opened;
+	int peeking;
+	int start;
+	int read_only;
+	unsigned char buf[CAPACITY];
+};
+
+static void reader_prot(struct state *st)
+{
+	data_prot(st->read_only ? PROT_READ : PROT_READ | PROT_WRITE);
+}
+
+static void open_reader(struct state *st)
+{
+	int r;
+
+	reader_prot(st);
+	r = sb_ring_reader_open(&st->ring, st->start, &st->rd);
+	assert_result(r);
+	st->opened = r == 0;
+}
+
+static void check_payload(const struct state *st, const void *p, uint32_t len)
+{
+	const unsigned char *area = g_data + SB_RING_HEADER_SIZE;
+
+	die_if(len > st->ring.max_message);
+	die_if((const unsigned char *)p < area ||
+	       (const unsigned char *)p + len > area + CAPACITY);
+}
+
+/* One operation; the low 3 bits choose it, the rest is its argument. */
+static void run_op(struct state *st, uint8_t op)
+{
+	struct sb_ring_claim claim;
+	const void *p;
+	uint32_t len = (uint32_t)(op >> 3) * 37u;
+	ssize_t n;
+	int r;
+
+	switch (op & 7u) {
+	case 0: /* receive into a buffer large enough for anything */
+	case 1: /* receive into a small one: -EMSGSIZE keeps the message */
+		if (!st->opened) {
+			return;
+		}
+		reader_prot(st);
+		n = sb_ring_receive(&st->rd, st->buf,
+				    (op & 7u) == 0 ? sizeof(st->buf) : op >> 3,
+				    0);
+		assert_result(n);
+		die_if(n > (ssize_t)st->ring.max_message);
+		break;
+	case 2: /* peek and release */
+	case 3: /* peek, and release only after the next operation */
+		if (!st->opened || st->peeking) {
+			return;
+		}
+		reader_prot(st);
+		r = sb_ring_peek(&st->rd, &p, &len, 0);
+		assert_result(r);
+		if (r == 0) {
+			check_payload(st, p, len);
+			memcpy(st->buf, p, len);
+			if ((op & 7u) == 2) {
+				assert_result(sb_ring_release(&st->rd));
+			} else {
+				st->peeking = 1;
+			}
+		}
+		return; /* a held queue peek holds queue_lock */
+	case 4:		/* publish */
+		data_prot(PROT_READ | PROT_WRITE);
+		len %= st->ring.max_message + 1;
+		memset(st->buf, op, len);
+		r = sb_ring_publish(&st->ring, st->buf, len, 0);
+		die_if(r == -EDEADLK);
+		assert_result(r);
+		break;
+	case 5: /* claim and commit */
+	case 6: /* claim and abort */
+		data_prot(PROT_READ | PROT_WRITE);
+		len %= st->ring.max_message + 1;
+		r = sb_ring_claim(&st->ring, len, &claim, 0);
+		assert_result(r);
+		if (r == 0) {
+			check_payload(st, claim.data, len);
+			memset(claim.data, op, len);
+			r = (op & 7u) == 5 ? sb_ring_commit(&st->ring, &claim)
+					   : sb_ring_abort(&st->ring, &claim);
+			assert_result(r);
+		}
+		break;
+	default: /* close the reader and open another */
+		if (st->peeking) {
+			return;
+		}
+		if (st->opened) {
+			assert_result(sb_ring_reader_close(&st->rd));
+		}
+		st->start = (op >> 3) & 1 ? SB_RING_START_EARLIEST
+					  : SB_RING_START_LATEST;
+		open_reader(st);
+		break;
+	}
+	if (st->peeking) {
+		reader_prot(st);
+		r = sb_ring_release(&st->rd);
+		assert_result(r);
+		st->peeking = 0;
+	}
+	assert_locks_free(st->ring.shm_ctl);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct state st;
+	struct sb_ring_ctl *ctl;
+	const uint8_t *script = DEFAULT_SCRIPT;
+	size_t nscript = sizeof(DEFAULT_SCRIPT);
+	uint8_t flags;
+	int r;
+
+	if (g_base == NULL) {
+		map_once();
+	}
+	data_prot(PROT_READ | PROT_WRITE);
+	memset(g_data, 0, DATA_SIZE);
+	memset(g_ctl, 0, CTL_SIZE);
+	if (size > SEGMENTS_SIZE) {
+		script = data + SEGMENTS_SIZE;
+		nscript = size - SEGMENTS_SIZE;
+		size = SEGMENTS_SIZE;
+	}
+	memcpy(g_data, data, size < DATA_SIZE ? size : DATA_SIZE);
+	if (size > DATA_SIZE) {
+		memcpy(g_ctl, data + DATA_SIZE, size - DATA_SIZE);
+	}
+	flags = script[0];
+	ctl = (struct sb_ring_ctl *)g_ctl;
+	if (flags & FLAG_INIT_MUTEXES) {
+		init_mutex(&ctl->writer_lock, flags & FLAG_WRITER_DIED);
+		init_mutex(&ctl->queue_lock, flags & FLAG_QUEUE_DIED);
+	} else {
+		memset(&ctl->writer_lock, 0, sizeof(ctl->writer_lock));
+		memset(&ctl->queue_lock, 0, sizeof(ctl->queue_lock));
+	}
+
+	memset(&st, 0, sizeof(st));
+	st.read_only = (flags & FLAG_READ_ONLY) != 0;
+	st.start = flags & FLAG_EARLIEST ? SB_RING_START_EARLIEST
+					 : SB_RING_START_LATEST;
+	reader_prot(&st);
+	r = sb_ring_attach(&st.ring, g_data, DATA_SIZE, g_ctl, CTL_SIZE);
+	die_if(!(r == 0 || r == -EBADMSG || r == -EPROTO || r == -EAGAIN));
+	if (getenv("SB_FUZZ_VERBOSE") != NULL) {
+		/* For whoever writes seeds: did this one get past attach? */
+		fprintf(stderr, "ring_attach: attach %d, script %zu bytes\n", r,
+			nscript);
+	}
+	if (r != 0) {
+		return 0;
+	}
+	die_if(st.ring.capacity != CAPACITY || st.ring.slot_count == 0 ||
+	       st.ring.slot_count > 2);
+	st.ring.spin = 0; /* timeouts are 0: nothing may spin anyway */
+
+	open_reader(&st);
+	assert_locks_free(ctl);
+	for (size_t i = 1; i < nscript && i <= MAX_OPS; i++) {
+		run_op(&st, script[i]);
+	}
+	if (st.opened) {
+		reader_prot(&st);
+		assert_result(sb_ring_reader_close(&st.rd));
+	}
+	assert_locks_free(ctl);
+	return 0;
+}
