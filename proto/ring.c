@@ -674,6 +674,28 @@ static const struct timespec *slice_deadline(const struct timespec *dl,
 }
 
 /*
+ * Without writer_lock: 1 when the readers have freed room for a `size`-byte
+ * record at the committed tail. An estimate (another writer may move the
+ * tail meanwhile): the caller looks again under the lock. Its cursor loads
+ * are seq_cst, so a writer that first marks itself asleep and then finds no
+ * room here is seen asleep by any reader that moves on afterwards.
+ */
+static int room_visible(const struct sb_ring *ring, uint64_t size)
+{
+	struct sb_ring_header *hdr = ring->shm_hdr;
+	uint64_t tail = atomic_load_explicit(&hdr->writer_tail,
+	                                     memory_order_acquire);
+	uint64_t oldest = load_relaxed(&hdr->writer_oldest);
+	uint64_t limit;
+
+	if (tail < oldest || tail - oldest > ring->capacity) {
+		return 1; /* let the locked path report the corruption */
+	}
+	limit = reclaim_limit(ring, tail, oldest);
+	return ring->capacity - (tail - limit) >= span_needed(ring, tail, size);
+}
+
+/*
  * Waits until a reader frees space, then retakes writer_lock. Called with
  * the lock held; returns 0 with it held (*ok set when room appeared while
  * registering), or an error with it released. A waiting writer takes an
@@ -717,8 +739,11 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 		atomic_fetch_or_explicit(&ctl->space_sleepers, UINT64_C(1) << me,
 		                         memory_order_seq_cst);
 	}
+	/* Readers bump space_seq only once per chunk for a writer that is
+	 * not asleep, so look at their cursors ourselves before sleeping. */
 	if (atomic_load_explicit(&ctl->space_seq, memory_order_seq_cst) ==
-	    seen) {
+	        seen &&
+	    !room_visible(ring, size)) {
 		r = sb_futex_wait(&ctl->space_seq, seen,
 		                  slice_deadline(dl,
 		                                 me >= 0 ? SPACE_WAIT_SLICE_MS
@@ -1160,9 +1185,19 @@ static int account_seq(uint64_t *expected, uint64_t seq, uint64_t *lost)
 	return 0;
 }
 
-static void wake_writers_if_waiting(struct sb_ring *ring)
+/*
+ * Tells writers waiting for space that a reader moved from `from` to `to`.
+ * A writer that is only spinning is told once per sixteenth of the ring
+ * (or when the reader has caught up), so that it wakes to a batch of room
+ * instead of one message at a time; a writer asleep is told at once (it
+ * also checks the cursors itself before it sleeps: see wait_for_space()).
+ */
+static void wake_writers_if_waiting(struct sb_ring *ring, uint64_t from,
+                                    uint64_t to, int caught_up)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	uint64_t chunk = ring->capacity / 16;
+	uint64_t sleepers;
 
 	/* seq_cst: second half of the Dekker pairing in waiter_enter():
 	 * our cursor store came first. */
@@ -1170,12 +1205,19 @@ static void wake_writers_if_waiting(struct sb_ring *ring)
 	    0) {
 		return;
 	}
+	/* seq_cst: pairs with the writer marking itself asleep before it
+	 * looks at the cursors in room_visible(). */
+	sleepers = atomic_load_explicit(&ctl->space_sleepers,
+	                                memory_order_seq_cst);
+	if (sleepers == 0 && !caught_up && from / chunk == to / chunk) {
+		return;
+	}
 	/* seq_cst: the bump comes before our look at space_sleepers, and
 	 * a writer counts itself asleep before the kernel compares
 	 * space_seq; so either it sees the bump or we see it asleep. */
 	atomic_fetch_add_explicit(&ctl->space_seq, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&ctl->space_sleepers, memory_order_seq_cst) !=
-	    0) {
+	if (sleepers != 0 || atomic_load_explicit(&ctl->space_sleepers,
+	                                          memory_order_seq_cst) != 0) {
 		sb_futex_wake(&ctl->space_seq, INT_MAX);
 	}
 }
@@ -1184,6 +1226,7 @@ static void wake_writers_if_waiting(struct sb_ring *ring)
 static void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
 {
 	struct sb_ring_slot *slot = &rd->ring->shm_slots[rd->slot];
+	uint64_t from = rd->cursor;
 
 	rd->cursor = end;
 	rd->received++;
@@ -1193,7 +1236,7 @@ static void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
 	atomic_store_explicit(&slot->sub_cursor, end, memory_order_seq_cst);
 	store_relaxed(&slot->sub_received, rd->received);
 	store_relaxed(&slot->sub_lost, rd->lost);
-	wake_writers_if_waiting(rd->ring);
+	wake_writers_if_waiting(rd->ring, from, end, end == rd->known_tail);
 }
 
 /*
@@ -1286,7 +1329,8 @@ static int queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 	rd->received++;
 	store_relaxed(&slot->sub_received, rd->received);
 	store_relaxed(&slot->sub_lost, rd->lost);
-	wake_writers_if_waiting(ring);
+	wake_writers_if_waiting(ring, rec->pos, rec->end,
+	                        rec->end == rd->known_tail);
 	return 0;
 }
 

@@ -867,6 +867,60 @@ START_TEST(receive_times_out_and_wakes_across_processes)
 }
 END_TEST
 
+/*
+ * A writer that waits without sleeping is told once per sixteenth of the
+ * ring, not once per message; a sleeping one at every message.
+ */
+START_TEST(spinning_writers_are_told_once_per_chunk)
+{
+	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	struct sb_ring_ctl *ctl;
+	unsigned char buf[1024] = {0};
+	uint32_t seq;
+
+	fixture_open(&f, &cfg);
+	ctl = f.ctl;
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	for (int i = 0; i < 9; i++) {
+		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
+	}
+	/* As a spinning writer looks: its bit in space_waiters only. */
+	atomic_store(&ctl->space_waiters, 1);
+	seq = atomic_load(&ctl->space_seq);
+	/* Records are 128 bytes, a chunk 256: 0 -> 128 stays in chunk 0. */
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 1);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 1);
+	/* Asleep: told at every message. */
+	atomic_store(&ctl->space_sleepers, 1);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 2);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 3);
+	/* Spinning again: 640 -> 768 crosses into chunk 3, 768 -> 896 does
+	 * not, 896 -> 1024 does; 1024 -> 1152 does not, but catches up
+	 * with the tail, which tells the writer too. */
+	atomic_store(&ctl->space_sleepers, 0);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 4);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 4);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 5);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
+	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 6);
+	atomic_store(&ctl->space_waiters, 0);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
 START_TEST(blocked_writer_wakes_when_reader_consumes)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
@@ -1093,6 +1147,7 @@ Suite *ring_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, receive_times_out_and_wakes_across_processes);
 	tcase_add_test(tc, blocked_writer_wakes_when_reader_consumes);
+	tcase_add_test(tc, spinning_writers_are_told_once_per_chunk);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("writer_death");
