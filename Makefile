@@ -33,7 +33,10 @@ CONFIG_SRCS := $(wildcard config/*.c)
 DAEMON_SRCS := $(wildcard daemon/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
 TEST_SRCS := $(wildcard tests/*.c)
-BENCH_SRCS := $(wildcard bench/*.c)
+# bench/*.c make shmbus-bench, except the programs of their own (one file
+# each, with their own main): bench/fanout_cost.c is build/<variant>/fanout-cost.
+BENCH_PROG_SRCS := bench/fanout_cost.c
+BENCH_SRCS := $(filter-out $(BENCH_PROG_SRCS),$(wildcard bench/*.c))
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
@@ -54,6 +57,7 @@ RUNNER := $(B)/tests/runner
 SHMBUSD := $(B)/shmbusd
 SHMBUS := $(B)/shmbus
 BENCH := $(B)/shmbus-bench
+FANOUT_COST := $(B)/fanout-cost
 
 .PHONY: all lib examples test check-variant check-install run bench clean \
         deps format install
@@ -103,7 +107,9 @@ check-install:
 run: deps $(SHMBUSD)
 	$(SHMBUSD) --foreground $(ARGS)
 
-bench: deps $(BENCH)
+# shmbus-bench starts the shmbusd next to it for its control-plane section;
+# fanout-cost is what bench/instructions.sh runs under callgrind.
+bench: deps $(BENCH) $(SHMBUSD) $(FANOUT_COST)
 	@echo "built $(BENCH); run it with: $(BENCH) --help"
 
 $(B)/%.o: %.c
@@ -171,9 +177,12 @@ $(BENCH): $(BENCH_OBJS) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(BENCH_OBJS) $(LIB_A) $(PKG_LIBS) \
 	      $(LIBS_SYS) -lm
 
+$(FANOUT_COST): $(B)/bench/fanout_cost.o $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
+
 format:
 	clang-format -i $(LIB_SRCS) $(CONFIG_SRCS) $(DAEMON_SRCS) $(TOOL_SRCS) \
-	    $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS) \
+	    $(TEST_SRCS) $(BENCH_SRCS) $(BENCH_PROG_SRCS) $(EXAMPLE_SRCS) \
 	    $(wildcard include/shmbus/*.h */*.h)
 
 clean:
