@@ -36,7 +36,10 @@ TOOL_SRCS := $(wildcard tools/*.c)
 # The crash matrix is a program of its own (tests/check_crash.c runs it).
 CRASH_SRC := tests/crash_matrix.c
 TEST_SRCS := $(filter-out $(CRASH_SRC),$(wildcard tests/*.c))
-BENCH_SRCS := $(wildcard bench/*.c)
+# bench/*.c make shmbus-bench, except the programs of their own (one file
+# each, with their own main): bench/fanout_cost.c is build/<variant>/fanout-cost.
+BENCH_PROG_SRCS := bench/fanout_cost.c
+BENCH_SRCS := $(filter-out $(BENCH_PROG_SRCS),$(wildcard bench/*.c))
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
@@ -61,6 +64,7 @@ CRASH := $(B)/crash-matrix
 CRASH_OBJS := $(B)/tests/crash_matrix.o $(B)/tests/broker_harness.o \
               $(B)/tests/testutil.o $(B)/tests/rawclient.o
 SOAK_ROUNDS ?= 2000
+FANOUT_COST := $(B)/fanout-cost
 
 .PHONY: all lib examples test check-variant check-install run bench clean \
         deps format install soak fuzz fuzz-short fuzz-build fuzz-deps \
@@ -118,7 +122,9 @@ soak: deps $(SHMBUSD) $(CRASH)
 run: deps $(SHMBUSD)
 	$(SHMBUSD) --foreground $(ARGS)
 
-bench: deps $(BENCH)
+# shmbus-bench starts the shmbusd next to it for its control-plane section;
+# fanout-cost is what bench/instructions.sh runs under callgrind.
+bench: deps $(BENCH) $(SHMBUSD) $(FANOUT_COST)
 	@echo "built $(BENCH); run it with: $(BENCH) --help"
 
 $(B)/%.o: %.c
@@ -239,9 +245,13 @@ $(FUZZ_B)/%: $(FUZZ_B)/obj/fuzz/%.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) \
 	      $(LIBS_SYS)
 
+$(FANOUT_COST): $(B)/bench/fanout_cost.o $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
+
 format:
 	clang-format -i $(LIB_SRCS) $(CONFIG_SRCS) $(DAEMON_SRCS) $(TOOL_SRCS) \
-	    $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS) $(wildcard fuzz/*.c) \
+	    $(TEST_SRCS) $(BENCH_SRCS) $(BENCH_PROG_SRCS) $(EXAMPLE_SRCS) \
+	    $(wildcard fuzz/*.c) \
 	    $(wildcard include/shmbus/*.h */*.h)
 
 clean:

@@ -1,7 +1,9 @@
 /*
  * bench.h - what the parts of shmbus-bench share: the parsed options, one
- * measured row of the output, and the functions that measure (harness.c)
- * and print (report.c) them. main.c ties them together.
+ * measured row of the output, and the functions that measure (harness.c:
+ * two-sided latency and throughput; scaling.c: many processes on one ring;
+ * control.c: the broker's control plane), plot (plot.c) and print
+ * (report.c) them. main.c ties them together.
  */
 #ifndef SHMBUS_BENCH_BENCH_H
 #define SHMBUS_BENCH_BENCH_H
@@ -9,6 +11,7 @@
 #include "bench/stats.h"
 #include "bench/transports.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +21,7 @@
 #define SB_MIN_REPS	  5
 #define SB_MIN_SIZE	  8 /* room for the sequence number */
 #define SB_MAX_SIZE	  (64u << 20)
+#define SB_MAX_PROCS	  16 /* children of one repetition */
 
 /* The command line, after parsing and defaults. */
 struct sb_opts {
@@ -27,8 +31,14 @@ struct sb_opts {
 	size_t ring_bytes;    /* for buffering transports and memcpy */
 	size_t sizes[SB_MAX_SIZES];
 	int nsizes;
+	/* The sections to run (--section). */
 	bool latency;
 	bool throughput;
+	bool scaling;
+	bool control;
+	bool references;       /* false: --no-references */
+	size_t scaling_size;   /* message size of the scaling section */
+	const char *plot_path; /* --plot FILE.png, or NULL */
 	/*
 	 * Selected transports, in table order, references included;
 	 * requested[i] is false for a reference that was not asked for,
@@ -37,8 +47,10 @@ struct sb_opts {
 	const struct sb_tr_ops *tr[SB_MAX_TRANSPORTS];
 	bool requested[SB_MAX_TRANSPORTS];
 	int ntr;
+	bool want_memcpy; /* --transports named memcpy */
 	bool pin;
-	int cpu[2]; /* sender side, receiver side (when pin) */
+	bool pin_given; /* --pin or --no-pin; else the default pinning */
+	int cpu[2];	/* sender side, receiver side (when pin) */
 	const char *csv_path;
 	const char *json_path;
 };
@@ -53,16 +65,32 @@ enum {
 
 #define SB_NFIG_MAX 4
 
-/* One line of a table: a transport at one size, over the repetitions. */
+/*
+ * One line of a table: a transport (or a scaling or control-plane case) at
+ * one size, over the repetitions. fig_names and fig_units name each figure
+ * in the CSV and JSON output (static strings).
+ */
 struct sb_row {
-	const char *section; /* "latency" or "throughput" */
-	const char *transport;
+	const char *section; /* "latency", "throughput", "scaling", "control" */
+	const char *transport; /* or the case: "producers-2", "connect-close" */
 	size_t size;
 	int err; /* 0, or the negative errno of the repetition that failed */
 	int nfig;
 	struct sb_agg fig[SB_NFIG_MAX];
-	uint64_t count; /* fewest messages or round trips in a repetition */
+	const char *const *fig_names;
+	const char *const *fig_units;
+	uint64_t count; /* fewest messages, round trips or operations */
+	int procs;	/* scaling: the number that varies (producers...) */
 };
+
+/* Indexes into sb_row.fig for the scaling and control sections. */
+enum {
+	SB_SCALE_TOTAL, /* msg/s through the topic (deliveries for fan-out) */
+	SB_SCALE_EACH,	/* msg/s per producer, subscriber or consumer */
+	SB_SCALE_NFIG
+};
+enum { SB_CTL_RATE, SB_CTL_NFIG_RATE };		  /* operations per second */
+enum { SB_CTL_P50, SB_CTL_P99, SB_CTL_NFIG_LAT }; /* ns per join */
 
 /* The reference rows each section's ratios are taken against. */
 #define SB_REF_LATENCY	  "floor"
@@ -77,12 +105,18 @@ struct sb_row {
  * to kill the children, -EPROTO for a wrong or lost message).
  */
 int sb_bench_latency_once(const struct sb_opts *o, const struct sb_tr_ops *t,
-			  size_t size, double *vals, uint64_t *count);
+			  size_t size, double *vals, uint64_t *count,
+			  struct sb_samples *keep);
 int sb_bench_throughput_once(const struct sb_opts *o, const struct sb_tr_ops *t,
 			     size_t size, double *vals, uint64_t *count);
 /* The memcpy-bandwidth reference: one process, same sizes, into a ring. */
 int sb_bench_memcpy_once(const struct sb_opts *o, size_t size, double *vals,
 			 uint64_t *count);
+
+/*
+ * `keep` (may be NULL) receives a copy of every round-trip time measured,
+ * in ns, for the latency plot; a failure to grow it only loses the plot.
+ */
 
 /* Default message counts when --count is not given. */
 uint64_t sb_bench_latency_count(const struct sb_opts *o, size_t size);
@@ -94,6 +128,68 @@ double sb_bench_clock_cost(void);
 /* Monotonic time in nanoseconds. */
 uint64_t sb_now_ns(void);
 
+/* Pins the calling process to `cpu` (nothing when cpu < 0); 0 or -errno. */
+int sb_bench_pin(int cpu);
+
+/*
+ * The body of child `idx` of sb_bench_spawn(): returns 0 or a negative
+ * errno, which becomes the child's exit status (0 or 1).
+ */
+typedef int (*sb_child_fn)(int idx, void *arg);
+
+/*
+ * Forks n (1..SB_MAX_PROCS) children, the highest index first, each running
+ * fn(idx, arg) and exiting, and waits for all of them, at most timeout_ms:
+ * a child that fails gets the others killed, and at the deadline all are
+ * killed. Children die with the parent. Returns 0 when every child exited
+ * with status 0, -ETIMEDOUT, -ECHILD (a child failed or died), -EINVAL, or
+ * fork()'s error.
+ */
+int sb_bench_spawn(int n, sb_child_fn fn, void *arg, uint64_t timeout_ms);
+
+/*
+ * A start barrier in shared memory: counts the caller in and spins until
+ * `n` processes have arrived. *ready starts at zero.
+ */
+void sb_bench_barrier(_Atomic uint32_t *ready, uint32_t n);
+
+/*
+ * The scaling section (scaling.c): measures and prints every case, adding
+ * its rows to *rows (grown with realloc; *nrows rows, *cap allocated).
+ * Returns 0 or -ENOMEM; a failed case is a row with err set.
+ */
+int sb_scaling_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
+		   int *cap);
+
+/*
+ * The control-plane section (control.c): starts shmbusd from the directory
+ * of this program, measures, stops it, prints, and adds its rows. Returns
+ * 0, or a negative errno when the broker could not be started (rows are
+ * then added with err set), or -ENOMEM.
+ */
+int sb_control_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
+		   int *cap);
+
+/* Appends a zeroed row to *rows; NULL when out of memory. */
+struct sb_row *sb_rows_push(struct sb_row **rows, int *nrows, int *cap);
+
+/*
+ * Checks that gnuplot can be run, installing the Debian package
+ * gnuplot-nox with apt-get when it is missing and we are root (or have
+ * password-less sudo). Returns 0, or -ENOENT with a message on stderr.
+ */
+int sb_plot_check(void);
+
+/*
+ * Writes the latency distribution plot: for each size, the complementary
+ * CDF of the one-way latency samples of each transport, log-log. samples[i]
+ * holds the round-trip times kept for rows[i] (a latency row), or is empty.
+ * Returns 0 or a negative errno (gnuplot failed: its messages are on
+ * stderr).
+ */
+int sb_plot_latency(const char *png_path, const struct sb_row *rows,
+		    struct sb_samples *samples, int nrows);
+
 /* Writes the run's description (machine, options) to stdout. */
 void sb_report_header(const struct sb_opts *o, double clock_ns);
 /* Prints one size's table for a section; rows are that size's rows. */
@@ -104,5 +200,23 @@ int sb_report_csv(const char *path, const struct sb_opts *o,
 		  const struct sb_row *rows, int nrows);
 int sb_report_json(const char *path, const struct sb_opts *o, double clock_ns,
 		   const struct sb_row *rows, int nrows);
+
+/*
+ * Prints a scaling or control-plane table: `title`, then one line per row
+ * with its figures (median, spread below), `head` naming the columns after
+ * the first. A ratio column to the first row of the table is added when
+ * ratio_fig >= 0. `scale` divides every figure for display (1e6 for M
+ * msg/s, 1e3 for us).
+ */
+void sb_report_cases(const char *title, const char *first_col,
+		     const char *const *head, const struct sb_row *rows,
+		     int nrows, double scale, int ratio_fig,
+		     const char *ratio_head);
+
+/*
+ * Prints the targets of issue #6 that this run measured: each with its
+ * measured value (from the medians above), the target, and met / not met.
+ */
+void sb_report_targets(const struct sb_row *rows, int nrows);
 
 #endif

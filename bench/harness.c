@@ -57,6 +57,7 @@ struct run_ctx {
 	int nsides;	 /* processes meeting at the start barrier */
 	bool duplex;
 	side_fn fn[2];
+	void *shared; /* the transport's, from create() */
 	struct run_area *area;
 	size_t area_bytes;
 };
@@ -467,7 +468,7 @@ out:
 
 /* ---- processes ---- */
 
-static int pin_self(int cpu)
+int sb_bench_pin(int cpu)
 {
 	cpu_set_t set;
 
@@ -485,60 +486,6 @@ static int pin_self(int cpu)
 static const char *side_name(int side)
 {
 	return side == SB_TR_SENDER ? "sender" : "receiver";
-}
-
-/* The body of one child; never returns. */
-static void child_main(struct run_ctx *c, int side, void *shared,
-		       const sigset_t *oldmask)
-{
-	const char *name = c->t != NULL ? c->t->name : "memcpy";
-	void *end = NULL;
-	uint32_t spins = 0;
-	int rc;
-
-	/* Die with the parent (Ctrl-C), and close the race with its exit. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	sigprocmask(SIG_SETMASK, oldmask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	rc = pin_self(c->o->pin ? c->o->cpu[side] : -1);
-	if (rc < 0) {
-		fprintf(stderr, "shmbus-bench: sched_setaffinity(CPU %d): %s\n",
-			c->o->cpu[side], shmbus_strerror(rc));
-		c->area->err[side] = rc;
-		_exit(1);
-	}
-	if (c->t != NULL) {
-		rc = c->t->open_end(shared, (enum sb_tr_side)side, &end);
-		if (rc < 0) {
-			fprintf(stderr, "shmbus-bench: %s %s: open_end: %s\n",
-				name, side_name(side), shmbus_strerror(rc));
-			c->area->err[side] = rc;
-			_exit(1);
-		}
-	}
-	/*
-	 * Release: pairs with the acquire loads in the loop below, in the
-	 * other side, so that each side starts only once the other has
-	 * opened its end (a subscriber must exist before the first
-	 * message, for instance).
-	 */
-	atomic_fetch_add_explicit(&c->area->ready, 1, memory_order_release);
-	while (atomic_load_explicit(&c->area->ready, memory_order_acquire) <
-	       (uint32_t)c->nsides) {
-		sb_spin_step(&spins);
-	}
-	rc = c->fn[side](c, end);
-	if (rc < 0 && rc != -EPROTO) {
-		fprintf(stderr, "shmbus-bench: %s %s, %zu B: %s\n", name,
-			side_name(side), c->size, shmbus_strerror(rc));
-	}
-	if (c->t != NULL) {
-		c->t->close_end(end);
-	}
-	c->area->err[side] = rc;
-	/* _exit: the parent's stdio buffers and atexit handlers are not ours.
-	 */
-	_exit(rc == 0 ? 0 : 1);
 }
 
 /*
@@ -611,72 +558,51 @@ static int reap(pid_t *pids, int n, uint64_t timeout_ms)
 	return rc;
 }
 
-/*
- * Runs one repetition: the transport (if any) is created here, before the
- * forks, so that both children inherit it; it is destroyed once they are
- * gone. Returns 0, or the first side's error, or what reap() reports.
- */
-static int run(struct run_ctx *c)
+int sb_bench_spawn(int n, sb_child_fn fn, void *arg, uint64_t timeout_ms)
 {
-	struct sb_tr_config cfg = {
-	    .max_message = c->size,
-	    .ring_bytes = c->o->ring_bytes,
-	    .duplex = c->duplex,
-	};
-	uint64_t timeout_ms = 2 * c->o->duration_ms + WATCHDOG_SLACK_MS;
 	sigset_t chld, oldmask, pending;
-	pid_t pids[2] = {-1, -1};
-	void *shared = NULL;
-	int rc;
+	pid_t pids[SB_MAX_PROCS];
+	int rc = 0;
 
-	c->area = mmap(NULL, c->area_bytes, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (c->area == MAP_FAILED) {
-		c->area = NULL;
-		return -errno;
+	if (n < 1 || n > SB_MAX_PROCS) {
+		return -EINVAL;
 	}
-	if (c->t != NULL) {
-		rc = c->t->create(&cfg, &shared);
-		if (rc < 0) {
-			fprintf(stderr, "shmbus-bench: %s: create: %s\n",
-				c->t->name, shmbus_strerror(rc));
-			munmap(c->area, c->area_bytes);
-			c->area = NULL;
-			return rc;
-		}
+	for (int i = 0; i < n; i++) {
+		pids[i] = -1;
 	}
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, &oldmask);
-	/* The receiver first, so that it is waiting when the sender starts. */
-	for (int side = c->nsides - 1; side >= 0; side--) {
+	/* The last index first: callers put the receiving side there, so
+	 * that it is waiting when the sending side starts. */
+	for (int i = n - 1; i >= 0; i--) {
 		pid_t pid;
 
 		fflush(NULL); /* nothing buffered may be written twice */
 		pid = fork();
 		if (pid == 0) {
-			child_main(c, side, shared, &oldmask);
+			/* Die with the parent (Ctrl-C). */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			sigprocmask(SIG_SETMASK, &oldmask, NULL);
+			signal(SIGPIPE, SIG_IGN);
+			rc = fn(i, arg);
+			/* _exit: the parent's stdio buffers and atexit
+			 * handlers are not ours. */
+			_exit(rc == 0 ? 0 : 1);
 		}
 		if (pid < 0) {
 			rc = -errno;
-			for (int i = 0; i < 2; i++) {
-				if (pids[i] > 0) {
-					kill(pids[i], SIGKILL);
-					waitpid(pids[i], NULL, 0);
+			for (int j = 0; j < n; j++) {
+				if (pids[j] > 0) {
+					kill(pids[j], SIGKILL);
+					waitpid(pids[j], NULL, 0);
 				}
 			}
 			goto out;
 		}
-		pids[side] = pid;
+		pids[i] = pid;
 	}
-	rc = reap(pids, c->nsides, timeout_ms);
-	for (int side = 0; side < c->nsides; side++) {
-		/* The side's own error says more than "a child failed". */
-		if (c->area->err[side] < 0 && rc != -ETIMEDOUT) {
-			rc = c->area->err[side];
-			break;
-		}
-	}
+	rc = reap(pids, n, timeout_ms);
 out:
 	/* Drop the SIGCHLDs this run left pending before unblocking. */
 	sigpending(&pending);
@@ -687,8 +613,104 @@ out:
 		sigpending(&pending);
 	}
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	return rc;
+}
+
+void sb_bench_barrier(_Atomic uint32_t *ready, uint32_t n)
+{
+	uint32_t spins = 0;
+
+	/*
+	 * Release: pairs with the acquire loads below, in the other
+	 * processes, so that each starts only once all have finished what
+	 * they did before arriving (opened their end: a subscriber must
+	 * exist before the first message, for instance).
+	 */
+	atomic_fetch_add_explicit(ready, 1, memory_order_release);
+	while (atomic_load_explicit(ready, memory_order_acquire) < n) {
+		sb_spin_step(&spins);
+	}
+}
+
+/* The body of one side of a two-sided run (an sb_child_fn). */
+static int side_main(int side, void *arg)
+{
+	struct run_ctx *c = arg;
+	const char *name = c->t != NULL ? c->t->name : "memcpy";
+	void *end = NULL;
+	int rc;
+
+	rc = sb_bench_pin(c->o->pin ? c->o->cpu[side] : -1);
+	if (rc < 0) {
+		fprintf(stderr, "shmbus-bench: sched_setaffinity(CPU %d): %s\n",
+			c->o->cpu[side], shmbus_strerror(rc));
+		c->area->err[side] = rc;
+		return rc;
+	}
 	if (c->t != NULL) {
-		c->t->destroy(shared);
+		rc = c->t->open_end(c->shared, (enum sb_tr_side)side, &end);
+		if (rc < 0) {
+			fprintf(stderr, "shmbus-bench: %s %s: open_end: %s\n",
+				name, side_name(side), shmbus_strerror(rc));
+			c->area->err[side] = rc;
+			return rc;
+		}
+	}
+	sb_bench_barrier(&c->area->ready, (uint32_t)c->nsides);
+	rc = c->fn[side](c, end);
+	if (rc < 0 && rc != -EPROTO) {
+		fprintf(stderr, "shmbus-bench: %s %s, %zu B: %s\n", name,
+			side_name(side), c->size, shmbus_strerror(rc));
+	}
+	if (c->t != NULL) {
+		c->t->close_end(end);
+	}
+	c->area->err[side] = rc;
+	return rc;
+}
+
+/*
+ * Runs one repetition: the transport (if any) is created here, before the
+ * forks, so that both children inherit it; it is destroyed once they are
+ * gone. Returns 0, or the first side's error, or what reaping reports.
+ */
+static int run(struct run_ctx *c)
+{
+	struct sb_tr_config cfg = {
+	    .max_message = c->size,
+	    .ring_bytes = c->o->ring_bytes,
+	    .duplex = c->duplex,
+	};
+	uint64_t timeout_ms = 2 * c->o->duration_ms + WATCHDOG_SLACK_MS;
+	int rc;
+
+	c->area = mmap(NULL, c->area_bytes, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (c->area == MAP_FAILED) {
+		c->area = NULL;
+		return -errno;
+	}
+	c->shared = NULL;
+	if (c->t != NULL) {
+		rc = c->t->create(&cfg, &c->shared);
+		if (rc < 0) {
+			fprintf(stderr, "shmbus-bench: %s: create: %s\n",
+				c->t->name, shmbus_strerror(rc));
+			munmap(c->area, c->area_bytes);
+			c->area = NULL;
+			return rc;
+		}
+	}
+	rc = sb_bench_spawn(c->nsides, side_main, c, timeout_ms);
+	for (int side = 0; side < c->nsides; side++) {
+		/* The side's own error says more than "a child failed". */
+		if (c->area->err[side] < 0 && rc != -ETIMEDOUT) {
+			rc = c->area->err[side];
+			break;
+		}
+	}
+	if (c->t != NULL) {
+		c->t->destroy(c->shared);
 	}
 	return rc;
 }
@@ -702,7 +724,8 @@ static void run_done(struct run_ctx *c)
 }
 
 int sb_bench_latency_once(const struct sb_opts *o, const struct sb_tr_ops *t,
-			  size_t size, double *vals, uint64_t *count)
+			  size_t size, double *vals, uint64_t *count,
+			  struct sb_samples *keep)
 {
 	struct run_ctx c = {
 	    .o = o,
@@ -721,6 +744,12 @@ int sb_bench_latency_once(const struct sb_opts *o, const struct sb_tr_ops *t,
 	rc = run(&c);
 	if (rc == 0 && c.area->nsamples == 0) {
 		rc = -EPROTO;
+	}
+	for (uint64_t i = 0; rc == 0 && keep != NULL && i < c.area->nsamples;
+	     i++) {
+		if (sb_stats_add(keep, c.area->samples[i]) < 0) {
+			break; /* the plot loses samples, not the figures */
+		}
 	}
 	if (rc == 0) {
 		/* RTT/2: the one-way time of a message that went both ways. */

@@ -1,9 +1,11 @@
 /*
  * main.c - shmbus-bench: measures one-way latency (ping-pong) and one-way
- * throughput of every registered transport against the baselines, in one
- * run on one machine, and prints each figure as the median of several
- * repetitions with their spread and its ratio to a reference measured in
- * the same run. See bench/README.md for what each figure means.
+ * throughput of every registered transport against the baselines, how one
+ * ring scales with producers, subscribers and queue consumers, and the
+ * broker's control plane, in one run on one machine. Each figure is the
+ * median of several repetitions with their spread and, where it has one,
+ * its ratio to a reference measured in the same run; the issue's targets
+ * are checked at the end. See bench/README.md for what each figure means.
  */
 #include "bench/bench.h"
 #include "shmbus/map.h"
@@ -24,17 +26,28 @@ static void usage(FILE *out)
 		"\n"
 		"Measures one-way latency (ping-pong, RTT/2) and one-way "
 		"throughput between\ntwo forked processes, for each "
-		"transport below and each message size.\n"
+		"transport below and each message size; how\none shmbus "
+		"ring scales with producers, subscribers and queue "
+		"consumers; and\nthe control plane of a shmbusd started "
+		"for the run. Ends with the targets\nof issue #6, met or "
+		"not.\n"
 		"\n"
+		"  --section LIST    latency, throughput, scaling, control "
+		"(comma list or\n"
+		"                    repeated; default all four); --only is "
+		"the same\n"
 		"  --reps N          repetitions per figure (default 5, at "
 		"least 5); each\n"
 		"                    figure is their median, [min..max] "
 		"shown below it\n"
-		"  --count N         round trips (latency) or messages "
-		"(throughput) timed per\n"
-		"                    repetition (default: 10000 round "
-		"trips; 256 MiB of\n"
-		"                    messages, 1000..1000000)\n"
+		"  --count N         round trips (latency), messages "
+		"(throughput; scaling, in\n"
+		"                    all) or operations (control) timed per "
+		"repetition (default:\n"
+		"                    10000 round trips; 256 MiB of "
+		"messages, 1000..1000000;\n"
+		"                    500000 messages; 2000 operations, 1000 "
+		"joins)\n"
 		"  --duration-ms N   stop a repetition's timing after N ms "
 		"even if --count\n"
 		"                    is not reached (default 1000)\n"
@@ -42,12 +55,16 @@ static void usage(FILE *out)
 		"suffixes allowed\n"
 		"                    (default 64,1024,65536; each %d.."
 		"%u)\n"
-		"  --only SECTION    latency or throughput (default both)\n"
 		"  --transports LIST transports to measure (default all); "
 		"the references\n"
 		"                    (%s for latency; %s and %s for "
 		"throughput)\n"
-		"                    are always measured\n"
+		"                    are measured too, unless "
+		"--no-references\n"
+		"  --no-references   measure only what --transports names "
+		"(ratios show -)\n"
+		"  --scaling-size N  message size of the scaling section "
+		"(default 64)\n"
 		"  --pin A,B         pin the sender (ping) side to CPU A and "
 		"the receiver\n"
 		"                    (pong) side to CPU B (default: the "
@@ -59,6 +76,11 @@ static void usage(FILE *out)
 		"                    reference (default 1M)\n"
 		"  --csv FILE        also write every figure as CSV\n"
 		"  --json FILE       also write every figure as JSON\n"
+		"  --plot FILE.png   also plot the one-way latency "
+		"distribution of every\n"
+		"                    latency row (needs gnuplot; installs "
+		"gnuplot-nox when\n"
+		"                    missing and run as root)\n"
 		"  --help            this text\n"
 		"\n"
 		"transports:\n",
@@ -144,6 +166,8 @@ static int parse_transports(char *list, struct sb_opts *o)
 	     tok = strtok_r(NULL, ",", &save)) {
 		bool found = strcmp(tok, SB_REF_MEMCPY) == 0;
 
+		o->want_memcpy = o->want_memcpy || found;
+
 		for (size_t i = 0; i < sb_tr_table_len; i++) {
 			if (strcmp(sb_tr_table[i]->name, tok) == 0) {
 				want[i] = true;
@@ -205,13 +229,55 @@ static void default_pin(struct sb_opts *o)
 	o->pin = n == 2;
 }
 
+/*
+ * Adds the sections named in `list` (comma-separated). The first --section
+ * (or --only) replaces the default of all sections; later ones add.
+ */
+static int parse_sections(char *list, struct sb_opts *o, bool *given)
+{
+	if (!*given) {
+		o->latency = o->throughput = o->scaling = o->control = false;
+		*given = true;
+	}
+	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		bool all = strcmp(tok, "all") == 0;
+		bool known = all;
+
+		if (all || strcmp(tok, "latency") == 0) {
+			o->latency = known = true;
+		}
+		if (all || strcmp(tok, "throughput") == 0) {
+			o->throughput = known = true;
+		}
+		if (all || strcmp(tok, "scaling") == 0) {
+			o->scaling = known = true;
+		}
+		if (all || strcmp(tok, "control") == 0) {
+			o->control = known = true;
+		}
+		if (!known) {
+			fprintf(stderr,
+				"shmbus-bench: --section: \"%s\" is not "
+				"latency, throughput, scaling, control or "
+				"all\n",
+				tok);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 enum {
 	OPT_REPS = 256,
 	OPT_COUNT,
 	OPT_DURATION,
 	OPT_SIZES,
-	OPT_ONLY,
+	OPT_SECTION,
 	OPT_TRANSPORTS,
+	OPT_NO_REFS,
+	OPT_SCALING_SIZE,
+	OPT_PLOT,
 	OPT_PIN,
 	OPT_NO_PIN,
 	OPT_RING,
@@ -225,8 +291,12 @@ static const struct option long_opts[] = {
     {"count", required_argument, NULL, OPT_COUNT},
     {"duration-ms", required_argument, NULL, OPT_DURATION},
     {"sizes", required_argument, NULL, OPT_SIZES},
-    {"only", required_argument, NULL, OPT_ONLY},
+    {"section", required_argument, NULL, OPT_SECTION},
+    {"only", required_argument, NULL, OPT_SECTION},
     {"transports", required_argument, NULL, OPT_TRANSPORTS},
+    {"no-references", no_argument, NULL, OPT_NO_REFS},
+    {"scaling-size", required_argument, NULL, OPT_SCALING_SIZE},
+    {"plot", required_argument, NULL, OPT_PLOT},
     {"pin", required_argument, NULL, OPT_PIN},
     {"no-pin", no_argument, NULL, OPT_NO_PIN},
     {"ring-bytes", required_argument, NULL, OPT_RING},
@@ -242,13 +312,16 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
 	char default_sizes[] = "64,1024,65536";
 	bool pin_given = false;
 	bool sizes_given = false;
+	bool sections_given = false;
 	int opt;
 
 	memset(o, 0, sizeof(*o));
 	o->reps = SB_MIN_REPS;
 	o->duration_ms = 1000;
 	o->ring_bytes = 1u << 20;
-	o->latency = o->throughput = true;
+	o->latency = o->throughput = o->scaling = o->control = true;
+	o->references = true;
+	o->scaling_size = 64;
 	/* Default: every transport. */
 	o->ntr = 0;
 	for (size_t i = 0; i < sb_tr_table_len && i < SB_MAX_TRANSPORTS; i++) {
@@ -294,14 +367,27 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
 			}
 			sizes_given = true;
 			break;
-		case OPT_ONLY:
-			o->latency = strcmp(optarg, "latency") == 0;
-			o->throughput = strcmp(optarg, "throughput") == 0;
-			if (!o->latency && !o->throughput) {
-				fprintf(stderr, "shmbus-bench: --only: latency "
-						"or throughput\n");
+		case OPT_SECTION:
+			if (parse_sections(optarg, o, &sections_given) < 0) {
 				return -EINVAL;
 			}
+			break;
+		case OPT_NO_REFS:
+			o->references = false;
+			break;
+		case OPT_SCALING_SIZE:
+			if (parse_u64(optarg, &v) < 0 || v < 16 ||
+			    v > SB_MAX_SIZE) {
+				fprintf(stderr,
+					"shmbus-bench: --scaling-size: 16 to "
+					"%u\n",
+					SB_MAX_SIZE);
+				return -EINVAL;
+			}
+			o->scaling_size = (size_t)v;
+			break;
+		case OPT_PLOT:
+			o->plot_path = optarg;
 			break;
 		case OPT_TRANSPORTS:
 			if (parse_transports(optarg, o) < 0) {
@@ -349,8 +435,21 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
 	if (!sizes_given && parse_sizes(default_sizes, o) < 0) {
 		return -EINVAL;
 	}
+	o->pin_given = pin_given;
 	if (!pin_given) {
 		default_pin(o);
+	}
+	if (o->scaling && o->scaling_size > o->ring_bytes / 4) {
+		fprintf(stderr,
+			"shmbus-bench: --scaling-size %zu is over a quarter of "
+			"the ring (--ring-bytes %zu)\n",
+			o->scaling_size, o->ring_bytes);
+		return -EINVAL;
+	}
+	if (o->plot_path != NULL && !o->latency) {
+		fprintf(stderr, "shmbus-bench: --plot needs the latency "
+				"section\n");
+		return -EINVAL;
 	}
 	for (int i = 0; i < o->nsizes; i++) {
 		if (o->sizes[i] > o->ring_bytes) {
@@ -364,27 +463,61 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
 	return 0;
 }
 
-/* Every row measured, for --csv and --json. */
+/* Every row measured, for --csv, --json and the targets. */
 struct row_list {
 	struct sb_row *v;
 	int n;
 	int cap;
 };
 
-static struct sb_row *rows_push(struct row_list *l)
+struct sb_row *sb_rows_push(struct sb_row **rows, int *nrows, int *cap)
 {
-	if (l->n == l->cap) {
-		int cap = l->cap != 0 ? l->cap * 2 : 64;
-		struct sb_row *v = realloc(l->v, (size_t)cap * sizeof(*v));
+	if (*nrows == *cap) {
+		int ncap = *cap != 0 ? *cap * 2 : 64;
+		struct sb_row *v = realloc(*rows, (size_t)ncap * sizeof(*v));
 
 		if (v == NULL) {
 			return NULL;
 		}
-		l->v = v;
-		l->cap = cap;
+		*rows = v;
+		*cap = ncap;
 	}
-	memset(&l->v[l->n], 0, sizeof(l->v[0]));
-	return &l->v[l->n++];
+	memset(&(*rows)[*nrows], 0, sizeof(**rows));
+	return &(*rows)[(*nrows)++];
+}
+
+static struct sb_row *rows_push(struct row_list *l)
+{
+	return sb_rows_push(&l->v, &l->n, &l->cap);
+}
+
+/* The latency samples kept for --plot: the row they belong to, and them. */
+struct kept {
+	int row;
+	struct sb_samples s;
+};
+
+struct kept_list {
+	struct kept *v;
+	int n;
+	int cap;
+};
+
+static struct sb_samples *kept_push(struct kept_list *k, int row)
+{
+	if (k->n == k->cap) {
+		int cap = k->cap != 0 ? k->cap * 2 : 16;
+		struct kept *v = realloc(k->v, (size_t)cap * sizeof(*v));
+
+		if (v == NULL) {
+			return NULL;
+		}
+		k->v = v;
+		k->cap = cap;
+	}
+	memset(&k->v[k->n], 0, sizeof(k->v[0]));
+	k->v[k->n].row = row;
+	return &k->v[k->n++].s;
 }
 
 /* A run slot of one section at one size: its row and its raw values. */
@@ -393,6 +526,7 @@ struct slot {
 	struct sb_row *row;
 	double *vals; /* [fig][rep] */
 	uint64_t min_count;
+	int keep; /* index in the kept list, or -1 */
 };
 
 /*
@@ -402,7 +536,7 @@ struct slot {
  * every row's spread rather than biasing one row.
  */
 static int run_size(const struct sb_opts *o, bool lat, size_t size,
-		    struct row_list *all)
+		    struct row_list *all, struct kept_list *kept)
 {
 	const char *section = lat ? "latency" : "throughput";
 	unsigned need = lat ? SB_TR_LATENCY : SB_TR_THROUGHPUT;
@@ -416,13 +550,14 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 
 	for (int i = 0; i < o->ntr; i++) {
 		bool wanted =
-		    o->requested[i] || strcmp(o->tr[i]->name, ref) == 0;
+		    o->requested[i] ||
+		    (o->references && strcmp(o->tr[i]->name, ref) == 0);
 
 		if ((o->tr[i]->flags & need) && wanted) {
 			slots[n++].t = o->tr[i];
 		}
 	}
-	if (!lat) {
+	if (!lat && (o->references || o->want_memcpy)) {
 		slots[n++].t = NULL;
 	}
 	for (int s = 0; s < n; s++) {
@@ -430,6 +565,7 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 
 		slots[s].vals =
 		    calloc((size_t)(nfig * o->reps), sizeof(double));
+		slots[s].keep = -1;
 		if (row == NULL || slots[s].vals == NULL) {
 			for (int k = 0; k <= s; k++) {
 				free(slots[k].vals);
@@ -442,6 +578,10 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 		row->size = size;
 		row->nfig = nfig;
 		slots[s].min_count = UINT64_MAX;
+		if (lat && o->plot_path != NULL &&
+		    kept_push(kept, first + s) != NULL) {
+			slots[s].keep = kept->n - 1;
+		}
 	}
 	/* rows_push may have moved the array: take row pointers now. */
 	for (int s = 0; s < n; s++) {
@@ -464,8 +604,10 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 				err =
 				    sb_bench_memcpy_once(o, size, vals, &count);
 			} else if (lat) {
-				err = sb_bench_latency_once(o, sl->t, size,
-							    vals, &count);
+				err = sb_bench_latency_once(
+				    o, sl->t, size, vals, &count,
+				    sl->keep >= 0 ? &kept->v[sl->keep].s
+						  : NULL);
 			} else {
 				err = sb_bench_throughput_once(o, sl->t, size,
 							       vals, &count);
@@ -504,9 +646,30 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 	return rc;
 }
 
+/* Writes the plot from the kept samples. Returns 0 or a negative errno. */
+static int plot(const struct sb_opts *o, const struct row_list *rows,
+		struct kept_list *kept)
+{
+	struct sb_samples *by_row =
+	    calloc((size_t)rows->n + 1, sizeof(*by_row));
+	int rc;
+
+	if (by_row == NULL) {
+		return -ENOMEM;
+	}
+	/* Borrowed, not copied: the kept list still owns the arrays. */
+	for (int i = 0; i < kept->n; i++) {
+		by_row[kept->v[i].row] = kept->v[i].s;
+	}
+	rc = sb_plot_latency(o->plot_path, rows->v, by_row, rows->n);
+	free(by_row);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct row_list rows = {NULL, 0, 0};
+	struct kept_list kept = {NULL, 0, 0};
 	struct sb_opts o;
 	double clock_ns;
 	int status = 0;
@@ -523,6 +686,10 @@ int main(int argc, char **argv)
 	if (rc != 0) {
 		return rc > 0 ? 0 : 2;
 	}
+	/* Before measuring: a missing gnuplot should not cost a whole run. */
+	if (o.plot_path != NULL && sb_plot_check() < 0) {
+		return 2;
+	}
 	clock_ns = sb_bench_clock_cost();
 	sb_report_header(&o, clock_ns);
 	if (!o.pin) {
@@ -535,6 +702,7 @@ int main(int argc, char **argv)
 			"yields\n",
 			o.cpu[0]);
 	}
+	rc = 0;
 	for (int sec = 0; sec < 2; sec++) {
 		bool lat = sec == 0;
 
@@ -542,12 +710,23 @@ int main(int argc, char **argv)
 			continue;
 		}
 		for (int i = 0; i < o.nsizes && rc == 0; i++) {
-			rc = run_size(&o, lat, o.sizes[i], &rows);
+			rc = run_size(&o, lat, o.sizes[i], &rows, &kept);
 		}
+	}
+	if (rc == 0 && o.scaling) {
+		rc = sb_scaling_run(&o, &rows.v, &rows.n, &rows.cap);
+	}
+	if (rc == 0 && o.control) {
+		/* A broker that would not start fails its rows, not the run. */
+		rc = sb_control_run(&o, &rows.v, &rows.n, &rows.cap);
+		rc = rc == -ENOMEM ? rc : 0;
 	}
 	if (rc < 0) {
 		fprintf(stderr, "shmbus-bench: %s\n", shmbus_strerror(rc));
 		status = 1;
+	}
+	if (o.latency || o.throughput || o.control) {
+		sb_report_targets(rows.v, rows.n);
 	}
 	for (int i = 0; i < rows.n; i++) {
 		if (rows.v[i].err != 0) {
@@ -570,6 +749,21 @@ int main(int argc, char **argv)
 			status = 1;
 		}
 	}
+	if (o.plot_path != NULL) {
+		rc = plot(&o, &rows, &kept);
+		if (rc < 0) {
+			fprintf(stderr, "shmbus-bench: --plot %s: %s\n",
+				o.plot_path, shmbus_strerror(rc));
+			status = 1;
+		} else {
+			printf("\nlatency distribution plotted to %s\n",
+			       o.plot_path);
+		}
+	}
+	for (int i = 0; i < kept.n; i++) {
+		sb_stats_fini(&kept.v[i].s);
+	}
+	free(kept.v);
 	free(rows.v);
 	return status;
 }

@@ -2,7 +2,8 @@
  * report.c - how shmbus-bench shows what it measured: a header that says
  * what machine and options produced the figures, one table per section and
  * message size (medians, the spread of the repetitions under each, ratios
- * to the section's reference), and the same rows as CSV or JSON for tools.
+ * to the section's reference), the issue's targets met or not, and the
+ * same rows as CSV or JSON for tools.
  */
 #include "bench/bench.h"
 #include "shmbus/map.h"
@@ -165,6 +166,44 @@ static void print_line(char cells[][CELL], const int *width, int ncols)
 	printf("\n");
 }
 
+/*
+ * Prints a header line and two lines per row (medians, spreads), each
+ * column as wide as its widest cell; a failed row is one line whose
+ * message spills over the columns.
+ */
+static void print_grid(char head[][CELL], char (*grid)[2][MAX_COLS][CELL],
+		       const struct sb_row *rows, int nrows, int ncols)
+{
+	int width[MAX_COLS] = {0};
+
+	for (int c = 0; c < ncols; c++) {
+		width[c] = (int)strlen(head[c]);
+		for (int r = 0; r < nrows; r++) {
+			for (int l = 0; l < 2; l++) {
+				int w = (int)strlen(grid[r][l][c]);
+
+				/* A failure message spills over; never widen.
+				 */
+				if (rows[r].err != 0 && c == 1) {
+					continue;
+				}
+				width[c] = w > width[c] ? w : width[c];
+			}
+		}
+	}
+	print_line(head, width, ncols);
+	for (int r = 0; r < nrows; r++) {
+		if (rows[r].err != 0) {
+			printf("  %-*s  %s\n", width[0], grid[r][0][0],
+			       grid[r][0][1]);
+			continue;
+		}
+		print_line(grid[r][0], width, ncols);
+		print_line(grid[r][1], width, ncols);
+	}
+	fflush(stdout);
+}
+
 void sb_report_table(const char *section, size_t size,
 		     const struct sb_row *rows, int nrows)
 {
@@ -176,7 +215,6 @@ void sb_report_table(const char *section, size_t size,
 	int ncols = 1 + nfig + 2; /* name, figures, two ratios */
 	char head[MAX_COLS][CELL];
 	char(*grid)[2][MAX_COLS][CELL];
-	int width[MAX_COLS] = {0};
 
 	grid = calloc((size_t)nrows, sizeof(*grid));
 	if (grid == NULL) {
@@ -227,48 +265,189 @@ void sb_report_table(const char *section, size_t size,
 				  SB_TPUT_MSGS);
 		}
 	}
-	for (int c = 0; c < ncols; c++) {
-		width[c] = (int)strlen(head[c]);
-		for (int r = 0; r < nrows; r++) {
-			for (int l = 0; l < 2; l++) {
-				int w = (int)strlen(grid[r][l][c]);
-
-				/* A failure message spills over; never widen.
-				 */
-				if (rows[r].err != 0 && c == 1) {
-					continue;
-				}
-				width[c] = w > width[c] ? w : width[c];
-			}
-		}
-	}
 	printf("\n%s, %zu B, %s\n", section, size,
 	       lat ? "one way = RTT/2, ns" : "one way, sender to receiver");
-	print_line(head, width, ncols);
+	print_grid(head, grid, rows, nrows, ncols);
+	free(grid);
+}
+
+void sb_report_cases(const char *title, const char *first_col,
+		     const char *const *head, const struct sb_row *rows,
+		     int nrows, double scale, int ratio_fig,
+		     const char *ratio_head)
+{
+	int nfig = nrows > 0 ? rows[0].nfig : 0;
+	int ncols = 1 + nfig + (ratio_fig >= 0 ? 1 : 0);
+	char hcells[MAX_COLS][CELL];
+	char(*grid)[2][MAX_COLS][CELL];
+
+	if (ncols > MAX_COLS) {
+		return;
+	}
+	grid = calloc((size_t)(nrows > 0 ? nrows : 1), sizeof(*grid));
+	if (grid == NULL) {
+		fprintf(stderr, "shmbus-bench: out of memory for a table\n");
+		return;
+	}
+	snprintf(hcells[0], CELL, "%s", first_col);
+	for (int f = 0; f < nfig; f++) {
+		snprintf(hcells[1 + f], CELL, "%s", head[f]);
+	}
+	if (ratio_fig >= 0) {
+		snprintf(hcells[1 + nfig], CELL, "%s", ratio_head);
+	}
 	for (int r = 0; r < nrows; r++) {
-		if (rows[r].err != 0) {
-			printf("  %-*s  %s\n", width[0], grid[r][0][0],
-			       grid[r][0][1]);
+		const struct sb_row *row = &rows[r];
+
+		snprintf(grid[r][0][0], CELL, "%s", row->transport);
+		if (row->err != 0) {
+			snprintf(grid[r][0][1], CELL, "failed: %s",
+				 fail_text(row->err));
 			continue;
 		}
-		print_line(grid[r][0], width, ncols);
-		print_line(grid[r][1], width, ncols);
+		for (int f = 0; f < nfig; f++) {
+			char lo[(CELL - 4) / 2];
+			char hi[(CELL - 4) / 2];
+
+			fmt3(grid[r][0][1 + f], CELL,
+			     row->fig[f].median / scale);
+			fmt3(lo, sizeof(lo), row->fig[f].min / scale);
+			fmt3(hi, sizeof(hi), row->fig[f].max / scale);
+			snprintf(grid[r][1][1 + f], CELL, "[%s..%s]", lo, hi);
+		}
+		if (ratio_fig >= 0) {
+			fmt_ratio(grid[r][0][1 + nfig], CELL, row, &rows[0],
+				  ratio_fig);
+		}
 	}
+	printf("\n%s\n", title);
+	print_grid(hcells, grid, rows, nrows, ncols);
 	free(grid);
+}
+
+static const struct sb_row *find(const struct sb_row *rows, int nrows,
+				 const char *section, const char *transport,
+				 size_t size)
+{
+	for (int i = 0; i < nrows; i++) {
+		if (strcmp(rows[i].section, section) == 0 &&
+		    strcmp(rows[i].transport, transport) == 0 &&
+		    (size == 0 || rows[i].size == size) && rows[i].err == 0) {
+			return &rows[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * One target: `num` (and `den` when it is a ratio) are rows and figures of
+ * this run; the value is num or num/den scaled by `scale`, compared with
+ * `goal` (at most, or at least).
+ */
+struct target {
+	const char *what;
+	const char *num_sec, *num_tr;
+	size_t num_size;
+	int num_fig;
+	const char *den_sec, *den_tr; /* NULL: an absolute figure */
+	int den_fig;
+	double scale;
+	const char *unit;
+	bool at_most;
+	double goal;
+};
+
+static const struct target targets[] = {
+    {"64 B latency p50: shmbus-spin / floor p50", "latency", "shmbus-spin", 64,
+     SB_LAT_P50, "latency", "floor", SB_LAT_P50, 1, "x", true, 2},
+    {"64 B latency p99.9: shmbus-spin / floor p99.9", "latency", "shmbus-spin",
+     64, SB_LAT_P999, "latency", "floor", SB_LAT_P999, 1, "x", true, 10},
+    {"64 B latency p50: shmbus-block / pipe p50", "latency", "shmbus-block", 64,
+     SB_LAT_P50, "latency", "pipe", SB_LAT_P50, 1, "x", true, 1},
+    {"64 B throughput: shmbus-spin", "throughput", "shmbus-spin", 64,
+     SB_TPUT_MSGS, NULL, NULL, 0, 1e-6, " M msg/s", false, 20},
+    {"64 B throughput: shmbus-spin / unix", "throughput", "shmbus-spin", 64,
+     SB_TPUT_MSGS, "throughput", "unix", SB_TPUT_MSGS, 1, "x", false, 25},
+    {"64 KiB throughput: shmbus-spin / memcpy", "throughput", "shmbus-spin",
+     65536, SB_TPUT_MSGS, "throughput", "memcpy", SB_TPUT_MSGS, 100, " %",
+     false, 70},
+    {"control: topic pub open+close", "control", "pub-open-close", 0,
+     SB_CTL_RATE, NULL, NULL, 0, 1, " /s", false, 20000},
+    {"control: topic sub open+close", "control", "sub-open-close", 0,
+     SB_CTL_RATE, NULL, NULL, 0, 1, " /s", false, 20000},
+};
+
+void sb_report_targets(const struct sb_row *rows, int nrows)
+{
+	int w = 0;
+
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		int l = (int)strlen(targets[i].what);
+
+		w = l > w ? l : w;
+	}
+	printf("\ntargets of issue #6, from the medians of this run "
+	       "(ratios hold; absolute\nfigures drift with the machine)\n");
+	printf("  %-*s  %14s  %12s  %s\n", w, "target", "measured", "goal",
+	       "verdict");
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		const struct target *t = &targets[i];
+		const struct sb_row *num =
+		    find(rows, nrows, t->num_sec, t->num_tr, t->num_size);
+		const struct sb_row *den =
+		    t->den_sec != NULL
+			? find(rows, nrows, t->den_sec, t->den_tr, t->num_size)
+			: NULL;
+		char val[CELL], goal[CELL], m[CELL / 2];
+		double v;
+		bool met;
+
+		fmt3(m, sizeof(m), t->goal);
+		snprintf(goal, sizeof(goal), "%s %s%s",
+			 t->at_most ? "<=" : ">=", m, t->unit);
+		if (num == NULL || (t->den_sec != NULL && den == NULL) ||
+		    (den != NULL && den->fig[t->den_fig].median <= 0)) {
+			printf("  %-*s  %14s  %12s  %s\n", w, t->what, "-",
+			       goal, "not measured in this run");
+			continue;
+		}
+		v = num->fig[t->num_fig].median;
+		if (den != NULL) {
+			v /= den->fig[t->den_fig].median;
+		}
+		v *= t->scale;
+		met = t->at_most ? v <= t->goal : v >= t->goal;
+		fmt3(m, sizeof(m), v);
+		snprintf(val, sizeof(val), "%s%s", m, t->unit);
+		printf("  %-*s  %14s  %12s  %s\n", w, t->what, val, goal,
+		       met ? "met" : "NOT MET");
+	}
+	printf("  %-*s  %14s  %12s  %s\n", w,
+	       "fan-out: reader cost alone vs "
+	       "one of 8",
+	       "-", "same", "run bench/instructions.sh");
+	printf("  %-*s  %14s  %12s  %s\n", w, "syscalls per message, spinning",
+	       "-", "0", "run bench/syscalls.sh");
 	fflush(stdout);
 }
 
-static const char *fig_name(const char *section, int f)
+static const char *fig_name(const struct sb_row *row, int f)
 {
-	if (is_latency(section)) {
+	if (row->fig_names != NULL) {
+		return row->fig_names[f];
+	}
+	if (is_latency(row->section)) {
 		return lat_names[f];
 	}
 	return f == SB_TPUT_MSGS ? "msgs_per_s" : "gb_per_s";
 }
 
-static const char *fig_unit(const char *section, int f)
+static const char *fig_unit(const struct sb_row *row, int f)
 {
-	if (is_latency(section)) {
+	if (row->fig_units != NULL) {
+		return row->fig_units[f];
+	}
+	if (is_latency(row->section)) {
 		return "ns_one_way";
 	}
 	return f == SB_TPUT_MSGS ? "msg/s" : "GB/s";
@@ -297,10 +476,9 @@ int sb_report_csv(const char *path, const struct sb_opts *o,
 		for (int i = 0; i < row->nfig; i++) {
 			fprintf(f, "%s,%s,%zu,%s,%s,%.9g,%.9g,%.9g,%d,%llu,\n",
 				row->section, row->transport, row->size,
-				fig_name(row->section, i),
-				fig_unit(row->section, i), row->fig[i].median,
-				row->fig[i].min, row->fig[i].max,
-				row->fig[i].reps,
+				fig_name(row, i), fig_unit(row, i),
+				row->fig[i].median, row->fig[i].min,
+				row->fig[i].max, row->fig[i].reps,
 				(unsigned long long)row->count);
 		}
 	}
@@ -349,15 +527,14 @@ int sb_report_json(const char *path, const struct sb_opts *o, double clock_ns,
 		fprintf(f, "\"error\": null, \"unit\": {");
 		for (int i = 0; i < row->nfig; i++) {
 			fprintf(f, "%s\"%s\": \"%s\"", i == 0 ? "" : ", ",
-				fig_name(row->section, i),
-				fig_unit(row->section, i));
+				fig_name(row, i), fig_unit(row, i));
 		}
 		fprintf(f, "}, \"figures\": {");
 		for (int i = 0; i < row->nfig; i++) {
 			fprintf(f,
 				"%s\"%s\": {\"median\": %.9g, \"min\": %.9g, "
 				"\"max\": %.9g, \"reps\": %d}",
-				i == 0 ? "" : ", ", fig_name(row->section, i),
+				i == 0 ? "" : ", ", fig_name(row, i),
 				row->fig[i].median, row->fig[i].min,
 				row->fig[i].max, row->fig[i].reps);
 		}
