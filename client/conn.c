@@ -635,23 +635,6 @@ static int link_open(const char *path, const char *name, int stop_fd,
 
 /* ---- handing topics back to a broker ----------------------------------- */
 
-static const char *mode_name(uint32_t mode)
-{
-	return mode == SB_RING_QUEUE ? "queue" : "broadcast";
-}
-
-static const char *overflow_name(uint32_t overflow)
-{
-	switch (overflow) {
-	case SB_RING_OVERWRITE:
-		return "overwrite";
-	case SB_RING_REJECT:
-		return "reject";
-	default:
-		return "block";
-	}
-}
-
 static cJSON *adopt_request(const struct sb_client_topic *t)
 {
 	const struct sb_ring *ring = t->ring;
@@ -661,10 +644,11 @@ static cJSON *adopt_request(const struct sb_client_topic *t)
 	    cJSON_AddStringToObject(req, "topic", t->name) == NULL ||
 	    cJSON_AddStringToObject(req, "access",
 				    t->sub ? "subscribe" : "publish") == NULL ||
-	    cJSON_AddStringToObject(req, "mode", mode_name(ring->mode)) ==
-		NULL ||
+	    cJSON_AddStringToObject(req, "mode",
+				    sb_ring_mode_name(ring->mode)) == NULL ||
 	    cJSON_AddStringToObject(req, "overflow",
-				    overflow_name(ring->overflow)) == NULL ||
+				    sb_ring_overflow_name(ring->overflow)) ==
+		NULL ||
 	    sb_msg_add_int(req, "capacity", (int64_t)ring->capacity) == NULL ||
 	    sb_msg_add_int(req, "max_message", ring->max_message) == NULL ||
 	    cJSON_AddBoolToObject(req, "persistent", t->persistent) == NULL ||

@@ -45,23 +45,6 @@ static uint32_t ring_overflow(enum sb_config_overflow o)
 	return SB_RING_BLOCK;
 }
 
-static const char *mode_name(uint32_t mode)
-{
-	return mode == SB_RING_QUEUE ? "queue" : "broadcast";
-}
-
-static const char *overflow_name(uint32_t overflow)
-{
-	switch (overflow) {
-	case SB_RING_OVERWRITE:
-		return "overwrite";
-	case SB_RING_REJECT:
-		return "reject";
-	default:
-		return "block";
-	}
-}
-
 struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name)
 {
 	for (struct sbd_topic *t = b->topics; t != NULL; t = t->next) {
@@ -498,8 +481,9 @@ int sbd_topic_create(struct sbd_broker *b, const char *name,
 	enter_registry(b, t, is_explicit);
 	sbd_info("topic \"%s\" created (%s, %s, capacity %" PRIu64
 		 ", max_message %" PRIu32 "%s)",
-		 name, mode_name(t->geo.mode), overflow_name(t->geo.overflow),
-		 t->geo.capacity, t->geo.max_message,
+		 name, sb_ring_mode_name(t->geo.mode),
+		 sb_ring_overflow_name(t->geo.overflow), t->geo.capacity,
+		 t->geo.max_message,
 		 is_explicit ? "" : ", implicit");
 	*out = t;
 	return 0;
@@ -933,8 +917,8 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	enter_registry(b, t, a->is_explicit || cfg_t != NULL);
 	sbd_info("topic \"%s\" handed back (%s, %s, capacity %" PRIu64
 		 ", max_message %" PRIu32 "%s)",
-		 t->name, mode_name(t->geo.mode),
-		 overflow_name(t->geo.overflow), t->geo.capacity,
+		 t->name, sb_ring_mode_name(t->geo.mode),
+		 sb_ring_overflow_name(t->geo.overflow), t->geo.capacity,
 		 t->geo.max_message,
 		 t->data_fd >= 0 ? "" : ", read-only: no publisher yet");
 	reap_dead_slots(t);
@@ -955,9 +939,10 @@ cJSON *sbd_topic_info(const struct sbd_topic *t)
 	cJSON *o = cJSON_CreateObject();
 
 	if (o == NULL || !cJSON_AddStringToObject(o, "name", t->name) ||
-	    !cJSON_AddStringToObject(o, "mode", mode_name(t->geo.mode)) ||
+	    !cJSON_AddStringToObject(o, "mode",
+				     sb_ring_mode_name(t->geo.mode)) ||
 	    !cJSON_AddStringToObject(o, "overflow",
-				     overflow_name(t->geo.overflow)) ||
+				     sb_ring_overflow_name(t->geo.overflow)) ||
 	    !sb_msg_add_int(o, "capacity", (int64_t)t->geo.capacity) ||
 	    !sb_msg_add_int(o, "max_message", t->geo.max_message) ||
 	    !sb_msg_add_int(o, "slots", t->geo.slot_count) ||

@@ -1768,3 +1768,20 @@ void sb_ring_wake_readers(struct sb_ring *ring)
 		bump_and_wake(&ring->shm_ctl->data_seq);
 	}
 }
+
+const char *sb_ring_mode_name(uint32_t mode)
+{
+	return mode == SB_RING_QUEUE ? "queue" : "broadcast";
+}
+
+const char *sb_ring_overflow_name(uint32_t overflow)
+{
+	switch (overflow) {
+	case SB_RING_OVERWRITE:
+		return "overwrite";
+	case SB_RING_REJECT:
+		return "reject";
+	default:
+		return "block";
+	}
+}

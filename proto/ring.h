@@ -257,4 +257,9 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
  */
 void sb_ring_wake_readers(struct sb_ring *ring);
 
+/* The protocol's names of a mode and an overflow policy ("broadcast",
+ * "queue"; "block", "overwrite", "reject"), for replies and requests. */
+const char *sb_ring_mode_name(uint32_t mode);
+const char *sb_ring_overflow_name(uint32_t overflow);
+
 #endif
