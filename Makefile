@@ -38,7 +38,7 @@ CRASH_SRC := tests/crash_matrix.c
 TEST_SRCS := $(filter-out $(CRASH_SRC),$(wildcard tests/*.c))
 # bench/*.c make shmbus-bench, except the programs of their own (one file
 # each, with their own main): bench/fanout_cost.c is build/<variant>/fanout-cost.
-BENCH_PROG_SRCS := bench/fanout_cost.c
+BENCH_PROG_SRCS := bench/fanout_cost.c bench/spin_pair.c
 BENCH_SRCS := $(filter-out $(BENCH_PROG_SRCS),$(wildcard bench/*.c))
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 
@@ -65,6 +65,7 @@ CRASH_OBJS := $(B)/tests/crash_matrix.o $(B)/tests/broker_harness.o \
               $(B)/tests/testutil.o $(B)/tests/rawclient.o
 SOAK_ROUNDS ?= 2000
 FANOUT_COST := $(B)/fanout-cost
+SPIN_PAIR := $(B)/spin-pair
 
 .PHONY: all lib examples test check-variant check-install run bench clean \
         deps format install soak fuzz fuzz-short fuzz-build fuzz-deps \
@@ -124,7 +125,7 @@ run: deps $(SHMBUSD)
 
 # shmbus-bench starts the shmbusd next to it for its control-plane section;
 # fanout-cost is what bench/instructions.sh runs under callgrind.
-bench: deps $(BENCH) $(SHMBUSD) $(FANOUT_COST)
+bench: deps $(BENCH) $(SHMBUSD) $(FANOUT_COST) $(SPIN_PAIR)
 	@echo "built $(BENCH); run it with: $(BENCH) --help"
 
 $(B)/%.o: %.c
@@ -246,6 +247,9 @@ $(FUZZ_B)/%: $(FUZZ_B)/obj/fuzz/%.o $(FUZZ_LIB_OBJS)
 	      $(LIBS_SYS)
 
 $(FANOUT_COST): $(B)/bench/fanout_cost.o $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
+
+$(SPIN_PAIR): $(B)/bench/spin_pair.o $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
 
 format:
