@@ -28,6 +28,40 @@ static inline void sb_cpu_relax(void)
 }
 
 /*
+ * Asks for the cache line at `p` in a state we can write, without waiting
+ * for it: a later store then does not sit in the store buffer behind a
+ * transfer from another core. (A no-op on processors without PREFETCHW.)
+ */
+static inline void sb_prefetch_for_write(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1, 3);
+#endif
+}
+
+/*
+ * The asymmetric fence (fence.c). sb_fence_init() registers the process
+ * once; after it, sb_fence_cheap_ok() says whether this process may use
+ * only a compiler barrier on the hot side of a Dekker pair, and
+ * sb_fence_heavy() is the other side: a full barrier in every registered
+ * process (or only here, when the kernel cannot do that, in which case no
+ * process is registered and every hot side uses full fences).
+ */
+void sb_fence_init(void);
+int sb_fence_cheap_ok(void);
+void sb_fence_heavy(void);
+
+/* The calling thread's and process's kernel ids, cached (reset in a
+ * forked child). */
+uint32_t sb_thread_id(void);
+uint32_t sb_process_id(void);
+
+/* 0 when thread `tid` of process `pid` does not exist (or cannot). */
+int sb_thread_alive(uint32_t pid, uint32_t tid);
+
+/*
  * Sleeps while *word == expected, until woken or `deadline` (CLOCK_MONOTONIC,
  * NULL = forever) passes. The futex is shared (not FUTEX_PRIVATE) because
  * sleepers and wakers are different processes. Returns 0 when woken or when

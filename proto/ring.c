@@ -192,6 +192,7 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 	    hdr->ctl_size != need_ctl || c->slot_count != cfg.slot_count) {
 		return -EBADMSG;
 	}
+	sb_fence_init();
 	memset(ring, 0, sizeof(*ring));
 	ring->shm_hdr = hdr;
 	ring->shm_data = (unsigned char *)data + SB_RING_HEADER_SIZE;
@@ -376,17 +377,157 @@ static void repair_writer_state(struct sb_ring *ring)
 	recovered_writer_state(ring, &ws);
 	store_relaxed(&hdr->writer_oldest, ws.oldest);
 	store_relaxed(&hdr->writer_next_seq, ws.next_seq);
+	stat_add(&hdr->writer_epoch, 1);
 	stat_add(&hdr->stat_recoveries, 1);
 	/* relaxed: writer_repair is only touched under writer_lock. */
 	atomic_store_explicit(&ring->shm_ctl->writer_repair, 0,
 	                      memory_order_relaxed);
 }
 
+/* ---- the solo writer ------------------------------------------------- */
+
 /*
- * Locks writer_lock. When the previous holder died, the repair is flagged
- * in the control segment; a `writer` (which can write the data header)
- * carries it out at once, anyone else (a subscriber opening its slot) leaves
- * it to the next writer and reads around it with next_seq_now().
+ * A thread that made SB_RING_SOLO_AFTER locked publishes in a row, with no
+ * other thread taking writer_lock in between, becomes the solo writer
+ * (solo_tid): it then publishes without the lock, marking itself busy in
+ * solo_busy around each publish. Any other thread that takes writer_lock
+ * first revokes solo: it clears solo_tid, runs the heavy fence and waits
+ * for solo_busy to drop. That is the asymmetric Dekker pair
+ *
+ *   solo thread:  store solo_busy = 1; compiler barrier; load solo_tid
+ *   revoker:      store solo_tid = 0;  membarrier;       load solo_busy
+ *
+ * so either the solo thread sees it lost solo (and takes the lock), or the
+ * revoker sees it busy (and waits until its publish is out). The common
+ * case, one publishing thread, so costs no atomic read-modify-write and no
+ * fence per message; the robust mutex stays for every other case, and a
+ * solo thread that dies busy is found by its thread id and repaired like a
+ * lock holder that died.
+ */
+
+/* 1 when this thread may publish without writer_lock; it is then busy
+ * until solo_leave(). */
+static int solo_enter(struct sb_ring *ring)
+{
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	uint32_t tid = sb_thread_id();
+
+	if (atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed) !=
+	        tid ||
+	    !sb_fence_cheap_ok()) {
+		return 0;
+	}
+	atomic_store_explicit(&ctl->solo_busy, 1, memory_order_relaxed);
+	/* The cheap side of the pair: see above. */
+	atomic_signal_fence(memory_order_seq_cst);
+	/* acquire: our writes to the ring stay after this check. */
+	if (atomic_load_explicit(&ctl->solo_tid, memory_order_acquire) == tid &&
+	    atomic_load_explicit(&ctl->solo_pid, memory_order_relaxed) ==
+	        sb_process_id()) {
+		return 1;
+	}
+	atomic_store_explicit(&ctl->solo_busy, 0, memory_order_release);
+	return 0;
+}
+
+static void solo_leave(struct sb_ring *ring)
+{
+	/* release: a revoker that sees 0 sees everything we published. */
+	atomic_store_explicit(&ring->shm_ctl->solo_busy, 0,
+	                      memory_order_release);
+}
+
+/*
+ * With writer_lock held, after solo_tid was cleared: waits until the solo
+ * thread is out of its publish, or is found dead (then its state is
+ * flagged for repair, as for a lock holder that died). Spins first: a
+ * publish takes well under a microsecond.
+ */
+static int solo_wait_idle(struct sb_ring *ring, uint32_t pid, uint32_t tid,
+                          struct sb_wait *w)
+{
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	const struct timespec pause = {.tv_nsec = 100000};
+	const struct timespec *deadline = NULL;
+	struct timespec grace;
+
+	/* acquire: pairs with the release in solo_leave(). */
+	for (uint32_t i = 0; atomic_load_explicit(&ctl->solo_busy,
+	                                          memory_order_acquire) != 0;
+	     i++) {
+		if (i < ring->spin) {
+			sb_cpu_relax();
+			continue;
+		}
+		if (!sb_thread_alive(pid, tid)) {
+			atomic_store_explicit(&ctl->writer_repair, 1,
+			                      memory_order_relaxed);
+			atomic_store_explicit(&ctl->solo_busy, 0,
+			                      memory_order_relaxed);
+			break;
+		}
+		if (deadline == NULL) {
+			deadline = lock_deadline(w, &grace);
+		}
+		if (sb_deadline_passed(deadline)) {
+			return -ETIMEDOUT;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+/* With writer_lock held: ends another thread's solo, if there is one. */
+static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
+{
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	uint32_t tid = atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed);
+	uint32_t pid = atomic_load_explicit(&ctl->solo_pid, memory_order_relaxed);
+
+	if (tid == 0 || (tid == sb_thread_id() && pid == sb_process_id())) {
+		return 0;
+	}
+	atomic_store_explicit(&ctl->solo_tid, 0, memory_order_relaxed);
+	atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+	sb_fence_heavy();
+	return solo_wait_idle(ring, pid, tid, w);
+}
+
+/* With writer_lock held, after a publish: counts this thread's streak and
+ * makes it the solo writer when the streak is long enough. */
+static void solo_count(struct sb_ring *ring)
+{
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	uint32_t tid = sb_thread_id();
+	uint32_t n = atomic_load_explicit(&ctl->streak, memory_order_relaxed);
+
+	if (!sb_fence_cheap_ok()) {
+		return;
+	}
+	if (atomic_load_explicit(&ctl->streak_tid, memory_order_relaxed) !=
+	    tid) {
+		atomic_store_explicit(&ctl->streak_tid, tid,
+		                      memory_order_relaxed);
+		n = 0;
+	}
+	if (n < SB_RING_SOLO_AFTER) {
+		atomic_store_explicit(&ctl->streak, n + 1, memory_order_relaxed);
+		return;
+	}
+	if (atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed) == 0) {
+		atomic_store_explicit(&ctl->solo_pid, sb_process_id(),
+		                      memory_order_relaxed);
+		/* relaxed: the unlock that follows publishes it. */
+		atomic_store_explicit(&ctl->solo_tid, tid, memory_order_relaxed);
+	}
+}
+
+/*
+ * Locks writer_lock and ends another thread's solo. When the previous
+ * holder (or the solo writer) died, the repair is flagged in the control
+ * segment; a `writer` (which can write the data header) carries it out at
+ * once, anyone else (a subscriber opening its slot) leaves it to the next
+ * writer and reads around it with next_seq_now().
  */
 static int writer_lock(struct sb_ring *ring, struct sb_wait *w, int writer)
 {
@@ -404,6 +545,11 @@ static int writer_lock(struct sb_ring *ring, struct sb_wait *w, int writer)
 		/* A process died inside the ring: it may have been a waiting
 		 * writer too (in another thread), so free what it left. */
 		sb_ring_reap_dead_waiters(ring);
+	}
+	r = solo_revoke(ring, w);
+	if (r < 0) {
+		unlock_mutex(&ctl->writer_lock);
+		return r;
 	}
 	if (writer && atomic_load_explicit(&ctl->writer_repair,
 	                                   memory_order_relaxed) != 0) {
@@ -462,9 +608,10 @@ static uint64_t reclaim_limit(const struct sb_ring *ring, uint64_t tail,
 		     1u) == 0) {
 			continue;
 		}
-		/* seq_cst: pairs with the seq_cst store of sub_cursor in
+		/* seq_cst: pairs with the store of sub_cursor in
 		 * reader_consumed(); a reader that moved on before we
-		 * registered as a waiter is seen here. */
+		 * registered as a waiter is seen here (with the heavy
+		 * fence in wait_for_space()). */
 		c = atomic_load_explicit(&slot->sub_cursor,
 		                         memory_order_seq_cst);
 		if (c >= oldest && c <= tail && c < limit) {
@@ -497,6 +644,7 @@ static int reclaim(struct sb_ring *ring, uint64_t committed, uint64_t tail,
 	}
 	if (p != *oldest) {
 		store_relaxed(&ring->shm_hdr->writer_oldest, p);
+		stat_add(&ring->shm_hdr->writer_epoch, 1);
 		/* release fence: pairs with the acquire fence in overrun();
 		 * the new oldest is visible before any store that overwrites
 		 * the bytes it gave up (the seqlock pattern). */
@@ -714,6 +862,10 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	int me, r = 0;
 
 	me = waiter_enter(ctl);
+	/* Readers store their cursors with release only (reader_consumed()):
+	 * the heavy fence makes every store before it visible before we look
+	 * at the cursors, and every reader after it sees our bit. */
+	sb_fence_heavy();
 	seen = atomic_load_explicit(&ctl->space_seq, memory_order_acquire);
 	r = try_room(ring, load_relaxed(&ring->shm_hdr->writer_tail), size, ok);
 	if (r < 0 || *ok) {
@@ -739,6 +891,7 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 		atomic_fetch_or_explicit(&ctl->space_sleepers, UINT64_C(1) << me,
 		                         memory_order_seq_cst);
 	}
+	sb_fence_heavy(); /* as above, for the sleepers bit */
 	/* Readers bump space_seq only once per chunk for a writer that is
 	 * not asleep, so look at their cursors ourselves before sleeping. */
 	if (atomic_load_explicit(&ctl->space_seq, memory_order_seq_cst) ==
@@ -840,27 +993,77 @@ static void bump_and_wake(_Atomic uint32_t *word)
 }
 
 /*
- * Publishes everything written under writer_lock since it was taken, with
- * one tail store, then releases the lock and wakes sleeping readers.
- * `count` records with `bytes` payload bytes end at `tail`.
+ * Stores writer_tail, publishing every record before it. release pairs
+ * with the acquire loads of writer_tail in next_record() and the waits.
+ * The load of data_waiters that follows must not pass this store (Dekker
+ * with wait_for_data()): a registered process leaves that to the sleeper's
+ * heavy fence; any other makes the store seq_cst.
  */
-static void publish_pass(struct sb_ring *ring, uint64_t tail, uint64_t count,
-                         uint64_t bytes)
+static void store_tail(struct sb_ring_header *hdr, uint64_t tail)
+{
+	if (sb_fence_cheap_ok()) {
+		atomic_store_explicit(&hdr->writer_tail, tail,
+		                      memory_order_release);
+	} else {
+		atomic_store_explicit(&hdr->writer_tail, tail,
+		                      memory_order_seq_cst);
+	}
+}
+
+/*
+ * The writer positions to work on, in this handle's copy: kept from its
+ * last commit while writer_epoch says nothing changed them since, else read
+ * from the header. The caller works on the copy in place (a copy of the copy would
+ * read back stores still in flight, which cannot be forwarded piecewise).
+ */
+static struct sb_writer_view *view_load(struct sb_ring *ring)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
-	uint64_t seq = load_relaxed(&hdr->writer_next_seq);
-	uint32_t sleepers;
+	struct sb_writer_view *v = &ring->own;
+	uint64_t epoch = load_relaxed(&hdr->writer_epoch);
 
-	/* seq_cst: release publishes the records to the acquire load of
-	 * writer_tail in next_record(); seq_cst also orders this store
-	 * before the load of data_waiters below (Dekker with
-	 * wait_for_data()). */
-	atomic_store_explicit(&hdr->writer_tail, tail, memory_order_seq_cst);
-	store_relaxed(&hdr->writer_next_seq, seq + count);
+	if (!ring->own_valid || v->epoch != epoch) {
+		v->tail = load_relaxed(&hdr->writer_tail);
+		v->oldest = load_relaxed(&hdr->writer_oldest);
+		v->next_seq = load_relaxed(&hdr->writer_next_seq);
+		v->epoch = epoch;
+		ring->own_valid = 1;
+	}
+	return v;
+}
+
+/*
+ * Publishes `count` records with `bytes` payload bytes, written after
+ * v->tail and ending at `tail`, with one tail store, and keeps the new
+ * positions in the handle. By the one writer of the moment (writer_lock
+ * holder or solo). Returns whether readers sleep: the caller wakes them
+ * once it has let go of the ring.
+ */
+static uint32_t commit_records(struct sb_ring *ring,
+                               struct sb_writer_view *v, uint64_t tail,
+                               uint64_t count, uint64_t bytes)
+{
+	struct sb_ring_header *hdr = ring->shm_hdr;
+
+	store_tail(hdr, tail);
+	v->tail = tail;
+	v->next_seq += count;
+	/* Not v->epoch + 1: a reclaim in this pass moved it on too. */
+	v->epoch = load_relaxed(&hdr->writer_epoch) + 1;
+	store_relaxed(&hdr->writer_next_seq, v->next_seq);
+	store_relaxed(&hdr->writer_epoch, v->epoch);
 	stat_add(&hdr->stat_published, count);
 	stat_add(&hdr->stat_bytes, bytes);
-	sleepers = atomic_load_explicit(&ring->shm_ctl->data_waiters,
-	                                memory_order_seq_cst);
+	return atomic_load_explicit(&ring->shm_ctl->data_waiters,
+	                            memory_order_seq_cst);
+}
+
+/* Commits, releases writer_lock, and wakes sleeping readers. */
+static void publish_pass(struct sb_ring *ring, struct sb_writer_view *v,
+                         uint64_t tail, uint64_t count, uint64_t bytes)
+{
+	uint32_t sleepers = commit_records(ring, v, tail, count, bytes);
+
 	writer_unlock(ring);
 	if (sleepers != 0) {
 		bump_and_wake(&ring->shm_ctl->data_seq);
@@ -904,13 +1107,15 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 
 int sb_ring_commit(struct sb_ring *ring, struct sb_ring_claim *claim)
 {
+	struct sb_writer_view *v;
+
 	if (ring == NULL || claim == NULL || !claim->active) {
 		return -EINVAL;
 	}
-	write_header(ring, claim->pos, claim->len,
-	             load_relaxed(&ring->shm_hdr->writer_next_seq));
+	v = view_load(ring);
+	write_header(ring, claim->pos, claim->len, v->next_seq);
 	claim->active = 0;
-	publish_pass(ring, claim->pos + record_size(claim->len), 1,
+	publish_pass(ring, v, claim->pos + record_size(claim->len), 1,
 	             claim->len);
 	return 0;
 }
@@ -944,62 +1149,134 @@ static int check_batch(const struct sb_ring *ring, const struct iovec *msgs,
 }
 
 /*
- * One pass of a batch, under writer_lock: copies in messages from *done on
- * while they fit without waiting (the first one may wait), then publishes
- * them with one tail store. Returns 0, or an error with nothing of this
- * pass published and the lock released.
+ * Readers keep the lines they read in their caches, so each line a writer
+ * comes back to a lap later must first be taken from them; asking for it
+ * PREFETCH_AHEAD bytes early lets that happen while the writer does other
+ * work. Only free space is asked for, never a line with unread records.
  */
-static int publish_some(struct sb_ring *ring, const struct iovec *msgs,
-                        size_t n, size_t *done, struct sb_wait *w)
-{
-	struct sb_ring_header *hdr = ring->shm_hdr;
-	uint64_t tail, oldest, pos, seq, bytes = 0;
-	size_t first = *done;
-	int ok = 1;
-	int r;
+#define PREFETCH_AHEAD 1024u
 
-	r = make_room(ring, record_size(msgs[first].iov_len), w);
-	if (r < 0) {
-		return r;
+static void prefetch_ahead(const struct sb_ring *ring, uint64_t tail,
+                           uint64_t oldest)
+{
+	uint64_t ahead = tail + PREFETCH_AHEAD;
+
+	if (ring->capacity - (tail - oldest) >= PREFETCH_AHEAD + 128) {
+		sb_prefetch_for_write(ring->shm_data + (ahead & ring->mask));
+		sb_prefetch_for_write(ring->shm_data +
+		                      ((ahead + 64) & ring->mask));
 	}
-	tail = load_relaxed(&hdr->writer_tail);
-	oldest = load_relaxed(&hdr->writer_oldest);
-	seq = load_relaxed(&hdr->writer_next_seq);
-	for (size_t i = first; i < n && ok; i++) {
+}
+
+/*
+ * Copies messages msgs[*done..n) into the ring after the committed tail,
+ * as long as they fit without waiting, by the one writer of the moment.
+ * Returns how many it wrote (their end in *tail, their payload bytes in
+ * *bytes), or -EBADMSG with nothing to commit.
+ */
+static ssize_t copy_in(struct sb_ring *ring, const struct iovec *msgs,
+                       size_t n, size_t first, struct sb_writer_view *v,
+                       uint64_t *tail, uint64_t *bytes)
+{
+	uint64_t t = v->tail;
+	uint64_t pos;
+	size_t i;
+	int ok, r;
+
+	if (t < v->oldest || t - v->oldest > ring->capacity) {
+		return -EBADMSG;
+	}
+	for (i = first; i < n; i++) {
 		uint32_t len = (uint32_t)msgs[i].iov_len;
+		uint64_t size = record_size(len);
 		void *at;
 
-		/* The first fits (make_room); the rest are checked against
-		 * the oldest seen, and reclaim runs only when that is not
-		 * enough. */
-		if (i > first && ring->capacity - (tail - oldest) <
-		                     span_needed(ring, tail, record_size(len))) {
-			r = try_room(ring, tail, record_size(len), &ok);
-			oldest = load_relaxed(&hdr->writer_oldest);
+		/* Reclaim only when the oldest seen is not enough. */
+		if (ring->capacity - (t - v->oldest) <
+		    span_needed(ring, t, size)) {
+			r = try_room(ring, t, size, &ok);
 			if (r < 0) {
-				writer_unlock(ring);
-				*done = first;
 				return r;
 			}
 			if (!ok) {
 				break;
 			}
+			v->oldest = load_relaxed(&ring->shm_hdr->writer_oldest);
 		}
-		r = place_record(ring, &tail, len, &pos);
+		r = place_record(ring, &t, len, &pos);
 		if (r < 0) {
-			writer_unlock(ring);
-			*done = first;
 			return r;
 		}
-		at = write_header(ring, pos, len, seq + (i - first));
+		at = write_header(ring, pos, len, v->next_seq + (i - first));
 		if (len != 0) {
 			memcpy(at, msgs[i].iov_base, len);
 		}
-		bytes += len;
-		*done = i + 1;
+		*bytes += len;
+		prefetch_ahead(ring, t, v->oldest);
 	}
-	publish_pass(ring, tail, *done - first, bytes);
+	*tail = t;
+	return (ssize_t)(i - first);
+}
+
+/*
+ * One pass of a batch, under writer_lock: waits for room for the first
+ * message, copies in as many as fit, publishes them with one tail store
+ * and releases the lock. Returns 0, or an error with nothing of this pass
+ * published and the lock released.
+ */
+static int publish_some(struct sb_ring *ring, const struct iovec *msgs,
+                        size_t n, size_t *done, struct sb_wait *w)
+{
+	struct sb_writer_view *v;
+	uint64_t tail, bytes = 0;
+	ssize_t count;
+	int r;
+
+	r = make_room(ring, record_size(msgs[*done].iov_len), w);
+	if (r < 0) {
+		return r;
+	}
+	v = view_load(ring);
+	count = copy_in(ring, msgs, n, *done, v, &tail, &bytes);
+	if (count <= 0) {
+		writer_unlock(ring);
+		return count < 0 ? (int)count : -EBADMSG;
+	}
+	*done += (size_t)count;
+	solo_count(ring);
+	publish_pass(ring, v, tail, (uint64_t)count, bytes);
 	return 0;
+}
+
+/*
+ * One pass of a batch by the solo writer, without writer_lock. Returns 1
+ * when it published some, 0 when the caller must take the lock (not solo,
+ * or no room without waiting), or an error with nothing published.
+ */
+static int solo_publish(struct sb_ring *ring, const struct iovec *msgs,
+                        size_t n, size_t *done)
+{
+	struct sb_writer_view *v;
+	uint64_t tail, bytes = 0;
+	uint32_t sleepers;
+	ssize_t count;
+
+	if (!solo_enter(ring)) {
+		return 0;
+	}
+	v = view_load(ring);
+	count = copy_in(ring, msgs, n, *done, v, &tail, &bytes);
+	if (count <= 0) {
+		solo_leave(ring);
+		return (int)count;
+	}
+	sleepers = commit_records(ring, v, tail, (uint64_t)count, bytes);
+	solo_leave(ring);
+	*done += (size_t)count;
+	if (sleepers != 0) {
+		bump_and_wake(&ring->shm_ctl->data_seq);
+	}
+	return 1;
 }
 
 ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
@@ -1014,6 +1291,11 @@ ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
 	}
 	r = check_batch(ring, msgs, n);
 	while (r == 0 && done < n) {
+		r = solo_publish(ring, msgs, n, &done);
+		if (r != 0) {
+			r = r > 0 ? 0 : r;
+			continue;
+		}
 		r = writer_lock(ring, &w, 1);
 		if (r == 0) {
 			r = publish_some(ring, msgs, n, &done, &w);
@@ -1069,8 +1351,8 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
 		 * commit) only when caught up with it, or when the view is
 		 * off (a resync went past it, or it says we were lapped). */
 		if (p >= tail || tail - p > ring->capacity) {
-			/* acquire: pairs with the seq_cst store of
-			 * writer_tail in sb_ring_commit(); every byte before
+			/* acquire: pairs with the release store of
+			 * writer_tail in store_tail(); every byte before
 			 * the tail is visible. */
 			tail = atomic_load_explicit(&ring->shm_hdr->writer_tail,
 			                            memory_order_acquire);
@@ -1161,10 +1443,13 @@ static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
 	if (sb_deadline_passed(deadline)) {
 		return -ETIMEDOUT;
 	}
-	/* seq_cst: Dekker with sb_ring_commit(): we count ourselves, then
-	 * load the tail; the writer stores the tail, then loads the count. */
+	/* Dekker with commit_records(): we count ourselves, then (after the
+	 * heavy fence, which also orders writers that store the tail with
+	 * release only) load the tail; the writer stores the tail, then loads
+	 * the count. */
 	atomic_fetch_add_explicit(&ctl->data_waiters, 1, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&slot->sub_sleeping, 1, memory_order_relaxed);
+	sb_fence_heavy();
 	seen = atomic_load_explicit(&ctl->data_seq, memory_order_acquire);
 	if (atomic_load_explicit(tail, memory_order_seq_cst) == pos) {
 		r = sb_futex_wait(&ctl->data_seq, seen, deadline);
@@ -1230,10 +1515,18 @@ static void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
 
 	rd->cursor = end;
 	rd->received++;
-	/* seq_cst: release tells writers we no longer read the bytes before
-	 * `end` (pairs with the seq_cst load in reclaim_limit()); seq_cst
-	 * orders it before our load of space_waiters. */
-	atomic_store_explicit(&slot->sub_cursor, end, memory_order_seq_cst);
+	/* release tells writers we no longer read the bytes before `end`
+	 * (pairs with the load in reclaim_limit()). Our load of space_waiters
+	 * must not pass it (Dekker with wait_for_space()): a registered
+	 * process leaves that to the waiting writer's heavy fence; any other
+	 * makes the store seq_cst. */
+	if (sb_fence_cheap_ok()) {
+		atomic_store_explicit(&slot->sub_cursor, end,
+		                      memory_order_release);
+	} else {
+		atomic_store_explicit(&slot->sub_cursor, end,
+		                      memory_order_seq_cst);
+	}
 	store_relaxed(&slot->sub_received, rd->received);
 	store_relaxed(&slot->sub_lost, rd->lost);
 	wake_writers_if_waiting(rd->ring, from, end, end == rd->known_tail);
@@ -1727,8 +2020,8 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
 		    atomic_load_explicit(stop, memory_order_acquire) != 0) {
 			return -ECANCELED;
 		}
-		/* acquire: pairs with the seq_cst store of writer_tail in
-		 * sb_ring_commit(). */
+		/* acquire: pairs with the release store of writer_tail in
+		 * store_tail(). */
 		if (atomic_load_explicit(tail, memory_order_acquire) != pos) {
 			return 0;
 		}
@@ -1738,12 +2031,13 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
 		if (sb_deadline_passed(deadline)) {
 			return -ETIMEDOUT;
 		}
-		/* seq_cst: the Dekker pairing of wait_for_data() with
-		 * sb_ring_commit(): count ourselves, then load the tail. */
+		/* The Dekker pairing of wait_for_data() with
+		 * commit_records(): count ourselves, fence, load the tail. */
 		atomic_fetch_add_explicit(&ctl->data_waiters, 1,
 		                          memory_order_seq_cst);
 		atomic_fetch_add_explicit(&slot->sub_sleeping, 1,
 		                          memory_order_relaxed);
+		sb_fence_heavy();
 		/* acquire: pairs with the release bump in bump_and_wake(). A
 		 * stopper sets *stop before it bumps data_seq, so if we see
 		 * its bump here we see its stop below; if we do not, the

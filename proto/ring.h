@@ -54,6 +54,16 @@ struct sb_ring {
 	uint32_t mode;
 	uint32_t overflow;
 	uint32_t spin; /* polls before sleeping on a futex */
+	/* This handle's copy of the writer positions as of its last commit,
+	 * good while writer_epoch still says own.epoch: a writer publishing
+	 * alone then never reads the line readers poll (ring.c). */
+	struct sb_writer_view {
+		uint64_t tail;
+		uint64_t oldest; /* may lag the shared one: less room only */
+		uint64_t next_seq;
+		uint64_t epoch;
+	} own;
+	int own_valid;
 };
 
 /* A claimed, not yet committed record (zero-copy publishing). */

@@ -71,7 +71,7 @@
 /* The control segment's layout version: 2 since the waiting writers are a
  * table of pids with bit masks (space_waiters, space_sleepers) instead of
  * counts that a writer killed while waiting left raised for ever. */
-#define SB_RING_CTL_VERSION 2u
+#define SB_RING_CTL_VERSION 3u
 #define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
 
 #define SB_RING_HEADER_SIZE 4096u
@@ -82,6 +82,7 @@
 #define SB_RING_MAX_CAPACITY (1u << 30)
 #define SB_RING_MAX_SLOTS 4096u
 #define SB_RING_MAX_SPACE_WAITERS 64u /* one bit each in a 64-bit mask */
+#define SB_RING_SOLO_AFTER 64u /* locked publishes in a row before solo */
 
 /* Values of sb_ring_record.type. Anything else is corruption. */
 #define SB_REC_DATA 1u
@@ -131,7 +132,10 @@ struct sb_ring_header {
 	/* Line 4 (256): statistics, relaxed; read by the broker for stat. */
 	_Atomic uint64_t stat_published;   /* 256: records committed */
 	_Atomic uint64_t stat_bytes;       /* 264: payload bytes committed */
-	uint64_t reserved_stat;            /* 272: zero */
+	/* 272: bumped with every change of the three positions above (commit,
+	 * reclaim, repair), so a writer that kept its own copy of them knows
+	 * whether it is still current. */
+	_Atomic uint64_t writer_epoch;
 	_Atomic uint64_t stat_rejected;    /* 280: publishes refused when full */
 	_Atomic uint64_t stat_waits;       /* 288: times a writer slept */
 	_Atomic uint64_t stat_recoveries;  /* 296: dead lock holders repaired */
@@ -152,6 +156,7 @@ static_assert(offsetof(struct sb_ring_header, writer_oldest) == 136, "");
 static_assert(offsetof(struct sb_ring_header, writer_next_seq) == 144, "");
 static_assert(offsetof(struct sb_ring_header, stat_published) == 256, "");
 static_assert(offsetof(struct sb_ring_header, stat_bytes) == 264, "");
+static_assert(offsetof(struct sb_ring_header, writer_epoch) == 272, "");
 static_assert(offsetof(struct sb_ring_header, stat_rejected) == 280, "");
 static_assert(offsetof(struct sb_ring_header, stat_waits) == 288, "");
 static_assert(offsetof(struct sb_ring_header, stat_recoveries) == 296, "");
@@ -200,7 +205,20 @@ struct sb_ring_ctl {
 	uint32_t slot_count;   /* 8: copy of the header's, creator */
 	_Atomic uint32_t writer_repair; /* 12: 1: a dead writer's state awaits
 	                                 * repair by the next writer */
-	uint8_t reserved1[112]; /* 16: zero */
+	uint8_t reserved1[48]; /* 16: zero */
+
+	/* Line 1 (64): the solo writer. A thread that made SB_RING_SOLO_AFTER
+	 * locked publishes in a row may publish without writer_lock until
+	 * another thread takes the lock (see "The solo writer" in ring.c). */
+	_Atomic uint32_t solo_tid;  /* 64: that thread's id, 0: none; set and
+	                             * cleared under writer_lock */
+	_Atomic uint32_t solo_pid;  /* 68: its process, for the liveness check */
+	_Atomic uint32_t solo_busy; /* 72: 1 while it publishes; written only by
+	                             * the solo thread (and by whoever finds it
+	                             * dead) */
+	_Atomic uint32_t streak_tid; /* 76: thread of the last locked publish */
+	_Atomic uint32_t streak;     /* 80: its locked publishes in a row */
+	uint8_t reserved1b[44];      /* 84: zero */
 
 	sb_shm_mutex writer_lock; /* 128: serialises writers and attaches */
 	uint8_t reserved2[64];    /* 192: zero */
@@ -238,6 +256,11 @@ static_assert(offsetof(struct sb_ring_ctl, magic) == 0, "");
 static_assert(offsetof(struct sb_ring_ctl, version) == 4, "");
 static_assert(offsetof(struct sb_ring_ctl, slot_count) == 8, "");
 static_assert(offsetof(struct sb_ring_ctl, writer_repair) == 12, "");
+static_assert(offsetof(struct sb_ring_ctl, solo_tid) == 64, "");
+static_assert(offsetof(struct sb_ring_ctl, solo_pid) == 68, "");
+static_assert(offsetof(struct sb_ring_ctl, solo_busy) == 72, "");
+static_assert(offsetof(struct sb_ring_ctl, streak_tid) == 76, "");
+static_assert(offsetof(struct sb_ring_ctl, streak) == 80, "");
 static_assert(offsetof(struct sb_ring_ctl, writer_lock) == 128, "");
 static_assert(offsetof(struct sb_ring_ctl, data_seq) == 256, "");
 static_assert(offsetof(struct sb_ring_ctl, data_waiters) == 260, "");

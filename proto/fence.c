@@ -1,0 +1,106 @@
+/*
+ * fence.c - the asymmetric fence: a cheap side that only keeps the
+ * compiler from reordering, and a heavy side that makes every thread of
+ * every registered process execute a full barrier (membarrier(2),
+ * MEMBARRIER_CMD_GLOBAL_EXPEDITED). The ring uses it for its Dekker pairs
+ * whose one side runs on every message (a publish, a read) and whose other
+ * side runs only before someone sleeps or takes over a writer: the hot side
+ * then pays nothing, and the rare side one system call.
+ *
+ * A process may take the cheap side only when it registered with the
+ * kernel (sb_fence_cheap_ok()); otherwise it uses full fences itself, so a
+ * kernel without membarrier costs speed, never correctness.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "proto/atomics.h"
+
+static _Atomic int registered;  /* this process: cheap side allowed */
+static _Atomic int heavy_ok;    /* the kernel has GLOBAL_EXPEDITED */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static _Thread_local uint32_t cached_tid;
+static _Atomic uint32_t cached_pid;
+
+static long membarrier(int cmd)
+{
+	return syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+static void register_process(void)
+{
+	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+	int ok = cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0 &&
+	         (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0;
+
+	atomic_store(&heavy_ok, ok);
+	atomic_store(&registered,
+	             ok && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ==
+	                       0);
+}
+
+/* A forked child is a new process: register it (the kernel may or may not
+ * carry the registration over), and forget the parent's thread id. */
+static void after_fork_in_child(void)
+{
+	cached_tid = 0;
+	atomic_store(&cached_pid, 0);
+	register_process();
+}
+
+static void init_once(void)
+{
+	register_process();
+	pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
+void sb_fence_init(void)
+{
+	pthread_once(&once, init_once);
+}
+
+int sb_fence_cheap_ok(void)
+{
+	return atomic_load_explicit(&registered, memory_order_relaxed);
+}
+
+void sb_fence_heavy(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&heavy_ok, memory_order_relaxed)) {
+		membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+	}
+}
+
+uint32_t sb_thread_id(void)
+{
+	if (cached_tid == 0) {
+		cached_tid = (uint32_t)syscall(SYS_gettid);
+	}
+	return cached_tid;
+}
+
+uint32_t sb_process_id(void)
+{
+	uint32_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+
+	if (pid == 0) {
+		pid = (uint32_t)getpid();
+		atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+	}
+	return pid;
+}
+
+int sb_thread_alive(uint32_t pid, uint32_t tid)
+{
+	if (pid == 0 || tid == 0 || pid > INT_MAX || tid > INT_MAX) {
+		return 0; /* not an id a live thread can have */
+	}
+	/* Signal 0 checks existence only; EPERM means it exists. */
+	return syscall(SYS_tgkill, (pid_t)pid, (pid_t)tid, 0) == 0 ||
+	       errno == EPERM;
+}
