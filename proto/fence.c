@@ -12,7 +12,10 @@
  * kernel without membarrier costs speed, never correctness.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -95,12 +98,41 @@ uint32_t sb_process_id(void)
 	return pid;
 }
 
+/* 1 when /proc says the thread has exited but was not reaped yet (a
+ * zombie still answers signal 0). Unknown counts as running. */
+static int thread_is_zombie(uint32_t pid, uint32_t tid)
+{
+	char path[64], buf[512];
+	const char *state;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/task/%u/stat", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return errno == ENOENT;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		return 0;
+	}
+	buf[n] = '\0';
+	/* "tid (comm) S ...": the comm may hold ')', so take the last. */
+	state = strrchr(buf, ')');
+	return state != NULL && state[1] == ' ' &&
+	       (state[2] == 'Z' || state[2] == 'X');
+}
+
 int sb_thread_alive(uint32_t pid, uint32_t tid)
 {
 	if (pid == 0 || tid == 0 || pid > INT_MAX || tid > INT_MAX) {
 		return 0; /* not an id a live thread can have */
 	}
 	/* Signal 0 checks existence only; EPERM means it exists. */
-	return syscall(SYS_tgkill, (pid_t)pid, (pid_t)tid, 0) == 0 ||
-	       errno == EPERM;
+	if (syscall(SYS_tgkill, (pid_t)pid, (pid_t)tid, 0) != 0 &&
+	    errno != EPERM) {
+		return 0;
+	}
+	return !thread_is_zombie(pid, tid);
 }

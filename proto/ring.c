@@ -417,7 +417,7 @@ static int solo_enter(struct sb_ring *ring)
 	    !sb_fence_cheap_ok()) {
 		return 0;
 	}
-	atomic_store_explicit(&ctl->solo_busy, 1, memory_order_relaxed);
+	atomic_store_explicit(&ctl->solo_busy, tid, memory_order_relaxed);
 	/* The cheap side of the pair: see above. */
 	atomic_signal_fence(memory_order_seq_cst);
 	/* acquire: our writes to the ring stay after this check. */
@@ -438,28 +438,31 @@ static void solo_leave(struct sb_ring *ring)
 }
 
 /*
- * With writer_lock held, after solo_tid was cleared: waits until the solo
- * thread is out of its publish, or is found dead (then its state is
+ * With writer_lock held: waits until no solo thread is inside a publish
+ * (solo_busy holds its thread id), or finds it dead (then its state is
  * flagged for repair, as for a lock holder that died). Spins first: a
- * publish takes well under a microsecond.
+ * publish takes well under a microsecond. A revoker that timed out leaves
+ * solo_busy set, so every later lock holder waits here too.
  */
-static int solo_wait_idle(struct sb_ring *ring, uint32_t pid, uint32_t tid,
-                          struct sb_wait *w)
+static int solo_wait_idle(struct sb_ring *ring, struct sb_wait *w)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	const struct timespec pause = {.tv_nsec = 100000};
 	const struct timespec *deadline = NULL;
 	struct timespec grace;
+	uint32_t busy;
 
 	/* acquire: pairs with the release in solo_leave(). */
-	for (uint32_t i = 0; atomic_load_explicit(&ctl->solo_busy,
-	                                          memory_order_acquire) != 0;
+	for (uint32_t i = 0; (busy = atomic_load_explicit(
+	                          &ctl->solo_busy, memory_order_acquire)) != 0;
 	     i++) {
 		if (i < ring->spin) {
 			sb_cpu_relax();
 			continue;
 		}
-		if (!sb_thread_alive(pid, tid)) {
+		if (!sb_thread_alive(atomic_load_explicit(&ctl->solo_pid,
+		                                          memory_order_relaxed),
+		                     busy)) {
 			atomic_store_explicit(&ctl->writer_repair, 1,
 			                      memory_order_relaxed);
 			atomic_store_explicit(&ctl->solo_busy, 0,
@@ -477,20 +480,23 @@ static int solo_wait_idle(struct sb_ring *ring, uint32_t pid, uint32_t tid,
 	return 0;
 }
 
-/* With writer_lock held: ends another thread's solo, if there is one. */
+/* With writer_lock held: ends another thread's solo, if there is one, and
+ * waits until it is out of its publish. */
 static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint32_t tid = atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed);
 	uint32_t pid = atomic_load_explicit(&ctl->solo_pid, memory_order_relaxed);
 
-	if (tid == 0 || (tid == sb_thread_id() && pid == sb_process_id())) {
+	if (tid == sb_thread_id() && pid == sb_process_id()) {
 		return 0;
 	}
-	atomic_store_explicit(&ctl->solo_tid, 0, memory_order_relaxed);
-	atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
-	sb_fence_heavy();
-	return solo_wait_idle(ring, pid, tid, w);
+	if (tid != 0) {
+		atomic_store_explicit(&ctl->solo_tid, 0, memory_order_relaxed);
+		atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+		sb_fence_heavy();
+	}
+	return solo_wait_idle(ring, w);
 }
 
 /* With writer_lock held, after a publish: counts this thread's streak and

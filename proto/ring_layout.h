@@ -213,9 +213,9 @@ struct sb_ring_ctl {
 	_Atomic uint32_t solo_tid;  /* 64: that thread's id, 0: none; set and
 	                             * cleared under writer_lock */
 	_Atomic uint32_t solo_pid;  /* 68: its process, for the liveness check */
-	_Atomic uint32_t solo_busy; /* 72: 1 while it publishes; written only by
-	                             * the solo thread (and by whoever finds it
-	                             * dead) */
+	_Atomic uint32_t solo_busy; /* 72: its thread id while it publishes, else
+	                             * 0; written only by the solo thread (and
+	                             * cleared by whoever finds it dead) */
 	_Atomic uint32_t streak_tid; /* 76: thread of the last locked publish */
 	_Atomic uint32_t streak;     /* 80: its locked publishes in a row */
 	uint8_t reserved1b[44];      /* 84: zero */

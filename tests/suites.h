@@ -15,6 +15,7 @@
 	X(ring)                                                                \
 	X(ring_mp)                                                             \
 	X(ring_wait)                                                           \
+	X(solo)                                                                \
 	X(waiters)                                                             \
 	X(hostile)                                                             \
 	X(access)                                                              \

@@ -1,0 +1,369 @@
+/*
+ * check_solo.c - the solo writer of proto/ring.c: a thread that published
+ * SB_RING_SOLO_AFTER times in a row under writer_lock publishes without it
+ * until another writer (another thread, another process, another handle)
+ * takes the lock. These tests check that solo is granted and revoked, that
+ * a solo writer that dies in the middle of a publish (even one nobody has
+ * reaped yet) costs the next writer nothing but a repair, that hostile solo
+ * fields cost at most the caller's timeout, and that two handles in one
+ * thread, which share one thread id, never work on stale positions.
+ *
+ * Whether solo can be granted depends on the kernel (membarrier); each test
+ * asserts the outcome for the kernel it runs on, sb_fence_cheap_ok() says
+ * which. Children _exit() with a status the parent asserts on.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proto/atomics.h"
+#include "proto/ring.h"
+#include "tests/suites.h"
+#include "tests/testutil.h"
+
+#define MSG_LEN 40u
+#define TIMEOUT_MS 5000
+
+struct segs {
+	void *data;
+	void *ctl;
+	uint64_t data_size;
+	uint64_t ctl_size;
+};
+
+static void *shared_zeroed(uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	return p;
+}
+
+static void segs_create(struct segs *s, uint32_t overflow)
+{
+	struct sb_ring_config cfg = {
+	    .capacity = 1u << 16,
+	    .max_message = 1024,
+	    .slot_count = 4,
+	    .mode = SB_RING_BROADCAST,
+	    .overflow = overflow,
+	};
+
+	ck_assert_int_eq(sb_ring_layout(&cfg, &s->data_size, &s->ctl_size), 0);
+	s->data = shared_zeroed(s->data_size);
+	s->ctl = shared_zeroed(s->ctl_size);
+	ck_assert_int_eq(sb_ring_format(s->data, s->data_size, s->ctl,
+	                                s->ctl_size, &cfg),
+	                 0);
+}
+
+static void segs_attach(const struct segs *s, struct sb_ring *ring)
+{
+	ck_assert_int_eq(
+	    sb_ring_attach(ring, s->data, s->data_size, s->ctl, s->ctl_size), 0);
+	ring->spin = 10;
+}
+
+static void segs_destroy(struct segs *s)
+{
+	munmap(s->data, s->data_size);
+	munmap(s->ctl, s->ctl_size);
+}
+
+static struct sb_ring_ctl *ctl_of(const struct segs *s)
+{
+	return s->ctl;
+}
+
+/* Message i carries i in its first 4 bytes and a pattern seeded by i. */
+static int publish_nth(struct sb_ring *ring, uint32_t i)
+{
+	unsigned char buf[MSG_LEN];
+
+	sbt_fill_pattern(buf, sizeof(buf), i);
+	memcpy(buf, &i, sizeof(i));
+	return sb_ring_publish(ring, buf, sizeof(buf), TIMEOUT_MS);
+}
+
+/* Receives messages first..last-1 in order, each exactly once, intact. */
+static void receive_range(struct sb_ring_reader *rd, uint32_t first,
+                          uint32_t last)
+{
+	unsigned char buf[MSG_LEN], want[MSG_LEN];
+
+	for (uint32_t i = first; i < last; i++) {
+		ck_assert_int_eq(sb_ring_receive(rd, buf, sizeof(buf), 0),
+		                 (ssize_t)MSG_LEN);
+		sbt_fill_pattern(want, sizeof(want), i);
+		memcpy(want, &i, sizeof(i));
+		ck_assert_mem_eq(buf, want, sizeof(buf));
+	}
+	ck_assert_int_eq(sb_ring_receive(rd, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert_uint_eq(sb_ring_reader_lost(rd), 0);
+}
+
+static uint32_t solo_tid(const struct segs *s)
+{
+	return atomic_load(&ctl_of(s)->solo_tid);
+}
+
+/* What solo_tid must say after this thread's streak on this kernel. */
+static uint32_t expected_solo(void)
+{
+	return sb_fence_cheap_ok() ? sb_thread_id() : 0;
+}
+
+START_TEST(solo_is_granted_after_a_streak_and_revoked_by_another_writer)
+{
+	struct segs s;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	uint32_t i = 0;
+	pid_t pid;
+
+	segs_create(&s, SB_RING_BLOCK);
+	segs_attach(&s, &ring);
+	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
+	                 0);
+	for (; i < SB_RING_SOLO_AFTER; i++) {
+		ck_assert_int_eq(publish_nth(&ring, i), 0);
+		ck_assert_uint_eq(solo_tid(&s), 0);
+	}
+	ck_assert_int_eq(publish_nth(&ring, i++), 0);
+	ck_assert_uint_eq(solo_tid(&s), expected_solo());
+	/* Solo publishes go through the same ring. */
+	for (; i < 200; i++) {
+		ck_assert_int_eq(publish_nth(&ring, i), 0);
+	}
+	receive_range(&rd, 0, i);
+
+	/* Another process publishes one message: solo ends, nothing lost. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sb_ring other;
+
+		if (sb_ring_attach(&other, s.data, s.data_size, s.ctl,
+		                   s.ctl_size) != 0 ||
+		    publish_nth(&other, 200) != 0) {
+			_exit(1);
+		}
+		_exit(atomic_load(&ctl_of(&s)->solo_tid) == 0 ? 0 : 2);
+	}
+	ck_assert_int_eq(sbt_wait(pid), 0);
+	ck_assert_uint_eq(solo_tid(&s), 0);
+	/* Our next publish must see the child's record, not our own copy. */
+	ck_assert_int_eq(publish_nth(&ring, 201), 0);
+	receive_range(&rd, 200, 202);
+	ck_assert_uint_eq(atomic_load(&ring.shm_hdr->writer_next_seq), 202);
+	sb_ring_reader_close(&rd);
+	segs_destroy(&s);
+}
+END_TEST
+
+/* The child: becomes solo, then dies "inside" a publish: busy set, half a
+ * record written past the tail. With `reap` the parent reaps it first. */
+static void solo_writer_dies_busy(int reap)
+{
+	struct segs s;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	int pipefd[2];
+	pid_t pid;
+	char c;
+
+	segs_create(&s, SB_RING_BLOCK);
+	segs_attach(&s, &ring);
+	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
+	                 0);
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sb_ring mine;
+		struct sb_ring_ctl *ctl = s.ctl;
+		uint64_t tail;
+
+		if (sb_ring_attach(&mine, s.data, s.data_size, s.ctl,
+		                   s.ctl_size) != 0) {
+			_exit(1);
+		}
+		for (uint32_t i = 0; i <= SB_RING_SOLO_AFTER; i++) {
+			if (publish_nth(&mine, i) != 0) {
+				_exit(2);
+			}
+		}
+		if (atomic_load(&ctl->solo_tid) != expected_solo()) {
+			_exit(3);
+		}
+		/* What a publish cut short leaves: busy, bytes past the tail,
+		 * no tail store. */
+		atomic_store(&ctl->solo_busy, sb_thread_id());
+		tail = atomic_load(&mine.shm_hdr->writer_tail);
+		memset(mine.shm_data + (tail & mine.mask), 0xA5, 200);
+		if (write(pipefd[1], "x", 1) != 1) {
+			_exit(4);
+		}
+		pause(); /* SIGKILLed here */
+		_exit(5);
+	}
+	close(pipefd[1]);
+	ck_assert_int_eq(read(pipefd[0], &c, 1), 1);
+	close(pipefd[0]);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	if (reap) {
+		ck_assert_int_eq(sbt_wait(pid), -SIGKILL);
+	} else {
+		/* Dead, not yet reaped: still answers signal 0. */
+		siginfo_t info;
+
+		ck_assert_int_eq(waitid(P_PID, (id_t)pid, &info,
+		                        WEXITED | WNOWAIT),
+		                 0);
+		ck_assert_int_eq(kill(pid, 0), 0);
+	}
+	/* The next writer takes over without waiting for ever. */
+	ck_assert_int_eq(publish_nth(&ring, SB_RING_SOLO_AFTER + 1), 0);
+	ck_assert_uint_eq(atomic_load(&ctl_of(&s)->solo_busy), 0);
+	receive_range(&rd, 0, SB_RING_SOLO_AFTER + 2);
+	if (!reap) {
+		ck_assert_int_eq(sbt_wait(pid), -SIGKILL);
+	}
+	sb_ring_reader_close(&rd);
+	segs_destroy(&s);
+}
+
+START_TEST(solo_writer_killed_mid_publish_is_repaired_by_the_next)
+{
+	solo_writer_dies_busy(1);
+}
+END_TEST
+
+START_TEST(solo_writer_killed_mid_publish_is_found_as_a_zombie)
+{
+	solo_writer_dies_busy(0);
+}
+END_TEST
+
+START_TEST(hostile_solo_fields_cost_at_most_the_timeout)
+{
+	struct segs s;
+	struct sb_ring ring;
+	struct sb_ring_ctl *ctl;
+	pid_t sleeper;
+
+	segs_create(&s, SB_RING_BLOCK);
+	segs_attach(&s, &ring);
+	ctl = ctl_of(&s);
+	/* A live process that never publishes "owns" solo and is busy. */
+	sleeper = fork();
+	ck_assert_int_ge(sleeper, 0);
+	if (sleeper == 0) {
+		pause();
+		_exit(0);
+	}
+	atomic_store(&ctl->solo_pid, (uint32_t)sleeper);
+	atomic_store(&ctl->solo_tid, (uint32_t)sleeper);
+	atomic_store(&ctl->solo_busy, (uint32_t)sleeper);
+	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 50), -ETIMEDOUT);
+	/* Revoked, but still busy: later writers wait for it too. */
+	ck_assert_uint_eq(atomic_load(&ctl->solo_tid), 0);
+	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 0), -ETIMEDOUT);
+	kill(sleeper, SIGKILL);
+	ck_assert_int_eq(sbt_wait(sleeper), -SIGKILL);
+
+	/* Ids no live thread has: treated as dead at once. */
+	atomic_store(&ctl->solo_pid, 0);
+	atomic_store(&ctl->solo_tid, 12345);
+	atomic_store(&ctl->solo_busy, 12345);
+	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 0), 0);
+	atomic_store(&ctl->solo_pid, UINT32_MAX);
+	atomic_store(&ctl->solo_tid, UINT32_MAX);
+	atomic_store(&ctl->solo_busy, UINT32_MAX);
+	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 0), 0);
+	ck_assert_uint_eq(atomic_load(&ring.shm_hdr->writer_next_seq), 2);
+	segs_destroy(&s);
+}
+END_TEST
+
+/*
+ * Two handles on one ring in one thread: the same thread id, so the second
+ * takes the solo path too; each must notice the other's commits and
+ * reclaims (writer_epoch) and never write from a stale copy. Mixed with
+ * claim/commit and a reject ring that keeps reclaiming.
+ */
+static void two_handles_alternate(uint32_t overflow)
+{
+	struct segs s;
+	struct sb_ring a, b;
+	struct sb_ring_reader rd;
+	unsigned char buf[1024], want[1024];
+	uint32_t sent = 0;
+
+	segs_create(&s, overflow);
+	segs_attach(&s, &a);
+	segs_attach(&s, &b);
+	ck_assert_int_eq(sb_ring_reader_open(&a, SB_RING_START_LATEST, &rd),
+	                 0);
+	for (uint32_t round = 0; round < 20000; round++) {
+		struct sb_ring *w = (round / 3) % 2 ? &a : &b;
+		uint32_t len = 4 + (round * 37) % 300;
+		struct sb_ring_claim claim;
+
+		sbt_fill_pattern(buf, len, round);
+		if (round % 7 == 0) {
+			ck_assert_int_eq(sb_ring_claim(w, len, &claim, 0), 0);
+			memcpy(claim.data, buf, len);
+			ck_assert_int_eq(sb_ring_commit(w, &claim), 0);
+		} else {
+			ck_assert_int_eq(sb_ring_publish(w, buf, len, 0), 0);
+		}
+		sent++;
+		/* Read in bursts, so the ring fills and reclaims. */
+		if (round % 50 == 49) {
+			for (uint32_t k = round + 1 - sent; k <= round; k++) {
+				uint32_t klen = 4 + (k * 37) % 300;
+
+				ck_assert_int_eq(
+				    sb_ring_receive(&rd, want, sizeof(want), 0),
+				    (ssize_t)klen);
+				ck_assert(sbt_check_pattern(want, klen, k));
+			}
+			sent = 0;
+		}
+	}
+	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
+	ck_assert_uint_eq(atomic_load(&a.shm_hdr->writer_next_seq), 20000);
+	sb_ring_reader_close(&rd);
+	segs_destroy(&s);
+}
+
+START_TEST(two_handles_in_one_thread_never_use_stale_positions)
+{
+	two_handles_alternate(SB_RING_BLOCK);
+	two_handles_alternate(SB_RING_REJECT);
+}
+END_TEST
+
+Suite *solo_suite(void)
+{
+	Suite *s = suite_create("solo");
+	TCase *tc = tcase_create("solo");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc,
+	               solo_is_granted_after_a_streak_and_revoked_by_another_writer);
+	tcase_add_test(tc, solo_writer_killed_mid_publish_is_repaired_by_the_next);
+	tcase_add_test(tc, solo_writer_killed_mid_publish_is_found_as_a_zombie);
+	tcase_add_test(tc, hostile_solo_fields_cost_at_most_the_timeout);
+	tcase_add_test(tc, two_handles_in_one_thread_never_use_stale_positions);
+	suite_add_tcase(s, tc);
+	return s;
+}
