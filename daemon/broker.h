@@ -150,6 +150,8 @@ struct sbd_client {
 
 struct sbd_broker {
 	uv_loop_t *loop;
+	uint64_t io_events; /* client and listener events handled, for the
+	                     * loop's busy poll (broker.c) */
 	uv_loop_t loop_store;
 	struct sb_config cfg;
 	const char *config_path; /* NULL: built-in defaults only */

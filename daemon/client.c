@@ -441,6 +441,7 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 	struct sbd_client *c = poll->data;
 	int r;
 
+	c->broker->io_events++;
 	if (status < 0) {
 		sbd_client_close(c, uv_strerror(status));
 		return;

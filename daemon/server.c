@@ -209,6 +209,7 @@ static void on_accept(uv_poll_t *poll, int status, int events)
 	struct sbd_broker *b = poll->data;
 
 	(void)events;
+	b->io_events++;
 	if (status < 0) {
 		sbd_error("poll(%s): %s", b->socket_path, uv_strerror(status));
 		return;
