@@ -406,7 +406,8 @@ static void repair_writer_state(struct sb_ring *ring)
  */
 
 /* 1 when this thread may publish without writer_lock; it is then busy
- * until solo_leave(). */
+ * until solo_leave(). -EDEADLK when it is busy already: it holds a claim
+ * (as a second lock of the error-checking mutex would say). */
 static int solo_enter(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
@@ -416,6 +417,10 @@ static int solo_enter(struct sb_ring *ring)
 	        tid ||
 	    !sb_fence_cheap_ok()) {
 		return 0;
+	}
+	if (atomic_load_explicit(&ctl->solo_busy, memory_order_relaxed) ==
+	    tid) {
+		return -EDEADLK;
 	}
 	atomic_store_explicit(&ctl->solo_busy, tid, memory_order_relaxed);
 	/* The cheap side of the pair: see above. */
@@ -497,6 +502,22 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 		sb_fence_heavy();
 	}
 	return solo_wait_idle(ring, w);
+}
+
+/*
+ * With writer_lock held, before a claim that keeps it: a solo writer gives
+ * solo up, so that a publish of its own while it holds the claim does not
+ * take the solo path around the lock (it gets -EDEADLK from the mutex).
+ */
+static void solo_give_up(struct sb_ring *ring)
+{
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+
+	if (atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed) ==
+	    sb_thread_id()) {
+		atomic_store_explicit(&ctl->solo_tid, 0, memory_order_relaxed);
+		atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+	}
 }
 
 /* With writer_lock held, after a publish: counts this thread's streak and
@@ -1064,16 +1085,78 @@ static uint32_t commit_records(struct sb_ring *ring,
 	                            memory_order_seq_cst);
 }
 
-/* Commits, releases writer_lock, and wakes sleeping readers. */
+/* Commits, lets go of the ring (solo_busy for the solo writer, else
+ * writer_lock), and wakes sleeping readers. */
 static void publish_pass(struct sb_ring *ring, struct sb_writer_view *v,
-                         uint64_t tail, uint64_t count, uint64_t bytes)
+                         uint64_t tail, uint64_t count, uint64_t bytes,
+                         int solo)
 {
 	uint32_t sleepers = commit_records(ring, v, tail, count, bytes);
 
-	writer_unlock(ring);
+	if (solo) {
+		solo_leave(ring);
+	} else {
+		writer_unlock(ring);
+	}
 	if (sleepers != 0) {
 		bump_and_wake(&ring->shm_ctl->data_seq);
 	}
+}
+
+/*
+ * By the one writer of the moment: sets *ok when a `size`-byte record fits
+ * at the working tail `t`, reclaiming only when the oldest in `v` is not
+ * enough (v->oldest then follows the header's).
+ */
+static int fit_record(struct sb_ring *ring, struct sb_writer_view *v,
+                      uint64_t t, uint64_t size, int *ok)
+{
+	int r;
+
+	*ok = 1;
+	if (ring->capacity - (t - v->oldest) >= span_needed(ring, t, size)) {
+		return 0;
+	}
+	r = try_room(ring, t, size, ok);
+	v->oldest = load_relaxed(&ring->shm_hdr->writer_oldest);
+	return r;
+}
+
+/* The positions in `v` can be trusted only inside these bounds. */
+static int view_sane(const struct sb_ring *ring, const struct sb_writer_view *v)
+{
+	return v->tail >= v->oldest && v->tail - v->oldest <= ring->capacity;
+}
+
+/*
+ * A claim by the solo writer: busy from here until commit or abort, like a
+ * lock held. Returns 1 with *claim filled, 0 when the caller must take the
+ * lock (not solo, or no room without waiting), or an error.
+ */
+static int solo_claim(struct sb_ring *ring, uint32_t len,
+                      struct sb_ring_claim *claim)
+{
+	struct sb_writer_view *v;
+	uint64_t t;
+	int ok, r;
+
+	r = solo_enter(ring);
+	if (r <= 0) {
+		return r;
+	}
+	v = view_load(ring);
+	t = v->tail;
+	r = view_sane(ring, v) ? fit_record(ring, v, t, record_size(len), &ok)
+	                       : -EBADMSG;
+	if (r == 0 && ok) {
+		r = place_record(ring, &t, len, &claim->pos);
+	}
+	if (r < 0 || !ok) {
+		solo_leave(ring);
+		return r;
+	}
+	claim->solo = 1;
+	return 1;
 }
 
 int sb_ring_claim(struct sb_ring *ring, uint32_t len,
@@ -1087,22 +1170,30 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 		return -EINVAL;
 	}
 	claim->active = 0;
+	claim->solo = 0;
 	if (len > ring->max_message) {
 		return -EMSGSIZE;
 	}
-	r = writer_lock(ring, &w, 1);
+	r = solo_claim(ring, len, claim);
 	if (r < 0) {
 		return r;
 	}
-	r = make_room(ring, record_size(len), &w);
-	if (r < 0) {
-		return r;
-	}
-	tail = load_relaxed(&ring->shm_hdr->writer_tail);
-	r = place_record(ring, &tail, len, &claim->pos);
-	if (r < 0) {
-		writer_unlock(ring);
-		return r;
+	if (r == 0) {
+		r = writer_lock(ring, &w, 1);
+		if (r < 0) {
+			return r;
+		}
+		solo_give_up(ring);
+		r = make_room(ring, record_size(len), &w);
+		if (r < 0) {
+			return r;
+		}
+		tail = load_relaxed(&ring->shm_hdr->writer_tail);
+		r = place_record(ring, &tail, len, &claim->pos);
+		if (r < 0) {
+			writer_unlock(ring);
+			return r;
+		}
 	}
 	claim->len = len;
 	claim->data = ring->shm_data + (claim->pos & ring->mask) +
@@ -1122,7 +1213,7 @@ int sb_ring_commit(struct sb_ring *ring, struct sb_ring_claim *claim)
 	write_header(ring, claim->pos, claim->len, v->next_seq);
 	claim->active = 0;
 	publish_pass(ring, v, claim->pos + record_size(claim->len), 1,
-	             claim->len);
+	             claim->len, claim->solo);
 	return 0;
 }
 
@@ -1132,7 +1223,11 @@ int sb_ring_abort(struct sb_ring *ring, struct sb_ring_claim *claim)
 		return -EINVAL;
 	}
 	claim->active = 0;
-	writer_unlock(ring);
+	if (claim->solo) {
+		solo_leave(ring);
+	} else {
+		writer_unlock(ring);
+	}
 	return 0;
 }
 
@@ -1189,25 +1284,19 @@ static ssize_t copy_in(struct sb_ring *ring, const struct iovec *msgs,
 	size_t i;
 	int ok, r;
 
-	if (t < v->oldest || t - v->oldest > ring->capacity) {
+	if (!view_sane(ring, v)) {
 		return -EBADMSG;
 	}
 	for (i = first; i < n; i++) {
 		uint32_t len = (uint32_t)msgs[i].iov_len;
-		uint64_t size = record_size(len);
 		void *at;
 
-		/* Reclaim only when the oldest seen is not enough. */
-		if (ring->capacity - (t - v->oldest) <
-		    span_needed(ring, t, size)) {
-			r = try_room(ring, t, size, &ok);
-			if (r < 0) {
-				return r;
-			}
-			if (!ok) {
-				break;
-			}
-			v->oldest = load_relaxed(&ring->shm_hdr->writer_oldest);
+		r = fit_record(ring, v, t, record_size(len), &ok);
+		if (r < 0) {
+			return r;
+		}
+		if (!ok) {
+			break;
 		}
 		r = place_record(ring, &t, len, &pos);
 		if (r < 0) {
@@ -1250,7 +1339,7 @@ static int publish_some(struct sb_ring *ring, const struct iovec *msgs,
 	}
 	*done += (size_t)count;
 	solo_count(ring);
-	publish_pass(ring, v, tail, (uint64_t)count, bytes);
+	publish_pass(ring, v, tail, (uint64_t)count, bytes, 0);
 	return 0;
 }
 
@@ -1264,11 +1353,12 @@ static int solo_publish(struct sb_ring *ring, const struct iovec *msgs,
 {
 	struct sb_writer_view *v;
 	uint64_t tail, bytes = 0;
-	uint32_t sleepers;
 	ssize_t count;
 
-	if (!solo_enter(ring)) {
-		return 0;
+	int r = solo_enter(ring);
+
+	if (r <= 0) {
+		return r;
 	}
 	v = view_load(ring);
 	count = copy_in(ring, msgs, n, *done, v, &tail, &bytes);
@@ -1276,12 +1366,8 @@ static int solo_publish(struct sb_ring *ring, const struct iovec *msgs,
 		solo_leave(ring);
 		return (int)count;
 	}
-	sleepers = commit_records(ring, v, tail, (uint64_t)count, bytes);
-	solo_leave(ring);
 	*done += (size_t)count;
-	if (sleepers != 0) {
-		bump_and_wake(&ring->shm_ctl->data_seq);
-	}
+	publish_pass(ring, v, tail, (uint64_t)count, bytes, 1);
 	return 1;
 }
 

@@ -72,6 +72,7 @@ struct sb_ring_claim {
 	uint32_t len;      /* bytes claimed */
 	uint64_t pos;      /* the record's position */
 	int active;        /* 1 between claim and commit/abort */
+	int solo;          /* taken by the solo writer, without the lock */
 };
 
 /* A subscriber (broadcast) or consumer (queue) of one ring. */

@@ -352,6 +352,89 @@ START_TEST(two_handles_in_one_thread_never_use_stale_positions)
 }
 END_TEST
 
+/* Becomes the solo writer of `ring` (where the kernel allows), with
+ * messages first..first+SB_RING_SOLO_AFTER. Returns the next number. */
+static uint32_t become_solo(const struct segs *s, struct sb_ring *ring,
+                            uint32_t first)
+{
+	uint32_t i = first;
+
+	for (; i <= first + SB_RING_SOLO_AFTER; i++) {
+		ck_assert_int_eq(publish_nth(ring, i), 0);
+	}
+	ck_assert_uint_eq(solo_tid(s), expected_solo());
+	return i;
+}
+
+START_TEST(solo_claims_commit_abort_and_refuse_a_nested_publish)
+{
+	struct segs s;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	struct sb_ring_claim claim;
+	unsigned char buf[MSG_LEN];
+	uint32_t i;
+
+	segs_create(&s, SB_RING_BLOCK);
+	segs_attach(&s, &ring);
+	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
+	                 0);
+	i = become_solo(&s, &ring, 0);
+	/* A claim by the solo writer, committed: in order, intact. */
+	ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), 0);
+	ck_assert_int_eq(claim.solo, sb_fence_cheap_ok());
+	sbt_fill_pattern(claim.data, MSG_LEN, i);
+	memcpy(claim.data, &i, sizeof(i));
+	/* Publishing while holding the claim would write over it. */
+	ck_assert_int_eq(sb_ring_publish(&ring, buf, 1, 0), -EDEADLK);
+	ck_assert_int_eq(sb_ring_commit(&ring, &claim), 0);
+	i++;
+	/* Aborted: nothing published, the next message takes the place. */
+	ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), 0);
+	memset(claim.data, 0xEE, MSG_LEN);
+	ck_assert_int_eq(sb_ring_abort(&ring, &claim), 0);
+	ck_assert_int_eq(publish_nth(&ring, i++), 0);
+	receive_range(&rd, 0, i);
+	ck_assert_uint_eq(atomic_load(&ring.shm_hdr->writer_next_seq), i);
+	sb_ring_reader_close(&rd);
+	segs_destroy(&s);
+}
+END_TEST
+
+START_TEST(a_locked_claim_by_the_solo_writer_gives_solo_up)
+{
+	struct segs s;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	struct sb_ring_claim claim;
+	unsigned char buf[MSG_LEN];
+
+	segs_create(&s, SB_RING_BLOCK);
+	segs_attach(&s, &ring);
+	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
+	                 0);
+	memset(buf, 0, sizeof(buf));
+	become_solo(&s, &ring, 0);
+	/* Full: the solo path cannot fit a claim, which goes the locked way
+	 * (failing at once with timeout 0) and gives solo up on the way. */
+	while (sb_ring_publish(&ring, buf, MSG_LEN, 0) == 0) {
+	}
+	ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), -EAGAIN);
+	ck_assert_uint_eq(solo_tid(&s), 0);
+	/* Room again: a claim now holds writer_lock, and a publish of the
+	 * same thread is refused, not slipped around the lock. */
+	while (sb_ring_receive(&rd, buf, sizeof(buf), 0) >= 0) {
+	}
+	ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), 0);
+	ck_assert_int_eq(claim.solo, 0);
+	ck_assert_int_eq(sb_ring_publish(&ring, buf, 1, 0), -EDEADLK);
+	ck_assert_int_eq(sb_ring_abort(&ring, &claim), 0);
+	ck_assert_int_eq(sb_ring_publish(&ring, buf, 1, 0), 0);
+	sb_ring_reader_close(&rd);
+	segs_destroy(&s);
+}
+END_TEST
+
 Suite *solo_suite(void)
 {
 	Suite *s = suite_create("solo");
@@ -364,6 +447,8 @@ Suite *solo_suite(void)
 	tcase_add_test(tc, solo_writer_killed_mid_publish_is_found_as_a_zombie);
 	tcase_add_test(tc, hostile_solo_fields_cost_at_most_the_timeout);
 	tcase_add_test(tc, two_handles_in_one_thread_never_use_stale_positions);
+	tcase_add_test(tc, solo_claims_commit_abort_and_refuse_a_nested_publish);
+	tcase_add_test(tc, a_locked_claim_by_the_solo_writer_gives_solo_up);
 	suite_add_tcase(s, tc);
 	return s;
 }
