@@ -1212,6 +1212,9 @@ int sb_ring_commit(struct sb_ring *ring, struct sb_ring_claim *claim)
 	v = view_load(ring);
 	write_header(ring, claim->pos, claim->len, v->next_seq);
 	claim->active = 0;
+	if (!claim->solo) {
+		solo_count(ring);
+	}
 	publish_pass(ring, v, claim->pos + record_size(claim->len), 1,
 	             claim->len, claim->solo);
 	return 0;

@@ -401,6 +401,34 @@ START_TEST(solo_claims_commit_abort_and_refuse_a_nested_publish)
 }
 END_TEST
 
+START_TEST(claims_alone_earn_solo)
+{
+	struct segs s;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	struct sb_ring_claim claim;
+	uint32_t i;
+
+	segs_create(&s, SB_RING_BLOCK);
+	segs_attach(&s, &ring);
+	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
+	                 0);
+	for (i = 0; i <= SB_RING_SOLO_AFTER + 1; i++) {
+		ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), 0);
+		/* Locked until the streak is long enough, then solo. */
+		ck_assert_int_eq(claim.solo, i > SB_RING_SOLO_AFTER &&
+		                                 sb_fence_cheap_ok());
+		sbt_fill_pattern(claim.data, MSG_LEN, i);
+		memcpy(claim.data, &i, sizeof(i));
+		ck_assert_int_eq(sb_ring_commit(&ring, &claim), 0);
+	}
+	ck_assert_uint_eq(solo_tid(&s), expected_solo());
+	receive_range(&rd, 0, i);
+	sb_ring_reader_close(&rd);
+	segs_destroy(&s);
+}
+END_TEST
+
 START_TEST(a_locked_claim_by_the_solo_writer_gives_solo_up)
 {
 	struct segs s;
@@ -448,6 +476,7 @@ Suite *solo_suite(void)
 	tcase_add_test(tc, hostile_solo_fields_cost_at_most_the_timeout);
 	tcase_add_test(tc, two_handles_in_one_thread_never_use_stale_positions);
 	tcase_add_test(tc, solo_claims_commit_abort_and_refuse_a_nested_publish);
+	tcase_add_test(tc, claims_alone_earn_solo);
 	tcase_add_test(tc, a_locked_claim_by_the_solo_writer_gives_solo_up);
 	suite_add_tcase(s, tc);
 	return s;
