@@ -23,8 +23,8 @@
 
 #include "proto/atomics.h"
 
-static _Atomic int registered;  /* this process: cheap side allowed */
-static _Atomic int heavy_ok;    /* the kernel has GLOBAL_EXPEDITED */
+static _Atomic int registered; /* this process: cheap side allowed */
+static _Atomic int heavy_ok;   /* the kernel has GLOBAL_EXPEDITED */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static _Thread_local uint32_t cached_tid;
 static _Atomic uint32_t cached_pid;
@@ -38,12 +38,12 @@ static void register_process(void)
 {
 	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
 	int ok = cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0 &&
-	         (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0;
+		 (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0;
 
 	atomic_store(&heavy_ok, ok);
-	atomic_store(&registered,
-	             ok && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ==
-	                       0);
+	atomic_store(
+	    &registered,
+	    ok && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0);
 }
 
 /* A forked child is a new process: register it (the kernel may or may not

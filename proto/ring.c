@@ -1020,28 +1020,26 @@ static void bump_and_wake(_Atomic uint32_t *word)
 }
 
 /*
- * Stores writer_tail, publishing every record before it. release pairs
- * with the acquire loads of writer_tail in next_record() and the waits.
- * The load of data_waiters that follows must not pass this store (Dekker
- * with wait_for_data()): a registered process leaves that to the sleeper's
- * heavy fence; any other makes the store seq_cst.
+ * The hot side of an asymmetric Dekker pair (see fence.c): a store whose
+ * following load must not pass it. release when this process is
+ * registered, so that the sleeper's heavy fence does the ordering; seq_cst
+ * otherwise.
  */
-static void store_tail(struct sb_ring_header *hdr, uint64_t tail)
+static void store_hot(_Atomic uint64_t *word, uint64_t value)
 {
 	if (sb_fence_cheap_ok()) {
-		atomic_store_explicit(&hdr->writer_tail, tail,
-		                      memory_order_release);
+		atomic_store_explicit(word, value, memory_order_release);
 	} else {
-		atomic_store_explicit(&hdr->writer_tail, tail,
-		                      memory_order_seq_cst);
+		atomic_store_explicit(word, value, memory_order_seq_cst);
 	}
 }
 
 /*
  * The writer positions to work on, in this handle's copy: kept from its
  * last commit while writer_epoch says nothing changed them since, else read
- * from the header. The caller works on the copy in place (a copy of the copy would
- * read back stores still in flight, which cannot be forwarded piecewise).
+ * from the header. The caller works on the copy in place (a copy of the
+ * copy would read back stores still in flight, which cannot be forwarded
+ * piecewise).
  */
 static struct sb_writer_view *view_load(struct sb_ring *ring)
 {
@@ -1072,7 +1070,10 @@ static uint32_t commit_records(struct sb_ring *ring,
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
 
-	store_tail(hdr, tail);
+	/* release: publishes the records to the acquire loads of writer_tail
+	 * in next_record() and the waits; the data_waiters load below is the
+	 * other half of the Dekker pair with wait_for_data(). */
+	store_hot(&hdr->writer_tail, tail);
 	v->tail = tail;
 	v->next_seq += count;
 	/* Not v->epoch + 1: a reclaim in this pass moved it on too. */
@@ -1447,7 +1448,7 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
 		 * off (a resync went past it, or it says we were lapped). */
 		if (p >= tail || tail - p > ring->capacity) {
 			/* acquire: pairs with the release store of
-			 * writer_tail in store_tail(); every byte before
+			 * writer_tail in commit_records(); every byte before
 			 * the tail is visible. */
 			tail = atomic_load_explicit(&ring->shm_hdr->writer_tail,
 			                            memory_order_acquire);
@@ -1611,17 +1612,9 @@ static void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
 	rd->cursor = end;
 	rd->received++;
 	/* release tells writers we no longer read the bytes before `end`
-	 * (pairs with the load in reclaim_limit()). Our load of space_waiters
-	 * must not pass it (Dekker with wait_for_space()): a registered
-	 * process leaves that to the waiting writer's heavy fence; any other
-	 * makes the store seq_cst. */
-	if (sb_fence_cheap_ok()) {
-		atomic_store_explicit(&slot->sub_cursor, end,
-		                      memory_order_release);
-	} else {
-		atomic_store_explicit(&slot->sub_cursor, end,
-		                      memory_order_seq_cst);
-	}
+	 * (pairs with the load in reclaim_limit()); our load of space_waiters
+	 * is the other half of the Dekker pair with wait_for_space(). */
+	store_hot(&slot->sub_cursor, end);
 	store_relaxed(&slot->sub_received, rd->received);
 	store_relaxed(&slot->sub_lost, rd->lost);
 	wake_writers_if_waiting(rd->ring, from, end, end == rd->known_tail);
@@ -2116,7 +2109,7 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
 			return -ECANCELED;
 		}
 		/* acquire: pairs with the release store of writer_tail in
-		 * store_tail(). */
+		 * commit_records(). */
 		if (atomic_load_explicit(tail, memory_order_acquire) != pos) {
 			return 0;
 		}

@@ -27,7 +27,7 @@
 #include "tests/suites.h"
 #include "tests/testutil.h"
 
-#define MSG_LEN 40u
+#define MSG_LEN	   40u
 #define TIMEOUT_MS 5000
 
 struct segs {
@@ -40,7 +40,7 @@ struct segs {
 static void *shared_zeroed(uint64_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	ck_assert_ptr_ne(p, MAP_FAILED);
 	return p;
@@ -59,15 +59,16 @@ static void segs_create(struct segs *s, uint32_t overflow)
 	ck_assert_int_eq(sb_ring_layout(&cfg, &s->data_size, &s->ctl_size), 0);
 	s->data = shared_zeroed(s->data_size);
 	s->ctl = shared_zeroed(s->ctl_size);
-	ck_assert_int_eq(sb_ring_format(s->data, s->data_size, s->ctl,
-	                                s->ctl_size, &cfg),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_format(s->data, s->data_size, s->ctl, s->ctl_size, &cfg),
+	    0);
 }
 
 static void segs_attach(const struct segs *s, struct sb_ring *ring)
 {
 	ck_assert_int_eq(
-	    sb_ring_attach(ring, s->data, s->data_size, s->ctl, s->ctl_size), 0);
+	    sb_ring_attach(ring, s->data, s->data_size, s->ctl, s->ctl_size),
+	    0);
 	ring->spin = 10;
 }
 
@@ -94,13 +95,13 @@ static int publish_nth(struct sb_ring *ring, uint32_t i)
 
 /* Receives messages first..last-1 in order, each exactly once, intact. */
 static void receive_range(struct sb_ring_reader *rd, uint32_t first,
-                          uint32_t last)
+			  uint32_t last)
 {
 	unsigned char buf[MSG_LEN], want[MSG_LEN];
 
 	for (uint32_t i = first; i < last; i++) {
 		ck_assert_int_eq(sb_ring_receive(rd, buf, sizeof(buf), 0),
-		                 (ssize_t)MSG_LEN);
+				 (ssize_t)MSG_LEN);
 		sbt_fill_pattern(want, sizeof(want), i);
 		memcpy(want, &i, sizeof(i));
 		ck_assert_mem_eq(buf, want, sizeof(buf));
@@ -131,7 +132,7 @@ START_TEST(solo_is_granted_after_a_streak_and_revoked_by_another_writer)
 	segs_create(&s, SB_RING_BLOCK);
 	segs_attach(&s, &ring);
 	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-	                 0);
+			 0);
 	for (; i < SB_RING_SOLO_AFTER; i++) {
 		ck_assert_int_eq(publish_nth(&ring, i), 0);
 		ck_assert_uint_eq(solo_tid(&s), 0);
@@ -151,7 +152,7 @@ START_TEST(solo_is_granted_after_a_streak_and_revoked_by_another_writer)
 		struct sb_ring other;
 
 		if (sb_ring_attach(&other, s.data, s.data_size, s.ctl,
-		                   s.ctl_size) != 0 ||
+				   s.ctl_size) != 0 ||
 		    publish_nth(&other, 200) != 0) {
 			_exit(1);
 		}
@@ -182,7 +183,7 @@ static void solo_writer_dies_busy(int reap)
 	segs_create(&s, SB_RING_BLOCK);
 	segs_attach(&s, &ring);
 	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-	                 0);
+			 0);
 	ck_assert_int_eq(pipe(pipefd), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -192,7 +193,7 @@ static void solo_writer_dies_busy(int reap)
 		uint64_t tail;
 
 		if (sb_ring_attach(&mine, s.data, s.data_size, s.ctl,
-		                   s.ctl_size) != 0) {
+				   s.ctl_size) != 0) {
 			_exit(1);
 		}
 		for (uint32_t i = 0; i <= SB_RING_SOLO_AFTER; i++) {
@@ -224,9 +225,8 @@ static void solo_writer_dies_busy(int reap)
 		/* Dead, not yet reaped: still answers signal 0. */
 		siginfo_t info;
 
-		ck_assert_int_eq(waitid(P_PID, (id_t)pid, &info,
-		                        WEXITED | WNOWAIT),
-		                 0);
+		ck_assert_int_eq(
+		    waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
 		ck_assert_int_eq(kill(pid, 0), 0);
 	}
 	/* The next writer takes over without waiting for ever. */
@@ -310,8 +310,7 @@ static void two_handles_alternate(uint32_t overflow)
 	segs_create(&s, overflow);
 	segs_attach(&s, &a);
 	segs_attach(&s, &b);
-	ck_assert_int_eq(sb_ring_reader_open(&a, SB_RING_START_LATEST, &rd),
-	                 0);
+	ck_assert_int_eq(sb_ring_reader_open(&a, SB_RING_START_LATEST, &rd), 0);
 	for (uint32_t round = 0; round < 20000; round++) {
 		struct sb_ring *w = (round / 3) % 2 ? &a : &b;
 		uint32_t len = 4 + (round * 37) % 300;
@@ -355,7 +354,7 @@ END_TEST
 /* Becomes the solo writer of `ring` (where the kernel allows), with
  * messages first..first+SB_RING_SOLO_AFTER. Returns the next number. */
 static uint32_t become_solo(const struct segs *s, struct sb_ring *ring,
-                            uint32_t first)
+			    uint32_t first)
 {
 	uint32_t i = first;
 
@@ -378,7 +377,7 @@ START_TEST(solo_claims_commit_abort_and_refuse_a_nested_publish)
 	segs_create(&s, SB_RING_BLOCK);
 	segs_attach(&s, &ring);
 	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-	                 0);
+			 0);
 	i = become_solo(&s, &ring, 0);
 	/* A claim by the solo writer, committed: in order, intact. */
 	ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), 0);
@@ -412,12 +411,12 @@ START_TEST(claims_alone_earn_solo)
 	segs_create(&s, SB_RING_BLOCK);
 	segs_attach(&s, &ring);
 	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-	                 0);
+			 0);
 	for (i = 0; i <= SB_RING_SOLO_AFTER + 1; i++) {
 		ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), 0);
 		/* Locked until the streak is long enough, then solo. */
-		ck_assert_int_eq(claim.solo, i > SB_RING_SOLO_AFTER &&
-		                                 sb_fence_cheap_ok());
+		ck_assert_int_eq(claim.solo,
+				 i > SB_RING_SOLO_AFTER && sb_fence_cheap_ok());
 		sbt_fill_pattern(claim.data, MSG_LEN, i);
 		memcpy(claim.data, &i, sizeof(i));
 		ck_assert_int_eq(sb_ring_commit(&ring, &claim), 0);
@@ -440,7 +439,7 @@ START_TEST(a_locked_claim_by_the_solo_writer_gives_solo_up)
 	segs_create(&s, SB_RING_BLOCK);
 	segs_attach(&s, &ring);
 	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-	                 0);
+			 0);
 	memset(buf, 0, sizeof(buf));
 	become_solo(&s, &ring, 0);
 	/* Full: the solo path cannot fit a claim, which goes the locked way
@@ -469,13 +468,15 @@ Suite *solo_suite(void)
 	TCase *tc = tcase_create("solo");
 
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(
+	    tc, solo_is_granted_after_a_streak_and_revoked_by_another_writer);
 	tcase_add_test(tc,
-	               solo_is_granted_after_a_streak_and_revoked_by_another_writer);
-	tcase_add_test(tc, solo_writer_killed_mid_publish_is_repaired_by_the_next);
+		       solo_writer_killed_mid_publish_is_repaired_by_the_next);
 	tcase_add_test(tc, solo_writer_killed_mid_publish_is_found_as_a_zombie);
 	tcase_add_test(tc, hostile_solo_fields_cost_at_most_the_timeout);
 	tcase_add_test(tc, two_handles_in_one_thread_never_use_stale_positions);
-	tcase_add_test(tc, solo_claims_commit_abort_and_refuse_a_nested_publish);
+	tcase_add_test(tc,
+		       solo_claims_commit_abort_and_refuse_a_nested_publish);
 	tcase_add_test(tc, claims_alone_earn_solo);
 	tcase_add_test(tc, a_locked_claim_by_the_solo_writer_gives_solo_up);
 	suite_add_tcase(s, tc);
