@@ -1,7 +1,9 @@
 /*
  * tr_shmbus.c - the shmbus topic ring as a benchmark transport, in three
  * forms: a receiver that spins (shmbus-spin), one that sleeps on the futex at
- * once with no spinning (shmbus-block: the worst case for waking), and
+ * once with no spinning (shmbus-block: the worst case for waking), one that
+ * waits as the API does by default, spinning briefly before it sleeps
+ * (shmbus-wait: after a burst, it should answer at spinning speed), and
  * zero-copy on both sides (shmbus-zerocopy: claim/commit, peek/release,
  * spinning). Latency runs use a second ring for the way back.
  *
@@ -19,7 +21,7 @@
 
 #include "proto/ring.h"
 
-enum rx_style { RX_SPIN, RX_BLOCK, RX_ZEROCOPY };
+enum rx_style { RX_SPIN, RX_BLOCK, RX_WAIT, RX_ZEROCOPY };
 
 /* One ring's two segments. */
 struct ring_mem {
@@ -165,6 +167,11 @@ static int block_open(void *shared, enum sb_tr_side side, void **end)
 	return open_end(shared, side, RX_BLOCK, end);
 }
 
+static int wait_open(void *shared, enum sb_tr_side side, void **end)
+{
+	return open_end(shared, side, RX_WAIT, end);
+}
+
 static int zerocopy_open(void *shared, enum sb_tr_side side, void **end)
 {
 	return open_end(shared, side, RX_ZEROCOPY, end);
@@ -183,7 +190,7 @@ static ssize_t shmbus_recv(void *end, void *buf, size_t cap)
 	uint32_t spins = 0;
 	ssize_t n;
 
-	if (e->style == RX_BLOCK) {
+	if (e->style == RX_BLOCK || e->style == RX_WAIT) {
 		return sb_ring_receive(&e->in, buf, cap, -1);
 	}
 	while ((n = sb_ring_receive(&e->in, buf, cap, 0)) == -EAGAIN) {
@@ -258,6 +265,18 @@ const struct sb_tr_ops sb_tr_shmbus_block = {
     .flags = SB_TR_LATENCY | SB_TR_THROUGHPUT,
     .create = shmbus_create,
     .open_end = block_open,
+    .send = shmbus_send,
+    .recv = shmbus_recv,
+    .close_end = shmbus_close_end,
+    .destroy = shmbus_destroy,
+};
+
+const struct sb_tr_ops sb_tr_shmbus_wait = {
+    .name = "shmbus-wait",
+    .summary = "shmbus ring, receiver spins briefly, then sleeps (the default)",
+    .flags = SB_TR_LATENCY | SB_TR_THROUGHPUT,
+    .create = shmbus_create,
+    .open_end = wait_open,
     .send = shmbus_send,
     .recv = shmbus_recv,
     .close_end = shmbus_close_end,

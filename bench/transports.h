@@ -96,6 +96,7 @@ extern const struct sb_tr_ops sb_tr_unix;  /* tr_stream.c */
 extern const struct sb_tr_ops sb_tr_pipe;  /* tr_stream.c */
 extern const struct sb_tr_ops sb_tr_shmbus_spin;     /* tr_shmbus.c */
 extern const struct sb_tr_ops sb_tr_shmbus_block;    /* tr_shmbus.c */
+extern const struct sb_tr_ops sb_tr_shmbus_wait;     /* tr_shmbus.c */
 extern const struct sb_tr_ops sb_tr_shmbus_zerocopy; /* tr_shmbus.c */
 
 extern const struct sb_tr_ops *const sb_tr_table[];
