@@ -389,44 +389,50 @@ static void repair_writer_state(struct sb_ring *ring)
 /*
  * A thread that made SB_RING_SOLO_AFTER locked publishes in a row, with no
  * other thread taking writer_lock in between, becomes the solo writer
- * (solo_tid): it then publishes without the lock, marking itself busy in
- * solo_busy around each publish. Any other thread that takes writer_lock
- * first revokes solo: it clears solo_tid, runs the heavy fence and waits
- * for solo_busy to drop. That is the asymmetric Dekker pair
+ * (solo_tid): it then publishes without the lock, holding solo_busy (its
+ * thread id, taken by compare-and-swap from 0) around each publish. Any
+ * other thread that takes writer_lock first revokes solo: it clears
+ * solo_tid and waits for solo_busy to drop. That is a Dekker pair
  *
- *   solo thread:  store solo_busy = 1; compiler barrier; load solo_tid
- *   revoker:      store solo_tid = 0;  membarrier;       load solo_busy
+ *   solo thread:  CAS solo_busy 0 -> tid (seq_cst);  load solo_tid
+ *   revoker:      store solo_tid = 0;  seq_cst fence; load solo_busy
  *
  * so either the solo thread sees it lost solo (and takes the lock), or the
- * revoker sees it busy (and waits until its publish is out). The common
- * case, one publishing thread, so costs no atomic read-modify-write and no
- * fence per message; the robust mutex stays for every other case, and a
- * solo thread that dies busy is found by its thread id and repaired like a
- * lock holder that died.
+ * revoker sees it busy (and waits until its publish is out). One publishing
+ * thread so pays one uncontended compare-and-swap on a line nobody else
+ * writes, instead of a robust mutex's lock and unlock; the mutex stays for
+ * every other case, and a solo thread that dies busy is found by its thread
+ * id and repaired like a lock holder that died.
  */
 
-/* 1 when this thread may publish without writer_lock; it is then busy
- * until solo_leave(). -EDEADLK when it is busy already: it holds a claim
- * (as a second lock of the error-checking mutex would say). */
+/*
+ * 1 when this thread may publish without writer_lock; it is then busy until
+ * solo_leave(). 0 when it must take the lock. -EDEADLK when it is busy
+ * already: it holds a claim (as a second lock of the error-checking mutex
+ * would say).
+ *
+ * solo_busy is taken by compare-and-swap from 0, never by a plain store: a
+ * thread that was solo, was revoked between its two looks at solo_tid, and
+ * marked itself busy blindly could overwrite the mark of the writer made
+ * solo after it, then clear it, and leave that writer unprotected.
+ */
 static int solo_enter(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint32_t tid = sb_thread_id();
+	uint32_t busy = 0;
 
-	if (atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed) !=
-	        tid ||
-	    !sb_fence_cheap_ok()) {
+	if (atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed) != tid) {
 		return 0;
 	}
-	if (atomic_load_explicit(&ctl->solo_busy, memory_order_relaxed) ==
-	    tid) {
-		return -EDEADLK;
+	/* seq_cst: the solo thread's half of the Dekker pair with
+	 * solo_revoke(): busy first, then the look at solo_tid. */
+	if (!atomic_compare_exchange_strong_explicit(&ctl->solo_busy, &busy, tid,
+	                                             memory_order_seq_cst,
+	                                             memory_order_relaxed)) {
+		return busy == tid ? -EDEADLK : 0;
 	}
-	atomic_store_explicit(&ctl->solo_busy, tid, memory_order_relaxed);
-	/* The cheap side of the pair: see above. */
-	atomic_signal_fence(memory_order_seq_cst);
-	/* acquire: our writes to the ring stay after this check. */
-	if (atomic_load_explicit(&ctl->solo_tid, memory_order_acquire) == tid &&
+	if (atomic_load_explicit(&ctl->solo_tid, memory_order_seq_cst) == tid &&
 	    atomic_load_explicit(&ctl->solo_pid, memory_order_relaxed) ==
 	        sb_process_id()) {
 		return 1;
@@ -499,8 +505,10 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 	if (tid != 0) {
 		atomic_store_explicit(&ctl->solo_tid, 0, memory_order_relaxed);
 		atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
-		sb_fence_heavy();
 	}
+	/* The lock holder's half of the Dekker pair with solo_enter():
+	 * solo_tid cleared first, then the look at solo_busy. */
+	atomic_thread_fence(memory_order_seq_cst);
 	return solo_wait_idle(ring, w);
 }
 
@@ -528,9 +536,6 @@ static void solo_count(struct sb_ring *ring)
 	uint32_t tid = sb_thread_id();
 	uint32_t n = atomic_load_explicit(&ctl->streak, memory_order_relaxed);
 
-	if (!sb_fence_cheap_ok()) {
-		return;
-	}
 	if (atomic_load_explicit(&ctl->streak_tid, memory_order_relaxed) !=
 	    tid) {
 		atomic_store_explicit(&ctl->streak_tid, tid,
