@@ -893,6 +893,9 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	uint32_t seen;
 	int me, r = 0;
 
+	/* Counted before anyone can see us wait (a reader that makes room
+	 * at once still made us wait for it). */
+	stat_add(&ring->shm_hdr->stat_waits, 1);
 	me = waiter_enter(ctl);
 	/* Readers store their cursors with release only (reader_consumed()):
 	 * the heavy fence makes every store before it visible before we look
@@ -907,7 +910,6 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 		}
 		return r;
 	}
-	stat_add(&ring->shm_hdr->stat_waits, 1);
 	writer_unlock(ring);
 	for (uint32_t i = 0; me >= 0 && i < ring->spin; i++) {
 		if (atomic_load_explicit(&ctl->space_seq,

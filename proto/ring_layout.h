@@ -137,7 +137,7 @@ struct sb_ring_header {
 	 * whether it is still current. */
 	_Atomic uint64_t writer_epoch;
 	_Atomic uint64_t stat_rejected;    /* 280: publishes refused when full */
-	_Atomic uint64_t stat_waits;       /* 288: times a writer slept */
+	_Atomic uint64_t stat_waits;       /* 288: times a writer waited */
 	_Atomic uint64_t stat_recoveries;  /* 296: dead lock holders repaired */
 	uint8_t reserved3[SB_RING_HEADER_SIZE - 304]; /* 304: zero */
 };

@@ -352,10 +352,17 @@ static cJSON *wait_stat_ge(const struct sbt_broker *b, const char *topic,
 	return NULL;
 }
 
+/* Waits until `n` subscribers have their ring slots open: the broker
+ * counts a handle when it grants it, before the client opens its slot, and
+ * a message published in between is not for that subscriber. */
 static void wait_subscribers(const struct sbt_broker *b, const char *topic,
 			     int n)
 {
+	char path[64];
+
+	snprintf(path, sizeof(path), "subscribers.%d.slot", n - 1);
 	cJSON_Delete(wait_stat_ge(b, topic, "topic.subscribers", n));
+	cJSON_Delete(wait_stat_ge(b, topic, path, 0));
 }
 
 /* The topic named `name` in a topic_list result, or NULL. */
