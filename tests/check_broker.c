@@ -1,7 +1,7 @@
 /*
  * check_broker.c - integration tests of shmbusd: real brokers in temporary
- * directories (tests/broker_harness.h) driven by a minimal raw client
- * written here (socket, frames, recvmsg for descriptors), so that every
+ * directories (tests/broker_harness.h) driven by the raw client of
+ * tests/rawclient.h (socket, frames, descriptors), so that every
  * reply code, malformed frame, descriptor and lifecycle rule of
  * docs/protocol.md and docs/operations.md is checked against the wire.
  */
@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,21 +27,13 @@
 #include "proto/message.h"
 #include "proto/ring.h"
 #include "tests/broker_harness.h"
+#include "tests/rawclient.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"
 
 #define TIMEOUT_S      30
-#define RECV_TIMEOUT_S 5
+#define RECV_TIMEOUT_MS 5000
 #define NOBODY	       65534
-
-/* A raw connection: one socket, the last reply and its descriptors. */
-struct rc {
-	int fd;
-	cJSON *reply; /* the last reply, owned */
-	int fds[4];
-	int nfds;
-	uint64_t next_id;
-};
 
 static void sleep_ms(int ms)
 {
@@ -51,156 +42,7 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static int rc_connect(struct rc *c, const char *path)
-{
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	struct timeval tv = {RECV_TIMEOUT_S, 0};
-
-	memset(c, 0, sizeof(*c));
-	c->next_id = 1;
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		return -errno;
-	}
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		int r = -errno;
-
-		close(c->fd);
-		c->fd = -1;
-		return r;
-	}
-	return 0;
-}
-
-static void rc_close_fds(struct rc *c)
-{
-	for (int i = 0; i < c->nfds; i++) {
-		close(c->fds[i]);
-	}
-	c->nfds = 0;
-}
-
-static void rc_close(struct rc *c)
-{
-	rc_close_fds(c);
-	cJSON_Delete(c->reply);
-	c->reply = NULL;
-	if (c->fd >= 0) {
-		close(c->fd);
-	}
-	c->fd = -1;
-}
-
-static int send_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int rc_send_text(struct rc *c, const char *json)
-{
-	unsigned char hdr[4];
-	size_t len = strlen(json);
-
-	hdr[0] = (unsigned char)(len >> 24);
-	hdr[1] = (unsigned char)(len >> 16);
-	hdr[2] = (unsigned char)(len >> 8);
-	hdr[3] = (unsigned char)len;
-	if (send_all(c->fd, hdr, 4) < 0) {
-		return -EPIPE;
-	}
-	return send_all(c->fd, json, len);
-}
-
-/* Reads exactly `len` bytes; the first read also takes descriptors. */
-static int recv_exact(struct rc *c, void *buf, size_t len, bool take_fds)
-{
-	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-	size_t got = 0;
-
-	while (got < len) {
-		struct iovec iov = {(char *)buf + got, len - got};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		ssize_t n;
-
-		if (take_fds && got == 0) {
-			mh.msg_control = cbuf;
-			mh.msg_controllen = sizeof(cbuf);
-		}
-		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
-		if (n <= 0) {
-			return n == 0 ? -ECONNRESET : -errno;
-		}
-		for (struct cmsghdr *cm =
-			 take_fds && got == 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-		     cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_type == SCM_RIGHTS) {
-				int n_in = (int)((cm->cmsg_len - CMSG_LEN(0)) /
-						 sizeof(int));
-
-				memcpy(c->fds, CMSG_DATA(cm),
-				       sizeof(int) * (size_t)n_in);
-				c->nfds = n_in;
-			}
-		}
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads one reply frame into c->reply. Returns 0 or -errno. */
-static int rc_recv(struct rc *c)
-{
-	unsigned char hdr[4];
-	uint32_t len;
-	char *buf;
-	int r;
-
-	rc_close_fds(c);
-	cJSON_Delete(c->reply);
-	c->reply = NULL;
-	r = recv_exact(c, hdr, 4, true);
-	if (r < 0) {
-		return r;
-	}
-	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-	      (uint32_t)hdr[2] << 8 | hdr[3];
-	buf = malloc(len + 1);
-	ck_assert_ptr_nonnull(buf);
-	r = recv_exact(c, buf, len, false);
-	if (r == 0) {
-		c->reply = cJSON_ParseWithLength(buf, len);
-		r = c->reply != NULL ? 0 : -EBADMSG;
-	}
-	free(buf);
-	return r;
-}
-
-/* The error code of the last reply as a negative errno, or 0. */
-static int reply_code(const struct rc *c)
-{
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
-
-	if (e == NULL) {
-		return 0;
-	}
-	return sb_msg_errno_from_name(
-	    cJSON_GetStringValue(cJSON_GetObjectItem(e, "code")));
-}
-
-static const char *reply_message(const struct rc *c)
+static const char *reply_message(const struct sbt_rc *c)
 {
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
 
@@ -209,53 +51,27 @@ static const char *reply_message(const struct rc *c)
 		   : "";
 }
 
-static const cJSON *result(const struct rc *c)
+static int64_t result_int(const struct sbt_rc *c, const char *name)
 {
-	return cJSON_GetObjectItemCaseSensitive(c->reply, "result");
-}
-
-static int64_t result_int(const struct rc *c, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(result(c), name);
+	const cJSON *v =
+	    cJSON_GetObjectItemCaseSensitive(sbt_rc_result(c), name);
 
 	ck_assert_msg(cJSON_IsNumber(v), "no integer \"%s\"", name);
 	return (int64_t)v->valuedouble;
 }
 
-/* Sends a request and reads its reply; returns the reply's code. The
- * request is a printf format (JSON text). */
-__attribute__((format(printf, 2, 3))) static int rc_call(struct rc *c,
-							 const char *fmt, ...)
+static void rc_hello(struct sbt_rc *c, const char *path)
 {
-	char json[4096];
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	vsnprintf(json, sizeof(json), fmt, ap);
-	va_end(ap);
-	r = rc_send_text(c, json);
-	if (r == 0) {
-		r = rc_recv(c);
-	}
-	return r < 0 ? r : reply_code(c);
-}
-
-static void rc_hello(struct rc *c, const char *path)
-{
-	ck_assert_int_eq(rc_connect(c, path), 0);
-	ck_assert_int_eq(rc_call(c, "{\"op\":\"hello\",\"id\":1,\"version\":1,"
-				    "\"name\":\"check\"}"),
-			 0);
+	ck_assert_int_eq(sbt_rc_hello(c, path, "check"), 0);
 }
 
 /* 1 when topic_list names `topic`. */
-static int listed(struct rc *c, const char *topic)
+static int listed(struct sbt_rc *c, const char *topic)
 {
 	const cJSON *t;
 
-	ck_assert_int_eq(rc_call(c, "{\"op\":\"topic_list\",\"id\":3}"), 0);
-	cJSON_ArrayForEach(t, cJSON_GetObjectItem(result(c), "topics"))
+	ck_assert_int_eq(sbt_rc_call(c, "{\"op\":\"topic_list\",\"id\":3}"), 0);
+	cJSON_ArrayForEach(t, cJSON_GetObjectItem(sbt_rc_result(c), "topics"))
 	{
 		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(t, "name")),
 			   topic) == 0) {
@@ -268,11 +84,11 @@ static int listed(struct rc *c, const char *topic)
 /* A normal client can still say hello and ping: the broker survived. */
 static void assert_healthy(const struct sbt_broker *b)
 {
-	struct rc c;
+	struct sbt_rc c;
 
 	rc_hello(&c, b->socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":2}"), 0);
-	rc_close(&c);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"ping\",\"id\":2}"), 0);
+	sbt_rc_close(&c);
 }
 
 static void start(struct sbt_broker *b, const char *config)
@@ -290,23 +106,23 @@ static void stop(struct sbt_broker *b)
 START_TEST(hello_must_come_first_and_once)
 {
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 
 	start(&b, NULL);
-	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":1}"), -EPROTO);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"ping\",\"id\":1}"), -EPROTO);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":2,"
 				     "\"version\":1,\"name\":\"x\"}"),
 			 0);
 	ck_assert_int_eq(result_int(&c, "version"), 1);
 	ck_assert_int_eq(result_int(&c, "pid"), b.pid);
 	ck_assert_int_gt(result_int(&c, "client"), 0);
-	ck_assert_ptr_nonnull(cJSON_GetObjectItem(result(&c), "limits"));
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":3,"
+	ck_assert_ptr_nonnull(cJSON_GetObjectItem(sbt_rc_result(&c), "limits"));
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":3,"
 				     "\"version\":1}"),
 			 -EPROTO);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":4}"), 0);
-	rc_close(&c);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"ping\",\"id\":4}"), 0);
+	sbt_rc_close(&c);
 	stop(&b);
 }
 END_TEST
@@ -314,21 +130,21 @@ END_TEST
 START_TEST(hello_with_another_version_is_refused_and_closed)
 {
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 
 	start(&b, NULL);
-	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
+	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
 				     "\"version\":99}"),
 			 -EPROTO);
 	ck_assert_ptr_nonnull(strstr(reply_message(&c), "speaks 1"));
-	ck_assert_int_eq(rc_recv(&c), -ECONNRESET);
-	rc_close(&c);
-	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
+	ck_assert_int_eq(sbt_rc_recv(&c), -ECONNRESET);
+	sbt_rc_close(&c);
+	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
 				     "\"version\":1,\"name\":\"\"}"),
 			 -EINVAL);
-	rc_close(&c);
+	sbt_rc_close(&c);
 	assert_healthy(&b);
 	stop(&b);
 }
@@ -339,57 +155,57 @@ END_TEST
 START_TEST(topic_ops_and_their_errors)
 {
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"s/imu\",\"capacity\":"
 				     "\"64KiB\",\"max_message\":1024,\"mode\":"
 				     "\"queue\",\"overflow\":\"reject\"}"),
 			 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"s/imu\"}"),
 			 -EEXIST);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"a//b\"}"),
 			 -EINVAL);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"x\",\"capacity\":5000}"),
 			 -EINVAL);
 	ck_assert_ptr_nonnull(strstr(reply_message(&c), "capacity"));
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"x\",\"mode\":\"fifo\"}"),
 			 -EINVAL);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"x\",\"persistent\":true}"),
 			 -EINVAL);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":7}"),
 			 -EINVAL);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_stat\",\"id\":5,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_stat\",\"id\":5,"
 				     "\"topic\":\"s/imu\"}"),
 			 0);
-	ck_assert_ptr_nonnull(cJSON_GetObjectItem(result(&c), "queue"));
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_stat\",\"id\":5,"
+	ck_assert_ptr_nonnull(cJSON_GetObjectItem(sbt_rc_result(&c), "queue"));
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_stat\",\"id\":5,"
 				     "\"topic\":\"none\"}"),
 			 -ENOENT);
 	ck_assert(listed(&c, "s/imu"));
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
 				     "\"topic\":\"s/imu\"}"),
 			 0);
 	ck_assert(!listed(&c, "s/imu"));
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
 				     "\"topic\":\"s/imu\"}"),
 			 -ENOENT);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"close\",\"id\":8,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"close\",\"id\":8,"
 				     "\"handle\":42}"),
 			 -ENOENT);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":8,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":8,"
 				     "\"topic\":\"t\",\"start\":\"middle\"}"),
 			 -EINVAL);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":9}"), 0);
-	rc_close(&c);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"ping\",\"id\":9}"), 0);
+	sbt_rc_close(&c);
 	stop(&b);
 }
 END_TEST
@@ -397,17 +213,17 @@ END_TEST
 START_TEST(auto_create_off_gives_enoent)
 {
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 
 	start(&b, "{\"auto_create\": false}");
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"nope\"}"),
 			 -ENOENT);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
 				     "\"topic\":\"nope\"}"),
 			 -ENOENT);
-	rc_close(&c);
+	sbt_rc_close(&c);
 	stop(&b);
 }
 END_TEST
@@ -416,34 +232,34 @@ END_TEST
  * says which step disagreed. */
 static int access_child(const char *socket)
 {
-	struct rc c;
+	struct sbt_rc c;
 
 	if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0 ||
-	    rc_connect(&c, socket) < 0) {
+	    sbt_rc_connect(&c, socket, RECV_TIMEOUT_MS) < 0) {
 		return 10;
 	}
-	if (rc_call(&c, "{\"op\":\"hello\",\"id\":1,\"version\":1}") != 0) {
+	if (sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":1,\"version\":1}") != 0) {
 		return 11;
 	}
-	if (rc_call(&c,
+	if (sbt_rc_call(&c,
 		    "{\"op\":\"pub_open\",\"id\":2,\"topic\":\"locked\"}") !=
 	    -EACCES) {
 		return 12;
 	}
-	if (rc_call(&c,
+	if (sbt_rc_call(&c,
 		    "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"locked\"}") !=
 	    0) {
 		return 13;
 	}
-	if (rc_call(&c, "{\"op\":\"topic_delete\",\"id\":2,\"topic\":"
+	if (sbt_rc_call(&c, "{\"op\":\"topic_delete\",\"id\":2,\"topic\":"
 			"\"locked\"}") != -EACCES) {
 		return 14;
 	}
-	if (rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,\"topic\":"
+	if (sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,\"topic\":"
 			"\"other\"}") != -EACCES) {
 		return 15;
 	}
-	rc_close(&c);
+	sbt_rc_close(&c);
 	return 0;
 }
 
@@ -473,23 +289,23 @@ END_TEST
 static void malformed(const struct sbt_broker *b, const void *bytes, size_t len,
 		      bool hello_first, int code, bool closes)
 {
-	struct rc c;
+	struct sbt_rc c;
 
 	if (hello_first) {
 		rc_hello(&c, b->socket);
 	} else {
-		ck_assert_int_eq(rc_connect(&c, b->socket), 0);
+		ck_assert_int_eq(sbt_rc_connect(&c, b->socket, RECV_TIMEOUT_MS), 0);
 	}
-	ck_assert_int_eq(send_all(c.fd, bytes, len), 0);
-	ck_assert_int_eq(rc_recv(&c), 0);
-	ck_assert_int_eq(reply_code(&c), code);
+	ck_assert_int_eq(sbt_rc_send_raw(&c, bytes, len), 0);
+	ck_assert_int_eq(sbt_rc_recv(&c), 0);
+	ck_assert_int_eq(sbt_rc_code(&c), code);
 	if (closes) {
-		ck_assert_int_eq(rc_recv(&c), -ECONNRESET);
+		ck_assert_int_eq(sbt_rc_recv(&c), -ECONNRESET);
 	} else {
-		ck_assert_int_eq(rc_call(&c, "{\"op\":\"ping\",\"id\":2}"),
+		ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"ping\",\"id\":2}"),
 				 hello_first ? 0 : -EPROTO);
 	}
-	rc_close(&c);
+	sbt_rc_close(&c);
 	assert_healthy(b);
 }
 
@@ -512,19 +328,19 @@ START_TEST(framing_errors_close_only_that_connection)
 	static const unsigned char too_big[] = {0x00, 0x10, 0x00, 0x01};
 	static const unsigned char zero[] = {0, 0, 0, 0};
 	struct sbt_broker b;
-	struct rc other, c;
+	struct sbt_rc other, c;
 
 	start(&b, NULL);
 	rc_hello(&other, b.socket);
 	malformed(&b, too_big, sizeof(too_big), true, -EMSGSIZE, true);
 	malformed(&b, zero, sizeof(zero), false, -EPROTO, true);
 	/* A truncated frame, then the client goes away. */
-	ck_assert_int_eq(rc_connect(&c, b.socket), 0);
-	ck_assert_int_eq(send_all(c.fd, "\0\0\0\x20{\"op\":", 10), 0);
-	rc_close(&c);
+	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
+	ck_assert_int_eq(sbt_rc_send_raw(&c, "\0\0\0\x20{\"op\":", 10), 0);
+	sbt_rc_close(&c);
 	assert_healthy(&b);
-	ck_assert_int_eq(rc_call(&other, "{\"op\":\"ping\",\"id\":7}"), 0);
-	rc_close(&other);
+	ck_assert_int_eq(sbt_rc_call(&other, "{\"op\":\"ping\",\"id\":7}"), 0);
+	sbt_rc_close(&other);
 	stop(&b);
 	(void)sleep_ms;
 }
@@ -536,22 +352,22 @@ START_TEST(peer_strings_in_errors_are_escaped)
 {
 	static const char *const debug[] = {"--log-level", "debug", NULL};
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 
 	ck_assert_int_eq(sbt_broker_start(&b, NULL, debug), 0);
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"evil\\nFORGED LINE\","
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"evil\\nFORGED LINE\","
 				     "\"id\":2}"),
 			 -ENOTSUP);
 	ck_assert_ptr_nonnull(strstr(reply_message(&c), "\\nFORGED"));
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":3,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":3,"
 				     "\"topic\":\"t\",\"mode\":\"x\\rFORGED\"}"),
 			 -EINVAL);
 	ck_assert_ptr_nonnull(strstr(reply_message(&c), "\\rFORGED"));
 	ck_assert(sbt_broker_log_wait(&b, "FORGED"));
 	ck_assert(!sbt_broker_log_contains(&b, "\nFORGED"));
 	ck_assert(!sbt_broker_log_contains(&b, "\rFORGED"));
-	rc_close(&c);
+	sbt_rc_close(&c);
 	stop(&b);
 }
 END_TEST
@@ -585,7 +401,7 @@ struct mapped {
 };
 
 /* Maps the two descriptors of the last open reply and attaches. */
-static void map_reply(struct rc *c, bool writable, struct mapped *m)
+static void map_reply(struct sbt_rc *c, bool writable, struct mapped *m)
 {
 	struct stat st;
 
@@ -633,13 +449,13 @@ static int reopen_child(int fd)
 START_TEST(subscriber_data_is_read_only)
 {
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 	void *p;
 	pid_t pid;
 
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
 				     "\"topic\":\"ro\"}"),
 			 0);
 	ck_assert_int_eq(c.nfds, 2);
@@ -652,7 +468,7 @@ START_TEST(subscriber_data_is_read_only)
 		_exit(reopen_child(c.fds[0]));
 	}
 	ck_assert_int_eq(sbt_wait(pid), 0);
-	rc_close(&c);
+	sbt_rc_close(&c);
 	stop(&b);
 }
 END_TEST
@@ -660,7 +476,7 @@ END_TEST
 START_TEST(publish_and_receive_through_granted_descriptors)
 {
 	struct sbt_broker b;
-	struct rc pub, sub;
+	struct sbt_rc pub, sub;
 	struct mapped pm, sm;
 	struct sb_ring_reader rd;
 	char msg[100], got[100];
@@ -668,11 +484,11 @@ START_TEST(publish_and_receive_through_granted_descriptors)
 	start(&b, NULL);
 	rc_hello(&pub, b.socket);
 	rc_hello(&sub, b.socket);
-	ck_assert_int_eq(rc_call(&pub, "{\"op\":\"pub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&pub, "{\"op\":\"pub_open\",\"id\":2,"
 				       "\"topic\":\"data\"}"),
 			 0);
 	map_reply(&pub, true, &pm);
-	ck_assert_int_eq(rc_call(&sub, "{\"op\":\"sub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&sub, "{\"op\":\"sub_open\",\"id\":2,"
 				       "\"topic\":\"data\",\"start\":"
 				       "\"earliest\"}"),
 			 0);
@@ -686,17 +502,17 @@ START_TEST(publish_and_receive_through_granted_descriptors)
 	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000),
 			 sizeof(got));
 	ck_assert(sbt_check_pattern(got, sizeof(got), 7));
-	ck_assert_int_eq(rc_call(&pub, "{\"op\":\"topic_stat\",\"id\":3,"
+	ck_assert_int_eq(sbt_rc_call(&pub, "{\"op\":\"topic_stat\",\"id\":3,"
 				       "\"topic\":\"data\"}"),
 			 0);
 	ck_assert_int_eq(cJSON_GetArraySize(
-			     cJSON_GetObjectItem(result(&pub), "subscribers")),
+			     cJSON_GetObjectItem(sbt_rc_result(&pub), "subscribers")),
 			 1);
 	sb_ring_reader_close(&rd);
 	unmap(&pm);
 	unmap(&sm);
-	rc_close(&pub);
-	rc_close(&sub);
+	sbt_rc_close(&pub);
+	sbt_rc_close(&sub);
 	stop(&b);
 }
 END_TEST
@@ -704,12 +520,12 @@ END_TEST
 /* Holds a sub handle and a slot, tells the parent, and waits to die. */
 static void slot_holder(const char *socket, int ready_fd)
 {
-	struct rc c;
+	struct sbt_rc c;
 	struct mapped m;
 	struct sb_ring_reader rd;
 
 	rc_hello(&c, socket);
-	if (rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"slow\"}") !=
+	if (sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"slow\"}") !=
 	    0) {
 		_exit(20);
 	}
@@ -730,7 +546,7 @@ static void slot_holder(const char *socket, int ready_fd)
 START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
 {
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 	struct mapped m;
 	char msg[512], r;
 	int pipefd[2];
@@ -738,7 +554,7 @@ START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
 
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"slow\",\"capacity\":4096,"
 				     "\"max_message\":1024}"),
 			 0);
@@ -748,7 +564,7 @@ START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
 		slot_holder(b.socket, pipefd[1]);
 	}
 	ck_assert_int_eq(read(pipefd[0], &r, 1), 1);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":3,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":3,"
 				     "\"topic\":\"slow\"}"),
 			 0);
 	map_reply(&c, true, &m);
@@ -768,7 +584,7 @@ START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
 	ck_assert_int_eq(sbt_wait(holder), -SIGKILL);
 	ck_assert_int_eq(sbt_wait(writer), 0);
 	unmap(&m);
-	rc_close(&c);
+	sbt_rc_close(&c);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	stop(&b);
@@ -780,40 +596,40 @@ END_TEST
 START_TEST(implicit_topics_go_with_their_last_user_explicit_stay)
 {
 	struct sbt_broker b;
-	struct rc c, d;
+	struct sbt_rc c, d;
 	int64_t h;
 
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
 	rc_hello(&d, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"kept\"}"),
 			 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"kept\"}"),
 			 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"temp\"}"),
 			 0);
 	h = result_int(&c, "handle");
-	ck_assert_int_eq(rc_call(&d, "{\"op\":\"sub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&d, "{\"op\":\"sub_open\",\"id\":2,"
 				     "\"topic\":\"temp\"}"),
 			 0);
-	ck_assert_int_eq(rc_call(&c,
+	ck_assert_int_eq(sbt_rc_call(&c,
 				 "{\"op\":\"close\",\"id\":2,\"handle\":"
 				 "%lld}",
 				 (long long)h),
 			 0);
 	ck_assert(listed(&c, "temp"));
-	rc_close(&d); /* the last user: the connection closes */
-	rc_close(&c);
+	sbt_rc_close(&d); /* the last user: the connection closes */
+	sbt_rc_close(&c);
 	rc_hello(&c, b.socket);
 	for (int i = 0; i < 500 && listed(&c, "temp"); i++) {
 		sleep_ms(10);
 	}
 	ck_assert(!listed(&c, "temp"));
 	ck_assert(listed(&c, "kept"));
-	rc_close(&c);
+	sbt_rc_close(&c);
 	stop(&b);
 }
 END_TEST
@@ -821,21 +637,21 @@ END_TEST
 START_TEST(deleting_a_topic_in_use_keeps_its_users_working)
 {
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 	struct mapped pm, sm;
 	struct sb_ring_reader rd;
 	char got[16];
 
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"doomed\"}"),
 			 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"doomed\"}"),
 			 0);
 	map_reply(&c, true, &pm);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
 				     "\"topic\":\"doomed\"}"),
 			 0);
 	map_reply(&c, false, &sm);
@@ -843,20 +659,20 @@ START_TEST(deleting_a_topic_in_use_keeps_its_users_working)
 	    sb_ring_reader_open_owned(&sm.ring, SB_RING_START_LATEST,
 				      (uint32_t)result_int(&c, "owner"), &rd),
 	    0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
 				     "\"topic\":\"doomed\"}"),
 			 0);
 	ck_assert(!listed(&c, "doomed"));
 	ck_assert_int_eq(sb_ring_publish(&pm.ring, "after", 5, 1000), 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000), 5);
 	ck_assert_int_eq(memcmp(got, "after", 5), 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_stat\",\"id\":3,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_stat\",\"id\":3,"
 				     "\"topic\":\"doomed\"}"),
 			 -ENOENT);
 	sb_ring_reader_close(&rd);
 	unmap(&pm);
 	unmap(&sm);
-	rc_close(&c);
+	sbt_rc_close(&c);
 	assert_healthy(&b);
 	stop(&b);
 }
@@ -867,7 +683,7 @@ END_TEST
 START_TEST(limits_give_their_errors)
 {
 	struct sbt_broker b;
-	struct rc c, d, e;
+	struct sbt_rc c, d, e;
 
 	start(&b,
 	      "{\"limits\": {\"max_clients\": 2, \"max_topics\": 3,"
@@ -876,38 +692,38 @@ START_TEST(limits_give_their_errors)
 	      " \"max_message\": \"1KiB\"}}");
 	rc_hello(&c, b.socket);
 	rc_hello(&d, b.socket);
-	ck_assert_int_eq(rc_connect(&e, b.socket), 0);
-	ck_assert_int_eq(rc_recv(&e), 0);
-	ck_assert_int_eq(reply_code(&e), -EUSERS);
-	ck_assert_int_eq(rc_recv(&e), -ECONNRESET);
-	rc_close(&e);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_connect(&e, b.socket, RECV_TIMEOUT_MS), 0);
+	ck_assert_int_eq(sbt_rc_recv(&e), 0);
+	ck_assert_int_eq(sbt_rc_code(&e), -EUSERS);
+	ck_assert_int_eq(sbt_rc_recv(&e), -ECONNRESET);
+	sbt_rc_close(&e);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"a\"}"),
 			 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"b\"}"),
 			 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"c\"}"),
 			 -ENOSPC);
 	ck_assert_ptr_nonnull(strstr(reply_message(&c), "max_ring_bytes"));
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"c\",\"capacity\":8192}"),
 			 -EINVAL);
-	rc_close(&c);
-	rc_close(&d);
+	sbt_rc_close(&c);
+	sbt_rc_close(&d);
 	stop(&b);
 
 	start(&b, "{\"limits\": {\"max_topics\": 1}}");
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"a\"}"),
 			 0);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"b\"}"),
 			 -ENOSPC);
 	ck_assert_ptr_nonnull(strstr(reply_message(&c), "max_topics"));
-	rc_close(&c);
+	sbt_rc_close(&c);
 	stop(&b);
 }
 END_TEST
@@ -979,7 +795,7 @@ static void rewrite_config(const struct sbt_broker *b, const char *json)
 START_TEST(sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one)
 {
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 	int i;
 
 	start(&b, "{\"topics\": [{\"name\": \"first\"}]}");
@@ -1001,7 +817,7 @@ START_TEST(sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one)
 	}
 	ck_assert(sbt_broker_log_contains(&b, "limits.max_frame"));
 	ck_assert(listed(&c, "second"));
-	rc_close(&c);
+	sbt_rc_close(&c);
 	assert_healthy(&b);
 	stop(&b);
 }
@@ -1061,17 +877,16 @@ static int dev_shm_entries(void)
 START_TEST(sigterm_exits_zero_and_removes_the_socket)
 {
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 	struct stat st;
 	int shm_before = dev_shm_entries();
 
 	start(&b, NULL);
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"held\"}"),
 			 0);
-	rc_close_fds(&c);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"topic_create\",\"id\":3,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":3,"
 				     "\"topic\":\"made\"}"),
 			 0);
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
@@ -1079,8 +894,8 @@ START_TEST(sigterm_exits_zero_and_removes_the_socket)
 	ck_assert_int_eq(dev_shm_entries(), shm_before);
 	ck_assert_int_eq(lstat(b.socket, &st), -1);
 	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_int_eq(rc_recv(&c), -ECONNRESET);
-	rc_close(&c);
+	ck_assert_int_eq(sbt_rc_recv(&c), -ECONNRESET);
+	sbt_rc_close(&c);
 	stop(&b);
 }
 END_TEST
@@ -1088,7 +903,7 @@ END_TEST
 START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 {
 	struct sbt_broker b;
-	struct rc c;
+	struct sbt_rc c;
 	struct mapped m;
 	struct sb_ring_reader rd;
 	char cfg[512], got[16];
@@ -1102,18 +917,18 @@ START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 		 b.dir);
 	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"keep/me\"}"),
 			 0);
 	map_reply(&c, true, &m);
 	ck_assert_int_eq(sb_ring_publish(&m.ring, "durable", 7, 1000), 0);
 	unmap(&m);
-	rc_close(&c);
+	sbt_rc_close(&c);
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
 	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
 	ck_assert(sbt_broker_log_wait(&b, "reusing its persisted ring"));
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
 				     "\"topic\":\"keep/me\"}"),
 			 0);
 	map_reply(&c, false, &m);
@@ -1125,7 +940,7 @@ START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 	ck_assert_int_eq(memcmp(got, "durable", 7), 0);
 	sb_ring_reader_close(&rd);
 	unmap(&m);
-	rc_close(&c);
+	sbt_rc_close(&c);
 	stop(&b);
 }
 END_TEST
