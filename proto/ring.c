@@ -1496,6 +1496,21 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
 }
 
 /*
+ * Counts a reader thread of `slot` as about to sleep (give_back_sleeper()
+ * undoes it), then runs the heavy fence. This is the sleeper's half of the
+ * Dekker pair with commit_records(): we count ourselves, then load the
+ * tail; the writer stores the tail (release only, in a registered
+ * process: the fence orders it), then loads the count.
+ */
+static void take_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
+{
+	atomic_fetch_add_explicit(&ring->shm_ctl->data_waiters, 1,
+	                          memory_order_seq_cst);
+	atomic_fetch_add_explicit(&slot->sub_sleeping, 1, memory_order_relaxed);
+	sb_fence_heavy();
+}
+
+/*
  * Gives back one sleeper count of `slot` to data_waiters, unless a reaper
  * already took the slot's whole count (the reader died asleep): whoever
  * takes a count from sub_sleeping gives it back, so each is given once.
@@ -1546,13 +1561,7 @@ static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
 	if (sb_deadline_passed(deadline)) {
 		return -ETIMEDOUT;
 	}
-	/* Dekker with commit_records(): we count ourselves, then (after the
-	 * heavy fence, which also orders writers that store the tail with
-	 * release only) load the tail; the writer stores the tail, then loads
-	 * the count. */
-	atomic_fetch_add_explicit(&ctl->data_waiters, 1, memory_order_seq_cst);
-	atomic_fetch_add_explicit(&slot->sub_sleeping, 1, memory_order_relaxed);
-	sb_fence_heavy();
+	take_sleeper(ring, slot);
 	seen = atomic_load_explicit(&ctl->data_seq, memory_order_acquire);
 	if (atomic_load_explicit(tail, memory_order_seq_cst) == pos) {
 		r = sb_futex_wait(&ctl->data_seq, seen, deadline);
@@ -2126,13 +2135,7 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
 		if (sb_deadline_passed(deadline)) {
 			return -ETIMEDOUT;
 		}
-		/* The Dekker pairing of wait_for_data() with
-		 * commit_records(): count ourselves, fence, load the tail. */
-		atomic_fetch_add_explicit(&ctl->data_waiters, 1,
-		                          memory_order_seq_cst);
-		atomic_fetch_add_explicit(&slot->sub_sleeping, 1,
-		                          memory_order_relaxed);
-		sb_fence_heavy();
+		take_sleeper(ring, slot);
 		/* acquire: pairs with the release bump in bump_and_wake(). A
 		 * stopper sets *stop before it bumps data_seq, so if we see
 		 * its bump here we see its stop below; if we do not, the
