@@ -148,29 +148,21 @@ static int start_handles(struct sbd_broker *b)
  * idle CPU halts): this turns a burst of requests into one wake-up. An idle
  * broker sleeps as before; a busy one spends at most this long per burst.
  */
-#define BUSY_POLL_NS 50000LL
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+#define BUSY_POLL_NS 50000u
 
 /* Polls without blocking until BUSY_POLL_NS pass with no event. Returns
  * what uv_run does: 0 once no handle is left. */
 static int busy_poll(struct sbd_broker *b)
 {
-	long long until = now_ns() + BUSY_POLL_NS;
+	uint64_t until = uv_hrtime() + BUSY_POLL_NS;
 	int alive = 1;
 
-	while (alive && now_ns() < until) {
+	while (alive && uv_hrtime() < until) {
 		uint64_t seen = b->io_events;
 
 		alive = uv_run(b->loop, UV_RUN_NOWAIT);
 		if (b->io_events != seen) {
-			until = now_ns() + BUSY_POLL_NS;
+			until = uv_hrtime() + BUSY_POLL_NS;
 		}
 	}
 	return alive;
