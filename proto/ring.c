@@ -448,6 +448,14 @@ static void solo_leave(struct sb_ring *ring)
 	                      memory_order_release);
 }
 
+/* With writer_lock held: no thread is solo any more, and the streak that
+ * would make one starts again. */
+static void solo_clear(struct sb_ring_ctl *ctl)
+{
+	atomic_store_explicit(&ctl->solo_tid, 0, memory_order_relaxed);
+	atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+}
+
 /*
  * With writer_lock held: waits until no solo thread is inside a publish
  * (solo_busy holds its thread id), or finds it dead (then its state is
@@ -503,8 +511,7 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 		return 0;
 	}
 	if (tid != 0) {
-		atomic_store_explicit(&ctl->solo_tid, 0, memory_order_relaxed);
-		atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+		solo_clear(ctl);
 	}
 	/* The lock holder's half of the Dekker pair with solo_enter():
 	 * solo_tid cleared first, then the look at solo_busy. */
@@ -523,8 +530,7 @@ static void solo_give_up(struct sb_ring *ring)
 
 	if (atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed) ==
 	    sb_thread_id()) {
-		atomic_store_explicit(&ctl->solo_tid, 0, memory_order_relaxed);
-		atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+		solo_clear(ctl);
 	}
 }
 
@@ -1093,19 +1099,25 @@ static uint32_t commit_records(struct sb_ring *ring,
 	                            memory_order_seq_cst);
 }
 
-/* Commits, lets go of the ring (solo_busy for the solo writer, else
- * writer_lock), and wakes sleeping readers. */
+/* Lets go of the ring after a publish or claim: solo_busy for the solo
+ * writer, else writer_lock. */
+static void let_go(struct sb_ring *ring, int solo)
+{
+	if (solo) {
+		solo_leave(ring);
+	} else {
+		writer_unlock(ring);
+	}
+}
+
+/* Commits, lets go of the ring, and wakes sleeping readers. */
 static void publish_pass(struct sb_ring *ring, struct sb_writer_view *v,
                          uint64_t tail, uint64_t count, uint64_t bytes,
                          int solo)
 {
 	uint32_t sleepers = commit_records(ring, v, tail, count, bytes);
 
-	if (solo) {
-		solo_leave(ring);
-	} else {
-		writer_unlock(ring);
-	}
+	let_go(ring, solo);
 	if (sleepers != 0) {
 		bump_and_wake(&ring->shm_ctl->data_seq);
 	}
@@ -1234,11 +1246,7 @@ int sb_ring_abort(struct sb_ring *ring, struct sb_ring_claim *claim)
 		return -EINVAL;
 	}
 	claim->active = 0;
-	if (claim->solo) {
-		solo_leave(ring);
-	} else {
-		writer_unlock(ring);
-	}
+	let_go(ring, claim->solo);
 	return 0;
 }
 
@@ -1281,7 +1289,7 @@ static void prefetch_ahead(const struct sb_ring *ring, uint64_t tail,
 }
 
 /*
- * Copies messages msgs[*done..n) into the ring after the committed tail,
+ * Copies messages msgs[first..n) into the ring after the committed tail,
  * as long as they fit without waiting, by the one writer of the moment.
  * Returns how many it wrote (their end in *tail, their payload bytes in
  * *bytes), or -EBADMSG with nothing to commit.
@@ -1365,7 +1373,6 @@ static int solo_publish(struct sb_ring *ring, const struct iovec *msgs,
 	struct sb_writer_view *v;
 	uint64_t tail, bytes = 0;
 	ssize_t count;
-
 	int r = solo_enter(ring);
 
 	if (r <= 0) {
