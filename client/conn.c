@@ -283,6 +283,38 @@ static void collect_fds(struct msghdr *mh, struct sb_client_reply *rep,
 /* recvmsg attempts (~1 µs each) before a reply wait sleeps in poll. */
 #define REPLY_SPINS 50
 
+/*
+ * Waits until the socket may have input: at once for the first
+ * REPLY_SPINS `tries` (a reply usually comes within microseconds, and going
+ * to sleep and being woken costs tens of them on a virtual machine), then
+ * in poll. Returns 0, -ETIMEDOUT, -ECANCELED (stop_fd fired) or -errno.
+ */
+static int await_input(const struct link *ln, const struct timespec *deadline,
+		       long long tries)
+{
+	struct pollfd pfd[2] = {{.fd = ln->fd, .events = POLLIN},
+				{.fd = ln->stop_fd, .events = POLLIN}};
+
+	for (;;) {
+		long long left = sb_deadline_remaining_ns(deadline);
+		int r;
+
+		if (left == 0) {
+			return -ETIMEDOUT;
+		}
+		if (tries < REPLY_SPINS) {
+			return 0;
+		}
+		r = poll(pfd, 2, (int)((left + 999999) / 1000000));
+		if (r < 0 && errno != EINTR) {
+			return -errno;
+		}
+		if (r > 0) {
+			return (pfd[1].revents & POLLIN) != 0 ? -ECANCELED : 0;
+		}
+	}
+}
+
 /* Receives the next chunk into ln->rbuf, with its descriptors. Returns 0,
  * -ECONNRESET (end of stream), -ETIMEDOUT, -EPROTO (descriptors cut off),
  * -ECANCELED (the connection is being closed: its stop_fd fired). */
@@ -295,35 +327,13 @@ static int recv_chunk(struct link *ln, const struct timespec *deadline,
 	} control;
 	struct iovec iov = {.iov_base = ln->rbuf, .iov_len = sizeof(ln->rbuf)};
 	struct msghdr mh;
-	struct pollfd pfd[2] = {{.fd = ln->fd, .events = POLLIN},
-				{.fd = ln->stop_fd, .events = POLLIN}};
 	ssize_t n;
 	int r;
 
-	for (long long spun = 0;; spun++) {
-		long long left = sb_deadline_remaining_ns(deadline);
-
-		if (left == 0) {
-			return -ETIMEDOUT;
-		}
-		/* A reply usually comes within microseconds, and going to
-		 * sleep and being woken costs tens of them on a virtual
-		 * machine: try without sleeping first (REPLY_SPINS times). */
-		if (spun < REPLY_SPINS) {
-			r = 1;
-			pfd[0].revents = POLLIN;
-			pfd[1].revents = 0;
-		} else {
-			r = poll(pfd, 2, (int)((left + 999999) / 1000000));
-		}
-		if (r < 0 && errno != EINTR) {
-			return -errno;
-		}
-		if (r <= 0) {
-			continue;
-		}
-		if ((pfd[1].revents & POLLIN) != 0) {
-			return -ECANCELED;
+	for (long long tries = 0;; tries++) {
+		r = await_input(ln, deadline, tries);
+		if (r < 0) {
+			return r;
 		}
 		memset(&mh, 0, sizeof(mh));
 		mh.msg_iov = &iov;
