@@ -125,6 +125,12 @@ int sb_cli_parse_positive(const char *cmd, const char *option, const char *text,
  * reason ("has an empty segment"). Returns 0 or SB_EXIT_USAGE. */
 int sb_cli_check_topic(const char *cmd, const char *topic);
 
+/* Takes the one operand left after getopt (argv[optind]) as a topic name
+ * and checks it. Returns 0, or SB_EXIT_USAGE with the reason printed (no
+ * TOPIC, more than one, a bad name). */
+int sb_cli_one_topic(const char *cmd, int argc, char **argv,
+		     const char **topic);
+
 /* ---- the broker (main.c) ----------------------------------------------- */
 
 /*

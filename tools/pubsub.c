@@ -538,15 +538,7 @@ int sb_cli_sub(int argc, char **argv)
 	if (done >= 0) {
 		return done;
 	}
-	if (optind != argc - 1) {
-		return sb_cli_fail(SB_EXIT_USAGE, "sub",
-				   optind >= argc ? "no TOPIC given (try "
-						    "'shmbus sub --help')"
-						  : "one TOPIC only (try "
-						    "'shmbus sub --help')");
-	}
-	ctx.topic = argv[optind];
-	status = sb_cli_check_topic("sub", ctx.topic);
+	status = sb_cli_one_topic("sub", argc, argv, &ctx.topic);
 	if (status != 0) {
 		return status;
 	}

@@ -316,16 +316,7 @@ int sb_cli_create(int argc, char **argv)
 		cJSON_Delete(req);
 		return status; /* --help, or a bad option */
 	}
-	if (optind != argc - 1) {
-		cJSON_Delete(req);
-		return sb_cli_fail(SB_EXIT_USAGE, "create",
-				   optind >= argc ? "no TOPIC given (try "
-						    "'shmbus create --help')"
-						  : "one TOPIC only (try "
-						    "'shmbus create --help')");
-	}
-	topic = argv[optind];
-	status = sb_cli_check_topic("create", topic);
+	status = sb_cli_one_topic("create", argc, argv, &topic);
 	if (status == 0 &&
 	    cJSON_AddStringToObject(req, "topic", topic) == NULL) {
 		status = sb_cli_fail(SB_EXIT_ERROR, "create", "out of memory");
@@ -371,15 +362,7 @@ int sb_cli_rm(int argc, char **argv)
 	if (status >= 0) {
 		return status;
 	}
-	if (optind != argc - 1) {
-		return sb_cli_fail(SB_EXIT_USAGE, "rm",
-				   optind >= argc ? "no TOPIC given (try "
-						    "'shmbus rm --help')"
-						  : "one TOPIC only (try "
-						    "'shmbus rm --help')");
-	}
-	topic = argv[optind];
-	status = sb_cli_check_topic("rm", topic);
+	status = sb_cli_one_topic("rm", argc, argv, &topic);
 	if (status == 0) {
 		status = sb_cli_connect("rm", &bus);
 	}
