@@ -324,7 +324,8 @@ static double jnum(const cJSON *o, const char *path)
 }
 
 /* Waits (bounded) until `path` in the topic's stat reaches `want` or
- * more (a true boolean counts as 1); returns the last stat seen (caller frees). */
+ * more (a true boolean counts as 1); returns the last stat seen (caller
+ * frees). */
 static cJSON *wait_stat_ge(const struct sbt_broker *b, const char *topic,
 			   const char *path, double want)
 {
