@@ -1414,12 +1414,58 @@ ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
 	return done > 0 ? (ssize_t)done : r;
 }
 
+/*
+ * The common case of sb_ring_publish(), by the solo writer: one message
+ * that fits before the end of the area, in the room its own copy of the
+ * positions already shows. Returns 1 when published, 0 when the general
+ * path must do it (not solo, a PAD or a reclaim needed, a copy it cannot
+ * trust), or -EDEADLK (a claim is held). Same steps as copy_in() without
+ * the batch's bookkeeping, which is most of a small message's cost.
+ */
+static int publish_one_solo(struct sb_ring *ring, const void *buf,
+                            uint32_t len)
+{
+	uint64_t size = record_size(len);
+	struct sb_writer_view *v;
+	uint64_t t, end;
+	void *at;
+	int r = solo_enter(ring);
+
+	if (r <= 0) {
+		return r;
+	}
+	v = view_load(ring);
+	t = v->tail;
+	end = t + size;
+	if (!view_sane(ring, v) || (t & (SB_RING_RECORD_ALIGN - 1)) != 0 ||
+	    ring->capacity - (t - v->oldest) < size ||
+	    ring->capacity - (t & ring->mask) < size) {
+		solo_leave(ring);
+		return 0;
+	}
+	at = write_header(ring, t, len, v->next_seq);
+	if (len != 0) { /* memcpy must not see a NULL buf, even for 0 */
+		memcpy(at, buf, len);
+	}
+	prefetch_ahead(ring, end, v->oldest);
+	publish_pass(ring, v, end, 1, len, 1);
+	return 1;
+}
+
 int sb_ring_publish(struct sb_ring *ring, const void *buf, uint32_t len,
                     int timeout_ms)
 {
 	struct iovec msg = {.iov_base = (void *)buf, .iov_len = len};
-	ssize_t r = sb_ring_publish_batch(ring, &msg, 1, timeout_ms);
+	ssize_t r;
 
+	if (ring != NULL && timeout_ms >= -1 && (buf != NULL || len == 0) &&
+	    len <= ring->max_message) {
+		r = publish_one_solo(ring, buf, len);
+		if (r != 0) {
+			return r > 0 ? 0 : (int)r;
+		}
+	}
+	r = sb_ring_publish_batch(ring, &msg, 1, timeout_ms);
 	return r == 1 ? 0 : (int)r;
 }
 
@@ -1795,11 +1841,49 @@ static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
 	return rd->peeking ? -EBUSY : 0;
 }
 
+/*
+ * The common case of sb_ring_receive(): a broadcast reader of a ring
+ * without the overwrite policy (whose copies can be torn) takes the DATA
+ * record at its cursor, committed and no larger than `cap`. Returns its
+ * length, or -EAGAIN when the general path must look (nothing committed, a
+ * PAD, an error to report); nothing but known_tail has changed then, and
+ * next_record() would have refreshed it the same way.
+ */
+static ssize_t receive_one(struct sb_ring_reader *rd, void *buf, size_t cap)
+{
+	const struct sb_ring *ring = rd->ring;
+	uint64_t p = rd->cursor;
+	struct rec_view rec;
+
+	if (ring->mode != SB_RING_BROADCAST ||
+	    ring->overflow == SB_RING_OVERWRITE) {
+		return -EAGAIN;
+	}
+	if (p >= rd->known_tail) {
+		/* acquire: as in next_record(). */
+		rd->known_tail = atomic_load_explicit(
+		    &ring->shm_hdr->writer_tail, memory_order_acquire);
+	}
+	if (p >= rd->known_tail || rd->known_tail - p > ring->capacity ||
+	    record_at(ring, p, rd->known_tail, &rec) < 0 ||
+	    rec.type != SB_REC_DATA || rec.len > cap ||
+	    rec.seq < rd->expected_seq) {
+		return -EAGAIN;
+	}
+	if (rec.len != 0) {
+		memcpy(buf, rec.payload, rec.len);
+	}
+	(void)account_seq(&rd->expected_seq, rec.seq, &rd->lost);
+	reader_consumed(rd, rec.end);
+	return rec.len;
+}
+
 ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
                         int timeout_ms)
 {
 	struct sb_wait w = sb_wait_start(timeout_ms);
 	struct rec_view rec;
+	ssize_t got;
 	int r = reader_usable(rd, timeout_ms);
 
 	if (r < 0) {
@@ -1807,6 +1891,10 @@ ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
 	}
 	if (buf == NULL && cap != 0) {
 		return -EINVAL;
+	}
+	got = receive_one(rd, buf, cap);
+	if (got != -EAGAIN) {
+		return got;
 	}
 	for (;;) {
 		r = reader_next(rd, &w, &rec);
