@@ -1866,14 +1866,15 @@ static ssize_t receive_one(struct sb_ring_reader *rd, void *buf, size_t cap)
 	}
 	if (p >= rd->known_tail || rd->known_tail - p > ring->capacity ||
 	    record_at(ring, p, rd->known_tail, &rec) < 0 ||
-	    rec.type != SB_REC_DATA || rec.len > cap ||
-	    rec.seq < rd->expected_seq) {
+	    rec.type != SB_REC_DATA || rec.len > cap) {
 		return -EAGAIN;
 	}
 	if (rec.len != 0) {
 		memcpy(buf, rec.payload, rec.len);
 	}
-	(void)account_seq(&rd->expected_seq, rec.seq, &rd->lost);
+	if (account_seq(&rd->expected_seq, rec.seq, &rd->lost) < 0) {
+		return -EAGAIN; /* changed nothing: the general path says so */
+	}
 	reader_consumed(rd, rec.end);
 	return rec.len;
 }

@@ -1068,6 +1068,7 @@ START_TEST(corrupted_record_gives_ebadmsg)
 	struct sb_ring_record *rec;
 	unsigned char buf[1024];
 	unsigned char *area;
+	uint64_t seq;
 
 	fixture_open(&f, &cfg);
 	area = (unsigned char *)f.data + SB_RING_HEADER_SIZE;
@@ -1086,6 +1087,15 @@ START_TEST(corrupted_record_gives_ebadmsg)
 	rec->type = SB_REC_DATA;
 	rec->len = 40;
 	receive_pattern(&rd, 40, 1);
+	/* A seq lower than one already delivered: refused, not delivered,
+	 * and the record is still there once it is sane again. */
+	publish_pattern(&f.ring, 40, 2);
+	rec = (struct sb_ring_record *)(area + 64);
+	seq = rec->seq;
+	rec->seq = 0;
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
+	rec->seq = seq;
+	receive_pattern(&rd, 40, 2);
 	/* A tail beyond the capacity from the reader's cursor. */
 	atomic_store(&((struct sb_ring_header *)f.data)->writer_tail,
 	             1ull << 40);
