@@ -399,6 +399,45 @@ START_TEST(solo_claims_commit_abort_and_refuse_a_nested_publish)
 }
 END_TEST
 
+/*
+ * A solo writer trusts its own copy of the positions only while
+ * writer_epoch stands; once it moves, the header's positions are checked
+ * like any other shared value: a misaligned tail is refused by publish and
+ * claim alike, and nothing is written.
+ */
+START_TEST(solo_writer_refuses_a_misaligned_tail)
+{
+	struct segs s;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	struct sb_ring_claim claim;
+	struct sb_ring_header *hdr;
+	uint64_t tail, published;
+	uint32_t i;
+
+	segs_create(&s, SB_RING_BLOCK);
+	segs_attach(&s, &ring);
+	hdr = ring.shm_hdr;
+	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
+			 0);
+	i = become_solo(&s, &ring, 0);
+	tail = atomic_load(&hdr->writer_tail);
+	published = atomic_load(&hdr->stat_published);
+	atomic_store(&hdr->writer_tail, tail + 8);
+	atomic_fetch_add(&hdr->writer_epoch, 1);
+	ck_assert_int_eq(publish_nth(&ring, i), -EBADMSG);
+	ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), -EBADMSG);
+	ck_assert_uint_eq(atomic_load(&hdr->stat_published), published);
+	/* Put right, the same message goes out, after everything before. */
+	atomic_store(&hdr->writer_tail, tail);
+	atomic_fetch_add(&hdr->writer_epoch, 1);
+	ck_assert_int_eq(publish_nth(&ring, i), 0);
+	receive_range(&rd, 0, i + 1);
+	sb_ring_reader_close(&rd);
+	segs_destroy(&s);
+}
+END_TEST
+
 START_TEST(claims_alone_earn_solo)
 {
 	struct segs s;
@@ -557,6 +596,7 @@ Suite *solo_suite(void)
 	tcase_add_test(tc, two_handles_in_one_thread_never_use_stale_positions);
 	tcase_add_test(tc,
 		       solo_claims_commit_abort_and_refuse_a_nested_publish);
+	tcase_add_test(tc, solo_writer_refuses_a_misaligned_tail);
 	tcase_add_test(tc, claims_alone_earn_solo);
 	tcase_add_test(tc, a_locked_claim_by_the_solo_writer_gives_solo_up);
 	tcase_add_test(tc, solo_hand_over_under_contention_loses_nothing);
