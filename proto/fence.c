@@ -26,7 +26,11 @@
 static _Atomic int registered; /* this process: cheap side allowed */
 static _Atomic int heavy_ok;   /* the kernel has GLOBAL_EXPEDITED */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static _Thread_local uint32_t cached_tid;
+/* initial-exec: read at every publish, and the default model of a shared
+ * library calls __tls_get_addr for each read. The cost is a few bytes of
+ * the static TLS that glibc keeps spare for libraries loaded by dlopen. */
+static _Thread_local uint32_t cached_tid
+    __attribute__((tls_model("initial-exec")));
 static _Atomic uint32_t cached_pid;
 
 static long membarrier(int cmd)

@@ -251,6 +251,36 @@ check "static producer needs no libshmbus.so" \
 check "consumer loads the installed library" \
     uses_installed_lib "$WORK/consumer"
 
+# The library asks for static TLS (the cached thread id, read at every
+# publish), which dlopen must still be able to give it.
+loads_with_dlopen() {
+	cat >"$WORK/dlopen.c" <<-'EOF'
+	#include <dlfcn.h>
+	#include <stdio.h>
+	int main(int argc, char **argv)
+	{
+		void *lib = dlopen(argv[argc - 1], RTLD_NOW | RTLD_LOCAL);
+		const char *(*err)(int);
+
+		if (lib == NULL) {
+			fprintf(stderr, "dlopen: %s\n", dlerror());
+			return 1;
+		}
+		*(void **)&err = dlsym(lib, "shmbus_strerror");
+		if (err == NULL) {
+			fprintf(stderr, "dlsym: %s\n", dlerror());
+			return 1;
+		}
+		puts(err(-2));
+		return dlclose(lib) != 0;
+	}
+	EOF
+	$CC -std=c11 -Wall -Wextra -Werror -o "$WORK/dlopen" "$WORK/dlopen.c" \
+	    -ldl || return 1
+	"$WORK/dlopen" "$P/lib/libshmbus.so.0"
+}
+
+check "libshmbus.so.0 loads with dlopen" loads_with_dlopen
 check "installed shmbusd starts" start_broker
 if [ -n "$BROKER" ]; then
 	check "producer -> consumer and uv_consumer" pub_sub_roundtrip
