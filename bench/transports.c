@@ -9,6 +9,7 @@
 
 const struct sb_tr_ops *const sb_tr_table[] = {
     &sb_tr_floor,
+    &sb_tr_spsc,
     &sb_tr_shmbus_spin,
     &sb_tr_shmbus_block,
     &sb_tr_shmbus_wait,
