@@ -194,8 +194,10 @@ static void print_grid(char head[][CELL], char (*grid)[2][MAX_COLS][CELL],
 	print_line(head, width, ncols);
 	for (int r = 0; r < nrows; r++) {
 		if (rows[r].err != 0) {
-			printf("  %-*s  %s\n", width[0], grid[r][0][0],
-			       grid[r][0][1]);
+			/* From fail_text(), not the cell: a cell would cut
+			 * a long message at CELL - 1 characters. */
+			printf("  %-*s  failed: %s\n", width[0], grid[r][0][0],
+			       fail_text(rows[r].err));
 			continue;
 		}
 		print_line(grid[r][0], width, ncols);
