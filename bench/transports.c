@@ -8,11 +8,16 @@
 #include <string.h>
 
 const struct sb_tr_ops *const sb_tr_table[] = {
+    /* The references shmbus is read against: the bare hand-off of one
+     * line, and the plain ring of issue #6. */
     &sb_tr_floor,
+    &sb_tr_spsc,
+    /* The shmbus ring. */
     &sb_tr_shmbus_spin,
     &sb_tr_shmbus_block,
     &sb_tr_shmbus_wait,
     &sb_tr_shmbus_zerocopy,
+    /* The kernel's baselines. */
     &sb_tr_unix,
     &sb_tr_pipe,
 };

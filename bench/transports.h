@@ -92,6 +92,7 @@ struct sb_tr_ops {
  * rows in the output). Each is defined in its own bench/tr_*.c file.
  */
 extern const struct sb_tr_ops sb_tr_floor; /* tr_floor.c */
+extern const struct sb_tr_ops sb_tr_spsc;  /* tr_spsc.c */
 extern const struct sb_tr_ops sb_tr_unix;  /* tr_stream.c */
 extern const struct sb_tr_ops sb_tr_pipe;  /* tr_stream.c */
 extern const struct sb_tr_ops sb_tr_shmbus_spin;     /* tr_shmbus.c */

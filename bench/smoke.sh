@@ -1,0 +1,35 @@
+#!/bin/sh
+# smoke.sh - does every transport of shmbus-bench still move messages? Runs
+# the latency and throughput sections briefly for every transport, on a
+# small ring so that the rings wrap (PAD records included), and fails when
+# the bench does (a failed row: a lost, repeated or torn message, a wrong
+# length, a hang) or when a transport has no row. It never looks at a
+# figure: what it checks holds however fast or slow the machine is.
+# usage: bench/smoke.sh   (builds shmbus-bench with `make bench` if missing)
+set -eu
+cd "$(dirname "$0")/.."
+PROG=build/plain/shmbus-bench
+[ -x "$PROG" ] || make --no-print-directory bench >/dev/null
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# 64 KiB ring: 2,100 messages of 64 B (80-byte records) go round it more
+# than twice, and 16 KiB is the largest message it takes (a quarter).
+status=0
+"$PROG" --section latency,throughput --reps 5 --count 2000 \
+	--duration-ms 200 --sizes 64,1000,16K --ring-bytes 64K \
+	--csv "$TMP/out.csv" >"$TMP/out.txt" 2>"$TMP/err.txt" || status=$?
+if [ "$status" -ne 0 ]; then
+	cat "$TMP/out.txt" "$TMP/err.txt" >&2
+	echo "smoke.sh: shmbus-bench exited with $status" >&2
+	exit 1
+fi
+# Every transport listed by --help has rows with figures in the CSV.
+names=$("$PROG" --help | sed -n '/^transports:/,$p' | awk 'NR > 1 { print $1 }')
+for t in $names; do
+	if ! grep -q "^[a-z]*,$t,[0-9]*,[a-z]" "$TMP/out.csv"; then
+		echo "smoke.sh: no figures for transport $t" >&2
+		exit 1
+	fi
+done
+echo "smoke.sh: every transport moved its messages:" $names
