@@ -349,6 +349,9 @@ static int tput_send(struct run_ctx *c, void *end)
 	}
 	put_seq(msg, SEQ_STOP);
 	rc = tx(t, end, msg, len);
+	if (rc == 0 && t->flush != NULL) {
+		rc = t->flush(end);
+	}
 out:
 	free(msg);
 	return rc;

@@ -17,6 +17,7 @@ const struct sb_tr_ops *const sb_tr_table[] = {
     &sb_tr_shmbus_block,
     &sb_tr_shmbus_wait,
     &sb_tr_shmbus_zerocopy,
+    &sb_tr_shmbus_batch,
     /* The kernel's baselines. */
     &sb_tr_unix,
     &sb_tr_pipe,

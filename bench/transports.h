@@ -83,6 +83,11 @@ struct sb_tr_ops {
 	ssize_t (*peek)(void *end, const void **data);
 	int (*release)(void *end);
 
+	/* Optional: a transport that holds sent messages back (to send them
+	 * several at a time) sends what it holds. The harness calls it after
+	 * the last message of a throughput run. */
+	int (*flush)(void *end);
+
 	void (*close_end)(void *end);
 	void (*destroy)(void *shared);
 };
@@ -99,6 +104,7 @@ extern const struct sb_tr_ops sb_tr_shmbus_spin;     /* tr_shmbus.c */
 extern const struct sb_tr_ops sb_tr_shmbus_block;    /* tr_shmbus.c */
 extern const struct sb_tr_ops sb_tr_shmbus_wait;     /* tr_shmbus.c */
 extern const struct sb_tr_ops sb_tr_shmbus_zerocopy; /* tr_shmbus.c */
+extern const struct sb_tr_ops sb_tr_shmbus_batch;    /* tr_shmbus.c */
 
 extern const struct sb_tr_ops *const sb_tr_table[];
 extern const size_t sb_tr_table_len;

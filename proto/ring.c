@@ -217,7 +217,7 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
  * outside the data area: the offset is masked, 16-aligned and the record
  * must end inside the area and at or before `limit`.
  */
-static int record_at(const struct sb_ring *ring, uint64_t pos, uint64_t limit,
+static inline int record_at(const struct sb_ring *ring, uint64_t pos, uint64_t limit,
                      struct rec_view *rec)
 {
 	uint64_t off = pos & ring->mask;
@@ -416,7 +416,7 @@ static void repair_writer_state(struct sb_ring *ring)
  * marked itself busy blindly could overwrite the mark of the writer made
  * solo after it, then clear it, and leave that writer unprotected.
  */
-static int solo_enter(struct sb_ring *ring)
+static inline int solo_enter(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint32_t tid = sb_thread_id();
@@ -1054,7 +1054,7 @@ static void store_hot(_Atomic uint64_t *word, uint64_t value)
  * copy would read back stores still in flight, which cannot be forwarded
  * piecewise).
  */
-static struct sb_writer_view *view_load(struct sb_ring *ring)
+static inline struct sb_writer_view *view_load(struct sb_ring *ring)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
 	struct sb_writer_view *v = &ring->own;
@@ -1077,7 +1077,7 @@ static struct sb_writer_view *view_load(struct sb_ring *ring)
  * holder or solo). Returns whether readers sleep: the caller wakes them
  * once it has let go of the ring.
  */
-static uint32_t commit_records(struct sb_ring *ring,
+static inline uint32_t commit_records(struct sb_ring *ring,
                                struct sb_writer_view *v, uint64_t tail,
                                uint64_t count, uint64_t bytes)
 {
@@ -1111,7 +1111,7 @@ static void let_go(struct sb_ring *ring, int solo)
 }
 
 /* Commits, lets go of the ring, and wakes sleeping readers. */
-static void publish_pass(struct sb_ring *ring, struct sb_writer_view *v,
+static inline void publish_pass(struct sb_ring *ring, struct sb_writer_view *v,
                          uint64_t tail, uint64_t count, uint64_t bytes,
                          int solo)
 {
@@ -1673,7 +1673,7 @@ static void wake_writers_if_waiting(struct sb_ring *ring, uint64_t from,
 }
 
 /* Publishes a broadcast reader's progress after it consumed a record. */
-static void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
+static inline void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
 {
 	struct sb_ring_slot *slot = &rd->ring->shm_slots[rd->slot];
 	uint64_t from = rd->cursor;
