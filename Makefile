@@ -67,8 +67,8 @@ SOAK_ROUNDS ?= 2000
 FANOUT_COST := $(B)/fanout-cost
 SPIN_PAIR := $(B)/spin-pair
 
-.PHONY: all lib examples test check-variant check-install run bench clean \
-        deps format install soak fuzz fuzz-short fuzz-build fuzz-deps \
+.PHONY: all lib examples test check-variant check-install run bench bench-smoke \
+        clean deps format install soak fuzz fuzz-short fuzz-build fuzz-deps \
         fuzz-seeds
 
 VERSION := 0.1.0
@@ -94,13 +94,19 @@ deps:
 
 # The whole suite, twice: plain, then with AddressSanitizer and UBSan. Any
 # failure, sanitizer report or leak makes the run (and so CI) fail. Then a
-# 10-second run of each fuzz target (docs/fuzzing.md), and, once, the
-# installation: what a user gets from `make install`.
+# 10-second run of each fuzz target (docs/fuzzing.md), once the
+# installation (what a user gets from `make install`), and the benchmark's
+# smoke check: every transport moves its messages intact (no figure is
+# looked at; the timed runs stay outside the tests).
 test: deps
 	$(MAKE) --no-print-directory VARIANT=plain check-variant
 	$(MAKE) --no-print-directory VARIANT=asan check-variant
 	$(MAKE) --no-print-directory fuzz-short
 	$(MAKE) --no-print-directory VARIANT=plain check-install
+	$(MAKE) --no-print-directory VARIANT=plain bench-smoke
+
+bench-smoke: bench
+	sh bench/smoke.sh
 
 # The examples are prerequisites so that both variants compile them.
 check-variant: $(RUNNER) $(if $(DAEMON_SRCS),$(SHMBUSD)) \
