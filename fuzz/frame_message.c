@@ -153,8 +153,11 @@ static void handle_payload(const char *p, size_t len)
 	err.code = 0;
 	err.message[0] = '\0';
 	if (sb_msg_parse_request(p, len, &req, &err) == 0) {
+		/* A request has an id; a notice has none, not even null. */
 		if (req.root == NULL || req.op == NULL || req.op[0] == '\0' ||
-		    !req.has_id) {
+		    req.has_id == req.notice ||
+		    (req.notice && cJSON_GetObjectItemCaseSensitive(
+				       req.root, "id") != NULL)) {
 			abort();
 		}
 		broker_reads(req.root);
