@@ -2,8 +2,9 @@
  * bus_internal.h - the bus client's connection to the broker, shared by the
  * public bus API (client/bus.c) and the command-line tool: one synchronous
  * request/reply call that also collects the descriptors a reply carries,
- * and the register of open topics that the connection hands back to a
- * restarted broker when it reconnects (topic_adopt).
+ * closing handles (a notice, with no reply to wait for), and the register
+ * of open topics that the connection hands back to a restarted broker when
+ * it reconnects (topic_adopt).
  * Prefix: sb_client_. Not installed; not part of the public API.
  */
 #ifndef SB_CLIENT_BUS_INTERNAL_H
@@ -129,13 +130,16 @@ int sb_client_topic_add(shmbus *bus, struct sb_client_topic *t, int64_t handle,
 
 /*
  * Unlinks `t` and, when the current connection holds a handle for it,
- * closes that handle (best effort). Afterwards conn.c never touches `t`
- * again, so the caller may free the slot, unmap and close descriptors.
+ * closes that handle (best effort: sent as a notice when the broker takes
+ * one, so it returns without waiting for the broker; the broker does it
+ * before anything this connection sends later). Afterwards conn.c never
+ * touches `t` again, so the caller may free the slot, unmap and close
+ * descriptors.
  */
 void sb_client_topic_remove(shmbus *bus, struct sb_client_topic *t);
 
 /* Closes `handle`, granted by connection generation `gen`, if that
- * connection is still the current one. Best effort. */
+ * connection is still the current one. Best effort, as above. */
 void sb_client_close_handle(shmbus *bus, int64_t handle, uint64_t gen);
 
 /* How many times the connection was re-established (for tests). */

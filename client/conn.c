@@ -2,8 +2,9 @@
  * conn.c - the bus client's connection to the broker: connect and hello,
  * then synchronous requests, one at a time under a mutex, each reply read
  * with recvmsg through the frame decoder so that the descriptors it carries
- * (SCM_RIGHTS) are collected and never leaked. The connection is reference
- * counted so that publishers and subscribers can outlive shmbus_close().
+ * (SCM_RIGHTS) are collected and never leaked; and close sent as a notice,
+ * which has no reply to wait for. The connection is reference counted so
+ * that publishers and subscribers can outlive shmbus_close().
  */
 #include <errno.h>
 #include <poll.h>
@@ -47,7 +48,8 @@ struct link {
 	int fd;
 	int stop_fd; /* the bus's eventfd: a reply wait ends when it fires */
 	uint64_t next_id;
-	size_t max_frame; /* the broker's limits.max_frame */
+	size_t max_frame;  /* the broker's limits.max_frame */
+	bool close_notice; /* the broker takes close as a notice (hello) */
 	struct sb_frame_decoder dec;
 	const char *in; /* input received but not yet decoded, in rbuf */
 	size_t inlen;
@@ -206,15 +208,49 @@ uint64_t sb_client_reconnects(shmbus *bus)
 	return n;
 }
 
-/* Sends all of `buf`, with `nfds` descriptors (SCM_RIGHTS) on its first
- * byte. A peer that went away is -ECONNRESET. */
-static int send_all(int fd, const char *buf, size_t len, const int *fds,
-		    int nfds)
+/*
+ * Waits until `ln`'s socket takes more bytes, for at most `w`'s timeout.
+ * Returns 0, -ETIMEDOUT, -ECANCELED (stop_fd fired) or -errno.
+ */
+static int await_output(const struct link *ln, struct sb_wait *w)
+{
+	struct pollfd pfd[2] = {{.fd = ln->fd, .events = POLLOUT},
+				{.fd = ln->stop_fd, .events = POLLIN}};
+	const struct timespec *deadline = sb_wait_deadline(w);
+
+	for (;;) {
+		long long left = sb_deadline_remaining_ns(deadline);
+		int r;
+
+		if (left == 0) {
+			return -ETIMEDOUT;
+		}
+		r = poll(pfd, 2, (int)((left + 999999) / 1000000));
+		if (r < 0 && errno != EINTR) {
+			return -errno;
+		}
+		if (r > 0) {
+			return (pfd[1].revents & POLLIN) != 0 ? -ECANCELED : 0;
+		}
+	}
+}
+
+/*
+ * Sends all of `buf` on `ln`, with `nfds` descriptors (SCM_RIGHTS) on its
+ * first byte, waiting at most `timeout_ms` (> 0) for room in the socket: a
+ * broker that stopped reading cannot hold a sender for ever, which matters
+ * for notices, sent with no reply to wait for. A peer that went away is
+ * -ECONNRESET; -ETIMEDOUT, -ECANCELED as for await_output().
+ */
+static int send_all(const struct link *ln, const char *buf, size_t len,
+		    const int *fds, int nfds, int timeout_ms)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * SB_CLIENT_MAX_FDS)];
 	} control;
+	/* The clock is read only if the socket is ever full. */
+	struct sb_wait w = sb_wait_start(timeout_ms);
 
 	while (len > 0) {
 		struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
@@ -235,15 +271,24 @@ static int send_all(int fd, const char *buf, size_t len, const int *fds,
 			memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
 		}
 		/* MSG_NOSIGNAL: a dead broker must not kill us with SIGPIPE. */
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		n = sendmsg(ln->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
+			int r;
+
 			if (errno == EINTR) {
 				continue;
 			}
 			if (errno == EPIPE || errno == ECONNRESET) {
 				return -ECONNRESET;
 			}
-			return -errno;
+			if (errno != EAGAIN) {
+				return -errno;
+			}
+			r = await_output(ln, &w);
+			if (r < 0) {
+				return r;
+			}
+			continue;
 		}
 		/* The descriptors went with the first bytes sent. */
 		nfds = 0;
@@ -426,25 +471,37 @@ static int check_fds(struct sb_client_reply *rep, int extra)
 }
 
 /*
- * Sends one request on `ln` (with `nfds` descriptors) and reads its reply.
- * The caller owns `ln` exclusively: the bus lock for the installed link,
- * or a link not installed yet. Returns the reply's code (0 or the error it
- * names), or a connection error (negative, with *conn_err set to 1).
+ * A transport failure on `ln`: no more requests travel on this socket.
+ * Shutting it down lets the broker see the end now and release what we
+ * held, and lets the watcher thread notice (POLLHUP) and reconnect.
  */
-static int link_call(struct link *ln, const char *op, cJSON *req,
-		     const int *fds, int nfds, int timeout_ms,
-		     struct sb_client_reply *rep, int *conn_err)
+static void link_fail(struct link *ln)
 {
-	uint64_t id = ln->next_id++;
+	shutdown(ln->fd, SHUT_RDWR);
+}
+
+/*
+ * Adds "op" (and "id" unless id is NULL: a notice) to `req`, frames it and
+ * sends it on `ln` with `nfds` descriptors. Returns 0 with *id set to the
+ * request's id, a local error with nothing sent (the connection is still
+ * fine), or a transport error with *conn_err set to 1 and the link failed.
+ */
+static int link_send(struct link *ln, const char *op, cJSON *req, uint64_t *id,
+		     const int *fds, int nfds, int timeout_ms, int *conn_err)
+{
 	char *frame = NULL;
 	ssize_t flen;
-	int extra = 0;
 	int r;
 
 	*conn_err = 0;
-	if (cJSON_AddStringToObject(req, "op", op) == NULL ||
-	    sb_msg_add_int(req, "id", (int64_t)id) == NULL) {
+	if (cJSON_AddStringToObject(req, "op", op) == NULL) {
 		return -ENOMEM;
+	}
+	if (id != NULL) {
+		*id = ln->next_id++;
+		if (sb_msg_add_int(req, "id", (int64_t)*id) == NULL) {
+			return -ENOMEM;
+		}
 	}
 	if (nfds > 0) {
 		if (sb_msg_add_int(req, "fds", nfds) == NULL) {
@@ -456,21 +513,43 @@ static int link_call(struct link *ln, const char *op, cJSON *req,
 		/* Nothing was sent: the connection is still fine. */
 		return (int)flen;
 	}
-	r = send_all(ln->fd, frame, (size_t)flen, fds, nfds);
+	r = send_all(ln, frame, (size_t)flen, fds, nfds, timeout_ms);
 	free(frame);
-	if (r == 0) {
-		r = read_reply(ln, id, timeout_ms, rep, &extra);
+	if (r < 0) {
+		*conn_err = 1;
+		link_fail(ln);
 	}
+	return r;
+}
+
+/*
+ * Sends one request on `ln` (with `nfds` descriptors) and reads its reply.
+ * The caller owns `ln` exclusively: the bus lock for the installed link,
+ * or a link not installed yet. Returns the reply's code (0 or the error it
+ * names), or a connection error (negative, with *conn_err set to 1).
+ */
+static int link_call(struct link *ln, const char *op, cJSON *req,
+		     const int *fds, int nfds, int timeout_ms,
+		     struct sb_client_reply *rep, int *conn_err)
+{
+	uint64_t id;
+	int extra = 0;
+	int r;
+
+	r = link_send(ln, op, req, &id, fds, nfds, timeout_ms, conn_err);
+	if (r < 0) {
+		return r;
+	}
+	/* The broker answers a connection's requests in order and sends
+	 * nothing for a notice, so the next frame is this request's reply. */
+	r = read_reply(ln, id, timeout_ms, rep, &extra);
 	if (r == 0) {
 		r = check_fds(rep, extra);
 	}
 	if (r < 0) {
 		close_fds(rep);
 		*conn_err = 1;
-		/* No more requests travel on this socket: shut it down so
-		 * the broker sees the end now and releases what we held, and
-		 * so the watcher thread notices (POLLHUP) and reconnects. */
-		shutdown(ln->fd, SHUT_RDWR);
+		link_fail(ln);
 		return r;
 	}
 	return rep->msg.code;
@@ -582,13 +661,39 @@ static int open_socket(const char *path, int *fd_out)
 	return 0;
 }
 
+/* Whether the hello result's "notices" names `op`: 1, 0 (not named, or no
+ * "notices" at all: a broker from before notices), or -EPROTO when it is
+ * not an array of strings. */
+static int takes_notice(const cJSON *result, const char *op)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(result, "notices");
+	const cJSON *item;
+	int found = 0;
+
+	if (list == NULL) {
+		return 0;
+	}
+	if (!cJSON_IsArray(list)) {
+		return -EPROTO;
+	}
+	cJSON_ArrayForEach(item, list)
+	{
+		if (!cJSON_IsString(item)) {
+			return -EPROTO;
+		}
+		found |= strcmp(item->valuestring, op) == 0;
+	}
+	return found;
+}
+
 /* Checks the hello result, duplicates it into *out and sets the link's
- * frame limit to the broker's. */
+ * frame limit and notices to the broker's. */
 static int take_hello(struct link *ln, const cJSON *result, cJSON **out,
 		      uint32_t *client_id)
 {
 	const cJSON *limits;
 	int64_t version, max_frame, client = 0;
+	int notice = takes_notice(result, "close");
 
 	if (sb_msg_get_int(result, "version", 0, SB_MSG_INT_MAX, &version,
 			   NULL) < 0 ||
@@ -597,7 +702,8 @@ static int take_hello(struct link *ln, const cJSON *result, cJSON **out,
 	    sb_msg_get_int(limits, "max_frame", MIN_MAX_FRAME, HELLO_MAX_FRAME,
 			   &max_frame, NULL) < 0 ||
 	    sb_msg_get_int_opt(result, "client", 0, UINT32_MAX, 0, &client,
-			       NULL) < 0) {
+			       NULL) < 0 ||
+	    notice < 0) {
 		return -EPROTO;
 	}
 	*out = cJSON_Duplicate(result, 1);
@@ -606,6 +712,7 @@ static int take_hello(struct link *ln, const cJSON *result, cJSON **out,
 	}
 	*client_id = (uint32_t)client;
 	ln->max_frame = (size_t)max_frame;
+	ln->close_notice = notice == 1;
 	/* From now on replies are held to the broker's own limit. Swap the
 	 * decoder only on a frame boundary with nothing pending (always the
 	 * case: the broker sends nothing unasked). */
@@ -744,15 +851,31 @@ int sb_client_topic_add(shmbus *bus, struct sb_client_topic *t, int64_t handle,
 	return 0;
 }
 
-/* Sends close for `handle` on the installed link (bus->lock held). */
+/*
+ * Sends close for `handle` on the installed link (bus->lock held), best
+ * effort. As a notice when the broker takes one: nothing comes back, so an
+ * open+close costs one round trip rather than two, and the broker's order
+ * of a connection's frames still puts the close before any later request.
+ * A broker from before notices gets a request and its reply is ignored. A
+ * transport failure ends the link either way, as in call_locked().
+ */
 static void close_locked(shmbus *bus, int64_t handle)
 {
 	struct sb_client_reply rep;
 	cJSON *req = cJSON_CreateObject();
+	int conn_err, r;
 
 	sb_client_reply_init(&rep);
 	if (req != NULL && sb_msg_add_int(req, "handle", handle) != NULL) {
-		(void)call_locked(bus, "close", req, NULL, 0, &rep);
+		if (bus->link->close_notice) {
+			r = link_send(bus->link, "close", req, NULL, NULL, 0,
+				      SB_CLIENT_REPLY_TIMEOUT_MS, &conn_err);
+			if (conn_err) {
+				bus->error = r;
+			}
+		} else {
+			(void)call_locked(bus, "close", req, NULL, 0, &rep);
+		}
 	}
 	cJSON_Delete(req);
 	sb_client_reply_fini(&rep);

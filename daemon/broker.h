@@ -144,6 +144,8 @@ struct sbd_client {
 	struct sbd_handle *handles;
 	uint32_t n_handles;
 	uint32_t next_handle;
+	/* A failed notice was logged at warn level: later ones go to debug. */
+	bool notice_warned;
 	int in_fds[SBD_MAX_IN_FDS]; /* received (SCM_RIGHTS), not yet taken */
 	int n_in_fds;
 };

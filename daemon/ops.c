@@ -1,8 +1,10 @@
 /*
  * ops.c - the control protocol's operations (docs/protocol.md): parses each
  * request, checks the envelope, the hello-first rule and the op's fields,
- * runs the handler, and queues exactly one reply. Handlers build a result
- * or fill an error; they never write to the socket themselves.
+ * runs the handler, and queues exactly one reply -- none for a notice (a
+ * request without an id, taken for the ops that allow it), whose failure is
+ * only logged. Handlers build a result or fill an error; they never write
+ * to the socket themselves.
  */
 #include "daemon/broker.h"
 
@@ -34,8 +36,10 @@ struct op {
 	const char *name;
 	op_fn fn;
 	const char *const *fields; /* known fields, "op" and "id" included */
+	bool notice; /* may come without an id, and then gets no reply */
 };
 
+static cJSON *notice_ops(void);
 
 /* Room for a peer's string quoted into an error message. */
 #define QUOTE_MAX 80
@@ -117,7 +121,8 @@ static int op_hello(struct sbd_client *c, const cJSON *req, struct reply *rep,
 	    !sb_msg_add_int(limits, "max_frame", (int64_t)lim->max_frame) ||
 	    !sb_msg_add_int(limits, "max_message", (int64_t)lim->max_message) ||
 	    !sb_msg_add_int(limits, "max_topic_bytes",
-			    (int64_t)lim->max_topic_bytes)) {
+			    (int64_t)lim->max_topic_bytes) ||
+	    !cJSON_AddItemToObject(r, "notices", notice_ops())) {
 		return oom(err);
 	}
 	c->hello_done = true;
@@ -609,18 +614,43 @@ static const char *const F_ADOPT[] = {
     ENVELOPE,	   "topic",	 "access",   "mode", "overflow", "capacity",
     "max_message", "persistent", "explicit", "fds",  NULL};
 
+/*
+ * Only close may come as a notice: its reply carries nothing a client needs
+ * (the one error, an unknown handle, is a client bug), and it is half of
+ * every topic open+close. Any other op without an id still gets the
+ * "missing field \"id\"" error, as before notices existed.
+ */
 static const struct op OPS[] = {
-    {"hello", op_hello, F_HELLO},
-    {"topic_create", op_topic_create, F_CREATE},
-    {"topic_delete", op_topic_delete, F_TOPIC},
-    {"topic_list", op_topic_list, F_NONE},
-    {"topic_stat", op_topic_stat, F_TOPIC},
-    {"pub_open", op_pub_open, F_TOPIC},
-    {"sub_open", op_sub_open, F_SUB},
-    {"close", op_close, F_CLOSE},
-    {"topic_adopt", op_topic_adopt, F_ADOPT},
-    {"ping", op_ping, F_NONE},
+    {"hello", op_hello, F_HELLO, false},
+    {"topic_create", op_topic_create, F_CREATE, false},
+    {"topic_delete", op_topic_delete, F_TOPIC, false},
+    {"topic_list", op_topic_list, F_NONE, false},
+    {"topic_stat", op_topic_stat, F_TOPIC, false},
+    {"pub_open", op_pub_open, F_TOPIC, false},
+    {"sub_open", op_sub_open, F_SUB, false},
+    {"close", op_close, F_CLOSE, true},
+    {"topic_adopt", op_topic_adopt, F_ADOPT, false},
+    {"ping", op_ping, F_NONE, false},
 };
+
+/* The hello reply's "notices": the names of the ops that may come as a
+ * notice, so that a client never sends one to a broker that would answer
+ * it with an error the client is not waiting for. NULL if out of memory. */
+static cJSON *notice_ops(void)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; arr != NULL && i < sizeof(OPS) / sizeof(OPS[0]);
+	     i++) {
+		if (OPS[i].notice &&
+		    !cJSON_AddItemToArray(arr,
+					  cJSON_CreateString(OPS[i].name))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	}
+	return arr;
+}
 
 static const struct op *find_op(const char *name)
 {
@@ -659,16 +689,61 @@ static int run(struct sbd_client *c, const struct sb_msg_request *req,
 	return op->fn(c, req->root, rep, err);
 }
 
+/*
+ * Runs a notice: nothing is sent back, whatever happens. A failure is
+ * logged instead, at warn level the first time on a connection (the client
+ * has a bug, and nobody else will tell) and at debug level after that, so
+ * that a client cannot flood the log: notices, having no replies, are not
+ * held back by max_requests_in_flight.
+ */
+static void run_notice(struct sbd_client *c, const struct sb_msg_request *req)
+{
+	struct sb_msg_error err = {0, ""};
+	struct reply rep = {NULL, {-1, -1}, 0, false};
+	char got[QUOTE_MAX];
+
+	if (run(c, req, &rep, &err) == 0) {
+		sbd_debug("client %" PRIu32 ": notice %s done", c->id,
+			  quote(req->op, got));
+	} else if (!c->notice_warned) {
+		c->notice_warned = true;
+		sbd_warn("client %" PRIu32 " (pid %ld): notice %s failed, and "
+			 "notices get no reply: %s (further failed notices "
+			 "of this client are logged at debug level)",
+			 c->id, (long)c->cred.pid, quote(req->op, got),
+			 err.message);
+	} else {
+		sbd_debug("client %" PRIu32 ": notice %s failed: %s", c->id,
+			  quote(req->op, got), err.message);
+	}
+	cJSON_Delete(rep.result);
+	if (rep.close_after && !c->closed) {
+		sbd_client_close_after_flush(c);
+	}
+}
+
 void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 {
 	struct sb_msg_request req;
 	struct sb_msg_error err = {0, ""};
 	struct reply rep = {NULL, {-1, -1}, 0, false};
 	char got[QUOTE_MAX];
+	const struct op *op;
 	cJSON *msg;
 	int r;
 
 	r = sb_msg_parse_request(payload, len, &req, &err);
+	if (r == 0 && req.notice) {
+		op = find_op(req.op);
+		if (op != NULL && op->notice) {
+			run_notice(c, &req);
+			sb_msg_request_fini(&req);
+			return;
+		}
+		/* Not an op that may come without an id: the envelope error
+		 * it always got, with "id": null. */
+		r = sb_msg_errorf(&err, -EPROTO, "missing field \"id\"");
+	}
 	if (r == 0) {
 		r = run(c, &req, &rep, &err);
 	}

@@ -102,7 +102,7 @@ static void broker_reads(const cJSON *req)
 /* The client's reads of a reply's result (client/bus.c, client/conn.c). */
 static void client_reads(const cJSON *res)
 {
-	const cJSON *limits;
+	const cJSON *limits, *notices, *op;
 	int64_t n;
 
 	sb_msg_get_int(res, "handle", 0, SB_MSG_INT_MAX, &n, NULL);
@@ -111,6 +111,17 @@ static void client_reads(const cJSON *res)
 	sb_msg_get_int_opt(res, "fds", 0, 4, 0, &n, NULL);
 	if (sb_msg_get_object(res, "limits", &limits, NULL) == 0) {
 		sb_msg_get_int(limits, "max_frame", 64, 1 << 24, &n, NULL);
+	}
+	/* The hello's "notices", read as take_hello() reads them. */
+	notices = cJSON_GetObjectItemCaseSensitive(res, "notices");
+	if (cJSON_IsArray(notices)) {
+		cJSON_ArrayForEach(op, notices)
+		{
+			if (cJSON_IsString(op) &&
+			    strcmp(op->valuestring, "close") == 0) {
+				break;
+			}
+		}
 	}
 }
 
@@ -153,8 +164,11 @@ static void handle_payload(const char *p, size_t len)
 	err.code = 0;
 	err.message[0] = '\0';
 	if (sb_msg_parse_request(p, len, &req, &err) == 0) {
+		/* A request has an id; a notice has none, not even null. */
 		if (req.root == NULL || req.op == NULL || req.op[0] == '\0' ||
-		    !req.has_id) {
+		    req.has_id == req.notice ||
+		    (req.notice && cJSON_GetObjectItemCaseSensitive(
+				       req.root, "id") != NULL)) {
 			abort();
 		}
 		broker_reads(req.root);

@@ -387,13 +387,21 @@ int sb_msg_parse_request(const char *payload, size_t len,
 	if (r < 0) {
 		return r;
 	}
+	op = cJSON_GetObjectItemCaseSensitive(root, "op");
+	/* No "id" member but a good op: a notice, which wants no reply. */
+	if (cJSON_GetObjectItemCaseSensitive(root, "id") == NULL &&
+	    cJSON_IsString(op) && op->valuestring[0] != '\0') {
+		req->root = root;
+		req->op = op->valuestring;
+		req->notice = true;
+		return 0;
+	}
 	/* The id first, so that a request with a bad op still gets an error
 	 * reply the client can match. */
 	r = read_id(root, false, &req->id, &req->has_id, err);
 	if (r < 0) {
 		goto fail;
 	}
-	op = cJSON_GetObjectItemCaseSensitive(root, "op");
 	if (op == NULL) {
 		r = sb_msg_errorf(err, -EPROTO, "missing field \"op\"");
 		goto fail;

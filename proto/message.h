@@ -8,6 +8,9 @@
  * Reply:   {"id": 7, "result": {...}}
  *      or: {"id": 7, "error": {"code": "ENOENT", "message": "no such topic"}}
  * An error reply to a request whose id could not be read carries "id": null.
+ * Notice:  {"op": "close", "handle": 3}: a request without an "id" member,
+ *          which gets no reply at all; the broker says in its hello reply
+ *          which ops it takes this way (docs/protocol.md, "Notices").
  *
  * Every function is reentrant; threads may parse concurrently (cJSON also
  * records a failed parse in a global of its own, which nothing here reads).
@@ -44,6 +47,7 @@ struct sb_msg_request {
 	const char *op; /* non-empty */
 	uint64_t id;	/* valid if has_id */
 	bool has_id;	/* the id was readable, even if the request was not */
+	bool notice;	/* parsed, with no "id" member: wants no reply */
 };
 
 /* A parsed reply; `result` and `message` point into `root`. */
@@ -89,6 +93,13 @@ int sb_msg_errno_from_name(const char *name);
  * must be a JSON object", "missing field \"id\"", "field \"id\" must be an
  * integer (got string)", "field \"id\" must be from 0 to 9007199254740991 (got
  * -1)", "missing field \"op\"", "field \"op\" must be a non-empty string".
+ *
+ * An object with a valid "op" and no "id" member at all is a notice: it
+ * parses (0) with req->notice set and req->has_id false, and the caller
+ * decides whether that op may come without an id. Without a valid "op" a
+ * missing id is still "missing field \"id\"", as is any "id" present but
+ * not an integer in range ("id": null included): a notice is never a
+ * request with a broken id.
  * cJSON running out of memory looks like invalid JSON (it does not tell
  * the two apart) and is reported as such. On failure req->root is NULL and
  * req->has_id/req->id are set whenever the id was readable, so the reply can

@@ -107,6 +107,7 @@ START_TEST(hello_must_come_first_and_once)
 {
 	struct sbt_broker b;
 	struct sbt_rc c;
+	const cJSON *notices;
 
 	start(&b, NULL);
 	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
@@ -118,6 +119,12 @@ START_TEST(hello_must_come_first_and_once)
 	ck_assert_int_eq(result_int(&c, "pid"), b.pid);
 	ck_assert_int_gt(result_int(&c, "client"), 0);
 	ck_assert_ptr_nonnull(cJSON_GetObjectItem(sbt_rc_result(&c), "limits"));
+	/* The ops this broker takes as notices: close, and only close. */
+	notices = cJSON_GetObjectItem(sbt_rc_result(&c), "notices");
+	ck_assert(cJSON_IsArray(notices));
+	ck_assert_int_eq(cJSON_GetArraySize(notices), 1);
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(notices, 0)),
+			 "close");
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":3,"
 				     "\"version\":1}"),
 			 -EPROTO);
@@ -386,6 +393,180 @@ START_TEST(bad_requests_get_an_error_and_the_connection_stays)
 		       -EINVAL);
 	malformed_text(&b, "{\"op\": \"close\", \"id\": 1, \"handle\": \"x\"}",
 		       -EINVAL);
+	stop(&b);
+}
+END_TEST
+
+/* ---- notices: requests without an id, which get no reply ---- */
+
+/* The last reply's "id", or -1 when it is null or missing. */
+static int64_t reply_id(const struct sbt_rc *c)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(c->reply, "id");
+
+	return cJSON_IsNumber(id) ? (int64_t)id->valuedouble : -1;
+}
+
+/* Sends `json` as a notice: nothing is read back. */
+static void notice(struct sbt_rc *c, const char *json)
+{
+	ck_assert_int_eq(sbt_rc_send(c, json), 0);
+}
+
+/*
+ * Pings with `id` and checks that the very next frame is that ping's
+ * reply, and that nothing follows it: whatever was sent before the ping
+ * got no reply of its own, late or early.
+ */
+static void ping_is_next(struct sbt_rc *c, int id)
+{
+	char byte;
+
+	ck_assert_int_eq(sbt_rc_call(c, "{\"op\":\"ping\",\"id\":%d}", id), 0);
+	ck_assert_int_eq(reply_id(c), id);
+	ck_assert_int_eq(recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+}
+
+/* topic_stat's publisher and subscriber counts of `topic`. */
+static void assert_counts(struct sbt_rc *c, const char *topic, int pubs,
+			  int subs)
+{
+	ck_assert_int_eq(sbt_rc_call(c,
+				 "{\"op\":\"topic_stat\",\"id\":50,"
+				 "\"topic\":\"%s\"}",
+				 topic),
+			 0);
+	ck_assert_int_eq(sbt_rc_int(c, "topic.publishers", -1), pubs);
+	ck_assert_int_eq(sbt_rc_int(c, "topic.subscribers", -1), subs);
+}
+
+/* An open's handle. */
+static int64_t open_handle(struct sbt_rc *c, const char *op, const char *topic)
+{
+	ck_assert_int_eq(sbt_rc_call(c,
+				 "{\"op\":\"%s\",\"id\":40,\"topic\":"
+				 "\"%s\"}",
+				 op, topic),
+			 0);
+	return result_int(c, "handle");
+}
+
+START_TEST(a_close_notice_gets_no_reply_and_is_applied_in_order)
+{
+	struct sbt_broker b;
+	struct sbt_rc c;
+	int64_t pub, sub, temp;
+	char json[128];
+
+	start(&b, NULL);
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"n/t\"}"),
+			 0);
+	pub = open_handle(&c, "pub_open", "n/t");
+	sub = open_handle(&c, "sub_open", "n/t");
+	assert_counts(&c, "n/t", 1, 1);
+
+	snprintf(json, sizeof(json), "{\"op\":\"close\",\"handle\":%lld}",
+		 (long long)pub);
+	notice(&c, json);
+	ping_is_next(&c, 77);
+	/* Frames of one connection are handled in order: the stat that
+	 * follows the notice sees it done, with no waiting. */
+	assert_counts(&c, "n/t", 0, 1);
+	snprintf(json, sizeof(json), "{\"op\":\"close\",\"handle\":%lld}",
+		 (long long)sub);
+	notice(&c, json);
+	assert_counts(&c, "n/t", 0, 0);
+	/* The handles are gone: a close with an id says so. */
+	ck_assert_int_eq(sbt_rc_call(&c,
+				 "{\"op\":\"close\",\"id\":8,\"handle\":"
+				 "%lld}",
+				 (long long)pub),
+			 -ENOENT);
+	ck_assert_int_eq(reply_id(&c), 8);
+
+	/* The last handle of an implicit topic, closed by a notice: the
+	 * topic goes (linger 0) before the next request is read. */
+	temp = open_handle(&c, "pub_open", "n/implicit");
+	ck_assert(listed(&c, "n/implicit"));
+	snprintf(json, sizeof(json), "{\"op\":\"close\",\"handle\":%lld}",
+		 (long long)temp);
+	notice(&c, json);
+	ck_assert(!listed(&c, "n/implicit"));
+	ping_is_next(&c, 78);
+	sbt_rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+START_TEST(a_failed_notice_gets_no_reply_and_is_logged_once)
+{
+	struct sbt_broker b;
+	struct sbt_rc c;
+
+	start(&b, NULL);
+	/* Before hello: not done, not answered; the hello reply comes
+	 * first. */
+	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
+	notice(&c, "{\"op\":\"close\",\"handle\":1}");
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
+				     "\"version\":1}"),
+			 0);
+	ck_assert_int_eq(reply_id(&c), 1);
+	ck_assert(sbt_broker_log_contains(
+	    &b, "notice \"close\" failed, and notices get no reply: the first "
+		"request must be \"hello\""));
+	/* An unknown handle, a field of the wrong type, a missing field,
+	 * an unknown field: each gets no reply and the connection stays.
+	 * Only the first failure of a connection is logged above debug. */
+	notice(&c, "{\"op\":\"close\",\"handle\":4242}");
+	notice(&c, "{\"op\":\"close\",\"handle\":\"x\"}");
+	notice(&c, "{\"op\":\"close\"}");
+	notice(&c, "{\"op\":\"close\",\"handle\":1,\"colour\":2}");
+	ping_is_next(&c, 2);
+	ck_assert(!sbt_broker_log_contains(&b, "no handle 4242"));
+	sbt_rc_close(&c);
+
+	/* A fresh connection's first failure is logged at warn level. */
+	rc_hello(&c, b.socket);
+	notice(&c, "{\"op\":\"close\",\"handle\":4242}");
+	ping_is_next(&c, 3);
+	ck_assert(sbt_broker_log_contains(&b, "no handle 4242 on this "
+					      "connection"));
+	sbt_rc_close(&c);
+	assert_healthy(&b);
+	stop(&b);
+}
+END_TEST
+
+/* Ops other than close keep the envelope error for a missing id, and are
+ * not run. */
+START_TEST(only_close_may_come_without_an_id)
+{
+	static const char *const bad[] = {
+	    "{\"op\":\"ping\"}",
+	    "{\"op\":\"pub_open\",\"topic\":\"n/never\"}",
+	    "{\"op\":\"topic_create\",\"topic\":\"n/never\"}",
+	    "{\"op\":\"hello\",\"version\":1}",
+	    "{\"op\":\"frobnicate\"}",
+	};
+	struct sbt_broker b;
+	struct sbt_rc c;
+
+	start(&b, NULL);
+	rc_hello(&c, b.socket);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(sbt_rc_send(&c, bad[i]), 0);
+		ck_assert_int_eq(sbt_rc_recv(&c), 0);
+		ck_assert_int_eq(sbt_rc_code(&c), -EPROTO);
+		ck_assert(cJSON_IsNull(cJSON_GetObjectItem(c.reply, "id")));
+		ck_assert_str_eq(reply_message(&c), "missing field \"id\"");
+	}
+	ping_is_next(&c, 5);
+	ck_assert(!listed(&c, "n/never"));
+	sbt_rc_close(&c);
 	stop(&b);
 }
 END_TEST
@@ -970,6 +1151,11 @@ Suite *broker_suite(void)
 	tcase_add_test(tc, framing_errors_close_only_that_connection);
 	tcase_add_test(tc, bad_requests_get_an_error_and_the_connection_stays);
 	tcase_add_test(tc, peer_strings_in_errors_are_escaped);
+	tc = tcase(s, "notices");
+	tcase_add_test(tc,
+		       a_close_notice_gets_no_reply_and_is_applied_in_order);
+	tcase_add_test(tc, a_failed_notice_gets_no_reply_and_is_logged_once);
+	tcase_add_test(tc, only_close_may_come_without_an_id);
 	tc = tcase(s, "descriptors");
 	tcase_add_test(tc, subscriber_data_is_read_only);
 	tcase_add_test(tc, publish_and_receive_through_granted_descriptors);

@@ -3,8 +3,9 @@
  * against a real shmbusd and real processes: pub/sub across processes on
  * both copy and zero-copy paths with checksummed payloads, start positions,
  * a queue with three consumers, crashes of subscribers, producers and the
- * broker, every documented error code, the pollable descriptor, and
- * publishing from two threads.
+ * broker, every documented error code, the pollable descriptor, publishing
+ * from two threads, and closes sent as notices (with no reply to wait for)
+ * that the broker really applies.
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,6 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cJSON.h>
+
+#include "client/bus_internal.h"
 #include "shmbus/shmbus.h"
 #include "tests/broker_harness.h"
 #include "tests/suites.h"
@@ -60,6 +64,26 @@ static void create_topic(shmbus *bus, const char *topic, uint64_t capacity,
 	int r = shmbus_topic_create(bus, topic, &cfg);
 
 	ck_assert_msg(r == 0, "topic_create: %s", shmbus_strerror(r));
+}
+
+/*
+ * Creates `topic` through a connection of its own, closed again before
+ * returning, so that the test process runs no connection watcher thread
+ * when it forks the children that come next. A child of a multithreaded
+ * process inherits whatever lock another thread held at the fork: under
+ * ASan, children forked just after bus_up() hung now and then (about one
+ * run in fifty), their watcher thread waiting for ever on a lock of the
+ * sanitizer's allocator that no thread of the child held.
+ */
+static void create_topic_before_fork(const struct sbt_broker *b,
+				     const char *topic, uint64_t capacity,
+				     int mode)
+{
+	shmbus *bus = bus_up(b);
+
+	create_topic(bus, topic, capacity, mode, SHMBUS_BLOCK);
+	/* The last reference: the watcher thread is joined. */
+	ck_assert_int_eq(shmbus_close(bus), 0);
 }
 
 /*
@@ -254,12 +278,12 @@ START_TEST(pubsub_across_processes)
 
 	broker_up(&b, NULL);
 	j.socket = b.socket;
-	bus = bus_up(&b);
 	/* A small ring, so that the run wraps many times and the producer
 	 * blocks on the subscriber. */
-	create_topic(bus, j.topic, 8192, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	create_topic_before_fork(&b, j.topic, 8192, SHMBUS_BROADCAST);
 	c = spawn(subscriber_main, &j);
 	await_ready(&c);
+	bus = bus_up(&b);
 	ck_assert_int_eq(shmbus_pub_open(bus, j.topic, &pub), 0);
 	for (uint32_t i = 0; i < j.count; i++) {
 		ck_assert_int_eq(publish_msg(pub, i, 0, (i / 5) % 2), 0);
@@ -365,14 +389,14 @@ START_TEST(queue_three_consumers_exactly_once)
 	ck_assert_ptr_ne(j.seen, MAP_FAILED);
 	broker_up(&b, NULL);
 	j.socket = b.socket;
-	bus = bus_up(&b);
-	create_topic(bus, j.topic, 16384, SHMBUS_QUEUE, SHMBUS_BLOCK);
+	create_topic_before_fork(&b, j.topic, 16384, SHMBUS_QUEUE);
 	for (int i = 0; i < 3; i++) {
 		c[i] = spawn(consumer_main, &j);
 	}
 	for (int i = 0; i < 3; i++) {
 		await_ready(&c[i]);
 	}
+	bus = bus_up(&b);
 	ck_assert_int_eq(shmbus_pub_open(bus, j.topic, &pub), 0);
 	for (uint32_t i = 0; i < j.count; i++) {
 		ck_assert_int_eq(publish_msg(pub, i, 0, i % 2), 0);
@@ -962,7 +986,8 @@ static void *fake_main(void *arg)
 	return NULL;
 }
 
-static void fake_start(struct fake *f, const char *reply)
+/* Listens on a fresh socket and starts `fn(arg)` to serve it. */
+static void fake_listen(struct fake *f, void *(*fn)(void *), void *arg)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 
@@ -974,8 +999,13 @@ static void fake_start(struct fake *f, const char *reply)
 	ck_assert_int_eq(
 	    bind(f->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
 	ck_assert_int_eq(listen(f->listen_fd, 1), 0);
+	ck_assert_int_eq(pthread_create(&f->thread, NULL, fn, arg), 0);
+}
+
+static void fake_start(struct fake *f, const char *reply)
+{
 	f->reply = reply;
-	ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
+	fake_listen(f, fake_main, f);
 }
 
 static void fake_stop(struct fake *f)
@@ -1019,11 +1049,270 @@ START_TEST(bad_broker_replies)
 	    connect_to_fake("{\"id\": 1, \"error\": {\"code\": \"EACCES\", "
 			    "\"message\": \"no\"}}"),
 	    -EACCES);
+	/* "notices" present but not an array of op names. */
+	ck_assert_int_eq(
+	    connect_to_fake("{\"id\": 1, \"result\": {\"version\": 1, "
+			    "\"limits\": {\"max_frame\": 65536}, "
+			    "\"notices\": \"close\"}}"),
+	    -EPROTO);
+	ck_assert_int_eq(
+	    connect_to_fake("{\"id\": 1, \"result\": {\"version\": 1, "
+			    "\"limits\": {\"max_frame\": 65536}, "
+			    "\"notices\": [1]}}"),
+	    -EPROTO);
 	/* A good hello; the connection then closes under the next request. */
 	ck_assert_int_eq(
 	    connect_to_fake("{\"id\": 1, \"result\": {\"version\": 1, "
 			    "\"limits\": {\"max_frame\": 65536}}}"),
 	    0);
+}
+END_TEST
+
+/* ---- close as a notice ------------------------------------------------ */
+
+/* topic_stat of `topic` on `bus`: its publisher and subscriber counts and
+ * how many subscriber slots are taken. */
+static void stat_counts(shmbus *bus, const char *topic, int *pubs, int *subs,
+			int *slots)
+{
+	struct sb_client_reply rep;
+	cJSON *req = cJSON_CreateObject();
+	const cJSON *info;
+	int r;
+
+	ck_assert_ptr_nonnull(cJSON_AddStringToObject(req, "topic", topic));
+	r = sb_client_call(bus, "topic_stat", req, &rep);
+	ck_assert_msg(r == 0, "topic_stat: %s", shmbus_strerror(r));
+	info = cJSON_GetObjectItem(rep.msg.result, "topic");
+	*pubs =
+	    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(info, "publishers"));
+	*subs =
+	    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(info, "subscribers"));
+	*slots = cJSON_GetArraySize(
+	    cJSON_GetObjectItem(rep.msg.result, "subscribers"));
+	sb_client_reply_fini(&rep);
+}
+
+static void assert_stat(shmbus *bus, const char *topic, int pubs, int subs)
+{
+	int p, s, slots;
+
+	stat_counts(bus, topic, &p, &s, &slots);
+	ck_assert_int_eq(p, pubs);
+	ck_assert_int_eq(s, subs);
+	ck_assert_int_eq(slots, subs);
+}
+
+/*
+ * Opens and closes a publisher and a subscriber many times on one
+ * connection: every close (a notice, not waited for) must reach the broker
+ * and be applied, or its counts would grow and the connection would run
+ * into its 1024-handle limit; and every open after a close must still get
+ * its own reply. The connection's own topic_stat needs no waiting (the
+ * broker handles a connection's frames in order); another connection that
+ * asks afterwards sees the same.
+ */
+START_TEST(open_close_loop_leaves_nothing_open)
+{
+	struct sbt_broker b;
+	shmbus *bus, *other;
+	shmbus_pub *keep, *pub;
+	shmbus_sub *sub;
+	uint32_t seq, producer;
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	create_topic(bus, "t/churn", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/churn", &keep), 0);
+	for (uint32_t i = 0; i < 1500; i++) {
+		ck_assert_int_eq(shmbus_pub_open(bus, "t/churn", &pub), 0);
+		ck_assert_int_eq(
+		    shmbus_sub_open(bus, "t/churn", SHMBUS_START_LATEST, &sub),
+		    0);
+		if (i == 0) {
+			assert_stat(bus, "t/churn", 2, 1);
+		}
+		if (i % 100 == 0) {
+			ck_assert_int_eq(publish_msg(pub, i, 0, 0), 0);
+			ck_assert_int_eq(receive_msg(sub, 1, &seq, &producer),
+					 0);
+			ck_assert_uint_eq(seq, i);
+		}
+		/* Closed in both orders. */
+		if (i % 2 == 0) {
+			ck_assert_int_eq(shmbus_sub_close(sub), 0);
+			ck_assert_int_eq(shmbus_pub_close(pub), 0);
+		} else {
+			ck_assert_int_eq(shmbus_pub_close(pub), 0);
+			ck_assert_int_eq(shmbus_sub_close(sub), 0);
+		}
+	}
+	assert_stat(bus, "t/churn", 1, 0);
+	other = bus_up(&b);
+	assert_stat(other, "t/churn", 1, 0);
+	ck_assert_int_eq(shmbus_pub_close(keep), 0);
+	assert_stat(bus, "t/churn", 0, 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	assert_stat(other, "t/churn", 0, 0);
+	ck_assert_int_eq(shmbus_close(other), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/*
+ * A scripted broker that answers hello with `hello` (a result object's
+ * JSON) and every other request with an id with an empty result, never
+ * a notice, and records each payload it received, in order.
+ */
+#define SCRIPT_MAX 8
+
+struct script {
+	struct fake f;
+	const char *hello;
+	cJSON *got[SCRIPT_MAX];
+	int n_got;
+};
+
+/* Reads exactly `len` bytes; 0 at the end of the stream or an error. */
+static int read_exact(int fd, void *buf, size_t len)
+{
+	size_t have = 0;
+
+	while (have < len) {
+		ssize_t n = read(fd, (char *)buf + have, len - have);
+
+		if (n <= 0) {
+			return 0;
+		}
+		have += (size_t)n;
+	}
+	return 1;
+}
+
+static void *script_main(void *arg)
+{
+	struct script *sc = arg;
+	int fd = accept(sc->f.listen_fd, NULL, NULL);
+	unsigned char hdr[4];
+	char buf[4096], out[4200];
+
+	while (fd >= 0 && read_exact(fd, hdr, 4)) {
+		uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+			       (uint32_t)hdr[2] << 8 | hdr[3];
+		const cJSON *id, *op;
+		cJSON *msg;
+		int n;
+
+		if (len >= sizeof(buf) || !read_exact(fd, buf, len)) {
+			break;
+		}
+		msg = cJSON_ParseWithLength(buf, len);
+		if (msg == NULL || sc->n_got == SCRIPT_MAX) {
+			cJSON_Delete(msg);
+			break;
+		}
+		sc->got[sc->n_got++] = msg;
+		id = cJSON_GetObjectItem(msg, "id");
+		op = cJSON_GetObjectItem(msg, "op");
+		if (!cJSON_IsNumber(id)) {
+			continue; /* a notice: no reply */
+		}
+		n = snprintf(
+		    out + 4, sizeof(out) - 4, "{\"id\":%lld,\"result\":%s}",
+		    (long long)id->valuedouble,
+		    strcmp(cJSON_GetStringValue(op), "hello") == 0 ? sc->hello
+								   : "{}");
+		out[0] = (char)(n >> 24);
+		out[1] = (char)(n >> 16);
+		out[2] = (char)(n >> 8);
+		out[3] = (char)n;
+		if (write(fd, out, (size_t)n + 4) != n + 4) {
+			break;
+		}
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	return NULL;
+}
+
+/* 1 when recorded payload `i` is op `op` with an integer "id"; 0 when it
+ * is `op` without any "id". */
+static int recorded_has_id(const struct script *sc, int i, const char *op)
+{
+	ck_assert_int_gt(sc->n_got, i);
+	ck_assert_str_eq(
+	    cJSON_GetStringValue(cJSON_GetObjectItem(sc->got[i], "op")), op);
+	if (cJSON_GetObjectItem(sc->got[i], "id") == NULL) {
+		return 0;
+	}
+	ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(sc->got[i], "id")));
+	return 1;
+}
+
+/*
+ * Closes handle 7 on a connection to a scripted broker whose hello says
+ * `hello`, between two pings, and returns what the broker received.
+ */
+static void close_between_pings(struct script *sc, const char *hello)
+{
+	struct sb_client_reply rep;
+	shmbus *bus;
+	uint64_t gen;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->hello = hello;
+	fake_listen(&sc->f, script_main, sc);
+	ck_assert_int_eq(shmbus_connect(sc->f.path, "check_bus", &bus), 0);
+	ck_assert_int_eq(
+	    sb_client_call(bus, "ping", cJSON_CreateObject(), &rep), 0);
+	gen = rep.gen;
+	sb_client_reply_fini(&rep);
+	sb_client_close_handle(bus, 7, gen);
+	/* The reply to this ping must be the next frame either way. */
+	ck_assert_int_eq(
+	    sb_client_call(bus, "ping", cJSON_CreateObject(), &rep), 0);
+	sb_client_reply_fini(&rep);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	fake_stop(&sc->f);
+	ck_assert_int_eq(sc->n_got, 4);
+	ck_assert(recorded_has_id(sc, 0, "hello"));
+	ck_assert(recorded_has_id(sc, 1, "ping"));
+	ck_assert(recorded_has_id(sc, 3, "ping"));
+	ck_assert_int_eq((int)cJSON_GetNumberValue(
+			     cJSON_GetObjectItem(sc->got[2], "handle")),
+			 7);
+}
+
+static void script_fini(struct script *sc)
+{
+	for (int i = 0; i < sc->n_got; i++) {
+		cJSON_Delete(sc->got[i]);
+	}
+}
+
+/* A broker that names close in "notices" gets it without an id (and
+ * sends nothing back); one that does not (older than notices) gets it as
+ * a request, whose reply the client reads, so the next call stays in
+ * step. */
+START_TEST(close_is_a_notice_only_where_the_broker_takes_one)
+{
+	struct script sc;
+
+	close_between_pings(&sc, "{\"version\": 1, \"limits\": "
+				 "{\"max_frame\": 65536}, "
+				 "\"notices\": [\"close\"]}");
+	ck_assert(!recorded_has_id(&sc, 2, "close"));
+	script_fini(&sc);
+	close_between_pings(&sc, "{\"version\": 1, \"limits\": "
+				 "{\"max_frame\": 65536}}");
+	ck_assert(recorded_has_id(&sc, 2, "close"));
+	script_fini(&sc);
+	close_between_pings(&sc, "{\"version\": 1, \"limits\": "
+				 "{\"max_frame\": 65536}, "
+				 "\"notices\": [\"other\"]}");
+	ck_assert(recorded_has_id(&sc, 2, "close"));
+	script_fini(&sc);
 }
 END_TEST
 
@@ -1343,6 +1632,12 @@ Suite *bus_suite(void)
 	tcase_add_test(tc, data_path_codes);
 	tcase_add_test(tc, reject_and_overwrite_policies);
 	tcase_add_test(tc, bad_broker_replies);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("close");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, open_close_loop_leaves_nothing_open);
+	tcase_add_test(tc, close_is_a_notice_only_where_the_broker_takes_one);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sub_fd");

@@ -1,8 +1,9 @@
 /*
  * check_message.c - the request/reply envelope: well-formed messages round
- * trip through frames, every malformed request is refused with -EPROTO and
- * the exact message (echoing the id when it was readable), error codes
- * travel as names, and the field getters name the field they reject.
+ * trip through frames, a request with no "id" member is a notice, every
+ * malformed request is refused with -EPROTO and the exact message (echoing
+ * the id when it was readable), error codes travel as names, and the field
+ * getters name the field they reject.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -46,11 +47,43 @@ START_TEST(valid_request)
 	    sb_msg_parse_request(text, sizeof(text) - 1, &req, &err), 0);
 	ck_assert_str_eq(req.op, "topic.create");
 	ck_assert(req.has_id);
+	ck_assert(!req.notice);
 	ck_assert_uint_eq(req.id, 42);
 	ck_assert_int_eq(sb_msg_get_string(req.root, "name", &name, &err), 0);
 	ck_assert_str_eq(name, "imu");
 	sb_msg_request_fini(&req);
 	sb_msg_request_fini(&req);
+}
+END_TEST
+
+/* No "id" member and a good op: a notice, which the caller may refuse. */
+START_TEST(notice_has_no_id)
+{
+	static const char text[] = "{\"op\":\"close\",\"handle\":3}";
+	struct sb_msg_request req;
+	struct sb_msg_error err = {0};
+	int64_t handle;
+
+	ck_assert_int_eq(
+	    sb_msg_parse_request(text, sizeof(text) - 1, &req, &err), 0);
+	ck_assert(req.notice);
+	ck_assert(!req.has_id);
+	ck_assert_str_eq(req.op, "close");
+	ck_assert_int_eq(
+	    sb_msg_get_int(req.root, "handle", 0, 100, &handle, &err), 0);
+	ck_assert_int_eq(handle, 3);
+	sb_msg_request_fini(&req);
+	/* Without a good op it is a request missing its id, as before. */
+	BAD("{}", "missing field \"id\"", false, 0);
+	BAD("{\"op\":1}", "missing field \"id\"", false, 0);
+	BAD("{\"op\":\"\"}", "missing field \"id\"", false, 0);
+	BAD("{\"OP\":\"close\",\"handle\":3}", "missing field \"id\"", false,
+	    0);
+	/* An "id" present but broken is never taken for a notice. */
+	BAD("{\"op\":\"close\",\"id\":null,\"handle\":3}",
+	    "field \"id\" must be an integer (got null)", false, 0);
+	BAD("{\"op\":\"close\",\"ID\":1,\"id\":\"1\"}",
+	    "field \"id\" must be an integer (got string)", false, 0);
 }
 END_TEST
 
@@ -156,7 +189,7 @@ END_TEST
 
 START_TEST(bad_id)
 {
-	BAD("{\"op\":\"x\"}", "missing field \"id\"", false, 0);
+	BAD("{\"op\":1}", "missing field \"id\"", false, 0);
 	BAD("{\"op\":\"x\",\"id\":\"1\"}",
 	    "field \"id\" must be an integer (got string)", false, 0);
 	BAD("{\"op\":\"x\",\"id\":null}",
@@ -515,6 +548,7 @@ Suite *message_suite(void)
 
 	tc = tcase_create("request");
 	tcase_add_test(tc, valid_request);
+	tcase_add_test(tc, notice_has_no_id);
 	tcase_add_test(tc, id_limits);
 	tcase_add_test(tc, valid_text_edge_cases);
 	suite_add_tcase(s, tc);
