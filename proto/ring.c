@@ -388,103 +388,138 @@ static void repair_writer_state(struct sb_ring *ring)
 
 /*
  * A thread that made SB_RING_SOLO_AFTER locked publishes in a row, with no
- * other thread taking writer_lock in between, becomes the solo writer
- * (solo_tid): it then publishes without the lock, holding solo_busy (its
- * thread id, taken by compare-and-swap from 0) around each publish. Any
- * other thread that takes writer_lock first revokes solo: it clears
- * solo_tid and waits for solo_busy to drop. That is a Dekker pair
+ * other thread taking writer_lock in between, becomes the solo writer: it
+ * gets an entry of its own (solo_owner[i], kept while the thread lives),
+ * ctl->solo says i + 1, and it then publishes without the lock, holding
+ * its own busy word solo_busy[i] around each publish. Any other thread that
+ * takes writer_lock first revokes solo: it flags ctl->solo as revoking and
+ * waits for that entry's busy word to drop. That is a Dekker pair
  *
- *   solo thread:  CAS solo_busy 0 -> tid (seq_cst);  load solo_tid
- *   revoker:      store solo_tid = 0;  seq_cst fence; load solo_busy
+ *   solo thread:  store solo_busy[i] = tid;  load solo
+ *   revoker:      store solo |= REVOKING;  heavy fence;  load solo_busy[i]
  *
  * so either the solo thread sees it lost solo (and takes the lock), or the
- * revoker sees it busy (and waits until its publish is out). One publishing
- * thread so pays one uncontended compare-and-swap on a line nobody else
- * writes, instead of a robust mutex's lock and unlock; the mutex stays for
- * every other case, and a solo thread that dies busy is found by its thread
- * id and repaired like a lock holder that died.
+ * revoker sees it busy (and waits until its publish is out). The solo
+ * side's store is a plain one, with no locked instruction: the revoker's
+ * heavy fence (membarrier, fence.c) orders it, so solo is only given to a
+ * thread of a process registered for that. A locked instruction on every
+ * publish would wait for the previous publish's tail store, which waits
+ * for the line the reader has just read; that alone held a stream of
+ * 64-byte messages to ~10 M/s.
+ *
+ * Why one busy word per thread: a thread revoked between its two looks at
+ * solo may still store its busy mark after another thread was made solo.
+ * In its own word that harms nobody; in a shared one it could overwrite the
+ * new solo thread's mark, then clear it, and leave that thread unprotected.
+ * An entry is given to another thread only once its owner is dead.
+ *
+ * A solo thread that dies busy is found by its entry's owner ids and
+ * repaired like a lock holder that died.
  */
+
+/* `s` (a value of ctl->solo) when it names an entry this thread owns,
+ * else 0 (also for a revoking flag or an entry out of range). */
+static uint32_t solo_mine(const struct sb_ring_ctl *ctl, uint32_t s,
+                          uint32_t tid)
+{
+	const struct sb_ring_solo_owner *o;
+
+	if (s == 0 || s > SB_RING_SOLO_ENTRIES) {
+		return 0;
+	}
+	o = &ctl->solo_owner[s - 1];
+	return atomic_load_explicit(&o->tid, memory_order_relaxed) == tid &&
+	               atomic_load_explicit(&o->pid, memory_order_relaxed) ==
+	                   sb_process_id()
+	           ? s
+	           : 0;
+}
 
 /*
  * 1 when this thread may publish without writer_lock; it is then busy until
  * solo_leave(). 0 when it must take the lock. -EDEADLK when it is busy
  * already: it holds a claim (as a second lock of the error-checking mutex
  * would say).
- *
- * solo_busy is taken by compare-and-swap from 0, never by a plain store: a
- * thread that was solo, was revoked between its two looks at solo_tid, and
- * marked itself busy blindly could overwrite the mark of the writer made
- * solo after it, then clear it, and leave that writer unprotected.
  */
 static inline int solo_enter(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint32_t tid = sb_thread_id();
-	uint32_t busy = 0;
+	uint32_t e = solo_mine(
+	    ctl, atomic_load_explicit(&ctl->solo, memory_order_relaxed), tid);
+	_Atomic uint32_t *busy;
 
-	if (atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed) != tid) {
+	if (e == 0) {
 		return 0;
 	}
-	/* seq_cst: the solo thread's half of the Dekker pair with
-	 * solo_revoke(): busy first, then the look at solo_tid. */
-	if (!atomic_compare_exchange_strong_explicit(&ctl->solo_busy, &busy, tid,
-	                                             memory_order_seq_cst,
-	                                             memory_order_relaxed)) {
-		return busy == tid ? -EDEADLK : 0;
+	busy = &ctl->solo_busy[e - 1];
+	if (atomic_load_explicit(busy, memory_order_relaxed) == tid) {
+		return -EDEADLK;
 	}
-	if (atomic_load_explicit(&ctl->solo_tid, memory_order_seq_cst) == tid &&
-	    atomic_load_explicit(&ctl->solo_pid, memory_order_relaxed) ==
-	        sb_process_id()) {
+	atomic_store_explicit(busy, tid, memory_order_relaxed);
+	/* The solo thread's half of the Dekker pair with solo_revoke():
+	 * busy first, then the look at solo. The revoker's heavy fence
+	 * orders our store before our load; the compiler must not swap
+	 * them. */
+	atomic_signal_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&ctl->solo, memory_order_relaxed) == e) {
+		/* acquire: what the lock holders wrote before us is visible. */
+		atomic_thread_fence(memory_order_acquire);
+		ring->solo_entry = e;
 		return 1;
 	}
-	atomic_store_explicit(&ctl->solo_busy, 0, memory_order_release);
+	atomic_store_explicit(busy, 0, memory_order_release);
 	return 0;
 }
 
 static void solo_leave(struct sb_ring *ring)
 {
 	/* release: a revoker that sees 0 sees everything we published. */
-	atomic_store_explicit(&ring->shm_ctl->solo_busy, 0,
-	                      memory_order_release);
+	atomic_store_explicit(&ring->shm_ctl->solo_busy[ring->solo_entry - 1],
+	                      0, memory_order_release);
 }
 
 /* With writer_lock held: no thread is solo any more, and the streak that
  * would make one starts again. */
 static void solo_clear(struct sb_ring_ctl *ctl)
 {
-	atomic_store_explicit(&ctl->solo_tid, 0, memory_order_relaxed);
+	atomic_store_explicit(&ctl->solo, 0, memory_order_relaxed);
 	atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
 }
 
+/* Whether entry i's owner is a live thread. */
+static int solo_owner_alive(const struct sb_ring_ctl *ctl, uint32_t i)
+{
+	return sb_thread_alive(
+	    atomic_load_explicit(&ctl->solo_owner[i].pid, memory_order_relaxed),
+	    atomic_load_explicit(&ctl->solo_owner[i].tid, memory_order_relaxed));
+}
+
 /*
- * With writer_lock held: waits until no solo thread is inside a publish
- * (solo_busy holds its thread id), or finds it dead (then its state is
+ * With writer_lock held: waits until the thread of entry i is out of its
+ * publish (its busy word is 0), or finds it dead (then its state is
  * flagged for repair, as for a lock holder that died). Spins first: a
- * publish takes well under a microsecond. A revoker that timed out leaves
- * solo_busy set, so every later lock holder waits here too.
+ * publish takes well under a microsecond.
  */
-static int solo_wait_idle(struct sb_ring *ring, struct sb_wait *w)
+static int solo_wait_idle(struct sb_ring *ring, uint32_t i, struct sb_wait *w)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	const struct timespec pause = {.tv_nsec = 100000};
 	const struct timespec *deadline = NULL;
 	struct timespec grace;
-	uint32_t busy;
 
 	/* acquire: pairs with the release in solo_leave(). */
-	for (uint32_t i = 0; (busy = atomic_load_explicit(
-	                          &ctl->solo_busy, memory_order_acquire)) != 0;
-	     i++) {
-		if (i < ring->spin) {
+	for (uint32_t n = 0; atomic_load_explicit(&ctl->solo_busy[i],
+	                                          memory_order_acquire) != 0;
+	     n++) {
+		if (n < ring->spin) {
 			sb_cpu_relax();
 			continue;
 		}
-		if (!sb_thread_alive(atomic_load_explicit(&ctl->solo_pid,
-		                                          memory_order_relaxed),
-		                     busy)) {
+		if (!solo_owner_alive(ctl, i)) {
 			atomic_store_explicit(&ctl->writer_repair, 1,
 			                      memory_order_relaxed);
-			atomic_store_explicit(&ctl->solo_busy, 0,
+			atomic_store_explicit(&ctl->solo_busy[i], 0,
 			                      memory_order_relaxed);
 			break;
 		}
@@ -499,24 +534,46 @@ static int solo_wait_idle(struct sb_ring *ring, struct sb_wait *w)
 	return 0;
 }
 
-/* With writer_lock held: ends another thread's solo, if there is one, and
- * waits until it is out of its publish. */
+/*
+ * With writer_lock held: ends another thread's solo, if there is one, and
+ * waits until it is out of its publish. A revoker that times out leaves
+ * solo flagged as revoking, so the next lock holder goes on waiting for the
+ * same thread (the fence need not be repeated: the flag was visible
+ * before the first revoker looked at the busy word).
+ */
 static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
-	uint32_t tid = atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed);
-	uint32_t pid = atomic_load_explicit(&ctl->solo_pid, memory_order_relaxed);
+	uint32_t tid = sb_thread_id();
+	uint32_t s = atomic_load_explicit(&ctl->solo, memory_order_relaxed);
+	uint32_t e = s & ~SB_RING_SOLO_REVOKING;
+	int r;
 
-	if (tid == sb_thread_id() && pid == sb_process_id()) {
+	if (s == 0 || solo_mine(ctl, s, tid) != 0) {
+		return 0; /* nobody solo, or we are */
+	}
+	if (e == 0 || e > SB_RING_SOLO_ENTRIES) {
+		solo_clear(ctl); /* no such entry: nobody can be publishing */
 		return 0;
 	}
-	if (tid != 0) {
-		solo_clear(ctl);
+	if (solo_mine(ctl, e, tid) != 0 &&
+	    atomic_load_explicit(&ctl->solo_busy[e - 1],
+	                         memory_order_relaxed) == tid) {
+		return -EDEADLK; /* our own solo claim, already being revoked */
 	}
-	/* The lock holder's half of the Dekker pair with solo_enter():
-	 * solo_tid cleared first, then the look at solo_busy. */
-	atomic_thread_fence(memory_order_seq_cst);
-	return solo_wait_idle(ring, w);
+	if (s == e) {
+		atomic_store_explicit(&ctl->solo, s | SB_RING_SOLO_REVOKING,
+		                      memory_order_relaxed);
+		atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+		/* The lock holder's half of the Dekker pair with
+		 * solo_enter(): solo flagged first, then the look at busy. */
+		sb_fence_heavy();
+	}
+	r = solo_wait_idle(ring, e - 1, w);
+	if (r == 0) {
+		atomic_store_explicit(&ctl->solo, 0, memory_order_relaxed);
+	}
+	return r;
 }
 
 /*
@@ -528,19 +585,59 @@ static void solo_give_up(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 
-	if (atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed) ==
-	    sb_thread_id()) {
+	if (solo_mine(ctl, atomic_load_explicit(&ctl->solo, memory_order_relaxed),
+	              sb_thread_id()) != 0) {
 		solo_clear(ctl);
 	}
 }
 
+/*
+ * With writer_lock held and no thread solo: the entry + 1 this thread owns,
+ * else a free one (or one whose owner died) given to it; 0 when every
+ * entry belongs to a live thread.
+ */
+static uint32_t solo_entry_for(struct sb_ring *ring, uint32_t tid,
+                               uint32_t pid)
+{
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	uint32_t spare = 0;
+
+	for (uint32_t i = 0; i < SB_RING_SOLO_ENTRIES; i++) {
+		struct sb_ring_solo_owner *o = &ctl->solo_owner[i];
+		uint32_t t = atomic_load_explicit(&o->tid, memory_order_relaxed);
+
+		if (t == tid && atomic_load_explicit(&o->pid,
+		                                     memory_order_relaxed) ==
+		                    pid) {
+			return i + 1;
+		}
+		if (spare == 0 && (t == 0 || !solo_owner_alive(ctl, i))) {
+			spare = i + 1;
+		}
+	}
+	if (spare != 0) {
+		struct sb_ring_solo_owner *o = &ctl->solo_owner[spare - 1];
+
+		/* A thread that died between its looks at solo may have
+		 * left its busy word set; nobody was protected by it. */
+		atomic_store_explicit(&ctl->solo_busy[spare - 1], 0,
+		                      memory_order_relaxed);
+		atomic_store_explicit(&o->pid, pid, memory_order_relaxed);
+		atomic_store_explicit(&o->tid, tid, memory_order_relaxed);
+	}
+	return spare;
+}
+
 /* With writer_lock held, after a publish: counts this thread's streak and
- * makes it the solo writer when the streak is long enough. */
+ * makes it the solo writer when the streak is long enough (and when its
+ * process may use the plain busy store: see above). */
 static void solo_count(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint32_t tid = sb_thread_id();
+	uint32_t pid = sb_process_id();
 	uint32_t n = atomic_load_explicit(&ctl->streak, memory_order_relaxed);
+	uint32_t e;
 
 	if (atomic_load_explicit(&ctl->streak_tid, memory_order_relaxed) !=
 	    tid) {
@@ -552,11 +649,18 @@ static void solo_count(struct sb_ring *ring)
 		atomic_store_explicit(&ctl->streak, n + 1, memory_order_relaxed);
 		return;
 	}
-	if (atomic_load_explicit(&ctl->solo_tid, memory_order_relaxed) == 0) {
-		atomic_store_explicit(&ctl->solo_pid, sb_process_id(),
-		                      memory_order_relaxed);
+	if (!sb_fence_cheap_ok() ||
+	    atomic_load_explicit(&ctl->solo, memory_order_relaxed) != 0) {
+		return;
+	}
+	e = solo_entry_for(ring, tid, pid);
+	if (e != 0) {
 		/* relaxed: the unlock that follows publishes it. */
-		atomic_store_explicit(&ctl->solo_tid, tid, memory_order_relaxed);
+		atomic_store_explicit(&ctl->solo, e, memory_order_relaxed);
+	} else {
+		/* Every entry is a live thread's: try again a streak later,
+		 * not at each publish (the look costs a system call each). */
+		atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
 	}
 }
 

@@ -64,6 +64,9 @@ struct sb_ring {
 		uint64_t epoch;
 	} own;
 	int own_valid;
+	/* The solo entry (+ 1) of this handle's publish or claim in
+	 * progress without the lock, for solo_leave(). */
+	uint32_t solo_entry;
 };
 
 /* A claimed, not yet committed record (zero-copy publishing). */

@@ -70,8 +70,9 @@
 #define SB_RING_VERSION 1u
 /* The control segment's layout version: 2 since the waiting writers are a
  * table of pids with bit masks (space_waiters, space_sleepers) instead of
- * counts that a writer killed while waiting left raised for ever. */
-#define SB_RING_CTL_VERSION 3u
+ * counts that a writer killed while waiting left raised for ever; 3 with
+ * the solo writer; 4 since each solo thread has its own busy word. */
+#define SB_RING_CTL_VERSION 4u
 #define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
 
 #define SB_RING_HEADER_SIZE 4096u
@@ -83,6 +84,8 @@
 #define SB_RING_MAX_SLOTS 4096u
 #define SB_RING_MAX_SPACE_WAITERS 64u /* one bit each in a 64-bit mask */
 #define SB_RING_SOLO_AFTER 64u /* locked publishes in a row before solo */
+#define SB_RING_SOLO_ENTRIES 8u /* threads that can be solo over time */
+#define SB_RING_SOLO_REVOKING 0x80000000u /* flag in sb_ring_ctl.solo */
 
 /* Values of sb_ring_record.type. Anything else is corruption. */
 #define SB_REC_DATA 1u
@@ -209,23 +212,33 @@ struct sb_ring_ctl {
 
 	/* Line 1 (64): the solo writer. A thread that made SB_RING_SOLO_AFTER
 	 * locked publishes in a row may publish without writer_lock until
-	 * another thread takes the lock (see "The solo writer" in ring.c). */
-	_Atomic uint32_t solo_tid;  /* 64: that thread's id, 0: none; set and
-	                             * cleared under writer_lock */
-	_Atomic uint32_t solo_pid;  /* 68: its process, for the liveness check */
-	_Atomic uint32_t solo_busy; /* 72: its thread id while it publishes, else
-	                             * 0; written only by the solo thread (and
-	                             * cleared by whoever finds it dead) */
-	_Atomic uint32_t streak_tid; /* 76: thread of the last locked publish */
-	_Atomic uint32_t streak;     /* 80: its locked publishes in a row */
-	uint8_t reserved1b[44];      /* 84: zero */
+	 * another thread takes the lock (see "The solo writer" in ring.c).
+	 * Each thread that has been solo keeps an entry (solo_owner, below)
+	 * with its own busy word here, which no other live thread writes. */
+	_Atomic uint32_t solo;       /* 64: entry + 1 of the solo thread, 0:
+	                              * none; | SB_RING_SOLO_REVOKING while a
+	                              * revoker waits for it; under writer_lock */
+	_Atomic uint32_t streak_tid; /* 68: thread of the last locked publish */
+	_Atomic uint32_t streak;     /* 72: its locked publishes in a row */
+	uint32_t reserved1b;         /* 76: zero */
+	/* 80: entry i's thread id while that thread publishes (or holds a
+	 * claim) without the lock, else 0; written by that thread only, and
+	 * cleared by whoever finds it dead. */
+	_Atomic uint32_t solo_busy[SB_RING_SOLO_ENTRIES];
+	uint8_t reserved1c[16]; /* 112: zero */
 
 	sb_shm_mutex writer_lock; /* 128: serialises writers and attaches */
 	uint8_t reserved2[64];    /* 192: zero */
 
 	_Atomic uint32_t data_seq;     /* 256: writers bump after a commit */
 	_Atomic uint32_t data_waiters; /* 260: readers asleep on data_seq */
-	uint8_t reserved3[120];        /* 264: zero */
+	uint8_t reserved3[56];         /* 264: zero */
+	/* 320: who owns solo entry i (tid 0: free); set under writer_lock
+	 * when the entry is given out, read to check that its thread lives. */
+	struct sb_ring_solo_owner {
+		_Atomic uint32_t tid;
+		_Atomic uint32_t pid;
+	} solo_owner[SB_RING_SOLO_ENTRIES];
 
 	_Atomic uint32_t space_seq;      /* 384: readers bump after consuming */
 	uint32_t reserved_space;         /* 388: zero */
@@ -256,11 +269,11 @@ static_assert(offsetof(struct sb_ring_ctl, magic) == 0, "");
 static_assert(offsetof(struct sb_ring_ctl, version) == 4, "");
 static_assert(offsetof(struct sb_ring_ctl, slot_count) == 8, "");
 static_assert(offsetof(struct sb_ring_ctl, writer_repair) == 12, "");
-static_assert(offsetof(struct sb_ring_ctl, solo_tid) == 64, "");
-static_assert(offsetof(struct sb_ring_ctl, solo_pid) == 68, "");
-static_assert(offsetof(struct sb_ring_ctl, solo_busy) == 72, "");
-static_assert(offsetof(struct sb_ring_ctl, streak_tid) == 76, "");
-static_assert(offsetof(struct sb_ring_ctl, streak) == 80, "");
+static_assert(offsetof(struct sb_ring_ctl, solo) == 64, "");
+static_assert(offsetof(struct sb_ring_ctl, streak_tid) == 68, "");
+static_assert(offsetof(struct sb_ring_ctl, streak) == 72, "");
+static_assert(offsetof(struct sb_ring_ctl, solo_busy) == 80, "");
+static_assert(offsetof(struct sb_ring_ctl, solo_owner) == 320, "");
 static_assert(offsetof(struct sb_ring_ctl, writer_lock) == 128, "");
 static_assert(offsetof(struct sb_ring_ctl, data_seq) == 256, "");
 static_assert(offsetof(struct sb_ring_ctl, data_waiters) == 260, "");

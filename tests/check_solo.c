@@ -109,9 +109,26 @@ static void receive_range(struct sb_ring_reader *rd, uint32_t first,
 	ck_assert_uint_eq(sb_ring_reader_lost(rd), 0);
 }
 
+/* The thread id of the solo writer, 0 when there is none. */
 static uint32_t solo_tid(const struct segs *s)
 {
-	return atomic_load(&ctl_of(s)->solo_tid);
+	uint32_t e = atomic_load(&ctl_of(s)->solo);
+
+	if (e == 0 || e > SB_RING_SOLO_ENTRIES) {
+		return 0;
+	}
+	return atomic_load(&ctl_of(s)->solo_owner[e - 1].tid);
+}
+
+/* Whether some solo entry is marked busy. */
+static int any_solo_busy(const struct segs *s)
+{
+	for (uint32_t i = 0; i < SB_RING_SOLO_ENTRIES; i++) {
+		if (atomic_load(&ctl_of(s)->solo_busy[i]) != 0) {
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* What solo_tid must say after this thread's streak. */
@@ -155,7 +172,7 @@ START_TEST(solo_is_granted_after_a_streak_and_revoked_by_another_writer)
 		    publish_nth(&other, 200) != 0) {
 			_exit(1);
 		}
-		_exit(atomic_load(&ctl_of(&s)->solo_tid) == 0 ? 0 : 2);
+		_exit(solo_tid(&s) == 0 ? 0 : 2);
 	}
 	ck_assert_int_eq(sbt_wait(pid), 0);
 	ck_assert_uint_eq(solo_tid(&s), 0);
@@ -200,12 +217,13 @@ static void solo_writer_dies_busy(int reap)
 				_exit(2);
 			}
 		}
-		if (atomic_load(&ctl->solo_tid) != expected_solo()) {
+		if (solo_tid(&s) != expected_solo()) {
 			_exit(3);
 		}
 		/* What a publish cut short leaves: busy, bytes past the tail,
 		 * no tail store. */
-		atomic_store(&ctl->solo_busy, sb_thread_id());
+		atomic_store(&ctl->solo_busy[atomic_load(&ctl->solo) - 1],
+			     sb_thread_id());
 		tail = atomic_load(&mine.shm_hdr->writer_tail);
 		memset(mine.shm_data + (tail & mine.mask), 0xA5, 200);
 		if (write(pipefd[1], "x", 1) != 1) {
@@ -230,7 +248,7 @@ static void solo_writer_dies_busy(int reap)
 	}
 	/* The next writer takes over without waiting for ever. */
 	ck_assert_int_eq(publish_nth(&ring, SB_RING_SOLO_AFTER + 1), 0);
-	ck_assert_uint_eq(atomic_load(&ctl_of(&s)->solo_busy), 0);
+	ck_assert(!any_solo_busy(&s));
 	receive_range(&rd, 0, SB_RING_SOLO_AFTER + 2);
 	if (!reap) {
 		ck_assert_int_eq(sbt_wait(pid), -SIGKILL);
@@ -251,6 +269,17 @@ START_TEST(solo_writer_killed_mid_publish_is_found_as_a_zombie)
 }
 END_TEST
 
+/* Makes entry `e` (1-based) the solo one, owned by and busy with the
+ * given ids, as a hostile process could. */
+static void hostile_solo(struct sb_ring_ctl *ctl, uint32_t pid, uint32_t tid,
+			 uint32_t e)
+{
+	atomic_store(&ctl->solo_owner[e - 1].pid, pid);
+	atomic_store(&ctl->solo_owner[e - 1].tid, tid);
+	atomic_store(&ctl->solo_busy[e - 1], tid);
+	atomic_store(&ctl->solo, e);
+}
+
 START_TEST(hostile_solo_fields_cost_at_most_the_timeout)
 {
 	struct segs s;
@@ -268,26 +297,26 @@ START_TEST(hostile_solo_fields_cost_at_most_the_timeout)
 		pause();
 		_exit(0);
 	}
-	atomic_store(&ctl->solo_pid, (uint32_t)sleeper);
-	atomic_store(&ctl->solo_tid, (uint32_t)sleeper);
-	atomic_store(&ctl->solo_busy, (uint32_t)sleeper);
+	hostile_solo(ctl, (uint32_t)sleeper, (uint32_t)sleeper, 1);
 	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 50), -ETIMEDOUT);
 	/* Revoked, but still busy: later writers wait for it too. */
-	ck_assert_uint_eq(atomic_load(&ctl->solo_tid), 0);
+	ck_assert_uint_eq(atomic_load(&ctl->solo), 1 | SB_RING_SOLO_REVOKING);
 	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 0), -ETIMEDOUT);
 	kill(sleeper, SIGKILL);
 	ck_assert_int_eq(sbt_wait(sleeper), -SIGKILL);
 
 	/* Ids no live thread has: treated as dead at once. */
-	atomic_store(&ctl->solo_pid, 0);
-	atomic_store(&ctl->solo_tid, 12345);
-	atomic_store(&ctl->solo_busy, 12345);
+	hostile_solo(ctl, 0, 12345, 2);
 	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 0), 0);
-	atomic_store(&ctl->solo_pid, UINT32_MAX);
-	atomic_store(&ctl->solo_tid, UINT32_MAX);
-	atomic_store(&ctl->solo_busy, UINT32_MAX);
+	hostile_solo(ctl, UINT32_MAX, UINT32_MAX, SB_RING_SOLO_ENTRIES);
 	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 0), 0);
-	ck_assert_uint_eq(atomic_load(&ring.shm_hdr->writer_next_seq), 2);
+	/* A solo word naming no entry, revoking or not. */
+	atomic_store(&ctl->solo, SB_RING_SOLO_ENTRIES + 1);
+	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 0), 0);
+	atomic_store(&ctl->solo, SB_RING_SOLO_REVOKING);
+	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 0), 0);
+	ck_assert_uint_eq(atomic_load(&ctl->solo), 0);
+	ck_assert_uint_eq(atomic_load(&ring.shm_hdr->writer_next_seq), 4);
 	segs_destroy(&s);
 }
 END_TEST
@@ -581,6 +610,79 @@ START_TEST(solo_hand_over_under_contention_loses_nothing)
 }
 END_TEST
 
+/*
+ * Solo entries are given to threads for as long as they live: a dead
+ * owner's entry goes to the next thread, and a thread that finds every
+ * entry held by a live one publishes under the lock instead.
+ */
+START_TEST(solo_entries_are_reused_once_their_owner_is_dead)
+{
+	struct segs s;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	struct sb_ring_ctl *ctl;
+	uint32_t i = 0;
+	pid_t sleeper;
+
+	segs_create(&s, SB_RING_BLOCK);
+	segs_attach(&s, &ring);
+	ctl = ctl_of(&s);
+	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
+			 0);
+	/* More processes than entries, one after another, each solo. */
+	for (uint32_t c = 0; c < SB_RING_SOLO_ENTRIES + 2; c++) {
+		pid_t pid = fork();
+
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct sb_ring mine;
+
+			if (sb_ring_attach(&mine, s.data, s.data_size, s.ctl,
+					   s.ctl_size) != 0) {
+				_exit(1);
+			}
+			for (uint32_t k = 0; k <= SB_RING_SOLO_AFTER; k++) {
+				if (publish_nth(&mine, i + k) != 0) {
+					_exit(2);
+				}
+			}
+			_exit(solo_tid(&s) == expected_solo() ? 0 : 3);
+		}
+		ck_assert_int_eq(sbt_wait(pid), 0);
+		receive_range(&rd, i, i + SB_RING_SOLO_AFTER + 1);
+		i += SB_RING_SOLO_AFTER + 1;
+	}
+	/* Every entry held by a live thread (one sleeping process). */
+	sleeper = fork();
+	ck_assert_int_ge(sleeper, 0);
+	if (sleeper == 0) {
+		pause();
+		_exit(0);
+	}
+	for (uint32_t e = 0; e < SB_RING_SOLO_ENTRIES; e++) {
+		atomic_store(&ctl->solo_owner[e].pid, (uint32_t)sleeper);
+		atomic_store(&ctl->solo_owner[e].tid, (uint32_t)sleeper);
+	}
+	atomic_store(&ctl->solo, 0);
+	for (uint32_t k = 0; k <= SB_RING_SOLO_AFTER + 8; k++) {
+		ck_assert_int_eq(publish_nth(&ring, i++), 0);
+	}
+	ck_assert_uint_eq(solo_tid(&s), 0);
+	/* Once it is gone, its entries are free again (looked at once a
+	 * streak, not at every publish). */
+	kill(sleeper, SIGKILL);
+	ck_assert_int_eq(sbt_wait(sleeper), -SIGKILL);
+	for (uint32_t k = 0; k <= SB_RING_SOLO_AFTER; k++) {
+		ck_assert_int_eq(publish_nth(&ring, i++), 0);
+	}
+	ck_assert_uint_eq(solo_tid(&s), expected_solo());
+	ck_assert_int_eq(publish_nth(&ring, i++), 0);
+	receive_range(&rd, i - 2 * SB_RING_SOLO_AFTER - 11, i);
+	sb_ring_reader_close(&rd);
+	segs_destroy(&s);
+}
+END_TEST
+
 Suite *solo_suite(void)
 {
 	Suite *s = suite_create("solo");
@@ -600,6 +702,7 @@ Suite *solo_suite(void)
 	tcase_add_test(tc, claims_alone_earn_solo);
 	tcase_add_test(tc, a_locked_claim_by_the_solo_writer_gives_solo_up);
 	tcase_add_test(tc, solo_hand_over_under_contention_loses_nothing);
+	tcase_add_test(tc, solo_entries_are_reused_once_their_owner_is_dead);
 	suite_add_tcase(s, tc);
 	return s;
 }
