@@ -1948,12 +1948,14 @@ static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
 /*
  * The common case of sb_ring_receive(): a broadcast reader of a ring
  * without the overwrite policy (whose copies can be torn) takes the DATA
- * record at its cursor, committed and no larger than `cap`. Returns its
- * length, or -EAGAIN when the general path must look (nothing committed, a
- * PAD, an error to report); nothing but known_tail has changed then, and
- * next_record() would have refreshed it the same way.
+ * record at its cursor, committed and no larger than `cap`. Returns 1 with
+ * its length in *got, 0 when nothing is committed at the cursor, or -1 when
+ * the general path must look (a PAD, an error to report). Nothing but
+ * known_tail has changed unless it returns 1, and next_record() would have
+ * refreshed that the same way.
  */
-static ssize_t receive_one(struct sb_ring_reader *rd, void *buf, size_t cap)
+static int receive_one(struct sb_ring_reader *rd, void *buf, size_t cap,
+                       ssize_t *got)
 {
 	const struct sb_ring *ring = rd->ring;
 	uint64_t p = rd->cursor;
@@ -1961,26 +1963,30 @@ static ssize_t receive_one(struct sb_ring_reader *rd, void *buf, size_t cap)
 
 	if (ring->mode != SB_RING_BROADCAST ||
 	    ring->overflow == SB_RING_OVERWRITE) {
-		return -EAGAIN;
+		return -1;
 	}
 	if (p >= rd->known_tail) {
 		/* acquire: as in next_record(). */
 		rd->known_tail = atomic_load_explicit(
 		    &ring->shm_hdr->writer_tail, memory_order_acquire);
+		if (p == rd->known_tail) {
+			return 0;
+		}
 	}
-	if (p >= rd->known_tail || rd->known_tail - p > ring->capacity ||
+	if (p > rd->known_tail || rd->known_tail - p > ring->capacity ||
 	    record_at(ring, p, rd->known_tail, &rec) < 0 ||
 	    rec.type != SB_REC_DATA || rec.len > cap) {
-		return -EAGAIN;
+		return -1;
 	}
 	if (rec.len != 0) {
 		memcpy(buf, rec.payload, rec.len);
 	}
 	if (account_seq(&rd->expected_seq, rec.seq, &rd->lost) < 0) {
-		return -EAGAIN; /* changed nothing: the general path says so */
+		return -1; /* changed nothing: the general path says so */
 	}
 	reader_consumed(rd, rec.end);
-	return rec.len;
+	*got = rec.len;
+	return 1;
 }
 
 ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
@@ -1997,9 +2003,14 @@ ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
 	if (buf == NULL && cap != 0) {
 		return -EINVAL;
 	}
-	got = receive_one(rd, buf, cap);
-	if (got != -EAGAIN) {
+	r = receive_one(rd, buf, cap, &got);
+	if (r > 0) {
 		return got;
+	}
+	if (r == 0 && timeout_ms == 0) {
+		/* A poll that found nothing: what the general path would
+		 * say, without looking at writer_tail a second time. */
+		return -EAGAIN;
 	}
 	for (;;) {
 		r = reader_next(rd, &w, &rec);

@@ -1096,6 +1096,12 @@ START_TEST(corrupted_record_gives_ebadmsg)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
 	rec->seq = seq;
 	receive_pattern(&rd, 40, 2);
+	/* A tail behind the reader's cursor is corruption, not "nothing new",
+	 * even for a poll that does not wait. */
+	atomic_store(&((struct sb_ring_header *)f.data)->writer_tail, 64);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
+	atomic_store(&((struct sb_ring_header *)f.data)->writer_tail, 128);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EAGAIN);
 	/* A tail beyond the capacity from the reader's cursor. */
 	atomic_store(&((struct sb_ring_header *)f.data)->writer_tail,
 	             1ull << 40);
