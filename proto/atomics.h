@@ -51,7 +51,7 @@ static inline void sb_prefetch_for_write(const void *p)
  */
 void sb_fence_init(void);
 int sb_fence_cheap_ok(void);
-void sb_fence_heavy(void);
+int sb_fence_heavy(void); /* 0, or < 0: only a full fence of our own */
 
 /* The calling thread's and process's kernel ids, cached (reset in a
  * forked child). */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -32,6 +33,11 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static _Thread_local uint32_t cached_tid
     __attribute__((tls_model("initial-exec")));
 static _Atomic uint32_t cached_pid;
+/* A page the kernel zeroes in any forked child (MADV_WIPEONFORK), holding
+ * 1: a child made without pthread_atfork handlers (_Fork(), a raw fork or
+ * clone) would otherwise go on with its parent's ids above, and could
+ * take its parent's solo path. NULL when the kernel lacks the advice. */
+static _Atomic unsigned char *fork_mark;
 
 static long membarrier(int cmd)
 {
@@ -59,8 +65,32 @@ static void after_fork_in_child(void)
 	register_process();
 }
 
+/* A zero mark means a fork since the ids were cached (and, if it ran, the
+ * atfork handler): cache nothing from before it. */
+static void check_fork_mark(void)
+{
+	_Atomic unsigned char *mark =
+	    atomic_load_explicit(&fork_mark, memory_order_relaxed);
+
+	if (mark != NULL &&
+	    atomic_load_explicit(mark, memory_order_relaxed) == 0) {
+		after_fork_in_child();
+		atomic_store_explicit(mark, 1, memory_order_relaxed);
+	}
+}
+
 static void init_once(void)
 {
+	long page = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED && madvise(p, (size_t)page, MADV_WIPEONFORK) == 0) {
+		atomic_store((_Atomic unsigned char *)p, 1);
+		atomic_store(&fork_mark, (_Atomic unsigned char *)p);
+	} else if (p != MAP_FAILED) {
+		munmap(p, (size_t)page);
+	}
 	register_process();
 	pthread_atfork(NULL, NULL, after_fork_in_child);
 }
@@ -75,16 +105,29 @@ int sb_fence_cheap_ok(void)
 	return atomic_load_explicit(&registered, memory_order_relaxed);
 }
 
-void sb_fence_heavy(void)
+int sb_fence_heavy(void)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&heavy_ok, memory_order_relaxed)) {
-		membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+	if (!atomic_load_explicit(&heavy_ok, memory_order_relaxed)) {
+		return -ENOSYS;
 	}
+	for (;;) {
+		if (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0) {
+			return 0;
+		}
+		if (errno != ENOMEM && errno != EINTR) {
+			break;
+		}
+	}
+	/* Refused (a seccomp filter installed after start-up, say): from
+	 * now on this process says so at once. */
+	atomic_store_explicit(&heavy_ok, 0, memory_order_relaxed);
+	return -errno;
 }
 
 uint32_t sb_thread_id(void)
 {
+	check_fork_mark();
 	if (cached_tid == 0) {
 		cached_tid = (uint32_t)syscall(SYS_gettid);
 	}
@@ -93,7 +136,10 @@ uint32_t sb_thread_id(void)
 
 uint32_t sb_process_id(void)
 {
-	uint32_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+	uint32_t pid;
+
+	check_fork_mark();
+	pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
 
 	if (pid == 0) {
 		pid = (uint32_t)getpid();
@@ -114,7 +160,7 @@ static int thread_is_zombie(uint32_t pid, uint32_t tid)
 	snprintf(path, sizeof(path), "/proc/%u/task/%u/stat", pid, tid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		return errno == ENOENT;
+		return errno == ENOENT ? -1 : 0; /* -1: no entry */
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
@@ -133,10 +179,24 @@ int sb_thread_alive(uint32_t pid, uint32_t tid)
 	if (pid == 0 || tid == 0 || pid > INT_MAX || tid > INT_MAX) {
 		return 0; /* not an id a live thread can have */
 	}
-	/* Signal 0 checks existence only; EPERM means it exists. */
+	/* Signal 0 checks existence only. Only ESRCH says "no such
+	 * thread"; any other refusal (EPERM, a seccomp filter's errno)
+	 * means it may well exist. */
 	if (syscall(SYS_tgkill, (pid_t)pid, (pid_t)tid, 0) != 0 &&
-	    errno != EPERM) {
+	    errno == ESRCH) {
 		return 0;
 	}
-	return !thread_is_zombie(pid, tid);
+	switch (thread_is_zombie(pid, tid)) {
+	case 0:
+		return 1;
+	case 1:
+		return 0;
+	default:
+		break;
+	}
+	/* No /proc entry: it exited since tgkill, or /proc hides it from us
+	 * (hidepid, no /proc, another pid namespace's /proc). Only a second
+	 * ESRCH tells the two apart; a zombie has an entry. */
+	return !(syscall(SYS_tgkill, (pid_t)pid, (pid_t)tid, 0) != 0 &&
+	         errno == ESRCH);
 }
