@@ -21,6 +21,9 @@
  * it for dead) or that found the table full is late by at most this. */
 #define SPACE_WAIT_SLICE_MS 100
 #define SPACE_POLL_MS 1 /* sleep of a writer without a table entry */
+/* A revoker whose heavy fence the kernel refused waits this long for the
+ * solo thread's busy store to leave its store buffer. */
+#define SOLO_FENCE_GRACE_NS 1000000
 
 /* A checked record: where it is, where the next one starts, what it holds. */
 struct rec_view {
@@ -445,16 +448,19 @@ static inline int solo_enter(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint32_t tid = sb_thread_id();
-	uint32_t e = solo_mine(
-	    ctl, atomic_load_explicit(&ctl->solo, memory_order_relaxed), tid);
+	uint32_t s = atomic_load_explicit(&ctl->solo, memory_order_relaxed);
+	uint32_t e = solo_mine(ctl, s & ~SB_RING_SOLO_REVOKING, tid);
 	_Atomic uint32_t *busy;
 
-	if (e == 0) {
-		return 0;
+	if (e == 0 || !sb_fence_cheap_ok()) {
+		return 0; /* not solo, or a process revokers' fence misses */
 	}
 	busy = &ctl->solo_busy[e - 1];
 	if (atomic_load_explicit(busy, memory_order_relaxed) == tid) {
-		return -EDEADLK;
+		return -EDEADLK; /* our own claim, revoking or not */
+	}
+	if (s != e) {
+		return 0; /* being revoked: take the lock */
 	}
 	atomic_store_explicit(busy, tid, memory_order_relaxed);
 	/* The solo thread's half of the Dekker pair with solo_revoke():
@@ -538,8 +544,7 @@ static int solo_wait_idle(struct sb_ring *ring, uint32_t i, struct sb_wait *w)
  * With writer_lock held: ends another thread's solo, if there is one, and
  * waits until it is out of its publish. A revoker that times out leaves
  * solo flagged as revoking, so the next lock holder goes on waiting for the
- * same thread (the fence need not be repeated: the flag was visible
- * before the first revoker looked at the busy word).
+ * same thread.
  */
 static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 {
@@ -561,13 +566,20 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 	                         memory_order_relaxed) == tid) {
 		return -EDEADLK; /* our own solo claim, already being revoked */
 	}
-	if (s == e) {
-		atomic_store_explicit(&ctl->solo, s | SB_RING_SOLO_REVOKING,
-		                      memory_order_relaxed);
-		atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
-		/* The lock holder's half of the Dekker pair with
-		 * solo_enter(): solo flagged first, then the look at busy. */
-		sb_fence_heavy();
+	atomic_store_explicit(&ctl->solo, e | SB_RING_SOLO_REVOKING,
+	                      memory_order_relaxed);
+	atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+	/* The lock holder's half of the Dekker pair with solo_enter(): solo
+	 * flagged first, then the look at busy. Run by every lock holder
+	 * that finds solo set, revoking or not: an earlier revoker may have
+	 * died between its flag and its fence. When the kernel refuses the
+	 * fence, the solo thread's busy store may still sit in its store
+	 * buffer; that drains within microseconds, so wait out a grace
+	 * period before trusting a 0 (a fallback: the topic's processes are
+	 * meant to agree on membarrier, docs/shm-layout.md). */
+	if (sb_fence_heavy() < 0) {
+		nanosleep(&(struct timespec){.tv_nsec = SOLO_FENCE_GRACE_NS},
+		          NULL);
 	}
 	r = solo_wait_idle(ring, e - 1, w);
 	if (r == 0) {

@@ -11,6 +11,8 @@
  * Children _exit() with a status the parent asserts on.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -683,6 +685,90 @@ START_TEST(solo_entries_are_reused_once_their_owner_is_dead)
 }
 END_TEST
 
+/*
+ * A solo thread that holds a solo claim and publishes again is refused
+ * with -EDEADLK, also while another thread waits to revoke its solo (the
+ * REVOKING flag is set): it must not block on writer_lock, which that
+ * thread holds while it waits for the claim (with -1 on both sides, for
+ * ever).
+ */
+static struct segs revoke_segs;
+
+static void *publish_waiting_for_ever(void *arg)
+{
+	struct sb_ring r;
+
+	(void)arg;
+	segs_attach(&revoke_segs, &r);
+	return (void *)(intptr_t)sb_ring_publish(&r, "R", 1, -1);
+}
+
+START_TEST(a_nested_publish_is_refused_while_solo_is_being_revoked)
+{
+	struct sb_ring ring;
+	struct sb_ring_claim claim, nested;
+	pthread_t t;
+	void *ret;
+
+	segs_create(&revoke_segs, SB_RING_BLOCK);
+	segs_attach(&revoke_segs, &ring);
+	become_solo(&revoke_segs, &ring, 0);
+	ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), 0);
+	ck_assert_int_eq(claim.solo, 1);
+	ck_assert_int_eq(
+	    pthread_create(&t, NULL, publish_waiting_for_ever, NULL), 0);
+	while ((atomic_load(&ctl_of(&revoke_segs)->solo) &
+		SB_RING_SOLO_REVOKING) == 0) {
+		usleep(100);
+	}
+	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 1000), -EDEADLK);
+	ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &nested, 1000),
+			 -EDEADLK);
+	ck_assert_int_eq(sb_ring_commit(&ring, &claim), 0);
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_int_eq((int)(intptr_t)ret, 0);
+	segs_destroy(&revoke_segs);
+}
+END_TEST
+
+/*
+ * A child forked without the pthread_atfork handlers (_Fork(), a raw fork)
+ * must not go on with its parent's thread id: it would take the parent's
+ * solo path and publish alongside it without the lock.
+ */
+START_TEST(a_child_forked_without_atfork_handlers_is_not_solo)
+{
+	struct segs s;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	uint32_t i;
+	pid_t pid;
+
+	segs_create(&s, SB_RING_BLOCK);
+	segs_attach(&s, &ring);
+	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
+			 0);
+	i = become_solo(&s, &ring, 0);
+	pid = (pid_t)syscall(SYS_fork);
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (sb_thread_id() != (uint32_t)syscall(SYS_gettid) ||
+		    sb_process_id() != (uint32_t)getpid()) {
+			_exit(1);
+		}
+		if (publish_nth(&ring, i) != 0) {
+			_exit(2);
+		}
+		/* It took the lock and so revoked the parent's solo. */
+		_exit(solo_tid(&s) == 0 ? 0 : 3);
+	}
+	ck_assert_int_eq(sbt_wait(pid), 0);
+	receive_range(&rd, 0, i + 1);
+	sb_ring_reader_close(&rd);
+	segs_destroy(&s);
+}
+END_TEST
+
 Suite *solo_suite(void)
 {
 	Suite *s = suite_create("solo");
@@ -703,6 +789,9 @@ Suite *solo_suite(void)
 	tcase_add_test(tc, a_locked_claim_by_the_solo_writer_gives_solo_up);
 	tcase_add_test(tc, solo_hand_over_under_contention_loses_nothing);
 	tcase_add_test(tc, solo_entries_are_reused_once_their_owner_is_dead);
+	tcase_add_test(tc,
+		       a_nested_publish_is_refused_while_solo_is_being_revoked);
+	tcase_add_test(tc, a_child_forked_without_atfork_handlers_is_not_solo);
 	suite_add_tcase(s, tc);
 	return s;
 }
