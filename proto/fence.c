@@ -37,7 +37,7 @@ static _Atomic uint32_t cached_pid;
  * 1: a child made without pthread_atfork handlers (_Fork(), a raw fork or
  * clone) would otherwise go on with its parent's ids above, and could
  * take its parent's solo path. NULL when the kernel lacks the advice. */
-static _Atomic unsigned char *fork_mark;
+static _Atomic(_Atomic unsigned char *) fork_mark;
 
 static long membarrier(int cmd)
 {
