@@ -58,6 +58,14 @@ int sb_fence_heavy(void); /* 0, or < 0: only a full fence of our own */
 uint32_t sb_thread_id(void);
 uint32_t sb_process_id(void);
 
+/* Both ids at once, and sb_fence_cheap_ok()'s answer as the return value:
+ * what the solo path asks on every publish, in one call. */
+struct sb_self {
+	uint32_t tid;
+	uint32_t pid;
+};
+int sb_self(struct sb_self *me);
+
 /* 0 when thread `tid` of process `pid` does not exist (or cannot). */
 int sb_thread_alive(uint32_t pid, uint32_t tid);
 

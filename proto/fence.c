@@ -134,6 +134,16 @@ uint32_t sb_thread_id(void)
 	return cached_tid;
 }
 
+int sb_self(struct sb_self *me)
+{
+	me->tid = sb_thread_id(); /* checks the fork mark */
+	me->pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+	if (me->pid == 0) {
+		me->pid = sb_process_id();
+	}
+	return atomic_load_explicit(&registered, memory_order_relaxed);
+}
+
 uint32_t sb_process_id(void)
 {
 	uint32_t pid;

@@ -423,7 +423,7 @@ static void repair_writer_state(struct sb_ring *ring)
 /* `s` (a value of ctl->solo) when it names an entry this thread owns,
  * else 0 (also for a revoking flag or an entry out of range). */
 static uint32_t solo_mine(const struct sb_ring_ctl *ctl, uint32_t s,
-                          uint32_t tid)
+                          const struct sb_self *me)
 {
 	const struct sb_ring_solo_owner *o;
 
@@ -431,9 +431,9 @@ static uint32_t solo_mine(const struct sb_ring_ctl *ctl, uint32_t s,
 		return 0;
 	}
 	o = &ctl->solo_owner[s - 1];
-	return atomic_load_explicit(&o->tid, memory_order_relaxed) == tid &&
+	return atomic_load_explicit(&o->tid, memory_order_relaxed) == me->tid &&
 	               atomic_load_explicit(&o->pid, memory_order_relaxed) ==
-	                   sb_process_id()
+	                   me->pid
 	           ? s
 	           : 0;
 }
@@ -447,22 +447,30 @@ static uint32_t solo_mine(const struct sb_ring_ctl *ctl, uint32_t s,
 static inline int solo_enter(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
-	uint32_t tid = sb_thread_id();
 	uint32_t s = atomic_load_explicit(&ctl->solo, memory_order_relaxed);
-	uint32_t e = solo_mine(ctl, s & ~SB_RING_SOLO_REVOKING, tid);
+	struct sb_self me;
 	_Atomic uint32_t *busy;
+	uint32_t e;
 
-	if (e == 0 || !sb_fence_cheap_ok()) {
-		return 0; /* not solo, or a process revokers' fence misses */
+	if (s == 0) {
+		return 0;
+	}
+	/* Not in a process revokers' fence reaches: no solo path. */
+	if (!sb_self(&me)) {
+		return 0;
+	}
+	e = solo_mine(ctl, s & ~SB_RING_SOLO_REVOKING, &me);
+	if (e == 0) {
+		return 0;
 	}
 	busy = &ctl->solo_busy[e - 1];
-	if (atomic_load_explicit(busy, memory_order_relaxed) == tid) {
+	if (atomic_load_explicit(busy, memory_order_relaxed) == me.tid) {
 		return -EDEADLK; /* our own claim, revoking or not */
 	}
 	if (s != e) {
 		return 0; /* being revoked: take the lock */
 	}
-	atomic_store_explicit(busy, tid, memory_order_relaxed);
+	atomic_store_explicit(busy, me.tid, memory_order_relaxed);
 	/* The solo thread's half of the Dekker pair with solo_revoke():
 	 * busy first, then the look at solo. The revoker's heavy fence
 	 * orders our store before our load; the compiler must not swap
@@ -549,21 +557,25 @@ static int solo_wait_idle(struct sb_ring *ring, uint32_t i, struct sb_wait *w)
 static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
-	uint32_t tid = sb_thread_id();
 	uint32_t s = atomic_load_explicit(&ctl->solo, memory_order_relaxed);
 	uint32_t e = s & ~SB_RING_SOLO_REVOKING;
+	struct sb_self me;
 	int r;
 
-	if (s == 0 || solo_mine(ctl, s, tid) != 0) {
-		return 0; /* nobody solo, or we are */
+	if (s == 0) {
+		return 0;
+	}
+	(void)sb_self(&me);
+	if (solo_mine(ctl, s, &me) != 0) {
+		return 0; /* we are solo */
 	}
 	if (e == 0 || e > SB_RING_SOLO_ENTRIES) {
 		solo_clear(ctl); /* no such entry: nobody can be publishing */
 		return 0;
 	}
-	if (solo_mine(ctl, e, tid) != 0 &&
+	if (solo_mine(ctl, e, &me) != 0 &&
 	    atomic_load_explicit(&ctl->solo_busy[e - 1],
-	                         memory_order_relaxed) == tid) {
+	                         memory_order_relaxed) == me.tid) {
 		return -EDEADLK; /* our own solo claim, already being revoked */
 	}
 	atomic_store_explicit(&ctl->solo, e | SB_RING_SOLO_REVOKING,
@@ -596,9 +608,11 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 static void solo_give_up(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	struct sb_self me;
 
+	(void)sb_self(&me);
 	if (solo_mine(ctl, atomic_load_explicit(&ctl->solo, memory_order_relaxed),
-	              sb_thread_id()) != 0) {
+	              &me) != 0) {
 		solo_clear(ctl);
 	}
 }
