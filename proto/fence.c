@@ -60,13 +60,19 @@ static void register_process(void)
  * carry the registration over), and forget the parent's thread id. */
 static void after_fork_in_child(void)
 {
+	_Atomic unsigned char *mark =
+	    atomic_load_explicit(&fork_mark, memory_order_relaxed);
+
 	cached_tid = 0;
 	atomic_store(&cached_pid, 0);
 	register_process();
+	if (mark != NULL) { /* done: check_fork_mark() need not redo it */
+		atomic_store_explicit(mark, 1, memory_order_relaxed);
+	}
 }
 
-/* A zero mark means a fork since the ids were cached (and, if it ran, the
- * atfork handler): cache nothing from before it. */
+/* A zero mark means a fork the atfork handler did not see (_Fork(), a raw
+ * fork or clone): cache nothing from before it. */
 static void check_fork_mark(void)
 {
 	_Atomic unsigned char *mark =
@@ -75,7 +81,6 @@ static void check_fork_mark(void)
 	if (mark != NULL &&
 	    atomic_load_explicit(mark, memory_order_relaxed) == 0) {
 		after_fork_in_child();
-		atomic_store_explicit(mark, 1, memory_order_relaxed);
 	}
 }
 
@@ -134,28 +139,29 @@ uint32_t sb_thread_id(void)
 	return cached_tid;
 }
 
-int sb_self(struct sb_self *me)
+/* The process id, cached; the caller has checked the fork mark. */
+static uint32_t process_id_cached(void)
 {
-	me->tid = sb_thread_id(); /* checks the fork mark */
-	me->pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
-	if (me->pid == 0) {
-		me->pid = sb_process_id();
-	}
-	return atomic_load_explicit(&registered, memory_order_relaxed);
-}
-
-uint32_t sb_process_id(void)
-{
-	uint32_t pid;
-
-	check_fork_mark();
-	pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+	uint32_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
 
 	if (pid == 0) {
 		pid = (uint32_t)getpid();
 		atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
 	}
 	return pid;
+}
+
+int sb_self(struct sb_self *me)
+{
+	me->tid = sb_thread_id(); /* checks the fork mark */
+	me->pid = process_id_cached();
+	return atomic_load_explicit(&registered, memory_order_relaxed);
+}
+
+uint32_t sb_process_id(void)
+{
+	check_fork_mark();
+	return process_id_cached();
 }
 
 /* 1 when /proc says the thread has exited but was not reaped yet (a
@@ -208,5 +214,5 @@ int sb_thread_alive(uint32_t pid, uint32_t tid)
 	 * (hidepid, no /proc, another pid namespace's /proc). Only a second
 	 * ESRCH tells the two apart; a zombie has an entry. */
 	return !(syscall(SYS_tgkill, (pid_t)pid, (pid_t)tid, 0) != 0 &&
-	         errno == ESRCH);
+		 errno == ESRCH);
 }

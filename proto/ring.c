@@ -220,8 +220,8 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
  * outside the data area: the offset is masked, 16-aligned and the record
  * must end inside the area and at or before `limit`.
  */
-static inline int record_at(const struct sb_ring *ring, uint64_t pos, uint64_t limit,
-                     struct rec_view *rec)
+static inline int record_at(const struct sb_ring *ring, uint64_t pos,
+                            uint64_t limit, struct rec_view *rec)
 {
 	uint64_t off = pos & ring->mask;
 	uint64_t room = ring->capacity - off;
@@ -504,9 +504,11 @@ static void solo_clear(struct sb_ring_ctl *ctl)
 /* Whether entry i's owner is a live thread. */
 static int solo_owner_alive(const struct sb_ring_ctl *ctl, uint32_t i)
 {
+	const struct sb_ring_solo_owner *o = &ctl->solo_owner[i];
+
 	return sb_thread_alive(
-	    atomic_load_explicit(&ctl->solo_owner[i].pid, memory_order_relaxed),
-	    atomic_load_explicit(&ctl->solo_owner[i].tid, memory_order_relaxed));
+	    atomic_load_explicit(&o->pid, memory_order_relaxed),
+	    atomic_load_explicit(&o->tid, memory_order_relaxed));
 }
 
 /*
@@ -608,11 +610,11 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 static void solo_give_up(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	uint32_t s = atomic_load_explicit(&ctl->solo, memory_order_relaxed);
 	struct sb_self me;
 
 	(void)sb_self(&me);
-	if (solo_mine(ctl, atomic_load_explicit(&ctl->solo, memory_order_relaxed),
-	              &me) != 0) {
+	if (solo_mine(ctl, s, &me) != 0) {
 		solo_clear(ctl);
 	}
 }
@@ -622,22 +624,19 @@ static void solo_give_up(struct sb_ring *ring)
  * else a free one (or one whose owner died) given to it; 0 when every
  * entry belongs to a live thread.
  */
-static uint32_t solo_entry_for(struct sb_ring *ring, uint32_t tid,
-                               uint32_t pid)
+static uint32_t solo_entry_for(struct sb_ring *ring, const struct sb_self *me)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	uint32_t spare = 0;
 
 	for (uint32_t i = 0; i < SB_RING_SOLO_ENTRIES; i++) {
-		struct sb_ring_solo_owner *o = &ctl->solo_owner[i];
-		uint32_t t = atomic_load_explicit(&o->tid, memory_order_relaxed);
-
-		if (t == tid && atomic_load_explicit(&o->pid,
-		                                     memory_order_relaxed) ==
-		                    pid) {
+		if (solo_mine(ctl, i + 1, me) != 0) {
 			return i + 1;
 		}
-		if (spare == 0 && (t == 0 || !solo_owner_alive(ctl, i))) {
+		if (spare == 0 &&
+		    (atomic_load_explicit(&ctl->solo_owner[i].tid,
+		                          memory_order_relaxed) == 0 ||
+		     !solo_owner_alive(ctl, i))) {
 			spare = i + 1;
 		}
 	}
@@ -648,8 +647,8 @@ static uint32_t solo_entry_for(struct sb_ring *ring, uint32_t tid,
 		 * left its busy word set; nobody was protected by it. */
 		atomic_store_explicit(&ctl->solo_busy[spare - 1], 0,
 		                      memory_order_relaxed);
-		atomic_store_explicit(&o->pid, pid, memory_order_relaxed);
-		atomic_store_explicit(&o->tid, tid, memory_order_relaxed);
+		atomic_store_explicit(&o->pid, me->pid, memory_order_relaxed);
+		atomic_store_explicit(&o->tid, me->tid, memory_order_relaxed);
 	}
 	return spare;
 }
@@ -660,14 +659,14 @@ static uint32_t solo_entry_for(struct sb_ring *ring, uint32_t tid,
 static void solo_count(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
-	uint32_t tid = sb_thread_id();
-	uint32_t pid = sb_process_id();
+	struct sb_self me;
+	int registered = sb_self(&me);
 	uint32_t n = atomic_load_explicit(&ctl->streak, memory_order_relaxed);
 	uint32_t e;
 
 	if (atomic_load_explicit(&ctl->streak_tid, memory_order_relaxed) !=
-	    tid) {
-		atomic_store_explicit(&ctl->streak_tid, tid,
+	    me.tid) {
+		atomic_store_explicit(&ctl->streak_tid, me.tid,
 		                      memory_order_relaxed);
 		n = 0;
 	}
@@ -675,11 +674,11 @@ static void solo_count(struct sb_ring *ring)
 		atomic_store_explicit(&ctl->streak, n + 1, memory_order_relaxed);
 		return;
 	}
-	if (!sb_fence_cheap_ok() ||
+	if (!registered ||
 	    atomic_load_explicit(&ctl->solo, memory_order_relaxed) != 0) {
 		return;
 	}
-	e = solo_entry_for(ring, tid, pid);
+	e = solo_entry_for(ring, &me);
 	if (e != 0) {
 		/* relaxed: the unlock that follows publishes it. */
 		atomic_store_explicit(&ctl->solo, e, memory_order_relaxed);

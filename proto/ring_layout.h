@@ -215,9 +215,9 @@ struct sb_ring_ctl {
 	 * another thread takes the lock (see "The solo writer" in ring.c).
 	 * Each thread that has been solo keeps an entry (solo_owner, below)
 	 * with its own busy word here, which no other live thread writes. */
-	_Atomic uint32_t solo;       /* 64: entry + 1 of the solo thread, 0:
-	                              * none; | SB_RING_SOLO_REVOKING while a
-	                              * revoker waits for it; under writer_lock */
+	/* 64: entry + 1 of the solo thread, 0: none; | SB_RING_SOLO_REVOKING
+	 * while a revoker waits for it; written under writer_lock. */
+	_Atomic uint32_t solo;
 	_Atomic uint32_t streak_tid; /* 68: thread of the last locked publish */
 	_Atomic uint32_t streak;     /* 72: its locked publishes in a row */
 	uint32_t reserved1b;         /* 76: zero */
