@@ -73,6 +73,16 @@ static void segs_attach(const struct segs *s, struct sb_ring *ring)
 	ring->spin = 10;
 }
 
+/* A block-policy ring with `ring` attached and `rd` reading from now on. */
+static void open_block_ring(struct segs *s, struct sb_ring *ring,
+			    struct sb_ring_reader *rd)
+{
+	segs_create(s, SB_RING_BLOCK);
+	segs_attach(s, ring);
+	ck_assert_int_eq(sb_ring_reader_open(ring, SB_RING_START_LATEST, rd),
+			 0);
+}
+
 static void segs_destroy(struct segs *s)
 {
 	munmap(s->data, s->data_size);
@@ -147,10 +157,7 @@ START_TEST(solo_is_granted_after_a_streak_and_revoked_by_another_writer)
 	uint32_t i = 0;
 	pid_t pid;
 
-	segs_create(&s, SB_RING_BLOCK);
-	segs_attach(&s, &ring);
-	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-			 0);
+	open_block_ring(&s, &ring, &rd);
 	for (; i < SB_RING_SOLO_AFTER; i++) {
 		ck_assert_int_eq(publish_nth(&ring, i), 0);
 		ck_assert_uint_eq(solo_tid(&s), 0);
@@ -198,10 +205,7 @@ static void solo_writer_dies_busy(int reap)
 	pid_t pid;
 	char c;
 
-	segs_create(&s, SB_RING_BLOCK);
-	segs_attach(&s, &ring);
-	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-			 0);
+	open_block_ring(&s, &ring, &rd);
 	ck_assert_int_eq(pipe(pipefd), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -404,10 +408,7 @@ START_TEST(solo_claims_commit_abort_and_refuse_a_nested_publish)
 	unsigned char buf[MSG_LEN];
 	uint32_t i;
 
-	segs_create(&s, SB_RING_BLOCK);
-	segs_attach(&s, &ring);
-	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-			 0);
+	open_block_ring(&s, &ring, &rd);
 	i = become_solo(&s, &ring, 0);
 	/* A claim by the solo writer, committed: in order, intact. */
 	ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), 0);
@@ -446,11 +447,8 @@ START_TEST(solo_writer_refuses_a_misaligned_tail)
 	uint64_t tail, published;
 	uint32_t i;
 
-	segs_create(&s, SB_RING_BLOCK);
-	segs_attach(&s, &ring);
+	open_block_ring(&s, &ring, &rd);
 	hdr = ring.shm_hdr;
-	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-			 0);
 	i = become_solo(&s, &ring, 0);
 	tail = atomic_load(&hdr->writer_tail);
 	published = atomic_load(&hdr->stat_published);
@@ -477,10 +475,7 @@ START_TEST(claims_alone_earn_solo)
 	struct sb_ring_claim claim;
 	uint32_t i;
 
-	segs_create(&s, SB_RING_BLOCK);
-	segs_attach(&s, &ring);
-	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-			 0);
+	open_block_ring(&s, &ring, &rd);
 	for (i = 0; i <= SB_RING_SOLO_AFTER + 1; i++) {
 		ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), 0);
 		/* Locked until the streak is long enough, then solo. */
@@ -504,10 +499,7 @@ START_TEST(a_locked_claim_by_the_solo_writer_gives_solo_up)
 	struct sb_ring_claim claim;
 	unsigned char buf[MSG_LEN];
 
-	segs_create(&s, SB_RING_BLOCK);
-	segs_attach(&s, &ring);
-	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-			 0);
+	open_block_ring(&s, &ring, &rd);
 	memset(buf, 0, sizeof(buf));
 	become_solo(&s, &ring, 0);
 	/* Full: the solo path cannot fit a claim, which goes the locked way
@@ -575,10 +567,7 @@ START_TEST(solo_hand_over_under_contention_loses_nothing)
 	pid_t pids[HANDOVER_WRITERS];
 	unsigned char buf[MSG_LEN], want[MSG_LEN];
 
-	segs_create(&s, SB_RING_BLOCK);
-	segs_attach(&s, &ring);
-	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-	                 0);
+	open_block_ring(&s, &ring, &rd);
 	for (uint32_t w = 0; w < HANDOVER_WRITERS; w++) {
 		pids[w] = fork();
 		ck_assert_int_ge(pids[w], 0);
@@ -626,11 +615,8 @@ START_TEST(solo_entries_are_reused_once_their_owner_is_dead)
 	uint32_t i = 0;
 	pid_t sleeper;
 
-	segs_create(&s, SB_RING_BLOCK);
-	segs_attach(&s, &ring);
+	open_block_ring(&s, &ring, &rd);
 	ctl = ctl_of(&s);
-	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-			 0);
 	/* More processes than entries, one after another, each solo. */
 	for (uint32_t c = 0; c < SB_RING_SOLO_ENTRIES + 2; c++) {
 		pid_t pid = fork();
@@ -744,10 +730,7 @@ START_TEST(a_child_forked_without_atfork_handlers_is_not_solo)
 	uint32_t i;
 	pid_t pid;
 
-	segs_create(&s, SB_RING_BLOCK);
-	segs_attach(&s, &ring);
-	ck_assert_int_eq(sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd),
-			 0);
+	open_block_ring(&s, &ring, &rd);
 	i = become_solo(&s, &ring, 0);
 	pid = (pid_t)syscall(SYS_fork);
 	ck_assert_int_ge(pid, 0);
