@@ -31,18 +31,10 @@ static_assert(SHMBUS_QUEUE == SB_RING_QUEUE, "");
 static_assert(SHMBUS_START_LATEST == SB_RING_START_LATEST, "");
 static_assert(SHMBUS_START_EARLIEST == SB_RING_START_EARLIEST, "");
 
-/* A topic's two mapped segments. */
-struct segs {
-	void *data;
-	size_t data_size;
-	void *ctl;
-	size_t ctl_size;
-};
-
 struct shmbus_pub {
 	shmbus *bus; /* a reference: the connection outlives shmbus_close() */
 	struct sb_client_topic reg; /* descriptors kept for re-adoption */
-	struct segs m;
+	struct sb_linger_segs m;
 	struct sb_ring ring;
 	/* Thread id of the claim's holder, 0 when none; only that thread
 	 * touches `claim`. */
@@ -53,7 +45,7 @@ struct shmbus_pub {
 struct shmbus_sub {
 	shmbus *bus;		    /* a reference, as for pubs */
 	struct sb_client_topic reg; /* as for pubs; data_fd is read-only */
-	struct segs m;
+	struct sb_linger_segs m;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 
@@ -166,24 +158,11 @@ int shmbus_topic_delete(shmbus *bus, const char *topic)
 
 /* ---- opening: request, descriptors, mappings ------------------------- */
 
-static void unmap_segs(struct segs *m)
-{
-	if (m->data != NULL) {
-		munmap(m->data, m->data_size);
-		m->data = NULL;
-	}
-	if (m->ctl != NULL) {
-		munmap(m->ctl, m->ctl_size);
-		m->ctl = NULL;
-	}
-}
-
-/* Maps `size` bytes of `fd` after checking the object really is that big
- * (a smaller one would fault on access beyond its end). */
-static int map_fd(int fd, size_t size, int prot, void **out)
+/* Checks that `fd` is really at least `size` bytes (a smaller object would
+ * fault on access beyond its end) and notes what it is in *dev and *ino. */
+static int check_segment(int fd, size_t size, dev_t *dev, ino_t *ino)
 {
 	struct stat st;
-	void *p;
 
 	if (fstat(fd, &st) < 0) {
 		return -errno;
@@ -191,12 +170,52 @@ static int map_fd(int fd, size_t size, int prot, void **out)
 	if (st.st_size < 0 || (uint64_t)st.st_size < size) {
 		return -EPROTO;
 	}
-	p = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return 0;
+}
+
+/* Maps the data segment (fds[0]) with the key's protection and the control
+ * segment (fds[1]) read-write. On failure nothing stays mapped. */
+static int map_segments(const int *fds, struct sb_linger_segs *m)
+{
+	m->data = mmap(NULL, m->key.data_size, m->key.data_prot, MAP_SHARED,
+		       fds[0], 0);
+	if (m->data == MAP_FAILED) {
+		m->data = NULL;
 		return -errno;
 	}
-	*out = p;
+	m->ctl = mmap(NULL, m->key.ctl_size, PROT_READ | PROT_WRITE,
+		      MAP_SHARED, fds[1], 0);
+	if (m->ctl == MAP_FAILED) {
+		int r = -errno;
+
+		m->ctl = NULL;
+		sb_linger_unmap(m);
+		return r;
+	}
 	return 0;
+}
+
+/*
+ * Maps the two segments the broker sent, or takes the mapping of the same
+ * two objects that a recent close left lingering (linger.h): m->key holds
+ * the sizes and the data protection on entry.
+ */
+static int map_grant(shmbus *bus, const int *fds, struct sb_linger_segs *m)
+{
+	struct sb_linger_key *k = &m->key;
+	int r = check_segment(fds[0], k->data_size, &k->data_dev,
+			      &k->data_ino);
+
+	if (r == 0) {
+		r = check_segment(fds[1], k->ctl_size, &k->ctl_dev,
+				  &k->ctl_ino);
+	}
+	if (r < 0 || sb_linger_take(sb_client_linger(bus), k, m)) {
+		return r;
+	}
+	return map_segments(fds, m);
 }
 
 /* What an open reply told us. */
@@ -204,7 +223,7 @@ struct grant {
 	int64_t handle;
 	int64_t owner; /* sub_open only */
 	uint64_t gen;  /* the connection that granted it */
-	struct segs m;
+	struct sb_linger_segs m;
 	int data_fd; /* kept open for handing the topic back */
 	int ctl_fd;
 	bool persistent;
@@ -252,8 +271,8 @@ static int read_grant(const struct sb_client_reply *rep, int want_owner,
 					  &g->owner, NULL) < 0)) {
 		return -EPROTO;
 	}
-	g->m.data_size = (size_t)data_size;
-	g->m.ctl_size = (size_t)ctl_size;
+	g->m.key.data_size = (size_t)data_size;
+	g->m.key.ctl_size = (size_t)ctl_size;
 	return 0;
 }
 
@@ -278,11 +297,8 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
 		have_handle = g->handle >= 0;
 	}
 	if (r == 0) {
-		r = map_fd(rep.fds[0], g->m.data_size, data_prot, &g->m.data);
-	}
-	if (r == 0) {
-		r = map_fd(rep.fds[1], g->m.ctl_size, PROT_READ | PROT_WRITE,
-			   &g->m.ctl);
+		g->m.key.data_prot = data_prot;
+		r = map_grant(bus, rep.fds, &g->m);
 	}
 	if (r == 0) {
 		/* Kept, not closed: a restarted broker gets them back. */
@@ -292,11 +308,11 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
 	}
 	sb_client_reply_fini(&rep);
 	if (r == 0) {
-		r = sb_ring_attach(ring, g->m.data, g->m.data_size, g->m.ctl,
-				   g->m.ctl_size);
+		r = sb_ring_attach(ring, g->m.data, g->m.key.data_size,
+				   g->m.ctl, g->m.key.ctl_size);
 	}
 	if (r < 0) {
-		unmap_segs(&g->m);
+		sb_linger_unmap(&g->m);
 		close_grant_fds(g);
 		if (have_handle) {
 			sb_client_close_handle(bus, g->handle, g->gen);
@@ -459,7 +475,7 @@ int shmbus_pub_close(shmbus_pub *pub)
 		(void)sb_ring_abort(&pub->ring, &pub->claim);
 	}
 	unregister_topic(pub->bus, &pub->reg);
-	unmap_segs(&pub->m);
+	sb_linger_put(sb_client_linger(pub->bus), &pub->m);
 	sb_client_unref(pub->bus);
 	free(pub);
 	return 0;
@@ -497,7 +513,7 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 		r = sb_ring_reader_open_owned(&sub->ring, start,
 					      (uint32_t)g.owner, &sub->rd);
 		if (r < 0) {
-			unmap_segs(&g.m);
+			sb_linger_unmap(&g.m);
 			close_grant_fds(&g);
 			sb_client_close_handle(bus, g.handle, g.gen);
 		}
@@ -727,7 +743,7 @@ int shmbus_sub_close(shmbus_sub *sub)
 	unregister_topic(sub->bus, &sub->reg);
 	/* The slot lives in the control segment: free it before unmapping. */
 	(void)sb_ring_reader_close(&sub->rd);
-	unmap_segs(&sub->m);
+	sb_linger_put(sb_client_linger(sub->bus), &sub->m);
 	sb_client_unref(sub->bus);
 	free(sub);
 	return 0;

@@ -15,6 +15,7 @@
 
 #include <cJSON.h>
 
+#include "client/linger.h"
 #include "proto/message.h"
 #include "proto/ring.h"
 #include "proto/topic_name.h"
@@ -141,6 +142,9 @@ void sb_client_topic_remove(shmbus *bus, struct sb_client_topic *t);
 /* Closes `handle`, granted by connection generation `gen`, if that
  * connection is still the current one. Best effort, as above. */
 void sb_client_close_handle(shmbus *bus, int64_t handle, uint64_t gen);
+
+/* The connection's lingering mappings of closed topics (linger.h). */
+struct sb_linger *sb_client_linger(shmbus *bus);
 
 /* How many times the connection was re-established (for tests). */
 uint64_t sb_client_reconnects(shmbus *bus);

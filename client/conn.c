@@ -66,6 +66,7 @@ struct shmbus {
 	uint32_t client_id; /* our owner token on the current connection */
 	cJSON *hello;	    /* the hello reply's result */
 	struct sb_client_topic *topics; /* open pubs and subs */
+	struct sb_linger linger; /* closed topics' mappings (own lock) */
 
 	/* Set once at connect, read-only afterwards. */
 	char path[SB_SOCKET_PATH_MAX + 1];
@@ -173,6 +174,7 @@ static void destroy(shmbus *bus)
 		close(bus->stop_fd);
 	}
 	cJSON_Delete(bus->hello);
+	sb_linger_fini(&bus->linger);
 	pthread_mutex_destroy(&bus->lock);
 	free(bus);
 }
@@ -196,6 +198,11 @@ int sb_client_usable(shmbus *bus)
 	ok = bus->error == 0 && bus->link != NULL;
 	pthread_mutex_unlock(&bus->lock);
 	return ok;
+}
+
+struct sb_linger *sb_client_linger(shmbus *bus)
+{
+	return &bus->linger;
 }
 
 uint64_t sb_client_reconnects(shmbus *bus)
@@ -1094,6 +1101,12 @@ int shmbus_connect(const char *socket_path, const char *client_name_arg,
 	if (r != 0) {
 		free(bus);
 		return -r;
+	}
+	r = sb_linger_init(&bus->linger);
+	if (r < 0) {
+		pthread_mutex_destroy(&bus->lock);
+		free(bus);
+		return r;
 	}
 	bus->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (bus->stop_fd < 0) {
