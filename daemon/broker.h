@@ -124,6 +124,7 @@ struct sbd_client {
 	uint32_t id; /* nonzero; also the owner token of its slots */
 	int fd;
 	uv_poll_t poll;
+	int poll_events; /* what `poll` was last started with; 0 at first */
 	struct sbd_cred cred;
 	struct sb_frame_decoder dec;
 	bool hello_done;

@@ -123,28 +123,37 @@ static void free_out(struct sbd_out *o)
 	free(o);
 }
 
-/* Sends the head of the queue once. Returns bytes sent, or -errno. */
-static ssize_t send_head(struct sbd_client *c, struct sbd_out *o)
+/* One sendmsg of `len` bytes with `nfds` descriptors (SCM_RIGHTS) on the
+ * first of them. Returns bytes sent, or -errno. */
+static ssize_t send_bytes(const struct sbd_client *c, const char *buf,
+			  size_t len, const int *fds, int nfds)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 2)];
-	struct iovec iov = {o->buf + o->off, o->len - o->off};
+	struct iovec iov = {(void *)buf, len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
-	if (o->nfds > 0 && o->off == 0) {
+	if (nfds > 0) {
 		struct cmsghdr *cm;
 
 		memset(cbuf, 0, sizeof(cbuf));
 		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)o->nfds);
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)o->nfds);
-		memcpy(CMSG_DATA(cm), o->fds, sizeof(int) * (size_t)o->nfds);
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
 	}
 	n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	return n < 0 ? -errno : n;
+}
+
+/* Sends the head of the queue once. Returns bytes sent, or -errno. */
+static ssize_t send_head(struct sbd_client *c, struct sbd_out *o)
+{
+	return send_bytes(c, o->buf + o->off, o->len - o->off, o->fds,
+			  o->off == 0 ? o->nfds : 0);
 }
 
 /* Writes queued frames until the socket is full. Returns 0 or -errno. */
@@ -222,48 +231,104 @@ static void update_events(struct sbd_client *c)
 	} else if (!over && !c->closing) {
 		c->over_since = 0;
 	}
-	uv_poll_start(&c->poll, events, on_poll);
+	/* Only on a change: libuv's uv_poll_start() takes the descriptor out
+	 * of epoll and puts it back (epoll_ctl DEL, then ADD) even when the
+	 * events are the same, three system calls per request for nothing. */
+	if (events != c->poll_events) {
+		c->poll_events = events;
+		uv_poll_start(&c->poll, events, on_poll);
+	}
 }
 
-int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
+/*
+ * With nothing queued before it, a frame goes out at once with the
+ * caller's own descriptors. Returns how many bytes went (all of them, some
+ * with the descriptors, or 0 when the socket is full and it must be queued
+ * whole), or -errno.
+ */
+static ssize_t send_now(struct sbd_client *c, const char *buf, size_t len,
+			const int *fds, int nfds)
 {
-	struct sbd_out *o;
 	ssize_t n;
-	int r;
 
-	if (c->closed || msg == NULL) {
-		cJSON_Delete(msg);
-		return c->closed ? -ECONNRESET : -ENOMEM;
+	if (c->out_head != NULL) {
+		return 0; /* behind queued frames, in order */
 	}
-	o = calloc(1, sizeof(*o));
-	n = o != NULL
-		? sb_msg_to_frame(msg, c->broker->cfg.limits.max_frame, &o->buf)
-		: -ENOMEM;
-	cJSON_Delete(msg);
-	for (int i = 0; n > 0 && i < nfds; i++) {
+	do {
+		n = send_bytes(c, buf, len, fds, nfds);
+	} while (n == -EINTR);
+	return n == -EAGAIN ? 0 : n;
+}
+
+/* Queues the unsent part of a frame: `buf` (taken) from `off` on, with
+ * copies of the descriptors if none of it went yet (the caller's may be
+ * closed before the socket takes them). */
+static int enqueue(struct sbd_client *c, char *buf, size_t len, size_t off,
+		   const int *fds, int nfds)
+{
+	struct sbd_out *o = calloc(1, sizeof(*o));
+
+	if (o == NULL) {
+		free(buf);
+		return -ENOMEM;
+	}
+	o->buf = buf;
+	o->len = len;
+	o->off = off;
+	for (int i = 0; off == 0 && i < nfds; i++) {
 		o->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
 		if (o->fds[i] < 0) {
-			n = -errno;
-			break;
+			int r = -errno;
+
+			free_out(o);
+			return r;
 		}
 		o->nfds++;
 	}
-	if (n < 0) {
-		if (o != NULL) {
-			free_out(o);
-		}
-		return (int)n;
-	}
-	o->len = (size_t)n;
 	if (c->out_tail != NULL) {
 		c->out_tail->next = o;
 	} else {
 		c->out_head = o;
 	}
 	c->out_tail = o;
-	c->out_bytes += o->len;
+	c->out_bytes += len - off;
 	c->out_frames++;
-	r = flush(c);
+	return 0;
+}
+
+int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
+{
+	char *buf = NULL;
+	ssize_t n, sent;
+	int r;
+
+	if (c->closed || msg == NULL) {
+		cJSON_Delete(msg);
+		return c->closed ? -ECONNRESET : -ENOMEM;
+	}
+	n = sb_msg_to_frame(msg, c->broker->cfg.limits.max_frame, &buf);
+	cJSON_Delete(msg);
+	if (n < 0) {
+		return (int)n;
+	}
+	sent = send_now(c, buf, (size_t)n, fds, nfds);
+	if (sent < 0) {
+		free(buf);
+		sbd_client_close(c, strerror((int)-sent));
+		return (int)sent;
+	}
+	if (sent == n) {
+		free(buf);
+		update_events(c);
+		return 0;
+	}
+	r = enqueue(c, buf, (size_t)n, (size_t)sent, fds, nfds);
+	if (r < 0 && sent == 0) {
+		return r; /* nothing went: the caller can still answer */
+	}
+	if (r == 0) {
+		r = flush(c);
+	}
 	if (r < 0) {
 		sbd_client_close(c, strerror(-r));
 		return r;

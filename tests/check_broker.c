@@ -26,6 +26,7 @@
 #include "proto/frame.h"
 #include "proto/message.h"
 #include "proto/ring.h"
+#include "proto/topic_name.h"
 #include "tests/broker_harness.h"
 #include "tests/rawclient.h"
 #include "tests/suites.h"
@@ -1126,6 +1127,75 @@ START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 }
 END_TEST
 
+/*
+ * A grant that has to wait in the broker's queue (the client reads nothing
+ * until the socket is full) goes out with copies of the topic's
+ * descriptors: the topic itself is gone by then (implicit, closed by a
+ * notice right after the open), yet the reply still carries both
+ * segments, whole.
+ */
+START_TEST(a_queued_grant_keeps_its_descriptors)
+{
+	enum { TOPICS = 100, LISTS = 20 };
+	struct sbt_broker b;
+	struct sbt_rc c;
+	struct mapped m;
+	char name[SB_TOPIC_NAME_MAX + 1];
+	size_t listed_bytes = 0;
+	long wmem = 0;
+	FILE *f;
+	char pad[191];
+
+	start(&b, NULL);
+	rc_hello(&c, b.socket);
+	memset(pad, 'n', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	for (int i = 0; i < TOPICS; i++) {
+		snprintf(name, sizeof(name), "q%05d%s", i, pad);
+		ck_assert_int_eq(sbt_rc_call(&c,
+					 "{\"op\":\"topic_create\",\"id\":1,"
+					 "\"topic\":\"%s\"}",
+					 name),
+				 0);
+	}
+	for (int i = 0; i < LISTS; i++) {
+		ck_assert_int_eq(
+		    sbt_rc_send(&c, "{\"op\":\"topic_list\",\"id\":2}"), 0);
+	}
+	ck_assert_int_eq(
+	    sbt_rc_send(&c, "{\"op\":\"pub_open\",\"id\":3,\"topic\":\"gone\"}"),
+	    0);
+	notice(&c, "{\"op\":\"close\",\"handle\":1}");
+	sleep_ms(300); /* the broker handles all of it; "gone" goes */
+
+	for (int i = 0; i < LISTS; i++) {
+		char *text;
+
+		ck_assert_int_eq(sbt_rc_recv(&c), 0);
+		ck_assert_int_eq(reply_id(&c), 2);
+		text = cJSON_PrintUnformatted(c.reply);
+		listed_bytes += strlen(text);
+		free(text);
+	}
+	/* More than the socket holds: the grant had to be queued. */
+	f = fopen("/proc/sys/net/core/wmem_default", "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%ld", &wmem), 1);
+	fclose(f);
+	ck_assert_uint_gt(listed_bytes, 2 * (size_t)wmem);
+
+	ck_assert_int_eq(sbt_rc_recv(&c), 0);
+	ck_assert_int_eq(reply_id(&c), 3);
+	ck_assert_int_eq(result_int(&c, "handle"), 1);
+	map_reply(&c, true, &m);
+	ck_assert_int_eq(sb_ring_publish(&m.ring, "x", 1, 0), 0);
+	unmap(&m);
+	ck_assert_int_eq(listed(&c, "gone"), 0);
+	sbt_rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
 static TCase *tcase(Suite *s, const char *name)
 {
 	TCase *tc = tcase_create(name);
@@ -1159,6 +1229,7 @@ Suite *broker_suite(void)
 	tc = tcase(s, "descriptors");
 	tcase_add_test(tc, subscriber_data_is_read_only);
 	tcase_add_test(tc, publish_and_receive_through_granted_descriptors);
+	tcase_add_test(tc, a_queued_grant_keeps_its_descriptors);
 	tc = tcase(s, "lifecycle");
 	tcase_add_test(tc,
 		       a_dead_subscriber_frees_its_slot_and_the_writer_goes_on);
