@@ -175,18 +175,24 @@ static int check_segment(int fd, size_t size, dev_t *dev, ino_t *ino)
 	return 0;
 }
 
-/* Maps the data segment (fds[0]) with the key's protection and the control
- * segment (fds[1]) read-write. On failure nothing stays mapped. */
+/*
+ * Maps the data segment (fds[0]) with the key's protection and the control
+ * segment (fds[1]) read-write. On failure nothing stays mapped.
+ * MAP_POPULATE: every page is entered in our page tables now, so that no
+ * publish or receive takes a page fault on its first lap of the ring (on
+ * a virtual machine one costs ~15 us: the p99 of a 64-byte ping-pong).
+ * The broker committed the memory at creation; this only maps it.
+ */
 static int map_segments(const int *fds, struct sb_linger_segs *m)
 {
-	m->data = mmap(NULL, m->key.data_size, m->key.data_prot, MAP_SHARED,
-		       fds[0], 0);
+	m->data = mmap(NULL, m->key.data_size, m->key.data_prot,
+		       MAP_SHARED | MAP_POPULATE, fds[0], 0);
 	if (m->data == MAP_FAILED) {
 		m->data = NULL;
 		return -errno;
 	}
 	m->ctl = mmap(NULL, m->key.ctl_size, PROT_READ | PROT_WRITE,
-		      MAP_SHARED, fds[1], 0);
+		      MAP_SHARED | MAP_POPULATE, fds[1], 0);
 	if (m->ctl == MAP_FAILED) {
 		int r = -errno;
 

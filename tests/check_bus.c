@@ -1748,6 +1748,61 @@ START_TEST(lingering_is_bounded)
 }
 END_TEST
 
+/*
+ * Every page of both segments is mapped at open (MAP_POPULATE), so that no
+ * publish or receive of the first lap takes a page fault: in
+ * /proc/self/smaps each of the topic's mappings is resident in full.
+ * Returns how many mappings of "memfd:shmbus:<topic>" it checked.
+ */
+static int assert_fully_mapped(const char *topic)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512], name[128];
+	long size = -1;
+	int in_topic = 0, checked = 0;
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(name, sizeof(name), "memfd:shmbus:%s ", topic);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		long kb;
+
+		if (strchr(line, '-') != NULL && strstr(line, " kB") == NULL) {
+			in_topic = strstr(line, name) != NULL; /* a header */
+		} else if (in_topic && sscanf(line, "Size: %ld kB", &kb) == 1) {
+			size = kb;
+		} else if (in_topic && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+			ck_assert_int_gt(size, 0);
+			ck_assert_int_eq(kb, size);
+			checked++;
+		}
+	}
+	fclose(f);
+	return checked;
+}
+
+START_TEST(open_maps_every_page_at_once)
+{
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+
+	broker_up(&b, NULL);
+	bus = bus_up(&b);
+	create_topic(bus, "t/populate", 1 << 20, SHMBUS_BROADCAST,
+		     SHMBUS_BLOCK);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/populate", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(assert_fully_mapped("t/populate"), 2);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/populate", &pub), 0);
+	ck_assert_int_eq(assert_fully_mapped("t/populate"), 4);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
 Suite *bus_suite(void)
 {
 	Suite *s = suite_create("bus");
@@ -1803,11 +1858,12 @@ Suite *bus_suite(void)
 	tcase_add_test(tc, threads_share_a_connection);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("linger");
+	tc = tcase_create("mappings");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, reopen_takes_the_lingering_mapping);
 	tcase_add_test(tc, recreated_topic_is_mapped_afresh);
 	tcase_add_test(tc, lingering_is_bounded);
+	tcase_add_test(tc, open_maps_every_page_at_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
