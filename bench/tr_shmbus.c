@@ -149,10 +149,6 @@ static int open_end(void *shared, enum sb_tr_side side, enum rx_style style,
 	if (e == NULL) {
 		return -ENOMEM;
 	}
-	for (int i = 0; i < s->nrings; i++) {
-		sb_tr_prefault(s->ring[i].data, s->ring[i].data_size);
-		sb_tr_prefault(s->ring[i].ctl, s->ring[i].ctl_size);
-	}
 	e->style = style;
 	if (style == RX_BATCH) {
 		/* One byte more than the largest message: a zero-length

@@ -212,7 +212,6 @@ static int spsc_open_end(void *shared, enum sb_tr_side side, void **end)
 	if (e == NULL) {
 		return -ENOMEM;
 	}
-	sb_tr_prefault(s->shm_base, s->map_bytes);
 	e->capacity = s->capacity;
 	e->mask = s->capacity - 1;
 	e->max_message = s->max_message;

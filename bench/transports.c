@@ -6,7 +6,6 @@
 #include "bench/transports.h"
 
 #include <string.h>
-#include <unistd.h>
 
 const struct sb_tr_ops *const sb_tr_table[] = {
     /* The references shmbus is read against: the bare hand-off of one
@@ -34,14 +33,4 @@ const struct sb_tr_ops *sb_tr_find(const char *name)
 		}
 	}
 	return NULL;
-}
-
-void sb_tr_prefault(const void *p, size_t len)
-{
-	const volatile unsigned char *b = p;
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-	for (size_t off = 0; off < len; off += page) {
-		(void)b[off];
-	}
 }

@@ -112,14 +112,4 @@ extern const size_t sb_tr_table_len;
 /* The entry named `name`, or NULL. */
 const struct sb_tr_ops *sb_tr_find(const char *name);
 
-/*
- * Maps every page of [p, p + len) into the calling process's page tables
- * (one read per page). Rings are made before the sides fork, and a child
- * does not inherit the page table entries of a shared mapping, so without
- * this its first lap takes a page fault every few messages (p99 of 15 us
- * instead of 0.5 us at 64 B on the 2026-12-04 machine). The library does
- * the same for a topic at open (MAP_POPULATE).
- */
-void sb_tr_prefault(const void *p, size_t len);
-
 #endif
