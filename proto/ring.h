@@ -67,6 +67,9 @@ struct sb_ring {
 	/* The solo entry (+ 1) of this handle's publish or claim in
 	 * progress without the lock, for solo_leave(). */
 	uint32_t solo_entry;
+	/* Commits in a row, by this handle, that found no reader asleep
+	 * (for disarming commit_fence); touched by the one writer. */
+	uint32_t quiet_commits;
 };
 
 /* A claimed, not yet committed record (zero-copy publishing). */

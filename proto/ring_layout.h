@@ -71,8 +71,9 @@
 /* The control segment's layout version: 2 since the waiting writers are a
  * table of pids with bit masks (space_waiters, space_sleepers) instead of
  * counts that a writer killed while waiting left raised for ever; 3 with
- * the solo writer; 4 since each solo thread has its own busy word. */
-#define SB_RING_CTL_VERSION 4u
+ * the solo writer; 4 since each solo thread has its own busy word; 5 with
+ * commit_fence. */
+#define SB_RING_CTL_VERSION 5u
 #define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
 
 #define SB_RING_HEADER_SIZE 4096u
@@ -86,6 +87,14 @@
 #define SB_RING_SOLO_AFTER 64u /* locked publishes in a row before solo */
 #define SB_RING_SOLO_ENTRIES 8u /* threads that can be solo over time */
 #define SB_RING_SOLO_REVOKING 0x80000000u /* flag in sb_ring_ctl.solo */
+/* States of sb_ring_ctl.commit_fence (its low two bits; 3 is corruption,
+ * taken as "fence" by writers and "not armed" by readers). */
+#define SB_RING_FENCE_STATE 3u
+#define SB_RING_FENCE_OFF 0u
+#define SB_RING_FENCE_ARMING 1u
+#define SB_RING_FENCE_ARMED 2u
+#define SB_RING_FENCE_GEN 4u /* one generation */
+#define SB_RING_FENCE_QUIET 64u /* commits with nobody asleep to disarm */
 
 /* Values of sb_ring_record.type. Anything else is corruption. */
 #define SB_REC_DATA 1u
@@ -232,7 +241,13 @@ struct sb_ring_ctl {
 
 	_Atomic uint32_t data_seq;     /* 256: writers bump after a commit */
 	_Atomic uint32_t data_waiters; /* 260: readers asleep on data_seq */
-	uint8_t reserved3[56];         /* 264: zero */
+	/* 264: generation << 2 | SB_RING_FENCE_OFF, _ARMING or _ARMED: while
+	 * not OFF, writers fence between their tail store and their look at
+	 * data_waiters, and while ARMED a reader going to sleep needs no
+	 * heavy fence ("Fenced commits" in ring.c). Readers arm it, writers
+	 * disarm it after SB_RING_FENCE_QUIET commits with nobody asleep. */
+	_Atomic uint32_t commit_fence;
+	uint8_t reserved3[52];         /* 268: zero */
 	/* 320: who owns solo entry i (tid 0: free); set under writer_lock
 	 * when the entry is given out, read to check that its thread lives. */
 	struct sb_ring_solo_owner {
@@ -277,6 +292,7 @@ static_assert(offsetof(struct sb_ring_ctl, solo_owner) == 320, "");
 static_assert(offsetof(struct sb_ring_ctl, writer_lock) == 128, "");
 static_assert(offsetof(struct sb_ring_ctl, data_seq) == 256, "");
 static_assert(offsetof(struct sb_ring_ctl, data_waiters) == 260, "");
+static_assert(offsetof(struct sb_ring_ctl, commit_fence) == 264, "");
 static_assert(offsetof(struct sb_ring_ctl, space_seq) == 384, "");
 static_assert(offsetof(struct sb_ring_ctl, space_waiters) == 392, "");
 static_assert(offsetof(struct sb_ring_ctl, space_sleepers) == 400, "");

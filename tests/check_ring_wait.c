@@ -319,6 +319,182 @@ START_TEST(position_follows_the_cursor)
 }
 END_TEST
 
+/* ---- fenced commits (commit_fence, "Fenced commits" in ring.c) ---- */
+
+static uint32_t commit_fence(const struct fixture *f)
+{
+	return atomic_load_explicit(&f->ring.shm_ctl->commit_fence,
+				    memory_order_seq_cst);
+}
+
+/*
+ * A reader that goes to sleep arms fenced commits once its heavy fence
+ * has run; SB_RING_FENCE_QUIET commits in a row with nobody asleep disarm
+ * them, keeping the generation; the next sleep arms a new generation.
+ */
+START_TEST(a_sleeper_arms_fenced_commits_and_quiet_commits_disarm)
+{
+	struct fixture f;
+	struct sb_ring_reader rd;
+	char buf[16];
+
+	fixture_open(&f, SB_RING_BROADCAST);
+	f.ring.spin = 0;
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
+	ck_assert_uint_eq(commit_fence(&f), SB_RING_FENCE_OFF);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 1),
+			 -ETIMEDOUT);
+	ck_assert_uint_eq(commit_fence(&f),
+			  SB_RING_FENCE_GEN | SB_RING_FENCE_ARMED);
+	for (uint32_t i = 0; i < SB_RING_FENCE_QUIET - 1; i++) {
+		ck_assert_int_eq(sb_ring_publish(&f.ring, "m", 1, 0), 0);
+	}
+	ck_assert_uint_eq(commit_fence(&f),
+			  SB_RING_FENCE_GEN | SB_RING_FENCE_ARMED);
+	ck_assert_int_eq(sb_ring_publish(&f.ring, "m", 1, 0), 0);
+	ck_assert_uint_eq(commit_fence(&f),
+			  SB_RING_FENCE_GEN | SB_RING_FENCE_OFF);
+	for (uint32_t i = 0; i < SB_RING_FENCE_QUIET; i++) {
+		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 1);
+	}
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 1),
+			 -ETIMEDOUT);
+	ck_assert_uint_eq(commit_fence(&f),
+			  2 * SB_RING_FENCE_GEN | SB_RING_FENCE_ARMED);
+	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
+	fixture_close(&f);
+}
+END_TEST
+
+/* Any value in commit_fence (another process wrote it) still wakes a
+ * sleeper: an unknown state makes writers fence and readers use the heavy
+ * fence; quiet commits bring it back to a known state. */
+START_TEST(a_garbage_commit_fence_still_wakes_sleepers)
+{
+	struct fixture f;
+	struct sb_ring_reader rd;
+	struct watch w;
+
+	fixture_open(&f, SB_RING_BROADCAST);
+	atomic_store(&f.ring.shm_ctl->commit_fence, 0xffffffffu);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
+	watch_start(&w, &rd);
+	ck_assert(wait_sleepers(&f, rd.slot, 1));
+	ck_assert_uint_eq(commit_fence(&f), 0xffffffffu); /* not re-armed */
+	ck_assert_int_eq(sb_ring_publish(&f.ring, "hello", 5, 0), 0);
+	pthread_join(w.thread, NULL);
+	ck_assert_int_eq(w.result, 0);
+	for (uint32_t i = 0; i < SB_RING_FENCE_QUIET; i++) {
+		ck_assert_int_eq(sb_ring_publish(&f.ring, "m", 1, 0), 0);
+	}
+	ck_assert_uint_eq(commit_fence(&f) & SB_RING_FENCE_STATE,
+			  SB_RING_FENCE_OFF);
+	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
+	fixture_close(&f);
+}
+END_TEST
+
+enum { PP_ROUNDS = 60000, PP_BURST_EVERY = 256, PP_BURST = 80 };
+
+/* A ping-pong message: its kind ('P' ping, 'B' burst, 'E' end) and round. */
+struct pp_msg {
+	char kind;
+	uint32_t round;
+};
+
+/* The child: answers each ping on `back`, swallows bursts, ends at 'E'.
+ * Its receiver sleeps at once on two rounds of three, else spins first. */
+static int pong(struct sb_ring_reader *in, struct sb_ring *back)
+{
+	struct pp_msg m = {.kind = 0, .round = 0};
+
+	for (;;) {
+		in->ring->spin = m.round % 3 == 0 ? 4000 : 0;
+		if (sb_ring_receive(in, &m, sizeof(m), WAIT_BOUND_MS) !=
+		    (ssize_t)sizeof(m)) {
+			return 1;
+		}
+		if (m.kind == 'E') {
+			return 0;
+		}
+		if (m.kind == 'P' &&
+		    sb_ring_publish(back, &m, sizeof(m), WAIT_BOUND_MS) < 0) {
+			return 2;
+		}
+	}
+}
+
+/*
+ * Two processes play ping-pong over two rings, receivers sleeping at once
+ * or after a spin, with bursts that leave the receiver awake in between,
+ * so fenced commits are armed and disarmed over and over. A lost wake-up
+ * (a commit that neither fenced nor saw the sleeper) would leave a
+ * receive waiting until WAIT_BOUND_MS: every one must come back in time.
+ */
+START_TEST(blocking_ping_pong_loses_no_wakeup)
+{
+	struct fixture there, back;
+	struct sb_ring_reader to_child, to_parent;
+	uint32_t armed_seen = 0, off_seen = 0;
+	struct pp_msg m = {.kind = 'P', .round = 0};
+	pid_t pid;
+
+	fixture_open(&there, SB_RING_BROADCAST);
+	fixture_open(&back, SB_RING_BROADCAST);
+	ck_assert_int_eq(sb_ring_reader_open(&there.ring, SB_RING_START_LATEST,
+					     &to_child),
+			 0);
+	ck_assert_int_eq(sb_ring_reader_open(&back.ring, SB_RING_START_LATEST,
+					     &to_parent),
+			 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		_exit(pong(&to_child, &back.ring));
+	}
+	for (uint32_t r = 0; r < PP_ROUNDS; r++) {
+		struct pp_msg got;
+		uint32_t state;
+
+		m.kind = 'P';
+		m.round = r;
+		ck_assert_int_eq(
+		    sb_ring_publish(&there.ring, &m, sizeof(m), WAIT_BOUND_MS),
+		    0);
+		back.ring.spin = r % 2 == 0 ? 0 : 4000;
+		ck_assert_int_eq(sb_ring_receive(&to_parent, &got, sizeof(got),
+						 WAIT_BOUND_MS),
+				 (ssize_t)sizeof(got));
+		ck_assert_int_eq(got.kind, 'P');
+		ck_assert_uint_eq(got.round, r);
+		state = commit_fence(&there) & SB_RING_FENCE_STATE;
+		armed_seen += state == SB_RING_FENCE_ARMED;
+		off_seen += state == SB_RING_FENCE_OFF;
+		for (uint32_t i = 0; r % PP_BURST_EVERY == 0 && i < PP_BURST;
+		     i++) {
+			m.kind = 'B';
+			ck_assert_int_eq(sb_ring_publish(&there.ring, &m,
+							 sizeof(m),
+							 WAIT_BOUND_MS),
+					 0);
+		}
+	}
+	m.kind = 'E';
+	ck_assert_int_eq(
+	    sb_ring_publish(&there.ring, &m, sizeof(m), WAIT_BOUND_MS), 0);
+	ck_assert_int_eq(sbt_wait(pid), 0);
+	/* Both modes were really used. */
+	ck_assert_uint_gt(armed_seen, 0);
+	ck_assert_uint_gt(off_seen, 0);
+	ck_assert_int_eq(sb_ring_reader_close(&to_child), 0);
+	ck_assert_int_eq(sb_ring_reader_close(&to_parent), 0);
+	fixture_close(&there);
+	fixture_close(&back);
+}
+END_TEST
+
 Suite *ring_wait_suite(void)
 {
 	Suite *s = suite_create("ring_wait");
@@ -342,6 +518,14 @@ Suite *ring_wait_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, stop_is_prompt);
 	tcase_add_test(tc, stop_set_before_the_wait);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fenced");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc,
+		       a_sleeper_arms_fenced_commits_and_quiet_commits_disarm);
+	tcase_add_test(tc, a_garbage_commit_fence_still_wakes_sleepers);
+	tcase_add_test(tc, blocking_ping_pong_loses_no_wakeup);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reaping");
