@@ -99,12 +99,14 @@ struct sbd_handle {
 };
 
 /* One queued outbound frame, with the descriptors that go with it. */
+#define SBD_OUT_FDS 2 /* descriptors one reply carries at most */
+
 struct sbd_out {
 	struct sbd_out *next;
 	char *buf;
 	size_t len;
 	size_t off;
-	int fds[2];
+	int fds[SBD_OUT_FDS];
 	int nfds; /* sent with the first byte, then closed here */
 };
 

@@ -128,7 +128,7 @@ static void free_out(struct sbd_out *o)
 static ssize_t send_bytes(const struct sbd_client *c, const char *buf,
 			  size_t len, const int *fds, int nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 2)];
+	char cbuf[CMSG_SPACE(sizeof(int) * SBD_OUT_FDS)];
 	struct iovec iov = {(void *)buf, len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
@@ -302,9 +302,9 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 	ssize_t n, sent;
 	int r;
 
-	if (c->closed || msg == NULL) {
+	if (c->closed || msg == NULL || nfds < 0 || nfds > SBD_OUT_FDS) {
 		cJSON_Delete(msg);
-		return c->closed ? -ECONNRESET : -ENOMEM;
+		return c->closed ? -ECONNRESET : msg == NULL ? -ENOMEM : -EINVAL;
 	}
 	n = sb_msg_to_frame(msg, c->broker->cfg.limits.max_frame, &buf);
 	cJSON_Delete(msg);

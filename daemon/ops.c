@@ -24,7 +24,7 @@
 /* What a handler hands back on success. */
 struct reply {
 	cJSON *result; /* NULL: an empty object */
-	int fds[2];    /* borrowed: the reply queue duplicates them */
+	int fds[SBD_OUT_FDS]; /* borrowed: sent at once, or duplicated if queued */
 	int nfds;
 	bool close_after; /* close the connection once the reply is out */
 };
