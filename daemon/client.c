@@ -241,9 +241,9 @@ static void update_events(struct sbd_client *c)
 }
 
 /*
- * With nothing queued before it, a frame goes out at once with the
- * caller's own descriptors. Returns how many bytes went (all of them, some
- * with the descriptors, or 0 when the socket is full and it must be queued
+ * Sends a frame at once with the caller's own descriptors (nothing may be
+ * queued before it). Returns how many bytes went (all of them, some with
+ * the descriptors, or 0 when the socket is full and it must be queued
  * whole), or -errno.
  */
 static ssize_t send_now(struct sbd_client *c, const char *buf, size_t len,
@@ -251,9 +251,6 @@ static ssize_t send_now(struct sbd_client *c, const char *buf, size_t len,
 {
 	ssize_t n;
 
-	if (c->out_head != NULL) {
-		return 0; /* behind queued frames, in order */
-	}
 	do {
 		n = send_bytes(c, buf, len, fds, nfds);
 	} while (n == -EINTR);
@@ -299,7 +296,8 @@ static int enqueue(struct sbd_client *c, char *buf, size_t len, size_t off,
 int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 {
 	char *buf = NULL;
-	ssize_t n, sent;
+	ssize_t n, sent = 0;
+	bool behind;
 	int r;
 
 	if (c->closed || msg == NULL || nfds < 0 || nfds > SBD_OUT_FDS) {
@@ -311,7 +309,11 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 	if (n < 0) {
 		return (int)n;
 	}
-	sent = send_now(c, buf, (size_t)n, fds, nfds);
+	/* Behind queued frames it waits its turn, in order. */
+	behind = c->out_head != NULL;
+	if (!behind) {
+		sent = send_now(c, buf, (size_t)n, fds, nfds);
+	}
 	if (sent < 0) {
 		free(buf);
 		sbd_client_close(c, strerror((int)-sent));
@@ -326,7 +328,10 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 	if (r < 0 && sent == 0) {
 		return r; /* nothing went: the caller can still answer */
 	}
-	if (r == 0) {
+	/* Only a queue that was already there may have room to use now: our
+	 * own try has just found the socket full, and on_poll() flushes when
+	 * it is writable again. */
+	if (r == 0 && behind) {
 		r = flush(c);
 	}
 	if (r < 0) {
