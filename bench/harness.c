@@ -7,6 +7,7 @@
  */
 #include "bench/bench.h"
 #include "bench/spin.h"
+#include "proto/ring_layout.h"
 #include "shmbus/map.h"
 
 #include <errno.h>
@@ -130,7 +131,9 @@ static uint64_t warmup_for(uint64_t count)
 static uint64_t latency_warmup(const struct sb_opts *o, size_t size,
 			       uint64_t count)
 {
-	uint64_t lap = o->ring_bytes / ((size + 16 + 15) & ~(size_t)15) + 1;
+	size_t record = (size + SB_RING_RECORD_HEADER + SB_RING_RECORD_ALIGN -
+			 1) & ~(size_t)(SB_RING_RECORD_ALIGN - 1);
+	uint64_t lap = o->ring_bytes / record + 1;
 	uint64_t w = warmup_for(count);
 
 	return lap > w ? lap : w;

@@ -1299,9 +1299,9 @@ static void let_go(struct sb_ring *ring, int solo)
 /* Commits, lets go of the ring, and wakes sleeping readers. Always
  * inlined: out of line (GCC's choice once commit_fence was added) it cost
  * the one-message path 34 instructions (bench/instructions.sh). */
-__attribute__((always_inline)) static inline void publish_pass(struct sb_ring *ring, struct sb_writer_view *v,
-                         uint64_t tail, uint64_t count, uint64_t bytes,
-                         int solo)
+__attribute__((always_inline)) static inline void
+publish_pass(struct sb_ring *ring, struct sb_writer_view *v, uint64_t tail,
+             uint64_t count, uint64_t bytes, int solo)
 {
 	uint32_t sleepers = commit_records(ring, v, tail, count, bytes);
 
