@@ -19,7 +19,7 @@
 #define CTL_SIZE  4096u
 
 /* The target's script flags (fuzz/ring_attach.c). */
-#define FLAG_INIT_MUTEXES 0x01u
+#define FLAG_FREE_LOCKS 0x01u
 #define FLAG_WRITER_DIED  0x02u
 #define FLAG_QUEUE_DIED	  0x04u
 #define FLAG_EARLIEST	  0x08u
@@ -85,8 +85,8 @@ static void write_seed(const char *dir, const char *name,
 	char path[512];
 	FILE *f;
 
-	/* The target replaces the mutex cells; zeros keep the seeds free of
-	 * one process's pthread internals. */
+	/* Free lock cells: the ids of the process that made the seeds would
+	 * mean nothing to the target. */
 	memset(seg + DATA_SIZE + 128, 0, 64);
 	memset(seg + DATA_SIZE + 512, 0, 64);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 	 * 3 peek across the next op, 4 publish, 5 claim+commit, 6 claim+abort,
 	 * 7 reopen; the high 5 bits are the argument. */
 	static const unsigned char reads[] = {
-	    FLAG_INIT_MUTEXES | FLAG_EARLIEST | FLAG_READ_ONLY,
+	    FLAG_FREE_LOCKS | FLAG_EARLIEST | FLAG_READ_ONLY,
 	    0x00,
 	    0x02,
 	    0x08 | 1,
@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 	    0x0f,
 	    0x00,
 	    0x00};
-	static const unsigned char writes[] = {FLAG_INIT_MUTEXES |
+	static const unsigned char writes[] = {FLAG_FREE_LOCKS |
 						   FLAG_EARLIEST,
 					       0x44,
 					       0x85,
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 					       0x07,
 					       0x00};
 	static const unsigned char died[] = {
-	    FLAG_INIT_MUTEXES | FLAG_WRITER_DIED | FLAG_QUEUE_DIED |
+	    FLAG_FREE_LOCKS | FLAG_WRITER_DIED | FLAG_QUEUE_DIED |
 		FLAG_EARLIEST | FLAG_READ_ONLY,
 	    0x00,
 	    0x02,

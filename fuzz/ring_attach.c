@@ -20,17 +20,15 @@
  * first byte holds flags (see FLAG_*), each later byte is one operation
  * (see run_op()); without a script a default one runs.
  *
- * The two mutex cells of the control segment (offsets 128 and 512, 64 bytes
- * each) are NOT fuzzed: glibc's pthread mutex functions trust the mutex's
- * bytes and abort or hang on random ones, a limitation docs/shm-layout.md
- * and docs/fuzzing.md record. The target overwrites both cells either with
- * freshly initialised robust mutexes (as sb_ring_format_ctl() makes them,
- * optionally marked as left by a dead owner, to drive the repair paths) or
- * with zeros (a default mutex), whatever the input held there.
+ * The two lock cells of the control segment (offsets 128 and 512, 64 bytes
+ * each) are fuzzed like every other byte: a lock naming a thread that cannot
+ * exist is taken over at once, one naming a live thread makes the call time
+ * out. Flags can instead free both cells (as sb_ring_format_ctl() makes
+ * them) or mark one as left by a dead holder, to drive the repair paths.
+ * Only a cell naming this very thread is cleared, since a call then rightly
+ * answers -EDEADLK ("you hold it already").
  */
 #include <errno.h>
-#include <linux/futex.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,18 +47,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define SEGMENTS_SIZE (DATA_SIZE + CTL_SIZE)
 #define MAX_OPS	      64
 
-/* glibc's __owner of a robust mutex unlocked without
- * pthread_mutex_consistent(): unusable for ever after. */
-#define PTHREAD_MUTEX_NOTRECOVERABLE_OWNER 0x7fffffff
-
 /* Script flags (the script's first byte). */
-#define FLAG_INIT_MUTEXES 0x01u /* robust mutexes; else zeroed cells */
+#define FLAG_FREE_LOCKS	  0x01u /* both lock cells free; else the input's */
 #define FLAG_WRITER_DIED  0x02u /* writer_lock's owner died holding it */
 #define FLAG_QUEUE_DIED	  0x04u /* queue_lock's owner died holding it */
 #define FLAG_EARLIEST	  0x08u /* open readers at the oldest message */
 #define FLAG_READ_ONLY	  0x10u /* readers see the data segment read-only */
 
-static const uint8_t DEFAULT_SCRIPT[] = {FLAG_INIT_MUTEXES | FLAG_EARLIEST |
+static const uint8_t DEFAULT_SCRIPT[] = {FLAG_FREE_LOCKS | FLAG_EARLIEST |
 					     FLAG_READ_ONLY,
 					 0x00,
 					 0x00,
@@ -110,43 +104,36 @@ static void data_prot(int prot)
 	}
 }
 
-/* What sb_ring_format_ctl() makes of a mutex cell. */
-static void init_mutex(sb_shm_mutex *m, int owner_died)
+/* The ids of this thread as a lock cell holds them. */
+static uint64_t self_word(void)
 {
-	pthread_mutexattr_t attr;
-
-	memset(m, 0, sizeof(*m));
-	die_if(
-	    pthread_mutexattr_init(&attr) != 0 ||
-	    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) != 0 ||
-	    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) != 0 ||
-	    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK) != 0 ||
-	    pthread_mutex_init(&m->mutex, &attr) != 0);
-	pthread_mutexattr_destroy(&attr);
-	if (owner_died) {
-		/* What the kernel leaves in a robust mutex whose holder died:
-		 * the lock word with only FUTEX_OWNER_DIED set (glibc's
-		 * __lock; the next locker gets EOWNERDEAD). */
-		m->mutex.__data.__lock = FUTEX_OWNER_DIED;
-	}
+	return (uint64_t)getpid() << 32 | (uint32_t)gettid();
 }
 
 /*
- * No call may return with a lock still held by this thread (a topic would
- * be wedged) or left unrecoverable. Read from glibc's own bookkeeping (the
- * holder's thread id in __owner) rather than by trying the lock, because
- * taking a lock that a "dead owner" left would consume the very state the
- * next operation is meant to repair.
+ * Sets up a lock cell: free, left by a holder that died (ids no live
+ * thread has: the next taker repairs), or as the input has it, unless it
+ * names this thread.
  */
+static void prepare_lock(struct sb_shm_lock *l, int free_it, int died)
+{
+	if (free_it) {
+		memset(l, 0, sizeof(*l));
+	}
+	if (died) {
+		atomic_store(&l->owner, (uint64_t)INT32_MAX << 32 | 1u);
+	}
+	if (atomic_load(&l->owner) == self_word()) {
+		atomic_store(&l->owner, 0);
+	}
+}
+
+/* No call may return with a lock still held by this thread: a topic would
+ * be wedged. */
 static void assert_locks_free(struct sb_ring_ctl *ctl)
 {
-	int tid = (int)gettid();
-	int w = ctl->writer_lock.mutex.__data.__owner;
-	int q = ctl->queue_lock.mutex.__data.__owner;
-
-	die_if(w == tid || q == tid);
-	die_if(w == PTHREAD_MUTEX_NOTRECOVERABLE_OWNER ||
-	       q == PTHREAD_MUTEX_NOTRECOVERABLE_OWNER);
+	die_if(sb_shm_lock_held(&ctl->writer_lock) ||
+	       sb_shm_lock_held(&ctl->queue_lock));
 }
 
 /* Errors a call on a corrupted ring may return (ring.h's list). */
@@ -154,7 +141,7 @@ static void assert_result(long r)
 {
 	die_if(!(r >= 0 || r == -EBADMSG || r == -EPROTO || r == -EAGAIN ||
 		 r == -EMSGSIZE || r == -EUSERS || r == -ESTALE ||
-		 r == -EBUSY || r == -ENOENT));
+		 r == -EBUSY || r == -ENOENT || r == -ETIMEDOUT));
 }
 
 struct state {
@@ -300,13 +287,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	flags = script[0];
 	ctl = (struct sb_ring_ctl *)g_ctl;
-	if (flags & FLAG_INIT_MUTEXES) {
-		init_mutex(&ctl->writer_lock, flags & FLAG_WRITER_DIED);
-		init_mutex(&ctl->queue_lock, flags & FLAG_QUEUE_DIED);
-	} else {
-		memset(&ctl->writer_lock, 0, sizeof(ctl->writer_lock));
-		memset(&ctl->queue_lock, 0, sizeof(ctl->queue_lock));
-	}
+	prepare_lock(&ctl->writer_lock, flags & FLAG_FREE_LOCKS,
+		     flags & FLAG_WRITER_DIED);
+	prepare_lock(&ctl->queue_lock, flags & FLAG_FREE_LOCKS,
+		     flags & FLAG_QUEUE_DIED);
 
 	memset(&st, 0, sizeof(st));
 	st.read_only = (flags & FLAG_READ_ONLY) != 0;

@@ -1,8 +1,9 @@
 /*
  * ring.c - operations over a topic ring in shared memory (layout in
- * ring_layout.h). Writers serialise on a robust mutex and publish a record
- * by storing writer_tail; broadcast readers follow their own cursor without
- * a lock; queue consumers share one cursor under a second robust mutex.
+ * ring_layout.h). Writers serialise on a lock of our own (shm_lock.h) and
+ * publish a record by storing writer_tail; broadcast readers follow their
+ * own cursor without a lock; queue consumers share one cursor under a
+ * second lock.
  * Every value read from shared memory is checked before it is used.
  */
 #include <errno.h>
@@ -76,36 +77,11 @@ int sb_ring_layout(const struct sb_ring_config *cfg, uint64_t *data_size,
 	return 0;
 }
 
-static int init_robust_mutex(sb_shm_mutex *m)
-{
-	pthread_mutexattr_t attr;
-	int r;
-
-	r = pthread_mutexattr_init(&attr);
-	if (r == 0) {
-		r = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-	}
-	if (r == 0) {
-		r = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-	}
-	/* Error-checking: a thread that holds a claim and publishes again
-	 * gets -EDEADLK instead of hanging on its own lock. */
-	if (r == 0) {
-		r = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-	}
-	if (r == 0) {
-		r = pthread_mutex_init(&m->mutex, &attr);
-	}
-	pthread_mutexattr_destroy(&attr);
-	return -r;
-}
-
 int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
                        const struct sb_ring_config *cfg, uint64_t queue_start)
 {
 	struct sb_ring_ctl *c = ctl;
 	uint64_t need_data, need_ctl;
-	int r;
 
 	if (ctl == NULL || sb_ring_layout(cfg, &need_data, &need_ctl) < 0 ||
 	    ctl_size < need_ctl) {
@@ -118,11 +94,8 @@ int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
 	/* relaxed: nobody else maps this segment before it is handed out. */
 	atomic_store_explicit(&c->queue_cursor, queue_start,
 	                      memory_order_relaxed);
-	r = init_robust_mutex(&c->writer_lock);
-	if (r == 0) {
-		r = init_robust_mutex(&c->queue_lock);
-	}
-	return r;
+	/* Both locks are free as zeroed (shm_lock.h). */
+	return 0;
 }
 
 int sb_ring_format(void *data, uint64_t data_size, void *ctl,
@@ -272,9 +245,9 @@ static uint64_t span_needed(const struct sb_ring *ring, uint64_t tail,
 
 /* ---- locks ---------------------------------------------------------- */
 
-static void unlock_mutex(sb_shm_mutex *m)
+static void release_lock(struct sb_shm_lock *m)
 {
-	pthread_mutex_unlock(&m->mutex);
+	sb_shm_lock_release(m);
 }
 
 /*
@@ -289,30 +262,23 @@ static const struct timespec *lock_deadline(struct sb_wait *w,
 }
 
 /*
- * Locks a robust mutex within `w`. Tries once first: the uncontended case
- * reads no clock. *owner_died is set when the previous holder died with it
- * held: the caller repairs the state it protects and marks it consistent.
+ * Takes a lock of the control segment within `w`. *owner_died is set when
+ * the previous holder died with it held: the caller repairs the state it
+ * protects.
  */
-static int lock_mutex(sb_shm_mutex *m, struct sb_wait *w, int *owner_died)
+static int take_lock(struct sb_shm_lock *m, struct sb_wait *w,
+                      int *owner_died)
 {
-	const struct timespec *deadline;
 	struct timespec grace;
 	int r;
 
 	*owner_died = 0;
-	r = pthread_mutex_trylock(&m->mutex);
-	if (r == EBUSY) {
-		deadline = lock_deadline(w, &grace);
-		r = deadline != NULL
-		        ? pthread_mutex_clocklock(&m->mutex, CLOCK_MONOTONIC,
-		                                  deadline)
-		        : pthread_mutex_lock(&m->mutex);
+	if (sb_shm_lock_try(m)) {
+		return 0; /* the uncontended case reads no clock */
 	}
-	if (r == EOWNERDEAD) {
-		*owner_died = 1;
-		return 0;
-	}
-	return -r;
+	r = sb_shm_lock_take(m, lock_deadline(w, &grace));
+	*owner_died = r == SB_SHM_LOCK_OWNER_DIED;
+	return r < 0 ? r : 0;
 }
 
 static uint64_t load_relaxed(_Atomic uint64_t *v)
@@ -441,8 +407,7 @@ static uint32_t solo_mine(const struct sb_ring_ctl *ctl, uint32_t s,
 /*
  * 1 when this thread may publish without writer_lock; it is then busy until
  * solo_leave(). 0 when it must take the lock. -EDEADLK when it is busy
- * already: it holds a claim (as a second lock of the error-checking mutex
- * would say).
+ * already: it holds a claim (as taking writer_lock again would say).
  */
 static inline int solo_enter(struct sb_ring *ring)
 {
@@ -605,7 +570,7 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 /*
  * With writer_lock held, before a claim that keeps it: a solo writer gives
  * solo up, so that a publish of its own while it holds the claim does not
- * take the solo path around the lock (it gets -EDEADLK from the mutex).
+ * take the solo path around the lock (it gets -EDEADLK from the lock).
  */
 static void solo_give_up(struct sb_ring *ring)
 {
@@ -700,7 +665,7 @@ static int writer_lock(struct sb_ring *ring, struct sb_wait *w, int writer)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	int died;
-	int r = lock_mutex(&ctl->writer_lock, w, &died);
+	int r = take_lock(&ctl->writer_lock, w, &died);
 
 	if (r < 0) {
 		return r;
@@ -708,14 +673,13 @@ static int writer_lock(struct sb_ring *ring, struct sb_wait *w, int writer)
 	if (died) {
 		atomic_store_explicit(&ctl->writer_repair, 1,
 		                      memory_order_relaxed);
-		pthread_mutex_consistent(&ctl->writer_lock.mutex);
 		/* A process died inside the ring: it may have been a waiting
 		 * writer too (in another thread), so free what it left. */
 		sb_ring_reap_dead_waiters(ring);
 	}
 	r = solo_revoke(ring, w);
 	if (r < 0) {
-		unlock_mutex(&ctl->writer_lock);
+		release_lock(&ctl->writer_lock);
 		return r;
 	}
 	if (writer && atomic_load_explicit(&ctl->writer_repair,
@@ -741,7 +705,7 @@ static uint64_t next_seq_now(const struct sb_ring *ring)
 
 static void writer_unlock(struct sb_ring *ring)
 {
-	unlock_mutex(&ring->shm_ctl->writer_lock);
+	release_lock(&ring->shm_ctl->writer_lock);
 }
 
 /* ---- writing --------------------------------------------------------- */
@@ -830,7 +794,7 @@ static int try_room(struct sb_ring *ring, uint64_t tail, uint64_t size,
                     int *ok)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
-	/* relaxed: only writer_lock holders store these; the mutex orders
+	/* relaxed: only writer_lock holders store these; the lock orders
 	 * them between holders. */
 	uint64_t committed = load_relaxed(&hdr->writer_tail);
 	uint64_t oldest = load_relaxed(&hdr->writer_oldest);
@@ -1923,11 +1887,10 @@ static void repair_queue_state(struct sb_ring *ring)
 static int queue_lock(struct sb_ring *ring, struct sb_wait *w)
 {
 	int died;
-	int r = lock_mutex(&ring->shm_ctl->queue_lock, w, &died);
+	int r = take_lock(&ring->shm_ctl->queue_lock, w, &died);
 
 	if (r == 0 && died) {
 		repair_queue_state(ring);
-		pthread_mutex_consistent(&ring->shm_ctl->queue_lock.mutex);
 	}
 	return r;
 }
@@ -1952,7 +1915,7 @@ static int queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
 		if (r == 0) {
 			return 0;
 		}
-		unlock_mutex(&ring->shm_ctl->queue_lock);
+		release_lock(&ring->shm_ctl->queue_lock);
 		if (r != -EAGAIN) {
 			return r;
 		}
@@ -1975,7 +1938,7 @@ static int queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 
 	r = account_seq(&expected, rec->seq, &lost);
 	if (r < 0) {
-		unlock_mutex(&ctl->queue_lock);
+		release_lock(&ctl->queue_lock);
 		return r;
 	}
 	/* The expected seq goes first and the cursor second: see
@@ -1986,7 +1949,7 @@ static int queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 	 * this store before our load of space_waiters. */
 	atomic_store_explicit(&ctl->queue_cursor, rec->end,
 	                      memory_order_seq_cst);
-	unlock_mutex(&ctl->queue_lock);
+	release_lock(&ctl->queue_lock);
 	rd->lost += lost;
 	rd->received++;
 	store_relaxed(&slot->sub_received, rd->received);
@@ -2041,7 +2004,7 @@ static int reader_consume(struct sb_ring_reader *rd,
 static void reader_skip(struct sb_ring_reader *rd)
 {
 	if (rd->ring->mode == SB_RING_QUEUE) {
-		unlock_mutex(&rd->ring->shm_ctl->queue_lock);
+		release_lock(&rd->ring->shm_ctl->queue_lock);
 	}
 }
 

@@ -6,7 +6,7 @@
  *
  * Threads: an sb_ring may be shared by threads for publishing (each claim is
  * its own sb_ring_claim, and claim and commit must run on the same thread,
- * because the claim holds the robust writer mutex). An sb_ring_reader is
+ * because the claim holds writer_lock). An sb_ring_reader is
  * used by one thread at a time.
  *
  * Errors are negative errno values: -EINVAL (bad argument), -EMSGSIZE
@@ -109,9 +109,9 @@ int sb_ring_layout(const struct sb_ring_config *cfg, uint64_t *data_size,
                    uint64_t *ctl_size);
 
 /*
- * Formats fresh (zeroed) segments for `cfg`, initialises the robust mutexes,
- * and publishes the ready word last. Returns 0, -EINVAL (bad geometry or
- * segments smaller than sb_ring_layout() says), or a pthread error.
+ * Formats fresh (zeroed) segments for `cfg` and publishes the ready word
+ * last. Returns 0 or -EINVAL (bad geometry or segments smaller than
+ * sb_ring_layout() says).
  */
 int sb_ring_format(void *data, uint64_t data_size, void *ctl,
                    uint64_t ctl_size, const struct sb_ring_config *cfg);
@@ -121,7 +121,7 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl,
  * cursor at `queue_start`: for a persisted data segment that survived a
  * broker restart (its header and messages are kept; the control segment,
  * locks and slots, is always new). Then sb_ring_attach() checks the pair.
- * Returns 0, -EINVAL, or a pthread error.
+ * Returns 0 or -EINVAL.
  */
 int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
                        const struct sb_ring_config *cfg, uint64_t queue_start);

@@ -58,12 +58,12 @@
 #define SB_RING_LAYOUT_H
 
 #include <assert.h>
-#include <pthread.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "proto/atomics.h"
+#include "proto/shm_lock.h"
 
 #define SB_RING_MAGIC 0x52425353u    /* "SSBR" in memory */
 #define SB_RING_CTL_MAGIC 0x43425353u /* "SSBC" */
@@ -72,8 +72,9 @@
  * table of pids with bit masks (space_waiters, space_sleepers) instead of
  * counts that a writer killed while waiting left raised for ever; 3 with
  * the solo writer; 4 since each solo thread has its own busy word; 5 with
- * commit_fence. */
-#define SB_RING_CTL_VERSION 5u
+ * commit_fence; 6 since the two locks are our own (shm_lock.h) instead of
+ * glibc robust mutexes, whose list pointers other processes could write. */
+#define SB_RING_CTL_VERSION 6u
 #define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
 
 #define SB_RING_HEADER_SIZE 4096u
@@ -173,14 +174,6 @@ static_assert(offsetof(struct sb_ring_header, stat_rejected) == 280, "");
 static_assert(offsetof(struct sb_ring_header, stat_waits) == 288, "");
 static_assert(offsetof(struct sb_ring_header, stat_recoveries) == 296, "");
 
-/* A process-shared robust pthread mutex, in a fixed 64-byte cell. Both sides
- * must use the same glibc ABI, which holds on one machine. */
-typedef union {
-	pthread_mutex_t mutex;
-	uint8_t bytes[64];
-} sb_shm_mutex;
-static_assert(sizeof(pthread_mutex_t) <= 64, "mutex must fit its cell");
-
 /*
  * One subscriber's slot: 128 bytes, two cache lines, so that neighbouring
  * slots never share a line even with adjacent-line prefetch. Line 0 is the
@@ -236,7 +229,7 @@ struct sb_ring_ctl {
 	_Atomic uint32_t solo_busy[SB_RING_SOLO_ENTRIES];
 	uint8_t reserved1c[16]; /* 112: zero */
 
-	sb_shm_mutex writer_lock; /* 128: serialises writers and attaches */
+	struct sb_shm_lock writer_lock; /* 128: serialises writers, attaches */
 	uint8_t reserved2[64];    /* 192: zero */
 
 	_Atomic uint32_t data_seq;     /* 256: writers bump after a commit */
@@ -265,7 +258,7 @@ struct sb_ring_ctl {
 	_Atomic uint64_t space_sleepers; /* 400: sleeping writers' bits */
 	uint8_t reserved4[104];          /* 408: zero */
 
-	sb_shm_mutex queue_lock; /* 512: serialises queue consumers */
+	struct sb_shm_lock queue_lock; /* 512: serialises queue consumers */
 	uint8_t reserved5[64];   /* 576: zero */
 
 	/* 640: the queue's shared read state, under queue_lock. */

@@ -1287,15 +1287,12 @@ static int corrupt_ok(long r)
 	       r == -ENOENT || r == -ESTALE || r == -EBUSY;
 }
 
-/* Neither lock may be left held by a call that returned. */
+/* Neither lock may be left held by a call that returned. (A random cell
+ * naming this very thread is possible in principle, at odds of 2^-64.) */
 static void assert_locks_free(struct sb_ring *ring)
 {
-	ck_assert_int_eq(
-	    pthread_mutex_trylock(&ring->shm_ctl->writer_lock.mutex), 0);
-	pthread_mutex_unlock(&ring->shm_ctl->writer_lock.mutex);
-	ck_assert_int_eq(
-	    pthread_mutex_trylock(&ring->shm_ctl->queue_lock.mutex), 0);
-	pthread_mutex_unlock(&ring->shm_ctl->queue_lock.mutex);
+	ck_assert(!sb_shm_lock_held(&ring->shm_ctl->writer_lock));
+	ck_assert(!sb_shm_lock_held(&ring->shm_ctl->queue_lock));
 }
 
 #define CHECK_CORRUPT_CALL(ring, call)                                         \
@@ -1364,12 +1361,10 @@ static void corrupt(struct segs *s, const struct sb_ring_config *cfg,
 			hdr[rng_next(rng) % 320] = (unsigned char)rng_next(rng);
 		}
 		break;
-	case 3: /* the control segment's fixed part, mutex cells aside */
+	case 3: /* the control segment's fixed part, locks included */
 	case 4: /* ... keeping its identity */
 		off = kind == 3 ? 0 : 16;
-		fill_random(ctl + off, 128 - off, rng);
-		fill_random(ctl + 192, 512 - 192, rng);
-		fill_random(ctl + 576, SB_RING_CTL_SLOTS_OFFSET - 576, rng);
+		fill_random(ctl + off, SB_RING_CTL_SLOTS_OFFSET - off, rng);
 		break;
 	case 5: /* the subscriber slots */
 		fill_random(

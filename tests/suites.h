@@ -17,6 +17,7 @@
 	X(ring_wait)                                                           \
 	X(solo)                                                                \
 	X(waiters)                                                             \
+	X(shm_lock)                                                            \
 	X(hostile)                                                             \
 	X(access)                                                              \
 	X(crash)                                                               \
