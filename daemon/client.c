@@ -672,11 +672,14 @@ static const char *stalled(const struct sbd_client *c, uint64_t now)
 }
 
 /* Frees the waiter-table entries of writers that died waiting for space,
- * in every topic with memory: named ones, and unnamed ones still held. */
+ * in every topic with memory: named ones, and unnamed ones still held.
+ * The table is in the data segment, which the broker maps read-only for a
+ * topic handed back after a restart: there the next writer that recovers
+ * the ring's lock frees them. */
 static void reap_dead_waiters(struct sbd_broker *b)
 {
 	for (struct sbd_topic *t = b->topics; t != NULL; t = t->next) {
-		int n = sb_ring_reap_dead_waiters(&t->ring);
+		int n = t->adopted ? 0 : sb_ring_reap_dead_waiters(&t->ring);
 
 		if (n > 0) {
 			sbd_info("topic \"%s\": freed %d waiting writer(s) "
@@ -687,7 +690,7 @@ static void reap_dead_waiters(struct sbd_broker *b)
 	for (struct sbd_client *c = b->clients; c != NULL; c = c->next) {
 		for (struct sbd_handle *h = c->handles; h != NULL;
 		     h = h->next) {
-			if (!h->topic->named) {
+			if (!h->topic->named && !h->topic->adopted) {
 				sb_ring_reap_dead_waiters(&h->topic->ring);
 			}
 		}

@@ -220,6 +220,7 @@ static bool reuse_ring(struct sbd_topic *t)
 	    atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed);
 
 	/* relaxed: no other process maps the file before we hand it out. */
+	sb_ring_reset_writers(t->shm_data);
 	if (sb_ring_format_ctl(t->shm_ctl, t->ctl_size, &t->geo, oldest) < 0 ||
 	    sb_ring_attach(&t->ring, t->shm_data, t->data_size, t->shm_ctl,
 			   t->ctl_size) < 0) {

@@ -98,6 +98,13 @@ int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
 	return 0;
 }
 
+void sb_ring_reset_writers(void *data)
+{
+	struct sb_ring_header *hdr = data;
+
+	memset(&hdr->wctl, 0, sizeof(hdr->wctl));
+}
+
 int sb_ring_format(void *data, uint64_t data_size, void *ctl,
                    uint64_t ctl_size, const struct sb_ring_config *cfg)
 {
@@ -171,6 +178,7 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 	sb_fence_init();
 	memset(ring, 0, sizeof(*ring));
 	ring->shm_hdr = hdr;
+	ring->shm_wctl = &hdr->wctl;
 	ring->shm_data = (unsigned char *)data + SB_RING_HEADER_SIZE;
 	ring->shm_ctl = c;
 	ring->shm_slots =
@@ -297,6 +305,32 @@ static void stat_add(_Atomic uint64_t *v, uint64_t n)
 	store_relaxed(v, load_relaxed(v) + n);
 }
 
+/*
+ * A reclaim (the scan of the cursors and the move of writer_oldest) runs
+ * between these two, which make reclaim_seq odd and then even again: a
+ * subscriber that joins without the lock waits for an odd value to pass
+ * (join_reclaims()). seq_cst: our scan comes after the odd value in the
+ * single total order, the Dekker pair with the joiner's slot CAS.
+ */
+static void reclaim_begin(struct sb_ring *ring)
+{
+	struct sb_self me;
+	struct sb_ring_wctl *wc = ring->shm_wctl;
+
+	sb_self(&me);
+	atomic_store_explicit(&wc->reclaimer, (uint64_t)me.pid << 32 | me.tid,
+	                      memory_order_relaxed);
+	atomic_fetch_add_explicit(&wc->reclaim_seq, 1, memory_order_seq_cst);
+}
+
+static void reclaim_end(struct sb_ring *ring)
+{
+	/* release: writer_oldest, stored by the reclaim, is seen by a
+	 * joiner that reads the even value with acquire. */
+	atomic_fetch_add_explicit(&ring->shm_wctl->reclaim_seq, 1,
+	                          memory_order_release);
+}
+
 /* The writer state as it must be after a writer died holding writer_lock. */
 struct writer_state {
 	uint64_t oldest;
@@ -344,12 +378,16 @@ static void repair_writer_state(struct sb_ring *ring)
 	struct writer_state ws;
 
 	recovered_writer_state(ring, &ws);
+	/* A writer that died inside a reclaim left reclaim_seq odd. */
+	if (load_relaxed(&ring->shm_wctl->reclaim_seq) & 1u) {
+		reclaim_end(ring);
+	}
 	store_relaxed(&hdr->writer_oldest, ws.oldest);
 	store_relaxed(&hdr->writer_next_seq, ws.next_seq);
 	stat_add(&hdr->writer_epoch, 1);
 	stat_add(&hdr->stat_recoveries, 1);
 	/* relaxed: writer_repair is only touched under writer_lock. */
-	atomic_store_explicit(&ring->shm_ctl->writer_repair, 0,
+	atomic_store_explicit(&ring->shm_wctl->writer_repair, 0,
 	                      memory_order_relaxed);
 }
 
@@ -359,9 +397,9 @@ static void repair_writer_state(struct sb_ring *ring)
  * A thread that made SB_RING_SOLO_AFTER locked publishes in a row, with no
  * other thread taking writer_lock in between, becomes the solo writer: it
  * gets an entry of its own (solo_owner[i], kept while the thread lives),
- * ctl->solo says i + 1, and it then publishes without the lock, holding
+ * wc->solo says i + 1, and it then publishes without the lock, holding
  * its own busy word solo_busy[i] around each publish. Any other thread that
- * takes writer_lock first revokes solo: it flags ctl->solo as revoking and
+ * takes writer_lock first revokes solo: it flags wc->solo as revoking and
  * waits for that entry's busy word to drop. That is a Dekker pair
  *
  *   solo thread:  store solo_busy[i] = tid;  load solo
@@ -386,9 +424,9 @@ static void repair_writer_state(struct sb_ring *ring)
  * repaired like a lock holder that died.
  */
 
-/* `s` (a value of ctl->solo) when it names an entry this thread owns,
+/* `s` (a value of wc->solo) when it names an entry this thread owns,
  * else 0 (also for a revoking flag or an entry out of range). */
-static uint32_t solo_mine(const struct sb_ring_ctl *ctl, uint32_t s,
+static uint32_t solo_mine(const struct sb_ring_wctl *wc, uint32_t s,
                           const struct sb_self *me)
 {
 	const struct sb_ring_solo_owner *o;
@@ -396,7 +434,7 @@ static uint32_t solo_mine(const struct sb_ring_ctl *ctl, uint32_t s,
 	if (s == 0 || s > SB_RING_SOLO_ENTRIES) {
 		return 0;
 	}
-	o = &ctl->solo_owner[s - 1];
+	o = &wc->solo_owner[s - 1];
 	return atomic_load_explicit(&o->tid, memory_order_relaxed) == me->tid &&
 	               atomic_load_explicit(&o->pid, memory_order_relaxed) ==
 	                   me->pid
@@ -411,8 +449,8 @@ static uint32_t solo_mine(const struct sb_ring_ctl *ctl, uint32_t s,
  */
 static inline int solo_enter(struct sb_ring *ring)
 {
-	struct sb_ring_ctl *ctl = ring->shm_ctl;
-	uint32_t s = atomic_load_explicit(&ctl->solo, memory_order_relaxed);
+	struct sb_ring_wctl *wc = ring->shm_wctl;
+	uint32_t s = atomic_load_explicit(&wc->solo, memory_order_relaxed);
 	struct sb_self me;
 	_Atomic uint32_t *busy;
 	uint32_t e;
@@ -424,11 +462,11 @@ static inline int solo_enter(struct sb_ring *ring)
 	if (!sb_self(&me)) {
 		return 0;
 	}
-	e = solo_mine(ctl, s & ~SB_RING_SOLO_REVOKING, &me);
+	e = solo_mine(wc, s & ~SB_RING_SOLO_REVOKING, &me);
 	if (e == 0) {
 		return 0;
 	}
-	busy = &ctl->solo_busy[e - 1];
+	busy = &wc->solo_busy[e - 1];
 	if (atomic_load_explicit(busy, memory_order_relaxed) == me.tid) {
 		return -EDEADLK; /* our own claim, revoking or not */
 	}
@@ -441,7 +479,7 @@ static inline int solo_enter(struct sb_ring *ring)
 	 * orders our store before our load; the compiler must not swap
 	 * them. */
 	atomic_signal_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&ctl->solo, memory_order_relaxed) == e) {
+	if (atomic_load_explicit(&wc->solo, memory_order_relaxed) == e) {
 		/* acquire: what the lock holders wrote before us is visible. */
 		atomic_thread_fence(memory_order_acquire);
 		ring->solo_entry = e;
@@ -454,22 +492,22 @@ static inline int solo_enter(struct sb_ring *ring)
 static void solo_leave(struct sb_ring *ring)
 {
 	/* release: a revoker that sees 0 sees everything we published. */
-	atomic_store_explicit(&ring->shm_ctl->solo_busy[ring->solo_entry - 1],
+	atomic_store_explicit(&ring->shm_wctl->solo_busy[ring->solo_entry - 1],
 	                      0, memory_order_release);
 }
 
 /* With writer_lock held: no thread is solo any more, and the streak that
  * would make one starts again. */
-static void solo_clear(struct sb_ring_ctl *ctl)
+static void solo_clear(struct sb_ring_wctl *wc)
 {
-	atomic_store_explicit(&ctl->solo, 0, memory_order_relaxed);
-	atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+	atomic_store_explicit(&wc->solo, 0, memory_order_relaxed);
+	atomic_store_explicit(&wc->streak, 0, memory_order_relaxed);
 }
 
 /* Whether entry i's owner is a live thread. */
-static int solo_owner_alive(const struct sb_ring_ctl *ctl, uint32_t i)
+static int solo_owner_alive(const struct sb_ring_wctl *wc, uint32_t i)
 {
-	const struct sb_ring_solo_owner *o = &ctl->solo_owner[i];
+	const struct sb_ring_solo_owner *o = &wc->solo_owner[i];
 
 	return sb_thread_alive(
 	    atomic_load_explicit(&o->pid, memory_order_relaxed),
@@ -484,23 +522,23 @@ static int solo_owner_alive(const struct sb_ring_ctl *ctl, uint32_t i)
  */
 static int solo_wait_idle(struct sb_ring *ring, uint32_t i, struct sb_wait *w)
 {
-	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	struct sb_ring_wctl *wc = ring->shm_wctl;
 	const struct timespec pause = {.tv_nsec = 100000};
 	const struct timespec *deadline = NULL;
 	struct timespec grace;
 
 	/* acquire: pairs with the release in solo_leave(). */
-	for (uint32_t n = 0; atomic_load_explicit(&ctl->solo_busy[i],
+	for (uint32_t n = 0; atomic_load_explicit(&wc->solo_busy[i],
 	                                          memory_order_acquire) != 0;
 	     n++) {
 		if (n < ring->spin) {
 			sb_cpu_relax();
 			continue;
 		}
-		if (!solo_owner_alive(ctl, i)) {
-			atomic_store_explicit(&ctl->writer_repair, 1,
+		if (!solo_owner_alive(wc, i)) {
+			atomic_store_explicit(&wc->writer_repair, 1,
 			                      memory_order_relaxed);
-			atomic_store_explicit(&ctl->solo_busy[i], 0,
+			atomic_store_explicit(&wc->solo_busy[i], 0,
 			                      memory_order_relaxed);
 			break;
 		}
@@ -523,8 +561,8 @@ static int solo_wait_idle(struct sb_ring *ring, uint32_t i, struct sb_wait *w)
  */
 static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 {
-	struct sb_ring_ctl *ctl = ring->shm_ctl;
-	uint32_t s = atomic_load_explicit(&ctl->solo, memory_order_relaxed);
+	struct sb_ring_wctl *wc = ring->shm_wctl;
+	uint32_t s = atomic_load_explicit(&wc->solo, memory_order_relaxed);
 	uint32_t e = s & ~SB_RING_SOLO_REVOKING;
 	struct sb_self me;
 	int r;
@@ -533,21 +571,21 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 		return 0;
 	}
 	(void)sb_self(&me);
-	if (solo_mine(ctl, s, &me) != 0) {
+	if (solo_mine(wc, s, &me) != 0) {
 		return 0; /* we are solo */
 	}
 	if (e == 0 || e > SB_RING_SOLO_ENTRIES) {
-		solo_clear(ctl); /* no such entry: nobody can be publishing */
+		solo_clear(wc); /* no such entry: nobody can be publishing */
 		return 0;
 	}
-	if (solo_mine(ctl, e, &me) != 0 &&
-	    atomic_load_explicit(&ctl->solo_busy[e - 1],
+	if (solo_mine(wc, e, &me) != 0 &&
+	    atomic_load_explicit(&wc->solo_busy[e - 1],
 	                         memory_order_relaxed) == me.tid) {
 		return -EDEADLK; /* our own solo claim, already being revoked */
 	}
-	atomic_store_explicit(&ctl->solo, e | SB_RING_SOLO_REVOKING,
+	atomic_store_explicit(&wc->solo, e | SB_RING_SOLO_REVOKING,
 	                      memory_order_relaxed);
-	atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+	atomic_store_explicit(&wc->streak, 0, memory_order_relaxed);
 	/* The lock holder's half of the Dekker pair with solo_enter(): solo
 	 * flagged first, then the look at busy. Run by every lock holder
 	 * that finds solo set, revoking or not: an earlier revoker may have
@@ -562,7 +600,7 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 	}
 	r = solo_wait_idle(ring, e - 1, w);
 	if (r == 0) {
-		atomic_store_explicit(&ctl->solo, 0, memory_order_relaxed);
+		atomic_store_explicit(&wc->solo, 0, memory_order_relaxed);
 	}
 	return r;
 }
@@ -574,13 +612,13 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
  */
 static void solo_give_up(struct sb_ring *ring)
 {
-	struct sb_ring_ctl *ctl = ring->shm_ctl;
-	uint32_t s = atomic_load_explicit(&ctl->solo, memory_order_relaxed);
+	struct sb_ring_wctl *wc = ring->shm_wctl;
+	uint32_t s = atomic_load_explicit(&wc->solo, memory_order_relaxed);
 	struct sb_self me;
 
 	(void)sb_self(&me);
-	if (solo_mine(ctl, s, &me) != 0) {
-		solo_clear(ctl);
+	if (solo_mine(wc, s, &me) != 0) {
+		solo_clear(wc);
 	}
 }
 
@@ -591,26 +629,26 @@ static void solo_give_up(struct sb_ring *ring)
  */
 static uint32_t solo_entry_for(struct sb_ring *ring, const struct sb_self *me)
 {
-	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	struct sb_ring_wctl *wc = ring->shm_wctl;
 	uint32_t spare = 0;
 
 	for (uint32_t i = 0; i < SB_RING_SOLO_ENTRIES; i++) {
-		if (solo_mine(ctl, i + 1, me) != 0) {
+		if (solo_mine(wc, i + 1, me) != 0) {
 			return i + 1;
 		}
 		if (spare == 0 &&
-		    (atomic_load_explicit(&ctl->solo_owner[i].tid,
+		    (atomic_load_explicit(&wc->solo_owner[i].tid,
 		                          memory_order_relaxed) == 0 ||
-		     !solo_owner_alive(ctl, i))) {
+		     !solo_owner_alive(wc, i))) {
 			spare = i + 1;
 		}
 	}
 	if (spare != 0) {
-		struct sb_ring_solo_owner *o = &ctl->solo_owner[spare - 1];
+		struct sb_ring_solo_owner *o = &wc->solo_owner[spare - 1];
 
 		/* A thread that died between its looks at solo may have
 		 * left its busy word set; nobody was protected by it. */
-		atomic_store_explicit(&ctl->solo_busy[spare - 1], 0,
+		atomic_store_explicit(&wc->solo_busy[spare - 1], 0,
 		                      memory_order_relaxed);
 		atomic_store_explicit(&o->pid, me->pid, memory_order_relaxed);
 		atomic_store_explicit(&o->tid, me->tid, memory_order_relaxed);
@@ -623,55 +661,54 @@ static uint32_t solo_entry_for(struct sb_ring *ring, const struct sb_self *me)
  * process may use the plain busy store: see above). */
 static void solo_count(struct sb_ring *ring)
 {
-	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	struct sb_ring_wctl *wc = ring->shm_wctl;
 	struct sb_self me;
 	int registered = sb_self(&me);
-	uint32_t n = atomic_load_explicit(&ctl->streak, memory_order_relaxed);
+	uint32_t n = atomic_load_explicit(&wc->streak, memory_order_relaxed);
 	uint32_t e;
 
-	if (atomic_load_explicit(&ctl->streak_tid, memory_order_relaxed) !=
+	if (atomic_load_explicit(&wc->streak_tid, memory_order_relaxed) !=
 	    me.tid) {
-		atomic_store_explicit(&ctl->streak_tid, me.tid,
+		atomic_store_explicit(&wc->streak_tid, me.tid,
 		                      memory_order_relaxed);
 		n = 0;
 	}
 	if (n < SB_RING_SOLO_AFTER) {
-		atomic_store_explicit(&ctl->streak, n + 1, memory_order_relaxed);
+		atomic_store_explicit(&wc->streak, n + 1, memory_order_relaxed);
 		return;
 	}
 	if (!registered ||
-	    atomic_load_explicit(&ctl->solo, memory_order_relaxed) != 0) {
+	    atomic_load_explicit(&wc->solo, memory_order_relaxed) != 0) {
 		return;
 	}
 	e = solo_entry_for(ring, &me);
 	if (e != 0) {
 		/* relaxed: the unlock that follows publishes it. */
-		atomic_store_explicit(&ctl->solo, e, memory_order_relaxed);
+		atomic_store_explicit(&wc->solo, e, memory_order_relaxed);
 	} else {
 		/* Every entry is a live thread's: try again a streak later,
 		 * not at each publish (the look costs a system call each). */
-		atomic_store_explicit(&ctl->streak, 0, memory_order_relaxed);
+		atomic_store_explicit(&wc->streak, 0, memory_order_relaxed);
 	}
 }
 
 /*
  * Locks writer_lock and ends another thread's solo. When the previous
- * holder (or the solo writer) died, the repair is flagged in the control
- * segment; a `writer` (which can write the data header) carries it out at
- * once, anyone else (a subscriber opening its slot) leaves it to the next
- * writer and reads around it with next_seq_now().
+ * holder (or the solo writer) died, the repair is flagged (writer_repair)
+ * and carried out at once. Only writers take it: it lives in the data
+ * segment, which subscribers map read-only.
  */
-static int writer_lock(struct sb_ring *ring, struct sb_wait *w, int writer)
+static int writer_lock(struct sb_ring *ring, struct sb_wait *w)
 {
-	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	struct sb_ring_wctl *wc = ring->shm_wctl;
 	int died;
-	int r = take_lock(&ctl->writer_lock, w, &died);
+	int r = take_lock(&wc->writer_lock, w, &died);
 
 	if (r < 0) {
 		return r;
 	}
 	if (died) {
-		atomic_store_explicit(&ctl->writer_repair, 1,
+		atomic_store_explicit(&wc->writer_repair, 1,
 		                      memory_order_relaxed);
 		/* A process died inside the ring: it may have been a waiting
 		 * writer too (in another thread), so free what it left. */
@@ -679,33 +716,19 @@ static int writer_lock(struct sb_ring *ring, struct sb_wait *w, int writer)
 	}
 	r = solo_revoke(ring, w);
 	if (r < 0) {
-		release_lock(&ctl->writer_lock);
+		release_lock(&wc->writer_lock);
 		return r;
 	}
-	if (writer && atomic_load_explicit(&ctl->writer_repair,
-	                                   memory_order_relaxed) != 0) {
+	if (atomic_load_explicit(&wc->writer_repair, memory_order_relaxed) !=
+	    0) {
 		repair_writer_state(ring);
 	}
 	return 0;
 }
 
-/* With writer_lock held: the seq the next record will carry, taking a
- * pending repair into account without writing. */
-static uint64_t next_seq_now(const struct sb_ring *ring)
-{
-	struct writer_state ws;
-
-	if (atomic_load_explicit(&ring->shm_ctl->writer_repair,
-	                         memory_order_relaxed) == 0) {
-		return load_relaxed(&ring->shm_hdr->writer_next_seq);
-	}
-	recovered_writer_state(ring, &ws);
-	return ws.next_seq;
-}
-
 static void writer_unlock(struct sb_ring *ring)
 {
-	release_lock(&ring->shm_ctl->writer_lock);
+	release_lock(&ring->shm_wctl->writer_lock);
 }
 
 /* ---- writing --------------------------------------------------------- */
@@ -734,8 +757,10 @@ static uint64_t reclaim_limit(const struct sb_ring *ring, uint64_t tail,
 	for (uint32_t i = 0; i < ring->slot_count; i++) {
 		struct sb_ring_slot *slot = &ring->shm_slots[i];
 
+		/* seq_cst: the other half of the Dekker pair with a joining
+		 * reader's slot CAS (see join_reclaims()). */
 		if ((atomic_load_explicit(&slot->slot_state,
-		                          memory_order_acquire) &
+		                          memory_order_seq_cst) &
 		     1u) == 0) {
 			continue;
 		}
@@ -820,8 +845,10 @@ static int try_room(struct sb_ring *ring, uint64_t tail, uint64_t size,
 		           ? ring->capacity
 		           : need + ring->capacity / 4;
 	}
+	reclaim_begin(ring);
 	limit = reclaim_limit(ring, committed, oldest);
 	r = reclaim(ring, committed, tail, &oldest, limit, want);
+	reclaim_end(ring);
 	if (r < 0) {
 		return r;
 	}
@@ -835,7 +862,7 @@ static int try_room(struct sb_ring *ring, uint64_t tail, uint64_t size,
  * Takes a free entry of space_waiter_pid for this thread and sets its bit
  * in space_waiters. Returns the entry's index, or -1 when all are taken.
  */
-static int waiter_enter(struct sb_ring_ctl *ctl)
+static int waiter_enter(struct sb_ring_wctl *wc)
 {
 	uint32_t pid = (uint32_t)getpid();
 
@@ -846,13 +873,13 @@ static int waiter_enter(struct sb_ring_ctl *ctl)
 		 * in waiter_leave() or sb_ring_reap_dead_waiters(), so their
 		 * clearing of bit i comes before our setting of it. */
 		if (atomic_compare_exchange_strong_explicit(
-		        &ctl->space_waiter_pid[i], &expected, pid,
+		        &wc->space_waiter_pid[i], &expected, pid,
 		        memory_order_acquire, memory_order_relaxed)) {
 			/* seq_cst: Dekker with wake_writers_if_waiting(): we
 			 * publish "a writer waits", then look at the cursors
 			 * again; a reader stores its cursor, then looks at
 			 * space_waiters. One of us sees the other. */
-			atomic_fetch_or_explicit(&ctl->space_waiters,
+			atomic_fetch_or_explicit(&wc->space_waiters,
 			                         UINT64_C(1) << i,
 			                         memory_order_seq_cst);
 			return (int)i;
@@ -862,7 +889,7 @@ static int waiter_enter(struct sb_ring_ctl *ctl)
 }
 
 /* Clears entry `i`'s bits, then frees the entry (if it is still ours). */
-static void waiter_leave(struct sb_ring_ctl *ctl, int i)
+static void waiter_leave(struct sb_ring_wctl *wc, int i)
 {
 	uint64_t bit;
 	uint32_t pid;
@@ -874,30 +901,30 @@ static void waiter_leave(struct sb_ring_ctl *ctl, int i)
 	pid = (uint32_t)getpid();
 	/* relaxed: a stale bit only makes a reader bump space_seq once more;
 	 * the release CAS below orders these before the entry is reused. */
-	atomic_fetch_and_explicit(&ctl->space_sleepers, ~bit,
+	atomic_fetch_and_explicit(&wc->space_sleepers, ~bit,
 	                          memory_order_relaxed);
-	atomic_fetch_and_explicit(&ctl->space_waiters, ~bit,
+	atomic_fetch_and_explicit(&wc->space_waiters, ~bit,
 	                          memory_order_relaxed);
 	/* release: pairs with the acquire CAS in waiter_enter(). A failed CAS
 	 * means a reaper freed the entry already (and cleared our bits). */
-	atomic_compare_exchange_strong_explicit(&ctl->space_waiter_pid[i], &pid,
+	atomic_compare_exchange_strong_explicit(&wc->space_waiter_pid[i], &pid,
 	                                        0, memory_order_release,
 	                                        memory_order_relaxed);
 }
 
 int sb_ring_reap_dead_waiters(struct sb_ring *ring)
 {
-	struct sb_ring_ctl *ctl;
+	struct sb_ring_wctl *wc;
 	int freed = 0;
 
 	if (ring == NULL) {
 		return -EINVAL;
 	}
-	ctl = ring->shm_ctl;
+	wc = ring->shm_wctl;
 	for (uint32_t i = 0; i < SB_RING_MAX_SPACE_WAITERS; i++) {
 		uint64_t bit = UINT64_C(1) << i;
 		/* relaxed: only the value matters; the CAS below decides. */
-		uint32_t pid = atomic_load_explicit(&ctl->space_waiter_pid[i],
+		uint32_t pid = atomic_load_explicit(&wc->space_waiter_pid[i],
 		                                    memory_order_relaxed);
 
 		if (pid == 0 || pid > INT_MAX || kill((pid_t)pid, 0) == 0 ||
@@ -907,13 +934,13 @@ int sb_ring_reap_dead_waiters(struct sb_ring *ring)
 		/* The writer is dead: clearing its bits is idempotent, so it
 		 * does not matter how far it got in waiter_enter(). relaxed:
 		 * the release CAS below orders them before any reuse. */
-		atomic_fetch_and_explicit(&ctl->space_sleepers, ~bit,
+		atomic_fetch_and_explicit(&wc->space_sleepers, ~bit,
 		                          memory_order_relaxed);
-		atomic_fetch_and_explicit(&ctl->space_waiters, ~bit,
+		atomic_fetch_and_explicit(&wc->space_waiters, ~bit,
 		                          memory_order_relaxed);
 		/* release: pairs with the acquire CAS in waiter_enter(). */
 		if (atomic_compare_exchange_strong_explicit(
-		        &ctl->space_waiter_pid[i], &pid, 0,
+		        &wc->space_waiter_pid[i], &pid, 0,
 		        memory_order_release, memory_order_relaxed)) {
 			freed++;
 		}
@@ -926,7 +953,7 @@ uint32_t sb_ring_blocked_writers(const struct sb_ring *ring)
 	/* relaxed: a snapshot for people, not a synchronisation. */
 	return ring != NULL ? (uint32_t)__builtin_popcountll(
 	                          atomic_load_explicit(
-	                              &ring->shm_ctl->space_waiters,
+	                              &ring->shm_wctl->space_waiters,
 	                              memory_order_relaxed))
 	                    : 0;
 }
@@ -987,6 +1014,7 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
                           struct sb_wait *w, int *ok)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	struct sb_ring_wctl *wc = ring->shm_wctl;
 	const struct timespec *dl;
 	struct timespec slice;
 	uint32_t seen;
@@ -995,7 +1023,7 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	/* Counted before anyone can see us wait (a reader that makes room
 	 * at once still made us wait for it). */
 	stat_add(&ring->shm_hdr->stat_waits, 1);
-	me = waiter_enter(ctl);
+	me = waiter_enter(wc);
 	/* Readers store their cursors with release only (reader_consumed()):
 	 * the heavy fence makes every store before it visible before we look
 	 * at the cursors, and every reader after it sees our bit. */
@@ -1003,7 +1031,7 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	seen = atomic_load_explicit(&ctl->space_seq, memory_order_acquire);
 	r = try_room(ring, load_relaxed(&ring->shm_hdr->writer_tail), size, ok);
 	if (r < 0 || *ok) {
-		waiter_leave(ctl, me);
+		waiter_leave(wc, me);
 		if (r < 0) {
 			writer_unlock(ring);
 		}
@@ -1021,7 +1049,7 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	if (me >= 0) {
 		/* seq_cst: Dekker with the reader's bump then sleepers load;
 		 * the kernel compares space_seq with `seen` as it queues us. */
-		atomic_fetch_or_explicit(&ctl->space_sleepers, UINT64_C(1) << me,
+		atomic_fetch_or_explicit(&wc->space_sleepers, UINT64_C(1) << me,
 		                         memory_order_seq_cst);
 	}
 	sb_fence_heavy(); /* as above, for the sleepers bit */
@@ -1036,14 +1064,14 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 		                                         : SPACE_POLL_MS,
 		                                 &slice));
 	}
-	waiter_leave(ctl, me);
+	waiter_leave(wc, me);
 	if (r == -ETIMEDOUT && !sb_deadline_passed(dl)) {
 		r = 0; /* only the slice ended: look again */
 	}
 	if (r < 0 && r != -EINTR) {
 		return r;
 	}
-	return writer_lock(ring, w, 1);
+	return writer_lock(ring, w);
 }
 
 /* With writer_lock held: makes room for a `size`-byte record. Returns 0
@@ -1351,7 +1379,7 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 		return r;
 	}
 	if (r == 0) {
-		r = writer_lock(ring, &w, 1);
+		r = writer_lock(ring, &w);
 		if (r < 0) {
 			return r;
 		}
@@ -1558,7 +1586,7 @@ ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
 			r = r > 0 ? 0 : r;
 			continue;
 		}
-		r = writer_lock(ring, &w, 1);
+		r = writer_lock(ring, &w);
 		if (r == 0) {
 			r = publish_some(ring, msgs, n, &done, &w);
 		}
@@ -1822,18 +1850,19 @@ static void wake_writers_if_waiting(struct sb_ring *ring, uint64_t from,
                                     uint64_t to, int caught_up)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
+	struct sb_ring_wctl *wc = ring->shm_wctl;
 	uint64_t chunk = ring->capacity / 16;
 	uint64_t sleepers;
 
 	/* seq_cst: second half of the Dekker pairing in waiter_enter():
 	 * our cursor store came first. */
-	if (atomic_load_explicit(&ctl->space_waiters, memory_order_seq_cst) ==
+	if (atomic_load_explicit(&wc->space_waiters, memory_order_seq_cst) ==
 	    0) {
 		return;
 	}
 	/* seq_cst: pairs with the writer marking itself asleep before it
 	 * looks at the cursors in room_visible(). */
-	sleepers = atomic_load_explicit(&ctl->space_sleepers,
+	sleepers = atomic_load_explicit(&wc->space_sleepers,
 	                                memory_order_seq_cst);
 	if (sleepers == 0 && !caught_up && from / chunk == to / chunk) {
 		return;
@@ -1842,7 +1871,7 @@ static void wake_writers_if_waiting(struct sb_ring *ring, uint64_t from,
 	 * a writer counts itself asleep before the kernel compares
 	 * space_seq; so either it sees the bump or we see it asleep. */
 	atomic_fetch_add_explicit(&ctl->space_seq, 1, memory_order_seq_cst);
-	if (sleepers != 0 || atomic_load_explicit(&ctl->space_sleepers,
+	if (sleepers != 0 || atomic_load_explicit(&wc->space_sleepers,
 	                                          memory_order_seq_cst) != 0) {
 		sb_futex_wake(&ctl->space_seq, INT_MAX);
 	}
@@ -1991,6 +2020,16 @@ static int reader_consume(struct sb_ring_reader *rd,
 
 	if (rd->ring->mode == SB_RING_QUEUE) {
 		return queue_consume(rd, rec);
+	}
+	if (rd->seq_unknown) {
+		/* The first record: where it joined, its seq is the one
+		 * expected; further on (lapped under overwrite), what lies
+		 * between was lost, counted from the lower bound. */
+		if (rec->pos == rd->join_pos ||
+		    rd->ring->overflow != SB_RING_OVERWRITE) {
+			rd->expected_seq = rec->seq;
+		}
+		rd->seq_unknown = 0;
 	}
 	r = account_seq(&rd->expected_seq, rec->seq, &rd->lost);
 	if (r < 0) {
@@ -2163,18 +2202,7 @@ uint64_t sb_ring_reader_lost(const struct sb_ring_reader *rd)
 
 /* ---- reader slots ---------------------------------------------------- */
 
-/* With writer_lock held: the seq of the first message at or after `pos`,
- * or the next seq to be written when there is none. */
-static uint64_t first_seq_from(struct sb_ring *ring, uint64_t pos)
-{
-	struct rec_view rec;
-	uint64_t tail = 0;
-
-	if (next_record(ring, &pos, &tail, &rec) == 0) {
-		return rec.seq;
-	}
-	return next_seq_now(ring);
-}
+static int free_slot(struct sb_ring *ring, uint32_t index, uint32_t state);
 
 static int find_free_slot(const struct sb_ring *ring, uint32_t *index)
 {
@@ -2190,6 +2218,120 @@ static int find_free_slot(const struct sb_ring *ring, uint32_t *index)
 	return -EUSERS;
 }
 
+/* 1 once a reclaim that made reclaim_seq odd is over: it is even again,
+ * or the writer that made it odd is dead (it will move nothing more, and
+ * the next writer repairs the count before it reclaims). */
+static int reclaim_over(const struct sb_ring *ring, uint64_t seq)
+{
+	uint64_t who;
+
+	if ((seq & 1u) == 0) {
+		return 1;
+	}
+	who = atomic_load_explicit(&ring->shm_wctl->reclaimer,
+	                           memory_order_relaxed);
+	return !sb_thread_alive((uint32_t)(who >> 32), (uint32_t)who);
+}
+
+/*
+ * Joining without the lock. A subscriber cannot take writer_lock (it lives
+ * in the data segment, which subscribers map read-only), so a reader that
+ * has made its slot live with its cursor at `*pos` must still make sure no
+ * writer reclaims past that cursor without having seen it. The Dekker pair:
+ * the reader CASes its slot live (seq_cst), then loads reclaim_seq; a
+ * writer makes reclaim_seq odd (seq_cst), then loads the slot states. So
+ * either the writer's scan sees the slot, or the reader sees the odd value
+ * (or the even one after it) and waits for that reclaim to end, then reads
+ * writer_oldest (acquire, after the even value's release). A cursor below
+ * oldest is moved up to it and stored (seq_cst) and the check runs again,
+ * since a writer that saw the old cursor below its oldest ignored it.
+ */
+static int join_reclaims(struct sb_ring *ring, struct sb_ring_slot *slot,
+                         uint64_t *pos, struct sb_wait *w)
+{
+	uint64_t seq, oldest;
+
+	for (;;) {
+		seq = atomic_load_explicit(&ring->shm_wctl->reclaim_seq,
+		                           memory_order_seq_cst);
+		for (unsigned spins = 0; !reclaim_over(ring, seq); spins++) {
+			if (spins > 64 && sb_deadline_passed(
+			                      sb_wait_deadline(w))) {
+				return -ETIMEDOUT;
+			}
+			sb_cpu_relax();
+			seq = atomic_load_explicit(
+			    &ring->shm_wctl->reclaim_seq, memory_order_acquire);
+		}
+		oldest = atomic_load_explicit(&ring->shm_hdr->writer_oldest,
+		                              memory_order_acquire);
+		if (*pos >= oldest) {
+			return 0;
+		}
+		*pos = oldest;
+		atomic_store_explicit(&slot->sub_cursor, *pos,
+		                      memory_order_seq_cst);
+	}
+}
+
+/*
+ * The seq a new broadcast reader at `pos` expects: that of the first record
+ * at or after it (*known = 1). With no record there yet, the first record
+ * it reads will say (*known = 0): reading writer_next_seq instead could
+ * take a value a writer has not stored yet, and writers are not stopped
+ * while a subscriber joins. Under overwrite a reader can be lapped before
+ * its first read, so it keeps a lower bound then: the next_seq it saw
+ * before looking (what it counts its losses from).
+ */
+static uint64_t start_seq(struct sb_ring *ring, uint64_t pos, int *known)
+{
+	/* acquire: a record committed after this value has a seq >= it. */
+	uint64_t low = atomic_load_explicit(&ring->shm_hdr->writer_next_seq,
+	                                    memory_order_acquire);
+	uint64_t tail = 0;
+	struct rec_view rec;
+
+	*known = next_record(ring, &pos, &tail, &rec) == 0 &&
+	         !(ring->overflow == SB_RING_OVERWRITE &&
+	           overrun(ring, rec.pos));
+	if (*known) {
+		return rec.seq;
+	}
+	/* UINT64_MAX: receive_one()'s check fails, and the general path
+	 * (reader_consume()) takes the first record's seq. */
+	return ring->overflow == SB_RING_OVERWRITE ? low : UINT64_MAX;
+}
+
+/* Makes slot `index` live for this process with its cursor at `pos`:
+ * -EBUSY when another reader took it first. */
+static int take_slot(struct sb_ring *ring, uint32_t index, uint64_t pos,
+                     uint32_t owner, uint32_t *state)
+{
+	struct sb_ring_slot *slot = &ring->shm_slots[index];
+	uint32_t free_state =
+	    atomic_load_explicit(&slot->slot_state, memory_order_relaxed);
+
+	if ((free_state & 1u) != 0) {
+		return -EBUSY;
+	}
+	store_relaxed(&slot->sub_cursor, pos);
+	store_relaxed(&slot->sub_received, 0);
+	store_relaxed(&slot->sub_lost, 0);
+	atomic_store_explicit(&slot->sub_sleeping, 0, memory_order_relaxed);
+	atomic_store_explicit(&slot->slot_pid, sb_process_id(),
+	                      memory_order_relaxed);
+	atomic_store_explicit(&slot->slot_owner, owner, memory_order_relaxed);
+	*state = (((free_state >> 1) + 1) << 1) | 1u;
+	/* seq_cst: makes the cursor above visible before the slot counts
+	 * as live (writers load the state first), and is the reader's half
+	 * of the Dekker pair in join_reclaims(). */
+	return atomic_compare_exchange_strong_explicit(
+	           &slot->slot_state, &free_state, *state,
+	           memory_order_seq_cst, memory_order_relaxed)
+	           ? 0
+	           : -EBUSY;
+}
+
 int sb_ring_reader_open(struct sb_ring *ring, int start,
                         struct sb_ring_reader *rd)
 {
@@ -2199,61 +2341,49 @@ int sb_ring_reader_open(struct sb_ring *ring, int start,
 int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
                               struct sb_ring_reader *rd)
 {
-	struct sb_ring_header *hdr;
-	struct sb_ring_slot *slot;
 	struct sb_wait w = sb_wait_start(READER_OPEN_TIMEOUT_MS);
-	uint32_t index, free_state, state;
+	uint32_t index, state;
 	uint64_t pos = 0, expected = 0;
-	int r;
+	int r, seq_known = 1;
 
 	if (ring == NULL || rd == NULL ||
 	    (start != SB_RING_START_LATEST && start != SB_RING_START_EARLIEST)) {
 		return -EINVAL;
 	}
-	hdr = ring->shm_hdr;
-	r = writer_lock(ring, &w, 0);
+	do {
+		r = find_free_slot(ring, &index);
+		if (r < 0) {
+			return r;
+		}
+		if (ring->mode == SB_RING_BROADCAST) {
+			/* acquire: as in next_record(). */
+			pos = atomic_load_explicit(
+			    start == SB_RING_START_EARLIEST
+			        ? &ring->shm_hdr->writer_oldest
+			        : &ring->shm_hdr->writer_tail,
+			    memory_order_acquire);
+		}
+		r = take_slot(ring, index, pos, owner, &state);
+	} while (r == -EBUSY && !sb_deadline_passed(sb_wait_deadline(&w)));
+	if (r == 0 && ring->mode == SB_RING_BROADCAST) {
+		r = join_reclaims(ring, &ring->shm_slots[index], &pos, &w);
+		if (r < 0) {
+			free_slot(ring, index, state);
+		} else {
+			expected = start_seq(ring, pos, &seq_known);
+		}
+	}
 	if (r < 0) {
 		return r;
 	}
-	r = find_free_slot(ring, &index);
-	if (r < 0) {
-		writer_unlock(ring);
-		return r;
-	}
-	slot = &ring->shm_slots[index];
-	if (ring->mode == SB_RING_BROADCAST) {
-		/* Under writer_lock the positions are stable: no writer can
-		 * reclaim past the cursor before the slot is live. */
-		pos = start == SB_RING_START_EARLIEST
-		          ? load_relaxed(&hdr->writer_oldest)
-		          : load_relaxed(&hdr->writer_tail);
-		expected = first_seq_from(ring, pos);
-	}
-	store_relaxed(&slot->sub_cursor, pos);
-	store_relaxed(&slot->sub_received, 0);
-	store_relaxed(&slot->sub_lost, 0);
-	atomic_store_explicit(&slot->sub_sleeping, 0, memory_order_relaxed);
-	atomic_store_explicit(&slot->slot_pid, (uint32_t)getpid(),
-	                      memory_order_relaxed);
-	atomic_store_explicit(&slot->slot_owner, owner, memory_order_relaxed);
-	free_state = atomic_load_explicit(&slot->slot_state,
-	                                  memory_order_relaxed);
-	state = (((free_state >> 1) + 1) << 1) | 1u;
-	/* acq_rel: release makes the cursor above visible before the slot
-	 * counts as live (pairs with the acquire load in reclaim_limit()). */
-	if (!atomic_compare_exchange_strong_explicit(
-	        &slot->slot_state, &free_state, state, memory_order_acq_rel,
-	        memory_order_relaxed)) {
-		writer_unlock(ring);
-		return -EBUSY;
-	}
-	writer_unlock(ring);
 	memset(rd, 0, sizeof(*rd));
 	rd->ring = ring;
 	rd->slot = index;
 	rd->slot_state = state;
 	rd->cursor = pos;
 	rd->expected_seq = expected;
+	rd->seq_unknown = !seq_known;
+	rd->join_pos = pos;
 	return 0;
 }
 

@@ -45,6 +45,7 @@ struct sb_ring_config {
 struct sb_ring {
 	struct sb_ring_header *shm_hdr; /* read-only for pure subscribers */
 	unsigned char *shm_data;        /* the data area */
+	struct sb_ring_wctl *shm_wctl;  /* in the header: writers only */
 	struct sb_ring_ctl *shm_ctl;
 	struct sb_ring_slot *shm_slots;
 	uint64_t capacity;
@@ -89,6 +90,8 @@ struct sb_ring_reader {
 	uint64_t cursor;        /* broadcast: next position to read */
 	uint64_t known_tail;    /* the writer_tail it saw last */
 	uint64_t expected_seq;  /* broadcast: seq it expects next */
+	int seq_unknown;        /* 1: the next record's seq sets it */
+	uint64_t join_pos;      /* where it joined */
 	uint64_t lost;          /* messages it missed (overwrite policy) */
 	uint64_t received;      /* messages delivered */
 	int peeking;            /* 1 between peek and release */
@@ -125,6 +128,14 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl,
  */
 int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
                        const struct sb_ring_config *cfg, uint64_t queue_start);
+
+/*
+ * Clears what only writers write in a data segment's header (their lock,
+ * the solo writer, the waiting writers' table): for a persisted data
+ * segment that no process uses, reused at broker start with a fresh
+ * control segment. Its messages and positions are kept.
+ */
+void sb_ring_reset_writers(void *data);
 
 /*
  * Attaches to formatted segments, checking magic, version, readiness and

@@ -73,12 +73,17 @@
  * counts that a writer killed while waiting left raised for ever; 3 with
  * the solo writer; 4 since each solo thread has its own busy word; 5 with
  * commit_fence; 6 since the two locks are our own (shm_lock.h) instead of
- * glibc robust mutexes, whose list pointers other processes could write. */
-#define SB_RING_CTL_VERSION 6u
+ * glibc robust mutexes, whose list pointers other processes could write;
+ * 7 since what only writers write (writer_lock, the solo writer, the
+ * waiting writers' table) lives in the data header (struct sb_ring_wctl),
+ * which subscribers map read-only. */
+#define SB_RING_CTL_VERSION 7u
 #define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
 
 #define SB_RING_HEADER_SIZE 4096u
 #define SB_RING_CTL_SLOTS_OFFSET 1024u
+#define SB_RING_WCTL_OFFSET 1024u /* in the data header page */
+#define SB_RING_WCTL_SIZE 1024u
 #define SB_RING_RECORD_ALIGN 16u
 #define SB_RING_RECORD_HEADER 16u
 #define SB_RING_MIN_CAPACITY 4096u
@@ -119,6 +124,106 @@ static_assert(offsetof(struct sb_ring_record, type) == 4, "");
 static_assert(offsetof(struct sb_ring_record, seq) == 8, "");
 
 /*
+ * One subscriber's slot: 128 bytes, two cache lines, so that neighbouring
+ * slots never share a line even with adjacent-line prefetch. Line 0 is the
+ * reader's hot line; line 1 changes only on attach and release.
+ */
+struct sb_ring_slot {
+	_Atomic uint64_t sub_cursor;   /* 0: reader: next position it reads */
+	_Atomic uint64_t sub_received; /* 8: reader: messages delivered */
+	_Atomic uint64_t sub_lost;     /* 16: reader: messages it missed */
+	_Atomic uint32_t sub_sleeping; /* 24: reader threads in futex wait */
+	uint8_t reserved0[36];         /* 28: zero */
+	_Atomic uint32_t slot_state;   /* 64: generation << 1 | 1 when in use */
+	_Atomic uint32_t slot_pid;     /* 68: attaching process, for stat */
+	_Atomic uint32_t slot_owner;   /* 72: broker's token for the owner */
+	uint8_t reserved1[52];         /* 76: zero */
+};
+static_assert(sizeof(struct sb_ring_slot) == 128, "");
+static_assert(offsetof(struct sb_ring_slot, sub_cursor) == 0, "");
+static_assert(offsetof(struct sb_ring_slot, sub_received) == 8, "");
+static_assert(offsetof(struct sb_ring_slot, sub_lost) == 16, "");
+static_assert(offsetof(struct sb_ring_slot, sub_sleeping) == 24, "");
+static_assert(offsetof(struct sb_ring_slot, slot_state) == 64, "");
+static_assert(offsetof(struct sb_ring_slot, slot_pid) == 68, "");
+static_assert(offsetof(struct sb_ring_slot, slot_owner) == 72, "");
+
+/*
+ * What only writers write, in the data segment's header page at 1024 (the
+ * segment subscribers map read-only): the writers' lock, the solo writer,
+ * and the table of writers waiting for space. Each group sits on its own
+ * 64-byte line.
+ */
+struct sb_ring_wctl {
+	uint32_t reserved0[3];          /* 0: zero */
+	_Atomic uint32_t writer_repair; /* 12: 1: a dead writer's state awaits
+	                                 * repair by the next writer */
+	/* 16: odd while a writer scans the subscriber cursors and moves
+	 * writer_oldest (reclaim); a subscriber that joins waits for an odd
+	 * value to pass (see "Joining without the lock" in ring.c). */
+	_Atomic uint64_t reclaim_seq;
+	/* 24: pid << 32 | tid of the writer that made reclaim_seq odd last,
+	 * so that a joining subscriber need not wait for a dead one. */
+	_Atomic uint64_t reclaimer;
+	uint8_t reserved1[32]; /* 32: zero */
+
+	/* Line 1 (64): the solo writer. A thread that made SB_RING_SOLO_AFTER
+	 * locked publishes in a row may publish without writer_lock until
+	 * another thread takes the lock (see "The solo writer" in ring.c).
+	 * Each thread that has been solo keeps an entry (solo_owner, below)
+	 * with its own busy word here, which no other live thread writes. */
+	/* 64: entry + 1 of the solo thread, 0: none; | SB_RING_SOLO_REVOKING
+	 * while a revoker waits for it; written under writer_lock. */
+	_Atomic uint32_t solo;
+	_Atomic uint32_t streak_tid; /* 68: thread of the last locked publish */
+	_Atomic uint32_t streak;     /* 72: its locked publishes in a row */
+	uint32_t reserved1b;         /* 76: zero */
+	/* 80: entry i's thread id while that thread publishes (or holds a
+	 * claim) without the lock, else 0; written by that thread only, and
+	 * cleared by whoever finds it dead. */
+	_Atomic uint32_t solo_busy[SB_RING_SOLO_ENTRIES];
+	uint8_t reserved1c[16]; /* 112: zero */
+
+	struct sb_shm_lock writer_lock; /* 128: serialises writers */
+	uint8_t reserved2[128];         /* 192: zero */
+
+	/* 320: who owns solo entry i (tid 0: free); set under writer_lock
+	 * when the entry is given out, read to check that its thread lives. */
+	struct sb_ring_solo_owner {
+		_Atomic uint32_t tid;
+		_Atomic uint32_t pid;
+	} solo_owner[SB_RING_SOLO_ENTRIES];
+
+	uint8_t reserved3[8]; /* 384: zero */
+	/* Bit i: the writer in space_waiter_pid[i] waits for space (spinning
+	 * or asleep) / is in FUTEX_WAIT. Setting and clearing a bit is
+	 * idempotent, so a reaper can clear a dead writer's bits without
+	 * knowing how far it got: nothing leaks, nothing goes negative.
+	 * Readers load them to know whether to wake a writer. */
+	_Atomic uint64_t space_waiters;  /* 392: waiting writers' bits */
+	_Atomic uint64_t space_sleepers; /* 400: sleeping writers' bits */
+	uint8_t reserved4[360];          /* 408: zero */
+
+	/* 768: the pid (getpid()) of the writer that owns bit i of the masks
+	 * above, 0 when free; taken by CAS, freed by its writer or by
+	 * sb_ring_reap_dead_waiters() once that pid is dead. */
+	_Atomic uint32_t space_waiter_pid[SB_RING_MAX_SPACE_WAITERS];
+};
+static_assert(sizeof(struct sb_ring_wctl) == SB_RING_WCTL_SIZE, "");
+static_assert(offsetof(struct sb_ring_wctl, writer_repair) == 12, "");
+static_assert(offsetof(struct sb_ring_wctl, reclaim_seq) == 16, "");
+static_assert(offsetof(struct sb_ring_wctl, reclaimer) == 24, "");
+static_assert(offsetof(struct sb_ring_wctl, solo) == 64, "");
+static_assert(offsetof(struct sb_ring_wctl, streak_tid) == 68, "");
+static_assert(offsetof(struct sb_ring_wctl, streak) == 72, "");
+static_assert(offsetof(struct sb_ring_wctl, solo_busy) == 80, "");
+static_assert(offsetof(struct sb_ring_wctl, writer_lock) == 128, "");
+static_assert(offsetof(struct sb_ring_wctl, solo_owner) == 320, "");
+static_assert(offsetof(struct sb_ring_wctl, space_waiters) == 392, "");
+static_assert(offsetof(struct sb_ring_wctl, space_sleepers) == 400, "");
+static_assert(offsetof(struct sb_ring_wctl, space_waiter_pid) == 768, "");
+
+/*
  * Page 0 of the data segment. Every field is written by writers only (the
  * creator for the geometry), so subscribers can map it read-only.
  */
@@ -152,7 +257,14 @@ struct sb_ring_header {
 	_Atomic uint64_t stat_rejected;    /* 280: publishes refused when full */
 	_Atomic uint64_t stat_waits;       /* 288: times a writer waited */
 	_Atomic uint64_t stat_recoveries;  /* 296: dead lock holders repaired */
-	uint8_t reserved3[SB_RING_HEADER_SIZE - 304]; /* 304: zero */
+	uint8_t reserved3[SB_RING_WCTL_OFFSET - 304]; /* 304: zero */
+
+	/* 1024: what only writers write (struct sb_ring_wctl): here, in
+	 * the segment subscribers map read-only, so that none of them can
+	 * take or corrupt the writers' lock or solo state. */
+	struct sb_ring_wctl wctl;
+	uint8_t reserved4[SB_RING_HEADER_SIZE - SB_RING_WCTL_OFFSET -
+	                  SB_RING_WCTL_SIZE]; /* 2048: zero */
 };
 static_assert(sizeof(struct sb_ring_header) == SB_RING_HEADER_SIZE, "");
 static_assert(offsetof(struct sb_ring_header, magic) == 0, "");
@@ -173,64 +285,20 @@ static_assert(offsetof(struct sb_ring_header, writer_epoch) == 272, "");
 static_assert(offsetof(struct sb_ring_header, stat_rejected) == 280, "");
 static_assert(offsetof(struct sb_ring_header, stat_waits) == 288, "");
 static_assert(offsetof(struct sb_ring_header, stat_recoveries) == 296, "");
+static_assert(offsetof(struct sb_ring_header, wctl) == SB_RING_WCTL_OFFSET, "");
 
 /*
- * One subscriber's slot: 128 bytes, two cache lines, so that neighbouring
- * slots never share a line even with adjacent-line prefetch. Line 0 is the
- * reader's hot line; line 1 changes only on attach and release.
- */
-struct sb_ring_slot {
-	_Atomic uint64_t sub_cursor;   /* 0: reader: next position it reads */
-	_Atomic uint64_t sub_received; /* 8: reader: messages delivered */
-	_Atomic uint64_t sub_lost;     /* 16: reader: messages it missed */
-	_Atomic uint32_t sub_sleeping; /* 24: reader threads in futex wait */
-	uint8_t reserved0[36];         /* 28: zero */
-	_Atomic uint32_t slot_state;   /* 64: generation << 1 | 1 when in use */
-	_Atomic uint32_t slot_pid;     /* 68: attaching process, for stat */
-	_Atomic uint32_t slot_owner;   /* 72: broker's token for the owner */
-	uint8_t reserved1[52];         /* 76: zero */
-};
-static_assert(sizeof(struct sb_ring_slot) == 128, "");
-static_assert(offsetof(struct sb_ring_slot, sub_cursor) == 0, "");
-static_assert(offsetof(struct sb_ring_slot, sub_received) == 8, "");
-static_assert(offsetof(struct sb_ring_slot, sub_lost) == 16, "");
-static_assert(offsetof(struct sb_ring_slot, sub_sleeping) == 24, "");
-static_assert(offsetof(struct sb_ring_slot, slot_state) == 64, "");
-static_assert(offsetof(struct sb_ring_slot, slot_pid) == 68, "");
-static_assert(offsetof(struct sb_ring_slot, slot_owner) == 72, "");
-
-/*
- * The control segment's fixed part. Each group sits on its own 128-byte
- * block: the futex words are written only when someone sleeps, so in steady
- * state their lines stay shared and cost nothing.
+ * The control segment's fixed part: what readers write too (every process
+ * that uses the topic maps it read-write). Each group sits on its own
+ * 128-byte block: the futex words are written only when someone sleeps,
+ * so in steady state their lines stay shared and cost nothing. The offsets
+ * the writers' fields had up to layout 6 are reserved.
  */
 struct sb_ring_ctl {
 	uint32_t magic;        /* 0: SB_RING_CTL_MAGIC, creator */
 	uint32_t version;      /* 4: SB_RING_CTL_VERSION, creator */
 	uint32_t slot_count;   /* 8: copy of the header's, creator */
-	_Atomic uint32_t writer_repair; /* 12: 1: a dead writer's state awaits
-	                                 * repair by the next writer */
-	uint8_t reserved1[48]; /* 16: zero */
-
-	/* Line 1 (64): the solo writer. A thread that made SB_RING_SOLO_AFTER
-	 * locked publishes in a row may publish without writer_lock until
-	 * another thread takes the lock (see "The solo writer" in ring.c).
-	 * Each thread that has been solo keeps an entry (solo_owner, below)
-	 * with its own busy word here, which no other live thread writes. */
-	/* 64: entry + 1 of the solo thread, 0: none; | SB_RING_SOLO_REVOKING
-	 * while a revoker waits for it; written under writer_lock. */
-	_Atomic uint32_t solo;
-	_Atomic uint32_t streak_tid; /* 68: thread of the last locked publish */
-	_Atomic uint32_t streak;     /* 72: its locked publishes in a row */
-	uint32_t reserved1b;         /* 76: zero */
-	/* 80: entry i's thread id while that thread publishes (or holds a
-	 * claim) without the lock, else 0; written by that thread only, and
-	 * cleared by whoever finds it dead. */
-	_Atomic uint32_t solo_busy[SB_RING_SOLO_ENTRIES];
-	uint8_t reserved1c[16]; /* 112: zero */
-
-	struct sb_shm_lock writer_lock; /* 128: serialises writers, attaches */
-	uint8_t reserved2[64];    /* 192: zero */
+	uint8_t reserved1[244]; /* 12: zero */
 
 	_Atomic uint32_t data_seq;     /* 256: writers bump after a commit */
 	_Atomic uint32_t data_waiters; /* 260: readers asleep on data_seq */
@@ -240,23 +308,10 @@ struct sb_ring_ctl {
 	 * heavy fence ("Fenced commits" in ring.c). Readers arm it, writers
 	 * disarm it after SB_RING_FENCE_QUIET commits with nobody asleep. */
 	_Atomic uint32_t commit_fence;
-	uint8_t reserved3[52];         /* 268: zero */
-	/* 320: who owns solo entry i (tid 0: free); set under writer_lock
-	 * when the entry is given out, read to check that its thread lives. */
-	struct sb_ring_solo_owner {
-		_Atomic uint32_t tid;
-		_Atomic uint32_t pid;
-	} solo_owner[SB_RING_SOLO_ENTRIES];
+	uint8_t reserved3[116];        /* 268: zero */
 
 	_Atomic uint32_t space_seq;      /* 384: readers bump after consuming */
-	uint32_t reserved_space;         /* 388: zero */
-	/* Bit i: the writer in space_waiter_pid[i] waits for space (spinning
-	 * or asleep) / is in FUTEX_WAIT. Setting and clearing a bit is
-	 * idempotent, so a reaper can clear a dead writer's bits without
-	 * knowing how far it got: nothing leaks, nothing goes negative. */
-	_Atomic uint64_t space_waiters;  /* 392: waiting writers' bits */
-	_Atomic uint64_t space_sleepers; /* 400: sleeping writers' bits */
-	uint8_t reserved4[104];          /* 408: zero */
+	uint8_t reserved4[124];          /* 388: zero */
 
 	struct sb_shm_lock queue_lock; /* 512: serialises queue consumers */
 	uint8_t reserved5[64];   /* 576: zero */
@@ -265,34 +320,19 @@ struct sb_ring_ctl {
 	_Atomic uint64_t queue_cursor;       /* 640: next position to take */
 	_Atomic uint64_t queue_expected_seq; /* 648: seq expected there */
 	_Atomic uint64_t queue_lost;         /* 656: messages nobody took */
-	uint8_t reserved6[104];              /* 664: zero */
-
-	/* 768: the pid (getpid()) of the writer that owns bit i of the masks
-	 * above, 0 when free; taken by CAS, freed by its writer or by
-	 * sb_ring_reap_dead_waiters() once that pid is dead. */
-	_Atomic uint32_t space_waiter_pid[SB_RING_MAX_SPACE_WAITERS];
+	uint8_t reserved6[360];              /* 664: zero */
 };
 static_assert(sizeof(struct sb_ring_ctl) == SB_RING_CTL_SLOTS_OFFSET, "");
 static_assert(offsetof(struct sb_ring_ctl, magic) == 0, "");
 static_assert(offsetof(struct sb_ring_ctl, version) == 4, "");
 static_assert(offsetof(struct sb_ring_ctl, slot_count) == 8, "");
-static_assert(offsetof(struct sb_ring_ctl, writer_repair) == 12, "");
-static_assert(offsetof(struct sb_ring_ctl, solo) == 64, "");
-static_assert(offsetof(struct sb_ring_ctl, streak_tid) == 68, "");
-static_assert(offsetof(struct sb_ring_ctl, streak) == 72, "");
-static_assert(offsetof(struct sb_ring_ctl, solo_busy) == 80, "");
-static_assert(offsetof(struct sb_ring_ctl, solo_owner) == 320, "");
-static_assert(offsetof(struct sb_ring_ctl, writer_lock) == 128, "");
 static_assert(offsetof(struct sb_ring_ctl, data_seq) == 256, "");
 static_assert(offsetof(struct sb_ring_ctl, data_waiters) == 260, "");
 static_assert(offsetof(struct sb_ring_ctl, commit_fence) == 264, "");
 static_assert(offsetof(struct sb_ring_ctl, space_seq) == 384, "");
-static_assert(offsetof(struct sb_ring_ctl, space_waiters) == 392, "");
-static_assert(offsetof(struct sb_ring_ctl, space_sleepers) == 400, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_lock) == 512, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_cursor) == 640, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_expected_seq) == 648, "");
 static_assert(offsetof(struct sb_ring_ctl, queue_lost) == 656, "");
-static_assert(offsetof(struct sb_ring_ctl, space_waiter_pid) == 768, "");
 
 #endif

@@ -888,7 +888,7 @@ START_TEST(spinning_writers_are_told_once_per_chunk)
 		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
 	}
 	/* As a spinning writer looks: its bit in space_waiters only. */
-	atomic_store(&ctl->space_waiters, 1);
+	atomic_store(&f.ring.shm_wctl->space_waiters, 1);
 	seq = atomic_load(&ctl->space_seq);
 	/* Records are 128 bytes, a chunk 256: 0 -> 128 stays in chunk 0. */
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
@@ -898,7 +898,7 @@ START_TEST(spinning_writers_are_told_once_per_chunk)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 1);
 	/* Asleep: told at every message. */
-	atomic_store(&ctl->space_sleepers, 1);
+	atomic_store(&f.ring.shm_wctl->space_sleepers, 1);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 2);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
@@ -906,7 +906,7 @@ START_TEST(spinning_writers_are_told_once_per_chunk)
 	/* Spinning again: 640 -> 768 crosses into chunk 3, 768 -> 896 does
 	 * not, 896 -> 1024 does; 1024 -> 1152 does not, but catches up
 	 * with the tail, which tells the writer too. */
-	atomic_store(&ctl->space_sleepers, 0);
+	atomic_store(&f.ring.shm_wctl->space_sleepers, 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 4);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
@@ -915,7 +915,7 @@ START_TEST(spinning_writers_are_told_once_per_chunk)
 	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 5);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 6);
-	atomic_store(&ctl->space_waiters, 0);
+	atomic_store(&f.ring.shm_wctl->space_waiters, 0);
 	sb_ring_reader_close(&rd);
 	fixture_close(&f);
 }
@@ -927,14 +927,12 @@ START_TEST(blocked_writer_wakes_when_reader_consumes)
 	                                   SB_RING_BLOCK);
 	struct fixture f;
 	struct sb_ring_reader rd;
-	struct sb_ring_ctl *ctl;
 	struct sb_ring_header *hdr;
 	unsigned char buf[1024] = {0};
 	int count;
 	pid_t child;
 
 	fixture_open(&f, &cfg);
-	ctl = f.ctl;
 	hdr = f.data;
 	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
 	ck_assert_int_eq(fill_until_full(&f.ring, 100, &count), -EAGAIN);
@@ -943,14 +941,14 @@ START_TEST(blocked_writer_wakes_when_reader_consumes)
 	if (child == 0) {
 		_exit(sb_ring_publish(&f.ring, buf, 100, -1) == 0 ? 0 : 1);
 	}
-	while (atomic_load(&ctl->space_waiters) == 0) {
+	while (atomic_load(&f.ring.shm_wctl->space_waiters) == 0) {
 		usleep(1000);
 	}
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_int_eq(sbt_wait(child), 0);
 	ck_assert_uint_ge(atomic_load(&hdr->stat_waits), 1);
-	ck_assert_uint_eq(atomic_load(&ctl->space_waiters), 0);
-	ck_assert_uint_eq(atomic_load(&ctl->space_sleepers), 0);
+	ck_assert_uint_eq(atomic_load(&f.ring.shm_wctl->space_waiters), 0);
+	ck_assert_uint_eq(atomic_load(&f.ring.shm_wctl->space_sleepers), 0);
 	sb_ring_reader_close(&rd);
 	fixture_close(&f);
 }
@@ -958,40 +956,73 @@ END_TEST
 
 /* ---- a writer's death seen by a read-only subscriber ------------------- */
 
-/* In a child: maps the data segment read-only, opens a reader, and exits 0
- * if it got `want_seq` as the next expected sequence number. */
-static pid_t open_read_only_reader(struct fixture *f, int start,
-                                   uint64_t want_seq)
+/*
+ * Forks a subscriber that maps the data segment read-only (as a pure
+ * subscriber does) and opens a reader at `start`; it then waits for a
+ * byte on `go`, receives one message and exits 0 if it was message
+ * `want` (publish_pattern's) with nothing lost.
+ */
+static pid_t read_only_reader(struct fixture *f, int start, int ready,
+                              int go, uint32_t want)
 {
 	pid_t child = fork();
 
 	ck_assert_int_ge(child, 0);
 	if (child == 0) {
 		struct sb_ring_reader rd;
-		int r;
+		unsigned char buf[64];
+		char c;
 
-		if (mprotect(f->data, f->data_size, PROT_READ) < 0) {
+		if (mprotect(f->data, f->data_size, PROT_READ) < 0 ||
+		    sb_ring_reader_open(&f->ring, start, &rd) != 0 ||
+		    write(ready, "r", 1) != 1 || read(go, &c, 1) != 1) {
 			_exit(2);
 		}
-		r = sb_ring_reader_open(&f->ring, start, &rd);
-		_exit(r == 0 && rd.expected_seq == want_seq ? 0 : 1);
+		_exit(sb_ring_receive(&rd, buf, sizeof(buf), 0) == 8 &&
+		              sbt_check_pattern(buf, 8, want) &&
+		              sb_ring_reader_lost(&rd) == 0
+		          ? 0
+		          : 1);
 	}
 	return child;
 }
 
-START_TEST(read_only_subscriber_leaves_the_repair_to_the_next_writer)
+/* Runs read_only_reader() to the end: `publish` runs once it has opened. */
+static int with_read_only_reader(struct fixture *f, int start,
+                                 uint32_t want, uint32_t publish)
+{
+	int ready[2], go[2];
+	char c;
+	pid_t child;
+	int st;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	child = read_only_reader(f, start, ready[1], go[0], want);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	if (publish != 0) {
+		publish_pattern(&f->ring, 8, publish);
+	}
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	st = sbt_wait(child);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+	return st;
+}
+
+START_TEST(a_subscriber_neither_takes_nor_repairs_a_dead_writers_lock)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
 	struct fixture f;
 	struct sb_ring_header *hdr;
-	struct sb_ring_ctl *ctl;
 	struct sb_ring_reader rd;
 	pid_t writer;
 
 	fixture_open(&f, &cfg);
 	hdr = f.data;
-	ctl = f.ctl;
 	publish_pattern(&f.ring, 8, 1);
 	writer = fork();
 	ck_assert_int_ge(writer, 0);
@@ -1005,19 +1036,19 @@ START_TEST(read_only_subscriber_leaves_the_repair_to_the_next_writer)
 		_exit(1);
 	}
 	ck_assert_int_eq(sbt_wait(writer), -SIGKILL);
-	/* The subscriber inherits the dead writer's lock but cannot write
-	 * the header: it must neither crash nor repair. */
-	ck_assert_int_eq(sbt_wait(open_read_only_reader(
-	                     &f, SB_RING_START_EARLIEST, 0)),
-	                 0);
-	ck_assert_uint_eq(atomic_load(&ctl->writer_repair), 1);
+	/* The subscriber joins past the dead writer's lock without taking
+	 * it (it could not: the lock is in the data segment, read-only to
+	 * it) and reads the message committed before the death. */
+	ck_assert_int_eq(
+	    with_read_only_reader(&f, SB_RING_START_EARLIEST, 1, 0), 0);
+	ck_assert_uint_ne(atomic_load(&f.ring.shm_wctl->writer_lock.owner), 0);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_recoveries), 0);
 	/* The next writer repairs, and nothing of the dead claim shows. */
 	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST,
 	                                     &rd),
 	                 0);
 	publish_pattern(&f.ring, 9, 2);
-	ck_assert_uint_eq(atomic_load(&ctl->writer_repair), 0);
+	ck_assert_uint_eq(atomic_load(&f.ring.shm_wctl->writer_repair), 0);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_recoveries), 1);
 	receive_pattern(&rd, 8, 1);
 	receive_pattern(&rd, 9, 2);
@@ -1029,29 +1060,26 @@ END_TEST
 
 /*
  * A writer that dies between storing the tail and writer_next_seq leaves
- * next_seq one behind. Simulated here (the window is a few instructions):
- * a read-only subscriber starting at the latest position must expect the
- * seq after the newest record, not the stale one.
+ * next_seq one behind (simulated: the window is a few instructions). A
+ * subscriber joining at the latest position must not take the stale value
+ * for the next record's seq: it takes the seq of the first record it reads,
+ * and counts nothing lost.
  */
-START_TEST(pending_repair_gives_subscribers_the_true_next_seq)
+START_TEST(a_stale_next_seq_does_not_mislead_a_joining_subscriber)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
 	struct fixture f;
 	struct sb_ring_header *hdr;
-	struct sb_ring_ctl *ctl;
 
 	fixture_open(&f, &cfg);
 	hdr = f.data;
-	ctl = f.ctl;
 	publish_pattern(&f.ring, 8, 1);
 	publish_pattern(&f.ring, 8, 2);
 	atomic_store(&hdr->writer_next_seq, 1); /* stale by one */
-	atomic_store(&ctl->writer_repair, 1);
-	ck_assert_int_eq(sbt_wait(open_read_only_reader(
-	                     &f, SB_RING_START_LATEST, 2)),
+	atomic_store(&f.ring.shm_wctl->writer_repair, 1);
+	ck_assert_int_eq(with_read_only_reader(&f, SB_RING_START_LATEST, 3, 3),
 	                 0);
-	publish_pattern(&f.ring, 8, 3);
 	ck_assert_uint_eq(atomic_load(&hdr->writer_next_seq), 3);
 	fixture_close(&f);
 }
@@ -1168,9 +1196,9 @@ Suite *ring_suite(void)
 
 	tc = tcase_create("writer_death");
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc,
-	               read_only_subscriber_leaves_the_repair_to_the_next_writer);
-	tcase_add_test(tc, pending_repair_gives_subscribers_the_true_next_seq);
+	tcase_add_test(
+	    tc, a_subscriber_neither_takes_nor_repairs_a_dead_writers_lock);
+	tcase_add_test(tc, a_stale_next_seq_does_not_mislead_a_joining_subscriber);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("corruption");

@@ -1125,11 +1125,11 @@ START_TEST(block_subscriber_killed_and_reaped_frees_the_producer)
 		/* 64 messages of 16..512 bytes overfill 4 KiB: the producer
 		 * ends up asleep behind the stalled subscriber. */
 		limit = now_s() + 20;
-		while (atomic_load(&ring.shm_ctl->space_waiters) == 0 &&
+		while (atomic_load(&ring.shm_wctl->space_waiters) == 0 &&
 		       now_s() < limit) {
 			usleep(1000);
 		}
-		ck_assert_uint_ne(atomic_load(&ring.shm_ctl->space_waiters), 0);
+		ck_assert_uint_ne(atomic_load(&ring.shm_wctl->space_waiters), 0);
 		ck_assert_int_eq(kill(victim, SIGKILL), 0);
 		assert_killed(victim);
 		/* Dead, its slot still holds the ring: block loses nothing. */
@@ -1291,7 +1291,7 @@ static int corrupt_ok(long r)
  * naming this very thread is possible in principle, at odds of 2^-64.) */
 static void assert_locks_free(struct sb_ring *ring)
 {
-	ck_assert(!sb_shm_lock_held(&ring->shm_ctl->writer_lock));
+	ck_assert(!sb_shm_lock_held(&ring->shm_wctl->writer_lock));
 	ck_assert(!sb_shm_lock_held(&ring->shm_ctl->queue_lock));
 }
 

@@ -278,21 +278,23 @@ static int become_nobody(void)
 }
 
 /*
- * The attack of issue 13 on glibc's robust mutex: make the attacker's own
- * live thread the busy solo writer, so a publisher that takes writer_lock
- * waits inside it (for its timeout) for that thread; meanwhile point the
- * lock's robust-list links (control offsets 152 and 160) at `canary`, which
- * glibc's unlock wrote through.
+ * The attack of issue 13 on glibc's robust mutex, as it was laid out in
+ * control layouts up to 6: make the attacker's own live thread the busy
+ * solo writer (offsets 64, 80, 320), so that a publisher taking
+ * writer_lock waits inside it for that thread; meanwhile point the lock's
+ * robust-list links (offsets 152 and 160) at `canary`, which glibc's
+ * unlock wrote through. Since layout 7 those offsets are reserved: the
+ * writers' state is in the data segment, which a subscriber cannot write.
  */
 static void hold_publishers_in_the_lock(unsigned char *ctl, pid_t self)
 {
-	struct sb_ring_ctl *c = (struct sb_ring_ctl *)(void *)ctl;
 	uint64_t link = (uint64_t)(uintptr_t)&canary[0] + 8;
+	uint32_t me = (uint32_t)self, entry = 1;
 
-	atomic_store(&c->solo_owner[0].tid, (uint32_t)self);
-	atomic_store(&c->solo_owner[0].pid, (uint32_t)self);
-	atomic_store(&c->solo_busy[0], (uint32_t)self);
-	atomic_store(&c->solo, 1);
+	memcpy(ctl + 320, &me, 4); /* solo_owner[0].tid */
+	memcpy(ctl + 324, &me, 4); /* solo_owner[0].pid */
+	memcpy(ctl + 80, &me, 4);  /* solo_busy[0] */
+	memcpy(ctl + 64, &entry, 4); /* solo */
 	memcpy(ctl + 152, &link, 8);
 	memcpy(ctl + 160, &link, 8);
 }
@@ -339,6 +341,13 @@ static int attack(const char *socket, pid_t victim, int go_fd)
 			    "\"topic\":\"locked\"}") != 0 ||
 	    c.nfds != 2) {
 		return 12;
+	}
+	/* The writers' lock and solo state are in the data segment: no
+	 * writable mapping of it for a subscriber. */
+	if (mmap(NULL, SB_RING_HEADER_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, c.fds[0], 0) != MAP_FAILED ||
+	    errno != EACCES) {
+		return 14;
 	}
 	ctl = mmap(NULL, SB_RING_CTL_SLOTS_OFFSET, PROT_READ | PROT_WRITE,
 		   MAP_SHARED, c.fds[1], 0);

@@ -89,9 +89,10 @@ static void segs_destroy(struct segs *s)
 	munmap(s->ctl, s->ctl_size);
 }
 
-static struct sb_ring_ctl *ctl_of(const struct segs *s)
+/* What only writers write: in the data segment's header. */
+static struct sb_ring_wctl *ctl_of(const struct segs *s)
 {
-	return s->ctl;
+	return &((struct sb_ring_header *)s->data)->wctl;
 }
 
 /* Message i carries i in its first 4 bytes and a pattern seeded by i. */
@@ -211,7 +212,7 @@ static void solo_writer_dies_busy(int reap)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct sb_ring mine;
-		struct sb_ring_ctl *ctl = s.ctl;
+		struct sb_ring_wctl *ctl = ctl_of(&s);
 		uint64_t tail;
 
 		if (sb_ring_attach(&mine, s.data, s.data_size, s.ctl,
@@ -277,7 +278,7 @@ END_TEST
 
 /* Makes entry `e` (1-based) the solo one, owned by and busy with the
  * given ids, as a hostile process could. */
-static void hostile_solo(struct sb_ring_ctl *ctl, uint32_t pid, uint32_t tid,
+static void hostile_solo(struct sb_ring_wctl *ctl, uint32_t pid, uint32_t tid,
 			 uint32_t e)
 {
 	atomic_store(&ctl->solo_owner[e - 1].pid, pid);
@@ -290,7 +291,7 @@ START_TEST(hostile_solo_fields_cost_at_most_the_timeout)
 {
 	struct segs s;
 	struct sb_ring ring;
-	struct sb_ring_ctl *ctl;
+	struct sb_ring_wctl *ctl;
 	pid_t sleeper;
 
 	segs_create(&s, SB_RING_BLOCK);
@@ -611,7 +612,7 @@ START_TEST(solo_entries_are_reused_once_their_owner_is_dead)
 	struct segs s;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
-	struct sb_ring_ctl *ctl;
+	struct sb_ring_wctl *ctl;
 	uint32_t i = 0;
 	pid_t sleeper;
 

@@ -93,7 +93,7 @@ static pid_t blocked_writer(struct sb_ring *ring)
 }
 
 /* Waits (bounded) until `n` writers are asleep waiting for space. */
-static void wait_sleepers(struct sb_ring_ctl *ctl, int n)
+static void wait_sleepers(struct sb_ring_wctl *ctl, int n)
 {
 	for (int i = 0; i < WAIT_LIMIT_MS; i++) {
 		if (__builtin_popcountll(atomic_load(&ctl->space_sleepers)) ==
@@ -126,9 +126,9 @@ START_TEST(a_writer_killed_while_waiting_is_reaped)
 	    sb_ring_reader_open(&s.ring, SB_RING_START_EARLIEST, &rd), 0);
 	fill(&s.ring);
 	dead = blocked_writer(&s.ring);
-	wait_sleepers(ctl, 1);
+	wait_sleepers(s.ring.shm_wctl, 1);
 	alive = blocked_writer(&s.ring);
-	wait_sleepers(ctl, 2);
+	wait_sleepers(s.ring.shm_wctl, 2);
 	ck_assert_uint_eq(sb_ring_blocked_writers(&s.ring), 2);
 
 	kill_wait(dead);
@@ -139,17 +139,17 @@ START_TEST(a_writer_killed_while_waiting_is_reaped)
 	ck_assert_uint_eq(sb_ring_blocked_writers(&s.ring), 1);
 	ck_assert_int_eq(sb_ring_reap_dead_waiters(&s.ring), 0);
 	ck_assert_int_eq(
-	    __builtin_popcountll(atomic_load(&ctl->space_sleepers)), 1);
+	    __builtin_popcountll(atomic_load(&s.ring.shm_wctl->space_sleepers)), 1);
 
 	/* The live writer still gets through once the reader moves. */
 	for (int i = 0; i < 4; i++) {
 		ck_assert_int_gt(sb_ring_receive(&rd, buf, sizeof(buf), 0), 0);
 	}
 	ck_assert_int_eq(sbt_wait(alive), 0);
-	ck_assert_uint_eq(atomic_load(&ctl->space_waiters), 0);
-	ck_assert_uint_eq(atomic_load(&ctl->space_sleepers), 0);
+	ck_assert_uint_eq(atomic_load(&s.ring.shm_wctl->space_waiters), 0);
+	ck_assert_uint_eq(atomic_load(&s.ring.shm_wctl->space_sleepers), 0);
 	for (uint32_t i = 0; i < SB_RING_MAX_SPACE_WAITERS; i++) {
-		ck_assert_uint_eq(atomic_load(&ctl->space_waiter_pid[i]), 0);
+		ck_assert_uint_eq(atomic_load(&s.ring.shm_wctl->space_waiter_pid[i]), 0);
 	}
 
 	/* With nobody waiting, reading no longer touches space_seq. */
@@ -179,7 +179,7 @@ START_TEST(a_lock_recovery_reaps_dead_waiters)
 	    sb_ring_reader_open(&s.ring, SB_RING_START_EARLIEST, &rd), 0);
 	fill(&s.ring);
 	waiter = blocked_writer(&s.ring);
-	wait_sleepers(s.ring.shm_ctl, 1);
+	wait_sleepers(s.ring.shm_wctl, 1);
 	kill_wait(waiter);
 	/* Room for one claim, then a holder that dies inside it. */
 	ck_assert_int_gt(sb_ring_receive(&rd, buf, sizeof(buf), 0), 0);
@@ -200,7 +200,7 @@ START_TEST(a_lock_recovery_reaps_dead_waiters)
 	/* The next writer takes the lock with EOWNERDEAD and reaps. */
 	ck_assert_int_eq(sb_ring_publish(&s.ring, "x", 1, 0), 0);
 	ck_assert_uint_eq(sb_ring_blocked_writers(&s.ring), 0);
-	ck_assert_uint_eq(atomic_load(&s.ring.shm_ctl->space_sleepers), 0);
+	ck_assert_uint_eq(atomic_load(&s.ring.shm_wctl->space_sleepers), 0);
 	close(fds[0]);
 	close(fds[1]);
 	sb_ring_reader_close(&rd);
@@ -226,7 +226,7 @@ START_TEST(more_waiters_than_entries_all_get_through)
 	for (int i = 0; i < WRITERS; i++) {
 		pids[i] = blocked_writer(&s.ring);
 	}
-	wait_sleepers(s.ring.shm_ctl, SB_RING_MAX_SPACE_WAITERS);
+	wait_sleepers(s.ring.shm_wctl, SB_RING_MAX_SPACE_WAITERS);
 	for (int i = 0; i < WAIT_LIMIT_MS && got < WRITERS + 3; i++) {
 		ssize_t n = sb_ring_receive(&rd, buf, sizeof(buf), 1);
 
@@ -236,7 +236,7 @@ START_TEST(more_waiters_than_entries_all_get_through)
 	for (int i = 0; i < WRITERS; i++) {
 		ck_assert_int_eq(sbt_wait(pids[i]), 0);
 	}
-	ck_assert_uint_eq(atomic_load(&s.ring.shm_ctl->space_waiters), 0);
+	ck_assert_uint_eq(atomic_load(&s.ring.shm_wctl->space_waiters), 0);
 	sb_ring_reader_close(&rd);
 	ring_destroy(&s);
 }
