@@ -21,6 +21,7 @@
 	X(access)                                                              \
 	X(crash)                                                               \
 	X(sockpath)                                                            \
+	X(sockdir)                                                             \
 	X(frame)                                                               \
 	X(topic_name)                                                          \
 	X(message)                                                             \
