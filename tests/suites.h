@@ -22,6 +22,7 @@
 	X(access)                                                              \
 	X(crash)                                                               \
 	X(sockpath)                                                            \
+	X(sockdir)                                                             \
 	X(frame)                                                               \
 	X(topic_name)                                                          \
 	X(message)                                                             \
