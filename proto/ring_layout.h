@@ -78,6 +78,8 @@
 #define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
 
 #define SB_RING_HEADER_SIZE 4096u
+#define SB_RING_NAME_OFFSET 512u /* sb_ring_header.topic_name */
+#define SB_RING_NAME_SIZE 256u   /* with its NUL padding */
 #define SB_RING_CTL_SLOTS_OFFSET 1024u
 #define SB_RING_RECORD_ALIGN 16u
 #define SB_RING_RECORD_HEADER 16u
@@ -152,7 +154,16 @@ struct sb_ring_header {
 	_Atomic uint64_t stat_rejected;    /* 280: publishes refused when full */
 	_Atomic uint64_t stat_waits;       /* 288: times a writer waited */
 	_Atomic uint64_t stat_recoveries;  /* 296: dead lock holders repaired */
-	uint8_t reserved3[SB_RING_HEADER_SIZE - 304]; /* 304: zero */
+	uint8_t reserved3[SB_RING_NAME_OFFSET - 304]; /* 304: zero */
+
+	/* 512: the topic's name, NUL-padded, written by the broker that
+	 * created the ring (sb_ring_set_name) before it hands the segment to
+	 * anyone; a broker taking the ring back (topic_adopt) requires it to
+	 * equal the name asked for. All zero in a ring made before names were
+	 * stored (the bytes were reserved zero, so the version stays 1). */
+	char topic_name[SB_RING_NAME_SIZE];
+	uint8_t reserved4[SB_RING_HEADER_SIZE - SB_RING_NAME_OFFSET -
+	                  SB_RING_NAME_SIZE]; /* 768: zero */
 };
 static_assert(sizeof(struct sb_ring_header) == SB_RING_HEADER_SIZE, "");
 static_assert(offsetof(struct sb_ring_header, magic) == 0, "");
@@ -173,6 +184,7 @@ static_assert(offsetof(struct sb_ring_header, writer_epoch) == 272, "");
 static_assert(offsetof(struct sb_ring_header, stat_rejected) == 280, "");
 static_assert(offsetof(struct sb_ring_header, stat_waits) == 288, "");
 static_assert(offsetof(struct sb_ring_header, stat_recoveries) == 296, "");
+static_assert(offsetof(struct sb_ring_header, topic_name) == 512, "");
 
 /*
  * One subscriber's slot: 128 bytes, two cache lines, so that neighbouring
