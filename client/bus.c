@@ -305,6 +305,9 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
 		have_handle = g->handle >= 0;
 	}
 	if (r == 0) {
+		r = sb_client_check_memory(&rep);
+	}
+	if (r == 0) {
 		g->m.key.data_prot = data_prot;
 		r = map_grant(bus, rep.fds, &g->m);
 	}

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cJSON.h>
 
@@ -76,7 +77,8 @@ struct sb_client_reply {
 	struct sb_msg_reply msg;
 	int fds[SB_CLIENT_MAX_FDS];
 	int nfds;
-	uint64_t gen; /* the connection generation that answered */
+	uint64_t gen;	  /* the connection generation that answered */
+	uid_t broker_uid; /* the answering broker's uid (SO_PEERCRED) */
 };
 
 /* Prepares `rep` so that sb_client_reply_fini() is safe on it. */
@@ -104,6 +106,22 @@ void sb_client_reply_fini(struct sb_client_reply *rep);
  */
 int sb_client_call(shmbus *bus, const char *op, cJSON *req,
 		   struct sb_client_reply *rep);
+
+/*
+ * Checks the descriptors of `rep` before anything maps them: each must be
+ * owned by the broker's uid, and a memfd must be sealed against shrinking
+ * and growing (a persistent topic's file is checked for its owner only).
+ * Returns 0, -EPERM, or -errno of fstat.
+ */
+int sb_client_check_memory(const struct sb_client_reply *rep);
+
+/*
+ * The uid $SHMBUS_BROKER_USER names (a user name or a decimal uid), whom
+ * the client trusts as its broker besides itself and root. Returns 1 with
+ * *uid set, 0 when it is unset or empty (or the program is set-user-ID),
+ * -EINVAL when it names no user, -ENOMEM.
+ */
+int sb_client_broker_user(uid_t *uid);
 
 /* The result object of the broker's hello reply (version, broker, pid,
  * client, limits), owned by `bus`; valid until the next reconnection. */

@@ -17,7 +17,8 @@
 	X(ENOENT, "no such mapping, file, topic or broker socket")             \
 	X(EEXIST, "already exists")                                            \
 	X(EACCES, "permission denied")                                         \
-	X(EPERM, "operation not permitted (lock not held?)")                   \
+	X(EPERM, "operation not permitted (lock not held, or the broker or "   \
+		 "its memory belongs to an untrusted user)")                   \
 	X(ENOMEM, "out of memory or address space")                            \
 	X(ENOSPC, "no space left for the mapping")                             \
 	X(ERANGE, "offset or length outside the mapping or view")              \

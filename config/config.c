@@ -674,6 +674,18 @@ static int parse_socket(const struct ctx *c, const cJSON *root,
 	if (r == 0) {
 		r = get_mode(c, v, "socket", "dir_mode", &cfg->socket_dir_mode);
 	}
+	if (r == 0 && (cfg->socket_dir_mode & 022) != 0) {
+		/* The broker refuses such a directory at start anyway: say so
+		 * here, where the mistake is. */
+		r = fail(c, "socket.dir_mode",
+			 "must not let group or others write (got \"%04o\"): "
+			 "they could replace the socket with their own. Use "
+			 "\"%04o\": to reach the socket others need only "
+			 "search permission, and socket.mode says who may "
+			 "connect",
+			 (unsigned)cfg->socket_dir_mode,
+			 (unsigned)(cfg->socket_dir_mode & ~022u));
+	}
 	if (r == 0) {
 		r = get_mode(c, v, "socket", "mode", &cfg->socket_mode);
 	}

@@ -200,6 +200,10 @@ int sbd_client_take_fds(struct sbd_client *c, int *fds, int n);
 
 /* ops.c */
 void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len);
+/* Checks the topic's "publish", "subscribe" or "admin" rule against the
+ * peer: 0, or -EACCES with err filled and the refusal logged. */
+int sbd_ops_check_rule(struct sbd_client *c, const char *topic,
+		       const char *what, struct sb_msg_error *err);
 
 /* topic.c */
 struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name);
@@ -215,6 +219,9 @@ struct sbd_adopt {
 	bool writable; /* "access": "publish": data_fd must be read-write */
 	int data_fd;   /* owned by the request; topic.c keeps or closes */
 	int ctl_fd;
+	/* The peer, whose rights topic.c checks for what the hand-back
+	 * would do (register a name: admin; replace memory: publish). */
+	struct sbd_client *client;
 };
 int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 		    struct sbd_topic **out, const char **how,

@@ -268,6 +268,12 @@ static int check_rule(struct sbd_client *c, const char *topic, const char *what,
 			     what, topic, (unsigned long)c->cred.uid);
 }
 
+int sbd_ops_check_rule(struct sbd_client *c, const char *topic,
+		       const char *what, struct sb_msg_error *err)
+{
+	return check_rule(c, topic, what, err);
+}
+
 static int op_topic_create(struct sbd_client *c, const cJSON *req,
 			   struct reply *rep, struct sb_msg_error *err)
 {
@@ -507,7 +513,10 @@ static void close_adopt_fds(struct sbd_adopt *a)
  * it opened it with went away. The two descriptors come with the request;
  * they are taken first so that every path closes or keeps them. The rules
  * apply as to an open: "publish" needs the publish rule, "subscribe" the
- * subscribe rule; "explicit" is honoured only under the admin rule.
+ * subscribe rule; "explicit" is honoured only under the admin rule. What
+ * the hand-back would do to the registry may need more (the admin rule to
+ * register a name, the publish rule to replace a topic's memory): topic.c
+ * checks that once it knows, through sbd_ops_check_rule().
  */
 static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 			  struct reply *rep, struct sb_msg_error *err)
@@ -522,6 +531,7 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 
 	memset(&a, 0, sizeof(a));
 	a.data_fd = a.ctl_fd = -1;
+	a.client = c;
 	if (sbd_client_take_fds(c, fds, 2) < 0) {
 		return sb_msg_errorf(err, -EINVAL,
 				     "topic_adopt carries 2 descriptors "

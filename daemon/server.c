@@ -1,6 +1,7 @@
 /*
  * server.c - the broker's listening socket: the directory it lives in
- * (created with dir_mode, never through a symlink), a stale socket file
+ * (created with dir_mode, never through a symlink, and refused unless it is
+ * the broker's own and writable by nobody else), a stale socket file
  * left by a dead broker (replaced) versus a live broker (refused), bind
  * with the socket's mode, and accepting clients, surviving a descriptor
  * shortage with a reserve descriptor.
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,43 +24,99 @@
 #define BACKLOG		   128
 #define ACCEPTS_PER_WAKEUP 64
 
-/* Creates the socket's directory if missing; refuses a symlink or a
- * non-directory there. */
+/* Says what is at `dir` when it could not be opened as a directory. */
+static int refuse_non_dir(const char *dir, int err)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
+		sbd_error("socket directory %s: is a symlink; refusing to "
+			  "follow it",
+			  dir);
+		return -ENOTDIR;
+	}
+	if (err == ENOTDIR || err == ELOOP) {
+		sbd_error("socket directory %s: is not a directory", dir);
+		return -ENOTDIR;
+	}
+	sbd_error("open(socket directory %s): %s", dir, strerror(err));
+	return -err;
+}
+
+/*
+ * Whoever can write the socket's directory can replace the socket with a
+ * listener of their own, which clients would then hand their memory to:
+ * the directory must be the broker's own and writable by nobody else.
+ * `st` is the directory as opened (never through a symlink).
+ */
+static int check_dir_is_ours(const char *dir, const struct stat *st)
+{
+	uid_t me = geteuid();
+	unsigned mode = (unsigned)(st->st_mode & 07777);
+
+	if (st->st_uid != me) {
+		sbd_error(
+		    "socket directory %s is owned by uid %lu (mode %04o), "
+		    "not by this broker's uid %lu: its owner could "
+		    "replace the socket. Remove it (the broker then "
+		    "creates it), chown it to uid %lu, or choose another "
+		    "socket path",
+		    dir, (unsigned long)st->st_uid, mode, (unsigned long)me,
+		    (unsigned long)me);
+		return -EPERM;
+	}
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		sbd_error("socket directory %s (owner uid %lu) has mode %04o: "
+			  "group or others may write it and replace the "
+			  "socket. Run 'chmod go-w %s', or choose another "
+			  "socket path",
+			  dir, (unsigned long)st->st_uid, mode, dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/*
+ * Creates the socket's directory with `mode` if missing, then opens it
+ * without following a symlink and checks that it is the broker's (see
+ * check_dir_is_ours). The mode is set through the open descriptor, so
+ * nothing swapped in at the path meanwhile can be changed instead.
+ */
 static int ensure_dir(const char *sock_path, uint32_t mode)
 {
 	char copy[SB_SOCKET_PATH_MAX + 1];
 	const char *dir;
 	struct stat st;
+	bool created;
+	int fd, r;
 
 	snprintf(copy, sizeof(copy), "%s", sock_path);
 	dir = dirname(copy);
-	if (lstat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode)) {
-			sbd_error("socket directory %s: %s", dir,
-				  S_ISLNK(st.st_mode)
-				      ? "is a symlink; refusing to follow it"
-				      : "is not a directory");
-			return -ENOTDIR;
-		}
-		return 0;
-	}
-	if (errno != ENOENT) {
-		sbd_error("lstat(%s): %s", dir, strerror(errno));
-		return -errno;
-	}
-	if (mkdir(dir, (mode_t)mode) < 0 && errno != EEXIST) {
+	created = mkdir(dir, (mode_t)mode) == 0;
+	if (!created && errno != EEXIST) {
 		sbd_error("mkdir(%s): %s", dir, strerror(errno));
 		return -errno;
 	}
-	/* mkdir applies the umask; the configured mode is what we want. */
-	if (chmod(dir, (mode_t)mode) < 0) {
-		sbd_error("chmod(%s, %04o): %s", dir, (unsigned)mode,
-			  strerror(errno));
-		return -errno;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		return refuse_non_dir(dir, errno);
 	}
-	sbd_info("created socket directory %s (mode %04o)", dir,
-		 (unsigned)mode);
-	return 0;
+	/* mkdir applied the umask; the configured mode is what we want. */
+	r = created && fchmod(fd, (mode_t)mode) < 0 ? -errno : 0;
+	if (r == 0 && fstat(fd, &st) < 0) {
+		r = -errno;
+	}
+	close(fd);
+	if (r < 0) {
+		sbd_error("socket directory %s: %s", dir, strerror(-r));
+		return r;
+	}
+	r = check_dir_is_ours(dir, &st);
+	if (r == 0 && created) {
+		sbd_info("created socket directory %s (mode %04o)", dir,
+			 (unsigned)mode);
+	}
+	return r;
 }
 
 static int fill_addr(struct sockaddr_un *addr, const char *path)
@@ -134,14 +192,14 @@ static int bind_listen(struct sbd_broker *b)
 		sbd_error("socket(%s): %s", path, strerror(-r));
 		return r;
 	}
-	/* The umask keeps the socket from being wider than `mode` between
-	 * bind and chmod. */
+	/* bind creates the file with 0777 & ~umask: the umask alone gives it
+	 * `mode`. No chmod(path) afterwards: it would follow a symlink
+	 * swapped in at the path after bind; and on Linux fchmod of a socket
+	 * descriptor changes the socket, not its file. The broker has one
+	 * thread here, so the process-wide umask is ours to borrow. */
 	old = umask(0777 & ~mode);
 	r = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 ? 0 : -errno;
 	umask(old);
-	if (r == 0 && chmod(path, mode) < 0) {
-		r = -errno;
-	}
 	if (r == 0 && listen(fd, BACKLOG) < 0) {
 		r = -errno;
 	}
@@ -152,6 +210,14 @@ static int bind_listen(struct sbd_broker *b)
 		sbd_error("bind/listen(%s): %s", path, strerror(-r));
 		close(fd);
 		return r;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		/* Replaced between bind and lstat: not ours to unlink. */
+		sbd_error("%s was replaced by another file right after bind; "
+			  "refusing to start",
+			  path);
+		close(fd);
+		return -EEXIST;
 	}
 	r = uv_poll_init(b->loop, &b->listen_poll, fd);
 	if (r < 0) {

@@ -27,6 +27,9 @@
 
 #define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
+/* Every topic name fits the ring header's name field with its NUL. */
+static_assert(SB_TOPIC_NAME_MAX < SB_RING_NAME_SIZE, "topic name field");
+
 static uint32_t ring_mode(enum sb_config_mode m)
 {
 	return m == SB_CONFIG_QUEUE ? SB_RING_QUEUE : SB_RING_BROADCAST;
@@ -233,13 +236,28 @@ static bool reuse_ring(struct sbd_topic *t)
 	       t->ring.overflow == t->geo.overflow;
 }
 
+/* The ring's header names the topic (docs/shm-layout.md): a broker taking
+ * the ring back later (topic_adopt) checks that it is this topic's. */
+static int name_ring(struct sbd_topic *t)
+{
+	int r = sb_ring_set_name(t->shm_data, t->name);
+
+	if (r < 0) {
+		sbd_error("sb_ring_set_name(topic \"%s\"): %s", t->name,
+			  strerror(-r));
+	}
+	return r;
+}
+
 static int format_ring(struct sbd_topic *t, bool existed)
 {
 	int r;
 
 	if (existed && reuse_ring(t)) {
 		sbd_info("topic \"%s\": reusing its persisted ring", t->name);
-		return 0;
+		/* A file from before rings were named gets its name now:
+		 * its path in data_dir already says whose it is. */
+		return name_ring(t);
 	}
 	if (existed) {
 		sbd_warn("topic \"%s\": persisted ring does not match, "
@@ -255,8 +273,9 @@ static int format_ring(struct sbd_topic *t, bool existed)
 	if (r < 0) {
 		sbd_error("sb_ring_format(topic \"%s\"): %s", t->name,
 			  strerror(-r));
+		return r;
 	}
-	return r;
+	return name_ring(t);
 }
 
 /*
@@ -579,39 +598,52 @@ void sbd_topic_free_all(struct sbd_broker *b)
 
 /* ---- topics handed back after a broker restart (topic_adopt) ---------- */
 
+#define SIZE_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
+
 /*
- * Checks one received descriptor: a regular file (a memfd) opened with the
- * access we need and, for memory the broker did not create, sealed against
- * shrinking and growing, so that no mapping of it can ever raise SIGBUS.
- * Fills *st. Returns 0, -EBADF (not a regular file, wrong access mode) or
- * -EPERM (not sealed).
+ * Checks one received descriptor. A memfd (every segment but a persistent
+ * topic's data file) must first be sealed against shrinking and growing:
+ * only then is its size read, so the size the broker maps is the size it
+ * keeps and no mapping of it can raise SIGBUS (read before the seals, a
+ * size could still shrink before they were added). A memfd must also
+ * belong to the broker's own uid, as every memfd a broker makes does: a
+ * peer of another uid cannot hand in memory it formatted itself. Then a
+ * regular file, opened with the access we need. Fills *st. Returns 0,
+ * -EPERM (not sealed, not the broker's) or -EBADF.
  */
-static int check_segment(int fd, const char *what, bool need_write,
-			 bool need_seals, struct stat *st,
-			 struct sb_msg_error *err)
+static int check_segment(int fd, const char *what, bool need_write, bool memfd,
+			 struct stat *st, struct sb_msg_error *err)
 {
 	int fl, seals;
 
+	if (memfd) {
+		seals = fcntl(fd, F_GET_SEALS);
+		if (seals < 0 || (seals & SIZE_SEALS) != SIZE_SEALS) {
+			return sb_msg_errorf(err, -EPERM,
+					     "the %s descriptor is not a memfd "
+					     "sealed against shrinking and "
+					     "growing",
+					     what);
+		}
+	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		return sb_msg_errorf(err, -EBADF,
-				     "the %s descriptor is not a memfd", what);
+				     "the %s descriptor is not a regular file",
+				     what);
+	}
+	if (memfd && st->st_uid != geteuid()) {
+		return sb_msg_errorf(err, -EPERM,
+				     "the %s memfd belongs to uid %lu, not to "
+				     "the broker's uid %lu: only memory a "
+				     "broker of this user made is taken back",
+				     what, (unsigned long)st->st_uid,
+				     (unsigned long)geteuid());
 	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || (need_write && (fl & O_ACCMODE) != O_RDWR)) {
 		return sb_msg_errorf(err, -EBADF,
 				     "the %s descriptor is not open for "
 				     "reading and writing",
-				     what);
-	}
-	if (!need_seals) {
-		return 0;
-	}
-	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-			     (F_SEAL_SHRINK | F_SEAL_GROW)) {
-		return sb_msg_errorf(err, -EPERM,
-				     "the %s descriptor is not a memfd sealed "
-				     "against shrinking and growing",
 				     what);
 	}
 	return 0;
@@ -675,9 +707,42 @@ static void adopted_fini(struct adopted *m)
 	close_fd(&m->ctl_fd);
 }
 
+/*
+ * The name in the ring's header, written by the broker that created the
+ * ring, must be the requested one: copied out once (a publisher can write
+ * the header), then compared whole.
+ */
+static int check_ring_name(const struct sbd_adopt *a, const struct adopted *m,
+			   struct sb_msg_error *err)
+{
+	char stored[SB_RING_NAME_SIZE];
+	char quoted[80];
+
+	if (sb_ring_name(m->shm_data, stored) < 0) {
+		return sb_msg_errorf(err, -EPERM,
+				     "the ring's topic name field holds no "
+				     "name (no NUL in its %u bytes)",
+				     SB_RING_NAME_SIZE);
+	}
+	if (stored[0] == '\0') {
+		return sb_msg_errorf(err, -EPERM,
+				     "the ring carries no topic name: it was "
+				     "made by a broker from before rings were "
+				     "named, or not by a broker; open the "
+				     "topic anew");
+	}
+	if (strcmp(stored, a->name) != 0) {
+		return sb_msg_errorf(
+		    err, -EPERM, "the ring was made for topic %s, not \"%s\"",
+		    sb_msg_quote(stored, 64, quoted, sizeof(quoted)), a->name);
+	}
+	return 0;
+}
+
 /* Checks sizes, maps both segments and attaches the ring (which checks
  * magic, version, readiness and geometry), then holds the ring to the
- * settings the client claimed. */
+ * settings the client claimed and to the topic's name. The sizes are
+ * final: check_segment() saw the seals before it read them. */
 static int map_adopted(struct sbd_adopt *a, struct adopted *m,
 		       struct sb_msg_error *err)
 {
@@ -734,59 +799,61 @@ static int map_adopted(struct sbd_adopt *a, struct adopted *m,
 				     "the ring's geometry differs from the "
 				     "request's");
 	}
+	return check_ring_name(a, m, err);
+}
+
+/* The read-only descriptor for subscribers, as at creation; the memfd's
+ * mode is 0400 already, set by the broker that made it. */
+static int reopen_readonly(struct adopted *m, struct sb_msg_error *err)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", m->data_fd);
+	m->ro_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->ro_fd < 0) {
+		return sb_msg_errorf(err, -errno,
+				     "reopening the data segment read-only: %s",
+				     strerror(errno));
+	}
 	return 0;
 }
 
-/* Takes the request's descriptors and checks them (see check_segment). */
+/*
+ * Takes both of the request's descriptors at once, so that every return
+ * from here on closes both (adopted_fini), then checks them (see
+ * check_segment). A persistent topic's data descriptor is swapped for the
+ * broker's own of the file in data_dir.
+ */
 static int take_segments(struct sbd_broker *b, struct sbd_adopt *a,
 			 struct adopted *m, struct sb_msg_error *err)
 {
-	struct stat st;
+	int data_fd = a->data_fd;
+	int ours = -1;
 	int r;
 
 	m->ctl_fd = a->ctl_fd;
-	a->ctl_fd = -1;
-	r = check_segment(m->ctl_fd, "control", true, true, &m->cst, err);
-	if (r < 0) {
-		return r;
-	}
-	if (a->persistent) {
-		r = check_segment(a->data_fd, "data", a->writable, false,
-				  &m->dst, err);
-		if (r == 0) {
-			r = persistent_fd(b, a->name, &m->dst, &m->data_fd,
-					  err);
-		}
-		close_fd(&a->data_fd);
+	if (a->writable || a->persistent) {
+		m->data_fd = data_fd;
 	} else {
-		r = check_segment(a->data_fd, "data", a->writable, true,
+		m->ro_fd = data_fd;
+	}
+	a->ctl_fd = a->data_fd = -1;
+	r = check_segment(m->ctl_fd, "control", true, true, &m->cst, err);
+	if (r == 0) {
+		r = check_segment(data_fd, "data", a->writable, !a->persistent,
 				  &m->dst, err);
-		if (a->writable) {
-			m->data_fd = a->data_fd;
-		} else {
-			m->ro_fd = a->data_fd;
-		}
-		a->data_fd = -1;
 	}
-	if (r < 0) {
-		return r;
-	}
-	if (m->data_fd >= 0) {
-		char path[64];
-
-		/* The read-only descriptor for subscribers, as at creation;
-		 * the memfd's mode is 0400 already, set by the broker that
-		 * made it. */
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", m->data_fd);
-		m->ro_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (m->ro_fd < 0 || fstat(m->ro_fd, &st) < 0) {
-			return sb_msg_errorf(err, -errno,
-					     "reopening the data segment "
-					     "read-only: %s",
-					     strerror(errno));
+	if (r == 0 && a->persistent) {
+		r = persistent_fd(b, a->name, &m->dst, &ours, err);
+		if (r == 0) {
+			close_fd(&m->data_fd);
+			m->data_fd = ours;
 		}
 	}
-	return 0;
+	if (r == 0 && m->ro_fd < 0) {
+		r = reopen_readonly(m, err);
+	}
+	return r;
 }
 
 /*
@@ -843,6 +910,42 @@ static void join(struct sbd_topic *t, struct adopted *m, const char **how)
 	}
 }
 
+/*
+ * The right a hand-back needs beyond the open's (publish or subscribe,
+ * which ops.c checks first), by what it would do: joining the memory the
+ * topic has needs nothing more; registering a name this broker does not
+ * know creates a topic (admin); putting other memory in place of a topic
+ * nobody has opened yet (predeclared, or created and closed) chooses what
+ * its publishers and subscribers will share (publish). Other memory under
+ * a name in use is refused outright.
+ */
+static int check_adopt_right(const struct sbd_adopt *a,
+			     const struct sbd_topic *old,
+			     const struct adopted *m, struct sb_msg_error *err)
+{
+	struct sb_msg_error why;
+
+	if (old != NULL && same_memory(old, m)) {
+		return 0;
+	}
+	if (old != NULL && (old->handed_out || old->refs > 0)) {
+		return sb_msg_errorf(err, -EEXIST,
+				     "topic \"%s\" exists with other memory",
+				     a->name);
+	}
+	if (sbd_ops_check_rule(a->client, a->name,
+			       old == NULL ? "admin" : "publish", &why) == 0) {
+		return 0;
+	}
+	return sb_msg_errorf(err, why.code, "%s: %s",
+			     old == NULL ? "registering a topic this broker "
+					   "does not know needs the admin right"
+					 : "replacing the memory of a topic "
+					   "nobody has opened yet needs the "
+					   "publish right",
+			     why.message);
+}
+
 int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 		    struct sbd_topic **out, const char **how,
 		    struct sb_msg_error *err)
@@ -850,13 +953,17 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	const struct sb_config_topic *cfg_t = sbd_config_topic(b, a->name);
 	struct sb_config_topic s =
 	    cfg_t != NULL ? *cfg_t : b->cfg.topic_defaults;
+	struct sbd_topic *old = sbd_topic_find(b, a->name);
 	struct adopted m;
-	struct sbd_topic *t, *old;
+	struct sbd_topic *t;
 	int r;
 
 	memset(&m, 0, sizeof(m));
 	m.data_fd = m.ro_fd = m.ctl_fd = -1;
 	r = take_segments(b, a, &m, err);
+	if (r == 0) {
+		r = check_adopt_right(a, old, &m, err);
+	}
 	if (r == 0) {
 		r = map_adopted(a, &m, err);
 	}
@@ -864,18 +971,11 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 		adopted_fini(&m);
 		return r;
 	}
-	old = sbd_topic_find(b, a->name);
 	if (old != NULL && same_memory(old, &m)) {
 		join(old, &m, how);
 		adopted_fini(&m);
 		*out = old;
 		return 0;
-	}
-	if (old != NULL && (old->handed_out || old->refs > 0)) {
-		adopted_fini(&m);
-		return sb_msg_errorf(err, -EEXIST,
-				     "topic \"%s\" exists with other memory",
-				     a->name);
 	}
 	if (old != NULL) {
 		/* Created here (predeclared, or opened and closed) but never

@@ -2573,6 +2573,36 @@ void sb_ring_wake_readers(struct sb_ring *ring)
 	}
 }
 
+int sb_ring_set_name(void *data, const char *name)
+{
+	struct sb_ring_header *hdr = data;
+	size_t len;
+
+	if (hdr == NULL || name == NULL ||
+	    (len = strlen(name)) >= SB_RING_NAME_SIZE) {
+		return -EINVAL;
+	}
+	memset(hdr->topic_name, 0, SB_RING_NAME_SIZE);
+	memcpy(hdr->topic_name, name, len);
+	return 0;
+}
+
+int sb_ring_name(const void *data, char out[SB_RING_NAME_SIZE])
+{
+	const struct sb_ring_header *hdr = data;
+
+	if (hdr == NULL || out == NULL) {
+		return -EINVAL;
+	}
+	/* One copy, then only the copy is looked at. */
+	memcpy(out, hdr->topic_name, SB_RING_NAME_SIZE);
+	if (memchr(out, '\0', SB_RING_NAME_SIZE) == NULL) {
+		out[0] = '\0';
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 const char *sb_ring_mode_name(uint32_t mode)
 {
 	return mode == SB_RING_QUEUE ? "queue" : "broadcast";

@@ -285,6 +285,22 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
  */
 void sb_ring_wake_readers(struct sb_ring *ring);
 
+/*
+ * Writes `name` (shorter than SB_RING_NAME_SIZE) into the data segment's
+ * header, NUL-padded: the broker names each ring it creates, before anyone
+ * else maps it, so that a later broker knows which topic a ring handed back
+ * to it was made for. Returns 0 or -EINVAL (NULL, or too long).
+ */
+int sb_ring_set_name(void *data, const char *name);
+
+/*
+ * Copies the name stored in the data segment's header into `out` (always
+ * NUL-terminated; "" when none was stored). The field is read once, so a
+ * writer changing it meanwhile cannot make the copy overrun. Returns 0, or
+ * -EBADMSG (the field holds no NUL: `out` is then "") or -EINVAL.
+ */
+int sb_ring_name(const void *data, char out[SB_RING_NAME_SIZE]);
+
 /* The protocol's names of a mode and an overflow policy ("broadcast",
  * "queue"; "block", "overwrite", "reject"), for replies and requests. */
 const char *sb_ring_mode_name(uint32_t mode);

@@ -81,6 +81,8 @@
 #define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
 
 #define SB_RING_HEADER_SIZE 4096u
+#define SB_RING_NAME_OFFSET 512u /* sb_ring_header.topic_name */
+#define SB_RING_NAME_SIZE 256u   /* with its NUL padding */
 #define SB_RING_CTL_SLOTS_OFFSET 1024u
 #define SB_RING_WCTL_OFFSET 1024u /* in the data header page */
 #define SB_RING_WCTL_SIZE 1024u
@@ -257,13 +259,22 @@ struct sb_ring_header {
 	_Atomic uint64_t stat_rejected;    /* 280: publishes refused when full */
 	_Atomic uint64_t stat_waits;       /* 288: times a writer waited */
 	_Atomic uint64_t stat_recoveries;  /* 296: dead lock holders repaired */
-	uint8_t reserved3[SB_RING_WCTL_OFFSET - 304]; /* 304: zero */
+	uint8_t reserved3[SB_RING_NAME_OFFSET - 304]; /* 304: zero */
+
+	/* 512: the topic's name, NUL-padded, written by the broker that
+	 * created the ring (sb_ring_set_name) before it hands the segment to
+	 * anyone; a broker taking the ring back (topic_adopt) requires it to
+	 * equal the name asked for. All zero in a ring made before names were
+	 * stored (the bytes were reserved zero, so the version stays 1). */
+	char topic_name[SB_RING_NAME_SIZE];
+	uint8_t reserved4[SB_RING_WCTL_OFFSET - SB_RING_NAME_OFFSET -
+	                  SB_RING_NAME_SIZE]; /* 768: zero */
 
 	/* 1024: what only writers write (struct sb_ring_wctl): here, in
 	 * the segment subscribers map read-only, so that none of them can
 	 * take or corrupt the writers' lock or solo state. */
 	struct sb_ring_wctl wctl;
-	uint8_t reserved4[SB_RING_HEADER_SIZE - SB_RING_WCTL_OFFSET -
+	uint8_t reserved5[SB_RING_HEADER_SIZE - SB_RING_WCTL_OFFSET -
 	                  SB_RING_WCTL_SIZE]; /* 2048: zero */
 };
 static_assert(sizeof(struct sb_ring_header) == SB_RING_HEADER_SIZE, "");
@@ -285,6 +296,7 @@ static_assert(offsetof(struct sb_ring_header, writer_epoch) == 272, "");
 static_assert(offsetof(struct sb_ring_header, stat_rejected) == 280, "");
 static_assert(offsetof(struct sb_ring_header, stat_waits) == 288, "");
 static_assert(offsetof(struct sb_ring_header, stat_recoveries) == 296, "");
+static_assert(offsetof(struct sb_ring_header, topic_name) == 512, "");
 static_assert(offsetof(struct sb_ring_header, wctl) == SB_RING_WCTL_OFFSET, "");
 
 /*

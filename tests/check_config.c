@@ -247,6 +247,21 @@ static const struct {
     {"{\"socket\": {\"dir_mode\": \"1777\"}}",
      "shmbusd.json: socket.dir_mode: must be an octal string from "
      "\"0000\" to \"0777\", such as \"0700\" (got \"1777\")"},
+    {"{\"socket\": {\"dir_mode\": \"0777\"}}",
+     "shmbusd.json: socket.dir_mode: must not let group or others write "
+     "(got \"0777\"): they could replace the socket with their own. Use "
+     "\"0755\": to reach the socket others need only search permission, "
+     "and socket.mode says who may connect"},
+    {"{\"socket\": {\"dir_mode\": \"0770\"}}",
+     "shmbusd.json: socket.dir_mode: must not let group or others write "
+     "(got \"0770\"): they could replace the socket with their own. Use "
+     "\"0750\": to reach the socket others need only search permission, "
+     "and socket.mode says who may connect"},
+    {"{\"socket\": {\"dir_mode\": \"702\"}}",
+     "shmbusd.json: socket.dir_mode: must not let group or others write "
+     "(got \"0702\"): they could replace the socket with their own. Use "
+     "\"0700\": to reach the socket others need only search permission, "
+     "and socket.mode says who may connect"},
     {"{\"socket\": {\"mode\": \"\"}}",
      "shmbusd.json: socket.mode: must be an octal string from \"0000\" to "
      "\"0777\", such as \"0700\" (got \"\")"},

@@ -611,8 +611,10 @@ static int memfd_of(uint64_t size, int sealed)
 	return fd;
 }
 
-/* A well-formed ring in two sealed memfds, as a broker would make it. */
-static void good_ring(uint64_t capacity, int fds[2])
+/* A well-formed ring in two sealed memfds, as a broker would make it for
+ * topic `name` (the test runs as the broker's uid, so its memory passes the
+ * owner check). */
+static void good_ring(const char *name, uint64_t capacity, int fds[2])
 {
 	struct sb_ring_config cfg = {.capacity = capacity,
 				     .max_message = (uint32_t)(capacity / 4),
@@ -630,6 +632,7 @@ static void good_ring(uint64_t capacity, int fds[2])
 	ck_assert_ptr_ne(d, MAP_FAILED);
 	ck_assert_ptr_ne(c, MAP_FAILED);
 	ck_assert_int_eq(sb_ring_format(d, dsize, c, csize, &cfg), 0);
+	ck_assert_int_eq(sb_ring_set_name(d, name), 0);
 	munmap(d, dsize);
 	munmap(c, csize);
 }
@@ -645,7 +648,7 @@ START_TEST(forged_descriptors_refused)
 
 	ck_assert_int_eq(sbt_broker_start(&b, NULL, NULL), 0);
 	snprintf(sock_path, sizeof(sock_path), "%s", b.socket);
-	good_ring(cap, good);
+	good_ring("t/forged", cap, good);
 
 	/* Unsealed memfd: it could shrink under a mapping (SIGBUS). */
 	fds[0] = memfd_of(4096 + cap, 0);
@@ -691,7 +694,7 @@ START_TEST(forged_descriptors_refused)
 	/* Other memory under a name in use is refused, and logged. */
 	ck_assert_int_eq(shmbus_connect(b.socket, "real", &bus), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/real", &pub), 0);
-	good_ring(cap, other);
+	good_ring("t/real", cap, other);
 	ck_assert_int_eq(raw_adopt(b.socket, "t/real", cap, other, 2), -EEXIST);
 	ck_assert(sbt_broker_log_wait(&b, "topic_adopt \"t/real\" refused"));
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);

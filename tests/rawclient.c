@@ -104,6 +104,52 @@ int sbt_rc_send(struct sbt_rc *c, const char *json)
 	return r < 0 ? r : sbt_rc_send_raw(c, json, len);
 }
 
+int sbt_rc_send_fds(struct sbt_rc *c, const char *json, const int *fds,
+		    int nfds)
+{
+	size_t len = strlen(json);
+	unsigned char hdr[4] = {(unsigned char)(len >> 24),
+				(unsigned char)(len >> 16),
+				(unsigned char)(len >> 8), (unsigned char)len};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} control;
+	/* The whole frame in one sendmsg, so that the broker reads the
+	 * request with its descriptors at once. */
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)json, len}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (nfds < 0 || nfds > 4) {
+		return -EINVAL;
+	}
+	if (nfds > 0) {
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	}
+	do {
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		return -errno;
+	}
+	if ((size_t)n < sizeof(hdr)) {
+		int r = sbt_rc_send_raw(c, hdr + n, sizeof(hdr) - (size_t)n);
+
+		return r < 0 ? r : sbt_rc_send_raw(c, json, len);
+	}
+	n -= (ssize_t)sizeof(hdr);
+	return sbt_rc_send_raw(c, json + n, len - (size_t)n);
+}
+
 /* Reads exactly `len` bytes; the first recvmsg may carry descriptors. */
 static int recv_exact(struct sbt_rc *c, void *buf, size_t len, int take_fds)
 {

@@ -36,6 +36,11 @@ int sbt_rc_send_raw(struct sbt_rc *c, const void *buf, size_t len);
 /* Sends one frame holding the JSON text `json`. Returns 0 or -errno. */
 int sbt_rc_send(struct sbt_rc *c, const char *json);
 
+/* Sends one frame holding `json` with `nfds` descriptors (SCM_RIGHTS on
+ * its first byte), as topic_adopt needs. Returns 0 or -errno. */
+int sbt_rc_send_fds(struct sbt_rc *c, const char *json, const int *fds,
+		    int nfds);
+
 /* Reads one reply. Returns 0, -ECONNRESET (closed), -EAGAIN (timeout),
  * -EBADMSG (not JSON) or -errno. */
 int sbt_rc_recv(struct sbt_rc *c);

@@ -22,6 +22,7 @@
 	X(access)                                                              \
 	X(crash)                                                               \
 	X(sockpath)                                                            \
+	X(sockdir)                                                             \
 	X(frame)                                                               \
 	X(topic_name)                                                          \
 	X(message)                                                             \
@@ -30,7 +31,8 @@
 	X(broker)                                                              \
 	X(bus)                                                                 \
 	X(cli)                                                                 \
-	X(restart)
+	X(restart)                                                             \
+	X(adopt)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "proto/size.h"
@@ -131,8 +133,19 @@ int sb_cli_fail_errno(const char *what, const char *topic, int err,
 					   topic);
 		}
 		break;
-	case -EACCES:
 	case -EPERM:
+		/* Only the library says EPERM without a message: the
+		 * broker's memory failed its checks (conn.c). */
+		if (topic != NULL) {
+			return sb_cli_fail(status, what,
+					   "topic \"%s\": the broker handed "
+					   "over memory that is not its own "
+					   "(not sealed, or owned by another "
+					   "uid); refusing to map it",
+					   topic);
+		}
+		break;
+	case -EACCES:
 		if (topic != NULL) {
 			return sb_cli_fail(status, what,
 					   "permission denied: the access "
@@ -270,6 +283,61 @@ int sb_cli_one_topic(const char *cmd, int argc, char **argv,
 
 /* ---- the broker -------------------------------------------------------- */
 
+/* The uid that listens on `path` (SO_PEERCRED), or -1 if unknown. */
+static long long listener_uid(const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	long long uid = -1;
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		return -1;
+	}
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 &&
+	    connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		uid = cred.uid;
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	return uid;
+}
+
+/* shmbus_connect said -EPERM: whoever listens at `path` is not a user
+ * this client trusts as its broker. Says who it is and how to trust it. */
+static int untrusted_broker(const char *cmd, const char *path)
+{
+	const char *named = secure_getenv("SHMBUS_BROKER_USER");
+	long long uid = listener_uid(path);
+	char who[64], fix[160];
+	uid_t u;
+
+	snprintf(who, sizeof(who), uid >= 0 ? "uid %lld" : "another user", uid);
+	if (named != NULL && named[0] != '\0' &&
+	    sb_client_broker_user(&u) < 0) {
+		snprintf(fix, sizeof(fix),
+			 "SHMBUS_BROKER_USER=\"%.64s\" names no user", named);
+	} else if (uid >= 0) {
+		snprintf(fix, sizeof(fix),
+			 "if that is your broker, set SHMBUS_BROKER_USER=%lld",
+			 uid);
+	} else {
+		snprintf(fix, sizeof(fix),
+			 "if that is your broker, set SHMBUS_BROKER_USER to "
+			 "its user");
+	}
+	return sb_cli_fail(SB_EXIT_DENIED, cmd,
+			   "%s is served by %s, which this client does not "
+			   "trust as its broker (only its own uid %lu, root, "
+			   "and $SHMBUS_BROKER_USER); %s",
+			   path, who, (unsigned long)geteuid(), fix);
+}
+
 int sb_cli_connect(const char *cmd, shmbus **bus)
 {
 	char path[SB_SOCKET_PATH_MAX + 1];
@@ -295,11 +363,12 @@ int sb_cli_connect(const char *cmd, shmbus **bus)
 				   "'shmbusd --socket %s', or 'make run')",
 				   path, path);
 	case -EACCES:
-	case -EPERM:
 		return sb_cli_fail(SB_EXIT_DENIED, cmd,
 				   "permission denied connecting to %s (see "
 				   "socket.mode in the broker's config)",
 				   path);
+	case -EPERM:
+		return untrusted_broker(cmd, path);
 	case -ENAMETOOLONG:
 		return sb_cli_fail(SB_EXIT_USAGE, cmd,
 				   "socket path too long (at most %d bytes)",

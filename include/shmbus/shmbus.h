@@ -72,11 +72,14 @@ struct shmbus_topic_config {
  * else $XDG_RUNTIME_DIR/shmbus/shmbusd.sock, else
  * /tmp/shmbus-$UID/shmbusd.sock, and says hello with `client_name` (NULL:
  * the program's name, truncated to 64 characters). Returns 0 and sets
- * *bus, or -ECONNREFUSED / -ENOENT (no broker), -EACCES, -EPROTO
- * (incompatible broker or a reply that breaks the protocol), -ECONNRESET
- * (the broker closed the connection during hello), -ENAMETOOLONG (path
- * over 107 bytes), -EINVAL (NULL bus, empty path, or a name that is not
- * 1..64 printable ASCII characters). *bus is NULL on failure.
+ * *bus, or -ECONNREFUSED / -ENOENT (no broker), -EACCES, -EPERM (the
+ * socket is served by a process of a user the client does not trust as its
+ * broker: it trusts its own euid, root, and the user $SHMBUS_BROKER_USER
+ * names, a user name or a decimal uid), -EPROTO (incompatible broker or a
+ * reply that breaks the protocol), -ECONNRESET (the broker closed the
+ * connection during hello), -ENAMETOOLONG (path over 107 bytes), -EINVAL
+ * (NULL bus, empty path, or a name that is not 1..64 printable ASCII
+ * characters). *bus is NULL on failure.
  *
  * After a connection error (-ECONNRESET, -EPROTO, -ETIMEDOUT: no reply in
  * 30 s) requests fail at once with -ECONNRESET until the connection's
@@ -118,7 +121,9 @@ SHMBUS_API int shmbus_topic_delete(shmbus *bus, const char *topic);
  * missing topic is created with the broker's defaults (unless the broker is
  * configured not to: -ENOENT) and removed when nobody uses it any more.
  * Returns 0 and sets *pub, or -ENOENT, -EACCES, -EINVAL, -EUSERS, -ENOMEM,
- * -EROFS (after a broker restart only subscribers handed the topic back).
+ * -EROFS (after a broker restart only subscribers handed the topic back),
+ * -EPERM (the broker granted memory that is not its own: owned by another
+ * uid, or a memfd not sealed against shrinking and growing; not mapped).
  */
 SHMBUS_API int shmbus_pub_open(shmbus *bus, const char *topic,
                                shmbus_pub **pub);
@@ -173,7 +178,8 @@ SHMBUS_API int shmbus_pub_close(shmbus_pub *pub);
  * is SHMBUS_START_LATEST or SHMBUS_START_EARLIEST (ignored for a queue,
  * whose consumers share one position). A missing topic is created as for
  * shmbus_pub_open(). Returns 0 and sets *sub, or -ENOENT, -EACCES, -EINVAL,
- * -EUSERS (the topic has no free subscriber slot).
+ * -EUSERS (the topic has no free subscriber slot), -EPERM (as for
+ * shmbus_pub_open()).
  */
 SHMBUS_API int shmbus_sub_open(shmbus *bus, const char *topic, int start,
                                shmbus_sub **sub);
