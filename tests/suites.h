@@ -19,6 +19,7 @@
 	X(waiters)                                                             \
 	X(hostile)                                                             \
 	X(access)                                                              \
+	X(inflight)                                                            \
 	X(crash)                                                               \
 	X(sockpath)                                                            \
 	X(frame)                                                               \
