@@ -902,7 +902,9 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 		 why);
 	release_handles(c);
 	close_in_fds(c);
-	forget_unread(c, queued_fds(c)); /* closed with the queue: */
+	/* Queued copies close with the queue; what was sent may still be
+	 * unread in the peer's socket, and a drain keeps it counted. */
+	forget_unread(c, queued_fds(c));
 	while (c->out_head != NULL) {
 		struct sbd_out *o = c->out_head;
 
