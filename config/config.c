@@ -355,6 +355,8 @@ void sb_config_defaults(struct sb_config *cfg)
 	cfg->log_level = SB_CONFIG_LOG_INFO;
 	cfg->auto_create = true;
 	cfg->limits.max_clients = 256;
+	/* A quarter of max_clients: one uid cannot take every place. */
+	cfg->limits.max_clients_per_uid = 64;
 	cfg->limits.max_topics = 1024;
 	cfg->limits.max_ring_bytes = 1 * GIB;
 	cfg->limits.max_topic_bytes = 256 * MIB;
@@ -643,13 +645,15 @@ int sb_config_check_geometry(uint64_t capacity, uint64_t max_message,
 
 /* ", the default" when `key` was not written in `obj`: a limit the user
  * never set can still conflict with one they did. */
+static bool written(const cJSON *obj, const char *key)
+{
+	return obj != NULL && cJSON_GetObjectItemCaseSensitive(obj, key) != NULL;
+}
+
 static const char *default_note(const cJSON *obj, const char *key,
 				const char *note)
 {
-	if (obj != NULL && cJSON_GetObjectItemCaseSensitive(obj, key) != NULL) {
-		return "";
-	}
-	return note;
+	return written(obj, key) ? "" : note;
 }
 
 static int parse_socket(const struct ctx *c, const cJSON *root,
@@ -696,11 +700,12 @@ static int parse_limits(const struct ctx *c, const cJSON *root,
 			struct sb_config_limits *l)
 {
 	static const char *const known[] = {
-	    "max_clients",	 "max_topics",
-	    "max_ring_bytes",	 "max_topic_bytes",
-	    "max_message",	 "max_frame",
-	    "max_pending_bytes", "max_requests_in_flight",
-	    "max_subscribers",	 NULL,
+	    "max_clients",	 "max_clients_per_uid",
+	    "max_topics",	 "max_ring_bytes",
+	    "max_topic_bytes",	 "max_message",
+	    "max_frame",	 "max_pending_bytes",
+	    "max_requests_in_flight", "max_subscribers",
+	    NULL,
 	};
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "limits");
 	const char *p = "limits";
@@ -721,6 +726,8 @@ static int parse_limits(const struct ctx *c, const cJSON *root,
 	 * default, but the cross-checks below still run. */
 	if ((r = get_u32(c, v, p, "max_clients", 1, 65536, &l->max_clients)) <
 		0 ||
+	    (r = get_u32(c, v, p, "max_clients_per_uid", 1, 65536,
+			 &l->max_clients_per_uid)) < 0 ||
 	    (r = get_u32(c, v, p, "max_topics", 1, 65536, &l->max_topics)) <
 		0 ||
 	    (r = get_size(c, v, p, "max_ring_bytes", 4 * KIB, 1 * TIB,
@@ -738,6 +745,18 @@ static int parse_limits(const struct ctx *c, const cJSON *root,
 	    (r = get_u32(c, v, p, "max_subscribers", 1, 1024,
 			 &l->max_subscribers)) < 0) {
 		return r;
+	}
+	/* Only when written: the default above a small max_clients simply
+	 * never comes into play. */
+	if (l->max_clients_per_uid > l->max_clients &&
+	    written(v, "max_clients_per_uid")) {
+		return fail(c, "limits.max_clients_per_uid",
+			    "must be at most limits.max_clients = %" PRIu32
+			    " (got %" PRIu32 "%s)",
+			    l->max_clients, l->max_clients_per_uid,
+			    default_note(v, "max_clients", ", with "
+							   "max_clients at "
+							   "its default"));
 	}
 	if (l->max_topic_bytes > l->max_ring_bytes) {
 		return fail(

@@ -66,6 +66,7 @@ struct sb_config_topic {
 
 struct sb_config_limits {
 	uint32_t max_clients;
+	uint32_t max_clients_per_uid; /* connections of one uid */
 	uint32_t max_topics;
 	uint64_t max_ring_bytes;  /* all rings together */
 	uint64_t max_topic_bytes; /* one ring */

@@ -10,8 +10,10 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +45,80 @@ void sbd_broker_apply_flags(struct sbd_broker *b, struct sb_config *cfg)
 	}
 }
 
+/*
+ * The descriptors the broker may have in flight to clients (client.c says
+ * what that means and how they are counted). The kernel refuses a sendmsg
+ * with descriptors once the broker's uid has more than RLIMIT_NOFILE in
+ * flight, counting those of every process of that uid; the same number
+ * bounds the broker's own table (topics, clients, the copies of queued
+ * grants). Half of it for descriptors in flight leaves the other half to
+ * the table and to other processes of our uid.
+ */
+static void set_fd_budget(struct sbd_broker *b)
+{
+	uint64_t half = b->nofile / 2;
+
+	if (half < SBD_OUT_FDS) {
+		half = SBD_OUT_FDS; /* one grant can always go */
+	}
+	b->fds_budget = half > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)half;
+}
+
+/* Logs the bounds; warns when max_clients leaves too small a share. */
+static void log_fd_bounds(const struct sbd_broker *b)
+{
+	uint32_t share = b->fds_budget / b->cfg.limits.max_clients;
+
+	sbd_info("descriptors in flight to clients: at most %" PRIu32
+		 ", %" PRIu32 " per client",
+		 b->fds_budget, sbd_client_fds_bound(b));
+	if (share < SBD_OUT_FDS) {
+		sbd_warn("limits.max_clients (%" PRIu32 ") is too many for "
+			 "the descriptor limit (RLIMIT_NOFILE %" PRIu64 "): "
+			 "clients that leave replies unread can make others "
+			 "wait; raise the limit to at least %" PRIu64
+			 " or lower max_clients",
+			 b->cfg.limits.max_clients, b->nofile,
+			 (uint64_t)b->cfg.limits.max_clients * SBD_OUT_FDS *
+			     2);
+	}
+}
+
+/* Raises the soft descriptor limit to the hard one: descriptors are the
+ * broker's to use, and the limit also bounds those in flight. */
+static void raise_nofile(struct sbd_broker *b)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		sbd_warn("getrlimit(RLIMIT_NOFILE): %s; assuming 1024",
+			 strerror(errno));
+		rl.rlim_cur = rl.rlim_max = 1024;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t soft = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			sbd_info("descriptor limit (RLIMIT_NOFILE) raised "
+				 "from %" PRIu64 " to the hard limit %" PRIu64,
+				 (uint64_t)soft, (uint64_t)rl.rlim_max);
+		} else {
+			sbd_warn("raising the descriptor limit "
+				 "(RLIMIT_NOFILE) from %" PRIu64
+				 " to %" PRIu64 ": %s; keeping %" PRIu64,
+				 (uint64_t)soft, (uint64_t)rl.rlim_max,
+				 strerror(errno), (uint64_t)soft);
+			rl.rlim_cur = soft;
+		}
+	} else {
+		sbd_info("descriptor limit (RLIMIT_NOFILE): %" PRIu64,
+			 (uint64_t)rl.rlim_cur);
+	}
+	b->nofile = (uint64_t)rl.rlim_cur;
+	set_fd_budget(b);
+}
+
 static void reload(struct sbd_broker *b)
 {
 	struct sb_config fresh;
@@ -71,6 +147,7 @@ static void reload(struct sbd_broker *b)
 	sbd_log_set_level(b->cfg.log_level);
 	sbd_topic_predeclare(b);
 	sbd_info("SIGHUP: configuration reloaded from %s", b->config_path);
+	log_fd_bounds(b);
 }
 
 static void shutdown_broker(struct sbd_broker *b)
@@ -83,6 +160,7 @@ static void shutdown_broker(struct sbd_broker *b)
 	while (b->clients != NULL) {
 		sbd_client_close(b->clients, "broker shutting down");
 	}
+	sbd_client_drains_close(b);
 	sbd_topic_free_all(b);
 	uv_close((uv_handle_t *)&b->sig_term, NULL);
 	uv_close((uv_handle_t *)&b->sig_int, NULL);
@@ -218,6 +296,8 @@ int sbd_broker_run(struct sbd_broker *b)
 	}
 	b->loop = &b->loop_store;
 	sbd_log_set_level(b->cfg.log_level);
+	raise_nofile(b);
+	log_fd_bounds(b);
 	init_handles(b);
 	r = sbd_server_listen(b);
 	if (r == 0) {

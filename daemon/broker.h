@@ -110,6 +110,20 @@ struct sbd_out {
 	int nfds; /* sent with the first byte, then closed here */
 };
 
+/*
+ * A connection the broker closed while descriptors it sent on it may still
+ * be unread: the kernel keeps charging them to the broker's uid (they sit
+ * in the peer's socket) until the peer reads them or closes its end, so
+ * the broker keeps its own end open, shut down, and counts it as a client
+ * of its uid until then (client.c).
+ */
+struct sbd_drain {
+	struct sbd_drain *next;
+	int fd;
+	uid_t uid;
+	uint32_t fds; /* its part of broker->fds_unread */
+};
+
 /* Peer credentials taken at accept. */
 struct sbd_cred {
 	uid_t uid;
@@ -151,6 +165,11 @@ struct sbd_client {
 	bool notice_warned;
 	int in_fds[SBD_MAX_IN_FDS]; /* received (SCM_RIGHTS), not yet taken */
 	int n_in_fds;
+	/* Descriptors given to this client (queued, or sent and maybe not
+	 * yet received), and whether its requests wait for them to be read
+	 * (client.c explains the estimate). */
+	uint32_t fds_unread;
+	bool fds_wait;
 };
 
 struct sbd_broker {
@@ -174,6 +193,11 @@ struct sbd_broker {
 	uv_timer_t sweep; /* back-pressure checks */
 	struct sbd_client *clients;
 	uint32_t n_clients;
+	struct sbd_drain *drains; /* closed, with descriptors unread */
+	uint32_t n_drains;
+	uint64_t nofile;     /* RLIMIT_NOFILE, after raising it at start */
+	uint32_t fds_budget; /* bound on fds_unread, from nofile */
+	uint32_t fds_unread; /* of every client and drain together */
 	uint32_t next_client_id;
 	struct sbd_topic *topics; /* named topics */
 	uint32_t n_topics;	  /* named or not, with memory */
@@ -193,6 +217,8 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds);
 void sbd_client_close(struct sbd_client *c, const char *why);
 void sbd_client_close_after_flush(struct sbd_client *c);
 void sbd_client_sweep(struct sbd_broker *b);
+uint32_t sbd_client_fds_bound(const struct sbd_broker *b);
+void sbd_client_drains_close(struct sbd_broker *b);
 struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
 					 struct sbd_topic *t, bool sub);
 int sbd_client_handle_close(struct sbd_client *c, uint32_t id);

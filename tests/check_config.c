@@ -57,6 +57,7 @@ START_TEST(defaults_without_a_file)
 	ck_assert_int_eq(cfg.log_level, SB_CONFIG_LOG_INFO);
 	ck_assert(cfg.auto_create);
 	ck_assert_uint_eq(cfg.limits.max_clients, 256);
+	ck_assert_uint_eq(cfg.limits.max_clients_per_uid, 64);
 	ck_assert_uint_eq(cfg.limits.max_topics, 1024);
 	ck_assert_uint_eq(cfg.limits.max_ring_bytes, GIB);
 	ck_assert_uint_eq(cfg.limits.max_topic_bytes, 256 * MIB);
@@ -90,7 +91,8 @@ static const char full_file[] =
     "  \"data_dir\": \"/var/lib/shmbus\",\n"
     "  \"log_level\": \"debug\",\n"
     "  \"auto_create\": false,\n"
-    "  \"limits\": {\"max_clients\": 100, \"max_topics\": 10,\n"
+    "  \"limits\": {\"max_clients\": 100, \"max_clients_per_uid\": 20,\n"
+    "    \"max_topics\": 10,\n"
     "    \"max_ring_bytes\": \"2GiB\", \"max_topic_bytes\": \"512MiB\",\n"
     "    \"max_message\": \"1MiB\", \"max_frame\": 131072,\n"
     "    \"max_pending_bytes\": \"4MiB\", \"max_requests_in_flight\": 8,\n"
@@ -123,6 +125,7 @@ START_TEST(full_valid_file)
 	ck_assert_int_eq(cfg.log_level, SB_CONFIG_LOG_DEBUG);
 	ck_assert(!cfg.auto_create);
 	ck_assert_uint_eq(cfg.limits.max_clients, 100);
+	ck_assert_uint_eq(cfg.limits.max_clients_per_uid, 20);
 	ck_assert_uint_eq(cfg.limits.max_topics, 10);
 	ck_assert_uint_eq(cfg.limits.max_ring_bytes, 2 * GIB);
 	ck_assert_uint_eq(cfg.limits.max_topic_bytes, 512 * MIB);
@@ -286,6 +289,18 @@ static const struct {
     {"{\"limits\": {\"max_clients\": 2.5}}",
      "shmbusd.json: limits.max_clients: must be an integer from 1 to "
      "65536 (got 2.5)"},
+    {"{\"limits\": {\"max_clients_per_uid\": 0}}",
+     "shmbusd.json: limits.max_clients_per_uid: must be an integer from 1 "
+     "to 65536 (got 0)"},
+    {"{\"limits\": {\"max_clients_per_uid\": \"all\"}}",
+     "shmbusd.json: limits.max_clients_per_uid: must be an integer from 1 "
+     "to 65536 (got \"all\")"},
+    {"{\"limits\": {\"max_clients\": 8, \"max_clients_per_uid\": 9}}",
+     "shmbusd.json: limits.max_clients_per_uid: must be at most "
+     "limits.max_clients = 8 (got 9)"},
+    {"{\"limits\": {\"max_clients_per_uid\": 300}}",
+     "shmbusd.json: limits.max_clients_per_uid: must be at most "
+     "limits.max_clients = 256 (got 300, with max_clients at its default)"},
     {"{\"limits\": {\"max_topics\": \"10\"}}",
      "shmbusd.json: limits.max_topics: must be an integer from 1 to 65536 "
      "(got \"10\")"},

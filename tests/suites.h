@@ -20,6 +20,7 @@
 	X(shm_lock)                                                            \
 	X(hostile)                                                             \
 	X(access)                                                              \
+	X(inflight)                                                            \
 	X(crash)                                                               \
 	X(sockpath)                                                            \
 	X(sockdir)                                                             \

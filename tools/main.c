@@ -373,6 +373,14 @@ int sb_cli_connect(const char *cmd, shmbus **bus)
 		return sb_cli_fail(SB_EXIT_USAGE, cmd,
 				   "socket path too long (at most %d bytes)",
 				   SB_SOCKET_PATH_MAX);
+	case -EUSERS:
+		return sb_cli_fail(SB_EXIT_ERROR, cmd,
+				   "too many clients: the broker at %s "
+				   "refuses new connections "
+				   "(limits.max_clients, or "
+				   "limits.max_clients_per_uid for uid %lu, "
+				   "reached)",
+				   path, (unsigned long)getuid());
 	default:
 		return sb_cli_fail(sb_cli_status(r), cmd,
 				   "cannot talk to the broker at %s: %s", path,
