@@ -20,6 +20,7 @@
 	X(shm_lock)                                                            \
 	X(hostile)                                                             \
 	X(access)                                                              \
+	X(evict)                                                               \
 	X(crash)                                                               \
 	X(sockpath)                                                            \
 	X(frame)                                                               \
