@@ -48,7 +48,7 @@
 	X(ENFILE, "too many open descriptors in the system")                   \
 	X(EIO, "input/output error")                                           \
 	X(EIDRM, "subscriber evicted by the broker (shmbus evict or "          \
-	         "max_stall_ms): close it and subscribe again")
+		 "max_stall_ms): close it and subscribe again")
 
 const char *shmbus_strerror(int err)
 {

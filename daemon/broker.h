@@ -76,7 +76,7 @@ struct sbd_topic {
 	struct sb_ring_config geo;
 	uint32_t linger_ms;
 	uint32_t max_stall_ms; /* 0: never evict a stalled subscriber */
-	uint64_t evictions;    /* subscribers evicted (sub_evict, max_stall_ms) */
+	uint64_t evictions; /* subscribers evicted (sub_evict, max_stall_ms) */
 	struct sbd_stall *stall; /* geo.slot_count entries */
 	bool persistent;
 	bool is_explicit; /* topic_create or config: stays until deleted */

@@ -653,7 +653,7 @@ static int op_ping(struct sbd_client *c, const cJSON *req, struct reply *rep,
 
 static const char *const F_HELLO[] = {ENVELOPE, "version", "name", NULL};
 static const char *const F_CREATE[] = {
-    ENVELOPE,	 "topic",     "capacity",     "max_message", "mode",
+    ENVELOPE,	"topic",      "capacity",  "max_message",  "mode",
     "overflow", "persistent", "linger_ms", "max_stall_ms", NULL};
 static const char *const F_TOPIC[] = {ENVELOPE, "topic", NULL};
 static const char *const F_NONE[] = {ENVELOPE, NULL};

@@ -1015,8 +1015,8 @@ START_TEST(usage_errors)
 	assert_fails(&r, 2, "--mode must be broadcast or queue");
 	run_fini(&r);
 	cli(&r, &b, "create", "t", "--max-stall-ms", "86400001");
-	assert_fails(&r, 2,
-		     "--max-stall-ms must be a whole number from 0 to 86400000");
+	assert_fails(
+	    &r, 2, "--max-stall-ms must be a whole number from 0 to 86400000");
 	run_fini(&r);
 	cli(&r, &b, "ls", "--frob");
 	assert_fails(&r, 2, "shmbus: ls: unknown option --frob");
@@ -1258,9 +1258,9 @@ END_TEST
 
 START_TEST(help_and_version)
 {
-	static const char *const cmds[] = {"pub", "sub",    "ls", "stat",
-					   "top", "create", "rm", "evict",
-					   "bench"};
+	static const char *const cmds[] = {"pub",  "sub",   "ls",
+					   "stat", "top",   "create",
+					   "rm",   "evict", "bench"};
 	char want[64];
 	struct run r;
 

@@ -83,9 +83,9 @@ static void ring_open(struct ring_fixture *f)
 	ck_assert_int_eq(sb_ring_layout(&cfg, &f->data_size, &f->ctl_size), 0);
 	f->data = shared_zeroed(f->data_size);
 	f->ctl = shared_zeroed(f->ctl_size);
-	ck_assert_int_eq(sb_ring_format(f->data, f->data_size, f->ctl,
-					f->ctl_size, &cfg),
-			 0);
+	ck_assert_int_eq(
+	    sb_ring_format(f->data, f->data_size, f->ctl, f->ctl_size, &cfg),
+	    0);
 	ck_assert_int_eq(sb_ring_attach(&f->ring, f->data, f->data_size, f->ctl,
 					f->ctl_size),
 			 0);
@@ -114,8 +114,8 @@ START_TEST(an_evicted_reader_gets_eidrm_and_leaves_the_slot_alone)
 	uint32_t len;
 
 	ring_open(&f);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd),
-			 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	ck_assert_int_eq(sb_ring_slot_view(&f.ring, rd.slot, &v), 0);
 	ck_assert_uint_eq(v.state, rd.slot_state);
 	ck_assert_uint_eq(v.pid, (uint32_t)getpid());
@@ -138,9 +138,8 @@ START_TEST(an_evicted_reader_gets_eidrm_and_leaves_the_slot_alone)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EIDRM);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 1000), -EIDRM);
 	ck_assert_int_eq(sb_ring_peek(&rd, &data, &len, 0), -EIDRM);
-	ck_assert_int_eq(sb_ring_wait_readable(&rd, tail_of(&f.ring), NULL,
-					       1000),
-			 -EIDRM);
+	ck_assert_int_eq(
+	    sb_ring_wait_readable(&rd, tail_of(&f.ring), NULL, 1000), -EIDRM);
 	/* A new reader takes the slot; the old one's close leaves it be. */
 	ck_assert_int_eq(
 	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &next), 0);
@@ -337,8 +336,8 @@ static int64_t first_sub_int(const struct sbt_broker *b, const char *topic,
 			      "\"topic\":\"%s\"}",
 			      topic),
 			 0);
-	subs = cJSON_GetObjectItemCaseSensitive(sbt_rc_result(&c),
-						"subscribers");
+	subs =
+	    cJSON_GetObjectItemCaseSensitive(sbt_rc_result(&c), "subscribers");
 	v = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(subs, 0), key);
 	if (cJSON_IsNumber(v)) {
 		n = (int64_t)v->valuedouble;
@@ -399,8 +398,8 @@ static int evict_as_nobody(const struct sbt_broker *b, int64_t slot)
 static void assert_message(const struct sbt_rc *c, const char *text)
 {
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
-	const char *m =
-	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
+	const char *m = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(e, "message"));
 
 	ck_assert_msg(m != NULL && strstr(m, text) != NULL,
 		      "\"%s\" not in the error message \"%s\"", text,
@@ -421,9 +420,9 @@ START_TEST(an_admin_evicts_a_stalled_subscriber_and_publishers_go_on)
 	start(&b);
 	sleeper_start(&s, b.socket, topics, 1);
 	pub = publisher_start(b.socket, "stall/admin");
-	ck_assert_int_eq(wait_ge(&b, "stall/admin", "stats.blocked_writers", 1,
-				 stat_int),
-			 1);
+	ck_assert_int_eq(
+	    wait_ge(&b, "stall/admin", "stats.blocked_writers", 1, stat_int),
+	    1);
 	/* The sweep sees it stand still with messages to read. */
 	ck_assert_int_gt(
 	    wait_ge(&b, "stall/admin", "stalled_ms", 1, first_sub_int), 0);
@@ -542,12 +541,12 @@ static void evict_a_waiting_subscriber(int use_fd)
 	/* Asleep on the ring (the receive, or the descriptor's watcher). */
 	ck_assert_int_eq(
 	    wait_ge(&b, "stall/admin", "sleeping", 1, first_sub_int), 1);
-	ck_assert_int_eq(call(&c, &b,
-			      "{\"op\":\"sub_evict\",\"id\":4,"
-			      "\"topic\":\"stall/admin\",\"slot\":%lld}",
-			      (long long)first_sub_int(&b, "stall/admin",
-						       "slot")),
-			 0);
+	ck_assert_int_eq(
+	    call(&c, &b,
+		 "{\"op\":\"sub_evict\",\"id\":4,"
+		 "\"topic\":\"stall/admin\",\"slot\":%lld}",
+		 (long long)first_sub_int(&b, "stall/admin", "slot")),
+	    0);
 	sbt_rc_close(&c);
 	ck_assert_int_eq(sbt_wait(pid), 0);
 	ck_assert_int_eq(sbt_broker_stop(&b), 0);
@@ -575,7 +574,8 @@ START_TEST(max_stall_ms_evicts_without_an_admin_and_0_never_does)
 	pid_t pub_auto, pub_off;
 
 	start(&b);
-	ck_assert_int_eq(stat_int(&b, "stall/auto", "topic.max_stall_ms"), 1000);
+	ck_assert_int_eq(stat_int(&b, "stall/auto", "topic.max_stall_ms"),
+			 1000);
 	ck_assert_int_eq(stat_int(&b, "stall/off", "topic.max_stall_ms"), 0);
 	sleeper_start(&s, b.socket, topics, 2);
 	pub_auto = publisher_start(b.socket, "stall/auto");
@@ -629,7 +629,8 @@ Suite *evict_suite(void)
 	Suite *s = suite_create("evict");
 	TCase *tc = tcase_create("ring");
 
-	tcase_add_test(tc, an_evicted_reader_gets_eidrm_and_leaves_the_slot_alone);
+	tcase_add_test(tc,
+		       an_evicted_reader_gets_eidrm_and_leaves_the_slot_alone);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("broker");
@@ -640,11 +641,12 @@ Suite *evict_suite(void)
 		suite_add_tcase(s, tc);
 		return s;
 	}
-	tcase_add_test(tc,
-		       an_admin_evicts_a_stalled_subscriber_and_publishers_go_on);
+	tcase_add_test(
+	    tc, an_admin_evicts_a_stalled_subscriber_and_publishers_go_on);
 	tcase_add_test(tc, a_subscriber_asleep_in_receive_wakes_evicted);
 	tcase_add_test(tc, a_subscriber_polling_its_descriptor_wakes_evicted);
-	tcase_add_test(tc, max_stall_ms_evicts_without_an_admin_and_0_never_does);
+	tcase_add_test(tc,
+		       max_stall_ms_evicts_without_an_admin_and_0_never_does);
 	tcase_add_test(tc, topic_create_takes_max_stall_ms_in_range);
 	suite_add_tcase(s, tc);
 	return s;

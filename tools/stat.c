@@ -101,9 +101,9 @@ static int print_stat(const cJSON *res)
 	const cJSON *subs =
 	    cJSON_GetObjectItemCaseSensitive(res, "subscribers");
 	const cJSON *queue = cJSON_GetObjectItemCaseSensitive(res, "queue");
-	static const char *const header[] = {
-	    "SLOT", "PID",	"CLIENT", "RECEIVED",
-	    "LOST", "LAG", "STALLED", "SLEEPING"};
+	static const char *const header[] = {"SLOT",	 "PID",	    "CLIENT",
+					     "RECEIVED", "LOST",    "LAG",
+					     "STALLED",	 "SLEEPING"};
 	uint64_t cap = sb_cli_json_u64(info, "capacity");
 	uint64_t used = sb_cli_json_u64(info, "used_bytes");
 	char a[32], b[32];
@@ -154,14 +154,11 @@ static int print_stat(const cJSON *res)
 	cJSON_ArrayForEach(s, subs)
 	{
 		char cells[7][24];
-		const char *row[8] = {cells[0],
-				      cells[1],
-				      cells[2],
-				      cells[3],
-				      cells[4],
-				      cells[5],
-				      cells[6],
-				      yes_no(sb_cli_json_bool(s, "sleeping"))};
+		const char *row[8] = {
+		    cells[0], cells[1],
+		    cells[2], cells[3],
+		    cells[4], cells[5],
+		    cells[6], yes_no(sb_cli_json_bool(s, "sleeping"))};
 		static const char *const keys[6] = {
 		    "slot", "pid", "client", "received", "lost", "lag_bytes"};
 		uint64_t stalled = sb_cli_json_u64(s, "stalled_ms");

@@ -417,8 +417,7 @@ int sb_cli_rm(int argc, char **argv)
 /* ---- evict ------------------------------------------------------------- */
 
 /* The sub_evict request for TOPIC SLOT, or the exit status. */
-static int evict_request(int argc, char **argv, const char **topic,
-			 cJSON **req)
+static int evict_request(int argc, char **argv, const char **topic, cJSON **req)
 {
 	uint64_t slot;
 	int status;
@@ -438,7 +437,8 @@ static int evict_request(int argc, char **argv, const char **topic,
 		return status;
 	}
 	*req = sb_client_topic_request(*topic);
-	if (*req == NULL || sb_msg_add_int(*req, "slot", (int64_t)slot) == NULL) {
+	if (*req == NULL ||
+	    sb_msg_add_int(*req, "slot", (int64_t)slot) == NULL) {
 		cJSON_Delete(*req);
 		*req = NULL;
 		return sb_cli_fail(SB_EXIT_ERROR, "evict", "out of memory");
@@ -468,13 +468,12 @@ int sb_cli_evict(int argc, char **argv)
 	}
 	status = sb_cli_request("evict", bus, "sub_evict", topic, req, &rep);
 	if (status == 0) {
-		printf("evicted the subscriber in slot %llu of topic \"%s\" "
-		       "(pid %llu)\n",
-		       (unsigned long long)sb_cli_json_u64(rep.msg.result,
-							   "slot"),
-		       topic,
-		       (unsigned long long)sb_cli_json_u64(rep.msg.result,
-							   "pid"));
+		printf(
+		    "evicted the subscriber in slot %llu of topic \"%s\" "
+		    "(pid %llu)\n",
+		    (unsigned long long)sb_cli_json_u64(rep.msg.result, "slot"),
+		    topic,
+		    (unsigned long long)sb_cli_json_u64(rep.msg.result, "pid"));
 	}
 	sb_client_reply_fini(&rep);
 	shmbus_close(bus);
