@@ -41,8 +41,9 @@
 /* Longest data directory, leaving room under PATH_MAX for topic files. */
 #define DATA_DIR_MAX 3800
 
-#define LINGER_MS_MAX 86400000	  /* one day */
-#define ID_MAX	      4294967294u /* (uid_t)-1 means "no user" */
+#define LINGER_MS_MAX	 86400000    /* one day */
+#define MAX_STALL_MS_MAX 86400000    /* one day */
+#define ID_MAX		 4294967294u /* (uid_t)-1 means "no user" */
 
 /* Where messages go while one text is being parsed. */
 struct ctx {
@@ -815,12 +816,13 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 		       bool is_default)
 {
 	static const char *const known_default[] = {
-	    "capacity",	 "max_message", "mode", "overflow",
-	    "linger_ms", "access",	NULL,
+	    "capacity",	 "max_message", "mode",		"overflow",
+	    "linger_ms", "access",	"max_stall_ms", NULL,
 	};
 	static const char *const known_topic[] = {
-	    "name",	 "capacity",   "max_message", "mode", "overflow",
-	    "linger_ms", "persistent", "access",      NULL,
+	    "name",	    "capacity",	 "max_message", "mode",
+	    "overflow",	    "linger_ms", "persistent",	"access",
+	    "max_stall_ms", NULL,
 	};
 	static const char *const modes[] = {"broadcast", "queue", NULL};
 	static const char *const overflows[] = {"block", "overwrite", "reject",
@@ -872,6 +874,8 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 		0 ||
 	    (r = get_u32(c, obj, path, "linger_ms", 0, LINGER_MS_MAX,
 			 &t->linger_ms)) < 0 ||
+	    (r = get_u32(c, obj, path, "max_stall_ms", 0, MAX_STALL_MS_MAX,
+			 &t->max_stall_ms)) < 0 ||
 	    (r = parse_access(c, obj, path, &t->access)) < 0) {
 		return r;
 	}

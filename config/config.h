@@ -61,6 +61,9 @@ struct sb_config_topic {
 	enum sb_config_overflow overflow;
 	bool persistent;    /* a file in data_dir; always false in defaults */
 	uint32_t linger_ms; /* keep an unused topic this long before removal */
+	/* Evict a subscriber whose position has not moved for this long while
+	 * it had messages to read (broadcast, block or reject); 0: never. */
+	uint32_t max_stall_ms;
 	struct sb_config_access access;
 };
 

@@ -183,6 +183,7 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_sweep(uv_timer_t *t)
 {
 	sbd_client_sweep(t->data);
+	sbd_topic_sweep(t->data);
 }
 
 /* Initialised first, so that every failure path can close them alike. */

@@ -58,6 +58,16 @@
 struct sbd_broker;
 struct sbd_client;
 
+/* What the broker's sweep last saw of one subscriber slot, to tell how
+ * long its position has stood still with messages waiting (stat's
+ * stalled_ms, and max_stall_ms). */
+struct sbd_stall {
+	uint32_t state;	   /* the slot's state: a new reader starts afresh */
+	uint64_t position; /* its position then */
+	uint64_t since;	   /* uv_now when it was first seen stuck there */
+	bool stuck;	   /* at `position` with messages to read since then */
+};
+
 /* One topic: its name, geometry, shared memory and references. */
 struct sbd_topic {
 	struct sbd_broker *broker;
@@ -65,6 +75,9 @@ struct sbd_topic {
 	char *name;
 	struct sb_ring_config geo;
 	uint32_t linger_ms;
+	uint32_t max_stall_ms; /* 0: never evict a stalled subscriber */
+	uint64_t evictions; /* subscribers evicted (sub_evict, max_stall_ms) */
+	struct sbd_stall *stall; /* geo.slot_count entries */
 	bool persistent;
 	bool is_explicit; /* topic_create or config: stays until deleted */
 	bool named;	  /* in the registry */
@@ -190,7 +203,7 @@ struct sbd_broker {
 	uv_signal_t sig_term;
 	uv_signal_t sig_int;
 	uv_signal_t sig_hup;
-	uv_timer_t sweep; /* back-pressure checks */
+	uv_timer_t sweep; /* back-pressure, dead writers, stalled readers */
 	struct sbd_client *clients;
 	uint32_t n_clients;
 	struct sbd_drain *drains; /* closed, with descriptors unread */
@@ -263,6 +276,9 @@ int sbd_topic_predeclare(struct sbd_broker *b);
 void sbd_topic_free_all(struct sbd_broker *b);
 cJSON *sbd_topic_info(const struct sbd_topic *t);
 cJSON *sbd_topic_stat(const struct sbd_topic *t);
+int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
+		    const char *why);
+void sbd_topic_sweep(struct sbd_broker *b);
 
 /* broker.c */
 int sbd_broker_socket_path(const struct sbd_broker *b,

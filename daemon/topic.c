@@ -378,12 +378,16 @@ static void release_memory(struct sbd_topic *t)
 	close_fd(&t->ctl_fd);
 }
 
-static void on_topic_closed(uv_handle_t *h)
+static void topic_free(struct sbd_topic *t)
 {
-	struct sbd_topic *t = h->data;
-
+	free(t->stall);
 	free(t->name);
 	free(t);
+}
+
+static void on_topic_closed(uv_handle_t *h)
+{
+	topic_free(h->data);
 }
 
 /* Frees the memory now and the struct once its timer has closed. */
@@ -453,9 +457,17 @@ static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
 	t->geo.mode = ring_mode(s->mode);
 	t->geo.overflow = ring_overflow(s->overflow);
 	t->linger_ms = s->linger_ms;
+	t->max_stall_ms = s->max_stall_ms;
 	t->persistent = s->persistent;
 	t->data_fd = t->ro_fd = t->ctl_fd = -1;
 	return t;
+}
+
+/* The sweep's record of each slot, once geo.slot_count is final. */
+static int alloc_stall(struct sbd_topic *t)
+{
+	t->stall = calloc(t->geo.slot_count, sizeof(*t->stall));
+	return t->stall != NULL ? 0 : -ENOMEM;
 }
 
 /* Names a topic whose memory is ready. */
@@ -488,12 +500,14 @@ int sbd_topic_create(struct sbd_broker *b, const char *name,
 	}
 	r = sb_ring_layout(&t->geo, &t->data_size, &t->ctl_size);
 	if (r == 0) {
+		r = alloc_stall(t);
+	}
+	if (r == 0) {
 		r = make_segments(t);
 	}
 	if (r < 0) {
 		release_memory(t);
-		free(t->name);
-		free(t);
+		topic_free(t);
 		return sb_msg_errorf(err, r, "cannot create topic \"%s\": %s",
 				     name, strerror(-r));
 	}
@@ -992,13 +1006,19 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	s.persistent = a->persistent;
 	r = check_limits(b, a->name, &s, err);
 	t = r == 0 ? topic_alloc(b, a->name, &s) : NULL;
+	if (t != NULL) {
+		t->geo.slot_count = m.ring.slot_count;
+		if (alloc_stall(t) < 0) {
+			topic_free(t);
+			t = NULL;
+		}
+	}
 	if (t == NULL) {
 		adopted_fini(&m);
 		return r < 0 ? r : sb_msg_errorf(err, -ENOMEM, "out of memory");
 	}
 	t->geo.capacity = m.ring.capacity;
 	t->geo.max_message = m.ring.max_message;
-	t->geo.slot_count = m.ring.slot_count;
 	t->geo.mode = m.ring.mode;
 	t->geo.overflow = m.ring.overflow;
 	t->data_fd = m.data_fd;
@@ -1046,6 +1066,7 @@ cJSON *sbd_topic_info(const struct sbd_topic *t)
 	    !sb_msg_add_int(o, "capacity", (int64_t)t->geo.capacity) ||
 	    !sb_msg_add_int(o, "max_message", t->geo.max_message) ||
 	    !sb_msg_add_int(o, "slots", t->geo.slot_count) ||
+	    !sb_msg_add_int(o, "max_stall_ms", t->max_stall_ms) ||
 	    !cJSON_AddBoolToObject(o, "persistent", t->persistent) ||
 	    !cJSON_AddBoolToObject(o, "explicit", t->is_explicit) ||
 	    !sb_msg_add_int(o, "publishers", t->publishers) ||
@@ -1083,7 +1104,9 @@ static cJSON *header_stats(const struct sbd_topic *t)
 	    !sb_msg_add_int(o, "rejected", counter(&hdr->stat_rejected)) ||
 	    !sb_msg_add_int(o, "waits", counter(&hdr->stat_waits)) ||
 	    !sb_msg_add_int(o, "recoveries", counter(&hdr->stat_recoveries)) ||
-	    !sb_msg_add_int(o, "blocked_writers", blocked)) {
+	    !sb_msg_add_int(o, "blocked_writers", blocked) ||
+	    !sb_msg_add_int(o, "evictions",
+			    (int64_t)(t->evictions & SB_MSG_INT_MAX))) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -1097,9 +1120,23 @@ static int64_t lag(uint64_t tail, uint64_t pos, uint64_t capacity)
 						     : 0;
 }
 
+/* How long slot `v` has stood still with messages to read, as far as the
+ * sweep has seen (0 if it moved since, or had nothing to read). */
+static uint64_t stalled_ms(const struct sbd_stall *st,
+			   const struct sb_ring_slot_view *v, uint64_t now)
+{
+	if (!st->stuck || st->state != v->state ||
+	    st->position != v->position || now < st->since) {
+		return 0;
+	}
+	return now - st->since;
+}
+
 static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
 {
 	const struct sb_ring_slot *s = &t->ring.shm_slots[i];
+	struct sb_ring_slot_view v;
+	uint64_t stalled = 0;
 	uint64_t cursor =
 	    t->geo.mode == SB_RING_QUEUE
 		? atomic_load_explicit(&t->ring.shm_ctl->queue_cursor,
@@ -1107,6 +1144,9 @@ static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
 		: atomic_load_explicit(&s->sub_cursor, memory_order_relaxed);
 	cJSON *o = cJSON_CreateObject();
 
+	if (sb_ring_slot_view(&t->ring, i, &v) == 0) {
+		stalled = stalled_ms(&t->stall[i], &v, uv_now(t->broker->loop));
+	}
 	/* relaxed loads: a snapshot for people, not a synchronisation. */
 	if (o == NULL || !sb_msg_add_int(o, "slot", i) ||
 	    !sb_msg_add_int(
@@ -1119,6 +1159,8 @@ static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
 	    !sb_msg_add_int(o, "lost", counter(&s->sub_lost)) ||
 	    !sb_msg_add_int(o, "lag_bytes",
 			    lag(tail, cursor, t->geo.capacity)) ||
+	    !sb_msg_add_int(o, "stalled_ms",
+			    (int64_t)(stalled & SB_MSG_INT_MAX)) ||
 	    !cJSON_AddBoolToObject(
 		o, "sleeping",
 		atomic_load_explicit(&s->sub_sleeping, memory_order_relaxed) >
@@ -1198,4 +1240,130 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t)
 		return NULL;
 	}
 	return o;
+}
+
+/* ---- evicting subscribers ---------------------------------------------- */
+
+/* The connected client whose owner token is `owner`, or NULL. */
+static const struct sbd_client *owner_client(const struct sbd_broker *b,
+					     uint32_t owner)
+{
+	for (const struct sbd_client *c = b->clients; c != NULL; c = c->next) {
+		if (c->id == owner) {
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Evicts the subscriber in `slot` if the slot is still in `state`: frees it
+ * in the ring (writers blocked behind it go on; the reader's next receive
+ * fails with EIDRM), counts it, forgets the sweep's record of it and logs
+ * who it was and `why` ("by client 5 (...)"). Returns 0, -EINVAL (no such
+ * slot) or -ENOENT (free, or another reader's by now).
+ */
+int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
+		    const char *why)
+{
+	const struct sbd_client *c;
+	struct sb_ring_slot_view v;
+	int r = sb_ring_slot_view(&t->ring, slot, &v);
+
+	if (r < 0) {
+		return r;
+	}
+	if (v.state != state) {
+		return -ENOENT;
+	}
+	r = sb_ring_slot_evict(&t->ring, slot, state);
+	if (r < 0) {
+		return r;
+	}
+	t->evictions++;
+	memset(&t->stall[slot], 0, sizeof(t->stall[slot]));
+	c = owner_client(t->broker, v.owner);
+	sbd_warn("topic \"%s\": subscriber in slot %" PRIu32 " (pid %" PRIu32
+		 ", client %" PRIu32 " %s%s%s) evicted %s",
+		 t->name, slot, v.pid, v.owner, c != NULL ? "\"" : "",
+		 c == NULL	      ? "not connected"
+		 : c->name[0] != '\0' ? c->name
+				      : "no name",
+		 c != NULL ? "\"" : "", why);
+	return 0;
+}
+
+/* Notes where slot `v` stands at `now`: still at the same position with
+ * `unread` bytes to read (stuck since the first sweep that saw it so), or
+ * moved, caught up, or freed (not stuck). */
+static void stall_note(struct sbd_stall *st, const struct sb_ring_slot_view *v,
+		       uint64_t unread, uint64_t now)
+{
+	if (st->state != v->state || st->position != v->position) {
+		st->state = v->state;
+		st->position = v->position;
+		st->stuck = false;
+	}
+	if ((v->state & 1u) == 0 || unread == 0) {
+		st->stuck = false;
+	} else if (!st->stuck) {
+		st->stuck = true;
+		st->since = now;
+	}
+}
+
+/* A subscriber holds writers back only in a broadcast topic that does not
+ * overwrite: a queue's consumers share one cursor, and no one slot of it
+ * holds writers. */
+static bool may_evict(const struct sbd_topic *t)
+{
+	return t->max_stall_ms > 0 && t->geo.mode == SB_RING_BROADCAST &&
+	       t->geo.overflow != SB_RING_OVERWRITE;
+}
+
+static void sweep_topic(struct sbd_topic *t, uint64_t now)
+{
+	const struct sb_ring_header *hdr = t->shm_data;
+	/* relaxed: a snapshot; a stale tail only delays an eviction. */
+	uint64_t tail =
+	    atomic_load_explicit(&hdr->writer_tail, memory_order_relaxed);
+	struct sb_ring_slot_view v;
+	char why[200];
+
+	for (uint32_t i = 0; i < t->geo.slot_count; i++) {
+		struct sbd_stall *st = &t->stall[i];
+		int64_t unread;
+
+		if (sb_ring_slot_view(&t->ring, i, &v) < 0) {
+			continue;
+		}
+		unread = lag(tail, v.position, t->geo.capacity);
+		stall_note(st, &v, (uint64_t)unread, now);
+		if (!may_evict(t) || !st->stuck ||
+		    now - st->since < t->max_stall_ms) {
+			continue;
+		}
+		snprintf(why, sizeof(why),
+			 "by max_stall_ms (%" PRIu32 "): its position has not "
+			 "moved for %" PRIu64 " ms with %" PRId64
+			 " bytes to read",
+			 t->max_stall_ms, now - st->since, unread);
+		sbd_topic_evict(t, i, v.state, why);
+	}
+}
+
+/*
+ * Once a second (broker.c): notes where every subscriber of every named
+ * topic stands, and evicts those stalled past their topic's max_stall_ms.
+ * A topic without subscriber handles is skipped: it costs nothing then.
+ */
+void sbd_topic_sweep(struct sbd_broker *b)
+{
+	uint64_t now = uv_now(b->loop);
+
+	for (struct sbd_topic *t = b->topics; t != NULL; t = t->next) {
+		if (t->subscribers > 0) {
+			sweep_topic(t, now);
+		}
+	}
 }

@@ -141,7 +141,8 @@ static void assert_result(long r)
 {
 	die_if(!(r >= 0 || r == -EBADMSG || r == -EPROTO || r == -EAGAIN ||
 		 r == -EMSGSIZE || r == -EUSERS || r == -ESTALE ||
-		 r == -EBUSY || r == -ENOENT || r == -ETIMEDOUT));
+		 r == -EBUSY || r == -ENOENT || r == -ETIMEDOUT ||
+		 r == -EIDRM));
 }
 
 struct state {

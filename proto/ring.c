@@ -1761,6 +1761,22 @@ static void give_back_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
 }
 
 /*
+ * Has the broker evicted this reader (sb_ring_slot_evict()): is its slot no
+ * longer in the state it attached with? Then writers no longer wait for it,
+ * so bytes it looked at may have been reused, and it must not write its
+ * slot, which may be another reader's by now. The acquire fence orders the
+ * reader's earlier loads of a record before this look (the seqlock pattern,
+ * as in overrun()): a copy that saw bytes stored by a writer that reclaimed
+ * past the freed slot also sees the slot changed.
+ */
+static inline int reader_evicted(const struct sb_ring_reader *rd)
+{
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&rd->ring->shm_slots[rd->slot].slot_state,
+	                            memory_order_relaxed) != rd->slot_state;
+}
+
+/*
  * Sleeps until the tail moves away from `pos`. Spins first: a reader that
  * keeps up never reaches the futex. Returns 0 (look again), -EAGAIN at once
  * when timeout_ms is 0 ("do not wait" means no spinning either), -ETIMEDOUT.
@@ -1776,6 +1792,11 @@ static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
 	uint32_t seen;
 	int r = 0;
 
+	/* Each look again comes back here: an evicted reader stops waiting
+	 * (the eviction wakes sleepers). */
+	if (reader_evicted(rd)) {
+		return -EIDRM;
+	}
 	if (w->timeout_ms == 0) {
 		return -EAGAIN;
 	}
@@ -1973,6 +1994,9 @@ static int reader_next(struct sb_ring_reader *rd, struct sb_wait *w,
 	}
 	for (;;) {
 		r = next_record(rd->ring, &rd->cursor, &rd->known_tail, rec);
+		if (r == -EBADMSG && reader_evicted(rd)) {
+			return -EIDRM; /* the bytes were reused, not corrupted */
+		}
 		if (r != -EAGAIN) {
 			return r;
 		}
@@ -1991,6 +2015,9 @@ static int reader_consume(struct sb_ring_reader *rd,
 
 	if (rd->ring->mode == SB_RING_QUEUE) {
 		return queue_consume(rd, rec);
+	}
+	if (reader_evicted(rd)) {
+		return -EIDRM; /* the copy may be torn; the slot is not ours */
 	}
 	r = account_seq(&rd->expected_seq, rec->seq, &rd->lost);
 	if (r < 0) {
@@ -2013,6 +2040,9 @@ static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
 	if (rd == NULL || rd->ring == NULL || timeout_ms < -1) {
 		return -EINVAL;
 	}
+	if (reader_evicted(rd)) {
+		return -EIDRM;
+	}
 	return rd->peeking ? -EBUSY : 0;
 }
 
@@ -2020,8 +2050,9 @@ static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
  * The common case of sb_ring_receive(): a broadcast reader of a ring
  * without the overwrite policy (whose copies can be torn) takes the DATA
  * record at its cursor, committed and no larger than `cap`. Returns 1 with
- * its length in *got, 0 when nothing is committed at the cursor, or -1 when
- * the general path must look (a PAD, an error to report). Nothing but
+ * its length in *got (or -EIDRM there: evicted during the copy), 0 when
+ * nothing is committed at the cursor, or -1 when the general path must
+ * look (a PAD, an error to report). Nothing but
  * known_tail has changed unless it returns 1, and next_record() would have
  * refreshed that the same way.
  */
@@ -2051,6 +2082,10 @@ static int receive_one(struct sb_ring_reader *rd, void *buf, size_t cap,
 	}
 	if (rec.len != 0) {
 		memcpy(buf, rec.payload, rec.len);
+	}
+	if (reader_evicted(rd)) {
+		*got = -EIDRM; /* the copy may be torn; the slot is not ours */
+		return 1;
 	}
 	if (account_seq(&rd->expected_seq, rec.seq, &rd->lost) < 0) {
 		return -1; /* changed nothing: the general path says so */
@@ -2361,6 +2396,44 @@ int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner)
 	return freed;
 }
 
+int sb_ring_slot_view(const struct sb_ring *ring, uint32_t slot,
+                      struct sb_ring_slot_view *out)
+{
+	struct sb_ring_slot *s;
+
+	if (ring == NULL || out == NULL || slot >= ring->slot_count) {
+		return -EINVAL;
+	}
+	s = &ring->shm_slots[slot];
+	/* acquire: pairs with the release CAS of slot_state in
+	 * sb_ring_reader_open_owned(), which wrote pid and owner first. The
+	 * rest is relaxed: a snapshot for the broker, not a synchronisation. */
+	out->state = atomic_load_explicit(&s->slot_state, memory_order_acquire);
+	out->pid = atomic_load_explicit(&s->slot_pid, memory_order_relaxed);
+	out->owner = atomic_load_explicit(&s->slot_owner, memory_order_relaxed);
+	out->position =
+	    ring->mode == SB_RING_QUEUE
+	        ? load_relaxed(&ring->shm_ctl->queue_cursor)
+	        : load_relaxed(&s->sub_cursor);
+	return 0;
+}
+
+int sb_ring_slot_evict(struct sb_ring *ring, uint32_t slot, uint32_t state)
+{
+	int r;
+
+	if (ring == NULL || slot >= ring->slot_count || (state & 1u) == 0) {
+		return -EINVAL;
+	}
+	r = free_slot(ring, slot, state);
+	if (r == 0) {
+		/* A reader asleep waiting for data looks again and finds its
+		 * slot gone (wait_for_data(), sb_ring_wait_readable()). */
+		bump_and_wake(&ring->shm_ctl->data_seq);
+	}
+	return r;
+}
+
 /* ---- watching a reader from another thread --------------------------- */
 
 uint64_t sb_ring_reader_position(const struct sb_ring_reader *rd)
@@ -2410,6 +2483,11 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
 		 * commit_records(). */
 		if (atomic_load_explicit(tail, memory_order_acquire) != pos) {
 			return 0;
+		}
+		if (atomic_load_explicit(&slot->slot_state,
+		                         memory_order_relaxed) !=
+		    rd_view->slot_state) {
+			return -EIDRM; /* evicted (sb_ring_slot_evict() woke us) */
 		}
 		if (timeout_ms == 0) {
 			return -EAGAIN;

@@ -16,7 +16,8 @@
  * outside the geometry), -EPROTO (unknown layout version), -EUSERS (no free
  * subscriber slot), -ESTALE (a peeked message was overwritten while held),
  * -ENOTRECOVERABLE (a lock left unusable), -EDEADLK (this thread holds a
- * claim on the ring and publishes or claims again).
+ * claim on the ring and publishes or claims again), -EIDRM (the reader was
+ * evicted: its slot was freed under it by sb_ring_slot_evict()).
  */
 #ifndef SB_RING_H
 #define SB_RING_H
@@ -223,6 +224,33 @@ int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot);
 /* Frees every slot in use whose owner token is `owner` (nonzero). Returns
  * how many were freed, or -EINVAL. */
 int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner);
+
+/* What the broker reads of one slot (stat, its stall sweep). Values come
+ * from shared memory as they are: only the index is checked. */
+struct sb_ring_slot_view {
+	uint32_t state;    /* generation << 1 | 1 while in use */
+	uint32_t pid;      /* the attaching process */
+	uint32_t owner;    /* the broker's token for its connection */
+	uint64_t position; /* its cursor; a queue's shared cursor for a queue */
+};
+
+/* Fills *out with slot `slot`. Returns 0 or -EINVAL (no such slot). */
+int sb_ring_slot_view(const struct sb_ring *ring, uint32_t slot,
+                      struct sb_ring_slot_view *out);
+
+/*
+ * Evicts the reader in slot `slot`, if the slot is still in `state` (as
+ * read by sb_ring_slot_view(): a reader that closed, or a new one in the
+ * same slot, is left alone). Frees the slot as sb_ring_slot_reap() does,
+ * waking writers blocked behind it, and wakes sleeping readers. The evicted
+ * reader, if it lives, then gets -EIDRM from its next receive, peek,
+ * release or wait, and never writes the slot again (a receive already
+ * past that check when the slot is freed may store its cursor once more:
+ * harmless unless a new reader took the slot in that instant; a new reader
+ * rewrites its own cursor at its next message). Returns 0, -EINVAL, or
+ * -ENOENT (the slot is not in `state`).
+ */
+int sb_ring_slot_evict(struct sb_ring *ring, uint32_t slot, uint32_t state);
 
 /*
  * Frees the waiter-table entries (docs/shm-layout.md, space_waiter_pid) of

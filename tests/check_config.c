@@ -71,6 +71,7 @@ START_TEST(defaults_without_a_file)
 	ck_assert_int_eq(cfg.topic_defaults.mode, SB_CONFIG_BROADCAST);
 	ck_assert_int_eq(cfg.topic_defaults.overflow, SB_CONFIG_BLOCK);
 	ck_assert_uint_eq(cfg.topic_defaults.linger_ms, 0);
+	ck_assert_uint_eq(cfg.topic_defaults.max_stall_ms, 0); /* off */
 	ck_assert(!cfg.topic_defaults.access.publish.restricted);
 	ck_assert_uint_eq(cfg.n_topics, 0);
 
@@ -99,13 +100,14 @@ static const char full_file[] =
     "    \"max_subscribers\": 16},\n"
     "  \"topic_defaults\": {\"capacity\": \"64KiB\", \"max_message\": 1024,\n"
     "    \"mode\": \"queue\", \"overflow\": \"reject\", \"linger_ms\": 500,\n"
+    "    \"max_stall_ms\": 3000,\n"
     "    \"access\": {\"publish\": {\"uids\": [1000, 1001]},\n"
     "                \"admin\": {}}},\n"
     "  \"topics\": [\n"
     "    {\"name\": \"sensors/imu\", \"capacity\": \"4MiB\",\n"
     "     \"max_message\": \"1MiB\", \"mode\": \"broadcast\",\n"
     "     \"overflow\": \"overwrite\", \"persistent\": true,\n"
-    "     \"linger_ms\": 0,\n"
+    "     \"linger_ms\": 0, \"max_stall_ms\": 0,\n"
     "     \"access\": {\"subscribe\": {\"gids\": [20], \"uids\": []}}},\n"
     "    {\"name\": \"jobs\"}\n"
     "  ]\n"
@@ -141,6 +143,7 @@ START_TEST(full_valid_file)
 	ck_assert_int_eq(cfg.topic_defaults.mode, SB_CONFIG_QUEUE);
 	ck_assert_int_eq(cfg.topic_defaults.overflow, SB_CONFIG_REJECT);
 	ck_assert_uint_eq(cfg.topic_defaults.linger_ms, 500);
+	ck_assert_uint_eq(cfg.topic_defaults.max_stall_ms, 3000);
 	ck_assert(cfg.topic_defaults.access.publish.restricted);
 	ck_assert_uint_eq(cfg.topic_defaults.access.publish.n_uids, 2);
 	ck_assert_uint_eq(cfg.topic_defaults.access.publish.uids[1], 1001);
@@ -157,6 +160,7 @@ START_TEST(full_valid_file)
 	ck_assert_int_eq(imu->overflow, SB_CONFIG_OVERWRITE);
 	ck_assert(imu->persistent);
 	ck_assert_uint_eq(imu->linger_ms, 0);
+	ck_assert_uint_eq(imu->max_stall_ms, 0);
 	/* A topic's "access" replaces the defaults' whole. */
 	ck_assert(!imu->access.publish.restricted);
 	ck_assert(!imu->access.admin.restricted);
@@ -174,6 +178,7 @@ START_TEST(full_valid_file)
 	ck_assert_int_eq(jobs->overflow, SB_CONFIG_REJECT);
 	ck_assert(!jobs->persistent);
 	ck_assert_uint_eq(jobs->linger_ms, 500);
+	ck_assert_uint_eq(jobs->max_stall_ms, 3000);
 	ck_assert_uint_eq(jobs->access.publish.n_uids, 2);
 	ck_assert_ptr_ne(jobs->access.publish.uids,
 			 cfg.topic_defaults.access.publish.uids);
@@ -384,6 +389,15 @@ static const struct {
     {"{\"topic_defaults\": {\"linger_ms\": 86400001}}",
      "shmbusd.json: topic_defaults.linger_ms: must be an integer from 0 "
      "to 86400000 (got 86400001)"},
+    {"{\"topic_defaults\": {\"max_stall_ms\": 86400001}}",
+     "shmbusd.json: topic_defaults.max_stall_ms: must be an integer from 0 "
+     "to 86400000 (got 86400001)"},
+    {"{\"topics\": [{\"name\": \"a\", \"max_stall_ms\": -1}]}",
+     "shmbusd.json: topics[0].max_stall_ms: must be an integer from 0 "
+     "to 86400000 (got -1)"},
+    {"{\"topics\": [{\"name\": \"a\", \"max_stall_ms\": \"1s\"}]}",
+     "shmbusd.json: topics[0].max_stall_ms: must be an integer from 0 "
+     "to 86400000 (got \"1s\")"},
     {"{\"topic_defaults\": {\"access\": {\"read\": {}}}}",
      "shmbusd.json: topic_defaults.access: unknown field \"read\""},
     {"{\"topic_defaults\": {\"access\": []}}",

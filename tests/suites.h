@@ -21,6 +21,7 @@
 	X(hostile)                                                             \
 	X(access)                                                              \
 	X(inflight)                                                            \
+	X(evict)                                                               \
 	X(crash)                                                               \
 	X(sockpath)                                                            \
 	X(sockdir)                                                             \

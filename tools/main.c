@@ -37,6 +37,8 @@ const struct sb_cli_command sb_cli_commands[] = {
     {"create", sb_cli_create, "create a topic with chosen settings",
      sb_cli_create_usage},
     {"rm", sb_cli_rm, "remove a topic", sb_cli_rm_usage},
+    {"evict", sb_cli_evict, "remove a subscriber that stopped reading",
+     sb_cli_evict_usage},
     {"bench", sb_cli_bench, "run the benchmark program (shmbus-bench)",
      sb_cli_bench_usage},
     {NULL, NULL, NULL, NULL},
