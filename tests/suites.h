@@ -19,6 +19,7 @@
 	X(waiters)                                                             \
 	X(shm_lock)                                                            \
 	X(hostile)                                                             \
+	X(persist)                                                             \
 	X(access)                                                              \
 	X(crash)                                                               \
 	X(sockpath)                                                            \
