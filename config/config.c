@@ -42,9 +42,11 @@
 #define DATA_DIR_MAX 3800
 
 #define LINGER_MS_MAX 86400000	  /* one day */
-#define PERSIST_INTERVAL_MIN 10
-#define PERSIST_INTERVAL_MAX 3600000 /* one hour */
 #define ID_MAX	      4294967294u /* (uid_t)-1 means "no user" */
+
+/* persist_interval_ms: from 10 ms to one hour. */
+#define PERSIST_INTERVAL_MIN 10
+#define PERSIST_INTERVAL_MAX 3600000
 
 /* Where messages go while one text is being parsed. */
 struct ctx {
@@ -964,9 +966,9 @@ static int parse_root(const struct ctx *c, const cJSON *root,
 		      struct sb_config *cfg)
 {
 	static const char *const known[] = {
-	    "socket",	       "data_dir",	"persist_interval_ms",
-	    "persist_sync",    "log_level",	"auto_create",
-	    "limits",	       "topic_defaults", "topics",
+	    "socket",	    "data_dir",	      "persist_interval_ms",
+	    "persist_sync", "log_level",      "auto_create",
+	    "limits",	    "topic_defaults", "topics",
 	    NULL,
 	};
 	static const char *const levels[] = {"error", "warn", "info", "debug",

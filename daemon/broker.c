@@ -127,7 +127,10 @@ static void init_handles(struct sbd_broker *b)
 	b->sweep.data = b->persist.data = b;
 }
 
-static int start_handles(struct sbd_broker *b)
+/* Before the socket listens: a SIGTERM that comes while the predeclared
+ * topics are made (loading a large persistent file takes a while) waits
+ * for the loop, and shuts down cleanly, instead of killing the broker. */
+static int start_signals(struct sbd_broker *b)
 {
 	int r = uv_signal_start(&b->sig_term, on_signal, SIGTERM);
 
@@ -137,10 +140,17 @@ static int start_handles(struct sbd_broker *b)
 	if (r == 0) {
 		r = uv_signal_start(&b->sig_hup, on_signal, SIGHUP);
 	}
-	if (r == 0) {
-		r = uv_timer_start(&b->sweep, on_sweep, SWEEP_INTERVAL_MS,
-				   SWEEP_INTERVAL_MS);
+	if (r < 0) {
+		sbd_error("installing the signal handlers: %s", uv_strerror(r));
 	}
+	return r;
+}
+
+static int start_handles(struct sbd_broker *b)
+{
+	int r = uv_timer_start(&b->sweep, on_sweep, SWEEP_INTERVAL_MS,
+			       SWEEP_INTERVAL_MS);
+
 	if (r == 0) {
 		r = uv_timer_start(&b->persist, on_persist,
 				   b->cfg.persist_interval_ms,
@@ -233,7 +243,10 @@ int sbd_broker_run(struct sbd_broker *b)
 	b->loop = &b->loop_store;
 	sbd_log_set_level(b->cfg.log_level);
 	init_handles(b);
-	r = sbd_server_listen(b);
+	r = start_signals(b);
+	if (r == 0) {
+		r = sbd_server_listen(b);
+	}
 	if (r == 0) {
 		r = sbd_topic_predeclare(b);
 	}

@@ -180,7 +180,7 @@ struct sbd_broker {
 	uv_signal_t sig_term;
 	uv_signal_t sig_int;
 	uv_signal_t sig_hup;
-	uv_timer_t sweep; /* back-pressure checks */
+	uv_timer_t sweep;   /* back-pressure checks */
 	uv_timer_t persist; /* write-back of persistent topics */
 	struct sbd_client *clients;
 	uint32_t n_clients;

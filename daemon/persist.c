@@ -180,9 +180,9 @@ int sbd_persist_load(struct sbd_topic *t)
 		if (n <= 0) {
 			int r = n < 0 ? -errno : -EIO;
 
-			sbd_error("reading the file of topic \"%s\": %s",
-				  t->name,
-				  n < 0 ? strerror(-r) : "shorter than expected");
+			sbd_error(
+			    "reading the file of topic \"%s\": %s", t->name,
+			    n < 0 ? strerror(-r) : "shorter than expected");
 			return r;
 		}
 		done += (uint64_t)n;
@@ -223,7 +223,8 @@ static void copy_span(const struct sb_ring *ring, uint64_t from, uint64_t len,
 		      unsigned char *out)
 {
 	uint64_t off = from & ring->mask;
-	uint64_t first = len < ring->capacity - off ? len : ring->capacity - off;
+	uint64_t first =
+	    len < ring->capacity - off ? len : ring->capacity - off;
 
 	memcpy(out, ring->shm_data + off, first);
 	memcpy(out + first, ring->shm_data, len - first);
@@ -334,8 +335,7 @@ static int take_snapshot(struct sbd_topic *t, struct snapshot *s)
 	/* Only what the file lacks, when the file holds this stream up to
 	 * a tail the ring has not lost yet. */
 	s->from = t->file.known && t->file.tail >= s->oldest &&
-			  t->file.tail <= s->tail &&
-			  t->file.oldest <= s->oldest
+			  t->file.tail <= s->tail && t->file.oldest <= s->oldest
 		      ? t->file.tail
 		      : s->oldest;
 	s->copied = s->tail - s->from;
@@ -348,7 +348,8 @@ static int take_snapshot(struct sbd_topic *t, struct snapshot *s)
 	 * byte we copied was overwritten, the oldest we load next is past
 	 * it. */
 	atomic_thread_fence(memory_order_acquire);
-	oldest2 = atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed);
+	oldest2 =
+	    atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed);
 	if (oldest2 > s->oldest) {
 		s->oldest = oldest2;
 	}
@@ -417,10 +418,10 @@ static int write_header(struct sbd_topic *t, uint64_t oldest, uint64_t tail,
 	atomic_store_explicit(&h.writer_next_seq, next_seq,
 			      memory_order_relaxed);
 	/* relaxed: statistics. */
-	atomic_store_explicit(&h.stat_published,
-			      atomic_load_explicit(&live->stat_published,
-						   memory_order_relaxed),
-			      memory_order_relaxed);
+	atomic_store_explicit(
+	    &h.stat_published,
+	    atomic_load_explicit(&live->stat_published, memory_order_relaxed),
+	    memory_order_relaxed);
 	atomic_store_explicit(
 	    &h.stat_bytes,
 	    atomic_load_explicit(&live->stat_bytes, memory_order_relaxed),
@@ -444,7 +445,8 @@ static int write_records(struct sbd_topic *t, const struct snapshot *s,
 	const struct sb_ring *ring = &t->ring;
 	uint64_t len = s->tail - start;
 	uint64_t off = start & ring->mask;
-	uint64_t first = len < ring->capacity - off ? len : ring->capacity - off;
+	uint64_t first =
+	    len < ring->capacity - off ? len : ring->capacity - off;
 	const unsigned char *p = s->bytes + (start - s->from);
 	int r;
 
@@ -470,8 +472,8 @@ static int write_snapshot(struct sbd_topic *t, const struct snapshot *s)
 		 * snapshot's oldest: everything the copy overwrites lies
 		 * more than one capacity before the new tail, so before
 		 * it. */
-		uint64_t keep = s->oldest > t->file.oldest ? s->oldest
-							   : t->file.oldest;
+		uint64_t keep =
+		    s->oldest > t->file.oldest ? s->oldest : t->file.oldest;
 
 		if (keep > t->file.tail) {
 			keep = t->file.tail;
@@ -503,6 +505,7 @@ int sbd_persist_write_back(struct sbd_topic *t)
 {
 	const struct sb_ring_header *hdr = t->ring.shm_hdr;
 	struct snapshot s;
+	uint64_t start_ns;
 	int r;
 
 	if (t->file_fd < 0) {
@@ -516,6 +519,7 @@ int sbd_persist_write_back(struct sbd_topic *t)
 		t->file.oldest) {
 		return 0;
 	}
+	start_ns = uv_hrtime();
 	r = take_snapshot(t, &s);
 	if (r == 0) {
 		r = write_snapshot(t, &s);
@@ -532,6 +536,11 @@ int sbd_persist_write_back(struct sbd_topic *t)
 		t->file.oldest = s.oldest;
 		t->file.tail = s.tail;
 		t->file.next_seq = s.next_seq;
+		sbd_debug("topic \"%s\": wrote back %" PRIu64
+			  " bytes of records in %.3f ms",
+			  t->name,
+			  s.tail - (s.oldest > s.from ? s.oldest : s.from),
+			  (double)(uv_hrtime() - start_ns) / 1e6);
 		return 0;
 	}
 	if (r == -EBADMSG && !t->persist_warned) {

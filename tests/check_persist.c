@@ -409,10 +409,10 @@ START_TEST(a_publisher_cannot_truncate_a_persistent_topic)
 	ck_assert_int_eq(c.nfds, 2);
 	dsize = (uint64_t)sbt_rc_int(&c, "data_size", 0);
 	csize = (uint64_t)sbt_rc_int(&c, "ctl_size", 0);
-	data = mmap(NULL, dsize, PROT_READ | PROT_WRITE, MAP_SHARED, c.fds[0],
-		    0);
-	ctl = mmap(NULL, csize, PROT_READ | PROT_WRITE, MAP_SHARED, c.fds[1],
-		   0);
+	data =
+	    mmap(NULL, dsize, PROT_READ | PROT_WRITE, MAP_SHARED, c.fds[0], 0);
+	ctl =
+	    mmap(NULL, csize, PROT_READ | PROT_WRITE, MAP_SHARED, c.fds[1], 0);
 	ck_assert_ptr_ne(data, MAP_FAILED);
 	ck_assert_ptr_ne(ctl, MAP_FAILED);
 	ck_assert_int_eq(sb_ring_attach(&ring, data, dsize, ctl, csize), 0);
@@ -485,11 +485,12 @@ static int listed_with(const char *topic, int pubs, int subs)
 			const char *name = cJSON_GetStringValue(
 			    cJSON_GetObjectItem(t, "name"));
 
-			found |= name != NULL && strcmp(name, topic) == 0 &&
-				 cJSON_GetObjectItem(t, "publishers")
-					 ->valueint >= pubs &&
-				 cJSON_GetObjectItem(t, "subscribers")
-					 ->valueint >= subs;
+			found |=
+			    name != NULL && strcmp(name, topic) == 0 &&
+			    cJSON_GetObjectItem(t, "publishers")->valueint >=
+				pubs &&
+			    cJSON_GetObjectItem(t, "subscribers")->valueint >=
+				subs;
 		}
 	}
 	sbt_rc_close(&c);
@@ -737,6 +738,83 @@ START_TEST(messages_survive_clean_restarts_and_a_sigkill)
 }
 END_TEST
 
+/* ---- one file, one topic, one broker ------------------------------------ */
+
+/*
+ * A deleted topic is written back and lets go of its file, so a topic of
+ * the same name created next loads it (even while the deleted one is
+ * still held); a second broker given the same data_dir cannot take a file
+ * the first one holds.
+ */
+START_TEST(a_file_belongs_to_one_topic_of_one_broker)
+{
+	struct sbt_broker b, other;
+	struct sbt_rc c, o;
+	struct sb_ring ring;
+	struct stat st;
+	char cfg[1024], path[600], got[64];
+	uint64_t dsize, csize;
+	void *data, *ctl;
+
+	start_persistent(&b, cfg, sizeof(cfg),
+			 "\"persist_interval_ms\": 3600000,", "p", "64KiB",
+			 "block");
+	ck_assert_int_eq(sbt_rc_hello(&c, b.socket, "check"), 0);
+	ck_assert_int_eq(sbt_rc_call(&c,
+				     "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"del\",\"persistent\":true,"
+				     "\"capacity\":\"64KiB\"}"),
+			 0);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":3,"
+					 "\"topic\":\"del\"}"),
+			 0);
+	dsize = (uint64_t)sbt_rc_int(&c, "data_size", 0);
+	csize = (uint64_t)sbt_rc_int(&c, "ctl_size", 0);
+	data =
+	    mmap(NULL, dsize, PROT_READ | PROT_WRITE, MAP_SHARED, c.fds[0], 0);
+	ctl =
+	    mmap(NULL, csize, PROT_READ | PROT_WRITE, MAP_SHARED, c.fds[1], 0);
+	ck_assert_ptr_ne(data, MAP_FAILED);
+	ck_assert_ptr_ne(ctl, MAP_FAILED);
+	ck_assert_int_eq(sb_ring_attach(&ring, data, dsize, ctl, csize), 0);
+	ck_assert_int_eq(sb_ring_publish(&ring, "kept", 4, 1000), 0);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_delete\",\"id\":4,"
+					 "\"topic\":\"del\"}"),
+			 0);
+	/* After the delete: still held, but no longer written back. */
+	ck_assert_int_eq(sb_ring_publish(&ring, "dropped", 7, 1000), 0);
+	ck_assert_int_eq(sbt_rc_call(&c,
+				     "{\"op\":\"topic_create\",\"id\":5,"
+				     "\"topic\":\"del\",\"persistent\":true,"
+				     "\"capacity\":\"64KiB\"}"),
+			 0);
+	munmap(data, dsize);
+	munmap(ctl, csize);
+	read_all("del", got, sizeof(got));
+	ck_assert_str_eq(got, "kept");
+
+	/* Another broker on the same data_dir: the files are taken. */
+	memset(&other, 0, sizeof(other));
+	other.dir = sbt_tempdir();
+	snprintf(cfg, sizeof(cfg), "{\"data_dir\": \"%s\"}", b.dir);
+	ck_assert_int_eq(sbt_broker_start_in(&other, cfg, NULL), 0);
+	ck_assert_int_eq(sbt_rc_hello(&o, other.socket, "other"), 0);
+	ck_assert_int_eq(sbt_rc_call(&o,
+				     "{\"op\":\"topic_create\",\"id\":2,"
+				     "\"topic\":\"del\",\"persistent\":true,"
+				     "\"capacity\":\"64KiB\"}"),
+			 -EBUSY);
+	ck_assert(sbt_broker_log_wait(&other, "in use by another broker"));
+	snprintf(path, sizeof(path), "%s/del", b.dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq((uint64_t)st.st_size, dsize);
+	sbt_rc_close(&o);
+	ck_assert_int_eq(sbt_broker_stop(&other), 0);
+	sbt_rc_close(&c);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
 /* ---- a broker killed while it writes back -------------------------------- */
 
 START_TEST(a_broker_killed_while_writing_back_leaves_a_valid_ring)
@@ -750,9 +828,8 @@ START_TEST(a_broker_killed_while_writing_back_leaves_a_valid_ring)
 	shared_reset();
 	/* A write-back every 10 ms of a ring that an overwrite publisher
 	 * laps continually: kills land in the middle of write-backs. */
-	start_persistent(&b, cfg, sizeof(cfg),
-			 "\"persist_interval_ms\": 10,", "crash", "4MiB",
-			 "overwrite");
+	start_persistent(&b, cfg, sizeof(cfg), "\"persist_interval_ms\": 10,",
+			 "crash", "4MiB", "overwrite");
 	srand((unsigned)getpid());
 	for (int run = 0; run < KILL_RUNS; run++) {
 		pid_t pub;
@@ -773,6 +850,9 @@ START_TEST(a_broker_killed_while_writing_back_leaves_a_valid_ring)
 	}
 	ck_assert_uint_gt(total, 0);
 	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
+	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
+	/* Every broker found a ring it could reuse in the file. */
+	ck_assert(!sbt_broker_log_contains(&b, "does not match"));
 	ck_assert_int_eq(sbt_broker_stop(&b), 0);
 	munmap(sh, sizeof(*sh));
 }
@@ -787,6 +867,7 @@ Suite *persist_suite(void)
 	tcase_add_test(tc, a_publisher_cannot_truncate_a_persistent_topic);
 	tcase_add_test(tc, the_hand_back_race_never_shares_a_data_area);
 	tcase_add_test(tc, messages_survive_clean_restarts_and_a_sigkill);
+	tcase_add_test(tc, a_file_belongs_to_one_topic_of_one_broker);
 	tcase_add_test(tc,
 		       a_broker_killed_while_writing_back_leaves_a_valid_ring);
 	suite_add_tcase(s, tc);
