@@ -45,6 +45,10 @@
 #define MAX_STALL_MS_MAX 86400000    /* one day */
 #define ID_MAX		 4294967294u /* (uid_t)-1 means "no user" */
 
+/* persist_interval_ms: from 10 ms to one hour. */
+#define PERSIST_INTERVAL_MIN 10
+#define PERSIST_INTERVAL_MAX 3600000
+
 /* Where messages go while one text is being parsed. */
 struct ctx {
 	const char *origin;
@@ -355,6 +359,8 @@ void sb_config_defaults(struct sb_config *cfg)
 	cfg->socket_mode = 0600;
 	cfg->log_level = SB_CONFIG_LOG_INFO;
 	cfg->auto_create = true;
+	cfg->persist_interval_ms = 1000;
+	cfg->persist_sync = true;
 	cfg->limits.max_clients = 256;
 	/* A quarter of max_clients: one uid cannot take every place. */
 	cfg->limits.max_clients_per_uid = 64;
@@ -995,8 +1001,10 @@ static int parse_root(const struct ctx *c, const cJSON *root,
 		      struct sb_config *cfg)
 {
 	static const char *const known[] = {
-	    "socket", "data_dir",	"log_level", "auto_create",
-	    "limits", "topic_defaults", "topics",    NULL,
+	    "socket",	    "data_dir",	      "persist_interval_ms",
+	    "persist_sync", "log_level",      "auto_create",
+	    "limits",	    "topic_defaults", "topics",
+	    NULL,
 	};
 	static const char *const levels[] = {"error", "warn", "info", "debug",
 					     NULL};
@@ -1015,6 +1023,11 @@ static int parse_root(const struct ctx *c, const cJSON *root,
 	    (r = parse_socket(c, root, cfg)) < 0 ||
 	    (r = get_path(c, root, "", "data_dir", DATA_DIR_MAX, "",
 			  &cfg->data_dir)) < 0 ||
+	    (r = get_u32(c, root, "", "persist_interval_ms",
+			 PERSIST_INTERVAL_MIN, PERSIST_INTERVAL_MAX,
+			 &cfg->persist_interval_ms)) < 0 ||
+	    (r = get_bool(c, root, "", "persist_sync", &cfg->persist_sync)) <
+		0 ||
 	    (r = get_enum(c, root, "", "log_level", levels, &level)) < 0 ||
 	    (r = get_bool(c, root, "", "auto_create", &cfg->auto_create)) < 0 ||
 	    (r = parse_limits(c, root, &cfg->limits)) < 0) {

@@ -89,6 +89,10 @@ struct sb_config {
 	uint32_t socket_mode;
 	/* NULL: no data directory, so no persistent topics. */
 	char *data_dir;
+	/* How often the broker writes persistent topics back to their files
+	 * (also at the last close, at delete and at a clean shutdown). */
+	uint32_t persist_interval_ms;
+	bool persist_sync; /* fdatasync between the steps of a write-back */
 	enum sb_config_log_level log_level;
 	bool auto_create; /* opening a missing topic creates it */
 	struct sb_config_limits limits;

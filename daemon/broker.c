@@ -4,6 +4,7 @@
  * (stop accepting, close clients, free topics, remove the socket file,
  * close the loop), SIGHUP reloads the config file, keeping the old one if
  * the new one is invalid.
+ * A timer writes persistent topics back to their files (persist.c).
  */
 #include "daemon/broker.h"
 
@@ -145,6 +146,7 @@ static void reload(struct sbd_broker *b)
 	sb_config_free(&b->cfg);
 	b->cfg = fresh;
 	sbd_log_set_level(b->cfg.log_level);
+	uv_timer_set_repeat(&b->persist, b->cfg.persist_interval_ms);
 	sbd_topic_predeclare(b);
 	sbd_info("SIGHUP: configuration reloaded from %s", b->config_path);
 	log_fd_bounds(b);
@@ -166,6 +168,7 @@ static void shutdown_broker(struct sbd_broker *b)
 	uv_close((uv_handle_t *)&b->sig_int, NULL);
 	uv_close((uv_handle_t *)&b->sig_hup, NULL);
 	uv_close((uv_handle_t *)&b->sweep, NULL);
+	uv_close((uv_handle_t *)&b->persist, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -186,6 +189,11 @@ static void on_sweep(uv_timer_t *t)
 	sbd_topic_sweep(t->data);
 }
 
+static void on_persist(uv_timer_t *t)
+{
+	sbd_persist_sweep(t->data);
+}
+
 /* Initialised first, so that every failure path can close them alike. */
 static void init_handles(struct sbd_broker *b)
 {
@@ -193,11 +201,15 @@ static void init_handles(struct sbd_broker *b)
 	uv_signal_init(b->loop, &b->sig_int);
 	uv_signal_init(b->loop, &b->sig_hup);
 	uv_timer_init(b->loop, &b->sweep);
+	uv_timer_init(b->loop, &b->persist);
 	b->sig_term.data = b->sig_int.data = b->sig_hup.data = b;
-	b->sweep.data = b;
+	b->sweep.data = b->persist.data = b;
 }
 
-static int start_handles(struct sbd_broker *b)
+/* Before the socket listens: a SIGTERM that comes while the predeclared
+ * topics are made (loading a large persistent file takes a while) waits
+ * for the loop, and shuts down cleanly, instead of killing the broker. */
+static int start_signals(struct sbd_broker *b)
 {
 	int r = uv_signal_start(&b->sig_term, on_signal, SIGTERM);
 
@@ -207,9 +219,21 @@ static int start_handles(struct sbd_broker *b)
 	if (r == 0) {
 		r = uv_signal_start(&b->sig_hup, on_signal, SIGHUP);
 	}
+	if (r < 0) {
+		sbd_error("installing the signal handlers: %s", uv_strerror(r));
+	}
+	return r;
+}
+
+static int start_handles(struct sbd_broker *b)
+{
+	int r = uv_timer_start(&b->sweep, on_sweep, SWEEP_INTERVAL_MS,
+			       SWEEP_INTERVAL_MS);
+
 	if (r == 0) {
-		r = uv_timer_start(&b->sweep, on_sweep, SWEEP_INTERVAL_MS,
-				   SWEEP_INTERVAL_MS);
+		r = uv_timer_start(&b->persist, on_persist,
+				   b->cfg.persist_interval_ms,
+				   b->cfg.persist_interval_ms);
 	}
 	if (r < 0) {
 		sbd_error("starting the event loop's handles: %s",
@@ -300,7 +324,10 @@ int sbd_broker_run(struct sbd_broker *b)
 	raise_nofile(b);
 	log_fd_bounds(b);
 	init_handles(b);
-	r = sbd_server_listen(b);
+	r = start_signals(b);
+	if (r == 0) {
+		r = sbd_server_listen(b);
+	}
 	if (r == 0) {
 		r = sbd_topic_predeclare(b);
 	}

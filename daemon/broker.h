@@ -88,6 +88,15 @@ struct sbd_topic {
 			   * a topic only subscribers handed back */
 	int ro_fd;	  /* read-only reopening of data_fd, for subscribers */
 	int ctl_fd;
+	/* A persistent topic's file in data_dir (flock'ed), which clients
+	 * never see: data_fd is a memfd the broker writes back here
+	 * (persist.c). -1 for other topics, and once the topic is unnamed. */
+	int file_fd;
+	struct {
+		bool known; /* false: the file may hold another ring */
+		uint64_t oldest, tail, next_seq; /* its header, as written */
+	} file;
+	bool persist_warned; /* a write-back problem was logged */
 	void *shm_data;
 	void *shm_ctl;
 	uint64_t data_size;
@@ -203,7 +212,8 @@ struct sbd_broker {
 	uv_signal_t sig_term;
 	uv_signal_t sig_int;
 	uv_signal_t sig_hup;
-	uv_timer_t sweep; /* back-pressure, dead writers, stalled readers */
+	uv_timer_t sweep;   /* back-pressure, dead writers, stalled readers */
+	uv_timer_t persist; /* write-back of persistent topics */
 	struct sbd_client *clients;
 	uint32_t n_clients;
 	struct sbd_drain *drains; /* closed, with descriptors unread */
@@ -279,6 +289,23 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t);
 int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
 		    const char *why);
 void sbd_topic_sweep(struct sbd_broker *b);
+
+/* persist.c: a persistent topic's file (see the top of persist.c). */
+/* Opens (creating) and locks the file, sized to t->data_size; *existed
+ * when it had that size already. Sets t->file_fd. */
+int sbd_persist_open(struct sbd_topic *t, bool *existed);
+/* Reads the whole file into t->shm_data. */
+int sbd_persist_load(struct sbd_topic *t);
+/* After a ring loaded from the file was kept: the file holds it. */
+void sbd_persist_loaded(struct sbd_topic *t);
+/* Writes what changed since the last time to the file. Returns 0 (also
+ * when nothing changed or the topic has no file), -EAGAIN (writers lapped
+ * the copy), or another negative errno (logged). */
+int sbd_persist_write_back(struct sbd_topic *t);
+/* The last write-back, then the file is closed (and unlocked). */
+void sbd_persist_close(struct sbd_topic *t);
+/* Writes back every named topic: the persist_interval_ms timer. */
+void sbd_persist_sweep(struct sbd_broker *b);
 
 /* broker.c */
 int sbd_broker_socket_path(const struct sbd_broker *b,

@@ -1,7 +1,8 @@
 /*
  * topic.c - the broker's topic registry and each topic's shared memory: two
- * sealed memfds (or, for a persistent topic, a file in data_dir for the
- * data), formatted as a ring, a read-only descriptor for subscribers,
+ * sealed memfds (a persistent topic's data loaded from, and written back to,
+ * its file in data_dir: persist.c), formatted as a ring, a read-only
+ * descriptor for subscribers,
  * references held by client handles, and the linger timer that removes an
  * unused implicit topic; and topics handed back by clients after a broker
  * restart (topic_adopt), whose descriptors are checked as untrusted input
@@ -147,82 +148,15 @@ static int map_fd(int fd, uint64_t size, const char *what, const char *topic,
 	return 0;
 }
 
-/*
- * Writes the file name of a persistent topic: the topic name with every
- * byte outside [A-Za-z0-9._-] written as %XX, so "a/b" is "a%2Fb" and no
- * topic name can leave data_dir or collide with another.
- */
-static void encode_name(const char *name, char *out, size_t cap)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = 0;
-
-	for (const unsigned char *p = (const unsigned char *)name;
-	     *p != '\0' && n + 4 < cap; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
-		    *p == '-') {
-			out[n++] = (char)*p;
-		} else {
-			out[n++] = '%';
-			out[n++] = hex[*p >> 4];
-			out[n++] = hex[*p & 15];
-		}
-	}
-	out[n] = '\0';
-}
-
-static int open_persistent(struct sbd_topic *t, bool *existed)
-{
-	char enc[SB_TOPIC_NAME_MAX * 3 + 1];
-	char path[PATH_MAX];
-	struct stat st;
-	int fd, r;
-
-	encode_name(t->name, enc, sizeof(enc));
-	snprintf(path, sizeof(path), "%s/%s", t->broker->cfg.data_dir, enc);
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		r = -errno;
-		sbd_error("open(%s, topic \"%s\"): %s", path, t->name,
-			  strerror(-r));
-		if (fd >= 0) {
-			close(fd);
-		}
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		sbd_error("open(%s, topic \"%s\"): not a regular file", path,
-			  t->name);
-		close(fd);
-		return -EINVAL;
-	}
-	*existed = (uint64_t)st.st_size == t->data_size;
-	/* Allocate even a file of the right size: it may be sparse (a
-	 * copy, or a failed attempt on a full disk), and mapping holes that
-	 * the file system cannot fill raises SIGBUS at the first touch. */
-	r = commit_size(fd, t->data_size, path, t->name);
-	if (r < 0) {
-		/* A file we sized but could not fill would pass for an
-		 * existing ring next time: leave nothing behind. */
-		if (st.st_size == 0 && ftruncate(fd, 0) < 0) {
-			sbd_warn("ftruncate(%s, 0): %s", path, strerror(errno));
-		}
-		close(fd);
-		return r;
-	}
-	t->data_fd = fd;
-	return 0;
-}
-
-/* Keeps a persisted ring whose header checks out with our geometry. */
+/* Keeps a ring loaded from the topic's file whose header checks out with
+ * our geometry. */
 static bool reuse_ring(struct sbd_topic *t)
 {
 	const struct sb_ring_header *hdr = t->shm_data;
 	uint64_t oldest =
 	    atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed);
 
-	/* relaxed: no other process maps the file before we hand it out. */
+	/* relaxed: no other process maps the memory before we hand it out. */
 	if (sb_ring_format_ctl(t->shm_ctl, t->ctl_size, &t->geo, oldest) < 0 ||
 	    sb_ring_attach(&t->ring, t->shm_data, t->data_size, t->shm_ctl,
 			   t->ctl_size) < 0) {
@@ -254,6 +188,7 @@ static int format_ring(struct sbd_topic *t, bool existed)
 
 	if (existed && reuse_ring(t)) {
 		sbd_info("topic \"%s\": reusing its persisted ring", t->name);
+		sbd_persist_loaded(t);
 		/* A file from before rings were named gets its name now:
 		 * its path in data_dir already says whose it is. */
 		return name_ring(t);
@@ -280,8 +215,7 @@ static int format_ring(struct sbd_topic *t, bool existed)
 /*
  * The subscribers' descriptor: a read-only reopening of the data segment.
  * Then the memfd's mode drops to 0400, so that a subscriber cannot reopen
- * its own descriptor for writing through /proc (root can; a persistent
- * file keeps 0600, and only the broker's user may open it anyway).
+ * its own descriptor for writing through /proc (root can).
  */
 static int make_readonly_fd(struct sbd_topic *t)
 {
@@ -296,7 +230,7 @@ static int make_readonly_fd(struct sbd_topic *t)
 			  strerror(-r));
 		return r;
 	}
-	if (!t->persistent && fchmod(t->data_fd, 0400) < 0) {
+	if (fchmod(t->data_fd, 0400) < 0) {
 		r = -errno;
 		sbd_error("fchmod(data of topic \"%s\"): %s", t->name,
 			  strerror(-r));
@@ -324,16 +258,20 @@ static int note_identity(struct sbd_topic *t)
 	return 0;
 }
 
+/* A persistent topic's data is a memfd too, loaded from its file: clients
+ * never get the file (persist.c says why). */
 static int make_segments(struct sbd_topic *t)
 {
 	bool existed = false;
 	int r;
 
 	r = make_memfd(t->name, t->ctl_size, "control segment", &t->ctl_fd);
+	if (r == 0 && t->persistent) {
+		r = sbd_persist_open(t, &existed);
+	}
 	if (r == 0) {
-		r = t->persistent ? open_persistent(t, &existed)
-				  : make_memfd(t->name, t->data_size,
-					       "data segment", &t->data_fd);
+		r = make_memfd(t->name, t->data_size, "data segment",
+			       &t->data_fd);
 	}
 	if (r == 0) {
 		r = map_fd(t->ctl_fd, t->ctl_size, "control segment", t->name,
@@ -343,8 +281,16 @@ static int make_segments(struct sbd_topic *t)
 		r = map_fd(t->data_fd, t->data_size, "data segment", t->name,
 			   &t->shm_data);
 	}
+	if (r == 0 && existed) {
+		r = sbd_persist_load(t);
+	}
 	if (r == 0) {
 		r = format_ring(t, existed);
+	}
+	if (r == 0) {
+		/* A ring formatted anew goes to the file at once (a failure
+		 * is logged, and the next write-back tries again). */
+		(void)sbd_persist_write_back(t);
 	}
 	if (r == 0) {
 		r = make_readonly_fd(t);
@@ -376,6 +322,7 @@ static void release_memory(struct sbd_topic *t)
 	close_fd(&t->data_fd);
 	close_fd(&t->ro_fd);
 	close_fd(&t->ctl_fd);
+	close_fd(&t->file_fd);
 }
 
 static void topic_free(struct sbd_topic *t)
@@ -459,7 +406,7 @@ static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
 	t->linger_ms = s->linger_ms;
 	t->max_stall_ms = s->max_stall_ms;
 	t->persistent = s->persistent;
-	t->data_fd = t->ro_fd = t->ctl_fd = -1;
+	t->data_fd = t->ro_fd = t->ctl_fd = t->file_fd = -1;
 	return t;
 }
 
@@ -540,6 +487,9 @@ void sbd_topic_unname(struct sbd_topic *t)
 		t->lingering = false;
 	}
 	sbd_info("topic \"%s\" removed", t->name);
+	/* Its last state goes to the file, which it lets go of: a topic of
+	 * the same name created next loads it from there. */
+	sbd_persist_close(t);
 	if (t->refs == 0) {
 		topic_destroy(t);
 	}
@@ -569,6 +519,7 @@ void sbd_topic_unref(struct sbd_topic *t)
 	if (--t->refs > 0) {
 		return;
 	}
+	(void)sbd_persist_write_back(t);
 	if (!t->named) {
 		topic_destroy(t);
 	} else if (!t->is_explicit && t->linger_ms == 0) {
@@ -614,8 +565,8 @@ void sbd_topic_free_all(struct sbd_broker *b)
 #define SIZE_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
 
 /*
- * Checks one received descriptor. A memfd (every segment but a persistent
- * topic's data file) must first be sealed against shrinking and growing:
+ * Checks one received descriptor. A memfd (every segment, a persistent
+ * topic's data too) must first be sealed against shrinking and growing:
  * only then is its size read, so the size the broker maps is the size it
  * keeps and no mapping of it can raise SIGBUS (read before the seals, a
  * size could still shrink before they were added). A memfd must also
@@ -624,27 +575,23 @@ void sbd_topic_free_all(struct sbd_broker *b)
  * regular file, opened with the access we need. Fills *st. Returns 0,
  * -EPERM (not sealed, not the broker's) or -EBADF.
  */
-static int check_segment(int fd, const char *what, bool need_write, bool memfd,
+static int check_segment(int fd, const char *what, bool need_write,
 			 struct stat *st, struct sb_msg_error *err)
 {
-	int fl, seals;
+	int fl, seals = fcntl(fd, F_GET_SEALS);
 
-	if (memfd) {
-		seals = fcntl(fd, F_GET_SEALS);
-		if (seals < 0 || (seals & SIZE_SEALS) != SIZE_SEALS) {
-			return sb_msg_errorf(err, -EPERM,
-					     "the %s descriptor is not a memfd "
-					     "sealed against shrinking and "
-					     "growing",
-					     what);
-		}
+	if (seals < 0 || (seals & SIZE_SEALS) != SIZE_SEALS) {
+		return sb_msg_errorf(err, -EPERM,
+				     "the %s descriptor is not a memfd sealed "
+				     "against shrinking and growing",
+				     what);
 	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		return sb_msg_errorf(err, -EBADF,
 				     "the %s descriptor is not a regular file",
 				     what);
 	}
-	if (memfd && st->st_uid != geteuid()) {
+	if (st->st_uid != geteuid()) {
 		return sb_msg_errorf(err, -EPERM,
 				     "the %s memfd belongs to uid %lu, not to "
 				     "the broker's uid %lu: only memory a "
@@ -659,39 +606,6 @@ static int check_segment(int fd, const char *what, bool need_write, bool memfd,
 				     "reading and writing",
 				     what);
 	}
-	return 0;
-}
-
-/* For a persistent topic: the broker's own descriptor of the file in
- * data_dir, if it is the file the client sent (same device and inode). */
-static int persistent_fd(struct sbd_broker *b, const char *name,
-			 const struct stat *sent, int *out,
-			 struct sb_msg_error *err)
-{
-	char enc[SB_TOPIC_NAME_MAX * 3 + 1];
-	char path[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	if (b->cfg.data_dir == NULL) {
-		return sb_msg_errorf(err, -EINVAL,
-				     "field \"persistent\": the broker has no "
-				     "data_dir");
-	}
-	encode_name(name, enc, sizeof(enc));
-	snprintf(path, sizeof(path), "%s/%s", b->cfg.data_dir, enc);
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_dev != sent->st_dev ||
-	    st.st_ino != sent->st_ino) {
-		if (fd >= 0) {
-			close(fd);
-		}
-		return sb_msg_errorf(err, -EPERM,
-				     "the data descriptor is not the file of "
-				     "persistent topic \"%s\" in data_dir",
-				     name);
-	}
-	*out = fd;
 	return 0;
 }
 
@@ -834,34 +748,25 @@ static int reopen_readonly(struct adopted *m, struct sb_msg_error *err)
 /*
  * Takes both of the request's descriptors at once, so that every return
  * from here on closes both (adopted_fini), then checks them (see
- * check_segment). A persistent topic's data descriptor is swapped for the
- * broker's own of the file in data_dir.
+ * check_segment). A persistent topic's data is a sealed memfd too:
+ * clients never hold its file.
  */
-static int take_segments(struct sbd_broker *b, struct sbd_adopt *a,
-			 struct adopted *m, struct sb_msg_error *err)
+static int take_segments(struct sbd_adopt *a, struct adopted *m,
+			 struct sb_msg_error *err)
 {
 	int data_fd = a->data_fd;
-	int ours = -1;
 	int r;
 
 	m->ctl_fd = a->ctl_fd;
-	if (a->writable || a->persistent) {
+	if (a->writable) {
 		m->data_fd = data_fd;
 	} else {
 		m->ro_fd = data_fd;
 	}
 	a->ctl_fd = a->data_fd = -1;
-	r = check_segment(m->ctl_fd, "control", true, true, &m->cst, err);
+	r = check_segment(m->ctl_fd, "control", true, &m->cst, err);
 	if (r == 0) {
-		r = check_segment(data_fd, "data", a->writable, !a->persistent,
-				  &m->dst, err);
-	}
-	if (r == 0 && a->persistent) {
-		r = persistent_fd(b, a->name, &m->dst, &ours, err);
-		if (r == 0) {
-			close_fd(&m->data_fd);
-			m->data_fd = ours;
-		}
+		r = check_segment(data_fd, "data", a->writable, &m->dst, err);
 	}
 	if (r == 0 && m->ro_fd < 0) {
 		r = reopen_readonly(m, err);
@@ -973,7 +878,7 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 
 	memset(&m, 0, sizeof(m));
 	m.data_fd = m.ro_fd = m.ctl_fd = -1;
-	r = take_segments(b, a, &m, err);
+	r = take_segments(a, &m, err);
 	if (r == 0) {
 		r = check_adopt_right(a, old, &m, err);
 	}
@@ -1003,7 +908,7 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	}
 	s.capacity = m.ring.capacity;
 	s.max_message = m.ring.max_message;
-	s.persistent = a->persistent;
+	s.persistent = cfg_t != NULL ? cfg_t->persistent : a->persistent;
 	r = check_limits(b, a->name, &s, err);
 	t = r == 0 ? topic_alloc(b, a->name, &s) : NULL;
 	if (t != NULL) {
@@ -1016,6 +921,17 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	if (t == NULL) {
 		adopted_fini(&m);
 		return r < 0 ? r : sb_msg_errorf(err, -ENOMEM, "out of memory");
+	}
+	t->data_size = m.data_size;
+	r = t->persistent ? sbd_persist_open(t, &(bool){false}) : 0;
+	if (r < 0) {
+		free(t->name);
+		free(t);
+		adopted_fini(&m);
+		return sb_msg_errorf(err, r,
+				     "cannot open the file of persistent "
+				     "topic \"%s\": %s",
+				     a->name, strerror(-r));
 	}
 	t->geo.capacity = m.ring.capacity;
 	t->geo.max_message = m.ring.max_message;
@@ -1041,6 +957,9 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 		 sb_ring_overflow_name(t->geo.overflow), t->geo.capacity,
 		 t->geo.max_message,
 		 t->data_fd >= 0 ? "" : ", read-only: no publisher yet");
+	/* The memory its clients share is the topic now: the file gets it
+	 * whole (the file's own ring was never handed out here). */
+	(void)sbd_persist_write_back(t);
 	reap_dead_slots(t);
 	*out = t;
 	return 0;

@@ -56,6 +56,8 @@ START_TEST(defaults_without_a_file)
 	ck_assert_uint_eq(cfg.socket_mode, 0600);
 	ck_assert_int_eq(cfg.log_level, SB_CONFIG_LOG_INFO);
 	ck_assert(cfg.auto_create);
+	ck_assert_uint_eq(cfg.persist_interval_ms, 1000);
+	ck_assert(cfg.persist_sync);
 	ck_assert_uint_eq(cfg.limits.max_clients, 256);
 	ck_assert_uint_eq(cfg.limits.max_clients_per_uid, 64);
 	ck_assert_uint_eq(cfg.limits.max_topics, 1024);
@@ -90,6 +92,7 @@ static const char full_file[] =
     "  \"socket\": {\"path\": \"/run/shmbus/shmbusd.sock\",\n"
     "             \"dir_mode\": \"0750\", \"mode\": \"660\"},\n"
     "  \"data_dir\": \"/var/lib/shmbus\",\n"
+    "  \"persist_interval_ms\": 250, \"persist_sync\": false,\n"
     "  \"log_level\": \"debug\",\n"
     "  \"auto_create\": false,\n"
     "  \"limits\": {\"max_clients\": 100, \"max_clients_per_uid\": 20,\n"
@@ -124,6 +127,8 @@ START_TEST(full_valid_file)
 	ck_assert_uint_eq(cfg.socket_dir_mode, 0750);
 	ck_assert_uint_eq(cfg.socket_mode, 0660);
 	ck_assert_str_eq(cfg.data_dir, "/var/lib/shmbus");
+	ck_assert_uint_eq(cfg.persist_interval_ms, 250);
+	ck_assert(!cfg.persist_sync);
 	ck_assert_int_eq(cfg.log_level, SB_CONFIG_LOG_DEBUG);
 	ck_assert(!cfg.auto_create);
 	ck_assert_uint_eq(cfg.limits.max_clients, 100);
@@ -275,6 +280,14 @@ static const struct {
      "\"0777\", such as \"0700\" (got \"\")"},
     {"{\"data_dir\": \"var/lib\"}",
      "shmbusd.json: data_dir: must be an absolute path (got \"var/lib\")"},
+    {"{\"persist_interval_ms\": 5}",
+     "shmbusd.json: persist_interval_ms: must be an integer from 10 to "
+     "3600000 (got 5)"},
+    {"{\"persist_interval_ms\": \"1s\"}",
+     "shmbusd.json: persist_interval_ms: must be an integer from 10 to "
+     "3600000 (got \"1s\")"},
+    {"{\"persist_sync\": 1}",
+     "shmbusd.json: persist_sync: must be true or false (got 1)"},
     {"{\"log_level\": \"verbose\"}",
      "shmbusd.json: log_level: must be one of \"error\", \"warn\", "
      "\"info\", \"debug\" (got \"verbose\")"},

@@ -19,6 +19,7 @@
 	X(waiters)                                                             \
 	X(shm_lock)                                                            \
 	X(hostile)                                                             \
+	X(persist)                                                             \
 	X(access)                                                              \
 	X(inflight)                                                            \
 	X(evict)                                                               \
