@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 	ring.shm_hdr->ready = 0;
 	write_seed(dir, "bad-not-ready", NULL, 0);
 	ring.shm_hdr->ready = SB_RING_READY;
-	ring.shm_hdr->version = 2;
+	ring.shm_hdr->version = SB_RING_VERSION_FLAGS + 1;
 	write_seed(dir, "bad-version", NULL, 0);
 	ring.shm_hdr->version = SB_RING_VERSION;
 	ring.shm_hdr->capacity = 8192;
