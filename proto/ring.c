@@ -458,10 +458,10 @@ static void repair_writer_state(struct sb_ring *ring)
 /* ---- verifying a persisted ring --------------------------------------- */
 
 /*
- * The seq that the first dropped record (its header at `pos`, which failed
- * a check) should have had, when no DATA record before it was kept: the
- * one in its header if that is no more than `next_seq` and the dropped
- * bytes could hold that many records, else `next_seq` (nothing known).
+ * For the count of messages cut when no DATA record before the first bad
+ * one (its header at `pos`) was kept: the seq in that header if it is no
+ * more than `next_seq` and the dropped bytes could hold that many records,
+ * else `next_seq` (nothing known).
  */
 static uint64_t first_dropped_seq(const struct sb_ring *ring, uint64_t pos,
                                   uint64_t next_seq, uint64_t dropped_bytes)
@@ -480,7 +480,7 @@ int sb_ring_verify_truncate(struct sb_ring *ring,
                             struct sb_ring_verify_report *report)
 {
 	struct sb_ring_header *hdr;
-	uint64_t oldest, tail, next_seq, p, seq_after = 0;
+	uint64_t oldest, tail, next_seq, p, first, seq_after = 0;
 	struct rec_view rec;
 	int kept_data = 0;
 
@@ -512,19 +512,22 @@ int sb_ring_verify_truncate(struct sb_ring *ring,
 	}
 	report->dropped_bytes = tail - p;
 	report->bad_pos = p;
-	if (!kept_data) {
-		seq_after = p == tail ? next_seq
-		                      : first_dropped_seq(ring, p, next_seq,
-		                                          tail - p);
+	first = kept_data ? seq_after
+	        : p == tail ? next_seq
+	                    : first_dropped_seq(ring, p, next_seq, tail - p);
+	/* The messages cut, from the seqs, when the dropped bytes can hold
+	 * that many records (each takes 16 bytes at least). */
+	if (next_seq >= first &&
+	    next_seq - first <= report->dropped_bytes / SB_RING_RECORD_ALIGN) {
+		report->dropped = next_seq - first;
 	}
-	/* Keep the seqs the dropped records used (readers then count them
-	 * lost and none is given twice), unless the dropped bytes cannot
-	 * explain them. Below seq_after it lagged a writer that died. */
-	if (next_seq < seq_after ||
-	    next_seq - seq_after > report->dropped_bytes / SB_RING_RECORD_ALIGN) {
+	/* The seqs in the ring stay consecutive, as readers and the next
+	 * verification expect: the next message takes the seq after the
+	 * last kept one (also when a writer died between its tail and seq
+	 * stores and left writer_next_seq one short). */
+	if (kept_data) {
 		next_seq = seq_after;
 	}
-	report->dropped = next_seq - seq_after;
 	if (p != tail ||
 	    next_seq != load_relaxed(&hdr->writer_next_seq)) {
 		store_relaxed(&hdr->writer_tail, p);

@@ -309,14 +309,14 @@ struct sb_ring_verify_report {
  * (type, length, place), plus: DATA seqs follow one another, and in a
  * checksummed ring every DATA record's checksum matches. At the first
  * record that fails, the ring is cut back to the end of the last good one:
- * writer_tail moves there and writer_epoch is bumped. writer_next_seq
- * stays when the dropped bytes can hold the records it says were written
- * after the last good one (readers then count those as lost, and no seq
- * is given twice); otherwise, and when it lags the last good seq (a writer
- * died between its two stores), it becomes that seq + 1.
- * report->dropped = writer_next_seq - (last good seq + 1); with no good
- * DATA record, the first dropped record's own seq stands in for "last good
- * seq + 1" when it is plausible, else nothing is counted.
+ * writer_tail moves there, writer_next_seq becomes the last good seq + 1
+ * (so the seqs in the ring stay consecutive; this also repairs a
+ * writer_next_seq left one short by a writer that died), writer_epoch is
+ * bumped. With no good DATA record the ring is emptied and
+ * writer_next_seq kept. report->dropped counts the messages cut from the
+ * seqs (writer_next_seq before the cut minus the seq after the last kept
+ * record, or the first dropped record's own seq when none was kept), or 0
+ * when the dropped bytes could not hold that many.
  * Returns 0 with *report filled, -EBADMSG when the positions break the
  * ring's invariants (nothing written: format the ring anew), or -EINVAL.
  */
