@@ -279,7 +279,8 @@ static void seal_record(unsigned char *payload, uint32_t len)
 /* 1 when the checksum word of the DATA record `rec` matches its bytes as
  * they are in the ring now. Out of line: the callers' paths without
  * checksums stay short. */
-__attribute__((noinline)) static int checksum_matches(const struct rec_view *rec)
+__attribute__((noinline)) static int
+checksum_matches(const struct rec_view *rec)
 {
 	uint32_t stored;
 
