@@ -265,6 +265,24 @@ static int get_bool(const struct ctx *c, const cJSON *obj, const char *parent,
 	return 0;
 }
 
+/* "checksum": true or false; absent leaves *out as it is (inherited, or
+ * SB_CONFIG_CHECKSUM_AUTO). */
+static int get_checksum(const struct ctx *c, const cJSON *obj,
+			const char *parent, enum sb_config_checksum *out)
+{
+	bool on = false;
+	int r;
+
+	if (cJSON_GetObjectItemCaseSensitive(obj, "checksum") == NULL) {
+		return 0;
+	}
+	r = get_bool(c, obj, parent, "checksum", &on);
+	if (r == 0) {
+		*out = on ? SB_CONFIG_CHECKSUM_ON : SB_CONFIG_CHECKSUM_OFF;
+	}
+	return r;
+}
+
 /* One of `names` (NULL-terminated); stores its index. */
 static int get_enum(const struct ctx *c, const cJSON *obj, const char *parent,
 		    const char *key, const char *const *names, int *out)
@@ -377,6 +395,7 @@ void sb_config_defaults(struct sb_config *cfg)
 	cfg->topic_defaults.mode = SB_CONFIG_BROADCAST;
 	cfg->topic_defaults.overflow = SB_CONFIG_BLOCK;
 	cfg->topic_defaults.linger_ms = 0;
+	cfg->topic_defaults.checksum = SB_CONFIG_CHECKSUM_AUTO;
 }
 
 static void rule_free(struct sb_config_rule *r)
@@ -823,12 +842,12 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 {
 	static const char *const known_default[] = {
 	    "capacity",	 "max_message", "mode",		"overflow",
-	    "linger_ms", "access",	"max_stall_ms", NULL,
+	    "linger_ms", "access",	"max_stall_ms", "checksum", NULL,
 	};
 	static const char *const known_topic[] = {
 	    "name",	    "capacity",	 "max_message", "mode",
 	    "overflow",	    "linger_ms", "persistent",	"access",
-	    "max_stall_ms", NULL,
+	    "max_stall_ms", "checksum", NULL,
 	};
 	static const char *const modes[] = {"broadcast", "queue", NULL};
 	static const char *const overflows[] = {"block", "overwrite", "reject",
@@ -882,6 +901,7 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 			 &t->linger_ms)) < 0 ||
 	    (r = get_u32(c, obj, path, "max_stall_ms", 0, MAX_STALL_MS_MAX,
 			 &t->max_stall_ms)) < 0 ||
+	    (r = get_checksum(c, obj, path, &t->checksum)) < 0 ||
 	    (r = parse_access(c, obj, path, &t->access)) < 0) {
 		return r;
 	}
@@ -1232,4 +1252,17 @@ bool sb_config_rule_allows(const struct sb_config_rule *rule, uint32_t uid,
 		}
 	}
 	return false;
+}
+
+bool sb_config_topic_checksum(const struct sb_config_topic *t)
+{
+	switch (t->checksum) {
+	case SB_CONFIG_CHECKSUM_ON:
+		return true;
+	case SB_CONFIG_CHECKSUM_OFF:
+		return false;
+	case SB_CONFIG_CHECKSUM_AUTO:
+		break;
+	}
+	return t->persistent;
 }

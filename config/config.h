@@ -33,6 +33,13 @@ enum sb_config_overflow {
 	SB_CONFIG_REJECT,    /* publishing into a full ring fails at once */
 };
 
+/* Whether a topic's records carry checksums (docs/shm-layout.md). */
+enum sb_config_checksum {
+	SB_CONFIG_CHECKSUM_AUTO, /* unset: on for persistent topics only */
+	SB_CONFIG_CHECKSUM_ON,
+	SB_CONFIG_CHECKSUM_OFF,
+};
+
 /*
  * Who may do one thing. Not restricted (the rule was absent): anyone who
  * can connect to the socket. Restricted: root, plus the listed uids, plus
@@ -64,6 +71,7 @@ struct sb_config_topic {
 	/* Evict a subscriber whose position has not moved for this long while
 	 * it had messages to read (broadcast, block or reject); 0: never. */
 	uint32_t max_stall_ms;
+	enum sb_config_checksum checksum;
 	struct sb_config_access access;
 };
 
@@ -150,6 +158,10 @@ void sb_config_free(struct sb_config *cfg);
 int sb_config_check_geometry(uint64_t capacity, uint64_t max_message,
 			     const struct sb_config_limits *limits,
 			     const char **field, char *why, size_t whylen);
+
+/* Whether topic `t` gets checksummed records: as set, else (unset) when
+ * it is persistent, where a damaged file must not be taken for messages. */
+bool sb_config_topic_checksum(const struct sb_config_topic *t);
 
 /* Sizes ("64KiB") are parsed and printed by proto/size.h. */
 

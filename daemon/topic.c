@@ -148,6 +148,33 @@ static int map_fd(int fd, uint64_t size, const char *what, const char *topic,
 	return 0;
 }
 
+/* Cuts a persisted ring back to its last intact record (ring.h), saying
+ * what was dropped. false: its positions are beyond repair. */
+static bool verify_ring(struct sbd_topic *t)
+{
+	struct sb_ring_verify_report v;
+
+	if (sb_ring_verify_truncate(&t->ring, &v) < 0) {
+		return false;
+	}
+	if (v.dropped_bytes != 0 || v.dropped != 0) {
+		sbd_warn("topic \"%s\": persisted ring damaged at position "
+			 "%" PRIu64 ": dropped %" PRIu64 " records (%" PRIu64
+			 " bytes), kept %" PRIu64,
+			 t->name, v.bad_pos, v.dropped, v.dropped_bytes,
+			 v.kept);
+	}
+	if (((t->ring.flags ^ t->geo.flags) & SB_RING_FLAG_CHECKSUM) != 0) {
+		sbd_warn("topic \"%s\": the persisted ring keeps records %s "
+			 "checksums, as it was formatted; delete the file to "
+			 "change that",
+			 t->name,
+			 (t->ring.flags & SB_RING_FLAG_CHECKSUM) != 0 ? "with"
+								       : "without");
+	}
+	return true;
+}
+
 /* Keeps a ring loaded from the topic's file whose header checks out with
  * our geometry. */
 static bool reuse_ring(struct sbd_topic *t)
@@ -166,7 +193,7 @@ static bool reuse_ring(struct sbd_topic *t)
 	       t->ring.max_message == t->geo.max_message &&
 	       t->ring.slot_count == t->geo.slot_count &&
 	       t->ring.mode == t->geo.mode &&
-	       t->ring.overflow == t->geo.overflow;
+	       t->ring.overflow == t->geo.overflow && verify_ring(t);
 }
 
 /* The ring's header names the topic (docs/shm-layout.md): a broker taking
@@ -403,6 +430,7 @@ static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
 	t->geo.slot_count = b->cfg.limits.max_subscribers;
 	t->geo.mode = ring_mode(s->mode);
 	t->geo.overflow = ring_overflow(s->overflow);
+	t->geo.flags = sb_config_topic_checksum(s) ? SB_RING_FLAG_CHECKSUM : 0;
 	t->linger_ms = s->linger_ms;
 	t->max_stall_ms = s->max_stall_ms;
 	t->persistent = s->persistent;

@@ -484,6 +484,47 @@ START_TEST(each_wrong_field_has_its_message)
 }
 END_TEST
 
+/* "checksum": unset means on for persistent topics only; a value in
+ * topic_defaults is inherited; a topic's own wins. */
+START_TEST(checksum_setting)
+{
+	static const char json[] =
+	    "{\"data_dir\": \"/var/lib/shmbus\",\n"
+	    " \"topics\": [{\"name\": \"plain\"},\n"
+	    "  {\"name\": \"kept\", \"persistent\": true},\n"
+	    "  {\"name\": \"kept-fast\", \"persistent\": true,"
+	    " \"checksum\": false},\n"
+	    "  {\"name\": \"checked\", \"checksum\": true}]}";
+	static const char json_defaults[] =
+	    "{\"topic_defaults\": {\"checksum\": true},"
+	    " \"topics\": [{\"name\": \"a\"},"
+	    " {\"name\": \"b\", \"checksum\": false}]}";
+	struct sb_config cfg;
+	char err[256];
+
+	sb_config_defaults(&cfg);
+	ck_assert_int_eq(cfg.topic_defaults.checksum, SB_CONFIG_CHECKSUM_AUTO);
+	ck_assert(!sb_config_topic_checksum(&cfg.topic_defaults));
+	ck_assert_int_eq(parse(json, &cfg, err, sizeof(err)), 0);
+	ck_assert(!sb_config_topic_checksum(&cfg.topics[0]));
+	ck_assert(sb_config_topic_checksum(&cfg.topics[1]));
+	ck_assert(!sb_config_topic_checksum(&cfg.topics[2]));
+	ck_assert(sb_config_topic_checksum(&cfg.topics[3]));
+	sb_config_free(&cfg);
+	ck_assert_int_eq(parse(json_defaults, &cfg, err, sizeof(err)), 0);
+	ck_assert(sb_config_topic_checksum(&cfg.topic_defaults));
+	ck_assert(sb_config_topic_checksum(&cfg.topics[0]));
+	ck_assert(!sb_config_topic_checksum(&cfg.topics[1]));
+	sb_config_free(&cfg);
+	assert_refused("{\"topics\": [{\"name\": \"a\", \"checksum\": 1}]}",
+		       "shmbusd.json: topics[0].checksum: must be true or "
+		       "false (got 1)");
+	assert_refused("{\"topic_defaults\": {\"checksum\": \"yes\"}}",
+		       "shmbusd.json: topic_defaults.checksum: must be true "
+		       "or false (got \"yes\")");
+}
+END_TEST
+
 START_TEST(size_syntax)
 {
 	static const struct {
@@ -807,6 +848,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, full_valid_file);
 	tcase_add_test(tc, access_rules);
 	tcase_add_test(tc, documented_example_parses);
+	tcase_add_test(tc, checksum_setting);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("invalid");

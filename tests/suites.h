@@ -15,6 +15,7 @@
 	X(ring)                                                                \
 	X(ring_mp)                                                             \
 	X(ring_wait)                                                           \
+	X(checksum)                                                            \
 	X(solo)                                                                \
 	X(waiters)                                                             \
 	X(shm_lock)                                                            \

@@ -210,8 +210,9 @@ SHMBUS_API int shmbus_peek(shmbus_sub *sub, const void **data, size_t *len,
                            int timeout_ms);
 SHMBUS_API int shmbus_release(shmbus_sub *sub);
 
-/* How many messages this subscriber missed because they were overwritten
- * before it read them (overwrite policy; always 0 under block). */
+/* How many messages this subscriber missed: overwritten before it read
+ * them (overwrite policy), or damaged in a checksummed topic and skipped
+ * with -EBADMSG. */
 SHMBUS_API uint64_t shmbus_sub_lost(const shmbus_sub *sub);
 
 /*
