@@ -242,7 +242,7 @@ fuzz-seeds:
 	@mkdir -p $(FUZZ_B) fuzz/corpus/ring_attach
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $(FUZZ_B)/gen_ring_seeds \
 	      fuzz/gen_ring_seeds.c proto/ring.c proto/futex.c proto/fence.c \
-	      proto/shm_lock.c $(LIBS_SYS)
+	      proto/shm_lock.c proto/crc32c.c $(LIBS_SYS)
 	$(FUZZ_B)/gen_ring_seeds fuzz/corpus/ring_attach
 
 $(FUZZ_B)/obj/%.o: %.c

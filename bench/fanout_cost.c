@@ -7,7 +7,8 @@
  * time on two cores cannot show; writer_publish() shows what each added
  * reader costs the writer.
  *
- * usage: fanout-cost N K [SIZE]   (N messages, K readers 1..64, SIZE bytes)
+ * usage: fanout-cost N K [SIZE [checksum]]   (N messages, K readers 1..64,
+ * SIZE bytes; "checksum" formats the ring with SB_RING_FLAG_CHECKSUM)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,14 +69,17 @@ int main(int argc, char **argv)
 	void *data, *ctl;
 	int rc;
 
-	if (argc < 3 || argc > 4 || parse(argv[1], 1, 1000000000ul, &n) < 0 ||
+	if (argc < 3 || argc > 5 || parse(argv[1], 1, 1000000000ul, &n) < 0 ||
 	    parse(argv[2], 1, MAX_READERS, &k) < 0 ||
-	    (argc == 4 && parse(argv[3], 8, 65536, &size) < 0)) {
-		fprintf(stderr, "usage: fanout-cost N K [SIZE]\n"
+	    (argc >= 4 && parse(argv[3], 8, 65536, &size) < 0) ||
+	    (argc == 5 && strcmp(argv[4], "checksum") != 0)) {
+		fprintf(stderr, "usage: fanout-cost N K [SIZE [checksum]]\n"
 				"  N messages (1..10^9), K readers (1..64), "
-				"SIZE bytes (8..65536, default 64)\n");
+				"SIZE bytes (8..65536, default 64);\n"
+				"  checksum: records carry a CRC-32C\n");
 		return 2;
 	}
+	cfg.flags = argc == 5 ? SB_RING_FLAG_CHECKSUM : 0;
 	cfg.max_message = (uint32_t)size;
 	cfg.slot_count = (uint32_t)k;
 	rc = sb_ring_layout(&cfg, &data_size, &ctl_size);

@@ -4,13 +4,17 @@
 # build/plain/fanout-cost under callgrind for K = 1, 2, 4, 8 readers at two
 # message counts, and prints instructions per message for the writer
 # (writer_publish) and per message per reader (reader_receive). Taking the
-# difference between the two counts cancels set-up costs.
-# usage: bench/instructions.sh [N1 N2]   (default 20000 60000)
+# difference between the two counts cancels set-up costs. With CHECKSUM=1
+# the ring is checksummed (SB_RING_FLAG_CHECKSUM, as a persistent topic's
+# is by default): the difference to a plain run is what the CRC-32C costs.
+# usage: [CHECKSUM=1] bench/instructions.sh [N1 N2]   (default 20000 60000)
 set -eu
 cd "$(dirname "$0")/.."
 N1=${1:-20000}
 N2=${2:-60000}
 PROG=build/plain/fanout-cost
+MODE=
+[ "${CHECKSUM:-0}" = 1 ] && MODE=checksum
 command -v valgrind >/dev/null 2>&1 || {
 	echo "instructions.sh: valgrind is needed (apt-get install valgrind)" >&2
 	exit 1
@@ -28,7 +32,7 @@ inclusive() {
 
 run() { # n k -> file
 	valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.$1.$2" \
-		"$PROG" "$1" "$2" 64 >/dev/null 2>&1
+		"$PROG" "$1" "$2" 64 $MODE >/dev/null 2>&1
 	echo "$TMP/cg.$1.$2"
 }
 

@@ -18,6 +18,7 @@ const struct sb_tr_ops *const sb_tr_table[] = {
     &sb_tr_shmbus_wait,
     &sb_tr_shmbus_zerocopy,
     &sb_tr_shmbus_batch,
+    &sb_tr_shmbus_checksum,
     /* The kernel's baselines. */
     &sb_tr_unix,
     &sb_tr_pipe,

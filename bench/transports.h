@@ -105,6 +105,7 @@ extern const struct sb_tr_ops sb_tr_shmbus_block;    /* tr_shmbus.c */
 extern const struct sb_tr_ops sb_tr_shmbus_wait;     /* tr_shmbus.c */
 extern const struct sb_tr_ops sb_tr_shmbus_zerocopy; /* tr_shmbus.c */
 extern const struct sb_tr_ops sb_tr_shmbus_batch;    /* tr_shmbus.c */
+extern const struct sb_tr_ops sb_tr_shmbus_checksum; /* tr_shmbus.c */
 
 extern const struct sb_tr_ops *const sb_tr_table[];
 extern const size_t sb_tr_table_len;

@@ -458,9 +458,15 @@ static int read_reply(struct link *ln, uint64_t id, int timeout_ms,
 	if (sb_msg_parse_reply(payload, len, &rep->msg, NULL) < 0) {
 		return -EPROTO;
 	}
+	if (!rep->msg.has_id && rep->msg.code != 0) {
+		/* "id": null: the broker's last word on this connection,
+		 * which it closes (a refused connection: EUSERS; a broken
+		 * frame: EPROTO, EMSGSIZE). Its code says why. */
+		return rep->msg.code;
+	}
 	if (!rep->msg.has_id || rep->msg.id != id) {
-		/* "id": null (our request was unreadable) or a reply to
-		 * something we did not ask: the stream is out of step. */
+		/* A reply to something we did not ask: the stream is out
+		 * of step. */
 		return -EPROTO;
 	}
 	return 0;
@@ -492,6 +498,33 @@ static int check_fds(struct sb_client_reply *rep, int extra)
 static void link_fail(struct link *ln)
 {
 	shutdown(ln->fd, SHUT_RDWR);
+}
+
+/* How long to look for the broker's last word on a closed connection: it
+ * is already in the socket, or never comes (end of file at once). */
+#define LAST_WORD_TIMEOUT_MS 100
+
+static int read_reply(struct link *ln, uint64_t id, int timeout_ms,
+		      struct sb_client_reply *rep, int *extra);
+
+/*
+ * The broker closed the connection as we sent: a refusal it sent first
+ * ("id": null, EUSERS when it takes no more clients of our uid or at
+ * all) says why, better than `err`. Returns its code, or `err`.
+ */
+static int last_word(struct link *ln, int err)
+{
+	struct sb_client_reply rep;
+	int extra = 0;
+	int r;
+
+	sb_client_reply_init(&rep);
+	r = read_reply(ln, 0, LAST_WORD_TIMEOUT_MS, &rep, &extra);
+	if (r < 0 && !rep.msg.has_id && rep.msg.code == r) {
+		err = r;
+	}
+	sb_client_reply_fini(&rep);
+	return err;
 }
 
 /*
@@ -529,6 +562,9 @@ static int link_send(struct link *ln, const char *op, cJSON *req, uint64_t *id,
 	}
 	r = send_all(ln, frame, (size_t)flen, fds, nfds, timeout_ms);
 	free(frame);
+	if (r == -ECONNRESET) {
+		r = last_word(ln, r);
+	}
 	if (r < 0) {
 		*conn_err = 1;
 		link_fail(ln);

@@ -47,7 +47,9 @@
 	X(EFBIG, "topic larger than the broker may create (file size limit)")  \
 	X(ELOOP, "a symlink where the broker's file should be")                \
 	X(ENFILE, "too many open descriptors in the system")                   \
-	X(EIO, "input/output error")
+	X(EIO, "input/output error")                                           \
+	X(EIDRM, "subscriber evicted by the broker (shmbus evict or "          \
+		 "max_stall_ms): close it and subscribe again")
 
 const char *shmbus_strerror(int err)
 {

@@ -41,8 +41,13 @@
 /* Longest data directory, leaving room under PATH_MAX for topic files. */
 #define DATA_DIR_MAX 3800
 
-#define LINGER_MS_MAX 86400000	  /* one day */
-#define ID_MAX	      4294967294u /* (uid_t)-1 means "no user" */
+#define LINGER_MS_MAX	 86400000    /* one day */
+#define MAX_STALL_MS_MAX 86400000    /* one day */
+#define ID_MAX		 4294967294u /* (uid_t)-1 means "no user" */
+
+/* persist_interval_ms: from 10 ms to one hour. */
+#define PERSIST_INTERVAL_MIN 10
+#define PERSIST_INTERVAL_MAX 3600000
 
 /* Where messages go while one text is being parsed. */
 struct ctx {
@@ -260,6 +265,24 @@ static int get_bool(const struct ctx *c, const cJSON *obj, const char *parent,
 	return 0;
 }
 
+/* "checksum": true or false; absent leaves *out as it is (inherited, or
+ * SB_CONFIG_CHECKSUM_AUTO). */
+static int get_checksum(const struct ctx *c, const cJSON *obj,
+			const char *parent, enum sb_config_checksum *out)
+{
+	bool on = false;
+	int r;
+
+	if (cJSON_GetObjectItemCaseSensitive(obj, "checksum") == NULL) {
+		return 0;
+	}
+	r = get_bool(c, obj, parent, "checksum", &on);
+	if (r == 0) {
+		*out = on ? SB_CONFIG_CHECKSUM_ON : SB_CONFIG_CHECKSUM_OFF;
+	}
+	return r;
+}
+
 /* One of `names` (NULL-terminated); stores its index. */
 static int get_enum(const struct ctx *c, const cJSON *obj, const char *parent,
 		    const char *key, const char *const *names, int *out)
@@ -354,7 +377,11 @@ void sb_config_defaults(struct sb_config *cfg)
 	cfg->socket_mode = 0600;
 	cfg->log_level = SB_CONFIG_LOG_INFO;
 	cfg->auto_create = true;
+	cfg->persist_interval_ms = 1000;
+	cfg->persist_sync = true;
 	cfg->limits.max_clients = 256;
+	/* A quarter of max_clients: one uid cannot take every place. */
+	cfg->limits.max_clients_per_uid = 64;
 	cfg->limits.max_topics = 1024;
 	cfg->limits.max_ring_bytes = 1 * GIB;
 	cfg->limits.max_topic_bytes = 256 * MIB;
@@ -368,6 +395,7 @@ void sb_config_defaults(struct sb_config *cfg)
 	cfg->topic_defaults.mode = SB_CONFIG_BROADCAST;
 	cfg->topic_defaults.overflow = SB_CONFIG_BLOCK;
 	cfg->topic_defaults.linger_ms = 0;
+	cfg->topic_defaults.checksum = SB_CONFIG_CHECKSUM_AUTO;
 }
 
 static void rule_free(struct sb_config_rule *r)
@@ -643,13 +671,15 @@ int sb_config_check_geometry(uint64_t capacity, uint64_t max_message,
 
 /* ", the default" when `key` was not written in `obj`: a limit the user
  * never set can still conflict with one they did. */
+static bool written(const cJSON *obj, const char *key)
+{
+	return obj != NULL && cJSON_GetObjectItemCaseSensitive(obj, key) != NULL;
+}
+
 static const char *default_note(const cJSON *obj, const char *key,
 				const char *note)
 {
-	if (obj != NULL && cJSON_GetObjectItemCaseSensitive(obj, key) != NULL) {
-		return "";
-	}
-	return note;
+	return written(obj, key) ? "" : note;
 }
 
 static int parse_socket(const struct ctx *c, const cJSON *root,
@@ -696,11 +726,12 @@ static int parse_limits(const struct ctx *c, const cJSON *root,
 			struct sb_config_limits *l)
 {
 	static const char *const known[] = {
-	    "max_clients",	 "max_topics",
-	    "max_ring_bytes",	 "max_topic_bytes",
-	    "max_message",	 "max_frame",
-	    "max_pending_bytes", "max_requests_in_flight",
-	    "max_subscribers",	 NULL,
+	    "max_clients",	 "max_clients_per_uid",
+	    "max_topics",	 "max_ring_bytes",
+	    "max_topic_bytes",	 "max_message",
+	    "max_frame",	 "max_pending_bytes",
+	    "max_requests_in_flight", "max_subscribers",
+	    NULL,
 	};
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "limits");
 	const char *p = "limits";
@@ -721,6 +752,8 @@ static int parse_limits(const struct ctx *c, const cJSON *root,
 	 * default, but the cross-checks below still run. */
 	if ((r = get_u32(c, v, p, "max_clients", 1, 65536, &l->max_clients)) <
 		0 ||
+	    (r = get_u32(c, v, p, "max_clients_per_uid", 1, 65536,
+			 &l->max_clients_per_uid)) < 0 ||
 	    (r = get_u32(c, v, p, "max_topics", 1, 65536, &l->max_topics)) <
 		0 ||
 	    (r = get_size(c, v, p, "max_ring_bytes", 4 * KIB, 1 * TIB,
@@ -738,6 +771,18 @@ static int parse_limits(const struct ctx *c, const cJSON *root,
 	    (r = get_u32(c, v, p, "max_subscribers", 1, 1024,
 			 &l->max_subscribers)) < 0) {
 		return r;
+	}
+	/* Only when written: the default above a small max_clients simply
+	 * never comes into play. */
+	if (l->max_clients_per_uid > l->max_clients &&
+	    written(v, "max_clients_per_uid")) {
+		return fail(c, "limits.max_clients_per_uid",
+			    "must be at most limits.max_clients = %" PRIu32
+			    " (got %" PRIu32 "%s)",
+			    l->max_clients, l->max_clients_per_uid,
+			    default_note(v, "max_clients", ", with "
+							   "max_clients at "
+							   "its default"));
 	}
 	if (l->max_topic_bytes > l->max_ring_bytes) {
 		return fail(
@@ -796,12 +841,13 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 		       bool is_default)
 {
 	static const char *const known_default[] = {
-	    "capacity",	 "max_message", "mode", "overflow",
-	    "linger_ms", "access",	NULL,
+	    "capacity",	 "max_message", "mode",		"overflow",
+	    "linger_ms", "access",	"max_stall_ms", "checksum", NULL,
 	};
 	static const char *const known_topic[] = {
-	    "name",	 "capacity",   "max_message", "mode", "overflow",
-	    "linger_ms", "persistent", "access",      NULL,
+	    "name",	    "capacity",	 "max_message", "mode",
+	    "overflow",	    "linger_ms", "persistent",	"access",
+	    "max_stall_ms", "checksum", NULL,
 	};
 	static const char *const modes[] = {"broadcast", "queue", NULL};
 	static const char *const overflows[] = {"block", "overwrite", "reject",
@@ -853,6 +899,9 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 		0 ||
 	    (r = get_u32(c, obj, path, "linger_ms", 0, LINGER_MS_MAX,
 			 &t->linger_ms)) < 0 ||
+	    (r = get_u32(c, obj, path, "max_stall_ms", 0, MAX_STALL_MS_MAX,
+			 &t->max_stall_ms)) < 0 ||
+	    (r = get_checksum(c, obj, path, &t->checksum)) < 0 ||
 	    (r = parse_access(c, obj, path, &t->access)) < 0) {
 		return r;
 	}
@@ -972,8 +1021,10 @@ static int parse_root(const struct ctx *c, const cJSON *root,
 		      struct sb_config *cfg)
 {
 	static const char *const known[] = {
-	    "socket", "data_dir",	"log_level", "auto_create",
-	    "limits", "topic_defaults", "topics",    NULL,
+	    "socket",	    "data_dir",	      "persist_interval_ms",
+	    "persist_sync", "log_level",      "auto_create",
+	    "limits",	    "topic_defaults", "topics",
+	    NULL,
 	};
 	static const char *const levels[] = {"error", "warn", "info", "debug",
 					     NULL};
@@ -992,6 +1043,11 @@ static int parse_root(const struct ctx *c, const cJSON *root,
 	    (r = parse_socket(c, root, cfg)) < 0 ||
 	    (r = get_path(c, root, "", "data_dir", DATA_DIR_MAX, "",
 			  &cfg->data_dir)) < 0 ||
+	    (r = get_u32(c, root, "", "persist_interval_ms",
+			 PERSIST_INTERVAL_MIN, PERSIST_INTERVAL_MAX,
+			 &cfg->persist_interval_ms)) < 0 ||
+	    (r = get_bool(c, root, "", "persist_sync", &cfg->persist_sync)) <
+		0 ||
 	    (r = get_enum(c, root, "", "log_level", levels, &level)) < 0 ||
 	    (r = get_bool(c, root, "", "auto_create", &cfg->auto_create)) < 0 ||
 	    (r = parse_limits(c, root, &cfg->limits)) < 0) {
@@ -1196,4 +1252,17 @@ bool sb_config_rule_allows(const struct sb_config_rule *rule, uint32_t uid,
 		}
 	}
 	return false;
+}
+
+bool sb_config_topic_checksum(const struct sb_config_topic *t)
+{
+	switch (t->checksum) {
+	case SB_CONFIG_CHECKSUM_ON:
+		return true;
+	case SB_CONFIG_CHECKSUM_OFF:
+		return false;
+	case SB_CONFIG_CHECKSUM_AUTO:
+		break;
+	}
+	return t->persistent;
 }

@@ -33,6 +33,13 @@ enum sb_config_overflow {
 	SB_CONFIG_REJECT,    /* publishing into a full ring fails at once */
 };
 
+/* Whether a topic's records carry checksums (docs/shm-layout.md). */
+enum sb_config_checksum {
+	SB_CONFIG_CHECKSUM_AUTO, /* unset: on for persistent topics only */
+	SB_CONFIG_CHECKSUM_ON,
+	SB_CONFIG_CHECKSUM_OFF,
+};
+
 /*
  * Who may do one thing. Not restricted (the rule was absent): anyone who
  * can connect to the socket. Restricted: root, plus the listed uids, plus
@@ -61,11 +68,16 @@ struct sb_config_topic {
 	enum sb_config_overflow overflow;
 	bool persistent;    /* a file in data_dir; always false in defaults */
 	uint32_t linger_ms; /* keep an unused topic this long before removal */
+	/* Evict a subscriber whose position has not moved for this long while
+	 * it had messages to read (broadcast, block or reject); 0: never. */
+	uint32_t max_stall_ms;
+	enum sb_config_checksum checksum;
 	struct sb_config_access access;
 };
 
 struct sb_config_limits {
 	uint32_t max_clients;
+	uint32_t max_clients_per_uid; /* connections of one uid */
 	uint32_t max_topics;
 	uint64_t max_ring_bytes;  /* all rings together */
 	uint64_t max_topic_bytes; /* one ring */
@@ -85,6 +97,10 @@ struct sb_config {
 	uint32_t socket_mode;
 	/* NULL: no data directory, so no persistent topics. */
 	char *data_dir;
+	/* How often the broker writes persistent topics back to their files
+	 * (also at the last close, at delete and at a clean shutdown). */
+	uint32_t persist_interval_ms;
+	bool persist_sync; /* fdatasync between the steps of a write-back */
 	enum sb_config_log_level log_level;
 	bool auto_create; /* opening a missing topic creates it */
 	struct sb_config_limits limits;
@@ -142,6 +158,10 @@ void sb_config_free(struct sb_config *cfg);
 int sb_config_check_geometry(uint64_t capacity, uint64_t max_message,
 			     const struct sb_config_limits *limits,
 			     const char **field, char *why, size_t whylen);
+
+/* Whether topic `t` gets checksummed records: as set, else (unset) when
+ * it is persistent, where a damaged file must not be taken for messages. */
+bool sb_config_topic_checksum(const struct sb_config_topic *t);
 
 /* Sizes ("64KiB") are parsed and printed by proto/size.h. */
 

@@ -4,14 +4,17 @@
  * (stop accepting, close clients, free topics, remove the socket file,
  * close the loop), SIGHUP reloads the config file, keeping the old one if
  * the new one is invalid.
+ * A timer writes persistent topics back to their files (persist.c).
  */
 #include "daemon/broker.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +46,80 @@ void sbd_broker_apply_flags(struct sbd_broker *b, struct sb_config *cfg)
 	}
 }
 
+/*
+ * The descriptors the broker may have in flight to clients (client.c says
+ * what that means and how they are counted). The kernel refuses a sendmsg
+ * with descriptors once the broker's uid has more than RLIMIT_NOFILE in
+ * flight, counting those of every process of that uid; the same number
+ * bounds the broker's own table (topics, clients, the copies of queued
+ * grants). Half of it for descriptors in flight leaves the other half to
+ * the table and to other processes of our uid.
+ */
+static void set_fd_budget(struct sbd_broker *b)
+{
+	uint64_t half = b->nofile / 2;
+
+	if (half < SBD_OUT_FDS) {
+		half = SBD_OUT_FDS; /* one grant can always go */
+	}
+	b->fds_budget = half > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)half;
+}
+
+/* Logs the bounds; warns when max_clients leaves too small a share. */
+static void log_fd_bounds(const struct sbd_broker *b)
+{
+	uint32_t share = b->fds_budget / b->cfg.limits.max_clients;
+
+	sbd_info("descriptors in flight to clients: at most %" PRIu32
+		 ", %" PRIu32 " per client",
+		 b->fds_budget, sbd_client_fds_bound(b));
+	if (share < SBD_OUT_FDS) {
+		sbd_warn("limits.max_clients (%" PRIu32 ") is too many for "
+			 "the descriptor limit (RLIMIT_NOFILE %" PRIu64 "): "
+			 "clients that leave replies unread can make others "
+			 "wait; raise the limit to at least %" PRIu64
+			 " or lower max_clients",
+			 b->cfg.limits.max_clients, b->nofile,
+			 (uint64_t)b->cfg.limits.max_clients * SBD_OUT_FDS *
+			     2);
+	}
+}
+
+/* Raises the soft descriptor limit to the hard one: descriptors are the
+ * broker's to use, and the limit also bounds those in flight. */
+static void raise_nofile(struct sbd_broker *b)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		sbd_warn("getrlimit(RLIMIT_NOFILE): %s; assuming 1024",
+			 strerror(errno));
+		rl.rlim_cur = rl.rlim_max = 1024;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t soft = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			sbd_info("descriptor limit (RLIMIT_NOFILE) raised "
+				 "from %" PRIu64 " to the hard limit %" PRIu64,
+				 (uint64_t)soft, (uint64_t)rl.rlim_max);
+		} else {
+			sbd_warn("raising the descriptor limit "
+				 "(RLIMIT_NOFILE) from %" PRIu64
+				 " to %" PRIu64 ": %s; keeping %" PRIu64,
+				 (uint64_t)soft, (uint64_t)rl.rlim_max,
+				 strerror(errno), (uint64_t)soft);
+			rl.rlim_cur = soft;
+		}
+	} else {
+		sbd_info("descriptor limit (RLIMIT_NOFILE): %" PRIu64,
+			 (uint64_t)rl.rlim_cur);
+	}
+	b->nofile = (uint64_t)rl.rlim_cur;
+	set_fd_budget(b);
+}
+
 static void reload(struct sbd_broker *b)
 {
 	struct sb_config fresh;
@@ -69,8 +146,10 @@ static void reload(struct sbd_broker *b)
 	sb_config_free(&b->cfg);
 	b->cfg = fresh;
 	sbd_log_set_level(b->cfg.log_level);
+	uv_timer_set_repeat(&b->persist, b->cfg.persist_interval_ms);
 	sbd_topic_predeclare(b);
 	sbd_info("SIGHUP: configuration reloaded from %s", b->config_path);
+	log_fd_bounds(b);
 }
 
 static void shutdown_broker(struct sbd_broker *b)
@@ -83,11 +162,13 @@ static void shutdown_broker(struct sbd_broker *b)
 	while (b->clients != NULL) {
 		sbd_client_close(b->clients, "broker shutting down");
 	}
+	sbd_client_drains_close(b);
 	sbd_topic_free_all(b);
 	uv_close((uv_handle_t *)&b->sig_term, NULL);
 	uv_close((uv_handle_t *)&b->sig_int, NULL);
 	uv_close((uv_handle_t *)&b->sig_hup, NULL);
 	uv_close((uv_handle_t *)&b->sweep, NULL);
+	uv_close((uv_handle_t *)&b->persist, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -105,6 +186,12 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_sweep(uv_timer_t *t)
 {
 	sbd_client_sweep(t->data);
+	sbd_topic_sweep(t->data);
+}
+
+static void on_persist(uv_timer_t *t)
+{
+	sbd_persist_sweep(t->data);
 }
 
 /* Initialised first, so that every failure path can close them alike. */
@@ -114,11 +201,15 @@ static void init_handles(struct sbd_broker *b)
 	uv_signal_init(b->loop, &b->sig_int);
 	uv_signal_init(b->loop, &b->sig_hup);
 	uv_timer_init(b->loop, &b->sweep);
+	uv_timer_init(b->loop, &b->persist);
 	b->sig_term.data = b->sig_int.data = b->sig_hup.data = b;
-	b->sweep.data = b;
+	b->sweep.data = b->persist.data = b;
 }
 
-static int start_handles(struct sbd_broker *b)
+/* Before the socket listens: a SIGTERM that comes while the predeclared
+ * topics are made (loading a large persistent file takes a while) waits
+ * for the loop, and shuts down cleanly, instead of killing the broker. */
+static int start_signals(struct sbd_broker *b)
 {
 	int r = uv_signal_start(&b->sig_term, on_signal, SIGTERM);
 
@@ -128,9 +219,21 @@ static int start_handles(struct sbd_broker *b)
 	if (r == 0) {
 		r = uv_signal_start(&b->sig_hup, on_signal, SIGHUP);
 	}
+	if (r < 0) {
+		sbd_error("installing the signal handlers: %s", uv_strerror(r));
+	}
+	return r;
+}
+
+static int start_handles(struct sbd_broker *b)
+{
+	int r = uv_timer_start(&b->sweep, on_sweep, SWEEP_INTERVAL_MS,
+			       SWEEP_INTERVAL_MS);
+
 	if (r == 0) {
-		r = uv_timer_start(&b->sweep, on_sweep, SWEEP_INTERVAL_MS,
-				   SWEEP_INTERVAL_MS);
+		r = uv_timer_start(&b->persist, on_persist,
+				   b->cfg.persist_interval_ms,
+				   b->cfg.persist_interval_ms);
 	}
 	if (r < 0) {
 		sbd_error("starting the event loop's handles: %s",
@@ -218,8 +321,13 @@ int sbd_broker_run(struct sbd_broker *b)
 	}
 	b->loop = &b->loop_store;
 	sbd_log_set_level(b->cfg.log_level);
+	raise_nofile(b);
+	log_fd_bounds(b);
 	init_handles(b);
-	r = sbd_server_listen(b);
+	r = start_signals(b);
+	if (r == 0) {
+		r = sbd_server_listen(b);
+	}
 	if (r == 0) {
 		r = sbd_topic_predeclare(b);
 	}

@@ -58,6 +58,16 @@
 struct sbd_broker;
 struct sbd_client;
 
+/* What the broker's sweep last saw of one subscriber slot, to tell how
+ * long its position has stood still with messages waiting (stat's
+ * stalled_ms, and max_stall_ms). */
+struct sbd_stall {
+	uint32_t state;	   /* the slot's state: a new reader starts afresh */
+	uint64_t position; /* its position then */
+	uint64_t since;	   /* uv_now when it was first seen stuck there */
+	bool stuck;	   /* at `position` with messages to read since then */
+};
+
 /* One topic: its name, geometry, shared memory and references. */
 struct sbd_topic {
 	struct sbd_broker *broker;
@@ -65,6 +75,9 @@ struct sbd_topic {
 	char *name;
 	struct sb_ring_config geo;
 	uint32_t linger_ms;
+	uint32_t max_stall_ms; /* 0: never evict a stalled subscriber */
+	uint64_t evictions; /* subscribers evicted (sub_evict, max_stall_ms) */
+	struct sbd_stall *stall; /* geo.slot_count entries */
 	bool persistent;
 	bool is_explicit; /* topic_create or config: stays until deleted */
 	bool named;	  /* in the registry */
@@ -75,6 +88,15 @@ struct sbd_topic {
 			   * a topic only subscribers handed back */
 	int ro_fd;	  /* read-only reopening of data_fd, for subscribers */
 	int ctl_fd;
+	/* A persistent topic's file in data_dir (flock'ed), which clients
+	 * never see: data_fd is a memfd the broker writes back here
+	 * (persist.c). -1 for other topics, and once the topic is unnamed. */
+	int file_fd;
+	struct {
+		bool known; /* false: the file may hold another ring */
+		uint64_t oldest, tail, next_seq; /* its header, as written */
+	} file;
+	bool persist_warned; /* a write-back problem was logged */
 	void *shm_data;
 	void *shm_ctl;
 	uint64_t data_size;
@@ -108,6 +130,20 @@ struct sbd_out {
 	size_t off;
 	int fds[SBD_OUT_FDS];
 	int nfds; /* sent with the first byte, then closed here */
+};
+
+/*
+ * A connection the broker closed while descriptors it sent on it may still
+ * be unread: the kernel keeps charging them to the broker's uid (they sit
+ * in the peer's socket) until the peer reads them or closes its end, so
+ * the broker keeps its own end open, shut down, and counts it as a client
+ * of its uid until then (client.c).
+ */
+struct sbd_drain {
+	struct sbd_drain *next;
+	int fd;
+	uid_t uid;
+	uint32_t fds; /* its part of broker->fds_unread */
 };
 
 /* Peer credentials taken at accept. */
@@ -151,6 +187,11 @@ struct sbd_client {
 	bool notice_warned;
 	int in_fds[SBD_MAX_IN_FDS]; /* received (SCM_RIGHTS), not yet taken */
 	int n_in_fds;
+	/* Descriptors given to this client (queued, or sent and maybe not
+	 * yet received), and whether its requests wait for them to be read
+	 * (client.c explains the estimate). */
+	uint32_t fds_unread;
+	bool fds_wait;
 };
 
 struct sbd_broker {
@@ -171,9 +212,15 @@ struct sbd_broker {
 	uv_signal_t sig_term;
 	uv_signal_t sig_int;
 	uv_signal_t sig_hup;
-	uv_timer_t sweep; /* back-pressure checks */
+	uv_timer_t sweep;   /* back-pressure, dead writers, stalled readers */
+	uv_timer_t persist; /* write-back of persistent topics */
 	struct sbd_client *clients;
 	uint32_t n_clients;
+	struct sbd_drain *drains; /* closed, with descriptors unread */
+	uint32_t n_drains;
+	uint64_t nofile;     /* RLIMIT_NOFILE, after raising it at start */
+	uint32_t fds_budget; /* bound on fds_unread, from nofile */
+	uint32_t fds_unread; /* of every client and drain together */
 	uint32_t next_client_id;
 	struct sbd_topic *topics; /* named topics */
 	uint32_t n_topics;	  /* named or not, with memory */
@@ -193,6 +240,8 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds);
 void sbd_client_close(struct sbd_client *c, const char *why);
 void sbd_client_close_after_flush(struct sbd_client *c);
 void sbd_client_sweep(struct sbd_broker *b);
+uint32_t sbd_client_fds_bound(const struct sbd_broker *b);
+void sbd_client_drains_close(struct sbd_broker *b);
 struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
 					 struct sbd_topic *t, bool sub);
 int sbd_client_handle_close(struct sbd_client *c, uint32_t id);
@@ -237,6 +286,26 @@ int sbd_topic_predeclare(struct sbd_broker *b);
 void sbd_topic_free_all(struct sbd_broker *b);
 cJSON *sbd_topic_info(const struct sbd_topic *t);
 cJSON *sbd_topic_stat(const struct sbd_topic *t);
+int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
+		    const char *why);
+void sbd_topic_sweep(struct sbd_broker *b);
+
+/* persist.c: a persistent topic's file (see the top of persist.c). */
+/* Opens (creating) and locks the file, sized to t->data_size; *existed
+ * when it had that size already. Sets t->file_fd. */
+int sbd_persist_open(struct sbd_topic *t, bool *existed);
+/* Reads the whole file into t->shm_data. */
+int sbd_persist_load(struct sbd_topic *t);
+/* After a ring loaded from the file was kept: the file holds it. */
+void sbd_persist_loaded(struct sbd_topic *t);
+/* Writes what changed since the last time to the file. Returns 0 (also
+ * when nothing changed or the topic has no file), -EAGAIN (writers lapped
+ * the copy), or another negative errno (logged). */
+int sbd_persist_write_back(struct sbd_topic *t);
+/* The last write-back, then the file is closed (and unlocked). */
+void sbd_persist_close(struct sbd_topic *t);
+/* Writes back every named topic: the persist_interval_ms timer. */
+void sbd_persist_sweep(struct sbd_broker *b);
 
 /* broker.c */
 int sbd_broker_socket_path(const struct sbd_broker *b,

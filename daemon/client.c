@@ -18,8 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include "daemon/log.h"
 
@@ -73,15 +76,62 @@ static void refuse(struct sbd_broker *b, int fd, int code, const char *why)
 
 static void on_poll(uv_poll_t *poll, int status, int events);
 
+/* Connections of `uid`: clients, and closed ones still draining. */
+static uint32_t connections_of(const struct sbd_broker *b, uid_t uid)
+{
+	uint32_t n = 0;
+
+	for (const struct sbd_client *c = b->clients; c != NULL; c = c->next) {
+		n += c->cred.uid == uid;
+	}
+	for (const struct sbd_drain *d = b->drains; d != NULL; d = d->next) {
+		n += d->uid == uid;
+	}
+	return n;
+}
+
+/*
+ * The one place that decides whether a new connection is taken: NULL, or
+ * the reason for its EUSERS refusal (logged here). Draining connections
+ * count, in both limits: they still hold descriptors the broker sent, so
+ * a peer cannot free its place by leaving replies unread until dropped.
+ */
+static const char *refusal(const struct sbd_broker *b, uid_t uid, char *why,
+			   size_t len)
+{
+	const struct sb_config_limits *lim = &b->cfg.limits;
+
+	if (b->n_clients + b->n_drains >= lim->max_clients) {
+		sbd_warn("refusing a client of uid %lu: limits.max_clients "
+			 "(%" PRIu32 ") reached",
+			 (unsigned long)uid, lim->max_clients);
+		return "too many clients";
+	}
+	if (connections_of(b, uid) >= lim->max_clients_per_uid) {
+		sbd_warn("refusing a client of uid %lu: "
+			 "limits.max_clients_per_uid (%" PRIu32
+			 ") reached for that uid",
+			 (unsigned long)uid, lim->max_clients_per_uid);
+		snprintf(why, len,
+			 "too many clients of uid %lu "
+			 "(limits.max_clients_per_uid)",
+			 (unsigned long)uid);
+		return why;
+	}
+	return NULL;
+}
+
 void sbd_client_accept(struct sbd_broker *b, int fd)
 {
 	struct sbd_client *c;
+	struct sbd_cred cred;
+	char buf[96];
+	const char *why;
 
-	if (b->n_clients >= b->cfg.limits.max_clients) {
-		sbd_warn("refusing a client: limits.max_clients (%" PRIu32
-			 ") reached",
-			 b->cfg.limits.max_clients);
-		refuse(b, fd, -EUSERS, "too many clients");
+	read_cred(fd, &cred);
+	why = refusal(b, cred.uid, buf, sizeof(buf));
+	if (why != NULL) {
+		refuse(b, fd, -EUSERS, why);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
@@ -101,7 +151,7 @@ void sbd_client_accept(struct sbd_broker *b, int fd)
 	if (c->id == 0) { /* 2^32 clients later: skip the reserved token */
 		c->id = ++b->next_client_id;
 	}
-	read_cred(fd, &c->cred);
+	c->cred = cred;
 	c->next = b->clients;
 	if (b->clients != NULL) {
 		b->clients->prev = c;
@@ -121,6 +171,188 @@ static void free_out(struct sbd_out *o)
 	}
 	free(o->buf);
 	free(o);
+}
+
+/*
+ * Descriptors in flight. A descriptor sent with SCM_RIGHTS is "in flight"
+ * from sendmsg until the peer receives it (or closes its socket, which
+ * discards it), and the kernel counts every one against the SENDER's uid:
+ * once that uid has more in flight than the sender's RLIMIT_NOFILE, each
+ * sendmsg carrying descriptors fails with ETOOMANYREFS (root, with
+ * CAP_SYS_RESOURCE or CAP_SYS_ADMIN, is exempt). Peers that ask for
+ * grants and never read the replies would use the broker's whole
+ * allowance, and every later grant, to anyone, would fail.
+ *
+ * So the broker bounds them itself: broker->fds_budget for all clients
+ * together (broker.c sets it from RLIMIT_NOFILE), and a share of it,
+ * sbd_client_fds_bound(), for each client, which is the budget divided by
+ * max_clients, so that clients at their own bound can never use up the
+ * budget of the others. A client at its bound is the one that waits: the
+ * broker handles no more of its requests (what it already read is held)
+ * until it reads its replies, and one that waits 10 s is dropped like any
+ * client too slow to read (SBD_BACKPRESSURE_TIMEOUT_MS).
+ *
+ * The broker cannot see when a peer receives a descriptor, so it counts
+ * conservatively. c->fds_unread counts every descriptor given to the client
+ * (queued here, or sent), and drops to what is still queued once SIOCOUTQ
+ * says the socket has nothing unread: on a Unix stream socket that is the
+ * memory of every message this socket sent and the peer has not consumed
+ * yet, so 0 means each of them was received, descriptors included. While
+ * anything is unread, every descriptor sent counts as in flight (more than
+ * the truth, never less). SIOCOUTQ is asked only when a count would stop a
+ * request, and by the 1 s sweep.
+ *
+ * A dropped connection's descriptors stay in flight while the peer holds
+ * its socket, so the broker keeps its end (shut down) as a "drain" that
+ * still counts in the budget, in max_clients and in its uid's
+ * max_clients_per_uid, until SIOCOUTQ says they were read or discarded.
+ */
+
+/* Bytes this socket sent that its peer has not consumed, or -errno. */
+static int unsent_bytes(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, SIOCOUTQ, &n) == 0 ? n : -errno;
+}
+
+/* Descriptors of the replies still queued here (not sent yet). */
+static uint32_t queued_fds(const struct sbd_client *c)
+{
+	uint32_t n = 0;
+
+	for (const struct sbd_out *o = c->out_head; o != NULL; o = o->next) {
+		n += (uint32_t)o->nfds;
+	}
+	return n;
+}
+
+static void add_unread(struct sbd_client *c, int nfds)
+{
+	c->fds_unread += (uint32_t)nfds;
+	c->broker->fds_unread += (uint32_t)nfds;
+}
+
+/* Forgets `n` of the client's descriptors: received, or closed here. */
+static void forget_unread(struct sbd_client *c, uint32_t n)
+{
+	c->fds_unread -= n;
+	c->broker->fds_unread -= n;
+}
+
+/* Forgets what was sent, when the peer has read all of it. */
+static void refresh_unread(struct sbd_client *c)
+{
+	uint32_t queued;
+
+	if (c->fds_unread == 0 || unsent_bytes(c->fd) != 0) {
+		return;
+	}
+	queued = queued_fds(c);
+	forget_unread(c, c->fds_unread - queued);
+}
+
+uint32_t sbd_client_fds_bound(const struct sbd_broker *b)
+{
+	uint32_t n = b->fds_budget / b->cfg.limits.max_clients;
+
+	return n > SBD_OUT_FDS ? n : SBD_OUT_FDS;
+}
+
+/* Whether one more reply's descriptors would pass the client's bound. */
+static bool own_fds_full(const struct sbd_client *c)
+{
+	return c->fds_unread + SBD_OUT_FDS > sbd_client_fds_bound(c->broker);
+}
+
+static bool all_fds_full(const struct sbd_broker *b)
+{
+	return b->fds_unread + SBD_OUT_FDS > b->fds_budget;
+}
+
+static void sweep_drains(struct sbd_broker *b);
+
+/* Whether the client's next request must wait for descriptors to be read:
+ * its own, or (only when max_clients is too large for the budget, which
+ * the broker warns of at start) everyone's. Counts are refreshed first. */
+static bool fds_full(struct sbd_client *c)
+{
+	struct sbd_broker *b = c->broker;
+
+	if (own_fds_full(c)) {
+		refresh_unread(c);
+	}
+	if (!own_fds_full(c) && all_fds_full(b)) {
+		for (struct sbd_client *o = b->clients; o != NULL;
+		     o = o->next) {
+			refresh_unread(o);
+		}
+		sweep_drains(b);
+	}
+	return own_fds_full(c) || all_fds_full(b);
+}
+
+/* Keeps the closed client's socket open until the descriptors sent on it
+ * are read. Returns 0, or -ENOMEM (the caller closes it then). */
+static int start_drain(struct sbd_client *c)
+{
+	struct sbd_drain *d = calloc(1, sizeof(*d));
+
+	if (d == NULL) {
+		return -ENOMEM;
+	}
+	/* The peer can still read what was sent, then sees end of file; it
+	 * can send nothing more. */
+	shutdown(c->fd, SHUT_RDWR);
+	d->fd = c->fd;
+	d->uid = c->cred.uid;
+	d->fds = c->fds_unread;
+	d->next = c->broker->drains;
+	c->broker->drains = d;
+	c->broker->n_drains++;
+	c->fds_unread = 0; /* now the drain's, still in broker->fds_unread */
+	c->fd = -1;
+	sbd_info("client %" PRIu32 ": %" PRIu32 " descriptor(s) sent to it "
+		 "may be unread; its socket stays open, and counts as a "
+		 "client of uid %lu, until they are read",
+		 c->id, d->fds, (unsigned long)d->uid);
+	return 0;
+}
+
+/* Closes the drains whose peers have read everything (or left). */
+static void sweep_drains(struct sbd_broker *b)
+{
+	struct sbd_drain **p = &b->drains;
+
+	while (*p != NULL) {
+		struct sbd_drain *d = *p;
+
+		if (unsent_bytes(d->fd) > 0) {
+			p = &d->next;
+			continue;
+		}
+		*p = d->next;
+		b->n_drains--;
+		b->fds_unread -= d->fds;
+		sbd_debug("a closed connection of uid %lu: its %" PRIu32
+			  " descriptor(s) were read; closing it",
+			  (unsigned long)d->uid, d->fds);
+		close(d->fd);
+		free(d);
+	}
+}
+
+void sbd_client_drains_close(struct sbd_broker *b)
+{
+	while (b->drains != NULL) {
+		struct sbd_drain *d = b->drains;
+
+		b->drains = d->next;
+		b->fds_unread -= d->fds;
+		close(d->fd);
+		free(d);
+	}
+	b->n_drains = 0;
 }
 
 /* One sendmsg of `len` bytes with `nfds` descriptors (SCM_RIGHTS) on the
@@ -204,11 +436,28 @@ static bool over_limits(const struct sbd_client *c)
 	       c->out_frames >= lim->max_requests_in_flight;
 }
 
+/* Whether the client waits for its requests to be handled: over its
+ * limits, or its next request must wait for descriptors to be read. Held
+ * input is what waits (the last check in handle_input() set fds_wait). */
+static bool must_wait(struct sbd_client *c)
+{
+	c->fds_wait = fds_full(c);
+	return over_limits(c) || c->fds_wait;
+}
+
+/* Whether the client is held back by its own doing, which counts towards
+ * SBD_BACKPRESSURE_TIMEOUT_MS: not by the broker-wide budget alone. */
+static bool held_by_itself(const struct sbd_client *c)
+{
+	return over_limits(c) || (c->fds_wait && own_fds_full(c));
+}
+
 /* Chooses what to poll for, and notes when a client stalls. */
 static void update_events(struct sbd_client *c)
 {
 	struct sbd_broker *b = c->broker;
 	bool over = over_limits(c);
+	bool stuck = held_by_itself(c);
 	int events = 0;
 
 	if (c->closed) {
@@ -222,13 +471,15 @@ static void update_events(struct sbd_client *c)
 		events |= UV_READABLE;
 	}
 	/* Held input is handled from on_poll(); a writable socket (the usual
-	 * state) brings us there at once. */
-	if (c->out_head != NULL || (c->held != NULL && !over && !c->closing)) {
+	 * state) brings us there at once. Input held for descriptors is not:
+	 * nothing signals that the peer read them, so the sweep looks. */
+	if (c->out_head != NULL ||
+	    (c->held != NULL && !over && !c->fds_wait && !c->closing)) {
 		events |= UV_WRITABLE;
 	}
-	if ((over || c->closing) && c->over_since == 0) {
+	if ((stuck || c->closing) && c->over_since == 0) {
 		c->over_since = uv_now(b->loop) | 1;
-	} else if (!over && !c->closing) {
+	} else if (!stuck && !c->closing) {
 		c->over_since = 0;
 	}
 	/* Only on a change: libuv's uv_poll_start() takes the descriptor out
@@ -314,10 +565,26 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 	if (!behind) {
 		sent = send_now(c, buf, (size_t)n, fds, nfds);
 	}
+	if (sent == -ETOOMANYREFS) {
+		/* Nothing went. Within our budget only other processes of
+		 * our uid can have caused it: no reason to drop the client;
+		 * the caller answers with an error, as when no descriptor
+		 * is left to duplicate. */
+		sbd_warn("client %" PRIu32 ": a reply's descriptors: the "
+			 "kernel's limit on descriptors in flight of our uid "
+			 "(RLIMIT_NOFILE %" PRIu64 ") is reached; other "
+			 "processes of this uid must be sending descriptors",
+			 c->id, c->broker->nofile);
+		free(buf);
+		return -EMFILE;
+	}
 	if (sent < 0) {
 		free(buf);
 		sbd_client_close(c, strerror((int)-sent));
 		return (int)sent;
+	}
+	if (sent > 0) { /* the descriptors went with the first byte */
+		add_unread(c, nfds);
 	}
 	if (sent == n) {
 		free(buf);
@@ -327,6 +594,9 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 	r = enqueue(c, buf, (size_t)n, (size_t)sent, fds, nfds);
 	if (r < 0 && sent == 0) {
 		return r; /* nothing went: the caller can still answer */
+	}
+	if (r == 0 && sent == 0) { /* queued with copies of them */
+		add_unread(c, nfds);
 	}
 	/* Only a queue that was already there may have room to use now: our
 	 * own try has just found the socket full, and on_poll() flushes when
@@ -375,7 +645,7 @@ static void handle_input(struct sbd_client *c, const char *in, size_t inlen)
 	int r = 0;
 
 	while (!c->closing && !c->closed) {
-		if (inlen > 0 && over_limits(c)) {
+		if (inlen > 0 && must_wait(c)) {
 			hold_input(c, in, inlen);
 			return;
 		}
@@ -613,7 +883,9 @@ static void on_client_closed(uv_handle_t *handle)
 {
 	struct sbd_client *c = handle->data;
 
-	close(c->fd);
+	if (c->fd >= 0) { /* -1: a drain took it */
+		close(c->fd);
+	}
 	free(c);
 }
 
@@ -630,6 +902,9 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 		 why);
 	release_handles(c);
 	close_in_fds(c);
+	/* Queued copies close with the queue; what was sent may still be
+	 * unread in the peer's socket, and a drain keeps it counted. */
+	forget_unread(c, queued_fds(c));
 	while (c->out_head != NULL) {
 		struct sbd_out *o = c->out_head;
 
@@ -638,6 +913,10 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 	}
 	c->out_tail = NULL;
 	c->out_frames = 0;
+	refresh_unread(c);
+	if (c->fds_unread > 0 && (b->stopping || start_drain(c) < 0)) {
+		forget_unread(c, c->fds_unread);
+	}
 	free(c->held);
 	c->held = NULL;
 	sb_frame_decoder_fini(&c->dec);
@@ -703,9 +982,19 @@ static void reap_dead_waiters(struct sbd_broker *b)
 void sbd_client_sweep(struct sbd_broker *b)
 {
 	uint64_t now = uv_now(b->loop);
-	struct sbd_client *c = b->clients;
+	struct sbd_client *c;
 
 	reap_dead_waiters(b);
+	sweep_drains(b);
+	/* Descriptors read since: clients that waited for them go on. */
+	for (c = b->clients; c != NULL; c = c->next) {
+		refresh_unread(c);
+		if (c->fds_wait && !fds_full(c)) {
+			c->fds_wait = false;
+			update_events(c);
+		}
+	}
+	c = b->clients;
 
 	while (c != NULL) {
 		struct sbd_client *next = c->next;
@@ -713,9 +1002,10 @@ void sbd_client_sweep(struct sbd_broker *b)
 		if (c->over_since != 0 &&
 		    now - c->over_since > SBD_BACKPRESSURE_TIMEOUT_MS) {
 			sbd_warn("client %" PRIu32 ": %zu reply bytes (%" PRIu32
-				 " replies) not read for %d ms; closing",
+				 " replies, %" PRIu32 " descriptors) not read "
+				 "for %d ms; closing",
 				 c->id, c->out_bytes, c->out_frames,
-				 SBD_BACKPRESSURE_TIMEOUT_MS);
+				 c->fds_unread, SBD_BACKPRESSURE_TIMEOUT_MS);
 			sbd_client_close(c, "too slow to read its replies");
 		} else if (c->over_since == 0 && stalled(c, now) != NULL) {
 			sbd_warn("client %" PRIu32 ": %s for %d ms; closing",

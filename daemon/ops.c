@@ -20,6 +20,7 @@
 #include "proto/topic_name.h"
 
 #define LINGER_MS_MAX 86400000 /* as in config/: one day */
+#define MAX_STALL_MS_MAX 86400000 /* as in config/: one day */
 
 /* What a handler hands back on success. */
 struct reply {
@@ -221,7 +222,7 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 {
 	const struct sb_config_topic *d = &b->cfg.topic_defaults;
 	int mode, overflow;
-	int64_t linger;
+	int64_t linger, max_stall;
 	uint64_t msg_dflt;
 
 	*s = *d; /* shares the defaults' access rules; nothing is freed */
@@ -238,12 +239,15 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 	    sb_msg_get_bool_opt(req, "persistent", false, &s->persistent, err) <
 		0 ||
 	    sb_msg_get_int_opt(req, "linger_ms", 0, LINGER_MS_MAX, d->linger_ms,
-			       &linger, err) < 0) {
+			       &linger, err) < 0 ||
+	    sb_msg_get_int_opt(req, "max_stall_ms", 0, MAX_STALL_MS_MAX,
+			       d->max_stall_ms, &max_stall, err) < 0) {
 		return -EINVAL;
 	}
 	s->mode = mode == 1 ? SB_CONFIG_QUEUE : SB_CONFIG_BROADCAST;
 	s->overflow = (enum sb_config_overflow)overflow;
 	s->linger_ms = (uint32_t)linger;
+	s->max_stall_ms = (uint32_t)max_stall;
 	return 0;
 }
 
@@ -583,6 +587,51 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 	return 0;
 }
 
+/*
+ * sub_evict: an admin of the topic removes the subscriber in one slot (a
+ * reader that stopped reading holds block-mode writers back). The slot is
+ * freed in the ring and the reader's next receive fails with EIDRM; its
+ * handle here stays until its client closes it.
+ */
+static int op_sub_evict(struct sbd_client *c, const cJSON *req,
+			struct reply *rep, struct sb_msg_error *err)
+{
+	struct sb_ring_slot_view v;
+	struct sbd_topic *t;
+	char why[160];
+	int64_t slot;
+
+	if (sb_msg_get_int(req, "slot", 0, UINT32_MAX, &slot, err) < 0 ||
+	    find_topic(c, req, &t, err) < 0 ||
+	    check_rule(c, t->name, "admin", err) < 0) {
+		return err->code;
+	}
+	if (sb_ring_slot_view(&t->ring, (uint32_t)slot, &v) < 0) {
+		return sb_msg_errorf(err, -EINVAL,
+				     "field \"slot\": topic \"%s\" has slots 0 "
+				     "to %" PRIu32 " (got %" PRId64 ")",
+				     t->name, t->geo.slot_count - 1, slot);
+	}
+	snprintf(why, sizeof(why),
+		 "by client %" PRIu32 " (uid %lu, pid %ld, \"%s\")", c->id,
+		 (unsigned long)c->cred.uid, (long)c->cred.pid,
+		 c->name[0] != '\0' ? c->name : "no name");
+	if ((v.state & 1u) == 0 ||
+	    sbd_topic_evict(t, (uint32_t)slot, v.state, why) < 0) {
+		return sb_msg_errorf(err, -ENOENT,
+				     "slot %" PRId64 " of topic \"%s\" holds "
+				     "no subscriber",
+				     slot, t->name);
+	}
+	rep->result = cJSON_CreateObject();
+	if (rep->result == NULL || !sb_msg_add_int(rep->result, "slot", slot) ||
+	    !sb_msg_add_int(rep->result, "pid", v.pid) ||
+	    !sb_msg_add_int(rep->result, "client", v.owner)) {
+		return oom(err);
+	}
+	return 0;
+}
+
 static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
 		    struct sb_msg_error *err)
 {
@@ -613,13 +662,14 @@ static int op_ping(struct sbd_client *c, const cJSON *req, struct reply *rep,
 #define ENVELOPE "op", "id"
 
 static const char *const F_HELLO[] = {ENVELOPE, "version", "name", NULL};
-static const char *const F_CREATE[] = {ENVELOPE,      "topic",	   "capacity",
-				       "max_message", "mode",	   "overflow",
-				       "persistent",  "linger_ms", NULL};
+static const char *const F_CREATE[] = {
+    ENVELOPE,	"topic",      "capacity",  "max_message",  "mode",
+    "overflow", "persistent", "linger_ms", "max_stall_ms", NULL};
 static const char *const F_TOPIC[] = {ENVELOPE, "topic", NULL};
 static const char *const F_NONE[] = {ENVELOPE, NULL};
 static const char *const F_SUB[] = {ENVELOPE, "topic", "start", NULL};
 static const char *const F_CLOSE[] = {ENVELOPE, "handle", NULL};
+static const char *const F_EVICT[] = {ENVELOPE, "topic", "slot", NULL};
 static const char *const F_ADOPT[] = {
     ENVELOPE,	   "topic",	 "access",   "mode", "overflow", "capacity",
     "max_message", "persistent", "explicit", "fds",  NULL};
@@ -640,6 +690,7 @@ static const struct op OPS[] = {
     {"sub_open", op_sub_open, F_SUB, false},
     {"close", op_close, F_CLOSE, true},
     {"topic_adopt", op_topic_adopt, F_ADOPT, false},
+    {"sub_evict", op_sub_evict, F_EVICT, false},
     {"ping", op_ping, F_NONE, false},
 };
 

@@ -1,7 +1,8 @@
 /*
  * topic.c - the broker's topic registry and each topic's shared memory: two
- * sealed memfds (or, for a persistent topic, a file in data_dir for the
- * data), formatted as a ring, a read-only descriptor for subscribers,
+ * sealed memfds (a persistent topic's data loaded from, and written back to,
+ * its file in data_dir: persist.c), formatted as a ring, a read-only
+ * descriptor for subscribers,
  * references held by client handles, and the linger timer that removes an
  * unused implicit topic; and topics handed back by clients after a broker
  * restart (topic_adopt), whose descriptors are checked as untrusted input
@@ -147,82 +148,42 @@ static int map_fd(int fd, uint64_t size, const char *what, const char *topic,
 	return 0;
 }
 
-/*
- * Writes the file name of a persistent topic: the topic name with every
- * byte outside [A-Za-z0-9._-] written as %XX, so "a/b" is "a%2Fb" and no
- * topic name can leave data_dir or collide with another.
- */
-static void encode_name(const char *name, char *out, size_t cap)
+/* Cuts a persisted ring back to its last intact record (ring.h), saying
+ * what was dropped. false: its positions are beyond repair. */
+static bool verify_ring(struct sbd_topic *t)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = 0;
+	struct sb_ring_verify_report v;
 
-	for (const unsigned char *p = (const unsigned char *)name;
-	     *p != '\0' && n + 4 < cap; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
-		    *p == '-') {
-			out[n++] = (char)*p;
-		} else {
-			out[n++] = '%';
-			out[n++] = hex[*p >> 4];
-			out[n++] = hex[*p & 15];
-		}
+	if (sb_ring_verify_truncate(&t->ring, &v) < 0) {
+		return false;
 	}
-	out[n] = '\0';
+	if (v.dropped_bytes != 0 || v.dropped != 0) {
+		sbd_warn("topic \"%s\": persisted ring damaged at position "
+			 "%" PRIu64 ": dropped %" PRIu64 " records (%" PRIu64
+			 " bytes), kept %" PRIu64,
+			 t->name, v.bad_pos, v.dropped, v.dropped_bytes,
+			 v.kept);
+	}
+	if (((t->ring.flags ^ t->geo.flags) & SB_RING_FLAG_CHECKSUM) != 0) {
+		sbd_warn("topic \"%s\": the persisted ring keeps records %s "
+			 "checksums, as it was formatted; delete the file to "
+			 "change that",
+			 t->name,
+			 (t->ring.flags & SB_RING_FLAG_CHECKSUM) != 0 ? "with"
+								       : "without");
+	}
+	return true;
 }
 
-static int open_persistent(struct sbd_topic *t, bool *existed)
-{
-	char enc[SB_TOPIC_NAME_MAX * 3 + 1];
-	char path[PATH_MAX];
-	struct stat st;
-	int fd, r;
-
-	encode_name(t->name, enc, sizeof(enc));
-	snprintf(path, sizeof(path), "%s/%s", t->broker->cfg.data_dir, enc);
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		r = -errno;
-		sbd_error("open(%s, topic \"%s\"): %s", path, t->name,
-			  strerror(-r));
-		if (fd >= 0) {
-			close(fd);
-		}
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		sbd_error("open(%s, topic \"%s\"): not a regular file", path,
-			  t->name);
-		close(fd);
-		return -EINVAL;
-	}
-	*existed = (uint64_t)st.st_size == t->data_size;
-	/* Allocate even a file of the right size: it may be sparse (a
-	 * copy, or a failed attempt on a full disk), and mapping holes that
-	 * the file system cannot fill raises SIGBUS at the first touch. */
-	r = commit_size(fd, t->data_size, path, t->name);
-	if (r < 0) {
-		/* A file we sized but could not fill would pass for an
-		 * existing ring next time: leave nothing behind. */
-		if (st.st_size == 0 && ftruncate(fd, 0) < 0) {
-			sbd_warn("ftruncate(%s, 0): %s", path, strerror(errno));
-		}
-		close(fd);
-		return r;
-	}
-	t->data_fd = fd;
-	return 0;
-}
-
-/* Keeps a persisted ring whose header checks out with our geometry. */
+/* Keeps a ring loaded from the topic's file whose header checks out with
+ * our geometry. */
 static bool reuse_ring(struct sbd_topic *t)
 {
 	const struct sb_ring_header *hdr = t->shm_data;
 	uint64_t oldest =
 	    atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed);
 
-	/* relaxed: no other process maps the file before we hand it out. */
+	/* relaxed: no other process maps the memory before we hand it out. */
 	sb_ring_reset_writers(t->shm_data);
 	if (sb_ring_format_ctl(t->shm_ctl, t->ctl_size, &t->geo, oldest) < 0 ||
 	    sb_ring_attach(&t->ring, t->shm_data, t->data_size, t->shm_ctl,
@@ -233,7 +194,7 @@ static bool reuse_ring(struct sbd_topic *t)
 	       t->ring.max_message == t->geo.max_message &&
 	       t->ring.slot_count == t->geo.slot_count &&
 	       t->ring.mode == t->geo.mode &&
-	       t->ring.overflow == t->geo.overflow;
+	       t->ring.overflow == t->geo.overflow && verify_ring(t);
 }
 
 /* The ring's header names the topic (docs/shm-layout.md): a broker taking
@@ -255,6 +216,7 @@ static int format_ring(struct sbd_topic *t, bool existed)
 
 	if (existed && reuse_ring(t)) {
 		sbd_info("topic \"%s\": reusing its persisted ring", t->name);
+		sbd_persist_loaded(t);
 		/* A file from before rings were named gets its name now:
 		 * its path in data_dir already says whose it is. */
 		return name_ring(t);
@@ -281,8 +243,7 @@ static int format_ring(struct sbd_topic *t, bool existed)
 /*
  * The subscribers' descriptor: a read-only reopening of the data segment.
  * Then the memfd's mode drops to 0400, so that a subscriber cannot reopen
- * its own descriptor for writing through /proc (root can; a persistent
- * file keeps 0600, and only the broker's user may open it anyway).
+ * its own descriptor for writing through /proc (root can).
  */
 static int make_readonly_fd(struct sbd_topic *t)
 {
@@ -297,7 +258,7 @@ static int make_readonly_fd(struct sbd_topic *t)
 			  strerror(-r));
 		return r;
 	}
-	if (!t->persistent && fchmod(t->data_fd, 0400) < 0) {
+	if (fchmod(t->data_fd, 0400) < 0) {
 		r = -errno;
 		sbd_error("fchmod(data of topic \"%s\"): %s", t->name,
 			  strerror(-r));
@@ -325,16 +286,20 @@ static int note_identity(struct sbd_topic *t)
 	return 0;
 }
 
+/* A persistent topic's data is a memfd too, loaded from its file: clients
+ * never get the file (persist.c says why). */
 static int make_segments(struct sbd_topic *t)
 {
 	bool existed = false;
 	int r;
 
 	r = make_memfd(t->name, t->ctl_size, "control segment", &t->ctl_fd);
+	if (r == 0 && t->persistent) {
+		r = sbd_persist_open(t, &existed);
+	}
 	if (r == 0) {
-		r = t->persistent ? open_persistent(t, &existed)
-				  : make_memfd(t->name, t->data_size,
-					       "data segment", &t->data_fd);
+		r = make_memfd(t->name, t->data_size, "data segment",
+			       &t->data_fd);
 	}
 	if (r == 0) {
 		r = map_fd(t->ctl_fd, t->ctl_size, "control segment", t->name,
@@ -344,8 +309,16 @@ static int make_segments(struct sbd_topic *t)
 		r = map_fd(t->data_fd, t->data_size, "data segment", t->name,
 			   &t->shm_data);
 	}
+	if (r == 0 && existed) {
+		r = sbd_persist_load(t);
+	}
 	if (r == 0) {
 		r = format_ring(t, existed);
+	}
+	if (r == 0) {
+		/* A ring formatted anew goes to the file at once (a failure
+		 * is logged, and the next write-back tries again). */
+		(void)sbd_persist_write_back(t);
 	}
 	if (r == 0) {
 		r = make_readonly_fd(t);
@@ -377,14 +350,19 @@ static void release_memory(struct sbd_topic *t)
 	close_fd(&t->data_fd);
 	close_fd(&t->ro_fd);
 	close_fd(&t->ctl_fd);
+	close_fd(&t->file_fd);
+}
+
+static void topic_free(struct sbd_topic *t)
+{
+	free(t->stall);
+	free(t->name);
+	free(t);
 }
 
 static void on_topic_closed(uv_handle_t *h)
 {
-	struct sbd_topic *t = h->data;
-
-	free(t->name);
-	free(t);
+	topic_free(h->data);
 }
 
 /* Frees the memory now and the struct once its timer has closed. */
@@ -453,10 +431,19 @@ static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
 	t->geo.slot_count = b->cfg.limits.max_subscribers;
 	t->geo.mode = ring_mode(s->mode);
 	t->geo.overflow = ring_overflow(s->overflow);
+	t->geo.flags = sb_config_topic_checksum(s) ? SB_RING_FLAG_CHECKSUM : 0;
 	t->linger_ms = s->linger_ms;
+	t->max_stall_ms = s->max_stall_ms;
 	t->persistent = s->persistent;
-	t->data_fd = t->ro_fd = t->ctl_fd = -1;
+	t->data_fd = t->ro_fd = t->ctl_fd = t->file_fd = -1;
 	return t;
+}
+
+/* The sweep's record of each slot, once geo.slot_count is final. */
+static int alloc_stall(struct sbd_topic *t)
+{
+	t->stall = calloc(t->geo.slot_count, sizeof(*t->stall));
+	return t->stall != NULL ? 0 : -ENOMEM;
 }
 
 /* Names a topic whose memory is ready. */
@@ -489,12 +476,14 @@ int sbd_topic_create(struct sbd_broker *b, const char *name,
 	}
 	r = sb_ring_layout(&t->geo, &t->data_size, &t->ctl_size);
 	if (r == 0) {
+		r = alloc_stall(t);
+	}
+	if (r == 0) {
 		r = make_segments(t);
 	}
 	if (r < 0) {
 		release_memory(t);
-		free(t->name);
-		free(t);
+		topic_free(t);
 		return sb_msg_errorf(err, r, "cannot create topic \"%s\": %s",
 				     name, strerror(-r));
 	}
@@ -527,6 +516,9 @@ void sbd_topic_unname(struct sbd_topic *t)
 		t->lingering = false;
 	}
 	sbd_info("topic \"%s\" removed", t->name);
+	/* Its last state goes to the file, which it lets go of: a topic of
+	 * the same name created next loads it from there. */
+	sbd_persist_close(t);
 	if (t->refs == 0) {
 		topic_destroy(t);
 	}
@@ -556,6 +548,7 @@ void sbd_topic_unref(struct sbd_topic *t)
 	if (--t->refs > 0) {
 		return;
 	}
+	(void)sbd_persist_write_back(t);
 	if (!t->named) {
 		topic_destroy(t);
 	} else if (!t->is_explicit && t->linger_ms == 0) {
@@ -601,8 +594,8 @@ void sbd_topic_free_all(struct sbd_broker *b)
 #define SIZE_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
 
 /*
- * Checks one received descriptor. A memfd (every segment but a persistent
- * topic's data file) must first be sealed against shrinking and growing:
+ * Checks one received descriptor. A memfd (every segment, a persistent
+ * topic's data too) must first be sealed against shrinking and growing:
  * only then is its size read, so the size the broker maps is the size it
  * keeps and no mapping of it can raise SIGBUS (read before the seals, a
  * size could still shrink before they were added). A memfd must also
@@ -611,27 +604,23 @@ void sbd_topic_free_all(struct sbd_broker *b)
  * regular file, opened with the access we need. Fills *st. Returns 0,
  * -EPERM (not sealed, not the broker's) or -EBADF.
  */
-static int check_segment(int fd, const char *what, bool need_write, bool memfd,
+static int check_segment(int fd, const char *what, bool need_write,
 			 struct stat *st, struct sb_msg_error *err)
 {
-	int fl, seals;
+	int fl, seals = fcntl(fd, F_GET_SEALS);
 
-	if (memfd) {
-		seals = fcntl(fd, F_GET_SEALS);
-		if (seals < 0 || (seals & SIZE_SEALS) != SIZE_SEALS) {
-			return sb_msg_errorf(err, -EPERM,
-					     "the %s descriptor is not a memfd "
-					     "sealed against shrinking and "
-					     "growing",
-					     what);
-		}
+	if (seals < 0 || (seals & SIZE_SEALS) != SIZE_SEALS) {
+		return sb_msg_errorf(err, -EPERM,
+				     "the %s descriptor is not a memfd sealed "
+				     "against shrinking and growing",
+				     what);
 	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		return sb_msg_errorf(err, -EBADF,
 				     "the %s descriptor is not a regular file",
 				     what);
 	}
-	if (memfd && st->st_uid != geteuid()) {
+	if (st->st_uid != geteuid()) {
 		return sb_msg_errorf(err, -EPERM,
 				     "the %s memfd belongs to uid %lu, not to "
 				     "the broker's uid %lu: only memory a "
@@ -646,39 +635,6 @@ static int check_segment(int fd, const char *what, bool need_write, bool memfd,
 				     "reading and writing",
 				     what);
 	}
-	return 0;
-}
-
-/* For a persistent topic: the broker's own descriptor of the file in
- * data_dir, if it is the file the client sent (same device and inode). */
-static int persistent_fd(struct sbd_broker *b, const char *name,
-			 const struct stat *sent, int *out,
-			 struct sb_msg_error *err)
-{
-	char enc[SB_TOPIC_NAME_MAX * 3 + 1];
-	char path[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	if (b->cfg.data_dir == NULL) {
-		return sb_msg_errorf(err, -EINVAL,
-				     "field \"persistent\": the broker has no "
-				     "data_dir");
-	}
-	encode_name(name, enc, sizeof(enc));
-	snprintf(path, sizeof(path), "%s/%s", b->cfg.data_dir, enc);
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_dev != sent->st_dev ||
-	    st.st_ino != sent->st_ino) {
-		if (fd >= 0) {
-			close(fd);
-		}
-		return sb_msg_errorf(err, -EPERM,
-				     "the data descriptor is not the file of "
-				     "persistent topic \"%s\" in data_dir",
-				     name);
-	}
-	*out = fd;
 	return 0;
 }
 
@@ -821,34 +777,25 @@ static int reopen_readonly(struct adopted *m, struct sb_msg_error *err)
 /*
  * Takes both of the request's descriptors at once, so that every return
  * from here on closes both (adopted_fini), then checks them (see
- * check_segment). A persistent topic's data descriptor is swapped for the
- * broker's own of the file in data_dir.
+ * check_segment). A persistent topic's data is a sealed memfd too:
+ * clients never hold its file.
  */
-static int take_segments(struct sbd_broker *b, struct sbd_adopt *a,
-			 struct adopted *m, struct sb_msg_error *err)
+static int take_segments(struct sbd_adopt *a, struct adopted *m,
+			 struct sb_msg_error *err)
 {
 	int data_fd = a->data_fd;
-	int ours = -1;
 	int r;
 
 	m->ctl_fd = a->ctl_fd;
-	if (a->writable || a->persistent) {
+	if (a->writable) {
 		m->data_fd = data_fd;
 	} else {
 		m->ro_fd = data_fd;
 	}
 	a->ctl_fd = a->data_fd = -1;
-	r = check_segment(m->ctl_fd, "control", true, true, &m->cst, err);
+	r = check_segment(m->ctl_fd, "control", true, &m->cst, err);
 	if (r == 0) {
-		r = check_segment(data_fd, "data", a->writable, !a->persistent,
-				  &m->dst, err);
-	}
-	if (r == 0 && a->persistent) {
-		r = persistent_fd(b, a->name, &m->dst, &ours, err);
-		if (r == 0) {
-			close_fd(&m->data_fd);
-			m->data_fd = ours;
-		}
+		r = check_segment(data_fd, "data", a->writable, &m->dst, err);
 	}
 	if (r == 0 && m->ro_fd < 0) {
 		r = reopen_readonly(m, err);
@@ -960,7 +907,7 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 
 	memset(&m, 0, sizeof(m));
 	m.data_fd = m.ro_fd = m.ctl_fd = -1;
-	r = take_segments(b, a, &m, err);
+	r = take_segments(a, &m, err);
 	if (r == 0) {
 		r = check_adopt_right(a, old, &m, err);
 	}
@@ -990,16 +937,33 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	}
 	s.capacity = m.ring.capacity;
 	s.max_message = m.ring.max_message;
-	s.persistent = a->persistent;
+	s.persistent = cfg_t != NULL ? cfg_t->persistent : a->persistent;
 	r = check_limits(b, a->name, &s, err);
 	t = r == 0 ? topic_alloc(b, a->name, &s) : NULL;
+	if (t != NULL) {
+		t->geo.slot_count = m.ring.slot_count;
+		if (alloc_stall(t) < 0) {
+			topic_free(t);
+			t = NULL;
+		}
+	}
 	if (t == NULL) {
 		adopted_fini(&m);
 		return r < 0 ? r : sb_msg_errorf(err, -ENOMEM, "out of memory");
 	}
+	t->data_size = m.data_size;
+	r = t->persistent ? sbd_persist_open(t, &(bool){false}) : 0;
+	if (r < 0) {
+		free(t->name);
+		free(t);
+		adopted_fini(&m);
+		return sb_msg_errorf(err, r,
+				     "cannot open the file of persistent "
+				     "topic \"%s\": %s",
+				     a->name, strerror(-r));
+	}
 	t->geo.capacity = m.ring.capacity;
 	t->geo.max_message = m.ring.max_message;
-	t->geo.slot_count = m.ring.slot_count;
 	t->geo.mode = m.ring.mode;
 	t->geo.overflow = m.ring.overflow;
 	t->data_fd = m.data_fd;
@@ -1022,6 +986,9 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 		 sb_ring_overflow_name(t->geo.overflow), t->geo.capacity,
 		 t->geo.max_message,
 		 t->data_fd >= 0 ? "" : ", read-only: no publisher yet");
+	/* The memory its clients share is the topic now: the file gets it
+	 * whole (the file's own ring was never handed out here). */
+	(void)sbd_persist_write_back(t);
 	reap_dead_slots(t);
 	*out = t;
 	return 0;
@@ -1047,6 +1014,7 @@ cJSON *sbd_topic_info(const struct sbd_topic *t)
 	    !sb_msg_add_int(o, "capacity", (int64_t)t->geo.capacity) ||
 	    !sb_msg_add_int(o, "max_message", t->geo.max_message) ||
 	    !sb_msg_add_int(o, "slots", t->geo.slot_count) ||
+	    !sb_msg_add_int(o, "max_stall_ms", t->max_stall_ms) ||
 	    !cJSON_AddBoolToObject(o, "persistent", t->persistent) ||
 	    !cJSON_AddBoolToObject(o, "explicit", t->is_explicit) ||
 	    !sb_msg_add_int(o, "publishers", t->publishers) ||
@@ -1084,7 +1052,9 @@ static cJSON *header_stats(const struct sbd_topic *t)
 	    !sb_msg_add_int(o, "rejected", counter(&hdr->stat_rejected)) ||
 	    !sb_msg_add_int(o, "waits", counter(&hdr->stat_waits)) ||
 	    !sb_msg_add_int(o, "recoveries", counter(&hdr->stat_recoveries)) ||
-	    !sb_msg_add_int(o, "blocked_writers", blocked)) {
+	    !sb_msg_add_int(o, "blocked_writers", blocked) ||
+	    !sb_msg_add_int(o, "evictions",
+			    (int64_t)(t->evictions & SB_MSG_INT_MAX))) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -1098,9 +1068,23 @@ static int64_t lag(uint64_t tail, uint64_t pos, uint64_t capacity)
 						     : 0;
 }
 
+/* How long slot `v` has stood still with messages to read, as far as the
+ * sweep has seen (0 if it moved since, or had nothing to read). */
+static uint64_t stalled_ms(const struct sbd_stall *st,
+			   const struct sb_ring_slot_view *v, uint64_t now)
+{
+	if (!st->stuck || st->state != v->state ||
+	    st->position != v->position || now < st->since) {
+		return 0;
+	}
+	return now - st->since;
+}
+
 static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
 {
 	const struct sb_ring_slot *s = &t->ring.shm_slots[i];
+	struct sb_ring_slot_view v;
+	uint64_t stalled = 0;
 	uint64_t cursor =
 	    t->geo.mode == SB_RING_QUEUE
 		? atomic_load_explicit(&t->ring.shm_ctl->queue_cursor,
@@ -1108,6 +1092,9 @@ static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
 		: atomic_load_explicit(&s->sub_cursor, memory_order_relaxed);
 	cJSON *o = cJSON_CreateObject();
 
+	if (sb_ring_slot_view(&t->ring, i, &v) == 0) {
+		stalled = stalled_ms(&t->stall[i], &v, uv_now(t->broker->loop));
+	}
 	/* relaxed loads: a snapshot for people, not a synchronisation. */
 	if (o == NULL || !sb_msg_add_int(o, "slot", i) ||
 	    !sb_msg_add_int(
@@ -1120,6 +1107,8 @@ static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
 	    !sb_msg_add_int(o, "lost", counter(&s->sub_lost)) ||
 	    !sb_msg_add_int(o, "lag_bytes",
 			    lag(tail, cursor, t->geo.capacity)) ||
+	    !sb_msg_add_int(o, "stalled_ms",
+			    (int64_t)(stalled & SB_MSG_INT_MAX)) ||
 	    !cJSON_AddBoolToObject(
 		o, "sleeping",
 		atomic_load_explicit(&s->sub_sleeping, memory_order_relaxed) >
@@ -1199,4 +1188,130 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t)
 		return NULL;
 	}
 	return o;
+}
+
+/* ---- evicting subscribers ---------------------------------------------- */
+
+/* The connected client whose owner token is `owner`, or NULL. */
+static const struct sbd_client *owner_client(const struct sbd_broker *b,
+					     uint32_t owner)
+{
+	for (const struct sbd_client *c = b->clients; c != NULL; c = c->next) {
+		if (c->id == owner) {
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Evicts the subscriber in `slot` if the slot is still in `state`: frees it
+ * in the ring (writers blocked behind it go on; the reader's next receive
+ * fails with EIDRM), counts it, forgets the sweep's record of it and logs
+ * who it was and `why` ("by client 5 (...)"). Returns 0, -EINVAL (no such
+ * slot) or -ENOENT (free, or another reader's by now).
+ */
+int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
+		    const char *why)
+{
+	const struct sbd_client *c;
+	struct sb_ring_slot_view v;
+	int r = sb_ring_slot_view(&t->ring, slot, &v);
+
+	if (r < 0) {
+		return r;
+	}
+	if (v.state != state) {
+		return -ENOENT;
+	}
+	r = sb_ring_slot_evict(&t->ring, slot, state);
+	if (r < 0) {
+		return r;
+	}
+	t->evictions++;
+	memset(&t->stall[slot], 0, sizeof(t->stall[slot]));
+	c = owner_client(t->broker, v.owner);
+	sbd_warn("topic \"%s\": subscriber in slot %" PRIu32 " (pid %" PRIu32
+		 ", client %" PRIu32 " %s%s%s) evicted %s",
+		 t->name, slot, v.pid, v.owner, c != NULL ? "\"" : "",
+		 c == NULL	      ? "not connected"
+		 : c->name[0] != '\0' ? c->name
+				      : "no name",
+		 c != NULL ? "\"" : "", why);
+	return 0;
+}
+
+/* Notes where slot `v` stands at `now`: still at the same position with
+ * `unread` bytes to read (stuck since the first sweep that saw it so), or
+ * moved, caught up, or freed (not stuck). */
+static void stall_note(struct sbd_stall *st, const struct sb_ring_slot_view *v,
+		       uint64_t unread, uint64_t now)
+{
+	if (st->state != v->state || st->position != v->position) {
+		st->state = v->state;
+		st->position = v->position;
+		st->stuck = false;
+	}
+	if ((v->state & 1u) == 0 || unread == 0) {
+		st->stuck = false;
+	} else if (!st->stuck) {
+		st->stuck = true;
+		st->since = now;
+	}
+}
+
+/* A subscriber holds writers back only in a broadcast topic that does not
+ * overwrite: a queue's consumers share one cursor, and no one slot of it
+ * holds writers. */
+static bool may_evict(const struct sbd_topic *t)
+{
+	return t->max_stall_ms > 0 && t->geo.mode == SB_RING_BROADCAST &&
+	       t->geo.overflow != SB_RING_OVERWRITE;
+}
+
+static void sweep_topic(struct sbd_topic *t, uint64_t now)
+{
+	const struct sb_ring_header *hdr = t->shm_data;
+	/* relaxed: a snapshot; a stale tail only delays an eviction. */
+	uint64_t tail =
+	    atomic_load_explicit(&hdr->writer_tail, memory_order_relaxed);
+	struct sb_ring_slot_view v;
+	char why[200];
+
+	for (uint32_t i = 0; i < t->geo.slot_count; i++) {
+		struct sbd_stall *st = &t->stall[i];
+		int64_t unread;
+
+		if (sb_ring_slot_view(&t->ring, i, &v) < 0) {
+			continue;
+		}
+		unread = lag(tail, v.position, t->geo.capacity);
+		stall_note(st, &v, (uint64_t)unread, now);
+		if (!may_evict(t) || !st->stuck ||
+		    now - st->since < t->max_stall_ms) {
+			continue;
+		}
+		snprintf(why, sizeof(why),
+			 "by max_stall_ms (%" PRIu32 "): its position has not "
+			 "moved for %" PRIu64 " ms with %" PRId64
+			 " bytes to read",
+			 t->max_stall_ms, now - st->since, unread);
+		sbd_topic_evict(t, i, v.state, why);
+	}
+}
+
+/*
+ * Once a second (broker.c): notes where every subscriber of every named
+ * topic stands, and evicts those stalled past their topic's max_stall_ms.
+ * A topic without subscriber handles is skipped: it costs nothing then.
+ */
+void sbd_topic_sweep(struct sbd_broker *b)
+{
+	uint64_t now = uv_now(b->loop);
+
+	for (struct sbd_topic *t = b->topics; t != NULL; t = t->next) {
+		if (t->subscribers > 0) {
+			sweep_topic(t, now);
+		}
+	}
 }

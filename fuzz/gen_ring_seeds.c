@@ -24,6 +24,8 @@
 #define FLAG_QUEUE_DIED	  0x04u
 #define FLAG_EARLIEST	  0x08u
 #define FLAG_READ_ONLY	  0x10u
+#define FLAG_CHECKSUM	  0x20u
+#define FLAG_VERIFY	  0x40u
 
 static unsigned char seg[DATA_SIZE + CTL_SIZE];
 
@@ -33,14 +35,14 @@ static void die(const char *what, int r)
 	exit(1);
 }
 
-/* Formats a ring, publishes `n` messages of growing length, and lets a
- * reader that opened first consume `consumed` of them. */
-static struct sb_ring make_ring(uint32_t slots, uint32_t mode,
-				uint32_t overflow, uint32_t max_message, int n,
-				int consumed)
+/* Formats a ring (with ring `flags`), publishes `n` messages of growing
+ * length, and lets a reader that opened first consume `consumed` of them. */
+static struct sb_ring make_ring_flags(uint32_t slots, uint32_t mode,
+				      uint32_t overflow, uint32_t max_message,
+				      int n, int consumed, uint32_t flags)
 {
 	struct sb_ring_config cfg = {CAPACITY, max_message, slots, mode,
-				     overflow};
+				     overflow, flags};
 	unsigned char msg[1024], buf[1024];
 	struct sb_ring_reader rd;
 	struct sb_ring ring;
@@ -77,6 +79,14 @@ static struct sb_ring make_ring(uint32_t slots, uint32_t mode,
 	}
 	/* The reader stays in its slot: a live subscriber in the seed. */
 	return ring;
+}
+
+static struct sb_ring make_ring(uint32_t slots, uint32_t mode,
+				uint32_t overflow, uint32_t max_message, int n,
+				int consumed)
+{
+	return make_ring_flags(slots, mode, overflow, max_message, n, consumed,
+			       0);
 }
 
 static void write_seed(const char *dir, const char *name,
@@ -136,6 +146,21 @@ int main(int argc, char **argv)
 	    0x00};
 	static const unsigned char zeroed[] = {FLAG_EARLIEST, 0x00, 0x44,
 					       0x02,	      0x85, 0x00};
+	static const unsigned char verify_reads[] = {
+	    FLAG_FREE_LOCKS | FLAG_EARLIEST | FLAG_READ_ONLY | FLAG_VERIFY,
+	    0x00,
+	    0x02,
+	    0x00,
+	    0x03,
+	    0x44,
+	    0x00,
+	    0x00};
+	static const unsigned char as_checksummed[] = {
+	    FLAG_FREE_LOCKS | FLAG_EARLIEST | FLAG_READ_ONLY | FLAG_CHECKSUM,
+	    0x00,
+	    0x02,
+	    0x00,
+	    0x00};
 	struct sb_ring ring;
 	const char *dir = argc > 1 ? argv[1] : "fuzz/corpus/ring_attach";
 
@@ -159,12 +184,30 @@ int main(int argc, char **argv)
 	write_seed(dir, "queue-overwrite-zeroed-mutexes", zeroed,
 		   sizeof(zeroed));
 
+	/* Checksummed: intact, with a flipped payload byte (readers skip
+	 * it; verification cuts the ring there), and a plain ring read as
+	 * checksummed (every record fails its checksum). */
+	ring = make_ring_flags(2, SB_RING_BROADCAST, SB_RING_BLOCK, 512, 40,
+			       30, SB_RING_FLAG_CHECKSUM);
+	write_seed(dir, "checksum-broadcast-wrapped", reads, sizeof(reads));
+	write_seed(dir, "checksum-broadcast-verify", verify_reads,
+		   sizeof(verify_reads));
+	ring = make_ring_flags(1, SB_RING_QUEUE, SB_RING_BLOCK, 256, 12, 2,
+			       SB_RING_FLAG_CHECKSUM);
+	seg[SB_RING_HEADER_SIZE + 3 * 64 + 20] ^= 0x01;
+	write_seed(dir, "checksum-queue-damaged", reads, sizeof(reads));
+	write_seed(dir, "checksum-queue-damaged-verify", verify_reads,
+		   sizeof(verify_reads));
+	ring = make_ring(2, SB_RING_BROADCAST, SB_RING_OVERWRITE, 512, 60, 3);
+	write_seed(dir, "plain-read-as-checksummed", as_checksummed,
+		   sizeof(as_checksummed));
+
 	/* Near-valid: one field off, so attach must refuse. */
 	ring = make_ring(2, SB_RING_BROADCAST, SB_RING_BLOCK, 1024, 10, 2);
 	ring.shm_hdr->ready = 0;
 	write_seed(dir, "bad-not-ready", NULL, 0);
 	ring.shm_hdr->ready = SB_RING_READY;
-	ring.shm_hdr->version = 2;
+	ring.shm_hdr->version = SB_RING_VERSION_FLAGS + 1;
 	write_seed(dir, "bad-version", NULL, 0);
 	ring.shm_hdr->version = SB_RING_VERSION;
 	ring.shm_hdr->capacity = 8192;

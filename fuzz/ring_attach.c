@@ -27,6 +27,12 @@
  * them) or mark one as left by a dead holder, to drive the repair paths.
  * Only a cell naming this very thread is cleared, since a call then rightly
  * answers -EDEADLK ("you hold it already").
+ *
+ * Checksummed rings (SB_RING_FLAG_CHECKSUM): a flag turns any input into
+ * one (version 2, flags bit 0), so that every seed drives the readers'
+ * verification and their search for the next intact record; another runs
+ * sb_ring_verify_truncate() first, as the broker does on a persisted ring,
+ * and checks that what it leaves passes its own walk unchanged.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -53,6 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FLAG_QUEUE_DIED	  0x04u /* queue_lock's owner died holding it */
 #define FLAG_EARLIEST	  0x08u /* open readers at the oldest message */
 #define FLAG_READ_ONLY	  0x10u /* readers see the data segment read-only */
+#define FLAG_CHECKSUM	  0x20u /* the header says: records are checksummed */
+#define FLAG_VERIFY	  0x40u /* sb_ring_verify_truncate() before the ops */
 
 static const uint8_t DEFAULT_SCRIPT[] = {FLAG_FREE_LOCKS | FLAG_EARLIEST |
 					     FLAG_READ_ONLY,
@@ -141,7 +149,8 @@ static void assert_result(long r)
 {
 	die_if(!(r >= 0 || r == -EBADMSG || r == -EPROTO || r == -EAGAIN ||
 		 r == -EMSGSIZE || r == -EUSERS || r == -ESTALE ||
-		 r == -EBUSY || r == -ENOENT || r == -ETIMEDOUT));
+		 r == -EBUSY || r == -ENOENT || r == -ETIMEDOUT ||
+		 r == -EIDRM));
 }
 
 struct state {
@@ -261,6 +270,30 @@ static void run_op(struct state *st, uint8_t op)
 	assert_locks_free(st->ring.shm_ctl);
 }
 
+/*
+ * As the broker does with a persisted ring before reusing it. What it
+ * leaves must be a ring that a second walk keeps whole: positions within
+ * the invariants, nothing more to drop.
+ */
+static void verify_persisted(struct sb_ring *ring)
+{
+	struct sb_ring_verify_report v;
+	uint64_t tail, oldest;
+	int r;
+
+	data_prot(PROT_READ | PROT_WRITE);
+	r = sb_ring_verify_truncate(ring, &v);
+	die_if(r != 0 && r != -EBADMSG);
+	if (r != 0) {
+		return;
+	}
+	tail = atomic_load(&ring->shm_hdr->writer_tail);
+	oldest = atomic_load(&ring->shm_hdr->writer_oldest);
+	die_if(tail < oldest || tail - oldest > CAPACITY || tail % 16 != 0);
+	die_if(sb_ring_verify_truncate(ring, &v) != 0 || v.dropped_bytes != 0 ||
+	       v.dropped != 0 || atomic_load(&ring->shm_hdr->writer_tail) != tail);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct state st;
@@ -286,6 +319,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(g_ctl, data + DATA_SIZE, size - DATA_SIZE);
 	}
 	flags = script[0];
+	if (flags & FLAG_CHECKSUM) {
+		struct sb_ring_header *hdr = (struct sb_ring_header *)g_data;
+
+		hdr->version = SB_RING_VERSION_FLAGS;
+		hdr->flags = SB_RING_FLAG_CHECKSUM;
+	}
 	ctl = (struct sb_ring_ctl *)g_ctl;
 	prepare_lock(&ctl->writer_lock, flags & FLAG_FREE_LOCKS,
 		     flags & FLAG_WRITER_DIED);
@@ -310,6 +349,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	die_if(st.ring.capacity != CAPACITY || st.ring.slot_count == 0 ||
 	       st.ring.slot_count > 2);
 	st.ring.spin = 0; /* timeouts are 0: nothing may spin anyway */
+	if (flags & FLAG_VERIFY) {
+		verify_persisted(&st.ring);
+	}
 
 	open_reader(&st);
 	assert_locks_free(ctl);

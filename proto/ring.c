@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proto/crc32c.h"
 #include "proto/ring.h"
 
 #define DEFAULT_SPIN 4000        /* polls (~ a few µs) before a futex sleep */
@@ -26,6 +27,10 @@
  * solo thread's busy store to leave its store buffer. */
 #define SOLO_FENCE_GRACE_NS 1000000
 
+/* next_record()'s answer for a record that fails its checks in a
+ * checksummed ring: the reader skips it (skip_bad_record()). */
+#define REC_BAD 1
+
 /* A checked record: where it is, where the next one starts, what it holds. */
 struct rec_view {
 	uint64_t pos;
@@ -36,10 +41,17 @@ struct rec_view {
 	const unsigned char *payload;
 };
 
-static uint64_t record_size(uint64_t len)
+/* Bytes a DATA record of `len` payload bytes takes: header, payload and,
+ * in a checksummed ring, the checksum word, rounded up to 16. */
+static inline uint64_t record_size(const struct sb_ring *ring, uint64_t len)
 {
-	return (SB_RING_RECORD_HEADER + len + SB_RING_RECORD_ALIGN - 1) &
+	return (len + ring->record_fixed) &
 	       ~(uint64_t)(SB_RING_RECORD_ALIGN - 1);
+}
+
+static int has_checksums(const struct sb_ring *ring)
+{
+	return (ring->flags & SB_RING_FLAG_CHECKSUM) != 0;
 }
 
 static int is_power_of_two(uint64_t x)
@@ -68,6 +80,9 @@ int sb_ring_layout(const struct sb_ring_config *cfg, uint64_t *data_size,
 	if (cfg->overflow != SB_RING_BLOCK &&
 	    cfg->overflow != SB_RING_OVERWRITE &&
 	    cfg->overflow != SB_RING_REJECT) {
+		return -EINVAL;
+	}
+	if ((cfg->flags & ~SB_RING_FLAGS_KNOWN) != 0) {
 		return -EINVAL;
 	}
 	ctl = SB_RING_CTL_SLOTS_OFFSET +
@@ -119,7 +134,9 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl,
 	}
 	memset(hdr, 0, sizeof(*hdr));
 	hdr->magic = SB_RING_MAGIC;
-	hdr->version = SB_RING_VERSION;
+	/* The lowest version that describes the ring (ring_layout.h). */
+	hdr->version = cfg->flags != 0 ? SB_RING_VERSION_FLAGS : SB_RING_VERSION;
+	hdr->flags = cfg->flags;
 	hdr->mode = cfg->mode;
 	hdr->overflow = cfg->overflow;
 	hdr->max_message = cfg->max_message;
@@ -160,7 +177,8 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 	if (hdr->magic != SB_RING_MAGIC || c->magic != SB_RING_CTL_MAGIC) {
 		return -EBADMSG;
 	}
-	if (hdr->version != SB_RING_VERSION ||
+	if ((hdr->version != SB_RING_VERSION &&
+	     hdr->version != SB_RING_VERSION_FLAGS) ||
 	    c->version != SB_RING_CTL_VERSION) {
 		return -EPROTO;
 	}
@@ -170,7 +188,12 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 	cfg.slot_count = hdr->slot_count;
 	cfg.mode = hdr->mode;
 	cfg.overflow = hdr->overflow;
+	cfg.flags = hdr->flags;
+	if ((cfg.flags & ~SB_RING_FLAGS_KNOWN) != 0) {
+		return -EPROTO; /* a layout of a later version */
+	}
 	if (sb_ring_layout(&cfg, &need_data, &need_ctl) < 0 ||
+	    (hdr->version == SB_RING_VERSION && cfg.flags != 0) ||
 	    data_size < need_data || ctl_size < need_ctl ||
 	    hdr->ctl_size != need_ctl || c->slot_count != cfg.slot_count) {
 		return -EBADMSG;
@@ -190,6 +213,9 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 	ring->slot_count = cfg.slot_count;
 	ring->mode = cfg.mode;
 	ring->overflow = cfg.overflow;
+	ring->flags = cfg.flags;
+	ring->record_fixed = SB_RING_RECORD_HEADER + SB_RING_RECORD_ALIGN - 1 +
+	                     (has_checksums(ring) ? SB_RING_RECORD_CHECKSUM : 0);
 	ring->spin = DEFAULT_SPIN;
 	return 0;
 }
@@ -222,7 +248,7 @@ static inline int record_at(const struct sb_ring *ring, uint64_t pos,
 		if (h.len > ring->max_message) {
 			return -EBADMSG;
 		}
-		size = record_size(h.len);
+		size = record_size(ring, h.len);
 		if (size > room) {
 			return -EBADMSG;
 		}
@@ -239,6 +265,83 @@ static inline int record_at(const struct sb_ring *ring, uint64_t pos,
 	rec->seq = h.seq;
 	rec->payload = ring->shm_data + off + SB_RING_RECORD_HEADER;
 	return 0;
+}
+
+/* The checksum of the DATA record at `at` with `len` payload bytes: the
+ * CRC-32C of its header and payload, which lie together (records never
+ * wrap). */
+static uint32_t record_checksum(const unsigned char *at, uint32_t len)
+{
+	return sb_crc32c(0, at, SB_RING_RECORD_HEADER + (size_t)len);
+}
+
+/* By the writer, after the header and payload of the DATA record at
+ * `payload` - 16 are written: stores its checksum word. */
+static void seal_record(unsigned char *payload, uint32_t len)
+{
+	uint32_t crc = record_checksum(payload - SB_RING_RECORD_HEADER, len);
+
+	memcpy(payload + len, &crc, sizeof(crc));
+}
+
+/* 1 when the checksum word of the DATA record `rec` matches its bytes as
+ * they are in the ring now. Out of line: the callers' paths without
+ * checksums stay short. */
+__attribute__((noinline)) static int
+checksum_matches(const struct rec_view *rec)
+{
+	uint32_t stored;
+
+	memcpy(&stored, rec->payload + rec->len, sizeof(stored));
+	return stored == record_checksum(rec->payload - SB_RING_RECORD_HEADER,
+	                                 rec->len);
+}
+
+/*
+ * 1 when `rec` (checked by record_at()) may be delivered: always without
+ * checksums or for a PAD, else when its checksum matches. The header is
+ * read again with the payload, so a header that changed since record_at()
+ * copied it shows as a bad checksum too.
+ */
+static inline int record_intact(const struct sb_ring *ring,
+                                const struct rec_view *rec)
+{
+	return !has_checksums(ring) || rec->type != SB_REC_DATA ||
+	       checksum_matches(rec);
+}
+
+/*
+ * Checksummed rings only: the first position from `from` (rounded up to
+ * 16) and before `limit` where a record passes every check (a DATA record
+ * whose checksum matches, or a PAD that fits the area's end), or `limit`
+ * when there is none. Used to go on after a bad record, whose length
+ * cannot be trusted. The checksums computed cost at most `capacity` bytes
+ * a call: past that the next candidate is returned unverified, the read
+ * there checks it, and a later call searches on from it, so every call
+ * does bounded work and moves forward.
+ */
+static uint64_t next_intact(const struct sb_ring *ring, uint64_t from,
+                            uint64_t limit)
+{
+	uint64_t budget = ring->capacity;
+	struct rec_view rec;
+	uint64_t p;
+
+	p = (from + SB_RING_RECORD_ALIGN - 1) &
+	    ~(uint64_t)(SB_RING_RECORD_ALIGN - 1);
+	for (; p < limit; p += SB_RING_RECORD_ALIGN) {
+		if (record_at(ring, p, limit, &rec) < 0) {
+			continue;
+		}
+		if (rec.type == SB_REC_PAD || budget < rec.len) {
+			return p;
+		}
+		budget -= rec.len;
+		if (record_intact(ring, &rec)) {
+			return p;
+		}
+	}
+	return limit;
 }
 
 /* Bytes the tail must advance to place a `size`-byte record: the record,
@@ -389,6 +492,88 @@ static void repair_writer_state(struct sb_ring *ring)
 	/* relaxed: writer_repair is only touched under writer_lock. */
 	atomic_store_explicit(&ring->shm_wctl->writer_repair, 0,
 	                      memory_order_relaxed);
+}
+
+/* ---- verifying a persisted ring --------------------------------------- */
+
+/*
+ * For the count of messages cut when no DATA record before the first bad
+ * one (its header at `pos`) was kept: the seq in that header if it is no
+ * more than `next_seq` and the dropped bytes could hold that many records,
+ * else `next_seq` (nothing known).
+ */
+static uint64_t first_dropped_seq(const struct sb_ring *ring, uint64_t pos,
+                                  uint64_t next_seq, uint64_t dropped_bytes)
+{
+	struct sb_ring_record h;
+
+	memcpy(&h, ring->shm_data + (pos & ring->mask), sizeof(h));
+	if (h.type == SB_REC_DATA && h.seq <= next_seq &&
+	    next_seq - h.seq <= dropped_bytes / SB_RING_RECORD_ALIGN) {
+		return h.seq;
+	}
+	return next_seq;
+}
+
+int sb_ring_verify_truncate(struct sb_ring *ring,
+                            struct sb_ring_verify_report *report)
+{
+	struct sb_ring_header *hdr;
+	uint64_t oldest, tail, next_seq, p, first, seq_after = 0;
+	struct rec_view rec;
+	int kept_data = 0;
+
+	if (ring == NULL || report == NULL) {
+		return -EINVAL;
+	}
+	memset(report, 0, sizeof(*report));
+	hdr = ring->shm_hdr;
+	/* relaxed: nobody else maps the ring yet (the contract). */
+	oldest = load_relaxed(&hdr->writer_oldest);
+	tail = load_relaxed(&hdr->writer_tail);
+	next_seq = load_relaxed(&hdr->writer_next_seq);
+	if (tail < oldest || tail - oldest > ring->capacity ||
+	    ((oldest | tail) & (SB_RING_RECORD_ALIGN - 1)) != 0) {
+		return -EBADMSG;
+	}
+	for (p = oldest; p < tail; p = rec.end) {
+		if (record_at(ring, p, tail, &rec) < 0 ||
+		    !record_intact(ring, &rec) ||
+		    (rec.type == SB_REC_DATA && kept_data &&
+		     rec.seq != seq_after)) {
+			break;
+		}
+		if (rec.type == SB_REC_DATA) {
+			seq_after = rec.seq + 1;
+			kept_data = 1;
+			report->kept++;
+		}
+	}
+	report->dropped_bytes = tail - p;
+	report->bad_pos = p;
+	first = kept_data ? seq_after
+	        : p == tail ? next_seq
+	                    : first_dropped_seq(ring, p, next_seq, tail - p);
+	/* The messages cut, from the seqs, when the dropped bytes can hold
+	 * that many records (each takes 16 bytes at least). */
+	if (next_seq >= first &&
+	    next_seq - first <= report->dropped_bytes / SB_RING_RECORD_ALIGN) {
+		report->dropped = next_seq - first;
+	}
+	/* The seqs in the ring stay consecutive, as readers and the next
+	 * verification expect: the next message takes the seq after the
+	 * last kept one (also when a writer died between its tail and seq
+	 * stores and left writer_next_seq one short). */
+	if (kept_data) {
+		next_seq = seq_after;
+	}
+	if (p != tail ||
+	    next_seq != load_relaxed(&hdr->writer_next_seq)) {
+		store_relaxed(&hdr->writer_tail, p);
+		store_relaxed(&hdr->writer_next_seq, next_seq);
+		stat_add(&hdr->writer_epoch, 1);
+	}
+	return 0;
 }
 
 /* ---- the solo writer ------------------------------------------------- */
@@ -1114,7 +1299,7 @@ static int place_record(struct sb_ring *ring, uint64_t *tail, uint32_t len,
                         uint64_t *pos)
 {
 	struct sb_ring_record pad = {0};
-	uint64_t size = record_size(len);
+	uint64_t size = record_size(ring, len);
 	uint64_t room;
 
 	if ((*tail & (SB_RING_RECORD_ALIGN - 1)) != 0) {
@@ -1132,15 +1317,29 @@ static int place_record(struct sb_ring *ring, uint64_t *tail, uint32_t len,
 	return 0;
 }
 
-/* Writes the header of the DATA record at `pos`. */
-static void *write_header(struct sb_ring *ring, uint64_t pos, uint32_t len,
-                          uint64_t seq)
+/* Writes the header of the DATA record at `pos`; returns its payload. */
+static unsigned char *write_header(struct sb_ring *ring, uint64_t pos,
+                                   uint32_t len, uint64_t seq)
 {
 	struct sb_ring_record h = {.len = len, .type = SB_REC_DATA, .seq = seq};
 	unsigned char *at = ring->shm_data + (pos & ring->mask);
 
 	memcpy(at, &h, sizeof(h));
 	return at + SB_RING_RECORD_HEADER;
+}
+
+/* Copies a DATA record's payload in after its header, and in a
+ * checksummed ring seals it. */
+static inline void write_payload(const struct sb_ring *ring,
+                                 unsigned char *at, const void *buf,
+                                 uint32_t len)
+{
+	if (len != 0) { /* memcpy must not see a NULL buf, even for 0 */
+		memcpy(at, buf, len);
+	}
+	if (has_checksums(ring)) {
+		seal_record(at, len);
+	}
 }
 
 /* Wakes every sleeper on `word`, after bumping it so that a sleeper about to
@@ -1346,8 +1545,9 @@ static int solo_claim(struct sb_ring *ring, uint32_t len,
 	}
 	v = view_load(ring);
 	t = v->tail;
-	r = view_sane(ring, v) ? fit_record(ring, v, t, record_size(len), &ok)
-	                       : -EBADMSG;
+	r = view_sane(ring, v)
+	        ? fit_record(ring, v, t, record_size(ring, len), &ok)
+	        : -EBADMSG;
 	if (r == 0 && ok) {
 		r = place_record(ring, &t, len, &claim->pos);
 	}
@@ -1384,7 +1584,7 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 			return r;
 		}
 		solo_give_up(ring);
-		r = make_room(ring, record_size(len), &w);
+		r = make_room(ring, record_size(ring, len), &w);
 		if (r < 0) {
 			return r;
 		}
@@ -1405,17 +1605,22 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 int sb_ring_commit(struct sb_ring *ring, struct sb_ring_claim *claim)
 {
 	struct sb_writer_view *v;
+	unsigned char *at;
 
 	if (ring == NULL || claim == NULL || !claim->active) {
 		return -EINVAL;
 	}
 	v = view_load(ring);
-	write_header(ring, claim->pos, claim->len, v->next_seq);
+	at = write_header(ring, claim->pos, claim->len, v->next_seq);
+	if (has_checksums(ring)) {
+		/* The payload is in: the caller wrote it at claim->data. */
+		seal_record(at, claim->len);
+	}
 	claim->active = 0;
 	if (!claim->solo) {
 		solo_count(ring);
 	}
-	publish_pass(ring, v, claim->pos + record_size(claim->len), 1,
+	publish_pass(ring, v, claim->pos + record_size(ring, claim->len), 1,
 	             claim->len, claim->solo);
 	return 0;
 }
@@ -1488,9 +1693,9 @@ static ssize_t copy_in(struct sb_ring *ring, const struct iovec *msgs,
 	}
 	for (i = first; i < n; i++) {
 		uint32_t len = (uint32_t)msgs[i].iov_len;
-		void *at;
+		unsigned char *at;
 
-		r = fit_record(ring, v, t, record_size(len), &ok);
+		r = fit_record(ring, v, t, record_size(ring, len), &ok);
 		if (r < 0) {
 			return r;
 		}
@@ -1502,9 +1707,7 @@ static ssize_t copy_in(struct sb_ring *ring, const struct iovec *msgs,
 			return r;
 		}
 		at = write_header(ring, pos, len, v->next_seq + (i - first));
-		if (len != 0) {
-			memcpy(at, msgs[i].iov_base, len);
-		}
+		write_payload(ring, at, msgs[i].iov_base, len);
 		*bytes += len;
 		prefetch_ahead(ring, t, v->oldest);
 	}
@@ -1526,7 +1729,7 @@ static int publish_some(struct sb_ring *ring, const struct iovec *msgs,
 	ssize_t count;
 	int r;
 
-	r = make_room(ring, record_size(msgs[*done].iov_len), w);
+	r = make_room(ring, record_size(ring, msgs[*done].iov_len), w);
 	if (r < 0) {
 		return r;
 	}
@@ -1605,10 +1808,10 @@ ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
 static int publish_one_solo(struct sb_ring *ring, const void *buf,
                             uint32_t len)
 {
-	uint64_t size = record_size(len);
+	uint64_t size = record_size(ring, len);
 	struct sb_writer_view *v;
 	uint64_t t, end;
-	void *at;
+	unsigned char *at;
 	int r = solo_enter(ring);
 
 	if (r <= 0) {
@@ -1624,9 +1827,7 @@ static int publish_one_solo(struct sb_ring *ring, const void *buf,
 		return 0;
 	}
 	at = write_header(ring, t, len, v->next_seq);
-	if (len != 0) { /* memcpy must not see a NULL buf, even for 0 */
-		memcpy(at, buf, len);
-	}
+	write_payload(ring, at, buf, len);
 	prefetch_ahead(ring, end, v->oldest);
 	publish_pass(ring, v, end, 1, len, 1);
 	return 1;
@@ -1670,7 +1871,9 @@ static int overrun(const struct sb_ring *ring, uint64_t pos)
  * *known_tail is the caller's last view of writer_tail (0 when it has none),
  * refreshed here when needed.
  * Returns 0 with *rec, -EAGAIN when nothing is committed beyond *pos, or
- * -EBADMSG. *pos moves past what was skipped.
+ * -EBADMSG. *pos moves past what was skipped. In a checksummed ring a
+ * record that fails record_at() gives REC_BAD with rec->pos set, so that
+ * the reader can skip it; a bad checksum is found by the caller.
  */
 static int next_record(const struct sb_ring *ring, uint64_t *pos,
                        uint64_t *known_tail, struct rec_view *rec)
@@ -1718,7 +1921,8 @@ static int next_record(const struct sb_ring *ring, uint64_t *pos,
 			continue;
 		}
 		if (r < 0) {
-			return r;
+			rec->pos = p;
+			return has_checksums(ring) ? REC_BAD : r;
 		}
 		if (rec->type == SB_REC_PAD) {
 			*pos = rec->end;
@@ -1789,6 +1993,22 @@ static void give_back_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
 }
 
 /*
+ * Has the broker evicted this reader (sb_ring_slot_evict()): is its slot no
+ * longer in the state it attached with? Then writers no longer wait for it,
+ * so bytes it looked at may have been reused, and it must not write its
+ * slot, which may be another reader's by now. The acquire fence orders the
+ * reader's earlier loads of a record before this look (the seqlock pattern,
+ * as in overrun()): a copy that saw bytes stored by a writer that reclaimed
+ * past the freed slot also sees the slot changed.
+ */
+static inline int reader_evicted(const struct sb_ring_reader *rd)
+{
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&rd->ring->shm_slots[rd->slot].slot_state,
+	                            memory_order_relaxed) != rd->slot_state;
+}
+
+/*
  * Sleeps until the tail moves away from `pos`. Spins first: a reader that
  * keeps up never reaches the futex. Returns 0 (look again), -EAGAIN at once
  * when timeout_ms is 0 ("do not wait" means no spinning either), -ETIMEDOUT.
@@ -1804,6 +2024,11 @@ static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
 	uint32_t seen;
 	int r = 0;
 
+	/* Each look again comes back here: an evicted reader stops waiting
+	 * (the eviction wakes sleepers). */
+	if (reader_evicted(rd)) {
+		return -EIDRM;
+	}
 	if (w->timeout_ms == 0) {
 		return -EAGAIN;
 	}
@@ -1877,14 +2102,13 @@ static void wake_writers_if_waiting(struct sb_ring *ring, uint64_t from,
 	}
 }
 
-/* Publishes a broadcast reader's progress after it consumed a record. */
-static inline void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
+/* Publishes a broadcast reader's progress after it moved to `end`. */
+static inline void reader_moved(struct sb_ring_reader *rd, uint64_t end)
 {
 	struct sb_ring_slot *slot = &rd->ring->shm_slots[rd->slot];
 	uint64_t from = rd->cursor;
 
 	rd->cursor = end;
-	rd->received++;
 	/* release tells writers we no longer read the bytes before `end`
 	 * (pairs with the load in reclaim_limit()); our load of space_waiters
 	 * is the other half of the Dekker pair with wait_for_space(). */
@@ -1892,6 +2116,13 @@ static inline void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
 	store_relaxed(&slot->sub_received, rd->received);
 	store_relaxed(&slot->sub_lost, rd->lost);
 	wake_writers_if_waiting(rd->ring, from, end, end == rd->known_tail);
+}
+
+/* A broadcast reader consumed the record ending at `end`. */
+static inline void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
+{
+	rd->received++;
+	reader_moved(rd, end);
 }
 
 /*
@@ -1924,8 +2155,8 @@ static int queue_lock(struct sb_ring *ring, struct sb_wait *w)
 	return r;
 }
 
-/* Queue: finds the next record at the shared cursor. Returns 0 with the
- * queue lock held, or an error with it released. */
+/* Queue: finds the next record at the shared cursor. Returns 0 (or
+ * REC_BAD) with the queue lock held, or an error with it released. */
 static int queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
                       struct rec_view *rec)
 {
@@ -1941,8 +2172,8 @@ static int queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
 		/* relaxed: queue_cursor is written under queue_lock. */
 		pos = load_relaxed(&ring->shm_ctl->queue_cursor);
 		r = next_record(ring, &pos, &rd->known_tail, rec);
-		if (r == 0) {
-			return 0;
+		if (r == 0 || r == REC_BAD) {
+			return r;
 		}
 		release_lock(&ring->shm_ctl->queue_lock);
 		if (r != -EAGAIN) {
@@ -1989,10 +2220,56 @@ static int queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 }
 
 /*
- * Finds the next message for `rd`: for a queue with the queue lock held on
- * success. Shared by receive and peek.
+ * Queue, with the queue lock held: moves the shared cursor from the bad
+ * record at `from` to `next`, counts one message lost (for the queue and
+ * for this consumer), expects one seq more, and releases the lock.
  */
-static int reader_next(struct sb_ring_reader *rd, struct sb_wait *w,
+static void queue_skip_bad(struct sb_ring_reader *rd, uint64_t from,
+                           uint64_t next)
+{
+	struct sb_ring *ring = rd->ring;
+	struct sb_ring_ctl *ctl = ring->shm_ctl;
+
+	/* Expected seq first, cursor second, as in queue_consume(). */
+	store_relaxed(&ctl->queue_expected_seq,
+	              load_relaxed(&ctl->queue_expected_seq) + 1);
+	store_relaxed(&ctl->queue_lost, load_relaxed(&ctl->queue_lost) + 1);
+	/* seq_cst: as in queue_consume(). */
+	atomic_store_explicit(&ctl->queue_cursor, next, memory_order_seq_cst);
+	release_lock(&ctl->queue_lock);
+	rd->lost++;
+	store_relaxed(&ring->shm_slots[rd->slot].sub_lost, rd->lost);
+	wake_writers_if_waiting(ring, from, next, next == rd->known_tail);
+}
+
+/*
+ * Checksummed rings: the record at `pos` failed its checks. Moves the
+ * reader on to the next intact record (its length may be what is broken,
+ * so it is searched for from pos + 16), counts the bad one as lost and
+ * returns -EBADMSG. The bad record is taken to have carried the expected
+ * seq, which the next intact record's seq confirms or corrects
+ * (resync_pos). For a queue, called with the queue lock held, which it
+ * releases.
+ */
+static int skip_bad_record(struct sb_ring_reader *rd, uint64_t pos)
+{
+	uint64_t next = next_intact(rd->ring, pos + SB_RING_RECORD_ALIGN,
+	                            rd->known_tail);
+
+	if (rd->ring->mode == SB_RING_QUEUE) {
+		queue_skip_bad(rd, pos, next);
+	} else {
+		rd->lost++;
+		rd->expected_seq++;
+		rd->resync_pos = next + 1;
+		reader_moved(rd, next);
+	}
+	return -EBADMSG;
+}
+
+/* Finds the next record for `rd`, not yet verified: for a queue with the
+ * queue lock held when it returns 0 or REC_BAD. */
+static int reader_find(struct sb_ring_reader *rd, struct sb_wait *w,
                        struct rec_view *rec)
 {
 	int r;
@@ -2002,6 +2279,9 @@ static int reader_next(struct sb_ring_reader *rd, struct sb_wait *w,
 	}
 	for (;;) {
 		r = next_record(rd->ring, &rd->cursor, &rd->known_tail, rec);
+		if (r == -EBADMSG && reader_evicted(rd)) {
+			return -EIDRM; /* the bytes were reused, not corrupted */
+		}
 		if (r != -EAGAIN) {
 			return r;
 		}
@@ -2009,6 +2289,40 @@ static int reader_next(struct sb_ring_reader *rd, struct sb_wait *w,
 		if (r < 0) {
 			return r;
 		}
+	}
+}
+
+/* Gives up `rec` without consuming it. */
+static void reader_skip(struct sb_ring_reader *rd)
+{
+	if (rd->ring->mode == SB_RING_QUEUE) {
+		release_lock(&rd->ring->shm_ctl->queue_lock);
+	}
+}
+
+/*
+ * Finds the next message for `rd`: for a queue with the queue lock held on
+ * success. Shared by receive and peek. In a checksummed ring the record is
+ * verified in place first; a bad one is skipped with -EBADMSG.
+ */
+static int reader_next(struct sb_ring_reader *rd, struct sb_wait *w,
+                       struct rec_view *rec)
+{
+	int r;
+
+	for (;;) {
+		r = reader_find(rd, w, rec);
+		if (r == 0 && !record_intact(rd->ring, rec)) {
+			if (rd->ring->overflow == SB_RING_OVERWRITE &&
+			    overrun(rd->ring, rec->pos)) {
+				/* Overwritten while we summed it: look
+				 * again; next_record() resyncs. */
+				reader_skip(rd);
+				continue;
+			}
+			r = REC_BAD;
+		}
+		return r == REC_BAD ? skip_bad_record(rd, rec->pos) : r;
 	}
 }
 
@@ -2021,6 +2335,9 @@ static int reader_consume(struct sb_ring_reader *rd,
 	if (rd->ring->mode == SB_RING_QUEUE) {
 		return queue_consume(rd, rec);
 	}
+	if (reader_evicted(rd)) {
+		return -EIDRM; /* the copy may be torn; the slot is not ours */
+	}
 	if (rd->seq_unknown) {
 		/* The first record: where it joined, its seq is the one
 		 * expected; further on (lapped under overwrite), what lies
@@ -2031,6 +2348,12 @@ static int reader_consume(struct sb_ring_reader *rd,
 		}
 		rd->seq_unknown = 0;
 	}
+	if (rd->resync_pos == rec->pos + 1 && rec->seq < rd->expected_seq) {
+		/* The record just skipped was taken to carry the expected
+		 * seq; this one passed its checksum, so its seq is the
+		 * truth. (receive_one() leaves this case to us.) */
+		rd->expected_seq = rec->seq;
+	}
 	r = account_seq(&rd->expected_seq, rec->seq, &rd->lost);
 	if (r < 0) {
 		return r;
@@ -2039,18 +2362,13 @@ static int reader_consume(struct sb_ring_reader *rd,
 	return 0;
 }
 
-/* Gives up `rec` without consuming it. */
-static void reader_skip(struct sb_ring_reader *rd)
-{
-	if (rd->ring->mode == SB_RING_QUEUE) {
-		release_lock(&rd->ring->shm_ctl->queue_lock);
-	}
-}
-
 static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
 {
 	if (rd == NULL || rd->ring == NULL || timeout_ms < -1) {
 		return -EINVAL;
+	}
+	if (reader_evicted(rd)) {
+		return -EIDRM;
 	}
 	return rd->peeking ? -EBUSY : 0;
 }
@@ -2058,9 +2376,11 @@ static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
 /*
  * The common case of sb_ring_receive(): a broadcast reader of a ring
  * without the overwrite policy (whose copies can be torn) takes the DATA
- * record at its cursor, committed and no larger than `cap`. Returns 1 with
- * its length in *got, 0 when nothing is committed at the cursor, or -1 when
- * the general path must look (a PAD, an error to report). Nothing but
+ * record at its cursor, committed, intact (checksum) and no larger than
+ * `cap`. Returns 1 with its length in *got (or -EIDRM there: evicted
+ * during the copy), 0 when nothing is committed at the cursor, or -1 when
+ * the general path must look (a PAD, a bad record, a seq below the
+ * expected one, an error to report). Nothing but
  * known_tail has changed unless it returns 1, and next_record() would have
  * refreshed that the same way.
  */
@@ -2085,11 +2405,16 @@ static int receive_one(struct sb_ring_reader *rd, void *buf, size_t cap,
 	}
 	if (p > rd->known_tail || rd->known_tail - p > ring->capacity ||
 	    record_at(ring, p, rd->known_tail, &rec) < 0 ||
-	    rec.type != SB_REC_DATA || rec.len > cap) {
+	    rec.type != SB_REC_DATA || rec.len > cap ||
+	    !record_intact(ring, &rec)) {
 		return -1;
 	}
 	if (rec.len != 0) {
 		memcpy(buf, rec.payload, rec.len);
+	}
+	if (reader_evicted(rd)) {
+		*got = -EIDRM; /* the copy may be torn; the slot is not ours */
+		return 1;
 	}
 	if (account_seq(&rd->expected_seq, rec.seq, &rd->lost) < 0) {
 		return -1; /* changed nothing: the general path says so */
@@ -2491,6 +2816,44 @@ int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner)
 	return freed;
 }
 
+int sb_ring_slot_view(const struct sb_ring *ring, uint32_t slot,
+                      struct sb_ring_slot_view *out)
+{
+	struct sb_ring_slot *s;
+
+	if (ring == NULL || out == NULL || slot >= ring->slot_count) {
+		return -EINVAL;
+	}
+	s = &ring->shm_slots[slot];
+	/* acquire: pairs with the release CAS of slot_state in
+	 * sb_ring_reader_open_owned(), which wrote pid and owner first. The
+	 * rest is relaxed: a snapshot for the broker, not a synchronisation. */
+	out->state = atomic_load_explicit(&s->slot_state, memory_order_acquire);
+	out->pid = atomic_load_explicit(&s->slot_pid, memory_order_relaxed);
+	out->owner = atomic_load_explicit(&s->slot_owner, memory_order_relaxed);
+	out->position =
+	    ring->mode == SB_RING_QUEUE
+	        ? load_relaxed(&ring->shm_ctl->queue_cursor)
+	        : load_relaxed(&s->sub_cursor);
+	return 0;
+}
+
+int sb_ring_slot_evict(struct sb_ring *ring, uint32_t slot, uint32_t state)
+{
+	int r;
+
+	if (ring == NULL || slot >= ring->slot_count || (state & 1u) == 0) {
+		return -EINVAL;
+	}
+	r = free_slot(ring, slot, state);
+	if (r == 0) {
+		/* A reader asleep waiting for data looks again and finds its
+		 * slot gone (wait_for_data(), sb_ring_wait_readable()). */
+		bump_and_wake(&ring->shm_ctl->data_seq);
+	}
+	return r;
+}
+
 /* ---- watching a reader from another thread --------------------------- */
 
 uint64_t sb_ring_reader_position(const struct sb_ring_reader *rd)
@@ -2540,6 +2903,11 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
 		 * commit_records(). */
 		if (atomic_load_explicit(tail, memory_order_acquire) != pos) {
 			return 0;
+		}
+		if (atomic_load_explicit(&slot->slot_state,
+		                         memory_order_relaxed) !=
+		    rd_view->slot_state) {
+			return -EIDRM; /* evicted (sb_ring_slot_evict() woke us) */
 		}
 		if (timeout_ms == 0) {
 			return -EAGAIN;

@@ -16,7 +16,8 @@
  * outside the geometry), -EPROTO (unknown layout version), -EUSERS (no free
  * subscriber slot), -ESTALE (a peeked message was overwritten while held),
  * -ENOTRECOVERABLE (a lock left unusable), -EDEADLK (this thread holds a
- * claim on the ring and publishes or claims again).
+ * claim on the ring and publishes or claims again), -EIDRM (the reader was
+ * evicted: its slot was freed under it by sb_ring_slot_evict()).
  */
 #ifndef SB_RING_H
 #define SB_RING_H
@@ -35,6 +36,7 @@ struct sb_ring_config {
 	uint32_t slot_count;  /* subscriber slots: 1..SB_RING_MAX_SLOTS */
 	uint32_t mode;        /* SB_RING_BROADCAST or SB_RING_QUEUE */
 	uint32_t overflow;    /* SB_RING_BLOCK, _OVERWRITE or _REJECT */
+	uint32_t flags;       /* SB_RING_FLAG_*: SB_RING_FLAG_CHECKSUM or 0 */
 };
 
 /*
@@ -54,6 +56,10 @@ struct sb_ring {
 	uint32_t slot_count;
 	uint32_t mode;
 	uint32_t overflow;
+	uint32_t flags; /* SB_RING_FLAG_* */
+	/* What record_size() adds to a payload length before rounding it
+	 * down to 16: the header, the checksum word if any, and 15. */
+	uint64_t record_fixed;
 	uint32_t spin; /* polls before sleeping on a futex */
 	/* This handle's copy of the writer positions as of its last commit,
 	 * good while writer_epoch still says own.epoch: a writer publishing
@@ -94,6 +100,10 @@ struct sb_ring_reader {
 	uint64_t join_pos;      /* where it joined */
 	uint64_t lost;          /* messages it missed (overwrite policy) */
 	uint64_t received;      /* messages delivered */
+	/* After skipping a bad record (broadcast): 1 + the position it
+	 * moved to, else 0. expected_seq was then a guess, and the seq of
+	 * the record found there is taken as it is. */
+	uint64_t resync_pos;
 	int peeking;            /* 1 between peek and release */
 	uint64_t peek_pos;      /* the peeked record's position */
 	uint64_t peek_end;      /* position after it */
@@ -206,6 +216,13 @@ int sb_ring_reader_close(struct sb_ring_reader *reader);
 /*
  * Copies the next message into `buf` (capacity `cap`) and returns its
  * length. -EMSGSIZE when `cap` is too small: the message stays unread.
+ *
+ * In a checksummed ring (SB_RING_FLAG_CHECKSUM) each record is verified
+ * before it is delivered: a record whose checksum or structure is wrong
+ * gives -EBADMSG once, counts as one lost message, and the reader goes on
+ * at the next intact record (found by a bounded search when the bad
+ * record's length cannot be trusted). Without checksums -EBADMSG means
+ * the reader cannot go on, as before.
  */
 ssize_t sb_ring_receive(struct sb_ring_reader *reader, void *buf, size_t cap,
                         int timeout_ms);
@@ -219,9 +236,12 @@ ssize_t sb_ring_receive(struct sb_ring_reader *reader, void *buf, size_t cap,
  */
 int sb_ring_peek(struct sb_ring_reader *reader, const void **data,
                  uint32_t *len, int timeout_ms);
+/* (peek verifies a checksummed record as receive does: -EBADMSG, lost
+ * + 1, and the next peek looks at the next intact record.) */
 int sb_ring_release(struct sb_ring_reader *reader);
 
-/* Messages this reader missed because writers overwrote them. */
+/* Messages this reader missed: overwritten by writers, or skipped as
+ * corrupted in a checksummed ring. */
 uint64_t sb_ring_reader_lost(const struct sb_ring_reader *reader);
 
 /*
@@ -234,6 +254,33 @@ int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot);
 /* Frees every slot in use whose owner token is `owner` (nonzero). Returns
  * how many were freed, or -EINVAL. */
 int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner);
+
+/* What the broker reads of one slot (stat, its stall sweep). Values come
+ * from shared memory as they are: only the index is checked. */
+struct sb_ring_slot_view {
+	uint32_t state;    /* generation << 1 | 1 while in use */
+	uint32_t pid;      /* the attaching process */
+	uint32_t owner;    /* the broker's token for its connection */
+	uint64_t position; /* its cursor; a queue's shared cursor for a queue */
+};
+
+/* Fills *out with slot `slot`. Returns 0 or -EINVAL (no such slot). */
+int sb_ring_slot_view(const struct sb_ring *ring, uint32_t slot,
+                      struct sb_ring_slot_view *out);
+
+/*
+ * Evicts the reader in slot `slot`, if the slot is still in `state` (as
+ * read by sb_ring_slot_view(): a reader that closed, or a new one in the
+ * same slot, is left alone). Frees the slot as sb_ring_slot_reap() does,
+ * waking writers blocked behind it, and wakes sleeping readers. The evicted
+ * reader, if it lives, then gets -EIDRM from its next receive, peek,
+ * release or wait, and never writes the slot again (a receive already
+ * past that check when the slot is freed may store its cursor once more:
+ * harmless unless a new reader took the slot in that instant; a new reader
+ * rewrites its own cursor at its next message). Returns 0, -EINVAL, or
+ * -ENOENT (the slot is not in `state`).
+ */
+int sb_ring_slot_evict(struct sb_ring *ring, uint32_t slot, uint32_t state);
 
 /*
  * Frees the waiter-table entries (docs/shm-layout.md, space_waiter_pid) of
@@ -300,6 +347,36 @@ int sb_ring_set_name(void *data, const char *name);
  * -EBADMSG (the field holds no NUL: `out` is then "") or -EINVAL.
  */
 int sb_ring_name(const void *data, char out[SB_RING_NAME_SIZE]);
+
+/* What sb_ring_verify_truncate() found. */
+struct sb_ring_verify_report {
+	uint64_t kept;          /* DATA records kept */
+	uint64_t dropped;       /* DATA records dropped (from the seqs) */
+	uint64_t dropped_bytes; /* old writer_tail - new writer_tail */
+	uint64_t bad_pos;       /* the first bad record's position (the new
+	                         * writer_tail when something was dropped) */
+};
+
+/*
+ * For a persisted ring about to be reused, before any other process maps
+ * it (the broker at start; `ring` attached with its data writable). Walks
+ * the records from writer_oldest to writer_tail with the readers' checks
+ * (type, length, place), plus: DATA seqs follow one another, and in a
+ * checksummed ring every DATA record's checksum matches. At the first
+ * record that fails, the ring is cut back to the end of the last good one:
+ * writer_tail moves there, writer_next_seq becomes the last good seq + 1
+ * (so the seqs in the ring stay consecutive; this also repairs a
+ * writer_next_seq left one short by a writer that died), writer_epoch is
+ * bumped. With no good DATA record the ring is emptied and
+ * writer_next_seq kept. report->dropped counts the messages cut from the
+ * seqs (writer_next_seq before the cut minus the seq after the last kept
+ * record, or the first dropped record's own seq when none was kept), or 0
+ * when the dropped bytes could not hold that many.
+ * Returns 0 with *report filled, -EBADMSG when the positions break the
+ * ring's invariants (nothing written: format the ring anew), or -EINVAL.
+ */
+int sb_ring_verify_truncate(struct sb_ring *ring,
+                            struct sb_ring_verify_report *report);
 
 /* The protocol's names of a mode and an overflow policy ("broadcast",
  * "queue"; "block", "overwrite", "reject"), for replies and requests. */

@@ -37,6 +37,22 @@
  *   | len    | type   | seq            | payload      | pad   |  to 16 bytes
  *   +--------+--------+----------------+--------------+-------+
  *
+ * In a checksummed topic (SB_RING_FLAG_CHECKSUM in the header's flags), a
+ * DATA record also carries a checksum word right after its payload, and
+ * its size counts those 4 bytes before rounding up to 16:
+ *
+ *   0        4        8                16             16 + len   + 4
+ *   +--------+--------+----------------+--------------+----------+-----+
+ *   | len    | type   | seq            | payload      | crc32c   | pad |
+ *   +--------+--------+----------------+--------------+----------+-----+
+ *
+ * crc32c is the CRC-32C (proto/crc32c.h) of the 16 header bytes followed
+ * by the len payload bytes, stored unaligned (memcpy). The writer stores it
+ * after the payload and before the tail store that commits the record; a
+ * reader that finds it wrong gets -EBADMSG for that record, which counts as
+ * lost, and goes on with the next intact one. PAD records carry none (their
+ * header must match the area's end exactly, which is check enough).
+ *
  * Commit protocol: a writer holding writer_lock writes the record (header
  * and payload) beyond writer_tail, then stores the new writer_tail with
  * release (seq_cst) order. A reader that loads writer_tail with acquire sees
@@ -67,7 +83,13 @@
 
 #define SB_RING_MAGIC 0x52425353u    /* "SSBR" in memory */
 #define SB_RING_CTL_MAGIC 0x43425353u /* "SSBC" */
+/* The data segment's layout version: 1 for a ring whose flags are 0
+ * (every ring formatted before flags existed), 2 for one with a flag set.
+ * A reader that knows only version 1 would misparse a checksummed ring's
+ * records, so the formatter writes the lowest version that describes the
+ * ring and such a reader refuses the rest with -EPROTO. */
 #define SB_RING_VERSION 1u
+#define SB_RING_VERSION_FLAGS 2u
 /* The control segment's layout version: 2 since the waiting writers are a
  * table of pids with bit masks (space_waiters, space_sleepers) instead of
  * counts that a writer killed while waiting left raised for ever; 3 with
@@ -88,6 +110,7 @@
 #define SB_RING_WCTL_SIZE 1024u
 #define SB_RING_RECORD_ALIGN 16u
 #define SB_RING_RECORD_HEADER 16u
+#define SB_RING_RECORD_CHECKSUM 4u /* the crc32c word of a checksummed DATA */
 #define SB_RING_MIN_CAPACITY 4096u
 #define SB_RING_MAX_CAPACITY (1u << 30)
 #define SB_RING_MAX_SLOTS 4096u
@@ -103,6 +126,11 @@
 #define SB_RING_FENCE_ARMED 2u
 #define SB_RING_FENCE_GEN 4u /* one generation */
 #define SB_RING_FENCE_QUIET 64u /* commits with nobody asleep to disarm */
+
+/* Bits of sb_ring_header.flags, fixed by the creator. Any other bit set:
+ * a layout this code does not know (-EPROTO at attach). */
+#define SB_RING_FLAG_CHECKSUM 1u /* DATA records carry a crc32c word */
+#define SB_RING_FLAGS_KNOWN SB_RING_FLAG_CHECKSUM
 
 /* Values of sb_ring_record.type. Anything else is corruption. */
 #define SB_REC_DATA 1u
@@ -124,6 +152,8 @@ static_assert(sizeof(struct sb_ring_record) == SB_RING_RECORD_HEADER, "");
 static_assert(offsetof(struct sb_ring_record, len) == 0, "");
 static_assert(offsetof(struct sb_ring_record, type) == 4, "");
 static_assert(offsetof(struct sb_ring_record, seq) == 8, "");
+/* The checksum word of a checksummed DATA record: one uint32_t. */
+static_assert(SB_RING_RECORD_CHECKSUM == sizeof(uint32_t), "");
 
 /*
  * One subscriber's slot: 128 bytes, two cache lines, so that neighbouring
@@ -232,14 +262,14 @@ static_assert(offsetof(struct sb_ring_wctl, space_waiter_pid) == 768, "");
 struct sb_ring_header {
 	/* Line 0, written once by the creator before `ready`. */
 	uint32_t magic;       /* 0: SB_RING_MAGIC */
-	uint32_t version;     /* 4: SB_RING_VERSION */
+	uint32_t version;     /* 4: SB_RING_VERSION or _VERSION_FLAGS */
 	_Atomic uint32_t ready; /* 8: SB_RING_READY, stored last (release) */
 	uint32_t mode;        /* 12: SB_RING_BROADCAST or SB_RING_QUEUE */
 	uint32_t overflow;    /* 16: SB_RING_BLOCK, _OVERWRITE or _REJECT */
 	uint32_t max_message; /* 20: largest payload accepted */
 	uint64_t capacity;    /* 24: data area bytes, power of two */
 	uint32_t slot_count;  /* 32: subscriber slots in the control segment */
-	uint32_t reserved0;   /* 36: zero */
+	uint32_t flags;       /* 36: SB_RING_FLAG_*; 0 in version 1 */
 	uint64_t ctl_size;    /* 40: bytes of the control segment */
 	uint8_t reserved1[80]; /* 48: zero, pads line 0 and line 1 */
 
@@ -286,6 +316,7 @@ static_assert(offsetof(struct sb_ring_header, overflow) == 16, "");
 static_assert(offsetof(struct sb_ring_header, max_message) == 20, "");
 static_assert(offsetof(struct sb_ring_header, capacity) == 24, "");
 static_assert(offsetof(struct sb_ring_header, slot_count) == 32, "");
+static_assert(offsetof(struct sb_ring_header, flags) == 36, "");
 static_assert(offsetof(struct sb_ring_header, ctl_size) == 40, "");
 static_assert(offsetof(struct sb_ring_header, writer_tail) == 128, "");
 static_assert(offsetof(struct sb_ring_header, writer_oldest) == 136, "");

@@ -5,12 +5,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -89,8 +91,14 @@ static void exec_with_stderr(const struct sbt_broker *b, const char **argv)
 			_exit(126);
 		}
 	}
+	if (b->run_uid != 0 &&
+	    (setgroups(0, NULL) < 0 || setgid(b->run_gid) < 0 ||
+	     setuid(b->run_uid) < 0)) {
+		_exit(125);
+	}
 
-	/* A test that fails half-way must not leave its broker running. */
+	/* A test that fails half-way must not leave its broker running.
+	 * After setuid: a change of credentials clears this setting. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 
 	if (fd >= 0) {
@@ -158,6 +166,22 @@ int sbt_broker_start_rlimit(struct sbt_broker *b, const char *config_json,
 	b->dir = sbt_tempdir();
 	b->rlimit_resource = resource;
 	b->rlimit_value = value;
+	return sbt_broker_start_in(b, config_json, extra_args);
+}
+
+int sbt_broker_start_as(struct sbt_broker *b, const char *config_json,
+                        const char *const *extra_args, uid_t uid, gid_t gid,
+                        int resource, unsigned long value)
+{
+	memset(b, 0, sizeof(*b));
+	b->dir = sbt_tempdir();
+	b->rlimit_resource = resource;
+	b->rlimit_value = value;
+	b->run_uid = uid;
+	b->run_gid = gid;
+	if (chown(b->dir, uid, gid) < 0 || chmod(b->dir, 0755) < 0) {
+		return -1000;
+	}
 	return sbt_broker_start_in(b, config_json, extra_args);
 }
 

@@ -20,6 +20,10 @@ struct sbt_broker {
 	 * before exec), set by sbt_broker_start_rlimit(); 0: none. */
 	int rlimit_resource;
 	unsigned long rlimit_value;
+	/* The uid and gid the broker runs as (set in the child after the
+	 * limit, before exec), by sbt_broker_start_as(); 0: the caller's. */
+	uid_t run_uid;
+	gid_t run_gid;
 };
 
 /*
@@ -44,6 +48,16 @@ int sbt_broker_start_in(struct sbt_broker *b, const char *config_json,
 int sbt_broker_start_rlimit(struct sbt_broker *b, const char *config_json,
                             const char *const *extra_args, int resource,
                             unsigned long value);
+
+/* Like sbt_broker_start_rlimit() with the broker running as `uid`/`gid`
+ * (no supplementary groups), in a directory given to that uid (mode 0755,
+ * so that peers of other uids reach a socket of mode 0666). The kernel
+ * exempts root from some per-user limits, such as that on descriptors in
+ * flight over sockets: tests of those run the broker as another uid.
+ * `value` 0 sets no limit. */
+int sbt_broker_start_as(struct sbt_broker *b, const char *config_json,
+                        const char *const *extra_args, uid_t uid, gid_t gid,
+                        int resource, unsigned long value);
 
 /* Sends `sig` and waits for the broker to exit (bounded, 10 s, then
  * SIGKILL). Returns its exit status, or -signal. */

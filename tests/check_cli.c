@@ -802,8 +802,11 @@ START_TEST(ls_and_stat_report_what_was_done)
 					    "capacity 64KiB"));
 	ck_assert_ptr_nonnull(strstr(r.out, "published 3 messages, 6 bytes"));
 	ck_assert_ptr_nonnull(strstr(r.out, "blocked writers 0"));
-	ck_assert_int_eq(row_words(r.out, "  SLOT", words, 12), 7);
+	ck_assert_int_eq(row_words(r.out, "  SLOT", words, 12), 8);
 	ck_assert_str_eq(words[1], "PID");
+	ck_assert_str_eq(words[6], "STALLED");
+	ck_assert_ptr_nonnull(
+	    strstr(r.out, "evicted 0 subscriber(s); max_stall_ms 0 (off)"));
 	ck_assert_ptr_nonnull(strstr(r.out, pid));
 	run_fini(&r);
 
@@ -819,6 +822,9 @@ START_TEST(ls_and_stat_report_what_was_done)
 	ck_assert_int_eq((int)jnum(st, "subscribers.0.received"), 3);
 	ck_assert_int_eq((int)jnum(st, "subscribers.0.lost"), 0);
 	ck_assert_int_eq((int)jnum(st, "subscribers.0.lag_bytes"), 0);
+	ck_assert_int_eq((int)jnum(st, "subscribers.0.stalled_ms"), 0);
+	ck_assert_int_eq((int)jnum(st, "stats.evictions"), 0);
+	ck_assert_int_eq((int)jnum(st, "topic.max_stall_ms"), 0);
 	cJSON_Delete(st);
 	run_fini(&r);
 
@@ -864,7 +870,8 @@ START_TEST(create_with_every_option_then_rm)
 	snprintf(config, sizeof(config), "{\"data_dir\": \"%s\"}", data);
 	broker_up(&b, config);
 	cli(&r, &b, "create", "full", "--capacity", "64KiB", "--max-message",
-	    "1KiB", "--mode", "queue", "--overflow", "reject", "--persistent");
+	    "1KiB", "--mode", "queue", "--overflow", "reject", "--persistent",
+	    "--max-stall-ms", "2500");
 	assert_ok(&r);
 	ck_assert_str_eq(r.out, "created topic \"full\": queue, reject, "
 				"capacity 64KiB, max message 1KiB, "
@@ -881,6 +888,7 @@ START_TEST(create_with_every_option_then_rm)
 			 "reject");
 	ck_assert_int_eq((int)jnum(t, "capacity"), 65536);
 	ck_assert_int_eq((int)jnum(t, "max_message"), 1024);
+	ck_assert_int_eq((int)jnum(t, "max_stall_ms"), 2500);
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(t, "persistent")));
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(t, "explicit")));
 	cJSON_Delete(json);
@@ -1005,6 +1013,10 @@ START_TEST(usage_errors)
 	run_fini(&r);
 	cli(&r, &b, "create", "t", "--mode", "fanout");
 	assert_fails(&r, 2, "--mode must be broadcast or queue");
+	run_fini(&r);
+	cli(&r, &b, "create", "t", "--max-stall-ms", "86400001");
+	assert_fails(
+	    &r, 2, "--max-stall-ms must be a whole number from 0 to 86400000");
 	run_fini(&r);
 	cli(&r, &b, "ls", "--frob");
 	assert_fails(&r, 2, "shmbus: ls: unknown option --frob");
@@ -1177,12 +1189,78 @@ START_TEST(permission_denied)
 }
 END_TEST
 
+/* ---- evict ------------------------------------------------------------- */
+
+START_TEST(evict_removes_a_subscriber)
+{
+	static const char config[] =
+	    "{\"socket\": {\"mode\": \"0666\"},"
+	    " \"topics\": [{\"name\": \"held\", \"access\": {\"admin\": {}}}]}";
+	struct how nobody = {.as_nobody = 1};
+	struct sbt_broker b;
+	struct proc p;
+	struct run r;
+	char slot[16], want[128];
+	cJSON *st;
+
+	broker_up(&b, config);
+	ck_assert_int_eq(chmod(b.dir, 0755), 0);
+	/* A `shmbus sub` asleep in poll() on its subscriber's descriptor. */
+	cli_bg(&p, &b, "sub", "held", NULL);
+	st = wait_stat_ge(&b, "held", "subscribers.0.sleeping", 1);
+	snprintf(slot, sizeof(slot), "%.0f", jnum(st, "subscribers.0.slot"));
+	ck_assert_int_eq((pid_t)jnum(st, "subscribers.0.pid"), p.pid);
+	cJSON_Delete(st);
+
+	cli(&r, &b, "evict", "held");
+	assert_fails(&r, 2, "shmbus: evict: TOPIC and SLOT expected");
+	run_fini(&r);
+	cli(&r, &b, "evict", "held", "x");
+	assert_fails(&r, 2, "SLOT must be a whole number");
+	run_fini(&r);
+	cli(&r, &b, "evict", "held", "64");
+	assert_fails(&r, 2, "topic \"held\" has slots 0 to 63 (got 64)");
+	run_fini(&r);
+	cli(&r, &b, "evict", "nosuch", "0");
+	assert_fails(&r, 4, "no such topic \"nosuch\"");
+	run_fini(&r);
+	clih(&r, &nobody, &b, "evict", "held", slot, NULL);
+	assert_fails(&r, 5,
+		     "the admin rule of topic \"held\" refuses uid 65534");
+	run_fini(&r);
+
+	cli(&r, &b, "evict", "held", slot);
+	assert_ok(&r);
+	snprintf(want, sizeof(want),
+		 "evicted the subscriber in slot %s of topic \"held\" (pid "
+		 "%ld)\n",
+		 slot, (long)p.pid);
+	ck_assert_str_eq(r.out, want);
+	run_fini(&r);
+	/* The evicted `shmbus sub` wakes and says why it stops. */
+	collect(&p, &r);
+	assert_fails(&r, 1, "shmbus: sub: topic \"held\": subscriber evicted");
+	run_fini(&r);
+
+	cli(&r, &b, "evict", "held", slot);
+	assert_fails(&r, 4, "holds no subscriber");
+	run_fini(&r);
+	cli(&r, &b, "stat", "held");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(
+	    strstr(r.out, "evicted 1 subscriber(s); max_stall_ms 0 (off)"));
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
 /* ---- help, version, bench ---------------------------------------------- */
 
 START_TEST(help_and_version)
 {
-	static const char *const cmds[] = {"pub", "sub",    "ls", "stat",
-					   "top", "create", "rm", "bench"};
+	static const char *const cmds[] = {"pub",  "sub",   "ls",
+					   "stat", "top",   "create",
+					   "rm",   "evict", "bench"};
 	char want[64];
 	struct run r;
 
@@ -1310,6 +1388,11 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, no_such_topic);
 	tcase_add_test(tc, full_ring_and_oversized_message);
 	tcase_add_test(tc, permission_denied);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("evict");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, evict_removes_a_subscriber);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("help");

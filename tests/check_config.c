@@ -56,7 +56,10 @@ START_TEST(defaults_without_a_file)
 	ck_assert_uint_eq(cfg.socket_mode, 0600);
 	ck_assert_int_eq(cfg.log_level, SB_CONFIG_LOG_INFO);
 	ck_assert(cfg.auto_create);
+	ck_assert_uint_eq(cfg.persist_interval_ms, 1000);
+	ck_assert(cfg.persist_sync);
 	ck_assert_uint_eq(cfg.limits.max_clients, 256);
+	ck_assert_uint_eq(cfg.limits.max_clients_per_uid, 64);
 	ck_assert_uint_eq(cfg.limits.max_topics, 1024);
 	ck_assert_uint_eq(cfg.limits.max_ring_bytes, GIB);
 	ck_assert_uint_eq(cfg.limits.max_topic_bytes, 256 * MIB);
@@ -70,6 +73,7 @@ START_TEST(defaults_without_a_file)
 	ck_assert_int_eq(cfg.topic_defaults.mode, SB_CONFIG_BROADCAST);
 	ck_assert_int_eq(cfg.topic_defaults.overflow, SB_CONFIG_BLOCK);
 	ck_assert_uint_eq(cfg.topic_defaults.linger_ms, 0);
+	ck_assert_uint_eq(cfg.topic_defaults.max_stall_ms, 0); /* off */
 	ck_assert(!cfg.topic_defaults.access.publish.restricted);
 	ck_assert_uint_eq(cfg.n_topics, 0);
 
@@ -88,22 +92,25 @@ static const char full_file[] =
     "  \"socket\": {\"path\": \"/run/shmbus/shmbusd.sock\",\n"
     "             \"dir_mode\": \"0750\", \"mode\": \"660\"},\n"
     "  \"data_dir\": \"/var/lib/shmbus\",\n"
+    "  \"persist_interval_ms\": 250, \"persist_sync\": false,\n"
     "  \"log_level\": \"debug\",\n"
     "  \"auto_create\": false,\n"
-    "  \"limits\": {\"max_clients\": 100, \"max_topics\": 10,\n"
+    "  \"limits\": {\"max_clients\": 100, \"max_clients_per_uid\": 20,\n"
+    "    \"max_topics\": 10,\n"
     "    \"max_ring_bytes\": \"2GiB\", \"max_topic_bytes\": \"512MiB\",\n"
     "    \"max_message\": \"1MiB\", \"max_frame\": 131072,\n"
     "    \"max_pending_bytes\": \"4MiB\", \"max_requests_in_flight\": 8,\n"
     "    \"max_subscribers\": 16},\n"
     "  \"topic_defaults\": {\"capacity\": \"64KiB\", \"max_message\": 1024,\n"
     "    \"mode\": \"queue\", \"overflow\": \"reject\", \"linger_ms\": 500,\n"
+    "    \"max_stall_ms\": 3000,\n"
     "    \"access\": {\"publish\": {\"uids\": [1000, 1001]},\n"
     "                \"admin\": {}}},\n"
     "  \"topics\": [\n"
     "    {\"name\": \"sensors/imu\", \"capacity\": \"4MiB\",\n"
     "     \"max_message\": \"1MiB\", \"mode\": \"broadcast\",\n"
     "     \"overflow\": \"overwrite\", \"persistent\": true,\n"
-    "     \"linger_ms\": 0,\n"
+    "     \"linger_ms\": 0, \"max_stall_ms\": 0,\n"
     "     \"access\": {\"subscribe\": {\"gids\": [20], \"uids\": []}}},\n"
     "    {\"name\": \"jobs\"}\n"
     "  ]\n"
@@ -120,9 +127,12 @@ START_TEST(full_valid_file)
 	ck_assert_uint_eq(cfg.socket_dir_mode, 0750);
 	ck_assert_uint_eq(cfg.socket_mode, 0660);
 	ck_assert_str_eq(cfg.data_dir, "/var/lib/shmbus");
+	ck_assert_uint_eq(cfg.persist_interval_ms, 250);
+	ck_assert(!cfg.persist_sync);
 	ck_assert_int_eq(cfg.log_level, SB_CONFIG_LOG_DEBUG);
 	ck_assert(!cfg.auto_create);
 	ck_assert_uint_eq(cfg.limits.max_clients, 100);
+	ck_assert_uint_eq(cfg.limits.max_clients_per_uid, 20);
 	ck_assert_uint_eq(cfg.limits.max_topics, 10);
 	ck_assert_uint_eq(cfg.limits.max_ring_bytes, 2 * GIB);
 	ck_assert_uint_eq(cfg.limits.max_topic_bytes, 512 * MIB);
@@ -138,6 +148,7 @@ START_TEST(full_valid_file)
 	ck_assert_int_eq(cfg.topic_defaults.mode, SB_CONFIG_QUEUE);
 	ck_assert_int_eq(cfg.topic_defaults.overflow, SB_CONFIG_REJECT);
 	ck_assert_uint_eq(cfg.topic_defaults.linger_ms, 500);
+	ck_assert_uint_eq(cfg.topic_defaults.max_stall_ms, 3000);
 	ck_assert(cfg.topic_defaults.access.publish.restricted);
 	ck_assert_uint_eq(cfg.topic_defaults.access.publish.n_uids, 2);
 	ck_assert_uint_eq(cfg.topic_defaults.access.publish.uids[1], 1001);
@@ -154,6 +165,7 @@ START_TEST(full_valid_file)
 	ck_assert_int_eq(imu->overflow, SB_CONFIG_OVERWRITE);
 	ck_assert(imu->persistent);
 	ck_assert_uint_eq(imu->linger_ms, 0);
+	ck_assert_uint_eq(imu->max_stall_ms, 0);
 	/* A topic's "access" replaces the defaults' whole. */
 	ck_assert(!imu->access.publish.restricted);
 	ck_assert(!imu->access.admin.restricted);
@@ -171,6 +183,7 @@ START_TEST(full_valid_file)
 	ck_assert_int_eq(jobs->overflow, SB_CONFIG_REJECT);
 	ck_assert(!jobs->persistent);
 	ck_assert_uint_eq(jobs->linger_ms, 500);
+	ck_assert_uint_eq(jobs->max_stall_ms, 3000);
 	ck_assert_uint_eq(jobs->access.publish.n_uids, 2);
 	ck_assert_ptr_ne(jobs->access.publish.uids,
 			 cfg.topic_defaults.access.publish.uids);
@@ -267,6 +280,14 @@ static const struct {
      "\"0777\", such as \"0700\" (got \"\")"},
     {"{\"data_dir\": \"var/lib\"}",
      "shmbusd.json: data_dir: must be an absolute path (got \"var/lib\")"},
+    {"{\"persist_interval_ms\": 5}",
+     "shmbusd.json: persist_interval_ms: must be an integer from 10 to "
+     "3600000 (got 5)"},
+    {"{\"persist_interval_ms\": \"1s\"}",
+     "shmbusd.json: persist_interval_ms: must be an integer from 10 to "
+     "3600000 (got \"1s\")"},
+    {"{\"persist_sync\": 1}",
+     "shmbusd.json: persist_sync: must be true or false (got 1)"},
     {"{\"log_level\": \"verbose\"}",
      "shmbusd.json: log_level: must be one of \"error\", \"warn\", "
      "\"info\", \"debug\" (got \"verbose\")"},
@@ -286,6 +307,18 @@ static const struct {
     {"{\"limits\": {\"max_clients\": 2.5}}",
      "shmbusd.json: limits.max_clients: must be an integer from 1 to "
      "65536 (got 2.5)"},
+    {"{\"limits\": {\"max_clients_per_uid\": 0}}",
+     "shmbusd.json: limits.max_clients_per_uid: must be an integer from 1 "
+     "to 65536 (got 0)"},
+    {"{\"limits\": {\"max_clients_per_uid\": \"all\"}}",
+     "shmbusd.json: limits.max_clients_per_uid: must be an integer from 1 "
+     "to 65536 (got \"all\")"},
+    {"{\"limits\": {\"max_clients\": 8, \"max_clients_per_uid\": 9}}",
+     "shmbusd.json: limits.max_clients_per_uid: must be at most "
+     "limits.max_clients = 8 (got 9)"},
+    {"{\"limits\": {\"max_clients_per_uid\": 300}}",
+     "shmbusd.json: limits.max_clients_per_uid: must be at most "
+     "limits.max_clients = 256 (got 300, with max_clients at its default)"},
     {"{\"limits\": {\"max_topics\": \"10\"}}",
      "shmbusd.json: limits.max_topics: must be an integer from 1 to 65536 "
      "(got \"10\")"},
@@ -369,6 +402,15 @@ static const struct {
     {"{\"topic_defaults\": {\"linger_ms\": 86400001}}",
      "shmbusd.json: topic_defaults.linger_ms: must be an integer from 0 "
      "to 86400000 (got 86400001)"},
+    {"{\"topic_defaults\": {\"max_stall_ms\": 86400001}}",
+     "shmbusd.json: topic_defaults.max_stall_ms: must be an integer from 0 "
+     "to 86400000 (got 86400001)"},
+    {"{\"topics\": [{\"name\": \"a\", \"max_stall_ms\": -1}]}",
+     "shmbusd.json: topics[0].max_stall_ms: must be an integer from 0 "
+     "to 86400000 (got -1)"},
+    {"{\"topics\": [{\"name\": \"a\", \"max_stall_ms\": \"1s\"}]}",
+     "shmbusd.json: topics[0].max_stall_ms: must be an integer from 0 "
+     "to 86400000 (got \"1s\")"},
     {"{\"topic_defaults\": {\"access\": {\"read\": {}}}}",
      "shmbusd.json: topic_defaults.access: unknown field \"read\""},
     {"{\"topic_defaults\": {\"access\": []}}",
@@ -439,6 +481,47 @@ static const struct {
 START_TEST(each_wrong_field_has_its_message)
 {
 	assert_refused(wrong_fields[_i].json, wrong_fields[_i].message);
+}
+END_TEST
+
+/* "checksum": unset means on for persistent topics only; a value in
+ * topic_defaults is inherited; a topic's own wins. */
+START_TEST(checksum_setting)
+{
+	static const char json[] =
+	    "{\"data_dir\": \"/var/lib/shmbus\",\n"
+	    " \"topics\": [{\"name\": \"plain\"},\n"
+	    "  {\"name\": \"kept\", \"persistent\": true},\n"
+	    "  {\"name\": \"kept-fast\", \"persistent\": true,"
+	    " \"checksum\": false},\n"
+	    "  {\"name\": \"checked\", \"checksum\": true}]}";
+	static const char json_defaults[] =
+	    "{\"topic_defaults\": {\"checksum\": true},"
+	    " \"topics\": [{\"name\": \"a\"},"
+	    " {\"name\": \"b\", \"checksum\": false}]}";
+	struct sb_config cfg;
+	char err[256];
+
+	sb_config_defaults(&cfg);
+	ck_assert_int_eq(cfg.topic_defaults.checksum, SB_CONFIG_CHECKSUM_AUTO);
+	ck_assert(!sb_config_topic_checksum(&cfg.topic_defaults));
+	ck_assert_int_eq(parse(json, &cfg, err, sizeof(err)), 0);
+	ck_assert(!sb_config_topic_checksum(&cfg.topics[0]));
+	ck_assert(sb_config_topic_checksum(&cfg.topics[1]));
+	ck_assert(!sb_config_topic_checksum(&cfg.topics[2]));
+	ck_assert(sb_config_topic_checksum(&cfg.topics[3]));
+	sb_config_free(&cfg);
+	ck_assert_int_eq(parse(json_defaults, &cfg, err, sizeof(err)), 0);
+	ck_assert(sb_config_topic_checksum(&cfg.topic_defaults));
+	ck_assert(sb_config_topic_checksum(&cfg.topics[0]));
+	ck_assert(!sb_config_topic_checksum(&cfg.topics[1]));
+	sb_config_free(&cfg);
+	assert_refused("{\"topics\": [{\"name\": \"a\", \"checksum\": 1}]}",
+		       "shmbusd.json: topics[0].checksum: must be true or "
+		       "false (got 1)");
+	assert_refused("{\"topic_defaults\": {\"checksum\": \"yes\"}}",
+		       "shmbusd.json: topic_defaults.checksum: must be true "
+		       "or false (got \"yes\")");
 }
 END_TEST
 
@@ -765,6 +848,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, full_valid_file);
 	tcase_add_test(tc, access_rules);
 	tcase_add_test(tc, documented_example_parses);
+	tcase_add_test(tc, checksum_setting);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("invalid");

@@ -339,7 +339,7 @@ struct fenced {
 
 static void fenced_format(struct fenced *f, uint32_t mode, uint32_t overflow)
 {
-	struct sb_ring_config cfg = {RING_CAP, 1024, 2, mode, overflow};
+	struct sb_ring_config cfg = {RING_CAP, 1024, 2, mode, overflow, 0};
 	size_t total = 3 * 4096 + RING_DATA + RING_CTL;
 
 	f->base = mmap(NULL, total, PROT_READ | PROT_WRITE,
@@ -376,7 +376,7 @@ START_TEST(ring_identity_and_geometry_are_checked_at_attach)
 	f.hdr->ready = 0; /* "bad-not-ready" */
 	ck_assert_int_eq(fenced_attach(&f, &ring), -EAGAIN);
 	f.hdr->ready = SB_RING_READY;
-	f.hdr->version = 2; /* "bad-version" */
+	f.hdr->version = SB_RING_VERSION_FLAGS + 1; /* "bad-version" */
 	ck_assert_int_eq(fenced_attach(&f, &ring), -EPROTO);
 	f.hdr->version = SB_RING_VERSION;
 	f.hdr->capacity = 8192; /* "bad-capacity": more than is mapped */

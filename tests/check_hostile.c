@@ -341,8 +341,11 @@ START_TEST(connections_past_max_clients_get_eusers_the_rest_work)
 	char config[128];
 	int ok = 0, refused = 0;
 
-	snprintf(config, sizeof(config), "{\"limits\": {\"max_clients\": %d}}",
-		 MANY_LIMIT);
+	/* All of one uid here: its quota must not come first. */
+	snprintf(config, sizeof(config),
+		 "{\"limits\": {\"max_clients\": %d, "
+		 "\"max_clients_per_uid\": %d}}",
+		 MANY_LIMIT, MANY_LIMIT);
 	ck_assert_int_eq(sbt_broker_start(&b, config, NULL), 0);
 	for (int i = 0; i < MANY_LIMIT + MANY_EXTRA; i++) {
 		int r = hello_or_refusal(&c[i], b.socket);

@@ -138,7 +138,7 @@ START_TEST(attach_checks_header)
 	ck_assert_int_eq(sb_ring_attach(&r, f.data, 100, f.ctl, f.ctl_size),
 	                 -EBADMSG);
 	/* Other version, bad magic, bad geometry. */
-	hdr->version = 2;
+	hdr->version = SB_RING_VERSION_FLAGS + 1;
 	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
 	                                f.ctl_size),
 	                 -EPROTO);

@@ -1284,7 +1284,8 @@ static int corrupt_ok(long r)
 {
 	return r >= 0 || r == -EBADMSG || r == -EPROTO || r == -EAGAIN ||
 	       r == -ETIMEDOUT || r == -EMSGSIZE || r == -EUSERS ||
-	       r == -ENOENT || r == -ESTALE || r == -EBUSY;
+	       r == -ENOENT || r == -ESTALE || r == -EBUSY ||
+	       r == -EIDRM; /* a reader whose slot state was overwritten */
 }
 
 /* Neither lock may be left held by a call that returned. (A random cell

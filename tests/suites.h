@@ -15,11 +15,15 @@
 	X(ring)                                                                \
 	X(ring_mp)                                                             \
 	X(ring_wait)                                                           \
+	X(checksum)                                                            \
 	X(solo)                                                                \
 	X(waiters)                                                             \
 	X(shm_lock)                                                            \
 	X(hostile)                                                             \
+	X(persist)                                                             \
 	X(access)                                                              \
+	X(inflight)                                                            \
+	X(evict)                                                               \
 	X(crash)                                                               \
 	X(sockpath)                                                            \
 	X(sockdir)                                                             \

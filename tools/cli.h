@@ -51,12 +51,13 @@ int sb_cli_stat(int argc, char **argv);
 int sb_cli_top(int argc, char **argv);
 int sb_cli_create(int argc, char **argv);
 int sb_cli_rm(int argc, char **argv);
+int sb_cli_evict(int argc, char **argv);
 int sb_cli_bench(int argc, char **argv);
 
 /* Help texts, kept beside each command's code. */
 extern const char sb_cli_pub_usage[], sb_cli_sub_usage[], sb_cli_ls_usage[],
     sb_cli_stat_usage[], sb_cli_top_usage[], sb_cli_create_usage[],
-    sb_cli_rm_usage[], sb_cli_bench_usage[];
+    sb_cli_rm_usage[], sb_cli_evict_usage[], sb_cli_bench_usage[];
 
 /* ---- errors (main.c) --------------------------------------------------- */
 

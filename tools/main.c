@@ -37,6 +37,8 @@ const struct sb_cli_command sb_cli_commands[] = {
     {"create", sb_cli_create, "create a topic with chosen settings",
      sb_cli_create_usage},
     {"rm", sb_cli_rm, "remove a topic", sb_cli_rm_usage},
+    {"evict", sb_cli_evict, "remove a subscriber that stopped reading",
+     sb_cli_evict_usage},
     {"bench", sb_cli_bench, "run the benchmark program (shmbus-bench)",
      sb_cli_bench_usage},
     {NULL, NULL, NULL, NULL},
@@ -373,6 +375,14 @@ int sb_cli_connect(const char *cmd, shmbus **bus)
 		return sb_cli_fail(SB_EXIT_USAGE, cmd,
 				   "socket path too long (at most %d bytes)",
 				   SB_SOCKET_PATH_MAX);
+	case -EUSERS:
+		return sb_cli_fail(SB_EXIT_ERROR, cmd,
+				   "too many clients: the broker at %s "
+				   "refuses new connections "
+				   "(limits.max_clients, or "
+				   "limits.max_clients_per_uid for uid %lu, "
+				   "reached)",
+				   path, (unsigned long)getuid());
 	default:
 		return sb_cli_fail(sb_cli_status(r), cmd,
 				   "cannot talk to the broker at %s: %s", path,

@@ -27,7 +27,13 @@ const char sb_cli_stat_usage[] =
     "blocked now;\n"
     "and for each subscriber its pid, messages received and lost, and "
     "how far\n"
-    "it lags behind (bytes not yet read), and whether it sleeps waiting.\n"
+    "it lags behind (bytes not yet read), whether it sleeps waiting, and "
+    "how long\n"
+    "its position has stood still with messages to read (STALLED, as seen "
+    "by the\n"
+    "broker's 1 s sweep; see shmbus evict and max_stall_ms). Also how "
+    "many\n"
+    "subscribers were evicted.\n"
     "\n"
     "  --json          the broker's topic_stat result as JSON (without "
     "TOPIC:\n"
@@ -95,8 +101,9 @@ static int print_stat(const cJSON *res)
 	const cJSON *subs =
 	    cJSON_GetObjectItemCaseSensitive(res, "subscribers");
 	const cJSON *queue = cJSON_GetObjectItemCaseSensitive(res, "queue");
-	static const char *const header[] = {
-	    "SLOT", "PID", "CLIENT", "RECEIVED", "LOST", "LAG", "SLEEPING"};
+	static const char *const header[] = {"SLOT",	 "PID",	    "CLIENT",
+					     "RECEIVED", "LOST",    "LAG",
+					     "STALLED",	 "SLEEPING"};
 	uint64_t cap = sb_cli_json_u64(info, "capacity");
 	uint64_t used = sb_cli_json_u64(info, "used_bytes");
 	char a[32], b[32];
@@ -127,6 +134,10 @@ static int print_stat(const cJSON *res)
 	       (unsigned long long)sb_cli_json_u64(st, "waits"),
 	       (unsigned long long)sb_cli_json_u64(st, "recoveries"),
 	       (unsigned long long)sb_cli_json_u64(st, "blocked_writers"));
+	printf("  evicted %llu subscriber(s); max_stall_ms %llu%s\n",
+	       (unsigned long long)sb_cli_json_u64(st, "evictions"),
+	       (unsigned long long)sb_cli_json_u64(info, "max_stall_ms"),
+	       sb_cli_json_u64(info, "max_stall_ms") == 0 ? " (off)" : "");
 	if (cJSON_IsObject(queue)) {
 		printf("  queue: lag %llu bytes, lost %llu\n",
 		       (unsigned long long)sb_cli_json_u64(queue, "lag_bytes"),
@@ -135,28 +146,33 @@ static int print_stat(const cJSON *res)
 	if (cJSON_GetArraySize(subs) == 0) {
 		return 0;
 	}
-	sb_cli_table_init(&t, 7);
-	for (int c = 0; c < 6; c++) {
+	sb_cli_table_init(&t, 8);
+	for (int c = 0; c < 7; c++) {
 		t.right[c] = 1;
 	}
 	r = sb_cli_table_add(&t, header);
 	cJSON_ArrayForEach(s, subs)
 	{
-		char cells[6][24];
-		const char *row[7] = {cells[0],
-				      cells[1],
-				      cells[2],
-				      cells[3],
-				      cells[4],
-				      cells[5],
-				      yes_no(sb_cli_json_bool(s, "sleeping"))};
+		char cells[7][24];
+		const char *row[8] = {
+		    cells[0], cells[1],
+		    cells[2], cells[3],
+		    cells[4], cells[5],
+		    cells[6], yes_no(sb_cli_json_bool(s, "sleeping"))};
 		static const char *const keys[6] = {
 		    "slot", "pid", "client", "received", "lost", "lag_bytes"};
+		uint64_t stalled = sb_cli_json_u64(s, "stalled_ms");
 
 		for (int k = 0; k < 6; k++) {
 			snprintf(
 			    cells[k], sizeof(cells[k]), "%llu",
 			    (unsigned long long)sb_cli_json_u64(s, keys[k]));
+		}
+		if (stalled == 0) {
+			snprintf(cells[6], sizeof(cells[6]), "-");
+		} else {
+			snprintf(cells[6], sizeof(cells[6]), "%llums",
+				 (unsigned long long)stalled);
 		}
 		if (r == 0) {
 			r = sb_cli_table_add(&t, row);

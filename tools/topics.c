@@ -1,6 +1,7 @@
 /*
- * topics.c - `shmbus ls`, `shmbus create` and `shmbus rm`: list the
- * broker's topics, create one with chosen settings, remove one. They talk
+ * topics.c - `shmbus ls`, `shmbus create`, `shmbus rm` and `shmbus evict`:
+ * list the broker's topics, create one with chosen settings, remove one,
+ * remove a subscriber from one. They talk
  * to the broker with raw requests (sb_client_call) rather than the public
  * API so that the broker's own explanation of a refusal ("field
  * \"capacity\" must be a power of two") reaches the user.
@@ -47,11 +48,33 @@ const char sb_cli_create_usage[] =
     "(fail)\n"
     "  --persistent        keep the ring in a file in the broker's "
     "data_dir\n"
+    "  --max-stall-ms MS   evict a subscriber whose position has not "
+    "moved for\n"
+    "                      MS milliseconds while it had messages to read "
+    "(0: never)\n"
     "  --socket PATH       the broker's socket\n"
     "  --help              this text\n"
     "\n"
     "SIZE is a number of bytes with an optional unit: 4096, 64KiB, 1MiB, "
     "1GiB.\n";
+
+const char sb_cli_evict_usage[] =
+    "usage: shmbus evict [--socket PATH] TOPIC SLOT\n"
+    "\n"
+    "Removes the subscriber in slot SLOT of TOPIC (the SLOT column of "
+    "shmbus stat),\n"
+    "for a subscriber that stopped reading and holds publishers back. "
+    "Its slot\n"
+    "is freed at once and waiting publishers go on; the subscriber's next "
+    "receive\n"
+    "fails with \"subscriber evicted\" (EIDRM). Needs the topic's admin "
+    "right.\n"
+    "Exit status 2 when SLOT is not a slot of TOPIC, 4 when TOPIC does "
+    "not exist\n"
+    "or SLOT holds no subscriber, 5 without the admin right.\n"
+    "\n"
+    "  --socket PATH   the broker's socket\n"
+    "  --help          this text\n";
 
 const char sb_cli_rm_usage[] =
     "usage: shmbus rm [--socket PATH] TOPIC\n"
@@ -249,6 +272,7 @@ static int create_options(int argc, char **argv, cJSON *req)
 	    {"mode", required_argument, NULL, 'M'},
 	    {"overflow", required_argument, NULL, 'o'},
 	    {"persistent", no_argument, NULL, 'p'},
+	    {"max-stall-ms", required_argument, NULL, 's'},
 	    SB_CLI_COMMON_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
@@ -291,6 +315,13 @@ static int create_options(int argc, char **argv, cJSON *req)
 				   ? 0
 				   : sb_cli_fail(SB_EXIT_ERROR, "create",
 						 "out of memory");
+			break;
+		case 's':
+			done = sb_cli_parse_u64("create", "--max-stall-ms",
+						optarg, 0, 86400000, &v);
+			done = done != 0 ? done
+					 : add_size(req, "max_stall_ms",
+						    "--max-stall-ms", v);
 			break;
 		}
 		done = done == 0 ? -1 : done;
@@ -377,6 +408,72 @@ int sb_cli_rm(int argc, char **argv)
 	status = sb_cli_request("rm", bus, "topic_delete", topic, req, &rep);
 	if (status == 0) {
 		printf("removed topic \"%s\"\n", topic);
+	}
+	sb_client_reply_fini(&rep);
+	shmbus_close(bus);
+	return status;
+}
+
+/* ---- evict ------------------------------------------------------------- */
+
+/* The sub_evict request for TOPIC SLOT, or the exit status. */
+static int evict_request(int argc, char **argv, const char **topic, cJSON **req)
+{
+	uint64_t slot;
+	int status;
+
+	if (argc - optind != 2) {
+		return sb_cli_fail(SB_EXIT_USAGE, "evict",
+				   "TOPIC and SLOT expected (try 'shmbus "
+				   "evict --help')");
+	}
+	*topic = argv[optind];
+	status = sb_cli_check_topic("evict", *topic);
+	if (status == 0) {
+		status = sb_cli_parse_u64("evict", "SLOT", argv[optind + 1], 0,
+					  UINT32_MAX, &slot);
+	}
+	if (status != 0) {
+		return status;
+	}
+	*req = sb_client_topic_request(*topic);
+	if (*req == NULL ||
+	    sb_msg_add_int(*req, "slot", (int64_t)slot) == NULL) {
+		cJSON_Delete(*req);
+		*req = NULL;
+		return sb_cli_fail(SB_EXIT_ERROR, "evict", "out of memory");
+	}
+	return 0;
+}
+
+int sb_cli_evict(int argc, char **argv)
+{
+	struct sb_client_reply rep;
+	shmbus *bus = NULL;
+	const char *topic = NULL;
+	cJSON *req = NULL;
+	int status =
+	    parse_simple("evict", argc, argv, sb_cli_evict_usage, NULL);
+
+	if (status >= 0) {
+		return status;
+	}
+	status = evict_request(argc, argv, &topic, &req);
+	if (status == 0) {
+		status = sb_cli_connect("evict", &bus);
+	}
+	if (status != 0) {
+		cJSON_Delete(req);
+		return status;
+	}
+	status = sb_cli_request("evict", bus, "sub_evict", topic, req, &rep);
+	if (status == 0) {
+		printf(
+		    "evicted the subscriber in slot %llu of topic \"%s\" "
+		    "(pid %llu)\n",
+		    (unsigned long long)sb_cli_json_u64(rep.msg.result, "slot"),
+		    topic,
+		    (unsigned long long)sb_cli_json_u64(rep.msg.result, "pid"));
 	}
 	sb_client_reply_fini(&rep);
 	shmbus_close(bus);

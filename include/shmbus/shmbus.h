@@ -188,7 +188,11 @@ SHMBUS_API int shmbus_sub_open(shmbus *bus, const char *topic, int start,
  * Copies the next message into `buf` (capacity `cap`) and returns its
  * length. -EMSGSIZE when `cap` is too small (the message stays: peek at it
  * or receive with a bigger buffer), -EAGAIN (none and timeout_ms is 0),
- * -ETIMEDOUT, -EBADMSG, -EBUSY (a peek is held), -EINVAL.
+ * -ETIMEDOUT, -EBADMSG, -EBUSY (a peek is held), -EINVAL, -EIDRM (this
+ * subscriber was evicted by the broker: an admin's `shmbus evict`, or the
+ * topic's max_stall_ms; every later call returns it too, and its descriptor
+ * from shmbus_sub_fd() polls readable: close it, and open again to go on
+ * from the newest message).
  */
 SHMBUS_API ssize_t shmbus_receive(shmbus_sub *sub, void *buf, size_t cap,
                                   int timeout_ms);
@@ -197,15 +201,18 @@ SHMBUS_API ssize_t shmbus_receive(shmbus_sub *sub, void *buf, size_t cap,
  * Zero-copy receiving: points *data at the next message in shared memory
  * (read-only) and *len at its length, without consuming it;
  * shmbus_release() consumes it. Under the overwrite policy the bytes may be
- * overwritten while held, and shmbus_release() then returns -ESTALE.
+ * overwritten while held, and shmbus_release() then returns -ESTALE; if
+ * the subscriber is evicted while it holds a message, shmbus_release()
+ * returns -EIDRM (and the bytes may have been reused).
  * Errors as for shmbus_receive().
  */
 SHMBUS_API int shmbus_peek(shmbus_sub *sub, const void **data, size_t *len,
                            int timeout_ms);
 SHMBUS_API int shmbus_release(shmbus_sub *sub);
 
-/* How many messages this subscriber missed because they were overwritten
- * before it read them (overwrite policy; always 0 under block). */
+/* How many messages this subscriber missed: overwritten before it read
+ * them (overwrite policy), or damaged in a checksummed topic and skipped
+ * with -EBADMSG. */
 SHMBUS_API uint64_t shmbus_sub_lost(const shmbus_sub *sub);
 
 /*
