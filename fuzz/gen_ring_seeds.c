@@ -97,7 +97,7 @@ static void write_seed(const char *dir, const char *name,
 
 	/* Free lock cells: the ids of the process that made the seeds would
 	 * mean nothing to the target. */
-	memset(seg + DATA_SIZE + 128, 0, 64);
+	memset(seg + SB_RING_WCTL_OFFSET + 128, 0, 64);
 	memset(seg + DATA_SIZE + 512, 0, 64);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "wb");

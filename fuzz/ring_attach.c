@@ -20,8 +20,8 @@
  * first byte holds flags (see FLAG_*), each later byte is one operation
  * (see run_op()); without a script a default one runs.
  *
- * The two lock cells of the control segment (offsets 128 and 512, 64 bytes
- * each) are fuzzed like every other byte: a lock naming a thread that cannot
+ * The two lock cells (writer_lock at 1024 + 128 of the data segment,
+ * queue_lock at 512 of the control segment, 64 bytes each) are fuzzed like every other byte: a lock naming a thread that cannot
  * exist is taken over at once, one naming a live thread makes the call time
  * out. Flags can instead free both cells (as sb_ring_format_ctl() makes
  * them) or mark one as left by a dead holder, to drive the repair paths.
@@ -140,7 +140,9 @@ static void prepare_lock(struct sb_shm_lock *l, int free_it, int died)
  * be wedged. */
 static void assert_locks_free(struct sb_ring_ctl *ctl)
 {
-	die_if(sb_shm_lock_held(&ctl->writer_lock) ||
+	struct sb_ring_header *hdr = (struct sb_ring_header *)g_data;
+
+	die_if(sb_shm_lock_held(&hdr->wctl.writer_lock) ||
 	       sb_shm_lock_held(&ctl->queue_lock));
 }
 
@@ -326,7 +328,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		hdr->flags = SB_RING_FLAG_CHECKSUM;
 	}
 	ctl = (struct sb_ring_ctl *)g_ctl;
-	prepare_lock(&ctl->writer_lock, flags & FLAG_FREE_LOCKS,
+	prepare_lock(&((struct sb_ring_header *)g_data)->wctl.writer_lock,
+		     flags & FLAG_FREE_LOCKS,
 		     flags & FLAG_WRITER_DIED);
 	prepare_lock(&ctl->queue_lock, flags & FLAG_FREE_LOCKS,
 		     flags & FLAG_QUEUE_DIED);
