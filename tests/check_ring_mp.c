@@ -1583,6 +1583,108 @@ START_TEST(overwrite_reader_with_oldest_out_of_range_gets_ebadmsg)
 }
 END_TEST
 
+/* ---- joining without the lock ----------------------------------------- */
+
+#define JOIN_MESSAGES 200000
+#define JOINERS 2
+#define JOINS 300
+
+/*
+ * One joiner: opens a reader (alternately at the latest and the earliest
+ * position) with its data mapping read-only, as a subscriber has it,
+ * reads a few messages, checks each one's seq follows the last and its
+ * payload (the seq itself) is intact, closes, and again. The writer, at
+ * full speed on a small block-mode ring, reclaims all the while: a join
+ * that a reclaim passed would read overwritten bytes (a torn payload or
+ * -EBADMSG) or lose messages. Returns 0 or a nonzero step.
+ */
+static int joiner(struct segs *s, int id, _Atomic int *done)
+{
+	struct sb_ring ring;
+	uint64_t buf[8];
+
+	if (mprotect(s->data, s->data_size, PROT_READ) < 0 ||
+	    sb_ring_attach(&ring, s->data, s->data_size, s->ctl,
+			   s->ctl_size) < 0) {
+		return 1;
+	}
+	for (int j = 0; j < JOINS && !atomic_load(done); j++) {
+		struct sb_ring_reader rd;
+		uint64_t last = 0;
+		int start = (j + id) % 2 ? SB_RING_START_EARLIEST
+					 : SB_RING_START_LATEST;
+
+		if (sb_ring_reader_open(&ring, start, &rd) != 0) {
+			return 2;
+		}
+		for (int k = 0; k < 20; k++) {
+			ssize_t n = sb_ring_receive(&rd, buf, sizeof(buf), 2000);
+
+			if (n == -ETIMEDOUT) {
+				break; /* the writer is done */
+			}
+			if (n != (ssize_t)sizeof(buf)) {
+				return 3;
+			}
+			for (int w = 1; w < 8; w++) {
+				if (buf[w] != buf[0]) {
+					return 4; /* torn */
+				}
+			}
+			if (k > 0 && buf[0] != last + 1) {
+				return 5; /* lost or repeated */
+			}
+			last = buf[0];
+		}
+		if (sb_ring_reader_lost(&rd) != 0) {
+			return 6;
+		}
+		sb_ring_reader_close(&rd);
+	}
+	return 0;
+}
+
+START_TEST(subscribers_join_while_a_writer_reclaims)
+{
+	struct sb_ring_config cfg = {.capacity = 4096,
+				     .max_message = 1024,
+				     .slot_count = JOINERS + 1,
+				     .mode = SB_RING_BROADCAST,
+				     .overflow = SB_RING_BLOCK};
+	struct segs segs;
+	struct sb_ring ring;
+	pid_t pids[JOINERS];
+	uint64_t buf[8];
+	_Atomic int *done = shared_alloc(sizeof(*done));
+
+	atomic_store(done, 0);
+	segs_create(&segs, &cfg);
+	segs_attach(&segs, &ring);
+	for (int i = 0; i < JOINERS; i++) {
+		pids[i] = fork();
+		ck_assert_int_ge(pids[i], 0);
+		if (pids[i] == 0) {
+			_exit(joiner(&segs, i, done));
+		}
+	}
+	/* Message i is eight copies of i: a torn one shows. Readers that
+	 * are slow hold the writer back (block), never the other way. */
+	for (uint64_t i = 0; i < JOIN_MESSAGES; i++) {
+		for (int w = 0; w < 8; w++) {
+			buf[w] = i;
+		}
+		ck_assert_int_eq(sb_ring_publish(&ring, buf, sizeof(buf), 5000),
+				 0);
+	}
+	atomic_store(done, 1);
+	for (int i = 0; i < JOINERS; i++) {
+		ck_assert_int_eq(sbt_wait(pids[i]), 0);
+	}
+	segs_destroy(&segs);
+	munmap(done, sizeof(*done));
+}
+END_TEST
+
 Suite *ring_mp_suite(void)
 {
 	Suite *s = suite_create("ring_mp");
@@ -1592,6 +1694,7 @@ Suite *ring_mp_suite(void)
 	tcase_add_test(
 	    tc, broadcast_block_every_subscriber_gets_every_message_in_order);
 	tcase_add_test(tc, queue_block_union_is_every_message_once);
+	tcase_add_test(tc, subscribers_join_while_a_writer_reclaims);
 	tcase_add_test(
 	    tc, overwrite_received_plus_lost_is_published_and_nothing_torn);
 	suite_add_tcase(s, tc);
