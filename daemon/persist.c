@@ -248,9 +248,7 @@ static uint64_t record_end(const struct sb_ring *ring, const struct snapshot *s,
 	if (h.type == SB_REC_PAD && h.len == room - SB_RING_RECORD_HEADER) {
 		size = room;
 	} else if (h.type == SB_REC_DATA && h.len <= ring->max_message) {
-		size = (SB_RING_RECORD_HEADER + (uint64_t)h.len +
-			SB_RING_RECORD_ALIGN - 1) &
-		       ~(uint64_t)(SB_RING_RECORD_ALIGN - 1);
+		size = sb_ring_record_size(ring, h.len);
 		if (size > room) {
 			return 0;
 		}
@@ -405,13 +403,17 @@ static int write_header(struct sbd_topic *t, uint64_t oldest, uint64_t tail,
 
 	memset(&h, 0, sizeof(h));
 	h.magic = SB_RING_MAGIC;
-	h.version = SB_RING_VERSION;
+	h.version = t->ring.flags != 0 ? SB_RING_VERSION_FLAGS : SB_RING_VERSION;
+	h.flags = t->ring.flags;
 	h.mode = t->ring.mode;
 	h.overflow = t->ring.overflow;
 	h.max_message = t->ring.max_message;
 	h.capacity = t->ring.capacity;
 	h.slot_count = t->ring.slot_count;
 	h.ctl_size = t->ctl_size;
+	if (sb_ring_set_name(&h, t->name) < 0) {
+		return -EINVAL;
+	}
 	atomic_store_explicit(&h.ready, SB_RING_READY, memory_order_relaxed);
 	atomic_store_explicit(&h.writer_tail, tail, memory_order_relaxed);
 	atomic_store_explicit(&h.writer_oldest, oldest, memory_order_relaxed);

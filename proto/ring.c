@@ -41,12 +41,9 @@ struct rec_view {
 	const unsigned char *payload;
 };
 
-/* Bytes a DATA record of `len` payload bytes takes: header, payload and,
- * in a checksummed ring, the checksum word, rounded up to 16. */
 static inline uint64_t record_size(const struct sb_ring *ring, uint64_t len)
 {
-	return (len + ring->record_fixed) &
-	       ~(uint64_t)(SB_RING_RECORD_ALIGN - 1);
+	return sb_ring_record_size(ring, len);
 }
 
 static int has_checksums(const struct sb_ring *ring)

@@ -79,6 +79,17 @@ struct sb_ring {
 	uint32_t quiet_commits;
 };
 
+/* Bytes a DATA record of `len` payload bytes takes in `ring`: header,
+ * payload and, in a checksummed ring, the checksum word, rounded up to 16.
+ * The one place this is computed (the broker's write-back walks records
+ * too). */
+static inline uint64_t sb_ring_record_size(const struct sb_ring *ring,
+                                           uint64_t len)
+{
+	return (len + ring->record_fixed) &
+	       ~(uint64_t)(SB_RING_RECORD_ALIGN - 1);
+}
+
 /* A claimed, not yet committed record (zero-copy publishing). */
 struct sb_ring_claim {
 	void *data;        /* where to write the payload */

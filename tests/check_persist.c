@@ -331,6 +331,7 @@ static void read_file_ring(const char *dir, const char *topic,
 	cfg.slot_count = hdr->slot_count;
 	cfg.mode = hdr->mode;
 	cfg.overflow = hdr->overflow;
+	cfg.flags = hdr->flags;
 	ck_assert_int_eq(sb_ring_layout(&cfg, &dsize, &csize), 0);
 	ck_assert_uint_eq(dsize, (uint64_t)st.st_size);
 	ctl = aligned_alloc(4096, csize);
