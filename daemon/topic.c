@@ -245,19 +245,29 @@ static int format_ring(struct sbd_topic *t, bool existed)
  * Then the memfd's mode drops to 0400, so that a subscriber cannot reopen
  * its own descriptor for writing through /proc (root can).
  */
-static int make_readonly_fd(struct sbd_topic *t)
+/* A read-only descriptor of the memory `fd` is open on (reopened through
+ * /proc, as a memfd has no path), or -errno. */
+static int reopen_read_only(int fd)
 {
 	char path[64];
-	int r;
+	int ro;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", t->data_fd);
-	t->ro_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (t->ro_fd < 0) {
-		r = -errno;
-		sbd_error("open(%s, topic \"%s\"): %s", path, t->name,
-			  strerror(-r));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	return ro >= 0 ? ro : -errno;
+}
+
+static int make_readonly_fd(struct sbd_topic *t)
+{
+	int r = reopen_read_only(t->data_fd);
+
+	if (r < 0) {
+		sbd_error("reopening the data segment of topic \"%s\" "
+			  "read-only: %s",
+			  t->name, strerror(-r));
 		return r;
 	}
+	t->ro_fd = r;
 	if (fchmod(t->data_fd, 0400) < 0) {
 		r = -errno;
 		sbd_error("fchmod(data of topic \"%s\"): %s", t->name,
@@ -762,15 +772,14 @@ static int map_adopted(struct sbd_adopt *a, struct adopted *m,
  * mode is 0400 already, set by the broker that made it. */
 static int reopen_readonly(struct adopted *m, struct sb_msg_error *err)
 {
-	char path[64];
+	int r = reopen_read_only(m->data_fd);
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", m->data_fd);
-	m->ro_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (m->ro_fd < 0) {
-		return sb_msg_errorf(err, -errno,
+	if (r < 0) {
+		return sb_msg_errorf(err, r,
 				     "reopening the data segment read-only: %s",
-				     strerror(errno));
+				     strerror(-r));
 	}
+	m->ro_fd = r;
 	return 0;
 }
 
