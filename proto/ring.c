@@ -414,11 +414,9 @@ static void stat_add(_Atomic uint64_t *v, uint64_t n)
  */
 static void reclaim_begin(struct sb_ring *ring)
 {
-	struct sb_self me;
 	struct sb_ring_wctl *wc = ring->shm_wctl;
 
-	sb_self(&me);
-	atomic_store_explicit(&wc->reclaimer, (uint64_t)me.pid << 32 | me.tid,
+	atomic_store_explicit(&wc->reclaimer, sb_shm_owner_self(),
 	                      memory_order_relaxed);
 	atomic_fetch_add_explicit(&wc->reclaim_seq, 1, memory_order_seq_cst);
 }
@@ -2540,19 +2538,32 @@ static int find_free_slot(const struct sb_ring *ring, uint32_t *index)
 	return -EUSERS;
 }
 
-/* 1 once a reclaim that made reclaim_seq odd is over: it is even again,
- * or the writer that made it odd is dead (it will move nothing more, and
- * the next writer repairs the count before it reclaims). */
-static int reclaim_over(const struct sb_ring *ring, uint64_t seq)
+/*
+ * Waits until a reclaim that made reclaim_seq odd is over: it is even
+ * again, or the writer that made it odd is dead (it will move nothing
+ * more, and the next writer repairs the count before it reclaims). A
+ * reclaim lasts a scan of the cursors, so the reader spins a little before
+ * it asks the kernel whether that writer lives. Returns 0 or -ETIMEDOUT.
+ */
+static int wait_reclaim_over(struct sb_ring *ring, uint64_t seq,
+                             struct sb_wait *w)
 {
-	uint64_t who;
-
-	if ((seq & 1u) == 0) {
-		return 1;
+	for (unsigned spins = 0; (seq & 1u) != 0; spins++) {
+		if (spins > 64) {
+			if (!sb_shm_owner_alive(atomic_load_explicit(
+			        &ring->shm_wctl->reclaimer,
+			        memory_order_relaxed))) {
+				return 0;
+			}
+			if (sb_deadline_passed(sb_wait_deadline(w))) {
+				return -ETIMEDOUT;
+			}
+		}
+		sb_cpu_relax();
+		seq = atomic_load_explicit(&ring->shm_wctl->reclaim_seq,
+		                           memory_order_acquire);
 	}
-	who = atomic_load_explicit(&ring->shm_wctl->reclaimer,
-	                           memory_order_relaxed);
-	return !sb_thread_alive((uint32_t)(who >> 32), (uint32_t)who);
+	return 0;
 }
 
 /*
@@ -2571,19 +2582,17 @@ static int reclaim_over(const struct sb_ring *ring, uint64_t seq)
 static int join_reclaims(struct sb_ring *ring, struct sb_ring_slot *slot,
                          uint64_t *pos, struct sb_wait *w)
 {
-	uint64_t seq, oldest;
+	uint64_t oldest;
+	int r;
 
 	for (;;) {
-		seq = atomic_load_explicit(&ring->shm_wctl->reclaim_seq,
-		                           memory_order_seq_cst);
-		for (unsigned spins = 0; !reclaim_over(ring, seq); spins++) {
-			if (spins > 64 && sb_deadline_passed(
-			                      sb_wait_deadline(w))) {
-				return -ETIMEDOUT;
-			}
-			sb_cpu_relax();
-			seq = atomic_load_explicit(
-			    &ring->shm_wctl->reclaim_seq, memory_order_acquire);
+		r = wait_reclaim_over(
+		    ring,
+		    atomic_load_explicit(&ring->shm_wctl->reclaim_seq,
+		                         memory_order_seq_cst),
+		    w);
+		if (r < 0) {
+			return r;
 		}
 		oldest = atomic_load_explicit(&ring->shm_hdr->writer_oldest,
 		                              memory_order_acquire);

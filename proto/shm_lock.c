@@ -25,7 +25,7 @@
  * lock for a copy at most, so a short spin usually sees it free. */
 #define SPIN_TRIES 100
 
-static uint64_t self_word(void)
+uint64_t sb_shm_owner_self(void)
 {
 	struct sb_self me;
 
@@ -48,8 +48,7 @@ static int plausible_owner(uint64_t word)
 	       tid <= SB_PID_MAX_LIMIT;
 }
 
-/* 1 when the thread `word` names may still run. */
-static int owner_alive(uint64_t word)
+int sb_shm_owner_alive(uint64_t word)
 {
 	return plausible_owner(word) &&
 	       sb_thread_alive((uint32_t)(word >> 32), (uint32_t)word);
@@ -105,12 +104,12 @@ int sb_shm_lock_try(struct sb_shm_lock *l)
 {
 	uint64_t free_word = 0;
 
-	return take_from(l, &free_word, self_word());
+	return take_from(l, &free_word, sb_shm_owner_self());
 }
 
 int sb_shm_lock_take(struct sb_shm_lock *l, const struct timespec *deadline)
 {
-	uint64_t me = self_word();
+	uint64_t me = sb_shm_owner_self();
 	uint64_t seen = 0;
 	int spins = 0;
 	int slept_out = 0;
@@ -133,7 +132,7 @@ int sb_shm_lock_take(struct sb_shm_lock *l, const struct timespec *deadline)
 		 * from the exact value we judged means no two waiters take
 		 * it from one dead holder. */
 		if ((slept_out || !plausible_owner(seen)) &&
-		    !owner_alive(seen)) {
+		    !sb_shm_owner_alive(seen)) {
 			if (take_from(l, &seen, me)) {
 				return SB_SHM_LOCK_OWNER_DIED;
 			}
@@ -150,7 +149,7 @@ int sb_shm_lock_take(struct sb_shm_lock *l, const struct timespec *deadline)
 
 void sb_shm_lock_release(struct sb_shm_lock *l)
 {
-	uint64_t me = self_word();
+	uint64_t me = sb_shm_owner_self();
 
 	/* seq_cst: releases what we wrote under the lock, and is the first
 	 * half of the Dekker pair with sleep_while_held(). */
@@ -171,5 +170,5 @@ void sb_shm_lock_release(struct sb_shm_lock *l)
 int sb_shm_lock_held(struct sb_shm_lock *l)
 {
 	return atomic_load_explicit(&l->owner, memory_order_relaxed) ==
-	       self_word();
+	       sb_shm_owner_self();
 }

@@ -49,6 +49,14 @@ static_assert(offsetof(struct sb_shm_lock, sleepers) == 12, "");
 /* Results of sb_shm_lock_take() beyond 0 (taken) and negative errnos. */
 #define SB_SHM_LOCK_OWNER_DIED 1 /* taken from a holder that died */
 
+/* The calling thread's ids as the cell holds them: pid << 32 | tid. */
+uint64_t sb_shm_owner_self(void);
+
+/* 1 when the thread an ids word names may still run: ids no thread can
+ * have (0, above SB_PID_MAX_LIMIT) are dead at once, others are asked of
+ * the kernel (sb_thread_alive). */
+int sb_shm_owner_alive(uint64_t word);
+
 /* Takes the lock if it is free at once, reading no clock: 1 when taken. */
 int sb_shm_lock_try(struct sb_shm_lock *l);
 
