@@ -29,7 +29,6 @@
 #include "tests/testutil.h"
 
 #define PRODUCERS  16 /* producer ids 0..PRODUCERS-1 */
-#define MSG_HEADER 12 /* seq, producer, checksum */
 #define MSG_MAX	   256
 #define WAIT_MS	   20000
 #define RACE_RUNS  20
@@ -43,37 +42,6 @@ static void sleep_ms(int ms)
 }
 
 /* ---- messages: seq, producer, a pattern, a checksum --------------------- */
-
-static size_t make_msg(unsigned char *buf, uint32_t seq, uint32_t producer)
-{
-	size_t len = MSG_HEADER + (seq * 7 + producer * 13) % 200;
-	uint32_t sum;
-
-	memcpy(buf, &seq, 4);
-	memcpy(buf + 4, &producer, 4);
-	sbt_fill_pattern(buf + 8, len - MSG_HEADER, seq ^ (producer << 24));
-	sum = sbt_checksum(buf, len - 4);
-	memcpy(buf + len - 4, &sum, 4);
-	return len;
-}
-
-static int check_msg(const unsigned char *buf, size_t len, uint32_t *seq,
-		     uint32_t *producer)
-{
-	uint32_t sum;
-
-	if (len < MSG_HEADER) {
-		return -1;
-	}
-	memcpy(seq, buf, 4);
-	memcpy(producer, buf + 4, 4);
-	memcpy(&sum, buf + len - 4, 4);
-	if (*producer >= PRODUCERS || sum != sbt_checksum(buf, len - 4) ||
-	    len != MSG_HEADER + (*seq * 7 + *producer * 13) % 200) {
-		return -1;
-	}
-	return 0;
-}
 
 /* What one reader saw of each producer: consecutive seqs or an error. */
 struct seen {
@@ -99,7 +67,8 @@ static void account(struct seen *s, const unsigned char *buf, ssize_t len)
 	uint32_t seq, p;
 	int64_t last;
 
-	if (len < 0 || check_msg(buf, (size_t)len, &seq, &p) < 0) {
+	if (len < 0 ||
+	    sbt_check_msg(buf, (size_t)len, PRODUCERS, &seq, &p) < 0) {
 		atomic_fetch_add(&s->errors, 1);
 		return;
 	}
@@ -172,7 +141,7 @@ static void producer_main(const char *topic, int id)
 	}
 	atomic_store(&sh->ready_pub[id], 1);
 	while (atomic_load(&sh->stop_pub[id]) == 0) {
-		size_t len = make_msg(buf, seq, (uint32_t)id);
+		size_t len = sbt_make_msg(buf, seq, (uint32_t)id);
 
 		r = shmbus_publish(pub, buf, len, 200);
 		if (r == -ETIMEDOUT) {

@@ -36,7 +36,6 @@
 #define MAX_PROCS  4
 #define RESTARTS   5
 #define WAIT_MS	   10000
-#define MSG_HEADER 12 /* seq, producer, checksum */
 #define MSG_MAX	   256
 
 static void sleep_ms(int ms)
@@ -55,39 +54,6 @@ static double now_ms(void)
 }
 
 /* ---- messages ---------------------------------------------------------- */
-
-/* seq, producer, then a pattern of a length derived from both, then the
- * checksum of everything before it. */
-static size_t make_msg(unsigned char *buf, uint32_t seq, uint32_t producer)
-{
-	size_t len = MSG_HEADER + (seq * 7 + producer * 13) % 200;
-	uint32_t sum;
-
-	memcpy(buf, &seq, 4);
-	memcpy(buf + 4, &producer, 4);
-	sbt_fill_pattern(buf + 8, len - MSG_HEADER, seq ^ (producer << 24));
-	sum = sbt_checksum(buf, len - 4);
-	memcpy(buf + len - 4, &sum, 4);
-	return len;
-}
-
-static int check_msg(const unsigned char *buf, size_t len, uint32_t *seq,
-		     uint32_t *producer)
-{
-	uint32_t sum;
-
-	if (len < MSG_HEADER) {
-		return -1;
-	}
-	memcpy(seq, buf, 4);
-	memcpy(producer, buf + 4, 4);
-	memcpy(&sum, buf + len - 4, 4);
-	if (*producer >= MAX_PROCS || sum != sbt_checksum(buf, len - 4) ||
-	    len != MSG_HEADER + (*seq * 7 + *producer * 13) % 200) {
-		return -1;
-	}
-	return 0;
-}
 
 /* ---- processes sharing one page of counters ---------------------------- */
 
@@ -156,7 +122,7 @@ static void producer_main(int id)
 	}
 	atomic_store(&sh->ready[0][id], 1);
 	while (atomic_load(&sh->stop_pub[id]) == 0) {
-		size_t len = make_msg(buf, seq, (uint32_t)id);
+		size_t len = sbt_make_msg(buf, seq, (uint32_t)id);
 		int r = shmbus_publish(pub, buf, len, 200);
 
 		if (r == -ETIMEDOUT) {
@@ -218,7 +184,8 @@ static void subscriber_main(int id, int start)
 			}
 			continue;
 		}
-		if (n < 0 || check_msg(buf, (size_t)n, &seq, &p) < 0) {
+		if (n < 0 ||
+		    sbt_check_msg(buf, (size_t)n, MAX_PROCS, &seq, &p) < 0) {
 			atomic_fetch_add(&st->errors, 1);
 			continue;
 		}

@@ -30,6 +30,18 @@ uint32_t sbt_checksum(const void *data, size_t len);
 void sbt_fill_pattern(void *buf, size_t len, uint32_t seed);
 int sbt_check_pattern(const void *buf, size_t len, uint32_t seed);
 
+/* A message that tells who sent it and whether it arrived whole: seq and
+ * producer (4 bytes each), a pattern of a length derived from both, then
+ * the checksum of everything before it. SBT_MSG_MAX bytes at most. */
+#define SBT_MSG_HEADER 12 /* seq, producer, checksum */
+#define SBT_MSG_MAX (SBT_MSG_HEADER + 200)
+size_t sbt_make_msg(unsigned char *buf, uint32_t seq, uint32_t producer);
+
+/* Checks a message of sbt_make_msg() from a producer below `producers`,
+ * filling *seq and *producer. Returns 0 or -1 (torn, foreign, short). */
+int sbt_check_msg(const unsigned char *buf, size_t len, uint32_t producers,
+                  uint32_t *seq, uint32_t *producer);
+
 /* Directory of the binaries under test (shmbusd, shmbus): $SHMBUS_TEST_BINDIR
  * set by the Makefile, or build/plain. */
 const char *sbt_bindir(void);
