@@ -44,7 +44,7 @@ static int reader(struct sb_ring_reader *rd, long n)
 int main(int argc, char **argv)
 {
 	struct sb_ring_config cfg = {1u << 20, 4096, 4, SB_RING_BROADCAST,
-	                             SB_RING_BLOCK, 0};
+	                             SB_RING_BLOCK, 0, SB_RING_SLOTS_INLINE};
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	uint64_t ds, cs;

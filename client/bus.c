@@ -31,11 +31,21 @@ static_assert(SHMBUS_QUEUE == SB_RING_QUEUE, "");
 static_assert(SHMBUS_START_LATEST == SB_RING_START_LATEST, "");
 static_assert(SHMBUS_START_EARLIEST == SB_RING_START_EARLIEST, "");
 
+/* The identity of a slot segment a publisher maps. */
+struct slot_id {
+	dev_t dev;
+	ino_t ino;
+};
+
 struct shmbus_pub {
 	shmbus *bus; /* a reference: the connection outlives shmbus_close() */
 	struct sb_client_topic reg; /* descriptors kept for re-adoption */
 	struct sb_linger_segs m;
 	struct sb_ring ring;
+	/* The subscribers' slot segments, mapped read-only as the broker
+	 * names them (op slots), and what each mapping is of. */
+	struct sb_ring_slot_map slot_map;
+	struct slot_id *slot_ids;
 	/* Thread id of the claim's holder, 0 when none; only that thread
 	 * touches `claim`. */
 	_Atomic pid_t claim_tid;
@@ -48,6 +58,7 @@ struct shmbus_sub {
 	struct sb_linger_segs m;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
+	struct sb_ring_slot *slot; /* its slot segment, mapped read-write */
 
 	/* The pollable descriptor and its watcher (shmbus_sub_fd()). */
 	int efd; /* -1 until the first shmbus_sub_fd() */
@@ -226,14 +237,50 @@ static int map_grant(shmbus *bus, const int *fds, struct sb_linger_segs *m)
 	return map_segments(fds, m);
 }
 
+/* Maps a slot segment (its size checked first: a smaller object would
+ * fault on access). */
+static int map_slot(int fd, int prot, struct sb_ring_slot **out)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0) {
+		return -errno;
+	}
+	if (st.st_size != SB_RING_SLOT_SEGMENT_SIZE) {
+		return -EPROTO;
+	}
+	p = mmap(NULL, SB_RING_SLOT_SEGMENT_SIZE, prot, MAP_SHARED | MAP_POPULATE,
+		 fd, 0);
+	if (p == MAP_FAILED) {
+		return -errno;
+	}
+	*out = p;
+	return 0;
+}
+
+static void unmap_slot(struct sb_ring_slot **slot)
+{
+	if (*slot != NULL) {
+		munmap(*slot, SB_RING_SLOT_SEGMENT_SIZE);
+		*slot = NULL;
+	}
+}
+
 /* What an open reply told us. */
 struct grant {
 	int64_t handle;
-	int64_t owner; /* sub_open only */
+	int64_t slot_index; /* sub_open only */
+	/* pub_open only: the slot set's generation and how many slots were
+	 * in use when the broker replied (-1: not said). */
+	int64_t slot_gen;
+	int64_t slots_in_use;
 	uint64_t gen;  /* the connection that granted it */
 	struct sb_linger_segs m;
 	int data_fd; /* kept open for handing the topic back */
 	int ctl_fd;
+	int slot_fd;		   /* sub_open only */
+	struct sb_ring_slot *slot; /* its mapping (read-write) */
 	bool persistent;
 	bool is_explicit;
 };
@@ -248,9 +295,13 @@ static void close_grant_fds(struct grant *g)
 		close(g->ctl_fd);
 		g->ctl_fd = -1;
 	}
+	if (g->slot_fd >= 0) {
+		close(g->slot_fd);
+		g->slot_fd = -1;
+	}
 }
 
-static int read_grant(const struct sb_client_reply *rep, int want_owner,
+static int read_grant(const struct sb_client_reply *rep, int sub,
 		      struct grant *g)
 {
 	const cJSON *res = rep->msg.result;
@@ -274,10 +325,16 @@ static int read_grant(const struct sb_client_reply *rep, int want_owner,
 	    sb_msg_get_int(res, "ctl_size", 1, SB_MSG_INT_MAX, &ctl_size,
 			   NULL) < 0 ||
 	    (uint64_t)data_size > SIZE_MAX || (uint64_t)ctl_size > SIZE_MAX ||
-	    rep->nfds != 2 ||
-	    (want_owner && sb_msg_get_int(res, "owner", 1, UINT32_MAX,
-					  &g->owner, NULL) < 0)) {
+	    rep->nfds != (sub ? 3 : 2) ||
+	    (sub && sb_msg_get_int(res, "slot", 0, SB_RING_MAX_SLOTS - 1,
+				   &g->slot_index, NULL) < 0)) {
 		return -EPROTO;
+	}
+	if (!sub && (sb_msg_get_int(res, "slot_gen", 0, SB_MSG_INT_MAX,
+				    &g->slot_gen, NULL) < 0 ||
+		     sb_msg_get_int(res, "slots_in_use", 0, SB_RING_MAX_SLOTS,
+				    &g->slots_in_use, NULL) < 0)) {
+		g->slot_gen = g->slots_in_use = -1;
 	}
 	g->m.key.data_size = (size_t)data_size;
 	g->m.key.ctl_size = (size_t)ctl_size;
@@ -290,18 +347,18 @@ static int read_grant(const struct sb_client_reply *rep, int want_owner,
  * is left: mappings undone, descriptors closed, the handle given back.
  */
 static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
-		      int want_owner, struct grant *g, struct sb_ring *ring)
+		      int sub, struct grant *g, struct sb_ring *ring)
 {
 	struct sb_client_reply rep;
 	int r, have_handle = 0;
 
 	memset(g, 0, sizeof(*g));
 	g->handle = -1;
-	g->data_fd = g->ctl_fd = -1;
+	g->data_fd = g->ctl_fd = g->slot_fd = -1;
 	r = sb_client_call(bus, op, req, &rep);
 	g->gen = rep.gen;
 	if (r == 0) {
-		r = read_grant(&rep, want_owner, g);
+		r = read_grant(&rep, sub, g);
 		have_handle = g->handle >= 0;
 	}
 	if (r == 0) {
@@ -316,6 +373,12 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
 		g->data_fd = rep.fds[0];
 		g->ctl_fd = rep.fds[1];
 		rep.fds[0] = rep.fds[1] = -1;
+		if (sub) {
+			g->slot_fd = rep.fds[2];
+			rep.fds[2] = -1;
+			r = map_slot(g->slot_fd, PROT_READ | PROT_WRITE,
+				     &g->slot);
+		}
 	}
 	sb_client_reply_fini(&rep);
 	if (r == 0) {
@@ -324,6 +387,7 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
 	}
 	if (r < 0) {
 		sb_linger_unmap(&g->m);
+		unmap_slot(&g->slot);
 		close_grant_fds(g);
 		if (have_handle) {
 			sb_client_close_handle(bus, g->handle, g->gen);
@@ -343,12 +407,14 @@ static void register_topic(shmbus *bus, struct sb_client_topic *reg,
 	reg->sub = sub;
 	reg->data_fd = g->data_fd;
 	reg->ctl_fd = g->ctl_fd;
+	reg->slot_fd = g->slot_fd;
+	reg->slot = (uint32_t)g->slot_index;
 	reg->persistent = g->persistent;
 	reg->is_explicit = g->is_explicit;
 	reg->ring = ring;
 	reg->rd = rd;
 	reg->handle = -1;
-	g->data_fd = g->ctl_fd = -1;
+	g->data_fd = g->ctl_fd = g->slot_fd = -1;
 	(void)sb_client_topic_add(bus, reg, g->handle, g->gen);
 }
 
@@ -359,10 +425,221 @@ static void unregister_topic(shmbus *bus, struct sb_client_topic *reg)
 	sb_client_topic_remove(bus, reg);
 	close(reg->data_fd);
 	close(reg->ctl_fd);
-	reg->data_fd = reg->ctl_fd = -1;
+	if (reg->slot_fd >= 0) {
+		close(reg->slot_fd);
+	}
+	reg->data_fd = reg->ctl_fd = reg->slot_fd = -1;
 }
 
 /* ---- publishing ------------------------------------------------------ */
+
+/*
+ * The subscribers' slot segments a publisher must see before it reclaims
+ * (docs/shm-layout.md, "Slot segments"). The ring calls refresh_slots()
+ * with the map's lock held when the broker's slot_gen moved: it asks the
+ * broker (op slots, page by page) for read-only descriptors of every slot
+ * in use, maps the new ones, keeps the mappings of those it knows (same
+ * memory object), unmaps the rest, and marks a slot the broker awaits from
+ * a restart as held unless it is mapped here already.
+ */
+struct slot_page {
+	struct sb_ring_slot **fresh;
+	struct slot_id *ids;
+	uint32_t next; /* where the next page starts; count when done */
+};
+
+/* The mapping of slot `i` already in `map` if it is of the same memory as
+ * `fd`, else a new read-only one. */
+static int take_slot_fd(shmbus_pub *pub, uint32_t i, int fd,
+			struct slot_page *pg)
+{
+	struct sb_ring_slot *old = pub->slot_map.slots[i];
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		return -errno;
+	}
+	pg->ids[i].dev = st.st_dev;
+	pg->ids[i].ino = st.st_ino;
+	if (old != NULL && old != SB_RING_SLOT_HOLD &&
+	    pub->slot_ids[i].dev == st.st_dev &&
+	    pub->slot_ids[i].ino == st.st_ino) {
+		pg->fresh[i] = old;
+		return 0;
+	}
+	return map_slot(fd, PROT_READ, &pg->fresh[i]);
+}
+
+/* Reads an index array of the slots reply. */
+static int slot_index(const cJSON *item, uint32_t count, uint32_t *out)
+{
+	if (!cJSON_IsNumber(item) || item->valuedouble < 0 ||
+	    item->valuedouble >= count) {
+		return -EPROTO;
+	}
+	*out = (uint32_t)item->valuedouble;
+	return 0;
+}
+
+static int read_slot_page(shmbus_pub *pub, struct sb_client_reply *rep,
+			  struct slot_page *pg)
+{
+	const cJSON *res = rep->msg.result;
+	const cJSON *mapped = cJSON_GetObjectItemCaseSensitive(res, "slots");
+	const cJSON *pending = cJSON_GetObjectItemCaseSensitive(res, "pending");
+	uint32_t count = pub->slot_map.count;
+	const cJSON *item;
+	int64_t next;
+	int k = 0, r = sb_client_check_memory(rep);
+
+	if (r == 0 && (!cJSON_IsArray(mapped) || !cJSON_IsArray(pending) ||
+		       cJSON_GetArraySize(mapped) != rep->nfds ||
+		       sb_msg_get_int_opt(res, "next", 1, count, count, &next,
+					  NULL) < 0 ||
+		       next <= pg->next)) {
+		r = -EPROTO;
+	}
+	cJSON_ArrayForEach(item, mapped)
+	{
+		uint32_t i;
+
+		if (r == 0) {
+			r = slot_index(item, count, &i);
+		}
+		if (r == 0 && pg->fresh[i] == NULL) {
+			r = take_slot_fd(pub, i, rep->fds[k], pg);
+		}
+		k++;
+	}
+	cJSON_ArrayForEach(item, pending)
+	{
+		uint32_t i;
+
+		if (r == 0) {
+			r = slot_index(item, count, &i);
+		}
+		if (r == 0 && pg->fresh[i] == NULL) {
+			pg->fresh[i] = pub->slot_map.slots[i] != NULL
+					   ? pub->slot_map.slots[i]
+					   : SB_RING_SLOT_HOLD;
+			pg->ids[i] = pub->slot_ids[i];
+		}
+	}
+	if (r == 0) {
+		pg->next = (uint32_t)next;
+	}
+	return r;
+}
+
+/* Unmaps the mappings in `a` that are not also in `b`. */
+static void unmap_others(struct sb_ring_slot **a, struct sb_ring_slot **b,
+			 uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (a[i] != NULL && a[i] != SB_RING_SLOT_HOLD && a[i] != b[i]) {
+			munmap(a[i], SB_RING_SLOT_SEGMENT_SIZE);
+		}
+	}
+}
+
+static int refresh_slots(struct sb_ring_slot_map *map)
+{
+	shmbus_pub *pub = map->ctx;
+	struct slot_page pg = {calloc(map->count, sizeof(*pg.fresh)),
+			       calloc(map->count, sizeof(*pg.ids)), 0};
+	struct sb_client_reply rep;
+	int r = pg.fresh != NULL && pg.ids != NULL ? 0 : -ENOMEM;
+
+	while (r == 0 && pg.next < map->count) {
+		cJSON *req = cJSON_CreateObject();
+
+		if (req != NULL && sb_msg_add_int(req, "from", pg.next) == NULL) {
+			cJSON_Delete(req);
+			req = NULL;
+		}
+		r = sb_client_topic_call(pub->bus, &pub->reg, "slots", req,
+					 &rep);
+		if (r == 0) {
+			r = read_slot_page(pub, &rep, &pg);
+		}
+		sb_client_reply_fini(&rep);
+	}
+	if (r == 0) {
+		unmap_others(map->slots, pg.fresh, map->count);
+		free(map->slots);
+		free(pub->slot_ids);
+		map->slots = pg.fresh;
+		pub->slot_ids = pg.ids;
+		return 0;
+	}
+	if (pg.fresh != NULL) {
+		unmap_others(pg.fresh, map->slots, map->count);
+	}
+	free(pg.fresh);
+	free(pg.ids);
+	return r;
+}
+
+/* Sets up the publisher's (empty) view of the slot segments. When the
+ * broker said no slot was in use, that view is current as of the slot_gen
+ * it gave; else the first reclaim asks for the set (see also
+ * prefetch_slots()). */
+static int init_slot_map(shmbus_pub *pub, const struct grant *g)
+{
+	struct sb_ring_slot_map *map = &pub->slot_map;
+
+	map->count = pub->ring.slot_count;
+	map->slots = calloc(map->count, sizeof(*map->slots));
+	pub->slot_ids = calloc(map->count, sizeof(*pub->slot_ids));
+	if (map->slots == NULL || pub->slot_ids == NULL ||
+	    pthread_mutex_init(&map->lock, NULL) != 0) {
+		free(map->slots);
+		free(pub->slot_ids);
+		return -ENOMEM;
+	}
+	map->refresh = refresh_slots;
+	map->ctx = pub;
+	if (g->slots_in_use == 0) {
+		map->gen = (uint64_t)g->slot_gen;
+		map->current = 1;
+	}
+	sb_ring_set_slot_map(&pub->ring, map);
+	return 0;
+}
+
+/* Asks for the slot set now, while the broker is surely there, rather than
+ * at the first reclaim: a publisher whose broker has gone since can then go
+ * on reclaiming past the subscribers it knows. A failure leaves that to the
+ * first reclaim. */
+static void prefetch_slots(shmbus_pub *pub)
+{
+	struct sb_ring_slot_map *map = &pub->slot_map;
+
+	pthread_mutex_lock(&map->lock);
+	if (!map->current) {
+		/* seq_cst, as in the ring's own check (segments_limit()). */
+		uint64_t gen = atomic_load_explicit(
+			&pub->ring.shm_hdr->slot_gen, memory_order_seq_cst);
+
+		map->current = refresh_slots(map) == 0;
+		map->gen = gen;
+	}
+	pthread_mutex_unlock(&map->lock);
+}
+
+static void fini_slot_map(shmbus_pub *pub)
+{
+	struct sb_ring_slot_map *map = &pub->slot_map;
+
+	for (uint32_t i = 0; i < map->count; i++) {
+		if (map->slots[i] != NULL && map->slots[i] != SB_RING_SLOT_HOLD) {
+			munmap(map->slots[i], SB_RING_SLOT_SEGMENT_SIZE);
+		}
+	}
+	pthread_mutex_destroy(&map->lock);
+	free(map->slots);
+	free(pub->slot_ids);
+}
 
 int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 {
@@ -386,6 +663,12 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 	}
 	r = open_topic(bus, "pub_open", req, PROT_READ | PROT_WRITE, 0, &g,
 		       &pub->ring);
+	if (r == 0 && init_slot_map(pub, &g) < 0) {
+		sb_linger_unmap(&g.m);
+		close_grant_fds(&g);
+		sb_client_close_handle(bus, g.handle, g.gen);
+		r = -ENOMEM;
+	}
 	if (r < 0) {
 		free(pub);
 		return r;
@@ -395,6 +678,7 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 	pub->m = g.m;
 	atomic_init(&pub->claim_tid, 0);
 	register_topic(bus, &pub->reg, topic, 0, &g, &pub->ring, NULL);
+	prefetch_slots(pub);
 	*out = pub;
 	return 0;
 }
@@ -486,6 +770,7 @@ int shmbus_pub_close(shmbus_pub *pub)
 		(void)sb_ring_abort(&pub->ring, &pub->claim);
 	}
 	unregister_topic(pub->bus, &pub->reg);
+	fini_slot_map(pub);
 	sb_linger_put(sb_client_linger(pub->bus), &pub->m);
 	sb_client_unref(pub->bus);
 	free(pub);
@@ -521,10 +806,12 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 	}
 	r = open_topic(bus, "sub_open", req, PROT_READ, 1, &g, &sub->ring);
 	if (r == 0) {
-		r = sb_ring_reader_open_owned(&sub->ring, start,
-					      (uint32_t)g.owner, &sub->rd);
+		r = sb_ring_reader_open_slot(&sub->ring, g.slot,
+					     (uint32_t)g.slot_index, start,
+					     &sub->rd);
 		if (r < 0) {
 			sb_linger_unmap(&g.m);
+			unmap_slot(&g.slot);
 			close_grant_fds(&g);
 			sb_client_close_handle(bus, g.handle, g.gen);
 		}
@@ -536,6 +823,7 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 	sb_client_ref(bus);
 	sub->bus = bus;
 	sub->m = g.m;
+	sub->slot = g.slot;
 	sub->efd = -1;
 	register_topic(bus, &sub->reg, topic, 1, &g, &sub->ring, &sub->rd);
 	*out = sub;
@@ -749,11 +1037,13 @@ int shmbus_sub_close(shmbus_sub *sub)
 		return -EINVAL;
 	}
 	stop_watcher(sub);
-	/* Unregistered first, so that a reconnection cannot rewrite the
-	 * slot's owner while we free it. */
+	/* Unregistered first, so that a reconnection cannot hand the slot
+	 * back (or end it) while we free it. */
 	unregister_topic(sub->bus, &sub->reg);
-	/* The slot lives in the control segment: free it before unmapping. */
+	/* Free the slot before unmapping it (writers stop waiting now, not
+	 * when the broker reads the close). */
 	(void)sb_ring_reader_close(&sub->rd);
+	unmap_slot(&sub->slot);
 	sb_linger_put(sb_client_linger(sub->bus), &sub->m);
 	sb_client_unref(sub->bus);
 	free(sub);

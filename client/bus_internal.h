@@ -59,10 +59,12 @@ struct sb_client_topic {
 	int sub;		    /* 1: subscriber, data_fd read-only */
 	int data_fd;		    /* the data segment (owned by bus.c) */
 	int ctl_fd;		    /* the control segment (owned by bus.c) */
+	int slot_fd;		    /* a subscriber's slot segment, else -1 */
+	uint32_t slot;		    /* its index in the topic's table */
 	int persistent;		    /* from the open reply's topic info */
 	int is_explicit;	    /* from the open reply's topic info */
 	const struct sb_ring *ring; /* geometry, for the adopt request */
-	struct sb_ring_reader *rd;  /* subscribers: the slot to re-own */
+	struct sb_ring_reader *rd;  /* subscribers' reader */
 	int64_t handle; /* on the current connection, or -1 (conn.c) */
 	int last_error; /* the last adoption's error, or 0 (conn.c) */
 };
@@ -156,6 +158,15 @@ int sb_client_topic_add(shmbus *bus, struct sb_client_topic *t, int64_t handle,
  * descriptors.
  */
 void sb_client_topic_remove(shmbus *bus, struct sb_client_topic *t);
+
+/*
+ * Sends `req` (ownership taken) as `op` with "handle": t's handle on the
+ * current connection, as sb_client_call() does. -ENOTCONN when `t` has no
+ * handle there (not handed back to the current broker yet).
+ */
+int sb_client_topic_call(shmbus *bus, const struct sb_client_topic *t,
+			 const char *op, cJSON *req,
+			 struct sb_client_reply *rep);
 
 /* Closes `handle`, granted by connection generation `gen`, if that
  * connection is still the current one. Best effort, as above. */

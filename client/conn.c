@@ -644,6 +644,27 @@ int sb_client_call(shmbus *bus, const char *op, cJSON *req,
 	return r;
 }
 
+int sb_client_topic_call(shmbus *bus, const struct sb_client_topic *t,
+			 const char *op, cJSON *req,
+			 struct sb_client_reply *rep)
+{
+	int r = -ENOTCONN;
+
+	sb_client_reply_init(rep);
+	if (req == NULL) {
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&bus->lock);
+	if (t->handle >= 0) {
+		r = sb_msg_add_int(req, "handle", t->handle) != NULL
+			? call_locked(bus, op, req, NULL, 0, rep)
+			: -ENOMEM;
+	}
+	pthread_mutex_unlock(&bus->lock);
+	cJSON_Delete(req);
+	return r;
+}
+
 /* Our name for hello: the caller's, checked, or the program's, made
  * acceptable (printable ASCII, 1..64 characters). */
 static int client_name(const char *given, char *out, size_t outlen)
@@ -969,30 +990,31 @@ static cJSON *adopt_request(const struct sb_client_topic *t)
 }
 
 /*
- * Hands `t` to the broker of the current link (bus->lock held): first the
- * subscriber's slot takes our new owner token, so that this connection's
- * end frees it; then topic_adopt with the two descriptors. Returns 0, the
- * broker's refusal (t keeps no handle), or a connection error.
+ * Hands `t` to the broker of the current link (bus->lock held):
+ * topic_adopt with the data and control descriptors, and a subscriber's
+ * slot segment with its index. Returns 0, the broker's refusal (t keeps no
+ * handle), or a connection error.
  */
 static int adopt_locked(shmbus *bus, struct sb_client_topic *t)
 {
 	struct sb_client_reply rep;
-	int fds[2] = {t->data_fd, t->ctl_fd};
+	int fds[3] = {t->data_fd, t->ctl_fd, t->slot_fd};
 	cJSON *req;
 	int64_t handle;
 	int r;
 
 	t->handle = -1;
-	if (t->sub && bus->client_id != 0) {
-		(void)sb_ring_reader_set_owner(t->rd, bus->client_id);
-	}
 	req = adopt_request(t);
+	if (req != NULL && t->sub && sb_msg_add_int(req, "slot", t->slot) == NULL) {
+		cJSON_Delete(req);
+		req = NULL;
+	}
 	if (req == NULL) {
 		t->last_error = -ENOMEM;
 		return -ENOMEM;
 	}
 	sb_client_reply_init(&rep);
-	r = call_locked(bus, "topic_adopt", req, fds, 2, &rep);
+	r = call_locked(bus, "topic_adopt", req, fds, t->sub ? 3 : 2, &rep);
 	cJSON_Delete(req);
 	if (r == 0 && sb_msg_get_int(rep.msg.result, "handle", 0, UINT32_MAX,
 				     &handle, NULL) < 0) {
@@ -1000,6 +1022,13 @@ static int adopt_locked(shmbus *bus, struct sb_client_topic *t)
 	}
 	if (r == 0) {
 		t->handle = handle;
+	}
+	if (r == -ENOENT && t->sub && t->rd != NULL) {
+		/* The broker no longer waits for our slot (we came back after
+		 * its grace period): writers no longer see it, so end the
+		 * subscription as an eviction would, rather than read on
+		 * until overrun. */
+		(void)sb_ring_reader_evict(t->rd);
 	}
 	t->last_error = r;
 	sb_client_reply_fini(&rep);

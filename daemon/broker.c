@@ -13,9 +13,7 @@
 #include <stdio.h>
 #include <inttypes.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -286,24 +284,6 @@ static int drain_loop(struct sbd_broker *b)
 	return 0;
 }
 
-/*
- * Client ids are also the owner tokens written into subscriber slots, and
- * slots outlive a broker: after a restart, topics handed back still carry
- * the old broker's tokens until their clients rewrite them. Starting the
- * count at a random point makes it unlikely that a new client's id equals
- * an old token, whose slot its departure would then free.
- */
-static uint32_t first_client_id(void)
-{
-	uint32_t v = 0;
-
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
-		v = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
-	}
-	/* Keep far from the wrap, so ids stay increasing for a long time. */
-	return v >> 1;
-}
-
 int sbd_broker_run(struct sbd_broker *b)
 {
 	int r;
@@ -313,7 +293,7 @@ int sbd_broker_run(struct sbd_broker *b)
 	 * with EFBIG (a clear error for that topic), not kill the broker. */
 	signal(SIGXFSZ, SIG_IGN);
 	b->listen_fd = b->reserve_fd = -1;
-	b->next_client_id = first_client_id();
+	b->next_client_id = 0; /* the first client is 1 */
 	r = uv_loop_init(&b->loop_store);
 	if (r < 0) {
 		sbd_error("uv_loop_init: %s", uv_strerror(r));

@@ -53,10 +53,31 @@
 
 /* Descriptors a client may have sent ahead of the request that takes
  * them (topic_adopt takes two); more closes the connection. */
-#define SBD_MAX_IN_FDS 4
+#define SBD_MAX_IN_FDS 4 /* topic_adopt takes three: data, control, slot */
+
+/* How long a restarted broker keeps the slots its predecessor gave out
+ * (recorded in the ring's header) for their subscribers to hand back;
+ * writers hold back for them meanwhile (slots.c). */
+#define SBD_SLOT_GRACE_MS 10000
+
+/* Descriptors one reply carries at most: a sub_open's three (data,
+ * control, slot), or a page of op slots. */
+#define SBD_OUT_FDS 4
+
+/* Slot segments one reply of op slots carries at most. */
+#define SBD_SLOTS_PAGE SBD_OUT_FDS
 
 struct sbd_broker;
 struct sbd_client;
+struct sbd_handle;
+
+/* One subscriber's slot segment (slots.c). */
+struct sbd_slot {
+	int fd;                   /* the memfd, read-write; -1: none */
+	struct sb_ring_slot *mem; /* the broker's mapping */
+	struct sbd_handle *handle; /* the subscriber's, while it has one */
+	bool pending; /* given out by the previous broker, not yet back */
+};
 
 /* What the broker's sweep last saw of one subscriber slot, to tell how
  * long its position has stood still with messages waiting (stat's
@@ -106,6 +127,11 @@ struct sbd_topic {
 	dev_t ctl_dev;	/* segments, not registered twice */
 	ino_t ctl_ino;
 	struct sb_ring ring; /* the broker's own attachment */
+	/* The subscribers' slot segments (slots.c): geo.slot_count each. */
+	struct sbd_slot *slots;
+	struct sb_ring_slot_map slot_map; /* the ring's view of them */
+	uint32_t slots_pending; /* slots awaiting their hand-back */
+	uint64_t slots_since;   /* uv_now when those were found */
 	unsigned refs;	     /* handles on this topic */
 	unsigned publishers;
 	unsigned subscribers;
@@ -116,12 +142,13 @@ struct sbd_topic {
 struct sbd_handle {
 	struct sbd_handle *next;
 	uint32_t id;
+	uint32_t client_id; /* its client's */
 	bool sub;
+	int32_t slot; /* a subscriber's slot segment, or -1 */
 	struct sbd_topic *topic; /* holds a reference */
 };
 
 /* One queued outbound frame, with the descriptors that go with it. */
-#define SBD_OUT_FDS 2 /* descriptors one reply carries at most */
 
 struct sbd_out {
 	struct sbd_out *next;
@@ -244,6 +271,8 @@ uint32_t sbd_client_fds_bound(const struct sbd_broker *b);
 void sbd_client_drains_close(struct sbd_broker *b);
 struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
 					 struct sbd_topic *t, bool sub);
+/* The handle `id` of this client, or NULL. */
+struct sbd_handle *sbd_client_handle_find(struct sbd_client *c, uint32_t id);
 int sbd_client_handle_close(struct sbd_client *c, uint32_t id);
 int sbd_client_take_fds(struct sbd_client *c, int *fds, int n);
 
@@ -289,6 +318,45 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t);
 int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
 		    const char *why);
 void sbd_topic_sweep(struct sbd_broker *b);
+
+/* A sealed memfd of `size` bytes for topic `topic`, named
+ * "shmbus:<topic><suffix>" (`what` names it in logs), with its memory
+ * committed. Returns 0 with *out set, or -errno. */
+int sbd_memfd(const char *topic, const char *suffix, uint64_t size,
+	      const char *what, int *out);
+
+/* A new read-only descriptor of what `fd` is open on (through
+ * /proc/self/fd), or -errno. */
+int sbd_reopen_read_only(int fd);
+
+/* ---- slots.c: the subscribers' slot segments ---- */
+
+/* After the ring is attached: the table of slot segments, with the slots
+ * the ring's header records as in use (a ring handed back after a
+ * restart) awaiting their subscribers from `now` on. 0 or -ENOMEM. */
+int sbd_slots_init(struct sbd_topic *t, uint64_t now);
+void sbd_slots_fini(struct sbd_topic *t);
+/* A new slot segment for subscriber handle `h`: returns its index, or an
+ * error (EUSERS: none free). */
+int sbd_slot_open(struct sbd_topic *t, struct sbd_handle *h,
+		  struct sb_msg_error *err);
+/* Frees `h`'s slot: in the ring if its reader did not, then here. */
+void sbd_slot_close(struct sbd_topic *t, struct sbd_handle *h);
+/* Drops slot `i` from the set writers wait for (after an eviction). */
+void sbd_slot_forget(struct sbd_topic *t, uint32_t i);
+/* The id of the client whose subscriber holds slot `i`, or 0. */
+uint32_t sbd_slot_client(const struct sbd_topic *t, uint32_t i);
+/* Takes back slot `index`, awaited since a restart, for `h`: `fd` (taken)
+ * must be a sealed read-write memfd of the broker's uid. */
+int sbd_slot_adopt(struct sbd_topic *t, struct sbd_handle *h, int64_t index,
+		   int fd, struct sb_msg_error *err);
+/* Ends the wait for slots not handed back within SBD_SLOT_GRACE_MS. */
+void sbd_slots_sweep(struct sbd_topic *t, uint64_t now);
+/* The result of op slots from index `from`: "gen", "slots" (indexes whose
+ * read-only descriptors are put in fds, at most SBD_SLOTS_PAGE), "pending",
+ * "next" when more follow, "fds". NULL when out of memory or descriptors. */
+cJSON *sbd_slots_page(const struct sbd_topic *t, uint32_t from, int *fds,
+		      int *nfds);
 
 /* persist.c: a persistent topic's file (see the top of persist.c). */
 /* Opens (creating) and locks the file, sized to t->data_size; *existed

@@ -148,7 +148,7 @@ void sbd_client_accept(struct sbd_broker *b, int fd)
 	c->poll.data = c;
 	c->since = c->last_input = uv_now(b->loop);
 	c->id = ++b->next_client_id;
-	if (c->id == 0) { /* 2^32 clients later: skip the reserved token */
+	if (c->id == 0) { /* 2^32 clients later: 0 means "no client" */
 		c->id = ++b->next_client_id;
 	}
 	c->cred = cred;
@@ -816,7 +816,9 @@ struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
 		return NULL;
 	}
 	h->id = ++c->next_handle;
+	h->client_id = c->id;
 	h->sub = sub;
+	h->slot = -1;
 	h->topic = t;
 	h->next = c->handles;
 	c->handles = h;
@@ -835,12 +837,23 @@ static void handle_release(struct sbd_handle *h)
 	struct sbd_topic *t = h->topic;
 
 	if (h->sub) {
+		sbd_slot_close(t, h);
 		t->subscribers--;
 	} else {
 		t->publishers--;
 	}
 	free(h);
 	sbd_topic_unref(t);
+}
+
+struct sbd_handle *sbd_client_handle_find(struct sbd_client *c, uint32_t id)
+{
+	for (struct sbd_handle *h = c->handles; h != NULL; h = h->next) {
+		if (h->id == id) {
+			return h;
+		}
+	}
+	return NULL;
 }
 
 int sbd_client_handle_close(struct sbd_client *c, uint32_t id)
@@ -858,20 +871,11 @@ int sbd_client_handle_close(struct sbd_client *c, uint32_t id)
 	return -ENOENT;
 }
 
-/* Frees the slots of this connection's subscribers, then its handles. */
+/* Frees this connection's handles, and with them its subscribers' slots. */
 static void release_handles(struct sbd_client *c)
 {
 	struct sbd_handle *h;
 
-	for (h = c->handles; h != NULL; h = h->next) {
-		int n = h->sub ? sb_ring_reap_owner(&h->topic->ring, c->id) : 0;
-
-		if (n > 0) {
-			sbd_info("client %" PRIu32 ": freed %d slot(s) of "
-				 "topic \"%s\"",
-				 c->id, n, h->topic->name);
-		}
-	}
 	while ((h = c->handles) != NULL) {
 		c->handles = h->next;
 		handle_release(h);
@@ -951,14 +955,12 @@ static const char *stalled(const struct sbd_client *c, uint64_t now)
 }
 
 /* Frees the waiter-table entries of writers that died waiting for space,
- * in every topic with memory: named ones, and unnamed ones still held.
- * The table is in the data segment, which the broker maps read-only for a
- * topic handed back after a restart: there the next writer that recovers
- * the ring's lock frees them. */
+ * in every topic with memory: named ones, and unnamed ones still held
+ * (the broker maps every data header writable, handed-back ones too). */
 static void reap_dead_waiters(struct sbd_broker *b)
 {
 	for (struct sbd_topic *t = b->topics; t != NULL; t = t->next) {
-		int n = t->adopted ? 0 : sb_ring_reap_dead_waiters(&t->ring);
+		int n = sb_ring_reap_dead_waiters(&t->ring);
 
 		if (n > 0) {
 			sbd_info("topic \"%s\": freed %d waiting writer(s) "
@@ -969,7 +971,7 @@ static void reap_dead_waiters(struct sbd_broker *b)
 	for (struct sbd_client *c = b->clients; c != NULL; c = c->next) {
 		for (struct sbd_handle *h = c->handles; h != NULL;
 		     h = h->next) {
-			if (!h->topic->named && !h->topic->adopted) {
+			if (!h->topic->named) {
 				sb_ring_reap_dead_waiters(&h->topic->ring);
 			}
 		}

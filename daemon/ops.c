@@ -27,8 +27,11 @@ struct reply {
 	cJSON *result; /* NULL: an empty object */
 	int fds[SBD_OUT_FDS]; /* borrowed: sent at once, or duplicated if queued */
 	int nfds;
+	bool own_fds;	  /* fds are the reply's: closed once it is queued */
 	bool close_after; /* close the connection once the reply is out */
 };
+
+#define REPLY_INIT {.result = NULL, .nfds = 0}
 
 typedef int (*op_fn)(struct sbd_client *c, const cJSON *req, struct reply *rep,
 		     struct sb_msg_error *err);
@@ -382,16 +385,35 @@ static int open_topic(struct sbd_client *c, const char *name,
 				false, t, err);
 }
 
-static cJSON *open_result(struct sbd_client *c, const struct sbd_handle *h)
+/* For a publisher: the slot segments' generation and how many are in use,
+ * so that it knows whether it must ask for them (op slots) before it
+ * first reclaims. */
+static bool add_slot_set(cJSON *r, const struct sbd_topic *t)
+{
+	uint32_t in_use = 0;
+
+	for (uint32_t i = 0; i < t->slot_map.count; i++) {
+		in_use += t->slot_map.slots[i] != NULL;
+	}
+	return sb_msg_add_int(r, "slot_gen",
+			      (int64_t)(atomic_load_explicit(
+					    &t->ring.shm_hdr->slot_gen,
+					    memory_order_relaxed) &
+					SB_MSG_INT_MAX)) &&
+	       sb_msg_add_int(r, "slots_in_use", in_use);
+}
+
+static cJSON *open_result(const struct sbd_handle *h, int nfds)
 {
 	const struct sbd_topic *t = h->topic;
 	cJSON *r = result_with("topic", sbd_topic_info(t));
 
 	if (r == NULL || !sb_msg_add_int(r, "handle", h->id) ||
-	    (h->sub && !sb_msg_add_int(r, "owner", c->id)) ||
+	    (h->slot >= 0 && !sb_msg_add_int(r, "slot", h->slot)) ||
+	    (!h->sub && !add_slot_set(r, t)) ||
 	    !sb_msg_add_int(r, "data_size", (int64_t)t->data_size) ||
 	    !sb_msg_add_int(r, "ctl_size", (int64_t)t->ctl_size) ||
-	    !sb_msg_add_int(r, "fds", 2)) {
+	    !sb_msg_add_int(r, "fds", nfds)) {
 		cJSON_Delete(r);
 		return NULL;
 	}
@@ -425,7 +447,11 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 				     name);
 	}
 	h = sbd_client_handle_add(c, t, sub);
-	rep->result = h != NULL ? open_result(c, h) : NULL;
+	if (h != NULL && sub && sbd_slot_open(t, h, err) < 0) {
+		sbd_client_handle_close(c, h->id);
+		return err->code;
+	}
+	rep->result = h != NULL ? open_result(h, sub ? 3 : 2) : NULL;
 	if (rep->result == NULL) {
 		if (h != NULL) {
 			sbd_client_handle_close(c, h->id);
@@ -437,6 +463,9 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 	rep->fds[0] = sub ? t->ro_fd : t->data_fd;
 	rep->fds[1] = t->ctl_fd;
 	rep->nfds = 2;
+	if (sub) {
+		rep->fds[rep->nfds++] = t->slots[h->slot].fd;
+	}
 	t->handed_out = true;
 	sbd_debug("client %" PRIu32 ": %s handle %" PRIu32 " on topic \"%s\"",
 		  c->id, sub ? "sub" : "pub", h->id, name);
@@ -463,8 +492,9 @@ static int op_sub_open(struct sbd_client *c, const cJSON *req,
 	return open_handle(c, req, true, rep, err);
 }
 
-/* The settings a topic_adopt claims; the ring itself must agree. */
-static int adopt_settings(const cJSON *req, struct sbd_adopt *a,
+/* The settings a topic_adopt claims (with `nfds` descriptors); the ring
+ * itself must agree. */
+static int adopt_settings(const cJSON *req, int nfds, struct sbd_adopt *a,
 			  struct sb_msg_error *err)
 {
 	static const char *const access[] = {"subscribe", "publish", NULL};
@@ -479,7 +509,7 @@ static int adopt_settings(const cJSON *req, struct sbd_adopt *a,
 		0 ||
 	    sb_msg_get_int(req, "max_message", 0, UINT32_MAX, &max_message,
 			   err) < 0 ||
-	    sb_msg_get_int(req, "fds", 2, 2, &fds, err) < 0 ||
+	    sb_msg_get_int(req, "fds", nfds, nfds, &fds, err) < 0 ||
 	    sb_msg_get_bool_opt(req, "persistent", false, &a->persistent, err) <
 		0 ||
 	    sb_msg_get_bool_opt(req, "explicit", false, &a->is_explicit, err) <
@@ -530,23 +560,37 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 	struct sbd_handle *h;
 	const char *how = "joined";
 	struct sb_msg_error ignored;
-	int fds[2];
-	int r;
+	int64_t slot = -1;
+	int fds[3] = {-1, -1, -1};
+	int nfds, r;
 
 	memset(&a, 0, sizeof(a));
 	a.data_fd = a.ctl_fd = -1;
 	a.client = c;
-	if (sbd_client_take_fds(c, fds, 2) < 0) {
+	/* A subscriber hands back its slot segment too, and says which. */
+	r = sb_msg_get_int_opt(req, "slot", 0, SB_RING_MAX_SLOTS - 1, -1,
+			       &slot, err);
+	nfds = slot >= 0 ? 3 : 2;
+	if (r < 0) {
+		return r;
+	}
+	if (sbd_client_take_fds(c, fds, nfds) < 0) {
 		return sb_msg_errorf(err, -EINVAL,
-				     "topic_adopt carries 2 descriptors "
-				     "(data, control); got %d",
+				     "topic_adopt carries %d descriptors "
+				     "(data, control%s); got %d",
+				     nfds, nfds == 3 ? ", slot" : "",
 				     c->n_in_fds);
 	}
 	a.data_fd = fds[0];
 	a.ctl_fd = fds[1];
 	r = get_topic(req, &a.name, err);
 	if (r == 0) {
-		r = adopt_settings(req, &a, err);
+		r = adopt_settings(req, nfds, &a, err);
+	}
+	if (r == 0 && (slot >= 0) == a.writable) {
+		r = sb_msg_errorf(err, -EINVAL,
+				  "field \"slot\" comes with \"access\": "
+				  "\"subscribe\", and only then");
 	}
 	if (r == 0) {
 		r = check_rule(c, a.name, a.writable ? "publish" : "subscribe",
@@ -559,32 +603,81 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 	}
 	if (r < 0) {
 		close_adopt_fds(&a);
+		if (fds[2] >= 0) {
+			close(fds[2]);
+		}
 		return err->code;
 	}
 	if (a.is_explicit && check_rule(c, a.name, "admin", &ignored) < 0) {
 		a.is_explicit = false;
 	}
 	/* From here sbd_topic_adopt() owns the descriptors. */
-	if (sbd_topic_adopt(c->broker, &a, &t, &how, err) < 0) {
+	r = sbd_topic_adopt(c->broker, &a, &t, &how, err);
+	h = r == 0 ? sbd_client_handle_add(c, t, !a.writable) : NULL;
+	if (r == 0 && h == NULL) {
+		r = oom(err);
+	}
+	if (r == 0 && slot >= 0) {
+		r = sbd_slot_adopt(t, h, slot, fds[2], err);
+		fds[2] = -1;
+	}
+	if (fds[2] >= 0) {
+		close(fds[2]);
+	}
+	if (r < 0) {
 		sbd_warn("client %" PRIu32 " (pid %ld): topic_adopt \"%s\" "
 			 "refused: %s",
 			 c->id, (long)c->cred.pid, a.name, err->message);
-		return err->code;
-	}
-	h = sbd_client_handle_add(c, t, !a.writable);
-	rep->result = h != NULL ? open_result(c, h) : NULL;
-	if (rep->result == NULL ||
-	    !cJSON_AddStringToObject(rep->result, "adopted", how) ||
-	    !cJSON_ReplaceItemInObjectCaseSensitive(rep->result, "fds",
-						    cJSON_CreateNumber(0))) {
 		if (h != NULL) {
 			sbd_client_handle_close(c, h->id);
 		}
+		return err->code;
+	}
+	rep->result = open_result(h, 0);
+	if (rep->result == NULL ||
+	    !cJSON_AddStringToObject(rep->result, "adopted", how)) {
+		sbd_client_handle_close(c, h->id);
 		return oom(err);
 	}
 	sbd_debug("client %" PRIu32 ": topic \"%s\" %s, %s handle %" PRIu32,
 		  c->id, a.name, how, a.writable ? "pub" : "sub", h->id);
 	return 0;
+}
+
+/*
+ * slots: a publisher asks for the topic's slot segments, read-only, after
+ * the ring's slot_gen told it the set changed (docs/protocol.md). One page
+ * of at most SBD_SLOTS_PAGE segments from index "from" on.
+ */
+static int op_slots(struct sbd_client *c, const cJSON *req, struct reply *rep,
+		    struct sb_msg_error *err)
+{
+	const struct sbd_handle *h;
+	int64_t id, from;
+
+	if (sb_msg_get_int(req, "handle", 0, UINT32_MAX, &id, err) < 0 ||
+	    sb_msg_get_int_opt(req, "from", 0, SB_RING_MAX_SLOTS, 0, &from,
+			       err) < 0) {
+		return -EINVAL;
+	}
+	h = sbd_client_handle_find(c, (uint32_t)id);
+	if (h == NULL) {
+		return sb_msg_errorf(err, -ENOENT,
+				     "no handle %" PRId64 " on this connection",
+				     id);
+	}
+	if (h->sub) {
+		/* Only writers read the cursors: a subscriber gets no
+		 * descriptor of another's slot. */
+		return sb_msg_errorf(err, -EACCES,
+				     "handle %" PRId64 " is a subscriber's: "
+				     "slots is for publishers",
+				     id);
+	}
+	rep->result = sbd_slots_page(h->topic, (uint32_t)from, rep->fds,
+				     &rep->nfds);
+	rep->own_fds = true;
+	return rep->result != NULL ? 0 : oom(err);
 }
 
 /*
@@ -599,6 +692,7 @@ static int op_sub_evict(struct sbd_client *c, const cJSON *req,
 	struct sb_ring_slot_view v;
 	struct sbd_topic *t;
 	char why[160];
+	uint32_t client;
 	int64_t slot;
 
 	if (sb_msg_get_int(req, "slot", 0, UINT32_MAX, &slot, err) < 0 ||
@@ -606,16 +700,20 @@ static int op_sub_evict(struct sbd_client *c, const cJSON *req,
 	    check_rule(c, t->name, "admin", err) < 0) {
 		return err->code;
 	}
-	if (sb_ring_slot_view(&t->ring, (uint32_t)slot, &v) < 0) {
+	if (slot >= t->geo.slot_count) {
 		return sb_msg_errorf(err, -EINVAL,
 				     "field \"slot\": topic \"%s\" has slots 0 "
 				     "to %" PRIu32 " (got %" PRId64 ")",
 				     t->name, t->geo.slot_count - 1, slot);
 	}
+	if (sb_ring_slot_view(&t->ring, (uint32_t)slot, &v) < 0) {
+		v.state = 0; /* no segment: nobody there */
+	}
 	snprintf(why, sizeof(why),
 		 "by client %" PRIu32 " (uid %lu, pid %ld, \"%s\")", c->id,
 		 (unsigned long)c->cred.uid, (long)c->cred.pid,
 		 c->name[0] != '\0' ? c->name : "no name");
+	client = sbd_slot_client(t, (uint32_t)slot);
 	if ((v.state & 1u) == 0 ||
 	    sbd_topic_evict(t, (uint32_t)slot, v.state, why) < 0) {
 		return sb_msg_errorf(err, -ENOENT,
@@ -626,7 +724,7 @@ static int op_sub_evict(struct sbd_client *c, const cJSON *req,
 	rep->result = cJSON_CreateObject();
 	if (rep->result == NULL || !sb_msg_add_int(rep->result, "slot", slot) ||
 	    !sb_msg_add_int(rep->result, "pid", v.pid) ||
-	    !sb_msg_add_int(rep->result, "client", v.owner)) {
+	    !sb_msg_add_int(rep->result, "client", client)) {
 		return oom(err);
 	}
 	return 0;
@@ -672,7 +770,8 @@ static const char *const F_CLOSE[] = {ENVELOPE, "handle", NULL};
 static const char *const F_EVICT[] = {ENVELOPE, "topic", "slot", NULL};
 static const char *const F_ADOPT[] = {
     ENVELOPE,	   "topic",	 "access",   "mode", "overflow", "capacity",
-    "max_message", "persistent", "explicit", "fds",  NULL};
+    "max_message", "persistent", "explicit", "fds",  "slot",	 NULL};
+static const char *const F_SLOTS[] = {ENVELOPE, "handle", "from", NULL};
 
 /*
  * Only close may come as a notice: its reply carries nothing a client needs
@@ -691,6 +790,7 @@ static const struct op OPS[] = {
     {"close", op_close, F_CLOSE, true},
     {"topic_adopt", op_topic_adopt, F_ADOPT, false},
     {"sub_evict", op_sub_evict, F_EVICT, false},
+    {"slots", op_slots, F_SLOTS, false},
     {"ping", op_ping, F_NONE, false},
 };
 
@@ -760,7 +860,7 @@ static int run(struct sbd_client *c, const struct sb_msg_request *req,
 static void run_notice(struct sbd_client *c, const struct sb_msg_request *req)
 {
 	struct sb_msg_error err = {0, ""};
-	struct reply rep = {NULL, {-1, -1}, 0, false};
+	struct reply rep = REPLY_INIT;
 	char got[QUOTE_MAX];
 
 	if (run(c, req, &rep, &err) == 0) {
@@ -787,7 +887,7 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 {
 	struct sb_msg_request req;
 	struct sb_msg_error err = {0, ""};
-	struct reply rep = {NULL, {-1, -1}, 0, false};
+	struct reply rep = REPLY_INIT;
 	char got[QUOTE_MAX];
 	const struct op *op;
 	cJSON *msg;
@@ -815,10 +915,16 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 			  req.op != NULL ? quote(req.op, got) : "request",
 			  err.message);
 		cJSON_Delete(rep.result);
+		for (int i = 0; rep.own_fds && i < rep.nfds; i++) {
+			close(rep.fds[i]);
+		}
 		rep.nfds = 0;
 		msg = sb_msg_reply_error(req.has_id, req.id, r, err.message);
 	}
 	r = sbd_client_send(c, msg, rep.fds, rep.nfds);
+	for (int i = 0; rep.own_fds && i < rep.nfds; i++) {
+		close(rep.fds[i]);
+	}
 	if (r == -EMSGSIZE) {
 		sbd_client_send(c,
 				sb_msg_reply_error(req.has_id, req.id,

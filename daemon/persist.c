@@ -410,6 +410,7 @@ static int write_header(struct sbd_topic *t, uint64_t oldest, uint64_t tail,
 	h.max_message = t->ring.max_message;
 	h.capacity = t->ring.capacity;
 	h.slot_count = t->ring.slot_count;
+	h.slot_home = t->ring.slot_home;
 	h.ctl_size = t->ctl_size;
 	if (sb_ring_set_name(&h, t->name) < 0) {
 		return -EINVAL;

@@ -103,14 +103,15 @@ static int commit_size(int fd, uint64_t size, const char *what,
 	return 0;
 }
 
-/* A sealed memfd of `size` bytes named "shmbus:<topic>". */
-static int make_memfd(const char *topic, uint64_t size, const char *what,
-		      int *out)
+/* A sealed memfd of `size` bytes named "shmbus:<topic><suffix>" (what
+ * /proc/PID/maps shows of it). */
+int sbd_memfd(const char *topic, const char *suffix, uint64_t size,
+	      const char *what, int *out)
 {
 	char name[256];
 	int fd, r;
 
-	snprintf(name, sizeof(name), "shmbus:%s", topic);
+	snprintf(name, sizeof(name), "shmbus:%s%s", topic, suffix);
 	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		r = -errno;
@@ -184,7 +185,7 @@ static bool reuse_ring(struct sbd_topic *t)
 	    atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed);
 
 	/* relaxed: no other process maps the memory before we hand it out. */
-	sb_ring_reset_writers(t->shm_data);
+	sb_ring_reset_writers(t->shm_data, SB_RING_SLOTS_SEGMENTS);
 	if (sb_ring_format_ctl(t->shm_ctl, t->ctl_size, &t->geo, oldest) < 0 ||
 	    sb_ring_attach(&t->ring, t->shm_data, t->data_size, t->shm_ctl,
 			   t->ctl_size) < 0) {
@@ -247,7 +248,7 @@ static int format_ring(struct sbd_topic *t, bool existed)
  */
 /* A read-only descriptor of the memory `fd` is open on (reopened through
  * /proc, as a memfd has no path), or -errno. */
-static int reopen_read_only(int fd)
+int sbd_reopen_read_only(int fd)
 {
 	char path[64];
 	int ro;
@@ -259,7 +260,7 @@ static int reopen_read_only(int fd)
 
 static int make_readonly_fd(struct sbd_topic *t)
 {
-	int r = reopen_read_only(t->data_fd);
+	int r = sbd_reopen_read_only(t->data_fd);
 
 	if (r < 0) {
 		sbd_error("reopening the data segment of topic \"%s\" "
@@ -303,12 +304,12 @@ static int make_segments(struct sbd_topic *t)
 	bool existed = false;
 	int r;
 
-	r = make_memfd(t->name, t->ctl_size, "control segment", &t->ctl_fd);
+	r = sbd_memfd(t->name, "", t->ctl_size, "control segment", &t->ctl_fd);
 	if (r == 0 && t->persistent) {
 		r = sbd_persist_open(t, &existed);
 	}
 	if (r == 0) {
-		r = make_memfd(t->name, t->data_size, "data segment",
+		r = sbd_memfd(t->name, "", t->data_size, "data segment",
 			       &t->data_fd);
 	}
 	if (r == 0) {
@@ -336,6 +337,9 @@ static int make_segments(struct sbd_topic *t)
 	if (r == 0) {
 		r = note_identity(t);
 	}
+	if (r == 0) {
+		r = sbd_slots_init(t, uv_now(t->broker->loop));
+	}
 	return r;
 }
 
@@ -349,6 +353,7 @@ static void close_fd(int *fd)
 
 static void release_memory(struct sbd_topic *t)
 {
+	sbd_slots_fini(t);
 	if (t->shm_data != NULL) {
 		munmap(t->shm_data, t->data_size);
 		t->shm_data = NULL;
@@ -442,6 +447,7 @@ static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
 	t->geo.mode = ring_mode(s->mode);
 	t->geo.overflow = ring_overflow(s->overflow);
 	t->geo.flags = sb_config_topic_checksum(s) ? SB_RING_FLAG_CHECKSUM : 0;
+	t->geo.slot_home = SB_RING_SLOTS_SEGMENTS;
 	t->linger_ms = s->linger_ms;
 	t->max_stall_ms = s->max_stall_ms;
 	t->persistent = s->persistent;
@@ -654,7 +660,7 @@ struct adopted {
 	int ro_fd;   /* read-only: received, or reopened from data_fd */
 	int ctl_fd;
 	struct stat dst, cst;
-	void *shm_data; /* mapped read-only: the broker never writes it */
+	void *shm_data; /* the broker writes only the slot records in it */
 	void *shm_ctl;
 	uint64_t data_size, ctl_size;
 	struct sb_ring ring;
@@ -705,6 +711,54 @@ static int check_ring_name(const struct sbd_adopt *a, const struct adopted *m,
 	return 0;
 }
 
+/*
+ * A read-write descriptor of the memfd `fd`, which is ours (check_segment()
+ * saw our uid): its mode goes to 0600 for the reopening and back to 0400.
+ * For a ring handed back by subscribers only, whose header the broker must
+ * still write (the slot records, slots.c). Returns it, or -errno.
+ */
+static int reopen_writable(int fd)
+{
+	char path[64];
+	int rw, r = 0;
+
+	if (fchmod(fd, 0600) < 0) {
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	rw = open(path, O_RDWR | O_CLOEXEC);
+	if (rw < 0) {
+		r = -errno;
+	}
+	(void)fchmod(fd, 0400);
+	return rw >= 0 ? rw : r;
+}
+
+/* Maps the handed-back data segment read-write for the broker itself
+ * (clients keep getting the descriptors they got before). */
+static int map_adopted_data(struct adopted *m, struct sb_msg_error *err)
+{
+	int fd = m->data_fd >= 0 ? m->data_fd : reopen_writable(m->ro_fd);
+
+	if (fd < 0) {
+		return sb_msg_errorf(err, fd,
+				     "reopening the data segment for writing: "
+				     "%s",
+				     strerror(-fd));
+	}
+	m->shm_data = mmap(NULL, m->data_size, PROT_READ | PROT_WRITE,
+			   MAP_SHARED, fd, 0);
+	if (fd != m->data_fd) {
+		close(fd);
+	}
+	if (m->shm_data == MAP_FAILED) {
+		m->shm_data = NULL;
+		return sb_msg_errorf(err, -errno, "mmap(data segment): %s",
+				     strerror(errno));
+	}
+	return 0;
+}
+
 /* Checks sizes, maps both segments and attaches the ring (which checks
  * magic, version, readiness and geometry), then holds the ring to the
  * settings the client claimed and to the topic's name. The sizes are
@@ -734,12 +788,9 @@ static int map_adopted(struct sbd_adopt *a, struct adopted *m,
 				     (long long)m->cst.st_size);
 	}
 	m->ctl_size = (uint64_t)m->cst.st_size;
-	m->shm_data =
-	    mmap(NULL, m->data_size, PROT_READ, MAP_SHARED, m->ro_fd, 0);
-	if (m->shm_data == MAP_FAILED) {
-		m->shm_data = NULL;
-		return sb_msg_errorf(err, -errno, "mmap(data segment): %s",
-				     strerror(errno));
+	r = map_adopted_data(m, err);
+	if (r < 0) {
+		return r;
 	}
 	m->shm_ctl = mmap(NULL, m->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			  m->ctl_fd, 0);
@@ -755,6 +806,12 @@ static int map_adopted(struct sbd_adopt *a, struct adopted *m,
 				     "the segments do not hold a shmbus ring: "
 				     "%s",
 				     strerror(-r));
+	}
+	if (m->ring.slot_home != SB_RING_SLOTS_SEGMENTS) {
+		return sb_msg_errorf(err, -EPROTO,
+				     "the ring keeps its subscriber slots in "
+				     "its control segment, which no broker "
+				     "makes");
 	}
 	if (m->ring.capacity != a->geo.capacity ||
 	    m->ring.max_message != a->geo.max_message ||
@@ -772,7 +829,7 @@ static int map_adopted(struct sbd_adopt *a, struct adopted *m,
  * mode is 0400 already, set by the broker that made it. */
 static int reopen_readonly(struct adopted *m, struct sb_msg_error *err)
 {
-	int r = reopen_read_only(m->data_fd);
+	int r = sbd_reopen_read_only(m->data_fd);
 
 	if (r < 0) {
 		return sb_msg_errorf(err, r,
@@ -810,38 +867,6 @@ static int take_segments(struct sbd_adopt *a, struct adopted *m,
 		r = reopen_readonly(m, err);
 	}
 	return r;
-}
-
-/*
- * Frees slots whose attaching process is gone: readers that died while no
- * broker was there to notice keep their slot otherwise, and with the block
- * policy writers would wait for them forever. A slot whose process lives
- * keeps its old owner token until its client rewrites it.
- */
-static void reap_dead_slots(struct sbd_topic *t)
-{
-	int n = 0;
-
-	for (uint32_t i = 0; i < t->ring.slot_count; i++) {
-		struct sb_ring_slot *slot = &t->ring.shm_slots[i];
-		/* acquire: pairs with the release CAS of slot_state in
-		 * sb_ring_reader_open_owned(), which wrote slot_pid. */
-		uint32_t state = atomic_load_explicit(&slot->slot_state,
-						      memory_order_acquire);
-		uint32_t pid =
-		    atomic_load_explicit(&slot->slot_pid, memory_order_relaxed);
-
-		if ((state & 1u) != 0 && pid != 0 && pid <= INT32_MAX &&
-		    kill((pid_t)pid, 0) < 0 && errno == ESRCH &&
-		    sb_ring_slot_reap(&t->ring, i) == 0) {
-			n++;
-		}
-	}
-	if (n > 0) {
-		sbd_info("topic \"%s\": freed %d slot(s) of readers that died "
-			 "while the broker was away",
-			 t->name, n);
-	}
 }
 
 /* The same memory as `t` (both segments)? */
@@ -988,6 +1013,11 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	t->ctl_dev = m.cst.st_dev;
 	t->ctl_ino = m.cst.st_ino;
 	t->adopted = true;
+	if (sbd_slots_init(t, uv_now(b->loop)) < 0) {
+		release_memory(t);
+		topic_free(t);
+		return sb_msg_errorf(err, -ENOMEM, "out of memory");
+	}
 	enter_registry(b, t, a->is_explicit || cfg_t != NULL);
 	sbd_info("topic \"%s\" handed back (%s, %s, capacity %" PRIu64
 		 ", max_message %" PRIu32 "%s)",
@@ -998,7 +1028,6 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	/* The memory its clients share is the topic now: the file gets it
 	 * whole (the file's own ring was never handed out here). */
 	(void)sbd_persist_write_back(t);
-	reap_dead_slots(t);
 	*out = t;
 	return 0;
 }
@@ -1091,7 +1120,7 @@ static uint64_t stalled_ms(const struct sbd_stall *st,
 
 static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
 {
-	const struct sb_ring_slot *s = &t->ring.shm_slots[i];
+	const struct sb_ring_slot *s = t->slots[i].mem;
 	struct sb_ring_slot_view v;
 	uint64_t stalled = 0;
 	uint64_t cursor =
@@ -1109,9 +1138,7 @@ static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
 	    !sb_msg_add_int(
 		o, "pid",
 		atomic_load_explicit(&s->slot_pid, memory_order_relaxed)) ||
-	    !sb_msg_add_int(
-		o, "client",
-		atomic_load_explicit(&s->slot_owner, memory_order_relaxed)) ||
+	    !sb_msg_add_int(o, "client", sbd_slot_client(t, i)) ||
 	    !sb_msg_add_int(o, "received", counter(&s->sub_received)) ||
 	    !sb_msg_add_int(o, "lost", counter(&s->sub_lost)) ||
 	    !sb_msg_add_int(o, "lag_bytes",
@@ -1133,13 +1160,11 @@ static cJSON *slots_stat(const struct sbd_topic *t, uint64_t tail)
 	cJSON *arr = cJSON_CreateArray();
 
 	for (uint32_t i = 0; arr != NULL && i < t->geo.slot_count; i++) {
-		uint32_t state = atomic_load_explicit(
-		    &t->ring.shm_slots[i].slot_state, memory_order_acquire);
+		struct sb_ring_slot_view v;
 		cJSON *s;
 
-		/* acquire: pairs with the release CAS of slot_state in
-		 * sb_ring_reader_open_owned(), which wrote pid and owner. */
-		if ((state & 1u) == 0) {
+		if (sb_ring_slot_view(&t->ring, i, &v) < 0 ||
+		    (v.state & 1u) == 0) {
 			continue;
 		}
 		s = slot_stat(t, i, tail);
@@ -1201,12 +1226,12 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t)
 
 /* ---- evicting subscribers ---------------------------------------------- */
 
-/* The connected client whose owner token is `owner`, or NULL. */
-static const struct sbd_client *owner_client(const struct sbd_broker *b,
-					     uint32_t owner)
+/* The connected client whose id is `id`, or NULL. */
+static const struct sbd_client *find_client(const struct sbd_broker *b,
+					    uint32_t id)
 {
 	for (const struct sbd_client *c = b->clients; c != NULL; c = c->next) {
-		if (c->id == owner) {
+		if (c->id == id) {
 			return c;
 		}
 	}
@@ -1225,6 +1250,7 @@ int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
 {
 	const struct sbd_client *c;
 	struct sb_ring_slot_view v;
+	uint32_t owner = sbd_slot_client(t, slot);
 	int r = sb_ring_slot_view(&t->ring, slot, &v);
 
 	if (r < 0) {
@@ -1237,12 +1263,14 @@ int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
 	if (r < 0) {
 		return r;
 	}
+	/* Writers stop waiting for it even if it writes its slot back. */
+	sbd_slot_forget(t, slot);
 	t->evictions++;
 	memset(&t->stall[slot], 0, sizeof(t->stall[slot]));
-	c = owner_client(t->broker, v.owner);
+	c = find_client(t->broker, owner);
 	sbd_warn("topic \"%s\": subscriber in slot %" PRIu32 " (pid %" PRIu32
 		 ", client %" PRIu32 " %s%s%s) evicted %s",
-		 t->name, slot, v.pid, v.owner, c != NULL ? "\"" : "",
+		 t->name, slot, v.pid, owner, c != NULL ? "\"" : "",
 		 c == NULL	      ? "not connected"
 		 : c->name[0] != '\0' ? c->name
 				      : "no name",
@@ -1322,5 +1350,6 @@ void sbd_topic_sweep(struct sbd_broker *b)
 		if (t->subscribers > 0) {
 			sweep_topic(t, now);
 		}
+		sbd_slots_sweep(t, now);
 	}
 }

@@ -26,6 +26,7 @@
 #define FLAG_READ_ONLY	  0x10u
 #define FLAG_CHECKSUM	  0x20u
 #define FLAG_VERIFY	  0x40u
+#define FLAG_HOLD_SLOT	  0x80u
 
 static unsigned char seg[DATA_SIZE + CTL_SIZE];
 
@@ -41,8 +42,10 @@ static struct sb_ring make_ring_flags(uint32_t slots, uint32_t mode,
 				      uint32_t overflow, uint32_t max_message,
 				      int n, int consumed, uint32_t flags)
 {
+	/* Inline slots: the target opens its readers in the control
+	 * segment it fuzzes. */
 	struct sb_ring_config cfg = {CAPACITY, max_message, slots, mode,
-				     overflow, flags};
+				     overflow, flags, SB_RING_SLOTS_INLINE};
 	unsigned char msg[1024], buf[1024];
 	struct sb_ring_reader rd;
 	struct sb_ring ring;
@@ -161,6 +164,13 @@ int main(int argc, char **argv)
 	    0x02,
 	    0x00,
 	    0x00};
+	static const unsigned char held[] = {
+	    FLAG_FREE_LOCKS | FLAG_EARLIEST | FLAG_HOLD_SLOT,
+	    0x44,
+	    0x85,
+	    0x00,
+	    0xfc,
+	    0x00};
 	struct sb_ring ring;
 	const char *dir = argc > 1 ? argv[1] : "fuzz/corpus/ring_attach";
 
@@ -201,6 +211,16 @@ int main(int argc, char **argv)
 	ring = make_ring(2, SB_RING_BROADCAST, SB_RING_OVERWRITE, 512, 60, 3);
 	write_seed(dir, "plain-read-as-checksummed", as_checksummed,
 		   sizeof(as_checksummed));
+
+	/* Slot segments (the broker's layout): the target makes each inline
+	 * slot of the input a segment of its own; slot 0 holds a reader
+	 * that has not read everything, the target's reader takes slot 1. */
+	ring = make_ring(2, SB_RING_BROADCAST, SB_RING_BLOCK, 1024, 40, 30);
+	ring.shm_hdr->slot_home = SB_RING_SLOTS_SEGMENTS;
+	write_seed(dir, "segments-broadcast-block", writes, sizeof(writes));
+	ring = make_ring(2, SB_RING_BROADCAST, SB_RING_BLOCK, 1024, 40, 30);
+	ring.shm_hdr->slot_home = SB_RING_SLOTS_SEGMENTS;
+	write_seed(dir, "segments-broadcast-held", held, sizeof(held));
 
 	/* Near-valid: one field off, so attach must refuse. */
 	ring = make_ring(2, SB_RING_BROADCAST, SB_RING_BLOCK, 1024, 10, 2);

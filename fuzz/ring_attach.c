@@ -16,7 +16,14 @@
  *   +-------+-------------+-------------+ ops...)  |
  *
  * The segments are copied into one fixed mapping where each is fenced by
- * PROT_NONE guard pages, so an access one byte outside faults. The script's
+ * PROT_NONE guard pages, so an access one byte outside faults. When the
+ * header says the slots are segments of their own (slot_home, as in the
+ * broker's topics), each slot is a guarded page of its own whose first 128
+ * bytes are the input's inline slot of the same index (so the input
+ * decides them too), and the writer sees them through a slot map. The
+ * reader takes the last slot (the one the seeds leave free); under
+ * FLAG_HOLD_SLOT slot 0 of two is held instead (in use, unmapped), as a
+ * slot a restarted broker awaits is. The script's
  * first byte holds flags (see FLAG_*), each later byte is one operation
  * (see run_op()); without a script a default one runs.
  *
@@ -35,6 +42,8 @@
  * and checks that what it leaves passes its own walk unchanged.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FLAG_READ_ONLY	  0x10u /* readers see the data segment read-only */
 #define FLAG_CHECKSUM	  0x20u /* the header says: records are checksummed */
 #define FLAG_VERIFY	  0x40u /* sb_ring_verify_truncate() before the ops */
+#define FLAG_HOLD_SLOT	  0x80u /* slot segments: slot 1 in use, unmapped */
 
 static const uint8_t DEFAULT_SCRIPT[] = {FLAG_FREE_LOCKS | FLAG_EARLIEST |
 					     FLAG_READ_ONLY,
@@ -74,11 +84,19 @@ static const uint8_t DEFAULT_SCRIPT[] = {FLAG_FREE_LOCKS | FLAG_EARLIEST |
 					 0x00,
 					 0x00};
 
-/* guard | data segment | guard | control segment | guard */
+/* guard | data | guard | control | guard | slot 0 | guard | slot 1 | guard */
 static unsigned char *g_base;
 static unsigned char *g_data;
 static unsigned char *g_ctl;
+static unsigned char *g_slot[2];
 static int g_data_prot;
+
+/* The writer's view of the slot segments, for a ring that has them. */
+static struct sb_ring_slot *g_slot_list[2];
+static struct sb_ring_slot_map g_slot_map = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .slots = g_slot_list,
+};
 
 static void die_if(int bad)
 {
@@ -89,16 +107,20 @@ static void die_if(int bad)
 
 static void map_once(void)
 {
-	size_t total = 3 * PAGE + DATA_SIZE + CTL_SIZE;
+	size_t total = 7 * PAGE + DATA_SIZE + CTL_SIZE;
 
 	g_base = mmap(NULL, total, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	die_if(g_base == MAP_FAILED);
 	g_data = g_base + PAGE;
 	g_ctl = g_data + DATA_SIZE + PAGE;
+	g_slot[0] = g_ctl + CTL_SIZE + PAGE;
+	g_slot[1] = g_slot[0] + 2 * PAGE;
 	die_if(mprotect(g_base, PAGE, PROT_NONE) != 0);
 	die_if(mprotect(g_data + DATA_SIZE, PAGE, PROT_NONE) != 0);
 	die_if(mprotect(g_ctl + CTL_SIZE, PAGE, PROT_NONE) != 0);
+	die_if(mprotect(g_slot[0] + PAGE, PAGE, PROT_NONE) != 0);
+	die_if(mprotect(g_slot[1] + PAGE, PAGE, PROT_NONE) != 0);
 	g_data_prot = PROT_READ | PROT_WRITE;
 }
 
@@ -170,12 +192,46 @@ static void reader_prot(struct state *st)
 	data_prot(st->read_only ? PROT_READ : PROT_READ | PROT_WRITE);
 }
 
+/* For a ring with slot segments: each slot's page from the input's inline
+ * slot of that index, and the writer's map of them (current: nothing to
+ * refresh). */
+static void set_up_slot_segments(struct sb_ring *ring, int hold)
+{
+	const struct sb_ring_header *hdr = (const void *)g_data;
+
+	for (uint32_t i = 0; i < 2; i++) {
+		memset(g_slot[i], 0, PAGE);
+		memcpy(g_slot[i],
+		       g_ctl + SB_RING_CTL_SLOTS_OFFSET +
+			   i * sizeof(struct sb_ring_slot),
+		       sizeof(struct sb_ring_slot));
+		g_slot_list[i] = i < ring->slot_count
+				     ? (struct sb_ring_slot *)g_slot[i]
+				     : NULL;
+	}
+	if (hold && ring->slot_count == 2) {
+		g_slot_list[0] = SB_RING_SLOT_HOLD;
+	}
+	g_slot_map.count = ring->slot_count;
+	g_slot_map.gen = atomic_load(&hdr->slot_gen);
+	g_slot_map.current = 1;
+	sb_ring_set_slot_map(ring, &g_slot_map);
+}
+
 static void open_reader(struct state *st)
 {
 	int r;
 
 	reader_prot(st);
-	r = sb_ring_reader_open(&st->ring, st->start, &st->rd);
+	if (st->ring.slot_home == SB_RING_SLOTS_SEGMENTS) {
+		uint32_t last = st->ring.slot_count - 1;
+
+		r = sb_ring_reader_open_slot(&st->ring,
+					     (struct sb_ring_slot *)g_slot[last],
+					     last, st->start, &st->rd);
+	} else {
+		r = sb_ring_reader_open(&st->ring, st->start, &st->rd);
+	}
 	assert_result(r);
 	st->opened = r == 0;
 }
@@ -356,6 +412,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		verify_persisted(&st.ring);
 	}
 
+	if (st.ring.slot_home == SB_RING_SLOTS_SEGMENTS) {
+		set_up_slot_segments(&st.ring, flags & FLAG_HOLD_SLOT);
+	}
 	open_reader(&st);
 	assert_locks_free(ctl);
 	for (size_t i = 1; i < nscript && i <= MAX_OPS; i++) {

@@ -56,11 +56,21 @@ static int is_power_of_two(uint64_t x)
 	return x != 0 && (x & (x - 1)) == 0;
 }
 
+/* The control segment's size: its header, then the slots when they live
+ * there, rounded up to a page. */
+static uint64_t ctl_bytes(uint32_t slot_home, uint32_t slot_count)
+{
+	uint64_t ctl = SB_RING_CTL_SLOTS_OFFSET;
+
+	if (slot_home == SB_RING_SLOTS_INLINE) {
+		ctl += (uint64_t)slot_count * sizeof(struct sb_ring_slot);
+	}
+	return (ctl + 4095) & ~(uint64_t)4095;
+}
+
 int sb_ring_layout(const struct sb_ring_config *cfg, uint64_t *data_size,
                    uint64_t *ctl_size)
 {
-	uint64_t ctl;
-
 	if (cfg == NULL || data_size == NULL || ctl_size == NULL) {
 		return -EINVAL;
 	}
@@ -79,13 +89,13 @@ int sb_ring_layout(const struct sb_ring_config *cfg, uint64_t *data_size,
 	    cfg->overflow != SB_RING_REJECT) {
 		return -EINVAL;
 	}
-	if ((cfg->flags & ~SB_RING_FLAGS_KNOWN) != 0) {
+	if ((cfg->flags & ~SB_RING_FLAGS_KNOWN) != 0 ||
+	    (cfg->slot_home != SB_RING_SLOTS_INLINE &&
+	     cfg->slot_home != SB_RING_SLOTS_SEGMENTS)) {
 		return -EINVAL;
 	}
-	ctl = SB_RING_CTL_SLOTS_OFFSET +
-	      (uint64_t)cfg->slot_count * sizeof(struct sb_ring_slot);
 	*data_size = SB_RING_HEADER_SIZE + cfg->capacity;
-	*ctl_size = (ctl + 4095) & ~(uint64_t)4095;
+	*ctl_size = ctl_bytes(cfg->slot_home, cfg->slot_count);
 	return 0;
 }
 
@@ -110,11 +120,20 @@ int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
 	return 0;
 }
 
-void sb_ring_reset_writers(void *data)
+void sb_ring_reset_writers(void *data, uint32_t slot_home)
 {
 	struct sb_ring_header *hdr = data;
 
 	memset(&hdr->wctl, 0, sizeof(hdr->wctl));
+	/* No slot of the old control segment survives it; a ring persisted
+	 * with its slots inline moves them out (the control segment is new
+	 * anyway, and only its size depends on where they live). */
+	for (size_t i = 0; i < SB_RING_MAX_SLOTS / 64; i++) {
+		atomic_store_explicit(&hdr->slot_live[i], 0,
+		                      memory_order_relaxed);
+	}
+	hdr->slot_home = slot_home;
+	hdr->ctl_size = ctl_bytes(slot_home, hdr->slot_count);
 }
 
 int sb_ring_format(void *data, uint64_t data_size, void *ctl,
@@ -139,6 +158,7 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl,
 	hdr->max_message = cfg->max_message;
 	hdr->capacity = cfg->capacity;
 	hdr->slot_count = cfg->slot_count;
+	hdr->slot_home = cfg->slot_home;
 	hdr->ctl_size = need_ctl;
 	r = sb_ring_format_ctl(ctl, ctl_size, cfg, 0);
 	if (r < 0) {
@@ -186,6 +206,7 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 	cfg.mode = hdr->mode;
 	cfg.overflow = hdr->overflow;
 	cfg.flags = hdr->flags;
+	cfg.slot_home = hdr->slot_home;
 	if ((cfg.flags & ~SB_RING_FLAGS_KNOWN) != 0) {
 		return -EPROTO; /* a layout of a later version */
 	}
@@ -201,9 +222,12 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 	ring->shm_wctl = &hdr->wctl;
 	ring->shm_data = (unsigned char *)data + SB_RING_HEADER_SIZE;
 	ring->shm_ctl = c;
-	ring->shm_slots =
-	    (struct sb_ring_slot *)((unsigned char *)ctl +
-	                            SB_RING_CTL_SLOTS_OFFSET);
+	ring->slot_home = cfg.slot_home;
+	if (cfg.slot_home == SB_RING_SLOTS_INLINE) {
+		ring->shm_slots =
+		    (struct sb_ring_slot *)((unsigned char *)ctl +
+		                            SB_RING_CTL_SLOTS_OFFSET);
+	}
 	ring->capacity = cfg.capacity;
 	ring->mask = cfg.capacity - 1;
 	ring->max_message = cfg.max_message;
@@ -913,6 +937,70 @@ static void writer_unlock(struct sb_ring *ring)
 
 /* ---- writing --------------------------------------------------------- */
 
+/* The slowest of the live cursors in `slot` that lie in [oldest, tail]
+ * (others are not trusted and hold nothing back), or `limit`. */
+static uint64_t slot_limit(const struct sb_ring_slot *slot, uint64_t tail,
+                           uint64_t oldest, uint64_t limit)
+{
+	uint64_t c;
+
+	/* seq_cst: the other half of the Dekker pair with a joining
+	 * reader's slot CAS (see join_reclaims()). */
+	if ((atomic_load_explicit(&slot->slot_state, memory_order_seq_cst) &
+	     1u) == 0) {
+		return limit;
+	}
+	/* seq_cst: pairs with the store of sub_cursor in reader_consumed();
+	 * a reader that moved on before we registered as a waiter is seen
+	 * here (with the heavy fence in wait_for_space()). */
+	c = atomic_load_explicit(&slot->sub_cursor, memory_order_seq_cst);
+	return c >= oldest && c <= tail && c < limit ? c : limit;
+}
+
+/*
+ * The slowest cursor of a ring whose slots are segments of their own, as
+ * far as this process's map of them goes: brought up to date first when
+ * the broker's slot_gen moved (the load is seq_cst: a joining reader's
+ * Dekker pair with reclaim_seq, see join_reclaims(), covers the broker's
+ * bump too, which comes before the reader is given its slot). With no map,
+ * a map that cannot be refreshed, or a slot in use whose segment is not
+ * mapped here, nothing may be reclaimed: `oldest`.
+ */
+static uint64_t segments_limit(const struct sb_ring *ring, uint64_t tail,
+                               uint64_t oldest)
+{
+	struct sb_ring_slot_map *map = ring->slot_map;
+	uint64_t limit = tail;
+	uint64_t gen;
+
+	if (map == NULL) {
+		return oldest;
+	}
+	pthread_mutex_lock(&map->lock);
+	gen = atomic_load_explicit(&ring->shm_hdr->slot_gen,
+	                           memory_order_seq_cst);
+	if ((!map->current || map->gen != gen) && map->refresh != NULL) {
+		map->current = map->refresh(map) == 0;
+		map->gen = gen;
+	}
+	if (!map->current) {
+		limit = oldest;
+	}
+	for (uint32_t i = 0; map->current && i < map->count; i++) {
+		const struct sb_ring_slot *slot = map->slots[i];
+
+		if (slot == SB_RING_SLOT_HOLD) {
+			limit = oldest;
+			break;
+		}
+		if (slot != NULL) {
+			limit = slot_limit(slot, tail, oldest, limit);
+		}
+	}
+	pthread_mutex_unlock(&map->lock);
+	return limit;
+}
+
 /*
  * How far writers may reclaim: up to the slowest live cursor (block and
  * reject), the queue's cursor (queue mode), or the tail (overwrite). Cursors
@@ -934,25 +1022,11 @@ static uint64_t reclaim_limit(const struct sb_ring *ring, uint64_t tail,
 		                         memory_order_seq_cst);
 		return c >= oldest && c <= tail ? c : oldest;
 	}
+	if (ring->slot_home == SB_RING_SLOTS_SEGMENTS) {
+		return segments_limit(ring, tail, oldest);
+	}
 	for (uint32_t i = 0; i < ring->slot_count; i++) {
-		struct sb_ring_slot *slot = &ring->shm_slots[i];
-
-		/* seq_cst: the other half of the Dekker pair with a joining
-		 * reader's slot CAS (see join_reclaims()). */
-		if ((atomic_load_explicit(&slot->slot_state,
-		                          memory_order_seq_cst) &
-		     1u) == 0) {
-			continue;
-		}
-		/* seq_cst: pairs with the store of sub_cursor in
-		 * reader_consumed(); a reader that moved on before we
-		 * registered as a waiter is seen here (with the heavy
-		 * fence in wait_for_space()). */
-		c = atomic_load_explicit(&slot->sub_cursor,
-		                         memory_order_seq_cst);
-		if (c >= oldest && c <= tail && c < limit) {
-			limit = c;
-		}
+		limit = slot_limit(&ring->shm_slots[i], tail, oldest, limit);
 	}
 	return limit;
 }
@@ -1999,7 +2073,7 @@ static void give_back_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
 static inline int reader_evicted(const struct sb_ring_reader *rd)
 {
 	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit(&rd->ring->shm_slots[rd->slot].slot_state,
+	return atomic_load_explicit(&rd->slot_mem->slot_state,
 	                            memory_order_relaxed) != rd->slot_state;
 }
 
@@ -2013,7 +2087,7 @@ static int wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
 {
 	struct sb_ring *ring = rd->ring;
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
-	struct sb_ring_slot *slot = &ring->shm_slots[rd->slot];
+	struct sb_ring_slot *slot = rd->slot_mem;
 	_Atomic uint64_t *tail = &ring->shm_hdr->writer_tail;
 	const struct timespec *deadline;
 	uint32_t seen;
@@ -2100,7 +2174,7 @@ static void wake_writers_if_waiting(struct sb_ring *ring, uint64_t from,
 /* Publishes a broadcast reader's progress after it moved to `end`. */
 static inline void reader_moved(struct sb_ring_reader *rd, uint64_t end)
 {
-	struct sb_ring_slot *slot = &rd->ring->shm_slots[rd->slot];
+	struct sb_ring_slot *slot = rd->slot_mem;
 	uint64_t from = rd->cursor;
 
 	rd->cursor = end;
@@ -2186,7 +2260,7 @@ static int queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 {
 	struct sb_ring *ring = rd->ring;
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
-	struct sb_ring_slot *slot = &ring->shm_slots[rd->slot];
+	struct sb_ring_slot *slot = rd->slot_mem;
 	uint64_t expected = load_relaxed(&ctl->queue_expected_seq);
 	uint64_t lost = 0;
 	int r;
@@ -2233,7 +2307,7 @@ static void queue_skip_bad(struct sb_ring_reader *rd, uint64_t from,
 	atomic_store_explicit(&ctl->queue_cursor, next, memory_order_seq_cst);
 	release_lock(&ctl->queue_lock);
 	rd->lost++;
-	store_relaxed(&ring->shm_slots[rd->slot].sub_lost, rd->lost);
+	store_relaxed(&rd->slot_mem->sub_lost, rd->lost);
 	wake_writers_if_waiting(ring, from, next, next == rd->known_tail);
 }
 
@@ -2522,7 +2596,7 @@ uint64_t sb_ring_reader_lost(const struct sb_ring_reader *rd)
 
 /* ---- reader slots ---------------------------------------------------- */
 
-static int free_slot(struct sb_ring *ring, uint32_t index, uint32_t state);
+struct sb_ring_slot sb_ring_slot_hold;
 
 static int find_free_slot(const struct sb_ring *ring, uint32_t *index)
 {
@@ -2633,12 +2707,10 @@ static uint64_t start_seq(struct sb_ring *ring, uint64_t pos, int *known)
 	return ring->overflow == SB_RING_OVERWRITE ? low : UINT64_MAX;
 }
 
-/* Makes slot `index` live for this process with its cursor at `pos`:
- * -EBUSY when another reader took it first. */
-static int take_slot(struct sb_ring *ring, uint32_t index, uint64_t pos,
-                     uint32_t owner, uint32_t *state)
+/* Makes `slot` live for this process with its cursor at `pos`: -EBUSY when
+ * another reader took it first. */
+static int take_slot(struct sb_ring_slot *slot, uint64_t pos, uint32_t *state)
 {
-	struct sb_ring_slot *slot = &ring->shm_slots[index];
 	uint32_t free_state =
 	    atomic_load_explicit(&slot->slot_state, memory_order_relaxed);
 
@@ -2651,7 +2723,6 @@ static int take_slot(struct sb_ring *ring, uint32_t index, uint64_t pos,
 	atomic_store_explicit(&slot->sub_sleeping, 0, memory_order_relaxed);
 	atomic_store_explicit(&slot->slot_pid, sb_process_id(),
 	                      memory_order_relaxed);
-	atomic_store_explicit(&slot->slot_owner, owner, memory_order_relaxed);
 	*state = (((free_state >> 1) + 1) << 1) | 1u;
 	/* seq_cst: makes the cursor above visible before the slot counts
 	 * as live (writers load the state first), and is the reader's half
@@ -2663,53 +2734,46 @@ static int take_slot(struct sb_ring *ring, uint32_t index, uint64_t pos,
 	           : -EBUSY;
 }
 
-int sb_ring_reader_open(struct sb_ring *ring, int start,
-                        struct sb_ring_reader *rd)
+/* Where a new broadcast reader starts. */
+static uint64_t start_pos(const struct sb_ring *ring, int start)
 {
-	return sb_ring_reader_open_owned(ring, start, 0, rd);
+	if (ring->mode != SB_RING_BROADCAST) {
+		return 0;
+	}
+	/* acquire: as in next_record(). */
+	return atomic_load_explicit(start == SB_RING_START_EARLIEST
+	                                ? &ring->shm_hdr->writer_oldest
+	                                : &ring->shm_hdr->writer_tail,
+	                            memory_order_acquire);
 }
 
-int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
-                              struct sb_ring_reader *rd)
-{
-	struct sb_wait w = sb_wait_start(READER_OPEN_TIMEOUT_MS);
-	uint32_t index, state;
-	uint64_t pos = 0, expected = 0;
-	int r, seq_known = 1;
+static int free_slot(struct sb_ring *ring, struct sb_ring_slot *slot,
+                     uint32_t state);
 
-	if (ring == NULL || rd == NULL ||
-	    (start != SB_RING_START_LATEST && start != SB_RING_START_EARLIEST)) {
-		return -EINVAL;
-	}
-	do {
-		r = find_free_slot(ring, &index);
+/*
+ * The rest of opening a reader once `slot` is live with its cursor at
+ * `pos`: a broadcast reader makes sure no reclaim overtook it, then learns
+ * the seq it expects. On failure the slot is freed again.
+ */
+static int join(struct sb_ring *ring, struct sb_ring_slot *slot,
+                uint32_t index, uint32_t state, uint64_t pos,
+                struct sb_wait *w, struct sb_ring_reader *rd)
+{
+	uint64_t expected = 0;
+	int r = 0, seq_known = 1;
+
+	if (ring->mode == SB_RING_BROADCAST) {
+		r = join_reclaims(ring, slot, &pos, w);
 		if (r < 0) {
+			free_slot(ring, slot, state);
 			return r;
 		}
-		if (ring->mode == SB_RING_BROADCAST) {
-			/* acquire: as in next_record(). */
-			pos = atomic_load_explicit(
-			    start == SB_RING_START_EARLIEST
-			        ? &ring->shm_hdr->writer_oldest
-			        : &ring->shm_hdr->writer_tail,
-			    memory_order_acquire);
-		}
-		r = take_slot(ring, index, pos, owner, &state);
-	} while (r == -EBUSY && !sb_deadline_passed(sb_wait_deadline(&w)));
-	if (r == 0 && ring->mode == SB_RING_BROADCAST) {
-		r = join_reclaims(ring, &ring->shm_slots[index], &pos, &w);
-		if (r < 0) {
-			free_slot(ring, index, state);
-		} else {
-			expected = start_seq(ring, pos, &seq_known);
-		}
-	}
-	if (r < 0) {
-		return r;
+		expected = start_seq(ring, pos, &seq_known);
 	}
 	memset(rd, 0, sizeof(*rd));
 	rd->ring = ring;
 	rd->slot = index;
+	rd->slot_mem = slot;
 	rd->slot_state = state;
 	rd->cursor = pos;
 	rd->expected_seq = expected;
@@ -2718,12 +2782,70 @@ int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
 	return 0;
 }
 
-/* Frees a slot whose state is `state` (a live generation), gives back a
- * sleeper count the reader may have left, and wakes writers that waited
- * for it. Returns 0, or -ENOENT when the slot already changed hands. */
-static int free_slot(struct sb_ring *ring, uint32_t index, uint32_t state)
+static int check_start(const struct sb_ring *ring, int start,
+                       const struct sb_ring_reader *rd)
 {
-	struct sb_ring_slot *slot = &ring->shm_slots[index];
+	return ring == NULL || rd == NULL ||
+	               (start != SB_RING_START_LATEST &&
+	                start != SB_RING_START_EARLIEST)
+	           ? -EINVAL
+	           : 0;
+}
+
+int sb_ring_reader_open(struct sb_ring *ring, int start,
+                        struct sb_ring_reader *rd)
+{
+	struct sb_wait w = sb_wait_start(READER_OPEN_TIMEOUT_MS);
+	uint32_t index, state;
+	uint64_t pos;
+	int r;
+
+	if (check_start(ring, start, rd) < 0 ||
+	    ring->slot_home != SB_RING_SLOTS_INLINE) {
+		return -EINVAL;
+	}
+	do {
+		r = find_free_slot(ring, &index);
+		if (r < 0) {
+			return r;
+		}
+		pos = start_pos(ring, start);
+		r = take_slot(&ring->shm_slots[index], pos, &state);
+	} while (r == -EBUSY && !sb_deadline_passed(sb_wait_deadline(&w)));
+	if (r < 0) {
+		return r;
+	}
+	return join(ring, &ring->shm_slots[index], index, state, pos, &w, rd);
+}
+
+int sb_ring_reader_open_slot(struct sb_ring *ring, struct sb_ring_slot *slot,
+                             uint32_t index, int start,
+                             struct sb_ring_reader *rd)
+{
+	struct sb_wait w = sb_wait_start(READER_OPEN_TIMEOUT_MS);
+	uint32_t state;
+	uint64_t pos;
+	int r;
+
+	if (check_start(ring, start, rd) < 0 || slot == NULL ||
+	    ring->slot_home != SB_RING_SLOTS_SEGMENTS ||
+	    index >= ring->slot_count) {
+		return -EINVAL;
+	}
+	pos = start_pos(ring, start);
+	r = take_slot(slot, pos, &state);
+	if (r < 0) {
+		return r;
+	}
+	return join(ring, slot, index, state, pos, &w, rd);
+}
+
+/* Frees `slot` if its state is still `state` (a live generation), gives
+ * back a sleeper count the reader may have left, and wakes writers that
+ * waited for it. Returns 0, or -ENOENT when the slot already changed. */
+static int free_slot(struct sb_ring *ring, struct sb_ring_slot *slot,
+                     uint32_t state)
+{
 	uint32_t sleepers;
 
 	/* release: our last cursor store is ordered before the slot is
@@ -2743,30 +2865,6 @@ static int free_slot(struct sb_ring *ring, uint32_t index, uint32_t state)
 	return 0;
 }
 
-int sb_ring_reader_set_owner(struct sb_ring_reader *rd, uint32_t owner)
-{
-	struct sb_ring_slot *slot;
-
-	if (rd == NULL || rd->ring == NULL || owner == 0) {
-		return -EINVAL;
-	}
-	slot = &rd->ring->shm_slots[rd->slot];
-	/* relaxed: only the reader itself frees its slot, and it does not
-	 * do so while its owner is being rewritten (the bus client keeps the
-	 * two apart), so the generation read here cannot change under us. */
-	if (atomic_load_explicit(&slot->slot_state, memory_order_relaxed) !=
-	    rd->slot_state) {
-		return -ENOENT;
-	}
-	/* relaxed: the broker reads slot_owner (after an acquire load of
-	 * slot_state in sb_ring_reap_owner()) only once this client's new
-	 * connection has closed, which happens after this store and after a
-	 * system call on the socket; a broker that saw the old token would
-	 * only fail to free the slot, never free another's. */
-	atomic_store_explicit(&slot->slot_owner, owner, memory_order_relaxed);
-	return 0;
-}
-
 int sb_ring_reader_close(struct sb_ring_reader *rd)
 {
 	int r;
@@ -2778,65 +2876,59 @@ int sb_ring_reader_close(struct sb_ring_reader *rd)
 		rd->peeking = 0;
 		reader_skip(rd);
 	}
-	r = free_slot(rd->ring, rd->slot, rd->slot_state);
+	r = free_slot(rd->ring, rd->slot_mem, rd->slot_state);
 	rd->ring = NULL;
 	return r == -ENOENT ? 0 : r;
 }
 
-int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot)
+/* Slot `index` as this process maps it, or NULL (no such slot, or not
+ * mapped here). */
+static struct sb_ring_slot *slot_at(const struct sb_ring *ring,
+                                    uint32_t index)
 {
+	struct sb_ring_slot *slot;
+
+	if (ring == NULL || index >= ring->slot_count) {
+		return NULL;
+	}
+	if (ring->slot_home == SB_RING_SLOTS_INLINE) {
+		return &ring->shm_slots[index];
+	}
+	if (ring->slot_map == NULL || index >= ring->slot_map->count) {
+		return NULL;
+	}
+	slot = ring->slot_map->slots[index];
+	return slot == SB_RING_SLOT_HOLD ? NULL : slot;
+}
+
+int sb_ring_slot_reap(struct sb_ring *ring, uint32_t index)
+{
+	struct sb_ring_slot *slot = slot_at(ring, index);
 	uint32_t state;
 
-	if (ring == NULL || slot >= ring->slot_count) {
+	if (slot == NULL) {
 		return -EINVAL;
 	}
-	state = atomic_load_explicit(&ring->shm_slots[slot].slot_state,
-	                             memory_order_relaxed);
+	state = atomic_load_explicit(&slot->slot_state, memory_order_relaxed);
 	if ((state & 1u) == 0) {
 		return -ENOENT;
 	}
 	return free_slot(ring, slot, state);
 }
 
-int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner)
-{
-	int freed = 0;
-
-	if (ring == NULL || owner == 0) {
-		return -EINVAL;
-	}
-	for (uint32_t i = 0; i < ring->slot_count; i++) {
-		struct sb_ring_slot *slot = &ring->shm_slots[i];
-		uint32_t state = atomic_load_explicit(&slot->slot_state,
-		                                      memory_order_acquire);
-
-		/* The owner was written before the state's release CAS in
-		 * sb_ring_reader_open_owned(); the acquire above orders it. */
-		if ((state & 1u) != 0 &&
-		    atomic_load_explicit(&slot->slot_owner,
-		                         memory_order_relaxed) == owner &&
-		    free_slot(ring, i, state) == 0) {
-			freed++;
-		}
-	}
-	return freed;
-}
-
-int sb_ring_slot_view(const struct sb_ring *ring, uint32_t slot,
+int sb_ring_slot_view(const struct sb_ring *ring, uint32_t index,
                       struct sb_ring_slot_view *out)
 {
-	struct sb_ring_slot *s;
+	struct sb_ring_slot *s = slot_at(ring, index);
 
-	if (ring == NULL || out == NULL || slot >= ring->slot_count) {
+	if (s == NULL || out == NULL) {
 		return -EINVAL;
 	}
-	s = &ring->shm_slots[slot];
-	/* acquire: pairs with the release CAS of slot_state in
-	 * sb_ring_reader_open_owned(), which wrote pid and owner first. The
-	 * rest is relaxed: a snapshot for the broker, not a synchronisation. */
+	/* acquire: pairs with the release CAS of slot_state in take_slot(),
+	 * which wrote the pid first. The rest is relaxed: a snapshot for the
+	 * broker, not a synchronisation. */
 	out->state = atomic_load_explicit(&s->slot_state, memory_order_acquire);
 	out->pid = atomic_load_explicit(&s->slot_pid, memory_order_relaxed);
-	out->owner = atomic_load_explicit(&s->slot_owner, memory_order_relaxed);
 	out->position =
 	    ring->mode == SB_RING_QUEUE
 	        ? load_relaxed(&ring->shm_ctl->queue_cursor)
@@ -2844,11 +2936,12 @@ int sb_ring_slot_view(const struct sb_ring *ring, uint32_t slot,
 	return 0;
 }
 
-int sb_ring_slot_evict(struct sb_ring *ring, uint32_t slot, uint32_t state)
+int sb_ring_slot_evict(struct sb_ring *ring, uint32_t index, uint32_t state)
 {
+	struct sb_ring_slot *slot = slot_at(ring, index);
 	int r;
 
-	if (ring == NULL || slot >= ring->slot_count || (state & 1u) == 0) {
+	if (slot == NULL || (state & 1u) == 0) {
 		return -EINVAL;
 	}
 	r = free_slot(ring, slot, state);
@@ -2858,6 +2951,66 @@ int sb_ring_slot_evict(struct sb_ring *ring, uint32_t slot, uint32_t state)
 		bump_and_wake(&ring->shm_ctl->data_seq);
 	}
 	return r;
+}
+
+int sb_ring_reader_evict(struct sb_ring_reader *rd)
+{
+	int r;
+
+	if (rd == NULL || rd->ring == NULL || rd->slot_mem == NULL) {
+		return -EINVAL;
+	}
+	r = free_slot(rd->ring, rd->slot_mem, rd->slot_state);
+	if (r == 0) {
+		/* As in sb_ring_slot_evict(): a sleeper looks again. */
+		bump_and_wake(&rd->ring->shm_ctl->data_seq);
+	}
+	return r;
+}
+
+void sb_ring_set_slot_map(struct sb_ring *ring, struct sb_ring_slot_map *map)
+{
+	if (ring != NULL) {
+		ring->slot_map = map;
+	}
+}
+
+int sb_ring_slot_publish(struct sb_ring *ring, uint32_t index, int live)
+{
+	_Atomic uint64_t *word;
+	uint64_t bit;
+
+	if (ring == NULL || ring->slot_home != SB_RING_SLOTS_SEGMENTS ||
+	    index >= ring->slot_count) {
+		return -EINVAL;
+	}
+	word = &ring->shm_hdr->slot_live[index / 64];
+	bit = UINT64_C(1) << (index % 64);
+	if (live) {
+		atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
+	} else {
+		atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed);
+	}
+	/* seq_cst: the bump comes before the new reader is told its slot
+	 * (a reply on the socket), so it is ordered before the reader's
+	 * slot CAS; see segments_limit() and join_reclaims(). */
+	atomic_fetch_add_explicit(&ring->shm_hdr->slot_gen, 1,
+	                          memory_order_seq_cst);
+	if (!live) {
+		bump_and_wake(&ring->shm_ctl->space_seq);
+	}
+	return 0;
+}
+
+int sb_ring_slot_recorded(const struct sb_ring *ring, uint32_t index)
+{
+	if (ring == NULL || index >= ring->slot_count) {
+		return 0;
+	}
+	return (atomic_load_explicit(&ring->shm_hdr->slot_live[index / 64],
+	                             memory_order_relaxed) >>
+	        (index % 64)) &
+	       1u;
 }
 
 /* ---- watching a reader from another thread --------------------------- */
@@ -2895,7 +3048,7 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
 	}
 	ring = rd_view->ring;
 	ctl = ring->shm_ctl;
-	slot = &ring->shm_slots[rd_view->slot];
+	slot = rd_view->slot_mem;
 	tail = &ring->shm_hdr->writer_tail;
 	deadline = sb_deadline_init(timeout_ms, &dl);
 	for (;;) {

@@ -22,6 +22,7 @@
 #ifndef SB_RING_H
 #define SB_RING_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -37,7 +38,43 @@ struct sb_ring_config {
 	uint32_t mode;        /* SB_RING_BROADCAST or SB_RING_QUEUE */
 	uint32_t overflow;    /* SB_RING_BLOCK, _OVERWRITE or _REJECT */
 	uint32_t flags;       /* SB_RING_FLAG_*: SB_RING_FLAG_CHECKSUM or 0 */
+	/* SB_RING_SLOTS_INLINE (0): the slots follow the control segment's
+	 * header, for rings whose processes trust one another (tests, the
+	 * benchmark's internal rows); SB_RING_SLOTS_SEGMENTS: each
+	 * subscriber's slot is a segment of its own (the broker's topics). */
+	uint32_t slot_home;
 };
+
+/*
+ * The slot segments of a ring whose slots live in segments of their own,
+ * as one process sees them: a writer (the bus client maps the segments the
+ * broker names, read-only) or the broker (its own read-write mappings). It
+ * lives in the process's private memory and belongs to the caller, who
+ * sets it with sb_ring_set_slot_map().
+ *
+ * Writers scan it when they reclaim, under `lock`: first they compare the
+ * header's slot_gen with `gen` and, when it moved or `current` is 0, call
+ * `refresh` (which brings `slots` up to the broker's set; 0 on success).
+ * Until a refresh succeeds they reclaim nothing, so a subscriber they do
+ * not know is never overtaken.
+ */
+struct sb_ring_slot_map {
+	pthread_mutex_t lock;
+	uint64_t gen;
+	int current;
+	int (*refresh)(struct sb_ring_slot_map *map);
+	void *ctx; /* for refresh */
+	uint32_t count; /* entries in slots: the ring's slot_count */
+	/* Per slot index: NULL (not in use), SB_RING_SLOT_HOLD (in use, but
+	 * its segment is not mapped here: hold everything back), or this
+	 * process's mapping of the slot's segment. */
+	struct sb_ring_slot **slots;
+};
+
+/* The marker of a slot in use whose segment a writer has not mapped. Never
+ * dereferenced. */
+extern struct sb_ring_slot sb_ring_slot_hold;
+#define SB_RING_SLOT_HOLD (&sb_ring_slot_hold)
 
 /*
  * One process's handle on a ring: pointers into its mappings and a private
@@ -49,7 +86,9 @@ struct sb_ring {
 	unsigned char *shm_data;        /* the data area */
 	struct sb_ring_wctl *shm_wctl;  /* in the header: writers only */
 	struct sb_ring_ctl *shm_ctl;
-	struct sb_ring_slot *shm_slots;
+	struct sb_ring_slot *shm_slots; /* SB_RING_SLOTS_INLINE only */
+	struct sb_ring_slot_map *slot_map; /* SB_RING_SLOTS_SEGMENTS */
+	uint32_t slot_home;
 	uint64_t capacity;
 	uint64_t mask;
 	uint32_t max_message;
@@ -103,6 +142,7 @@ struct sb_ring_claim {
 struct sb_ring_reader {
 	struct sb_ring *ring;
 	uint32_t slot;          /* index of its slot */
+	struct sb_ring_slot *slot_mem; /* its slot (written by it alone) */
 	uint32_t slot_state;    /* the state it attached with */
 	uint64_t cursor;        /* broadcast: next position to read */
 	uint64_t known_tail;    /* the writer_tail it saw last */
@@ -154,9 +194,11 @@ int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
  * Clears what only writers write in a data segment's header (their lock,
  * the solo writer, the waiting writers' table): for a persisted data
  * segment that no process uses, reused at broker start with a fresh
- * control segment. Its messages and positions are kept.
+ * control segment. Its messages and positions are kept. The slots of the
+ * new control segment live at `slot_home` (SB_RING_SLOTS_*): the header
+ * says so from then on (and its ctl_size follows), with no slot in use.
  */
-void sb_ring_reset_writers(void *data);
+void sb_ring_reset_writers(void *data, uint32_t slot_home);
 
 /*
  * Attaches to formatted segments, checking magic, version, readiness and
@@ -206,23 +248,28 @@ int sb_ring_reader_open(struct sb_ring *ring, int start,
                         struct sb_ring_reader *reader);
 
 /*
- * As sb_ring_reader_open(), recording `owner` (a nonzero token the broker
- * gave this client's connection) in the slot, so that the broker can free
- * every slot of a connection that closed with sb_ring_reap_owner().
+ * As sb_ring_reader_open(), for a ring whose slots are segments of their
+ * own: `slot` is this process's read-write mapping of the slot segment the
+ * broker gave it (SB_RING_SLOT_SEGMENT_SIZE bytes, zeroed by the broker),
+ * `index` its place in the broker's table. Returns 0, -EBUSY (the slot is
+ * in use already), -EINVAL, or -ETIMEDOUT.
  */
-int sb_ring_reader_open_owned(struct sb_ring *ring, int start, uint32_t owner,
-                              struct sb_ring_reader *reader);
-
-/*
- * Rewrites the owner token of the reader's slot, for a client whose
- * connection was replaced (a restarted broker issues new tokens), so that
- * the new broker frees the slot when this client's new connection closes.
- * Returns 0, -EINVAL, or -ENOENT when the slot is no longer the reader's.
- */
-int sb_ring_reader_set_owner(struct sb_ring_reader *reader, uint32_t owner);
+int sb_ring_reader_open_slot(struct sb_ring *ring, struct sb_ring_slot *slot,
+                             uint32_t index, int start,
+                             struct sb_ring_reader *reader);
 
 /* Releases the reader's slot (and a held peek). Returns 0 or -EINVAL. */
 int sb_ring_reader_close(struct sb_ring_reader *reader);
+
+/*
+ * Ends the reader as an eviction would, from any thread: its slot is freed
+ * (if still in the state it attached with) and every later receive, peek or
+ * wait on it returns -EIDRM. For a client whose slot no broker watches any
+ * more (not handed back in time after a restart), so that its subscriber
+ * hears of it rather than being overrun unawares. Returns 0, -ENOENT (the
+ * slot was freed already) or -EINVAL.
+ */
+int sb_ring_reader_evict(struct sb_ring_reader *reader);
 
 /*
  * Copies the next message into `buf` (capacity `cap`) and returns its
@@ -262,16 +309,30 @@ uint64_t sb_ring_reader_lost(const struct sb_ring_reader *reader);
  */
 int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot);
 
-/* Frees every slot in use whose owner token is `owner` (nonzero). Returns
- * how many were freed, or -EINVAL. */
-int sb_ring_reap_owner(struct sb_ring *ring, uint32_t owner);
+/*
+ * Gives `ring` (attached to a ring with SB_RING_SLOTS_SEGMENTS) the map of
+ * its slot segments, which the caller keeps valid and owns.
+ */
+void sb_ring_set_slot_map(struct sb_ring *ring, struct sb_ring_slot_map *map);
+
+/*
+ * The broker, for a ring with slot segments: records that slot `index` is
+ * in use (`live` 1) or no longer (0) in the header's slot_live bits, then
+ * bumps slot_gen, so that writers ask for the new set before they next
+ * reclaim; a slot going away also wakes writers waiting for room. Returns
+ * 0 or -EINVAL.
+ */
+int sb_ring_slot_publish(struct sb_ring *ring, uint32_t index, int live);
+
+/* 1 when the header's slot_live bit `index` is set (a restarted broker
+ * asks which slots its predecessor gave out), else 0. */
+int sb_ring_slot_recorded(const struct sb_ring *ring, uint32_t index);
 
 /* What the broker reads of one slot (stat, its stall sweep). Values come
  * from shared memory as they are: only the index is checked. */
 struct sb_ring_slot_view {
 	uint32_t state;    /* generation << 1 | 1 while in use */
 	uint32_t pid;      /* the attaching process */
-	uint32_t owner;    /* the broker's token for its connection */
 	uint64_t position; /* its cursor; a queue's shared cursor for a queue */
 };
 

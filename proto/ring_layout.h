@@ -98,8 +98,10 @@
  * glibc robust mutexes, whose list pointers other processes could write;
  * 7 since what only writers write (writer_lock, the solo writer, the
  * waiting writers' table) lives in the data header (struct sb_ring_wctl),
- * which subscribers map read-only. */
-#define SB_RING_CTL_VERSION 7u
+ * which subscribers map read-only; 8 since a broker's topic keeps each
+ * subscriber's slot in a segment of its own (sb_ring_header.slot_home),
+ * which no other subscriber can write. */
+#define SB_RING_CTL_VERSION 8u
 #define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
 
 #define SB_RING_HEADER_SIZE 4096u
@@ -108,6 +110,10 @@
 #define SB_RING_CTL_SLOTS_OFFSET 1024u
 #define SB_RING_WCTL_OFFSET 1024u /* in the data header page */
 #define SB_RING_WCTL_SIZE 1024u
+#define SB_RING_SLOT_LIVE_OFFSET 2048u /* sb_ring_header.slot_live */
+#define SB_RING_SLOTS_INLINE 0u   /* sb_ring_header.slot_home */
+#define SB_RING_SLOTS_SEGMENTS 1u
+#define SB_RING_SLOT_SEGMENT_SIZE 4096u /* one subscriber's slot segment */
 #define SB_RING_RECORD_ALIGN 16u
 #define SB_RING_RECORD_HEADER 16u
 #define SB_RING_RECORD_CHECKSUM 4u /* the crc32c word of a checksummed DATA */
@@ -168,8 +174,9 @@ struct sb_ring_slot {
 	uint8_t reserved0[36];         /* 28: zero */
 	_Atomic uint32_t slot_state;   /* 64: generation << 1 | 1 when in use */
 	_Atomic uint32_t slot_pid;     /* 68: attaching process, for stat */
-	_Atomic uint32_t slot_owner;   /* 72: broker's token for the owner */
-	uint8_t reserved1[52];         /* 76: zero */
+	/* 72: zero (the owner's token up to control layout 7: a slot in a
+	 * segment of its own needs none) */
+	uint8_t reserved1[56];
 };
 static_assert(sizeof(struct sb_ring_slot) == 128, "");
 static_assert(offsetof(struct sb_ring_slot, sub_cursor) == 0, "");
@@ -178,7 +185,6 @@ static_assert(offsetof(struct sb_ring_slot, sub_lost) == 16, "");
 static_assert(offsetof(struct sb_ring_slot, sub_sleeping) == 24, "");
 static_assert(offsetof(struct sb_ring_slot, slot_state) == 64, "");
 static_assert(offsetof(struct sb_ring_slot, slot_pid) == 68, "");
-static_assert(offsetof(struct sb_ring_slot, slot_owner) == 72, "");
 
 /*
  * What only writers write, in the data segment's header page at 1024 (the
@@ -271,7 +277,11 @@ struct sb_ring_header {
 	uint32_t slot_count;  /* 32: subscriber slots in the control segment */
 	uint32_t flags;       /* 36: SB_RING_FLAG_*; 0 in version 1 */
 	uint64_t ctl_size;    /* 40: bytes of the control segment */
-	uint8_t reserved1[80]; /* 48: zero, pads line 0 and line 1 */
+	/* 48: SB_RING_SLOTS_INLINE (0: the slots follow the control
+	 * segment's first 1024 bytes) or SB_RING_SLOTS_SEGMENTS (each
+	 * subscriber's slot is a segment of its own; the broker's topics) */
+	uint32_t slot_home;
+	uint8_t reserved1[76]; /* 52: zero, pads line 0 and line 1 */
 
 	/* Line 2 (128): writer positions, read by readers on every poll. */
 	_Atomic uint64_t writer_tail;     /* 128: end of committed records */
@@ -297,15 +307,23 @@ struct sb_ring_header {
 	 * equal the name asked for. All zero in a ring made before names were
 	 * stored (the bytes were reserved zero, so the version stays 1). */
 	char topic_name[SB_RING_NAME_SIZE];
+	/* 768: bumped by the broker after every change of the set of
+	 * slot segments (a subscriber joined, left or was evicted), so that
+	 * writers know to ask it for the new set before they next reclaim. */
+	_Atomic uint64_t slot_gen;
 	uint8_t reserved4[SB_RING_WCTL_OFFSET - SB_RING_NAME_OFFSET -
-	                  SB_RING_NAME_SIZE]; /* 768: zero */
+	                  SB_RING_NAME_SIZE - 8]; /* 776: zero */
 
 	/* 1024: what only writers write (struct sb_ring_wctl): here, in
 	 * the segment subscribers map read-only, so that none of them can
 	 * take or corrupt the writers' lock or solo state. */
 	struct sb_ring_wctl wctl;
-	uint8_t reserved5[SB_RING_HEADER_SIZE - SB_RING_WCTL_OFFSET -
-	                  SB_RING_WCTL_SIZE]; /* 2048: zero */
+	/* 2048: bit i set while slot segment i is in use, by the broker's
+	 * record; a broker restarted under live clients reads it to know
+	 * which subscribers may still hand their slot back. */
+	_Atomic uint64_t slot_live[SB_RING_MAX_SLOTS / 64];
+	uint8_t reserved5[SB_RING_HEADER_SIZE - SB_RING_SLOT_LIVE_OFFSET -
+	                  SB_RING_MAX_SLOTS / 8]; /* 2560: zero */
 };
 static_assert(sizeof(struct sb_ring_header) == SB_RING_HEADER_SIZE, "");
 static_assert(offsetof(struct sb_ring_header, magic) == 0, "");
@@ -327,7 +345,12 @@ static_assert(offsetof(struct sb_ring_header, writer_epoch) == 272, "");
 static_assert(offsetof(struct sb_ring_header, stat_rejected) == 280, "");
 static_assert(offsetof(struct sb_ring_header, stat_waits) == 288, "");
 static_assert(offsetof(struct sb_ring_header, stat_recoveries) == 296, "");
+static_assert(offsetof(struct sb_ring_header, slot_home) == 48, "");
 static_assert(offsetof(struct sb_ring_header, topic_name) == 512, "");
+static_assert(offsetof(struct sb_ring_header, slot_gen) == 768, "");
+static_assert(offsetof(struct sb_ring_header, slot_live) ==
+                  SB_RING_SLOT_LIVE_OFFSET,
+              "");
 static_assert(offsetof(struct sb_ring_header, wctl) == SB_RING_WCTL_OFFSET, "");
 
 /*

@@ -99,7 +99,8 @@ static struct sb_ring_config geometry(uint32_t slots)
 				     .max_message = MAX_MSG,
 				     .slot_count = slots,
 				     .mode = SB_RING_BROADCAST,
-				     .overflow = SB_RING_BLOCK};
+				     .overflow = SB_RING_BLOCK,
+				     .slot_home = SB_RING_SLOTS_SEGMENTS};
 
 	return cfg;
 }
@@ -145,10 +146,19 @@ static int own_ctl(uint32_t slots, int sealed)
 	return fd;
 }
 
+/* What a client hands back: data and control, and for a subscriber its
+ * slot segment (fd[2], else -1) and index. */
+struct held {
+	int fd[3];
+	int64_t slot;
+};
+
 /* A well-formed ring in this process's own sealed memfds, its header
- * naming `name` (NULL: no name, as before names were stored). */
-static int own_ring(const char *name, uint32_t slots, int fds[2])
+ * naming `name` (NULL: no name, as before names were stored), and a slot
+ * segment of its own as slot 0. */
+static int own_ring(const char *name, uint32_t slots, struct held *h)
 {
+	int *fds = h->fd;
 	struct sb_ring_config cfg = geometry(slots);
 	uint64_t dsize, csize;
 	void *d, *c;
@@ -159,7 +169,9 @@ static int own_ring(const char *name, uint32_t slots, int fds[2])
 	}
 	fds[0] = memfd_sized(dsize, 1);
 	fds[1] = memfd_sized(csize, 1);
-	if (fds[0] < 0 || fds[1] < 0) {
+	fds[2] = memfd_sized(SB_RING_SLOT_SEGMENT_SIZE, 1);
+	h->slot = 0;
+	if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0) {
 		return -1;
 	}
 	d = mmap(NULL, dsize, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
@@ -178,36 +190,52 @@ static int own_ring(const char *name, uint32_t slots, int fds[2])
 	return r;
 }
 
-static void close_pair(int fds[2])
+static void close_held(struct held *h)
 {
-	for (int i = 0; i < 2; i++) {
-		if (fds[i] >= 0) {
-			close(fds[i]);
+	for (int i = 0; i < 3; i++) {
+		if (h->fd[i] >= 0) {
+			close(h->fd[i]);
 		}
-		fds[i] = -1;
+		h->fd[i] = -1;
 	}
 }
 
-/* Sends topic_adopt for `topic` with `nfds` descriptors; does not wait. */
-static int send_adopt(struct sbt_rc *c, const char *topic, const char *access,
-		      uint64_t capacity, const int *fds, int nfds)
+/* Sends topic_adopt for `topic` with `nfds` descriptors, naming `slot`
+ * unless it is negative; does not wait. */
+static int send_adopt_slot(struct sbt_rc *c, const char *topic,
+			   const char *access, uint64_t capacity, int64_t slot,
+			   const int *fds, int nfds)
 {
-	char json[512];
+	char json[512], slot_field[32] = "";
 
+	if (slot >= 0) {
+		snprintf(slot_field, sizeof(slot_field), ",\"slot\":%lld",
+			 (long long)slot);
+	}
 	snprintf(json, sizeof(json),
 		 "{\"op\":\"topic_adopt\",\"id\":7,\"topic\":\"%s\","
 		 "\"access\":\"%s\",\"mode\":\"broadcast\","
 		 "\"overflow\":\"block\",\"capacity\":%llu,"
-		 "\"max_message\":%d,\"fds\":2}",
-		 topic, access, (unsigned long long)capacity, MAX_MSG);
+		 "\"max_message\":%d,\"fds\":%d%s}",
+		 topic, access, (unsigned long long)capacity, MAX_MSG,
+		 slot >= 0 ? 3 : 2, slot_field);
 	return sbt_rc_send_fds(c, json, fds, nfds);
 }
 
-/* topic_adopt, and its reply's code (or the exchange's -errno). */
-static int adopt(struct sbt_rc *c, const char *topic, const char *access,
-		 const int fds[2])
+static int send_adopt(struct sbt_rc *c, const char *topic, const char *access,
+		      uint64_t capacity, const int *fds, int nfds)
 {
-	int r = send_adopt(c, topic, access, CAPACITY, fds, 2);
+	return send_adopt_slot(c, topic, access, capacity, -1, fds, nfds);
+}
+
+/* topic_adopt of `h` (with its slot when subscribing), and its reply's
+ * code (or the exchange's -errno). */
+static int adopt(struct sbt_rc *c, const char *topic, const char *access,
+		 const struct held *h)
+{
+	int sub = strcmp(access, "subscribe") == 0;
+	int r = send_adopt_slot(c, topic, access, CAPACITY, sub ? h->slot : -1,
+				h->fd, sub ? 3 : 2);
 
 	if (r == 0) {
 		r = sbt_rc_recv(c);
@@ -308,20 +336,21 @@ static int shrink_racer(const void *arg)
 {
 	const char *socket = arg;
 	struct sbt_rc c;
-	int ring[2];
+	struct held ring;
 	int64_t rtt, t0;
 
-	if (own_ring("race/t", SLOTS, ring) < 0) {
+	if (own_ring("race/t", SLOTS, &ring) < 0) {
 		return 10;
 	}
-	close(ring[1]);
+	close(ring.fd[1]);
+	close(ring.fd[2]);
 	if (sbt_rc_hello(&c, socket, "racer") != 0) {
 		return 11;
 	}
 	/* How long a refused hand-back takes, without any shrinking. */
 	t0 = now_ns();
 	for (int i = 0; i < 64; i++) {
-		if (shrink_try(&c, ring[0], -1) == 0) {
+		if (shrink_try(&c, ring.fd[0], -1) == 0) {
 			return 12;
 		}
 	}
@@ -330,7 +359,7 @@ static int shrink_racer(const void *arg)
 		/* i * golden ratio, mod 1: a low-discrepancy sweep. */
 		double frac = (double)i * 0.6180339887;
 		int r =
-		    shrink_try(&c, ring[0],
+		    shrink_try(&c, ring.fd[0],
 			       (int64_t)((frac - (int64_t)frac) * (double)rtt));
 
 		if (r == -ECONNRESET || r == -EPIPE) {
@@ -343,7 +372,7 @@ static int shrink_racer(const void *arg)
 		}
 	}
 	sbt_rc_close(&c);
-	close(ring[0]);
+	close(ring.fd[0]);
 	return 0;
 }
 
@@ -385,37 +414,54 @@ static int broker_fd_count(pid_t pid)
  * TRIES hand-backs that must all be refused, cycling through bad pairs: a
  * pipe for either segment, unsealed memory for either, a geometry other
  * than the ring's, a read-only data descriptor claiming publish, a single
- * descriptor, three. Returns 0 or a step number.
+ * descriptor, three; a subscriber's hand-back whose slot is a pipe, or an
+ * unsealed memfd, or that names a slot no broker gave out, or is missing.
+ * Returns 0 or a step number.
  */
 static int refused_adopter(const void *arg)
 {
 	const char *socket = arg;
-	int ring[2], pipe_fds[2], unsealed_data, unsealed_ctl, ro_data;
+	int pipe_fds[2], unsealed_data, unsealed_ctl, ro_data, unsealed_slot;
+	struct held held;
+	int *ring = held.fd;
 	char path[64];
 	struct sbt_rc c;
 
-	if (own_ring("leak/t", SLOTS, ring) < 0 || pipe(pipe_fds) < 0) {
+	if (own_ring("leak/t", SLOTS, &held) < 0 || pipe(pipe_fds) < 0) {
 		return 10;
 	}
+	unsealed_slot = memfd_sized(SB_RING_SLOT_SEGMENT_SIZE, 0);
 	unsealed_data = memfd_sized(4096 + CAPACITY, 0);
 	unsealed_ctl = own_ctl(SLOTS, 0);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", ring[0]);
 	ro_data = open(path, O_RDONLY | O_CLOEXEC);
 	if (unsealed_data < 0 || unsealed_ctl < 0 || ro_data < 0 ||
-	    sbt_rc_hello(&c, socket, "refused") != 0) {
+	    unsealed_slot < 0 || sbt_rc_hello(&c, socket, "refused") != 0) {
 		return 11;
 	}
 	for (int i = 0; i < TRIES; i++) {
 		int three[3] = {ring[0], ring[1], pipe_fds[0]};
+		int bad_slot[3][3] = {{ring[0], ring[1], pipe_fds[0]},
+				      {ring[0], ring[1], unsealed_slot},
+				      {ring[0], ring[1], ring[2]}};
 		int bad[7][2] = {
 		    {ring[0], pipe_fds[0]},    {pipe_fds[0], ring[1]},
 		    {unsealed_data, ring[1]},  {ring[0], unsealed_ctl},
 		    {ro_data, ring[1]},	       {ring[0], ring[1]},
 		    {pipe_fds[1], pipe_fds[0]}};
-		int k = i % 9;
+		int k = i % 13;
 		int r;
 
-		if (k == 7) {
+		if (k >= 9 && k <= 11) {
+			/* No slot of a fresh ring is one a broker waits
+			 * for: slot 0 is refused even when its memory
+			 * passes (k == 11). */
+			r = send_adopt_slot(&c, "leak/t", "subscribe",
+					    CAPACITY, 0, bad_slot[k - 9], 3);
+		} else if (k == 12) {
+			r = send_adopt_slot(&c, "leak/t", "subscribe",
+					    CAPACITY, 0, ring, 2);
+		} else if (k == 7) {
 			r = send_adopt(&c, "leak/t", "publish", CAPACITY, ring,
 				       1);
 		} else if (k == 8) {
@@ -474,25 +520,31 @@ END_TEST
 /* ---- squatting -------------------------------------------------------- */
 
 /* The descriptors a subscriber of `topic` holds (broker-made memory). */
-static void subscribe_fds(struct sbt_rc *c, const char *topic, int fds[2])
+static void subscribe_fds(struct sbt_rc *c, const char *topic,
+			  struct held *h)
 {
+	int *fds = h->fd;
+
 	ck_assert_int_eq(sbt_rc_call(c,
 				     "{\"op\":\"sub_open\",\"id\":3,"
 				     "\"topic\":\"%s\"}",
 				     topic),
 			 0);
-	ck_assert_int_eq(c->nfds, 2);
-	fds[0] = dup(c->fds[0]);
-	fds[1] = dup(c->fds[1]);
-	ck_assert_int_ge(fds[0], 0);
-	ck_assert_int_ge(fds[1], 0);
+	ck_assert_int_eq(c->nfds, 3);
+	h->slot = sbt_rc_int(c, "slot", -1);
+	ck_assert_int_ge(h->slot, 0);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = dup(c->fds[i]);
+		ck_assert_int_ge(fds[i], 0);
+	}
 }
 
 struct squat {
 	const char *socket;
 	const char *topic;
 	const char *access;
-	const int *fds; /* NULL: a ring of the child's own, named `topic` */
+	const struct held *held; /* NULL: a ring of the child's own, named
+				  * `topic` */
 	int expect;	/* the code the hand-back must get */
 };
 
@@ -500,16 +552,16 @@ static int squatter(const void *arg)
 {
 	const struct squat *s = arg;
 	struct sbt_rc c;
-	int own[2] = {-1, -1};
+	struct held own = {{-1, -1, -1}, -1};
 	int r;
 
-	if (s->fds == NULL && own_ring(s->topic, SLOTS, own) < 0) {
+	if (s->held == NULL && own_ring(s->topic, SLOTS, &own) < 0) {
 		return 10;
 	}
 	if (sbt_rc_hello(&c, s->socket, "squatter") != 0) {
 		return 11;
 	}
-	r = adopt(&c, s->topic, s->access, s->fds != NULL ? s->fds : own);
+	r = adopt(&c, s->topic, s->access, s->held != NULL ? s->held : &own);
 	if (r != s->expect) {
 		fprintf(stderr,
 			"adopt: topic_adopt \"%s\" as uid %d: got %d "
@@ -519,14 +571,14 @@ static int squatter(const void *arg)
 		return 12;
 	}
 	sbt_rc_close(&c);
-	close_pair(own);
+	close_held(&own);
 	return 0;
 }
 
 static void expect_nobody(const struct sbt_broker *b, const char *topic,
-			  const char *access, const int *fds, int code)
+			  const char *access, const struct held *held, int code)
 {
-	struct squat s = {b->socket, topic, access, fds, code};
+	struct squat s = {b->socket, topic, access, held, code};
 
 	ck_assert_msg(in_child(1, squatter, &s) == 0,
 		      "uid 65534 topic_adopt \"%s\" (%s): not %d", topic,
@@ -537,14 +589,17 @@ START_TEST(a_subscribe_only_peer_cannot_squat_a_topic)
 {
 	struct sbt_broker b;
 	struct sbt_rc c;
-	int pre[2], free_x[2], named_a[2], nameless[2];
+	struct held pre, pre2, free_x, free_x2, named_a, nameless;
 
-	/* The first broker's memory, as its subscribers hold it. */
+	/* The first broker's memory, as its subscribers hold it (two on
+	 * "pre/t" and "free/x", each with its own slot). */
 	start(&b, RULES_CONFIG);
 	ck_assert_int_eq(sbt_rc_hello(&c, b.socket, "old"), 0);
-	subscribe_fds(&c, "pre/t", pre);
-	subscribe_fds(&c, "free/x", free_x);
-	subscribe_fds(&c, "named/a", named_a);
+	subscribe_fds(&c, "pre/t", &pre);
+	subscribe_fds(&c, "pre/t", &pre2);
+	subscribe_fds(&c, "free/x", &free_x);
+	subscribe_fds(&c, "free/x", &free_x2);
+	subscribe_fds(&c, "named/a", &named_a);
 	sbt_rc_close(&c);
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
 	/* A new broker: "pre/t" and "nobody/t" are fresh, nobody opened
@@ -554,10 +609,10 @@ START_TEST(a_subscribe_only_peer_cannot_squat_a_topic)
 	/* Replacing the predeclared topic's memory needs the publish right,
 	 * even with the topic's own memory: the subscriber does not win the
 	 * race against the real clients. */
-	expect_nobody(&b, "pre/t", "subscribe", pre, -EACCES);
+	expect_nobody(&b, "pre/t", "subscribe", &pre, -EACCES);
 	/* Registering a name the broker does not know needs the admin
 	 * right. */
-	expect_nobody(&b, "free/x", "subscribe", free_x, -EACCES);
+	expect_nobody(&b, "free/x", "subscribe", &free_x, -EACCES);
 	/* Memory the peer made itself is refused, even where its rights
 	 * would allow the replacement: it is not the broker's uid's. */
 	expect_nobody(&b, "nobody/t", "publish", NULL, -EPERM);
@@ -566,28 +621,32 @@ START_TEST(a_subscribe_only_peer_cannot_squat_a_topic)
 	/* A ring whose header names another topic, or none (made before
 	 * names were stored), is refused even to root. */
 	ck_assert_int_eq(sbt_rc_hello(&c, b.socket, "root"), 0);
-	ck_assert_int_eq(adopt(&c, "named/b", "subscribe", named_a), -EPERM);
+	ck_assert_int_eq(adopt(&c, "named/b", "subscribe", &named_a), -EPERM);
 	ck_assert_msg(strstr(reply_message(&c), "named/a") != NULL, "%s",
 		      reply_message(&c));
-	ck_assert_int_eq(own_ring(NULL, SLOTS, nameless), 0);
-	ck_assert_int_eq(adopt(&c, "free/n", "publish", nameless), -EPERM);
+	ck_assert_int_eq(own_ring(NULL, SLOTS, &nameless), 0);
+	ck_assert_int_eq(adopt(&c, "free/n", "publish", &nameless), -EPERM);
 	ck_assert_msg(strstr(reply_message(&c), "no topic name") != NULL, "%s",
 		      reply_message(&c));
 
 	/* The real hand-backs still work: with the rights they need, then
 	 * the subscriber joins the same memory with its subscribe right. */
-	ck_assert_int_eq(adopt(&c, "pre/t", "subscribe", pre), 0);
-	ck_assert_int_eq(adopt(&c, "free/x", "subscribe", free_x), 0);
-	ck_assert_int_eq(adopt(&c, "named/a", "subscribe", named_a), 0);
+	ck_assert_int_eq(adopt(&c, "pre/t", "subscribe", &pre), 0);
+	ck_assert_int_eq(adopt(&c, "free/x", "subscribe", &free_x), 0);
+	ck_assert_int_eq(adopt(&c, "named/a", "subscribe", &named_a), 0);
 	/* (root's connection holds the implicit topics while they join) */
-	expect_nobody(&b, "pre/t", "subscribe", pre, 0);
-	expect_nobody(&b, "free/x", "subscribe", free_x, 0);
+	expect_nobody(&b, "pre/t", "subscribe", &pre2, 0);
+	expect_nobody(&b, "free/x", "subscribe", &free_x2, 0);
+	/* A slot is handed back once: a second claim on it is refused. */
+	ck_assert_int_eq(adopt(&c, "pre/t", "subscribe", &pre), -ENOENT);
 	sbt_rc_close(&c);
 
-	close_pair(pre);
-	close_pair(free_x);
-	close_pair(named_a);
-	close_pair(nameless);
+	close_held(&pre);
+	close_held(&pre2);
+	close_held(&free_x);
+	close_held(&free_x2);
+	close_held(&named_a);
+	close_held(&nameless);
 	broker_serves(&b);
 	ck_assert_int_eq(sbt_broker_stop(&b), 0);
 }

@@ -574,43 +574,19 @@ END_TEST
 
 /* ---- descriptors and the ring ---- */
 
-struct mapped {
-	void *data;
-	void *ctl;
-	uint64_t data_size;
-	uint64_t ctl_size;
-	struct sb_ring ring;
-};
-
-/* Maps the two descriptors of the last open reply and attaches. */
-static void map_reply(struct sbt_rc *c, bool writable, struct mapped *m)
+/* Maps the descriptors of the last open reply and attaches, as the
+ * library does (rawclient.h): two for a publisher, three for a
+ * subscriber (its slot segment). */
+static void map_reply(struct sbt_rc *c, bool writable, struct sbt_rc_topic *m)
 {
-	struct stat st;
-
-	ck_assert_int_eq(c->nfds, 2);
-	ck_assert_int_eq(result_int(c, "fds"), 2);
-	m->data_size = (uint64_t)result_int(c, "data_size");
-	m->ctl_size = (uint64_t)result_int(c, "ctl_size");
-	ck_assert_int_eq(fstat(c->fds[0], &st), 0);
-	ck_assert_uint_eq((uint64_t)st.st_size, m->data_size);
-	ck_assert_int_eq(fstat(c->fds[1], &st), 0);
-	ck_assert_uint_eq((uint64_t)st.st_size, m->ctl_size);
-	m->data = mmap(NULL, m->data_size,
-		       writable ? PROT_READ | PROT_WRITE : PROT_READ,
-		       MAP_SHARED, c->fds[0], 0);
-	m->ctl = mmap(NULL, m->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      c->fds[1], 0);
-	ck_assert_ptr_ne(m->data, MAP_FAILED);
-	ck_assert_ptr_ne(m->ctl, MAP_FAILED);
-	ck_assert_int_eq(sb_ring_attach(&m->ring, m->data, m->data_size, m->ctl,
-					m->ctl_size),
-			 0);
+	ck_assert_int_eq(c->nfds, writable ? 2 : 3);
+	ck_assert_int_eq(result_int(c, "fds"), c->nfds);
+	ck_assert_int_eq(sbt_rc_map_topic(c, writable, m), 0);
 }
 
-static void unmap(struct mapped *m)
+static void unmap(struct sbt_rc_topic *m)
 {
-	munmap(m->data, m->data_size);
-	munmap(m->ctl, m->ctl_size);
+	sbt_rc_unmap_topic(m);
 }
 
 /* As nobody, reopening the read-only descriptor for writing must fail. */
@@ -640,7 +616,7 @@ START_TEST(subscriber_data_is_read_only)
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
 				     "\"topic\":\"ro\"}"),
 			 0);
-	ck_assert_int_eq(c.nfds, 2);
+	ck_assert_int_eq(c.nfds, 3);
 	ck_assert_int_eq(fcntl(c.fds[0], F_GETFL) & O_ACCMODE, O_RDONLY);
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, c.fds[0], 0);
 	ck_assert_ptr_eq(p, MAP_FAILED);
@@ -655,11 +631,98 @@ START_TEST(subscriber_data_is_read_only)
 }
 END_TEST
 
+/* 1 when `fd` is open read-only and can be neither mapped writable nor
+ * reopened for writing by a process of another uid. */
+static int read_only_to_nobody(int fd)
+{
+	void *p;
+	pid_t pid;
+
+	if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY) {
+		return 0;
+	}
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p != MAP_FAILED || errno != EACCES) {
+		return 0;
+	}
+	pid = fork();
+	if (pid == 0) {
+		_exit(reopen_child(fd));
+	}
+	return sbt_wait(pid) == 0;
+}
+
+/*
+ * Each subscriber gets a slot segment of its own, read-write; a publisher
+ * asks for them (op slots) a page of 4 at a time, read-only; a
+ * subscriber's handle gets none.
+ */
+START_TEST(slot_segments_go_read_only_to_publishers_only)
+{
+	struct sbt_broker b;
+	struct sbt_rc c, s;
+	int64_t pub, sub = -1;
+	const cJSON *item;
+	int seen = 0;
+
+	start(&b, NULL);
+	rc_hello(&c, b.socket);
+	rc_hello(&s, b.socket);
+	for (int i = 0; i < 6; i++) {
+		sub = open_handle(&s, "sub_open", "pg");
+		ck_assert_int_eq(s.nfds, 3);
+		ck_assert_int_eq(result_int(&s, "slot"), i);
+		ck_assert_int_eq(fcntl(s.fds[2], F_GETFL) & O_ACCMODE, O_RDWR);
+	}
+	pub = open_handle(&c, "pub_open", "pg");
+	ck_assert_int_eq(result_int(&c, "slots_in_use"), 6);
+	ck_assert_int_ge(result_int(&c, "slot_gen"), 6);
+
+	ck_assert_int_eq(sbt_rc_call(&c,
+				     "{\"op\":\"slots\",\"id\":5,"
+				     "\"handle\":%lld}",
+				     (long long)pub),
+			 0);
+	ck_assert_int_eq(c.nfds, 4);
+	ck_assert_int_eq(result_int(&c, "next"), 4);
+	cJSON_ArrayForEach(item, cJSON_GetObjectItem(sbt_rc_result(&c),
+						     "slots"))
+	{
+		ck_assert_int_eq((int)item->valuedouble, seen);
+		ck_assert(read_only_to_nobody(c.fds[seen]));
+		seen++;
+	}
+	ck_assert_int_eq(seen, 4);
+	ck_assert_int_eq(sbt_rc_call(&c,
+				     "{\"op\":\"slots\",\"id\":6,"
+				     "\"handle\":%lld,\"from\":4}",
+				     (long long)pub),
+			 0);
+	ck_assert_int_eq(c.nfds, 2);
+	ck_assert_int_eq(sbt_rc_int(&c, "next", -1), -1); /* the last page */
+
+	/* A subscriber gets no other's slot; nor does a stranger. */
+	ck_assert_int_eq(sbt_rc_call(&s,
+				     "{\"op\":\"slots\",\"id\":7,"
+				     "\"handle\":%lld}",
+				     (long long)sub),
+			 -EACCES);
+	ck_assert_int_eq(s.nfds, 0);
+	ck_assert_int_eq(sbt_rc_call(&c,
+				     "{\"op\":\"slots\",\"id\":8,"
+				     "\"handle\":999}"),
+			 -ENOENT);
+	sbt_rc_close(&s);
+	sbt_rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
 START_TEST(publish_and_receive_through_granted_descriptors)
 {
 	struct sbt_broker b;
 	struct sbt_rc pub, sub;
-	struct mapped pm, sm;
+	struct sbt_rc_topic pm, sm;
 	struct sb_ring_reader rd;
 	char msg[100], got[100];
 
@@ -676,8 +739,7 @@ START_TEST(publish_and_receive_through_granted_descriptors)
 			 0);
 	map_reply(&sub, false, &sm);
 	ck_assert_int_eq(
-	    sb_ring_reader_open_owned(&sm.ring, SB_RING_START_EARLIEST,
-				      (uint32_t)result_int(&sub, "owner"), &rd),
+	    sbt_rc_topic_reader(&sm, SB_RING_START_EARLIEST, &rd),
 	    0);
 	sbt_fill_pattern(msg, sizeof(msg), 7);
 	ck_assert_int_eq(sb_ring_publish(&pm.ring, msg, sizeof(msg), 1000), 0);
@@ -703,7 +765,7 @@ END_TEST
 static void slot_holder(const char *socket, int ready_fd)
 {
 	struct sbt_rc c;
-	struct mapped m;
+	struct sbt_rc_topic m;
 	struct sb_ring_reader rd;
 
 	rc_hello(&c, socket);
@@ -712,9 +774,7 @@ static void slot_holder(const char *socket, int ready_fd)
 		_exit(20);
 	}
 	map_reply(&c, false, &m);
-	if (sb_ring_reader_open_owned(&m.ring, SB_RING_START_LATEST,
-				      (uint32_t)result_int(&c, "owner"),
-				      &rd) < 0) {
+	if (sbt_rc_topic_reader(&m, SB_RING_START_LATEST, &rd) < 0) {
 		_exit(21);
 	}
 	if (write(ready_fd, "r", 1) != 1) {
@@ -729,7 +789,7 @@ START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
 {
 	struct sbt_broker b;
 	struct sbt_rc c;
-	struct mapped m;
+	struct sbt_rc_topic m;
 	char msg[512], r;
 	int pipefd[2];
 	pid_t holder, writer;
@@ -820,7 +880,7 @@ START_TEST(deleting_a_topic_in_use_keeps_its_users_working)
 {
 	struct sbt_broker b;
 	struct sbt_rc c;
-	struct mapped pm, sm;
+	struct sbt_rc_topic pm, sm;
 	struct sb_ring_reader rd;
 	char got[16];
 
@@ -838,8 +898,7 @@ START_TEST(deleting_a_topic_in_use_keeps_its_users_working)
 			 0);
 	map_reply(&c, false, &sm);
 	ck_assert_int_eq(
-	    sb_ring_reader_open_owned(&sm.ring, SB_RING_START_LATEST,
-				      (uint32_t)result_int(&c, "owner"), &rd),
+	    sbt_rc_topic_reader(&sm, SB_RING_START_LATEST, &rd),
 	    0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
 				     "\"topic\":\"doomed\"}"),
@@ -1086,7 +1145,7 @@ START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 {
 	struct sbt_broker b;
 	struct sbt_rc c;
-	struct mapped m;
+	struct sbt_rc_topic m;
 	struct sb_ring_reader rd;
 	char cfg[512], got[16];
 
@@ -1115,8 +1174,7 @@ START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 			 0);
 	map_reply(&c, false, &m);
 	ck_assert_int_eq(
-	    sb_ring_reader_open_owned(&m.ring, SB_RING_START_EARLIEST,
-				      (uint32_t)result_int(&c, "owner"), &rd),
+	    sbt_rc_topic_reader(&m, SB_RING_START_EARLIEST, &rd),
 	    0);
 	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000), 7);
 	ck_assert_int_eq(memcmp(got, "durable", 7), 0);
@@ -1139,7 +1197,7 @@ START_TEST(a_queued_grant_keeps_its_descriptors)
 	enum { TOPICS = 100, LISTS = 20 };
 	struct sbt_broker b;
 	struct sbt_rc c;
-	struct mapped m;
+	struct sbt_rc_topic m;
 	char name[SB_TOPIC_NAME_MAX + 1];
 	size_t listed_bytes = 0;
 	long wmem = 0;
@@ -1228,6 +1286,7 @@ Suite *broker_suite(void)
 	tcase_add_test(tc, only_close_may_come_without_an_id);
 	tc = tcase(s, "descriptors");
 	tcase_add_test(tc, subscriber_data_is_read_only);
+	tcase_add_test(tc, slot_segments_go_read_only_to_publishers_only);
 	tcase_add_test(tc, publish_and_receive_through_granted_descriptors);
 	tcase_add_test(tc, a_queued_grant_keeps_its_descriptors);
 	tc = tcase(s, "lifecycle");

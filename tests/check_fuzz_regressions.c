@@ -339,7 +339,7 @@ struct fenced {
 
 static void fenced_format(struct fenced *f, uint32_t mode, uint32_t overflow)
 {
-	struct sb_ring_config cfg = {RING_CAP, 1024, 2, mode, overflow, 0};
+	struct sb_ring_config cfg = {RING_CAP, 1024, 2, mode, overflow, 0, 0};
 	size_t total = 3 * 4096 + RING_DATA + RING_CTL;
 
 	f->base = mmap(NULL, total, PROT_READ | PROT_WRITE,

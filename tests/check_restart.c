@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -398,13 +399,13 @@ START_TEST(stream_survives_restarts)
 		ck_assert(wait_u64(&sh->sub[0].total, before + 1000));
 	}
 
-	/* The victim's slot carries the new broker's token for its new
+	/* The victim's slot was handed back to the new broker with its
 	 * connection: killing it frees the slot, so the block-policy writers
 	 * go on far past one ring's worth. */
 	kill(victim, SIGKILL);
 	ck_assert_int_eq(sbt_wait(victim), -SIGKILL);
-	ck_assert(
-	    sbt_broker_log_wait(&b, "freed 1 slot(s) of topic \"" TOPIC "\""));
+	ck_assert(sbt_broker_log_wait(&b, "of topic \"" TOPIC "\": its "
+					  "subscriber's connection closed"));
 	before = atomic_load(&sh->sub[0].total);
 	ck_assert(wait_u64(&sh->sub[0].total, before + 5000));
 
@@ -480,6 +481,117 @@ START_TEST(subscriber_only_topic_is_read_only)
 	ck_assert_int_eq(shmbus_close(other), 0);
 	ck_assert_int_eq(shmbus_sub_close(sub), 0);
 	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* ---- a subscriber that comes back too late ------------------------------ */
+
+#define LATE_TOPIC "t/late"
+
+/* Subscribes, says so, waits for "go", then receives until its library
+ * reports the subscription ended (-EIDRM): 0, or a step number. */
+static int late_subscriber(int ready_fd, int go_fd)
+{
+	shmbus *bus;
+	shmbus_sub *sub;
+	unsigned char buf[MSG_MAX];
+	char c;
+
+	if (shmbus_connect(sock_path, "late", &bus) != 0 ||
+	    shmbus_sub_open(bus, LATE_TOPIC, SHMBUS_START_EARLIEST, &sub) !=
+		0) {
+		return 10;
+	}
+	if (write(ready_fd, "r", 1) != 1 || read(go_fd, &c, 1) != 1) {
+		return 11;
+	}
+	for (double until = now_ms() + 2 * WAIT_MS; now_ms() < until;) {
+		/* Messages, or -EBADMSG once overrun, may come first. */
+		if (shmbus_receive(sub, buf, sizeof(buf), 100) == -EIDRM) {
+			return 0;
+		}
+	}
+	return 12;
+}
+
+/* Publishes 16-byte messages until one fails; returns that result and
+ * counts the successes in *n (at most `max`). */
+static int publish_until_refused(shmbus_pub *pub, int timeout_ms, int max,
+				 int *n)
+{
+	char msg[16] = "late";
+	int r = 0;
+
+	for (*n = 0; *n < max; (*n)++) {
+		r = shmbus_publish(pub, msg, sizeof(msg), timeout_ms);
+		if (r != 0) {
+			break;
+		}
+	}
+	return r;
+}
+
+/*
+ * A subscriber stopped through a broker restart: the new broker waits for
+ * its slot (its writer holds back, block policy) for the grace period, then
+ * gives it up, and writers go on; the subscriber that comes back after that
+ * is refused its slot and its library ends the subscription (-EIDRM),
+ * rather than leaving it to read a ring writers no longer wait for.
+ */
+START_TEST(a_slot_not_handed_back_in_time_is_given_up)
+{
+	struct shmbus_topic_config cfg = {.capacity = 4096,
+					  .mode = SHMBUS_BROADCAST,
+					  .overflow = SHMBUS_BLOCK};
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub;
+	int ready[2], go[2], n, st;
+	pid_t child;
+	char c;
+
+	ck_assert_int_eq(sbt_broker_start(&b, NULL, NULL), 0);
+	snprintf(sock_path, sizeof(sock_path), "%s", b.socket);
+	ck_assert_int_eq(shmbus_connect(b.socket, "pub", &bus), 0);
+	ck_assert_int_eq(shmbus_topic_create(bus, LATE_TOPIC, &cfg), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, LATE_TOPIC, &pub), 0);
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		_exit(late_subscriber(ready[1], go[0]));
+	}
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_int_eq(kill(child, SIGSTOP), 0);
+	ck_assert_int_eq(waitpid(child, &st, WUNTRACED), child);
+	ck_assert(WIFSTOPPED(st));
+
+	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
+	ck_assert_int_eq(sbt_broker_start_in(&b, NULL, NULL), 0);
+	ck_assert(wait_listed(LATE_TOPIC, 1, 0) >= 0);
+	/* The stopped subscriber's slot still holds the ring: less than a
+	 * ring's worth goes in. */
+	ck_assert_int_eq(publish_until_refused(pub, 50, 1000, &n), -ETIMEDOUT);
+	ck_assert_int_lt(n, 4096 / 16);
+	/* (the log wait is bounded at 10 s; the grace is as long) */
+	ck_assert(sbt_broker_log_wait(&b, "were not handed back within") ||
+		  sbt_broker_log_wait(&b, "were not handed back within"));
+	/* Given up: writers go on, far past a ring's worth. */
+	ck_assert_int_eq(publish_until_refused(pub, 1000, 1000, &n), 0);
+	ck_assert_int_eq(n, 1000);
+
+	ck_assert_int_eq(kill(child, SIGCONT), 0);
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	ck_assert_int_eq(sbt_wait(child), 0);
+	ck_assert(sbt_broker_log_wait(&b, "is not one this broker waits for"));
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	for (int i = 0; i < 2; i++) {
+		close(ready[i]);
+		close(go[i]);
+	}
 	ck_assert_int_eq(sbt_broker_stop(&b), 0);
 }
 END_TEST
@@ -587,7 +699,8 @@ static void good_ring(const char *name, uint64_t capacity, int fds[2])
 				     .max_message = (uint32_t)(capacity / 4),
 				     .slot_count = 8,
 				     .mode = SB_RING_BROADCAST,
-				     .overflow = SB_RING_BLOCK};
+				     .overflow = SB_RING_BLOCK,
+				     .slot_home = SB_RING_SLOTS_SEGMENTS};
 	uint64_t dsize, csize;
 	void *d, *c;
 
@@ -682,6 +795,7 @@ Suite *restart_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, stream_survives_restarts);
 	tcase_add_test(tc, subscriber_only_topic_is_read_only);
+	tcase_add_test(tc, a_slot_not_handed_back_in_time_is_given_up);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("forged");

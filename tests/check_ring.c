@@ -766,41 +766,6 @@ START_TEST(slots_run_out_and_come_back)
 }
 END_TEST
 
-START_TEST(reap_owner_frees_exactly_that_owners_slots)
-{
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
-	struct fixture f;
-	struct sb_ring_reader a, b, c, d;
-	unsigned char buf[1024];
-	int count;
-
-	fixture_open(&f, &cfg);
-	ck_assert_int_eq(sb_ring_reader_open_owned(&f.ring, 0, 7, &a), 0);
-	ck_assert_int_eq(sb_ring_reader_open_owned(&f.ring, 0, 7, &b), 0);
-	ck_assert_int_eq(sb_ring_reader_open_owned(&f.ring, 0, 8, &c), 0);
-	ck_assert_int_eq(fill_until_full(&f.ring, 100, &count), -EAGAIN);
-	for (int i = 0; i < count; i++) {
-		ck_assert_int_eq(sb_ring_receive(&c, buf, sizeof(buf), 0), 100);
-	}
-	/* Owner 7's two readers hold the ring full until reaped. */
-	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), -EAGAIN);
-	ck_assert_int_eq(sb_ring_reap_owner(&f.ring, 7), 2);
-	ck_assert_int_eq(sb_ring_reap_owner(&f.ring, 7), 0);
-	ck_assert_int_eq(sb_ring_reap_owner(&f.ring, 0), -EINVAL);
-	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
-	ck_assert_int_eq(sb_ring_receive(&c, buf, sizeof(buf), 0), 100);
-	/* Owner 8's reader is untouched: two slots free, one in use. */
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &a), 0);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &b), 0);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &d), 0);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &d), -EUSERS);
-	sb_ring_reader_close(&a);
-	sb_ring_reader_close(&b);
-	sb_ring_reader_close(&c);
-	fixture_close(&f);
-}
-END_TEST
 
 START_TEST(bogus_cursor_in_a_slot_holds_nothing_back)
 {
@@ -1183,7 +1148,6 @@ Suite *ring_suite(void)
 
 	tc = tcase_create("slots");
 	tcase_add_test(tc, slots_run_out_and_come_back);
-	tcase_add_test(tc, reap_owner_frees_exactly_that_owners_slots);
 	tcase_add_test(tc, bogus_cursor_in_a_slot_holds_nothing_back);
 	suite_add_tcase(s, tc);
 

@@ -339,7 +339,7 @@ static int attack(const char *socket, pid_t victim, int go_fd)
 	if (sbt_rc_hello(&c, socket, "attacker") != 0 ||
 	    sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
 			    "\"topic\":\"locked\"}") != 0 ||
-	    c.nfds != 2) {
+	    c.nfds != 3) {
 		return 12;
 	}
 	/* The writers' lock and solo state are in the data segment: no

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -273,4 +275,150 @@ int64_t sbt_rc_int(const struct sbt_rc *c, const char *path, int64_t dflt)
 		path += n + (path[n] == '.');
 	}
 	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+}
+
+static int64_t result_int(const struct sbt_rc *c, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(sbt_rc_result(c), name);
+
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+}
+
+static void *map_fd(int fd, uint64_t size, int prot)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size) {
+		return NULL;
+	}
+	p = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void unmap_slots(struct sb_ring_slot **slots, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (slots[i] != NULL && slots[i] != SB_RING_SLOT_HOLD) {
+			munmap(slots[i], SB_RING_SLOT_SEGMENT_SIZE);
+		}
+		slots[i] = NULL;
+	}
+}
+
+/* Takes one page of op slots from `from` on into `slots`; returns where
+ * the next starts (count when done), or -errno. */
+static int64_t slots_page(struct sbt_rc_topic *t, int64_t from)
+{
+	const cJSON *res, *item;
+	int k = 0;
+	int r = sbt_rc_call(t->rc,
+			    "{\"op\":\"slots\",\"id\":77,\"handle\":%lld,"
+			    "\"from\":%lld}",
+			    (long long)t->handle, (long long)from);
+
+	if (r < 0) {
+		return r;
+	}
+	res = sbt_rc_result(t->rc);
+	cJSON_ArrayForEach(item, cJSON_GetObjectItem(res, "slots"))
+	{
+		uint32_t i = (uint32_t)item->valuedouble;
+
+		if (k >= t->rc->nfds || i >= t->map.count) {
+			return -EPROTO;
+		}
+		t->map.slots[i] = map_fd(t->rc->fds[k++],
+					 SB_RING_SLOT_SEGMENT_SIZE, PROT_READ);
+		if (t->map.slots[i] == NULL) {
+			return -EPROTO;
+		}
+	}
+	cJSON_ArrayForEach(item, cJSON_GetObjectItem(res, "pending"))
+	{
+		uint32_t i = (uint32_t)item->valuedouble;
+
+		if (i < t->map.count) {
+			t->map.slots[i] = SB_RING_SLOT_HOLD;
+		}
+	}
+	r = (int)result_int(t->rc, "next");
+	return r > 0 ? r : (int64_t)t->map.count;
+}
+
+/* The publisher's refresh: maps every slot segment afresh. */
+static int refresh(struct sb_ring_slot_map *map)
+{
+	struct sbt_rc_topic *t = map->ctx;
+	int64_t next = 0;
+
+	unmap_slots(map->slots, map->count);
+	t->refreshes++;
+	while (next >= 0 && next < map->count) {
+		next = slots_page(t, next);
+	}
+	return next < 0 ? (int)next : 0;
+}
+
+int sbt_rc_map_topic(struct sbt_rc *c, int writable, struct sbt_rc_topic *t)
+{
+	int sub = c->nfds == 3;
+
+	memset(t, 0, sizeof(*t));
+	t->rc = c;
+	t->handle = result_int(c, "handle");
+	t->data_size = (uint64_t)result_int(c, "data_size");
+	t->ctl_size = (uint64_t)result_int(c, "ctl_size");
+	if (c->nfds < 2 || t->handle < 0) {
+		return -EPROTO;
+	}
+	t->data = map_fd(c->fds[0], t->data_size,
+			 writable ? PROT_READ | PROT_WRITE : PROT_READ);
+	t->ctl = map_fd(c->fds[1], t->ctl_size, PROT_READ | PROT_WRITE);
+	if (sub) {
+		t->slot_index = (uint32_t)result_int(c, "slot");
+		t->slot = map_fd(c->fds[2], SB_RING_SLOT_SEGMENT_SIZE,
+				 PROT_READ | PROT_WRITE);
+	}
+	if (t->data == NULL || t->ctl == NULL || (sub && t->slot == NULL) ||
+	    sb_ring_attach(&t->ring, t->data, t->data_size, t->ctl,
+			   t->ctl_size) < 0) {
+		sbt_rc_unmap_topic(t);
+		return -EPROTO;
+	}
+	t->map.count = t->ring.slot_count;
+	t->map.slots = calloc(t->map.count, sizeof(*t->map.slots));
+	pthread_mutex_init(&t->map.lock, NULL);
+	t->map.refresh = refresh;
+	t->map.ctx = t;
+	if (!sub) {
+		sb_ring_set_slot_map(&t->ring, &t->map);
+	}
+	return t->map.slots != NULL ? 0 : -ENOMEM;
+}
+
+int sbt_rc_topic_reader(struct sbt_rc_topic *t, int start,
+			struct sb_ring_reader *rd)
+{
+	return sb_ring_reader_open_slot(&t->ring, t->slot, t->slot_index, start,
+					rd);
+}
+
+void sbt_rc_unmap_topic(struct sbt_rc_topic *t)
+{
+	if (t->map.slots != NULL) {
+		unmap_slots(t->map.slots, t->map.count);
+		free(t->map.slots);
+		pthread_mutex_destroy(&t->map.lock);
+	}
+	if (t->data != NULL) {
+		munmap(t->data, t->data_size);
+	}
+	if (t->ctl != NULL) {
+		munmap(t->ctl, t->ctl_size);
+	}
+	if (t->slot != NULL) {
+		munmap(t->slot, SB_RING_SLOT_SEGMENT_SIZE);
+	}
+	memset(t, 0, sizeof(*t));
 }

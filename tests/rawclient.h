@@ -12,6 +12,8 @@
 
 #include <cJSON.h>
 
+#include "proto/ring.h"
+
 struct sbt_rc {
 	int fd;
 	cJSON *reply; /* the last reply, owned */
@@ -60,5 +62,34 @@ const cJSON *sbt_rc_result(const struct sbt_rc *c);
 /* An integer at `path` ("stats.blocked_writers", "topic.publishers") under
  * the last reply's result, or `dflt` when missing. */
 int64_t sbt_rc_int(const struct sbt_rc *c, const char *path, int64_t dflt);
+
+/*
+ * A topic mapped from the last reply of a pub_open or sub_open, as the
+ * client library maps it: data (read-write for a publisher), control, and
+ * a subscriber's slot segment read-write; a publisher's ring gets a map of
+ * the slot segments that it refreshes over `rc` (op slots), so `rc` must
+ * not be in use by another thread while the publisher may reclaim.
+ */
+struct sbt_rc_topic {
+	struct sbt_rc *rc;
+	int64_t handle;
+	void *data, *ctl;
+	uint64_t data_size, ctl_size;
+	struct sb_ring_slot *slot; /* a subscriber's, else NULL */
+	uint32_t slot_index;
+	struct sb_ring ring;
+	struct sb_ring_slot_map map; /* a publisher's */
+	int refreshes;		     /* how many times the map was refreshed */
+};
+
+/* Maps the last reply's grant into *t. Returns 0 or -errno. */
+int sbt_rc_map_topic(struct sbt_rc *c, int writable, struct sbt_rc_topic *t);
+
+/* Opens a reader on a subscriber's topic in its own slot segment. */
+int sbt_rc_topic_reader(struct sbt_rc_topic *t, int start,
+			struct sb_ring_reader *rd);
+
+/* Unmaps everything sbt_rc_map_topic() mapped. */
+void sbt_rc_unmap_topic(struct sbt_rc_topic *t);
 
 #endif
