@@ -5,12 +5,15 @@
  * The instructions spent inside reader_receive() per message and reader
  * show whether a reader costs the same alone as one of eight, which wall
  * time on two cores cannot show; writer_publish() shows what each added
- * reader costs the writer.
+ * reader costs the writer. The ring has the broker's layout: each reader's
+ * slot is a segment of its own, which the writer sees through a slot map
+ * (one that never needs refreshing: no broker here).
  *
  * usage: fanout-cost N K [SIZE [checksum]]   (N messages, K readers 1..64,
  * SIZE bytes; "checksum" formats the ring with SB_RING_FLAG_CHECKSUM)
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,14 +57,40 @@ static int parse(const char *s, unsigned long lo, unsigned long hi,
 	return 0;
 }
 
+/* K slot segments, zeroed as the broker makes them, and the writer's map
+ * of them. NULL when out of memory. */
+static struct sb_ring_slot **make_slots(struct sb_ring_slot_map *map,
+					unsigned long k)
+{
+	static struct sb_ring_slot *slots[MAX_READERS];
+
+	for (unsigned long r = 0; r < k; r++) {
+		slots[r] = mmap(NULL, SB_RING_SLOT_SEGMENT_SIZE,
+				PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (slots[r] == MAP_FAILED) {
+			return NULL;
+		}
+	}
+	pthread_mutex_init(&map->lock, NULL);
+	map->gen = 0; /* the header's slot_gen, which nobody bumps here */
+	map->current = 1;
+	map->count = (uint32_t)k;
+	map->slots = slots;
+	return slots;
+}
+
 int main(int argc, char **argv)
 {
 	static struct sb_ring_reader rd[MAX_READERS];
+	static struct sb_ring_slot_map map;
+	struct sb_ring_slot **slots;
 	unsigned long n, k, size = 64;
 	struct sb_ring_config cfg = {
 	    .capacity = 1u << 20,
 	    .mode = SB_RING_BROADCAST,
 	    .overflow = SB_RING_BLOCK,
+	    .slot_home = SB_RING_SLOTS_SEGMENTS,
 	};
 	struct sb_ring ring;
 	uint64_t data_size, ctl_size;
@@ -95,8 +124,9 @@ int main(int argc, char **argv)
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	msg = calloc(1, size);
 	buf = malloc(size);
+	slots = make_slots(&map, k);
 	if (data == MAP_FAILED || ctl == MAP_FAILED || msg == NULL ||
-	    buf == NULL) {
+	    buf == NULL || slots == NULL) {
 		fprintf(stderr, "fanout-cost: out of memory\n");
 		return 1;
 	}
@@ -104,8 +134,12 @@ int main(int argc, char **argv)
 	if (rc == 0) {
 		rc = sb_ring_attach(&ring, data, data_size, ctl, ctl_size);
 	}
+	if (rc == 0) {
+		sb_ring_set_slot_map(&ring, &map);
+	}
 	for (unsigned long r = 0; rc == 0 && r < k; r++) {
-		rc = sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd[r]);
+		rc = sb_ring_reader_open_slot(&ring, slots[r], (uint32_t)r,
+					      SB_RING_START_LATEST, &rd[r]);
 	}
 	if (rc < 0) {
 		fprintf(stderr, "fanout-cost: setting up the ring: %s\n",
@@ -148,6 +182,9 @@ int main(int argc, char **argv)
 	       n, size, k);
 	free(msg);
 	free(buf);
+	for (unsigned long r = 0; r < k; r++) {
+		munmap(slots[r], SB_RING_SLOT_SEGMENT_SIZE);
+	}
 	munmap(data, data_size);
 	munmap(ctl, ctl_size);
 	return 0;
