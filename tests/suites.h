@@ -36,7 +36,8 @@
 	X(bus)                                                                 \
 	X(cli)                                                                 \
 	X(restart)                                                             \
-	X(adopt)
+	X(adopt)                                                               \
+	X(tamper)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)
