@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,14 +71,6 @@ static void start(struct sbt_broker *b, const char *config)
 	ck_assert_int_eq(chmod(b->dir, 0755), 0);
 }
 
-static int become_nobody(void)
-{
-	if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
-	    setuid(NOBODY) < 0) {
-		return -errno;
-	}
-	return geteuid() == NOBODY ? 0 : -EPERM;
-}
 
 /* Runs fn(arg) in a child, as uid 65534 or not; returns its status. */
 static int in_child(int as_nobody, int (*fn)(const void *), const void *arg)
@@ -88,7 +79,7 @@ static int in_child(int as_nobody, int (*fn)(const void *), const void *arg)
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		_exit(as_nobody && become_nobody() < 0 ? 99 : fn(arg));
+		_exit(as_nobody && sbt_become_nobody() < 0 ? 99 : fn(arg));
 	}
 	return sbt_wait(pid);
 }

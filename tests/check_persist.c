@@ -100,10 +100,9 @@ static char sock_path[256];
 
 static struct shared *shared_map(void)
 {
-	struct shared *p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE,
-				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shared *p = sbt_shared_alloc(sizeof(*p));
 
-	ck_assert_ptr_ne(p, MAP_FAILED);
+	ck_assert_ptr_nonnull(p);
 	return p;
 }
 

@@ -79,11 +79,9 @@ static char sock_path[256];
 
 static struct shared *shared_map(void)
 {
-	struct shared *p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE,
-				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shared *p = sbt_shared_alloc(sizeof(*p));
 
-	ck_assert_ptr_ne(p, MAP_FAILED);
-	memset(p, 0, sizeof(*p));
+	ck_assert_ptr_nonnull(p);
 	for (int k = 0; k < MAX_PROCS; k++) {
 		for (int p2 = 0; p2 < MAX_PROCS; p2++) {
 			atomic_store(&p->sub[k].first[p2], -1);

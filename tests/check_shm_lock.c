@@ -9,7 +9,6 @@
  * timeout.
  */
 #include <errno.h>
-#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -39,11 +38,9 @@ struct shared {
 
 static struct shared *shared_new(void)
 {
-	struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
-				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shared *s = sbt_shared_alloc(sizeof(*s));
 
-	ck_assert_ptr_ne(s, MAP_FAILED);
-	memset(s, 0, sizeof(*s));
+	ck_assert_ptr_nonnull(s);
 	return s;
 }
 
@@ -269,13 +266,6 @@ static const char CONFIG[] =
 
 #define VICTIM_ROUNDS 400
 
-static int become_nobody(void)
-{
-	return setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 &&
-			   setuid(NOBODY) == 0
-		   ? 0
-		   : -1;
-}
 
 /*
  * The attack of issue 13 on glibc's robust mutex, as it was laid out in
@@ -333,7 +323,7 @@ static int attack(const char *socket, pid_t victim, int go_fd)
 	uint64_t *ctl;
 	uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
-	if (become_nobody() < 0) {
+	if (sbt_become_nobody() < 0) {
 		return 10;
 	}
 	if (sbt_rc_hello(&c, socket, "attacker") != 0 ||

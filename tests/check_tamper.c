@@ -10,7 +10,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -119,11 +118,9 @@ static char sock_path[256];
 
 static struct shared *shared_new(void)
 {
-	struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
-				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shared *s = sbt_shared_alloc(sizeof(*s));
 
-	ck_assert_ptr_ne(s, MAP_FAILED);
-	memset(s, 0, sizeof(*s));
+	ck_assert_ptr_nonnull(s);
 	return s;
 }
 
@@ -282,13 +279,6 @@ static int publisher(int ready_fd, int go_fd)
 
 /* ---- the attacker (uid 65534, raw protocol) ---------------------------- */
 
-static int become_nobody(void)
-{
-	return setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 &&
-		       setuid(NOBODY) == 0
-		   ? 0
-		   : -1;
-}
 
 struct region {
 	uint64_t *words;
@@ -370,7 +360,7 @@ static int attacker(pid_t parent, int ready_fd, int stop_fd)
 	struct sbt_rc c;
 	int n;
 
-	if (become_nobody() < 0) {
+	if (sbt_become_nobody() < 0) {
 		return a->outcome = ATK_NOBODY;
 	}
 	die_with_parent(parent);

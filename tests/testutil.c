@@ -5,9 +5,11 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -145,4 +147,20 @@ int sbt_check_msg(const unsigned char *buf, size_t len, uint32_t producers,
 		return -1;
 	}
 	return 0;
+}
+
+void *sbt_shared_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int sbt_become_nobody(void)
+{
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0) {
+		return -errno;
+	}
+	return geteuid() == 65534 ? 0 : -EPERM;
 }

@@ -42,6 +42,14 @@ size_t sbt_make_msg(unsigned char *buf, uint32_t seq, uint32_t producer);
 int sbt_check_msg(const unsigned char *buf, size_t len, uint32_t producers,
                   uint32_t *seq, uint32_t *producer);
 
+/* Zeroed memory of `size` bytes shared with children forked later
+ * (MAP_SHARED | MAP_ANONYMOUS), for their reports; NULL if mmap failed. */
+void *sbt_shared_alloc(size_t size);
+
+/* Drops this (forked, root) process to uid and gid 65534 with no
+ * supplementary groups: a peer of another uid. Returns 0 or -errno. */
+int sbt_become_nobody(void);
+
 /* Directory of the binaries under test (shmbusd, shmbus): $SHMBUS_TEST_BINDIR
  * set by the Makefile, or build/plain. */
 const char *sbt_bindir(void);
