@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "client/bus_internal.h"
+#include "client/slots.h"
 #include "proto/atomics.h"
 #include "proto/ring.h"
 #include "proto/topic_name.h"
@@ -31,21 +32,14 @@ static_assert(SHMBUS_QUEUE == SB_RING_QUEUE, "");
 static_assert(SHMBUS_START_LATEST == SB_RING_START_LATEST, "");
 static_assert(SHMBUS_START_EARLIEST == SB_RING_START_EARLIEST, "");
 
-/* The identity of a slot segment a publisher maps. */
-struct slot_id {
-	dev_t dev;
-	ino_t ino;
-};
-
 struct shmbus_pub {
 	shmbus *bus; /* a reference: the connection outlives shmbus_close() */
 	struct sb_client_topic reg; /* descriptors kept for re-adoption */
 	struct sb_linger_segs m;
 	struct sb_ring ring;
-	/* The subscribers' slot segments, mapped read-only as the broker
-	 * names them (op slots), and what each mapping is of. */
-	struct sb_ring_slot_map slot_map;
-	struct slot_id *slot_ids;
+	/* The subscribers' slot segments, whose cursors it reads before it
+	 * reclaims. */
+	struct sb_slots slots;
 	/* Thread id of the claim's holder, 0 when none; only that thread
 	 * touches `claim`. */
 	_Atomic pid_t claim_tid;
@@ -59,6 +53,9 @@ struct shmbus_sub {
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	struct sb_ring_slot *slot; /* its slot segment, mapped read-write */
+	/* A queue consumer's view of the other consumers' slots (their
+	 * claims); slots.map.slots is NULL for a broadcast subscriber. */
+	struct sb_slots slots;
 
 	/* The pollable descriptor and its watcher (shmbus_sub_fd()). */
 	int efd; /* -1 until the first shmbus_sub_fd() */
@@ -237,36 +234,6 @@ static int map_grant(shmbus *bus, const int *fds, struct sb_linger_segs *m)
 	return map_segments(fds, m);
 }
 
-/* Maps a slot segment (its size checked first: a smaller object would
- * fault on access). */
-static int map_slot(int fd, int prot, struct sb_ring_slot **out)
-{
-	struct stat st;
-	void *p;
-
-	if (fstat(fd, &st) < 0) {
-		return -errno;
-	}
-	if (st.st_size != SB_RING_SLOT_SEGMENT_SIZE) {
-		return -EPROTO;
-	}
-	p = mmap(NULL, SB_RING_SLOT_SEGMENT_SIZE, prot, MAP_SHARED | MAP_POPULATE,
-		 fd, 0);
-	if (p == MAP_FAILED) {
-		return -errno;
-	}
-	*out = p;
-	return 0;
-}
-
-static void unmap_slot(struct sb_ring_slot **slot)
-{
-	if (*slot != NULL) {
-		munmap(*slot, SB_RING_SLOT_SEGMENT_SIZE);
-		*slot = NULL;
-	}
-}
-
 /* What an open reply told us. */
 struct grant {
 	int64_t handle;
@@ -376,7 +343,7 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
 		if (sub) {
 			g->slot_fd = rep.fds[2];
 			rep.fds[2] = -1;
-			r = map_slot(g->slot_fd, PROT_READ | PROT_WRITE,
+			r = sb_slots_map_one(g->slot_fd, PROT_READ | PROT_WRITE,
 				     &g->slot);
 		}
 	}
@@ -387,7 +354,7 @@ static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
 	}
 	if (r < 0) {
 		sb_linger_unmap(&g->m);
-		unmap_slot(&g->slot);
+		sb_slots_unmap_one(&g->slot);
 		close_grant_fds(g);
 		if (have_handle) {
 			sb_client_close_handle(bus, g->handle, g->gen);
@@ -433,214 +400,6 @@ static void unregister_topic(shmbus *bus, struct sb_client_topic *reg)
 
 /* ---- publishing ------------------------------------------------------ */
 
-/*
- * The subscribers' slot segments a publisher must see before it reclaims
- * (docs/shm-layout.md, "Slot segments"). The ring calls refresh_slots()
- * with the map's lock held when the broker's slot_gen moved: it asks the
- * broker (op slots, page by page) for read-only descriptors of every slot
- * in use, maps the new ones, keeps the mappings of those it knows (same
- * memory object), unmaps the rest, and marks a slot the broker awaits from
- * a restart as held unless it is mapped here already.
- */
-struct slot_page {
-	struct sb_ring_slot **fresh;
-	struct slot_id *ids;
-	uint32_t next; /* where the next page starts; count when done */
-};
-
-/* The mapping of slot `i` already in `map` if it is of the same memory as
- * `fd`, else a new read-only one. */
-static int take_slot_fd(shmbus_pub *pub, uint32_t i, int fd,
-			struct slot_page *pg)
-{
-	struct sb_ring_slot *old = pub->slot_map.slots[i];
-	struct stat st;
-
-	if (fstat(fd, &st) < 0) {
-		return -errno;
-	}
-	pg->ids[i].dev = st.st_dev;
-	pg->ids[i].ino = st.st_ino;
-	if (old != NULL && old != SB_RING_SLOT_HOLD &&
-	    pub->slot_ids[i].dev == st.st_dev &&
-	    pub->slot_ids[i].ino == st.st_ino) {
-		pg->fresh[i] = old;
-		return 0;
-	}
-	return map_slot(fd, PROT_READ, &pg->fresh[i]);
-}
-
-/* Reads an index array of the slots reply. */
-static int slot_index(const cJSON *item, uint32_t count, uint32_t *out)
-{
-	if (!cJSON_IsNumber(item) || item->valuedouble < 0 ||
-	    item->valuedouble >= count) {
-		return -EPROTO;
-	}
-	*out = (uint32_t)item->valuedouble;
-	return 0;
-}
-
-static int read_slot_page(shmbus_pub *pub, struct sb_client_reply *rep,
-			  struct slot_page *pg)
-{
-	const cJSON *res = rep->msg.result;
-	const cJSON *mapped = cJSON_GetObjectItemCaseSensitive(res, "slots");
-	const cJSON *pending = cJSON_GetObjectItemCaseSensitive(res, "pending");
-	uint32_t count = pub->slot_map.count;
-	const cJSON *item;
-	int64_t next;
-	int k = 0, r = sb_client_check_memory(rep);
-
-	if (r == 0 && (!cJSON_IsArray(mapped) || !cJSON_IsArray(pending) ||
-		       cJSON_GetArraySize(mapped) != rep->nfds ||
-		       sb_msg_get_int_opt(res, "next", 1, count, count, &next,
-					  NULL) < 0 ||
-		       next <= pg->next)) {
-		r = -EPROTO;
-	}
-	cJSON_ArrayForEach(item, mapped)
-	{
-		uint32_t i;
-
-		if (r == 0) {
-			r = slot_index(item, count, &i);
-		}
-		if (r == 0 && pg->fresh[i] == NULL) {
-			r = take_slot_fd(pub, i, rep->fds[k], pg);
-		}
-		k++;
-	}
-	cJSON_ArrayForEach(item, pending)
-	{
-		uint32_t i;
-
-		if (r == 0) {
-			r = slot_index(item, count, &i);
-		}
-		if (r == 0 && pg->fresh[i] == NULL) {
-			pg->fresh[i] = pub->slot_map.slots[i] != NULL
-					   ? pub->slot_map.slots[i]
-					   : SB_RING_SLOT_HOLD;
-			pg->ids[i] = pub->slot_ids[i];
-		}
-	}
-	if (r == 0) {
-		pg->next = (uint32_t)next;
-	}
-	return r;
-}
-
-/* Unmaps the mappings in `a` that are not also in `b`. */
-static void unmap_others(struct sb_ring_slot **a, struct sb_ring_slot **b,
-			 uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		if (a[i] != NULL && a[i] != SB_RING_SLOT_HOLD && a[i] != b[i]) {
-			munmap(a[i], SB_RING_SLOT_SEGMENT_SIZE);
-		}
-	}
-}
-
-static int refresh_slots(struct sb_ring_slot_map *map)
-{
-	shmbus_pub *pub = map->ctx;
-	struct slot_page pg = {calloc(map->count, sizeof(*pg.fresh)),
-			       calloc(map->count, sizeof(*pg.ids)), 0};
-	struct sb_client_reply rep;
-	int r = pg.fresh != NULL && pg.ids != NULL ? 0 : -ENOMEM;
-
-	while (r == 0 && pg.next < map->count) {
-		cJSON *req = cJSON_CreateObject();
-
-		if (req != NULL && sb_msg_add_int(req, "from", pg.next) == NULL) {
-			cJSON_Delete(req);
-			req = NULL;
-		}
-		r = sb_client_topic_call(pub->bus, &pub->reg, "slots", req,
-					 &rep);
-		if (r == 0) {
-			r = read_slot_page(pub, &rep, &pg);
-		}
-		sb_client_reply_fini(&rep);
-	}
-	if (r == 0) {
-		unmap_others(map->slots, pg.fresh, map->count);
-		free(map->slots);
-		free(pub->slot_ids);
-		map->slots = pg.fresh;
-		pub->slot_ids = pg.ids;
-		return 0;
-	}
-	if (pg.fresh != NULL) {
-		unmap_others(pg.fresh, map->slots, map->count);
-	}
-	free(pg.fresh);
-	free(pg.ids);
-	return r;
-}
-
-/* Sets up the publisher's (empty) view of the slot segments. When the
- * broker said no slot was in use, that view is current as of the slot_gen
- * it gave; else the first reclaim asks for the set (see also
- * prefetch_slots()). */
-static int init_slot_map(shmbus_pub *pub, const struct grant *g)
-{
-	struct sb_ring_slot_map *map = &pub->slot_map;
-
-	map->count = pub->ring.slot_count;
-	map->slots = calloc(map->count, sizeof(*map->slots));
-	pub->slot_ids = calloc(map->count, sizeof(*pub->slot_ids));
-	if (map->slots == NULL || pub->slot_ids == NULL ||
-	    pthread_mutex_init(&map->lock, NULL) != 0) {
-		free(map->slots);
-		free(pub->slot_ids);
-		return -ENOMEM;
-	}
-	map->refresh = refresh_slots;
-	map->ctx = pub;
-	if (g->slots_in_use == 0) {
-		map->gen = (uint64_t)g->slot_gen;
-		map->current = 1;
-	}
-	sb_ring_set_slot_map(&pub->ring, map);
-	return 0;
-}
-
-/* Asks for the slot set now, while the broker is surely there, rather than
- * at the first reclaim: a publisher whose broker has gone since can then go
- * on reclaiming past the subscribers it knows. A failure leaves that to the
- * first reclaim. */
-static void prefetch_slots(shmbus_pub *pub)
-{
-	struct sb_ring_slot_map *map = &pub->slot_map;
-
-	pthread_mutex_lock(&map->lock);
-	if (!map->current) {
-		/* seq_cst, as in the ring's own check (segments_limit()). */
-		uint64_t gen = atomic_load_explicit(
-			&pub->ring.shm_hdr->slot_gen, memory_order_seq_cst);
-
-		map->current = refresh_slots(map) == 0;
-		map->gen = gen;
-	}
-	pthread_mutex_unlock(&map->lock);
-}
-
-static void fini_slot_map(shmbus_pub *pub)
-{
-	struct sb_ring_slot_map *map = &pub->slot_map;
-
-	for (uint32_t i = 0; i < map->count; i++) {
-		if (map->slots[i] != NULL && map->slots[i] != SB_RING_SLOT_HOLD) {
-			munmap(map->slots[i], SB_RING_SLOT_SEGMENT_SIZE);
-		}
-	}
-	pthread_mutex_destroy(&map->lock);
-	free(map->slots);
-	free(pub->slot_ids);
-}
-
 int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 {
 	struct grant g;
@@ -663,7 +422,8 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 	}
 	r = open_topic(bus, "pub_open", req, PROT_READ | PROT_WRITE, 0, &g,
 		       &pub->ring);
-	if (r == 0 && init_slot_map(pub, &g) < 0) {
+	if (r == 0 && sb_slots_init(&pub->slots, bus, &pub->reg, &pub->ring,
+				    g.slot_gen, g.slots_in_use) < 0) {
 		sb_linger_unmap(&g.m);
 		close_grant_fds(&g);
 		sb_client_close_handle(bus, g.handle, g.gen);
@@ -678,7 +438,9 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 	pub->m = g.m;
 	atomic_init(&pub->claim_tid, 0);
 	register_topic(bus, &pub->reg, topic, 0, &g, &pub->ring, NULL);
-	prefetch_slots(pub);
+	/* Now, while the broker is surely there: a publisher whose broker
+	 * has gone since goes on reclaiming past the subscribers it knows. */
+	sb_slots_prefetch(&pub->slots);
 	*out = pub;
 	return 0;
 }
@@ -770,7 +532,7 @@ int shmbus_pub_close(shmbus_pub *pub)
 		(void)sb_ring_abort(&pub->ring, &pub->claim);
 	}
 	unregister_topic(pub->bus, &pub->reg);
-	fini_slot_map(pub);
+	sb_slots_fini(&pub->slots);
 	sb_linger_put(sb_client_linger(pub->bus), &pub->m);
 	sb_client_unref(pub->bus);
 	free(pub);
@@ -809,9 +571,16 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 		r = sb_ring_reader_open_slot(&sub->ring, g.slot,
 					     (uint32_t)g.slot_index, start,
 					     &sub->rd);
+		/* A queue consumer reads the others' claims. */
+		if (r == 0 && sub->ring.mode == SB_RING_QUEUE &&
+		    sb_slots_init(&sub->slots, bus, &sub->reg, &sub->ring, -1,
+				  -1) < 0) {
+			(void)sb_ring_reader_close(&sub->rd);
+			r = -ENOMEM;
+		}
 		if (r < 0) {
 			sb_linger_unmap(&g.m);
-			unmap_slot(&g.slot);
+			sb_slots_unmap_one(&g.slot);
 			close_grant_fds(&g);
 			sb_client_close_handle(bus, g.handle, g.gen);
 		}
@@ -826,6 +595,9 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 	sub->slot = g.slot;
 	sub->efd = -1;
 	register_topic(bus, &sub->reg, topic, 1, &g, &sub->ring, &sub->rd);
+	if (sub->slots.map.slots != NULL) {
+		sb_slots_prefetch(&sub->slots);
+	}
 	*out = sub;
 	return 0;
 }
@@ -1043,7 +815,10 @@ int shmbus_sub_close(shmbus_sub *sub)
 	/* Free the slot before unmapping it (writers stop waiting now, not
 	 * when the broker reads the close). */
 	(void)sb_ring_reader_close(&sub->rd);
-	unmap_slot(&sub->slot);
+	if (sub->slots.map.slots != NULL) {
+		sb_slots_fini(&sub->slots);
+	}
+	sb_slots_unmap_one(&sub->slot);
 	sb_linger_put(sb_client_linger(sub->bus), &sub->m);
 	sb_client_unref(sub->bus);
 	free(sub);

@@ -666,12 +666,14 @@ static int op_slots(struct sbd_client *c, const cJSON *req, struct reply *rep,
 				     "no handle %" PRId64 " on this connection",
 				     id);
 	}
-	if (h->sub) {
-		/* Only writers read the cursors: a subscriber gets no
-		 * descriptor of another's slot. */
+	if (h->sub && h->topic->geo.mode != SB_RING_QUEUE) {
+		/* Writers read the cursors, queue consumers each other's
+		 * claims; a broadcast subscriber gets no descriptor of
+		 * another's slot. */
 		return sb_msg_errorf(err, -EACCES,
-				     "handle %" PRId64 " is a subscriber's: "
-				     "slots is for publishers",
+				     "handle %" PRId64 " is a broadcast "
+				     "subscriber's: slots is for publishers "
+				     "and queue consumers",
 				     id);
 	}
 	rep->result = sbd_slots_page(h->topic, (uint32_t)from, rep->fds,

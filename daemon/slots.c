@@ -47,6 +47,9 @@ static void slot_drop(struct sbd_topic *t, uint32_t i)
 	t->slot_map.slots[i] = NULL;
 	pthread_mutex_unlock(&t->slot_map.lock);
 	if (s->mem != NULL) {
+		/* Before writers and consumers stop seeing the slot (the
+		 * slot_gen bump below). */
+		sb_ring_keep_claim(&t->ring, s->mem);
 		munmap(s->mem, SB_RING_SLOT_SEGMENT_SIZE);
 	}
 	if (s->fd >= 0) {

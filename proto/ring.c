@@ -966,24 +966,32 @@ static uint64_t slot_limit(const struct sb_ring_slot *slot, uint64_t tail,
  * a map that cannot be refreshed, or a slot in use whose segment is not
  * mapped here, nothing may be reclaimed: `oldest`.
  */
+/* Brings `map` (its lock held) up to date with the broker's slot_gen if
+ * that moved or a refresh failed before. Returns map->current. */
+static int map_refresh(const struct sb_ring *ring,
+                       struct sb_ring_slot_map *map)
+{
+	uint64_t gen = atomic_load_explicit(&ring->shm_hdr->slot_gen,
+	                                    memory_order_seq_cst);
+
+	if ((!map->current || map->gen != gen) && map->refresh != NULL) {
+		map->current = map->refresh(map) == 0;
+		map->gen = gen;
+	}
+	return map->current;
+}
+
 static uint64_t segments_limit(const struct sb_ring *ring, uint64_t tail,
                                uint64_t oldest)
 {
 	struct sb_ring_slot_map *map = ring->slot_map;
 	uint64_t limit = tail;
-	uint64_t gen;
 
 	if (map == NULL) {
 		return oldest;
 	}
 	pthread_mutex_lock(&map->lock);
-	gen = atomic_load_explicit(&ring->shm_hdr->slot_gen,
-	                           memory_order_seq_cst);
-	if ((!map->current || map->gen != gen) && map->refresh != NULL) {
-		map->current = map->refresh(map) == 0;
-		map->gen = gen;
-	}
-	if (!map->current) {
+	if (!map_refresh(ring, map)) {
 		limit = oldest;
 	}
 	for (uint32_t i = 0; map->current && i < map->count; i++) {
@@ -1001,26 +1009,165 @@ static uint64_t segments_limit(const struct sb_ring *ring, uint64_t tail,
 	return limit;
 }
 
+/* ---- the queue's taken seq ------------------------------------------- */
+
+/* The largest a queue claim may be: every seq committed, with room for a
+ * commit whose writer_next_seq is not stored yet (a ring's worth of the
+ * smallest records). A larger value is not believed. */
+static uint64_t claim_bound(const struct sb_ring *ring)
+{
+	return load_relaxed(&ring->shm_hdr->writer_next_seq) +
+	       ring->capacity / SB_RING_RECORD_ALIGN;
+}
+
+static inline uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+static uint64_t max_claim(uint64_t e, uint64_t claim, uint64_t bound)
+{
+	return claim > e && claim <= bound ? claim : e;
+}
+
+/*
+ * The largest believable claim (over sc->max) among the slots this process
+ * can see: the inline slots, or the mapped slot segments (the map's lock
+ * held; brought up to date first when `refresh`, never with the queue lock
+ * held, as that may ask the broker). A slot's claim counts whether or not
+ * the slot is in use: the broker keeps it (queue_taken) when it drops one.
+ */
+struct claim_scan {
+	uint64_t max;
+	uint64_t bound;
+	int64_t skip; /* the index of the caller's own slot, or -1 */
+};
+
+static void scan_claim(const struct sb_ring_slot *slot, uint32_t index,
+                       struct claim_scan *sc)
+{
+	if ((int64_t)index == sc->skip) {
+		return;
+	}
+	/* seq_cst: pairs with the claim's store in queue_claim() (Dekker:
+	 * of two consumers claiming at once, one sees the other). */
+	sc->max = max_claim(sc->max,
+	                    atomic_load_explicit(&slot->queue_claim,
+	                                         memory_order_seq_cst),
+	                    sc->bound);
+}
+
+static void scan_claims(const struct sb_ring *ring, int refresh,
+                        struct claim_scan *sc)
+{
+	struct sb_ring_slot_map *map = ring->slot_map;
+
+	if (ring->slot_home == SB_RING_SLOTS_INLINE) {
+		for (uint32_t i = 0; i < ring->slot_count; i++) {
+			scan_claim(&ring->shm_slots[i], i, sc);
+		}
+		return;
+	}
+	if (map == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&map->lock);
+	if (refresh) {
+		(void)map_refresh(ring, map);
+	}
+	for (uint32_t i = 0; i < map->count; i++) {
+		if (map->slots[i] != NULL && map->slots[i] != SB_RING_SLOT_HOLD) {
+			scan_claim(map->slots[i], i, sc);
+		}
+	}
+	pthread_mutex_unlock(&map->lock);
+}
+
+/*
+ * Queue, for writers: the seq after the last record any consumer took, by
+ * what no one consumer can set back: the claims in the consumers' own
+ * slots, the broker's record of the claims of consumers that left
+ * (queue_taken, in the data header), and the shared queue_expected_seq,
+ * each believed up to claim_bound().
+ */
+static uint64_t taken_seq(const struct sb_ring *ring, int refresh)
+{
+	struct claim_scan sc = {0, claim_bound(ring), -1};
+
+	sc.max = max_claim(0, load_relaxed(&ring->shm_ctl->queue_expected_seq),
+	                   sc.bound);
+	sc.max = max_claim(sc.max,
+	                   atomic_load_explicit(&ring->shm_hdr->queue_taken,
+	                                        memory_order_acquire),
+	                   sc.bound);
+	scan_claims(ring, refresh, &sc);
+	return sc.max;
+}
+
+void sb_ring_keep_claim(struct sb_ring *ring,
+                        const struct sb_ring_slot *slot)
+{
+	uint64_t cur, seq;
+
+	if (ring == NULL || slot == NULL || ring->mode != SB_RING_QUEUE) {
+		return;
+	}
+	cur = atomic_load_explicit(&ring->shm_hdr->queue_taken,
+	                           memory_order_relaxed);
+	/* seq_cst: as the consumers' loads of claims (scan_claim()). */
+	seq = atomic_load_explicit(&slot->queue_claim, memory_order_seq_cst);
+	if (seq > claim_bound(ring)) {
+		return;
+	}
+	while (seq > cur &&
+	       !atomic_compare_exchange_weak_explicit(
+	           &ring->shm_hdr->queue_taken, &cur, seq,
+	           memory_order_release, memory_order_relaxed)) {
+	}
+}
+
+/*
+ * Queue: the position writers may reclaim up to. The shared cursor (an
+ * untrusted one counts as `oldest`), and past it every record the claims
+ * say was taken (taken_seq()): a cursor set back holds writers back no
+ * more than consumers. (A record is claimed once it is copied out, or at
+ * the release of a peek, never while it is still read in place.)
+ */
+static uint64_t queue_limit(const struct sb_ring *ring, uint64_t tail,
+                            uint64_t oldest)
+{
+	/* seq_cst: pairs with the seq_cst fence after the store of
+	 * queue_cursor in queue_consume() (Dekker with space_waiters). */
+	uint64_t c = atomic_load_explicit(&ring->shm_ctl->queue_cursor,
+	                                  memory_order_seq_cst);
+	uint64_t taken = taken_seq(ring, 1);
+	struct rec_view rec;
+
+	if (c < oldest || c > tail || c % SB_RING_RECORD_ALIGN != 0) {
+		c = oldest;
+	}
+	while (c < tail && record_at(ring, c, tail, &rec) == 0 &&
+	       (rec.type == SB_REC_PAD || rec.seq < taken)) {
+		c = rec.end;
+	}
+	return c;
+}
+
 /*
  * How far writers may reclaim: up to the slowest live cursor (block and
- * reject), the queue's cursor (queue mode), or the tail (overwrite). Cursors
- * outside [oldest, tail] are not trusted and hold nothing back.
+ * reject), the queue's position (queue mode), or the tail (overwrite).
+ * Cursors outside [oldest, tail] are not trusted and hold nothing back.
  */
 static uint64_t reclaim_limit(const struct sb_ring *ring, uint64_t tail,
                               uint64_t oldest)
 {
 	uint64_t limit = tail;
-	uint64_t c;
 
 	if (ring->overflow == SB_RING_OVERWRITE) {
 		return tail;
 	}
 	if (ring->mode == SB_RING_QUEUE) {
-		/* seq_cst: pairs with the seq_cst store of queue_cursor in
-		 * queue_consume() (Dekker with space_waiters). */
-		c = atomic_load_explicit(&ring->shm_ctl->queue_cursor,
-		                         memory_order_seq_cst);
-		return c >= oldest && c <= tail ? c : oldest;
+		return queue_limit(ring, tail, oldest);
 	}
 	if (ring->slot_home == SB_RING_SLOTS_SEGMENTS) {
 		return segments_limit(ring, tail, oldest);
@@ -2224,7 +2371,42 @@ static int queue_lock(struct sb_ring *ring, struct sb_wait *w)
 	return r;
 }
 
-/* Queue: finds the next record at the shared cursor. Returns 0 (or
+/*
+ * Queue, with the queue lock held: the next record not taken yet, from the
+ * shared cursor (or the oldest record, when the cursor is not believable
+ * or leads to no record), passing over those whose seq is below `taken`.
+ * Returns as next_record() does, *pos where it stopped.
+ */
+static int queue_find(struct sb_ring_reader *rd, uint64_t taken,
+                      uint64_t *pos, struct rec_view *rec)
+{
+	struct sb_ring *ring = rd->ring;
+	/* relaxed: queue_cursor is written under queue_lock. */
+	uint64_t c = load_relaxed(&ring->shm_ctl->queue_cursor);
+	int from_oldest = 0;
+	int r;
+
+	/* writer_oldest only when the cursor fails (it shares a line with
+	 * writer_tail, which the writer dirties at every commit). */
+	*pos = c;
+	for (;;) {
+		r = next_record(ring, pos, &rd->known_tail, rec);
+		if (r == 0 && rec->seq < taken) {
+			*pos = rec->end; /* taken already: someone set us back */
+			continue;
+		}
+		if (r == -EBADMSG && !from_oldest) {
+			/* A cursor behind the oldest record or into none. */
+			from_oldest = 1;
+			*pos = atomic_load_explicit(
+			    &ring->shm_hdr->writer_oldest, memory_order_acquire);
+			continue;
+		}
+		return r;
+	}
+}
+
+/* Queue: finds the next record not known to be taken. Returns 0 (or
  * REC_BAD) with the queue lock held, or an error with it released. */
 static int queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
                       struct rec_view *rec)
@@ -2234,13 +2416,22 @@ static int queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
 	int r;
 
 	for (;;) {
+		/* The claims of consumers that joined since, outside the
+		 * lock: the refresh may ask the broker. */
+		if (ring->slot_map != NULL) {
+			pthread_mutex_lock(&ring->slot_map->lock);
+			(void)map_refresh(ring, ring->slot_map);
+			pthread_mutex_unlock(&ring->slot_map->lock);
+		}
 		r = queue_lock(ring, w);
 		if (r < 0) {
 			return r;
 		}
-		/* relaxed: queue_cursor is written under queue_lock. */
-		pos = load_relaxed(&ring->shm_ctl->queue_cursor);
-		r = next_record(ring, &pos, &rd->known_tail, rec);
+		/* relaxed: queue_taken only grows; a stale value costs a
+		 * claim that finds the record taken (queue_claim()). */
+		r = queue_find(rd, max_u64(rd->queue_hint,
+		                           load_relaxed(&ring->shm_hdr->queue_taken)),
+		               &pos, rec);
 		if (r == 0 || r == REC_BAD) {
 			return r;
 		}
@@ -2255,29 +2446,83 @@ static int queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
 	}
 }
 
-/* Queue: consumes `rec` and releases the queue lock. */
+/*
+ * Queue, with the queue lock held, after this consumer claimed `rec` and a
+ * seq_cst fence (queue_consume()): whether another claim, or the broker's
+ * queue_taken, goes beyond it (believably: claim_bound()). Then it was
+ * taken: before, by a consumer whose take a queue position set back hides,
+ * or at the same time, by one that got in because the queue lock was
+ * written free (of two racing, each stores its claim before it looks, so
+ * at least one sees the other). Sets rd->queue_hint past what is taken.
+ */
+#define REC_TAKEN 2
+static int queue_taken_elsewhere(struct sb_ring_reader *rd,
+                                 const struct rec_view *rec)
+{
+	struct sb_ring *ring = rd->ring;
+	/* First without the bound, which costs a load of a line writers
+	 * dirty at every commit: only a claim beyond ours needs it. */
+	struct claim_scan sc = {rec->seq, UINT64_MAX, rd->slot};
+
+	sc.max = max_u64(sc.max, atomic_load_explicit(
+	                             &ring->shm_hdr->queue_taken,
+	                             memory_order_acquire));
+	scan_claims(ring, 0, &sc);
+	if (sc.max > rec->seq) {
+		sc.max = rec->seq;
+		sc.bound = claim_bound(ring);
+		sc.max = max_claim(sc.max,
+		                   atomic_load_explicit(&ring->shm_hdr->queue_taken,
+		                                        memory_order_acquire),
+		                   sc.bound);
+		scan_claims(ring, 0, &sc);
+	}
+	rd->queue_hint = sc.max > rec->seq ? sc.max : rec->seq + 1;
+	return sc.max > rec->seq ? REC_TAKEN : 0;
+}
+
+/*
+ * Queue: consumes `rec` (copied out, or the release of its peek) and
+ * releases the queue lock. Returns 0, or REC_TAKEN when another consumer
+ * turned out to have it (queue_taken_elsewhere()): then it is not this
+ * consumer's to deliver.
+ */
 static int queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 {
 	struct sb_ring *ring = rd->ring;
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	struct sb_ring_slot *slot = rd->slot_mem;
+	/* The shared expected seq only counts what nobody took before
+	 * writers overwrote it (the overwrite policy; nothing else loses a
+	 * queue message). The claims decide what is taken: a value a
+	 * consumer wrote here can skew that count, never a delivery. */
 	uint64_t expected = load_relaxed(&ctl->queue_expected_seq);
 	uint64_t lost = 0;
-	int r;
 
-	r = account_seq(&expected, rec->seq, &lost);
-	if (r < 0) {
-		release_lock(&ctl->queue_lock);
-		return r;
+	if (expected > rec->seq) {
+		expected = rec->seq;
 	}
-	/* The expected seq goes first and the cursor second: see
-	 * repair_queue_state() for why that order is recoverable. */
+	(void)account_seq(&expected, rec->seq, &lost);
+	if (ring->overflow != SB_RING_OVERWRITE) {
+		lost = 0;
+	}
+	/* The claim first: what this consumer took, where only it writes
+	 * (docs/shm-layout.md, "The queue's position"). */
+	store_relaxed(&slot->queue_claim, rec->seq + 1);
+	/* The expected seq goes before the cursor: see repair_queue_state()
+	 * for why that order is recoverable. */
 	store_relaxed(&ctl->queue_expected_seq, expected);
 	store_relaxed(&ctl->queue_lost, load_relaxed(&ctl->queue_lost) + lost);
-	/* seq_cst: pairs with the seq_cst load in reclaim_limit() and orders
-	 * this store before our load of space_waiters. */
-	atomic_store_explicit(&ctl->queue_cursor, rec->end,
-	                      memory_order_seq_cst);
+	store_relaxed(&ctl->queue_cursor, rec->end);
+	/* seq_cst fence: the claim and the cursor before our loads of the
+	 * others' claims (Dekker with a consumer claiming at the same time)
+	 * and of space_waiters (with the writers' seq_cst load of the cursor
+	 * in queue_limit()). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (queue_taken_elsewhere(rd, rec) == REC_TAKEN) {
+		release_lock(&ctl->queue_lock);
+		return REC_TAKEN;
+	}
 	release_lock(&ctl->queue_lock);
 	rd->lost += lost;
 	rd->received++;
@@ -2538,6 +2783,9 @@ ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
 			continue;
 		}
 		r = reader_consume(rd, &rec);
+		if (r == REC_TAKEN) {
+			continue; /* another consumer has it */
+		}
 		return r < 0 ? r : (ssize_t)rec.len;
 	}
 }
@@ -2571,6 +2819,7 @@ int sb_ring_peek(struct sb_ring_reader *rd, const void **data, uint32_t *len,
 int sb_ring_release(struct sb_ring_reader *rd)
 {
 	struct rec_view rec;
+	int r;
 
 	if (rd == NULL || rd->ring == NULL || !rd->peeking) {
 		return -EINVAL;
@@ -2586,7 +2835,10 @@ int sb_ring_release(struct sb_ring_reader *rd)
 	rec.pos = rd->peek_pos;
 	rec.end = rd->peek_end;
 	rec.seq = rd->peek_seq;
-	return reader_consume(rd, &rec);
+	/* A queue's peeked record is claimed at its release, so that one
+	 * whose consumer dies holding the peek goes to the next. */
+	r = reader_consume(rd, &rec);
+	return r == REC_TAKEN ? -ESTALE /* another consumer had it */ : r;
 }
 
 uint64_t sb_ring_reader_lost(const struct sb_ring_reader *rd)

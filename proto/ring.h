@@ -159,6 +159,9 @@ struct sb_ring_reader {
 	uint64_t peek_pos;      /* the peeked record's position */
 	uint64_t peek_end;      /* position after it */
 	uint64_t peek_seq;
+	/* Queue: the seq from which records are not known to be taken, by
+	 * this consumer's own takes and the others' claims it has seen. */
+	uint64_t queue_hint;
 };
 
 #define SB_RING_START_LATEST 0
@@ -323,6 +326,15 @@ void sb_ring_set_slot_map(struct sb_ring *ring, struct sb_ring_slot_map *map);
  * 0 or -EINVAL.
  */
 int sb_ring_slot_publish(struct sb_ring *ring, uint32_t index, int live);
+
+/*
+ * The broker, before it drops a queue consumer's slot segment: keeps the
+ * slot's claim (the seq after the last record that consumer took) in the
+ * header's queue_taken, so that records it took still count as taken when
+ * nobody maps its slot any more. Nothing for other rings.
+ */
+void sb_ring_keep_claim(struct sb_ring *ring,
+                        const struct sb_ring_slot *slot);
 
 /* 1 when the header's slot_live bit `index` is set (a restarted broker
  * asks which slots its predecessor gave out), else 0. */

@@ -171,7 +171,12 @@ struct sb_ring_slot {
 	_Atomic uint64_t sub_received; /* 8: reader: messages delivered */
 	_Atomic uint64_t sub_lost;     /* 16: reader: messages it missed */
 	_Atomic uint32_t sub_sleeping; /* 24: reader threads in futex wait */
-	uint8_t reserved0[36];         /* 28: zero */
+	uint32_t reserved0;            /* 28: zero */
+	/* 32: queue consumers: the seq after the last record this consumer
+	 * took (its claim), so that a queue position set back in the shared
+	 * control segment gives no message twice (ring.c, taken_seq()). */
+	_Atomic uint64_t queue_claim;
+	uint8_t reserved0b[24];        /* 40: zero */
 	_Atomic uint32_t slot_state;   /* 64: generation << 1 | 1 when in use */
 	_Atomic uint32_t slot_pid;     /* 68: attaching process, for stat */
 	/* 72: zero (the owner's token up to control layout 7: a slot in a
@@ -183,6 +188,7 @@ static_assert(offsetof(struct sb_ring_slot, sub_cursor) == 0, "");
 static_assert(offsetof(struct sb_ring_slot, sub_received) == 8, "");
 static_assert(offsetof(struct sb_ring_slot, sub_lost) == 16, "");
 static_assert(offsetof(struct sb_ring_slot, sub_sleeping) == 24, "");
+static_assert(offsetof(struct sb_ring_slot, queue_claim) == 32, "");
 static_assert(offsetof(struct sb_ring_slot, slot_state) == 64, "");
 static_assert(offsetof(struct sb_ring_slot, slot_pid) == 68, "");
 
@@ -311,8 +317,12 @@ struct sb_ring_header {
 	 * slot segments (a subscriber joined, left or was evicted), so that
 	 * writers know to ask it for the new set before they next reclaim. */
 	_Atomic uint64_t slot_gen;
+	/* 776: queue topics: the largest claim (sb_ring_slot.queue_claim) of
+	 * the consumers that have left, kept by the broker as it drops their
+	 * slots, so that their claims still count. */
+	_Atomic uint64_t queue_taken;
 	uint8_t reserved4[SB_RING_WCTL_OFFSET - SB_RING_NAME_OFFSET -
-	                  SB_RING_NAME_SIZE - 8]; /* 776: zero */
+	                  SB_RING_NAME_SIZE - 16]; /* 784: zero */
 
 	/* 1024: what only writers write (struct sb_ring_wctl): here, in
 	 * the segment subscribers map read-only, so that none of them can
@@ -348,6 +358,7 @@ static_assert(offsetof(struct sb_ring_header, stat_recoveries) == 296, "");
 static_assert(offsetof(struct sb_ring_header, slot_home) == 48, "");
 static_assert(offsetof(struct sb_ring_header, topic_name) == 512, "");
 static_assert(offsetof(struct sb_ring_header, slot_gen) == 768, "");
+static_assert(offsetof(struct sb_ring_header, queue_taken) == 776, "");
 static_assert(offsetof(struct sb_ring_header, slot_live) ==
                   SB_RING_SLOT_LIVE_OFFSET,
               "");

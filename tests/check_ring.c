@@ -724,6 +724,123 @@ START_TEST(queue_without_consumers_blocks_when_full)
 }
 END_TEST
 
+/* Receives one 4-byte message and returns the int in it. */
+static int receive_int(struct sb_ring_reader *rd)
+{
+	unsigned char buf[64];
+	int v;
+
+	ck_assert_int_eq(sb_ring_receive(rd, buf, sizeof(buf), 0),
+	                 (ssize_t)sizeof(v));
+	memcpy(&v, buf, sizeof(v));
+	return v;
+}
+
+static void publish_ints(struct sb_ring *ring, int from, int to)
+{
+	for (int i = from; i < to; i++) {
+		ck_assert_int_eq(sb_ring_publish(ring, &i, sizeof(i), 0), 0);
+	}
+}
+
+/* What a hostile consumer can write in the control segment: the queue's
+ * cursor and expected seq, set back to the start. */
+static void set_queue_back(struct fixture *f)
+{
+	atomic_store(&f->ring.shm_ctl->queue_cursor,
+	             atomic_load(&f->ring.shm_hdr->writer_oldest));
+	atomic_store(&f->ring.shm_ctl->queue_expected_seq, 0);
+}
+
+/*
+ * A queue position set back in the control segment gives no consumer a
+ * message again: the consumers' claims in their own slots say what was
+ * taken, and writers reclaim past it too.
+ */
+START_TEST(a_queue_set_back_gives_nothing_twice)
+{
+	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
+	                                   SB_RING_REJECT);
+	struct fixture f;
+	struct sb_ring_reader a, b;
+	int count;
+
+	fixture_open(&f, &cfg);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &a), 0);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &b), 0);
+	publish_ints(&f.ring, 0, 10);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(receive_int(&a), i);
+	}
+	set_queue_back(&f);
+	ck_assert_int_eq(receive_int(&b), 3);
+	ck_assert_int_eq(receive_int(&a), 4);
+	/* Nothing claimed beyond what was published counts (slot 3 holds
+	 * no consumer; a claim counts whether or not its slot is in use). */
+	atomic_store(&f.ring.shm_slots[3].queue_claim, UINT64_MAX);
+	set_queue_back(&f);
+	ck_assert_int_eq(receive_int(&b), 5);
+	/* Everything taken, then set back: writers find the whole ring
+	 * free again (reject: no waiting). */
+	for (int i = 6; i < 10; i++) {
+		ck_assert_int_eq(receive_int(i % 2 ? &a : &b), i);
+	}
+	set_queue_back(&f);
+	ck_assert_int_eq(fill_until_full(&f.ring, 4, &count), -EAGAIN);
+	ck_assert_int_eq(count, 4096 / 32);
+	ck_assert_uint_eq(atomic_load(&f.ring.shm_ctl->queue_lost), 0);
+	sb_ring_reader_close(&a);
+	sb_ring_reader_close(&b);
+	fixture_close(&f);
+}
+END_TEST
+
+/*
+ * With slot segments, a consumer that leaves takes its claim with its
+ * slot: the broker keeps it in the header (sb_ring_keep_claim()) before it
+ * drops the slot, so what it took still counts.
+ */
+START_TEST(a_departed_consumers_claim_is_kept)
+{
+	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
+	                                   SB_RING_BLOCK);
+	struct sb_ring_slot *slots[2];
+	struct sb_ring_slot_map map = {.lock = PTHREAD_MUTEX_INITIALIZER,
+	                               .current = 1,
+	                               .count = 4};
+	struct sb_ring_slot *table[4] = {NULL};
+	struct fixture f;
+	struct sb_ring_reader a, b;
+
+	cfg.slot_home = SB_RING_SLOTS_SEGMENTS;
+	fixture_open(&f, &cfg);
+	for (int i = 0; i < 2; i++) {
+		slots[i] = shared_zeroed(SB_RING_SLOT_SEGMENT_SIZE);
+		table[i] = slots[i];
+	}
+	map.slots = table;
+	sb_ring_set_slot_map(&f.ring, &map);
+	ck_assert_int_eq(sb_ring_reader_open_slot(&f.ring, slots[0], 0, 0, &a),
+	                 0);
+	ck_assert_int_eq(sb_ring_reader_open_slot(&f.ring, slots[1], 1, 0, &b),
+	                 0);
+	publish_ints(&f.ring, 0, 6);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(receive_int(&a), i);
+	}
+	ck_assert_int_eq(sb_ring_reader_close(&a), 0);
+	sb_ring_keep_claim(&f.ring, slots[0]);
+	table[0] = NULL; /* the broker drops it; writers and b see it gone */
+	ck_assert_uint_eq(atomic_load(&f.ring.shm_hdr->queue_taken), 3);
+	set_queue_back(&f);
+	ck_assert_int_eq(receive_int(&b), 3);
+	sb_ring_reader_close(&b);
+	munmap(slots[0], SB_RING_SLOT_SEGMENT_SIZE);
+	munmap(slots[1], SB_RING_SLOT_SEGMENT_SIZE);
+	fixture_close(&f);
+}
+END_TEST
+
 /* ---- slots ----------------------------------------------------------- */
 
 START_TEST(slots_run_out_and_come_back)
@@ -1144,6 +1261,8 @@ Suite *ring_suite(void)
 	tcase_add_test(tc, broadcast_every_subscriber_sees_every_message);
 	tcase_add_test(tc, queue_consumers_take_each_message_once);
 	tcase_add_test(tc, queue_without_consumers_blocks_when_full);
+	tcase_add_test(tc, a_queue_set_back_gives_nothing_twice);
+	tcase_add_test(tc, a_departed_consumers_claim_is_kept);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("slots");

@@ -4,8 +4,10 @@
  * real broker. The attacker knows no layout: it maps every descriptor that
  * sub_open hands it, writable where the descriptor allows, and zeroes,
  * fills and sprinkles them in turn. Whatever it can reach, the honest
- * subscribers of a lossless topic must still receive every message, once,
- * in order and intact, and the broker must live on.
+ * subscribers of a lossless broadcast topic must still receive every
+ * message, once, in order and intact; the honest consumers of a queue may
+ * miss what the attacker makes the queue skip, but never get a message
+ * twice or damaged; and the broker must live on.
  */
 #include <check.h>
 #include <errno.h>
@@ -63,13 +65,14 @@ enum outcome {
 	OUT_IDRM,
 	OUT_ERROR,   /* another error from the library */
 	OUT_STOPPED, /* told to stop after another child failed */
+	OUT_DUP,     /* a queue message that a consumer had already had */
 };
 
 static const char *const OUTCOME[] = {
     "ok",	"set-up failed",   "deadline passed",
     "seq gap",	"corrupt payload", "lost count not 0",
     "-EBADMSG", "-EIDRM",	   "error",
-    "stopped",
+    "stopped",	"duplicate",
 };
 
 struct reader_result {
@@ -80,6 +83,10 @@ struct reader_result {
 	uint32_t got;	   /* ... and the one that came */
 	uint64_t lost;
 	uint64_t timeouts;
+	/* Queue consumers go on past these, to count them. */
+	uint64_t dups;	  /* the first one's seq is in `got` */
+	uint64_t corrupt; /* including seqs never published */
+	uint64_t badmsg;
 };
 
 struct pub_result {
@@ -111,10 +118,14 @@ struct shared {
 	struct reader_result reader[READERS];
 	struct pub_result pub;
 	struct attack_result attack;
+	_Atomic int pub_done; /* the publisher ended: queue consumers drain */
+	/* Queue: a bit per seq, set by the consumer that got it. */
+	_Atomic uint64_t seen[(MESSAGES + 63) / 64];
 };
 
 static struct shared *sh;
 static char sock_path[256];
+static int queue_mode; /* the run's topic is a queue */
 
 static struct shared *shared_new(void)
 {
@@ -277,6 +288,93 @@ static int publisher(int ready_fd, int go_fd)
 	return OUT_OK;
 }
 
+/* Queue: a received message that is intact and published, and had by no
+ * consumer before. Counts what it is not. */
+static void queue_account(struct reader_result *r, const unsigned char *buf,
+			  size_t len)
+{
+	uint32_t seq, producer;
+	uint64_t bit;
+
+	if (sbt_check_msg(buf, len, 1, &seq, &producer) < 0 ||
+	    seq >= MESSAGES) {
+		r->corrupt++;
+		atomic_store(&sh->failed, 1);
+		return;
+	}
+	bit = 1ULL << (seq % 64);
+	if (atomic_fetch_or(&sh->seen[seq / 64], bit) & bit) {
+		if (r->dups++ == 0) {
+			r->got = seq;
+		}
+		atomic_store(&sh->failed, 1);
+		return;
+	}
+	r->received++;
+}
+
+/*
+ * A queue consumer: takes messages until the publisher has ended and the
+ * queue has stayed empty for three receives. -EBADMSG (the shared queue
+ * state the attacker rewrites failed its checks) is a refusal, not a
+ * delivery: counted, not a failure. -EIDRM and other errors end it.
+ */
+static int queue_consumer(int id, int ready_fd)
+{
+	struct reader_result *r = &sh->reader[id];
+	unsigned char buf[MAX_MESSAGE];
+	int64_t deadline;
+	shmbus *bus;
+	shmbus_sub *sub;
+	int end = OUT_OK;
+	long n;
+
+	n = shmbus_connect(sock_path, "honest-consumer", &bus);
+	if (n == 0) {
+		n = shmbus_sub_open(bus, TOPIC, SHMBUS_START_EARLIEST, &sub);
+	}
+	if (n != 0 || write(ready_fd, "r", 1) != 1) {
+		return reader_fail(r, OUT_SETUP, n);
+	}
+	deadline = now_ms() + DEADLINE_MS;
+	for (int idle = 0; idle < 3;) {
+		int draining = atomic_load(&sh->pub_done);
+
+		if (atomic_load(&sh->stop) || now_ms() > deadline) {
+			end = atomic_load(&sh->stop) ? OUT_STOPPED : OUT_SHORT;
+			break;
+		}
+		n = shmbus_receive(sub, buf, sizeof(buf), RECV_WAIT_MS);
+		if (n == -ETIMEDOUT || n == -EAGAIN || n == -EBADMSG) {
+			if (n == -EBADMSG) {
+				r->badmsg++;
+				sleep_ms(1); /* it returns at once */
+			} else {
+				r->timeouts++;
+			}
+			idle += draining;
+			continue;
+		}
+		idle = 0;
+		if (n < 0) {
+			return reader_fail(
+			    r, n == -EIDRM ? OUT_IDRM : OUT_ERROR, n);
+		}
+		queue_account(r, buf, (size_t)n);
+	}
+	r->lost = shmbus_sub_lost(sub);
+	if (r->corrupt != 0 || r->dups != 0) {
+		return reader_fail(r, r->corrupt != 0 ? OUT_CORRUPT : OUT_DUP,
+				   0);
+	}
+	if (end != OUT_OK) {
+		return reader_fail(r, end, 0);
+	}
+	shmbus_sub_close(sub);
+	shmbus_close(bus);
+	return OUT_OK;
+}
+
 /* ---- the attacker (uid 65534, raw protocol) ---------------------------- */
 
 
@@ -411,6 +509,7 @@ struct run {
 	int broker_alive;
 	int broker_exit;
 	int64_t published; /* topic_stat's count */
+	int distinct;	   /* queue: seqs some consumer got */
 	int64_t elapsed_ms;
 };
 
@@ -481,7 +580,8 @@ static pid_t spawn(struct run *r, int which)
 	if (which == P_PUB) {
 		_exit(publisher(r->ready[1], r->go[0]));
 	}
-	_exit(broadcast_reader(which - P_READER0, r->ready[1]));
+	_exit(queue_mode ? queue_consumer(which - P_READER0, r->ready[1])
+			 : broadcast_reader(which - P_READER0, r->ready[1]));
 }
 
 /*
@@ -524,13 +624,17 @@ static int start_children(struct run *r)
 
 /* Waits until the honest processes [0, P_ATTACKER) end, or for GRACE_MS
  * more once one of them reported a failure, or (a guard only: each
- * child has its own deadline) until well past DEADLINE_MS. */
+ * child has its own deadline) until well past DEADLINE_MS. Tells queue
+ * consumers when the publisher has ended. */
 static void wait_honest(struct run *r)
 {
 	int64_t guard = now_ms() + DEADLINE_MS + 2 * READY_WAIT_MS;
 	int64_t until = -1;
 
 	while (reap(r, 0, P_ATTACKER) > 0 && now_ms() < guard) {
+		if (r->done[P_PUB]) {
+			atomic_store(&sh->pub_done, 1);
+		}
 		if (until < 0 && atomic_load(&sh->failed)) {
 			until = now_ms() + GRACE_MS;
 		}
@@ -576,11 +680,19 @@ static void describe(const struct run *r, char *out, size_t len)
 		at += (size_t)snprintf(
 		    out + at, len - at,
 		    " reader %d: %s (%ld) after %llu messages, expected seq "
-		    "%u got %u, lost %llu, %llu timeouts;",
+		    "%u got %u, lost %llu, %llu timeouts, %llu duplicates, "
+		    "%llu corrupt, %llu -EBADMSG;",
 		    i, OUTCOME[x->outcome], x->err,
 		    (unsigned long long)x->received, x->expected, x->got,
 		    (unsigned long long)x->lost,
-		    (unsigned long long)x->timeouts);
+		    (unsigned long long)x->timeouts,
+		    (unsigned long long)x->dups, (unsigned long long)x->corrupt,
+		    (unsigned long long)x->badmsg);
+	}
+	if (queue_mode && at < len) {
+		at += (size_t)snprintf(out + at, len - at,
+				       " %d of %d seqs received;", r->distinct,
+				       MESSAGES);
 	}
 	if (at < len) {
 		snprintf(out + at, len - at,
@@ -608,6 +720,7 @@ static void run(struct run *r, const char *mode)
 	int created;
 
 	memset(r, 0, sizeof(*r));
+	queue_mode = strcmp(mode, "queue") == 0;
 	sh = shared_new();
 	ck_assert_int_eq(sbt_broker_start(&r->b, CONFIG, NULL), 0);
 	snprintf(sock_path, sizeof(sock_path), "%s", r->b.socket);
@@ -629,6 +742,9 @@ static void run(struct run *r, const char *mode)
 	}
 	end_children(r);
 	r->elapsed_ms = now_ms() - start;
+	for (size_t w = 0; w < sizeof(sh->seen) / sizeof(sh->seen[0]); w++) {
+		r->distinct += __builtin_popcountll(atomic_load(&sh->seen[w]));
+	}
 	check_broker(r);
 	r->broker_exit = sbt_broker_stop(&r->b);
 	for (int i = 0; i < 2; i++) {
@@ -648,7 +764,7 @@ static void run(struct run *r, const char *mode)
 START_TEST(broadcast_subscribers_get_everything_while_a_peer_scribbles)
 {
 	struct run r;
-	char what[2048];
+	char what[4096];
 
 	run(&r, "broadcast");
 	describe(&r, what, sizeof(what));
@@ -672,6 +788,41 @@ START_TEST(broadcast_subscribers_get_everything_while_a_peer_scribbles)
 }
 END_TEST
 
+/*
+ * Queue, block: two honest consumers and the attacker's subscription on
+ * one queue. The attacker also rewrites the queue's shared cursor and
+ * lock: it may make the queue skip messages (a consumer may take messages),
+ * but no message may reach the honest consumers twice or damaged, and the
+ * publisher must get all its messages in. A cursor moved back replays
+ * messages (up to control layout 8, before claims).
+ */
+START_TEST(queue_consumers_get_nothing_twice_while_a_peer_scribbles)
+{
+	struct run r;
+	char what[4096];
+
+	run(&r, "queue");
+	describe(&r, what, sizeof(what));
+	ck_assert_msg(r.setup_error == NULL, "%s", what);
+	for (int i = 0; i < READERS; i++) {
+		ck_assert_msg(r.status[P_READER0 + i] == OUT_OK &&
+				  sh->reader[i].outcome == OUT_OK &&
+				  sh->reader[i].dups == 0 &&
+				  sh->reader[i].corrupt == 0,
+			      "consumer %d: %s", i, what);
+	}
+	ck_assert_msg(r.status[P_PUB] == OUT_OK &&
+			  sh->pub.published == MESSAGES,
+		      "publisher: %s", what);
+	ck_assert_msg(r.status[P_ATTACKER] == ATK_OK &&
+			  sh->attack.writable > 0 && sh->attack.passes > 0,
+		      "attacker: %s", what);
+	ck_assert_msg(r.broker_answered && r.broker_alive && r.broker_exit == 0,
+		      "broker: %s", what);
+	munmap(sh, sizeof(*sh));
+}
+END_TEST
+
 Suite *tamper_suite(void)
 {
 	Suite *s = suite_create("tamper");
@@ -682,6 +833,8 @@ Suite *tamper_suite(void)
 	tcase_set_timeout(tc, 2 * DEADLINE_MS / 1000 + 60);
 	tcase_add_test(
 	    tc, broadcast_subscribers_get_everything_while_a_peer_scribbles);
+	tcase_add_test(
+	    tc, queue_consumers_get_nothing_twice_while_a_peer_scribbles);
 	suite_add_tcase(s, tc);
 	return s;
 }
