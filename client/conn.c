@@ -1004,6 +1004,12 @@ static int adopt_locked(shmbus *bus, struct sb_client_topic *t)
 	int r;
 
 	t->handle = -1;
+	if (t->sub && t->rd != NULL && sb_ring_reader_evicted(t->rd)) {
+		/* Evicted: its slot is nobody's to hand back, and its old
+		 * index may be another subscriber's by now. */
+		t->last_error = -EIDRM;
+		return -EIDRM;
+	}
 	req = adopt_request(t);
 	if (req != NULL && t->sub && sb_msg_add_int(req, "slot", t->slot) == NULL) {
 		cJSON_Delete(req);
@@ -1023,7 +1029,7 @@ static int adopt_locked(shmbus *bus, struct sb_client_topic *t)
 	if (r == 0) {
 		t->handle = handle;
 	}
-	if (r == -ENOENT && t->sub && t->rd != NULL) {
+	if (r == -ESTALE && t->sub && t->rd != NULL) {
 		/* The broker no longer waits for our slot (we came back after
 		 * its grace period): writers no longer see it, so end the
 		 * subscription as an eviction would, rather than read on

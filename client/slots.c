@@ -48,6 +48,26 @@ static int take_slot_fd(struct sb_slots *v, uint32_t i, int fd,
 	return sb_slots_map_one(fd, PROT_READ, &pg->fresh[i]);
 }
 
+/*
+ * A slot the broker awaits after a restart: the mapping this process has
+ * at that index, if the reader there is still in it (the same subscriber:
+ * the old broker reused an index only once its reader was gone), else a
+ * hold. A stale mapping of an earlier occupant, free, would let writers
+ * pass the reader the index has now.
+ */
+static struct sb_ring_slot *awaited_slot(const struct sb_slots *v,
+					 uint32_t i)
+{
+	struct sb_ring_slot *old = v->map.slots[i];
+
+	if (old == NULL || old == SB_RING_SLOT_HOLD ||
+	    (atomic_load_explicit(&old->slot_state, memory_order_acquire) &
+	     1u) == 0) {
+		return SB_RING_SLOT_HOLD;
+	}
+	return old;
+}
+
 /* Reads an index array of the slots reply. */
 static int slot_index(const cJSON *item, uint32_t count, uint32_t *out)
 {
@@ -97,9 +117,7 @@ static int read_slot_page(struct sb_slots *v, struct sb_client_reply *rep,
 			r = slot_index(item, count, &i);
 		}
 		if (r == 0 && pg->fresh[i] == NULL) {
-			pg->fresh[i] = v->map.slots[i] != NULL
-					   ? v->map.slots[i]
-					   : SB_RING_SLOT_HOLD;
+			pg->fresh[i] = awaited_slot(v, i);
 			pg->ids[i] = v->ids[i];
 		}
 	}

@@ -275,6 +275,9 @@ struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
 struct sbd_handle *sbd_client_handle_find(struct sbd_client *c, uint32_t id);
 int sbd_client_handle_close(struct sbd_client *c, uint32_t id);
 int sbd_client_take_fds(struct sbd_client *c, int *fds, int n);
+/* Closes the descriptors that came with the current request (for a
+ * request refused before it knew how many to take). */
+void sbd_client_close_fds(struct sbd_client *c);
 
 /* ops.c */
 void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len);
@@ -319,9 +322,13 @@ int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
 		    const char *why);
 void sbd_topic_sweep(struct sbd_broker *b);
 
-/* A sealed memfd of `size` bytes for topic `topic`, named
- * "shmbus:<topic><suffix>" (`what` names it in logs), with its memory
- * committed. Returns 0 with *out set, or -errno. */
+/* The name of a memfd of topic `topic`: "shmbus:<topic><suffix>". */
+void sbd_memfd_name(const char *topic, const char *suffix, char *out,
+		    size_t len);
+
+/* A sealed memfd of `size` bytes for topic `topic`, named by
+ * sbd_memfd_name() (`what` names it in logs), with its memory committed.
+ * Returns 0 with *out set, or -errno. */
 int sbd_memfd(const char *topic, const char *suffix, uint64_t size,
 	      const char *what, int *out);
 

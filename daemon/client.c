@@ -672,7 +672,7 @@ static void handle_input(struct sbd_client *c, const char *in, size_t inlen)
 	}
 }
 
-static void close_in_fds(struct sbd_client *c)
+void sbd_client_close_fds(struct sbd_client *c)
 {
 	for (int i = 0; i < c->n_in_fds; i++) {
 		close(c->in_fds[i]);
@@ -710,7 +710,7 @@ static int keep_in_fds(struct sbd_client *c, struct msghdr *mh)
 		}
 	}
 	if (r < 0) {
-		close_in_fds(c);
+		sbd_client_close_fds(c);
 	}
 	return r;
 }
@@ -772,7 +772,7 @@ static void read_client(struct sbd_client *c)
 		sbd_debug("client %" PRIu32 ": closing %d descriptor(s) no "
 			  "request took",
 			  c->id, c->n_in_fds);
-		close_in_fds(c);
+		sbd_client_close_fds(c);
 	}
 }
 
@@ -905,7 +905,7 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 		 c->name[0] != '\0' ? c->name : "no name", (long)c->cred.pid,
 		 why);
 	release_handles(c);
-	close_in_fds(c);
+	sbd_client_close_fds(c);
 	/* Queued copies close with the queue; what was sent may still be
 	 * unread in the peer's socket, and a drain keeps it counted. */
 	forget_unread(c, queued_fds(c));

@@ -572,6 +572,9 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 			       &slot, err);
 	nfds = slot >= 0 ? 3 : 2;
 	if (r < 0) {
+		/* Not knowing how many it carries, none may be left for
+		 * the next request. */
+		sbd_client_close_fds(c);
 		return r;
 	}
 	if (sbd_client_take_fds(c, fds, nfds) < 0) {

@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -117,6 +119,13 @@ void sbd_slots_fini(struct sbd_topic *t)
 	t->slot_map.slots = NULL;
 }
 
+/* The memfd name suffix of slot `i`: ':' is in no topic name, so it
+ * tells slot segments apart, and the index binds a segment to its slot. */
+static void slot_suffix(uint32_t i, char *out, size_t len)
+{
+	snprintf(out, len, ":slot:%" PRIu32, i);
+}
+
 /* Takes slot `i` for `h` with the segment `fd` (taken), mapped read-write
  * here, and tells writers. */
 static int slot_enter(struct sbd_topic *t, uint32_t i, int fd,
@@ -149,6 +158,7 @@ static int slot_enter(struct sbd_topic *t, uint32_t i, int fd,
 int sbd_slot_open(struct sbd_topic *t, struct sbd_handle *h,
 		  struct sb_msg_error *err)
 {
+	char suffix[32];
 	uint32_t i;
 	int fd, r;
 
@@ -160,8 +170,8 @@ int sbd_slot_open(struct sbd_topic *t, struct sbd_handle *h,
 				     "(limits.max_subscribers is %" PRIu32 ")",
 				     t->name, t->slot_map.count);
 	}
-	/* ':' is in no topic name: the suffix tells slot segments apart. */
-	r = sbd_memfd(t->name, ":slot", SB_RING_SLOT_SEGMENT_SIZE,
+	slot_suffix(i, suffix, sizeof(suffix));
+	r = sbd_memfd(t->name, suffix, SB_RING_SLOT_SEGMENT_SIZE,
 		      "slot segment", &fd);
 	/* Read-only for everyone but through the descriptors already open
 	 * read-write (ours, then the subscriber's): a publisher of another
@@ -218,33 +228,61 @@ uint32_t sbd_slot_client(const struct sbd_topic *t, uint32_t i)
 	return h != NULL ? h->client_id : 0;
 }
 
-int sbd_slot_adopt(struct sbd_topic *t, struct sbd_handle *h, int64_t index,
-		   int fd, struct sb_msg_error *err)
+/* 0 when `fd` is the broker-made segment of slot `i` of `t`, in use: a
+ * sealed read-write memfd of SB_RING_SLOT_SEGMENT_SIZE bytes of this uid,
+ * made for that very slot (its name), whose reader has not freed it. */
+static int check_handed_slot(const struct sbd_topic *t, uint32_t i, int fd)
 {
-	struct stat st;
+	char path[64], got[320], name[300], want[320], suffix[32];
 	int seals = fcntl(fd, F_GET_SEALS);
 	int fl = fcntl(fd, F_GETFL);
+	uint32_t state = 0;
+	struct stat st;
+	ssize_t n;
 
-	if (index < 0 || index >= (int64_t)t->slot_map.count ||
-	    !t->slots[index].pending) {
-		close(fd);
-		return sb_msg_errorf(err, -ENOENT,
-				     "slot %" PRId64 " of topic \"%s\" is not "
-				     "one this broker waits for",
-				     index, t->name);
-	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, got, sizeof(got) - 1);
+	got[n > 0 ? n : 0] = '\0';
+	slot_suffix(i, suffix, sizeof(suffix));
+	sbd_memfd_name(t->name, suffix, name, sizeof(name));
+	/* What /proc says of a memfd. */
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
 	if (seals < 0 ||
 	    (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
 		(F_SEAL_SHRINK | F_SEAL_GROW) ||
 	    fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_uid != geteuid() ||
 	    st.st_size != SB_RING_SLOT_SEGMENT_SIZE || fl < 0 ||
-	    (fl & O_ACCMODE) != O_RDWR) {
+	    (fl & O_ACCMODE) != O_RDWR || strcmp(got, want) != 0 ||
+	    pread(fd, &state, sizeof(state),
+		  offsetof(struct sb_ring_slot, slot_state)) !=
+		(ssize_t)sizeof(state) ||
+	    (state & 1u) == 0) {
+		return -EPERM;
+	}
+	return 0;
+}
+
+int sbd_slot_adopt(struct sbd_topic *t, struct sbd_handle *h, int64_t index,
+		   int fd, struct sb_msg_error *err)
+{
+	if (index < 0 || index >= (int64_t)t->slot_map.count ||
+	    !t->slots[index].pending) {
+		close(fd);
+		return sb_msg_errorf(err, -ESTALE,
+				     "slot %" PRId64 " of topic \"%s\" is not "
+				     "one this broker waits for",
+				     index, t->name);
+	}
+	if (check_handed_slot(t, (uint32_t)index, fd) < 0) {
 		close(fd);
 		return sb_msg_errorf(err, -EPERM,
-				     "the slot descriptor is not a read-write "
-				     "sealed memfd of %u bytes made by a "
-				     "broker of this user",
+				     "the slot descriptor is not the segment "
+				     "of slot %" PRId64 " of topic \"%s\" in "
+				     "use (a read-write sealed memfd of %u "
+				     "bytes that a broker of this user made "
+				     "for it)",
+				     index, t->name,
 				     SB_RING_SLOT_SEGMENT_SIZE);
 	}
 	return slot_enter(t, (uint32_t)index, fd, h) < 0

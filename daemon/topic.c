@@ -103,7 +103,13 @@ static int commit_size(int fd, uint64_t size, const char *what,
 	return 0;
 }
 
-/* A sealed memfd of `size` bytes named "shmbus:<topic><suffix>" (what
+void sbd_memfd_name(const char *topic, const char *suffix, char *out,
+		    size_t len)
+{
+	snprintf(out, len, "shmbus:%s%s", topic, suffix);
+}
+
+/* A sealed memfd of `size` bytes named by sbd_memfd_name() (what
  * /proc/PID/maps shows of it). */
 int sbd_memfd(const char *topic, const char *suffix, uint64_t size,
 	      const char *what, int *out)
@@ -111,7 +117,7 @@ int sbd_memfd(const char *topic, const char *suffix, uint64_t size,
 	char name[256];
 	int fd, r;
 
-	snprintf(name, sizeof(name), "shmbus:%s%s", topic, suffix);
+	sbd_memfd_name(topic, suffix, name, sizeof(name));
 	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		r = -errno;

@@ -58,7 +58,8 @@
 	X(ECONNRESET)                                                          \
 	X(ECONNREFUSED)                                                        \
 	X(ENOTCONN)                                                            \
-	X(EPIPE)
+	X(EPIPE)                                                               \
+	X(ESTALE)
 
 static const struct {
 	const char *name;

@@ -981,8 +981,50 @@ static int map_refresh(const struct sb_ring *ring,
 	return map->current;
 }
 
+/* 1 when `map` (its lock held) is not up to date with slot_gen. */
+static int map_stale(const struct sb_ring *ring,
+                     const struct sb_ring_slot_map *map)
+{
+	return !map->current ||
+	       map->gen != atomic_load_explicit(&ring->shm_hdr->slot_gen,
+	                                        memory_order_seq_cst);
+}
+
+/* Whether this process's map of the slot segments needs a refresh. */
+static int slot_map_stale(const struct sb_ring *ring)
+{
+	struct sb_ring_slot_map *map = ring->slot_map;
+	int stale;
+
+	if (map == NULL || map->refresh == NULL) {
+		return 0;
+	}
+	pthread_mutex_lock(&map->lock);
+	stale = map_stale(ring, map);
+	pthread_mutex_unlock(&map->lock);
+	return stale;
+}
+
+/* Brings the map of slot segments up to date: never with writer_lock or
+ * the queue lock held, since it may ask the broker (a round trip). */
+static void slot_map_refresh(const struct sb_ring *ring)
+{
+	struct sb_ring_slot_map *map = ring->slot_map;
+
+	if (map != NULL) {
+		pthread_mutex_lock(&map->lock);
+		(void)map_refresh(ring, map);
+		pthread_mutex_unlock(&map->lock);
+	}
+}
+
+/*
+ * With `refresh` 0 (writer_lock held), a map that is not up to date counts
+ * as one that cannot be: nothing is reclaimed, and make_room() refreshes
+ * it with the lock released and tries again.
+ */
 static uint64_t segments_limit(const struct sb_ring *ring, uint64_t tail,
-                               uint64_t oldest)
+                               uint64_t oldest, int refresh)
 {
 	struct sb_ring_slot_map *map = ring->slot_map;
 	uint64_t limit = tail;
@@ -991,10 +1033,11 @@ static uint64_t segments_limit(const struct sb_ring *ring, uint64_t tail,
 		return oldest;
 	}
 	pthread_mutex_lock(&map->lock);
-	if (!map_refresh(ring, map)) {
-		limit = oldest;
+	if (refresh ? !map_refresh(ring, map) : map_stale(ring, map)) {
+		pthread_mutex_unlock(&map->lock);
+		return oldest;
 	}
-	for (uint32_t i = 0; map->current && i < map->count; i++) {
+	for (uint32_t i = 0; i < map->count; i++) {
 		const struct sb_ring_slot *slot = map->slots[i];
 
 		if (slot == SB_RING_SLOT_HOLD) {
@@ -1134,13 +1177,13 @@ void sb_ring_keep_claim(struct sb_ring *ring,
  * the release of a peek, never while it is still read in place.)
  */
 static uint64_t queue_limit(const struct sb_ring *ring, uint64_t tail,
-                            uint64_t oldest)
+                            uint64_t oldest, int refresh)
 {
 	/* seq_cst: pairs with the seq_cst fence after the store of
 	 * queue_cursor in queue_consume() (Dekker with space_waiters). */
 	uint64_t c = atomic_load_explicit(&ring->shm_ctl->queue_cursor,
 	                                  memory_order_seq_cst);
-	uint64_t taken = taken_seq(ring, 1);
+	uint64_t taken = taken_seq(ring, refresh);
 	struct rec_view rec;
 
 	if (c < oldest || c > tail || c % SB_RING_RECORD_ALIGN != 0) {
@@ -1159,7 +1202,7 @@ static uint64_t queue_limit(const struct sb_ring *ring, uint64_t tail,
  * Cursors outside [oldest, tail] are not trusted and hold nothing back.
  */
 static uint64_t reclaim_limit(const struct sb_ring *ring, uint64_t tail,
-                              uint64_t oldest)
+                              uint64_t oldest, int refresh)
 {
 	uint64_t limit = tail;
 
@@ -1167,10 +1210,10 @@ static uint64_t reclaim_limit(const struct sb_ring *ring, uint64_t tail,
 		return tail;
 	}
 	if (ring->mode == SB_RING_QUEUE) {
-		return queue_limit(ring, tail, oldest);
+		return queue_limit(ring, tail, oldest, refresh);
 	}
 	if (ring->slot_home == SB_RING_SLOTS_SEGMENTS) {
-		return segments_limit(ring, tail, oldest);
+		return segments_limit(ring, tail, oldest, refresh);
 	}
 	for (uint32_t i = 0; i < ring->slot_count; i++) {
 		limit = slot_limit(&ring->shm_slots[i], tail, oldest, limit);
@@ -1247,7 +1290,7 @@ static int try_room(struct sb_ring *ring, uint64_t tail, uint64_t size,
 		           : need + ring->capacity / 4;
 	}
 	reclaim_begin(ring);
-	limit = reclaim_limit(ring, committed, oldest);
+	limit = reclaim_limit(ring, committed, oldest, 0);
 	r = reclaim(ring, committed, tail, &oldest, limit, want);
 	reclaim_end(ring);
 	if (r < 0) {
@@ -1398,7 +1441,8 @@ static int room_visible(const struct sb_ring *ring, uint64_t size)
 	if (tail < oldest || tail - oldest > ring->capacity) {
 		return 1; /* let the locked path report the corruption */
 	}
-	limit = reclaim_limit(ring, tail, oldest);
+	/* Without writer_lock: the map of slots may be refreshed here. */
+	limit = reclaim_limit(ring, tail, oldest, 1);
 	return ring->capacity - (tail - limit) >= span_needed(ring, tail, size);
 }
 
@@ -1479,7 +1523,7 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
  * with the lock held, or an error with it released. */
 static int make_room(struct sb_ring *ring, uint64_t size, struct sb_wait *w)
 {
-	int ok, r;
+	int ok, r, refreshed = 0;
 
 	for (;;) {
 		r = try_room(ring, load_relaxed(&ring->shm_hdr->writer_tail),
@@ -1490,6 +1534,18 @@ static int make_room(struct sb_ring *ring, uint64_t size, struct sb_wait *w)
 		}
 		if (ok) {
 			return 0;
+		}
+		if (!refreshed && slot_map_stale(ring)) {
+			/* The set of slots changed: learn it without holding
+			 * the lock (a round trip to the broker), once. */
+			refreshed = 1;
+			writer_unlock(ring);
+			slot_map_refresh(ring);
+			r = writer_lock(ring, w);
+			if (r < 0) {
+				return r;
+			}
+			continue;
 		}
 		if (ring->overflow == SB_RING_REJECT || w->timeout_ms == 0) {
 			stat_add(&ring->shm_hdr->stat_rejected, 1);
@@ -2418,11 +2474,7 @@ static int queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
 	for (;;) {
 		/* The claims of consumers that joined since, outside the
 		 * lock: the refresh may ask the broker. */
-		if (ring->slot_map != NULL) {
-			pthread_mutex_lock(&ring->slot_map->lock);
-			(void)map_refresh(ring, ring->slot_map);
-			pthread_mutex_unlock(&ring->slot_map->lock);
-		}
+		slot_map_refresh(ring);
 		r = queue_lock(ring, w);
 		if (r < 0) {
 			return r;
@@ -3203,6 +3255,11 @@ int sb_ring_slot_evict(struct sb_ring *ring, uint32_t index, uint32_t state)
 		bump_and_wake(&ring->shm_ctl->data_seq);
 	}
 	return r;
+}
+
+int sb_ring_reader_evicted(const struct sb_ring_reader *rd)
+{
+	return rd != NULL && rd->slot_mem != NULL && reader_evicted(rd);
 }
 
 int sb_ring_reader_evict(struct sb_ring_reader *rd)

@@ -274,6 +274,10 @@ int sb_ring_reader_close(struct sb_ring_reader *reader);
  */
 int sb_ring_reader_evict(struct sb_ring_reader *reader);
 
+/* 1 when the reader's slot is no longer the one it took (evicted, or
+ * freed by anyone), else 0. */
+int sb_ring_reader_evicted(const struct sb_ring_reader *reader);
+
 /*
  * Copies the next message into `buf` (capacity `cap`) and returns its
  * length. -EMSGSIZE when `cap` is too small: the message stays unread.

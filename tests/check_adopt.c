@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -511,6 +512,19 @@ END_TEST
 /* ---- squatting -------------------------------------------------------- */
 
 /* The descriptors a subscriber of `topic` holds (broker-made memory). */
+/* Writes `state` into the slot_state of a held slot segment (bit 0: in
+ * use), as its reader would. */
+static void set_slot_state(const struct held *h, uint32_t state)
+{
+	struct sb_ring_slot *slot =
+	    mmap(NULL, SB_RING_SLOT_SEGMENT_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, h->fd[2], 0);
+
+	ck_assert_ptr_ne(slot, MAP_FAILED);
+	atomic_store(&slot->slot_state, state);
+	munmap(slot, SB_RING_SLOT_SEGMENT_SIZE);
+}
+
 static void subscribe_fds(struct sbt_rc *c, const char *topic,
 			  struct held *h)
 {
@@ -528,6 +542,7 @@ static void subscribe_fds(struct sbt_rc *c, const char *topic,
 		fds[i] = dup(c->fds[i]);
 		ck_assert_int_ge(fds[i], 0);
 	}
+	set_slot_state(h, 1); /* taken, as a reader does (generation 0) */
 }
 
 struct squat {
@@ -580,7 +595,7 @@ START_TEST(a_subscribe_only_peer_cannot_squat_a_topic)
 {
 	struct sbt_broker b;
 	struct sbt_rc c;
-	struct held pre, pre2, free_x, free_x2, named_a, nameless;
+	struct held pre, pre2, free_x, free_x2, named_a, nameless, swapped;
 
 	/* The first broker's memory, as its subscribers hold it (two on
 	 * "pre/t" and "free/x", each with its own slot). */
@@ -620,16 +635,28 @@ START_TEST(a_subscribe_only_peer_cannot_squat_a_topic)
 	ck_assert_msg(strstr(reply_message(&c), "no topic name") != NULL, "%s",
 		      reply_message(&c));
 
+	/* A slot segment is bound to its index: one subscriber's segment
+	 * handed back as another's slot is refused. */
+	swapped = pre;
+	swapped.slot = pre2.slot;
+	ck_assert_int_eq(adopt(&c, "pre/t", "subscribe", &swapped), -EPERM);
+	ck_assert_msg(strstr(reply_message(&c), "segment of slot") != NULL,
+		      "%s", reply_message(&c));
+
 	/* The real hand-backs still work: with the rights they need, then
 	 * the subscriber joins the same memory with its subscribe right. */
 	ck_assert_int_eq(adopt(&c, "pre/t", "subscribe", &pre), 0);
 	ck_assert_int_eq(adopt(&c, "free/x", "subscribe", &free_x), 0);
+	/* A slot its reader freed is nobody's to hand back. */
+	set_slot_state(&named_a, 2);
+	ck_assert_int_eq(adopt(&c, "named/a", "subscribe", &named_a), -EPERM);
+	set_slot_state(&named_a, 3);
 	ck_assert_int_eq(adopt(&c, "named/a", "subscribe", &named_a), 0);
 	/* (root's connection holds the implicit topics while they join) */
 	expect_nobody(&b, "pre/t", "subscribe", &pre2, 0);
 	expect_nobody(&b, "free/x", "subscribe", &free_x2, 0);
 	/* A slot is handed back once: a second claim on it is refused. */
-	ck_assert_int_eq(adopt(&c, "pre/t", "subscribe", &pre), -ENOENT);
+	ck_assert_int_eq(adopt(&c, "pre/t", "subscribe", &pre), -ESTALE);
 	sbt_rc_close(&c);
 
 	close_held(&pre);
