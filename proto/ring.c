@@ -398,18 +398,22 @@ static const struct timespec *lock_deadline(struct sb_wait *w,
  * the previous holder died with it held: the caller repairs the state it
  * protects.
  */
-static int take_lock(struct sb_shm_lock *m, struct sb_wait *w,
-                      int *owner_died)
+/* Takes `m` by the caller's deadline; `hold_ms` >= 0 bounds how long a
+ * live holder can keep it from us (sb_shm_lock_take_bounded()). *broken is
+ * set when it was taken from a holder that died or overstayed: what it
+ * protects may be half-changed. */
+static int take_lock(struct sb_shm_lock *m, struct sb_wait *w, int hold_ms,
+                     int *broken)
 {
 	struct timespec grace;
 	int r;
 
-	*owner_died = 0;
+	*broken = 0;
 	if (sb_shm_lock_try(m)) {
 		return 0; /* the uncontended case reads no clock */
 	}
-	r = sb_shm_lock_take(m, lock_deadline(w, &grace));
-	*owner_died = r == SB_SHM_LOCK_OWNER_DIED;
+	r = sb_shm_lock_take_bounded(m, lock_deadline(w, &grace), hold_ms);
+	*broken = r == SB_SHM_LOCK_OWNER_DIED || r == SB_SHM_LOCK_OVERSTAYED;
 	return r < 0 ? r : 0;
 }
 
@@ -906,7 +910,7 @@ static int writer_lock(struct sb_ring *ring, struct sb_wait *w)
 {
 	struct sb_ring_wctl *wc = ring->shm_wctl;
 	int died;
-	int r = take_lock(&wc->writer_lock, w, &died);
+	int r = take_lock(&wc->writer_lock, w, -1, &died);
 
 	if (r < 0) {
 		return r;
@@ -1189,8 +1193,11 @@ static uint64_t queue_limit(const struct sb_ring *ring, uint64_t tail,
 	if (c < oldest || c > tail || c % SB_RING_RECORD_ALIGN != 0) {
 		c = oldest;
 	}
+	/* Over DATA records only: a PAD at the cursor is where the next
+	 * consumer looks, and reclaiming it would leave the cursor behind
+	 * the oldest record. */
 	while (c < tail && record_at(ring, c, tail, &rec) == 0 &&
-	       (rec.type == SB_REC_PAD || rec.seq < taken)) {
+	       rec.type == SB_REC_DATA && rec.seq < taken) {
 		c = rec.end;
 	}
 	return c;
@@ -2419,7 +2426,11 @@ static void repair_queue_state(struct sb_ring *ring)
 static int queue_lock(struct sb_ring *ring, struct sb_wait *w)
 {
 	int died;
-	int r = take_lock(&ring->shm_ctl->queue_lock, w, &died);
+	/* Bounded: a consumer that keeps the queue lock (hostile, or
+	 * stopped in a peek) keeps nobody waiting past the bound; the claims
+	 * keep two holders from both delivering one message. */
+	int r = take_lock(&ring->shm_ctl->queue_lock, w, SB_RING_QUEUE_HOLD_MS,
+	                  &died);
 
 	if (r == 0 && died) {
 		repair_queue_state(ring);
@@ -2429,9 +2440,14 @@ static int queue_lock(struct sb_ring *ring, struct sb_wait *w)
 
 /*
  * Queue, with the queue lock held: the next record not taken yet, from the
- * shared cursor (or the oldest record, when the cursor is not believable
- * or leads to no record), passing over those whose seq is below `taken`.
- * Returns as next_record() does, *pos where it stopped.
+ * shared cursor, passing over those whose seq is below `taken`. A cursor
+ * other than the one this consumer stored last (someone else moved it, or
+ * set it back, or died between its stores), or one that leads to no
+ * record or to one whose seq is not the shared expected one, is checked
+ * against writer_oldest (a line the writer dirties at every commit, so
+ * only then): behind the oldest record, its offset may hold a newer
+ * record's bytes, even one being written, so the oldest record is where
+ * to look. Returns as next_record() does, *pos where it stopped.
  */
 static int queue_find(struct sb_ring_reader *rd, uint64_t taken,
                       uint64_t *pos, struct rec_view *rec)
@@ -2439,23 +2455,30 @@ static int queue_find(struct sb_ring_reader *rd, uint64_t taken,
 	struct sb_ring *ring = rd->ring;
 	/* relaxed: queue_cursor is written under queue_lock. */
 	uint64_t c = load_relaxed(&ring->shm_ctl->queue_cursor);
-	int from_oldest = 0;
+	uint64_t expected = load_relaxed(&ring->shm_ctl->queue_expected_seq);
+	int checked = c == rd->queue_cursor_stored;
+	int fell_back = 0;
 	int r;
 
-	/* writer_oldest only when the cursor fails (it shares a line with
-	 * writer_tail, which the writer dirties at every commit). */
 	*pos = c;
 	for (;;) {
 		r = next_record(ring, pos, &rd->known_tail, rec);
+		if (!fell_back &&
+		    (!checked || r == -EBADMSG ||
+		     (r == 0 && *pos == c && rec->seq != expected))) {
+			/* acquire: as in next_record(). */
+			uint64_t oldest = atomic_load_explicit(
+			    &ring->shm_hdr->writer_oldest, memory_order_acquire);
+
+			checked = 1;
+			if (c < oldest || r == -EBADMSG) {
+				*pos = oldest;
+				fell_back = 1;
+				continue;
+			}
+		}
 		if (r == 0 && rec->seq < taken) {
 			*pos = rec->end; /* taken already: someone set us back */
-			continue;
-		}
-		if (r == -EBADMSG && !from_oldest) {
-			/* A cursor behind the oldest record or into none. */
-			from_oldest = 1;
-			*pos = atomic_load_explicit(
-			    &ring->shm_hdr->writer_oldest, memory_order_acquire);
 			continue;
 		}
 		return r;
@@ -2566,6 +2589,7 @@ static int queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 	store_relaxed(&ctl->queue_expected_seq, expected);
 	store_relaxed(&ctl->queue_lost, load_relaxed(&ctl->queue_lost) + lost);
 	store_relaxed(&ctl->queue_cursor, rec->end);
+	rd->queue_cursor_stored = rec->end;
 	/* seq_cst fence: the claim and the cursor before our loads of the
 	 * others' claims (Dekker with a consumer claiming at the same time)
 	 * and of space_waiters (with the writers' seq_cst load of the cursor
@@ -2602,6 +2626,7 @@ static void queue_skip_bad(struct sb_ring_reader *rd, uint64_t from,
 	store_relaxed(&ctl->queue_lost, load_relaxed(&ctl->queue_lost) + 1);
 	/* seq_cst: as in queue_consume(). */
 	atomic_store_explicit(&ctl->queue_cursor, next, memory_order_seq_cst);
+	rd->queue_cursor_stored = next;
 	release_lock(&ctl->queue_lock);
 	rd->lost++;
 	store_relaxed(&rd->slot_mem->sub_lost, rd->lost);

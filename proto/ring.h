@@ -162,7 +162,15 @@ struct sb_ring_reader {
 	/* Queue: the seq from which records are not known to be taken, by
 	 * this consumer's own takes and the others' claims it has seen. */
 	uint64_t queue_hint;
+	/* Queue: the cursor this consumer stored last (0: none yet). */
+	uint64_t queue_cursor_stored;
 };
+
+/* The longest a queue consumer waits for another that holds the queue lock
+ * (alive or not) before it takes the lock over: a peek kept longer than
+ * this may have its message taken by another consumer, and its release
+ * then returns -ESTALE. */
+#define SB_RING_QUEUE_HOLD_MS 1000
 
 #define SB_RING_START_LATEST 0
 #define SB_RING_START_EARLIEST 1

@@ -107,12 +107,25 @@ int sb_shm_lock_try(struct sb_shm_lock *l)
 	return take_from(l, &free_word, sb_shm_owner_self());
 }
 
+
 int sb_shm_lock_take(struct sb_shm_lock *l, const struct timespec *deadline)
+{
+	return sb_shm_lock_take_bounded(l, deadline, -1);
+}
+
+int sb_shm_lock_take_bounded(struct sb_shm_lock *l,
+                             const struct timespec *deadline, int hold_ms)
 {
 	uint64_t me = sb_shm_owner_self();
 	uint64_t seen = 0;
 	int spins = 0;
 	int slept_out = 0;
+	/* The bound counts this waiter's own wait, not any one owner's:
+	 * whoever can write the cell can also change the owner it shows,
+	 * or fake releases. */
+	struct timespec bound;
+	const struct timespec *until =
+	    hold_ms >= 0 ? sb_deadline_init(hold_ms, &bound) : NULL;
 
 	for (;;) {
 		if (take_from(l, &seen, me)) {
@@ -135,6 +148,15 @@ int sb_shm_lock_take(struct sb_shm_lock *l, const struct timespec *deadline)
 		    !sb_shm_owner_alive(seen)) {
 			if (take_from(l, &seen, me)) {
 				return SB_SHM_LOCK_OWNER_DIED;
+			}
+			seen = 0;
+			continue;
+		}
+		/* A live holder past the bound is taken over the same way,
+		 * from the exact value judged. */
+		if (until != NULL && sb_deadline_passed(until)) {
+			if (take_from(l, &seen, me)) {
+				return SB_SHM_LOCK_OVERSTAYED;
 			}
 			seen = 0;
 			continue;

@@ -48,6 +48,7 @@ static_assert(offsetof(struct sb_shm_lock, sleepers) == 12, "");
 
 /* Results of sb_shm_lock_take() beyond 0 (taken) and negative errnos. */
 #define SB_SHM_LOCK_OWNER_DIED 1 /* taken from a holder that died */
+#define SB_SHM_LOCK_OVERSTAYED 2 /* taken from a live holder past the bound */
 
 /* The calling thread's ids as the cell holds them: pid << 32 | tid. */
 uint64_t sb_shm_owner_self(void);
@@ -67,6 +68,16 @@ int sb_shm_lock_try(struct sb_shm_lock *l);
  * holds it already, -ETIMEDOUT.
  */
 int sb_shm_lock_take(struct sb_shm_lock *l, const struct timespec *deadline);
+
+/*
+ * As sb_shm_lock_take(), but once this caller has waited `hold_ms`, it
+ * takes the lock over from whoever holds it, alive or not, and returns
+ * SB_SHM_LOCK_OVERSTAYED. For a lock whose holders may be hostile and
+ * whose protected state survives two holders at once (the queue lock:
+ * docs/shm-layout.md, "The queue's position"). hold_ms -1: no bound.
+ */
+int sb_shm_lock_take_bounded(struct sb_shm_lock *l,
+                             const struct timespec *deadline, int hold_ms);
 
 /* Releases a lock the calling thread holds. A cell that no longer names the
  * caller (another process overwrote it) is left alone. */

@@ -841,6 +841,110 @@ START_TEST(a_departed_consumers_claim_is_kept)
 }
 END_TEST
 
+/*
+ * A consumer that keeps the queue lock (here: a peek it does not release)
+ * keeps the others waiting no longer than SB_RING_QUEUE_HOLD_MS: another
+ * takes the lock over and the message; the peek's late release then finds
+ * the message taken (-ESTALE) instead of taking it a second time.
+ */
+START_TEST(a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice)
+{
+	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
+	                                   SB_RING_BLOCK);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	int ready[2], go[2];
+	char c;
+	pid_t pid;
+
+	fixture_open(&f, &cfg);
+	publish_ints(&f.ring, 0, 2);
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sb_ring_reader mine;
+		const void *data;
+		uint32_t len;
+
+		if (sb_ring_reader_open(&f.ring, 0, &mine) != 0 ||
+		    sb_ring_peek(&mine, &data, &len, 0) != 0 ||
+		    write(ready[1], "p", 1) != 1 || read(go[0], &c, 1) != 1) {
+			_exit(1);
+		}
+		_exit(sb_ring_release(&mine) == -ESTALE ? 0 : 2);
+	}
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	{
+		unsigned char buf[64];
+		int v;
+
+		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 10000),
+		                 (ssize_t)sizeof(v));
+		memcpy(&v, buf, sizeof(v));
+		ck_assert_int_eq(v, 0);
+	}
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	ck_assert_int_eq(sbt_wait(pid), 0);
+	ck_assert_int_eq(receive_int(&rd), 1);
+	{
+		unsigned char buf[64];
+
+		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0),
+		                 -EAGAIN);
+	}
+	sb_ring_reader_close(&rd);
+	for (int i = 0; i < 2; i++) {
+		close(ready[i]);
+		close(go[i]);
+	}
+	fixture_close(&f);
+}
+END_TEST
+
+/*
+ * Writers reclaim past the queue's cursor only over records the claims say
+ * were taken, never over a PAD the cursor stands on: the cursor stays at or
+ * after the oldest record, or the next take would read whatever a later
+ * lap wrote at its offset (the crash matrix found that).
+ */
+START_TEST(writers_keep_the_pad_at_the_queue_cursor)
+{
+	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
+	                                   SB_RING_REJECT);
+	struct fixture f;
+	struct sb_ring_reader rd;
+	unsigned char buf[64], msg[32] = {0};
+	int count;
+
+	fixture_open(&f, &cfg);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
+	/* 85 records of 48 bytes end at 4080: a PAD comes next. */
+	for (int i = 0; i < 85; i++) {
+		ck_assert_int_eq(sb_ring_publish(&f.ring, msg, sizeof(msg), 0),
+		                 0);
+		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0),
+		                 (ssize_t)sizeof(msg));
+	}
+	ck_assert_uint_eq(atomic_load(&f.ring.shm_ctl->queue_cursor), 4080);
+	ck_assert_int_eq(fill_until_full(&f.ring, sizeof(msg), &count),
+	                 -EAGAIN);
+	ck_assert_int_gt(count, 0);
+	ck_assert_uint_le(atomic_load(&f.ring.shm_hdr->writer_oldest),
+	                  atomic_load(&f.ring.shm_ctl->queue_cursor));
+	for (int i = 0; i < count; i++) {
+		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0),
+		                 (ssize_t)sizeof(msg));
+	}
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
+	sb_ring_reader_close(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
 /* ---- slots ----------------------------------------------------------- */
 
 START_TEST(slots_run_out_and_come_back)
@@ -1263,6 +1367,9 @@ Suite *ring_suite(void)
 	tcase_add_test(tc, queue_without_consumers_blocks_when_full);
 	tcase_add_test(tc, a_queue_set_back_gives_nothing_twice);
 	tcase_add_test(tc, a_departed_consumers_claim_is_kept);
+	tcase_add_test(tc, writers_keep_the_pad_at_the_queue_cursor);
+	tcase_add_test(tc,
+	               a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("slots");

@@ -170,6 +170,52 @@ START_TEST(a_holder_killed_is_taken_over_as_died)
 }
 END_TEST
 
+/*
+ * A bounded take gets the lock from a live holder once the caller has
+ * waited the bound (without one it times out), and the holder's late
+ * release leaves the new holder's lock alone.
+ */
+START_TEST(a_bounded_take_gets_it_from_a_live_holder)
+{
+	struct shared *s = shared_new();
+	struct timespec ts;
+	int ready[2], go[2];
+	char c;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (sb_shm_lock_take(&s->lock, NULL) != 0 ||
+		    write(ready[1], "x", 1) != 1 || read(go[0], &c, 1) != 1) {
+			_exit(1);
+		}
+		sb_shm_lock_release(&s->lock); /* no longer its own */
+		_exit(write(ready[1], "y", 1) == 1 ? 0 : 2);
+	}
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_int_eq(sb_shm_lock_take(&s->lock, in_ms(30, &ts)),
+			 -ETIMEDOUT);
+	ck_assert_int_eq(
+	    sb_shm_lock_take_bounded(&s->lock, in_ms(10000, &ts), 50),
+	    SB_SHM_LOCK_OVERSTAYED);
+	ck_assert(sb_shm_lock_held(&s->lock));
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_int_eq(sbt_wait(pid), 0);
+	ck_assert(sb_shm_lock_held(&s->lock));
+	sb_shm_lock_release(&s->lock);
+	ck_assert_uint_eq(atomic_load(&s->lock.owner), 0);
+	for (int i = 0; i < 2; i++) {
+		close(ready[i]);
+		close(go[i]);
+	}
+	munmap(s, sizeof(*s));
+}
+END_TEST
+
 static void *take_and_leave(void *arg)
 {
 	struct shared *s = arg;
@@ -479,6 +525,7 @@ Suite *shm_lock_suite(void)
 	tcase_add_test(tc, a_free_lock_is_taken_released_and_not_taken_twice);
 	tcase_add_test(tc, processes_exclude_each_other);
 	tcase_add_test(tc, a_holder_killed_is_taken_over_as_died);
+	tcase_add_test(tc, a_bounded_take_gets_it_from_a_live_holder);
 	tcase_add_test(tc, a_thread_that_exits_holding_it_is_a_dead_holder);
 	tcase_add_test(tc, hostile_cell_values_end_in_a_take_or_a_timeout);
 	tcase_add_test(

@@ -203,7 +203,10 @@ SHMBUS_API ssize_t shmbus_receive(shmbus_sub *sub, void *buf, size_t cap,
  * shmbus_release() consumes it. Under the overwrite policy the bytes may be
  * overwritten while held, and shmbus_release() then returns -ESTALE; if
  * the subscriber is evicted while it holds a message, shmbus_release()
- * returns -EIDRM (and the bytes may have been reused).
+ * returns -EIDRM (and the bytes may have been reused). A queue consumer
+ * holds the queue while it peeks: after a second (SB_RING_QUEUE_HOLD_MS)
+ * another consumer may take the queue over and the message with it, and
+ * shmbus_release() then returns -ESTALE (the message is another's).
  * Errors as for shmbus_receive().
  */
 SHMBUS_API int shmbus_peek(shmbus_sub *sub, const void **data, size_t *len,
