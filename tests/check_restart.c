@@ -489,7 +489,7 @@ END_TEST
 
 /* Subscribes, says so, waits for "go", then receives until its library
  * reports the subscription ended (-EIDRM): 0, or a step number. */
-static int late_subscriber(int ready_fd, int go_fd)
+static int late_subscriber(const char *topic, int ready_fd, int go_fd)
 {
 	shmbus *bus;
 	shmbus_sub *sub;
@@ -497,8 +497,7 @@ static int late_subscriber(int ready_fd, int go_fd)
 	char c;
 
 	if (shmbus_connect(sock_path, "late", &bus) != 0 ||
-	    shmbus_sub_open(bus, LATE_TOPIC, SHMBUS_START_EARLIEST, &sub) !=
-		0) {
+	    shmbus_sub_open(bus, topic, SHMBUS_START_EARLIEST, &sub) != 0) {
 		return 10;
 	}
 	if (write(ready_fd, "r", 1) != 1 || read(go_fd, &c, 1) != 1) {
@@ -530,6 +529,58 @@ static int publish_until_refused(shmbus_pub *pub, int timeout_ms, int max,
 	return r;
 }
 
+/* A subscriber process kept stopped through a broker restart. */
+struct stopped_sub {
+	pid_t pid;
+	int ready[2]; /* it says "subscribed" on [1] */
+	int go[2];    /* it waits for "go" on [0] */
+};
+
+/* Forks `fn` on `topic`, waits until it has subscribed and stops it
+ * (SIGSTOP), then kills the broker and starts a new one on the same
+ * socket, to which this process's publisher hands the topic back. */
+static void stop_through_restart(struct sbt_broker *b, const char *topic,
+				 int (*fn)(const char *, int, int),
+				 struct stopped_sub *s)
+{
+	int st;
+	char c;
+
+	ck_assert_int_eq(pipe(s->ready), 0);
+	ck_assert_int_eq(pipe(s->go), 0);
+	s->pid = fork();
+	ck_assert_int_ge(s->pid, 0);
+	if (s->pid == 0) {
+		_exit(fn(topic, s->ready[1], s->go[0]));
+	}
+	ck_assert_int_eq(read(s->ready[0], &c, 1), 1);
+	ck_assert_int_eq(kill(s->pid, SIGSTOP), 0);
+	ck_assert_int_eq(waitpid(s->pid, &st, WUNTRACED), s->pid);
+	ck_assert(WIFSTOPPED(st));
+	ck_assert_int_eq(sbt_broker_signal_wait(b, SIGKILL), -SIGKILL);
+	ck_assert_int_eq(sbt_broker_start_in(b, NULL, NULL), 0);
+	ck_assert(wait_listed(topic, 1, 0) >= 0);
+}
+
+/* Lets the subscriber go on. */
+static void resume(const struct stopped_sub *s)
+{
+	ck_assert_int_eq(kill(s->pid, SIGCONT), 0);
+	ck_assert_int_eq(write(s->go[1], "g", 1), 1);
+}
+
+/* Waits for the subscriber to end; returns its exit status. */
+static int reap_sub(struct stopped_sub *s)
+{
+	int r = sbt_wait(s->pid);
+
+	for (int i = 0; i < 2; i++) {
+		close(s->ready[i]);
+		close(s->go[i]);
+	}
+	return r;
+}
+
 /*
  * A subscriber stopped through a broker restart: the new broker waits for
  * its slot (its writer holds back, block policy) for the grace period, then
@@ -543,32 +594,17 @@ START_TEST(a_slot_not_handed_back_in_time_is_given_up)
 					  .mode = SHMBUS_BROADCAST,
 					  .overflow = SHMBUS_BLOCK};
 	struct sbt_broker b;
+	struct stopped_sub late;
 	shmbus *bus;
 	shmbus_pub *pub;
-	int ready[2], go[2], n, st;
-	pid_t child;
-	char c;
+	int n;
 
 	ck_assert_int_eq(sbt_broker_start(&b, NULL, NULL), 0);
 	snprintf(sock_path, sizeof(sock_path), "%s", b.socket);
 	ck_assert_int_eq(shmbus_connect(b.socket, "pub", &bus), 0);
 	ck_assert_int_eq(shmbus_topic_create(bus, LATE_TOPIC, &cfg), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, LATE_TOPIC, &pub), 0);
-	ck_assert_int_eq(pipe(ready), 0);
-	ck_assert_int_eq(pipe(go), 0);
-	child = fork();
-	ck_assert_int_ge(child, 0);
-	if (child == 0) {
-		_exit(late_subscriber(ready[1], go[0]));
-	}
-	ck_assert_int_eq(read(ready[0], &c, 1), 1);
-	ck_assert_int_eq(kill(child, SIGSTOP), 0);
-	ck_assert_int_eq(waitpid(child, &st, WUNTRACED), child);
-	ck_assert(WIFSTOPPED(st));
-
-	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
-	ck_assert_int_eq(sbt_broker_start_in(&b, NULL, NULL), 0);
-	ck_assert(wait_listed(LATE_TOPIC, 1, 0) >= 0);
+	stop_through_restart(&b, LATE_TOPIC, late_subscriber, &late);
 	/* The stopped subscriber's slot still holds the ring: less than a
 	 * ring's worth goes in. */
 	ck_assert_int_eq(publish_until_refused(pub, 50, 1000, &n), -ETIMEDOUT);
@@ -580,25 +616,20 @@ START_TEST(a_slot_not_handed_back_in_time_is_given_up)
 	ck_assert_int_eq(publish_until_refused(pub, 1000, 1000, &n), 0);
 	ck_assert_int_eq(n, 1000);
 
-	ck_assert_int_eq(kill(child, SIGCONT), 0);
-	ck_assert_int_eq(write(go[1], "g", 1), 1);
-	ck_assert_int_eq(sbt_wait(child), 0);
+	resume(&late);
+	ck_assert_int_eq(reap_sub(&late), 0);
 	ck_assert(sbt_broker_log_wait(&b, "is not one this broker waits for"));
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);
 	ck_assert_int_eq(shmbus_close(bus), 0);
-	for (int i = 0; i < 2; i++) {
-		close(ready[i]);
-		close(go[i]);
-	}
 	ck_assert_int_eq(sbt_broker_stop(&b), 0);
 }
 END_TEST
 
 /* Subscribes to `topic`, says so, waits for "go", then receives until
  * `want` messages came, none lost: 0, or a step number. */
-static int counting_subscriber(const char *topic, int want, int ready_fd,
-			       int go_fd)
+static int counting_subscriber(const char *topic, int ready_fd, int go_fd)
 {
+	const int want = 1000;
 	shmbus *bus;
 	shmbus_sub *sub;
 	unsigned char buf[MSG_MAX];
@@ -638,12 +669,11 @@ START_TEST(an_awaited_slot_is_not_a_stale_mapping)
 					  .mode = SHMBUS_BROADCAST,
 					  .overflow = SHMBUS_BLOCK};
 	struct sbt_broker b;
+	struct stopped_sub b_sub;
 	shmbus *bus;
 	shmbus_pub *pub;
 	shmbus_sub *a;
-	int ready[2], go[2], n, more, st;
-	pid_t child;
-	char c;
+	int n, more;
 
 	ck_assert_int_eq(sbt_broker_start(&b, NULL, NULL), 0);
 	snprintf(sock_path, sizeof(sock_path), "%s", b.socket);
@@ -654,35 +684,18 @@ START_TEST(an_awaited_slot_is_not_a_stale_mapping)
 	/* The publisher maps A's slot 0 as it opens. */
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/stale", &pub), 0);
 	ck_assert_int_eq(shmbus_sub_close(a), 0);
-	ck_assert_int_eq(pipe(ready), 0);
-	ck_assert_int_eq(pipe(go), 0);
-	child = fork();
-	ck_assert_int_ge(child, 0);
-	if (child == 0) {
-		_exit(counting_subscriber("t/stale", 1000, ready[1], go[0]));
-	}
-	ck_assert_int_eq(read(ready[0], &c, 1), 1); /* B has slot 0 */
-	ck_assert_int_eq(kill(child, SIGSTOP), 0);
-	ck_assert_int_eq(waitpid(child, &st, WUNTRACED), child);
-
-	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
-	ck_assert_int_eq(sbt_broker_start_in(&b, NULL, NULL), 0);
-	ck_assert(wait_listed("t/stale", 1, 0) >= 0);
+	/* B takes slot 0 and is stopped through the restart. */
+	stop_through_restart(&b, "t/stale", counting_subscriber, &b_sub);
 	/* Less than a ring's worth goes in: B's unread place holds. */
 	ck_assert_int_eq(publish_until_refused(pub, 50, 1000, &n), -ETIMEDOUT);
 	ck_assert_int_lt(n, 4096 / 16);
 	/* B comes back and hands its slot in: it gets them all, then the
 	 * rest, nothing lost. */
-	ck_assert_int_eq(kill(child, SIGCONT), 0);
-	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	resume(&b_sub);
 	ck_assert_int_eq(publish_until_refused(pub, 5000, 1000 - n, &more), 0);
-	ck_assert_int_eq(sbt_wait(child), 0);
+	ck_assert_int_eq(reap_sub(&b_sub), 0);
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);
 	ck_assert_int_eq(shmbus_close(bus), 0);
-	for (int i = 0; i < 2; i++) {
-		close(ready[i]);
-		close(go[i]);
-	}
 	ck_assert_int_eq(sbt_broker_stop(&b), 0);
 }
 END_TEST
