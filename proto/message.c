@@ -7,6 +7,8 @@
  */
 #include "proto/message.h"
 
+#include "proto/errors.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -17,56 +19,15 @@
 
 #include "proto/frame.h"
 
-/*
- * Error codes that travel on the wire, by name. Names rather than numbers
- * because errno values differ between architectures; a name missing here
- * reaches the other side as -EPROTO (incoming) or "EIO" (outgoing).
- */
-#define SB_MSG_ERRNOS(X)                                                       \
-	X(EINVAL)                                                              \
-	X(ENOENT)                                                              \
-	X(EEXIST)                                                              \
-	X(EACCES)                                                              \
-	X(EPERM)                                                               \
-	X(ENOMEM)                                                              \
-	X(ENOSPC)                                                              \
-	X(ERANGE)                                                              \
-	X(ETIMEDOUT)                                                           \
-	X(EAGAIN)                                                              \
-	X(EMSGSIZE)                                                            \
-	X(EPROTO)                                                              \
-	X(EBUSY)                                                               \
-	X(EMFILE)                                                              \
-	X(ENFILE)                                                              \
-	X(EUSERS)                                                              \
-	X(ENOTSUP)                                                             \
-	X(EBADMSG)                                                             \
-	X(EOVERFLOW)                                                           \
-	X(ENAMETOOLONG)                                                        \
-	X(EIO)                                                                 \
-	X(EBADF)                                                               \
-	X(EDEADLK)                                                             \
-	X(EOWNERDEAD)                                                          \
-	X(ENOTRECOVERABLE)                                                     \
-	X(EISDIR)                                                              \
-	X(ENOTDIR)                                                             \
-	X(EROFS)                                                               \
-	X(EFBIG)                                                               \
-	X(ELOOP)                                                               \
-	X(EDQUOT)                                                              \
-	X(ENODEV)                                                              \
-	X(ECONNRESET)                                                          \
-	X(ECONNREFUSED)                                                        \
-	X(ENOTCONN)                                                            \
-	X(EPIPE)                                                               \
-	X(ESTALE)
-
 static const struct {
 	const char *name;
 	int code;
 } errno_names[] = {
-#define SB_MSG_ERRNO_ENTRY(e) {#e, -(e)},
-    SB_MSG_ERRNOS(SB_MSG_ERRNO_ENTRY)
+/* Error codes travel by name, since errno values differ between
+ * architectures: the ones proto/errors.h marks for the wire. */
+#define SB_MSG_ERRNO_ENTRY(e, on_wire, text)                                  \
+	{on_wire ? #e : NULL, -(e)},
+    SB_ERRNO_MAP(SB_MSG_ERRNO_ENTRY)
 #undef SB_MSG_ERRNO_ENTRY
 };
 
@@ -88,7 +49,7 @@ int sb_msg_errorf(struct sb_msg_error *err, int code, const char *fmt, ...)
 const char *sb_msg_errno_name(int err)
 {
 	for (size_t i = 0; i < N_ERRNO_NAMES; i++) {
-		if (errno_names[i].code == err) {
+		if (errno_names[i].code == err && errno_names[i].name != NULL) {
 			return errno_names[i].name;
 		}
 	}
@@ -101,7 +62,8 @@ int sb_msg_errno_from_name(const char *name)
 		return -EPROTO;
 	}
 	for (size_t i = 0; i < N_ERRNO_NAMES; i++) {
-		if (strcmp(errno_names[i].name, name) == 0) {
+		if (errno_names[i].name != NULL &&
+		    strcmp(errno_names[i].name, name) == 0) {
 			return errno_names[i].code;
 		}
 	}
