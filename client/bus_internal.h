@@ -22,8 +22,6 @@
 #include "proto/topic_name.h"
 #include "shmbus/shmbus.h"
 
-/* Protocol version this client speaks in hello. */
-#define SB_CLIENT_PROTOCOL_VERSION 1
 
 /* Most descriptors one reply may carry; more are closed as unexpected. */
 #define SB_CLIENT_MAX_FDS 4

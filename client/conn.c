@@ -893,7 +893,7 @@ static int take_hello(struct link *ln, const cJSON *result, cJSON **out,
 
 	if (sb_msg_get_int(result, "version", 0, SB_MSG_INT_MAX, &version,
 			   NULL) < 0 ||
-	    version != SB_CLIENT_PROTOCOL_VERSION ||
+	    version != SB_MSG_PROTOCOL_VERSION ||
 	    sb_msg_get_object(result, "limits", &limits, NULL) < 0 ||
 	    sb_msg_get_int(limits, "max_frame", MIN_MAX_FRAME, HELLO_MAX_FRAME,
 			   &max_frame, NULL) < 0 ||
@@ -935,7 +935,7 @@ static int link_open(const char *path, const char *name, int stop_fd,
 	sb_client_reply_init(&rep);
 	r = ln == NULL || req == NULL ? -ENOMEM : 0;
 	if (r == 0 && (sb_msg_add_int(req, "version",
-				      SB_CLIENT_PROTOCOL_VERSION) == NULL ||
+				      SB_MSG_PROTOCOL_VERSION) == NULL ||
 		       cJSON_AddStringToObject(req, "name", name) == NULL)) {
 		r = -ENOMEM;
 	}

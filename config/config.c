@@ -41,8 +41,6 @@
 /* Longest data directory, leaving room under PATH_MAX for topic files. */
 #define DATA_DIR_MAX 3800
 
-#define LINGER_MS_MAX	 86400000    /* one day */
-#define MAX_STALL_MS_MAX 86400000    /* one day */
 #define ID_MAX		 4294967294u /* (uid_t)-1 means "no user" */
 
 /* persist_interval_ms: from 10 ms to one hour. */
@@ -897,9 +895,9 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 	    (r = get_enum(c, obj, path, "mode", modes, &mode)) < 0 ||
 	    (r = get_enum(c, obj, path, "overflow", overflows, &overflow)) <
 		0 ||
-	    (r = get_u32(c, obj, path, "linger_ms", 0, LINGER_MS_MAX,
+	    (r = get_u32(c, obj, path, "linger_ms", 0, SB_CONFIG_LINGER_MS_MAX,
 			 &t->linger_ms)) < 0 ||
-	    (r = get_u32(c, obj, path, "max_stall_ms", 0, MAX_STALL_MS_MAX,
+	    (r = get_u32(c, obj, path, "max_stall_ms", 0, SB_CONFIG_MAX_STALL_MS_MAX,
 			 &t->max_stall_ms)) < 0 ||
 	    (r = get_checksum(c, obj, path, &t->checksum)) < 0 ||
 	    (r = parse_access(c, obj, path, &t->access)) < 0) {

@@ -59,6 +59,11 @@ struct sb_config_access {
 	struct sb_config_rule admin;
 };
 
+/* The largest linger_ms and max_stall_ms a topic may have (in the config
+ * and in topic_create alike): a day. */
+#define SB_CONFIG_LINGER_MS_MAX 86400000
+#define SB_CONFIG_MAX_STALL_MS_MAX 86400000
+
 /* A predeclared topic, or (with name NULL) the defaults for new topics. */
 struct sb_config_topic {
 	char *name;	      /* NULL in topic_defaults */

@@ -32,8 +32,7 @@
 #include "proto/sockpath.h"
 #include "proto/version.h"
 
-#define SBD_VERSION	     SB_VERSION
-#define SBD_PROTOCOL_VERSION 1
+#define SBD_VERSION SB_VERSION
 
 /* Handles one client may hold at once (pub_open/sub_open answer EMFILE). */
 #define SBD_MAX_HANDLES_PER_CLIENT 1024

@@ -95,7 +95,7 @@ static int parse_args(int argc, char **argv, struct sbd_broker *b)
 			return 0;
 		case 'V':
 			printf("shmbusd %s (protocol %d)\n", SBD_VERSION,
-			       SBD_PROTOCOL_VERSION);
+			       SB_MSG_PROTOCOL_VERSION);
 			return 0;
 		default:
 			return usage_error("unknown option or missing "

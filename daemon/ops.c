@@ -19,8 +19,6 @@
 #include "proto/size.h"
 #include "proto/topic_name.h"
 
-#define LINGER_MS_MAX 86400000 /* as in config/: one day */
-#define MAX_STALL_MS_MAX 86400000 /* as in config/: one day */
 
 /* What a handler hands back on success. */
 struct reply {
@@ -102,12 +100,12 @@ static int op_hello(struct sbd_client *c, const cJSON *req, struct reply *rep,
 				     "field \"name\" must be 1 to 64 printable "
 				     "characters");
 	}
-	if (version != SBD_PROTOCOL_VERSION) {
+	if (version != SB_MSG_PROTOCOL_VERSION) {
 		rep->close_after = true;
 		return sb_msg_errorf(err, -EPROTO,
 				     "protocol version %" PRId64
 				     " not supported; this broker speaks %d",
-				     version, SBD_PROTOCOL_VERSION);
+				     version, SB_MSG_PROTOCOL_VERSION);
 	}
 	r = cJSON_CreateObject();
 	limits = cJSON_CreateObject();
@@ -118,7 +116,7 @@ static int op_hello(struct sbd_client *c, const cJSON *req, struct reply *rep,
 		return oom(err);
 	}
 	rep->result = r;
-	if (!sb_msg_add_int(r, "version", SBD_PROTOCOL_VERSION) ||
+	if (!sb_msg_add_int(r, "version", SB_MSG_PROTOCOL_VERSION) ||
 	    !cJSON_AddStringToObject(r, "broker", "shmbusd " SBD_VERSION) ||
 	    !sb_msg_add_int(r, "pid", getpid()) ||
 	    !sb_msg_add_int(r, "client", c->id) ||
@@ -241,9 +239,9 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 		       &overflow, err) < 0 ||
 	    sb_msg_get_bool_opt(req, "persistent", false, &s->persistent, err) <
 		0 ||
-	    sb_msg_get_int_opt(req, "linger_ms", 0, LINGER_MS_MAX, d->linger_ms,
-			       &linger, err) < 0 ||
-	    sb_msg_get_int_opt(req, "max_stall_ms", 0, MAX_STALL_MS_MAX,
+	    sb_msg_get_int_opt(req, "linger_ms", 0, SB_CONFIG_LINGER_MS_MAX,
+			       d->linger_ms, &linger, err) < 0 ||
+	    sb_msg_get_int_opt(req, "max_stall_ms", 0, SB_CONFIG_MAX_STALL_MS_MAX,
 			       d->max_stall_ms, &max_stall, err) < 0) {
 		return -EINVAL;
 	}

@@ -25,6 +25,10 @@
 
 #include <cJSON.h>
 
+/* The control protocol's version, said in hello by both sides
+ * (docs/protocol.md). */
+#define SB_MSG_PROTOCOL_VERSION 1
+
 /* Largest request id: the largest integer a JSON number (an IEEE double in
  * most peers) holds exactly, 2^53 - 1. */
 #define SB_MSG_ID_MAX 9007199254740991LL
