@@ -23,13 +23,6 @@
 
 #define MAX_ARGS 32
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static int write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -144,7 +137,7 @@ int sbt_broker_start_in(struct sbt_broker *b, const char *config_json,
 		if (can_connect(b->socket)) {
 			return 0;
 		}
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 	sbt_broker_signal_wait(b, SIGKILL);
 	return -1001;
@@ -201,7 +194,7 @@ int sbt_broker_signal_wait(struct sbt_broker *b, int sig)
 			return WIFEXITED(status) ? WEXITSTATUS(status)
 			                         : -WTERMSIG(status);
 		}
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 	kill(b->pid, SIGKILL);
 	status = sbt_wait(b->pid);
@@ -239,7 +232,7 @@ int sbt_broker_log_wait(const struct sbt_broker *b, const char *text)
 		if (sbt_broker_log_contains(b, text)) {
 			return 1;
 		}
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 	return 0;
 }

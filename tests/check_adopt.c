@@ -59,13 +59,6 @@ static const char RULES_CONFIG[] =
     "    \"publish\": {\"uids\": [65534]},"
     "    \"admin\": {\"uids\": [65534]}}}]}";
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static void start(struct sbt_broker *b, const char *config)
 {
 	ck_assert_int_eq(sbt_broker_start(b, config, NULL), 0);
@@ -499,7 +492,7 @@ START_TEST(refused_hand_backs_leave_no_descriptor_behind)
 				 0);
 		after = broker_fd_count(b.pid);
 		if (after != before) {
-			sleep_ms(10);
+			sbt_sleep_ms(10);
 		}
 	}
 	ck_assert_int_eq(after, before);

@@ -36,13 +36,6 @@
 #define RECV_TIMEOUT_MS 5000
 #define NOBODY	       65534
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static const char *reply_message(const struct sbt_rc *c)
 {
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
@@ -350,7 +343,6 @@ START_TEST(framing_errors_close_only_that_connection)
 	ck_assert_int_eq(sbt_rc_call(&other, "{\"op\":\"ping\",\"id\":7}"), 0);
 	sbt_rc_close(&other);
 	stop(&b);
-	(void)sleep_ms;
 }
 END_TEST
 
@@ -867,7 +859,7 @@ START_TEST(implicit_topics_go_with_their_last_user_explicit_stay)
 	sbt_rc_close(&c);
 	rc_hello(&c, b.socket);
 	for (int i = 0; i < 500 && listed(&c, "temp"); i++) {
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 	ck_assert(!listed(&c, "temp"));
 	ck_assert(listed(&c, "kept"));
@@ -1046,7 +1038,7 @@ START_TEST(sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one)
 			   " {\"name\": \"second\"}]}");
 	kill(b.pid, SIGHUP);
 	for (i = 0; i < 500 && !listed(&c, "second"); i++) {
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 	ck_assert(listed(&c, "second"));
 	rewrite_config(&b, "{\"limits\": {\"max_frame\": \"lots\"}}");
@@ -1054,7 +1046,7 @@ START_TEST(sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one)
 	for (i = 0; i < 500 && !sbt_broker_log_contains(
 				   &b, "keeping the previous configuration");
 	     i++) {
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 	ck_assert(sbt_broker_log_contains(&b, "limits.max_frame"));
 	ck_assert(listed(&c, "second"));
@@ -1224,7 +1216,7 @@ START_TEST(a_queued_grant_keeps_its_descriptors)
 	    sbt_rc_send(&c, "{\"op\":\"pub_open\",\"id\":3,\"topic\":\"gone\"}"),
 	    0);
 	notice(&c, "{\"op\":\"close\",\"handle\":1}");
-	sleep_ms(300); /* the broker handles all of it; "gone" goes */
+	sbt_sleep_ms(300); /* the broker handles all of it; "gone" goes */
 
 	for (int i = 0; i < LISTS; i++) {
 		char *text;

@@ -60,13 +60,6 @@ struct run {
 	char err[ERR_MAX];
 };
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static void child_exec(const struct how *how, const char *const *argv,
 		       int out_w, int err_w)
 {
@@ -347,7 +340,7 @@ static cJSON *wait_stat_ge(const struct sbt_broker *b, const char *topic,
 			return st;
 		}
 		cJSON_Delete(st);
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 	ck_abort_msg("%s of topic %s never reached %g", path, topic, want);
 	return NULL;
@@ -719,7 +712,7 @@ START_TEST(lost_messages_are_reported)
 		}
 		cJSON_Delete(st);
 		st = NULL;
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 	ck_assert_ptr_nonnull(st);
 	cJSON_Delete(st);

@@ -48,13 +48,6 @@ static const char CONFIG[] =
     "  {\"name\": \"stall/off\", \"capacity\": \"4KiB\","
     "   \"max_message\": \"1KiB\"}]}";
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /* ---- the ring alone ------------------------------------------------------ */
 
 struct ring_fixture {
@@ -357,7 +350,7 @@ static int64_t wait_ge(const struct sbt_broker *b, const char *topic,
 	int64_t v = get(b, topic, what);
 
 	for (int i = 0; i < 1000 && v < want; i++) {
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 		v = get(b, topic, what);
 	}
 	return v;

@@ -38,13 +38,6 @@
 #define UNDER_ASAN 0
 #endif
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static void hello(struct sbt_rc *c, const struct sbt_broker *b)
 {
 	ck_assert_int_eq(sbt_rc_hello(c, b->socket, "hostile"), 0);
@@ -138,7 +131,7 @@ static size_t flood(int fd, const char *json)
 			idle = 0;
 		} else if (n < 0 && errno == EAGAIN) {
 			idle++;
-			sleep_ms(2);
+			sbt_sleep_ms(2);
 		} else {
 			break;
 		}
@@ -153,7 +146,7 @@ static int log_wait_s(const struct sbt_broker *b, const char *text, int s)
 		if (sbt_broker_log_contains(b, text)) {
 			return 1;
 		}
-		sleep_ms(100);
+		sbt_sleep_ms(100);
 	}
 	return 0;
 }
@@ -229,7 +222,7 @@ START_TEST(stalls_and_floods_are_bounded_and_dropped)
 				i),
 		    0);
 	}
-	sleep_ms(200);
+	sbt_sleep_ms(200);
 	base = rss_kib(b.pid);
 
 	/* Half a frame: a header announcing 100 bytes, and 10 of them. */
@@ -265,11 +258,11 @@ START_TEST(stalls_and_floods_are_bounded_and_dropped)
 			closed += peer_closed(flooders[k].fd);
 		}
 		ping_ok(&other);
-		sleep_ms(100);
+		sbt_sleep_ms(100);
 	}
 	ck_assert_int_eq(closed, FLOODERS + 2);
 	ck_assert(log_wait_s(&b, "stalled in the middle of a frame", 5));
-	sleep_ms(300);
+	sbt_sleep_ms(300);
 	after = rss_kib(b.pid);
 	dropped_figures(&b, &max_bytes, &max_frames, &drops);
 	fprintf(stderr,
@@ -319,7 +312,7 @@ START_TEST(a_silent_peer_is_dropped)
 	hello(&other, &b);
 	for (int i = 0; i < 150 && !peer_closed(silent.fd); i++) {
 		ping_ok(&other);
-		sleep_ms(100);
+		sbt_sleep_ms(100);
 	}
 	ck_assert(peer_closed(silent.fd));
 	ck_assert(sbt_broker_log_contains(&b, "no hello"));
@@ -375,7 +368,7 @@ START_TEST(connections_past_max_clients_get_eusers_the_rest_work)
 			r = sbt_rc_hello(&c[i], b.socket, "again");
 			if (r != 0) {
 				sbt_rc_close(&c[i]);
-				sleep_ms(10);
+				sbt_sleep_ms(10);
 			}
 		}
 		ck_assert_int_eq(r, 0);
@@ -449,7 +442,7 @@ START_TEST(running_out_of_descriptors_is_survived)
 			break;
 		}
 		sbt_rc_close(&again);
-		sleep_ms(20);
+		sbt_sleep_ms(20);
 	}
 	ping_ok(&again);
 	ck_assert_int_eq(sbt_rc_call(&again, "{\"op\":\"pub_open\",\"id\":5,"
@@ -584,7 +577,7 @@ static int64_t blocked_writers(struct sbt_rc *c, const char *topic,
 		if (n == want) {
 			break;
 		}
-		sleep_ms(50);
+		sbt_sleep_ms(50);
 	}
 	return n;
 }

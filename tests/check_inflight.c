@@ -41,13 +41,6 @@
 #define FLOODERS	8
 #define OPENS_PER_FLOOD 100
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static int start_broker(struct sbt_broker *b, const char *config)
 {
 	/* The library trusts a broker of its own uid or root only, unless
@@ -103,7 +96,7 @@ static void wait_consumed(int fd)
 		if (poll(&p, 1, 0) == 1) {
 			return;
 		}
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 }
 
@@ -333,7 +326,7 @@ START_TEST(one_uid_at_its_quota_does_not_lock_out_another)
 	for (int i = 0; i < 500 && status != 0; i++) {
 		status = cli_ls_as(UID_A, b.socket, err, sizeof(err));
 		if (status != 0) {
-			sleep_ms(10);
+			sbt_sleep_ms(10);
 		}
 	}
 	ck_assert_msg(status == 0, "the CLI said: %s", err);
@@ -407,7 +400,7 @@ static int flood_then_reconnect(const char *socket, int ready, int go)
 		r = hello_or_refusal(&extra, socket);
 		sbt_rc_close(&extra);
 		if (r != 0) {
-			sleep_ms(10);
+			sbt_sleep_ms(10);
 		}
 	}
 	return r == 0 ? 0 : 40;
@@ -437,7 +430,7 @@ START_TEST(a_dropped_connection_keeps_its_place_until_its_replies_are_read)
 	 * (operations.md); bounded wait for both. */
 	for (int i = 0; i < 3000 && log_count(&b, "too slow to read") < 2;
 	     i++) {
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 	ck_assert_int_eq(log_count(&b, "too slow to read"), 2);
 	close(go[1]);

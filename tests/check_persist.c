@@ -34,13 +34,6 @@
 #define RACE_RUNS  20
 #define KILL_RUNS  10
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /* ---- messages: seq, producer, a pattern, a checksum --------------------- */
 
 /* What one reader saw of each producer: consecutive seqs or an error. */
@@ -130,7 +123,7 @@ static void producer_main(const char *topic, int id)
 	for (int i = 0; i < WAIT_MS && r != 0; i++) {
 		r = shmbus_pub_open(bus, topic, &pub);
 		if (r == -EROFS) {
-			sleep_ms(1);
+			sbt_sleep_ms(1);
 		} else if (r < 0) {
 			_exit(11);
 		}
@@ -196,7 +189,7 @@ static int wait_flag(_Atomic uint32_t *p, int ms)
 		if (atomic_load(p) != 0) {
 			return 1;
 		}
-		sleep_ms(1);
+		sbt_sleep_ms(1);
 	}
 	return 0;
 }
@@ -235,7 +228,7 @@ static int wait_u64(_Atomic uint64_t *p, uint64_t want)
 		if (atomic_load(p) >= want) {
 			return 1;
 		}
-		sleep_ms(1);
+		sbt_sleep_ms(1);
 	}
 	return 0;
 }
@@ -523,11 +516,11 @@ static int race_once(int run)
 	at_kill = atomic_load(&sh->sent[0]);
 	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
 	if (run % 3 == 1) {
-		sleep_ms(run % 7 * 3);
+		sbt_sleep_ms(run % 7 * 3);
 	} else if (run % 3 == 2) {
 		for (int i = 0; i < WAIT_MS && !listed_with("race", 1, 1);
 		     i++) {
-			sleep_ms(1);
+			sbt_sleep_ms(1);
 		}
 	}
 	subs[1] = spawn_subscriber("race", 1);
@@ -627,7 +620,7 @@ static void holder_main(const char *topic, int id, const char *text,
 	}
 	atomic_store(&sh->ready_pub[id], 1);
 	while (then != NULL && atomic_load(&sh->stop_pub[id]) == 0) {
-		sleep_ms(1);
+		sbt_sleep_ms(1);
 	}
 	if (then != NULL && shmbus_publish(pub, then, strlen(then), 1000) < 0) {
 		_exit(11);
@@ -818,7 +811,7 @@ START_TEST(a_broker_killed_while_writing_back_leaves_a_valid_ring)
 		}
 		pub = spawn_producer("crash", run);
 		ck_assert(wait_u64(&sh->sent[run], 20000));
-		sleep_ms(rand() % 40);
+		sbt_sleep_ms(rand() % 40);
 		ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
 		kill(pub, SIGKILL);
 		ck_assert_int_eq(sbt_wait(pub), -SIGKILL);

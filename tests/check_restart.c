@@ -39,13 +39,6 @@
 #define WAIT_MS	   10000
 #define MSG_MAX	   256
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -225,7 +218,7 @@ static int wait_u64(_Atomic uint64_t *p, uint64_t want)
 		if (atomic_load(p) >= want) {
 			return 1;
 		}
-		sleep_ms(1);
+		sbt_sleep_ms(1);
 	}
 	return 0;
 }
@@ -236,7 +229,7 @@ static int wait_u32(_Atomic uint32_t *p)
 		if (atomic_load(p) != 0) {
 			return 1;
 		}
-		sleep_ms(1);
+		sbt_sleep_ms(1);
 	}
 	return 0;
 }
@@ -302,7 +295,7 @@ static double wait_listed(const char *topic, int want_pubs, int want_subs)
 				return first;
 			}
 		}
-		sleep_ms(1);
+		sbt_sleep_ms(1);
 	}
 	return -1;
 }

@@ -40,13 +40,6 @@
 #define NOBODY 65534 /* plays the other user: a squatter, a fake broker */
 #define OTHER  65533 /* a client that is neither root nor NOBODY */
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static char *join_path(const char *dir, const char *name)
 {
 	char *p = NULL;
@@ -290,7 +283,7 @@ static void await_outcome(pid_t pid, const char *log, int *exited)
 		if (sbt_broker_log_contains(&view, "listening on")) {
 			return;
 		}
-		sleep_ms(10);
+		sbt_sleep_ms(10);
 	}
 }
 

@@ -143,13 +143,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /* Waits for one byte on `fd` for at most `ms`. Returns 1 if it came. */
 static int byte_within(int fd, int ms)
 {
@@ -348,7 +341,7 @@ static int queue_consumer(int id, int ready_fd)
 		if (n == -ETIMEDOUT || n == -EAGAIN || n == -EBADMSG) {
 			if (n == -EBADMSG) {
 				r->badmsg++;
-				sleep_ms(1); /* it returns at once */
+				sbt_sleep_ms(1); /* it returns at once */
 			} else {
 				r->timeouts++;
 			}
@@ -554,7 +547,7 @@ static void end_children(struct run *r)
 		/* the flag above stops the attacker too */
 	}
 	while (reap(r, 0, PROCS) > 0 && now_ms() < until) {
-		sleep_ms(5);
+		sbt_sleep_ms(5);
 	}
 	for (int i = 0; i < PROCS; i++) {
 		if (r->pid[i] > 0 && !r->done[i]) {
@@ -641,7 +634,7 @@ static void wait_honest(struct run *r)
 		if (until >= 0 && now_ms() > until) {
 			break;
 		}
-		sleep_ms(5);
+		sbt_sleep_ms(5);
 	}
 }
 

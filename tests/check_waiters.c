@@ -23,13 +23,6 @@
 
 #define WAIT_LIMIT_MS 10000
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /* A ring in MAP_SHARED anonymous memory, so forked children share it. */
 struct shared_ring {
 	void *data;
@@ -100,7 +93,7 @@ static void wait_sleepers(struct sb_ring_wctl *ctl, int n)
 		    n) {
 			return;
 		}
-		sleep_ms(1);
+		sbt_sleep_ms(1);
 	}
 	ck_abort_msg("%d writer(s) never went to sleep", n);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 char *sbt_tempdir(void)
@@ -163,4 +164,11 @@ int sbt_become_nobody(void)
 		return -errno;
 	}
 	return geteuid() == 65534 ? 0 : -EPERM;
+}
+
+void sbt_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
 }

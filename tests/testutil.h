@@ -23,6 +23,9 @@ void sbt_unique_name(char *buf, size_t size, const char *prefix);
  * signal killed it, or -1000 if waitpid failed. */
 int sbt_wait(pid_t pid);
 
+/* Sleeps `ms` milliseconds (waiting between polls; tests assert no time). */
+void sbt_sleep_ms(int ms);
+
 /* FNV-1a over `len` bytes of `data`. */
 uint32_t sbt_checksum(const void *data, size_t len);
 
