@@ -29,7 +29,13 @@ CFLAGS_ALL := $(CFLAGS_COMMON) $(SAN) $(CFLAGS)
 LDFLAGS_ALL := $(SAN) $(LDFLAGS)
 LIBS_SYS := -lpthread
 
-LIB_SRCS := $(wildcard client/*.c proto/*.c)
+# libshmbus, one folder per concern (docs/architecture.md): the platform
+# layer, the topic ring, the control protocol's wire format, the client.
+SYS_SRCS := $(wildcard sys/*.c)
+RING_SRCS := $(wildcard ring/*.c)
+WIRE_SRCS := $(wildcard wire/*.c)
+CLIENT_SRCS := $(wildcard client/*.c)
+LIB_SRCS := $(SYS_SRCS) $(RING_SRCS) $(WIRE_SRCS) $(CLIENT_SRCS)
 CONFIG_SRCS := $(wildcard config/*.c)
 DAEMON_SRCS := $(wildcard daemon/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
@@ -220,7 +226,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -MMD -MP -Iinclude -I. \
                $(PKG_CFLAGS) $(FUZZ_SAN)
 # The code under test gets coverage instrumentation without libFuzzer's
 # main; only the final link adds it.
-FUZZ_LIB_SRCS := $(wildcard proto/*.c config/*.c)
+FUZZ_LIB_SRCS := $(SYS_SRCS) $(RING_SRCS) $(WIRE_SRCS) $(CONFIG_SRCS)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_B)/obj/%.o)
 FUZZ_BINS := $(foreach t,$(FUZZ_TARGETS),$(FUZZ_B)/$(firstword $(subst :, ,$(t))))
 
@@ -241,8 +247,7 @@ fuzz-short: fuzz-build
 fuzz-seeds:
 	@mkdir -p $(FUZZ_B) fuzz/corpus/ring_attach
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $(FUZZ_B)/gen_ring_seeds \
-	      fuzz/gen_ring_seeds.c proto/ring.c proto/futex.c proto/fence.c \
-	      proto/shm_lock.c proto/crc32c.c $(LIBS_SYS)
+	      fuzz/gen_ring_seeds.c $(SYS_SRCS) $(RING_SRCS) $(LIBS_SYS)
 	$(FUZZ_B)/gen_ring_seeds fuzz/corpus/ring_attach
 
 $(FUZZ_B)/obj/%.o: %.c

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "proto/ring.h"
+#include "ring/ring.h"
 #include "shmbus/map.h"
 
 #define MAX_READERS 64

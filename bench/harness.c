@@ -7,7 +7,7 @@
  */
 #include "bench/bench.h"
 #include "bench/spin.h"
-#include "proto/ring_layout.h"
+#include "ring/ring_layout.h"
 #include "shmbus/map.h"
 
 #include <errno.h>

@@ -24,7 +24,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "proto/ring.h"
+#include "ring/ring.h"
 
 /* The sequence number of the message that ends a producer's stream. */
 #define SEQ_STOP UINT64_MAX

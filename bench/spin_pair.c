@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proto/ring.h"
+#include "ring/ring.h"
 
 static void *shared(uint64_t size)
 {

@@ -26,7 +26,7 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 
-#include "proto/ring.h"
+#include "ring/ring.h"
 
 enum rx_style { RX_SPIN, RX_BLOCK, RX_WAIT, RX_ZEROCOPY, RX_BATCH };
 

@@ -38,7 +38,7 @@
  * the writer's and the reader's lines stay apart even with adjacent-line
  * prefetch, as in a shmbus topic. The data area starts on its own page.
  *
- * One record, as in a shmbus topic (proto/ring_layout.h):
+ * One record, as in a shmbus topic (ring/ring_layout.h):
  *
  *   0        4        8                16             16 + len
  *   +--------+--------+----------------+--------------+-------+

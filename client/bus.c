@@ -1,6 +1,6 @@
 /*
  * bus.c - the public bus API (shmbus.h) over the connection (conn.c) and
- * the topic ring (proto/ring.c): topics are created and opened by name
+ * the topic ring (ring/ring.c): topics are created and opened by name
  * through the broker, then publishers and subscribers work on the mapped
  * ring alone, so the data path never touches the socket and survives the
  * broker. Also the pollable descriptor of a subscriber and its watcher
@@ -22,9 +22,12 @@
 
 #include "client/bus_internal.h"
 #include "client/slots.h"
-#include "proto/atomics.h"
-#include "proto/ring.h"
-#include "proto/topic_name.h"
+#include "sys/barrier.h"
+#include "sys/deadline.h"
+#include "sys/futex.h"
+#include "sys/identity.h"
+#include "ring/ring.h"
+#include "wire/topic_name.h"
 
 /* The public enums are the ring's values; the mapping below relies on it. */
 static_assert(SHMBUS_BROADCAST == SB_RING_BROADCAST, "");

@@ -17,9 +17,9 @@
 #include <cJSON.h>
 
 #include "client/linger.h"
-#include "proto/message.h"
-#include "proto/ring.h"
-#include "proto/topic_name.h"
+#include "wire/message.h"
+#include "ring/ring.h"
+#include "wire/topic_name.h"
 #include "shmbus/shmbus.h"
 
 

@@ -26,9 +26,12 @@
 #include <unistd.h>
 
 #include "client/bus_internal.h"
-#include "proto/atomics.h"
-#include "proto/frame.h"
-#include "proto/sockpath.h"
+#include "sys/barrier.h"
+#include "sys/deadline.h"
+#include "sys/futex.h"
+#include "sys/identity.h"
+#include "wire/frame.h"
+#include "wire/sockpath.h"
 
 /* Frame limit for the hello exchange, before the broker told us its own:
  * the largest max_frame its configuration allows. */

@@ -1,5 +1,5 @@
 /*
- * error.c - shmbus_strerror(): the table of proto/errors.h names every error
+ * error.c - shmbus_strerror(): the table of wire/errors.h names every error
  * code the library returns, in the words of the library rather than of the
  * kernel call that happened to produce it. Codes outside the table fall
  * back to glibc's thread-safe description, so any errno a system call
@@ -9,7 +9,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "proto/errors.h"
+#include "wire/errors.h"
 #include "shmbus/map.h"
 
 const char *shmbus_strerror(int err)

@@ -21,7 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/atomics.h"
+#include "sys/barrier.h"
+#include "sys/deadline.h"
+#include "sys/futex.h"
+#include "sys/identity.h"
 
 #define ACCESS_MASK                                                            \
 	(SHMBUS_ACCESS_READ | SHMBUS_ACCESS_WRITE | SHMBUS_ACCESS_COPY)

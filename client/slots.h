@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 #include "client/bus_internal.h"
-#include "proto/ring.h"
+#include "ring/ring.h"
 
 /* The identity of a mapped slot segment. */
 struct sb_slots_id {

@@ -21,10 +21,10 @@
 
 #include <cJSON.h>
 
-#include "proto/message.h"
-#include "proto/ring.h"
-#include "proto/size.h"
-#include "proto/topic_name.h"
+#include "wire/message.h"
+#include "ring/ring.h"
+#include "wire/size.h"
+#include "wire/topic_name.h"
 
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)
@@ -573,7 +573,7 @@ static int parse_access(const struct ctx *c, const cJSON *obj,
 }
 
 /*
- * The ring geometry rule belongs to sb_ring_layout() (proto/ring.c); the
+ * The ring geometry rule belongs to sb_ring_layout() (ring/ring.c); the
  * config asks it rather than keeping its own copy of the numbers, so the
  * two can never disagree. Slot count, mode and overflow are set to values
  * the ring always accepts: only capacity and max_message are in question.

@@ -168,7 +168,7 @@ int sb_config_check_geometry(uint64_t capacity, uint64_t max_message,
  * it is persistent, where a damaged file must not be taken for messages. */
 bool sb_config_topic_checksum(const struct sb_config_topic *t);
 
-/* Sizes ("64KiB") are parsed and printed by proto/size.h. */
+/* Sizes ("64KiB") are parsed and printed by wire/size.h. */
 
 /*
  * Whether a peer with user `uid` and groups `gids` (primary and

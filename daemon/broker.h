@@ -26,11 +26,11 @@
 #include <uv.h>
 
 #include "config/config.h"
-#include "proto/frame.h"
-#include "proto/message.h"
-#include "proto/ring.h"
-#include "proto/sockpath.h"
-#include "proto/version.h"
+#include "wire/frame.h"
+#include "wire/message.h"
+#include "ring/ring.h"
+#include "wire/sockpath.h"
+#include "wire/version.h"
 
 #define SBD_VERSION SB_VERSION
 

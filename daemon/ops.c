@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
-#include "proto/size.h"
-#include "proto/topic_name.h"
+#include "wire/size.h"
+#include "wire/topic_name.h"
 
 
 /* What a handler hands back on success. */

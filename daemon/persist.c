@@ -46,7 +46,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
-#include "proto/topic_name.h"
+#include "wire/topic_name.h"
 
 /*
  * Writes the file name of a persistent topic: the topic name with every

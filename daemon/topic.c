@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
-#include "proto/topic_name.h"
+#include "wire/topic_name.h"
 
 #define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "proto/topic_name.h"
+#include "wire/topic_name.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

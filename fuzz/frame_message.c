@@ -24,10 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/frame.h"
-#include "proto/message.h"
-#include "proto/size.h"
-#include "proto/topic_name.h"
+#include "wire/frame.h"
+#include "wire/message.h"
+#include "wire/size.h"
+#include "wire/topic_name.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/ring.h"
+#include "ring/ring.h"
 
 #define CAPACITY  4096u
 #define DATA_SIZE (SB_RING_HEADER_SIZE + CAPACITY)

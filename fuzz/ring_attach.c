@@ -51,7 +51,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "proto/ring.h"
+#include "ring/ring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

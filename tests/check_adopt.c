@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "include/shmbus/shmbus.h"
-#include "proto/ring.h"
+#include "ring/ring.h"
 #include "tests/broker_harness.h"
 #include "tests/rawclient.h"
 #include "tests/suites.h"

@@ -23,10 +23,10 @@
 
 #include <cJSON.h>
 
-#include "proto/frame.h"
-#include "proto/message.h"
-#include "proto/ring.h"
-#include "proto/topic_name.h"
+#include "wire/frame.h"
+#include "wire/message.h"
+#include "ring/ring.h"
+#include "wire/topic_name.h"
 #include "tests/broker_harness.h"
 #include "tests/rawclient.h"
 #include "tests/suites.h"

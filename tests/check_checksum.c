@@ -15,9 +15,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "proto/crc32c.h"
+#include "ring/crc32c.h"
 #include "shmbus/shmbus.h"
-#include "proto/ring.h"
+#include "ring/ring.h"
 #include "tests/broker_harness.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "proto/size.h"
+#include "wire/size.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"
 

@@ -7,7 +7,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "proto/message.h"
+#include "wire/message.h"
 #include "shmbus/map.h"
 #include "tests/suites.h"
 

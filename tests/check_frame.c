@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proto/frame.h"
+#include "wire/frame.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"
 

@@ -13,9 +13,9 @@
 #include <sys/mman.h>
 
 #include "config/config.h"
-#include "proto/frame.h"
-#include "proto/message.h"
-#include "proto/ring.h"
+#include "wire/frame.h"
+#include "wire/message.h"
+#include "ring/ring.h"
 #include "tests/suites.h"
 
 /* ---- frames: fuzz/corpus/frame_message/bad-* -------------------------- */

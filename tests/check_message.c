@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/frame.h"
-#include "proto/message.h"
+#include "wire/frame.h"
+#include "wire/message.h"
 #include "tests/suites.h"
 
 /* Parses `text` as a request that must be refused with `message`. */

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/ring.h"
+#include "ring/ring.h"
 #include "shmbus/shmbus.h"
 #include "tests/broker_harness.h"
 #include "tests/rawclient.h"

@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #include "client/bus_internal.h"
-#include "proto/frame.h"
-#include "proto/message.h"
-#include "proto/ring.h"
+#include "wire/frame.h"
+#include "wire/message.h"
+#include "ring/ring.h"
 #include "shmbus/shmbus.h"
 #include "tests/broker_harness.h"
 #include "tests/suites.h"

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/ring.h"
+#include "ring/ring.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"
 

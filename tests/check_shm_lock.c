@@ -1,5 +1,5 @@
 /*
- * check_shm_lock.c - the lock in shared memory (proto/shm_lock.c) against
+ * check_shm_lock.c - the lock in shared memory (ring/shm_lock.c) against
  * real processes: mutual exclusion, a holder killed or a thread gone while
  * holding it, a live holder (the caller times out), hostile cell values,
  * and the attack that retired the glibc robust mutexes: a subscribe-only
@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "include/shmbus/shmbus.h"
-#include "proto/ring_layout.h"
-#include "proto/shm_lock.h"
+#include "ring/ring_layout.h"
+#include "ring/shm_lock.h"
 #include "tests/broker_harness.h"
 #include "tests/rawclient.h"
 #include "tests/suites.h"

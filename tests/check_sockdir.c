@@ -32,7 +32,7 @@
 #include <cJSON.h>
 
 #include "include/shmbus/shmbus.h"
-#include "proto/ring.h"
+#include "ring/ring.h"
 #include "tests/broker_harness.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proto/sockpath.h"
+#include "wire/sockpath.h"
 #include "tests/suites.h"
 
 START_TEST(precedence_of_the_three_sources)

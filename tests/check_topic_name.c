@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "proto/topic_name.h"
+#include "wire/topic_name.h"
 #include "tests/suites.h"
 
 static void assert_refused(const char *name, const char *why_expected)

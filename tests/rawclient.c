@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "proto/message.h"
+#include "wire/message.h"
 
 int sbt_rc_connect(struct sbt_rc *c, const char *path, int timeout_ms)
 {

@@ -12,7 +12,7 @@
 
 #include <cJSON.h>
 
-#include "proto/ring.h"
+#include "ring/ring.h"
 
 struct sbt_rc {
 	int fd;

@@ -114,7 +114,7 @@ int sb_cli_common_option(const char *cmd, int c, char **argv, const char *usage,
 int sb_cli_parse_u64(const char *cmd, const char *option, const char *text,
 		     uint64_t min, uint64_t max, uint64_t *out);
 
-/* Parses a size such as "64KiB" (proto/size.h); reports as above. */
+/* Parses a size such as "64KiB" (wire/size.h); reports as above. */
 int sb_cli_parse_size(const char *cmd, const char *option, const char *text,
 		      uint64_t *out);
 

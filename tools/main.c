@@ -17,10 +17,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "proto/size.h"
-#include "proto/sockpath.h"
-#include "proto/topic_name.h"
-#include "proto/version.h"
+#include "wire/size.h"
+#include "wire/sockpath.h"
+#include "wire/topic_name.h"
+#include "wire/version.h"
 #include "tools/cli.h"
 
 const char *sb_cli_socket;

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/size.h"
+#include "wire/size.h"
 #include "tools/cli.h"
 
 const char sb_cli_stat_usage[] =

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/message.h"
-#include "proto/size.h"
+#include "wire/message.h"
+#include "wire/size.h"
 #include "tools/cli.h"
 
 const char sb_cli_ls_usage[] =

@@ -4,7 +4,7 @@
  * allocates anything, so a hostile peer cannot make the broker allocate more
  * than the configured maximum per connection.
  */
-#include "proto/frame.h"
+#include "wire/frame.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * size.c - see size.h: the one parser and formatter of sizes such as
  * "64KiB", used by the configuration, the broker and the command line.
  */
-#include "proto/size.h"
+#include "wire/size.h"
 
 #include <errno.h>
 #include <inttypes.h>

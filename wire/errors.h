@@ -1,7 +1,7 @@
 /*
  * errors.h - the one list of error codes shmbus gives a meaning to: for
  * each, whether it travels in the control protocol's envelope (by name,
- * proto/message.c) and what it means to a user of the library
+ * wire/message.c) and what it means to a user of the library
  * (shmbus_strerror(), client/error.c). One list, so that a code the broker
  * can send always has a text, and a text never names a code the wire drops.
  * X(code, on_wire, text); on_wire 1: named in replies (docs/protocol.md,

@@ -22,7 +22,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "proto/atomics.h"
+#include "sys/barrier.h"
+#include "sys/identity.h"
 
 static _Atomic int registered; /* this process: cheap side allowed */
 static _Atomic int heavy_ok;   /* the kernel has GLOBAL_EXPEDITED */

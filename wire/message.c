@@ -5,9 +5,9 @@
  * hostile: text is checked before cJSON sees it, every field is type-checked
  * with cJSON_Is*, and every path frees what it parsed.
  */
-#include "proto/message.h"
+#include "wire/message.h"
 
-#include "proto/errors.h"
+#include "wire/errors.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -17,14 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/frame.h"
+#include "wire/frame.h"
 
 static const struct {
 	const char *name;
 	int code;
 } errno_names[] = {
 /* Error codes travel by name, since errno values differ between
- * architectures: the ones proto/errors.h marks for the wire. */
+ * architectures: the ones wire/errors.h marks for the wire. */
 #define SB_MSG_ERRNO_ENTRY(e, on_wire, text)                                  \
 	{on_wire ? #e : NULL, -(e)},
     SB_ERRNO_MAP(SB_MSG_ERRNO_ENTRY)

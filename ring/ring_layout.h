@@ -46,7 +46,7 @@
  *   | len    | type   | seq            | payload      | crc32c   | pad |
  *   +--------+--------+----------------+--------------+----------+-----+
  *
- * crc32c is the CRC-32C (proto/crc32c.h) of the 16 header bytes followed
+ * crc32c is the CRC-32C (ring/crc32c.h) of the 16 header bytes followed
  * by the len payload bytes, stored unaligned (memcpy). The writer stores it
  * after the payload and before the tail store that commits the record; a
  * reader that finds it wrong gets -EBADMSG for that record, which counts as
@@ -78,8 +78,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/atomics.h"
-#include "proto/shm_lock.h"
+#include "sys/barrier.h"
+#include "sys/deadline.h"
+#include "sys/futex.h"
+#include "sys/identity.h"
+#include "ring/shm_lock.h"
 
 #define SB_RING_MAGIC 0x52425353u    /* "SSBR" in memory */
 #define SB_RING_CTL_MAGIC 0x43425353u /* "SSBC" */

@@ -28,7 +28,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "proto/ring_layout.h"
+#include "ring/ring_layout.h"
 
 /* Topic geometry and policies, for sb_ring_layout() and sb_ring_format(). */
 struct sb_ring_config {

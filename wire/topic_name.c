@@ -3,7 +3,7 @@
  * topic_name.h). Only ASCII ranges are tested, never <ctype.h>, so the
  * answer cannot depend on the process's locale.
  */
-#include "proto/topic_name.h"
+#include "wire/topic_name.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -26,7 +26,10 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "proto/atomics.h"
+#include "sys/barrier.h"
+#include "sys/deadline.h"
+#include "sys/futex.h"
+#include "sys/identity.h"
 
 struct sb_shm_lock {
 	_Atomic uint64_t owner;     /* 0: pid << 32 | tid, 0: free */

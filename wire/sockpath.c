@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "proto/sockpath.h"
+#include "wire/sockpath.h"
 
 int sb_socket_default_path(char *buf, size_t len)
 {

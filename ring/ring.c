@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proto/crc32c.h"
-#include "proto/ring.h"
+#include "ring/crc32c.h"
+#include "ring/ring.h"
 
 #define DEFAULT_SPIN 4000        /* polls (~ a few µs) before a futex sleep */
 #define LOCK_GRACE_MS 10         /* lock wait allowed when timeout_ms is 0 */

@@ -19,7 +19,7 @@
 #include <errno.h>
 #include <limits.h>
 
-#include "proto/shm_lock.h"
+#include "ring/shm_lock.h"
 
 /* Pauses a waiter spends on a held lock before it sleeps: holders keep the
  * lock for a copy at most, so a short spin usually sees it free. */

@@ -2,7 +2,7 @@
  * crc32c.c - CRC-32C, on the SSE4.2 crc32 instruction where the processor
  * has it (chosen once, at the first call), else one table lookup a byte.
  */
-#include "proto/crc32c.h"
+#include "ring/crc32c.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
