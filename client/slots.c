@@ -61,8 +61,7 @@ static struct sb_ring_slot *awaited_slot(const struct sb_slots *v,
 	struct sb_ring_slot *old = v->map.slots[i];
 
 	if (old == NULL || old == SB_RING_SLOT_HOLD ||
-	    (atomic_load_explicit(&old->slot_state, memory_order_acquire) &
-	     1u) == 0) {
+	    !sb_ring_slot_in_use(old)) {
 		return SB_RING_SLOT_HOLD;
 	}
 	return old;
@@ -210,9 +209,8 @@ void sb_slots_prefetch(struct sb_slots *v)
 
 	pthread_mutex_lock(&map->lock);
 	if (!map->current) {
-		/* seq_cst, as in the ring's own check (map_refresh()). */
-		uint64_t gen = atomic_load_explicit(&v->ring->shm_hdr->slot_gen,
-						    memory_order_seq_cst);
+		/* Before the fetch, as in the ring's own check. */
+		uint64_t gen = sb_ring_slot_gen(v->ring);
 
 		map->current = refresh_slots(map) == 0;
 		map->gen = gen;

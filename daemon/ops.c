@@ -394,9 +394,7 @@ static bool add_slot_set(cJSON *r, const struct sbd_topic *t)
 		in_use += t->slot_map.slots[i] != NULL;
 	}
 	return sb_msg_add_int(r, "slot_gen",
-			      (int64_t)(atomic_load_explicit(
-					    &t->ring.shm_hdr->slot_gen,
-					    memory_order_relaxed) &
+			      (int64_t)(sb_ring_slot_gen(&t->ring) &
 					SB_MSG_INT_MAX)) &&
 	       sb_msg_add_int(r, "slots_in_use", in_use);
 }
@@ -647,7 +645,7 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 
 /*
  * slots: a publisher asks for the topic's slot segments, read-only, after
- * the ring's slot_gen told it the set changed (docs/protocol.md). One page
+ * the ring's slot generation told it the set changed (docs/protocol.md). One page
  * of at most SBD_SLOTS_PAGE segments from index "from" on.
  */
 static int op_slots(struct sbd_client *c, const cJSON *req, struct reply *rep,
@@ -717,7 +715,7 @@ static int op_sub_evict(struct sbd_client *c, const cJSON *req,
 		 (unsigned long)c->cred.uid, (long)c->cred.pid,
 		 c->name[0] != '\0' ? c->name : "no name");
 	client = sbd_slot_client(t, (uint32_t)slot);
-	if ((v.state & 1u) == 0 ||
+	if (!v.in_use ||
 	    sbd_topic_evict(t, (uint32_t)slot, v.state, why) < 0) {
 		return sb_msg_errorf(err, -ENOENT,
 				     "slot %" PRId64 " of topic \"%s\" holds "

@@ -12,7 +12,7 @@
  * The write-back copies what changed while publishers keep writing, and
  * must leave a file that is a valid ring at every moment a broker may die:
  *
- *   1. snapshot: read writer_tail, then writer_oldest (a record boundary,
+ *   1. snapshot: read the tail, then the oldest position (a record boundary,
  *      at most one capacity behind that tail), copy the bytes from where
  *      the file ends (or from oldest) up to the tail, then read oldest
  *      again; what a writer reclaimed meanwhile may be torn in the copy,
@@ -192,183 +192,38 @@ int sbd_persist_load(struct sbd_topic *t)
 
 void sbd_persist_loaded(struct sbd_topic *t)
 {
-	const struct sb_ring_header *hdr = t->shm_data;
-	/* relaxed: nobody else maps the memory before it is handed out. */
-	uint64_t tail =
-	    atomic_load_explicit(&hdr->writer_tail, memory_order_relaxed);
-	uint64_t oldest =
-	    atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed);
+	struct sb_ring_positions p;
 
-	t->file.known = oldest <= tail && tail - oldest <= t->ring.capacity;
-	t->file.tail = tail;
-	t->file.oldest = oldest;
-	t->file.next_seq =
-	    atomic_load_explicit(&hdr->writer_next_seq, memory_order_relaxed);
+	/* Nobody else maps the memory before it is handed out. */
+	sb_ring_header_positions(t->shm_data, &p);
+	t->file.known =
+	    p.oldest <= p.tail && p.tail - p.oldest <= t->ring.capacity;
+	t->file.tail = p.tail;
+	t->file.oldest = p.oldest;
+	t->file.next_seq = p.next_seq;
 }
 
 /* ---- the write-back ------------------------------------------------------ */
-
-/* A copy of the ring as it will go to the file. */
-struct snapshot {
-	uint64_t oldest; /* first record counted */
-	uint64_t tail;	 /* end of the records counted */
-	uint64_t next_seq;
-	uint64_t from;	 /* first position copied into `bytes` */
-	uint64_t copied; /* bytes copied: positions [from, from + copied) */
-	unsigned char *bytes;
-};
-
-/* Copies positions [from, from + len) of the ring's data area. */
-static void copy_span(const struct sb_ring *ring, uint64_t from, uint64_t len,
-		      unsigned char *out)
-{
-	uint64_t off = from & ring->mask;
-	uint64_t first =
-	    len < ring->capacity - off ? len : ring->capacity - off;
-
-	memcpy(out, ring->shm_data + off, first);
-	memcpy(out + first, ring->shm_data, len - first);
-}
-
-/* One record of the copy at position `pos`: its end, or 0 if it does not
- * parse (the rules of record_at() in ring.c). */
-static uint64_t record_end(const struct sb_ring *ring, const struct snapshot *s,
-			   uint64_t pos, uint64_t limit, uint32_t *type,
-			   uint64_t *seq)
-{
-	uint64_t room = ring->capacity - (pos & ring->mask);
-	struct sb_ring_record h;
-	uint64_t size;
-
-	if ((pos & (SB_RING_RECORD_ALIGN - 1)) != 0 ||
-	    limit - pos < SB_RING_RECORD_HEADER) {
-		return 0;
-	}
-	memcpy(&h, s->bytes + (pos - s->from), sizeof(h));
-	if (h.type == SB_REC_PAD && h.len == room - SB_RING_RECORD_HEADER) {
-		size = room;
-	} else if (h.type == SB_REC_DATA && h.len <= ring->max_message) {
-		size = sb_ring_record_size(ring, h.len);
-		if (size > room) {
-			return 0;
-		}
-	} else {
-		return 0;
-	}
-	if (limit - pos < size) {
-		return 0;
-	}
-	*type = h.type;
-	*seq = h.seq;
-	return pos + size;
-}
-
-/*
- * Walks the copied records from `start` to s->tail, each DATA record's seq
- * at least `floor` and above the one before: next_seq follows the newest,
- * and the snapshot ends before the first record that breaks these rules (a
- * publisher wrote garbage). Returns how many bytes it cut.
- */
-static uint64_t walk_copy(const struct sb_ring *ring, struct snapshot *s,
-			  uint64_t start, uint64_t floor)
-{
-	uint64_t pos = start, seq, end;
-	uint32_t type;
-	bool seen = false;
-
-	while (pos < s->tail) {
-		end = record_end(ring, s, pos, s->tail, &type, &seq);
-		if (end == 0 || (type == SB_REC_DATA && seq < floor)) {
-			break;
-		}
-		if (type == SB_REC_DATA) {
-			floor = seq + 1;
-			seen = true;
-		}
-		pos = end;
-	}
-	if (seen) {
-		s->next_seq = floor;
-	}
-	end = s->tail;
-	s->tail = pos;
-	return end - pos;
-}
-
-/* Positions that a ring's honest writers can have. */
-static bool sane(const struct sb_ring *ring, uint64_t oldest, uint64_t tail)
-{
-	return oldest <= tail && tail - oldest <= ring->capacity &&
-	       ((oldest | tail) & (SB_RING_RECORD_ALIGN - 1)) == 0;
-}
 
 /*
  * Step 1 of the write-back (see the top of this file). Returns 0, -EAGAIN
  * (writers lapped the copy: try again later), -EBADMSG (positions no
  * honest writer leaves) or -ENOMEM.
  */
-static int take_snapshot(struct sbd_topic *t, struct snapshot *s)
+static int take_snapshot(struct sbd_topic *t, struct sb_ring_snapshot *s)
 {
-	const struct sb_ring *ring = &t->ring;
-	struct sb_ring_header *hdr = ring->shm_hdr;
-	uint64_t oldest2, start, cut;
-	bool incremental;
+	struct sb_ring_positions held = {.oldest = t->file.oldest,
+					 .tail = t->file.tail,
+					 .next_seq = t->file.next_seq};
+	int r = sb_ring_snapshot_take(&t->ring, t->file.known ? &held : NULL, s);
 
-	memset(s, 0, sizeof(*s));
-	/* acquire: pairs with the release store of writer_tail in
-	 * commit_records(); every record before the tail is written. */
-	s->tail = atomic_load_explicit(&hdr->writer_tail, memory_order_acquire);
-	/* Loaded after the tail, so at most one capacity behind it. */
-	s->oldest =
-	    atomic_load_explicit(&hdr->writer_oldest, memory_order_acquire);
-	/* For a copy without any DATA record (walk_copy). */
-	s->next_seq =
-	    atomic_load_explicit(&hdr->writer_next_seq, memory_order_relaxed);
-	if (s->oldest > s->tail && s->oldest - s->tail <= ring->capacity) {
-		return -EAGAIN;
-	}
-	if (!sane(ring, s->oldest, s->tail)) {
-		return -EBADMSG;
-	}
-	/* Only what the file lacks, when the file holds this stream up to
-	 * a tail the ring has not lost yet. */
-	s->from = t->file.known && t->file.tail >= s->oldest &&
-			  t->file.tail <= s->tail && t->file.oldest <= s->oldest
-		      ? t->file.tail
-		      : s->oldest;
-	s->copied = s->tail - s->from;
-	s->bytes = malloc(s->copied > 0 ? s->copied : 1);
-	if (s->bytes == NULL) {
-		return -ENOMEM;
-	}
-	copy_span(ring, s->from, s->copied, s->bytes);
-	/* acquire fence: pairs with the release fence in reclaim(); if a
-	 * byte we copied was overwritten, the oldest we load next is past
-	 * it. */
-	atomic_thread_fence(memory_order_acquire);
-	oldest2 =
-	    atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed);
-	if (oldest2 > s->oldest) {
-		s->oldest = oldest2;
-	}
-	if (s->oldest > s->tail) {
-		free(s->bytes);
-		s->bytes = NULL;
-		return -EAGAIN;
-	}
-	start = s->oldest > s->from ? s->oldest : s->from;
-	incremental = t->file.known && start == t->file.tail;
-	if (incremental) {
-		s->next_seq = t->file.next_seq;
-	}
-	cut = walk_copy(ring, s, start, incremental ? t->file.next_seq : 0);
-	if (cut > 0 && !t->persist_warned) {
+	if (r == 0 && s->cut > 0 && !t->persist_warned) {
 		sbd_warn("topic \"%s\": %" PRIu64 " bytes of records that do "
 			 "not parse are left out of its file",
-			 t->name, cut);
+			 t->name, s->cut);
 		t->persist_warned = true;
 	}
-	return 0;
+	return r;
 }
 
 /* pwrite until done. */
@@ -392,44 +247,21 @@ static int write_all(int fd, const void *buf, uint64_t len, uint64_t off)
 	return 0;
 }
 
-/* The file's header page for a ring of these positions: the geometry is
- * the broker's own (never what a publisher may have written in the
- * memory's header), the statistics are the memory's. */
+/* The file's header page for a ring of these positions (the geometry is
+ * the broker's own, never what a publisher may have written in the
+ * memory's header). */
 static int write_header(struct sbd_topic *t, uint64_t oldest, uint64_t tail,
 			uint64_t next_seq)
 {
-	const struct sb_ring_header *live = t->ring.shm_hdr;
-	struct sb_ring_header h;
+	struct sb_ring_positions p = {
+	    .oldest = oldest, .tail = tail, .next_seq = next_seq};
+	unsigned char page[SB_RING_HEADER_SIZE];
 
-	memset(&h, 0, sizeof(h));
-	h.magic = SB_RING_MAGIC;
-	h.version = t->ring.flags != 0 ? SB_RING_VERSION_FLAGS : SB_RING_VERSION;
-	h.flags = t->ring.flags;
-	h.mode = t->ring.mode;
-	h.overflow = t->ring.overflow;
-	h.max_message = t->ring.max_message;
-	h.capacity = t->ring.capacity;
-	h.slot_count = t->ring.slot_count;
-	h.slot_home = t->ring.slot_home;
-	h.ctl_size = t->ctl_size;
-	if (sb_ring_set_name(&h, t->name) < 0) {
+	if (sb_ring_header_image(&t->ring, t->name, t->ctl_size, &p, page) <
+	    0) {
 		return -EINVAL;
 	}
-	atomic_store_explicit(&h.ready, SB_RING_READY, memory_order_relaxed);
-	atomic_store_explicit(&h.writer_tail, tail, memory_order_relaxed);
-	atomic_store_explicit(&h.writer_oldest, oldest, memory_order_relaxed);
-	atomic_store_explicit(&h.writer_next_seq, next_seq,
-			      memory_order_relaxed);
-	/* relaxed: statistics. */
-	atomic_store_explicit(
-	    &h.stat_published,
-	    atomic_load_explicit(&live->stat_published, memory_order_relaxed),
-	    memory_order_relaxed);
-	atomic_store_explicit(
-	    &h.stat_bytes,
-	    atomic_load_explicit(&live->stat_bytes, memory_order_relaxed),
-	    memory_order_relaxed);
-	return write_all(t->file_fd, &h, sizeof(h), 0);
+	return write_all(t->file_fd, page, sizeof(page), 0);
 }
 
 /* Makes what was written so far durable before what depends on it. */
@@ -442,7 +274,7 @@ static int sync_file(struct sbd_topic *t)
 }
 
 /* Writes the copied records from `start` on into their place in the file. */
-static int write_records(struct sbd_topic *t, const struct snapshot *s,
+static int write_records(struct sbd_topic *t, const struct sb_ring_snapshot *s,
 			 uint64_t start)
 {
 	const struct sb_ring *ring = &t->ring;
@@ -462,7 +294,7 @@ static int write_records(struct sbd_topic *t, const struct snapshot *s,
 }
 
 /* Steps 2 and 3 of the write-back. */
-static int write_snapshot(struct sbd_topic *t, const struct snapshot *s)
+static int write_snapshot(struct sbd_topic *t, const struct sb_ring_snapshot *s)
 {
 	uint64_t start = s->oldest > s->from ? s->oldest : s->from;
 	int r = 0;
@@ -506,27 +338,25 @@ static int write_snapshot(struct sbd_topic *t, const struct snapshot *s)
 
 int sbd_persist_write_back(struct sbd_topic *t)
 {
-	const struct sb_ring_header *hdr = t->ring.shm_hdr;
-	struct snapshot s;
+	struct sb_ring_positions now;
+	struct sb_ring_snapshot s;
 	uint64_t start_ns;
 	int r;
 
 	if (t->file_fd < 0) {
 		return 0;
 	}
-	/* relaxed: only a hint that nothing changed since the last time. */
-	if (t->file.known &&
-	    atomic_load_explicit(&hdr->writer_tail, memory_order_relaxed) ==
-		t->file.tail &&
-	    atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed) ==
-		t->file.oldest) {
+	/* Only a hint that nothing changed since the last time. */
+	sb_ring_header_positions(t->shm_data, &now);
+	if (t->file.known && now.tail == t->file.tail &&
+	    now.oldest == t->file.oldest) {
 		return 0;
 	}
 	start_ns = uv_hrtime();
 	r = take_snapshot(t, &s);
 	if (r == 0) {
 		r = write_snapshot(t, &s);
-		free(s.bytes);
+		sb_ring_snapshot_free(&s);
 		if (r < 0) {
 			/* The file holds one of the two valid rings written
 			 * around the failure: start over from nothing. */

@@ -4,8 +4,8 @@
  * its own, made here at sub_open and given to that subscriber alone
  * read-write, so that no subscriber can write another's slot. Writers get
  * read-only descriptors of all of them on request (op slots), when the
- * ring's slot_gen tells them the set changed; the broker records the set in
- * the ring's header (slot_live) so that a broker restarted under live
+ * ring's slot generation tells them the set changed; the broker records the
+ * set in the ring's header (sb_ring_slot_publish()) so that a broker restarted under live
  * clients knows which subscribers may still hand their slot back.
  * docs/shm-layout.md describes the protocol.
  */
@@ -50,7 +50,7 @@ static void slot_drop(struct sbd_topic *t, uint32_t i)
 	pthread_mutex_unlock(&t->slot_map.lock);
 	if (s->mem != NULL) {
 		/* Before writers and consumers stop seeing the slot (the
-		 * slot_gen bump below). */
+		 * generation bump below). */
 		sb_ring_keep_claim(&t->ring, s->mem);
 		munmap(s->mem, SB_RING_SLOT_SEGMENT_SIZE);
 	}
@@ -236,7 +236,6 @@ static int check_handed_slot(const struct sbd_topic *t, uint32_t i, int fd)
 	char path[64], got[320], name[300], want[320], suffix[32];
 	int seals = fcntl(fd, F_GET_SEALS);
 	int fl = fcntl(fd, F_GETFL);
-	uint32_t state = 0;
 	struct stat st;
 	ssize_t n;
 
@@ -254,10 +253,7 @@ static int check_handed_slot(const struct sbd_topic *t, uint32_t i, int fd)
 	    st.st_uid != geteuid() ||
 	    st.st_size != SB_RING_SLOT_SEGMENT_SIZE || fl < 0 ||
 	    (fl & O_ACCMODE) != O_RDWR || strcmp(got, want) != 0 ||
-	    pread(fd, &state, sizeof(state),
-		  offsetof(struct sb_ring_slot, slot_state)) !=
-		(ssize_t)sizeof(state) ||
-	    (state & 1u) == 0) {
+	    sb_ring_slot_segment_in_use(fd) != 1) {
 		return -EPERM;
 	}
 	return 0;
@@ -320,9 +316,7 @@ cJSON *sbd_slots_page(const struct sbd_topic *t, uint32_t from, int *fds,
 	*nfds = 0;
 	if (mapped == NULL || pending == NULL ||
 	    !sb_msg_add_int(res, "gen",
-			    (int64_t)(atomic_load_explicit(
-					  &t->ring.shm_hdr->slot_gen,
-					  memory_order_relaxed) &
+			    (int64_t)(sb_ring_slot_gen(&t->ring) &
 				      SB_MSG_INT_MAX))) {
 		goto fail;
 	}

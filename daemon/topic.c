@@ -11,6 +11,7 @@
  */
 #include "daemon/broker.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -186,13 +187,8 @@ static bool verify_ring(struct sbd_topic *t)
  * our geometry. */
 static bool reuse_ring(struct sbd_topic *t)
 {
-	const struct sb_ring_header *hdr = t->shm_data;
-	uint64_t oldest =
-	    atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed);
-
-	/* relaxed: no other process maps the memory before we hand it out. */
-	sb_ring_reset_writers(t->shm_data, SB_RING_SLOTS_SEGMENTS);
-	if (sb_ring_format_ctl(t->shm_ctl, t->ctl_size, &t->geo, oldest) < 0 ||
+	if (sb_ring_reformat_ctl(t->shm_data, t->shm_ctl, t->ctl_size,
+				 &t->geo) < 0 ||
 	    sb_ring_attach(&t->ring, t->shm_data, t->data_size, t->shm_ctl,
 			   t->ctl_size) < 0) {
 		return false;
@@ -787,7 +783,7 @@ static int map_adopted(struct sbd_adopt *a, struct adopted *m,
 				     (long long)m->dst.st_size, a->geo.capacity,
 				     m->data_size);
 	}
-	if (m->cst.st_size < (off_t)SB_RING_CTL_SLOTS_OFFSET ||
+	if ((uint64_t)m->cst.st_size < sb_ring_min_ctl_size() ||
 	    (uint64_t)m->cst.st_size > max_ctl) {
 		return sb_msg_errorf(err, -EBADMSG,
 				     "the control segment has %lld bytes",
@@ -823,7 +819,7 @@ static int map_adopted(struct sbd_adopt *a, struct adopted *m,
 	    m->ring.max_message != a->geo.max_message ||
 	    m->ring.mode != a->geo.mode ||
 	    m->ring.overflow != a->geo.overflow ||
-	    m->ring.shm_hdr->ctl_size != m->ctl_size) {
+	    m->ring.ctl_size != m->ctl_size) {
 		return sb_msg_errorf(err, -EBADMSG,
 				     "the ring's geometry differs from the "
 				     "request's");
@@ -1038,17 +1034,18 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	return 0;
 }
 
+/* A counter from shared memory, clipped to what the protocol carries. */
+static int64_t counter(uint64_t v)
+{
+	return (int64_t)(v & SB_MSG_INT_MAX);
+}
+
 cJSON *sbd_topic_info(const struct sbd_topic *t)
 {
-	const struct sb_ring_header *hdr = t->shm_data;
-	/* relaxed: statistics, read at one moment by the broker only. */
-	uint64_t tail =
-	    atomic_load_explicit(&hdr->writer_tail, memory_order_relaxed);
-	uint64_t oldest =
-	    atomic_load_explicit(&hdr->writer_oldest, memory_order_relaxed);
-	uint64_t published =
-	    atomic_load_explicit(&hdr->stat_published, memory_order_relaxed);
+	struct sb_ring_stats st;
 	cJSON *o = cJSON_CreateObject();
+
+	sb_ring_stats(&t->ring, &st);
 
 	if (o == NULL || !cJSON_AddStringToObject(o, "name", t->name) ||
 	    !cJSON_AddStringToObject(o, "mode",
@@ -1063,40 +1060,26 @@ cJSON *sbd_topic_info(const struct sbd_topic *t)
 	    !cJSON_AddBoolToObject(o, "explicit", t->is_explicit) ||
 	    !sb_msg_add_int(o, "publishers", t->publishers) ||
 	    !sb_msg_add_int(o, "subscribers", t->subscribers) ||
-	    !sb_msg_add_int(o, "published",
-			    (int64_t)(published & SB_MSG_INT_MAX)) ||
-	    !sb_msg_add_int(o, "used_bytes",
-			    tail >= oldest && tail - oldest <= t->geo.capacity
-				? (int64_t)(tail - oldest)
-				: 0)) {
+	    !sb_msg_add_int(o, "published", counter(st.published)) ||
+	    !sb_msg_add_int(o, "used_bytes", counter(st.used_bytes))) {
 		cJSON_Delete(o);
 		return NULL;
 	}
 	return o;
 }
 
-/* A counter from shared memory, clipped to what the protocol carries. */
-static int64_t counter(const _Atomic uint64_t *p)
-{
-	/* relaxed: statistics only. */
-	return (int64_t)(atomic_load_explicit(p, memory_order_relaxed) &
-			 SB_MSG_INT_MAX);
-}
-
 static cJSON *header_stats(const struct sbd_topic *t)
 {
-	const struct sb_ring_header *hdr = t->shm_data;
-	/* How many writers wait for room in the ring now (block policy). */
-	uint32_t blocked = sb_ring_blocked_writers(&t->ring);
+	struct sb_ring_stats st;
 	cJSON *o = cJSON_CreateObject();
 
-	if (o == NULL ||
-	    !sb_msg_add_int(o, "published", counter(&hdr->stat_published)) ||
-	    !sb_msg_add_int(o, "bytes", counter(&hdr->stat_bytes)) ||
-	    !sb_msg_add_int(o, "rejected", counter(&hdr->stat_rejected)) ||
-	    !sb_msg_add_int(o, "waits", counter(&hdr->stat_waits)) ||
-	    !sb_msg_add_int(o, "recoveries", counter(&hdr->stat_recoveries)) ||
-	    !sb_msg_add_int(o, "blocked_writers", blocked) ||
+	sb_ring_stats(&t->ring, &st);
+	if (o == NULL || !sb_msg_add_int(o, "published", counter(st.published)) ||
+	    !sb_msg_add_int(o, "bytes", counter(st.bytes)) ||
+	    !sb_msg_add_int(o, "rejected", counter(st.rejected)) ||
+	    !sb_msg_add_int(o, "waits", counter(st.waits)) ||
+	    !sb_msg_add_int(o, "recoveries", counter(st.recoveries)) ||
+	    !sb_msg_add_int(o, "blocked_writers", st.blocked_writers) ||
 	    !sb_msg_add_int(o, "evictions",
 			    (int64_t)(t->evictions & SB_MSG_INT_MAX))) {
 		cJSON_Delete(o);
@@ -1124,37 +1107,21 @@ static uint64_t stalled_ms(const struct sbd_stall *st,
 	return now - st->since;
 }
 
-static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
+static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i,
+			const struct sb_ring_slot_view *v, uint64_t tail)
 {
-	const struct sb_ring_slot *s = t->slots[i].mem;
-	struct sb_ring_slot_view v;
-	uint64_t stalled = 0;
-	uint64_t cursor =
-	    t->geo.mode == SB_RING_QUEUE
-		? atomic_load_explicit(&t->ring.shm_ctl->queue_cursor,
-				       memory_order_relaxed)
-		: atomic_load_explicit(&s->sub_cursor, memory_order_relaxed);
+	uint64_t stalled = stalled_ms(&t->stall[i], v, uv_now(t->broker->loop));
 	cJSON *o = cJSON_CreateObject();
 
-	if (sb_ring_slot_view(&t->ring, i, &v) == 0) {
-		stalled = stalled_ms(&t->stall[i], &v, uv_now(t->broker->loop));
-	}
-	/* relaxed loads: a snapshot for people, not a synchronisation. */
 	if (o == NULL || !sb_msg_add_int(o, "slot", i) ||
-	    !sb_msg_add_int(
-		o, "pid",
-		atomic_load_explicit(&s->slot_pid, memory_order_relaxed)) ||
+	    !sb_msg_add_int(o, "pid", v->pid) ||
 	    !sb_msg_add_int(o, "client", sbd_slot_client(t, i)) ||
-	    !sb_msg_add_int(o, "received", counter(&s->sub_received)) ||
-	    !sb_msg_add_int(o, "lost", counter(&s->sub_lost)) ||
+	    !sb_msg_add_int(o, "received", counter(v->received)) ||
+	    !sb_msg_add_int(o, "lost", counter(v->lost)) ||
 	    !sb_msg_add_int(o, "lag_bytes",
-			    lag(tail, cursor, t->geo.capacity)) ||
-	    !sb_msg_add_int(o, "stalled_ms",
-			    (int64_t)(stalled & SB_MSG_INT_MAX)) ||
-	    !cJSON_AddBoolToObject(
-		o, "sleeping",
-		atomic_load_explicit(&s->sub_sleeping, memory_order_relaxed) >
-		    0)) {
+			    lag(tail, v->position, t->geo.capacity)) ||
+	    !sb_msg_add_int(o, "stalled_ms", counter(stalled)) ||
+	    !cJSON_AddBoolToObject(o, "sleeping", v->sleeping)) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -1164,16 +1131,12 @@ static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i, uint64_t tail)
 static cJSON *slots_stat(const struct sbd_topic *t, uint64_t tail)
 {
 	cJSON *arr = cJSON_CreateArray();
+	struct sb_ring_slot_view v;
 
-	for (uint32_t i = 0; arr != NULL && i < t->geo.slot_count; i++) {
-		struct sb_ring_slot_view v;
-		cJSON *s;
+	for (uint32_t i = 0; arr != NULL && sb_ring_slot_next(&t->ring, &i, &v);
+	     i++) {
+		cJSON *s = slot_stat(t, i, &v, tail);
 
-		if (sb_ring_slot_view(&t->ring, i, &v) < 0 ||
-		    (v.state & 1u) == 0) {
-			continue;
-		}
-		s = slot_stat(t, i, tail);
 		if (s == NULL || !cJSON_AddItemToArray(arr, s)) {
 			cJSON_Delete(s);
 			cJSON_Delete(arr);
@@ -1183,17 +1146,14 @@ static cJSON *slots_stat(const struct sbd_topic *t, uint64_t tail)
 	return arr;
 }
 
-static cJSON *queue_stat(const struct sbd_topic *t, uint64_t tail)
+static cJSON *queue_stat(const struct sb_ring_stats *st, uint64_t capacity)
 {
-	const struct sb_ring_ctl *ctl = t->ring.shm_ctl;
 	cJSON *o = cJSON_CreateObject();
-	uint64_t cursor =
-	    atomic_load_explicit(&ctl->queue_cursor, memory_order_relaxed);
 
 	if (o == NULL ||
 	    !sb_msg_add_int(o, "lag_bytes",
-			    lag(tail, cursor, t->geo.capacity)) ||
-	    !sb_msg_add_int(o, "lost", counter(&ctl->queue_lost))) {
+			    lag(st->tail, st->queue_position, capacity)) ||
+	    !sb_msg_add_int(o, "lost", counter(st->queue_lost))) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -1202,13 +1162,17 @@ static cJSON *queue_stat(const struct sbd_topic *t, uint64_t tail)
 
 cJSON *sbd_topic_stat(const struct sbd_topic *t)
 {
-	const struct sb_ring_header *hdr = t->shm_data;
-	uint64_t tail =
-	    atomic_load_explicit(&hdr->writer_tail, memory_order_relaxed);
+	struct sb_ring_stats st;
 	cJSON *o = cJSON_CreateObject();
-	cJSON *parts[4] = {
-	    sbd_topic_info(t), header_stats(t), slots_stat(t, tail),
-	    t->geo.mode == SB_RING_QUEUE ? queue_stat(t, tail) : NULL};
+	cJSON *parts[4];
+
+	sb_ring_stats(&t->ring, &st);
+	parts[0] = sbd_topic_info(t);
+	parts[1] = header_stats(t);
+	parts[2] = slots_stat(t, st.tail);
+	parts[3] = t->geo.mode == SB_RING_QUEUE
+		       ? queue_stat(&st, t->geo.capacity)
+		       : NULL;
 	const char *names[4] = {"topic", "stats", "subscribers", "queue"};
 	int n = t->geo.mode == SB_RING_QUEUE ? 4 : 3;
 	bool ok = o != NULL;
@@ -1295,7 +1259,7 @@ static void stall_note(struct sbd_stall *st, const struct sb_ring_slot_view *v,
 		st->position = v->position;
 		st->stuck = false;
 	}
-	if ((v->state & 1u) == 0 || unread == 0) {
+	if (!v->in_use || unread == 0) {
 		st->stuck = false;
 	} else if (!st->stuck) {
 		st->stuck = true;
@@ -1314,13 +1278,12 @@ static bool may_evict(const struct sbd_topic *t)
 
 static void sweep_topic(struct sbd_topic *t, uint64_t now)
 {
-	const struct sb_ring_header *hdr = t->shm_data;
-	/* relaxed: a snapshot; a stale tail only delays an eviction. */
-	uint64_t tail =
-	    atomic_load_explicit(&hdr->writer_tail, memory_order_relaxed);
+	struct sb_ring_stats rs;
 	struct sb_ring_slot_view v;
 	char why[200];
 
+	/* A snapshot; a stale tail only delays an eviction. */
+	sb_ring_stats(&t->ring, &rs);
 	for (uint32_t i = 0; i < t->geo.slot_count; i++) {
 		struct sbd_stall *st = &t->stall[i];
 		int64_t unread;
@@ -1328,7 +1291,7 @@ static void sweep_topic(struct sbd_topic *t, uint64_t now)
 		if (sb_ring_slot_view(&t->ring, i, &v) < 0) {
 			continue;
 		}
-		unread = lag(tail, v.position, t->geo.capacity);
+		unread = lag(rs.tail, v.position, t->geo.capacity);
 		stall_note(st, &v, (uint64_t)unread, now);
 		if (!may_evict(t) || !st->stuck ||
 		    now - st->since < t->max_stall_ms) {

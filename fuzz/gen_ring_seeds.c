@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ring/ring.h"
+#include "ring/ring_layout.h"
 
 #define CAPACITY  4096u
 #define DATA_SIZE (SB_RING_HEADER_SIZE + CAPACITY)

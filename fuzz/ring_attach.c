@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "ring/ring.h"
+#include "ring/ring_layout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

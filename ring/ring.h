@@ -28,7 +28,35 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "ring/ring_layout.h"
+
+/* The layout's structs (ring_layout.h), which only ring/ looks into. */
+struct sb_ring_header;
+struct sb_ring_wctl;
+struct sb_ring_ctl;
+struct sb_ring_slot;
+
+/* Geometry and values the layout stores, as callers pass them. */
+#define SB_RING_HEADER_SIZE 4096u /* the data segment's header page */
+#define SB_RING_NAME_SIZE 256u    /* a topic name, with its NUL padding */
+#define SB_RING_SLOTS_INLINE 0u   /* slots in the control segment */
+#define SB_RING_SLOTS_SEGMENTS 1u /* each slot in a segment of its own */
+#define SB_RING_SLOT_SEGMENT_SIZE 4096u /* one subscriber's slot segment */
+#define SB_RING_RECORD_ALIGN 16u
+#define SB_RING_MIN_CAPACITY 4096u
+#define SB_RING_MAX_CAPACITY (1u << 30)
+#define SB_RING_MAX_SLOTS 4096u
+
+/* Flags, fixed by the creator. Any other bit set: a layout this code does
+ * not know (-EPROTO at attach). */
+#define SB_RING_FLAG_CHECKSUM 1u /* DATA records carry a crc32c word */
+#define SB_RING_FLAGS_KNOWN SB_RING_FLAG_CHECKSUM
+
+/* Modes and overflow policies (the public enums have the same values). */
+#define SB_RING_BROADCAST 1u
+#define SB_RING_QUEUE 2u
+#define SB_RING_BLOCK 1u
+#define SB_RING_OVERWRITE 2u
+#define SB_RING_REJECT 3u
 
 /* Topic geometry and policies, for sb_ring_layout() and sb_ring_format(). */
 struct sb_ring_config {
@@ -89,6 +117,7 @@ struct sb_ring {
 	struct sb_ring_slot *shm_slots; /* SB_RING_SLOTS_INLINE only */
 	struct sb_ring_slot_map *slot_map; /* SB_RING_SLOTS_SEGMENTS */
 	uint32_t slot_home;
+	uint64_t ctl_size; /* the control segment's, as the header says */
 	uint64_t capacity;
 	uint64_t mask;
 	uint32_t max_message;
@@ -102,7 +131,7 @@ struct sb_ring {
 	uint32_t spin; /* polls before sleeping on a futex */
 	/* This handle's copy of the writer positions as of its last commit,
 	 * good while writer_epoch still says own.epoch: a writer publishing
-	 * alone then never reads the line readers poll (ring.c). */
+	 * alone then never reads the line readers poll (write.c). */
 	struct sb_writer_view {
 		uint64_t tail;
 		uint64_t oldest; /* may lag the shared one: less room only */
@@ -325,6 +354,26 @@ uint64_t sb_ring_reader_lost(const struct sb_ring_reader *reader);
 int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot);
 
 /*
+ * For a persisted ring about to be served again, before any other process
+ * maps it: resets the writers' part of the data segment's header
+ * (sb_ring_reset_writers(), slots at cfg->slot_home) and formats a new
+ * control segment whose queue starts at the ring's oldest record. Returns
+ * 0 or -EINVAL.
+ */
+int sb_ring_reformat_ctl(void *data, void *ctl, uint64_t ctl_size,
+                         const struct sb_ring_config *cfg);
+
+/* The smallest control segment any ring has. */
+uint64_t sb_ring_min_ctl_size(void);
+
+/*
+ * Reads the slot state in the slot segment open as `fd` (a descriptor a
+ * client handed back): 1 when the slot says it is in use, 0 when not,
+ * -EIO when the segment is too short to hold one.
+ */
+int sb_ring_slot_segment_in_use(int fd);
+
+/*
  * Gives `ring` (attached to a ring with SB_RING_SLOTS_SEGMENTS) the map of
  * its slot segments, which the caller keeps valid and owns.
  */
@@ -351,18 +400,6 @@ void sb_ring_keep_claim(struct sb_ring *ring,
 /* 1 when the header's slot_live bit `index` is set (a restarted broker
  * asks which slots its predecessor gave out), else 0. */
 int sb_ring_slot_recorded(const struct sb_ring *ring, uint32_t index);
-
-/* What the broker reads of one slot (stat, its stall sweep). Values come
- * from shared memory as they are: only the index is checked. */
-struct sb_ring_slot_view {
-	uint32_t state;    /* generation << 1 | 1 while in use */
-	uint32_t pid;      /* the attaching process */
-	uint64_t position; /* its cursor; a queue's shared cursor for a queue */
-};
-
-/* Fills *out with slot `slot`. Returns 0 or -EINVAL (no such slot). */
-int sb_ring_slot_view(const struct sb_ring *ring, uint32_t slot,
-                      struct sb_ring_slot_view *out);
 
 /*
  * Evicts the reader in slot `slot`, if the slot is still in `state` (as
@@ -391,8 +428,113 @@ int sb_ring_slot_evict(struct sb_ring *ring, uint32_t slot, uint32_t state);
  */
 int sb_ring_reap_dead_waiters(struct sb_ring *ring);
 
-/* Writers waiting for space now (bits set in space_waiters): statistics. */
+
+/* ---- statistics (stats.c) ----------------------------------------------
+ * What the broker reads of a ring, at one moment: relaxed loads, values as
+ * shared memory holds them (a hostile writer can make them anything), so
+ * they are for reports and heuristics, never sizes or positions to act on
+ * without checking.
+ */
+
+/* The writers' positions in the header of data segment `data`. */
+struct sb_ring_positions {
+	uint64_t oldest;   /* the oldest record still counted */
+	uint64_t tail;     /* where the next record goes */
+	uint64_t next_seq; /* the seq the next record gets */
+};
+
+/* Reads them from `data` (a mapped data segment, attached or not). */
+void sb_ring_header_positions(const void *data, struct sb_ring_positions *out);
+
+struct sb_ring_stats {
+	uint64_t tail;
+	uint64_t used_bytes; /* tail - oldest; 0 when no honest writer left
+	                      * those positions */
+	uint64_t published;  /* messages, since the ring was formatted */
+	uint64_t bytes;      /* their payload bytes */
+	uint64_t rejected;   /* publishes refused for want of room */
+	uint64_t waits;      /* publishes that waited for room */
+	uint64_t recoveries; /* locks taken over from a dead holder */
+	uint32_t blocked_writers; /* writers waiting for room now */
+	uint64_t queue_position; /* a queue's shared cursor */
+	uint64_t queue_lost;      /* messages the queue lost */
+};
+
+void sb_ring_stats(const struct sb_ring *ring, struct sb_ring_stats *out);
+
+/* Writers waiting for space now. */
 uint32_t sb_ring_blocked_writers(const struct sb_ring *ring);
+
+/* The generation of the set of slots, which sb_ring_slot_publish() bumps
+ * (publishers compare it to know when to fetch the set again). */
+uint64_t sb_ring_slot_gen(const struct sb_ring *ring);
+
+/* Whether the slot at `slot` (a slot segment this process maps) says it
+ * is in use. */
+int sb_ring_slot_in_use(const struct sb_ring_slot *slot);
+
+/* One subscriber slot. */
+struct sb_ring_slot_view {
+	uint32_t state;    /* generation << 1 | in use: what evict takes */
+	int in_use;
+	uint32_t pid;      /* the attaching process */
+	uint64_t position; /* its cursor; a queue's shared cursor for a queue */
+	uint64_t received; /* messages delivered to it */
+	uint64_t lost;     /* messages it missed */
+	int sleeping;      /* one of its threads waits for data */
+};
+
+/* Fills *out with slot `slot`. Returns 0 or -EINVAL (no such slot, or not
+ * mapped in this process). */
+int sb_ring_slot_view(const struct sb_ring *ring, uint32_t slot,
+                      struct sb_ring_slot_view *out);
+
+/* The slot iterator: the first slot in use at or after *index, with *index
+ * set to it and *out filled: 1; 0 when there is none. Go on from
+ * *index + 1. */
+int sb_ring_slot_next(const struct sb_ring *ring, uint32_t *index,
+                      struct sb_ring_slot_view *out);
+
+/* ---- a copy of the records for a file (snapshot.c) ----------------------
+ * What a persistent topic's write-back takes from the live ring while
+ * writers go on, and the header page that describes it in the file.
+ */
+struct sb_ring_snapshot {
+	uint64_t oldest; /* the first record counted */
+	uint64_t tail;   /* the end of the records counted */
+	uint64_t next_seq;
+	uint64_t from;   /* the first position copied into `bytes` */
+	uint64_t copied; /* bytes copied: positions [from, from + copied) */
+	unsigned char *bytes;
+	uint64_t cut; /* bytes of records that did not parse, left out */
+};
+
+/*
+ * Copies the records of `ring` between its oldest and its tail, from where
+ * `held` (what the file holds already, or NULL when unknown) ends if it
+ * holds this stream up to a tail the ring has not lost yet; then walks the
+ * copy with the readers' checks, each DATA seq above the one before, and
+ * ends it before the first record that fails (s->cut says how much was
+ * left out). What a writer reclaimed during the copy is dropped (oldest is
+ * read before and after it). Returns 0 (free it with
+ * sb_ring_snapshot_free()), -EAGAIN (writers lapped the copy: try later),
+ * -EBADMSG (positions no honest writer leaves) or -ENOMEM.
+ */
+int sb_ring_snapshot_take(const struct sb_ring *ring,
+                          const struct sb_ring_positions *held,
+                          struct sb_ring_snapshot *s);
+void sb_ring_snapshot_free(struct sb_ring_snapshot *s);
+
+/*
+ * Fills `page` (SB_RING_HEADER_SIZE bytes) with the data segment header of
+ * a ring of `ring`'s geometry (the handle's, never what a writer may have
+ * put in the memory's header), named `name`, with `ctl_size` and the
+ * positions `p`, its statistics taken from the memory's. Returns 0 or
+ * -EINVAL (name too long).
+ */
+int sb_ring_header_image(const struct sb_ring *ring, const char *name,
+                         uint64_t ctl_size, const struct sb_ring_positions *p,
+                         void *page);
 
 /* ---- watching a reader from another thread ------------------------------
  * For a descriptor that polls readable while messages wait (the bus

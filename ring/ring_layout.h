@@ -1,9 +1,9 @@
 /*
  * ring_layout.h - the shared-memory layout of one topic: what every process
  * that touches a topic must agree on byte for byte. This header is the
- * specification (docs/shm-layout.md says the same in prose); ring.c holds the
- * operations over it. Nothing here is trusted when read: ring.c checks every
- * value against the geometry it copied at attach time.
+ * specification (docs/shm-layout.md says the same in prose); the other
+ * files of ring/ hold the operations over it. Nothing here is trusted when
+ * read: they check every value against the geometry copied at attach time.
  *
  * A topic is two segments, so that a subscriber can map the messages
  * read-only while still writing its own cursor:
@@ -82,6 +82,7 @@
 #include "sys/deadline.h"
 #include "sys/futex.h"
 #include "sys/identity.h"
+#include "ring/ring.h"
 #include "ring/shm_lock.h"
 
 #define SB_RING_MAGIC 0x52425353u    /* "SSBR" in memory */
@@ -106,23 +107,19 @@
  * which no other subscriber can write. */
 #define SB_RING_CTL_VERSION 8u
 #define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
+/* The sizes, limits and field values that the rest of the library passes
+ * to the ring are in ring.h: SB_RING_HEADER_SIZE, SB_RING_NAME_SIZE,
+ * SB_RING_SLOTS_*, SB_RING_SLOT_SEGMENT_SIZE, SB_RING_RECORD_ALIGN,
+ * SB_RING_{MIN,MAX}_CAPACITY, SB_RING_MAX_SLOTS, SB_RING_FLAG_*, and the
+ * mode and overflow values. */
 
-#define SB_RING_HEADER_SIZE 4096u
 #define SB_RING_NAME_OFFSET 512u /* sb_ring_header.topic_name */
-#define SB_RING_NAME_SIZE 256u   /* with its NUL padding */
 #define SB_RING_CTL_SLOTS_OFFSET 1024u
 #define SB_RING_WCTL_OFFSET 1024u /* in the data header page */
 #define SB_RING_WCTL_SIZE 1024u
 #define SB_RING_SLOT_LIVE_OFFSET 2048u /* sb_ring_header.slot_live */
-#define SB_RING_SLOTS_INLINE 0u   /* sb_ring_header.slot_home */
-#define SB_RING_SLOTS_SEGMENTS 1u
-#define SB_RING_SLOT_SEGMENT_SIZE 4096u /* one subscriber's slot segment */
-#define SB_RING_RECORD_ALIGN 16u
 #define SB_RING_RECORD_HEADER 16u
 #define SB_RING_RECORD_CHECKSUM 4u /* the crc32c word of a checksummed DATA */
-#define SB_RING_MIN_CAPACITY 4096u
-#define SB_RING_MAX_CAPACITY (1u << 30)
-#define SB_RING_MAX_SLOTS 4096u
 #define SB_RING_MAX_SPACE_WAITERS 64u /* one bit each in a 64-bit mask */
 #define SB_RING_SOLO_AFTER 64u /* locked publishes in a row before solo */
 #define SB_RING_SOLO_ENTRIES 8u /* threads that can be solo over time */
@@ -136,21 +133,9 @@
 #define SB_RING_FENCE_GEN 4u /* one generation */
 #define SB_RING_FENCE_QUIET 64u /* commits with nobody asleep to disarm */
 
-/* Bits of sb_ring_header.flags, fixed by the creator. Any other bit set:
- * a layout this code does not know (-EPROTO at attach). */
-#define SB_RING_FLAG_CHECKSUM 1u /* DATA records carry a crc32c word */
-#define SB_RING_FLAGS_KNOWN SB_RING_FLAG_CHECKSUM
-
 /* Values of sb_ring_record.type. Anything else is corruption. */
 #define SB_REC_DATA 1u
 #define SB_REC_PAD 2u
-
-/* Values of the mode and overflow fields (and of the public enums). */
-#define SB_RING_BROADCAST 1u
-#define SB_RING_QUEUE 2u
-#define SB_RING_BLOCK 1u
-#define SB_RING_OVERWRITE 2u
-#define SB_RING_REJECT 3u
 
 struct sb_ring_record {
 	uint32_t len;  /* 0: payload bytes (DATA) or filler bytes (PAD) */
@@ -177,7 +162,7 @@ struct sb_ring_slot {
 	uint32_t reserved0;            /* 28: zero */
 	/* 32: queue consumers: the seq after the last record this consumer
 	 * took (its claim), so that a queue position set back in the shared
-	 * control segment gives no message twice (ring.c, taken_seq()). */
+	 * control segment gives no message twice (space.c, taken_seq()). */
 	_Atomic uint64_t queue_claim;
 	uint8_t reserved0b[24];        /* 40: zero */
 	_Atomic uint32_t slot_state;   /* 64: generation << 1 | 1 when in use */
@@ -385,7 +370,7 @@ struct sb_ring_ctl {
 	/* 264: generation << 2 | SB_RING_FENCE_OFF, _ARMING or _ARMED: while
 	 * not OFF, writers fence between their tail store and their look at
 	 * data_waiters, and while ARMED a reader going to sleep needs no
-	 * heavy fence ("Fenced commits" in ring.c). Readers arm it, writers
+	 * heavy fence ("Fenced commits" in write.c). Readers arm it, writers
 	 * disarm it after SB_RING_FENCE_QUIET commits with nobody asleep. */
 	_Atomic uint32_t commit_fence;
 	uint8_t reserved3[116];        /* 268: zero */

@@ -27,7 +27,7 @@ int sb_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 	}
 	/* FUTEX_WAIT takes a relative timeout; the kernel re-checks *word
 	 * against `expected` atomically with queueing us, which is what makes
-	 * the waiter-count protocols in ring.c free of lost wake-ups. */
+	 * the waiter-count protocols of ring/ free of lost wake-ups. */
 	r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected,
 	            deadline != NULL ? &rel : NULL, NULL, 0);
 	if (r == 0 || errno == EAGAIN) {

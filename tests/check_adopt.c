@@ -28,6 +28,7 @@
 
 #include "include/shmbus/shmbus.h"
 #include "ring/ring.h"
+#include "ring/ring_layout.h"
 #include "tests/broker_harness.h"
 #include "tests/rawclient.h"
 #include "tests/suites.h"

@@ -18,6 +18,7 @@
 #include "ring/crc32c.h"
 #include "shmbus/shmbus.h"
 #include "ring/ring.h"
+#include "ring/ring_layout.h"
 #include "tests/broker_harness.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"

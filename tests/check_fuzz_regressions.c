@@ -16,6 +16,7 @@
 #include "wire/frame.h"
 #include "wire/message.h"
 #include "ring/ring.h"
+#include "ring/ring_layout.h"
 #include "tests/suites.h"
 
 /* ---- frames: fuzz/corpus/frame_message/bad-* -------------------------- */

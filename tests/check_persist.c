@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ring/ring.h"
+#include "ring/ring_layout.h"
 #include "shmbus/shmbus.h"
 #include "tests/broker_harness.h"
 #include "tests/rawclient.h"

@@ -1,5 +1,5 @@
 /*
- * check_ring.c - unit tests of the topic ring (ring/ring.c): geometry,
+ * check_ring.c - unit tests of the topic ring (ring/): geometry,
  * attach checks, copy and zero-copy paths, wrap-around at every offset near
  * the end, each overflow policy, broadcast and queue reading, slots, and
  * corrupted records. Multi-process stress and crash tests are in
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ring/ring.h"
+#include "ring/ring_layout.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"
 

@@ -1,5 +1,5 @@
 /*
- * check_ring_mp.c - the topic ring (ring/ring.c) between real processes:
+ * check_ring_mp.c - the topic ring (ring/) between real processes:
  * fork()ed producers and readers stressing broadcast, queue and overwrite
  * rings with checksummed payloads, SIGKILLed writers, subscribers and queue
  * consumers, and rings filled with random bytes. It exists because the
@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "ring/ring.h"
+#include "ring/ring_layout.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"
 

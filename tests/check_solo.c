@@ -1,5 +1,5 @@
 /*
- * check_solo.c - the solo writer of ring/ring.c: a thread that published
+ * check_solo.c - the solo writer (ring/solo.c): a thread that published
  * SB_RING_SOLO_AFTER times in a row under writer_lock publishes without it
  * until another writer (another thread, another process, another handle)
  * takes the lock. These tests check that solo is granted and revoked, that
@@ -28,6 +28,7 @@
 #include "sys/futex.h"
 #include "sys/identity.h"
 #include "ring/ring.h"
+#include "ring/ring_layout.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"
 

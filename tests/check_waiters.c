@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ring/ring.h"
+#include "ring/ring_layout.h"
 #include "tests/suites.h"
 #include "tests/testutil.h"
 
