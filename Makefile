@@ -75,7 +75,7 @@ SPIN_PAIR := $(B)/spin-pair
 
 .PHONY: all lib examples test check-variant check-install run bench bench-smoke \
         clean deps format install soak fuzz fuzz-short fuzz-build fuzz-deps \
-        fuzz-seeds
+        fuzz-seeds fuzz-seeds-check format-check
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -108,6 +108,7 @@ test: deps
 	$(MAKE) --no-print-directory VARIANT=plain check-variant
 	$(MAKE) --no-print-directory VARIANT=asan check-variant
 	$(MAKE) --no-print-directory fuzz-short
+	$(MAKE) --no-print-directory fuzz-seeds-check
 	$(MAKE) --no-print-directory VARIANT=plain check-install
 	$(MAKE) --no-print-directory VARIANT=plain bench-smoke
 
@@ -242,13 +243,28 @@ fuzz: fuzz-build
 fuzz-short: fuzz-build
 	sh scripts/fuzz.sh $(FUZZ_B) 10 $(FUZZ_TARGETS)
 
-# Rewrites fuzz/corpus/ring_attach/ with rings made by the ring code itself
-# (fuzz/gen_ring_seeds.c); the result is committed.
-fuzz-seeds:
-	@mkdir -p $(FUZZ_B) fuzz/corpus/ring_attach
+# Rewrites fuzz/corpus/ring_attach/ (or FUZZ_SEEDS_DIR) with rings made by
+# the ring code itself (fuzz/gen_ring_seeds.c); the result is committed.
+FUZZ_SEEDS_DIR ?= fuzz/corpus/ring_attach
+fuzz-seeds: fuzz-deps
+	@mkdir -p $(FUZZ_B) $(FUZZ_SEEDS_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $(FUZZ_B)/gen_ring_seeds \
 	      fuzz/gen_ring_seeds.c $(SYS_SRCS) $(RING_SRCS) $(LIBS_SYS)
-	$(FUZZ_B)/gen_ring_seeds fuzz/corpus/ring_attach
+	$(FUZZ_B)/gen_ring_seeds $(FUZZ_SEEDS_DIR)
+
+# What make test asks of the seed generator, without touching the
+# committed corpus: it builds and writes its seeds into a temporary
+# directory, each of them is in the committed corpus under the same name
+# (a new seed was committed), and ring_attach runs each once cleanly.
+fuzz-seeds-check: fuzz-build
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	$(MAKE) --no-print-directory FUZZ_SEEDS_DIR=$$d fuzz-seeds && \
+	test -n "$$(ls $$d)" && \
+	for f in $$(ls $$d); do \
+	    test -f fuzz/corpus/ring_attach/$$f || \
+	    { echo "fuzz-seeds-check: seed $$f is not committed" \
+	           "(run make fuzz-seeds)" >&2; exit 1; }; done && \
+	$(FUZZ_B)/ring_attach -runs=0 $$d
 
 $(FUZZ_B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
