@@ -8,6 +8,7 @@
  * listens on the socket is trusted only when it runs as a user the client
  * trusts, and memory it hands over only when that user owns it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -30,6 +31,7 @@
 #include "sys/deadline.h"
 #include "sys/futex.h"
 #include "sys/identity.h"
+#include "wire/fdpass.h"
 #include "wire/frame.h"
 #include "wire/sockpath.h"
 
@@ -48,6 +50,8 @@
 /* Room for more descriptors than a reply may carry, so that a few extra
  * ones are received (and closed) rather than truncated. */
 #define CMSG_FDS (SB_CLIENT_MAX_FDS * 2)
+static_assert(CMSG_FDS <= SB_FDPASS_ROOM_MAX, "a reply's descriptors fit");
+static_assert(SB_CLIENT_MAX_FDS <= SB_FDPASS_MAX, "a request's too");
 
 /* One socket to one broker, and the request state that goes with it. A
  * reconnection builds a new link privately (connect and hello without the
@@ -262,44 +266,25 @@ static int await_output(const struct link *ln, struct sb_wait *w)
 static int send_all(const struct link *ln, const char *buf, size_t len,
 		    const int *fds, int nfds, int timeout_ms)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * SB_CLIENT_MAX_FDS)];
-	} control;
 	/* The clock is read only if the socket is ever full. */
 	struct sb_wait w = sb_wait_start(timeout_ms);
 
 	while (len > 0) {
-		struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		ssize_t n;
+		/* MSG_NOSIGNAL (sb_fdpass_send): a dead broker must not kill
+		 * us with SIGPIPE. */
+		ssize_t n = sb_fdpass_send(ln->fd, buf, len, fds, nfds);
 
-		if (nfds > 0) {
-			struct cmsghdr *cm;
-
-			memset(&control, 0, sizeof(control));
-			mh.msg_control = control.buf;
-			mh.msg_controllen =
-			    CMSG_SPACE(sizeof(int) * (size_t)nfds);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-			memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-		}
-		/* MSG_NOSIGNAL: a dead broker must not kill us with SIGPIPE. */
-		n = sendmsg(ln->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			int r;
 
-			if (errno == EINTR) {
+			if (n == -EINTR) {
 				continue;
 			}
-			if (errno == EPIPE || errno == ECONNRESET) {
+			if (n == -EPIPE || n == -ECONNRESET) {
 				return -ECONNRESET;
 			}
-			if (errno != EAGAIN) {
-				return -errno;
+			if (n != -EAGAIN) {
+				return (int)n;
 			}
 			r = await_output(ln, &w);
 			if (r < 0) {
@@ -313,33 +298,6 @@ static int send_all(const struct link *ln, const char *buf, size_t len,
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-/* Keeps the SCM_RIGHTS descriptors of one recvmsg in `rep`, closing those
- * beyond SB_CLIENT_MAX_FDS and anything that is not SCM_RIGHTS data. */
-static void collect_fds(struct msghdr *mh, struct sb_client_reply *rep,
-			int *extra)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
-	     c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
-			continue;
-		}
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (rep->nfds < SB_CLIENT_MAX_FDS) {
-				rep->fds[rep->nfds++] = fd;
-			} else {
-				close(fd);
-				(*extra)++;
-			}
-		}
-	}
 }
 
 /* recvmsg attempts (~1 µs each) before a reply wait sleeps in poll. */
@@ -383,12 +341,9 @@ static int await_input(const struct link *ln, const struct timespec *deadline,
 static int recv_chunk(struct link *ln, const struct timespec *deadline,
 		      struct sb_client_reply *rep, int *extra)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * CMSG_FDS)];
-	} control;
-	struct iovec iov = {.iov_base = ln->rbuf, .iov_len = sizeof(ln->rbuf)};
-	struct msghdr mh;
+	struct sb_fdpass_in in = {.fds = rep->fds,
+				  .max = SB_CLIENT_MAX_FDS,
+				  .room = CMSG_FDS};
 	ssize_t n;
 	int r;
 
@@ -397,23 +352,21 @@ static int recv_chunk(struct link *ln, const struct timespec *deadline,
 		if (r < 0) {
 			return r;
 		}
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = control.buf;
-		mh.msg_controllen = sizeof(control.buf);
-		/* MSG_CMSG_CLOEXEC: descriptors must not leak into a child
-		 * that another thread execs meanwhile. */
-		n = recvmsg(ln->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		/* Close-on-exec (sb_fdpass_recv): descriptors must not leak
+		 * into a child that another thread execs meanwhile. */
+		in.n = rep->nfds;
+		in.extra = *extra;
+		n = sb_fdpass_recv(ln->fd, ln->rbuf, sizeof(ln->rbuf), &in);
+		rep->nfds = in.n;
+		*extra = in.extra;
 		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
+			if (n == -EINTR || n == -EAGAIN) {
 				sb_cpu_relax();
 				continue;
 			}
-			return errno == ECONNRESET ? -ECONNRESET : -errno;
+			return (int)n;
 		}
-		collect_fds(&mh, rep, extra);
-		if ((mh.msg_flags & MSG_CTRUNC) != 0) {
+		if (in.truncated) {
 			return -EPROTO;
 		}
 		if (n == 0) {
