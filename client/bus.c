@@ -3,8 +3,8 @@
  * the topic ring (ring/ring.c): topics are created and opened by name
  * through the broker, then publishers and subscribers work on the mapped
  * ring alone, so the data path never touches the socket and survives the
- * broker. Also the pollable descriptor of a subscriber and its watcher
- * thread.
+ * broker (opening a topic's segments is topic_open.c's). Also the pollable
+ * descriptor of a subscriber and its watcher thread.
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,6 +22,7 @@
 
 #include "client/bus_internal.h"
 #include "client/slots.h"
+#include "client/topic_open.h"
 #include "sys/barrier.h"
 #include "sys/deadline.h"
 #include "sys/futex.h"
@@ -167,245 +168,11 @@ int shmbus_topic_delete(shmbus *bus, const char *topic)
 	return simple_call(bus, "topic_delete", req);
 }
 
-/* ---- opening: request, descriptors, mappings ------------------------- */
-
-/* Checks that `fd` is really at least `size` bytes (a smaller object would
- * fault on access beyond its end) and notes what it is in *dev and *ino. */
-static int check_segment(int fd, size_t size, dev_t *dev, ino_t *ino)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0) {
-		return -errno;
-	}
-	if (st.st_size < 0 || (uint64_t)st.st_size < size) {
-		return -EPROTO;
-	}
-	*dev = st.st_dev;
-	*ino = st.st_ino;
-	return 0;
-}
-
-/*
- * Maps the data segment (fds[0]) with the key's protection and the control
- * segment (fds[1]) read-write. On failure nothing stays mapped.
- * MAP_POPULATE: every page is entered in our page tables now, so that no
- * publish or receive of the first lap of the ring takes a page fault. On
- * the 2026-12-04 virtual machine a first write to a page cost 10.9 us
- * without its entry and 5.2 us with it (the rest is the hypervisor's own
- * tables), against 0.33 us a page to populate here. The broker committed
- * the memory at creation; this only maps it.
- */
-static int map_segments(const int *fds, struct sb_linger_segs *m)
-{
-	m->data = mmap(NULL, m->key.data_size, m->key.data_prot,
-		       MAP_SHARED | MAP_POPULATE, fds[0], 0);
-	if (m->data == MAP_FAILED) {
-		m->data = NULL;
-		return -errno;
-	}
-	m->ctl = mmap(NULL, m->key.ctl_size, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_POPULATE, fds[1], 0);
-	if (m->ctl == MAP_FAILED) {
-		int r = -errno;
-
-		m->ctl = NULL;
-		sb_linger_unmap(m);
-		return r;
-	}
-	return 0;
-}
-
-/*
- * Maps the two segments the broker sent, or takes the mapping of the same
- * two objects that a recent close left lingering (linger.h): m->key holds
- * the sizes and the data protection on entry.
- */
-static int map_grant(shmbus *bus, const int *fds, struct sb_linger_segs *m)
-{
-	struct sb_linger_key *k = &m->key;
-	int r = check_segment(fds[0], k->data_size, &k->data_dev,
-			      &k->data_ino);
-
-	if (r == 0) {
-		r = check_segment(fds[1], k->ctl_size, &k->ctl_dev,
-				  &k->ctl_ino);
-	}
-	if (r < 0 || sb_linger_take(sb_client_linger(bus), k, m)) {
-		return r;
-	}
-	return map_segments(fds, m);
-}
-
-/* What an open reply told us. */
-struct grant {
-	int64_t handle;
-	int64_t slot_index; /* sub_open only */
-	/* pub_open only: the slot set's generation and how many slots were
-	 * in use when the broker replied (-1: not said). */
-	int64_t slot_gen;
-	int64_t slots_in_use;
-	uint64_t gen;  /* the connection that granted it */
-	struct sb_linger_segs m;
-	int data_fd; /* kept open for handing the topic back */
-	int ctl_fd;
-	int slot_fd;		   /* sub_open only */
-	struct sb_ring_slot *slot; /* its mapping (read-write) */
-	bool persistent;
-	bool is_explicit;
-};
-
-static void close_grant_fds(struct grant *g)
-{
-	if (g->data_fd >= 0) {
-		close(g->data_fd);
-		g->data_fd = -1;
-	}
-	if (g->ctl_fd >= 0) {
-		close(g->ctl_fd);
-		g->ctl_fd = -1;
-	}
-	if (g->slot_fd >= 0) {
-		close(g->slot_fd);
-		g->slot_fd = -1;
-	}
-}
-
-static int read_grant(const struct sb_client_reply *rep, int sub,
-		      struct grant *g)
-{
-	const cJSON *res = rep->msg.result;
-	const cJSON *info;
-	int64_t data_size, ctl_size;
-
-	/* The topic's info is optional to us: it only says how to describe
-	 * the topic when handing it back to a restarted broker. */
-	if (sb_msg_get_object(res, "topic", &info, NULL) == 0) {
-		(void)sb_msg_get_bool_opt(info, "persistent", false,
-					  &g->persistent, NULL);
-		(void)sb_msg_get_bool_opt(info, "explicit", false,
-					  &g->is_explicit, NULL);
-	}
-	if (sb_msg_get_int(res, "handle", 0, SB_MSG_INT_MAX, &g->handle, NULL) <
-	    0) {
-		return -EPROTO;
-	}
-	if (sb_msg_get_int(res, "data_size", 1, SB_MSG_INT_MAX, &data_size,
-			   NULL) < 0 ||
-	    sb_msg_get_int(res, "ctl_size", 1, SB_MSG_INT_MAX, &ctl_size,
-			   NULL) < 0 ||
-	    (uint64_t)data_size > SIZE_MAX || (uint64_t)ctl_size > SIZE_MAX ||
-	    rep->nfds != (sub ? 3 : 2) ||
-	    (sub && sb_msg_get_int(res, "slot", 0, SB_RING_MAX_SLOTS - 1,
-				   &g->slot_index, NULL) < 0)) {
-		return -EPROTO;
-	}
-	if (!sub && (sb_msg_get_int(res, "slot_gen", 0, SB_MSG_INT_MAX,
-				    &g->slot_gen, NULL) < 0 ||
-		     sb_msg_get_int(res, "slots_in_use", 0, SB_RING_MAX_SLOTS,
-				    &g->slots_in_use, NULL) < 0)) {
-		g->slot_gen = g->slots_in_use = -1;
-	}
-	g->m.key.data_size = (size_t)data_size;
-	g->m.key.ctl_size = (size_t)ctl_size;
-	return 0;
-}
-
-/*
- * Asks for `op` on `topic`, maps the two segments it grants (data with
- * `data_prot`, control read-write) and attaches `ring`. On failure nothing
- * is left: mappings undone, descriptors closed, the handle given back.
- */
-static int open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
-		      int sub, struct grant *g, struct sb_ring *ring)
-{
-	struct sb_client_reply rep;
-	int r, have_handle = 0;
-
-	memset(g, 0, sizeof(*g));
-	g->handle = -1;
-	g->data_fd = g->ctl_fd = g->slot_fd = -1;
-	r = sb_client_call(bus, op, req, &rep);
-	g->gen = rep.gen;
-	if (r == 0) {
-		r = read_grant(&rep, sub, g);
-		have_handle = g->handle >= 0;
-	}
-	if (r == 0) {
-		r = sb_client_check_memory(&rep);
-	}
-	if (r == 0) {
-		g->m.key.data_prot = data_prot;
-		r = map_grant(bus, rep.fds, &g->m);
-	}
-	if (r == 0) {
-		/* Kept, not closed: a restarted broker gets them back. */
-		g->data_fd = rep.fds[0];
-		g->ctl_fd = rep.fds[1];
-		rep.fds[0] = rep.fds[1] = -1;
-		if (sub) {
-			g->slot_fd = rep.fds[2];
-			rep.fds[2] = -1;
-			r = sb_slots_map_one(g->slot_fd, PROT_READ | PROT_WRITE,
-				     &g->slot);
-		}
-	}
-	sb_client_reply_fini(&rep);
-	if (r == 0) {
-		r = sb_ring_attach(ring, g->m.data, g->m.key.data_size,
-				   g->m.ctl, g->m.key.ctl_size);
-	}
-	if (r < 0) {
-		sb_linger_unmap(&g->m);
-		sb_slots_unmap_one(&g->slot);
-		close_grant_fds(g);
-		if (have_handle) {
-			sb_client_close_handle(bus, g->handle, g->gen);
-		}
-	}
-	return r;
-}
-
-/* Fills the connection's record of an open pub or sub from its grant and
- * registers it (the descriptors pass to `reg`). */
-static void register_topic(shmbus *bus, struct sb_client_topic *reg,
-			   const char *topic, int sub, struct grant *g,
-			   const struct sb_ring *ring,
-			   struct sb_ring_reader *rd)
-{
-	snprintf(reg->name, sizeof(reg->name), "%s", topic);
-	reg->sub = sub;
-	reg->data_fd = g->data_fd;
-	reg->ctl_fd = g->ctl_fd;
-	reg->slot_fd = g->slot_fd;
-	reg->slot = (uint32_t)g->slot_index;
-	reg->persistent = g->persistent;
-	reg->is_explicit = g->is_explicit;
-	reg->ring = ring;
-	reg->rd = rd;
-	reg->handle = -1;
-	g->data_fd = g->ctl_fd = g->slot_fd = -1;
-	(void)sb_client_topic_add(bus, reg, g->handle, g->gen);
-}
-
-/* Unregisters (closing the handle on the current connection) and closes
- * the kept descriptors. */
-static void unregister_topic(shmbus *bus, struct sb_client_topic *reg)
-{
-	sb_client_topic_remove(bus, reg);
-	close(reg->data_fd);
-	close(reg->ctl_fd);
-	if (reg->slot_fd >= 0) {
-		close(reg->slot_fd);
-	}
-	reg->data_fd = reg->ctl_fd = reg->slot_fd = -1;
-}
-
 /* ---- publishing ------------------------------------------------------ */
 
 int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 {
-	struct grant g;
+	struct sb_client_grant g;
 	shmbus_pub *pub;
 	cJSON *req;
 	int r;
@@ -423,12 +190,12 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 		cJSON_Delete(req);
 		return -ENOMEM;
 	}
-	r = open_topic(bus, "pub_open", req, PROT_READ | PROT_WRITE, 0, &g,
-		       &pub->ring);
+	r = sb_client_open_topic(bus, "pub_open", req, PROT_READ | PROT_WRITE,
+				 0, &g, &pub->ring);
 	if (r == 0 && sb_slots_init(&pub->slots, bus, &pub->reg, &pub->ring,
 				    g.slot_gen, g.slots_in_use) < 0) {
 		sb_linger_unmap(&g.m);
-		close_grant_fds(&g);
+		sb_client_close_grant_fds(&g);
 		sb_client_close_handle(bus, g.handle, g.gen);
 		r = -ENOMEM;
 	}
@@ -440,7 +207,8 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 	pub->bus = bus;
 	pub->m = g.m;
 	atomic_init(&pub->claim_tid, 0);
-	register_topic(bus, &pub->reg, topic, 0, &g, &pub->ring, NULL);
+	sb_client_register_topic(bus, &pub->reg, topic, 0, &g, &pub->ring,
+				 NULL);
 	/* Now, while the broker is surely there: a publisher whose broker
 	 * has gone since goes on reclaiming past the subscribers it knows. */
 	sb_slots_prefetch(&pub->slots);
@@ -534,7 +302,7 @@ int shmbus_pub_close(shmbus_pub *pub)
 	if (atomic_load_explicit(&pub->claim_tid, memory_order_relaxed) != 0) {
 		(void)sb_ring_abort(&pub->ring, &pub->claim);
 	}
-	unregister_topic(pub->bus, &pub->reg);
+	sb_client_unregister_topic(pub->bus, &pub->reg);
 	sb_slots_fini(&pub->slots);
 	sb_linger_put(sb_client_linger(pub->bus), &pub->m);
 	sb_client_unref(pub->bus);
@@ -546,7 +314,7 @@ int shmbus_pub_close(shmbus_pub *pub)
 
 int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 {
-	struct grant g;
+	struct sb_client_grant g;
 	shmbus_sub *sub;
 	cJSON *req;
 	int r;
@@ -569,7 +337,8 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 		cJSON_Delete(req);
 		return -ENOMEM;
 	}
-	r = open_topic(bus, "sub_open", req, PROT_READ, 1, &g, &sub->ring);
+	r = sb_client_open_topic(bus, "sub_open", req, PROT_READ, 1, &g,
+				 &sub->ring);
 	if (r == 0) {
 		r = sb_ring_reader_open_slot(&sub->ring, g.slot,
 					     (uint32_t)g.slot_index, start,
@@ -584,7 +353,7 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 		if (r < 0) {
 			sb_linger_unmap(&g.m);
 			sb_slots_unmap_one(&g.slot);
-			close_grant_fds(&g);
+			sb_client_close_grant_fds(&g);
 			sb_client_close_handle(bus, g.handle, g.gen);
 		}
 	}
@@ -597,7 +366,8 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 	sub->m = g.m;
 	sub->slot = g.slot;
 	sub->efd = -1;
-	register_topic(bus, &sub->reg, topic, 1, &g, &sub->ring, &sub->rd);
+	sb_client_register_topic(bus, &sub->reg, topic, 1, &g, &sub->ring,
+				 &sub->rd);
 	if (sub->slots.map.slots != NULL) {
 		sb_slots_prefetch(&sub->slots);
 	}
@@ -814,7 +584,7 @@ int shmbus_sub_close(shmbus_sub *sub)
 	stop_watcher(sub);
 	/* Unregistered first, so that a reconnection cannot hand the slot
 	 * back (or end it) while we free it. */
-	unregister_topic(sub->bus, &sub->reg);
+	sb_client_unregister_topic(sub->bus, &sub->reg);
 	/* Free the slot before unmapping it (writers stop waiting now, not
 	 * when the broker reads the close). */
 	(void)sb_ring_reader_close(&sub->rd);

@@ -46,13 +46,14 @@
  * One open publisher or subscriber as the connection remembers it, so that
  * it can hand the topic back to a restarted broker (op topic_adopt). The
  * struct lives inside the shmbus_pub or shmbus_sub; bus.c fills it and owns
- * the descriptors; conn.c links it and, under the connection's lock, sets
- * `handle` and rewrites a subscriber's slot owner. The descriptors stay
- * open for the life of the pub or sub: a subscriber's data descriptor is
- * read-only, so a topic only subscribers hand back stays read-only.
+ * the descriptors; the connection (topic_handles.c) links it and, under
+ * its lock, sets `handle` and rewrites a subscriber's slot owner. The
+ * descriptors stay open for the life of the pub or sub: a subscriber's
+ * data descriptor is read-only, so a topic only subscribers hand back
+ * stays read-only.
  */
 struct sb_client_topic {
-	struct sb_client_topic *next; /* conn.c's list, under its lock */
+	struct sb_client_topic *next; /* the connection's list, its lock */
 	char name[SB_TOPIC_NAME_MAX + 1];
 	int sub;		    /* 1: subscriber, data_fd read-only */
 	int data_fd;		    /* the data segment (owned by bus.c) */
@@ -63,8 +64,8 @@ struct sb_client_topic {
 	int is_explicit;	    /* from the open reply's topic info */
 	const struct sb_ring *ring; /* geometry, for the adopt request */
 	struct sb_ring_reader *rd;  /* subscribers' reader */
-	int64_t handle; /* on the current connection, or -1 (conn.c) */
-	int last_error; /* the last adoption's error, or 0 (conn.c) */
+	int64_t handle; /* on the current connection, or -1 */
+	int last_error; /* the last adoption's error, or 0 */
 };
 
 /*
@@ -123,6 +124,13 @@ int sb_client_check_memory(const struct sb_client_reply *rep);
  */
 int sb_client_broker_user(uid_t *uid);
 
+/*
+ * Checks, before a word is sent, that whoever listens on the socket `fd`
+ * runs as our own user, root or sb_client_broker_user()'s (SO_PEERCRED).
+ * Returns 0 with *uid set to its uid, -EPERM, or -errno.
+ */
+int sb_client_check_broker(int fd, uid_t *uid);
+
 /* The result object of the broker's hello reply (version, broker, pid,
  * client, limits), owned by `bus`; valid until the next reconnection. */
 const cJSON *sb_client_hello(const shmbus *bus);
@@ -151,9 +159,9 @@ int sb_client_topic_add(shmbus *bus, struct sb_client_topic *t, int64_t handle,
  * Unlinks `t` and, when the current connection holds a handle for it,
  * closes that handle (best effort: sent as a notice when the broker takes
  * one, so it returns without waiting for the broker; the broker does it
- * before anything this connection sends later). Afterwards conn.c never
- * touches `t` again, so the caller may free the slot, unmap and close
- * descriptors.
+ * before anything this connection sends later). Afterwards the connection
+ * never touches `t` again, so the caller may free the slot, unmap and
+ * close descriptors.
  */
 void sb_client_topic_remove(shmbus *bus, struct sb_client_topic *t);
 

@@ -25,6 +25,7 @@
 #include <linux/sockios.h>
 
 #include "daemon/log.h"
+#include "wire/fdpass.h"
 
 static void update_events(struct sbd_client *c);
 
@@ -355,30 +356,16 @@ void sbd_client_drains_close(struct sbd_broker *b)
 	b->n_drains = 0;
 }
 
+/* Descriptor passing is wire/fdpass.c's, within its limits. */
+static_assert(SBD_OUT_FDS <= SB_FDPASS_MAX, "a reply's descriptors fit");
+static_assert(SBD_MAX_IN_FDS <= SB_FDPASS_ROOM_MAX, "a request's too");
+
 /* One sendmsg of `len` bytes with `nfds` descriptors (SCM_RIGHTS) on the
  * first of them. Returns bytes sent, or -errno. */
 static ssize_t send_bytes(const struct sbd_client *c, const char *buf,
 			  size_t len, const int *fds, int nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * SBD_OUT_FDS)];
-	struct iovec iov = {(void *)buf, len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	ssize_t n;
-
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
-	n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	return n < 0 ? -errno : n;
+	return sb_fdpass_send(c->fd, buf, len, fds, nfds);
 }
 
 /* Sends the head of the queue once. Returns bytes sent, or -errno. */
@@ -680,39 +667,25 @@ void sbd_client_close_fds(struct sbd_client *c)
 	c->n_in_fds = 0;
 }
 
-/* Keeps the descriptors of one recvmsg for the request that takes them.
- * Returns 0, or -EPROTO when they were cut off or are too many (all are
- * closed then). */
-static int keep_in_fds(struct sbd_client *c, struct msghdr *mh)
+/* One recvmsg into the broker's read buffer. Its descriptors are kept for
+ * the request that takes them (close-on-exec: they never reach a child).
+ * Returns bytes received, or -errno; *fds_bad is set when they were cut
+ * off or too many (all are closed then). */
+static ssize_t recv_bytes(struct sbd_client *c, bool *fds_bad)
 {
-	int r = (mh->msg_flags & MSG_CTRUNC) != 0 ? -EPROTO : 0;
+	struct sb_fdpass_in in = {.fds = c->in_fds,
+				  .n = c->n_in_fds,
+				  .max = SBD_MAX_IN_FDS,
+				  .room = SBD_MAX_IN_FDS};
+	ssize_t n = sb_fdpass_recv(c->fd, c->broker->readbuf,
+				   sizeof(c->broker->readbuf), &in);
 
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL;
-	     cm = CMSG_NXTHDR(mh, cm)) {
-		size_t n;
-
-		if (cm->cmsg_level != SOL_SOCKET ||
-		    cm->cmsg_type != SCM_RIGHTS) {
-			continue;
-		}
-		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
-			       sizeof(fd));
-			if (c->n_in_fds < SBD_MAX_IN_FDS) {
-				c->in_fds[c->n_in_fds++] = fd;
-			} else {
-				close(fd);
-				r = -EPROTO;
-			}
-		}
-	}
-	if (r < 0) {
+	c->n_in_fds = in.n;
+	*fds_bad = in.truncated || in.extra > 0;
+	if (*fds_bad) {
 		sbd_client_close_fds(c);
 	}
-	return r;
+	return n;
 }
 
 int sbd_client_take_fds(struct sbd_client *c, int *fds, int n)
@@ -729,26 +702,17 @@ int sbd_client_take_fds(struct sbd_client *c, int *fds, int n)
 static void read_client(struct sbd_client *c)
 {
 	struct sbd_broker *b = c->broker;
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * SBD_MAX_IN_FDS)];
-	} control;
-	struct iovec iov = {b->readbuf, sizeof(b->readbuf)};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = control.buf,
-			    .msg_controllen = sizeof(control.buf)};
-	/* MSG_CMSG_CLOEXEC: received descriptors never reach a child. */
-	ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	bool fds_bad;
+	ssize_t n = recv_bytes(c, &fds_bad);
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+	if (n == -EAGAIN || n == -EINTR) {
 		return;
 	}
 	if (n < 0) {
-		sbd_client_close(c, strerror(errno));
+		sbd_client_close(c, strerror((int)-n));
 		return;
 	}
-	if (keep_in_fds(c, &mh) < 0) {
+	if (fds_bad) {
 		sbd_warn("client %" PRIu32 ": descriptors cut off or more "
 			 "than %d at once; closing",
 			 c->id, SBD_MAX_IN_FDS);

@@ -28,6 +28,7 @@
 	X(sockpath)                                                            \
 	X(sockdir)                                                             \
 	X(frame)                                                               \
+	X(fdpass)                                                              \
 	X(topic_name)                                                          \
 	X(message)                                                             \
 	X(fuzz_regressions)                                                    \
