@@ -18,6 +18,7 @@
 #ifndef SBD_BROKER_H
 #define SBD_BROKER_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
