@@ -1,13 +1,15 @@
 /*
- * bench.h - what the parts of shmbus-bench share: the parsed options, one
- * measured row of the output, and the functions that measure (harness.c:
- * two-sided latency and throughput; scaling.c: many processes on one ring;
- * control.c: the broker's control plane), plot (plot.c) and print
- * (report.c) them. main.c ties them together.
+ * bench.h - what the parts of shmbus-bench share: the parsed options, the
+ * table of measured rows (rows.h), and the functions that measure
+ * (harness.c: two-sided latency and throughput; scaling.c: many processes
+ * on one ring; control.c: the broker's control plane), plot (plot.c) and
+ * print (report.c) them. main.c ties them together and nothing calls back
+ * into it.
  */
 #ifndef SHMBUS_BENCH_BENCH_H
 #define SHMBUS_BENCH_BENCH_H
 
+#include "bench/rows.h"
 #include "bench/stats.h"
 #include "bench/transports.h"
 
@@ -67,26 +69,6 @@ enum {
 	BENCH_TPUT_MSGS, /* messages per second */
 	BENCH_TPUT_GBS,	 /* 10^9 bytes per second */
 	BENCH_TPUT_NFIG
-};
-
-#define BENCH_NFIG_MAX 4
-
-/*
- * One line of a table: a transport (or a scaling or control-plane case) at
- * one size, over the repetitions. fig_names and fig_units name each figure
- * in the CSV and JSON output (static strings).
- */
-struct bench_row {
-	const char *section; /* "latency", "throughput", "scaling", "control" */
-	const char *transport; /* or the case: "producers-2", "connect-close" */
-	size_t size;
-	int err; /* 0, or the negative errno of the repetition that failed */
-	int nfig;
-	struct bench_agg fig[BENCH_NFIG_MAX];
-	const char *const *fig_names;
-	const char *const *fig_units;
-	uint64_t count; /* fewest messages, round trips or operations */
-	int procs;	/* scaling: the number that varies (producers...) */
 };
 
 /* Indexes into bench_row.fig for the scaling and control sections. */
@@ -163,11 +145,10 @@ void bench_barrier(_Atomic uint32_t *ready, uint32_t n);
 
 /*
  * The scaling section (scaling.c): measures and prints every case, adding
- * its rows to *rows (grown with realloc; *nrows rows, *cap allocated).
+ * its rows to *rows (rows.h).
  * Returns 0 or -ENOMEM; a failed case is a row with err set.
  */
-int bench_scaling_run(const struct bench_opts *o, struct bench_row **rows,
-		      int *nrows, int *cap);
+int bench_scaling_run(const struct bench_opts *o, struct bench_rows *rows);
 
 /*
  * The control-plane section (control.c): starts shmbusd from the directory
@@ -175,12 +156,7 @@ int bench_scaling_run(const struct bench_opts *o, struct bench_row **rows,
  * 0, or a negative errno when the broker could not be started (rows are
  * then added with err set), or -ENOMEM.
  */
-int bench_control_run(const struct bench_opts *o, struct bench_row **rows,
-		      int *nrows, int *cap);
-
-/* Appends a zeroed row to *rows; NULL when out of memory. */
-struct bench_row *bench_rows_push(struct bench_row **rows, int *nrows,
-				  int *cap);
+int bench_control_run(const struct bench_opts *o, struct bench_rows *rows);
 
 /*
  * Checks that gnuplot can be run, installing the Debian package

@@ -449,8 +449,7 @@ static void print_tables(const struct bench_row *rows)
 	    "operation", join_head, &rows[JOIN], 1, 1e3, -1, NULL);
 }
 
-int bench_control_run(const struct bench_opts *o, struct bench_row **rows,
-		      int *nrows, int *cap)
+int bench_control_run(const struct bench_opts *o, struct bench_rows *rows)
 {
 	double(*vals)[NCASES][BENCH_NFIG_MAX] =
 	    calloc((size_t)o->reps, sizeof(*vals));
@@ -458,14 +457,14 @@ int bench_control_run(const struct bench_opts *o, struct bench_row **rows,
 	uint64_t min_count[NCASES];
 	int errs[NCASES] = {0};
 	struct broker b;
-	int first = *nrows;
+	int first = rows->n;
 	int rc;
 
 	if (vals == NULL) {
 		return -ENOMEM;
 	}
 	for (int c = 0; c < NCASES; c++) {
-		struct bench_row *row = bench_rows_push(rows, nrows, cap);
+		struct bench_row *row = bench_rows_push(rows);
 
 		if (row == NULL) {
 			free(vals);
@@ -482,10 +481,10 @@ int bench_control_run(const struct bench_opts *o, struct bench_row **rows,
 	rc = broker_start(&b);
 	if (rc < 0) {
 		for (int c = 0; c < NCASES; c++) {
-			(*rows)[first + c].err = rc;
+			rows->v[first + c].err = rc;
 		}
 		free(vals);
-		print_tables(&(*rows)[first]);
+		print_tables(&rows->v[first]);
 		return rc;
 	}
 	if (isatty(STDERR_FILENO)) {
@@ -516,7 +515,7 @@ int bench_control_run(const struct bench_opts *o, struct bench_row **rows,
 	}
 	broker_stop(&b);
 	for (int c = 0; c < NCASES; c++) {
-		struct bench_row *row = &(*rows)[first + c];
+		struct bench_row *row = &rows->v[first + c];
 
 		row->err = errs[c];
 		if (row->err != 0) {
@@ -538,6 +537,6 @@ int bench_control_run(const struct bench_opts *o, struct bench_row **rows,
 		row->count = min_count[c];
 	}
 	free(vals);
-	print_tables(&(*rows)[first]);
+	print_tables(&rows->v[first]);
 	return 0;
 }

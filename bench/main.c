@@ -465,34 +465,6 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 	return 0;
 }
 
-/* Every row measured, for --csv, --json and the targets. */
-struct row_list {
-	struct bench_row *v;
-	int n;
-	int cap;
-};
-
-struct bench_row *bench_rows_push(struct bench_row **rows, int *nrows, int *cap)
-{
-	if (*nrows == *cap) {
-		int ncap = *cap != 0 ? *cap * 2 : 64;
-		struct bench_row *v = realloc(*rows, (size_t)ncap * sizeof(*v));
-
-		if (v == NULL) {
-			return NULL;
-		}
-		*rows = v;
-		*cap = ncap;
-	}
-	memset(&(*rows)[*nrows], 0, sizeof(**rows));
-	return &(*rows)[(*nrows)++];
-}
-
-static struct bench_row *rows_push(struct row_list *l)
-{
-	return bench_rows_push(&l->v, &l->n, &l->cap);
-}
-
 /* The latency samples kept for --plot: the row they belong to, and them. */
 struct kept {
 	int row;
@@ -538,7 +510,7 @@ struct slot {
  * every row's spread rather than biasing one row.
  */
 static int run_size(const struct bench_opts *o, bool lat, size_t size,
-		    struct row_list *all, struct kept_list *kept)
+		    struct bench_rows *all, struct kept_list *kept)
 {
 	const char *section = lat ? "latency" : "throughput";
 	unsigned need = lat ? BENCH_TR_LATENCY : BENCH_TR_THROUGHPUT;
@@ -563,7 +535,7 @@ static int run_size(const struct bench_opts *o, bool lat, size_t size,
 		slots[n++].t = NULL;
 	}
 	for (int s = 0; s < n; s++) {
-		struct bench_row *row = rows_push(all);
+		struct bench_row *row = bench_rows_push(all);
 
 		slots[s].vals =
 		    calloc((size_t)(nfig * o->reps), sizeof(double));
@@ -585,7 +557,7 @@ static int run_size(const struct bench_opts *o, bool lat, size_t size,
 			slots[s].keep = kept->n - 1;
 		}
 	}
-	/* rows_push may have moved the array: take row pointers now. */
+	/* bench_rows_push may have moved the array: take row pointers now. */
 	for (int s = 0; s < n; s++) {
 		slots[s].row = &all->v[first + s];
 	}
@@ -649,7 +621,7 @@ static int run_size(const struct bench_opts *o, bool lat, size_t size,
 }
 
 /* Writes the plot from the kept samples. Returns 0 or a negative errno. */
-static int plot(const struct bench_opts *o, const struct row_list *rows,
+static int plot(const struct bench_opts *o, const struct bench_rows *rows,
 		struct kept_list *kept)
 {
 	struct bench_samples *by_row =
@@ -670,7 +642,8 @@ static int plot(const struct bench_opts *o, const struct row_list *rows,
 
 int main(int argc, char **argv)
 {
-	struct row_list rows = {NULL, 0, 0};
+	/* Every row measured, for --csv, --json and the targets. */
+	struct bench_rows rows = {NULL, 0, 0};
 	struct kept_list kept = {NULL, 0, 0};
 	struct bench_opts o;
 	double clock_ns;
@@ -716,11 +689,11 @@ int main(int argc, char **argv)
 		}
 	}
 	if (rc == 0 && o.scaling) {
-		rc = bench_scaling_run(&o, &rows.v, &rows.n, &rows.cap);
+		rc = bench_scaling_run(&o, &rows);
 	}
 	if (rc == 0 && o.control) {
 		/* A broker that would not start fails its rows, not the run. */
-		rc = bench_control_run(&o, &rows.v, &rows.n, &rows.cap);
+		rc = bench_control_run(&o, &rows);
 		rc = rc == -ENOMEM ? rc : 0;
 	}
 	if (rc < 0) {
@@ -767,6 +740,6 @@ int main(int argc, char **argv)
 		bench_stats_fini(&kept.v[i].s);
 	}
 	free(kept.v);
-	free(rows.v);
+	bench_rows_free(&rows);
 	return status;
 }

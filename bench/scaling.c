@@ -469,19 +469,18 @@ static void print_tables(const struct bench_opts *o,
 	}
 }
 
-int bench_scaling_run(const struct bench_opts *o, struct bench_row **rows,
-		      int *nrows, int *cap)
+int bench_scaling_run(const struct bench_opts *o, struct bench_rows *rows)
 {
 	double *vals = calloc((size_t)(NCASES * BENCH_SCALE_NFIG * o->reps),
 			      sizeof(double));
 	uint64_t min_count[NCASES];
-	int first = *nrows;
+	int first = rows->n;
 
 	if (vals == NULL) {
 		return -ENOMEM;
 	}
 	for (int c = 0; c < NCASES; c++) {
-		struct bench_row *row = bench_rows_push(rows, nrows, cap);
+		struct bench_row *row = bench_rows_push(rows);
 
 		if (row == NULL) {
 			free(vals);
@@ -502,7 +501,7 @@ int bench_scaling_run(const struct bench_opts *o, struct bench_row **rows,
 	/* Repetitions outer, as in main.c: drift shows in every spread. */
 	for (int rep = 0; rep < o->reps; rep++) {
 		for (int c = 0; c < NCASES; c++) {
-			struct bench_row *row = &(*rows)[first + c];
+			struct bench_row *row = &rows->v[first + c];
 			double v[BENCH_SCALE_NFIG];
 			uint64_t count = 0;
 			int err;
@@ -531,7 +530,7 @@ int bench_scaling_run(const struct bench_opts *o, struct bench_row **rows,
 		fprintf(stderr, "\n");
 	}
 	for (int c = 0; c < NCASES; c++) {
-		struct bench_row *row = &(*rows)[first + c];
+		struct bench_row *row = &rows->v[first + c];
 
 		if (row->err != 0) {
 			continue;
@@ -544,6 +543,6 @@ int bench_scaling_run(const struct bench_opts *o, struct bench_row **rows,
 		row->count = min_count[c];
 	}
 	free(vals);
-	print_tables(o, &(*rows)[first]);
+	print_tables(o, &rows->v[first]);
 	return 0;
 }
