@@ -121,12 +121,12 @@ static uint64_t warmup_for(uint64_t count)
 /*
  * The latency warm-up goes once round a ring of --ring-bytes (records of
  * `size` bytes plus a 16-byte header, 16-byte aligned) as well, so that no
- * sample lands on a page the process touches for the first time. On the
- * 2026-12-04 virtual machine the first write to a page cost ~11 us even
- * with its page table entry present (the hypervisor fills its own tables
- * on first access), and the first lap put that in the p99 of a 64-byte
- * ping-pong: 15 us instead of 0.5 us. That is a start-up cost, once per
- * page and process; the figures are of the steady state.
+ * sample lands on a page the process touches for the first time. On a
+ * virtual machine the first write to a page is dear even with its page
+ * table entry present (the hypervisor fills its own tables on first
+ * access), and the first lap put that in the p99 of a 64-byte ping-pong
+ * (figures: bench/README.md, "Measured figures"). That is a start-up cost,
+ * once per page and process; the figures are of the steady state.
  */
 static uint64_t latency_warmup(const struct bench_opts *o, size_t size,
 			       uint64_t count)

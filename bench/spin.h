@@ -10,9 +10,10 @@
 #include <stdint.h>
 
 /*
- * Spins after which a waiter gives up its CPU once: some 50 us of pause
- * steps, far above any wait on a dedicated core (a cache-line transfer is
- * ~100 ns), where the yield then costs one cheap system call. It matters
+ * Spins after which a waiter gives up its CPU once: a thousand pause
+ * steps, far above any wait on a dedicated core (a cache-line transfer,
+ * the floor of bench/README.md), where the yield then costs one cheap
+ * system call. It matters
  * when both sides share one CPU (--pin A,A, or one core): without it each
  * side would burn its whole time slice before the other could run.
  */

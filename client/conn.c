@@ -342,7 +342,8 @@ static void collect_fds(struct msghdr *mh, struct sb_client_reply *rep,
 	}
 }
 
-/* recvmsg attempts (~1 µs each) before a reply wait sleeps in poll. */
+/* recvmsg attempts (one system call each) before a reply wait sleeps in
+ * poll. */
 #define REPLY_SPINS 50
 
 /*
