@@ -45,10 +45,10 @@ static const char *const case_names[NCASES] = {
     "pub-open-close", "sub-open-close", "pub-open-close-new-topic",
     "connect-close", "join-after-churn"};
 
-static const char *const rate_names[SB_CTL_NFIG_RATE] = {"ops_per_s"};
-static const char *const rate_units[SB_CTL_NFIG_RATE] = {"op/s"};
-static const char *const join_names[SB_CTL_NFIG_LAT] = {"p50", "p99"};
-static const char *const join_units[SB_CTL_NFIG_LAT] = {"ns", "ns"};
+static const char *const rate_names[BENCH_CTL_NFIG_RATE] = {"ops_per_s"};
+static const char *const rate_units[BENCH_CTL_NFIG_RATE] = {"op/s"};
+static const char *const join_names[BENCH_CTL_NFIG_LAT] = {"p50", "p99"};
+static const char *const join_units[BENCH_CTL_NFIG_LAT] = {"ns", "ns"};
 
 /* The broker this section started. */
 struct broker {
@@ -178,7 +178,7 @@ static int broker_start(struct broker *b)
 	if (b->pid == 0) {
 		broker_exec(b, path);
 	}
-	deadline = sb_now_ns() + BROKER_WAIT_MS * 1000000ull;
+	deadline = bench_now_ns() + BROKER_WAIT_MS * 1000000ull;
 	for (;;) {
 		shmbus *bus = NULL;
 		int st;
@@ -197,7 +197,7 @@ static int broker_start(struct broker *b)
 			broker_cleanup_dir(b);
 			return -ECHILD;
 		}
-		if (sb_now_ns() >= deadline) {
+		if (bench_now_ns() >= deadline) {
 			fprintf(stderr, "shmbus-bench: control: shmbusd did "
 					"not accept connections in 10 s\n");
 			show_log(b);
@@ -214,7 +214,7 @@ static int broker_start(struct broker *b)
 /* SIGTERM by pid, wait (bounded, then SIGKILL), remove the directory. */
 static void broker_stop(struct broker *b)
 {
-	uint64_t deadline = sb_now_ns() + BROKER_WAIT_MS * 1000000ull;
+	uint64_t deadline = bench_now_ns() + BROKER_WAIT_MS * 1000000ull;
 	int st = 0;
 
 	if (b->pid <= 0) {
@@ -222,7 +222,7 @@ static void broker_stop(struct broker *b)
 	}
 	kill(b->pid, SIGTERM);
 	while (waitpid(b->pid, &st, WNOHANG) == 0) {
-		if (sb_now_ns() >= deadline) {
+		if (bench_now_ns() >= deadline) {
 			fprintf(stderr, "shmbus-bench: control: shmbusd did "
 					"not stop on SIGTERM; killing it\n");
 			kill(b->pid, SIGKILL);
@@ -284,7 +284,7 @@ typedef int (*op_fn)(shmbus *bus, const char *sock, const char *topic);
  * Runs op up to `ops` times (after a tenth as warm-up), stopping early at
  * the duration cap, and returns the rate in *rate.
  */
-static int time_rate(const struct sb_opts *o, op_fn op, shmbus *bus,
+static int time_rate(const struct bench_opts *o, op_fn op, shmbus *bus,
 		     const char *sock, const char *topic, uint64_t ops,
 		     double *rate, uint64_t *count)
 {
@@ -298,19 +298,19 @@ static int time_rate(const struct sb_opts *o, op_fn op, shmbus *bus,
 			return rc;
 		}
 	}
-	t0 = sb_now_ns();
+	t0 = bench_now_ns();
 	deadline = t0 + o->duration_ms * 1000000u;
 	for (i = 0; i < ops; i++) {
 		rc = op(bus, sock, topic);
 		if (rc < 0) {
 			return rc;
 		}
-		if (i % 16 == 15 && sb_now_ns() >= deadline) {
+		if (i % 16 == 15 && bench_now_ns() >= deadline) {
 			i++;
 			break;
 		}
 	}
-	*rate = (double)i / ((double)(sb_now_ns() - t0) / 1e9);
+	*rate = (double)i / ((double)(bench_now_ns() - t0) / 1e9);
 	*count = i;
 	return 0;
 }
@@ -320,7 +320,7 @@ static int time_rate(const struct sb_opts *o, op_fn op, shmbus *bus,
  * other; then each of `joins` subscribers is timed from the call of
  * shmbus_sub_open() to its return, and closed (untimed).
  */
-static int time_joins(const struct sb_opts *o, shmbus *bus, int rep,
+static int time_joins(const struct bench_opts *o, shmbus *bus, int rep,
 		      uint64_t joins, double *p50, double *p99, uint64_t *count)
 {
 	char topic[64];
@@ -339,18 +339,18 @@ static int time_joins(const struct sb_opts *o, shmbus *bus, int rep,
 	for (int i = 0; rc == 0 && i < CHURN; i++) {
 		rc = op_sub(bus, NULL, topic);
 	}
-	deadline = sb_now_ns() + o->duration_ms * 1000000u;
+	deadline = bench_now_ns() + o->duration_ms * 1000000u;
 	while (rc == 0 && n < joins) {
 		shmbus_sub *sub;
-		uint64_t t0 = sb_now_ns();
+		uint64_t t0 = bench_now_ns();
 
 		rc = shmbus_sub_open(bus, topic, SHMBUS_START_LATEST, &sub);
 		if (rc < 0) {
 			break;
 		}
-		t[n++] = sb_now_ns() - t0;
+		t[n++] = bench_now_ns() - t0;
 		rc = shmbus_sub_close(sub);
-		if (sb_now_ns() >= deadline) {
+		if (bench_now_ns() >= deadline) {
 			break;
 		}
 	}
@@ -360,9 +360,9 @@ static int time_joins(const struct sb_opts *o, shmbus *bus, int rep,
 		rc = rc < 0 ? rc : drc;
 	}
 	if (rc == 0) {
-		sb_stats_sort(t, n);
-		*p50 = (double)sb_stats_percentile(t, n, 0.50);
-		*p99 = (double)sb_stats_percentile(t, n, 0.99);
+		bench_stats_sort(t, n);
+		*p50 = (double)bench_stats_percentile(t, n, 0.50);
+		*p99 = (double)bench_stats_percentile(t, n, 0.99);
 		*count = n;
 	}
 	free(t);
@@ -370,8 +370,8 @@ static int time_joins(const struct sb_opts *o, shmbus *bus, int rep,
 }
 
 /* One repetition of every case; vals[case][fig]. */
-static int run_rep(const struct sb_opts *o, const struct broker *b, int rep,
-		   double vals[NCASES][SB_NFIG_MAX], uint64_t *counts,
+static int run_rep(const struct bench_opts *o, const struct broker *b, int rep,
+		   double vals[NCASES][BENCH_NFIG_MAX], uint64_t *counts,
 		   int *errs)
 {
 	uint64_t ops = o->count != 0 ? o->count : DEFAULT_OPS;
@@ -397,26 +397,27 @@ static int run_rep(const struct sb_opts *o, const struct broker *b, int rep,
 		switch (c) {
 		case PUB:
 			rc = time_rate(o, op_pub, bus, b->socket, TOPIC, ops,
-				       &vals[c][SB_CTL_RATE], &counts[c]);
+				       &vals[c][BENCH_CTL_RATE], &counts[c]);
 			break;
 		case SUB:
 			rc = time_rate(o, op_sub, bus, b->socket, TOPIC, ops,
-				       &vals[c][SB_CTL_RATE], &counts[c]);
+				       &vals[c][BENCH_CTL_RATE], &counts[c]);
 			break;
 		case AUTO_PUB:
 			/* No such topic: every open creates it and every
 			 * close removes it (linger 0 by default). */
 			rc = time_rate(o, op_pub, bus, b->socket, AUTO_TOPIC,
-				       ops, &vals[c][SB_CTL_RATE], &counts[c]);
+				       ops, &vals[c][BENCH_CTL_RATE],
+				       &counts[c]);
 			break;
 		case CONNECT:
 			rc = time_rate(o, op_connect, bus, b->socket, NULL, ops,
-				       &vals[c][SB_CTL_RATE], &counts[c]);
+				       &vals[c][BENCH_CTL_RATE], &counts[c]);
 			break;
 		default:
-			rc =
-			    time_joins(o, bus, rep, joins, &vals[c][SB_CTL_P50],
-				       &vals[c][SB_CTL_P99], &counts[c]);
+			rc = time_joins(o, bus, rep, joins,
+					&vals[c][BENCH_CTL_P50],
+					&vals[c][BENCH_CTL_P99], &counts[c]);
 			break;
 		}
 		if (rc < 0) {
@@ -429,7 +430,7 @@ static int run_rep(const struct sb_opts *o, const struct broker *b, int rep,
 	return 0;
 }
 
-static void print_tables(const struct sb_row *rows)
+static void print_tables(const struct bench_row *rows)
 {
 	static const char *const rate_head[] = {"op/s"};
 	static const char *const join_head[] = {"p50 us", "p99 us"};
@@ -438,32 +439,32 @@ static void print_tables(const struct sb_row *rows)
 	       "run; neither it nor\nthe client is pinned). One connection; "
 	       "each op/s figure times an open and its\nclose (or a connect "
 	       "and its close) in a loop; the topic exists unless said.\n");
-	sb_report_cases("operations per second", "operation", rate_head, rows,
-			NRATES, 1, -1, NULL);
+	bench_report_cases("operations per second", "operation", rate_head,
+			   rows, NRATES, 1, -1, NULL);
 	printf("  issue #6 target: >= 20,000 topic open+close per second "
 	       "(pub-open-close, sub-open-close)\n");
-	sb_report_cases("a subscriber joining (shmbus_sub_open) a topic after "
-			"1,000 subscribers came and went",
-			"operation", join_head, &rows[JOIN], 1, 1e3, -1, NULL);
+	bench_report_cases(
+	    "a subscriber joining (shmbus_sub_open) a topic after "
+	    "1,000 subscribers came and went",
+	    "operation", join_head, &rows[JOIN], 1, 1e3, -1, NULL);
 }
 
-int sb_control_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
-		   int *cap)
+int bench_control_run(const struct bench_opts *o, struct bench_rows *rows)
 {
-	double(*vals)[NCASES][SB_NFIG_MAX] =
+	double(*vals)[NCASES][BENCH_NFIG_MAX] =
 	    calloc((size_t)o->reps, sizeof(*vals));
 	uint64_t counts[NCASES];
 	uint64_t min_count[NCASES];
 	int errs[NCASES] = {0};
 	struct broker b;
-	int first = *nrows;
+	int first = rows->n;
 	int rc;
 
 	if (vals == NULL) {
 		return -ENOMEM;
 	}
 	for (int c = 0; c < NCASES; c++) {
-		struct sb_row *row = sb_rows_push(rows, nrows, cap);
+		struct bench_row *row = bench_rows_push(rows);
 
 		if (row == NULL) {
 			free(vals);
@@ -471,7 +472,8 @@ int sb_control_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
 		}
 		row->section = "control";
 		row->transport = case_names[c];
-		row->nfig = c == JOIN ? SB_CTL_NFIG_LAT : SB_CTL_NFIG_RATE;
+		row->nfig =
+		    c == JOIN ? BENCH_CTL_NFIG_LAT : BENCH_CTL_NFIG_RATE;
 		row->fig_names = c == JOIN ? join_names : rate_names;
 		row->fig_units = c == JOIN ? join_units : rate_units;
 		min_count[c] = UINT64_MAX;
@@ -479,10 +481,10 @@ int sb_control_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
 	rc = broker_start(&b);
 	if (rc < 0) {
 		for (int c = 0; c < NCASES; c++) {
-			(*rows)[first + c].err = rc;
+			rows->v[first + c].err = rc;
 		}
 		free(vals);
-		print_tables(&(*rows)[first]);
+		print_tables(&rows->v[first]);
 		return rc;
 	}
 	if (isatty(STDERR_FILENO)) {
@@ -513,7 +515,7 @@ int sb_control_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
 	}
 	broker_stop(&b);
 	for (int c = 0; c < NCASES; c++) {
-		struct sb_row *row = &(*rows)[first + c];
+		struct bench_row *row = &rows->v[first + c];
 
 		row->err = errs[c];
 		if (row->err != 0) {
@@ -529,12 +531,12 @@ int sb_control_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
 			for (int rep = 0; rep < o->reps; rep++) {
 				v[rep] = vals[rep][c][f];
 			}
-			sb_stats_aggregate(v, o->reps, &row->fig[f]);
+			bench_stats_aggregate(v, o->reps, &row->fig[f]);
 			free(v);
 		}
 		row->count = min_count[c];
 	}
 	free(vals);
-	print_tables(&(*rows)[first]);
+	print_tables(&rows->v[first]);
 	return 0;
 }

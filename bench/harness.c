@@ -50,8 +50,8 @@ typedef int (*side_fn)(struct run_ctx *c, void *end);
 
 /* One repetition: what both children need to know, copied by fork(). */
 struct run_ctx {
-	const struct sb_opts *o;
-	const struct sb_tr_ops *t; /* NULL for the memcpy reference */
+	const struct bench_opts *o;
+	const struct bench_tr_ops *t; /* NULL for the memcpy reference */
 	size_t size;
 	uint64_t warmup; /* rounds or messages before timing starts */
 	uint64_t count;	 /* rounds or messages timed, at most */
@@ -63,7 +63,7 @@ struct run_ctx {
 	size_t area_bytes;
 };
 
-uint64_t sb_now_ns(void)
+uint64_t bench_now_ns(void)
 {
 	struct timespec ts;
 
@@ -71,29 +71,29 @@ uint64_t sb_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-double sb_bench_clock_cost(void)
+double bench_clock_cost(void)
 {
 	enum { N = 10001 };
 	static uint64_t d[N];
-	uint64_t prev = sb_now_ns();
+	uint64_t prev = bench_now_ns();
 
 	for (int i = 0; i < N; i++) {
-		uint64_t now = sb_now_ns();
+		uint64_t now = bench_now_ns();
 
 		d[i] = now - prev;
 		prev = now;
 	}
-	sb_stats_sort(d, N);
+	bench_stats_sort(d, N);
 	return (double)d[N / 2];
 }
 
-uint64_t sb_bench_latency_count(const struct sb_opts *o, size_t size)
+uint64_t bench_latency_count(const struct bench_opts *o, size_t size)
 {
 	(void)size;
 	return o->count != 0 ? o->count : 10000;
 }
 
-uint64_t sb_bench_throughput_count(const struct sb_opts *o, size_t size)
+uint64_t bench_throughput_count(const struct bench_opts *o, size_t size)
 {
 	/* About 256 MiB per repetition, within 1,000 .. 1,000,000 messages. */
 	uint64_t n = (256u << 20) / size;
@@ -121,14 +121,14 @@ static uint64_t warmup_for(uint64_t count)
 /*
  * The latency warm-up goes once round a ring of --ring-bytes (records of
  * `size` bytes plus a 16-byte header, 16-byte aligned) as well, so that no
- * sample lands on a page the process touches for the first time. On the
- * 2026-12-04 virtual machine the first write to a page cost ~11 us even
- * with its page table entry present (the hypervisor fills its own tables
- * on first access), and the first lap put that in the p99 of a 64-byte
- * ping-pong: 15 us instead of 0.5 us. That is a start-up cost, once per
- * page and process; the figures are of the steady state.
+ * sample lands on a page the process touches for the first time. On a
+ * virtual machine the first write to a page is dear even with its page
+ * table entry present (the hypervisor fills its own tables on first
+ * access), and the first lap put that in the p99 of a 64-byte ping-pong
+ * (figures: bench/README.md, "Measured figures"). That is a start-up cost,
+ * once per page and process; the figures are of the steady state.
  */
-static uint64_t latency_warmup(const struct sb_opts *o, size_t size,
+static uint64_t latency_warmup(const struct bench_opts *o, size_t size,
 			       uint64_t count)
 {
 	size_t record = (size + SB_RING_RECORD_HEADER + SB_RING_RECORD_ALIGN -
@@ -174,7 +174,7 @@ static uint64_t get_seq(const void *msg)
  * message is then written into the claimed space, as a producer building it
  * in place would.
  */
-static int tx(const struct sb_tr_ops *t, void *end, const unsigned char *msg,
+static int tx(const struct bench_tr_ops *t, void *end, const unsigned char *msg,
 	      size_t len)
 {
 	void *buf;
@@ -196,7 +196,7 @@ static int tx(const struct sb_tr_ops *t, void *end, const unsigned char *msg,
  * number in *seq: copied into buf, or read in place through peek/release
  * (then only the sequence number is read). -EPROTO for a wrong length.
  */
-static int rx(const struct sb_tr_ops *t, void *end, unsigned char *buf,
+static int rx(const struct bench_tr_ops *t, void *end, unsigned char *buf,
 	      size_t len, uint64_t *seq)
 {
 	ssize_t n;
@@ -253,7 +253,7 @@ static int bad_seq(const struct run_ctx *c, uint64_t got, uint64_t want)
  */
 static int lat_ping(struct run_ctx *c, void *end)
 {
-	const struct sb_tr_ops *t = c->t;
+	const struct bench_tr_ops *t = c->t;
 	size_t len = c->size;
 	unsigned char *msg = msg_alloc(len);
 	unsigned char *reply = msg_alloc(len);
@@ -273,7 +273,7 @@ static int lat_ping(struct run_ctx *c, void *end)
 	 * would put a page fault in every 512th sample, right in p99.9.
 	 */
 	memset(c->area->samples, 0, c->count * sizeof(c->area->samples[0]));
-	prev = sb_now_ns();
+	prev = bench_now_ns();
 	for (uint64_t i = 0; i < total; i++) {
 		uint64_t now;
 
@@ -289,7 +289,7 @@ static int lat_ping(struct run_ctx *c, void *end)
 			rc = bad_seq(c, seq, i);
 			goto out;
 		}
-		now = sb_now_ns();
+		now = bench_now_ns();
 		if (i == c->warmup) {
 			deadline = prev + c->o->duration_ms * 1000000u;
 		}
@@ -317,7 +317,7 @@ out:
 /* The pong side: echoes every message (same length) until the stop one. */
 static int lat_pong(struct run_ctx *c, void *end)
 {
-	const struct sb_tr_ops *t = c->t;
+	const struct bench_tr_ops *t = c->t;
 	size_t len = c->size;
 	unsigned char *msg = msg_alloc(len);
 	unsigned char *in = msg_alloc(len);
@@ -346,7 +346,7 @@ out:
 /* The producer: warm-up, then up to count messages or the duration cap. */
 static int tput_send(struct run_ctx *c, void *end)
 {
-	const struct sb_tr_ops *t = c->t;
+	const struct bench_tr_ops *t = c->t;
 	size_t len = c->size;
 	unsigned char *msg = msg_alloc(len);
 	uint64_t total = c->warmup + c->count;
@@ -358,9 +358,10 @@ static int tput_send(struct run_ctx *c, void *end)
 	}
 	for (uint64_t i = 0; i < total; i++) {
 		if (i == c->warmup) {
-			deadline = sb_now_ns() + c->o->duration_ms * 1000000u;
+			deadline =
+			    bench_now_ns() + c->o->duration_ms * 1000000u;
 		} else if (i % 256 == 0 && i > c->warmup &&
-			   sb_now_ns() >= deadline) {
+			   bench_now_ns() >= deadline) {
 			break;
 		}
 		put_seq(msg, i);
@@ -386,7 +387,7 @@ out:
  */
 static int tput_recv(struct run_ctx *c, void *end)
 {
-	const struct sb_tr_ops *t = c->t;
+	const struct bench_tr_ops *t = c->t;
 	size_t len = c->size;
 	unsigned char *buf = msg_alloc(len);
 	uint64_t expect = 0;
@@ -410,7 +411,7 @@ static int tput_recv(struct run_ctx *c, void *end)
 			goto out;
 		}
 		if (expect == c->warmup) {
-			first = sb_now_ns();
+			first = bench_now_ns();
 		}
 		expect++;
 	}
@@ -420,7 +421,7 @@ static int tput_recv(struct run_ctx *c, void *end)
 		rc = -EPROTO;
 		goto out;
 	}
-	c->area->rx_ns = sb_now_ns() - first;
+	c->area->rx_ns = bench_now_ns() - first;
 	c->area->rx_msgs = expect - c->warmup;
 out:
 	free(buf);
@@ -465,10 +466,10 @@ static int memcpy_side(struct run_ctx *c, void *end)
 	memset(ring, 0, ring_bytes); /* fault every page in, untimed */
 	for (i = 0; i < total; i++) {
 		if (i == c->warmup) {
-			t0 = sb_now_ns();
+			t0 = bench_now_ns();
 			deadline = t0 + c->o->duration_ms * 1000000u;
 		} else if (i % 256 == 0 && i > c->warmup &&
-			   sb_now_ns() >= deadline) {
+			   bench_now_ns() >= deadline) {
 			break;
 		}
 		if (off + len > ring_bytes) {
@@ -483,7 +484,7 @@ static int memcpy_side(struct run_ctx *c, void *end)
 		}
 		off += step;
 	}
-	c->area->rx_ns = sb_now_ns() - t0;
+	c->area->rx_ns = bench_now_ns() - t0;
 	c->area->rx_msgs = i - c->warmup;
 out:
 	free(msg);
@@ -493,7 +494,7 @@ out:
 
 /* ---- processes ---- */
 
-int sb_bench_pin(int cpu)
+int bench_pin(int cpu)
 {
 	cpu_set_t set;
 
@@ -510,7 +511,7 @@ int sb_bench_pin(int cpu)
 
 static const char *side_name(int side)
 {
-	return side == SB_TR_SENDER ? "sender" : "receiver";
+	return side == BENCH_TR_SENDER ? "sender" : "receiver";
 }
 
 /*
@@ -522,7 +523,7 @@ static const char *side_name(int side)
  */
 static int reap(pid_t *pids, int n, uint64_t timeout_ms)
 {
-	uint64_t deadline = sb_now_ns() + timeout_ms * 1000000u;
+	uint64_t deadline = bench_now_ns() + timeout_ms * 1000000u;
 	sigset_t chld;
 	int left = n;
 	int rc = 0;
@@ -563,7 +564,7 @@ static int reap(pid_t *pids, int n, uint64_t timeout_ms)
 		if (left == 0) {
 			break;
 		}
-		now = sb_now_ns();
+		now = bench_now_ns();
 		if (now >= deadline) {
 			fprintf(stderr, "shmbus-bench: watchdog: repetition "
 					"hung, killing it\n");
@@ -583,13 +584,13 @@ static int reap(pid_t *pids, int n, uint64_t timeout_ms)
 	return rc;
 }
 
-int sb_bench_spawn(int n, sb_child_fn fn, void *arg, uint64_t timeout_ms)
+int bench_spawn(int n, bench_child_fn fn, void *arg, uint64_t timeout_ms)
 {
 	sigset_t chld, oldmask, pending;
-	pid_t pids[SB_MAX_PROCS];
+	pid_t pids[BENCH_MAX_PROCS];
 	int rc = 0;
 
-	if (n < 1 || n > SB_MAX_PROCS) {
+	if (n < 1 || n > BENCH_MAX_PROCS) {
 		return -EINVAL;
 	}
 	for (int i = 0; i < n; i++) {
@@ -641,7 +642,7 @@ out:
 	return rc;
 }
 
-void sb_bench_barrier(_Atomic uint32_t *ready, uint32_t n)
+void bench_barrier(_Atomic uint32_t *ready, uint32_t n)
 {
 	uint32_t spins = 0;
 
@@ -653,11 +654,11 @@ void sb_bench_barrier(_Atomic uint32_t *ready, uint32_t n)
 	 */
 	atomic_fetch_add_explicit(ready, 1, memory_order_release);
 	while (atomic_load_explicit(ready, memory_order_acquire) < n) {
-		sb_spin_step(&spins);
+		bench_spin_step(&spins);
 	}
 }
 
-/* The body of one side of a two-sided run (an sb_child_fn). */
+/* The body of one side of a two-sided run (an bench_child_fn). */
 static int side_main(int side, void *arg)
 {
 	struct run_ctx *c = arg;
@@ -665,7 +666,7 @@ static int side_main(int side, void *arg)
 	void *end = NULL;
 	int rc;
 
-	rc = sb_bench_pin(c->o->pin ? c->o->cpu[side] : -1);
+	rc = bench_pin(c->o->pin ? c->o->cpu[side] : -1);
 	if (rc < 0) {
 		fprintf(stderr, "shmbus-bench: sched_setaffinity(CPU %d): %s\n",
 			c->o->cpu[side], shmbus_strerror(rc));
@@ -673,7 +674,7 @@ static int side_main(int side, void *arg)
 		return rc;
 	}
 	if (c->t != NULL) {
-		rc = c->t->open_end(c->shared, (enum sb_tr_side)side, &end);
+		rc = c->t->open_end(c->shared, (enum bench_tr_side)side, &end);
 		if (rc < 0) {
 			fprintf(stderr, "shmbus-bench: %s %s: open_end: %s\n",
 				name, side_name(side), shmbus_strerror(rc));
@@ -681,7 +682,7 @@ static int side_main(int side, void *arg)
 			return rc;
 		}
 	}
-	sb_bench_barrier(&c->area->ready, (uint32_t)c->nsides);
+	bench_barrier(&c->area->ready, (uint32_t)c->nsides);
 	rc = c->fn[side](c, end);
 	if (rc < 0 && rc != -EPROTO) {
 		fprintf(stderr, "shmbus-bench: %s %s, %zu B: %s\n", name,
@@ -701,7 +702,7 @@ static int side_main(int side, void *arg)
  */
 static int run(struct run_ctx *c)
 {
-	struct sb_tr_config cfg = {
+	struct bench_tr_config cfg = {
 	    .max_message = c->size,
 	    .ring_bytes = c->o->ring_bytes,
 	    .duplex = c->duplex,
@@ -726,7 +727,7 @@ static int run(struct run_ctx *c)
 			return rc;
 		}
 	}
-	rc = sb_bench_spawn(c->nsides, side_main, c, timeout_ms);
+	rc = bench_spawn(c->nsides, side_main, c, timeout_ms);
 	for (int side = 0; side < c->nsides; side++) {
 		/* The side's own error says more than "a child failed". */
 		if (c->area->err[side] < 0 && rc != -ETIMEDOUT) {
@@ -748,20 +749,20 @@ static void run_done(struct run_ctx *c)
 	}
 }
 
-int sb_bench_latency_once(const struct sb_opts *o, const struct sb_tr_ops *t,
-			  size_t size, double *vals, uint64_t *count,
-			  struct sb_samples *keep)
+int bench_latency_once(const struct bench_opts *o, const struct bench_tr_ops *t,
+		       size_t size, double *vals, uint64_t *count,
+		       struct bench_samples *keep)
 {
 	struct run_ctx c = {
 	    .o = o,
 	    .t = t,
 	    .size = size,
-	    .count = sb_bench_latency_count(o, size),
+	    .count = bench_latency_count(o, size),
 	    .nsides = 2,
 	    .duplex = true,
 	    .fn = {lat_ping, lat_pong},
 	};
-	struct sb_lat_summary s;
+	struct bench_lat_summary s;
 	int rc;
 
 	c.warmup = latency_warmup(o, size, c.count);
@@ -772,17 +773,18 @@ int sb_bench_latency_once(const struct sb_opts *o, const struct sb_tr_ops *t,
 	}
 	for (uint64_t i = 0; rc == 0 && keep != NULL && i < c.area->nsamples;
 	     i++) {
-		if (sb_stats_add(keep, c.area->samples[i]) < 0) {
+		if (bench_stats_add(keep, c.area->samples[i]) < 0) {
 			break; /* the plot loses samples, not the figures */
 		}
 	}
 	if (rc == 0) {
 		/* RTT/2: the one-way time of a message that went both ways. */
-		sb_stats_summarise(c.area->samples, c.area->nsamples, 0.5, &s);
-		vals[SB_LAT_P50] = s.p50;
-		vals[SB_LAT_P99] = s.p99;
-		vals[SB_LAT_P999] = s.p999;
-		vals[SB_LAT_MAX] = s.max;
+		bench_stats_summarise(c.area->samples, c.area->nsamples, 0.5,
+				      &s);
+		vals[BENCH_LAT_P50] = s.p50;
+		vals[BENCH_LAT_P99] = s.p99;
+		vals[BENCH_LAT_P999] = s.p999;
+		vals[BENCH_LAT_MAX] = s.max;
 		*count = c.area->nsamples;
 	}
 	run_done(&c);
@@ -794,18 +796,19 @@ static void rate_of(const struct run_area *a, size_t size, double *vals)
 	double secs = (double)a->rx_ns / 1e9;
 	double msgs = secs > 0 ? (double)a->rx_msgs / secs : 0.0;
 
-	vals[SB_TPUT_MSGS] = msgs;
-	vals[SB_TPUT_GBS] = msgs * (double)size / 1e9;
+	vals[BENCH_TPUT_MSGS] = msgs;
+	vals[BENCH_TPUT_GBS] = msgs * (double)size / 1e9;
 }
 
-int sb_bench_throughput_once(const struct sb_opts *o, const struct sb_tr_ops *t,
-			     size_t size, double *vals, uint64_t *count)
+int bench_throughput_once(const struct bench_opts *o,
+			  const struct bench_tr_ops *t, size_t size,
+			  double *vals, uint64_t *count)
 {
 	struct run_ctx c = {
 	    .o = o,
 	    .t = t,
 	    .size = size,
-	    .count = sb_bench_throughput_count(o, size),
+	    .count = bench_throughput_count(o, size),
 	    .nsides = 2,
 	    .duplex = false,
 	    .fn = {tput_send, tput_recv},
@@ -823,14 +826,14 @@ int sb_bench_throughput_once(const struct sb_opts *o, const struct sb_tr_ops *t,
 	return rc;
 }
 
-int sb_bench_memcpy_once(const struct sb_opts *o, size_t size, double *vals,
-			 uint64_t *count)
+int bench_memcpy_once(const struct bench_opts *o, size_t size, double *vals,
+		      uint64_t *count)
 {
 	struct run_ctx c = {
 	    .o = o,
 	    .t = NULL,
 	    .size = size,
-	    .count = sb_bench_throughput_count(o, size),
+	    .count = bench_throughput_count(o, size),
 	    .nsides = 1,
 	    .fn = {memcpy_side, NULL},
 	    .area_bytes = sizeof(struct run_area),

@@ -84,15 +84,16 @@ static void usage(FILE *out)
 		"  --help            this text\n"
 		"\n"
 		"transports:\n",
-		SB_MIN_SIZE, SB_MAX_SIZE, SB_REF_LATENCY, SB_REF_THROUGHPUT,
-		SB_REF_MEMCPY);
-	for (size_t i = 0; i < sb_tr_table_len; i++) {
-		const struct sb_tr_ops *t = sb_tr_table[i];
+		BENCH_MIN_SIZE, BENCH_MAX_SIZE, BENCH_REF_LATENCY,
+		BENCH_REF_THROUGHPUT, BENCH_REF_MEMCPY);
+	for (size_t i = 0; i < bench_tr_table_len; i++) {
+		const struct bench_tr_ops *t = bench_tr_table[i];
 
 		fprintf(out, "  %-16s  %s%s\n", t->name, t->summary,
-			(t->flags & SB_TR_THROUGHPUT) ? "" : " [latency only]");
+			(t->flags & BENCH_TR_THROUGHPUT) ? ""
+							 : " [latency only]");
 	}
-	fprintf(out, "  %-16s  %s\n", SB_REF_MEMCPY,
+	fprintf(out, "  %-16s  %s\n", BENCH_REF_MEMCPY,
 		"memcpy into a ring-sized buffer, one process "
 		"[throughput only]");
 }
@@ -125,24 +126,24 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int parse_sizes(char *list, struct sb_opts *o)
+static int parse_sizes(char *list, struct bench_opts *o)
 {
 	o->nsizes = 0;
 	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok != NULL;
 	     tok = strtok_r(NULL, ",", &save)) {
 		uint64_t v;
 
-		if (parse_u64(tok, &v) < 0 || v < SB_MIN_SIZE ||
-		    v > SB_MAX_SIZE) {
+		if (parse_u64(tok, &v) < 0 || v < BENCH_MIN_SIZE ||
+		    v > BENCH_MAX_SIZE) {
 			fprintf(stderr,
 				"shmbus-bench: --sizes: \"%s\" is not a size "
 				"from %d to %u\n",
-				tok, SB_MIN_SIZE, SB_MAX_SIZE);
+				tok, BENCH_MIN_SIZE, BENCH_MAX_SIZE);
 			return -EINVAL;
 		}
-		if (o->nsizes == SB_MAX_SIZES) {
+		if (o->nsizes == BENCH_MAX_SIZES) {
 			fprintf(stderr, "shmbus-bench: --sizes: at most %d\n",
-				SB_MAX_SIZES);
+				BENCH_MAX_SIZES);
 			return -EINVAL;
 		}
 		o->sizes[o->nsizes++] = (size_t)v;
@@ -158,18 +159,18 @@ static int parse_sizes(char *list, struct sb_opts *o)
  * Selects the named transports (and the references), keeping table order
  * so that tables read the same whatever order the names were given in.
  */
-static int parse_transports(char *list, struct sb_opts *o)
+static int parse_transports(char *list, struct bench_opts *o)
 {
-	bool want[SB_MAX_TRANSPORTS] = {false};
+	bool want[BENCH_MAX_TRANSPORTS] = {false};
 
 	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok != NULL;
 	     tok = strtok_r(NULL, ",", &save)) {
-		bool found = strcmp(tok, SB_REF_MEMCPY) == 0;
+		bool found = strcmp(tok, BENCH_REF_MEMCPY) == 0;
 
 		o->want_memcpy = o->want_memcpy || found;
 
-		for (size_t i = 0; i < sb_tr_table_len; i++) {
-			if (strcmp(sb_tr_table[i]->name, tok) == 0) {
+		for (size_t i = 0; i < bench_tr_table_len; i++) {
+			if (strcmp(bench_tr_table[i]->name, tok) == 0) {
 				want[i] = true;
 				found = true;
 			}
@@ -183,19 +184,19 @@ static int parse_transports(char *list, struct sb_opts *o)
 		}
 	}
 	o->ntr = 0;
-	for (size_t i = 0; i < sb_tr_table_len; i++) {
-		const char *name = sb_tr_table[i]->name;
+	for (size_t i = 0; i < bench_tr_table_len; i++) {
+		const char *name = bench_tr_table[i]->name;
 
-		if (want[i] || strcmp(name, SB_REF_LATENCY) == 0 ||
-		    strcmp(name, SB_REF_THROUGHPUT) == 0) {
+		if (want[i] || strcmp(name, BENCH_REF_LATENCY) == 0 ||
+		    strcmp(name, BENCH_REF_THROUGHPUT) == 0) {
 			o->requested[o->ntr] = want[i];
-			o->tr[o->ntr++] = sb_tr_table[i];
+			o->tr[o->ntr++] = bench_tr_table[i];
 		}
 	}
 	return 0;
 }
 
-static int parse_pin(const char *s, struct sb_opts *o)
+static int parse_pin(const char *s, struct bench_opts *o)
 {
 	int a, b, n = 0;
 
@@ -212,7 +213,7 @@ static int parse_pin(const char *s, struct sb_opts *o)
 }
 
 /* Default pinning: the first two CPUs of our affinity mask, if any. */
-static void default_pin(struct sb_opts *o)
+static void default_pin(struct bench_opts *o)
 {
 	cpu_set_t set;
 	int n = 0;
@@ -233,7 +234,7 @@ static void default_pin(struct sb_opts *o)
  * Adds the sections named in `list` (comma-separated). The first --section
  * (or --only) replaces the default of all sections; later ones add.
  */
-static int parse_sections(char *list, struct sb_opts *o, bool *given)
+static int parse_sections(char *list, struct bench_opts *o, bool *given)
 {
 	if (!*given) {
 		o->latency = o->throughput = o->scaling = o->control = false;
@@ -307,7 +308,7 @@ static const struct option long_opts[] = {
 };
 
 /* Fills *o from argv. Returns 0, 1 for --help, or -EINVAL. */
-static int parse_args(int argc, char **argv, struct sb_opts *o)
+static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
 	char default_sizes[] = "64,1024,65536";
 	bool pin_given = false;
@@ -316,7 +317,7 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
 	int opt;
 
 	memset(o, 0, sizeof(*o));
-	o->reps = SB_MIN_REPS;
+	o->reps = BENCH_MIN_REPS;
 	o->duration_ms = 1000;
 	o->ring_bytes = 1u << 20;
 	o->latency = o->throughput = o->scaling = o->control = true;
@@ -324,21 +325,22 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
 	o->scaling_size = 64;
 	/* Default: every transport. */
 	o->ntr = 0;
-	for (size_t i = 0; i < sb_tr_table_len && i < SB_MAX_TRANSPORTS; i++) {
+	for (size_t i = 0; i < bench_tr_table_len && i < BENCH_MAX_TRANSPORTS;
+	     i++) {
 		o->requested[o->ntr] = true;
-		o->tr[o->ntr++] = sb_tr_table[i];
+		o->tr[o->ntr++] = bench_tr_table[i];
 	}
 	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		uint64_t v = 0;
 
 		switch (opt) {
 		case OPT_REPS:
-			if (parse_u64(optarg, &v) < 0 || v < SB_MIN_REPS ||
+			if (parse_u64(optarg, &v) < 0 || v < BENCH_MIN_REPS ||
 			    v > 1000) {
 				fprintf(stderr,
 					"shmbus-bench: --reps: %d to "
 					"1000\n",
-					SB_MIN_REPS);
+					BENCH_MIN_REPS);
 				return -EINVAL;
 			}
 			o->reps = (int)v;
@@ -377,11 +379,11 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
 			break;
 		case OPT_SCALING_SIZE:
 			if (parse_u64(optarg, &v) < 0 || v < 16 ||
-			    v > SB_MAX_SIZE) {
+			    v > BENCH_MAX_SIZE) {
 				fprintf(stderr,
 					"shmbus-bench: --scaling-size: 16 to "
 					"%u\n",
-					SB_MAX_SIZE);
+					BENCH_MAX_SIZE);
 				return -EINVAL;
 			}
 			o->scaling_size = (size_t)v;
@@ -463,38 +465,10 @@ static int parse_args(int argc, char **argv, struct sb_opts *o)
 	return 0;
 }
 
-/* Every row measured, for --csv, --json and the targets. */
-struct row_list {
-	struct sb_row *v;
-	int n;
-	int cap;
-};
-
-struct sb_row *sb_rows_push(struct sb_row **rows, int *nrows, int *cap)
-{
-	if (*nrows == *cap) {
-		int ncap = *cap != 0 ? *cap * 2 : 64;
-		struct sb_row *v = realloc(*rows, (size_t)ncap * sizeof(*v));
-
-		if (v == NULL) {
-			return NULL;
-		}
-		*rows = v;
-		*cap = ncap;
-	}
-	memset(&(*rows)[*nrows], 0, sizeof(**rows));
-	return &(*rows)[(*nrows)++];
-}
-
-static struct sb_row *rows_push(struct row_list *l)
-{
-	return sb_rows_push(&l->v, &l->n, &l->cap);
-}
-
 /* The latency samples kept for --plot: the row they belong to, and them. */
 struct kept {
 	int row;
-	struct sb_samples s;
+	struct bench_samples s;
 };
 
 struct kept_list {
@@ -503,7 +477,7 @@ struct kept_list {
 	int cap;
 };
 
-static struct sb_samples *kept_push(struct kept_list *k, int row)
+static struct bench_samples *kept_push(struct kept_list *k, int row)
 {
 	if (k->n == k->cap) {
 		int cap = k->cap != 0 ? k->cap * 2 : 16;
@@ -522,8 +496,8 @@ static struct sb_samples *kept_push(struct kept_list *k, int row)
 
 /* A run slot of one section at one size: its row and its raw values. */
 struct slot {
-	const struct sb_tr_ops *t; /* NULL: the memcpy reference */
-	struct sb_row *row;
+	const struct bench_tr_ops *t; /* NULL: the memcpy reference */
+	struct bench_row *row;
 	double *vals; /* [fig][rep] */
 	uint64_t min_count;
 	int keep; /* index in the kept list, or -1 */
@@ -535,18 +509,18 @@ struct slot {
  * and a slow drift of the machine (another tenant, frequency) shows up in
  * every row's spread rather than biasing one row.
  */
-static int run_size(const struct sb_opts *o, bool lat, size_t size,
-		    struct row_list *all, struct kept_list *kept)
+static int run_size(const struct bench_opts *o, bool lat, size_t size,
+		    struct bench_rows *all, struct kept_list *kept)
 {
 	const char *section = lat ? "latency" : "throughput";
-	unsigned need = lat ? SB_TR_LATENCY : SB_TR_THROUGHPUT;
-	int nfig = lat ? SB_LAT_NFIG : SB_TPUT_NFIG;
-	struct slot slots[SB_MAX_TRANSPORTS + 1];
+	unsigned need = lat ? BENCH_TR_LATENCY : BENCH_TR_THROUGHPUT;
+	int nfig = lat ? BENCH_LAT_NFIG : BENCH_TPUT_NFIG;
+	struct slot slots[BENCH_MAX_TRANSPORTS + 1];
 	int first = all->n;
 	int n = 0;
 	int rc = 0;
 
-	const char *ref = lat ? SB_REF_LATENCY : SB_REF_THROUGHPUT;
+	const char *ref = lat ? BENCH_REF_LATENCY : BENCH_REF_THROUGHPUT;
 
 	for (int i = 0; i < o->ntr; i++) {
 		bool wanted =
@@ -561,7 +535,7 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 		slots[n++].t = NULL;
 	}
 	for (int s = 0; s < n; s++) {
-		struct sb_row *row = rows_push(all);
+		struct bench_row *row = bench_rows_push(all);
 
 		slots[s].vals =
 		    calloc((size_t)(nfig * o->reps), sizeof(double));
@@ -574,7 +548,7 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 		}
 		row->section = section;
 		row->transport =
-		    slots[s].t != NULL ? slots[s].t->name : SB_REF_MEMCPY;
+		    slots[s].t != NULL ? slots[s].t->name : BENCH_REF_MEMCPY;
 		row->size = size;
 		row->nfig = nfig;
 		slots[s].min_count = UINT64_MAX;
@@ -583,7 +557,7 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 			slots[s].keep = kept->n - 1;
 		}
 	}
-	/* rows_push may have moved the array: take row pointers now. */
+	/* bench_rows_push may have moved the array: take row pointers now. */
 	for (int s = 0; s < n; s++) {
 		slots[s].row = &all->v[first + s];
 	}
@@ -593,7 +567,7 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 	for (int rep = 0; rep < o->reps; rep++) {
 		for (int s = 0; s < n; s++) {
 			struct slot *sl = &slots[s];
-			double vals[SB_NFIG_MAX];
+			double vals[BENCH_NFIG_MAX];
 			uint64_t count = 0;
 			int err;
 
@@ -601,16 +575,15 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 				continue;
 			}
 			if (sl->t == NULL) {
-				err =
-				    sb_bench_memcpy_once(o, size, vals, &count);
+				err = bench_memcpy_once(o, size, vals, &count);
 			} else if (lat) {
-				err = sb_bench_latency_once(
+				err = bench_latency_once(
 				    o, sl->t, size, vals, &count,
 				    sl->keep >= 0 ? &kept->v[sl->keep].s
 						  : NULL);
 			} else {
-				err = sb_bench_throughput_once(o, sl->t, size,
-							       vals, &count);
+				err = bench_throughput_once(o, sl->t, size,
+							    vals, &count);
 			}
 			if (err < 0) {
 				sl->row->err = err;
@@ -635,22 +608,23 @@ static int run_size(const struct sb_opts *o, bool lat, size_t size,
 
 		if (sl->row->err == 0) {
 			for (int f = 0; f < nfig; f++) {
-				sb_stats_aggregate(&sl->vals[f * o->reps],
-						   o->reps, &sl->row->fig[f]);
+				bench_stats_aggregate(&sl->vals[f * o->reps],
+						      o->reps,
+						      &sl->row->fig[f]);
 			}
 			sl->row->count = sl->min_count;
 		}
 		free(sl->vals);
 	}
-	sb_report_table(section, size, &all->v[first], n);
+	bench_report_table(section, size, &all->v[first], n);
 	return rc;
 }
 
 /* Writes the plot from the kept samples. Returns 0 or a negative errno. */
-static int plot(const struct sb_opts *o, const struct row_list *rows,
+static int plot(const struct bench_opts *o, const struct bench_rows *rows,
 		struct kept_list *kept)
 {
-	struct sb_samples *by_row =
+	struct bench_samples *by_row =
 	    calloc((size_t)rows->n + 1, sizeof(*by_row));
 	int rc;
 
@@ -661,25 +635,26 @@ static int plot(const struct sb_opts *o, const struct row_list *rows,
 	for (int i = 0; i < kept->n; i++) {
 		by_row[kept->v[i].row] = kept->v[i].s;
 	}
-	rc = sb_plot_latency(o->plot_path, rows->v, by_row, rows->n);
+	rc = bench_plot_latency(o->plot_path, rows->v, by_row, rows->n);
 	free(by_row);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	struct row_list rows = {NULL, 0, 0};
+	/* Every row measured, for --csv, --json and the targets. */
+	struct bench_rows rows = {NULL, 0, 0};
 	struct kept_list kept = {NULL, 0, 0};
-	struct sb_opts o;
+	struct bench_opts o;
 	double clock_ns;
 	int status = 0;
 	int rc;
 
-	if (sb_tr_table_len > SB_MAX_TRANSPORTS) {
+	if (bench_tr_table_len > BENCH_MAX_TRANSPORTS) {
 		fprintf(stderr,
 			"shmbus-bench: more than %d transports: raise "
-			"SB_MAX_TRANSPORTS\n",
-			SB_MAX_TRANSPORTS);
+			"BENCH_MAX_TRANSPORTS\n",
+			BENCH_MAX_TRANSPORTS);
 		return 2;
 	}
 	rc = parse_args(argc, argv, &o);
@@ -687,11 +662,11 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	}
 	/* Before measuring: a missing gnuplot should not cost a whole run. */
-	if (o.plot_path != NULL && sb_plot_check() < 0) {
+	if (o.plot_path != NULL && bench_plot_check() < 0) {
 		return 2;
 	}
-	clock_ns = sb_bench_clock_cost();
-	sb_report_header(&o, clock_ns);
+	clock_ns = bench_clock_cost();
+	bench_report_header(&o, clock_ns);
 	if (!o.pin) {
 		fprintf(stderr, "shmbus-bench: warning: sides not pinned; "
 				"spinning transports suffer most\n");
@@ -714,11 +689,11 @@ int main(int argc, char **argv)
 		}
 	}
 	if (rc == 0 && o.scaling) {
-		rc = sb_scaling_run(&o, &rows.v, &rows.n, &rows.cap);
+		rc = bench_scaling_run(&o, &rows);
 	}
 	if (rc == 0 && o.control) {
 		/* A broker that would not start fails its rows, not the run. */
-		rc = sb_control_run(&o, &rows.v, &rows.n, &rows.cap);
+		rc = bench_control_run(&o, &rows);
 		rc = rc == -ENOMEM ? rc : 0;
 	}
 	if (rc < 0) {
@@ -726,7 +701,7 @@ int main(int argc, char **argv)
 		status = 1;
 	}
 	if (o.latency || o.throughput || o.control) {
-		sb_report_targets(rows.v, rows.n);
+		bench_report_targets(rows.v, rows.n);
 	}
 	for (int i = 0; i < rows.n; i++) {
 		if (rows.v[i].err != 0) {
@@ -734,7 +709,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.csv_path != NULL) {
-		rc = sb_report_csv(o.csv_path, &o, rows.v, rows.n);
+		rc = bench_report_csv(o.csv_path, &o, rows.v, rows.n);
 		if (rc < 0) {
 			fprintf(stderr, "shmbus-bench: %s: %s\n", o.csv_path,
 				shmbus_strerror(rc));
@@ -742,7 +717,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.json_path != NULL) {
-		rc = sb_report_json(o.json_path, &o, clock_ns, rows.v, rows.n);
+		rc = bench_report_json(o.json_path, &o, clock_ns, rows.v,
+				       rows.n);
 		if (rc < 0) {
 			fprintf(stderr, "shmbus-bench: %s: %s\n", o.json_path,
 				shmbus_strerror(rc));
@@ -761,9 +737,9 @@ int main(int argc, char **argv)
 		}
 	}
 	for (int i = 0; i < kept.n; i++) {
-		sb_stats_fini(&kept.v[i].s);
+		bench_stats_fini(&kept.v[i].s);
 	}
 	free(kept.v);
-	free(rows.v);
+	bench_rows_free(&rows);
 	return status;
 }

@@ -110,7 +110,7 @@ static int install_gnuplot(void)
 	return 0;
 }
 
-int sb_plot_check(void)
+int bench_plot_check(void)
 {
 	if (in_path("gnuplot")) {
 		return 0;
@@ -139,7 +139,7 @@ static int cmp_u64(const void *a, const void *b)
  * point of the slowest POINTS samples (the tail, which a log y axis
  * spreads out), and every n/POINTS-th point below them.
  */
-static int write_ccdf(const char *path, struct sb_samples *s)
+static int write_ccdf(const char *path, struct bench_samples *s)
 {
 	FILE *f = fopen(path, "w");
 	size_t step = s->n / POINTS > 0 ? s->n / POINTS : 1;
@@ -180,8 +180,8 @@ static void remove_dir(const char *dir, int nrows)
 }
 
 /* The distinct sizes of latency rows with samples, in row order. */
-static int plot_sizes(const struct sb_row *rows, struct sb_samples *samples,
-		      int nrows, size_t *sizes)
+static int plot_sizes(const struct bench_row *rows,
+		      struct bench_samples *samples, int nrows, size_t *sizes)
 {
 	int n = 0;
 
@@ -204,8 +204,9 @@ static int plot_sizes(const struct sb_row *rows, struct sb_samples *samples,
 
 /* Writes the gnuplot script: one panel per size, one line per row. */
 static int write_script(const char *gp, const char *dir, const char *png,
-			const struct sb_row *rows, struct sb_samples *samples,
-			int nrows, const size_t *sizes, int nsizes)
+			const struct bench_row *rows,
+			struct bench_samples *samples, int nrows,
+			const size_t *sizes, int nsizes)
 {
 	FILE *f = fopen(gp, "w");
 	int rc = 0;
@@ -258,8 +259,8 @@ static int write_script(const char *gp, const char *dir, const char *png,
 	return rc;
 }
 
-int sb_plot_latency(const char *png_path, const struct sb_row *rows,
-		    struct sb_samples *samples, int nrows)
+int bench_plot_latency(const char *png_path, const struct bench_row *rows,
+		       struct bench_samples *samples, int nrows)
 {
 	const char *tmp = getenv("TMPDIR");
 	char dir[PATH_MAX - 64];

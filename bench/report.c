@@ -17,9 +17,9 @@
 
 #define CELL 48
 
-static const char *const lat_names[SB_LAT_NFIG] = {"p50", "p99", "p99.9",
-						   "max"};
-static const char *const tput_names[SB_TPUT_NFIG] = {"msg/s", "GB/s"};
+static const char *const lat_names[BENCH_LAT_NFIG] = {"p50", "p99", "p99.9",
+						      "max"};
+static const char *const tput_names[BENCH_TPUT_NFIG] = {"msg/s", "GB/s"};
 
 static bool is_latency(const char *section)
 {
@@ -45,14 +45,14 @@ static void fmt3(char *out, size_t cap, double v)
 /* A figure as printed: latencies in ns, message rates in millions. */
 static double shown(const char *section, int fig, double v)
 {
-	if (!is_latency(section) && fig == SB_TPUT_MSGS) {
+	if (!is_latency(section) && fig == BENCH_TPUT_MSGS) {
 		return v / 1e6;
 	}
 	return v;
 }
 
 static void fmt_spread(char *out, size_t cap, const char *section, int fig,
-		       const struct sb_agg *a)
+		       const struct bench_agg *a)
 {
 	/* Sized so that "[lo..hi]" always fits a cell. */
 	char lo[(CELL - 4) / 2];
@@ -63,8 +63,8 @@ static void fmt_spread(char *out, size_t cap, const char *section, int fig,
 	snprintf(out, cap, "[%s..%s]", lo, hi);
 }
 
-static void fmt_ratio(char *out, size_t cap, const struct sb_row *row,
-		      const struct sb_row *ref, int fig)
+static void fmt_ratio(char *out, size_t cap, const struct bench_row *row,
+		      const struct bench_row *ref, int fig)
 {
 	char num[CELL - 1];
 
@@ -89,8 +89,8 @@ static const char *fail_text(int err)
 	return shmbus_strerror(err);
 }
 
-static const struct sb_row *find_row(const struct sb_row *rows, int nrows,
-				     const char *transport)
+static const struct bench_row *find_row(const struct bench_row *rows, int nrows,
+					const char *transport)
 {
 	for (int i = 0; i < nrows; i++) {
 		if (strcmp(rows[i].transport, transport) == 0) {
@@ -122,7 +122,7 @@ static void cpu_model(char *out, size_t cap)
 	fclose(f);
 }
 
-void sb_report_header(const struct sb_opts *o, double clock_ns)
+void bench_report_header(const struct bench_opts *o, double clock_ns)
 {
 	struct utsname u;
 	char model[160];
@@ -172,7 +172,7 @@ static void print_line(char cells[][CELL], const int *width, int ncols)
  * message spills over the columns.
  */
 static void print_grid(char head[][CELL], char (*grid)[2][MAX_COLS][CELL],
-		       const struct sb_row *rows, int nrows, int ncols)
+		       const struct bench_row *rows, int nrows, int ncols)
 {
 	int width[MAX_COLS] = {0};
 
@@ -206,14 +206,14 @@ static void print_grid(char head[][CELL], char (*grid)[2][MAX_COLS][CELL],
 	fflush(stdout);
 }
 
-void sb_report_table(const char *section, size_t size,
-		     const struct sb_row *rows, int nrows)
+void bench_report_table(const char *section, size_t size,
+			const struct bench_row *rows, int nrows)
 {
 	bool lat = is_latency(section);
-	int nfig = lat ? SB_LAT_NFIG : SB_TPUT_NFIG;
-	const struct sb_row *ref =
-	    find_row(rows, nrows, lat ? SB_REF_LATENCY : SB_REF_THROUGHPUT);
-	const struct sb_row *mref = find_row(rows, nrows, SB_REF_MEMCPY);
+	int nfig = lat ? BENCH_LAT_NFIG : BENCH_TPUT_NFIG;
+	const struct bench_row *ref = find_row(
+	    rows, nrows, lat ? BENCH_REF_LATENCY : BENCH_REF_THROUGHPUT);
+	const struct bench_row *mref = find_row(rows, nrows, BENCH_REF_MEMCPY);
 	int ncols = 1 + nfig + 2; /* name, figures, two ratios */
 	char head[MAX_COLS][CELL];
 	char(*grid)[2][MAX_COLS][CELL];
@@ -232,12 +232,12 @@ void sb_report_table(const char *section, size_t size,
 		snprintf(head[1 + nfig], CELL, "p50/floor");
 		snprintf(head[2 + nfig], CELL, "p99.9/floor");
 	} else {
-		snprintf(head[1 + SB_TPUT_MSGS], CELL, "M msg/s");
+		snprintf(head[1 + BENCH_TPUT_MSGS], CELL, "M msg/s");
 		snprintf(head[1 + nfig], CELL, "x unix");
 		snprintf(head[2 + nfig], CELL, "x memcpy");
 	}
 	for (int r = 0; r < nrows; r++) {
-		const struct sb_row *row = &rows[r];
+		const struct bench_row *row = &rows[r];
 
 		snprintf(grid[r][0][0], CELL, "%s", row->transport);
 		grid[r][1][0][0] = '\0';
@@ -257,14 +257,14 @@ void sb_report_table(const char *section, size_t size,
 		}
 		if (lat) {
 			fmt_ratio(grid[r][0][1 + nfig], CELL, row, ref,
-				  SB_LAT_P50);
+				  BENCH_LAT_P50);
 			fmt_ratio(grid[r][0][2 + nfig], CELL, row, ref,
-				  SB_LAT_P999);
+				  BENCH_LAT_P999);
 		} else {
 			fmt_ratio(grid[r][0][1 + nfig], CELL, row, ref,
-				  SB_TPUT_MSGS);
+				  BENCH_TPUT_MSGS);
 			fmt_ratio(grid[r][0][2 + nfig], CELL, row, mref,
-				  SB_TPUT_MSGS);
+				  BENCH_TPUT_MSGS);
 		}
 	}
 	printf("\n%s, %zu B, %s\n", section, size,
@@ -273,10 +273,10 @@ void sb_report_table(const char *section, size_t size,
 	free(grid);
 }
 
-void sb_report_cases(const char *title, const char *first_col,
-		     const char *const *head, const struct sb_row *rows,
-		     int nrows, double scale, int ratio_fig,
-		     const char *ratio_head)
+void bench_report_cases(const char *title, const char *first_col,
+			const char *const *head, const struct bench_row *rows,
+			int nrows, double scale, int ratio_fig,
+			const char *ratio_head)
 {
 	int nfig = nrows > 0 ? rows[0].nfig : 0;
 	int ncols = 1 + nfig + (ratio_fig >= 0 ? 1 : 0);
@@ -299,7 +299,7 @@ void sb_report_cases(const char *title, const char *first_col,
 		snprintf(hcells[1 + nfig], CELL, "%s", ratio_head);
 	}
 	for (int r = 0; r < nrows; r++) {
-		const struct sb_row *row = &rows[r];
+		const struct bench_row *row = &rows[r];
 
 		snprintf(grid[r][0][0], CELL, "%s", row->transport);
 		if (row->err != 0) {
@@ -327,9 +327,9 @@ void sb_report_cases(const char *title, const char *first_col,
 	free(grid);
 }
 
-static const struct sb_row *find(const struct sb_row *rows, int nrows,
-				 const char *section, const char *transport,
-				 size_t size)
+static const struct bench_row *find(const struct bench_row *rows, int nrows,
+				    const char *section, const char *transport,
+				    size_t size)
 {
 	for (int i = 0; i < nrows; i++) {
 		if (strcmp(rows[i].section, section) == 0 &&
@@ -361,31 +361,31 @@ struct target {
 
 static const struct target targets[] = {
     {"64 B latency p50: shmbus-spin / floor p50", "latency", "shmbus-spin", 64,
-     SB_LAT_P50, "latency", "floor", SB_LAT_P50, 1, "x", true, 2},
+     BENCH_LAT_P50, "latency", "floor", BENCH_LAT_P50, 1, "x", true, 2},
     {"64 B latency p99.9: shmbus-spin / floor p99.9", "latency", "shmbus-spin",
-     64, SB_LAT_P999, "latency", "floor", SB_LAT_P999, 1, "x", true, 10},
+     64, BENCH_LAT_P999, "latency", "floor", BENCH_LAT_P999, 1, "x", true, 10},
     {"64 B latency p50: shmbus-block / pipe p50", "latency", "shmbus-block", 64,
-     SB_LAT_P50, "latency", "pipe", SB_LAT_P50, 1, "x", true, 1},
+     BENCH_LAT_P50, "latency", "pipe", BENCH_LAT_P50, 1, "x", true, 1},
     {"64 B latency p50: shmbus-wait / shmbus-spin p50", "latency",
-     "shmbus-wait", 64, SB_LAT_P50, "latency", "shmbus-spin", SB_LAT_P50, 1,
-     "x", true, 1.5},
+     "shmbus-wait", 64, BENCH_LAT_P50, "latency", "shmbus-spin", BENCH_LAT_P50,
+     1, "x", true, 1.5},
     {"64 B throughput: shmbus-spin", "throughput", "shmbus-spin", 64,
-     SB_TPUT_MSGS, NULL, NULL, 0, 1e-6, " M msg/s", false, 20},
+     BENCH_TPUT_MSGS, NULL, NULL, 0, 1e-6, " M msg/s", false, 20},
     {"64 B throughput: shmbus-spin / unix", "throughput", "shmbus-spin", 64,
-     SB_TPUT_MSGS, "throughput", "unix", SB_TPUT_MSGS, 1, "x", false, 25},
+     BENCH_TPUT_MSGS, "throughput", "unix", BENCH_TPUT_MSGS, 1, "x", false, 25},
     {"64 B throughput, batches of 32: shmbus-batch", "throughput",
-     "shmbus-batch", 64, SB_TPUT_MSGS, NULL, NULL, 0, 1e-6, " M msg/s", false,
-     20},
+     "shmbus-batch", 64, BENCH_TPUT_MSGS, NULL, NULL, 0, 1e-6, " M msg/s",
+     false, 20},
     {"64 B throughput: shmbus-batch / shmbus-spin", "throughput",
-     "shmbus-batch", 64, SB_TPUT_MSGS, "throughput", "shmbus-spin",
-     SB_TPUT_MSGS, 1, "x", false, 1},
+     "shmbus-batch", 64, BENCH_TPUT_MSGS, "throughput", "shmbus-spin",
+     BENCH_TPUT_MSGS, 1, "x", false, 1},
     {"64 KiB throughput: shmbus-spin / memcpy", "throughput", "shmbus-spin",
-     65536, SB_TPUT_MSGS, "throughput", "memcpy", SB_TPUT_MSGS, 100, " %",
+     65536, BENCH_TPUT_MSGS, "throughput", "memcpy", BENCH_TPUT_MSGS, 100, " %",
      false, 70},
     {"control: topic pub open+close", "control", "pub-open-close", 0,
-     SB_CTL_RATE, NULL, NULL, 0, 1, " /s", false, 20000},
+     BENCH_CTL_RATE, NULL, NULL, 0, 1, " /s", false, 20000},
     {"control: topic sub open+close", "control", "sub-open-close", 0,
-     SB_CTL_RATE, NULL, NULL, 0, 1, " /s", false, 20000},
+     BENCH_CTL_RATE, NULL, NULL, 0, 1, " /s", false, 20000},
 };
 
 /*
@@ -409,19 +409,19 @@ static const struct target targets[] = {
 
 static const struct target beside_spsc[] = {
     INFO_RATIO("64 B latency p50: spsc / floor p50", "latency", "spsc", 64,
-	       SB_LAT_P50, "floor", 1, "x"),
+	       BENCH_LAT_P50, "floor", 1, "x"),
     INFO_RATIO("64 B latency p50: shmbus-spin / spsc p50", "latency",
-	       "shmbus-spin", 64, SB_LAT_P50, "spsc", 1, "x"),
-    INFO_FIG("64 B throughput: spsc", "throughput", "spsc", 64, SB_TPUT_MSGS,
+	       "shmbus-spin", 64, BENCH_LAT_P50, "spsc", 1, "x"),
+    INFO_FIG("64 B throughput: spsc", "throughput", "spsc", 64, BENCH_TPUT_MSGS,
 	     1e-6, " M msg/s"),
     INFO_RATIO("64 B throughput: shmbus-spin / spsc", "throughput",
-	       "shmbus-spin", 64, SB_TPUT_MSGS, "spsc", 100, " %"),
+	       "shmbus-spin", 64, BENCH_TPUT_MSGS, "spsc", 100, " %"),
     INFO_FIG("64 KiB throughput: spsc", "throughput", "spsc", 65536,
-	     SB_TPUT_GBS, 1, " GB/s"),
+	     BENCH_TPUT_GBS, 1, " GB/s"),
     INFO_RATIO("64 KiB throughput: spsc / memcpy", "throughput", "spsc", 65536,
-	       SB_TPUT_MSGS, "memcpy", 100, " %"),
+	       BENCH_TPUT_MSGS, "memcpy", 100, " %"),
     INFO_RATIO("64 KiB throughput: shmbus-spin / spsc", "throughput",
-	       "shmbus-spin", 65536, SB_TPUT_MSGS, "spsc", 100, " %"),
+	       "shmbus-spin", 65536, BENCH_TPUT_MSGS, "spsc", 100, " %"),
 };
 
 #define NTARGETS     (sizeof(targets) / sizeof(targets[0]))
@@ -433,11 +433,11 @@ static const struct target beside_spsc[] = {
  * row for context (`info`), no goal and "info".
  */
 static void print_target(const struct target *t, bool info,
-			 const struct sb_row *rows, int nrows, int w)
+			 const struct bench_row *rows, int nrows, int w)
 {
-	const struct sb_row *num =
+	const struct bench_row *num =
 	    find(rows, nrows, t->num_sec, t->num_tr, t->num_size);
-	const struct sb_row *den =
+	const struct bench_row *den =
 	    t->den_sec != NULL
 		? find(rows, nrows, t->den_sec, t->den_tr, t->num_size)
 		: NULL;
@@ -475,7 +475,7 @@ static void print_target(const struct target *t, bool info,
 	printf("  %-*s  %14s  %12s  %s\n", w, t->what, val, goal, verdict);
 }
 
-void sb_report_targets(const struct sb_row *rows, int nrows)
+void bench_report_targets(const struct bench_row *rows, int nrows)
 {
 	int w = 0;
 
@@ -507,7 +507,7 @@ void sb_report_targets(const struct sb_row *rows, int nrows)
 	fflush(stdout);
 }
 
-static const char *fig_name(const struct sb_row *row, int f)
+static const char *fig_name(const struct bench_row *row, int f)
 {
 	if (row->fig_names != NULL) {
 		return row->fig_names[f];
@@ -515,10 +515,10 @@ static const char *fig_name(const struct sb_row *row, int f)
 	if (is_latency(row->section)) {
 		return lat_names[f];
 	}
-	return f == SB_TPUT_MSGS ? "msgs_per_s" : "gb_per_s";
+	return f == BENCH_TPUT_MSGS ? "msgs_per_s" : "gb_per_s";
 }
 
-static const char *fig_unit(const struct sb_row *row, int f)
+static const char *fig_unit(const struct bench_row *row, int f)
 {
 	if (row->fig_units != NULL) {
 		return row->fig_units[f];
@@ -526,11 +526,11 @@ static const char *fig_unit(const struct sb_row *row, int f)
 	if (is_latency(row->section)) {
 		return "ns_one_way";
 	}
-	return f == SB_TPUT_MSGS ? "msg/s" : "GB/s";
+	return f == BENCH_TPUT_MSGS ? "msg/s" : "GB/s";
 }
 
-int sb_report_csv(const char *path, const struct sb_opts *o,
-		  const struct sb_row *rows, int nrows)
+int bench_report_csv(const char *path, const struct bench_opts *o,
+		     const struct bench_row *rows, int nrows)
 {
 	FILE *f = fopen(path, "w");
 	int rc = 0;
@@ -542,7 +542,7 @@ int sb_report_csv(const char *path, const struct sb_opts *o,
 	fprintf(f, "section,transport,size_bytes,metric,unit,median,min,max,"
 		   "reps,count,error\n");
 	for (int r = 0; r < nrows; r++) {
-		const struct sb_row *row = &rows[r];
+		const struct bench_row *row = &rows[r];
 
 		if (row->err != 0) {
 			fprintf(f, "%s,%s,%zu,,,,,,0,0,\"%s\"\n", row->section,
@@ -567,8 +567,8 @@ int sb_report_csv(const char *path, const struct sb_opts *o,
 	return rc;
 }
 
-int sb_report_json(const char *path, const struct sb_opts *o, double clock_ns,
-		   const struct sb_row *rows, int nrows)
+int bench_report_json(const char *path, const struct bench_opts *o,
+		      double clock_ns, const struct bench_row *rows, int nrows)
 {
 	FILE *f = fopen(path, "w");
 	int rc = 0;
@@ -589,7 +589,7 @@ int sb_report_json(const char *path, const struct sb_opts *o, double clock_ns,
 		"  \"clock_ns\": %.1f,\n  \"results\": [",
 		(unsigned long long)o->duration_ms, o->ring_bytes, clock_ns);
 	for (int r = 0; r < nrows; r++) {
-		const struct sb_row *row = &rows[r];
+		const struct bench_row *row = &rows[r];
 
 		fprintf(f,
 			"%s\n    {\"section\": \"%s\", \"transport\": \"%s\", "

@@ -53,9 +53,9 @@ static const struct scase cases[] = {
 };
 #define NCASES ((int)(sizeof(cases) / sizeof(cases[0])))
 
-static const char *const fig_names[SB_SCALE_NFIG] = {"msgs_per_s_total",
-						     "msgs_per_s_each"};
-static const char *const fig_units[SB_SCALE_NFIG] = {"msg/s", "msg/s"};
+static const char *const fig_names[BENCH_SCALE_NFIG] = {"msgs_per_s_total",
+							"msgs_per_s_each"};
+static const char *const fig_units[BENCH_SCALE_NFIG] = {"msg/s", "msg/s"};
 
 /*
  * What one child hands back. Written by that child only, read by the
@@ -79,19 +79,19 @@ _Static_assert(sizeof(struct proc_result) == 64, "one line per child");
 struct area {
 	_Atomic uint32_t ready; /* start barrier */
 	uint32_t pad[15];
-	struct proc_result r[SB_MAX_PROCS];
+	struct proc_result r[BENCH_MAX_PROCS];
 };
 
 /* One repetition of one case: what every child needs, copied by fork(). */
 struct run {
-	const struct sb_opts *o;
+	const struct bench_opts *o;
 	enum kind kind;
 	int nprod;
 	int nread;
 	size_t size;
 	uint64_t per_producer;	/* messages each producer publishes, at most */
 	uint64_t reader_warmup; /* messages a reader gets before timing */
-	int cpus[SB_MAX_PROCS];
+	int cpus[BENCH_MAX_PROCS];
 	int ncpus; /* 0: not pinned */
 	void *data;
 	void *ctl;
@@ -117,7 +117,7 @@ static int producer_main(struct run *r, int idx, struct sb_ring *ring)
 {
 	struct proc_result *res = &r->area->r[idx];
 	unsigned char *msg = calloc(1, r->size);
-	uint64_t deadline = sb_now_ns() + r->o->duration_ms * 1000000u;
+	uint64_t deadline = bench_now_ns() + r->o->duration_ms * 1000000u;
 	/* A queue's stop message goes to one consumer: send one each. */
 	int nstops = r->kind == QUEUE ? r->nread : 1;
 	uint64_t i;
@@ -127,7 +127,7 @@ static int producer_main(struct run *r, int idx, struct sb_ring *ring)
 		return -ENOMEM;
 	}
 	for (i = 0; i < r->per_producer; i++) {
-		if (i % 256 == 0 && i > 0 && sb_now_ns() >= deadline) {
+		if (i % 256 == 0 && i > 0 && bench_now_ns() >= deadline) {
 			break;
 		}
 		put_msg(msg, i, (uint32_t)idx);
@@ -155,7 +155,7 @@ static int reader_main(struct run *r, int idx, struct sb_ring_reader *rd)
 {
 	struct proc_result *res = &r->area->r[idx];
 	unsigned char *buf = malloc(r->size);
-	uint64_t next[SB_MAX_PROCS] = {0};
+	uint64_t next[BENCH_MAX_PROCS] = {0};
 	int stops_needed = r->kind == QUEUE ? 1 : r->nprod;
 	int stops = 0;
 	int rc = 0;
@@ -197,11 +197,11 @@ static int reader_main(struct run *r, int idx, struct sb_ring_reader *rd)
 		}
 		next[p] = seq + 1;
 		if (res->received == r->reader_warmup) {
-			res->t_first = sb_now_ns();
+			res->t_first = bench_now_ns();
 		}
 		res->received++;
 	}
-	res->t_last = sb_now_ns();
+	res->t_last = bench_now_ns();
 	res->timed = res->received > r->reader_warmup
 			 ? res->received - r->reader_warmup
 			 : 0;
@@ -219,7 +219,7 @@ static int child_main(int idx, void *arg)
 	bool reader = idx >= r->nprod;
 	int rc;
 
-	rc = sb_bench_pin(r->ncpus > 0 ? r->cpus[idx % r->ncpus] : -1);
+	rc = bench_pin(r->ncpus > 0 ? r->cpus[idx % r->ncpus] : -1);
 	if (rc == 0) {
 		rc = sb_ring_attach(&ring, r->data, r->data_size, r->ctl,
 				    r->ctl_size);
@@ -234,7 +234,7 @@ static int child_main(int idx, void *arg)
 		return rc;
 	}
 	/* Every reader has its slot before the first message is sent. */
-	sb_bench_barrier(&r->area->ready, (uint32_t)(r->nprod + r->nread));
+	bench_barrier(&r->area->ready, (uint32_t)(r->nprod + r->nread));
 	if (reader) {
 		rc = reader_main(r, idx, &rd);
 		sb_ring_reader_close(&rd);
@@ -262,7 +262,7 @@ static uint64_t warmup_for(uint64_t count)
  * The CPUs children are pinned to, round robin: the two of --pin, or every
  * CPU this process may use (so that a bigger machine spreads the readers).
  */
-static int cpu_list(const struct sb_opts *o, int *cpus)
+static int cpu_list(const struct bench_opts *o, int *cpus)
 {
 	cpu_set_t set;
 	int n = 0;
@@ -277,7 +277,7 @@ static int cpu_list(const struct sb_opts *o, int *cpus)
 		}
 		return n;
 	}
-	for (int cpu = 0; cpu < CPU_SETSIZE && n < SB_MAX_PROCS; cpu++) {
+	for (int cpu = 0; cpu < CPU_SETSIZE && n < BENCH_MAX_PROCS; cpu++) {
 		if (CPU_ISSET(cpu, &set)) {
 			cpus[n++] = cpu;
 		}
@@ -287,9 +287,9 @@ static int cpu_list(const struct sb_opts *o, int *cpus)
 
 /*
  * One repetition of case c: a fresh ring, fresh processes. Fills
- * vals[SB_SCALE_*] and *count (messages timed). Returns 0 or an error.
+ * vals[BENCH_SCALE_*] and *count (messages timed). Returns 0 or an error.
  */
-static int run_once(const struct sb_opts *o, const struct scase *c,
+static int run_once(const struct bench_opts *o, const struct scase *c,
 		    double *vals, uint64_t *count)
 {
 	struct run r = {
@@ -339,8 +339,7 @@ static int run_once(const struct sb_opts *o, const struct scase *c,
 	memset(r.data, 0, r.data_size);
 	rc = sb_ring_format(r.data, r.data_size, r.ctl, r.ctl_size, &cfg);
 	if (rc == 0) {
-		rc = sb_bench_spawn(r.nprod + r.nread, child_main, &r,
-				    timeout_ms);
+		rc = bench_spawn(r.nprod + r.nread, child_main, &r, timeout_ms);
 	}
 	for (int i = 0; i < r.nprod + r.nread; i++) {
 		/* A child's own error says more than "a child failed". */
@@ -386,15 +385,15 @@ static int run_once(const struct sb_opts *o, const struct scase *c,
 	}
 	if (r.kind == SUBSCRIBERS) {
 		/* Each subscriber's own rate; the total is deliveries/s. */
-		vals[SB_SCALE_TOTAL] = sum_rates;
-		vals[SB_SCALE_EACH] = sum_rates / r.nread;
+		vals[BENCH_SCALE_TOTAL] = sum_rates;
+		vals[BENCH_SCALE_EACH] = sum_rates / r.nread;
 	} else {
 		/* Messages through the topic over the readers' whole span
 		 * (CLOCK_MONOTONIC is one clock for every process). */
 		double rate = (double)timed / ((double)(last - first) / 1e9);
 
-		vals[SB_SCALE_TOTAL] = rate;
-		vals[SB_SCALE_EACH] = rate / c->n;
+		vals[BENCH_SCALE_TOTAL] = rate;
+		vals[BENCH_SCALE_EACH] = rate / c->n;
 	}
 	*count = timed;
 out:
@@ -410,7 +409,8 @@ out:
 	return rc;
 }
 
-static void print_tables(const struct sb_opts *o, const struct sb_row *rows)
+static void print_tables(const struct bench_opts *o,
+			 const struct bench_row *rows)
 {
 	static const char *const prod_head[] = {"total M msg/s",
 						"per producer"};
@@ -458,30 +458,29 @@ static void print_tables(const struct sb_opts *o, const struct sb_row *rows)
 				 "goes to one consumer");
 			head = queue_head;
 		}
-		sb_report_cases(title,
-				k == PRODUCERS	   ? "producers"
-				: k == SUBSCRIBERS ? "subscribers"
-						   : "consumers",
-				head, &rows[first], i - first, 1e6,
-				k == SUBSCRIBERS ? SB_SCALE_EACH
-						 : SB_SCALE_TOTAL,
-				k == SUBSCRIBERS ? "each x 1" : "total x 1");
+		bench_report_cases(title,
+				   k == PRODUCERS     ? "producers"
+				   : k == SUBSCRIBERS ? "subscribers"
+						      : "consumers",
+				   head, &rows[first], i - first, 1e6,
+				   k == SUBSCRIBERS ? BENCH_SCALE_EACH
+						    : BENCH_SCALE_TOTAL,
+				   k == SUBSCRIBERS ? "each x 1" : "total x 1");
 	}
 }
 
-int sb_scaling_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
-		   int *cap)
+int bench_scaling_run(const struct bench_opts *o, struct bench_rows *rows)
 {
-	double *vals =
-	    calloc((size_t)(NCASES * SB_SCALE_NFIG * o->reps), sizeof(double));
+	double *vals = calloc((size_t)(NCASES * BENCH_SCALE_NFIG * o->reps),
+			      sizeof(double));
 	uint64_t min_count[NCASES];
-	int first = *nrows;
+	int first = rows->n;
 
 	if (vals == NULL) {
 		return -ENOMEM;
 	}
 	for (int c = 0; c < NCASES; c++) {
-		struct sb_row *row = sb_rows_push(rows, nrows, cap);
+		struct bench_row *row = bench_rows_push(rows);
 
 		if (row == NULL) {
 			free(vals);
@@ -490,7 +489,7 @@ int sb_scaling_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
 		row->section = "scaling";
 		row->transport = cases[c].name;
 		row->size = o->scaling_size;
-		row->nfig = SB_SCALE_NFIG;
+		row->nfig = BENCH_SCALE_NFIG;
 		row->fig_names = fig_names;
 		row->fig_units = fig_units;
 		row->procs = cases[c].n;
@@ -502,8 +501,8 @@ int sb_scaling_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
 	/* Repetitions outer, as in main.c: drift shows in every spread. */
 	for (int rep = 0; rep < o->reps; rep++) {
 		for (int c = 0; c < NCASES; c++) {
-			struct sb_row *row = &(*rows)[first + c];
-			double v[SB_SCALE_NFIG];
+			struct bench_row *row = &rows->v[first + c];
+			double v[BENCH_SCALE_NFIG];
 			uint64_t count = 0;
 			int err;
 
@@ -515,9 +514,9 @@ int sb_scaling_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
 				row->err = err;
 				continue;
 			}
-			for (int f = 0; f < SB_SCALE_NFIG; f++) {
-				vals[(c * SB_SCALE_NFIG + f) * o->reps + rep] =
-				    v[f];
+			for (int f = 0; f < BENCH_SCALE_NFIG; f++) {
+				vals[(c * BENCH_SCALE_NFIG + f) * o->reps +
+				     rep] = v[f];
 			}
 			if (count < min_count[c]) {
 				min_count[c] = count;
@@ -531,19 +530,19 @@ int sb_scaling_run(const struct sb_opts *o, struct sb_row **rows, int *nrows,
 		fprintf(stderr, "\n");
 	}
 	for (int c = 0; c < NCASES; c++) {
-		struct sb_row *row = &(*rows)[first + c];
+		struct bench_row *row = &rows->v[first + c];
 
 		if (row->err != 0) {
 			continue;
 		}
-		for (int f = 0; f < SB_SCALE_NFIG; f++) {
-			sb_stats_aggregate(
-			    &vals[(c * SB_SCALE_NFIG + f) * o->reps], o->reps,
-			    &row->fig[f]);
+		for (int f = 0; f < BENCH_SCALE_NFIG; f++) {
+			bench_stats_aggregate(
+			    &vals[(c * BENCH_SCALE_NFIG + f) * o->reps],
+			    o->reps, &row->fig[f]);
 		}
 		row->count = min_count[c];
 	}
 	free(vals);
-	print_tables(o, &(*rows)[first]);
+	print_tables(o, &rows->v[first]);
 	return 0;
 }

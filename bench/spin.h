@@ -10,28 +10,29 @@
 #include <stdint.h>
 
 /*
- * Spins after which a waiter gives up its CPU once: some 50 us of pause
- * steps, far above any wait on a dedicated core (a cache-line transfer is
- * ~100 ns), where the yield then costs one cheap system call. It matters
+ * Spins after which a waiter gives up its CPU once: a thousand pause
+ * steps, far above any wait on a dedicated core (a cache-line transfer,
+ * the floor of bench/README.md), where the yield then costs one cheap
+ * system call. It matters
  * when both sides share one CPU (--pin A,A, or one core): without it each
  * side would burn its whole time slice before the other could run.
  */
-#define SB_SPIN_YIELD_AFTER (1u << 10)
+#define BENCH_SPIN_YIELD_AFTER (1u << 10)
 
 /*
  * One step of a busy-wait: a CPU hint that we are spinning (it saves power
  * and leaves the pipeline to a sibling thread; on x86 it also avoids the
  * memory-order flush on leaving the loop), and a yield every
- * SB_SPIN_YIELD_AFTER steps. `spins` counts the steps of the current wait.
+ * BENCH_SPIN_YIELD_AFTER steps. `spins` counts the steps of the current wait.
  */
-static inline void sb_spin_step(uint32_t *spins)
+static inline void bench_spin_step(uint32_t *spins)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield" ::: "memory");
 #endif
-	if (++*spins >= SB_SPIN_YIELD_AFTER) {
+	if (++*spins >= BENCH_SPIN_YIELD_AFTER) {
 		*spins = 0;
 		sched_yield();
 	}

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sb_stats_add(struct sb_samples *s, uint64_t ns)
+int bench_stats_add(struct bench_samples *s, uint64_t ns)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap != 0 ? s->cap * 2 : 4096;
@@ -26,7 +26,7 @@ int sb_stats_add(struct sb_samples *s, uint64_t ns)
 	return 0;
 }
 
-void sb_stats_fini(struct sb_samples *s)
+void bench_stats_fini(struct bench_samples *s)
 {
 	free(s->v);
 	memset(s, 0, sizeof(*s));
@@ -40,14 +40,14 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-void sb_stats_sort(uint64_t *v, size_t n)
+void bench_stats_sort(uint64_t *v, size_t n)
 {
 	if (n > 1) {
 		qsort(v, n, sizeof(*v), cmp_u64);
 	}
 }
 
-uint64_t sb_stats_percentile(const uint64_t *sorted, size_t n, double p)
+uint64_t bench_stats_percentile(const uint64_t *sorted, size_t n, double p)
 {
 	double rank;
 	size_t idx;
@@ -64,17 +64,17 @@ uint64_t sb_stats_percentile(const uint64_t *sorted, size_t n, double p)
 	return sorted[idx];
 }
 
-void sb_stats_summarise(uint64_t *v, size_t n, double scale,
-			struct sb_lat_summary *out)
+void bench_stats_summarise(uint64_t *v, size_t n, double scale,
+			   struct bench_lat_summary *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (n == 0) {
 		return;
 	}
-	sb_stats_sort(v, n);
-	out->p50 = scale * (double)sb_stats_percentile(v, n, 0.50);
-	out->p99 = scale * (double)sb_stats_percentile(v, n, 0.99);
-	out->p999 = scale * (double)sb_stats_percentile(v, n, 0.999);
+	bench_stats_sort(v, n);
+	out->p50 = scale * (double)bench_stats_percentile(v, n, 0.50);
+	out->p99 = scale * (double)bench_stats_percentile(v, n, 0.99);
+	out->p999 = scale * (double)bench_stats_percentile(v, n, 0.999);
 	out->max = scale * (double)v[n - 1];
 }
 
@@ -86,7 +86,7 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-void sb_stats_aggregate(double *values, int n, struct sb_agg *out)
+void bench_stats_aggregate(double *values, int n, struct bench_agg *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (n <= 0) {

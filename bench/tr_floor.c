@@ -56,7 +56,7 @@ struct floor_end {
 	uint64_t next_in;  /* the turn_seq value our next recv waits for */
 };
 
-static int floor_create(const struct sb_tr_config *cfg, void **shared)
+static int floor_create(const struct bench_tr_config *cfg, void **shared)
 {
 	/*
 	 * A whole page, so the line shares its cache line (and its page)
@@ -77,7 +77,7 @@ static int floor_create(const struct sb_tr_config *cfg, void **shared)
 	return 0;
 }
 
-static int floor_open_end(void *shared, enum sb_tr_side side, void **end)
+static int floor_open_end(void *shared, enum bench_tr_side side, void **end)
 {
 	struct floor_end *e = malloc(sizeof(*e));
 
@@ -85,8 +85,8 @@ static int floor_open_end(void *shared, enum sb_tr_side side, void **end)
 		return -ENOMEM;
 	}
 	e->shm_line = shared;
-	e->next_out = side == SB_TR_SENDER ? 1 : 2;
-	e->next_in = side == SB_TR_SENDER ? 2 : 1;
+	e->next_out = side == BENCH_TR_SENDER ? 1 : 2;
+	e->next_in = side == BENCH_TR_SENDER ? 2 : 1;
 	*end = e;
 	return 0;
 }
@@ -118,7 +118,7 @@ static ssize_t floor_recv(void *end, void *buf, size_t cap)
 	 */
 	while (atomic_load_explicit(&e->shm_line->turn_seq,
 				    memory_order_acquire) != e->next_in) {
-		sb_spin_step(&spins);
+		bench_spin_step(&spins);
 	}
 	memcpy(buf, e->shm_line->payload,
 	       cap < LINE_PAYLOAD ? cap : LINE_PAYLOAD);
@@ -139,10 +139,10 @@ static void floor_destroy(void *shared)
 	}
 }
 
-const struct sb_tr_ops sb_tr_floor = {
+const struct bench_tr_ops bench_tr_floor = {
     .name = "floor",
     .summary = "two processes spinning on one shared cache line",
-    .flags = SB_TR_LATENCY,
+    .flags = BENCH_TR_LATENCY,
     .create = floor_create,
     .open_end = floor_open_end,
     .send = floor_send,

@@ -5,7 +5,7 @@
  * waits as the API does by default, spinning briefly before it sleeps
  * (shmbus-wait: after a burst, it should answer at spinning speed), and
  * zero-copy on both sides (shmbus-zerocopy: claim/commit, peek/release,
- * spinning), and a sender that publishes SB_BATCH_MAX messages per call
+ * spinning), and a sender that publishes BENCH_BATCH_MAX messages per call
  * (shmbus-batch: sb_ring_publish_batch, one tail store per batch; the
  * receiver spins; throughput only, since a batch holds messages back),
  * and shmbus-spin on a checksummed ring (shmbus-checksum: every record
@@ -30,7 +30,7 @@
 
 enum rx_style { RX_SPIN, RX_BLOCK, RX_WAIT, RX_ZEROCOPY, RX_BATCH };
 
-#define SB_BATCH_MAX 32 /* messages per sb_ring_publish_batch() */
+#define BENCH_BATCH_MAX 32 /* messages per sb_ring_publish_batch() */
 
 /* One ring's two segments. */
 struct ring_mem {
@@ -56,18 +56,18 @@ struct end {
 	enum rx_style style;
 	int has_out;
 	int has_in;
-	/* shmbus-batch: messages held until SB_BATCH_MAX or a flush. The
+	/* shmbus-batch: messages held until BENCH_BATCH_MAX or a flush. The
 	 * harness sends from one buffer it rewrites, so each is copied here
 	 * first: a real batching caller would point the iovecs at its own
 	 * messages, and this copy makes the figure a little low, not high. */
 	unsigned char *stage;
 	size_t slot_bytes; /* one held message's room in stage */
-	struct iovec batch[SB_BATCH_MAX];
+	struct iovec batch[BENCH_BATCH_MAX];
 	size_t staged;
 };
 
-static int ring_mem_create(const struct sb_tr_config *cfg, uint32_t flags,
-                           struct ring_mem *m)
+static int ring_mem_create(const struct bench_tr_config *cfg, uint32_t flags,
+			   struct ring_mem *m)
 {
 	struct sb_ring_config rc = {
 	    .capacity = cfg->ring_bytes,
@@ -117,8 +117,8 @@ static void shmbus_destroy(void *shared)
 	free(s);
 }
 
-static int create_rings(const struct sb_tr_config *cfg, uint32_t flags,
-                        void **shared)
+static int create_rings(const struct bench_tr_config *cfg, uint32_t flags,
+			void **shared)
 {
 	struct shared *s = calloc(1, sizeof(*s));
 	int r = 0;
@@ -139,12 +139,12 @@ static int create_rings(const struct sb_tr_config *cfg, uint32_t flags,
 	return 0;
 }
 
-static int shmbus_create(const struct sb_tr_config *cfg, void **shared)
+static int shmbus_create(const struct bench_tr_config *cfg, void **shared)
 {
 	return create_rings(cfg, 0, shared);
 }
 
-static int checksum_create(const struct sb_tr_config *cfg, void **shared)
+static int checksum_create(const struct bench_tr_config *cfg, void **shared)
 {
 	return create_rings(cfg, SB_RING_FLAG_CHECKSUM, shared);
 }
@@ -154,13 +154,13 @@ static int attach(struct ring_mem *m, struct sb_ring *ring)
 	return sb_ring_attach(ring, m->data, m->data_size, m->ctl, m->ctl_size);
 }
 
-static int open_end(void *shared, enum sb_tr_side side, enum rx_style style,
-                    void **out)
+static int open_end(void *shared, enum bench_tr_side side, enum rx_style style,
+		    void **out)
 {
 	struct shared *s = shared;
 	struct end *e = calloc(1, sizeof(*e));
-	int out_idx = side == SB_TR_SENDER ? 0 : 1;
-	int in_idx = side == SB_TR_SENDER ? 1 : 0;
+	int out_idx = side == BENCH_TR_SENDER ? 0 : 1;
+	int in_idx = side == BENCH_TR_SENDER ? 1 : 0;
 	int r = 0;
 
 	if (e == NULL) {
@@ -171,7 +171,7 @@ static int open_end(void *shared, enum sb_tr_side side, enum rx_style style,
 		/* One byte more than the largest message: a zero-length
 		 * message still gets its own non-NULL address. */
 		e->slot_bytes = s->max_message + 1;
-		e->stage = malloc(SB_BATCH_MAX * e->slot_bytes);
+		e->stage = malloc(BENCH_BATCH_MAX * e->slot_bytes);
 		if (e->stage == NULL) {
 			free(e);
 			return -ENOMEM;
@@ -201,27 +201,27 @@ static int open_end(void *shared, enum sb_tr_side side, enum rx_style style,
 	return 0;
 }
 
-static int spin_open(void *shared, enum sb_tr_side side, void **end)
+static int spin_open(void *shared, enum bench_tr_side side, void **end)
 {
 	return open_end(shared, side, RX_SPIN, end);
 }
 
-static int block_open(void *shared, enum sb_tr_side side, void **end)
+static int block_open(void *shared, enum bench_tr_side side, void **end)
 {
 	return open_end(shared, side, RX_BLOCK, end);
 }
 
-static int wait_open(void *shared, enum sb_tr_side side, void **end)
+static int wait_open(void *shared, enum bench_tr_side side, void **end)
 {
 	return open_end(shared, side, RX_WAIT, end);
 }
 
-static int zerocopy_open(void *shared, enum sb_tr_side side, void **end)
+static int zerocopy_open(void *shared, enum bench_tr_side side, void **end)
 {
 	return open_end(shared, side, RX_ZEROCOPY, end);
 }
 
-static int batch_open(void *shared, enum sb_tr_side side, void **end)
+static int batch_open(void *shared, enum bench_tr_side side, void **end)
 {
 	return open_end(shared, side, RX_BATCH, end);
 }
@@ -254,7 +254,7 @@ static int batch_send(void *end, const void *buf, size_t len)
 	e->batch[e->staged].iov_base = slot;
 	e->batch[e->staged].iov_len = len;
 	e->staged++;
-	return e->staged == SB_BATCH_MAX ? batch_flush(e) : 0;
+	return e->staged == BENCH_BATCH_MAX ? batch_flush(e) : 0;
 }
 
 static int shmbus_send(void *end, const void *buf, size_t len)
@@ -274,7 +274,7 @@ static ssize_t shmbus_recv(void *end, void *buf, size_t cap)
 		return sb_ring_receive(&e->in, buf, cap, -1);
 	}
 	while ((n = sb_ring_receive(&e->in, buf, cap, 0)) == -EAGAIN) {
-		sb_spin_step(&spins);
+		bench_spin_step(&spins);
 	}
 	return n;
 }
@@ -305,7 +305,7 @@ static ssize_t shmbus_peek(void *end, const void **data)
 	int r;
 
 	while ((r = sb_ring_peek(&e->in, data, &len, 0)) == -EAGAIN) {
-		sb_spin_step(&spins);
+		bench_spin_step(&spins);
 	}
 	return r < 0 ? r : (ssize_t)len;
 }
@@ -328,10 +328,10 @@ static void shmbus_close_end(void *end)
 	free(e);
 }
 
-const struct sb_tr_ops sb_tr_shmbus_spin = {
+const struct bench_tr_ops bench_tr_shmbus_spin = {
     .name = "shmbus-spin",
     .summary = "shmbus ring, receiver polls (copy both sides)",
-    .flags = SB_TR_LATENCY | SB_TR_THROUGHPUT,
+    .flags = BENCH_TR_LATENCY | BENCH_TR_THROUGHPUT,
     .create = shmbus_create,
     .open_end = spin_open,
     .send = shmbus_send,
@@ -340,10 +340,10 @@ const struct sb_tr_ops sb_tr_shmbus_spin = {
     .destroy = shmbus_destroy,
 };
 
-const struct sb_tr_ops sb_tr_shmbus_block = {
+const struct bench_tr_ops bench_tr_shmbus_block = {
     .name = "shmbus-block",
     .summary = "shmbus ring, receiver sleeps on the futex at once",
-    .flags = SB_TR_LATENCY | SB_TR_THROUGHPUT,
+    .flags = BENCH_TR_LATENCY | BENCH_TR_THROUGHPUT,
     .create = shmbus_create,
     .open_end = block_open,
     .send = shmbus_send,
@@ -352,10 +352,10 @@ const struct sb_tr_ops sb_tr_shmbus_block = {
     .destroy = shmbus_destroy,
 };
 
-const struct sb_tr_ops sb_tr_shmbus_wait = {
+const struct bench_tr_ops bench_tr_shmbus_wait = {
     .name = "shmbus-wait",
     .summary = "shmbus ring, receiver spins briefly, then sleeps (the default)",
-    .flags = SB_TR_LATENCY | SB_TR_THROUGHPUT,
+    .flags = BENCH_TR_LATENCY | BENCH_TR_THROUGHPUT,
     .create = shmbus_create,
     .open_end = wait_open,
     .send = shmbus_send,
@@ -364,10 +364,10 @@ const struct sb_tr_ops sb_tr_shmbus_wait = {
     .destroy = shmbus_destroy,
 };
 
-const struct sb_tr_ops sb_tr_shmbus_zerocopy = {
+const struct bench_tr_ops bench_tr_shmbus_zerocopy = {
     .name = "shmbus-zerocopy",
     .summary = "shmbus ring, claim/commit and peek/release, polling",
-    .flags = SB_TR_LATENCY | SB_TR_THROUGHPUT,
+    .flags = BENCH_TR_LATENCY | BENCH_TR_THROUGHPUT,
     .create = shmbus_create,
     .open_end = zerocopy_open,
     .send = shmbus_send,
@@ -380,10 +380,10 @@ const struct sb_tr_ops sb_tr_shmbus_zerocopy = {
     .destroy = shmbus_destroy,
 };
 
-const struct sb_tr_ops sb_tr_shmbus_batch = {
+const struct bench_tr_ops bench_tr_shmbus_batch = {
     .name = "shmbus-batch",
     .summary = "shmbus ring, 32 messages per publish call, receiver polls",
-    .flags = SB_TR_THROUGHPUT,
+    .flags = BENCH_TR_THROUGHPUT,
     .create = shmbus_create,
     .open_end = batch_open,
     .send = batch_send,
@@ -393,10 +393,10 @@ const struct sb_tr_ops sb_tr_shmbus_batch = {
     .destroy = shmbus_destroy,
 };
 
-const struct sb_tr_ops sb_tr_shmbus_checksum = {
+const struct bench_tr_ops bench_tr_shmbus_checksum = {
     .name = "shmbus-checksum",
     .summary = "shmbus-spin on a checksummed ring (CRC-32C per record)",
-    .flags = SB_TR_LATENCY | SB_TR_THROUGHPUT,
+    .flags = BENCH_TR_LATENCY | BENCH_TR_THROUGHPUT,
     .create = checksum_create,
     .open_end = spin_open,
     .send = shmbus_send,

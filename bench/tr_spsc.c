@@ -147,7 +147,7 @@ static void spsc_destroy(void *shared)
 	free(s);
 }
 
-static int spsc_create(const struct sb_tr_config *cfg, void **shared)
+static int spsc_create(const struct bench_tr_config *cfg, void **shared)
 {
 	uint64_t cap = cfg->ring_bytes;
 	struct spsc_shared *s;
@@ -202,12 +202,12 @@ static unsigned char *ring_base(const struct spsc_shared *s, int i)
 	return s->shm_base + (size_t)i * ring_stride(s->capacity);
 }
 
-static int spsc_open_end(void *shared, enum sb_tr_side side, void **end)
+static int spsc_open_end(void *shared, enum bench_tr_side side, void **end)
 {
 	struct spsc_shared *s = shared;
 	struct spsc_end *e = calloc(1, sizeof(*e));
-	int out_idx = side == SB_TR_SENDER ? 0 : 1;
-	int in_idx = side == SB_TR_SENDER ? 1 : 0;
+	int out_idx = side == BENCH_TR_SENDER ? 0 : 1;
+	int in_idx = side == BENCH_TR_SENDER ? 1 : 0;
 
 	if (e == NULL) {
 		return -ENOMEM;
@@ -254,7 +254,7 @@ static void wait_room(const struct spsc_end *e, struct spsc_tx *tx,
 		if (e->capacity - (tx->tail - tx->head_cache) >= need) {
 			return;
 		}
-		sb_spin_step(&spins);
+		bench_spin_step(&spins);
 	}
 }
 
@@ -329,7 +329,7 @@ static void wait_data(struct spsc_rx *rx)
 		if (rx->head != rx->tail_cache) {
 			return;
 		}
-		sb_spin_step(&spins);
+		bench_spin_step(&spins);
 	}
 }
 
@@ -390,10 +390,10 @@ static void spsc_close_end(void *end)
 	free(end);
 }
 
-const struct sb_tr_ops sb_tr_spsc = {
+const struct bench_tr_ops bench_tr_spsc = {
     .name = "spsc",
     .summary = "plain one-writer one-reader ring, same records, spins",
-    .flags = SB_TR_LATENCY | SB_TR_THROUGHPUT,
+    .flags = BENCH_TR_LATENCY | BENCH_TR_THROUGHPUT,
     .create = spsc_create,
     .open_end = spsc_open_end,
     .send = spsc_send,

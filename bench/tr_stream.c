@@ -70,7 +70,7 @@ static struct stream_shared *stream_alloc(bool is_socket)
 	return s;
 }
 
-static int unix_create(const struct sb_tr_config *cfg, void **shared)
+static int unix_create(const struct bench_tr_config *cfg, void **shared)
 {
 	struct stream_shared *s = stream_alloc(true);
 	int sv[2];
@@ -85,13 +85,13 @@ static int unix_create(const struct sb_tr_config *cfg, void **shared)
 		free(s);
 		return err;
 	}
-	s->fd[SB_TR_SENDER][0] = s->fd[SB_TR_SENDER][1] = sv[0];
-	s->fd[SB_TR_RECEIVER][0] = s->fd[SB_TR_RECEIVER][1] = sv[1];
+	s->fd[BENCH_TR_SENDER][0] = s->fd[BENCH_TR_SENDER][1] = sv[0];
+	s->fd[BENCH_TR_RECEIVER][0] = s->fd[BENCH_TR_RECEIVER][1] = sv[1];
 	*shared = s;
 	return 0;
 }
 
-static int pipe_create(const struct sb_tr_config *cfg, void **shared)
+static int pipe_create(const struct bench_tr_config *cfg, void **shared)
 {
 	struct stream_shared *s = stream_alloc(false);
 	int to_receiver[2];
@@ -114,10 +114,10 @@ static int pipe_create(const struct sb_tr_config *cfg, void **shared)
 		free(s);
 		return err;
 	}
-	s->fd[SB_TR_SENDER][0] = to_sender[0];
-	s->fd[SB_TR_SENDER][1] = to_receiver[1];
-	s->fd[SB_TR_RECEIVER][0] = to_receiver[0];
-	s->fd[SB_TR_RECEIVER][1] = to_sender[1];
+	s->fd[BENCH_TR_SENDER][0] = to_sender[0];
+	s->fd[BENCH_TR_SENDER][1] = to_receiver[1];
+	s->fd[BENCH_TR_RECEIVER][0] = to_receiver[0];
+	s->fd[BENCH_TR_RECEIVER][1] = to_sender[1];
 	*shared = s;
 	return 0;
 }
@@ -126,11 +126,12 @@ static int pipe_create(const struct sb_tr_config *cfg, void **shared)
  * Takes this side's descriptors and closes the other side's, so that a
  * peer that dies shows up here as end-of-stream or EPIPE instead of a hang.
  */
-static int stream_open_end(void *shared, enum sb_tr_side side, void **end)
+static int stream_open_end(void *shared, enum bench_tr_side side, void **end)
 {
 	struct stream_shared *s = shared;
 	struct stream_end *e = malloc(sizeof(*e));
-	int other = side == SB_TR_SENDER ? SB_TR_RECEIVER : SB_TR_SENDER;
+	int other =
+	    side == BENCH_TR_SENDER ? BENCH_TR_RECEIVER : BENCH_TR_SENDER;
 
 	if (e == NULL) {
 		return -ENOMEM;
@@ -217,10 +218,10 @@ static void stream_close_end(void *end)
 	free(e);
 }
 
-const struct sb_tr_ops sb_tr_unix = {
+const struct bench_tr_ops bench_tr_unix = {
     .name = "unix",
     .summary = "Unix stream socketpair, one write/read per message",
-    .flags = SB_TR_LATENCY | SB_TR_THROUGHPUT,
+    .flags = BENCH_TR_LATENCY | BENCH_TR_THROUGHPUT,
     .create = unix_create,
     .open_end = stream_open_end,
     .send = stream_send,
@@ -229,10 +230,10 @@ const struct sb_tr_ops sb_tr_unix = {
     .destroy = stream_destroy,
 };
 
-const struct sb_tr_ops sb_tr_pipe = {
+const struct bench_tr_ops bench_tr_pipe = {
     .name = "pipe",
     .summary = "two pipes (one per direction), one write/read per message",
-    .flags = SB_TR_LATENCY | SB_TR_THROUGHPUT,
+    .flags = BENCH_TR_LATENCY | BENCH_TR_THROUGHPUT,
     .create = pipe_create,
     .open_end = stream_open_end,
     .send = stream_send,

@@ -7,30 +7,31 @@
 
 #include <string.h>
 
-const struct sb_tr_ops *const sb_tr_table[] = {
+const struct bench_tr_ops *const bench_tr_table[] = {
     /* The references shmbus is read against: the bare hand-off of one
      * line, and the plain ring of issue #6. */
-    &sb_tr_floor,
-    &sb_tr_spsc,
+    &bench_tr_floor,
+    &bench_tr_spsc,
     /* The shmbus ring. */
-    &sb_tr_shmbus_spin,
-    &sb_tr_shmbus_block,
-    &sb_tr_shmbus_wait,
-    &sb_tr_shmbus_zerocopy,
-    &sb_tr_shmbus_batch,
-    &sb_tr_shmbus_checksum,
+    &bench_tr_shmbus_spin,
+    &bench_tr_shmbus_block,
+    &bench_tr_shmbus_wait,
+    &bench_tr_shmbus_zerocopy,
+    &bench_tr_shmbus_batch,
+    &bench_tr_shmbus_checksum,
     /* The kernel's baselines. */
-    &sb_tr_unix,
-    &sb_tr_pipe,
+    &bench_tr_unix,
+    &bench_tr_pipe,
 };
 
-const size_t sb_tr_table_len = sizeof(sb_tr_table) / sizeof(sb_tr_table[0]);
+const size_t bench_tr_table_len =
+    sizeof(bench_tr_table) / sizeof(bench_tr_table[0]);
 
-const struct sb_tr_ops *sb_tr_find(const char *name)
+const struct bench_tr_ops *bench_tr_find(const char *name)
 {
-	for (size_t i = 0; i < sb_tr_table_len; i++) {
-		if (strcmp(sb_tr_table[i]->name, name) == 0) {
-			return sb_tr_table[i];
+	for (size_t i = 0; i < bench_tr_table_len; i++) {
+		if (strcmp(bench_tr_table[i]->name, name) == 0) {
+			return bench_tr_table[i];
 		}
 	}
 	return NULL;

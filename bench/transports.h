@@ -14,17 +14,17 @@
 #include <sys/types.h>
 
 /* The two ends. In ping-pong the sender end sends first and gets the echo. */
-enum sb_tr_side {
-	SB_TR_SENDER = 0,  /* ping side; the producer in throughput runs */
-	SB_TR_RECEIVER = 1 /* pong side; the consumer in throughput runs */
+enum bench_tr_side {
+	BENCH_TR_SENDER = 0,  /* ping side; the producer in throughput runs */
+	BENCH_TR_RECEIVER = 1 /* pong side; the consumer in throughput runs */
 };
 
-/* What a transport can be measured on (sb_tr_ops.flags). */
-#define SB_TR_LATENCY	 0x1u /* ping-pong: needs messages both ways */
-#define SB_TR_THROUGHPUT 0x2u /* one-way stream from sender to receiver */
+/* What a transport can be measured on (bench_tr_ops.flags). */
+#define BENCH_TR_LATENCY    0x1u /* ping-pong: needs messages both ways */
+#define BENCH_TR_THROUGHPUT 0x2u /* one-way stream from sender to receiver */
 
 /* What the harness asks of one transport instance. */
-struct sb_tr_config {
+struct bench_tr_config {
 	size_t max_message; /* largest message of the run, in bytes */
 	size_t ring_bytes;  /* capacity a buffering transport should use */
 	bool duplex;	    /* true for ping-pong: the receiver sends back */
@@ -65,13 +65,13 @@ struct sb_tr_config {
  * children if a run hangs. All functions return 0 (recv/peek: a length) or a
  * negative errno; a child that gets an error reports it and exits.
  */
-struct sb_tr_ops {
+struct bench_tr_ops {
 	const char *name;    /* for --transports and the tables */
 	const char *summary; /* one line for --help */
-	unsigned flags;	     /* SB_TR_LATENCY | SB_TR_THROUGHPUT */
+	unsigned flags;	     /* BENCH_TR_LATENCY | BENCH_TR_THROUGHPUT */
 
-	int (*create)(const struct sb_tr_config *cfg, void **shared);
-	int (*open_end)(void *shared, enum sb_tr_side side, void **end);
+	int (*create)(const struct bench_tr_config *cfg, void **shared);
+	int (*open_end)(void *shared, enum bench_tr_side side, void **end);
 
 	/* Copy interface: both required. */
 	int (*send)(void *end, const void *buf, size_t len);
@@ -96,21 +96,21 @@ struct sb_tr_ops {
  * The registered transports, in table order (which is also the order of the
  * rows in the output). Each is defined in its own bench/tr_*.c file.
  */
-extern const struct sb_tr_ops sb_tr_floor; /* tr_floor.c */
-extern const struct sb_tr_ops sb_tr_spsc;  /* tr_spsc.c */
-extern const struct sb_tr_ops sb_tr_unix;  /* tr_stream.c */
-extern const struct sb_tr_ops sb_tr_pipe;  /* tr_stream.c */
-extern const struct sb_tr_ops sb_tr_shmbus_spin;     /* tr_shmbus.c */
-extern const struct sb_tr_ops sb_tr_shmbus_block;    /* tr_shmbus.c */
-extern const struct sb_tr_ops sb_tr_shmbus_wait;     /* tr_shmbus.c */
-extern const struct sb_tr_ops sb_tr_shmbus_zerocopy; /* tr_shmbus.c */
-extern const struct sb_tr_ops sb_tr_shmbus_batch;    /* tr_shmbus.c */
-extern const struct sb_tr_ops sb_tr_shmbus_checksum; /* tr_shmbus.c */
+extern const struct bench_tr_ops bench_tr_floor;	   /* tr_floor.c */
+extern const struct bench_tr_ops bench_tr_spsc;		   /* tr_spsc.c */
+extern const struct bench_tr_ops bench_tr_unix;		   /* tr_stream.c */
+extern const struct bench_tr_ops bench_tr_pipe;		   /* tr_stream.c */
+extern const struct bench_tr_ops bench_tr_shmbus_spin;	   /* tr_shmbus.c */
+extern const struct bench_tr_ops bench_tr_shmbus_block;	   /* tr_shmbus.c */
+extern const struct bench_tr_ops bench_tr_shmbus_wait;	   /* tr_shmbus.c */
+extern const struct bench_tr_ops bench_tr_shmbus_zerocopy; /* tr_shmbus.c */
+extern const struct bench_tr_ops bench_tr_shmbus_batch;	   /* tr_shmbus.c */
+extern const struct bench_tr_ops bench_tr_shmbus_checksum; /* tr_shmbus.c */
 
-extern const struct sb_tr_ops *const sb_tr_table[];
-extern const size_t sb_tr_table_len;
+extern const struct bench_tr_ops *const bench_tr_table[];
+extern const size_t bench_tr_table_len;
 
 /* The entry named `name`, or NULL. */
-const struct sb_tr_ops *sb_tr_find(const char *name);
+const struct bench_tr_ops *bench_tr_find(const char *name);
 
 #endif

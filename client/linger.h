@@ -2,9 +2,9 @@
  * linger.h - a connection's closed topic mappings, kept a short while so
  * that opening the same topic again maps nothing. Unmapping a segment makes
  * the kernel flush the TLB of every CPU the process ran on, by
- * inter-processor interrupt; on a virtual machine that one call cost 40 % of
- * a client's time in an open+close loop. Aeron's client lingers its log
- * buffers for the same reason.
+ * inter-processor interrupt, which on a virtual machine dominated a
+ * client's open+close loop (bench/README.md, "Measured figures"). Aeron's
+ * client lingers its log buffers for the same reason.
  *
  * An entry is found again only by the identity of both segments (device,
  * inode and size, as fstat() reports them for the descriptors the broker

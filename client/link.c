@@ -165,7 +165,8 @@ static int send_all(const struct link *ln, const char *buf, size_t len,
 	return 0;
 }
 
-/* recvmsg attempts (~1 µs each) before a reply wait sleeps in poll. */
+/* recvmsg attempts (one system call each) before a reply wait sleeps in
+ * poll. */
 #define REPLY_SPINS 50
 
 /*

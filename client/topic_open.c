@@ -35,11 +35,10 @@ static int check_segment(int fd, size_t size, dev_t *dev, ino_t *ino)
  * Maps the data segment (fds[0]) with the key's protection and the control
  * segment (fds[1]) read-write. On failure nothing stays mapped.
  * MAP_POPULATE: every page is entered in our page tables now, so that no
- * publish or receive of the first lap of the ring takes a page fault. On
- * the 2026-12-04 virtual machine a first write to a page cost 10.9 us
- * without its entry and 5.2 us with it (the rest is the hypervisor's own
- * tables), against 0.33 us a page to populate here. The broker committed
- * the memory at creation; this only maps it.
+ * publish or receive of the first lap of the ring takes a page fault: a
+ * first write to a page costs far more without its entry than populating
+ * it here (figures: bench/README.md, "Measured figures"). The broker
+ * committed the memory at creation; this only maps it.
  */
 static int map_segments(const int *fds, struct sb_linger_segs *m)
 {

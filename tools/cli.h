@@ -3,7 +3,8 @@
  * one-line error report, option parsing helpers, the connection to the
  * broker with its errors turned into advice, and output helpers (sizes,
  * rates, message bytes). Prefix: sb_cli_. Each subcommand lives in its own
- * file (pubsub.c, topics.c, stat.c, bench.c) and is dispatched by main.c.
+ * file (pubsub.c, topics.c, stat.c, bench.c) and is dispatched by main.c;
+ * what they share is in common.c and output.c, which call no subcommand.
  */
 #ifndef SB_TOOLS_CLI_H
 #define SB_TOOLS_CLI_H
@@ -15,8 +16,11 @@
 
 #include <cJSON.h>
 
-#include "client/bus_internal.h"
 #include "shmbus/shmbus.h"
+
+/* A raw reply (client/bus_internal.h): only the files that send raw
+ * requests (common.c, stat.c, topics.c) include that header. */
+struct sb_client_reply;
 
 /*
  * Exit statuses, documented in `shmbus --help`. Scripts can tell "the bus
@@ -31,17 +35,6 @@ enum {
 	SB_EXIT_DENIED = 5,    /* the socket or the topic's rules refuse us */
 	SB_EXIT_TIMEOUT = 6,   /* --timeout expired before the work was done */
 };
-
-/* One subcommand: its name, entry point and help text. */
-struct sb_cli_command {
-	const char *name;
-	int (*run)(int argc, char **argv);
-	const char *summary; /* one line for `shmbus --help` */
-	const char *usage;   /* the whole `shmbus NAME --help` text */
-};
-
-/* Every subcommand, ended by an entry with a NULL name (main.c). */
-extern const struct sb_cli_command sb_cli_commands[];
 
 /* The subcommands' entry points: argv[0] is the subcommand's name. */
 int sb_cli_pub(int argc, char **argv);
@@ -59,7 +52,7 @@ extern const char sb_cli_pub_usage[], sb_cli_sub_usage[], sb_cli_ls_usage[],
     sb_cli_stat_usage[], sb_cli_top_usage[], sb_cli_create_usage[],
     sb_cli_rm_usage[], sb_cli_evict_usage[], sb_cli_bench_usage[];
 
-/* ---- errors (main.c) --------------------------------------------------- */
+/* ---- errors (common.c) ------------------------------------------------- */
 
 /*
  * Prints "shmbus: WHAT: WHY" (WHY from the format) as one line on stderr
@@ -79,7 +72,7 @@ int sb_cli_status(int err);
 int sb_cli_fail_errno(const char *what, const char *topic, int err,
 		      const char *why);
 
-/* ---- options (main.c) -------------------------------------------------- */
+/* ---- options (common.c) ------------------------------------------------ */
 
 /*
  * The long options every subcommand takes, to append to its own table:
@@ -132,7 +125,7 @@ int sb_cli_check_topic(const char *cmd, const char *topic);
 int sb_cli_one_topic(const char *cmd, int argc, char **argv,
 		     const char **topic);
 
-/* ---- the broker (main.c) ----------------------------------------------- */
+/* ---- the broker (common.c) --------------------------------------------- */
 
 /*
  * Connects to the broker at sb_cli_socket (NULL: the default path) as

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/bus_internal.h"
 #include "wire/size.h"
 #include "tools/cli.h"
 
