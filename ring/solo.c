@@ -34,7 +34,7 @@
  * to a thread of a process registered for that. A locked instruction on
  * every publish would wait for the previous publish's tail store, which
  * waits for the line the reader has just read; what that cost a stream of
- * 64-byte messages is in bench/README.md ("Measured history").
+ * 64-byte messages is in bench/README.md ("Measured figures").
  *
  * Why one busy word per thread: a thread revoked between its two looks at
  * solo may still store its busy mark after another thread was made solo.

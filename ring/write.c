@@ -109,7 +109,7 @@ static inline struct sb_writer_view *view_load(struct sb_ring *ring)
  * pays instead, with the heavy fence (membarrier, which interrupts the
  * writer's CPU). When readers sleep often, as a blocking receiver does on
  * every message, that interrupt costs more: it doubled the one-way wake-up
- * on a 2-CPU virtual machine (bench/README.md, "Measured history").
+ * on a 2-CPU virtual machine (bench/README.md, "Measured figures").
  *
  * So a sleeper arms commit_fence: OFF -> ARMING (a new generation), heavy
  * fence, ARMING -> ARMED. Every writer loads commit_fence after its tail
