@@ -4,7 +4,7 @@
  * request/reply call that also collects the descriptors a reply carries,
  * closing handles (a notice, with no reply to wait for), and the register
  * of open topics that the connection hands back to a restarted broker when
- * it reconnects (topic_adopt).
+ * it reconnects (topic_adopt). The raw request call is client/request.h.
  * Prefix: sb_client_. Not installed; not part of the public API.
  */
 #ifndef SB_CLIENT_BUS_INTERNAL_H
@@ -17,18 +17,11 @@
 #include <cJSON.h>
 
 #include "client/linger.h"
+#include "client/request.h"
 #include "wire/message.h"
 #include "ring/ring.h"
 #include "wire/topic_name.h"
 #include "shmbus/shmbus.h"
-
-
-/* Most descriptors one reply may carry; more are closed as unexpected. */
-#define SB_CLIENT_MAX_FDS 4
-
-/* How long a request waits for its reply before the connection is given
- * up as hung (-ETIMEDOUT). A healthy broker answers in microseconds. */
-#define SB_CLIENT_REPLY_TIMEOUT_MS 30000
 
 /* Reconnection back-off: the first attempt after a loss waits about
  * BACKOFF_MIN_MS, each failure doubles the wait up to BACKOFF_MAX_MS, and
@@ -69,60 +62,12 @@ struct sb_client_topic {
 };
 
 /*
- * A reply as sb_client_call() hands it over. `msg.result` (success) or
- * `msg.message` (error reply) point into `msg.root`. The caller takes a
- * descriptor by copying it and setting its entry to -1; whatever is left is
- * closed by sb_client_reply_fini().
- */
-struct sb_client_reply {
-	struct sb_msg_reply msg;
-	int fds[SB_CLIENT_MAX_FDS];
-	int nfds;
-	uint64_t gen;	  /* the connection generation that answered */
-	uid_t broker_uid; /* the answering broker's uid (SO_PEERCRED) */
-};
-
-/* Prepares `rep` so that sb_client_reply_fini() is safe on it. */
-void sb_client_reply_init(struct sb_client_reply *rep);
-
-/* Frees the parsed reply and closes descriptors nobody took. Idempotent. */
-void sb_client_reply_fini(struct sb_client_reply *rep);
-
-/*
- * Sends `req` (a JSON object; ownership taken, freed on every path) with
- * "op": op and a fresh "id" added, and waits for the matching reply. Only
- * one request is in flight per connection: callers from several threads
- * take turns on the connection's mutex.
- *
- * Returns 0 with rep->msg.result set; the negative errno an error reply
- * named (rep->msg.message then says why, until sb_client_reply_fini());
- * or a connection error: -ECONNRESET (the broker closed the connection,
- * now or earlier), -ETIMEDOUT (no reply in SB_CLIENT_REPLY_TIMEOUT_MS),
- * -EPROTO (a reply that breaks the protocol: bad frame, bad JSON, wrong id,
- * descriptors that do not match its "fds"), -EMSGSIZE (request over the
- * broker's max_frame), -ENOMEM, -EINVAL. After a connection error every
- * later call fails at once with -ECONNRESET until the connection's watcher
- * thread has reconnected (never waiting for it). Call
- * sb_client_reply_fini() in every case.
- */
-int sb_client_call(shmbus *bus, const char *op, cJSON *req,
-		   struct sb_client_reply *rep);
-
-/*
  * Checks the descriptors of `rep` before anything maps them: each must be
  * owned by the broker's uid, and a memfd must be sealed against shrinking
  * and growing (a persistent topic's file is checked for its owner only).
  * Returns 0, -EPERM, or -errno of fstat.
  */
 int sb_client_check_memory(const struct sb_client_reply *rep);
-
-/*
- * The uid $SHMBUS_BROKER_USER names (a user name or a decimal uid), whom
- * the client trusts as its broker besides itself and root. Returns 1 with
- * *uid set, 0 when it is unset or empty (or the program is set-user-ID),
- * -EINVAL when it names no user, -ENOMEM.
- */
-int sb_client_broker_user(uid_t *uid);
 
 /*
  * Checks, before a word is sent, that whoever listens on the socket `fd`
@@ -183,9 +128,5 @@ struct sb_linger *sb_client_linger(shmbus *bus);
 
 /* How many times the connection was re-established (for tests). */
 uint64_t sb_client_reconnects(shmbus *bus);
-
-/* A new request object {"topic": topic} (the op is added by
- * sb_client_call), or NULL when out of memory. */
-cJSON *sb_client_topic_request(const char *topic);
 
 #endif

@@ -18,8 +18,8 @@
 
 #include "shmbus/shmbus.h"
 
-/* A raw reply (client/bus_internal.h): only the files that send raw
- * requests (common.c, stat.c, topics.c) include that header. */
+/* A raw reply (client/request.h): only the files that send raw requests
+ * (common.c, stat.c, topics.c) include that header. */
 struct sb_client_reply;
 
 /*

@@ -18,7 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "client/bus_internal.h"
+#include "client/request.h"
 #include "wire/size.h"
 #include "wire/sockpath.h"
 #include "wire/topic_name.h"

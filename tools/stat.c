@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/bus_internal.h"
+#include "client/request.h"
 #include "wire/size.h"
 #include "tools/cli.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/bus_internal.h"
+#include "client/request.h"
 #include "wire/message.h"
 #include "wire/size.h"
 #include "tools/cli.h"
