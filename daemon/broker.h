@@ -147,6 +147,14 @@ struct sbd_handle {
 	struct sbd_topic *topic; /* holds a reference */
 };
 
+/* One client's handles (handles.c). */
+struct sbd_handles {
+	struct sbd_handle *head;
+	uint32_t count;
+	uint32_t last_id;   /* handle ids count up from 1 */
+	uint32_t client_id; /* the owner's, recorded in each handle */
+};
+
 /* One queued outbound frame, with the descriptors that go with it. */
 
 struct sbd_out {
@@ -206,9 +214,7 @@ struct sbd_client {
 	 * limits in the middle of a read: at most one read's worth. */
 	char *held;
 	size_t held_len;
-	struct sbd_handle *handles;
-	uint32_t n_handles;
-	uint32_t next_handle;
+	struct sbd_handles handles;
 	/* A failed notice was logged at warn level: later ones go to debug. */
 	bool notice_warned;
 	int in_fds[SBD_MAX_IN_FDS]; /* received (SCM_RIGHTS), not yet taken */
@@ -268,15 +274,22 @@ void sbd_client_close_after_flush(struct sbd_client *c);
 void sbd_client_sweep(struct sbd_broker *b);
 uint32_t sbd_client_fds_bound(const struct sbd_broker *b);
 void sbd_client_drains_close(struct sbd_broker *b);
-struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
-					 struct sbd_topic *t, bool sub);
-/* The handle `id` of this client, or NULL. */
-struct sbd_handle *sbd_client_handle_find(struct sbd_client *c, uint32_t id);
-int sbd_client_handle_close(struct sbd_client *c, uint32_t id);
 int sbd_client_take_fds(struct sbd_client *c, int *fds, int n);
 /* Closes the descriptors that came with the current request (for a
  * request refused before it knew how many to take). */
 void sbd_client_close_fds(struct sbd_client *c);
+
+/* handles.c: one client's handles */
+void sbd_handles_init(struct sbd_handles *hs, uint32_t client_id);
+/* A new handle on `t`, taking a reference on it, or NULL (out of memory). */
+struct sbd_handle *sbd_handle_add(struct sbd_handles *hs, struct sbd_topic *t,
+				  bool sub);
+/* The handle `id`, or NULL. */
+struct sbd_handle *sbd_handle_find(const struct sbd_handles *hs, uint32_t id);
+/* Closes handle `id` (its slot, its reference): 0, or -ENOENT. */
+int sbd_handle_close(struct sbd_handles *hs, uint32_t id);
+/* Closes every handle: the connection is closing. */
+void sbd_handles_close_all(struct sbd_handles *hs);
 
 /* ops.c */
 void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len);

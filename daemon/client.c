@@ -2,9 +2,9 @@
  * client.c - one connection to the broker: peer credentials, reading and
  * framing requests, an outbound queue of reply frames (each with the
  * descriptors it carries) written with sendmsg when the socket is writable,
- * back-pressure, the client's handles, descriptors a client sends (with
- * topic_adopt), and closing, which frees the client's subscriber slots so
- * that no writer waits on a dead reader.
+ * back-pressure, descriptors a client sends (with topic_adopt), and
+ * closing, which closes the client's handles (handles.c) and with them its
+ * subscriber slots, so that no writer waits on a dead reader.
  *
  * We poll our own sockets (uv_poll_t) instead of using uv_pipe_t because
  * replies must carry arbitrary descriptors (SCM_RIGHTS), which uv_write2
@@ -152,6 +152,7 @@ void sbd_client_accept(struct sbd_broker *b, int fd)
 		c->id = ++b->next_client_id;
 	}
 	c->cred = cred;
+	sbd_handles_init(&c->handles, c->id);
 	c->next = b->clients;
 	if (b->clients != NULL) {
 		b->clients->prev = c;
@@ -807,82 +808,6 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 	update_events(c);
 }
 
-struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
-					 struct sbd_topic *t, bool sub)
-{
-	struct sbd_handle *h = calloc(1, sizeof(*h));
-
-	if (h == NULL) {
-		return NULL;
-	}
-	h->id = ++c->next_handle;
-	h->client_id = c->id;
-	h->sub = sub;
-	h->slot = -1;
-	h->topic = t;
-	h->next = c->handles;
-	c->handles = h;
-	c->n_handles++;
-	sbd_topic_ref(t);
-	if (sub) {
-		t->subscribers++;
-	} else {
-		t->publishers++;
-	}
-	return h;
-}
-
-static void handle_release(struct sbd_handle *h)
-{
-	struct sbd_topic *t = h->topic;
-
-	if (h->sub) {
-		sbd_slot_close(t, h);
-		t->subscribers--;
-	} else {
-		t->publishers--;
-	}
-	free(h);
-	sbd_topic_unref(t);
-}
-
-struct sbd_handle *sbd_client_handle_find(struct sbd_client *c, uint32_t id)
-{
-	for (struct sbd_handle *h = c->handles; h != NULL; h = h->next) {
-		if (h->id == id) {
-			return h;
-		}
-	}
-	return NULL;
-}
-
-int sbd_client_handle_close(struct sbd_client *c, uint32_t id)
-{
-	for (struct sbd_handle **p = &c->handles; *p != NULL; p = &(*p)->next) {
-		struct sbd_handle *h = *p;
-
-		if (h->id == id) {
-			*p = h->next;
-			c->n_handles--;
-			handle_release(h);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-/* Frees this connection's handles, and with them its subscribers' slots. */
-static void release_handles(struct sbd_client *c)
-{
-	struct sbd_handle *h;
-
-	while ((h = c->handles) != NULL) {
-		c->handles = h->next;
-		handle_release(h);
-	}
-	c->n_handles = 0;
-}
-
 static void on_client_closed(uv_handle_t *handle)
 {
 	struct sbd_client *c = handle->data;
@@ -904,7 +829,7 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 	sbd_info("client %" PRIu32 " (%s, pid %ld) disconnected: %s", c->id,
 		 c->name[0] != '\0' ? c->name : "no name", (long)c->cred.pid,
 		 why);
-	release_handles(c);
+	sbd_handles_close_all(&c->handles);
 	sbd_client_close_fds(c);
 	/* Queued copies close with the queue; what was sent may still be
 	 * unread in the peer's socket, and a drain keeps it counted. */
@@ -969,7 +894,7 @@ static void reap_dead_waiters(struct sbd_broker *b)
 		}
 	}
 	for (struct sbd_client *c = b->clients; c != NULL; c = c->next) {
-		for (struct sbd_handle *h = c->handles; h != NULL;
+		for (struct sbd_handle *h = c->handles.head; h != NULL;
 		     h = h->next) {
 			if (!h->topic->named) {
 				sb_ring_reap_dead_waiters(&h->topic->ring);

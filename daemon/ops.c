@@ -429,7 +429,7 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 	    check_rule(c, name, sub ? "subscribe" : "publish", err) < 0) {
 		return err->code;
 	}
-	if (c->n_handles >= SBD_MAX_HANDLES_PER_CLIENT) {
+	if (c->handles.count >= SBD_MAX_HANDLES_PER_CLIENT) {
 		return sb_msg_errorf(err, -EMFILE,
 				     "this connection holds %d handles already",
 				     SBD_MAX_HANDLES_PER_CLIENT);
@@ -444,15 +444,15 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 				     "it until a publisher reconnects",
 				     name);
 	}
-	h = sbd_client_handle_add(c, t, sub);
+	h = sbd_handle_add(&c->handles, t, sub);
 	if (h != NULL && sub && sbd_slot_open(t, h, err) < 0) {
-		sbd_client_handle_close(c, h->id);
+		sbd_handle_close(&c->handles, h->id);
 		return err->code;
 	}
 	rep->result = h != NULL ? open_result(h, sub ? 3 : 2) : NULL;
 	if (rep->result == NULL) {
 		if (h != NULL) {
-			sbd_client_handle_close(c, h->id);
+			sbd_handle_close(&c->handles, h->id);
 		} else if (t->refs == 0 && !t->is_explicit) {
 			sbd_topic_unname(t);
 		}
@@ -597,7 +597,7 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 		r = check_rule(c, a.name, a.writable ? "publish" : "subscribe",
 			       err);
 	}
-	if (r == 0 && c->n_handles >= SBD_MAX_HANDLES_PER_CLIENT) {
+	if (r == 0 && c->handles.count >= SBD_MAX_HANDLES_PER_CLIENT) {
 		r = sb_msg_errorf(err, -EMFILE,
 				  "this connection holds %d handles already",
 				  SBD_MAX_HANDLES_PER_CLIENT);
@@ -614,7 +614,7 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 	}
 	/* From here sbd_topic_adopt() owns the descriptors. */
 	r = sbd_topic_adopt(c->broker, &a, &t, &how, err);
-	h = r == 0 ? sbd_client_handle_add(c, t, !a.writable) : NULL;
+	h = r == 0 ? sbd_handle_add(&c->handles, t, !a.writable) : NULL;
 	if (r == 0 && h == NULL) {
 		r = oom(err);
 	}
@@ -630,14 +630,14 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 			 "refused: %s",
 			 c->id, (long)c->cred.pid, a.name, err->message);
 		if (h != NULL) {
-			sbd_client_handle_close(c, h->id);
+			sbd_handle_close(&c->handles, h->id);
 		}
 		return err->code;
 	}
 	rep->result = open_result(h, 0);
 	if (rep->result == NULL ||
 	    !cJSON_AddStringToObject(rep->result, "adopted", how)) {
-		sbd_client_handle_close(c, h->id);
+		sbd_handle_close(&c->handles, h->id);
 		return oom(err);
 	}
 	sbd_debug("client %" PRIu32 ": topic \"%s\" %s, %s handle %" PRIu32,
@@ -661,7 +661,7 @@ static int op_slots(struct sbd_client *c, const cJSON *req, struct reply *rep,
 			       err) < 0) {
 		return -EINVAL;
 	}
-	h = sbd_client_handle_find(c, (uint32_t)id);
+	h = sbd_handle_find(&c->handles, (uint32_t)id);
 	if (h == NULL) {
 		return sb_msg_errorf(err, -ENOENT,
 				     "no handle %" PRId64 " on this connection",
@@ -742,7 +742,7 @@ static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
 	if (sb_msg_get_int(req, "handle", 0, UINT32_MAX, &id, err) < 0) {
 		return -EINVAL;
 	}
-	if (sbd_client_handle_close(c, (uint32_t)id) < 0) {
+	if (sbd_handle_close(&c->handles, (uint32_t)id) < 0) {
 		return sb_msg_errorf(err, -ENOENT,
 				     "no handle %" PRId64 " on this connection",
 				     id);
