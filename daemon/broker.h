@@ -268,16 +268,10 @@ void sbd_server_stop(struct sbd_broker *b);
 
 /* client.c */
 void sbd_client_accept(struct sbd_broker *b, int fd);
-int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds);
 void sbd_client_close(struct sbd_client *c, const char *why);
-void sbd_client_close_after_flush(struct sbd_client *c);
 void sbd_client_sweep(struct sbd_broker *b);
 uint32_t sbd_client_fds_bound(const struct sbd_broker *b);
 void sbd_client_drains_close(struct sbd_broker *b);
-int sbd_client_take_fds(struct sbd_client *c, int *fds, int n);
-/* Closes the descriptors that came with the current request (for a
- * request refused before it knew how many to take). */
-void sbd_client_close_fds(struct sbd_client *c);
 
 /* handles.c: one client's handles */
 void sbd_handles_init(struct sbd_handles *hs, uint32_t client_id);
@@ -291,8 +285,30 @@ int sbd_handle_close(struct sbd_handles *hs, uint32_t id);
 /* Closes every handle: the connection is closing. */
 void sbd_handles_close_all(struct sbd_handles *hs);
 
-/* ops.c */
-void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len);
+/*
+ * ops.c: what one request comes to, for client.c to carry out (the ops
+ * never send, nor call into client.c): the reply with the descriptors it
+ * carries, what becomes of the descriptors that came with the request,
+ * and whether the connection closes after.
+ */
+struct sbd_reply {
+	struct sb_msg_request req; /* the request: its id, its op */
+	bool no_reply;	/* a notice: nothing is sent */
+	cJSON *msg;	/* the reply (NULL: out of memory); taken by the send */
+	int fds[SBD_OUT_FDS]; /* borrowed from the topic, unless own_fds */
+	int nfds;
+	bool own_fds;	  /* fds are the reply's: sbd_ops_reply_fini() closes */
+	bool close_after; /* close the connection once the reply is out */
+	int in_taken;	  /* the first in_taken of c->in_fds are the op's now */
+	bool in_close;	  /* close every one of c->in_fds: the request was
+			   * refused before it knew how many it carries */
+	cJSON *result;	  /* ops.c's own: a handler's result, until msg */
+};
+/* Runs one request (a frame's payload) and fills *rep with its outcome. */
+void sbd_ops_run(struct sbd_client *c, const char *payload, size_t len,
+		 struct sbd_reply *rep);
+/* Frees what is left of a reply once client.c has carried it out. */
+void sbd_ops_reply_fini(struct sbd_reply *rep);
 /* Checks the topic's "publish", "subscribe" or "admin" rule against the
  * peer: 0, or -EACCES with err filled and the refusal logged. */
 int sbd_ops_check_rule(struct sbd_client *c, const char *topic,

@@ -545,7 +545,10 @@ static int enqueue(struct sbd_client *c, char *buf, size_t len, size_t off,
 	return 0;
 }
 
-int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
+/* Sends `msg` (taken) with `fds` (the caller's: copies go into the queue
+ * when it must wait), or queues it. 0, or -errno (the client may be closed
+ * then). */
+static int send_msg(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 {
 	char *buf = NULL;
 	ssize_t n, sent = 0;
@@ -613,7 +616,7 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 	return 0;
 }
 
-void sbd_client_close_after_flush(struct sbd_client *c)
+static void close_after_flush(struct sbd_client *c)
 {
 	c->closing = true;
 	update_events(c);
@@ -632,6 +635,75 @@ static void hold_input(struct sbd_client *c, const char *in, size_t inlen)
 	}
 	memcpy(c->held, in, inlen);
 	c->held_len = inlen;
+}
+
+/* Closes the descriptors received and not yet taken by a request. */
+static void close_in_fds(struct sbd_client *c)
+{
+	for (int i = 0; i < c->n_in_fds; i++) {
+		close(c->in_fds[i]);
+	}
+	c->n_in_fds = 0;
+}
+
+/* Forgets the received descriptors the request took (now the op's), or
+ * closes them all when it asked so. */
+static void settle_in_fds(struct sbd_client *c, const struct sbd_reply *rep)
+{
+	if (rep->in_close) {
+		close_in_fds(c);
+		return;
+	}
+	c->n_in_fds -= rep->in_taken;
+	memmove(c->in_fds, c->in_fds + rep->in_taken,
+		sizeof(int) * (size_t)c->n_in_fds);
+}
+
+/*
+ * Sends the reply to one request. Every request gets exactly one reply, so
+ * that its client does not wait for ever: one that cannot go (larger than
+ * max_frame, no descriptor left to duplicate the grant, no memory) is
+ * replaced by an error saying so.
+ */
+static void send_reply(struct sbd_client *c, struct sbd_reply *rep)
+{
+	const struct sb_msg_request *req = &rep->req;
+	int r = send_msg(c, rep->msg, rep->fds, rep->nfds);
+
+	rep->msg = NULL; /* sent, queued or freed */
+	if (r == -EMSGSIZE) {
+		send_msg(c,
+			 sb_msg_reply_error(req->has_id, req->id, -EMSGSIZE,
+					    "reply larger than "
+					    "limits.max_frame"),
+			 NULL, 0);
+	} else if (r < 0 && !c->closed) {
+		sbd_warn("client %" PRIu32 ": reply to \"%s\": %s", c->id,
+			 req->op != NULL ? req->op : "request", strerror(-r));
+		send_msg(c,
+			 sb_msg_reply_error(req->has_id, req->id, r,
+					    "the broker could not send the "
+					    "reply"),
+			 NULL, 0);
+	}
+}
+
+/* Runs one request (ops.c) and carries out what it comes to. */
+static void answer(struct sbd_client *c, const char *payload, size_t len)
+{
+	struct sbd_reply rep;
+
+	sbd_ops_run(c, payload, len, &rep);
+	/* Before sending: a send that fails closes the client, and with it
+	 * the descriptors still in c->in_fds, which the op's may not be. */
+	settle_in_fds(c, &rep);
+	if (!rep.no_reply) {
+		send_reply(c, &rep);
+	}
+	if (rep.close_after && !c->closed) {
+		close_after_flush(c);
+	}
+	sbd_ops_reply_fini(&rep);
 }
 
 /*
@@ -654,7 +726,7 @@ static void handle_input(struct sbd_client *c, const char *in, size_t inlen)
 		if (r != 1) {
 			break;
 		}
-		sbd_ops_dispatch(c, payload, len);
+		answer(c, payload, len);
 	}
 	if (!c->closing && !c->closed && r < 0) {
 		char msg[128];
@@ -665,20 +737,11 @@ static void handle_input(struct sbd_client *c, const char *in, size_t inlen)
 					: strerror(-r));
 		sbd_warn("client %" PRIu32 ": framing error: %s; closing",
 			 c->id, msg);
-		sbd_client_send(c, sb_msg_reply_error(false, 0, r, msg), NULL,
-				0);
+		send_msg(c, sb_msg_reply_error(false, 0, r, msg), NULL, 0);
 		if (!c->closed) {
-			sbd_client_close_after_flush(c);
+			close_after_flush(c);
 		}
 	}
-}
-
-void sbd_client_close_fds(struct sbd_client *c)
-{
-	for (int i = 0; i < c->n_in_fds; i++) {
-		close(c->in_fds[i]);
-	}
-	c->n_in_fds = 0;
 }
 
 /* Keeps the descriptors of one recvmsg for the request that takes them.
@@ -711,20 +774,9 @@ static int keep_in_fds(struct sbd_client *c, struct msghdr *mh)
 		}
 	}
 	if (r < 0) {
-		sbd_client_close_fds(c);
+		close_in_fds(c);
 	}
 	return r;
-}
-
-int sbd_client_take_fds(struct sbd_client *c, int *fds, int n)
-{
-	if (c->n_in_fds < n) {
-		return -EINVAL;
-	}
-	memcpy(fds, c->in_fds, sizeof(int) * (size_t)n);
-	c->n_in_fds -= n;
-	memmove(c->in_fds, c->in_fds + n, sizeof(int) * (size_t)c->n_in_fds);
-	return 0;
 }
 
 static void read_client(struct sbd_client *c)
@@ -773,7 +825,7 @@ static void read_client(struct sbd_client *c)
 		sbd_debug("client %" PRIu32 ": closing %d descriptor(s) no "
 			  "request took",
 			  c->id, c->n_in_fds);
-		sbd_client_close_fds(c);
+		close_in_fds(c);
 	}
 }
 
@@ -830,7 +882,7 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 		 c->name[0] != '\0' ? c->name : "no name", (long)c->cred.pid,
 		 why);
 	sbd_handles_close_all(&c->handles);
-	sbd_client_close_fds(c);
+	close_in_fds(c);
 	/* Queued copies close with the queue; what was sent may still be
 	 * unread in the peer's socket, and a drain keeps it counted. */
 	forget_unread(c, queued_fds(c));

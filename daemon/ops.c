@@ -1,10 +1,11 @@
 /*
  * ops.c - the control protocol's operations (docs/protocol.md): parses each
  * request, checks the envelope, the hello-first rule and the op's fields,
- * runs the handler, and queues exactly one reply -- none for a notice (a
+ * runs the handler, and makes exactly one reply -- none for a notice (a
  * request without an id, taken for the ops that allow it), whose failure is
- * only logged. Handlers build a result or fill an error; they never write
- * to the socket themselves.
+ * only logged. The reply, with its descriptors and what else the request
+ * asks of the connection, goes back to client.c as a struct sbd_reply:
+ * client.c sends it, and nothing here calls into client.c.
  */
 #include "daemon/broker.h"
 
@@ -20,19 +21,8 @@
 #include "wire/topic_name.h"
 
 
-/* What a handler hands back on success. */
-struct reply {
-	cJSON *result; /* NULL: an empty object */
-	int fds[SBD_OUT_FDS]; /* borrowed: sent at once, or duplicated if queued */
-	int nfds;
-	bool own_fds;	  /* fds are the reply's: closed once it is queued */
-	bool close_after; /* close the connection once the reply is out */
-};
-
-#define REPLY_INIT {.result = NULL, .nfds = 0}
-
-typedef int (*op_fn)(struct sbd_client *c, const cJSON *req, struct reply *rep,
-		     struct sb_msg_error *err);
+typedef int (*op_fn)(struct sbd_client *c, const cJSON *req,
+		     struct sbd_reply *rep, struct sb_msg_error *err);
 
 struct op {
 	const char *name;
@@ -81,8 +71,8 @@ static bool printable(const char *s)
 	return true;
 }
 
-static int op_hello(struct sbd_client *c, const cJSON *req, struct reply *rep,
-		    struct sb_msg_error *err)
+static int op_hello(struct sbd_client *c, const cJSON *req,
+		    struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	const struct sb_config_limits *lim = &c->broker->cfg.limits;
 	const char *name = NULL;
@@ -280,7 +270,7 @@ int sbd_ops_check_rule(struct sbd_client *c, const char *topic,
 }
 
 static int op_topic_create(struct sbd_client *c, const cJSON *req,
-			   struct reply *rep, struct sb_msg_error *err)
+			   struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sb_config_topic s;
 	struct sbd_topic *t;
@@ -314,7 +304,7 @@ static int find_topic(struct sbd_client *c, const cJSON *req,
 }
 
 static int op_topic_delete(struct sbd_client *c, const cJSON *req,
-			   struct reply *rep, struct sb_msg_error *err)
+			   struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_topic *t;
 
@@ -328,7 +318,7 @@ static int op_topic_delete(struct sbd_client *c, const cJSON *req,
 }
 
 static int op_topic_list(struct sbd_client *c, const cJSON *req,
-			 struct reply *rep, struct sb_msg_error *err)
+			 struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	cJSON *arr = cJSON_CreateArray();
 
@@ -348,7 +338,7 @@ static int op_topic_list(struct sbd_client *c, const cJSON *req,
 }
 
 static int op_topic_stat(struct sbd_client *c, const cJSON *req,
-			 struct reply *rep, struct sb_msg_error *err)
+			 struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_topic *t;
 
@@ -419,7 +409,7 @@ static cJSON *open_result(const struct sbd_handle *h, int nfds)
 }
 
 static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
-		       struct reply *rep, struct sb_msg_error *err)
+		       struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_topic *t;
 	struct sbd_handle *h;
@@ -471,13 +461,13 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 }
 
 static int op_pub_open(struct sbd_client *c, const cJSON *req,
-		       struct reply *rep, struct sb_msg_error *err)
+		       struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	return open_handle(c, req, false, rep, err);
 }
 
 static int op_sub_open(struct sbd_client *c, const cJSON *req,
-		       struct reply *rep, struct sb_msg_error *err)
+		       struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	static const char *const starts[] = {"latest", "earliest", NULL};
 	int start;
@@ -540,6 +530,20 @@ static void close_adopt_fds(struct sbd_adopt *a)
 	}
 }
 
+/* Takes the first `n` descriptors that came with the request: they are
+ * the op's from here on (client.c forgets them). 0, or -EINVAL when fewer
+ * came. */
+static int take_in_fds(const struct sbd_client *c, struct sbd_reply *rep,
+		       int *fds, int n)
+{
+	if (c->n_in_fds < n) {
+		return -EINVAL;
+	}
+	memcpy(fds, c->in_fds, sizeof(int) * (size_t)n);
+	rep->in_taken = n;
+	return 0;
+}
+
 /*
  * topic_adopt: a client hands back a topic it holds open, after the broker
  * it opened it with went away. The two descriptors come with the request;
@@ -551,7 +555,7 @@ static void close_adopt_fds(struct sbd_adopt *a)
  * checks that once it knows, through sbd_ops_check_rule().
  */
 static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
-			  struct reply *rep, struct sb_msg_error *err)
+			  struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_adopt a;
 	struct sbd_topic *t;
@@ -572,10 +576,10 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 	if (r < 0) {
 		/* Not knowing how many it carries, none may be left for
 		 * the next request. */
-		sbd_client_close_fds(c);
+		rep->in_close = true;
 		return r;
 	}
-	if (sbd_client_take_fds(c, fds, nfds) < 0) {
+	if (take_in_fds(c, rep, fds, nfds) < 0) {
 		return sb_msg_errorf(err, -EINVAL,
 				     "topic_adopt carries %d descriptors "
 				     "(data, control%s); got %d",
@@ -650,8 +654,8 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
  * the ring's slot_gen told it the set changed (docs/protocol.md). One page
  * of at most SBD_SLOTS_PAGE segments from index "from" on.
  */
-static int op_slots(struct sbd_client *c, const cJSON *req, struct reply *rep,
-		    struct sb_msg_error *err)
+static int op_slots(struct sbd_client *c, const cJSON *req,
+		    struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	const struct sbd_handle *h;
 	int64_t id, from;
@@ -690,7 +694,7 @@ static int op_slots(struct sbd_client *c, const cJSON *req, struct reply *rep,
  * handle here stays until its client closes it.
  */
 static int op_sub_evict(struct sbd_client *c, const cJSON *req,
-			struct reply *rep, struct sb_msg_error *err)
+			struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sb_ring_slot_view v;
 	struct sbd_topic *t;
@@ -733,8 +737,8 @@ static int op_sub_evict(struct sbd_client *c, const cJSON *req,
 	return 0;
 }
 
-static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
-		    struct sb_msg_error *err)
+static int op_close(struct sbd_client *c, const cJSON *req,
+		    struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	int64_t id;
 
@@ -750,8 +754,8 @@ static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
 	return 0;
 }
 
-static int op_ping(struct sbd_client *c, const cJSON *req, struct reply *rep,
-		   struct sb_msg_error *err)
+static int op_ping(struct sbd_client *c, const cJSON *req,
+		   struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	(void)c;
 	(void)req;
@@ -828,7 +832,7 @@ static const struct op *find_op(const char *name)
 
 /* Runs one parsed request. Returns 0 with *rep filled, or the error. */
 static int run(struct sbd_client *c, const struct sb_msg_request *req,
-	       struct reply *rep, struct sb_msg_error *err)
+	       struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	const struct op *op = find_op(req->op);
 	char got[QUOTE_MAX];
@@ -860,13 +864,14 @@ static int run(struct sbd_client *c, const struct sb_msg_request *req,
  * that a client cannot flood the log: notices, having no replies, are not
  * held back by max_requests_in_flight.
  */
-static void run_notice(struct sbd_client *c, const struct sb_msg_request *req)
+static void run_notice(struct sbd_client *c, struct sbd_reply *rep)
 {
+	const struct sb_msg_request *req = &rep->req;
 	struct sb_msg_error err = {0, ""};
-	struct reply rep = REPLY_INIT;
 	char got[QUOTE_MAX];
 
-	if (run(c, req, &rep, &err) == 0) {
+	rep->no_reply = true;
+	if (run(c, req, rep, &err) == 0) {
 		sbd_debug("client %" PRIu32 ": notice %s done", c->id,
 			  quote(req->op, got));
 	} else if (!c->notice_warned) {
@@ -880,28 +885,33 @@ static void run_notice(struct sbd_client *c, const struct sb_msg_request *req)
 		sbd_debug("client %" PRIu32 ": notice %s failed: %s", c->id,
 			  quote(req->op, got), err.message);
 	}
-	cJSON_Delete(rep.result);
-	if (rep.close_after && !c->closed) {
-		sbd_client_close_after_flush(c);
-	}
+	cJSON_Delete(rep->result);
+	rep->result = NULL;
 }
 
-void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
+static void close_own_fds(struct sbd_reply *rep)
 {
-	struct sb_msg_request req;
+	for (int i = 0; rep->own_fds && i < rep->nfds; i++) {
+		close(rep->fds[i]);
+	}
+	rep->own_fds = false;
+}
+
+void sbd_ops_run(struct sbd_client *c, const char *payload, size_t len,
+		 struct sbd_reply *rep)
+{
+	struct sb_msg_request *req = &rep->req;
 	struct sb_msg_error err = {0, ""};
-	struct reply rep = REPLY_INIT;
 	char got[QUOTE_MAX];
 	const struct op *op;
-	cJSON *msg;
 	int r;
 
-	r = sb_msg_parse_request(payload, len, &req, &err);
-	if (r == 0 && req.notice) {
-		op = find_op(req.op);
+	memset(rep, 0, sizeof(*rep));
+	r = sb_msg_parse_request(payload, len, req, &err);
+	if (r == 0 && req->notice) {
+		op = find_op(req->op);
 		if (op != NULL && op->notice) {
-			run_notice(c, &req);
-			sb_msg_request_fini(&req);
+			run_notice(c, rep);
 			return;
 		}
 		/* Not an op that may come without an id: the envelope error
@@ -909,46 +919,28 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 		r = sb_msg_errorf(&err, -EPROTO, "missing field \"id\"");
 	}
 	if (r == 0) {
-		r = run(c, &req, &rep, &err);
+		r = run(c, req, rep, &err);
 	}
 	if (r == 0) {
-		msg = sb_msg_reply_result(req.id, rep.result);
+		rep->msg = sb_msg_reply_result(req->id, rep->result);
 	} else {
 		sbd_debug("client %" PRIu32 ": %s: %s", c->id,
-			  req.op != NULL ? quote(req.op, got) : "request",
+			  req->op != NULL ? quote(req->op, got) : "request",
 			  err.message);
-		cJSON_Delete(rep.result);
-		for (int i = 0; rep.own_fds && i < rep.nfds; i++) {
-			close(rep.fds[i]);
-		}
-		rep.nfds = 0;
-		msg = sb_msg_reply_error(req.has_id, req.id, r, err.message);
+		cJSON_Delete(rep->result);
+		close_own_fds(rep);
+		rep->nfds = 0;
+		rep->msg = sb_msg_reply_error(req->has_id, req->id, r,
+					      err.message);
 	}
-	r = sbd_client_send(c, msg, rep.fds, rep.nfds);
-	for (int i = 0; rep.own_fds && i < rep.nfds; i++) {
-		close(rep.fds[i]);
-	}
-	if (r == -EMSGSIZE) {
-		sbd_client_send(c,
-				sb_msg_reply_error(req.has_id, req.id,
-						   -EMSGSIZE,
-						   "reply larger than "
-						   "limits.max_frame"),
-				NULL, 0);
-	} else if (r < 0 && !c->closed) {
-		/* The reply could not be queued (no descriptor left to
-		 * duplicate the grant, no memory): every request still gets
-		 * exactly one reply, so the client does not wait for ever. */
-		sbd_warn("client %" PRIu32 ": reply to \"%s\": %s", c->id,
-			 req.op != NULL ? req.op : "request", strerror(-r));
-		sbd_client_send(c,
-				sb_msg_reply_error(req.has_id, req.id, r,
-						   "the broker could not "
-						   "send the reply"),
-				NULL, 0);
-	}
-	if (rep.close_after && !c->closed) {
-		sbd_client_close_after_flush(c);
-	}
-	sb_msg_request_fini(&req);
+	rep->result = NULL;
+}
+
+void sbd_ops_reply_fini(struct sbd_reply *rep)
+{
+	cJSON_Delete(rep->msg);
+	rep->msg = NULL;
+	close_own_fds(rep);
+	rep->nfds = 0;
+	sb_msg_request_fini(&rep->req);
 }
