@@ -309,10 +309,6 @@ void sbd_ops_run(struct sbd_client *c, const char *payload, size_t len,
 		 struct sbd_reply *rep);
 /* Frees what is left of a reply once client.c has carried it out. */
 void sbd_ops_reply_fini(struct sbd_reply *rep);
-/* Checks the topic's "publish", "subscribe" or "admin" rule against the
- * peer: 0, or -EACCES with err filled and the refusal logged. */
-int sbd_ops_check_rule(struct sbd_client *c, const char *topic,
-		       const char *what, struct sb_msg_error *err);
 
 /* topic.c */
 struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name);
@@ -330,7 +326,7 @@ struct sbd_adopt {
 	int ctl_fd;
 	/* The peer, whose rights topic.c checks for what the hand-back
 	 * would do (register a name: admin; replace memory: publish). */
-	struct sbd_client *client;
+	const struct sbd_client *client;
 };
 int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 		    struct sbd_topic **out, const char **how,
@@ -338,8 +334,11 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 void sbd_topic_ref(struct sbd_topic *t);
 void sbd_topic_unref(struct sbd_topic *t);
 void sbd_topic_unname(struct sbd_topic *t);
-const struct sb_config_access *sbd_topic_access(const struct sbd_broker *b,
-						const char *name);
+/* Checks the topic's "publish", "subscribe" or "admin" rule against the
+ * client's credentials: 0, or -EACCES with err filled and the refusal
+ * logged. The rules are the config's as it is now (a reload applies). */
+int sbd_topic_check_rule(const struct sbd_client *c, const char *topic,
+			 const char *what, struct sb_msg_error *err);
 const struct sb_config_topic *sbd_config_topic(const struct sbd_broker *b,
 					       const char *name);
 int sbd_topic_predeclare(struct sbd_broker *b);

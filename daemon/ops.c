@@ -242,33 +242,6 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 	return 0;
 }
 
-/* Checks one of the topic's access rules against the peer. */
-static int check_rule(struct sbd_client *c, const char *topic, const char *what,
-		      struct sb_msg_error *err)
-{
-	const struct sb_config_access *a = sbd_topic_access(c->broker, topic);
-	const struct sb_config_rule *rule =
-	    strcmp(what, "publish") == 0     ? &a->publish
-	    : strcmp(what, "subscribe") == 0 ? &a->subscribe
-					     : &a->admin;
-
-	if (sb_config_rule_allows(rule, c->cred.uid, c->cred.gids,
-				  c->cred.n_gids)) {
-		return 0;
-	}
-	sbd_info("client %" PRIu32 " (uid %lu): %s on topic \"%s\" refused",
-		 c->id, (unsigned long)c->cred.uid, what, topic);
-	return sb_msg_errorf(err, -EACCES,
-			     "the %s rule of topic \"%s\" refuses uid %lu",
-			     what, topic, (unsigned long)c->cred.uid);
-}
-
-int sbd_ops_check_rule(struct sbd_client *c, const char *topic,
-		       const char *what, struct sb_msg_error *err)
-{
-	return check_rule(c, topic, what, err);
-}
-
 static int op_topic_create(struct sbd_client *c, const cJSON *req,
 			   struct sbd_reply *rep, struct sb_msg_error *err)
 {
@@ -278,7 +251,7 @@ static int op_topic_create(struct sbd_client *c, const cJSON *req,
 
 	if (get_topic(req, &name, err) < 0 ||
 	    create_settings(c->broker, req, &s, err) < 0 ||
-	    check_rule(c, name, "admin", err) < 0 ||
+	    sbd_topic_check_rule(c, name, "admin", err) < 0 ||
 	    sbd_topic_create(c->broker, name, &s, true, &t, err) < 0) {
 		return err->code;
 	}
@@ -310,7 +283,7 @@ static int op_topic_delete(struct sbd_client *c, const cJSON *req,
 
 	(void)rep;
 	if (find_topic(c, req, &t, err) < 0 ||
-	    check_rule(c, t->name, "admin", err) < 0) {
+	    sbd_topic_check_rule(c, t->name, "admin", err) < 0) {
 		return err->code;
 	}
 	sbd_topic_unname(t);
@@ -416,7 +389,8 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 	const char *name;
 
 	if (get_topic(req, &name, err) < 0 ||
-	    check_rule(c, name, sub ? "subscribe" : "publish", err) < 0) {
+	    sbd_topic_check_rule(c, name, sub ? "subscribe" : "publish",
+				 err) < 0) {
 		return err->code;
 	}
 	if (c->handles.count >= SBD_MAX_HANDLES_PER_CLIENT) {
@@ -552,7 +526,7 @@ static int take_in_fds(const struct sbd_client *c, struct sbd_reply *rep,
  * subscribe rule; "explicit" is honoured only under the admin rule. What
  * the hand-back would do to the registry may need more (the admin rule to
  * register a name, the publish rule to replace a topic's memory): topic.c
- * checks that once it knows, through sbd_ops_check_rule().
+ * checks that once it knows, through sbd_topic_check_rule().
  */
 static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 			  struct sbd_reply *rep, struct sb_msg_error *err)
@@ -598,8 +572,8 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 				  "\"subscribe\", and only then");
 	}
 	if (r == 0) {
-		r = check_rule(c, a.name, a.writable ? "publish" : "subscribe",
-			       err);
+		r = sbd_topic_check_rule(
+		    c, a.name, a.writable ? "publish" : "subscribe", err);
 	}
 	if (r == 0 && c->handles.count >= SBD_MAX_HANDLES_PER_CLIENT) {
 		r = sb_msg_errorf(err, -EMFILE,
@@ -613,7 +587,8 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 		}
 		return err->code;
 	}
-	if (a.is_explicit && check_rule(c, a.name, "admin", &ignored) < 0) {
+	if (a.is_explicit &&
+	    sbd_topic_check_rule(c, a.name, "admin", &ignored) < 0) {
 		a.is_explicit = false;
 	}
 	/* From here sbd_topic_adopt() owns the descriptors. */
@@ -704,7 +679,7 @@ static int op_sub_evict(struct sbd_client *c, const cJSON *req,
 
 	if (sb_msg_get_int(req, "slot", 0, UINT32_MAX, &slot, err) < 0 ||
 	    find_topic(c, req, &t, err) < 0 ||
-	    check_rule(c, t->name, "admin", err) < 0) {
+	    sbd_topic_check_rule(c, t->name, "admin", err) < 0) {
 		return err->code;
 	}
 	if (slot >= t->geo.slot_count) {

@@ -72,12 +72,32 @@ const struct sb_config_topic *sbd_config_topic(const struct sbd_broker *b,
 
 /* Predeclared topics use their own rules, every other topic the defaults'.
  * Looked up at each check, so a reload applies new rules at once. */
-const struct sb_config_access *sbd_topic_access(const struct sbd_broker *b,
-						const char *name)
+static const struct sb_config_access *topic_access(const struct sbd_broker *b,
+						   const char *name)
 {
 	const struct sb_config_topic *t = sbd_config_topic(b, name);
 
 	return t != NULL ? &t->access : &b->cfg.topic_defaults.access;
+}
+
+int sbd_topic_check_rule(const struct sbd_client *c, const char *topic,
+			 const char *what, struct sb_msg_error *err)
+{
+	const struct sb_config_access *a = topic_access(c->broker, topic);
+	const struct sb_config_rule *rule =
+	    strcmp(what, "publish") == 0     ? &a->publish
+	    : strcmp(what, "subscribe") == 0 ? &a->subscribe
+					     : &a->admin;
+
+	if (sb_config_rule_allows(rule, c->cred.uid, c->cred.gids,
+				  c->cred.n_gids)) {
+		return 0;
+	}
+	sbd_info("client %" PRIu32 " (uid %lu): %s on topic \"%s\" refused",
+		 c->id, (unsigned long)c->cred.uid, what, topic);
+	return sb_msg_errorf(err, -EACCES,
+			     "the %s rule of topic \"%s\" refuses uid %lu",
+			     what, topic, (unsigned long)c->cred.uid);
 }
 
 /* Commits `size` bytes of `fd`, so that a later touch never raises SIGBUS:
@@ -920,7 +940,7 @@ static int check_adopt_right(const struct sbd_adopt *a,
 				     "topic \"%s\" exists with other memory",
 				     a->name);
 	}
-	if (sbd_ops_check_rule(a->client, a->name,
+	if (sbd_topic_check_rule(a->client, a->name,
 			       old == NULL ? "admin" : "publish", &why) == 0) {
 		return 0;
 	}
