@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "wire/names.h"
 #include "wire/size.h"
 #include "wire/topic_name.h"
 
@@ -173,15 +174,16 @@ static int get_size(const cJSON *req, const char *field, uint64_t dflt,
 	return 0;
 }
 
-/* A string field that must be one of two or three names. */
+/* A string field that must be one of two or three names: *out is the
+ * name given, or NULL when the field is absent. */
 static int get_choice(const cJSON *req, const char *field,
-		      const char *const *names, int dflt, int *out,
+		      const char *const *names, const char **out,
 		      struct sb_msg_error *err)
 {
 	const char *s = NULL;
 	char got[QUOTE_MAX];
 
-	*out = dflt;
+	*out = NULL;
 	if (sb_msg_get_string_opt(req, field, NULL, &s, err) < 0) {
 		return -EINVAL;
 	}
@@ -190,7 +192,7 @@ static int get_choice(const cJSON *req, const char *field,
 	}
 	for (int i = 0; names[i] != NULL; i++) {
 		if (strcmp(s, names[i]) == 0) {
-			*out = i;
+			*out = s;
 			return 0;
 		}
 	}
@@ -203,16 +205,12 @@ static int get_choice(const cJSON *req, const char *field,
 	    quote(s, got));
 }
 
-static const char *const MODE_NAMES[] = {"broadcast", "queue", NULL};
-static const char *const OVERFLOW_NAMES[] = {"block", "overwrite", "reject",
-					     NULL};
-
 /* Settings for topic_create: the request's fields over topic_defaults. */
 static int create_settings(struct sbd_broker *b, const cJSON *req,
 			   struct sb_config_topic *s, struct sb_msg_error *err)
 {
 	const struct sb_config_topic *d = &b->cfg.topic_defaults;
-	int mode, overflow;
+	const char *mode, *overflow;
 	int64_t linger, max_stall;
 	uint64_t msg_dflt;
 
@@ -224,9 +222,9 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 	msg_dflt =
 	    d->max_message < s->capacity / 4 ? d->max_message : s->capacity / 4;
 	if (get_size(req, "max_message", msg_dflt, &s->max_message, err) < 0 ||
-	    get_choice(req, "mode", MODE_NAMES, (int)d->mode, &mode, err) < 0 ||
-	    get_choice(req, "overflow", OVERFLOW_NAMES, (int)d->overflow,
-		       &overflow, err) < 0 ||
+	    get_choice(req, "mode", sb_mode_names, &mode, err) < 0 ||
+	    get_choice(req, "overflow", sb_overflow_names, &overflow, err) <
+		0 ||
 	    sb_msg_get_bool_opt(req, "persistent", false, &s->persistent, err) <
 		0 ||
 	    sb_msg_get_int_opt(req, "linger_ms", 0, SB_CONFIG_LINGER_MS_MAX,
@@ -235,8 +233,9 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 			       d->max_stall_ms, &max_stall, err) < 0) {
 		return -EINVAL;
 	}
-	s->mode = mode == 1 ? SB_CONFIG_QUEUE : SB_CONFIG_BROADCAST;
-	s->overflow = (enum sb_config_overflow)overflow;
+	s->mode = mode != NULL ? sb_mode_parse(mode) : d->mode;
+	s->overflow = overflow != NULL ? sb_overflow_parse(overflow)
+				       : d->overflow;
 	s->linger_ms = (uint32_t)linger;
 	s->max_stall_ms = (uint32_t)max_stall;
 	return 0;
@@ -444,11 +443,11 @@ static int op_sub_open(struct sbd_client *c, const cJSON *req,
 		       struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	static const char *const starts[] = {"latest", "earliest", NULL};
-	int start;
+	const char *start;
 
 	/* The client takes its slot itself; `start` is checked here so that
 	 * a typo fails before anything is granted. */
-	if (get_choice(req, "start", starts, 0, &start, err) < 0) {
+	if (get_choice(req, "start", starts, &start, err) < 0) {
 		return -EINVAL;
 	}
 	return open_handle(c, req, true, rep, err);
@@ -461,11 +460,11 @@ static int adopt_settings(const cJSON *req, int nfds, struct sbd_adopt *a,
 {
 	static const char *const access[] = {"subscribe", "publish", NULL};
 	int64_t capacity, max_message, fds;
-	int mode, overflow, acc;
+	const char *mode, *overflow, *acc;
 
-	if (get_choice(req, "access", access, -1, &acc, err) < 0 ||
-	    get_choice(req, "mode", MODE_NAMES, -1, &mode, err) < 0 ||
-	    get_choice(req, "overflow", OVERFLOW_NAMES, -1, &overflow, err) <
+	if (get_choice(req, "access", access, &acc, err) < 0 ||
+	    get_choice(req, "mode", sb_mode_names, &mode, err) < 0 ||
+	    get_choice(req, "overflow", sb_overflow_names, &overflow, err) <
 		0 ||
 	    sb_msg_get_int(req, "capacity", 1, SB_MSG_INT_MAX, &capacity, err) <
 		0 ||
@@ -478,19 +477,18 @@ static int adopt_settings(const cJSON *req, int nfds, struct sbd_adopt *a,
 		0) {
 		return -EINVAL;
 	}
-	if (acc < 0 || mode < 0 || overflow < 0) {
+	if (acc == NULL || mode == NULL || overflow == NULL) {
 		return sb_msg_errorf(err, -EINVAL,
 				     "fields \"access\", \"mode\" and "
 				     "\"overflow\" are required");
 	}
-	a->writable = acc == 1;
+	a->writable = strcmp(acc, "publish") == 0;
 	a->geo.capacity = (uint64_t)capacity;
 	a->geo.max_message = (uint32_t)max_message;
 	a->geo.slot_count = 1;
-	a->geo.mode = mode == 1 ? SB_RING_QUEUE : SB_RING_BROADCAST;
-	a->geo.overflow = overflow == 1	  ? SB_RING_OVERWRITE
-			  : overflow == 2 ? SB_RING_REJECT
-					  : SB_RING_BLOCK;
+	/* The ring's numbering is the protocol's (wire/names.h). */
+	a->geo.mode = sb_mode_parse(mode);
+	a->geo.overflow = sb_overflow_parse(overflow);
 	return 0;
 }
 

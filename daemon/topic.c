@@ -24,30 +24,13 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "wire/names.h"
 #include "wire/topic_name.h"
 
 #define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 /* Every topic name fits the ring header's name field with its NUL. */
 static_assert(SB_TOPIC_NAME_MAX < SB_RING_NAME_SIZE, "topic name field");
-
-static uint32_t ring_mode(enum sb_config_mode m)
-{
-	return m == SB_CONFIG_QUEUE ? SB_RING_QUEUE : SB_RING_BROADCAST;
-}
-
-static uint32_t ring_overflow(enum sb_config_overflow o)
-{
-	switch (o) {
-	case SB_CONFIG_OVERWRITE:
-		return SB_RING_OVERWRITE;
-	case SB_CONFIG_REJECT:
-		return SB_RING_REJECT;
-	case SB_CONFIG_BLOCK:
-		break;
-	}
-	return SB_RING_BLOCK;
-}
 
 struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name)
 {
@@ -470,8 +453,10 @@ static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
 	t->geo.capacity = s->capacity;
 	t->geo.max_message = (uint32_t)s->max_message;
 	t->geo.slot_count = b->cfg.limits.max_subscribers;
-	t->geo.mode = ring_mode(s->mode);
-	t->geo.overflow = ring_overflow(s->overflow);
+	/* One numbering for the config, the protocol and the ring's header
+	 * (wire/names.h). */
+	t->geo.mode = s->mode;
+	t->geo.overflow = s->overflow;
 	t->geo.flags = sb_config_topic_checksum(s) ? SB_RING_FLAG_CHECKSUM : 0;
 	t->geo.slot_home = SB_RING_SLOTS_SEGMENTS;
 	t->linger_ms = s->linger_ms;
@@ -532,8 +517,8 @@ int sbd_topic_create(struct sbd_broker *b, const char *name,
 	enter_registry(b, t, is_explicit);
 	sbd_info("topic \"%s\" created (%s, %s, capacity %" PRIu64
 		 ", max_message %" PRIu32 "%s)",
-		 name, sb_ring_mode_name(t->geo.mode),
-		 sb_ring_overflow_name(t->geo.overflow), t->geo.capacity,
+		 name, sb_mode_name(t->geo.mode),
+		 sb_overflow_name(t->geo.overflow), t->geo.capacity,
 		 t->geo.max_message,
 		 is_explicit ? "" : ", implicit");
 	*out = t;
@@ -1047,8 +1032,8 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	enter_registry(b, t, a->is_explicit || cfg_t != NULL);
 	sbd_info("topic \"%s\" handed back (%s, %s, capacity %" PRIu64
 		 ", max_message %" PRIu32 "%s)",
-		 t->name, sb_ring_mode_name(t->geo.mode),
-		 sb_ring_overflow_name(t->geo.overflow), t->geo.capacity,
+		 t->name, sb_mode_name(t->geo.mode),
+		 sb_overflow_name(t->geo.overflow), t->geo.capacity,
 		 t->geo.max_message,
 		 t->data_fd >= 0 ? "" : ", read-only: no publisher yet");
 	/* The memory its clients share is the topic now: the file gets it
@@ -1072,9 +1057,9 @@ cJSON *sbd_topic_info(const struct sbd_topic *t)
 
 	if (o == NULL || !cJSON_AddStringToObject(o, "name", t->name) ||
 	    !cJSON_AddStringToObject(o, "mode",
-				     sb_ring_mode_name(t->geo.mode)) ||
+				     sb_mode_name(t->geo.mode)) ||
 	    !cJSON_AddStringToObject(o, "overflow",
-				     sb_ring_overflow_name(t->geo.overflow)) ||
+				     sb_overflow_name(t->geo.overflow)) ||
 	    !sb_msg_add_int(o, "capacity", (int64_t)t->geo.capacity) ||
 	    !sb_msg_add_int(o, "max_message", t->geo.max_message) ||
 	    !sb_msg_add_int(o, "slots", t->geo.slot_count) ||
