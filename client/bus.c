@@ -28,6 +28,7 @@
 #include "sys/futex.h"
 #include "sys/identity.h"
 #include "ring/ring.h"
+#include "wire/names.h"
 #include "wire/topic_name.h"
 
 /* The public enums are the ring's values; the mapping below relies on it. */
@@ -107,10 +108,6 @@ cJSON *sb_client_topic_request(const char *topic)
 /* Adds the config's non-zero fields to `req`. Returns 0, -EINVAL, -ENOMEM. */
 static int add_config(cJSON *req, const struct shmbus_topic_config *cfg)
 {
-	static const char *const modes[] = {NULL, "broadcast", "queue"};
-	static const char *const overflows[] = {NULL, "block", "overwrite",
-						"reject"};
-
 	if (cfg->mode < 0 || cfg->mode > SHMBUS_QUEUE || cfg->overflow < 0 ||
 	    cfg->overflow > SHMBUS_REJECT || cfg->capacity > SB_MSG_INT_MAX) {
 		return -EINVAL;
@@ -120,10 +117,11 @@ static int add_config(cJSON *req, const struct shmbus_topic_config *cfg)
 	    (cfg->max_message != 0 &&
 	     sb_msg_add_int(req, "max_message", cfg->max_message) == NULL) ||
 	    (cfg->mode != 0 &&
-	     cJSON_AddStringToObject(req, "mode", modes[cfg->mode]) == NULL) ||
+	     cJSON_AddStringToObject(req, "mode", sb_mode_name(cfg->mode)) ==
+		 NULL) ||
 	    (cfg->overflow != 0 &&
 	     cJSON_AddStringToObject(req, "overflow",
-				     overflows[cfg->overflow]) == NULL) ||
+				     sb_overflow_name(cfg->overflow)) == NULL) ||
 	    (cfg->persistent != 0 &&
 	     cJSON_AddTrueToObject(req, "persistent") == NULL)) {
 		return -ENOMEM;

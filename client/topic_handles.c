@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "client/conn_internal.h"
+#include "wire/names.h"
 
 static cJSON *adopt_request(const struct sb_client_topic *t)
 {
@@ -20,9 +21,9 @@ static cJSON *adopt_request(const struct sb_client_topic *t)
 	    cJSON_AddStringToObject(req, "access",
 				    t->sub ? "subscribe" : "publish") == NULL ||
 	    cJSON_AddStringToObject(req, "mode",
-				    sb_ring_mode_name(ring->mode)) == NULL ||
+				    sb_mode_name(ring->mode)) == NULL ||
 	    cJSON_AddStringToObject(req, "overflow",
-				    sb_ring_overflow_name(ring->overflow)) ==
+				    sb_overflow_name(ring->overflow)) ==
 		NULL ||
 	    sb_msg_add_int(req, "capacity", (int64_t)ring->capacity) == NULL ||
 	    sb_msg_add_int(req, "max_message", ring->max_message) == NULL ||

@@ -847,12 +847,9 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 	    "overflow",	    "linger_ms", "persistent",	"access",
 	    "max_stall_ms", "checksum", NULL,
 	};
-	static const char *const modes[] = {"broadcast", "queue", NULL};
-	static const char *const overflows[] = {"block", "overwrite", "reject",
-						NULL};
 	char fpath[PATH_LEN], got[64], why[160];
 	const cJSON *name;
-	int r, mode = (int)t->mode, overflow = (int)t->overflow;
+	int r, mode = -1, overflow = -1; /* indexes of the names given */
 
 	r = expect_object(c, obj, path);
 	if (r == 0) {
@@ -892,9 +889,9 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 			  &t->capacity)) < 0 ||
 	    (r = get_size(c, obj, path, "max_message", 0, UINT64_MAX,
 			  &t->max_message)) < 0 ||
-	    (r = get_enum(c, obj, path, "mode", modes, &mode)) < 0 ||
-	    (r = get_enum(c, obj, path, "overflow", overflows, &overflow)) <
-		0 ||
+	    (r = get_enum(c, obj, path, "mode", sb_mode_names, &mode)) < 0 ||
+	    (r = get_enum(c, obj, path, "overflow", sb_overflow_names,
+			  &overflow)) < 0 ||
 	    (r = get_u32(c, obj, path, "linger_ms", 0, SB_CONFIG_LINGER_MS_MAX,
 			 &t->linger_ms)) < 0 ||
 	    (r = get_u32(c, obj, path, "max_stall_ms", 0, SB_CONFIG_MAX_STALL_MS_MAX,
@@ -903,8 +900,12 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 	    (r = parse_access(c, obj, path, &t->access)) < 0) {
 		return r;
 	}
-	t->mode = (enum sb_config_mode)mode;
-	t->overflow = (enum sb_config_overflow)overflow;
+	if (mode >= 0) {
+		t->mode = sb_mode_parse(sb_mode_names[mode]);
+	}
+	if (overflow >= 0) {
+		t->overflow = sb_overflow_parse(sb_overflow_names[overflow]);
+	}
 	return check_topic_geometry(c, obj, path, cfg, t);
 }
 

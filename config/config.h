@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire/names.h"
+
 /* Largest configuration file sb_config_load_file() reads. */
 #define SB_CONFIG_FILE_MAX (1024 * 1024)
 
@@ -22,16 +24,13 @@ enum sb_config_log_level {
 	SB_CONFIG_LOG_DEBUG,
 };
 
-enum sb_config_mode {
-	SB_CONFIG_BROADCAST, /* every subscriber sees every message */
-	SB_CONFIG_QUEUE,     /* each message goes to one subscriber */
-};
-
-enum sb_config_overflow {
-	SB_CONFIG_BLOCK,     /* the writer waits for the slowest reader */
-	SB_CONFIG_OVERWRITE, /* slow readers lose the oldest messages */
-	SB_CONFIG_REJECT,    /* publishing into a full ring fails at once */
-};
+/* A topic's mode and overflow policy are the protocol's, with its one
+ * numbering (wire/names.h); these are their names in the config's terms. */
+#define SB_CONFIG_BROADCAST SB_MODE_BROADCAST
+#define SB_CONFIG_QUEUE SB_MODE_QUEUE
+#define SB_CONFIG_BLOCK SB_OVERFLOW_BLOCK
+#define SB_CONFIG_OVERWRITE SB_OVERFLOW_OVERWRITE
+#define SB_CONFIG_REJECT SB_OVERFLOW_REJECT
 
 /* Whether a topic's records carry checksums (docs/shm-layout.md). */
 enum sb_config_checksum {
@@ -69,8 +68,8 @@ struct sb_config_topic {
 	char *name;	      /* NULL in topic_defaults */
 	uint64_t capacity;    /* ring bytes: a power of two */
 	uint64_t max_message; /* largest message, <= capacity / 4 */
-	enum sb_config_mode mode;
-	enum sb_config_overflow overflow;
+	enum sb_mode mode;
+	enum sb_overflow overflow;
 	bool persistent;    /* a file in data_dir; always false in defaults */
 	uint32_t linger_ms; /* keep an unused topic this long before removal */
 	/* Evict a subscriber whose position has not moved for this long while

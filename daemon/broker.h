@@ -148,6 +148,14 @@ struct sbd_handle {
 	struct sbd_topic *topic; /* holds a reference */
 };
 
+/* One client's handles (handles.c). */
+struct sbd_handles {
+	struct sbd_handle *head;
+	uint32_t count;
+	uint32_t last_id;   /* handle ids count up from 1 */
+	uint32_t client_id; /* the owner's, recorded in each handle */
+};
+
 /* One queued outbound frame, with the descriptors that go with it. */
 
 struct sbd_out {
@@ -207,9 +215,7 @@ struct sbd_client {
 	 * limits in the middle of a read: at most one read's worth. */
 	char *held;
 	size_t held_len;
-	struct sbd_handle *handles;
-	uint32_t n_handles;
-	uint32_t next_handle;
+	struct sbd_handles handles;
 	/* A failed notice was logged at warn level: later ones go to debug. */
 	bool notice_warned;
 	int in_fds[SBD_MAX_IN_FDS]; /* received (SCM_RIGHTS), not yet taken */
@@ -263,28 +269,47 @@ void sbd_server_stop(struct sbd_broker *b);
 
 /* client.c */
 void sbd_client_accept(struct sbd_broker *b, int fd);
-int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds);
 void sbd_client_close(struct sbd_client *c, const char *why);
-void sbd_client_close_after_flush(struct sbd_client *c);
 void sbd_client_sweep(struct sbd_broker *b);
 uint32_t sbd_client_fds_bound(const struct sbd_broker *b);
 void sbd_client_drains_close(struct sbd_broker *b);
-struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
-					 struct sbd_topic *t, bool sub);
-/* The handle `id` of this client, or NULL. */
-struct sbd_handle *sbd_client_handle_find(struct sbd_client *c, uint32_t id);
-int sbd_client_handle_close(struct sbd_client *c, uint32_t id);
-int sbd_client_take_fds(struct sbd_client *c, int *fds, int n);
-/* Closes the descriptors that came with the current request (for a
- * request refused before it knew how many to take). */
-void sbd_client_close_fds(struct sbd_client *c);
 
-/* ops.c */
-void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len);
-/* Checks the topic's "publish", "subscribe" or "admin" rule against the
- * peer: 0, or -EACCES with err filled and the refusal logged. */
-int sbd_ops_check_rule(struct sbd_client *c, const char *topic,
-		       const char *what, struct sb_msg_error *err);
+/* handles.c: one client's handles */
+void sbd_handles_init(struct sbd_handles *hs, uint32_t client_id);
+/* A new handle on `t`, taking a reference on it, or NULL (out of memory). */
+struct sbd_handle *sbd_handle_add(struct sbd_handles *hs, struct sbd_topic *t,
+				  bool sub);
+/* The handle `id`, or NULL. */
+struct sbd_handle *sbd_handle_find(const struct sbd_handles *hs, uint32_t id);
+/* Closes handle `id` (its slot, its reference): 0, or -ENOENT. */
+int sbd_handle_close(struct sbd_handles *hs, uint32_t id);
+/* Closes every handle: the connection is closing. */
+void sbd_handles_close_all(struct sbd_handles *hs);
+
+/*
+ * ops.c: what one request comes to, for client.c to carry out (the ops
+ * never send, nor call into client.c): the reply with the descriptors it
+ * carries, what becomes of the descriptors that came with the request,
+ * and whether the connection closes after.
+ */
+struct sbd_reply {
+	struct sb_msg_request req; /* the request: its id, its op */
+	bool no_reply;	/* a notice: nothing is sent */
+	cJSON *msg;	/* the reply (NULL: out of memory); taken by the send */
+	int fds[SBD_OUT_FDS]; /* borrowed from the topic, unless own_fds */
+	int nfds;
+	bool own_fds;	  /* fds are the reply's: sbd_ops_reply_fini() closes */
+	bool close_after; /* close the connection once the reply is out */
+	int in_taken;	  /* the first in_taken of c->in_fds are the op's now */
+	bool in_close;	  /* close every one of c->in_fds: the request was
+			   * refused before it knew how many it carries */
+	cJSON *result;	  /* ops.c's own: a handler's result, until msg */
+};
+/* Runs one request (a frame's payload) and fills *rep with its outcome. */
+void sbd_ops_run(struct sbd_client *c, const char *payload, size_t len,
+		 struct sbd_reply *rep);
+/* Frees what is left of a reply once client.c has carried it out. */
+void sbd_ops_reply_fini(struct sbd_reply *rep);
 
 /* topic.c */
 struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name);
@@ -302,7 +327,7 @@ struct sbd_adopt {
 	int ctl_fd;
 	/* The peer, whose rights topic.c checks for what the hand-back
 	 * would do (register a name: admin; replace memory: publish). */
-	struct sbd_client *client;
+	const struct sbd_client *client;
 };
 int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 		    struct sbd_topic **out, const char **how,
@@ -310,8 +335,11 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 void sbd_topic_ref(struct sbd_topic *t);
 void sbd_topic_unref(struct sbd_topic *t);
 void sbd_topic_unname(struct sbd_topic *t);
-const struct sb_config_access *sbd_topic_access(const struct sbd_broker *b,
-						const char *name);
+/* Checks the topic's "publish", "subscribe" or "admin" rule against the
+ * client's credentials: 0, or -EACCES with err filled and the refusal
+ * logged. The rules are the config's as it is now (a reload applies). */
+int sbd_topic_check_rule(const struct sbd_client *c, const char *topic,
+			 const char *what, struct sb_msg_error *err);
 const struct sb_config_topic *sbd_config_topic(const struct sbd_broker *b,
 					       const char *name);
 int sbd_topic_predeclare(struct sbd_broker *b);

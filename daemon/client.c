@@ -2,9 +2,9 @@
  * client.c - one connection to the broker: peer credentials, reading and
  * framing requests, an outbound queue of reply frames (each with the
  * descriptors it carries) written with sendmsg when the socket is writable,
- * back-pressure, the client's handles, descriptors a client sends (with
- * topic_adopt), and closing, which frees the client's subscriber slots so
- * that no writer waits on a dead reader.
+ * back-pressure, descriptors a client sends (with topic_adopt), and
+ * closing, which closes the client's handles (handles.c) and with them its
+ * subscriber slots, so that no writer waits on a dead reader.
  *
  * We poll our own sockets (uv_poll_t) instead of using uv_pipe_t because
  * replies must carry arbitrary descriptors (SCM_RIGHTS), which uv_write2
@@ -153,6 +153,7 @@ void sbd_client_accept(struct sbd_broker *b, int fd)
 		c->id = ++b->next_client_id;
 	}
 	c->cred = cred;
+	sbd_handles_init(&c->handles, c->id);
 	c->next = b->clients;
 	if (b->clients != NULL) {
 		b->clients->prev = c;
@@ -531,7 +532,10 @@ static int enqueue(struct sbd_client *c, char *buf, size_t len, size_t off,
 	return 0;
 }
 
-int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
+/* Sends `msg` (taken) with `fds` (the caller's: copies go into the queue
+ * when it must wait), or queues it. 0, or -errno (the client may be closed
+ * then). */
+static int send_msg(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 {
 	char *buf = NULL;
 	ssize_t n, sent = 0;
@@ -599,7 +603,7 @@ int sbd_client_send(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 	return 0;
 }
 
-void sbd_client_close_after_flush(struct sbd_client *c)
+static void close_after_flush(struct sbd_client *c)
 {
 	c->closing = true;
 	update_events(c);
@@ -618,6 +622,75 @@ static void hold_input(struct sbd_client *c, const char *in, size_t inlen)
 	}
 	memcpy(c->held, in, inlen);
 	c->held_len = inlen;
+}
+
+/* Closes the descriptors received and not yet taken by a request. */
+static void close_in_fds(struct sbd_client *c)
+{
+	for (int i = 0; i < c->n_in_fds; i++) {
+		close(c->in_fds[i]);
+	}
+	c->n_in_fds = 0;
+}
+
+/* Forgets the received descriptors the request took (now the op's), or
+ * closes them all when it asked so. */
+static void settle_in_fds(struct sbd_client *c, const struct sbd_reply *rep)
+{
+	if (rep->in_close) {
+		close_in_fds(c);
+		return;
+	}
+	c->n_in_fds -= rep->in_taken;
+	memmove(c->in_fds, c->in_fds + rep->in_taken,
+		sizeof(int) * (size_t)c->n_in_fds);
+}
+
+/*
+ * Sends the reply to one request. Every request gets exactly one reply, so
+ * that its client does not wait for ever: one that cannot go (larger than
+ * max_frame, no descriptor left to duplicate the grant, no memory) is
+ * replaced by an error saying so.
+ */
+static void send_reply(struct sbd_client *c, struct sbd_reply *rep)
+{
+	const struct sb_msg_request *req = &rep->req;
+	int r = send_msg(c, rep->msg, rep->fds, rep->nfds);
+
+	rep->msg = NULL; /* sent, queued or freed */
+	if (r == -EMSGSIZE) {
+		send_msg(c,
+			 sb_msg_reply_error(req->has_id, req->id, -EMSGSIZE,
+					    "reply larger than "
+					    "limits.max_frame"),
+			 NULL, 0);
+	} else if (r < 0 && !c->closed) {
+		sbd_warn("client %" PRIu32 ": reply to \"%s\": %s", c->id,
+			 req->op != NULL ? req->op : "request", strerror(-r));
+		send_msg(c,
+			 sb_msg_reply_error(req->has_id, req->id, r,
+					    "the broker could not send the "
+					    "reply"),
+			 NULL, 0);
+	}
+}
+
+/* Runs one request (ops.c) and carries out what it comes to. */
+static void answer(struct sbd_client *c, const char *payload, size_t len)
+{
+	struct sbd_reply rep;
+
+	sbd_ops_run(c, payload, len, &rep);
+	/* Before sending: a send that fails closes the client, and with it
+	 * the descriptors still in c->in_fds, which the op's may not be. */
+	settle_in_fds(c, &rep);
+	if (!rep.no_reply) {
+		send_reply(c, &rep);
+	}
+	if (rep.close_after && !c->closed) {
+		close_after_flush(c);
+	}
+	sbd_ops_reply_fini(&rep);
 }
 
 /*
@@ -640,7 +713,7 @@ static void handle_input(struct sbd_client *c, const char *in, size_t inlen)
 		if (r != 1) {
 			break;
 		}
-		sbd_ops_dispatch(c, payload, len);
+		answer(c, payload, len);
 	}
 	if (!c->closing && !c->closed && r < 0) {
 		char msg[128];
@@ -651,20 +724,11 @@ static void handle_input(struct sbd_client *c, const char *in, size_t inlen)
 					: strerror(-r));
 		sbd_warn("client %" PRIu32 ": framing error: %s; closing",
 			 c->id, msg);
-		sbd_client_send(c, sb_msg_reply_error(false, 0, r, msg), NULL,
-				0);
+		send_msg(c, sb_msg_reply_error(false, 0, r, msg), NULL, 0);
 		if (!c->closed) {
-			sbd_client_close_after_flush(c);
+			close_after_flush(c);
 		}
 	}
-}
-
-void sbd_client_close_fds(struct sbd_client *c)
-{
-	for (int i = 0; i < c->n_in_fds; i++) {
-		close(c->in_fds[i]);
-	}
-	c->n_in_fds = 0;
 }
 
 /* One recvmsg into the broker's read buffer. Its descriptors are kept for
@@ -683,20 +747,9 @@ static ssize_t recv_bytes(struct sbd_client *c, bool *fds_bad)
 	c->n_in_fds = in.n;
 	*fds_bad = in.truncated || in.extra > 0;
 	if (*fds_bad) {
-		sbd_client_close_fds(c);
+		close_in_fds(c);
 	}
 	return n;
-}
-
-int sbd_client_take_fds(struct sbd_client *c, int *fds, int n)
-{
-	if (c->n_in_fds < n) {
-		return -EINVAL;
-	}
-	memcpy(fds, c->in_fds, sizeof(int) * (size_t)n);
-	c->n_in_fds -= n;
-	memmove(c->in_fds, c->in_fds + n, sizeof(int) * (size_t)c->n_in_fds);
-	return 0;
 }
 
 static void read_client(struct sbd_client *c)
@@ -736,7 +789,7 @@ static void read_client(struct sbd_client *c)
 		sbd_debug("client %" PRIu32 ": closing %d descriptor(s) no "
 			  "request took",
 			  c->id, c->n_in_fds);
-		sbd_client_close_fds(c);
+		close_in_fds(c);
 	}
 }
 
@@ -771,82 +824,6 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 	update_events(c);
 }
 
-struct sbd_handle *sbd_client_handle_add(struct sbd_client *c,
-					 struct sbd_topic *t, bool sub)
-{
-	struct sbd_handle *h = calloc(1, sizeof(*h));
-
-	if (h == NULL) {
-		return NULL;
-	}
-	h->id = ++c->next_handle;
-	h->client_id = c->id;
-	h->sub = sub;
-	h->slot = -1;
-	h->topic = t;
-	h->next = c->handles;
-	c->handles = h;
-	c->n_handles++;
-	sbd_topic_ref(t);
-	if (sub) {
-		t->subscribers++;
-	} else {
-		t->publishers++;
-	}
-	return h;
-}
-
-static void handle_release(struct sbd_handle *h)
-{
-	struct sbd_topic *t = h->topic;
-
-	if (h->sub) {
-		sbd_slot_close(t, h);
-		t->subscribers--;
-	} else {
-		t->publishers--;
-	}
-	free(h);
-	sbd_topic_unref(t);
-}
-
-struct sbd_handle *sbd_client_handle_find(struct sbd_client *c, uint32_t id)
-{
-	for (struct sbd_handle *h = c->handles; h != NULL; h = h->next) {
-		if (h->id == id) {
-			return h;
-		}
-	}
-	return NULL;
-}
-
-int sbd_client_handle_close(struct sbd_client *c, uint32_t id)
-{
-	for (struct sbd_handle **p = &c->handles; *p != NULL; p = &(*p)->next) {
-		struct sbd_handle *h = *p;
-
-		if (h->id == id) {
-			*p = h->next;
-			c->n_handles--;
-			handle_release(h);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-/* Frees this connection's handles, and with them its subscribers' slots. */
-static void release_handles(struct sbd_client *c)
-{
-	struct sbd_handle *h;
-
-	while ((h = c->handles) != NULL) {
-		c->handles = h->next;
-		handle_release(h);
-	}
-	c->n_handles = 0;
-}
-
 static void on_client_closed(uv_handle_t *handle)
 {
 	struct sbd_client *c = handle->data;
@@ -868,8 +845,8 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 	sbd_info("client %" PRIu32 " (%s, pid %ld) disconnected: %s", c->id,
 		 c->name[0] != '\0' ? c->name : "no name", (long)c->cred.pid,
 		 why);
-	release_handles(c);
-	sbd_client_close_fds(c);
+	sbd_handles_close_all(&c->handles);
+	close_in_fds(c);
 	/* Queued copies close with the queue; what was sent may still be
 	 * unread in the peer's socket, and a drain keeps it counted. */
 	forget_unread(c, queued_fds(c));
@@ -933,7 +910,7 @@ static void reap_dead_waiters(struct sbd_broker *b)
 		}
 	}
 	for (struct sbd_client *c = b->clients; c != NULL; c = c->next) {
-		for (struct sbd_handle *h = c->handles; h != NULL;
+		for (struct sbd_handle *h = c->handles.head; h != NULL;
 		     h = h->next) {
 			if (!h->topic->named) {
 				sb_ring_reap_dead_waiters(&h->topic->ring);

@@ -1,10 +1,11 @@
 /*
  * ops.c - the control protocol's operations (docs/protocol.md): parses each
  * request, checks the envelope, the hello-first rule and the op's fields,
- * runs the handler, and queues exactly one reply -- none for a notice (a
+ * runs the handler, and makes exactly one reply -- none for a notice (a
  * request without an id, taken for the ops that allow it), whose failure is
- * only logged. Handlers build a result or fill an error; they never write
- * to the socket themselves.
+ * only logged. The reply, with its descriptors and what else the request
+ * asks of the connection, goes back to client.c as a struct sbd_reply:
+ * client.c sends it, and nothing here calls into client.c.
  */
 #include "daemon/broker.h"
 
@@ -16,23 +17,13 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "wire/names.h"
 #include "wire/size.h"
 #include "wire/topic_name.h"
 
 
-/* What a handler hands back on success. */
-struct reply {
-	cJSON *result; /* NULL: an empty object */
-	int fds[SBD_OUT_FDS]; /* borrowed: sent at once, or duplicated if queued */
-	int nfds;
-	bool own_fds;	  /* fds are the reply's: closed once it is queued */
-	bool close_after; /* close the connection once the reply is out */
-};
-
-#define REPLY_INIT {.result = NULL, .nfds = 0}
-
-typedef int (*op_fn)(struct sbd_client *c, const cJSON *req, struct reply *rep,
-		     struct sb_msg_error *err);
+typedef int (*op_fn)(struct sbd_client *c, const cJSON *req,
+		     struct sbd_reply *rep, struct sb_msg_error *err);
 
 struct op {
 	const char *name;
@@ -81,8 +72,8 @@ static bool printable(const char *s)
 	return true;
 }
 
-static int op_hello(struct sbd_client *c, const cJSON *req, struct reply *rep,
-		    struct sb_msg_error *err)
+static int op_hello(struct sbd_client *c, const cJSON *req,
+		    struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	const struct sb_config_limits *lim = &c->broker->cfg.limits;
 	const char *name = NULL;
@@ -183,15 +174,16 @@ static int get_size(const cJSON *req, const char *field, uint64_t dflt,
 	return 0;
 }
 
-/* A string field that must be one of two or three names. */
+/* A string field that must be one of two or three names: *out is the
+ * name given, or NULL when the field is absent. */
 static int get_choice(const cJSON *req, const char *field,
-		      const char *const *names, int dflt, int *out,
+		      const char *const *names, const char **out,
 		      struct sb_msg_error *err)
 {
 	const char *s = NULL;
 	char got[QUOTE_MAX];
 
-	*out = dflt;
+	*out = NULL;
 	if (sb_msg_get_string_opt(req, field, NULL, &s, err) < 0) {
 		return -EINVAL;
 	}
@@ -200,7 +192,7 @@ static int get_choice(const cJSON *req, const char *field,
 	}
 	for (int i = 0; names[i] != NULL; i++) {
 		if (strcmp(s, names[i]) == 0) {
-			*out = i;
+			*out = s;
 			return 0;
 		}
 	}
@@ -213,16 +205,12 @@ static int get_choice(const cJSON *req, const char *field,
 	    quote(s, got));
 }
 
-static const char *const MODE_NAMES[] = {"broadcast", "queue", NULL};
-static const char *const OVERFLOW_NAMES[] = {"block", "overwrite", "reject",
-					     NULL};
-
 /* Settings for topic_create: the request's fields over topic_defaults. */
 static int create_settings(struct sbd_broker *b, const cJSON *req,
 			   struct sb_config_topic *s, struct sb_msg_error *err)
 {
 	const struct sb_config_topic *d = &b->cfg.topic_defaults;
-	int mode, overflow;
+	const char *mode, *overflow;
 	int64_t linger, max_stall;
 	uint64_t msg_dflt;
 
@@ -234,9 +222,9 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 	msg_dflt =
 	    d->max_message < s->capacity / 4 ? d->max_message : s->capacity / 4;
 	if (get_size(req, "max_message", msg_dflt, &s->max_message, err) < 0 ||
-	    get_choice(req, "mode", MODE_NAMES, (int)d->mode, &mode, err) < 0 ||
-	    get_choice(req, "overflow", OVERFLOW_NAMES, (int)d->overflow,
-		       &overflow, err) < 0 ||
+	    get_choice(req, "mode", sb_mode_names, &mode, err) < 0 ||
+	    get_choice(req, "overflow", sb_overflow_names, &overflow, err) <
+		0 ||
 	    sb_msg_get_bool_opt(req, "persistent", false, &s->persistent, err) <
 		0 ||
 	    sb_msg_get_int_opt(req, "linger_ms", 0, SB_CONFIG_LINGER_MS_MAX,
@@ -245,42 +233,16 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 			       d->max_stall_ms, &max_stall, err) < 0) {
 		return -EINVAL;
 	}
-	s->mode = mode == 1 ? SB_CONFIG_QUEUE : SB_CONFIG_BROADCAST;
-	s->overflow = (enum sb_config_overflow)overflow;
+	s->mode = mode != NULL ? sb_mode_parse(mode) : d->mode;
+	s->overflow = overflow != NULL ? sb_overflow_parse(overflow)
+				       : d->overflow;
 	s->linger_ms = (uint32_t)linger;
 	s->max_stall_ms = (uint32_t)max_stall;
 	return 0;
 }
 
-/* Checks one of the topic's access rules against the peer. */
-static int check_rule(struct sbd_client *c, const char *topic, const char *what,
-		      struct sb_msg_error *err)
-{
-	const struct sb_config_access *a = sbd_topic_access(c->broker, topic);
-	const struct sb_config_rule *rule =
-	    strcmp(what, "publish") == 0     ? &a->publish
-	    : strcmp(what, "subscribe") == 0 ? &a->subscribe
-					     : &a->admin;
-
-	if (sb_config_rule_allows(rule, c->cred.uid, c->cred.gids,
-				  c->cred.n_gids)) {
-		return 0;
-	}
-	sbd_info("client %" PRIu32 " (uid %lu): %s on topic \"%s\" refused",
-		 c->id, (unsigned long)c->cred.uid, what, topic);
-	return sb_msg_errorf(err, -EACCES,
-			     "the %s rule of topic \"%s\" refuses uid %lu",
-			     what, topic, (unsigned long)c->cred.uid);
-}
-
-int sbd_ops_check_rule(struct sbd_client *c, const char *topic,
-		       const char *what, struct sb_msg_error *err)
-{
-	return check_rule(c, topic, what, err);
-}
-
 static int op_topic_create(struct sbd_client *c, const cJSON *req,
-			   struct reply *rep, struct sb_msg_error *err)
+			   struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sb_config_topic s;
 	struct sbd_topic *t;
@@ -288,7 +250,7 @@ static int op_topic_create(struct sbd_client *c, const cJSON *req,
 
 	if (get_topic(req, &name, err) < 0 ||
 	    create_settings(c->broker, req, &s, err) < 0 ||
-	    check_rule(c, name, "admin", err) < 0 ||
+	    sbd_topic_check_rule(c, name, "admin", err) < 0 ||
 	    sbd_topic_create(c->broker, name, &s, true, &t, err) < 0) {
 		return err->code;
 	}
@@ -314,13 +276,13 @@ static int find_topic(struct sbd_client *c, const cJSON *req,
 }
 
 static int op_topic_delete(struct sbd_client *c, const cJSON *req,
-			   struct reply *rep, struct sb_msg_error *err)
+			   struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_topic *t;
 
 	(void)rep;
 	if (find_topic(c, req, &t, err) < 0 ||
-	    check_rule(c, t->name, "admin", err) < 0) {
+	    sbd_topic_check_rule(c, t->name, "admin", err) < 0) {
 		return err->code;
 	}
 	sbd_topic_unname(t);
@@ -328,7 +290,7 @@ static int op_topic_delete(struct sbd_client *c, const cJSON *req,
 }
 
 static int op_topic_list(struct sbd_client *c, const cJSON *req,
-			 struct reply *rep, struct sb_msg_error *err)
+			 struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	cJSON *arr = cJSON_CreateArray();
 
@@ -348,7 +310,7 @@ static int op_topic_list(struct sbd_client *c, const cJSON *req,
 }
 
 static int op_topic_stat(struct sbd_client *c, const cJSON *req,
-			 struct reply *rep, struct sb_msg_error *err)
+			 struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_topic *t;
 
@@ -417,17 +379,18 @@ static cJSON *open_result(const struct sbd_handle *h, int nfds)
 }
 
 static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
-		       struct reply *rep, struct sb_msg_error *err)
+		       struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_topic *t;
 	struct sbd_handle *h;
 	const char *name;
 
 	if (get_topic(req, &name, err) < 0 ||
-	    check_rule(c, name, sub ? "subscribe" : "publish", err) < 0) {
+	    sbd_topic_check_rule(c, name, sub ? "subscribe" : "publish",
+				 err) < 0) {
 		return err->code;
 	}
-	if (c->n_handles >= SBD_MAX_HANDLES_PER_CLIENT) {
+	if (c->handles.count >= SBD_MAX_HANDLES_PER_CLIENT) {
 		return sb_msg_errorf(err, -EMFILE,
 				     "this connection holds %d handles already",
 				     SBD_MAX_HANDLES_PER_CLIENT);
@@ -442,15 +405,15 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 				     "it until a publisher reconnects",
 				     name);
 	}
-	h = sbd_client_handle_add(c, t, sub);
+	h = sbd_handle_add(&c->handles, t, sub);
 	if (h != NULL && sub && sbd_slot_open(t, h, err) < 0) {
-		sbd_client_handle_close(c, h->id);
+		sbd_handle_close(&c->handles, h->id);
 		return err->code;
 	}
 	rep->result = h != NULL ? open_result(h, sub ? 3 : 2) : NULL;
 	if (rep->result == NULL) {
 		if (h != NULL) {
-			sbd_client_handle_close(c, h->id);
+			sbd_handle_close(&c->handles, h->id);
 		} else if (t->refs == 0 && !t->is_explicit) {
 			sbd_topic_unname(t);
 		}
@@ -469,20 +432,20 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 }
 
 static int op_pub_open(struct sbd_client *c, const cJSON *req,
-		       struct reply *rep, struct sb_msg_error *err)
+		       struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	return open_handle(c, req, false, rep, err);
 }
 
 static int op_sub_open(struct sbd_client *c, const cJSON *req,
-		       struct reply *rep, struct sb_msg_error *err)
+		       struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	static const char *const starts[] = {"latest", "earliest", NULL};
-	int start;
+	const char *start;
 
 	/* The client takes its slot itself; `start` is checked here so that
 	 * a typo fails before anything is granted. */
-	if (get_choice(req, "start", starts, 0, &start, err) < 0) {
+	if (get_choice(req, "start", starts, &start, err) < 0) {
 		return -EINVAL;
 	}
 	return open_handle(c, req, true, rep, err);
@@ -495,11 +458,11 @@ static int adopt_settings(const cJSON *req, int nfds, struct sbd_adopt *a,
 {
 	static const char *const access[] = {"subscribe", "publish", NULL};
 	int64_t capacity, max_message, fds;
-	int mode, overflow, acc;
+	const char *mode, *overflow, *acc;
 
-	if (get_choice(req, "access", access, -1, &acc, err) < 0 ||
-	    get_choice(req, "mode", MODE_NAMES, -1, &mode, err) < 0 ||
-	    get_choice(req, "overflow", OVERFLOW_NAMES, -1, &overflow, err) <
+	if (get_choice(req, "access", access, &acc, err) < 0 ||
+	    get_choice(req, "mode", sb_mode_names, &mode, err) < 0 ||
+	    get_choice(req, "overflow", sb_overflow_names, &overflow, err) <
 		0 ||
 	    sb_msg_get_int(req, "capacity", 1, SB_MSG_INT_MAX, &capacity, err) <
 		0 ||
@@ -512,19 +475,18 @@ static int adopt_settings(const cJSON *req, int nfds, struct sbd_adopt *a,
 		0) {
 		return -EINVAL;
 	}
-	if (acc < 0 || mode < 0 || overflow < 0) {
+	if (acc == NULL || mode == NULL || overflow == NULL) {
 		return sb_msg_errorf(err, -EINVAL,
 				     "fields \"access\", \"mode\" and "
 				     "\"overflow\" are required");
 	}
-	a->writable = acc == 1;
+	a->writable = strcmp(acc, "publish") == 0;
 	a->geo.capacity = (uint64_t)capacity;
 	a->geo.max_message = (uint32_t)max_message;
 	a->geo.slot_count = 1;
-	a->geo.mode = mode == 1 ? SB_RING_QUEUE : SB_RING_BROADCAST;
-	a->geo.overflow = overflow == 1	  ? SB_RING_OVERWRITE
-			  : overflow == 2 ? SB_RING_REJECT
-					  : SB_RING_BLOCK;
+	/* The ring's numbering is the protocol's (wire/names.h). */
+	a->geo.mode = sb_mode_parse(mode);
+	a->geo.overflow = sb_overflow_parse(overflow);
 	return 0;
 }
 
@@ -538,6 +500,20 @@ static void close_adopt_fds(struct sbd_adopt *a)
 	}
 }
 
+/* Takes the first `n` descriptors that came with the request: they are
+ * the op's from here on (client.c forgets them). 0, or -EINVAL when fewer
+ * came. */
+static int take_in_fds(const struct sbd_client *c, struct sbd_reply *rep,
+		       int *fds, int n)
+{
+	if (c->n_in_fds < n) {
+		return -EINVAL;
+	}
+	memcpy(fds, c->in_fds, sizeof(int) * (size_t)n);
+	rep->in_taken = n;
+	return 0;
+}
+
 /*
  * topic_adopt: a client hands back a topic it holds open, after the broker
  * it opened it with went away. The two descriptors come with the request;
@@ -546,10 +522,10 @@ static void close_adopt_fds(struct sbd_adopt *a)
  * subscribe rule; "explicit" is honoured only under the admin rule. What
  * the hand-back would do to the registry may need more (the admin rule to
  * register a name, the publish rule to replace a topic's memory): topic.c
- * checks that once it knows, through sbd_ops_check_rule().
+ * checks that once it knows, through sbd_topic_check_rule().
  */
 static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
-			  struct reply *rep, struct sb_msg_error *err)
+			  struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sbd_adopt a;
 	struct sbd_topic *t;
@@ -570,10 +546,10 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 	if (r < 0) {
 		/* Not knowing how many it carries, none may be left for
 		 * the next request. */
-		sbd_client_close_fds(c);
+		rep->in_close = true;
 		return r;
 	}
-	if (sbd_client_take_fds(c, fds, nfds) < 0) {
+	if (take_in_fds(c, rep, fds, nfds) < 0) {
 		return sb_msg_errorf(err, -EINVAL,
 				     "topic_adopt carries %d descriptors "
 				     "(data, control%s); got %d",
@@ -592,10 +568,10 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 				  "\"subscribe\", and only then");
 	}
 	if (r == 0) {
-		r = check_rule(c, a.name, a.writable ? "publish" : "subscribe",
-			       err);
+		r = sbd_topic_check_rule(
+		    c, a.name, a.writable ? "publish" : "subscribe", err);
 	}
-	if (r == 0 && c->n_handles >= SBD_MAX_HANDLES_PER_CLIENT) {
+	if (r == 0 && c->handles.count >= SBD_MAX_HANDLES_PER_CLIENT) {
 		r = sb_msg_errorf(err, -EMFILE,
 				  "this connection holds %d handles already",
 				  SBD_MAX_HANDLES_PER_CLIENT);
@@ -607,12 +583,13 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 		}
 		return err->code;
 	}
-	if (a.is_explicit && check_rule(c, a.name, "admin", &ignored) < 0) {
+	if (a.is_explicit &&
+	    sbd_topic_check_rule(c, a.name, "admin", &ignored) < 0) {
 		a.is_explicit = false;
 	}
 	/* From here sbd_topic_adopt() owns the descriptors. */
 	r = sbd_topic_adopt(c->broker, &a, &t, &how, err);
-	h = r == 0 ? sbd_client_handle_add(c, t, !a.writable) : NULL;
+	h = r == 0 ? sbd_handle_add(&c->handles, t, !a.writable) : NULL;
 	if (r == 0 && h == NULL) {
 		r = oom(err);
 	}
@@ -628,14 +605,14 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 			 "refused: %s",
 			 c->id, (long)c->cred.pid, a.name, err->message);
 		if (h != NULL) {
-			sbd_client_handle_close(c, h->id);
+			sbd_handle_close(&c->handles, h->id);
 		}
 		return err->code;
 	}
 	rep->result = open_result(h, 0);
 	if (rep->result == NULL ||
 	    !cJSON_AddStringToObject(rep->result, "adopted", how)) {
-		sbd_client_handle_close(c, h->id);
+		sbd_handle_close(&c->handles, h->id);
 		return oom(err);
 	}
 	sbd_debug("client %" PRIu32 ": topic \"%s\" %s, %s handle %" PRIu32,
@@ -648,8 +625,8 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
  * the ring's slot generation told it the set changed (docs/protocol.md). One page
  * of at most SBD_SLOTS_PAGE segments from index "from" on.
  */
-static int op_slots(struct sbd_client *c, const cJSON *req, struct reply *rep,
-		    struct sb_msg_error *err)
+static int op_slots(struct sbd_client *c, const cJSON *req,
+		    struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	const struct sbd_handle *h;
 	int64_t id, from;
@@ -659,7 +636,7 @@ static int op_slots(struct sbd_client *c, const cJSON *req, struct reply *rep,
 			       err) < 0) {
 		return -EINVAL;
 	}
-	h = sbd_client_handle_find(c, (uint32_t)id);
+	h = sbd_handle_find(&c->handles, (uint32_t)id);
 	if (h == NULL) {
 		return sb_msg_errorf(err, -ENOENT,
 				     "no handle %" PRId64 " on this connection",
@@ -688,7 +665,7 @@ static int op_slots(struct sbd_client *c, const cJSON *req, struct reply *rep,
  * handle here stays until its client closes it.
  */
 static int op_sub_evict(struct sbd_client *c, const cJSON *req,
-			struct reply *rep, struct sb_msg_error *err)
+			struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	struct sb_ring_slot_view v;
 	struct sbd_topic *t;
@@ -698,7 +675,7 @@ static int op_sub_evict(struct sbd_client *c, const cJSON *req,
 
 	if (sb_msg_get_int(req, "slot", 0, UINT32_MAX, &slot, err) < 0 ||
 	    find_topic(c, req, &t, err) < 0 ||
-	    check_rule(c, t->name, "admin", err) < 0) {
+	    sbd_topic_check_rule(c, t->name, "admin", err) < 0) {
 		return err->code;
 	}
 	if (slot >= t->geo.slot_count) {
@@ -731,8 +708,8 @@ static int op_sub_evict(struct sbd_client *c, const cJSON *req,
 	return 0;
 }
 
-static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
-		    struct sb_msg_error *err)
+static int op_close(struct sbd_client *c, const cJSON *req,
+		    struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	int64_t id;
 
@@ -740,7 +717,7 @@ static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
 	if (sb_msg_get_int(req, "handle", 0, UINT32_MAX, &id, err) < 0) {
 		return -EINVAL;
 	}
-	if (sbd_client_handle_close(c, (uint32_t)id) < 0) {
+	if (sbd_handle_close(&c->handles, (uint32_t)id) < 0) {
 		return sb_msg_errorf(err, -ENOENT,
 				     "no handle %" PRId64 " on this connection",
 				     id);
@@ -748,8 +725,8 @@ static int op_close(struct sbd_client *c, const cJSON *req, struct reply *rep,
 	return 0;
 }
 
-static int op_ping(struct sbd_client *c, const cJSON *req, struct reply *rep,
-		   struct sb_msg_error *err)
+static int op_ping(struct sbd_client *c, const cJSON *req,
+		   struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	(void)c;
 	(void)req;
@@ -826,7 +803,7 @@ static const struct op *find_op(const char *name)
 
 /* Runs one parsed request. Returns 0 with *rep filled, or the error. */
 static int run(struct sbd_client *c, const struct sb_msg_request *req,
-	       struct reply *rep, struct sb_msg_error *err)
+	       struct sbd_reply *rep, struct sb_msg_error *err)
 {
 	const struct op *op = find_op(req->op);
 	char got[QUOTE_MAX];
@@ -858,13 +835,14 @@ static int run(struct sbd_client *c, const struct sb_msg_request *req,
  * that a client cannot flood the log: notices, having no replies, are not
  * held back by max_requests_in_flight.
  */
-static void run_notice(struct sbd_client *c, const struct sb_msg_request *req)
+static void run_notice(struct sbd_client *c, struct sbd_reply *rep)
 {
+	const struct sb_msg_request *req = &rep->req;
 	struct sb_msg_error err = {0, ""};
-	struct reply rep = REPLY_INIT;
 	char got[QUOTE_MAX];
 
-	if (run(c, req, &rep, &err) == 0) {
+	rep->no_reply = true;
+	if (run(c, req, rep, &err) == 0) {
 		sbd_debug("client %" PRIu32 ": notice %s done", c->id,
 			  quote(req->op, got));
 	} else if (!c->notice_warned) {
@@ -878,28 +856,33 @@ static void run_notice(struct sbd_client *c, const struct sb_msg_request *req)
 		sbd_debug("client %" PRIu32 ": notice %s failed: %s", c->id,
 			  quote(req->op, got), err.message);
 	}
-	cJSON_Delete(rep.result);
-	if (rep.close_after && !c->closed) {
-		sbd_client_close_after_flush(c);
-	}
+	cJSON_Delete(rep->result);
+	rep->result = NULL;
 }
 
-void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
+static void close_own_fds(struct sbd_reply *rep)
 {
-	struct sb_msg_request req;
+	for (int i = 0; rep->own_fds && i < rep->nfds; i++) {
+		close(rep->fds[i]);
+	}
+	rep->own_fds = false;
+}
+
+void sbd_ops_run(struct sbd_client *c, const char *payload, size_t len,
+		 struct sbd_reply *rep)
+{
+	struct sb_msg_request *req = &rep->req;
 	struct sb_msg_error err = {0, ""};
-	struct reply rep = REPLY_INIT;
 	char got[QUOTE_MAX];
 	const struct op *op;
-	cJSON *msg;
 	int r;
 
-	r = sb_msg_parse_request(payload, len, &req, &err);
-	if (r == 0 && req.notice) {
-		op = find_op(req.op);
+	memset(rep, 0, sizeof(*rep));
+	r = sb_msg_parse_request(payload, len, req, &err);
+	if (r == 0 && req->notice) {
+		op = find_op(req->op);
 		if (op != NULL && op->notice) {
-			run_notice(c, &req);
-			sb_msg_request_fini(&req);
+			run_notice(c, rep);
 			return;
 		}
 		/* Not an op that may come without an id: the envelope error
@@ -907,46 +890,28 @@ void sbd_ops_dispatch(struct sbd_client *c, const char *payload, size_t len)
 		r = sb_msg_errorf(&err, -EPROTO, "missing field \"id\"");
 	}
 	if (r == 0) {
-		r = run(c, &req, &rep, &err);
+		r = run(c, req, rep, &err);
 	}
 	if (r == 0) {
-		msg = sb_msg_reply_result(req.id, rep.result);
+		rep->msg = sb_msg_reply_result(req->id, rep->result);
 	} else {
 		sbd_debug("client %" PRIu32 ": %s: %s", c->id,
-			  req.op != NULL ? quote(req.op, got) : "request",
+			  req->op != NULL ? quote(req->op, got) : "request",
 			  err.message);
-		cJSON_Delete(rep.result);
-		for (int i = 0; rep.own_fds && i < rep.nfds; i++) {
-			close(rep.fds[i]);
-		}
-		rep.nfds = 0;
-		msg = sb_msg_reply_error(req.has_id, req.id, r, err.message);
+		cJSON_Delete(rep->result);
+		close_own_fds(rep);
+		rep->nfds = 0;
+		rep->msg = sb_msg_reply_error(req->has_id, req->id, r,
+					      err.message);
 	}
-	r = sbd_client_send(c, msg, rep.fds, rep.nfds);
-	for (int i = 0; rep.own_fds && i < rep.nfds; i++) {
-		close(rep.fds[i]);
-	}
-	if (r == -EMSGSIZE) {
-		sbd_client_send(c,
-				sb_msg_reply_error(req.has_id, req.id,
-						   -EMSGSIZE,
-						   "reply larger than "
-						   "limits.max_frame"),
-				NULL, 0);
-	} else if (r < 0 && !c->closed) {
-		/* The reply could not be queued (no descriptor left to
-		 * duplicate the grant, no memory): every request still gets
-		 * exactly one reply, so the client does not wait for ever. */
-		sbd_warn("client %" PRIu32 ": reply to \"%s\": %s", c->id,
-			 req.op != NULL ? req.op : "request", strerror(-r));
-		sbd_client_send(c,
-				sb_msg_reply_error(req.has_id, req.id, r,
-						   "the broker could not "
-						   "send the reply"),
-				NULL, 0);
-	}
-	if (rep.close_after && !c->closed) {
-		sbd_client_close_after_flush(c);
-	}
-	sb_msg_request_fini(&req);
+	rep->result = NULL;
+}
+
+void sbd_ops_reply_fini(struct sbd_reply *rep)
+{
+	cJSON_Delete(rep->msg);
+	rep->msg = NULL;
+	close_own_fds(rep);
+	rep->nfds = 0;
+	sb_msg_request_fini(&rep->req);
 }

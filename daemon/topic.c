@@ -25,30 +25,13 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "wire/names.h"
 #include "wire/topic_name.h"
 
 #define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 /* Every topic name fits the ring header's name field with its NUL. */
 static_assert(SB_TOPIC_NAME_MAX < SB_RING_NAME_SIZE, "topic name field");
-
-static uint32_t ring_mode(enum sb_config_mode m)
-{
-	return m == SB_CONFIG_QUEUE ? SB_RING_QUEUE : SB_RING_BROADCAST;
-}
-
-static uint32_t ring_overflow(enum sb_config_overflow o)
-{
-	switch (o) {
-	case SB_CONFIG_OVERWRITE:
-		return SB_RING_OVERWRITE;
-	case SB_CONFIG_REJECT:
-		return SB_RING_REJECT;
-	case SB_CONFIG_BLOCK:
-		break;
-	}
-	return SB_RING_BLOCK;
-}
 
 struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name)
 {
@@ -73,12 +56,32 @@ const struct sb_config_topic *sbd_config_topic(const struct sbd_broker *b,
 
 /* Predeclared topics use their own rules, every other topic the defaults'.
  * Looked up at each check, so a reload applies new rules at once. */
-const struct sb_config_access *sbd_topic_access(const struct sbd_broker *b,
-						const char *name)
+static const struct sb_config_access *topic_access(const struct sbd_broker *b,
+						   const char *name)
 {
 	const struct sb_config_topic *t = sbd_config_topic(b, name);
 
 	return t != NULL ? &t->access : &b->cfg.topic_defaults.access;
+}
+
+int sbd_topic_check_rule(const struct sbd_client *c, const char *topic,
+			 const char *what, struct sb_msg_error *err)
+{
+	const struct sb_config_access *a = topic_access(c->broker, topic);
+	const struct sb_config_rule *rule =
+	    strcmp(what, "publish") == 0     ? &a->publish
+	    : strcmp(what, "subscribe") == 0 ? &a->subscribe
+					     : &a->admin;
+
+	if (sb_config_rule_allows(rule, c->cred.uid, c->cred.gids,
+				  c->cred.n_gids)) {
+		return 0;
+	}
+	sbd_info("client %" PRIu32 " (uid %lu): %s on topic \"%s\" refused",
+		 c->id, (unsigned long)c->cred.uid, what, topic);
+	return sb_msg_errorf(err, -EACCES,
+			     "the %s rule of topic \"%s\" refuses uid %lu",
+			     what, topic, (unsigned long)c->cred.uid);
 }
 
 /* Commits `size` bytes of `fd`, so that a later touch never raises SIGBUS:
@@ -446,8 +449,10 @@ static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
 	t->geo.capacity = s->capacity;
 	t->geo.max_message = (uint32_t)s->max_message;
 	t->geo.slot_count = b->cfg.limits.max_subscribers;
-	t->geo.mode = ring_mode(s->mode);
-	t->geo.overflow = ring_overflow(s->overflow);
+	/* One numbering for the config, the protocol and the ring's header
+	 * (wire/names.h). */
+	t->geo.mode = s->mode;
+	t->geo.overflow = s->overflow;
 	t->geo.flags = sb_config_topic_checksum(s) ? SB_RING_FLAG_CHECKSUM : 0;
 	t->geo.slot_home = SB_RING_SLOTS_SEGMENTS;
 	t->linger_ms = s->linger_ms;
@@ -508,8 +513,8 @@ int sbd_topic_create(struct sbd_broker *b, const char *name,
 	enter_registry(b, t, is_explicit);
 	sbd_info("topic \"%s\" created (%s, %s, capacity %" PRIu64
 		 ", max_message %" PRIu32 "%s)",
-		 name, sb_ring_mode_name(t->geo.mode),
-		 sb_ring_overflow_name(t->geo.overflow), t->geo.capacity,
+		 name, sb_mode_name(t->geo.mode),
+		 sb_overflow_name(t->geo.overflow), t->geo.capacity,
 		 t->geo.max_message,
 		 is_explicit ? "" : ", implicit");
 	*out = t;
@@ -916,7 +921,7 @@ static int check_adopt_right(const struct sbd_adopt *a,
 				     "topic \"%s\" exists with other memory",
 				     a->name);
 	}
-	if (sbd_ops_check_rule(a->client, a->name,
+	if (sbd_topic_check_rule(a->client, a->name,
 			       old == NULL ? "admin" : "publish", &why) == 0) {
 		return 0;
 	}
@@ -1023,8 +1028,8 @@ int sbd_topic_adopt(struct sbd_broker *b, struct sbd_adopt *a,
 	enter_registry(b, t, a->is_explicit || cfg_t != NULL);
 	sbd_info("topic \"%s\" handed back (%s, %s, capacity %" PRIu64
 		 ", max_message %" PRIu32 "%s)",
-		 t->name, sb_ring_mode_name(t->geo.mode),
-		 sb_ring_overflow_name(t->geo.overflow), t->geo.capacity,
+		 t->name, sb_mode_name(t->geo.mode),
+		 sb_overflow_name(t->geo.overflow), t->geo.capacity,
 		 t->geo.max_message,
 		 t->data_fd >= 0 ? "" : ", read-only: no publisher yet");
 	/* The memory its clients share is the topic now: the file gets it
@@ -1049,9 +1054,9 @@ cJSON *sbd_topic_info(const struct sbd_topic *t)
 
 	if (o == NULL || !cJSON_AddStringToObject(o, "name", t->name) ||
 	    !cJSON_AddStringToObject(o, "mode",
-				     sb_ring_mode_name(t->geo.mode)) ||
+				     sb_mode_name(t->geo.mode)) ||
 	    !cJSON_AddStringToObject(o, "overflow",
-				     sb_ring_overflow_name(t->geo.overflow)) ||
+				     sb_overflow_name(t->geo.overflow)) ||
 	    !sb_msg_add_int(o, "capacity", (int64_t)t->geo.capacity) ||
 	    !sb_msg_add_int(o, "max_message", t->geo.max_message) ||
 	    !sb_msg_add_int(o, "slots", t->geo.slot_count) ||

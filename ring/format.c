@@ -252,20 +252,3 @@ int sb_ring_name(const void *data, char out[SB_RING_NAME_SIZE])
 	}
 	return 0;
 }
-
-const char *sb_ring_mode_name(uint32_t mode)
-{
-	return mode == SB_RING_QUEUE ? "queue" : "broadcast";
-}
-
-const char *sb_ring_overflow_name(uint32_t overflow)
-{
-	switch (overflow) {
-	case SB_RING_OVERWRITE:
-		return "overwrite";
-	case SB_RING_REJECT:
-		return "reject";
-	default:
-		return "block";
-	}
-}

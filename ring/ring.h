@@ -616,9 +616,4 @@ struct sb_ring_verify_report {
 int sb_ring_verify_truncate(struct sb_ring *ring,
                             struct sb_ring_verify_report *report);
 
-/* The protocol's names of a mode and an overflow policy ("broadcast",
- * "queue"; "block", "overwrite", "reject"), for replies and requests. */
-const char *sb_ring_mode_name(uint32_t mode);
-const char *sb_ring_overflow_name(uint32_t overflow);
-
 #endif

@@ -13,6 +13,7 @@
 
 #include "client/request.h"
 #include "wire/message.h"
+#include "wire/names.h"
 #include "wire/size.h"
 #include "tools/cli.h"
 
@@ -277,9 +278,6 @@ static int create_options(int argc, char **argv, cJSON *req)
 	    SB_CLI_COMMON_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
-	static const char *const modes[] = {"broadcast", "queue", NULL};
-	static const char *const overflows[] = {"block", "overwrite", "reject",
-						NULL};
 	int done = -1, c;
 	uint64_t v;
 
@@ -306,10 +304,11 @@ static int create_options(int argc, char **argv, cJSON *req)
 						    "--max-message", v);
 			break;
 		case 'M':
-			done = add_choice(req, "mode", optarg, modes);
+			done = add_choice(req, "mode", optarg, sb_mode_names);
 			break;
 		case 'o':
-			done = add_choice(req, "overflow", optarg, overflows);
+			done = add_choice(req, "overflow", optarg,
+					  sb_overflow_names);
 			break;
 		case 'p':
 			done = cJSON_AddTrueToObject(req, "persistent") != NULL
