@@ -98,13 +98,16 @@ examples: $(EXAMPLES)
 deps:
 	@sh scripts/install-deps.sh
 
-# The whole suite, twice: plain, then with AddressSanitizer and UBSan. Any
-# failure, sanitizer report or leak makes the run (and so CI) fail. Then a
-# 10-second run of each fuzz target (docs/fuzzing.md), once the
-# installation (what a user gets from `make install`), and the benchmark's
-# smoke check: every transport moves its messages intact (no figure is
-# looked at; the timed runs stay outside the tests).
+# First the arrows between folders (scripts/check-deps.sh). Then the whole
+# suite, twice: plain, then with AddressSanitizer and UBSan. Any failure,
+# sanitizer report or leak makes the run (and so CI) fail. Then a
+# 10-second run of each fuzz target (docs/fuzzing.md) and a check of the
+# seed generator, once the installation (what a user gets from `make
+# install`), and the benchmark's smoke check: every transport moves its
+# messages intact (no figure is looked at; the timed runs stay outside the
+# tests).
 test: deps
+	sh scripts/check-deps.sh
 	$(MAKE) --no-print-directory VARIANT=plain check-variant
 	$(MAKE) --no-print-directory VARIANT=asan check-variant
 	$(MAKE) --no-print-directory fuzz-short

@@ -31,6 +31,22 @@
 #include "wire/names.h"
 #include "wire/topic_name.h"
 
+/* One numbering of modes and policies: the public API's, the protocol's
+ * (wire/names.h) and the ring header's are the same, so each conversion
+ * between them is a cast. */
+static_assert(SB_MODE_BROADCAST == SHMBUS_BROADCAST &&
+		  SB_MODE_BROADCAST == SB_RING_BROADCAST &&
+		  SB_MODE_QUEUE == SHMBUS_QUEUE &&
+		  SB_MODE_QUEUE == SB_RING_QUEUE,
+	      "mode numbering");
+static_assert(SB_OVERFLOW_BLOCK == SHMBUS_BLOCK &&
+		  SB_OVERFLOW_BLOCK == SB_RING_BLOCK &&
+		  SB_OVERFLOW_OVERWRITE == SHMBUS_OVERWRITE &&
+		  SB_OVERFLOW_OVERWRITE == SB_RING_OVERWRITE &&
+		  SB_OVERFLOW_REJECT == SHMBUS_REJECT &&
+		  SB_OVERFLOW_REJECT == SB_RING_REJECT,
+	      "overflow numbering");
+
 /* The public enums are the ring's values; the mapping below relies on it. */
 static_assert(SHMBUS_BROADCAST == SB_RING_BROADCAST, "");
 static_assert(SHMBUS_QUEUE == SB_RING_QUEUE, "");

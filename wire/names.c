@@ -4,26 +4,8 @@
  */
 #include "wire/names.h"
 
-#include <assert.h>
 #include <stddef.h>
 #include <string.h>
-
-#include "ring/ring_layout.h"
-#include "shmbus/shmbus.h"
-
-/* One numbering: the public API's and the ring header's are the same. */
-static_assert(SB_MODE_BROADCAST == SHMBUS_BROADCAST &&
-		  SB_MODE_BROADCAST == SB_RING_BROADCAST &&
-		  SB_MODE_QUEUE == SHMBUS_QUEUE &&
-		  SB_MODE_QUEUE == SB_RING_QUEUE,
-	      "mode numbering");
-static_assert(SB_OVERFLOW_BLOCK == SHMBUS_BLOCK &&
-		  SB_OVERFLOW_BLOCK == SB_RING_BLOCK &&
-		  SB_OVERFLOW_OVERWRITE == SHMBUS_OVERWRITE &&
-		  SB_OVERFLOW_OVERWRITE == SB_RING_OVERWRITE &&
-		  SB_OVERFLOW_REJECT == SHMBUS_REJECT &&
-		  SB_OVERFLOW_REJECT == SB_RING_REJECT,
-	      "overflow numbering");
 
 /* names[v - 1] is the name of value v. */
 const char *const sb_mode_names[] = {"broadcast", "queue", NULL};

@@ -3,8 +3,8 @@
  * ("broadcast", "queue"; "block", "overwrite", "reject"), with the one
  * numbering every part of shmbus uses for them: that of the public API
  * (SHMBUS_BROADCAST ... in include/shmbus/shmbus.h) and of the ring's
- * header (SB_RING_BROADCAST ... in ring/ring_layout.h). names.c checks
- * that the three agree, so converting between them is a cast. 0 is no
+ * header (SB_RING_BROADCAST ... in ring/ring.h). client/bus.c, which sees
+ * all three, checks that they agree, so converting between them is a cast. 0 is no
  * mode or policy (unset, or not a name).
  */
 #ifndef SB_WIRE_NAMES_H
