@@ -21,10 +21,10 @@
 #include <unistd.h>
 
 #include "include/shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define NOBODY 65534
 #define GROUP  2002

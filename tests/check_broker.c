@@ -1,7 +1,7 @@
 /*
  * check_broker.c - integration tests of shmbusd: real brokers in temporary
- * directories (tests/broker_harness.h) driven by the raw client of
- * tests/rawclient.h (socket, frames, descriptors), so that every
+ * directories (tests/support/broker_harness.h) driven by the raw client of
+ * tests/support/rawclient.h (socket, frames, descriptors), so that every
  * reply code, malformed frame, descriptor and lifecycle rule of
  * docs/protocol.md and docs/operations.md is checked against the wire.
  */
@@ -23,14 +23,14 @@
 
 #include <cJSON.h>
 
+#include "ring/ring.h"
+#include "tests/suites.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 #include "wire/frame.h"
 #include "wire/message.h"
-#include "ring/ring.h"
 #include "wire/topic_name.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
-#include "tests/suites.h"
-#include "tests/testutil.h"
 
 #define TIMEOUT_S      30
 #define RECV_TIMEOUT_MS 5000

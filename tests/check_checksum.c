@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "ring/crc32c.h"
-#include "shmbus/shmbus.h"
 #include "ring/ring.h"
-#include "tests/broker_harness.h"
+#include "shmbus/shmbus.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/testutil.h"
 
 #define MSG 64u          /* message size of most tests */
 #define REC_CRC 96u      /* its record with a checksum: 16 + 64 + 4 -> 96 */

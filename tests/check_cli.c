@@ -24,9 +24,9 @@
 
 #include "client/bus_internal.h"
 #include "shmbus/shmbus.h"
-#include "tests/broker_harness.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/testutil.h"
 
 /* Bound on every wait: never reached in a healthy run. */
 #define BOUND_MS 20000

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "wire/size.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
+#include "wire/size.h"
 
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)

@@ -13,10 +13,10 @@
 #include <sys/mman.h>
 
 #include "config/config.h"
-#include "wire/frame.h"
-#include "wire/message.h"
 #include "ring/ring.h"
 #include "tests/suites.h"
+#include "wire/frame.h"
+#include "wire/message.h"
 
 /* ---- frames: fuzz/corpus/frame_message/bad-* -------------------------- */
 

@@ -1,10 +1,10 @@
 /*
  * check_hostile.c - shmbusd against broken and hostile peers, each against
- * a real broker (tests/broker_harness.h): a peer that sends half a frame
- * and stalls, floods of requests whose replies are never read, hundreds of
- * connections, running out of descriptors, topics bigger than what the
- * file system or the broker's file-size limit can hold, and file names
- * made from topic names. Every test asserts bounds (counts, bytes, codes),
+ * a real broker (tests/support/broker_harness.h): a peer that sends half a
+ * frame and stalls, floods of requests whose replies are never read,
+ * hundreds of connections, running out of descriptors, topics bigger than
+ * what the file system or the broker's file-size limit can hold, and file
+ * names made from topic names. Every test asserts bounds (counts, bytes, codes),
  * never durations; the waits that are needed are polls with a limit.
  */
 #include <dirent.h>
@@ -25,10 +25,10 @@
 #include <unistd.h>
 
 #include "include/shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define MIB (1024 * 1024)
 

@@ -25,10 +25,10 @@
 #include <unistd.h>
 
 #include "include/shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define BROKER_UID 65534
 #define UID_A	   1001

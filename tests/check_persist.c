@@ -23,10 +23,10 @@
 
 #include "ring/ring.h"
 #include "shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define PRODUCERS  16 /* producer ids 0..PRODUCERS-1 */
 #define MSG_MAX	   256

@@ -24,13 +24,13 @@
 #include <unistd.h>
 
 #include "client/bus_internal.h"
-#include "wire/frame.h"
-#include "wire/message.h"
 #include "ring/ring.h"
 #include "shmbus/shmbus.h"
-#include "tests/broker_harness.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/testutil.h"
+#include "wire/frame.h"
+#include "wire/message.h"
 
 #define TOPIC	   "t/restart"
 #define CAPACITY   65536

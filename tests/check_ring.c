@@ -14,7 +14,7 @@
 
 #include "ring/ring.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 /* Two fresh shared segments for a ring, formatted for `cfg`. */
 struct fixture {

@@ -28,7 +28,7 @@
 
 #include "ring/ring.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 #define PAGE		 4096u
 #define CHILD_DEADLINE_S 150   /* a child gives up (and fails) after this */

@@ -13,7 +13,7 @@
 
 #include "ring/ring.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 /* Bound on every wait in this file: long enough never to fire in a healthy
  * run, short enough that a hang fails the test rather than the runner. */

@@ -33,9 +33,9 @@
 
 #include "include/shmbus/shmbus.h"
 #include "ring/ring.h"
-#include "tests/broker_harness.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/testutil.h"
 
 #define NOBODY 65534 /* plays the other user: a squatter, a fake broker */
 #define OTHER  65533 /* a client that is neither root nor NOBODY */

@@ -23,13 +23,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ring/ring.h"
 #include "sys/barrier.h"
 #include "sys/deadline.h"
 #include "sys/futex.h"
 #include "sys/identity.h"
-#include "ring/ring.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 #define MSG_LEN	   40u
 #define TIMEOUT_MS 5000

@@ -19,7 +19,7 @@
 
 #include "ring/ring.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 #define WAIT_LIMIT_MS 10000
 

@@ -34,9 +34,9 @@
 #include <unistd.h>
 
 #include "include/shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define IO_TIMEOUT_MS 10000 /* any single wait longer than this: deadlock */
 #define MAX_PAYLOAD   400

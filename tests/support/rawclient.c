@@ -1,7 +1,7 @@
 /*
  * rawclient.c - see rawclient.h.
  */
-#include "tests/rawclient.h"
+#include "tests/support/rawclient.h"
 
 #include <errno.h>
 #include <stdarg.h>

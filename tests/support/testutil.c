@@ -1,7 +1,7 @@
 /*
  * testutil.c - see testutil.h.
  */
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 #include <errno.h>
 #include <ftw.h>

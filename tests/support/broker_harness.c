@@ -1,7 +1,7 @@
 /*
  * broker_harness.c - see broker_harness.h.
  */
-#include "tests/broker_harness.h"
+#include "tests/support/broker_harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 #define MAX_ARGS 32
 
