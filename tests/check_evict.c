@@ -26,6 +26,7 @@
 #include "tests/suites.h"
 #include "tests/support/broker_harness.h"
 #include "tests/support/rawclient.h"
+#include "tests/support/ring_segs.h"
 #include "tests/support/testutil.h"
 
 #define NOBODY 65534
@@ -50,22 +51,7 @@ static const char CONFIG[] =
 
 /* ---- the ring alone ------------------------------------------------------ */
 
-struct ring_fixture {
-	void *data, *ctl;
-	uint64_t data_size, ctl_size;
-	struct sb_ring ring;
-};
-
-static void *shared_zeroed(uint64_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_ptr_ne(p, MAP_FAILED);
-	return p;
-}
-
-static void ring_open(struct ring_fixture *f)
+static void ring_open(struct sbt_segs *f)
 {
 	struct sb_ring_config cfg = {.capacity = 4096,
 				     .max_message = 1024,
@@ -73,22 +59,8 @@ static void ring_open(struct ring_fixture *f)
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = SB_RING_BLOCK};
 
-	ck_assert_int_eq(sb_ring_layout(&cfg, &f->data_size, &f->ctl_size), 0);
-	f->data = shared_zeroed(f->data_size);
-	f->ctl = shared_zeroed(f->ctl_size);
-	ck_assert_int_eq(
-	    sb_ring_format(f->data, f->data_size, f->ctl, f->ctl_size, &cfg),
-	    0);
-	ck_assert_int_eq(sb_ring_attach(&f->ring, f->data, f->data_size, f->ctl,
-					f->ctl_size),
-			 0);
+	sbt_segs_open(f, &cfg);
 	f->ring.spin = 10;
-}
-
-static void ring_close(struct ring_fixture *f)
-{
-	munmap(f->data, f->data_size);
-	munmap(f->ctl, f->ctl_size);
 }
 
 static uint64_t tail_of(struct sb_ring *ring)
@@ -99,7 +71,7 @@ static uint64_t tail_of(struct sb_ring *ring)
 
 START_TEST(an_evicted_reader_gets_eidrm_and_leaves_the_slot_alone)
 {
-	struct ring_fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd, next;
 	struct sb_ring_slot_view v;
 	char msg[MSG_LEN] = "m", buf[MSG_LEN];
@@ -144,7 +116,7 @@ START_TEST(an_evicted_reader_gets_eidrm_and_leaves_the_slot_alone)
 	ck_assert_int_eq(sb_ring_publish(&f.ring, msg, sizeof(msg), 0), 0);
 	ck_assert_int_eq(sb_ring_receive(&next, buf, sizeof(buf), 0), MSG_LEN);
 	ck_assert_int_eq(sb_ring_reader_close(&next), 0);
-	ring_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 

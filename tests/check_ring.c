@@ -14,16 +14,8 @@
 
 #include "ring/ring.h"
 #include "tests/suites.h"
+#include "tests/support/ring_segs.h"
 #include "tests/support/testutil.h"
-
-/* Two fresh shared segments for a ring, formatted for `cfg`. */
-struct fixture {
-	void *data;
-	void *ctl;
-	uint64_t data_size;
-	uint64_t ctl_size;
-	struct sb_ring ring;
-};
 
 static struct sb_ring_config config(uint64_t capacity, uint32_t max_message,
                                     uint32_t mode, uint32_t overflow)
@@ -38,33 +30,11 @@ static struct sb_ring_config config(uint64_t capacity, uint32_t max_message,
 	return cfg;
 }
 
-static void *shared_zeroed(uint64_t size)
+/* Two fresh shared segments for a ring, formatted for `cfg`. */
+static void fixture_open(struct sbt_segs *f, const struct sb_ring_config *cfg)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_ptr_ne(p, MAP_FAILED);
-	return p;
-}
-
-static void fixture_open(struct fixture *f, const struct sb_ring_config *cfg)
-{
-	ck_assert_int_eq(sb_ring_layout(cfg, &f->data_size, &f->ctl_size), 0);
-	f->data = shared_zeroed(f->data_size);
-	f->ctl = shared_zeroed(f->ctl_size);
-	ck_assert_int_eq(sb_ring_format(f->data, f->data_size, f->ctl,
-	                                f->ctl_size, cfg),
-	                 0);
-	ck_assert_int_eq(sb_ring_attach(&f->ring, f->data, f->data_size,
-	                                f->ctl, f->ctl_size),
-	                 0);
+	sbt_segs_open(f, cfg);
 	f->ring.spin = 10; /* tests that time out should not spin long */
-}
-
-static void fixture_close(struct fixture *f)
-{
-	munmap(f->data, f->data_size);
-	munmap(f->ctl, f->ctl_size);
 }
 
 static void publish_pattern(struct sb_ring *ring, uint32_t len, uint32_t seed)
@@ -122,7 +92,7 @@ START_TEST(attach_checks_header)
 {
 	struct sb_ring_config cfg = config(4096, 512, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring r;
 	struct sb_ring_header *hdr;
 	void *blank;
@@ -162,7 +132,7 @@ START_TEST(attach_checks_header)
 	                                f.ctl_size),
 	                 0);
 	/* A segment nobody formatted yet. */
-	blank = shared_zeroed(f.data_size);
+	blank = sbt_shared_zeroed(f.data_size);
 	ck_assert_int_eq(sb_ring_attach(&r, blank, f.data_size, f.ctl,
 	                                f.ctl_size),
 	                 -EAGAIN);
@@ -170,7 +140,7 @@ START_TEST(attach_checks_header)
 	                                f.ctl_size),
 	                 -EINVAL);
 	munmap(blank, f.data_size);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -182,8 +152,8 @@ START_TEST(format_rejects_small_segments)
 	void *data, *ctl;
 
 	ck_assert_int_eq(sb_ring_layout(&cfg, &d, &c), 0);
-	data = shared_zeroed(d);
-	ctl = shared_zeroed(c);
+	data = sbt_shared_zeroed(d);
+	ctl = sbt_shared_zeroed(c);
 	ck_assert_int_eq(sb_ring_format(data, d - 16, ctl, c, &cfg), -EINVAL);
 	ck_assert_int_eq(sb_ring_format(data, d, ctl, c - 16, &cfg), -EINVAL);
 	ck_assert_int_eq(sb_ring_format(NULL, d, ctl, c, &cfg), -EINVAL);
@@ -198,7 +168,7 @@ START_TEST(publish_and_receive_round_trip)
 {
 	struct sb_ring_config cfg = config(65536, 16384, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char small[8];
 	unsigned char big[16385];
@@ -230,7 +200,7 @@ START_TEST(publish_and_receive_round_trip)
 	ck_assert_int_eq(sb_ring_receive(&rd, NULL, 3, 0), -EINVAL);
 	ck_assert_int_eq(sb_ring_receive(&rd, small, 1, -2), -EINVAL);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -238,7 +208,7 @@ START_TEST(claim_commit_and_abort)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_claim claim;
 	struct sb_ring_header *hdr;
@@ -271,7 +241,7 @@ START_TEST(claim_commit_and_abort)
 	ck_assert_uint_eq(atomic_load(&hdr->stat_published), 2);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_bytes), 107);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -279,7 +249,7 @@ START_TEST(batch_publishes_in_order_all_or_nothing_checked)
 {
 	struct sb_ring_config cfg = config(65536, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
 	unsigned char bufs[100][200];
@@ -314,7 +284,7 @@ START_TEST(batch_publishes_in_order_all_or_nothing_checked)
 	ck_assert_int_eq(sb_ring_publish_batch(&f.ring, msgs, 0, 0), 0);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_published), 100);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -324,7 +294,7 @@ START_TEST(batch_over_a_full_ring)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[100];
 	struct iovec msgs[200];
@@ -356,7 +326,7 @@ START_TEST(batch_over_a_full_ring)
 	ck_assert_int_eq(sb_ring_publish_batch(&f.ring, msgs, 200, -1), 200);
 	ck_assert_int_eq(sbt_wait(child), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -364,7 +334,7 @@ START_TEST(peek_and_release)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	const void *data;
 	uint32_t len;
@@ -388,7 +358,7 @@ START_TEST(peek_and_release)
 	receive_pattern(&rd, 5, 5);
 	ck_assert_int_eq(sb_ring_peek(&rd, NULL, &len, 0), -EINVAL);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -396,7 +366,7 @@ END_TEST
 
 /* Moves the tail forward by `distance` bytes (a multiple of 16) with
  * records that each fit before the end, reading each back. */
-static void advance_tail(struct fixture *f, struct sb_ring_reader *rd,
+static void advance_tail(struct sbt_segs *f, struct sb_ring_reader *rd,
                          uint64_t distance, uint32_t *seed)
 {
 	struct sb_ring_header *hdr = f->data;
@@ -428,7 +398,7 @@ START_TEST(wrap_at_every_offset_near_the_end)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
 	uint32_t seed = 100;
@@ -458,7 +428,7 @@ START_TEST(wrap_at_every_offset_near_the_end)
 	}
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -481,7 +451,7 @@ START_TEST(block_policy_waits_for_slowest_reader)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader fast, slow;
 	unsigned char buf[1024];
 	int count;
@@ -511,7 +481,7 @@ START_TEST(block_policy_waits_for_slowest_reader)
 	ck_assert_int_eq(sb_ring_reader_close(&slow), 0);
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
 	sb_ring_reader_close(&fast);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -519,7 +489,7 @@ START_TEST(block_policy_without_readers_never_blocks)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 
@@ -533,7 +503,7 @@ START_TEST(block_policy_without_readers_never_blocks)
 	                 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -541,7 +511,7 @@ START_TEST(reject_policy_fails_at_once)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_REJECT);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
 	unsigned char buf[1024];
@@ -557,7 +527,7 @@ START_TEST(reject_policy_fails_at_once)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, -1), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -565,7 +535,7 @@ START_TEST(overwrite_policy_counts_exactly_what_was_lost)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_OVERWRITE);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 	uint32_t last = 0;
@@ -591,7 +561,7 @@ START_TEST(overwrite_policy_counts_exactly_what_was_lost)
 	ck_assert_uint_eq(received + sb_ring_reader_lost(&rd), 1000);
 	ck_assert_int_lt(received, 1000);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -599,7 +569,7 @@ START_TEST(overwrite_while_peeking_reports_stale)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_OVERWRITE);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024] = {0};
 	const void *data;
@@ -617,7 +587,7 @@ START_TEST(overwrite_while_peeking_reports_stale)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_uint_gt(sb_ring_reader_lost(&rd), 1);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -627,7 +597,7 @@ START_TEST(broadcast_every_subscriber_sees_every_message)
 {
 	struct sb_ring_config cfg = config(8192, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader early, a, b;
 
 	fixture_open(&f, &cfg);
@@ -652,7 +622,7 @@ START_TEST(broadcast_every_subscriber_sees_every_message)
 	sb_ring_reader_close(&early);
 	sb_ring_reader_close(&a);
 	sb_ring_reader_close(&b);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -660,7 +630,7 @@ START_TEST(queue_consumers_take_each_message_once)
 {
 	struct sb_ring_config cfg = config(8192, 1024, SB_RING_QUEUE,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader a, b;
 	unsigned char buf[64];
 	int seen[200] = {0};
@@ -700,7 +670,7 @@ START_TEST(queue_consumers_take_each_message_once)
 	ck_assert_int_eq(sb_ring_receive(&b, buf, sizeof(buf), 0), -EAGAIN);
 	sb_ring_reader_close(&a);
 	sb_ring_reader_close(&b);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -708,7 +678,7 @@ START_TEST(queue_without_consumers_blocks_when_full)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_QUEUE,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 	int count;
@@ -720,7 +690,7 @@ START_TEST(queue_without_consumers_blocks_when_full)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -745,7 +715,7 @@ static void publish_ints(struct sb_ring *ring, int from, int to)
 
 /* What a hostile consumer can write in the control segment: the queue's
  * cursor and expected seq, set back to the start. */
-static void set_queue_back(struct fixture *f)
+static void set_queue_back(struct sbt_segs *f)
 {
 	atomic_store(&f->ring.shm_ctl->queue_cursor,
 	             atomic_load(&f->ring.shm_hdr->writer_oldest));
@@ -761,7 +731,7 @@ START_TEST(a_queue_set_back_gives_nothing_twice)
 {
 	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
 	                                   SB_RING_REJECT);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader a, b;
 	int count;
 
@@ -791,7 +761,7 @@ START_TEST(a_queue_set_back_gives_nothing_twice)
 	ck_assert_uint_eq(atomic_load(&f.ring.shm_ctl->queue_lost), 0);
 	sb_ring_reader_close(&a);
 	sb_ring_reader_close(&b);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -809,13 +779,13 @@ START_TEST(a_departed_consumers_claim_is_kept)
 	                               .current = 1,
 	                               .count = 4};
 	struct sb_ring_slot *table[4] = {NULL};
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader a, b;
 
 	cfg.slot_home = SB_RING_SLOTS_SEGMENTS;
 	fixture_open(&f, &cfg);
 	for (int i = 0; i < 2; i++) {
-		slots[i] = shared_zeroed(SB_RING_SLOT_SEGMENT_SIZE);
+		slots[i] = sbt_shared_zeroed(SB_RING_SLOT_SEGMENT_SIZE);
 		table[i] = slots[i];
 	}
 	map.slots = table;
@@ -837,7 +807,7 @@ START_TEST(a_departed_consumers_claim_is_kept)
 	sb_ring_reader_close(&b);
 	munmap(slots[0], SB_RING_SLOT_SEGMENT_SIZE);
 	munmap(slots[1], SB_RING_SLOT_SEGMENT_SIZE);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -851,7 +821,7 @@ START_TEST(a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice)
 {
 	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	int ready[2], go[2];
 	char c;
@@ -900,7 +870,7 @@ START_TEST(a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice)
 		close(ready[i]);
 		close(go[i]);
 	}
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -914,7 +884,7 @@ START_TEST(writers_keep_the_pad_at_the_queue_cursor)
 {
 	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
 	                                   SB_RING_REJECT);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[64], msg[32] = {0};
 	int count;
@@ -941,7 +911,7 @@ START_TEST(writers_keep_the_pad_at_the_queue_cursor)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EAGAIN);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -951,7 +921,7 @@ START_TEST(slots_run_out_and_come_back)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd[5];
 	unsigned char buf[1024];
 	int count;
@@ -983,7 +953,7 @@ START_TEST(slots_run_out_and_come_back)
 		sb_ring_reader_close(&rd[i]);
 	}
 	sb_ring_reader_close(&rd[4]);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -992,7 +962,7 @@ START_TEST(bogus_cursor_in_a_slot_holds_nothing_back)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024] = {0};
 
@@ -1003,7 +973,7 @@ START_TEST(bogus_cursor_in_a_slot_holds_nothing_back)
 		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
 	}
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1013,7 +983,7 @@ START_TEST(receive_times_out_and_wakes_across_processes)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_ctl *ctl;
 	unsigned char buf[64];
@@ -1049,7 +1019,7 @@ START_TEST(receive_times_out_and_wakes_across_processes)
 	ck_assert_uint_ne(atomic_load(&ctl->data_seq), seq_before);
 	ck_assert_uint_eq(atomic_load(&ctl->data_waiters), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1061,7 +1031,7 @@ START_TEST(spinning_writers_are_told_once_per_chunk)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_ctl *ctl;
 	unsigned char buf[1024] = {0};
@@ -1103,7 +1073,7 @@ START_TEST(spinning_writers_are_told_once_per_chunk)
 	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 6);
 	atomic_store(&f.ring.shm_wctl->space_waiters, 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1111,7 +1081,7 @@ START_TEST(blocked_writer_wakes_when_reader_consumes)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
 	unsigned char buf[1024] = {0};
@@ -1136,7 +1106,7 @@ START_TEST(blocked_writer_wakes_when_reader_consumes)
 	ck_assert_uint_eq(atomic_load(&f.ring.shm_wctl->space_waiters), 0);
 	ck_assert_uint_eq(atomic_load(&f.ring.shm_wctl->space_sleepers), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1148,7 +1118,7 @@ END_TEST
  * byte on `go`, receives one message and exits 0 if it was message
  * `want` (publish_pattern's) with nothing lost.
  */
-static pid_t read_only_reader(struct fixture *f, int start, int ready,
+static pid_t read_only_reader(struct sbt_segs *f, int start, int ready,
                               int go, uint32_t want)
 {
 	pid_t child = fork();
@@ -1174,7 +1144,7 @@ static pid_t read_only_reader(struct fixture *f, int start, int ready,
 }
 
 /* Runs read_only_reader() to the end: `publish` runs once it has opened. */
-static int with_read_only_reader(struct fixture *f, int start,
+static int with_read_only_reader(struct sbt_segs *f, int start,
                                  uint32_t want, uint32_t publish)
 {
 	int ready[2], go[2];
@@ -1202,7 +1172,7 @@ START_TEST(a_subscriber_neither_takes_nor_repairs_a_dead_writers_lock)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_header *hdr;
 	struct sb_ring_reader rd;
 	pid_t writer;
@@ -1240,7 +1210,7 @@ START_TEST(a_subscriber_neither_takes_nor_repairs_a_dead_writers_lock)
 	receive_pattern(&rd, 9, 2);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1255,7 +1225,7 @@ START_TEST(a_stale_next_seq_does_not_mislead_a_joining_subscriber)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_header *hdr;
 
 	fixture_open(&f, &cfg);
@@ -1267,7 +1237,7 @@ START_TEST(a_stale_next_seq_does_not_mislead_a_joining_subscriber)
 	ck_assert_int_eq(with_read_only_reader(&f, SB_RING_START_LATEST, 3, 3),
 	                 0);
 	ck_assert_uint_eq(atomic_load(&hdr->writer_next_seq), 3);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1277,7 +1247,7 @@ START_TEST(corrupted_record_gives_ebadmsg)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_record *rec;
 	unsigned char buf[1024];
@@ -1323,7 +1293,7 @@ START_TEST(corrupted_record_gives_ebadmsg)
 	/* Writers refuse a header whose positions disagree. */
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 10, 0), -EBADMSG);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 

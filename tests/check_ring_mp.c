@@ -28,9 +28,9 @@
 
 #include "ring/ring.h"
 #include "tests/suites.h"
+#include "tests/support/ring_segs.h"
 #include "tests/support/testutil.h"
 
-#define PAGE		 4096u
 #define CHILD_DEADLINE_S 150   /* a child gives up (and fails) after this */
 #define IO_TIMEOUT_MS	 20000 /* one publish/receive/pipe read */
 #define MAX_PRODUCERS	 512
@@ -47,58 +47,6 @@ enum {
 	CX_LOST = 15,	 /* lost != 0 where nothing may be lost */
 	CX_DEADLINE = 16 /* the child's own deadline passed */
 };
-
-/* ---- segments ------------------------------------------------------- */
-
-/* A ring's two segments inside one shared mapping, each between guards. */
-struct segs {
-	unsigned char *base;
-	size_t map_size;
-	void *data;
-	uint64_t data_size;
-	void *ctl;
-	uint64_t ctl_size;
-};
-
-static void *shared_alloc(size_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_ptr_ne(p, MAP_FAILED);
-	return p;
-}
-
-/* Maps and formats a ring for `cfg`: guard, data, guard, ctl, guard. */
-static void segs_create(struct segs *s, const struct sb_ring_config *cfg)
-{
-	ck_assert_int_eq(sb_ring_layout(cfg, &s->data_size, &s->ctl_size), 0);
-	s->map_size = 3 * PAGE + s->data_size + s->ctl_size;
-	s->base = shared_alloc(s->map_size);
-	s->data = s->base + PAGE;
-	s->ctl = s->base + 2 * PAGE + s->data_size;
-	ck_assert_int_eq(mprotect(s->base, PAGE, PROT_NONE), 0);
-	ck_assert_int_eq(
-	    mprotect((unsigned char *)s->data + s->data_size, PAGE, PROT_NONE),
-	    0);
-	ck_assert_int_eq(
-	    mprotect((unsigned char *)s->ctl + s->ctl_size, PAGE, PROT_NONE),
-	    0);
-	ck_assert_int_eq(
-	    sb_ring_format(s->data, s->data_size, s->ctl, s->ctl_size, cfg), 0);
-}
-
-static void segs_attach(struct segs *s, struct sb_ring *ring)
-{
-	ck_assert_int_eq(
-	    sb_ring_attach(ring, s->data, s->data_size, s->ctl, s->ctl_size),
-	    0);
-}
-
-static void segs_destroy(struct segs *s)
-{
-	munmap(s->base, s->map_size);
-}
 
 /* ---- processes -------------------------------------------------------- */
 
@@ -366,7 +314,7 @@ struct stress_shared {
 };
 
 struct stress {
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sb_ring_config cfg;
 	struct stress_shared *sh;
@@ -399,21 +347,21 @@ static void stress_setup(struct stress *st, uint32_t mode, uint32_t overflow,
 	st->cfg.slot_count = 8;
 	st->cfg.mode = mode;
 	st->cfg.overflow = overflow;
-	segs_create(&st->segs, &st->cfg);
-	segs_attach(&st->segs, &st->ring);
+	sbt_segs_create(&st->segs, &st->cfg);
+	sbt_segs_attach(&st->segs, &st->ring);
 	st->total = total;
 	for (uint32_t p = 0; p < NPROD; p++) {
 		st->count[p] = total / NPROD + (p < total % NPROD ? 1 : 0);
 	}
 	st->per_prod = st->count[0];
 	st->sh_size = sizeof(*st->sh) + NPROD * st->per_prod;
-	st->sh = shared_alloc(st->sh_size);
+	st->sh = sbt_shared_zeroed(st->sh_size);
 }
 
 static void stress_teardown(struct stress *st)
 {
 	munmap(st->sh, st->sh_size);
-	segs_destroy(&st->segs);
+	sbt_segs_destroy(&st->segs);
 }
 
 static void child_deadline_check(double deadline)
@@ -756,7 +704,7 @@ struct crash_shared {
 };
 
 struct crash {
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sb_ring_config cfg;
 	struct crash_shared *sh;
@@ -910,9 +858,9 @@ START_TEST(writer_killed_between_claim_and_commit_never_wedges_the_ring)
 					.slot_count = 4,
 					.mode = SB_RING_BROADCAST,
 					.overflow = SB_RING_BLOCK};
-	segs_create(&c.segs, &c.cfg);
-	segs_attach(&c.segs, &c.ring);
-	c.sh = shared_alloc(sizeof(*c.sh));
+	sbt_segs_create(&c.segs, &c.cfg);
+	sbt_segs_attach(&c.segs, &c.ring);
+	c.sh = sbt_shared_zeroed(sizeof(*c.sh));
 	ck_assert_int_eq(pipe(fds), 0);
 	for (uint32_t i = 0; i < CRASH_READERS; i++) {
 		readers[i] = fork_child();
@@ -991,7 +939,7 @@ START_TEST(writer_killed_between_claim_and_commit_never_wedges_the_ring)
 		CLAIM_KILLS, RANDOM_KILLS, (unsigned long long)recoveries,
 		(unsigned long long)next_seq, now_s() - t0);
 	munmap(c.sh, sizeof(*c.sh));
-	segs_destroy(&c.segs);
+	sbt_segs_destroy(&c.segs);
 }
 END_TEST
 
@@ -1088,16 +1036,16 @@ START_TEST(block_subscriber_killed_and_reaped_frees_the_producer)
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = SB_RING_BLOCK};
 	uint64_t total = (uint64_t)SUB_KILLS * SUB_ROUND_MSGS;
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sub_shared *sh;
 	pid_t producer, healthy, victim;
 	uint32_t slot, hslot;
 	int fds[2];
 
-	segs_create(&segs, &cfg);
-	segs_attach(&segs, &ring);
-	sh = shared_alloc(sizeof(*sh));
+	sbt_segs_create(&segs, &cfg);
+	sbt_segs_attach(&segs, &ring);
+	sh = sbt_shared_zeroed(sizeof(*sh));
 	ck_assert_int_eq(pipe(fds), 0);
 	healthy = fork_child();
 	if (healthy == 0) {
@@ -1154,7 +1102,7 @@ START_TEST(block_subscriber_killed_and_reaped_frees_the_producer)
 	close(fds[0]);
 	close(fds[1]);
 	munmap(sh, sizeof(*sh));
-	segs_destroy(&segs);
+	sbt_segs_destroy(&segs);
 }
 END_TEST
 
@@ -1218,7 +1166,7 @@ START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 				     .slot_count = 4,
 				     .mode = SB_RING_QUEUE,
 				     .overflow = SB_RING_BLOCK};
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	unsigned char buf[256];
@@ -1226,8 +1174,8 @@ START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 	uint32_t vslot, nslot, seq;
 	int fds[2];
 
-	segs_create(&segs, &cfg);
-	segs_attach(&segs, &ring);
+	sbt_segs_create(&segs, &cfg);
+	sbt_segs_attach(&segs, &ring);
 	ck_assert_int_eq(pipe(fds), 0);
 	for (uint32_t round = 0; round < PEEK_KILLS; round++) {
 		ck_assert_int_eq(publish_msg(&ring, buf, 0, round,
@@ -1273,7 +1221,7 @@ START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 			  PEEK_KILLS);
 	close(fds[0]);
 	close(fds[1]);
-	segs_destroy(&segs);
+	sbt_segs_destroy(&segs);
 }
 END_TEST
 
@@ -1341,7 +1289,7 @@ static uint64_t odd_position(uint64_t cap, uint64_t *rng)
 }
 
 /* Overwrites part of the segments with random bytes; `kind` says where. */
-static void corrupt(struct segs *s, const struct sb_ring_config *cfg,
+static void corrupt(struct sbt_segs *s, const struct sb_ring_config *cfg,
 		    unsigned kind, uint64_t *rng)
 {
 	unsigned char *hdr = s->data;
@@ -1473,7 +1421,7 @@ START_TEST(random_bytes_give_errors_never_crashes)
 		    .slot_count = 1 + (uint32_t)(rng_next(&rng) % 6),
 		    .mode = 1 + (uint32_t)(rng_next(&rng) % 2),
 		    .overflow = 1 + (uint32_t)(rng_next(&rng) % 3)};
-		struct segs segs;
+		struct sbt_segs segs;
 		struct sb_ring ring, fresh;
 		struct sb_ring_reader rd;
 		unsigned char buf[8192];
@@ -1482,8 +1430,8 @@ START_TEST(random_bytes_give_errors_never_crashes)
 
 		cfg.max_message =
 		    (uint32_t)(rng_next(&rng) % (cfg.capacity / 4 + 1));
-		segs_create(&segs, &cfg);
-		segs_attach(&segs, &ring);
+		sbt_segs_create(&segs, &cfg);
+		sbt_segs_attach(&segs, &ring);
 		/* A lived-in ring: a reader, messages, some read. */
 		ck_assert_int_eq(
 		    sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd), 0);
@@ -1517,7 +1465,7 @@ START_TEST(random_bytes_give_errors_never_crashes)
 		exercise(&ring, &rng);
 		r = (int)sb_ring_receive(&rd, buf, sizeof(buf), 0);
 		ck_assert_msg(corrupt_ok(r), "receive returned %d", r);
-		segs_destroy(&segs);
+		sbt_segs_destroy(&segs);
 	}
 	for (unsigned k = 0; k < 9; k++) {
 		ck_assert_uint_gt(kinds[k], 0);
@@ -1535,18 +1483,18 @@ START_TEST(claim_at_unaligned_tail_is_refused)
 				     .slot_count = 2,
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = SB_RING_BLOCK};
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sb_ring_claim claim;
 
-	segs_create(&segs, &cfg);
-	segs_attach(&segs, &ring);
+	sbt_segs_create(&segs, &cfg);
+	sbt_segs_attach(&segs, &ring);
 	atomic_store(&ring.shm_hdr->writer_tail, 4096 - 8);
 	atomic_store(&ring.shm_hdr->writer_oldest, 4096 - 8);
 	ck_assert_int_eq(sb_ring_publish(&ring, "", 0, 0), -EBADMSG);
 	ck_assert_int_eq(sb_ring_claim(&ring, 100, &claim, 1), -EBADMSG);
 	assert_locks_free(&ring);
-	segs_destroy(&segs);
+	sbt_segs_destroy(&segs);
 }
 END_TEST
 
@@ -1561,15 +1509,15 @@ START_TEST(overwrite_reader_with_oldest_out_of_range_gets_ebadmsg)
 				     .slot_count = 2,
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = SB_RING_OVERWRITE};
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	unsigned char buf[64];
 
 	for (uint32_t mode = SB_RING_BROADCAST; mode <= SB_RING_QUEUE; mode++) {
 		cfg.mode = mode;
-		segs_create(&segs, &cfg);
-		segs_attach(&segs, &ring);
+		sbt_segs_create(&segs, &cfg);
+		sbt_segs_attach(&segs, &ring);
 		atomic_store(&ring.shm_hdr->writer_tail, 10 * 4096);
 		atomic_store(&ring.shm_hdr->writer_oldest, 0);
 		ck_assert_int_eq(
@@ -1578,7 +1526,7 @@ START_TEST(overwrite_reader_with_oldest_out_of_range_gets_ebadmsg)
 				 -EBADMSG);
 		assert_locks_free(&ring);
 		ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-		segs_destroy(&segs);
+		sbt_segs_destroy(&segs);
 	}
 }
 END_TEST
@@ -1598,7 +1546,7 @@ END_TEST
  * that a reclaim passed would read overwritten bytes (a torn payload or
  * -EBADMSG) or lose messages. Returns 0 or a nonzero step.
  */
-static int joiner(struct segs *s, int id, _Atomic int *done)
+static int joiner(struct sbt_segs *s, int id, _Atomic int *done)
 {
 	struct sb_ring ring;
 	uint64_t buf[8];
@@ -1651,15 +1599,15 @@ START_TEST(subscribers_join_while_a_writer_reclaims)
 				     .slot_count = JOINERS + 1,
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = SB_RING_BLOCK};
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	pid_t pids[JOINERS];
 	uint64_t buf[8];
-	_Atomic int *done = shared_alloc(sizeof(*done));
+	_Atomic int *done = sbt_shared_zeroed(sizeof(*done));
 
 	atomic_store(done, 0);
-	segs_create(&segs, &cfg);
-	segs_attach(&segs, &ring);
+	sbt_segs_create(&segs, &cfg);
+	sbt_segs_attach(&segs, &ring);
 	for (int i = 0; i < JOINERS; i++) {
 		pids[i] = fork();
 		ck_assert_int_ge(pids[i], 0);
@@ -1680,7 +1628,7 @@ START_TEST(subscribers_join_while_a_writer_reclaims)
 	for (int i = 0; i < JOINERS; i++) {
 		ck_assert_int_eq(sbt_wait(pids[i]), 0);
 	}
-	segs_destroy(&segs);
+	sbt_segs_destroy(&segs);
 	munmap(done, sizeof(*done));
 }
 END_TEST
