@@ -28,6 +28,7 @@
 #include "shmbus/shmbus.h"
 #include "tests/suites.h"
 #include "tests/support/broker_harness.h"
+#include "tests/support/msg.h"
 #include "tests/support/testutil.h"
 
 /* Bound on every wait: never reached in a healthy run. */
@@ -88,27 +89,20 @@ static void create_topic_before_fork(const struct sbt_broker *b,
 }
 
 /*
- * Message i of producer p: [seq u32][producer u32][pattern], the pattern
- * seeded from both, its length varying with seq, so a torn, misplaced or
- * foreign message fails check_msg().
+ * Message `seq` of producer p is that of tests/support/msg.h, its length
+ * varying with seq, so a torn, misplaced or foreign message fails
+ * check_msg().
  */
 static size_t msg_len(uint32_t seq)
 {
-	return 8 + (seq * 7919u) % (MAX_PAYLOAD - 8);
-}
-
-static uint32_t msg_seed(uint32_t seq, uint32_t producer)
-{
-	return seq * 2654435761u ^ (producer + 1) * 40503u;
+	return SBT_MSG_HEAD + (seq * 7919u) % (MAX_PAYLOAD - SBT_MSG_HEAD);
 }
 
 static size_t make_msg(unsigned char *buf, uint32_t seq, uint32_t producer)
 {
 	size_t len = msg_len(seq);
 
-	memcpy(buf, &seq, 4);
-	memcpy(buf + 4, &producer, 4);
-	sbt_fill_pattern(buf + 8, len - 8, msg_seed(seq, producer));
+	sbt_msg_build(buf, len, producer, seq);
 	return len;
 }
 
@@ -116,15 +110,15 @@ static size_t make_msg(unsigned char *buf, uint32_t seq, uint32_t producer)
 static int check_msg(const void *buf, size_t len, uint32_t *seq,
 		     uint32_t *producer)
 {
-	const unsigned char *p = buf;
+	struct sbt_msg_id id;
 
-	if (len < 8) {
+	if (sbt_msg_verify(buf, len, UINT32_MAX, 0, &id) < 0 ||
+	    id.seq > UINT32_MAX) {
 		return 0;
 	}
-	memcpy(seq, p, 4);
-	memcpy(producer, p + 4, 4);
-	return len == msg_len(*seq) &&
-	       sbt_check_pattern(p + 8, len - 8, msg_seed(*seq, *producer));
+	*seq = (uint32_t)id.seq;
+	*producer = id.producer;
+	return len == msg_len(*seq);
 }
 
 /* Publishes message `seq`, by copy or zero-copy. */

@@ -28,6 +28,7 @@
 #include "shmbus/shmbus.h"
 #include "tests/suites.h"
 #include "tests/support/broker_harness.h"
+#include "tests/support/msg.h"
 #include "tests/support/testutil.h"
 #include "wire/frame.h"
 #include "wire/message.h"

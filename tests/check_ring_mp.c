@@ -28,6 +28,7 @@
 
 #include "ring/ring.h"
 #include "tests/suites.h"
+#include "tests/support/msg.h"
 #include "tests/support/ring_segs.h"
 #include "tests/support/testutil.h"
 
@@ -134,52 +135,19 @@ static void data_read_only(struct sb_ring *ring)
 /* ---- payloads --------------------------------------------------------- */
 
 /*
- * A message of `len` >= 16 bytes: producer id, per-producer sequence and a
- * checksum over the rest, then pattern bytes seeded by (producer, seq), so
- * a torn, misplaced or stale payload fails the check.
- *
- *   0          4          8                  16
- *   | producer | checksum | per-producer seq | pattern ... |
- *
- * Shorter messages (0..15 bytes) cannot carry that header, so each short
- * length belongs to one producer (len % 3 == producer, for the 3-producer
- * stress), holds pattern bytes seeded by (producer, len), and takes the
- * producer's next sequence number implicitly.
+ * Messages are those of tests/support/msg.h. Those shorter than its head
+ * (0..15 bytes) are sent by the 3-producer stress only: each short length
+ * belongs to one producer (len % 3 == producer), and takes the producer's
+ * next sequence number implicitly.
  */
-#define MSG_HDR 16u
-
-struct msg_id {
-	uint32_t producer;
-	uint64_t seq;
-	int is_short;
-};
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-static uint32_t body_seed(uint32_t producer, uint64_t seq)
-{
-	return (uint32_t)mix64(((uint64_t)producer << 40) ^ seq ^ 0x5eedULL);
-}
-
-static uint32_t short_seed(uint32_t producer, uint32_t len)
-{
-	return 0x9e3779b9u * (producer + 1) + len;
-}
+#define MSG_HDR SBT_MSG_HEAD
 
 /* The deterministic length of message `seq` of `producer`: 0..max when
  * `allow_short` (3 producers), else 16..max. */
 static uint32_t msg_len(uint32_t producer, uint64_t seq, uint32_t max,
 			int allow_short)
 {
-	uint64_t h = mix64(((uint64_t)producer << 48) ^ seq);
+	uint64_t h = sbt_mix64(((uint64_t)producer << 48) ^ seq);
 	uint32_t len;
 
 	if (!allow_short) {
@@ -195,53 +163,19 @@ static uint32_t msg_len(uint32_t producer, uint64_t seq, uint32_t max,
 	return len;
 }
 
-static void msg_fill(unsigned char *m, uint32_t len, uint32_t producer,
-		     uint64_t seq)
-{
-	uint32_t sum;
-
-	if (len < MSG_HDR) {
-		sbt_fill_pattern(m, len, short_seed(producer, len));
-		return;
-	}
-	sbt_fill_pattern(m + MSG_HDR, len - MSG_HDR, body_seed(producer, seq));
-	sum = sbt_checksum(m + MSG_HDR, len - MSG_HDR) ^
-	      (uint32_t)mix64(((uint64_t)producer << 32) ^ seq ^ len);
-	memcpy(m, &producer, 4);
-	memcpy(m + 4, &sum, 4);
-	memcpy(m + 8, &seq, 8);
-}
-
 /*
  * Checks a received message and says whose it is. Returns 0, or CX_TORN.
  * For a short message only the producer is known (id->is_short).
  */
 static int msg_check(const unsigned char *m, uint32_t len, uint32_t nprod,
-		     uint32_t max, int allow_short, struct msg_id *id)
+		     uint32_t max, int allow_short, struct sbt_msg_id *id)
 {
-	uint32_t sum;
-
-	memset(id, 0, sizeof(*id));
-	if (len < MSG_HDR) {
-		if (!allow_short) {
-			return CX_TORN;
-		}
-		id->producer = len % 3;
-		id->is_short = 1;
-		return sbt_check_pattern(m, len, short_seed(id->producer, len))
-			   ? 0
-			   : CX_TORN;
-	}
-	memcpy(&id->producer, m, 4);
-	memcpy(&sum, m + 4, 4);
-	memcpy(&id->seq, m + 8, 8);
-	if (id->producer >= nprod ||
-	    len != msg_len(id->producer, id->seq, max, allow_short)) {
+	if (sbt_msg_verify(m, len, nprod, allow_short ? SBT_MSG_SHORT : 0,
+			   id) < 0) {
 		return CX_TORN;
 	}
-	if (sum !=
-	    (sbt_checksum(m + MSG_HDR, len - MSG_HDR) ^
-	     (uint32_t)mix64(((uint64_t)id->producer << 32) ^ id->seq ^ len))) {
+	if (!id->is_short &&
+	    len != msg_len(id->producer, id->seq, max, allow_short)) {
 		return CX_TORN;
 	}
 	return 0;
@@ -257,14 +191,14 @@ static int publish_msg(struct sb_ring *ring, unsigned char *buf,
 	int r;
 
 	if ((seq & 1) == 0) {
-		msg_fill(buf, len, producer, seq);
+		sbt_msg_build(buf, len, producer, seq);
 		return sb_ring_publish(ring, buf, len, timeout_ms);
 	}
 	r = sb_ring_claim(ring, len, &claim, timeout_ms);
 	if (r < 0) {
 		return r;
 	}
-	msg_fill(claim.data, len, producer, seq);
+	sbt_msg_build(claim.data, len, producer, seq);
 	return sb_ring_commit(ring, &claim);
 }
 
@@ -398,7 +332,7 @@ static void stress_broadcast_reader(struct stress *st, uint32_t me, int ready)
 	unsigned char buf[1024];
 	uint64_t next[NPROD] = {0};
 	double deadline = now_s() + CHILD_DEADLINE_S;
-	struct msg_id id;
+	struct sbt_msg_id id;
 	int r;
 
 	data_read_only(&st->ring);
@@ -456,7 +390,7 @@ static void stress_queue_reader(struct stress *st, uint32_t me, int ready)
 	int64_t last[NPROD] = {-1, -1, -1};
 	double deadline = now_s() + CHILD_DEADLINE_S;
 	uint64_t got = 0;
-	struct msg_id id;
+	struct sbt_msg_id id;
 	int r;
 
 	data_read_only(&st->ring);
@@ -515,7 +449,7 @@ static void stress_overwrite_reader(struct stress *st, uint32_t me, int ready)
 	int64_t last[NPROD] = {-1, -1, -1};
 	double deadline = now_s() + CHILD_DEADLINE_S;
 	uint64_t got = 0;
-	struct msg_id id;
+	struct sbt_msg_id id;
 	int r;
 
 	data_read_only(&st->ring);
@@ -719,7 +653,7 @@ static void crash_reader(struct crash *c, uint32_t me, int ready)
 	uint64_t next[MAX_PRODUCERS] = {0};
 	double deadline = now_s() + CHILD_DEADLINE_S;
 	uint64_t got = 0;
-	struct msg_id id;
+	struct sbt_msg_id id;
 	int r;
 
 	data_read_only(&c->ring);
@@ -813,7 +747,7 @@ static void claim_victim(struct crash *c, uint32_t k, int ready)
 	if (r < 0) {
 		child_fail(CX_PUBLISH, "claim", r, k);
 	}
-	msg_fill(buf, len, id, k % 3);
+	sbt_msg_build(buf, len, id, k % 3);
 	memcpy(claim.data, buf, (size_t)(k * 37u) % (len + 1));
 	pipe_put_u32(ready, k);
 	wait_for_death();
@@ -980,7 +914,7 @@ static void counting_reader(struct sb_ring *ring, uint64_t total, uint32_t max,
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 	double deadline = now_s() + CHILD_DEADLINE_S;
-	struct msg_id id;
+	struct sbt_msg_id id;
 
 	data_read_only(ring);
 	if (sb_ring_reader_open(ring, SB_RING_START_LATEST, &rd) < 0) {
@@ -1117,7 +1051,7 @@ static void peeking_victim(struct sb_ring *ring, uint32_t max, int ready)
 	struct sb_ring_reader rd;
 	const void *data;
 	uint32_t len;
-	struct msg_id id;
+	struct sbt_msg_id id;
 
 	data_read_only(ring);
 	if (sb_ring_reader_open(ring, SB_RING_START_LATEST, &rd) < 0) {
@@ -1139,7 +1073,7 @@ static void next_consumer(struct sb_ring *ring, uint32_t max, int ready)
 {
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
-	struct msg_id id;
+	struct sbt_msg_id id;
 	ssize_t n;
 
 	data_read_only(ring);
@@ -1254,7 +1188,7 @@ static void assert_locks_free(struct sb_ring *ring)
 static uint64_t rng_next(uint64_t *state)
 {
 	*state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-	return mix64(*state);
+	return sbt_mix64(*state);
 }
 
 static void fill_random(void *p, size_t len, uint64_t *rng)

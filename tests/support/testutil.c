@@ -77,6 +77,16 @@ uint32_t sbt_checksum(const void *data, size_t len)
 	return h;
 }
 
+uint64_t sbt_mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
 /* xorshift32 stream: cheap, and every byte depends on the seed. */
 static uint32_t next_word(uint32_t *state)
 {
@@ -117,37 +127,6 @@ const char *sbt_bindir(void)
 	const char *dir = getenv("SHMBUS_TEST_BINDIR");
 
 	return dir != NULL && dir[0] != '\0' ? dir : "build/plain";
-}
-
-size_t sbt_make_msg(unsigned char *buf, uint32_t seq, uint32_t producer)
-{
-	size_t len = SBT_MSG_HEADER + (seq * 7 + producer * 13) % 200;
-	uint32_t sum;
-
-	memcpy(buf, &seq, 4);
-	memcpy(buf + 4, &producer, 4);
-	sbt_fill_pattern(buf + 8, len - SBT_MSG_HEADER, seq ^ (producer << 24));
-	sum = sbt_checksum(buf, len - 4);
-	memcpy(buf + len - 4, &sum, 4);
-	return len;
-}
-
-int sbt_check_msg(const unsigned char *buf, size_t len, uint32_t producers,
-                  uint32_t *seq, uint32_t *producer)
-{
-	uint32_t sum;
-
-	if (len < SBT_MSG_HEADER) {
-		return -1;
-	}
-	memcpy(seq, buf, 4);
-	memcpy(producer, buf + 4, 4);
-	memcpy(&sum, buf + len - 4, 4);
-	if (*producer >= producers || sum != sbt_checksum(buf, len - 4) ||
-	    len != SBT_MSG_HEADER + (*seq * 7 + *producer * 13) % 200) {
-		return -1;
-	}
-	return 0;
 }
 
 void *sbt_shared_alloc(size_t size)

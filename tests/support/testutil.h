@@ -1,7 +1,8 @@
 /*
  * testutil.h - helpers shared by the Check suites: temporary directories,
- * unique shared-memory names, waiting for forked children, and a checksum
- * so multi-process tests can tell a torn or misplaced payload from a good one.
+ * unique shared-memory names, waiting for forked children, a checksum and
+ * seeded byte patterns for payloads (the self-checking message built from
+ * them is in msg.h). They assert nothing.
  */
 #ifndef SB_TESTUTIL_H
 #define SB_TESTUTIL_H
@@ -29,21 +30,13 @@ void sbt_sleep_ms(int ms);
 /* FNV-1a over `len` bytes of `data`. */
 uint32_t sbt_checksum(const void *data, size_t len);
 
+/* A 64-bit finaliser (MurmurHash3's): every output bit depends on every
+ * input bit. For seeds and deterministic choices. */
+uint64_t sbt_mix64(uint64_t x);
+
 /* Fills `buf` with `len` bytes derived from `seed`, and checks them. */
 void sbt_fill_pattern(void *buf, size_t len, uint32_t seed);
 int sbt_check_pattern(const void *buf, size_t len, uint32_t seed);
-
-/* A message that tells who sent it and whether it arrived whole: seq and
- * producer (4 bytes each), a pattern of a length derived from both, then
- * the checksum of everything before it. SBT_MSG_MAX bytes at most. */
-#define SBT_MSG_HEADER 12 /* seq, producer, checksum */
-#define SBT_MSG_MAX (SBT_MSG_HEADER + 200)
-size_t sbt_make_msg(unsigned char *buf, uint32_t seq, uint32_t producer);
-
-/* Checks a message of sbt_make_msg() from a producer below `producers`,
- * filling *seq and *producer. Returns 0 or -1 (torn, foreign, short). */
-int sbt_check_msg(const unsigned char *buf, size_t len, uint32_t producers,
-                  uint32_t *seq, uint32_t *producer);
 
 /* Zeroed memory of `size` bytes shared with children forked later
  * (MAP_SHARED | MAP_ANONYMOUS), for their reports; NULL if mmap failed. */
