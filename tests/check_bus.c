@@ -38,13 +38,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static void broker_up(struct sbt_broker *b, const char *config)
-{
-	int r = sbt_broker_start(b, config, NULL);
-
-	ck_assert_msg(r == 0, "broker did not start (%d)", r);
-}
-
 static shmbus *bus_up(const struct sbt_broker *b)
 {
 	shmbus *bus = NULL;
@@ -271,7 +264,7 @@ START_TEST(pubsub_across_processes)
 	shmbus *bus;
 	shmbus_pub *pub;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	j.socket = b.socket;
 	/* A small ring, so that the run wraps many times and the producer
 	 * blocks on the subscriber. */
@@ -299,7 +292,7 @@ START_TEST(start_earliest_and_latest)
 	uint32_t seq, producer;
 	char buf[8];
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	create_topic(bus, "t/start", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/start", &pub), 0);
@@ -382,7 +375,7 @@ START_TEST(queue_three_consumers_exactly_once)
 	j.seen = mmap(NULL, seen_size, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(j.seen, MAP_FAILED);
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	j.socket = b.socket;
 	create_topic_before_fork(&b, j.topic, 16384, SHMBUS_QUEUE);
 	for (int i = 0; i < 3; i++) {
@@ -461,7 +454,7 @@ START_TEST(dead_subscriber_releases_blocked_producer)
 	uint32_t n = 0;
 	int r;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	j.socket = b.socket;
 	bus = bus_up(&b);
 	create_topic(bus, j.topic, 4096, SHMBUS_BROADCAST, SHMBUS_BLOCK);
@@ -528,7 +521,7 @@ START_TEST(producer_killed_between_claim_and_commit)
 	uint32_t seq, producer;
 	char buf[8];
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	j.socket = b.socket;
 	bus = bus_up(&b);
 	create_topic(bus, j.topic, 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
@@ -566,7 +559,7 @@ START_TEST(data_path_survives_broker_kill)
 	uint32_t seq, producer;
 	pid_t pid;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	create_topic(bus, "t/survive", 8192, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(
@@ -618,7 +611,7 @@ START_TEST(pub_and_sub_outlive_the_bus)
 	shmbus_sub *sub;
 	uint32_t seq, producer;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/outlive", SHMBUS_START_LATEST, &sub), 0);
@@ -649,7 +642,7 @@ START_TEST(close_everything_after_broker_death)
 	shmbus_sub *sub;
 	uint32_t seq, producer;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/orphan", SHMBUS_START_LATEST, &sub), 0);
@@ -714,7 +707,7 @@ START_TEST(bad_names_and_arguments)
 	long_name[sizeof(long_name) - 1] = '\0';
 	memset(long_client, 'c', sizeof(long_client) - 1);
 	long_client[sizeof(long_client) - 1] = '\0';
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	ck_assert_int_eq(shmbus_connect(b.socket, long_client, &bus), -EINVAL);
 	ck_assert_int_eq(shmbus_connect(b.socket, "tab\there", &bus), -EINVAL);
 	bus = bus_up(&b);
@@ -752,7 +745,7 @@ START_TEST(create_and_delete_codes)
 	shmbus *bus;
 	struct shmbus_topic_config bad_capacity = {.capacity = 5000};
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	ck_assert_int_eq(shmbus_topic_create(bus, "t/x", NULL), 0);
 	ck_assert_int_eq(shmbus_topic_create(bus, "t/x", NULL), -EEXIST);
@@ -773,7 +766,7 @@ START_TEST(no_auto_create)
 	shmbus_pub *pub;
 	shmbus_sub *sub;
 
-	broker_up(&b, "{\"auto_create\": false}");
+	sbt_broker_up(&b, "{\"auto_create\": false}");
 	bus = bus_up(&b);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/missing", &pub), -ENOENT);
 	ck_assert_int_eq(
@@ -793,7 +786,7 @@ START_TEST(too_many_subscribers)
 	shmbus *bus;
 	shmbus_sub *s1, *s2;
 
-	broker_up(&b, "{\"limits\": {\"max_subscribers\": 1}}");
+	sbt_broker_up(&b, "{\"limits\": {\"max_subscribers\": 1}}");
 	bus = bus_up(&b);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/one", SHMBUS_START_LATEST, &s1), 0);
@@ -821,7 +814,7 @@ START_TEST(data_path_codes)
 	void *dst;
 
 	memset(big, 1, sizeof(big));
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	create_topic(bus, "t/codes", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(
@@ -915,7 +908,7 @@ START_TEST(reject_and_overwrite_policies)
 	uint32_t seq, producer, n = 0;
 	int r;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	create_topic(bus, "t/reject", 4096, SHMBUS_BROADCAST, SHMBUS_REJECT);
 	ck_assert_int_eq(
@@ -1115,7 +1108,7 @@ START_TEST(open_close_loop_leaves_nothing_open)
 	shmbus_sub *sub;
 	uint32_t seq, producer;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	create_topic(bus, "t/churn", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/churn", &keep), 0);
@@ -1388,7 +1381,7 @@ START_TEST(sub_fd_with_poll)
 	size_t len;
 	int go[2], fd;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	p.socket = b.socket;
 	ck_assert_int_eq(pipe(go), 0);
 	p.go_fd = go[0];
@@ -1452,7 +1445,7 @@ START_TEST(sub_fd_on_a_queue)
 	char buf[16];
 	int fd;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	create_topic(bus, "t/qpoll", 8192, SHMBUS_QUEUE, SHMBUS_BLOCK);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/qpoll", &pub), 0);
@@ -1510,7 +1503,7 @@ START_TEST(two_threads_publish_on_one_pub)
 	shmbus_sub *sub;
 	uint32_t next[2] = {0, 0}, seq, producer;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	create_topic(bus, "t/threads", 8192, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(
@@ -1573,7 +1566,7 @@ START_TEST(threads_share_a_connection)
 	struct req_thread t[4];
 	shmbus *bus;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	for (int i = 0; i < 4; i++) {
 		t[i].bus = bus;
@@ -1631,7 +1624,7 @@ START_TEST(reopen_takes_the_lingering_mapping)
 	shmbus_sub *sub;
 	uint32_t seq, producer;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	create_topic(bus, "t/linger", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/linger", &pub), 0);
@@ -1684,7 +1677,7 @@ START_TEST(recreated_topic_is_mapped_afresh)
 	shmbus_sub *sub;
 	uint32_t seq, producer;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	create_topic(bus, "t/linger", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/linger", &pub), 0);
@@ -1719,7 +1712,7 @@ START_TEST(lingering_is_bounded)
 	char name[32];
 	struct timespec wait = {.tv_sec = SB_LINGER_MS / 1000 + 1};
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	for (int i = 0; i < SB_LINGER_MAX + 2; i++) {
 		snprintf(name, sizeof(name), "t/linger%d", i);
@@ -1783,7 +1776,7 @@ START_TEST(open_maps_every_page_at_once)
 	shmbus_pub *pub;
 	shmbus_sub *sub;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	bus = bus_up(&b);
 	create_topic(bus, "t/populate", 1 << 20, SHMBUS_BROADCAST,
 		     SHMBUS_BLOCK);

@@ -658,13 +658,9 @@ static char *write_file(const char *dir, const char *name, const char *data,
 			size_t len)
 {
 	char *path;
-	FILE *f;
 
 	ck_assert_int_gt(asprintf(&path, "%s/%s", dir, name), 0);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(sbt_write_file(path, data, len), 0);
 	return path;
 }
 

@@ -328,13 +328,6 @@ static int64_t wait_ge(const struct sbt_broker *b, const char *topic,
 	return v;
 }
 
-static void start(struct sbt_broker *b)
-{
-	ck_assert_int_eq(sbt_broker_start(b, CONFIG, NULL), 0);
-	/* Let uid 65534 reach the socket: only the admin rule refuses. */
-	ck_assert_int_eq(chmod(b->dir, 0755), 0);
-}
-
 /* As uid 65534: sub_evict must be refused with EACCES. */
 static int evict_as_nobody(const struct sbt_broker *b, int64_t slot)
 {
@@ -382,7 +375,7 @@ START_TEST(an_admin_evicts_a_stalled_subscriber_and_publishers_go_on)
 	int64_t slot;
 	pid_t pub;
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	sleeper_start(&s, b.socket, topics, 1);
 	pub = publisher_start(b.socket, "stall/admin");
 	ck_assert_int_eq(
@@ -492,7 +485,7 @@ static void evict_a_waiting_subscriber(int use_fd)
 	pid_t pid;
 	char ch;
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	ck_assert_int_eq(pipe(ready), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -538,7 +531,7 @@ START_TEST(max_stall_ms_evicts_without_an_admin_and_0_never_does)
 	struct sleeper s;
 	pid_t pub_auto, pub_off;
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	ck_assert_int_eq(stat_int(&b, "stall/auto", "topic.max_stall_ms"),
 			 1000);
 	ck_assert_int_eq(stat_int(&b, "stall/off", "topic.max_stall_ms"), 0);
@@ -572,7 +565,7 @@ START_TEST(topic_create_takes_max_stall_ms_in_range)
 	struct sbt_broker b;
 	struct sbt_rc c;
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	ck_assert_int_eq(call(&c, &b,
 			      "{\"op\":\"topic_create\",\"id\":2,"
 			      "\"topic\":\"made\",\"max_stall_ms\":86400001}"),

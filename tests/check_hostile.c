@@ -78,21 +78,6 @@ static int peer_closed(int fd)
 	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
-/* Connects and says hello, then reads the answer even if the send failed
- * (a refused client gets its error frame, then the broker closes). Returns
- * 0, the reply's code, or -errno. */
-static int hello_or_refusal(struct sbt_rc *c, const char *path)
-{
-	int r = sbt_rc_connect(c, path, 5000);
-
-	if (r < 0) {
-		return r;
-	}
-	sbt_rc_send(c, "{\"op\":\"hello\",\"id\":1,\"version\":1}");
-	r = sbt_rc_recv(c);
-	return r < 0 ? r : sbt_rc_code(c);
-}
-
 /*
  * A flooder: frames of `json` sent without ever reading, as fast as the
  * socket takes them, until it stays full. Returns the bytes sent.
@@ -341,7 +326,7 @@ START_TEST(connections_past_max_clients_get_eusers_the_rest_work)
 		 MANY_LIMIT, MANY_LIMIT);
 	ck_assert_int_eq(sbt_broker_start(&b, config, NULL), 0);
 	for (int i = 0; i < MANY_LIMIT + MANY_EXTRA; i++) {
-		int r = hello_or_refusal(&c[i], b.socket);
+		int r = sbt_rc_hello_or_refusal(&c[i], b.socket);
 
 		if (r == 0) {
 			ok++;
@@ -403,7 +388,7 @@ START_TEST(running_out_of_descriptors_is_survived)
 			 0);
 	hello(&first, &b);
 	for (int i = 0; i < NOFILE_TRIES; i++) {
-		int r = hello_or_refusal(&c[i], b.socket);
+		int r = sbt_rc_hello_or_refusal(&c[i], b.socket);
 
 		if (r == 0) {
 			ok++;

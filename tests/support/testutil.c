@@ -137,12 +137,56 @@ void *sbt_shared_alloc(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int sbt_become_nobody(void)
+int sbt_become(uid_t uid)
 {
-	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0) {
+	if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0) {
 		return -errno;
 	}
-	return geteuid() == 65534 ? 0 : -EPERM;
+	return geteuid() == uid ? 0 : -EPERM;
+}
+
+int sbt_become_nobody(void)
+{
+	return sbt_become(65534);
+}
+
+int sbt_write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int r = 0;
+
+	if (f == NULL) {
+		return -errno;
+	}
+	if (fwrite(data, 1, len, f) != len) {
+		r = -EIO;
+	}
+	if (fclose(f) != 0 && r == 0) {
+		r = -errno;
+	}
+	return r;
+}
+
+int sbt_wait_flag(_Atomic uint32_t *p, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		if (atomic_load(p) != 0) {
+			return 1;
+		}
+		sbt_sleep_ms(1);
+	}
+	return 0;
+}
+
+int sbt_wait_u64(_Atomic uint64_t *p, uint64_t want, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		if (atomic_load(p) >= want) {
+			return 1;
+		}
+		sbt_sleep_ms(1);
+	}
+	return 0;
 }
 
 void sbt_sleep_ms(int ms)

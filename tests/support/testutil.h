@@ -7,6 +7,7 @@
 #ifndef SB_TESTUTIL_H
 #define SB_TESTUTIL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -23,6 +24,11 @@ void sbt_unique_name(char *buf, size_t size, const char *prefix);
 /* Waits for `pid`. Returns its exit status (0..255), or -signal if a
  * signal killed it, or -1000 if waitpid failed. */
 int sbt_wait(pid_t pid);
+
+/* Wait (bounded: `ms` polls a millisecond apart) until *p is nonzero, or
+ * until *p reaches `want`. Return 1 when it did, 0 otherwise. */
+int sbt_wait_flag(_Atomic uint32_t *p, int ms);
+int sbt_wait_u64(_Atomic uint64_t *p, uint64_t want, int ms);
 
 /* Sleeps `ms` milliseconds (waiting between polls; tests assert no time). */
 void sbt_sleep_ms(int ms);
@@ -42,9 +48,15 @@ int sbt_check_pattern(const void *buf, size_t len, uint32_t seed);
  * (MAP_SHARED | MAP_ANONYMOUS), for their reports; NULL if mmap failed. */
 void *sbt_shared_alloc(size_t size);
 
-/* Drops this (forked, root) process to uid and gid 65534 with no
- * supplementary groups: a peer of another uid. Returns 0 or -errno. */
+/* Drops this (forked, root) process to `uid`, with gid `uid` and no
+ * supplementary groups, for good: a peer of another uid. Returns 0 or
+ * -errno. sbt_become_nobody() is uid 65534. */
+int sbt_become(uid_t uid);
 int sbt_become_nobody(void);
+
+/* Writes `len` bytes of `data` to the file `path`, created or truncated.
+ * Returns 0 or -errno. */
+int sbt_write_file(const char *path, const void *data, size_t len);
 
 /* Directory of the binaries under test (shmbusd, shmbus): $SHMBUS_TEST_BINDIR
  * set by the Makefile, or build/plain. */
