@@ -32,6 +32,7 @@
 	X(message)                                                             \
 	X(fuzz_regressions)                                                    \
 	X(config)                                                              \
+	X(size)                                                                \
 	X(broker)                                                              \
 	X(bus)                                                                 \
 	X(cli)                                                                 \
