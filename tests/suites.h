@@ -35,6 +35,7 @@
 	X(size)                                                                \
 	X(broker)                                                              \
 	X(bus)                                                                 \
+	X(linger)                                                              \
 	X(cli)                                                                 \
 	X(restart)                                                             \
 	X(adopt)                                                               \
