@@ -202,7 +202,8 @@ START_TEST(start_earliest_and_latest)
 	    0);
 	ck_assert_int_eq(shmbus_receive(latest, buf, sizeof(buf), 0), -EAGAIN);
 	for (uint32_t i = 0; i < 3; i++) {
-		ck_assert_int_eq(sbt_bus_receive(earliest, 0, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(earliest, 0, &seq, &producer),
+				 0);
 		ck_assert_uint_eq(seq, i);
 	}
 	ck_assert_int_eq(sbt_bus_publish(pub, 3, 0, 1), 0);
@@ -434,7 +435,8 @@ START_TEST(producer_killed_between_claim_and_commit)
 	ck_assert_int_eq(sbt_bus_publish(pub, 2, 1, 1), 0);
 	/* The subscriber sees exactly the committed messages, whole. */
 	for (uint32_t i = 0; i < 3; i++) {
-		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer),
+				 0);
 		ck_assert_uint_eq(seq, i);
 		ck_assert_uint_eq(producer, 1);
 	}
@@ -466,8 +468,8 @@ START_TEST(data_path_survives_broker_kill)
 	/* Same process, both paths. */
 	for (uint32_t i = 0; i < 50; i++) {
 		ck_assert_int_eq(sbt_bus_publish(pub, i, 0, i % 2), 0);
-		ck_assert_int_eq(sbt_bus_receive(sub, (i / 2) % 2, &seq, &producer),
-				 0);
+		ck_assert_int_eq(
+		    sbt_bus_receive(sub, (i / 2) % 2, &seq, &producer), 0);
 		ck_assert_uint_eq(seq, i);
 	}
 	/* Another process, through the inherited mapping: it publishes more
@@ -483,7 +485,8 @@ START_TEST(data_path_survives_broker_kill)
 		_exit(0);
 	}
 	for (uint32_t i = 50; i < 500; i++) {
-		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer),
+				 0);
 		ck_assert_uint_eq(seq, i);
 	}
 	ck_assert_int_eq(sbt_wait(pid), 0);
@@ -515,7 +518,8 @@ START_TEST(pub_and_sub_outlive_the_bus)
 	ck_assert_int_eq(shmbus_close(bus), 0);
 	for (uint32_t i = 0; i < 10; i++) {
 		ck_assert_int_eq(sbt_bus_publish(pub, i, 0, i % 2), 0);
-		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer),
+				 0);
 		ck_assert_uint_eq(seq, i);
 	}
 	ck_assert_int_ge(shmbus_sub_fd(sub), 0);
@@ -811,8 +815,8 @@ START_TEST(reject_and_overwrite_policies)
 	    shmbus_sub_open(bus, "t/reject", SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/reject", &pub), 0);
 	/* The reject policy fails at once even with a timeout. */
-	while ((r = shmbus_publish(pub, buf, sbt_bus_msg_make(buf, n, 0), BOUND_MS)) ==
-	       0) {
+	while ((r = shmbus_publish(pub, buf, sbt_bus_msg_make(buf, n, 0),
+				   BOUND_MS)) == 0) {
 		n++;
 	}
 	ck_assert_int_eq(r, -EAGAIN);
@@ -1018,8 +1022,8 @@ START_TEST(open_close_loop_leaves_nothing_open)
 		}
 		if (i % 100 == 0) {
 			ck_assert_int_eq(sbt_bus_publish(pub, i, 0, 0), 0);
-			ck_assert_int_eq(sbt_bus_receive(sub, 1, &seq, &producer),
-					 0);
+			ck_assert_int_eq(
+			    sbt_bus_receive(sub, 1, &seq, &producer), 0);
 			ck_assert_uint_eq(seq, i);
 		}
 		/* Closed in both orders. */
@@ -1298,7 +1302,8 @@ START_TEST(sub_fd_with_poll)
 	ck_assert(poll_readable(fd, BOUND_MS));
 	for (uint32_t i = 0; i < 3; i++) {
 		ck_assert(poll_readable(fd, 0));
-		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer),
+				 0);
 		ck_assert_uint_eq(seq, i);
 	}
 	/* Drained: readable until a receive has found the topic empty. */
@@ -1414,7 +1419,8 @@ START_TEST(two_threads_publish_on_one_pub)
 		    0);
 	}
 	for (uint32_t i = 0; i < 2 * THREAD_MSGS; i++) {
-		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer),
+				 0);
 		ck_assert_uint_lt(producer, 2);
 		/* Each thread's messages arrive in its own order. */
 		ck_assert_uint_eq(seq, next[producer]);

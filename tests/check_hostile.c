@@ -4,8 +4,9 @@
  * frame and stalls, floods of requests whose replies are never read,
  * hundreds of connections, running out of descriptors, topics bigger than
  * what the file system or the broker's file-size limit can hold, and file
- * names made from topic names. Every test asserts bounds (counts, bytes, codes),
- * never durations; the waits that are needed are polls with a limit.
+ * names made from topic names. Every test asserts bounds (counts, bytes,
+ * codes), never durations; the waits that are needed are polls with a
+ * limit.
  */
 #include <dirent.h>
 #include <errno.h>
