@@ -39,9 +39,12 @@ LIB_SRCS := $(SYS_SRCS) $(RING_SRCS) $(WIRE_SRCS) $(CLIENT_SRCS)
 CONFIG_SRCS := $(wildcard config/*.c)
 DAEMON_SRCS := $(wildcard daemon/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
-# The crash matrix is a program of its own (tests/check_crash.c runs it).
+# The crash matrix is a program of its own (tests/check_crash.c runs it);
+# the helpers in tests/support/ go into both it and the runner.
 CRASH_SRC := tests/crash_matrix.c
-TEST_SRCS := $(filter-out $(CRASH_SRC),$(wildcard tests/*.c))
+TEST_SUPPORT_SRCS := $(wildcard tests/support/*.c)
+TEST_SRCS := $(filter-out $(CRASH_SRC),$(wildcard tests/*.c)) \
+             $(TEST_SUPPORT_SRCS)
 # bench/*.c make shmbus-bench, except the programs of their own (one file
 # each, with their own main): bench/fanout_cost.c is build/<variant>/fanout-cost.
 BENCH_PROG_SRCS := bench/fanout_cost.c bench/spin_pair.c
@@ -67,8 +70,8 @@ SHMBUSD := $(B)/shmbusd
 SHMBUS := $(B)/shmbus
 BENCH := $(B)/shmbus-bench
 CRASH := $(B)/crash-matrix
-CRASH_OBJS := $(B)/tests/crash_matrix.o $(B)/tests/broker_harness.o \
-              $(B)/tests/testutil.o $(B)/tests/rawclient.o
+CRASH_OBJS := $(B)/tests/crash_matrix.o \
+              $(TEST_SUPPORT_SRCS:%.c=$(B)/%.o)
 SOAK_ROUNDS ?= 2000
 FANOUT_COST := $(B)/fanout-cost
 SPIN_PAIR := $(B)/spin-pair
@@ -287,7 +290,7 @@ format:
 	clang-format -i $(LIB_SRCS) $(CONFIG_SRCS) $(DAEMON_SRCS) $(TOOL_SRCS) \
 	    $(TEST_SRCS) $(BENCH_SRCS) $(BENCH_PROG_SRCS) $(EXAMPLE_SRCS) \
 	    $(wildcard fuzz/*.c) \
-	    $(wildcard include/shmbus/*.h */*.h)
+	    $(wildcard include/shmbus/*.h */*.h tests/support/*.h)
 
 clean:
 	rm -rf build

@@ -21,10 +21,10 @@
 #include <unistd.h>
 
 #include "include/shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define NOBODY 65534
 #define GROUP  2002
@@ -145,17 +145,11 @@ static void expect(const struct sbt_broker *b, const struct who *w,
 		      sub ? "yes" : "no", admin ? "yes" : "no");
 }
 
-static void start(struct sbt_broker *b)
-{
-	ck_assert_int_eq(sbt_broker_start(b, CONFIG, NULL), 0);
-	ck_assert_int_eq(chmod(b->dir, 0755), 0);
-}
-
 START_TEST(rules_by_uid_and_gid_for_each_operation)
 {
 	struct sbt_broker b;
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	/*                        topic        pub sub admin */
 	expect(&b, &U1001, "acl/uid", 1, 0, 1);
 	expect(&b, &NOBODY_, "acl/uid", 0, 1, 0);
@@ -253,7 +247,7 @@ START_TEST(a_topic_is_unreachable_without_a_grant)
 	struct sbt_broker b;
 	pid_t hold, pids[2];
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	hold = fork();
 	ck_assert_int_ge(hold, 0);
 	if (hold == 0) {
@@ -306,7 +300,7 @@ START_TEST(a_subscriber_write_to_the_messages_faults)
 	shmbus_sub *sub;
 	char buf[16];
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	ck_assert_int_eq(shmbus_connect(b.socket, "root", &bus), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "acl/uid", &pub), 0);
 	ck_assert_int_eq(

@@ -29,10 +29,10 @@
 #include "include/shmbus/shmbus.h"
 #include "ring/ring.h"
 #include "ring/ring_layout.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define NOBODY	 65534
 #define CAPACITY 16384
@@ -59,12 +59,6 @@ static const char RULES_CONFIG[] =
     "  {\"name\": \"nobody/t\", \"access\": {"
     "    \"publish\": {\"uids\": [65534]},"
     "    \"admin\": {\"uids\": [65534]}}}]}";
-
-static void start(struct sbt_broker *b, const char *config)
-{
-	ck_assert_int_eq(sbt_broker_start(b, config, NULL), 0);
-	ck_assert_int_eq(chmod(b->dir, 0755), 0);
-}
 
 
 /* Runs fn(arg) in a child, as uid 65534 or not; returns its status. */
@@ -229,16 +223,6 @@ static int adopt(struct sbt_rc *c, const char *topic, const char *access,
 	return r < 0 ? r : sbt_rc_code(c);
 }
 
-/* The last reply's error message, for assertion messages. */
-static const char *reply_message(const struct sbt_rc *c)
-{
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
-	const char *m = cJSON_GetStringValue(
-	    cJSON_GetObjectItemCaseSensitive(e, "message"));
-
-	return m != NULL ? m : "(no error)";
-}
-
 /* A normal client still gets served: open, publish, receive. */
 static void broker_serves(const struct sbt_broker *b)
 {
@@ -366,7 +350,7 @@ START_TEST(a_segment_shrunk_during_the_checks_never_crashes_the_broker)
 {
 	struct sbt_broker b;
 
-	start(&b, OPEN_CONFIG);
+	sbt_broker_up_shared(&b, OPEN_CONFIG);
 	/* A peer of another uid, then one of the broker's own uid (whose
 	 * memory passes the owner check, so that the order of the seal and
 	 * size checks alone must hold). */
@@ -477,7 +461,7 @@ START_TEST(refused_hand_backs_leave_no_descriptor_behind)
 	struct sbt_rc c;
 	int before, after = -1;
 
-	start(&b, OPEN_CONFIG);
+	sbt_broker_up_shared(&b, OPEN_CONFIG);
 	ck_assert_int_eq(sbt_rc_hello(&c, b.socket, "counter"), 0);
 	/* A round trip first: the broker may still hold a descriptor of
 	 * the hello's own work for a moment after its reply. */
@@ -566,7 +550,7 @@ static int squatter(const void *arg)
 		fprintf(stderr,
 			"adopt: topic_adopt \"%s\" as uid %d: got %d "
 			"(%s), expected %d\n",
-			s->topic, (int)geteuid(), r, reply_message(&c),
+			s->topic, (int)geteuid(), r, sbt_rc_message(&c),
 			s->expect);
 		return 12;
 	}
@@ -593,7 +577,7 @@ START_TEST(a_subscribe_only_peer_cannot_squat_a_topic)
 
 	/* The first broker's memory, as its subscribers hold it (two on
 	 * "pre/t" and "free/x", each with its own slot). */
-	start(&b, RULES_CONFIG);
+	sbt_broker_up_shared(&b, RULES_CONFIG);
 	ck_assert_int_eq(sbt_rc_hello(&c, b.socket, "old"), 0);
 	subscribe_fds(&c, "pre/t", &pre);
 	subscribe_fds(&c, "pre/t", &pre2);
@@ -622,20 +606,20 @@ START_TEST(a_subscribe_only_peer_cannot_squat_a_topic)
 	 * names were stored), is refused even to root. */
 	ck_assert_int_eq(sbt_rc_hello(&c, b.socket, "root"), 0);
 	ck_assert_int_eq(adopt(&c, "named/b", "subscribe", &named_a), -EPERM);
-	ck_assert_msg(strstr(reply_message(&c), "named/a") != NULL, "%s",
-		      reply_message(&c));
+	ck_assert_msg(strstr(sbt_rc_message(&c), "named/a") != NULL, "%s",
+		      sbt_rc_message(&c));
 	ck_assert_int_eq(own_ring(NULL, SLOTS, &nameless), 0);
 	ck_assert_int_eq(adopt(&c, "free/n", "publish", &nameless), -EPERM);
-	ck_assert_msg(strstr(reply_message(&c), "no topic name") != NULL, "%s",
-		      reply_message(&c));
+	ck_assert_msg(strstr(sbt_rc_message(&c), "no topic name") != NULL, "%s",
+		      sbt_rc_message(&c));
 
 	/* A slot segment is bound to its index: one subscriber's segment
 	 * handed back as another's slot is refused. */
 	swapped = pre;
 	swapped.slot = pre2.slot;
 	ck_assert_int_eq(adopt(&c, "pre/t", "subscribe", &swapped), -EPERM);
-	ck_assert_msg(strstr(reply_message(&c), "segment of slot") != NULL,
-		      "%s", reply_message(&c));
+	ck_assert_msg(strstr(sbt_rc_message(&c), "segment of slot") != NULL,
+		      "%s", sbt_rc_message(&c));
 
 	/* The real hand-backs still work: with the rights they need, then
 	 * the subscriber joins the same memory with its subscribe right. */

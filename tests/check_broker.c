@@ -1,7 +1,7 @@
 /*
  * check_broker.c - integration tests of shmbusd: real brokers in temporary
- * directories (tests/broker_harness.h) driven by the raw client of
- * tests/rawclient.h (socket, frames, descriptors), so that every
+ * directories (tests/support/broker_harness.h) driven by the raw client of
+ * tests/support/rawclient.h (socket, frames, descriptors), so that every
  * reply code, malformed frame, descriptor and lifecycle rule of
  * docs/protocol.md and docs/operations.md is checked against the wire.
  */
@@ -23,27 +23,18 @@
 
 #include <cJSON.h>
 
+#include "ring/ring.h"
+#include "tests/suites.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 #include "wire/frame.h"
 #include "wire/message.h"
-#include "ring/ring.h"
 #include "wire/topic_name.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
-#include "tests/suites.h"
-#include "tests/testutil.h"
 
 #define TIMEOUT_S      30
 #define RECV_TIMEOUT_MS 5000
 #define NOBODY	       65534
-
-static const char *reply_message(const struct sbt_rc *c)
-{
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
-
-	return e != NULL
-		   ? cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"))
-		   : "";
-}
 
 static int64_t result_int(const struct sbt_rc *c, const char *name)
 {
@@ -85,11 +76,6 @@ static void assert_healthy(const struct sbt_broker *b)
 	sbt_rc_close(&c);
 }
 
-static void start(struct sbt_broker *b, const char *config)
-{
-	ck_assert_int_eq(sbt_broker_start(b, config, NULL), 0);
-}
-
 static void stop(struct sbt_broker *b)
 {
 	ck_assert_int_eq(sbt_broker_stop(b), 0);
@@ -103,7 +89,7 @@ START_TEST(hello_must_come_first_and_once)
 	struct sbt_rc c;
 	const cJSON *notices;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"ping\",\"id\":1}"), -EPROTO);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":2,"
@@ -133,12 +119,12 @@ START_TEST(hello_with_another_version_is_refused_and_closed)
 	struct sbt_broker b;
 	struct sbt_rc c;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
 				     "\"version\":99}"),
 			 -EPROTO);
-	ck_assert_ptr_nonnull(strstr(reply_message(&c), "speaks 1"));
+	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "speaks 1"));
 	ck_assert_int_eq(sbt_rc_recv(&c), -ECONNRESET);
 	sbt_rc_close(&c);
 	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
@@ -158,7 +144,7 @@ START_TEST(topic_ops_and_their_errors)
 	struct sbt_broker b;
 	struct sbt_rc c;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"s/imu\",\"capacity\":"
@@ -174,7 +160,7 @@ START_TEST(topic_ops_and_their_errors)
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"x\",\"capacity\":5000}"),
 			 -EINVAL);
-	ck_assert_ptr_nonnull(strstr(reply_message(&c), "capacity"));
+	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "capacity"));
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"x\",\"mode\":\"fifo\"}"),
 			 -EINVAL);
@@ -216,7 +202,7 @@ START_TEST(auto_create_off_gives_enoent)
 	struct sbt_broker b;
 	struct sbt_rc c;
 
-	start(&b, "{\"auto_create\": false}");
+	sbt_broker_up(&b, "{\"auto_create\": false}");
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"nope\"}"),
@@ -269,10 +255,11 @@ START_TEST(access_rules_refuse_with_eacces)
 	struct sbt_broker b;
 	pid_t pid;
 
-	start(&b, "{\"socket\": {\"mode\": \"0666\"},"
-		  " \"topic_defaults\": {\"access\": {\"admin\": {}}},"
-		  " \"topics\": [{\"name\": \"locked\", \"access\":"
-		  " {\"publish\": {\"uids\": [4242]}, \"admin\": {}}}]}");
+	sbt_broker_up(&b,
+		      "{\"socket\": {\"mode\": \"0666\"},"
+		      " \"topic_defaults\": {\"access\": {\"admin\": {}}},"
+		      " \"topics\": [{\"name\": \"locked\", \"access\":"
+		      " {\"publish\": {\"uids\": [4242]}, \"admin\": {}}}]}");
 	chmod(b.dir, 0755);
 	pid = fork();
 	if (pid == 0) {
@@ -331,7 +318,7 @@ START_TEST(framing_errors_close_only_that_connection)
 	struct sbt_broker b;
 	struct sbt_rc other, c;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&other, b.socket);
 	malformed(&b, too_big, sizeof(too_big), true, -EMSGSIZE, true);
 	malformed(&b, zero, sizeof(zero), false, -EPROTO, true);
@@ -359,11 +346,11 @@ START_TEST(peer_strings_in_errors_are_escaped)
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"evil\\nFORGED LINE\","
 				     "\"id\":2}"),
 			 -ENOTSUP);
-	ck_assert_ptr_nonnull(strstr(reply_message(&c), "\\nFORGED"));
+	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "\\nFORGED"));
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":3,"
 				     "\"topic\":\"t\",\"mode\":\"x\\rFORGED\"}"),
 			 -EINVAL);
-	ck_assert_ptr_nonnull(strstr(reply_message(&c), "\\rFORGED"));
+	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "\\rFORGED"));
 	ck_assert(sbt_broker_log_wait(&b, "FORGED"));
 	ck_assert(!sbt_broker_log_contains(&b, "\nFORGED"));
 	ck_assert(!sbt_broker_log_contains(&b, "\rFORGED"));
@@ -376,7 +363,7 @@ START_TEST(bad_requests_get_an_error_and_the_connection_stays)
 {
 	struct sbt_broker b;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	malformed_text(&b, "{\"op\": \"ping\", \"id\": ", -EPROTO);
 	malformed_text(&b, "[1, 2]", -EPROTO);
 	malformed_text(&b, "{\"op\": 5, \"id\": 1}", -EPROTO);
@@ -452,7 +439,7 @@ START_TEST(a_close_notice_gets_no_reply_and_is_applied_in_order)
 	int64_t pub, sub, temp;
 	char json[128];
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"n/t\"}"),
@@ -499,7 +486,7 @@ START_TEST(a_failed_notice_gets_no_reply_and_is_logged_once)
 	struct sbt_broker b;
 	struct sbt_rc c;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	/* Before hello: not done, not answered; the hello reply comes
 	 * first. */
 	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
@@ -548,14 +535,14 @@ START_TEST(only_close_may_come_without_an_id)
 	struct sbt_broker b;
 	struct sbt_rc c;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_int_eq(sbt_rc_send(&c, bad[i]), 0);
 		ck_assert_int_eq(sbt_rc_recv(&c), 0);
 		ck_assert_int_eq(sbt_rc_code(&c), -EPROTO);
 		ck_assert(cJSON_IsNull(cJSON_GetObjectItem(c.reply, "id")));
-		ck_assert_str_eq(reply_message(&c), "missing field \"id\"");
+		ck_assert_str_eq(sbt_rc_message(&c), "missing field \"id\"");
 	}
 	ping_is_next(&c, 5);
 	ck_assert(!listed(&c, "n/never"));
@@ -603,7 +590,7 @@ START_TEST(subscriber_data_is_read_only)
 	void *p;
 	pid_t pid;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
 				     "\"topic\":\"ro\"}"),
@@ -657,7 +644,7 @@ START_TEST(slot_segments_go_read_only_to_publishers_only)
 	const cJSON *item;
 	int seen = 0;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	rc_hello(&s, b.socket);
 	for (int i = 0; i < 6; i++) {
@@ -718,7 +705,7 @@ START_TEST(publish_and_receive_through_granted_descriptors)
 	struct sb_ring_reader rd;
 	char msg[100], got[100];
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&pub, b.socket);
 	rc_hello(&sub, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&pub, "{\"op\":\"pub_open\",\"id\":2,"
@@ -786,7 +773,7 @@ START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
 	int pipefd[2];
 	pid_t holder, writer;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"slow\",\"capacity\":4096,"
@@ -833,7 +820,7 @@ START_TEST(implicit_topics_go_with_their_last_user_explicit_stay)
 	struct sbt_rc c, d;
 	int64_t h;
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	rc_hello(&d, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
@@ -876,7 +863,7 @@ START_TEST(deleting_a_topic_in_use_keeps_its_users_working)
 	struct sb_ring_reader rd;
 	char got[16];
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"doomed\"}"),
@@ -918,7 +905,7 @@ START_TEST(limits_give_their_errors)
 	struct sbt_broker b;
 	struct sbt_rc c, d, e;
 
-	start(&b,
+	sbt_broker_up(&b,
 	      "{\"limits\": {\"max_clients\": 2, \"max_topics\": 3,"
 	      " \"max_ring_bytes\": \"8KiB\", \"max_topic_bytes\": \"4KiB\"},"
 	      " \"topic_defaults\": {\"capacity\": \"4KiB\","
@@ -939,7 +926,7 @@ START_TEST(limits_give_their_errors)
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"c\"}"),
 			 -ENOSPC);
-	ck_assert_ptr_nonnull(strstr(reply_message(&c), "max_ring_bytes"));
+	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "max_ring_bytes"));
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"c\",\"capacity\":8192}"),
 			 -EINVAL);
@@ -947,7 +934,7 @@ START_TEST(limits_give_their_errors)
 	sbt_rc_close(&d);
 	stop(&b);
 
-	start(&b, "{\"limits\": {\"max_topics\": 1}}");
+	sbt_broker_up(&b, "{\"limits\": {\"max_topics\": 1}}");
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"a\"}"),
@@ -955,7 +942,7 @@ START_TEST(limits_give_their_errors)
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"b\"}"),
 			 -ENOSPC);
-	ck_assert_ptr_nonnull(strstr(reply_message(&c), "max_topics"));
+	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "max_topics"));
 	sbt_rc_close(&c);
 	stop(&b);
 }
@@ -1031,7 +1018,7 @@ START_TEST(sighup_reloads_a_good_file_and_keeps_the_old_on_a_bad_one)
 	struct sbt_rc c;
 	int i;
 
-	start(&b, "{\"topics\": [{\"name\": \"first\"}]}");
+	sbt_broker_up(&b, "{\"topics\": [{\"name\": \"first\"}]}");
 	rc_hello(&c, b.socket);
 	ck_assert(listed(&c, "first"));
 	rewrite_config(&b, "{\"topics\": [{\"name\": \"first\"},"
@@ -1062,7 +1049,7 @@ START_TEST(a_second_broker_on_the_same_socket_is_refused)
 	char err[1024];
 	const char *argv[] = {"shmbusd", "--socket", b.socket, NULL};
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	ck_assert_int_eq(sbt_run_shmbusd(argv, err, sizeof(err)), 1);
 	ck_assert_msg(strstr(err, "another shmbusd is listening") != NULL,
 		      "unexpected message \"%s\"", err);
@@ -1114,7 +1101,7 @@ START_TEST(sigterm_exits_zero_and_removes_the_socket)
 	struct stat st;
 	int shm_before = dev_shm_entries();
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
 				     "\"topic\":\"held\"}"),
@@ -1196,7 +1183,7 @@ START_TEST(a_queued_grant_keeps_its_descriptors)
 	FILE *f;
 	char pad[191];
 
-	start(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	memset(pad, 'n', sizeof(pad) - 1);
 	pad[sizeof(pad) - 1] = '\0';

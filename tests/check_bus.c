@@ -5,7 +5,7 @@
  * a queue with three consumers, crashes of subscribers, producers and the
  * broker, every documented error code, the pollable descriptor, publishing
  * from two threads, and closes sent as notices (with no reply to wait for)
- * that the broker really applies.
+ * that the broker really applies. Lingering mappings: check_linger.c.
  */
 #include <errno.h>
 #include <poll.h>
@@ -26,153 +26,36 @@
 
 #include "client/bus_internal.h"
 #include "shmbus/shmbus.h"
-#include "tests/broker_harness.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/bus.h"
+#include "tests/support/testutil.h"
 
 /* Bound on every wait: never reached in a healthy run. */
-#define BOUND_MS 10000
+#define BOUND_MS SBT_BUS_BOUND_MS
 
-#define MAX_PAYLOAD 1000
+#define MAX_PAYLOAD SBT_BUS_MAX_PAYLOAD
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static void broker_up(struct sbt_broker *b, const char *config)
-{
-	int r = sbt_broker_start(b, config, NULL);
-
-	ck_assert_msg(r == 0, "broker did not start (%d)", r);
-}
-
-static shmbus *bus_up(const struct sbt_broker *b)
-{
-	shmbus *bus = NULL;
-	int r = shmbus_connect(b->socket, "check_bus", &bus);
-
-	ck_assert_msg(r == 0, "connect: %s", shmbus_strerror(r));
-	return bus;
-}
-
-static void create_topic(shmbus *bus, const char *topic, uint64_t capacity,
-			 int mode, int overflow)
-{
-	struct shmbus_topic_config cfg = {
-	    .capacity = capacity,
-	    .max_message = MAX_PAYLOAD + 24,
-	    .mode = mode,
-	    .overflow = overflow,
-	};
-	int r = shmbus_topic_create(bus, topic, &cfg);
-
-	ck_assert_msg(r == 0, "topic_create: %s", shmbus_strerror(r));
-}
 
 /*
  * Creates `topic` through a connection of its own, closed again before
  * returning, so that the test process runs no connection watcher thread
  * when it forks the children that come next. A child of a multithreaded
  * process inherits whatever lock another thread held at the fork: under
- * ASan, children forked just after bus_up() hung now and then (about one
- * run in fifty), their watcher thread waiting for ever on a lock of the
+ * ASan, children forked just after sbt_bus_up() hung now and then (about
+ * one run in fifty), their watcher thread waiting for ever on a lock of the
  * sanitizer's allocator that no thread of the child held.
  */
 static void create_topic_before_fork(const struct sbt_broker *b,
 				     const char *topic, uint64_t capacity,
 				     int mode)
 {
-	shmbus *bus = bus_up(b);
+	shmbus *bus = sbt_bus_up(b, "check_bus");
 
-	create_topic(bus, topic, capacity, mode, SHMBUS_BLOCK);
+	sbt_bus_topic(bus, topic, capacity, mode, SHMBUS_BLOCK);
 	/* The last reference: the watcher thread is joined. */
 	ck_assert_int_eq(shmbus_close(bus), 0);
-}
-
-/*
- * Message i of producer p: [seq u32][producer u32][pattern], the pattern
- * seeded from both, its length varying with seq, so a torn, misplaced or
- * foreign message fails check_msg().
- */
-static size_t msg_len(uint32_t seq)
-{
-	return 8 + (seq * 7919u) % (MAX_PAYLOAD - 8);
-}
-
-static uint32_t msg_seed(uint32_t seq, uint32_t producer)
-{
-	return seq * 2654435761u ^ (producer + 1) * 40503u;
-}
-
-static size_t make_msg(unsigned char *buf, uint32_t seq, uint32_t producer)
-{
-	size_t len = msg_len(seq);
-
-	memcpy(buf, &seq, 4);
-	memcpy(buf + 4, &producer, 4);
-	sbt_fill_pattern(buf + 8, len - 8, msg_seed(seq, producer));
-	return len;
-}
-
-/* Returns 1 and the seq and producer when `buf` is a whole message. */
-static int check_msg(const void *buf, size_t len, uint32_t *seq,
-		     uint32_t *producer)
-{
-	const unsigned char *p = buf;
-
-	if (len < 8) {
-		return 0;
-	}
-	memcpy(seq, p, 4);
-	memcpy(producer, p + 4, 4);
-	return len == msg_len(*seq) &&
-	       sbt_check_pattern(p + 8, len - 8, msg_seed(*seq, *producer));
-}
-
-/* Publishes message `seq`, by copy or zero-copy. */
-static int publish_msg(shmbus_pub *pub, uint32_t seq, uint32_t producer,
-		       int zero_copy)
-{
-	unsigned char buf[MAX_PAYLOAD];
-	size_t len = make_msg(buf, seq, producer);
-	void *dst;
-	int r;
-
-	if (!zero_copy) {
-		return shmbus_publish(pub, buf, len, BOUND_MS);
-	}
-	r = shmbus_claim(pub, len, &dst, BOUND_MS);
-	if (r < 0) {
-		return r;
-	}
-	memcpy(dst, buf, len);
-	return shmbus_commit(pub);
-}
-
-/* Receives one message by copy or peek, checks it. Returns 0 or a code. */
-static int receive_msg(shmbus_sub *sub, int zero_copy, uint32_t *seq,
-		       uint32_t *producer)
-{
-	unsigned char buf[MAX_PAYLOAD];
-	const void *data;
-	size_t len;
-	ssize_t n;
-	int r;
-
-	if (!zero_copy) {
-		n = shmbus_receive(sub, buf, sizeof(buf), BOUND_MS);
-		if (n < 0) {
-			return (int)n;
-		}
-		return check_msg(buf, (size_t)n, seq, producer) ? 0 : -EBADMSG;
-	}
-	r = shmbus_peek(sub, &data, &len, BOUND_MS);
-	if (r < 0) {
-		return r;
-	}
-	r = check_msg(data, len, seq, producer) ? 0 : -EBADMSG;
-	if (shmbus_release(sub) < 0) {
-		return -EIO;
-	}
-	return r;
 }
 
 /* A child process and a pipe it reports readiness on. */
@@ -254,7 +137,7 @@ static int subscriber_main(void *arg, int ready_fd)
 	}
 	tell_ready(ready_fd);
 	for (uint32_t i = 0; i < j->count; i++) {
-		if (receive_msg(sub, (i / 3) % 2, &seq, &producer) < 0) {
+		if (sbt_bus_receive(sub, (i / 3) % 2, &seq, &producer) < 0) {
 			return 12;
 		}
 		if (seq != i || producer != 0) {
@@ -277,17 +160,17 @@ START_TEST(pubsub_across_processes)
 	shmbus *bus;
 	shmbus_pub *pub;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	j.socket = b.socket;
 	/* A small ring, so that the run wraps many times and the producer
 	 * blocks on the subscriber. */
 	create_topic_before_fork(&b, j.topic, 8192, SHMBUS_BROADCAST);
 	c = spawn(subscriber_main, &j);
 	await_ready(&c);
-	bus = bus_up(&b);
+	bus = sbt_bus_up(&b, "check_bus");
 	ck_assert_int_eq(shmbus_pub_open(bus, j.topic, &pub), 0);
 	for (uint32_t i = 0; i < j.count; i++) {
-		ck_assert_int_eq(publish_msg(pub, i, 0, (i / 5) % 2), 0);
+		ck_assert_int_eq(sbt_bus_publish(pub, i, 0, (i / 5) % 2), 0);
 	}
 	ck_assert_int_eq(reap(&c), 0);
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);
@@ -305,12 +188,12 @@ START_TEST(start_earliest_and_latest)
 	uint32_t seq, producer;
 	char buf[8];
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	create_topic(bus, "t/start", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, "t/start", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/start", &pub), 0);
 	for (uint32_t i = 0; i < 3; i++) {
-		ck_assert_int_eq(publish_msg(pub, i, 0, 0), 0);
+		ck_assert_int_eq(sbt_bus_publish(pub, i, 0, 0), 0);
 	}
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/start", SHMBUS_START_LATEST, &latest), 0);
@@ -319,13 +202,14 @@ START_TEST(start_earliest_and_latest)
 	    0);
 	ck_assert_int_eq(shmbus_receive(latest, buf, sizeof(buf), 0), -EAGAIN);
 	for (uint32_t i = 0; i < 3; i++) {
-		ck_assert_int_eq(receive_msg(earliest, 0, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(earliest, 0, &seq, &producer),
+				 0);
 		ck_assert_uint_eq(seq, i);
 	}
-	ck_assert_int_eq(publish_msg(pub, 3, 0, 1), 0);
-	ck_assert_int_eq(receive_msg(latest, 1, &seq, &producer), 0);
+	ck_assert_int_eq(sbt_bus_publish(pub, 3, 0, 1), 0);
+	ck_assert_int_eq(sbt_bus_receive(latest, 1, &seq, &producer), 0);
 	ck_assert_uint_eq(seq, 3);
-	ck_assert_int_eq(receive_msg(earliest, 0, &seq, &producer), 0);
+	ck_assert_int_eq(sbt_bus_receive(earliest, 0, &seq, &producer), 0);
 	ck_assert_uint_eq(seq, 3);
 	ck_assert_int_eq(shmbus_sub_close(latest), 0);
 	ck_assert_int_eq(shmbus_sub_close(earliest), 0);
@@ -363,7 +247,7 @@ static int consumer_main(void *arg, int ready_fd)
 		if (n < 0) {
 			return 12;
 		}
-		if (!check_msg(buf, (size_t)n, &seq, &producer) ||
+		if (!sbt_bus_msg_check(buf, (size_t)n, &seq, &producer) ||
 		    seq >= j->count) {
 			return 13;
 		}
@@ -388,7 +272,7 @@ START_TEST(queue_three_consumers_exactly_once)
 	j.seen = mmap(NULL, seen_size, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(j.seen, MAP_FAILED);
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	j.socket = b.socket;
 	create_topic_before_fork(&b, j.topic, 16384, SHMBUS_QUEUE);
 	for (int i = 0; i < 3; i++) {
@@ -397,10 +281,10 @@ START_TEST(queue_three_consumers_exactly_once)
 	for (int i = 0; i < 3; i++) {
 		await_ready(&c[i]);
 	}
-	bus = bus_up(&b);
+	bus = sbt_bus_up(&b, "check_bus");
 	ck_assert_int_eq(shmbus_pub_open(bus, j.topic, &pub), 0);
 	for (uint32_t i = 0; i < j.count; i++) {
-		ck_assert_int_eq(publish_msg(pub, i, 0, i % 2), 0);
+		ck_assert_int_eq(sbt_bus_publish(pub, i, 0, i % 2), 0);
 	}
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(shmbus_publish(pub, &stop, 4, BOUND_MS), 0);
@@ -451,7 +335,7 @@ static int blocked_publisher_main(void *arg, int ready_fd)
 		return 10;
 	}
 	tell_ready(ready_fd);
-	r = publish_msg(pub, j->count, 0, 0);
+	r = sbt_bus_publish(pub, j->count, 0, 0);
 	shmbus_pub_close(pub);
 	shmbus_close(bus);
 	return r == 0 ? 0 : 11;
@@ -467,17 +351,17 @@ START_TEST(dead_subscriber_releases_blocked_producer)
 	uint32_t n = 0;
 	int r;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	j.socket = b.socket;
-	bus = bus_up(&b);
-	create_topic(bus, j.topic, 4096, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, j.topic, 4096, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	stalled = spawn(stalled_subscriber_main, &j);
 	await_ready(&stalled);
 	ck_assert_int_eq(shmbus_pub_open(bus, j.topic, &pub), 0);
 	/* Fill the ring: the stalled subscriber holds every byte. */
 	for (;;) {
 		unsigned char buf[MAX_PAYLOAD];
-		size_t len = make_msg(buf, n, 0);
+		size_t len = sbt_bus_msg_make(buf, n, 0);
 
 		r = shmbus_publish(pub, buf, len, 0);
 		if (r == -EAGAIN) {
@@ -534,24 +418,25 @@ START_TEST(producer_killed_between_claim_and_commit)
 	uint32_t seq, producer;
 	char buf[8];
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	j.socket = b.socket;
-	bus = bus_up(&b);
-	create_topic(bus, j.topic, 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, j.topic, 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, j.topic, SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, j.topic, &pub), 0);
-	ck_assert_int_eq(publish_msg(pub, 0, 1, 0), 0);
+	ck_assert_int_eq(sbt_bus_publish(pub, 0, 1, 0), 0);
 	claimer = spawn(dying_claimer_main, &j);
 	await_ready(&claimer);
 	kill(claimer.pid, SIGKILL);
 	ck_assert_int_eq(reap(&claimer), -SIGKILL);
 	/* The next producer recovers the writer lock, both paths. */
-	ck_assert_int_eq(publish_msg(pub, 1, 1, 0), 0);
-	ck_assert_int_eq(publish_msg(pub, 2, 1, 1), 0);
+	ck_assert_int_eq(sbt_bus_publish(pub, 1, 1, 0), 0);
+	ck_assert_int_eq(sbt_bus_publish(pub, 2, 1, 1), 0);
 	/* The subscriber sees exactly the committed messages, whole. */
 	for (uint32_t i = 0; i < 3; i++) {
-		ck_assert_int_eq(receive_msg(sub, i % 2, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer),
+				 0);
 		ck_assert_uint_eq(seq, i);
 		ck_assert_uint_eq(producer, 1);
 	}
@@ -572,9 +457,9 @@ START_TEST(data_path_survives_broker_kill)
 	uint32_t seq, producer;
 	pid_t pid;
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	create_topic(bus, "t/survive", 8192, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, "t/survive", 8192, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/survive", SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/survive", &pub), 0);
@@ -582,9 +467,9 @@ START_TEST(data_path_survives_broker_kill)
 
 	/* Same process, both paths. */
 	for (uint32_t i = 0; i < 50; i++) {
-		ck_assert_int_eq(publish_msg(pub, i, 0, i % 2), 0);
-		ck_assert_int_eq(receive_msg(sub, (i / 2) % 2, &seq, &producer),
-				 0);
+		ck_assert_int_eq(sbt_bus_publish(pub, i, 0, i % 2), 0);
+		ck_assert_int_eq(
+		    sbt_bus_receive(sub, (i / 2) % 2, &seq, &producer), 0);
 		ck_assert_uint_eq(seq, i);
 	}
 	/* Another process, through the inherited mapping: it publishes more
@@ -593,14 +478,15 @@ START_TEST(data_path_survives_broker_kill)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		for (uint32_t i = 50; i < 500; i++) {
-			if (publish_msg(pub, i, 0, i % 2) != 0) {
+			if (sbt_bus_publish(pub, i, 0, i % 2) != 0) {
 				_exit(1);
 			}
 		}
 		_exit(0);
 	}
 	for (uint32_t i = 50; i < 500; i++) {
-		ck_assert_int_eq(receive_msg(sub, i % 2, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer),
+				 0);
 		ck_assert_uint_eq(seq, i);
 	}
 	ck_assert_int_eq(sbt_wait(pid), 0);
@@ -624,22 +510,23 @@ START_TEST(pub_and_sub_outlive_the_bus)
 	shmbus_sub *sub;
 	uint32_t seq, producer;
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/outlive", SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/outlive", &pub), 0);
 	ck_assert_int_eq(shmbus_close(bus), 0);
 	for (uint32_t i = 0; i < 10; i++) {
-		ck_assert_int_eq(publish_msg(pub, i, 0, i % 2), 0);
-		ck_assert_int_eq(receive_msg(sub, i % 2, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_publish(pub, i, 0, i % 2), 0);
+		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer),
+				 0);
 		ck_assert_uint_eq(seq, i);
 	}
 	ck_assert_int_ge(shmbus_sub_fd(sub), 0);
 	ck_assert_int_eq(shmbus_sub_close(sub), 0);
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);
 	/* The broker is fine and the implicit topic is usable again. */
-	other = bus_up(&b);
+	other = sbt_bus_up(&b, "check_bus");
 	ck_assert_int_eq(shmbus_pub_open(other, "t/outlive", &pub), 0);
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);
 	ck_assert_int_eq(shmbus_close(other), 0);
@@ -655,16 +542,16 @@ START_TEST(close_everything_after_broker_death)
 	shmbus_sub *sub;
 	uint32_t seq, producer;
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/orphan", SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/orphan", &pub), 0);
 	ck_assert_int_ge(shmbus_sub_fd(sub), 0);
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
 	ck_assert_int_eq(shmbus_close(bus), 0);
-	ck_assert_int_eq(publish_msg(pub, 7, 0, 1), 0);
-	ck_assert_int_eq(receive_msg(sub, 1, &seq, &producer), 0);
+	ck_assert_int_eq(sbt_bus_publish(pub, 7, 0, 1), 0);
+	ck_assert_int_eq(sbt_bus_receive(sub, 1, &seq, &producer), 0);
 	ck_assert_uint_eq(seq, 7);
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);
 	ck_assert_int_eq(shmbus_sub_close(sub), 0);
@@ -720,10 +607,10 @@ START_TEST(bad_names_and_arguments)
 	long_name[sizeof(long_name) - 1] = '\0';
 	memset(long_client, 'c', sizeof(long_client) - 1);
 	long_client[sizeof(long_client) - 1] = '\0';
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	ck_assert_int_eq(shmbus_connect(b.socket, long_client, &bus), -EINVAL);
 	ck_assert_int_eq(shmbus_connect(b.socket, "tab\there", &bus), -EINVAL);
-	bus = bus_up(&b);
+	bus = sbt_bus_up(&b, "check_bus");
 	ck_assert_int_eq(shmbus_topic_create(bus, "a//b", NULL), -EINVAL);
 	ck_assert_int_eq(shmbus_topic_create(bus, "a/../b", NULL), -EINVAL);
 	ck_assert_int_eq(shmbus_topic_create(bus, "sp ace", NULL), -EINVAL);
@@ -758,8 +645,8 @@ START_TEST(create_and_delete_codes)
 	shmbus *bus;
 	struct shmbus_topic_config bad_capacity = {.capacity = 5000};
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
 	ck_assert_int_eq(shmbus_topic_create(bus, "t/x", NULL), 0);
 	ck_assert_int_eq(shmbus_topic_create(bus, "t/x", NULL), -EEXIST);
 	ck_assert_int_eq(shmbus_topic_create(bus, "t/y", &bad_capacity),
@@ -779,8 +666,8 @@ START_TEST(no_auto_create)
 	shmbus_pub *pub;
 	shmbus_sub *sub;
 
-	broker_up(&b, "{\"auto_create\": false}");
-	bus = bus_up(&b);
+	sbt_broker_up(&b, "{\"auto_create\": false}");
+	bus = sbt_bus_up(&b, "check_bus");
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/missing", &pub), -ENOENT);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/missing", SHMBUS_START_LATEST, &sub),
@@ -799,8 +686,8 @@ START_TEST(too_many_subscribers)
 	shmbus *bus;
 	shmbus_sub *s1, *s2;
 
-	broker_up(&b, "{\"limits\": {\"max_subscribers\": 1}}");
-	bus = bus_up(&b);
+	sbt_broker_up(&b, "{\"limits\": {\"max_subscribers\": 1}}");
+	bus = sbt_bus_up(&b, "check_bus");
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/one", SHMBUS_START_LATEST, &s1), 0);
 	ck_assert_int_eq(
@@ -827,9 +714,9 @@ START_TEST(data_path_codes)
 	void *dst;
 
 	memset(big, 1, sizeof(big));
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	create_topic(bus, "t/codes", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, "t/codes", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/codes", SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/codes", &pub), 0);
@@ -921,29 +808,29 @@ START_TEST(reject_and_overwrite_policies)
 	uint32_t seq, producer, n = 0;
 	int r;
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	create_topic(bus, "t/reject", 4096, SHMBUS_BROADCAST, SHMBUS_REJECT);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, "t/reject", 4096, SHMBUS_BROADCAST, SHMBUS_REJECT);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/reject", SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/reject", &pub), 0);
 	/* The reject policy fails at once even with a timeout. */
-	while ((r = shmbus_publish(pub, buf, make_msg(buf, n, 0), BOUND_MS)) ==
-	       0) {
+	while ((r = shmbus_publish(pub, buf, sbt_bus_msg_make(buf, n, 0),
+				   BOUND_MS)) == 0) {
 		n++;
 	}
 	ck_assert_int_eq(r, -EAGAIN);
 	ck_assert_int_eq(shmbus_sub_close(sub), 0);
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);
 
-	create_topic(bus, "t/over", 4096, SHMBUS_BROADCAST, SHMBUS_OVERWRITE);
+	sbt_bus_topic(bus, "t/over", 4096, SHMBUS_BROADCAST, SHMBUS_OVERWRITE);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/over", SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/over", &pub), 0);
 	for (n = 0; n < 100; n++) {
-		ck_assert_int_eq(publish_msg(pub, n, 0, 0), 0);
+		ck_assert_int_eq(sbt_bus_publish(pub, n, 0, 0), 0);
 	}
-	ck_assert_int_eq(receive_msg(sub, 0, &seq, &producer), 0);
+	ck_assert_int_eq(sbt_bus_receive(sub, 0, &seq, &producer), 0);
 	ck_assert_uint_gt(seq, 0);
 	ck_assert_uint_eq(shmbus_sub_lost(sub), seq);
 	ck_assert_int_eq(shmbus_sub_close(sub), 0);
@@ -1121,9 +1008,9 @@ START_TEST(open_close_loop_leaves_nothing_open)
 	shmbus_sub *sub;
 	uint32_t seq, producer;
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	create_topic(bus, "t/churn", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, "t/churn", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/churn", &keep), 0);
 	for (uint32_t i = 0; i < 1500; i++) {
 		ck_assert_int_eq(shmbus_pub_open(bus, "t/churn", &pub), 0);
@@ -1134,9 +1021,9 @@ START_TEST(open_close_loop_leaves_nothing_open)
 			assert_stat(bus, "t/churn", 2, 1);
 		}
 		if (i % 100 == 0) {
-			ck_assert_int_eq(publish_msg(pub, i, 0, 0), 0);
-			ck_assert_int_eq(receive_msg(sub, 1, &seq, &producer),
-					 0);
+			ck_assert_int_eq(sbt_bus_publish(pub, i, 0, 0), 0);
+			ck_assert_int_eq(
+			    sbt_bus_receive(sub, 1, &seq, &producer), 0);
 			ck_assert_uint_eq(seq, i);
 		}
 		/* Closed in both orders. */
@@ -1149,7 +1036,7 @@ START_TEST(open_close_loop_leaves_nothing_open)
 		}
 	}
 	assert_stat(bus, "t/churn", 1, 0);
-	other = bus_up(&b);
+	other = sbt_bus_up(&b, "check_bus");
 	assert_stat(other, "t/churn", 1, 0);
 	ck_assert_int_eq(shmbus_pub_close(keep), 0);
 	assert_stat(bus, "t/churn", 0, 0);
@@ -1361,7 +1248,7 @@ static int poke_main(void *arg, int ready_fd)
 			break;
 		}
 		for (unsigned i = 0; i < count; i++, seq++) {
-			if (publish_msg(pub, seq, 2, 0) != 0) {
+			if (sbt_bus_publish(pub, seq, 2, 0) != 0) {
 				return 12;
 			}
 		}
@@ -1394,14 +1281,14 @@ START_TEST(sub_fd_with_poll)
 	size_t len;
 	int go[2], fd;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	p.socket = b.socket;
 	ck_assert_int_eq(pipe(go), 0);
 	p.go_fd = go[0];
 	c = spawn(poke_main, &p);
 	await_ready(&c);
 
-	bus = bus_up(&b);
+	bus = sbt_bus_up(&b, "check_bus");
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, p.topic, SHMBUS_START_LATEST, &sub), 0);
 	fd = shmbus_sub_fd(sub);
@@ -1415,7 +1302,8 @@ START_TEST(sub_fd_with_poll)
 	ck_assert(poll_readable(fd, BOUND_MS));
 	for (uint32_t i = 0; i < 3; i++) {
 		ck_assert(poll_readable(fd, 0));
-		ck_assert_int_eq(receive_msg(sub, i % 2, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer),
+				 0);
 		ck_assert_uint_eq(seq, i);
 	}
 	/* Drained: readable until a receive has found the topic empty. */
@@ -1425,7 +1313,7 @@ START_TEST(sub_fd_with_poll)
 	/* Again, with peek finding it empty. */
 	poke(&c, go[1], 1);
 	ck_assert(poll_readable(fd, BOUND_MS));
-	ck_assert_int_eq(receive_msg(sub, 1, &seq, &producer), 0);
+	ck_assert_int_eq(sbt_bus_receive(sub, 1, &seq, &producer), 0);
 	ck_assert_uint_eq(seq, 3);
 	ck_assert_int_eq(shmbus_peek(sub, &data, &len, 0), -EAGAIN);
 	ck_assert(!poll_readable(fd, 0));
@@ -1433,7 +1321,7 @@ START_TEST(sub_fd_with_poll)
 	/* A receive that waits and gets its message leaves the descriptor
 	 * as it was; the empty receive after it clears it. */
 	poke(&c, go[1], 1);
-	ck_assert_int_eq(receive_msg(sub, 0, &seq, &producer), 0);
+	ck_assert_int_eq(sbt_bus_receive(sub, 0, &seq, &producer), 0);
 	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EAGAIN);
 	ck_assert(!poll_readable(fd, 0));
 
@@ -1458,9 +1346,9 @@ START_TEST(sub_fd_on_a_queue)
 	char buf[16];
 	int fd;
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	create_topic(bus, "t/qpoll", 8192, SHMBUS_QUEUE, SHMBUS_BLOCK);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, "t/qpoll", 8192, SHMBUS_QUEUE, SHMBUS_BLOCK);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/qpoll", &pub), 0);
 	ck_assert_int_eq(shmbus_publish(pub, "early", 5, 0), 0);
 	ck_assert_int_eq(
@@ -1497,7 +1385,7 @@ static void *pub_thread_main(void *arg)
 	struct pub_thread *t = arg;
 
 	for (uint32_t i = 0; i < THREAD_MSGS; i++) {
-		int r = publish_msg(t->pub, i, t->producer, 0);
+		int r = sbt_bus_publish(t->pub, i, t->producer, 0);
 
 		if (r != 0) {
 			t->result = r;
@@ -1516,9 +1404,9 @@ START_TEST(two_threads_publish_on_one_pub)
 	shmbus_sub *sub;
 	uint32_t next[2] = {0, 0}, seq, producer;
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	create_topic(bus, "t/threads", 8192, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, "t/threads", 8192, SHMBUS_BROADCAST, SHMBUS_BLOCK);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/threads", SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/threads", &pub), 0);
@@ -1531,7 +1419,8 @@ START_TEST(two_threads_publish_on_one_pub)
 		    0);
 	}
 	for (uint32_t i = 0; i < 2 * THREAD_MSGS; i++) {
-		ck_assert_int_eq(receive_msg(sub, i % 2, &seq, &producer), 0);
+		ck_assert_int_eq(sbt_bus_receive(sub, i % 2, &seq, &producer),
+				 0);
 		ck_assert_uint_lt(producer, 2);
 		/* Each thread's messages arrive in its own order. */
 		ck_assert_uint_eq(seq, next[producer]);
@@ -1579,8 +1468,8 @@ START_TEST(threads_share_a_connection)
 	struct req_thread t[4];
 	shmbus *bus;
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
 	for (int i = 0; i < 4; i++) {
 		t[i].bus = bus;
 		t[i].index = i;
@@ -1593,158 +1482,6 @@ START_TEST(threads_share_a_connection)
 		pthread_join(t[i].thread, NULL);
 		ck_assert_int_eq(t[i].result, 0);
 	}
-	ck_assert_int_eq(shmbus_close(bus), 0);
-	ck_assert_int_eq(sbt_broker_stop(&b), 0);
-}
-END_TEST
-
-/* ---- lingering mappings (client/linger.h) ------------------------------ */
-
-static size_t lingering(shmbus *bus)
-{
-	return sb_linger_count(sb_client_linger(bus));
-}
-
-/* Mappings of data and control segments of the topics named
- * "t/linger..." in this process, as /proc/self/maps lists them (slot
- * segments, "<topic>:slot:<i>", never linger: they are not counted). */
-static int linger_mappings(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int n = 0;
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL) {
-		n += strstr(line, "memfd:shmbus:t/linger") != NULL &&
-		     strstr(line, ":slot:") == NULL;
-	}
-	fclose(f);
-	return n;
-}
-
-/*
- * A closed pub's or sub's mapping waits for the next open of the same
- * topic, which takes it instead of mapping again, and works through it; a
- * subscriber never takes a publisher's writable data mapping, nor the
- * reverse.
- */
-START_TEST(reopen_takes_the_lingering_mapping)
-{
-	struct sbt_broker b;
-	shmbus *bus;
-	shmbus_pub *pub;
-	shmbus_sub *sub;
-	uint32_t seq, producer;
-
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	create_topic(bus, "t/linger", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
-	ck_assert_int_eq(shmbus_pub_open(bus, "t/linger", &pub), 0);
-	ck_assert_int_eq(
-	    shmbus_sub_open(bus, "t/linger", SHMBUS_START_LATEST, &sub), 0);
-	ck_assert_uint_eq(lingering(bus), 0);
-	ck_assert_int_eq(linger_mappings(), 4);
-
-	ck_assert_int_eq(shmbus_pub_close(pub), 0);
-	ck_assert_uint_eq(lingering(bus), 1);
-	ck_assert_int_eq(linger_mappings(), 4); /* kept, not unmapped */
-	ck_assert_int_eq(shmbus_pub_open(bus, "t/linger", &pub), 0);
-	ck_assert_uint_eq(lingering(bus), 0);
-	ck_assert_int_eq(linger_mappings(), 4); /* taken, not mapped again */
-	ck_assert_int_eq(publish_msg(pub, 7, 1, 0), 0);
-	ck_assert_int_eq(receive_msg(sub, 0, &seq, &producer), 0);
-	ck_assert_uint_eq(seq, 7);
-
-	/* The sub's read-only mapping is not for a pub, and the other way. */
-	ck_assert_int_eq(shmbus_sub_close(sub), 0);
-	ck_assert_uint_eq(lingering(bus), 1);
-	ck_assert_int_eq(shmbus_pub_close(pub), 0);
-	ck_assert_uint_eq(lingering(bus), 2);
-	ck_assert_int_eq(shmbus_pub_open(bus, "t/linger", &pub), 0);
-	ck_assert_uint_eq(lingering(bus), 1);
-	ck_assert_int_eq(
-	    shmbus_sub_open(bus, "t/linger", SHMBUS_START_LATEST, &sub), 0);
-	ck_assert_uint_eq(lingering(bus), 0);
-	ck_assert_int_eq(publish_msg(pub, 8, 1, 1), 0);
-	ck_assert_int_eq(receive_msg(sub, 1, &seq, &producer), 0);
-	ck_assert_uint_eq(seq, 8);
-	ck_assert_int_eq(shmbus_sub_close(sub), 0);
-	ck_assert_int_eq(shmbus_pub_close(pub), 0);
-
-	/* The connection's end unmaps whatever lingers. */
-	ck_assert_uint_eq(lingering(bus), 2);
-	ck_assert_int_eq(shmbus_close(bus), 0);
-	ck_assert_int_eq(linger_mappings(), 0);
-	ck_assert_int_eq(sbt_broker_stop(&b), 0);
-}
-END_TEST
-
-/* A topic deleted and created again is new memory: an open maps it afresh
- * and does not take the old topic's lingering mapping. */
-START_TEST(recreated_topic_is_mapped_afresh)
-{
-	struct sbt_broker b;
-	shmbus *bus;
-	shmbus_pub *pub;
-	shmbus_sub *sub;
-	uint32_t seq, producer;
-
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	create_topic(bus, "t/linger", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
-	ck_assert_int_eq(shmbus_pub_open(bus, "t/linger", &pub), 0);
-	ck_assert_int_eq(shmbus_pub_close(pub), 0);
-	ck_assert_uint_eq(lingering(bus), 1);
-	ck_assert_int_eq(shmbus_topic_delete(bus, "t/linger"), 0);
-	create_topic(bus, "t/linger", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
-
-	ck_assert_int_eq(shmbus_pub_open(bus, "t/linger", &pub), 0);
-	ck_assert_uint_eq(lingering(bus), 1); /* the old one, untouched */
-	ck_assert_int_eq(
-	    shmbus_sub_open(bus, "t/linger", SHMBUS_START_LATEST, &sub), 0);
-	/* Had the pub taken the old memory, this would never arrive. */
-	ck_assert_int_eq(publish_msg(pub, 3, 2, 0), 0);
-	ck_assert_int_eq(receive_msg(sub, 0, &seq, &producer), 0);
-	ck_assert_uint_eq(seq, 3);
-	ck_assert_uint_eq(producer, 2);
-	ck_assert_int_eq(shmbus_sub_close(sub), 0);
-	ck_assert_int_eq(shmbus_pub_close(pub), 0);
-	ck_assert_int_eq(shmbus_close(bus), 0);
-	ck_assert_int_eq(sbt_broker_stop(&b), 0);
-}
-END_TEST
-
-/* At most SB_LINGER_MAX mappings linger, the oldest going first, and none
- * for longer than SB_LINGER_MS once the connection is used again. */
-START_TEST(lingering_is_bounded)
-{
-	struct sbt_broker b;
-	shmbus *bus;
-	shmbus_pub *pub;
-	char name[32];
-	struct timespec wait = {.tv_sec = SB_LINGER_MS / 1000 + 1};
-
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	for (int i = 0; i < SB_LINGER_MAX + 2; i++) {
-		snprintf(name, sizeof(name), "t/linger%d", i);
-		ck_assert_int_eq(shmbus_pub_open(bus, name, &pub), 0);
-		ck_assert_int_eq(shmbus_pub_close(pub), 0);
-		ck_assert_uint_eq(lingering(bus),
-				  i < SB_LINGER_MAX ? i + 1 : SB_LINGER_MAX);
-	}
-	ck_assert_int_eq(linger_mappings(), 2 * SB_LINGER_MAX);
-	/* The two oldest went: their topics open with fresh mappings. */
-	ck_assert_int_eq(shmbus_pub_open(bus, "t/linger0", &pub), 0);
-	ck_assert_uint_eq(lingering(bus), SB_LINGER_MAX);
-	ck_assert_int_eq(shmbus_pub_close(pub), 0);
-
-	nanosleep(&wait, NULL);
-	ck_assert_int_eq(shmbus_pub_open(bus, "t/linger5", &pub), 0);
-	ck_assert_uint_eq(lingering(bus), 0); /* all past SB_LINGER_MS */
-	ck_assert_int_eq(linger_mappings(), 2); /* only the open pub's */
-	ck_assert_int_eq(shmbus_pub_close(pub), 0);
 	ck_assert_int_eq(shmbus_close(bus), 0);
 	ck_assert_int_eq(sbt_broker_stop(&b), 0);
 }
@@ -1789,9 +1526,9 @@ START_TEST(open_maps_every_page_at_once)
 	shmbus_pub *pub;
 	shmbus_sub *sub;
 
-	broker_up(&b, NULL);
-	bus = bus_up(&b);
-	create_topic(bus, "t/populate", 1 << 20, SHMBUS_BROADCAST,
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, "t/populate", 1 << 20, SHMBUS_BROADCAST,
 		     SHMBUS_BLOCK);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/populate", SHMBUS_START_LATEST, &sub), 0);
@@ -1865,9 +1602,6 @@ Suite *bus_suite(void)
 
 	tc = tcase_create("mappings");
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, reopen_takes_the_lingering_mapping);
-	tcase_add_test(tc, recreated_topic_is_mapped_afresh);
-	tcase_add_test(tc, lingering_is_bounded);
 	tcase_add_test(tc, open_maps_every_page_at_once);
 	suite_add_tcase(s, tc);
 	return s;

@@ -16,25 +16,17 @@
 #include <unistd.h>
 
 #include "ring/crc32c.h"
-#include "shmbus/shmbus.h"
 #include "ring/ring.h"
 #include "ring/ring_layout.h"
-#include "tests/broker_harness.h"
+#include "shmbus/shmbus.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/ring_segs.h"
+#include "tests/support/testutil.h"
 
 #define MSG 64u          /* message size of most tests */
 #define REC_CRC 96u      /* its record with a checksum: 16 + 64 + 4 -> 96 */
 #define REC_PLAIN 80u    /* and without: 16 + 64 */
-
-struct fixture {
-	void *data;
-	void *ctl;
-	uint64_t data_size;
-	uint64_t ctl_size;
-	struct sb_ring ring;
-	unsigned char *area; /* the data area */
-};
 
 static struct sb_ring_config config(uint32_t mode, uint32_t overflow,
                                     uint32_t flags)
@@ -50,37 +42,19 @@ static struct sb_ring_config config(uint32_t mode, uint32_t overflow,
 	return cfg;
 }
 
-static void *shared_zeroed(uint64_t size)
+static void fixture_open(struct sbt_segs *f, const struct sb_ring_config *cfg)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_ptr_ne(p, MAP_FAILED);
-	return p;
-}
-
-static void fixture_open(struct fixture *f, const struct sb_ring_config *cfg)
-{
-	ck_assert_int_eq(sb_ring_layout(cfg, &f->data_size, &f->ctl_size), 0);
-	f->data = shared_zeroed(f->data_size);
-	f->ctl = shared_zeroed(f->ctl_size);
-	ck_assert_int_eq(sb_ring_format(f->data, f->data_size, f->ctl,
-	                                f->ctl_size, cfg),
-	                 0);
-	ck_assert_int_eq(sb_ring_attach(&f->ring, f->data, f->data_size,
-	                                f->ctl, f->ctl_size),
-	                 0);
+	sbt_segs_open(f, cfg);
 	f->ring.spin = 10;
-	f->area = (unsigned char *)f->data + SB_RING_HEADER_SIZE;
 }
 
-static void fixture_close(struct fixture *f)
+/* The data area, where the records are. */
+static unsigned char *area(struct sbt_segs *f)
 {
-	munmap(f->data, f->data_size);
-	munmap(f->ctl, f->ctl_size);
+	return (unsigned char *)f->data + SB_RING_HEADER_SIZE;
 }
 
-static struct sb_ring_header *header(struct fixture *f)
+static struct sb_ring_header *header(struct sbt_segs *f)
 {
 	return f->data;
 }
@@ -153,7 +127,7 @@ START_TEST(a_checksummed_record_is_as_documented)
 {
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
 	                                   SB_RING_FLAG_CHECKSUM);
-	struct fixture f;
+	struct sbt_segs f;
 	uint32_t stored;
 
 	fixture_open(&f, &cfg);
@@ -164,8 +138,8 @@ START_TEST(a_checksummed_record_is_as_documented)
 	/* 16 + 64 + 4 rounded to 16, the word right after the payload,
 	 * CRC-32C of header and payload. */
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_tail), REC_CRC);
-	memcpy(&stored, f.area + 16 + MSG, sizeof(stored));
-	ck_assert_uint_eq(stored, sb_crc32c_portable(0, f.area, 16 + MSG));
+	memcpy(&stored, area(&f) + 16 + MSG, sizeof(stored));
+	ck_assert_uint_eq(stored, sb_crc32c_portable(0, area(&f), 16 + MSG));
 	/* A zero-copy commit seals too; so does each message of a batch. */
 	{
 		struct sb_ring_claim claim;
@@ -174,17 +148,17 @@ START_TEST(a_checksummed_record_is_as_documented)
 		ck_assert_int_eq(sb_ring_claim(&f.ring, 5, &claim, 0), 0);
 		memcpy(claim.data, "hello", 5);
 		ck_assert_int_eq(sb_ring_commit(&f.ring, &claim), 0);
-		memcpy(&stored, f.area + REC_CRC + 16 + 5, sizeof(stored));
+		memcpy(&stored, area(&f) + REC_CRC + 16 + 5, sizeof(stored));
 		ck_assert_uint_eq(stored, sb_crc32c_portable(
-		                              0, f.area + REC_CRC, 16 + 5));
+		                              0, area(&f) + REC_CRC, 16 + 5));
 		ck_assert_int_eq(sb_ring_publish_batch(&f.ring, v, 2, 0), 2);
-		memcpy(&stored, f.area + REC_CRC + 32 + 32 + 16 + 3,
+		memcpy(&stored, area(&f) + REC_CRC + 32 + 32 + 16 + 3,
 		       sizeof(stored));
 		ck_assert_uint_eq(stored,
 		                  sb_crc32c_portable(
-		                      0, f.area + REC_CRC + 32 + 32, 16 + 3));
+		                      0, area(&f) + REC_CRC + 32 + 32, 16 + 3));
 	}
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 
 	/* Without the flag nothing changes: version 1, 80-byte records. */
 	cfg.flags = 0;
@@ -192,7 +166,7 @@ START_TEST(a_checksummed_record_is_as_documented)
 	ck_assert_uint_eq(header(&f)->version, SB_RING_VERSION);
 	publish_n(&f.ring, 0, 1);
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_tail), REC_PLAIN);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -200,7 +174,7 @@ START_TEST(attach_checks_the_flags)
 {
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
 	                                   SB_RING_FLAG_CHECKSUM);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring r;
 	uint64_t d, c;
 
@@ -222,7 +196,7 @@ START_TEST(attach_checks_the_flags)
 	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
 	                                f.ctl_size),
 	                 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -232,7 +206,7 @@ START_TEST(a_flipped_payload_byte_is_skipped_once_and_counted_lost)
 {
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
 	                                   SB_RING_FLAG_CHECKSUM);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 
@@ -241,7 +215,7 @@ START_TEST(a_flipped_payload_byte_is_skipped_once_and_counted_lost)
 	                                     &rd),
 	                 0);
 	publish_n(&f.ring, 0, 3);
-	f.area[REC_CRC + 16 + 10] ^= 0x01; /* message 1, payload byte 10 */
+	area(&f)[REC_CRC + 16 + 10] ^= 0x01; /* message 1, payload byte 10 */
 	receive_intact(&rd, 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 1);
@@ -259,7 +233,7 @@ START_TEST(a_flipped_payload_byte_is_skipped_once_and_counted_lost)
 	}
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 1);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -267,7 +241,7 @@ START_TEST(peek_verifies_too)
 {
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
 	                                   SB_RING_FLAG_CHECKSUM);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	const void *p;
 	uint32_t len;
@@ -277,7 +251,7 @@ START_TEST(peek_verifies_too)
 	                                     &rd),
 	                 0);
 	publish_n(&f.ring, 0, 3);
-	f.area[REC_CRC + 16 + MSG - 1] ^= 0x80;
+	area(&f)[REC_CRC + 16 + MSG - 1] ^= 0x80;
 	peek_intact(&rd, 0);
 	ck_assert_int_eq(sb_ring_peek(&rd, &p, &len, 0), -EBADMSG);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 1);
@@ -286,12 +260,12 @@ START_TEST(peek_verifies_too)
 	ck_assert_int_eq(sb_ring_peek(&rd, &p, &len, 0), -EAGAIN);
 	/* A damaged checksum word is a damaged record as well. */
 	publish_n(&f.ring, 3, 2);
-	f.area[4 * REC_CRC + 16 + MSG] ^= 0x01;
+	area(&f)[4 * REC_CRC + 16 + MSG] ^= 0x01;
 	peek_intact(&rd, 3);
 	ck_assert_int_eq(sb_ring_peek(&rd, &p, &len, 0), -EBADMSG);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 2);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -299,7 +273,7 @@ START_TEST(without_checksums_a_flipped_byte_is_delivered_as_before)
 {
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
 	                                   0);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 
@@ -308,18 +282,18 @@ START_TEST(without_checksums_a_flipped_byte_is_delivered_as_before)
 	                                     &rd),
 	                 0);
 	publish_n(&f.ring, 0, 2);
-	f.area[REC_PLAIN + 16 + 10] ^= 0x01;
+	area(&f)[REC_PLAIN + 16 + 10] ^= 0x01;
 	receive_intact(&rd, 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), MSG);
 	ck_assert(!sbt_check_pattern(buf, MSG, 1));
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
 	/* A broken header still stops the reader: nothing to resync by. */
 	publish_n(&f.ring, 2, 2);
-	f.area[2 * REC_PLAIN + 4] = 99; /* type */
+	area(&f)[2 * REC_PLAIN + 4] = 99; /* type */
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -333,7 +307,7 @@ START_TEST(a_damaged_header_or_span_is_skipped_to_the_next_intact_record)
 {
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
 	                                   SB_RING_FLAG_CHECKSUM);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 	uint32_t len;
@@ -345,11 +319,11 @@ START_TEST(a_damaged_header_or_span_is_skipped_to_the_next_intact_record)
 	publish_n(&f.ring, 0, 12);
 	/* Message 1: a length that still fits (the checksum catches it). */
 	len = 48;
-	memcpy(f.area + REC_CRC, &len, sizeof(len));
+	memcpy(area(&f) + REC_CRC, &len, sizeof(len));
 	/* Message 3: an unknown type. */
-	f.area[3 * REC_CRC + 4] = 7;
+	area(&f)[3 * REC_CRC + 4] = 7;
 	/* Messages 5 to 8: 300 bytes flipped from the middle of 5. */
-	flip(f.area + 5 * REC_CRC + 40, 300);
+	flip(area(&f) + 5 * REC_CRC + 40, 300);
 	receive_intact(&rd, 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
 	receive_intact(&rd, 2);
@@ -364,7 +338,7 @@ START_TEST(a_damaged_header_or_span_is_skipped_to_the_next_intact_record)
 	receive_intact(&rd, 11);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EAGAIN);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -374,13 +348,13 @@ START_TEST(a_damaged_first_record_does_not_wedge_a_new_subscriber)
 {
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
 	                                   SB_RING_FLAG_CHECKSUM);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 
 	fixture_open(&f, &cfg);
 	publish_n(&f.ring, 0, 3);
-	f.area[8] ^= 0x10; /* message 0's seq */
+	area(&f)[8] ^= 0x10; /* message 0's seq */
 	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST,
 	                                     &rd),
 	                 0);
@@ -391,7 +365,7 @@ START_TEST(a_damaged_first_record_does_not_wedge_a_new_subscriber)
 	receive_intact(&rd, 3);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 1);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -399,7 +373,7 @@ START_TEST(queue_consumers_skip_a_damaged_record_once)
 {
 	struct sb_ring_config cfg = config(SB_RING_QUEUE, SB_RING_BLOCK,
 	                                   SB_RING_FLAG_CHECKSUM);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader a, b;
 	unsigned char buf[1024];
 
@@ -407,7 +381,7 @@ START_TEST(queue_consumers_skip_a_damaged_record_once)
 	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &a), 0);
 	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &b), 0);
 	publish_n(&f.ring, 0, 3);
-	f.area[REC_CRC + 16 + 3] ^= 0x04;
+	area(&f)[REC_CRC + 16 + 3] ^= 0x04;
 	receive_intact(&a, 0);
 	ck_assert_int_eq(sb_ring_receive(&a, buf, sizeof(buf), 0), -EBADMSG);
 	/* The other consumer is not shown the bad record again. */
@@ -421,7 +395,7 @@ START_TEST(queue_consumers_skip_a_damaged_record_once)
 	ck_assert_uint_eq(atomic_load(&f.ring.shm_ctl->queue_lost), 1);
 	sb_ring_reader_close(&a);
 	sb_ring_reader_close(&b);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -430,7 +404,7 @@ START_TEST(overwrite_readers_skip_a_damaged_record_once)
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST,
 	                                   SB_RING_OVERWRITE,
 	                                   SB_RING_FLAG_CHECKSUM);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 
@@ -439,7 +413,7 @@ START_TEST(overwrite_readers_skip_a_damaged_record_once)
 	                                     &rd),
 	                 0);
 	publish_n(&f.ring, 0, 3);
-	f.area[2 * REC_CRC + 16] ^= 0x01;
+	area(&f)[2 * REC_CRC + 16] ^= 0x01;
 	receive_intact(&rd, 0);
 	receive_intact(&rd, 1);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
@@ -449,7 +423,7 @@ START_TEST(overwrite_readers_skip_a_damaged_record_once)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), MSG);
 	ck_assert_uint_gt(sb_ring_reader_lost(&rd), 1);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -460,7 +434,7 @@ START_TEST(verify_truncates_to_the_last_good_record)
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
 	                                   SB_RING_FLAG_CHECKSUM);
 	struct sb_ring_verify_report v;
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 
@@ -473,7 +447,7 @@ START_TEST(verify_truncates_to_the_last_good_record)
 	ck_assert_uint_eq(v.dropped_bytes, 0);
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_tail), 10 * REC_CRC);
 	/* One payload byte of message 4. */
-	f.area[4 * REC_CRC + 16 + 20] ^= 0x02;
+	area(&f)[4 * REC_CRC + 16 + 20] ^= 0x02;
 	ck_assert_int_eq(sb_ring_verify_truncate(&f.ring, &v), 0);
 	ck_assert_uint_eq(v.kept, 4);
 	ck_assert_uint_eq(v.dropped, 6);
@@ -498,7 +472,7 @@ START_TEST(verify_truncates_to_the_last_good_record)
 	ck_assert_uint_eq(v.kept, 5);
 	ck_assert_uint_eq(v.dropped_bytes, 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -507,29 +481,29 @@ START_TEST(verify_checks_structure_and_seqs_without_checksums)
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
 	                                   0);
 	struct sb_ring_verify_report v;
-	struct fixture f;
+	struct sbt_segs f;
 	uint64_t seq = 1000;
 
 	fixture_open(&f, &cfg);
 	publish_n(&f.ring, 0, 10);
 	/* A payload byte cannot be seen without checksums... */
-	f.area[2 * REC_PLAIN + 16] ^= 0x01;
+	area(&f)[2 * REC_PLAIN + 16] ^= 0x01;
 	ck_assert_int_eq(sb_ring_verify_truncate(&f.ring, &v), 0);
 	ck_assert_uint_eq(v.kept, 10);
 	/* ...a seq out of step can. */
-	memcpy(f.area + 6 * REC_PLAIN + 8, &seq, sizeof(seq));
+	memcpy(area(&f) + 6 * REC_PLAIN + 8, &seq, sizeof(seq));
 	ck_assert_int_eq(sb_ring_verify_truncate(&f.ring, &v), 0);
 	ck_assert_uint_eq(v.kept, 6);
 	ck_assert_uint_eq(v.dropped, 4);
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_tail), 6 * REC_PLAIN);
 	/* A type that is no record's. */
-	f.area[3 * REC_PLAIN + 4] = 0;
+	area(&f)[3 * REC_PLAIN + 4] = 0;
 	ck_assert_int_eq(sb_ring_verify_truncate(&f.ring, &v), 0);
 	ck_assert_uint_eq(v.kept, 3);
 	ck_assert_uint_eq(v.dropped, 3);
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_tail), 3 * REC_PLAIN);
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_next_seq), 3);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -538,7 +512,7 @@ START_TEST(verify_repairs_a_lagging_next_seq_and_refuses_bad_positions)
 	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
 	                                   SB_RING_FLAG_CHECKSUM);
 	struct sb_ring_verify_report v;
-	struct fixture f;
+	struct sbt_segs f;
 
 	fixture_open(&f, &cfg);
 	publish_n(&f.ring, 0, 5);
@@ -553,7 +527,7 @@ START_TEST(verify_repairs_a_lagging_next_seq_and_refuses_bad_positions)
 	ck_assert_uint_eq(v.dropped, 0);
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_next_seq), 5);
 	/* Everything damaged: the ring is emptied, seqs go on. */
-	flip(f.area, 5 * REC_CRC);
+	flip(area(&f), 5 * REC_CRC);
 	ck_assert_int_eq(sb_ring_verify_truncate(&f.ring, &v), 0);
 	ck_assert_uint_eq(v.kept, 0);
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_tail),
@@ -566,7 +540,7 @@ START_TEST(verify_repairs_a_lagging_next_seq_and_refuses_bad_positions)
 	atomic_store(&header(&f)->writer_tail, 1ull << 40);
 	ck_assert_int_eq(sb_ring_verify_truncate(&f.ring, &v), -EBADMSG);
 	ck_assert_int_eq(sb_ring_verify_truncate(NULL, &v), -EINVAL);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 

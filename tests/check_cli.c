@@ -24,9 +24,9 @@
 
 #include "client/bus_internal.h"
 #include "shmbus/shmbus.h"
-#include "tests/broker_harness.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/testutil.h"
 
 /* Bound on every wait: never reached in a healthy run. */
 #define BOUND_MS 20000
@@ -257,22 +257,6 @@ static void assert_ok(const struct run *r)
 		      r->err);
 }
 
-static void broker_up(struct sbt_broker *b, const char *config)
-{
-	int r = sbt_broker_start(b, config, NULL);
-
-	ck_assert_msg(r == 0, "broker did not start (%d)", r);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
 /* ---- asking the broker directly --------------------------------------- */
 
 /* topic_stat of `topic` through the library, or NULL if it does not
@@ -416,7 +400,7 @@ START_TEST(published_message_arrives_in_live_sub)
 	struct proc p;
 	struct run r, s;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	cli_bg(&p, &b, "sub", "live", "--count", "2", "--timeout", "60", NULL);
 	wait_subscribers(&b, "live", 1);
 	cli(&r, &b, "pub", "live", "hello", "wörld");
@@ -437,7 +421,7 @@ START_TEST(sub_from_earliest_reads_what_the_ring_holds)
 	struct sbt_broker b;
 	struct run r;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	cli(&r, &b, "create", "held");
 	assert_ok(&r);
 	run_fini(&r);
@@ -464,9 +448,9 @@ START_TEST(pub_reads_stdin_lines)
 	struct run r;
 	static const char input[] = "one\ntwo\n\nthree";
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	snprintf(path, sizeof(path), "%s/input", b.dir);
-	write_file(path, input, sizeof(input) - 1);
+	ck_assert_int_eq(sbt_write_file(path, input, sizeof(input) - 1), 0);
 	cli(&r, &b, "create", "lines");
 	run_fini(&r);
 	clih(&r, &(struct how){.stdin_path = path}, &b, "pub", "lines", NULL);
@@ -487,9 +471,9 @@ START_TEST(pub_file_is_one_message)
 	struct run r;
 	static const char body[] = "first line\nsecond line\n";
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	snprintf(path, sizeof(path), "%s/body", b.dir);
-	write_file(path, body, sizeof(body) - 1);
+	ck_assert_int_eq(sbt_write_file(path, body, sizeof(body) - 1), 0);
 	cli(&r, &b, "create", "files");
 	run_fini(&r);
 	cli(&r, &b, "pub", "files", "--file", path);
@@ -519,7 +503,7 @@ START_TEST(pub_repeat_and_rate)
 	struct sbt_broker b;
 	struct run r;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	cli(&r, &b, "create", "rep");
 	run_fini(&r);
 	cli(&r, &b, "pub", "rep", "a", "b", "--repeat", "3");
@@ -542,7 +526,7 @@ START_TEST(default_socket_from_environment)
 	struct sbt_broker b;
 	struct run r;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	clih(&r, &(struct how){.socket_env = b.socket}, NULL, "create",
 	     "via-env", NULL);
 	assert_ok(&r);
@@ -571,7 +555,7 @@ static void roundtrip(struct run *r, struct sbt_broker *b, const char *topic,
 	struct run p;
 
 	snprintf(path, sizeof(path), "%s/msg-%s", b->dir, topic);
-	write_file(path, data, len);
+	ck_assert_int_eq(sbt_write_file(path, data, len), 0);
 	cli(&p, b, "create", topic);
 	run_fini(&p);
 	cli(&p, b, "pub", topic, "--file", path);
@@ -596,7 +580,7 @@ START_TEST(binary_is_escaped_text_is_not)
 	struct sbt_broker b;
 	struct run r;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	roundtrip(&r, &b, "bin", bin, sizeof(bin), NULL);
 	ck_assert_str_eq(r.out, "a\\x00\\x01\\n\\\\\\xff\\x7fz\\t\n");
 	run_fini(&r);
@@ -623,9 +607,9 @@ START_TEST(raw_writes_bytes_as_they_are)
 	char path[512];
 	struct run r;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	snprintf(path, sizeof(path), "%s/bin", b.dir);
-	write_file(path, bin, sizeof(bin));
+	ck_assert_int_eq(sbt_write_file(path, bin, sizeof(bin)), 0);
 	cli(&r, &b, "create", "raw");
 	run_fini(&r);
 	cli(&r, &b, "pub", "raw", "--file", path);
@@ -655,9 +639,9 @@ START_TEST(large_message_grows_the_buffer)
 	for (size_t i = 0; i < len; i++) {
 		big[i] = (char)('a' + i % 26);
 	}
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	snprintf(path, sizeof(path), "%s/big", b.dir);
-	write_file(path, big, len);
+	ck_assert_int_eq(sbt_write_file(path, big, len), 0);
 	cli(&r, &b, "create", "big", "--capacity", "1MiB", "--max-message",
 	    "256KiB");
 	assert_ok(&r);
@@ -687,7 +671,7 @@ START_TEST(lost_messages_are_reported)
 	size_t lines = 0;
 	cJSON *st;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	cli(&r, &b, "create", "ow", "--capacity", "4KiB", "--max-message",
 	    "1KiB", "--overflow", "overwrite");
 	assert_ok(&r);
@@ -744,7 +728,7 @@ START_TEST(ls_and_stat_report_what_was_done)
 	cJSON *json, *st;
 	const cJSON *t;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	cli(&r, &b, "create", "stats/a", "--capacity", "64KiB");
 	assert_ok(&r);
 	run_fini(&r);
@@ -861,7 +845,7 @@ START_TEST(create_with_every_option_then_rm)
 	const cJSON *t;
 
 	snprintf(config, sizeof(config), "{\"data_dir\": \"%s\"}", data);
-	broker_up(&b, config);
+	sbt_broker_up(&b, config);
 	cli(&r, &b, "create", "full", "--capacity", "64KiB", "--max-message",
 	    "1KiB", "--mode", "queue", "--overflow", "reject", "--persistent",
 	    "--max-stall-ms", "2500");
@@ -927,7 +911,7 @@ START_TEST(top_shows_rates)
 	const char *second;
 	cJSON *st;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	cli(&r, &b, "create", "busy", "--overflow", "overwrite");
 	run_fini(&r);
 	/* A publisher that keeps publishing through both samples. */
@@ -987,7 +971,7 @@ START_TEST(usage_errors)
 	struct sbt_broker b;
 	struct run r;
 
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	cli(&r, &b, "pub", "a//b", "x");
 	assert_fails(&r, 2, "shmbus: pub: bad topic name \"a//b\"");
 	run_fini(&r);
@@ -1061,7 +1045,7 @@ START_TEST(no_such_topic)
 	struct sbt_broker b;
 	struct run r;
 
-	broker_up(&b, "{\"auto_create\": false}");
+	sbt_broker_up(&b, "{\"auto_create\": false}");
 	cli(&r, &b, "stat", "nosuch");
 	assert_fails(&r, 4, "shmbus: stat: no such topic \"nosuch\"");
 	run_fini(&r);
@@ -1089,7 +1073,7 @@ START_TEST(full_ring_and_oversized_message)
 
 	memset(big, 'm', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	broker_up(&b, NULL);
+	sbt_broker_up(&b, NULL);
 	cli(&r, &b, "create", "blk", "--capacity", "4KiB", "--max-message",
 	    "1KiB");
 	run_fini(&r);
@@ -1144,7 +1128,7 @@ START_TEST(permission_denied)
 	struct sbt_broker b, closed;
 	struct run r;
 
-	broker_up(&b, config);
+	sbt_broker_up(&b, config);
 	/* Let uid 65534 reach the socket; the topic's rules still refuse. */
 	ck_assert_int_eq(chmod(b.dir, 0755), 0);
 	clih(&r, &nobody, &b, "ls", NULL);
@@ -1173,7 +1157,7 @@ START_TEST(permission_denied)
 	sbt_broker_stop(&b);
 
 	/* The socket itself (default mode 0600) refuses other users. */
-	broker_up(&closed, NULL);
+	sbt_broker_up(&closed, NULL);
 	ck_assert_int_eq(chmod(closed.dir, 0755), 0);
 	clih(&r, &nobody, &closed, "ls", NULL);
 	assert_fails(&r, 5, "permission denied connecting to");
@@ -1196,7 +1180,7 @@ START_TEST(evict_removes_a_subscriber)
 	char slot[16], want[128];
 	cJSON *st;
 
-	broker_up(&b, config);
+	sbt_broker_up(&b, config);
 	ck_assert_int_eq(chmod(b.dir, 0755), 0);
 	/* A `shmbus sub` asleep in poll() on its subscriber's descriptor. */
 	cli_bg(&p, &b, "sub", "held", NULL);
@@ -1326,7 +1310,7 @@ START_TEST(bench_runs_the_program_beside_it)
 	run_fini(&r);
 	/* Built: it runs with the arguments. */
 	snprintf(bench, sizeof(bench), "%s/shmbus-bench", dir);
-	write_file(bench, script, sizeof(script) - 1);
+	ck_assert_int_eq(sbt_write_file(bench, script, sizeof(script) - 1), 0);
 	ck_assert_int_eq(chmod(bench, 0755), 0);
 	clih(&r, &how, NULL, "bench", "--reps", "5", "--only", "latency", NULL);
 	assert_ok(&r);

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 START_TEST(crash_matrix_survives_every_kill)
 {

@@ -7,9 +7,9 @@
 #include <limits.h>
 #include <string.h>
 
-#include "wire/message.h"
 #include "shmbus/map.h"
 #include "tests/suites.h"
+#include "wire/message.h"
 
 START_TEST(every_library_code_has_a_distinct_name)
 {

@@ -24,10 +24,11 @@
 #include "include/shmbus/shmbus.h"
 #include "ring/ring.h"
 #include "ring/ring_layout.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/ring_segs.h"
+#include "tests/support/testutil.h"
 
 #define NOBODY 65534
 
@@ -51,22 +52,7 @@ static const char CONFIG[] =
 
 /* ---- the ring alone ------------------------------------------------------ */
 
-struct ring_fixture {
-	void *data, *ctl;
-	uint64_t data_size, ctl_size;
-	struct sb_ring ring;
-};
-
-static void *shared_zeroed(uint64_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_ptr_ne(p, MAP_FAILED);
-	return p;
-}
-
-static void ring_open(struct ring_fixture *f)
+static void ring_open(struct sbt_segs *f)
 {
 	struct sb_ring_config cfg = {.capacity = 4096,
 				     .max_message = 1024,
@@ -74,22 +60,8 @@ static void ring_open(struct ring_fixture *f)
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = SB_RING_BLOCK};
 
-	ck_assert_int_eq(sb_ring_layout(&cfg, &f->data_size, &f->ctl_size), 0);
-	f->data = shared_zeroed(f->data_size);
-	f->ctl = shared_zeroed(f->ctl_size);
-	ck_assert_int_eq(
-	    sb_ring_format(f->data, f->data_size, f->ctl, f->ctl_size, &cfg),
-	    0);
-	ck_assert_int_eq(sb_ring_attach(&f->ring, f->data, f->data_size, f->ctl,
-					f->ctl_size),
-			 0);
+	sbt_segs_open(f, &cfg);
 	f->ring.spin = 10;
-}
-
-static void ring_close(struct ring_fixture *f)
-{
-	munmap(f->data, f->data_size);
-	munmap(f->ctl, f->ctl_size);
 }
 
 static uint64_t tail_of(struct sb_ring *ring)
@@ -100,7 +72,7 @@ static uint64_t tail_of(struct sb_ring *ring)
 
 START_TEST(an_evicted_reader_gets_eidrm_and_leaves_the_slot_alone)
 {
-	struct ring_fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd, next;
 	struct sb_ring_slot_view v;
 	char msg[MSG_LEN] = "m", buf[MSG_LEN];
@@ -145,7 +117,7 @@ START_TEST(an_evicted_reader_gets_eidrm_and_leaves_the_slot_alone)
 	ck_assert_int_eq(sb_ring_publish(&f.ring, msg, sizeof(msg), 0), 0);
 	ck_assert_int_eq(sb_ring_receive(&next, buf, sizeof(buf), 0), MSG_LEN);
 	ck_assert_int_eq(sb_ring_reader_close(&next), 0);
-	ring_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -357,13 +329,6 @@ static int64_t wait_ge(const struct sbt_broker *b, const char *topic,
 	return v;
 }
 
-static void start(struct sbt_broker *b)
-{
-	ck_assert_int_eq(sbt_broker_start(b, CONFIG, NULL), 0);
-	/* Let uid 65534 reach the socket: only the admin rule refuses. */
-	ck_assert_int_eq(chmod(b->dir, 0755), 0);
-}
-
 /* As uid 65534: sub_evict must be refused with EACCES. */
 static int evict_as_nobody(const struct sbt_broker *b, int64_t slot)
 {
@@ -411,7 +376,7 @@ START_TEST(an_admin_evicts_a_stalled_subscriber_and_publishers_go_on)
 	int64_t slot;
 	pid_t pub;
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	sleeper_start(&s, b.socket, topics, 1);
 	pub = publisher_start(b.socket, "stall/admin");
 	ck_assert_int_eq(
@@ -521,7 +486,7 @@ static void evict_a_waiting_subscriber(int use_fd)
 	pid_t pid;
 	char ch;
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	ck_assert_int_eq(pipe(ready), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -567,7 +532,7 @@ START_TEST(max_stall_ms_evicts_without_an_admin_and_0_never_does)
 	struct sleeper s;
 	pid_t pub_auto, pub_off;
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	ck_assert_int_eq(stat_int(&b, "stall/auto", "topic.max_stall_ms"),
 			 1000);
 	ck_assert_int_eq(stat_int(&b, "stall/off", "topic.max_stall_ms"), 0);
@@ -601,7 +566,7 @@ START_TEST(topic_create_takes_max_stall_ms_in_range)
 	struct sbt_broker b;
 	struct sbt_rc c;
 
-	start(&b);
+	sbt_broker_up_shared(&b, CONFIG);
 	ck_assert_int_eq(call(&c, &b,
 			      "{\"op\":\"topic_create\",\"id\":2,"
 			      "\"topic\":\"made\",\"max_stall_ms\":86400001}"),

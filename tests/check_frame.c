@@ -9,9 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "wire/frame.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
+#include "wire/frame.h"
 
 /* Collected output of a decoding run. */
 struct collected {

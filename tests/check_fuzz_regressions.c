@@ -13,11 +13,11 @@
 #include <sys/mman.h>
 
 #include "config/config.h"
-#include "wire/frame.h"
-#include "wire/message.h"
 #include "ring/ring.h"
 #include "ring/ring_layout.h"
 #include "tests/suites.h"
+#include "wire/frame.h"
+#include "wire/message.h"
 
 /* ---- frames: fuzz/corpus/frame_message/bad-* -------------------------- */
 

@@ -1,11 +1,12 @@
 /*
  * check_hostile.c - shmbusd against broken and hostile peers, each against
- * a real broker (tests/broker_harness.h): a peer that sends half a frame
- * and stalls, floods of requests whose replies are never read, hundreds of
- * connections, running out of descriptors, topics bigger than what the
- * file system or the broker's file-size limit can hold, and file names
- * made from topic names. Every test asserts bounds (counts, bytes, codes),
- * never durations; the waits that are needed are polls with a limit.
+ * a real broker (tests/support/broker_harness.h): a peer that sends half a
+ * frame and stalls, floods of requests whose replies are never read,
+ * hundreds of connections, running out of descriptors, topics bigger than
+ * what the file system or the broker's file-size limit can hold, and file
+ * names made from topic names. Every test asserts bounds (counts, bytes,
+ * codes), never durations; the waits that are needed are polls with a
+ * limit.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,10 +26,10 @@
 #include <unistd.h>
 
 #include "include/shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define MIB (1024 * 1024)
 
@@ -76,21 +77,6 @@ static int peer_closed(int fd)
 
 	return poll(&p, 1, 0) == 1 &&
 	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
-
-/* Connects and says hello, then reads the answer even if the send failed
- * (a refused client gets its error frame, then the broker closes). Returns
- * 0, the reply's code, or -errno. */
-static int hello_or_refusal(struct sbt_rc *c, const char *path)
-{
-	int r = sbt_rc_connect(c, path, 5000);
-
-	if (r < 0) {
-		return r;
-	}
-	sbt_rc_send(c, "{\"op\":\"hello\",\"id\":1,\"version\":1}");
-	r = sbt_rc_recv(c);
-	return r < 0 ? r : sbt_rc_code(c);
 }
 
 /*
@@ -341,7 +327,7 @@ START_TEST(connections_past_max_clients_get_eusers_the_rest_work)
 		 MANY_LIMIT, MANY_LIMIT);
 	ck_assert_int_eq(sbt_broker_start(&b, config, NULL), 0);
 	for (int i = 0; i < MANY_LIMIT + MANY_EXTRA; i++) {
-		int r = hello_or_refusal(&c[i], b.socket);
+		int r = sbt_rc_hello_or_refusal(&c[i], b.socket);
 
 		if (r == 0) {
 			ok++;
@@ -403,7 +389,7 @@ START_TEST(running_out_of_descriptors_is_survived)
 			 0);
 	hello(&first, &b);
 	for (int i = 0; i < NOFILE_TRIES; i++) {
-		int r = hello_or_refusal(&c[i], b.socket);
+		int r = sbt_rc_hello_or_refusal(&c[i], b.socket);
 
 		if (r == 0) {
 			ok++;

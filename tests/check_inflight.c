@@ -25,10 +25,10 @@
 #include <unistd.h>
 
 #include "include/shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define BROKER_UID 65534
 #define UID_A	   1001
@@ -50,15 +50,6 @@ static int start_broker(struct sbt_broker *b, const char *config)
 	}
 	return sbt_broker_start_as(b, config, NULL, BROKER_UID, BROKER_UID,
 				   RLIMIT_NOFILE, NOFILE);
-}
-
-/* Becomes `uid` (with gid `uid`, no other groups) for good. */
-static int become(uid_t uid)
-{
-	if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0) {
-		return -errno;
-	}
-	return 0;
 }
 
 /* Sends `n` sub_open requests on `topic` in one write, reading nothing. */
@@ -183,20 +174,6 @@ static const char QUOTA_CONFIG[] =
     "{\"socket\": {\"mode\": \"0666\"},"
     " \"limits\": {\"max_clients\": 16, \"max_clients_per_uid\": 3}}";
 
-/* Connects and says hello; returns 0 or the refusal's code. */
-static int hello_or_refusal(struct sbt_rc *c, const char *socket)
-{
-	int r = sbt_rc_connect(c, socket, 5000);
-
-	if (r == 0) {
-		/* A refusal may close the connection before the hello
-		 * arrives (EPIPE here): it is still there to read. */
-		sbt_rc_send(c, "{\"op\":\"hello\",\"id\":1,\"version\":1}");
-		r = sbt_rc_recv(c);
-	}
-	return r < 0 ? r : sbt_rc_code(c);
-}
-
 /* Runs `shmbus --socket S ls` as `uid`; its stderr into `err`. Returns
  * its exit status, or -signal. */
 static int cli_ls_as(uid_t uid, const char *socket, char *err, size_t errlen)
@@ -216,7 +193,7 @@ static int cli_ls_as(uid_t uid, const char *socket, char *err, size_t errlen)
 		int null = open("/dev/null", O_WRONLY);
 
 		if (null < 0 || dup2(null, STDOUT_FILENO) < 0 ||
-		    dup2(pipefd[1], STDERR_FILENO) < 0 || become(uid) < 0) {
+		    dup2(pipefd[1], STDERR_FILENO) < 0 || sbt_become(uid) < 0) {
 			_exit(126);
 		}
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -242,7 +219,7 @@ static int fill_quota(const char *socket, int ready, int go)
 	shmbus *bus = NULL;
 	char byte = 0;
 
-	if (become(UID_A) < 0) {
+	if (sbt_become(UID_A) < 0) {
 		return 99;
 	}
 	for (int i = 0; i < QUOTA; i++) {
@@ -250,7 +227,7 @@ static int fill_quota(const char *socket, int ready, int go)
 			return 10 + i;
 		}
 	}
-	if (hello_or_refusal(&extra, socket) != -EUSERS ||
+	if (sbt_rc_hello_or_refusal(&extra, socket) != -EUSERS ||
 	    sbt_rc_recv(&extra) != -ECONNRESET) {
 		return 20;
 	}
@@ -273,7 +250,7 @@ static int other_uid_connects(const char *socket)
 	struct sbt_rc c;
 	int r;
 
-	if (become(UID_B) < 0) {
+	if (sbt_become(UID_B) < 0) {
 		return 99;
 	}
 	r = sbt_rc_hello(&c, socket, "other");
@@ -374,7 +351,7 @@ static int flood_then_reconnect(const char *socket, int ready, int go)
 	char byte = 0;
 	int r = -EUSERS;
 
-	if (become(UID_A) < 0) {
+	if (sbt_become(UID_A) < 0) {
 		return 99;
 	}
 	for (int i = 0; i < 2; i++) {
@@ -389,7 +366,7 @@ static int flood_then_reconnect(const char *socket, int ready, int go)
 	}
 	while (read(go, &byte, 1) > 0) {
 	}
-	if (hello_or_refusal(&extra, socket) != -EUSERS) {
+	if (sbt_rc_hello_or_refusal(&extra, socket) != -EUSERS) {
 		return 30;
 	}
 	sbt_rc_close(&extra);
@@ -397,7 +374,7 @@ static int flood_then_reconnect(const char *socket, int ready, int go)
 	sbt_rc_close(&c[1]);
 	/* The broker notices within its 1 s sweep. */
 	for (int i = 0; i < 500 && r != 0; i++) {
-		r = hello_or_refusal(&extra, socket);
+		r = sbt_rc_hello_or_refusal(&extra, socket);
 		sbt_rc_close(&extra);
 		if (r != 0) {
 			sbt_sleep_ms(10);

@@ -22,7 +22,7 @@
 
 #include "shmbus/map.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 #define RW     SHMBUS_ACCESS_WRITE
 #define RO     SHMBUS_ACCESS_READ

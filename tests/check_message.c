@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/suites.h"
 #include "wire/frame.h"
 #include "wire/message.h"
-#include "tests/suites.h"
 
 /* Parses `text` as a request that must be refused with `message`. */
 static void assert_bad_request(const char *text, size_t len,

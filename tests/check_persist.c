@@ -24,10 +24,11 @@
 #include "ring/ring.h"
 #include "ring/ring_layout.h"
 #include "shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/msg.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define PRODUCERS  16 /* producer ids 0..PRODUCERS-1 */
 #define MSG_MAX	   256
@@ -183,18 +184,6 @@ static void subscriber_main(const char *topic, int id)
 	_exit(0);
 }
 
-/* Waits (bounded) until *p is nonzero. Returns 1 if it did. */
-static int wait_flag(_Atomic uint32_t *p, int ms)
-{
-	for (int i = 0; i < ms; i++) {
-		if (atomic_load(p) != 0) {
-			return 1;
-		}
-		sbt_sleep_ms(1);
-	}
-	return 0;
-}
-
 /* Forks with no bus open in this process (so no other thread exists). */
 static pid_t spawn_producer(const char *topic, int id)
 {
@@ -204,7 +193,7 @@ static pid_t spawn_producer(const char *topic, int id)
 	if (pid == 0) {
 		producer_main(topic, id);
 	}
-	ck_assert_msg(wait_flag(&sh->ready_pub[id], WAIT_MS),
+	ck_assert_msg(sbt_wait_flag(&sh->ready_pub[id], WAIT_MS),
 		      "producer %d never opened", id);
 	return pid;
 }
@@ -217,21 +206,9 @@ static pid_t spawn_subscriber(const char *topic, int id)
 	if (pid == 0) {
 		subscriber_main(topic, id);
 	}
-	ck_assert_msg(wait_flag(&sh->ready_sub[id], WAIT_MS),
+	ck_assert_msg(sbt_wait_flag(&sh->ready_sub[id], WAIT_MS),
 		      "subscriber %d never opened", id);
 	return pid;
-}
-
-/* Waits (bounded) until *p reaches `want`. Returns 1 if it did. */
-static int wait_u64(_Atomic uint64_t *p, uint64_t want)
-{
-	for (int i = 0; i < WAIT_MS; i++) {
-		if (atomic_load(p) >= want) {
-			return 1;
-		}
-		sbt_sleep_ms(1);
-	}
-	return 0;
 }
 
 /* ---- a broker with a data_dir ------------------------------------------- */
@@ -505,7 +482,7 @@ static int race_once(int run)
 	start_persistent(&b, cfg, sizeof(cfg), "", "race", "64KiB", "block");
 	subs[0] = spawn_subscriber("race", 0);
 	pubs[0] = spawn_producer("race", 0);
-	ck_assert(wait_u64(&sh->sub[0].total, 300));
+	ck_assert(sbt_wait_u64(&sh->sub[0].total, 300, WAIT_MS));
 
 	if (run % 3 == 0) {
 		/* Held until the new clients are in: the new broker has
@@ -530,11 +507,11 @@ static int race_once(int run)
 		kill(subs[0], SIGCONT);
 		kill(pubs[0], SIGCONT);
 	}
-	ck_assert_msg(wait_u64(&sh->sub[1].count[1], 300),
+	ck_assert_msg(sbt_wait_u64(&sh->sub[1].count[1], 300, WAIT_MS),
 		      "run %d: the new subscriber stalled (%u errors)", run,
 		      atomic_load(&sh->sub[1].errors));
 	before = atomic_load(&sh->sub[0].count[0]);
-	ck_assert_msg(wait_u64(&sh->sub[0].count[0], before + 300),
+	ck_assert_msg(sbt_wait_u64(&sh->sub[0].count[0], before + 300, WAIT_MS),
 		      "run %d: the old subscriber stalled (%u errors)", run,
 		      atomic_load(&sh->sub[0].errors));
 	stop_and_reap(pubs, subs);
@@ -639,7 +616,7 @@ static pid_t spawn_holder(const char *topic, int id, const char *text,
 	if (pid == 0) {
 		holder_main(topic, id, text, then);
 	}
-	ck_assert(wait_flag(&sh->ready_pub[id], WAIT_MS));
+	ck_assert(sbt_wait_flag(&sh->ready_pub[id], WAIT_MS));
 	return pid;
 }
 
@@ -811,7 +788,7 @@ START_TEST(a_broker_killed_while_writing_back_leaves_a_valid_ring)
 			    &b, "reusing its persisted ring"));
 		}
 		pub = spawn_producer("crash", run);
-		ck_assert(wait_u64(&sh->sent[run], 20000));
+		ck_assert(sbt_wait_u64(&sh->sent[run], 20000, WAIT_MS));
 		sbt_sleep_ms(rand() % 40);
 		ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
 		kill(pub, SIGKILL);

@@ -24,13 +24,14 @@
 #include <unistd.h>
 
 #include "client/bus_internal.h"
-#include "wire/frame.h"
-#include "wire/message.h"
 #include "ring/ring.h"
 #include "shmbus/shmbus.h"
-#include "tests/broker_harness.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/msg.h"
+#include "tests/support/testutil.h"
+#include "wire/frame.h"
+#include "wire/message.h"
 
 #define TOPIC	   "t/restart"
 #define CAPACITY   65536
@@ -211,29 +212,6 @@ static pid_t spawn_subscriber(int id, int start)
 	return pid;
 }
 
-/* Waits (bounded) until *p reaches `want`. Returns 1 if it did. */
-static int wait_u64(_Atomic uint64_t *p, uint64_t want)
-{
-	for (int i = 0; i < WAIT_MS; i++) {
-		if (atomic_load(p) >= want) {
-			return 1;
-		}
-		sbt_sleep_ms(1);
-	}
-	return 0;
-}
-
-static int wait_u32(_Atomic uint32_t *p)
-{
-	for (int i = 0; i < WAIT_MS; i++) {
-		if (atomic_load(p) != 0) {
-			return 1;
-		}
-		sbt_sleep_ms(1);
-	}
-	return 0;
-}
-
 /* ---- asking the broker -------------------------------------------------- */
 
 /* The topic's publishers and subscribers as topic_list shows them, or -1
@@ -354,17 +332,17 @@ START_TEST(stream_survives_restarts)
 	/* The old subscriber (checks everything), a subscriber that will be
 	 * killed after the restarts, then the producer. */
 	s1 = spawn_subscriber(0, SHMBUS_START_EARLIEST);
-	ck_assert(wait_u32(&sh->ready[1][0]));
+	ck_assert(sbt_wait_flag(&sh->ready[1][0], WAIT_MS));
 	victim = spawn_subscriber(2, SHMBUS_START_LATEST);
-	ck_assert(wait_u32(&sh->ready[1][2]));
+	ck_assert(sbt_wait_flag(&sh->ready[1][2], WAIT_MS));
 	p0 = spawn_producer(0);
-	ck_assert(wait_u32(&sh->ready[0][0]));
-	ck_assert(wait_u64(&sh->sub[0].total, 1000));
+	ck_assert(sbt_wait_flag(&sh->ready[0][0], WAIT_MS));
+	ck_assert(sbt_wait_u64(&sh->sub[0].total, 1000, WAIT_MS));
 
 	/* The broker dies: messages keep moving. */
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGKILL), -SIGKILL);
 	before = atomic_load(&sh->sub[0].total);
-	ck_assert(wait_u64(&sh->sub[0].total, before + 2000));
+	ck_assert(sbt_wait_u64(&sh->sub[0].total, before + 2000, WAIT_MS));
 
 	/* A new broker on the same socket: the topic comes back. */
 	ck_assert_int_eq(sbt_broker_start_in(&b, NULL, NULL), 0);
@@ -375,19 +353,20 @@ START_TEST(stream_survives_restarts)
 
 	/* A new subscriber joins the same stream by name. */
 	s2 = spawn_subscriber(1, SHMBUS_START_LATEST);
-	ck_assert(wait_u32(&sh->ready[1][1]));
-	ck_assert(wait_u64(&sh->sub[1].count[0], 500));
+	ck_assert(sbt_wait_flag(&sh->ready[1][1], WAIT_MS));
+	ck_assert(sbt_wait_u64(&sh->sub[1].count[0], 500, WAIT_MS));
 	/* A new publisher reaches the old subscriber. */
 	p1 = spawn_producer(1);
-	ck_assert(wait_u32(&sh->ready[0][1]));
-	ck_assert(wait_u64(&sh->sub[0].count[1], 500));
-	ck_assert(wait_u64(&sh->sub[1].count[1], 500));
+	ck_assert(sbt_wait_flag(&sh->ready[0][1], WAIT_MS));
+	ck_assert(sbt_wait_u64(&sh->sub[0].count[1], 500, WAIT_MS));
+	ck_assert(sbt_wait_u64(&sh->sub[1].count[1], 500, WAIT_MS));
 
 	/* More restarts, with the stream moving through each. */
 	for (int i = 1; i <= RESTARTS; i++) {
 		before = atomic_load(&sh->sub[0].total);
 		restart_broker(&b, &times[i], 2, 3);
-		ck_assert(wait_u64(&sh->sub[0].total, before + 1000));
+		ck_assert(
+		    sbt_wait_u64(&sh->sub[0].total, before + 1000, WAIT_MS));
 	}
 
 	/* The victim's slot was handed back to the new broker with its
@@ -398,7 +377,7 @@ START_TEST(stream_survives_restarts)
 	ck_assert(sbt_broker_log_wait(&b, "of topic \"" TOPIC "\": its "
 					  "subscriber's connection closed"));
 	before = atomic_load(&sh->sub[0].total);
-	ck_assert(wait_u64(&sh->sub[0].total, before + 5000));
+	ck_assert(sbt_wait_u64(&sh->sub[0].total, before + 5000, WAIT_MS));
 
 	/* Stop producers, then let the subscribers drain, then check that
 	 * every message arrived exactly once, in order. */

@@ -15,16 +15,8 @@
 #include "ring/ring.h"
 #include "ring/ring_layout.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
-
-/* Two fresh shared segments for a ring, formatted for `cfg`. */
-struct fixture {
-	void *data;
-	void *ctl;
-	uint64_t data_size;
-	uint64_t ctl_size;
-	struct sb_ring ring;
-};
+#include "tests/support/ring_segs.h"
+#include "tests/support/testutil.h"
 
 static struct sb_ring_config config(uint64_t capacity, uint32_t max_message,
                                     uint32_t mode, uint32_t overflow)
@@ -39,33 +31,11 @@ static struct sb_ring_config config(uint64_t capacity, uint32_t max_message,
 	return cfg;
 }
 
-static void *shared_zeroed(uint64_t size)
+/* Two fresh shared segments for a ring, formatted for `cfg`. */
+static void fixture_open(struct sbt_segs *f, const struct sb_ring_config *cfg)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_ptr_ne(p, MAP_FAILED);
-	return p;
-}
-
-static void fixture_open(struct fixture *f, const struct sb_ring_config *cfg)
-{
-	ck_assert_int_eq(sb_ring_layout(cfg, &f->data_size, &f->ctl_size), 0);
-	f->data = shared_zeroed(f->data_size);
-	f->ctl = shared_zeroed(f->ctl_size);
-	ck_assert_int_eq(sb_ring_format(f->data, f->data_size, f->ctl,
-	                                f->ctl_size, cfg),
-	                 0);
-	ck_assert_int_eq(sb_ring_attach(&f->ring, f->data, f->data_size,
-	                                f->ctl, f->ctl_size),
-	                 0);
+	sbt_segs_open(f, cfg);
 	f->ring.spin = 10; /* tests that time out should not spin long */
-}
-
-static void fixture_close(struct fixture *f)
-{
-	munmap(f->data, f->data_size);
-	munmap(f->ctl, f->ctl_size);
 }
 
 static void publish_pattern(struct sb_ring *ring, uint32_t len, uint32_t seed)
@@ -123,7 +93,7 @@ START_TEST(attach_checks_header)
 {
 	struct sb_ring_config cfg = config(4096, 512, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring r;
 	struct sb_ring_header *hdr;
 	void *blank;
@@ -163,7 +133,7 @@ START_TEST(attach_checks_header)
 	                                f.ctl_size),
 	                 0);
 	/* A segment nobody formatted yet. */
-	blank = shared_zeroed(f.data_size);
+	blank = sbt_shared_zeroed(f.data_size);
 	ck_assert_int_eq(sb_ring_attach(&r, blank, f.data_size, f.ctl,
 	                                f.ctl_size),
 	                 -EAGAIN);
@@ -171,7 +141,7 @@ START_TEST(attach_checks_header)
 	                                f.ctl_size),
 	                 -EINVAL);
 	munmap(blank, f.data_size);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -183,8 +153,8 @@ START_TEST(format_rejects_small_segments)
 	void *data, *ctl;
 
 	ck_assert_int_eq(sb_ring_layout(&cfg, &d, &c), 0);
-	data = shared_zeroed(d);
-	ctl = shared_zeroed(c);
+	data = sbt_shared_zeroed(d);
+	ctl = sbt_shared_zeroed(c);
 	ck_assert_int_eq(sb_ring_format(data, d - 16, ctl, c, &cfg), -EINVAL);
 	ck_assert_int_eq(sb_ring_format(data, d, ctl, c - 16, &cfg), -EINVAL);
 	ck_assert_int_eq(sb_ring_format(NULL, d, ctl, c, &cfg), -EINVAL);
@@ -199,7 +169,7 @@ START_TEST(publish_and_receive_round_trip)
 {
 	struct sb_ring_config cfg = config(65536, 16384, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char small[8];
 	unsigned char big[16385];
@@ -231,7 +201,7 @@ START_TEST(publish_and_receive_round_trip)
 	ck_assert_int_eq(sb_ring_receive(&rd, NULL, 3, 0), -EINVAL);
 	ck_assert_int_eq(sb_ring_receive(&rd, small, 1, -2), -EINVAL);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -239,7 +209,7 @@ START_TEST(claim_commit_and_abort)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_claim claim;
 	struct sb_ring_header *hdr;
@@ -272,7 +242,7 @@ START_TEST(claim_commit_and_abort)
 	ck_assert_uint_eq(atomic_load(&hdr->stat_published), 2);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_bytes), 107);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -280,7 +250,7 @@ START_TEST(batch_publishes_in_order_all_or_nothing_checked)
 {
 	struct sb_ring_config cfg = config(65536, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
 	unsigned char bufs[100][200];
@@ -315,7 +285,7 @@ START_TEST(batch_publishes_in_order_all_or_nothing_checked)
 	ck_assert_int_eq(sb_ring_publish_batch(&f.ring, msgs, 0, 0), 0);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_published), 100);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -325,7 +295,7 @@ START_TEST(batch_over_a_full_ring)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[100];
 	struct iovec msgs[200];
@@ -357,7 +327,7 @@ START_TEST(batch_over_a_full_ring)
 	ck_assert_int_eq(sb_ring_publish_batch(&f.ring, msgs, 200, -1), 200);
 	ck_assert_int_eq(sbt_wait(child), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -365,7 +335,7 @@ START_TEST(peek_and_release)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	const void *data;
 	uint32_t len;
@@ -389,7 +359,7 @@ START_TEST(peek_and_release)
 	receive_pattern(&rd, 5, 5);
 	ck_assert_int_eq(sb_ring_peek(&rd, NULL, &len, 0), -EINVAL);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -397,7 +367,7 @@ END_TEST
 
 /* Moves the tail forward by `distance` bytes (a multiple of 16) with
  * records that each fit before the end, reading each back. */
-static void advance_tail(struct fixture *f, struct sb_ring_reader *rd,
+static void advance_tail(struct sbt_segs *f, struct sb_ring_reader *rd,
                          uint64_t distance, uint32_t *seed)
 {
 	struct sb_ring_header *hdr = f->data;
@@ -429,7 +399,7 @@ START_TEST(wrap_at_every_offset_near_the_end)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
 	uint32_t seed = 100;
@@ -459,7 +429,7 @@ START_TEST(wrap_at_every_offset_near_the_end)
 	}
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -482,7 +452,7 @@ START_TEST(block_policy_waits_for_slowest_reader)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader fast, slow;
 	unsigned char buf[1024];
 	int count;
@@ -512,7 +482,7 @@ START_TEST(block_policy_waits_for_slowest_reader)
 	ck_assert_int_eq(sb_ring_reader_close(&slow), 0);
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
 	sb_ring_reader_close(&fast);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -520,7 +490,7 @@ START_TEST(block_policy_without_readers_never_blocks)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 
@@ -534,7 +504,7 @@ START_TEST(block_policy_without_readers_never_blocks)
 	                 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -542,7 +512,7 @@ START_TEST(reject_policy_fails_at_once)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_REJECT);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
 	unsigned char buf[1024];
@@ -558,7 +528,7 @@ START_TEST(reject_policy_fails_at_once)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, -1), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -566,7 +536,7 @@ START_TEST(overwrite_policy_counts_exactly_what_was_lost)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_OVERWRITE);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 	uint32_t last = 0;
@@ -592,7 +562,7 @@ START_TEST(overwrite_policy_counts_exactly_what_was_lost)
 	ck_assert_uint_eq(received + sb_ring_reader_lost(&rd), 1000);
 	ck_assert_int_lt(received, 1000);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -600,7 +570,7 @@ START_TEST(overwrite_while_peeking_reports_stale)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_OVERWRITE);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024] = {0};
 	const void *data;
@@ -618,7 +588,7 @@ START_TEST(overwrite_while_peeking_reports_stale)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_uint_gt(sb_ring_reader_lost(&rd), 1);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -628,7 +598,7 @@ START_TEST(broadcast_every_subscriber_sees_every_message)
 {
 	struct sb_ring_config cfg = config(8192, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader early, a, b;
 
 	fixture_open(&f, &cfg);
@@ -653,7 +623,7 @@ START_TEST(broadcast_every_subscriber_sees_every_message)
 	sb_ring_reader_close(&early);
 	sb_ring_reader_close(&a);
 	sb_ring_reader_close(&b);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -661,7 +631,7 @@ START_TEST(queue_consumers_take_each_message_once)
 {
 	struct sb_ring_config cfg = config(8192, 1024, SB_RING_QUEUE,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader a, b;
 	unsigned char buf[64];
 	int seen[200] = {0};
@@ -701,7 +671,7 @@ START_TEST(queue_consumers_take_each_message_once)
 	ck_assert_int_eq(sb_ring_receive(&b, buf, sizeof(buf), 0), -EAGAIN);
 	sb_ring_reader_close(&a);
 	sb_ring_reader_close(&b);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -709,7 +679,7 @@ START_TEST(queue_without_consumers_blocks_when_full)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_QUEUE,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 	int count;
@@ -721,7 +691,7 @@ START_TEST(queue_without_consumers_blocks_when_full)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -746,7 +716,7 @@ static void publish_ints(struct sb_ring *ring, int from, int to)
 
 /* What a hostile consumer can write in the control segment: the queue's
  * cursor and expected seq, set back to the start. */
-static void set_queue_back(struct fixture *f)
+static void set_queue_back(struct sbt_segs *f)
 {
 	atomic_store(&f->ring.shm_ctl->queue_cursor,
 	             atomic_load(&f->ring.shm_hdr->writer_oldest));
@@ -762,7 +732,7 @@ START_TEST(a_queue_set_back_gives_nothing_twice)
 {
 	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
 	                                   SB_RING_REJECT);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader a, b;
 	int count;
 
@@ -792,7 +762,7 @@ START_TEST(a_queue_set_back_gives_nothing_twice)
 	ck_assert_uint_eq(atomic_load(&f.ring.shm_ctl->queue_lost), 0);
 	sb_ring_reader_close(&a);
 	sb_ring_reader_close(&b);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -810,13 +780,13 @@ START_TEST(a_departed_consumers_claim_is_kept)
 	                               .current = 1,
 	                               .count = 4};
 	struct sb_ring_slot *table[4] = {NULL};
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader a, b;
 
 	cfg.slot_home = SB_RING_SLOTS_SEGMENTS;
 	fixture_open(&f, &cfg);
 	for (int i = 0; i < 2; i++) {
-		slots[i] = shared_zeroed(SB_RING_SLOT_SEGMENT_SIZE);
+		slots[i] = sbt_shared_zeroed(SB_RING_SLOT_SEGMENT_SIZE);
 		table[i] = slots[i];
 	}
 	map.slots = table;
@@ -838,7 +808,7 @@ START_TEST(a_departed_consumers_claim_is_kept)
 	sb_ring_reader_close(&b);
 	munmap(slots[0], SB_RING_SLOT_SEGMENT_SIZE);
 	munmap(slots[1], SB_RING_SLOT_SEGMENT_SIZE);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -852,7 +822,7 @@ START_TEST(a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice)
 {
 	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	int ready[2], go[2];
 	char c;
@@ -901,7 +871,7 @@ START_TEST(a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice)
 		close(ready[i]);
 		close(go[i]);
 	}
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -915,7 +885,7 @@ START_TEST(writers_keep_the_pad_at_the_queue_cursor)
 {
 	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
 	                                   SB_RING_REJECT);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[64], msg[32] = {0};
 	int count;
@@ -942,7 +912,7 @@ START_TEST(writers_keep_the_pad_at_the_queue_cursor)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EAGAIN);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -952,7 +922,7 @@ START_TEST(slots_run_out_and_come_back)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd[5];
 	unsigned char buf[1024];
 	int count;
@@ -984,7 +954,7 @@ START_TEST(slots_run_out_and_come_back)
 		sb_ring_reader_close(&rd[i]);
 	}
 	sb_ring_reader_close(&rd[4]);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -993,7 +963,7 @@ START_TEST(bogus_cursor_in_a_slot_holds_nothing_back)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024] = {0};
 
@@ -1004,7 +974,7 @@ START_TEST(bogus_cursor_in_a_slot_holds_nothing_back)
 		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
 	}
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1014,7 +984,7 @@ START_TEST(receive_times_out_and_wakes_across_processes)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_ctl *ctl;
 	unsigned char buf[64];
@@ -1050,7 +1020,7 @@ START_TEST(receive_times_out_and_wakes_across_processes)
 	ck_assert_uint_ne(atomic_load(&ctl->data_seq), seq_before);
 	ck_assert_uint_eq(atomic_load(&ctl->data_waiters), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1062,7 +1032,7 @@ START_TEST(spinning_writers_are_told_once_per_chunk)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_ctl *ctl;
 	unsigned char buf[1024] = {0};
@@ -1104,7 +1074,7 @@ START_TEST(spinning_writers_are_told_once_per_chunk)
 	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq + 6);
 	atomic_store(&f.ring.shm_wctl->space_waiters, 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1112,7 +1082,7 @@ START_TEST(blocked_writer_wakes_when_reader_consumes)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
 	unsigned char buf[1024] = {0};
@@ -1137,7 +1107,7 @@ START_TEST(blocked_writer_wakes_when_reader_consumes)
 	ck_assert_uint_eq(atomic_load(&f.ring.shm_wctl->space_waiters), 0);
 	ck_assert_uint_eq(atomic_load(&f.ring.shm_wctl->space_sleepers), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1149,7 +1119,7 @@ END_TEST
  * byte on `go`, receives one message and exits 0 if it was message
  * `want` (publish_pattern's) with nothing lost.
  */
-static pid_t read_only_reader(struct fixture *f, int start, int ready,
+static pid_t read_only_reader(struct sbt_segs *f, int start, int ready,
                               int go, uint32_t want)
 {
 	pid_t child = fork();
@@ -1175,7 +1145,7 @@ static pid_t read_only_reader(struct fixture *f, int start, int ready,
 }
 
 /* Runs read_only_reader() to the end: `publish` runs once it has opened. */
-static int with_read_only_reader(struct fixture *f, int start,
+static int with_read_only_reader(struct sbt_segs *f, int start,
                                  uint32_t want, uint32_t publish)
 {
 	int ready[2], go[2];
@@ -1203,7 +1173,7 @@ START_TEST(a_subscriber_neither_takes_nor_repairs_a_dead_writers_lock)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_header *hdr;
 	struct sb_ring_reader rd;
 	pid_t writer;
@@ -1241,7 +1211,7 @@ START_TEST(a_subscriber_neither_takes_nor_repairs_a_dead_writers_lock)
 	receive_pattern(&rd, 9, 2);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1256,7 +1226,7 @@ START_TEST(a_stale_next_seq_does_not_mislead_a_joining_subscriber)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_header *hdr;
 
 	fixture_open(&f, &cfg);
@@ -1268,7 +1238,7 @@ START_TEST(a_stale_next_seq_does_not_mislead_a_joining_subscriber)
 	ck_assert_int_eq(with_read_only_reader(&f, SB_RING_START_LATEST, 3, 3),
 	                 0);
 	ck_assert_uint_eq(atomic_load(&hdr->writer_next_seq), 3);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -1278,7 +1248,7 @@ START_TEST(corrupted_record_gives_ebadmsg)
 {
 	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
 	                                   SB_RING_BLOCK);
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_record *rec;
 	unsigned char buf[1024];
@@ -1324,7 +1294,7 @@ START_TEST(corrupted_record_gives_ebadmsg)
 	/* Writers refuse a header whose positions disagree. */
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 10, 0), -EBADMSG);
 	sb_ring_reader_close(&rd);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 

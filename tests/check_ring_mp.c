@@ -29,9 +29,10 @@
 #include "ring/ring.h"
 #include "ring/ring_layout.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/msg.h"
+#include "tests/support/ring_segs.h"
+#include "tests/support/testutil.h"
 
-#define PAGE		 4096u
 #define CHILD_DEADLINE_S 150   /* a child gives up (and fails) after this */
 #define IO_TIMEOUT_MS	 20000 /* one publish/receive/pipe read */
 #define MAX_PRODUCERS	 512
@@ -48,58 +49,6 @@ enum {
 	CX_LOST = 15,	 /* lost != 0 where nothing may be lost */
 	CX_DEADLINE = 16 /* the child's own deadline passed */
 };
-
-/* ---- segments ------------------------------------------------------- */
-
-/* A ring's two segments inside one shared mapping, each between guards. */
-struct segs {
-	unsigned char *base;
-	size_t map_size;
-	void *data;
-	uint64_t data_size;
-	void *ctl;
-	uint64_t ctl_size;
-};
-
-static void *shared_alloc(size_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_ptr_ne(p, MAP_FAILED);
-	return p;
-}
-
-/* Maps and formats a ring for `cfg`: guard, data, guard, ctl, guard. */
-static void segs_create(struct segs *s, const struct sb_ring_config *cfg)
-{
-	ck_assert_int_eq(sb_ring_layout(cfg, &s->data_size, &s->ctl_size), 0);
-	s->map_size = 3 * PAGE + s->data_size + s->ctl_size;
-	s->base = shared_alloc(s->map_size);
-	s->data = s->base + PAGE;
-	s->ctl = s->base + 2 * PAGE + s->data_size;
-	ck_assert_int_eq(mprotect(s->base, PAGE, PROT_NONE), 0);
-	ck_assert_int_eq(
-	    mprotect((unsigned char *)s->data + s->data_size, PAGE, PROT_NONE),
-	    0);
-	ck_assert_int_eq(
-	    mprotect((unsigned char *)s->ctl + s->ctl_size, PAGE, PROT_NONE),
-	    0);
-	ck_assert_int_eq(
-	    sb_ring_format(s->data, s->data_size, s->ctl, s->ctl_size, cfg), 0);
-}
-
-static void segs_attach(struct segs *s, struct sb_ring *ring)
-{
-	ck_assert_int_eq(
-	    sb_ring_attach(ring, s->data, s->data_size, s->ctl, s->ctl_size),
-	    0);
-}
-
-static void segs_destroy(struct segs *s)
-{
-	munmap(s->base, s->map_size);
-}
 
 /* ---- processes -------------------------------------------------------- */
 
@@ -187,52 +136,19 @@ static void data_read_only(struct sb_ring *ring)
 /* ---- payloads --------------------------------------------------------- */
 
 /*
- * A message of `len` >= 16 bytes: producer id, per-producer sequence and a
- * checksum over the rest, then pattern bytes seeded by (producer, seq), so
- * a torn, misplaced or stale payload fails the check.
- *
- *   0          4          8                  16
- *   | producer | checksum | per-producer seq | pattern ... |
- *
- * Shorter messages (0..15 bytes) cannot carry that header, so each short
- * length belongs to one producer (len % 3 == producer, for the 3-producer
- * stress), holds pattern bytes seeded by (producer, len), and takes the
- * producer's next sequence number implicitly.
+ * Messages are those of tests/support/msg.h. Those shorter than its head
+ * (0..15 bytes) are sent by the 3-producer stress only: each short length
+ * belongs to one producer (len % 3 == producer), and takes the producer's
+ * next sequence number implicitly.
  */
-#define MSG_HDR 16u
-
-struct msg_id {
-	uint32_t producer;
-	uint64_t seq;
-	int is_short;
-};
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-static uint32_t body_seed(uint32_t producer, uint64_t seq)
-{
-	return (uint32_t)mix64(((uint64_t)producer << 40) ^ seq ^ 0x5eedULL);
-}
-
-static uint32_t short_seed(uint32_t producer, uint32_t len)
-{
-	return 0x9e3779b9u * (producer + 1) + len;
-}
+#define MSG_HDR SBT_MSG_HEAD
 
 /* The deterministic length of message `seq` of `producer`: 0..max when
  * `allow_short` (3 producers), else 16..max. */
 static uint32_t msg_len(uint32_t producer, uint64_t seq, uint32_t max,
 			int allow_short)
 {
-	uint64_t h = mix64(((uint64_t)producer << 48) ^ seq);
+	uint64_t h = sbt_mix64(((uint64_t)producer << 48) ^ seq);
 	uint32_t len;
 
 	if (!allow_short) {
@@ -248,53 +164,19 @@ static uint32_t msg_len(uint32_t producer, uint64_t seq, uint32_t max,
 	return len;
 }
 
-static void msg_fill(unsigned char *m, uint32_t len, uint32_t producer,
-		     uint64_t seq)
-{
-	uint32_t sum;
-
-	if (len < MSG_HDR) {
-		sbt_fill_pattern(m, len, short_seed(producer, len));
-		return;
-	}
-	sbt_fill_pattern(m + MSG_HDR, len - MSG_HDR, body_seed(producer, seq));
-	sum = sbt_checksum(m + MSG_HDR, len - MSG_HDR) ^
-	      (uint32_t)mix64(((uint64_t)producer << 32) ^ seq ^ len);
-	memcpy(m, &producer, 4);
-	memcpy(m + 4, &sum, 4);
-	memcpy(m + 8, &seq, 8);
-}
-
 /*
  * Checks a received message and says whose it is. Returns 0, or CX_TORN.
  * For a short message only the producer is known (id->is_short).
  */
 static int msg_check(const unsigned char *m, uint32_t len, uint32_t nprod,
-		     uint32_t max, int allow_short, struct msg_id *id)
+		     uint32_t max, int allow_short, struct sbt_msg_id *id)
 {
-	uint32_t sum;
-
-	memset(id, 0, sizeof(*id));
-	if (len < MSG_HDR) {
-		if (!allow_short) {
-			return CX_TORN;
-		}
-		id->producer = len % 3;
-		id->is_short = 1;
-		return sbt_check_pattern(m, len, short_seed(id->producer, len))
-			   ? 0
-			   : CX_TORN;
-	}
-	memcpy(&id->producer, m, 4);
-	memcpy(&sum, m + 4, 4);
-	memcpy(&id->seq, m + 8, 8);
-	if (id->producer >= nprod ||
-	    len != msg_len(id->producer, id->seq, max, allow_short)) {
+	if (sbt_msg_verify(m, len, nprod, allow_short ? SBT_MSG_SHORT : 0,
+			   id) < 0) {
 		return CX_TORN;
 	}
-	if (sum !=
-	    (sbt_checksum(m + MSG_HDR, len - MSG_HDR) ^
-	     (uint32_t)mix64(((uint64_t)id->producer << 32) ^ id->seq ^ len))) {
+	if (!id->is_short &&
+	    len != msg_len(id->producer, id->seq, max, allow_short)) {
 		return CX_TORN;
 	}
 	return 0;
@@ -310,14 +192,14 @@ static int publish_msg(struct sb_ring *ring, unsigned char *buf,
 	int r;
 
 	if ((seq & 1) == 0) {
-		msg_fill(buf, len, producer, seq);
+		sbt_msg_build(buf, len, producer, seq);
 		return sb_ring_publish(ring, buf, len, timeout_ms);
 	}
 	r = sb_ring_claim(ring, len, &claim, timeout_ms);
 	if (r < 0) {
 		return r;
 	}
-	msg_fill(claim.data, len, producer, seq);
+	sbt_msg_build(claim.data, len, producer, seq);
 	return sb_ring_commit(ring, &claim);
 }
 
@@ -367,7 +249,7 @@ struct stress_shared {
 };
 
 struct stress {
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sb_ring_config cfg;
 	struct stress_shared *sh;
@@ -400,21 +282,21 @@ static void stress_setup(struct stress *st, uint32_t mode, uint32_t overflow,
 	st->cfg.slot_count = 8;
 	st->cfg.mode = mode;
 	st->cfg.overflow = overflow;
-	segs_create(&st->segs, &st->cfg);
-	segs_attach(&st->segs, &st->ring);
+	sbt_segs_create(&st->segs, &st->cfg);
+	sbt_segs_attach(&st->segs, &st->ring);
 	st->total = total;
 	for (uint32_t p = 0; p < NPROD; p++) {
 		st->count[p] = total / NPROD + (p < total % NPROD ? 1 : 0);
 	}
 	st->per_prod = st->count[0];
 	st->sh_size = sizeof(*st->sh) + NPROD * st->per_prod;
-	st->sh = shared_alloc(st->sh_size);
+	st->sh = sbt_shared_zeroed(st->sh_size);
 }
 
 static void stress_teardown(struct stress *st)
 {
 	munmap(st->sh, st->sh_size);
-	segs_destroy(&st->segs);
+	sbt_segs_destroy(&st->segs);
 }
 
 static void child_deadline_check(double deadline)
@@ -451,7 +333,7 @@ static void stress_broadcast_reader(struct stress *st, uint32_t me, int ready)
 	unsigned char buf[1024];
 	uint64_t next[NPROD] = {0};
 	double deadline = now_s() + CHILD_DEADLINE_S;
-	struct msg_id id;
+	struct sbt_msg_id id;
 	int r;
 
 	data_read_only(&st->ring);
@@ -509,7 +391,7 @@ static void stress_queue_reader(struct stress *st, uint32_t me, int ready)
 	int64_t last[NPROD] = {-1, -1, -1};
 	double deadline = now_s() + CHILD_DEADLINE_S;
 	uint64_t got = 0;
-	struct msg_id id;
+	struct sbt_msg_id id;
 	int r;
 
 	data_read_only(&st->ring);
@@ -568,7 +450,7 @@ static void stress_overwrite_reader(struct stress *st, uint32_t me, int ready)
 	int64_t last[NPROD] = {-1, -1, -1};
 	double deadline = now_s() + CHILD_DEADLINE_S;
 	uint64_t got = 0;
-	struct msg_id id;
+	struct sbt_msg_id id;
 	int r;
 
 	data_read_only(&st->ring);
@@ -757,7 +639,7 @@ struct crash_shared {
 };
 
 struct crash {
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sb_ring_config cfg;
 	struct crash_shared *sh;
@@ -772,7 +654,7 @@ static void crash_reader(struct crash *c, uint32_t me, int ready)
 	uint64_t next[MAX_PRODUCERS] = {0};
 	double deadline = now_s() + CHILD_DEADLINE_S;
 	uint64_t got = 0;
-	struct msg_id id;
+	struct sbt_msg_id id;
 	int r;
 
 	data_read_only(&c->ring);
@@ -866,7 +748,7 @@ static void claim_victim(struct crash *c, uint32_t k, int ready)
 	if (r < 0) {
 		child_fail(CX_PUBLISH, "claim", r, k);
 	}
-	msg_fill(buf, len, id, k % 3);
+	sbt_msg_build(buf, len, id, k % 3);
 	memcpy(claim.data, buf, (size_t)(k * 37u) % (len + 1));
 	pipe_put_u32(ready, k);
 	wait_for_death();
@@ -911,9 +793,9 @@ START_TEST(writer_killed_between_claim_and_commit_never_wedges_the_ring)
 					.slot_count = 4,
 					.mode = SB_RING_BROADCAST,
 					.overflow = SB_RING_BLOCK};
-	segs_create(&c.segs, &c.cfg);
-	segs_attach(&c.segs, &c.ring);
-	c.sh = shared_alloc(sizeof(*c.sh));
+	sbt_segs_create(&c.segs, &c.cfg);
+	sbt_segs_attach(&c.segs, &c.ring);
+	c.sh = sbt_shared_zeroed(sizeof(*c.sh));
 	ck_assert_int_eq(pipe(fds), 0);
 	for (uint32_t i = 0; i < CRASH_READERS; i++) {
 		readers[i] = fork_child();
@@ -992,7 +874,7 @@ START_TEST(writer_killed_between_claim_and_commit_never_wedges_the_ring)
 		CLAIM_KILLS, RANDOM_KILLS, (unsigned long long)recoveries,
 		(unsigned long long)next_seq, now_s() - t0);
 	munmap(c.sh, sizeof(*c.sh));
-	segs_destroy(&c.segs);
+	sbt_segs_destroy(&c.segs);
 }
 END_TEST
 
@@ -1033,7 +915,7 @@ static void counting_reader(struct sb_ring *ring, uint64_t total, uint32_t max,
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 	double deadline = now_s() + CHILD_DEADLINE_S;
-	struct msg_id id;
+	struct sbt_msg_id id;
 
 	data_read_only(ring);
 	if (sb_ring_reader_open(ring, SB_RING_START_LATEST, &rd) < 0) {
@@ -1089,16 +971,16 @@ START_TEST(block_subscriber_killed_and_reaped_frees_the_producer)
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = SB_RING_BLOCK};
 	uint64_t total = (uint64_t)SUB_KILLS * SUB_ROUND_MSGS;
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sub_shared *sh;
 	pid_t producer, healthy, victim;
 	uint32_t slot, hslot;
 	int fds[2];
 
-	segs_create(&segs, &cfg);
-	segs_attach(&segs, &ring);
-	sh = shared_alloc(sizeof(*sh));
+	sbt_segs_create(&segs, &cfg);
+	sbt_segs_attach(&segs, &ring);
+	sh = sbt_shared_zeroed(sizeof(*sh));
 	ck_assert_int_eq(pipe(fds), 0);
 	healthy = fork_child();
 	if (healthy == 0) {
@@ -1155,7 +1037,7 @@ START_TEST(block_subscriber_killed_and_reaped_frees_the_producer)
 	close(fds[0]);
 	close(fds[1]);
 	munmap(sh, sizeof(*sh));
-	segs_destroy(&segs);
+	sbt_segs_destroy(&segs);
 }
 END_TEST
 
@@ -1170,7 +1052,7 @@ static void peeking_victim(struct sb_ring *ring, uint32_t max, int ready)
 	struct sb_ring_reader rd;
 	const void *data;
 	uint32_t len;
-	struct msg_id id;
+	struct sbt_msg_id id;
 
 	data_read_only(ring);
 	if (sb_ring_reader_open(ring, SB_RING_START_LATEST, &rd) < 0) {
@@ -1192,7 +1074,7 @@ static void next_consumer(struct sb_ring *ring, uint32_t max, int ready)
 {
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
-	struct msg_id id;
+	struct sbt_msg_id id;
 	ssize_t n;
 
 	data_read_only(ring);
@@ -1219,7 +1101,7 @@ START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 				     .slot_count = 4,
 				     .mode = SB_RING_QUEUE,
 				     .overflow = SB_RING_BLOCK};
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	unsigned char buf[256];
@@ -1227,8 +1109,8 @@ START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 	uint32_t vslot, nslot, seq;
 	int fds[2];
 
-	segs_create(&segs, &cfg);
-	segs_attach(&segs, &ring);
+	sbt_segs_create(&segs, &cfg);
+	sbt_segs_attach(&segs, &ring);
 	ck_assert_int_eq(pipe(fds), 0);
 	for (uint32_t round = 0; round < PEEK_KILLS; round++) {
 		ck_assert_int_eq(publish_msg(&ring, buf, 0, round,
@@ -1274,7 +1156,7 @@ START_TEST(queue_consumer_killed_holding_a_peek_loses_nothing)
 			  PEEK_KILLS);
 	close(fds[0]);
 	close(fds[1]);
-	segs_destroy(&segs);
+	sbt_segs_destroy(&segs);
 }
 END_TEST
 
@@ -1307,7 +1189,7 @@ static void assert_locks_free(struct sb_ring *ring)
 static uint64_t rng_next(uint64_t *state)
 {
 	*state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-	return mix64(*state);
+	return sbt_mix64(*state);
 }
 
 static void fill_random(void *p, size_t len, uint64_t *rng)
@@ -1342,7 +1224,7 @@ static uint64_t odd_position(uint64_t cap, uint64_t *rng)
 }
 
 /* Overwrites part of the segments with random bytes; `kind` says where. */
-static void corrupt(struct segs *s, const struct sb_ring_config *cfg,
+static void corrupt(struct sbt_segs *s, const struct sb_ring_config *cfg,
 		    unsigned kind, uint64_t *rng)
 {
 	unsigned char *hdr = s->data;
@@ -1474,7 +1356,7 @@ START_TEST(random_bytes_give_errors_never_crashes)
 		    .slot_count = 1 + (uint32_t)(rng_next(&rng) % 6),
 		    .mode = 1 + (uint32_t)(rng_next(&rng) % 2),
 		    .overflow = 1 + (uint32_t)(rng_next(&rng) % 3)};
-		struct segs segs;
+		struct sbt_segs segs;
 		struct sb_ring ring, fresh;
 		struct sb_ring_reader rd;
 		unsigned char buf[8192];
@@ -1483,8 +1365,8 @@ START_TEST(random_bytes_give_errors_never_crashes)
 
 		cfg.max_message =
 		    (uint32_t)(rng_next(&rng) % (cfg.capacity / 4 + 1));
-		segs_create(&segs, &cfg);
-		segs_attach(&segs, &ring);
+		sbt_segs_create(&segs, &cfg);
+		sbt_segs_attach(&segs, &ring);
 		/* A lived-in ring: a reader, messages, some read. */
 		ck_assert_int_eq(
 		    sb_ring_reader_open(&ring, SB_RING_START_LATEST, &rd), 0);
@@ -1518,7 +1400,7 @@ START_TEST(random_bytes_give_errors_never_crashes)
 		exercise(&ring, &rng);
 		r = (int)sb_ring_receive(&rd, buf, sizeof(buf), 0);
 		ck_assert_msg(corrupt_ok(r), "receive returned %d", r);
-		segs_destroy(&segs);
+		sbt_segs_destroy(&segs);
 	}
 	for (unsigned k = 0; k < 9; k++) {
 		ck_assert_uint_gt(kinds[k], 0);
@@ -1536,18 +1418,18 @@ START_TEST(claim_at_unaligned_tail_is_refused)
 				     .slot_count = 2,
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = SB_RING_BLOCK};
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sb_ring_claim claim;
 
-	segs_create(&segs, &cfg);
-	segs_attach(&segs, &ring);
+	sbt_segs_create(&segs, &cfg);
+	sbt_segs_attach(&segs, &ring);
 	atomic_store(&ring.shm_hdr->writer_tail, 4096 - 8);
 	atomic_store(&ring.shm_hdr->writer_oldest, 4096 - 8);
 	ck_assert_int_eq(sb_ring_publish(&ring, "", 0, 0), -EBADMSG);
 	ck_assert_int_eq(sb_ring_claim(&ring, 100, &claim, 1), -EBADMSG);
 	assert_locks_free(&ring);
-	segs_destroy(&segs);
+	sbt_segs_destroy(&segs);
 }
 END_TEST
 
@@ -1562,15 +1444,15 @@ START_TEST(overwrite_reader_with_oldest_out_of_range_gets_ebadmsg)
 				     .slot_count = 2,
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = SB_RING_OVERWRITE};
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	unsigned char buf[64];
 
 	for (uint32_t mode = SB_RING_BROADCAST; mode <= SB_RING_QUEUE; mode++) {
 		cfg.mode = mode;
-		segs_create(&segs, &cfg);
-		segs_attach(&segs, &ring);
+		sbt_segs_create(&segs, &cfg);
+		sbt_segs_attach(&segs, &ring);
 		atomic_store(&ring.shm_hdr->writer_tail, 10 * 4096);
 		atomic_store(&ring.shm_hdr->writer_oldest, 0);
 		ck_assert_int_eq(
@@ -1579,7 +1461,7 @@ START_TEST(overwrite_reader_with_oldest_out_of_range_gets_ebadmsg)
 				 -EBADMSG);
 		assert_locks_free(&ring);
 		ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-		segs_destroy(&segs);
+		sbt_segs_destroy(&segs);
 	}
 }
 END_TEST
@@ -1599,7 +1481,7 @@ END_TEST
  * that a reclaim passed would read overwritten bytes (a torn payload or
  * -EBADMSG) or lose messages. Returns 0 or a nonzero step.
  */
-static int joiner(struct segs *s, int id, _Atomic int *done)
+static int joiner(struct sbt_segs *s, int id, _Atomic int *done)
 {
 	struct sb_ring ring;
 	uint64_t buf[8];
@@ -1652,15 +1534,15 @@ START_TEST(subscribers_join_while_a_writer_reclaims)
 				     .slot_count = JOINERS + 1,
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = SB_RING_BLOCK};
-	struct segs segs;
+	struct sbt_segs segs;
 	struct sb_ring ring;
 	pid_t pids[JOINERS];
 	uint64_t buf[8];
-	_Atomic int *done = shared_alloc(sizeof(*done));
+	_Atomic int *done = sbt_shared_zeroed(sizeof(*done));
 
 	atomic_store(done, 0);
-	segs_create(&segs, &cfg);
-	segs_attach(&segs, &ring);
+	sbt_segs_create(&segs, &cfg);
+	sbt_segs_attach(&segs, &ring);
 	for (int i = 0; i < JOINERS; i++) {
 		pids[i] = fork();
 		ck_assert_int_ge(pids[i], 0);
@@ -1681,7 +1563,7 @@ START_TEST(subscribers_join_while_a_writer_reclaims)
 	for (int i = 0; i < JOINERS; i++) {
 		ck_assert_int_eq(sbt_wait(pids[i]), 0);
 	}
-	segs_destroy(&segs);
+	sbt_segs_destroy(&segs);
 	munmap(done, sizeof(*done));
 }
 END_TEST

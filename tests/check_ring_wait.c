@@ -14,21 +14,14 @@
 #include "ring/ring.h"
 #include "ring/ring_layout.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/ring_segs.h"
+#include "tests/support/testutil.h"
 
 /* Bound on every wait in this file: long enough never to fire in a healthy
  * run, short enough that a hang fails the test rather than the runner. */
 #define WAIT_BOUND_MS 10000
 
-struct fixture {
-	void *data;
-	void *ctl;
-	uint64_t data_size;
-	uint64_t ctl_size;
-	struct sb_ring ring;
-};
-
-static void fixture_open(struct fixture *f, uint32_t mode)
+static void fixture_open(struct sbt_segs *f, uint32_t mode)
 {
 	struct sb_ring_config cfg = {
 	    .capacity = 4096,
@@ -38,41 +31,23 @@ static void fixture_open(struct fixture *f, uint32_t mode)
 	    .overflow = SB_RING_BLOCK,
 	};
 
-	ck_assert_int_eq(sb_ring_layout(&cfg, &f->data_size, &f->ctl_size), 0);
-	f->data = mmap(NULL, f->data_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	f->ctl = mmap(NULL, f->ctl_size, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ck_assert_ptr_ne(f->data, MAP_FAILED);
-	ck_assert_ptr_ne(f->ctl, MAP_FAILED);
-	ck_assert_int_eq(
-	    sb_ring_format(f->data, f->data_size, f->ctl, f->ctl_size, &cfg),
-	    0);
-	ck_assert_int_eq(sb_ring_attach(&f->ring, f->data, f->data_size, f->ctl,
-					f->ctl_size),
-			 0);
+	sbt_segs_open(f, &cfg);
 }
 
-static void fixture_close(struct fixture *f)
-{
-	munmap(f->data, f->data_size);
-	munmap(f->ctl, f->ctl_size);
-}
-
-static uint32_t data_waiters(const struct fixture *f)
+static uint32_t data_waiters(const struct sbt_segs *f)
 {
 	return atomic_load_explicit(&f->ring.shm_ctl->data_waiters,
 				    memory_order_seq_cst);
 }
 
-static uint32_t sleeping(const struct fixture *f, uint32_t slot)
+static uint32_t sleeping(const struct sbt_segs *f, uint32_t slot)
 {
 	return atomic_load_explicit(&f->ring.shm_slots[slot].sub_sleeping,
 				    memory_order_seq_cst);
 }
 
 /* Polls (bounded) until `slot` has `n` sleepers; returns 1 if it did. */
-static int wait_sleepers(const struct fixture *f, uint32_t slot, uint32_t n)
+static int wait_sleepers(const struct sbt_segs *f, uint32_t slot, uint32_t n)
 {
 	for (int i = 0; i < WAIT_BOUND_MS; i++) {
 		if (sleeping(f, slot) == n) {
@@ -111,7 +86,7 @@ static void watch_start(struct watch *w, const struct sb_ring_reader *rd)
 
 START_TEST(empty_does_not_wait_with_timeout_zero)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 
 	fixture_open(&f, SB_RING_BROADCAST);
@@ -124,13 +99,13 @@ START_TEST(empty_does_not_wait_with_timeout_zero)
 	ck_assert_int_eq(sb_ring_wait_readable(&rd, 0, NULL, 0), 0);
 	ck_assert_uint_eq(data_waiters(&f), 0);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
 START_TEST(times_out_when_nothing_comes)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 
 	fixture_open(&f, SB_RING_BROADCAST);
@@ -140,13 +115,13 @@ START_TEST(times_out_when_nothing_comes)
 	ck_assert_uint_eq(data_waiters(&f), 0);
 	ck_assert_uint_eq(sleeping(&f, rd.slot), 0);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
 START_TEST(bad_arguments)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 
 	fixture_open(&f, SB_RING_BROADCAST);
@@ -157,13 +132,13 @@ START_TEST(bad_arguments)
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
 	ck_assert_int_eq(sb_ring_wait_readable(&rd, 0, NULL, 0), -EINVAL);
 	ck_assert_uint_eq(sb_ring_reader_position(NULL), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
 START_TEST(woken_by_a_commit)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct watch w;
 
@@ -179,13 +154,13 @@ START_TEST(woken_by_a_commit)
 	ck_assert_uint_eq(data_waiters(&f), 0);
 	ck_assert_uint_eq(sleeping(&f, rd.slot), 0);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
 START_TEST(stop_is_prompt)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct watch w;
 
@@ -201,13 +176,13 @@ START_TEST(stop_is_prompt)
 	ck_assert_int_eq(w.result, -ECANCELED);
 	ck_assert_uint_eq(data_waiters(&f), 0);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
 START_TEST(stop_set_before_the_wait)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	_Atomic uint32_t stop = 1;
 
@@ -217,7 +192,7 @@ START_TEST(stop_set_before_the_wait)
 	ck_assert_int_eq(sb_ring_wait_readable(&rd, 0, &stop, WAIT_BOUND_MS),
 			 -ECANCELED);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -239,7 +214,7 @@ static void *receive_main(void *arg)
 
 START_TEST(reader_and_watcher_share_a_slot)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct watch w;
 	struct blocked_reader b = {0};
@@ -260,13 +235,13 @@ START_TEST(reader_and_watcher_share_a_slot)
 	ck_assert_uint_eq(data_waiters(&f), 0);
 	ck_assert_uint_eq(sleeping(&f, rd.slot), 0);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
 START_TEST(reaped_slot_gives_back_once)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct watch w;
 
@@ -284,13 +259,13 @@ START_TEST(reaped_slot_gives_back_once)
 	ck_assert_int_eq(w.result, 0);
 	ck_assert_uint_eq(data_waiters(&f), 0);
 	ck_assert_uint_eq(sleeping(&f, rd.slot), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
 START_TEST(position_follows_the_cursor)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd, q1, q2;
 	char buf[16];
 
@@ -303,7 +278,7 @@ START_TEST(position_follows_the_cursor)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 4);
 	ck_assert_uint_eq(sb_ring_reader_position(&rd), 32);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 
 	/* Queue: every consumer reports the shared cursor. */
 	fixture_open(&f, SB_RING_QUEUE);
@@ -316,13 +291,13 @@ START_TEST(position_follows_the_cursor)
 	ck_assert_int_eq(sb_ring_wait_readable(&q2, 32, NULL, 0), -EAGAIN);
 	ck_assert_int_eq(sb_ring_reader_close(&q1), 0);
 	ck_assert_int_eq(sb_ring_reader_close(&q2), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
 /* ---- fenced commits (commit_fence, "Fenced commits" in ring.c) ---- */
 
-static uint32_t commit_fence(const struct fixture *f)
+static uint32_t commit_fence(const struct sbt_segs *f)
 {
 	return atomic_load_explicit(&f->ring.shm_ctl->commit_fence,
 				    memory_order_seq_cst);
@@ -335,7 +310,7 @@ static uint32_t commit_fence(const struct fixture *f)
  */
 START_TEST(a_sleeper_arms_fenced_commits_and_quiet_commits_disarm)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	char buf[16];
 
@@ -364,7 +339,7 @@ START_TEST(a_sleeper_arms_fenced_commits_and_quiet_commits_disarm)
 	ck_assert_uint_eq(commit_fence(&f),
 			  2 * SB_RING_FENCE_GEN | SB_RING_FENCE_ARMED);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -373,7 +348,7 @@ END_TEST
  * fence; quiet commits bring it back to a known state. */
 START_TEST(a_garbage_commit_fence_still_wakes_sleepers)
 {
-	struct fixture f;
+	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct watch w;
 
@@ -393,7 +368,7 @@ START_TEST(a_garbage_commit_fence_still_wakes_sleepers)
 	ck_assert_uint_eq(commit_fence(&f) & SB_RING_FENCE_STATE,
 			  SB_RING_FENCE_OFF);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
-	fixture_close(&f);
+	sbt_segs_destroy(&f);
 }
 END_TEST
 
@@ -436,7 +411,7 @@ static int pong(struct sb_ring_reader *in, struct sb_ring *back)
  */
 START_TEST(blocking_ping_pong_loses_no_wakeup)
 {
-	struct fixture there, back;
+	struct sbt_segs there, back;
 	struct sb_ring_reader to_child, to_parent;
 	uint32_t armed_seen = 0;
 	struct pp_msg m = {.kind = 'P', .round = 0};
@@ -491,8 +466,8 @@ START_TEST(blocking_ping_pong_loses_no_wakeup)
 	ck_assert_uint_gt(commit_fence(&there) / SB_RING_FENCE_GEN, 1);
 	ck_assert_int_eq(sb_ring_reader_close(&to_child), 0);
 	ck_assert_int_eq(sb_ring_reader_close(&to_parent), 0);
-	fixture_close(&there);
-	fixture_close(&back);
+	sbt_segs_destroy(&there);
+	sbt_segs_destroy(&back);
 }
 END_TEST
 

@@ -23,10 +23,10 @@
 #include "include/shmbus/shmbus.h"
 #include "ring/ring_layout.h"
 #include "ring/shm_lock.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define NOBODY 65534
 

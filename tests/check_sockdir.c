@@ -33,9 +33,9 @@
 
 #include "include/shmbus/shmbus.h"
 #include "ring/ring.h"
-#include "tests/broker_harness.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/testutil.h"
 
 #define NOBODY 65534 /* plays the other user: a squatter, a fake broker */
 #define OTHER  65533 /* a client that is neither root nor NOBODY */
@@ -46,14 +46,6 @@ static char *join_path(const char *dir, const char *name)
 
 	ck_assert_int_ge(asprintf(&p, "%s/%s", dir, name), 0);
 	return p;
-}
-
-/* Becomes `uid` (and gid) for good; exits 99 if that fails. */
-static void become(uid_t uid)
-{
-	if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0) {
-		_exit(99);
-	}
 }
 
 /* ---- the broker: whose directory ----------------------------------------- */
@@ -559,7 +551,9 @@ static struct fake fake_start(const char *path, uid_t uid, enum fake_memory how)
 		close(ready[0]);
 		close(report[0]);
 		if (uid != 0) {
-			become(uid);
+			if (sbt_become(uid) < 0) {
+				_exit(99);
+			}
 		}
 		umask(0);
 		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -604,7 +598,9 @@ static int connect_as_other(const char *path, const char *user, int want)
 		shmbus *bus = NULL;
 		int r;
 
-		become(OTHER);
+		if (sbt_become(OTHER) < 0) {
+			_exit(99);
+		}
 		if (user != NULL) {
 			setenv("SHMBUS_BROKER_USER", user, 1);
 		} else {

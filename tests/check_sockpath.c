@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wire/sockpath.h"
 #include "tests/suites.h"
+#include "wire/sockpath.h"
 
 START_TEST(precedence_of_the_three_sources)
 {

@@ -23,35 +23,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ring/ring.h"
 #include "sys/barrier.h"
 #include "sys/deadline.h"
 #include "sys/futex.h"
 #include "sys/identity.h"
-#include "ring/ring.h"
 #include "ring/ring_layout.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/ring_segs.h"
+#include "tests/support/testutil.h"
 
 #define MSG_LEN	   40u
 #define TIMEOUT_MS 5000
 
-struct segs {
-	void *data;
-	void *ctl;
-	uint64_t data_size;
-	uint64_t ctl_size;
-};
-
-static void *shared_zeroed(uint64_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_ptr_ne(p, MAP_FAILED);
-	return p;
-}
-
-static void segs_create(struct segs *s, uint32_t overflow)
+static void segs_create(struct sbt_segs *s, uint32_t overflow)
 {
 	struct sb_ring_config cfg = {
 	    .capacity = 1u << 16,
@@ -61,24 +46,17 @@ static void segs_create(struct segs *s, uint32_t overflow)
 	    .overflow = overflow,
 	};
 
-	ck_assert_int_eq(sb_ring_layout(&cfg, &s->data_size, &s->ctl_size), 0);
-	s->data = shared_zeroed(s->data_size);
-	s->ctl = shared_zeroed(s->ctl_size);
-	ck_assert_int_eq(
-	    sb_ring_format(s->data, s->data_size, s->ctl, s->ctl_size, &cfg),
-	    0);
+	sbt_segs_create(s, &cfg);
 }
 
-static void segs_attach(const struct segs *s, struct sb_ring *ring)
+static void segs_attach(const struct sbt_segs *s, struct sb_ring *ring)
 {
-	ck_assert_int_eq(
-	    sb_ring_attach(ring, s->data, s->data_size, s->ctl, s->ctl_size),
-	    0);
+	sbt_segs_attach(s, ring);
 	ring->spin = 10;
 }
 
 /* A block-policy ring with `ring` attached and `rd` reading from now on. */
-static void open_block_ring(struct segs *s, struct sb_ring *ring,
+static void open_block_ring(struct sbt_segs *s, struct sb_ring *ring,
 			    struct sb_ring_reader *rd)
 {
 	segs_create(s, SB_RING_BLOCK);
@@ -87,14 +65,8 @@ static void open_block_ring(struct segs *s, struct sb_ring *ring,
 			 0);
 }
 
-static void segs_destroy(struct segs *s)
-{
-	munmap(s->data, s->data_size);
-	munmap(s->ctl, s->ctl_size);
-}
-
 /* What only writers write: in the data segment's header. */
-static struct sb_ring_wctl *ctl_of(const struct segs *s)
+static struct sb_ring_wctl *ctl_of(const struct sbt_segs *s)
 {
 	return &((struct sb_ring_header *)s->data)->wctl;
 }
@@ -127,7 +99,7 @@ static void receive_range(struct sb_ring_reader *rd, uint32_t first,
 }
 
 /* The thread id of the solo writer, 0 when there is none. */
-static uint32_t solo_tid(const struct segs *s)
+static uint32_t solo_tid(const struct sbt_segs *s)
 {
 	uint32_t e = atomic_load(&ctl_of(s)->solo);
 
@@ -138,7 +110,7 @@ static uint32_t solo_tid(const struct segs *s)
 }
 
 /* Whether some solo entry is marked busy. */
-static int any_solo_busy(const struct segs *s)
+static int any_solo_busy(const struct sbt_segs *s)
 {
 	for (uint32_t i = 0; i < SB_RING_SOLO_ENTRIES; i++) {
 		if (atomic_load(&ctl_of(s)->solo_busy[i]) != 0) {
@@ -156,7 +128,7 @@ static uint32_t expected_solo(void)
 
 START_TEST(solo_is_granted_after_a_streak_and_revoked_by_another_writer)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	uint32_t i = 0;
@@ -195,7 +167,7 @@ START_TEST(solo_is_granted_after_a_streak_and_revoked_by_another_writer)
 	receive_range(&rd, 200, 202);
 	ck_assert_uint_eq(atomic_load(&ring.shm_hdr->writer_next_seq), 202);
 	sb_ring_reader_close(&rd);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 
@@ -203,7 +175,7 @@ END_TEST
  * record written past the tail. With `reap` the parent reaps it first. */
 static void solo_writer_dies_busy(int reap)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	int pipefd[2];
@@ -265,7 +237,7 @@ static void solo_writer_dies_busy(int reap)
 		ck_assert_int_eq(sbt_wait(pid), -SIGKILL);
 	}
 	sb_ring_reader_close(&rd);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 
 START_TEST(solo_writer_killed_mid_publish_is_repaired_by_the_next)
@@ -293,7 +265,7 @@ static void hostile_solo(struct sb_ring_wctl *ctl, uint32_t pid, uint32_t tid,
 
 START_TEST(hostile_solo_fields_cost_at_most_the_timeout)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring ring;
 	struct sb_ring_wctl *ctl;
 	pid_t sleeper;
@@ -328,7 +300,7 @@ START_TEST(hostile_solo_fields_cost_at_most_the_timeout)
 	ck_assert_int_eq(sb_ring_publish(&ring, "x", 1, 0), 0);
 	ck_assert_uint_eq(atomic_load(&ctl->solo), 0);
 	ck_assert_uint_eq(atomic_load(&ring.shm_hdr->writer_next_seq), 4);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 
@@ -340,7 +312,7 @@ END_TEST
  */
 static void two_handles_alternate(uint32_t overflow)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring a, b;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024], want[1024];
@@ -380,7 +352,7 @@ static void two_handles_alternate(uint32_t overflow)
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
 	ck_assert_uint_eq(atomic_load(&a.shm_hdr->writer_next_seq), 20000);
 	sb_ring_reader_close(&rd);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 
 START_TEST(two_handles_in_one_thread_never_use_stale_positions)
@@ -392,7 +364,7 @@ END_TEST
 
 /* Becomes the solo writer of `ring` (where the kernel allows), with
  * messages first..first+SB_RING_SOLO_AFTER. Returns the next number. */
-static uint32_t become_solo(const struct segs *s, struct sb_ring *ring,
+static uint32_t become_solo(const struct sbt_segs *s, struct sb_ring *ring,
 			    uint32_t first)
 {
 	uint32_t i = first;
@@ -406,7 +378,7 @@ static uint32_t become_solo(const struct segs *s, struct sb_ring *ring,
 
 START_TEST(solo_claims_commit_abort_and_refuse_a_nested_publish)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	struct sb_ring_claim claim;
@@ -432,7 +404,7 @@ START_TEST(solo_claims_commit_abort_and_refuse_a_nested_publish)
 	receive_range(&rd, 0, i);
 	ck_assert_uint_eq(atomic_load(&ring.shm_hdr->writer_next_seq), i);
 	sb_ring_reader_close(&rd);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 
@@ -444,7 +416,7 @@ END_TEST
  */
 START_TEST(solo_writer_refuses_a_misaligned_tail)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	struct sb_ring_claim claim;
@@ -468,13 +440,13 @@ START_TEST(solo_writer_refuses_a_misaligned_tail)
 	ck_assert_int_eq(publish_nth(&ring, i), 0);
 	receive_range(&rd, 0, i + 1);
 	sb_ring_reader_close(&rd);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 
 START_TEST(claims_alone_earn_solo)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	struct sb_ring_claim claim;
@@ -492,13 +464,13 @@ START_TEST(claims_alone_earn_solo)
 	ck_assert_uint_eq(solo_tid(&s), expected_solo());
 	receive_range(&rd, 0, i);
 	sb_ring_reader_close(&rd);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 
 START_TEST(a_locked_claim_by_the_solo_writer_gives_solo_up)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	struct sb_ring_claim claim;
@@ -523,7 +495,7 @@ START_TEST(a_locked_claim_by_the_solo_writer_gives_solo_up)
 	ck_assert_int_eq(sb_ring_abort(&ring, &claim), 0);
 	ck_assert_int_eq(sb_ring_publish(&ring, buf, 1, 0), 0);
 	sb_ring_reader_close(&rd);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 
@@ -539,7 +511,7 @@ END_TEST
 #define HANDOVER_EACH 30000u
 #define HANDOVER_BURST (SB_RING_SOLO_AFTER + 36)
 
-static void handover_writer(const struct segs *s, uint32_t w)
+static void handover_writer(const struct sbt_segs *s, uint32_t w)
 {
 	struct sb_ring ring;
 	unsigned char buf[MSG_LEN];
@@ -565,7 +537,7 @@ static void handover_writer(const struct segs *s, uint32_t w)
 
 START_TEST(solo_hand_over_under_contention_loses_nothing)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	uint32_t next[HANDOVER_WRITERS] = {0};
@@ -602,7 +574,7 @@ START_TEST(solo_hand_over_under_contention_loses_nothing)
 	ck_assert_uint_eq(atomic_load(&ring.shm_hdr->writer_next_seq),
 	                  HANDOVER_WRITERS * HANDOVER_EACH);
 	sb_ring_reader_close(&rd);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 
@@ -613,7 +585,7 @@ END_TEST
  */
 START_TEST(solo_entries_are_reused_once_their_owner_is_dead)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	struct sb_ring_wctl *ctl;
@@ -672,7 +644,7 @@ START_TEST(solo_entries_are_reused_once_their_owner_is_dead)
 	ck_assert_int_eq(publish_nth(&ring, i++), 0);
 	receive_range(&rd, i - 2 * SB_RING_SOLO_AFTER - 11, i);
 	sb_ring_reader_close(&rd);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 
@@ -683,7 +655,7 @@ END_TEST
  * thread holds while it waits for the claim (with -1 on both sides, for
  * ever).
  */
-static struct segs revoke_segs;
+static struct sbt_segs revoke_segs;
 
 static void *publish_waiting_for_ever(void *arg)
 {
@@ -718,7 +690,7 @@ START_TEST(a_nested_publish_is_refused_while_solo_is_being_revoked)
 	ck_assert_int_eq(sb_ring_commit(&ring, &claim), 0);
 	ck_assert_int_eq(pthread_join(t, &ret), 0);
 	ck_assert_int_eq((int)(intptr_t)ret, 0);
-	segs_destroy(&revoke_segs);
+	sbt_segs_destroy(&revoke_segs);
 }
 END_TEST
 
@@ -729,7 +701,7 @@ END_TEST
  */
 START_TEST(a_child_forked_without_atfork_handlers_is_not_solo)
 {
-	struct segs s;
+	struct sbt_segs s;
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	uint32_t i;
@@ -753,7 +725,7 @@ START_TEST(a_child_forked_without_atfork_handlers_is_not_solo)
 	ck_assert_int_eq(sbt_wait(pid), 0);
 	receive_range(&rd, 0, i + 1);
 	sb_ring_reader_close(&rd);
-	segs_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 

@@ -26,10 +26,11 @@
 #include <unistd.h>
 
 #include "shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/msg.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define NOBODY	    65534
 #define TOPIC	    "t/tamper"

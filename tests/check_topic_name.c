@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "wire/topic_name.h"
 #include "tests/suites.h"
+#include "wire/topic_name.h"
 
 static void assert_refused(const char *name, const char *why_expected)
 {

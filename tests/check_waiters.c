@@ -20,20 +20,13 @@
 #include "ring/ring.h"
 #include "ring/ring_layout.h"
 #include "tests/suites.h"
-#include "tests/testutil.h"
+#include "tests/support/ring_segs.h"
+#include "tests/support/testutil.h"
 
 #define WAIT_LIMIT_MS 10000
 
 /* A ring in MAP_SHARED anonymous memory, so forked children share it. */
-struct shared_ring {
-	void *data;
-	void *ctl;
-	uint64_t data_size;
-	uint64_t ctl_size;
-	struct sb_ring ring;
-};
-
-static void ring_create(struct shared_ring *s, uint32_t overflow)
+static void ring_create(struct sbt_segs *s, uint32_t overflow)
 {
 	struct sb_ring_config cfg = {.capacity = 4096,
 				     .max_message = 1024,
@@ -41,25 +34,7 @@ static void ring_create(struct shared_ring *s, uint32_t overflow)
 				     .mode = SB_RING_BROADCAST,
 				     .overflow = overflow};
 
-	ck_assert_int_eq(sb_ring_layout(&cfg, &s->data_size, &s->ctl_size), 0);
-	s->data = mmap(NULL, s->data_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	s->ctl = mmap(NULL, s->ctl_size, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ck_assert_ptr_ne(s->data, MAP_FAILED);
-	ck_assert_ptr_ne(s->ctl, MAP_FAILED);
-	ck_assert_int_eq(
-	    sb_ring_format(s->data, s->data_size, s->ctl, s->ctl_size, &cfg),
-	    0);
-	ck_assert_int_eq(sb_ring_attach(&s->ring, s->data, s->data_size, s->ctl,
-					s->ctl_size),
-			 0);
-}
-
-static void ring_destroy(struct shared_ring *s)
-{
-	munmap(s->data, s->data_size);
-	munmap(s->ctl, s->ctl_size);
+	sbt_segs_open(s, &cfg);
 }
 
 /* Fills the ring until a publish without waiting fails. */
@@ -107,7 +82,7 @@ static void kill_wait(pid_t pid)
 
 START_TEST(a_writer_killed_while_waiting_is_reaped)
 {
-	struct shared_ring s;
+	struct sbt_segs s;
 	struct sb_ring_ctl *ctl;
 	struct sb_ring_reader rd;
 	char buf[1024];
@@ -152,7 +127,7 @@ START_TEST(a_writer_killed_while_waiting_is_reaped)
 	}
 	ck_assert_uint_eq(atomic_load(&ctl->space_seq), seq_before);
 	sb_ring_reader_close(&rd);
-	ring_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 
@@ -160,7 +135,7 @@ END_TEST
  * waiters on the way, without any broker. */
 START_TEST(a_lock_recovery_reaps_dead_waiters)
 {
-	struct shared_ring s;
+	struct sbt_segs s;
 	struct sb_ring_reader rd;
 	struct sb_ring_claim claim;
 	char buf[1024];
@@ -198,7 +173,7 @@ START_TEST(a_lock_recovery_reaps_dead_waiters)
 	close(fds[0]);
 	close(fds[1]);
 	sb_ring_reader_close(&rd);
-	ring_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 
@@ -207,7 +182,7 @@ END_TEST
 START_TEST(more_waiters_than_entries_all_get_through)
 {
 	enum { WRITERS = SB_RING_MAX_SPACE_WAITERS + 6 };
-	struct shared_ring s;
+	struct sbt_segs s;
 	struct sb_ring_reader rd;
 	char buf[1024];
 	pid_t pids[WRITERS];
@@ -232,7 +207,7 @@ START_TEST(more_waiters_than_entries_all_get_through)
 	}
 	ck_assert_uint_eq(atomic_load(&s.ring.shm_wctl->space_waiters), 0);
 	sb_ring_reader_close(&rd);
-	ring_destroy(&s);
+	sbt_segs_destroy(&s);
 }
 END_TEST
 

@@ -34,9 +34,10 @@
 #include <unistd.h>
 
 #include "include/shmbus/shmbus.h"
-#include "tests/broker_harness.h"
-#include "tests/rawclient.h"
-#include "tests/testutil.h"
+#include "tests/support/broker_harness.h"
+#include "tests/support/msg.h"
+#include "tests/support/rawclient.h"
+#include "tests/support/testutil.h"
 
 #define IO_TIMEOUT_MS 10000 /* any single wait longer than this: deadlock */
 #define MAX_PAYLOAD   400
@@ -86,38 +87,24 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
 
 /* ---- messages ------------------------------------------------------------ */
 
-struct msg_head {
-	uint32_t producer;
-	uint32_t len; /* payload bytes after the head */
-	uint64_t seq;
-};
-
-static uint32_t seed_of(uint32_t producer, uint64_t seq)
-{
-	return (uint32_t)(producer * 2654435761u) ^ (uint32_t)(seq * 40503u);
-}
-
-/* Builds message `seq` of `producer` in buf; returns its length. */
+/* Builds message `seq` of `producer` (tests/support/msg.h) in buf, of a
+ * length chosen by `r`; returns it. */
 static size_t make_msg(unsigned char *buf, uint32_t producer, uint64_t seq,
 		       uint64_t r)
 {
-	struct msg_head h = {producer, (uint32_t)(r % MAX_PAYLOAD), seq};
+	size_t len = SBT_MSG_HEAD + (size_t)(r % MAX_PAYLOAD);
 
-	memcpy(buf, &h, sizeof(h));
-	sbt_fill_pattern(buf + sizeof(h), h.len, seed_of(producer, seq));
-	return sizeof(h) + h.len;
+	sbt_msg_build(buf, len, producer, seq);
+	return len;
 }
 
 /* Checks a delivered message; fills *h. Returns 0 or 1 (failure noted). */
-static int check_msg(const void *data, size_t len, struct msg_head *h)
+static int check_msg(const void *data, size_t len, struct sbt_msg_id *h)
 {
-	if (len < sizeof(*h)) {
+	if (len < SBT_MSG_HEAD) {
 		return fail("short message: %zu bytes", len);
 	}
-	memcpy(h, data, sizeof(*h));
-	if (h->len != len - sizeof(*h) ||
-	    sbt_check_pattern((const unsigned char *)data + sizeof(*h), h->len,
-			      seed_of(h->producer, h->seq)) != 1) {
+	if (sbt_msg_verify(data, len, UINT32_MAX, 0, h) < 0) {
 		return fail("torn or corrupted message: producer %" PRIu32
 			    " seq %" PRIu64 " len %zu",
 			    h->producer, h->seq, len);
@@ -129,7 +116,7 @@ static int check_msg(const void *data, size_t len, struct msg_head *h)
 static int publish_one(shmbus_pub *pub, uint32_t producer, uint64_t seq,
 		       uint64_t r)
 {
-	unsigned char buf[sizeof(struct msg_head) + MAX_PAYLOAD];
+	unsigned char buf[SBT_MSG_HEAD + MAX_PAYLOAD];
 	size_t len = make_msg(buf, producer, seq, r);
 	void *dst;
 	int e;
@@ -245,11 +232,11 @@ static int live_producer(const char *socket, uint32_t topic_id, int ready)
 static int live_subscriber(const char *socket, uint32_t topic_id, int ready)
 {
 	static uint64_t next[65536];
-	unsigned char buf[sizeof(struct msg_head) + MAX_PAYLOAD];
+	unsigned char buf[SBT_MSG_HEAD + MAX_PAYLOAD];
 	char topic[32];
 	shmbus *bus;
 	shmbus_sub *sub;
-	struct msg_head h;
+	struct sbt_msg_id h;
 
 	snprintf(topic, sizeof(topic), "cm/%" PRIu32, topic_id);
 	if (shmbus_connect(socket, "live-subscriber", &bus) < 0 ||
@@ -317,7 +304,7 @@ static int victim_subscriber(const char *socket, uint32_t id, int ready)
 {
 	shmbus *bus;
 	shmbus_sub *sub;
-	struct msg_head h;
+	struct sbt_msg_id h;
 
 	if (shmbus_connect(socket, "victim", &bus) < 0 ||
 	    shmbus_sub_open(bus, "cm/2", SHMBUS_START_LATEST, &sub) < 0) {
@@ -350,7 +337,7 @@ static int victim_consumer(const char *socket, uint32_t id, int ready)
 {
 	shmbus *bus;
 	shmbus_sub *sub;
-	struct msg_head h;
+	struct sbt_msg_id h;
 	const void *data;
 	size_t len;
 	int e;

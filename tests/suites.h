@@ -33,8 +33,10 @@
 	X(message)                                                             \
 	X(fuzz_regressions)                                                    \
 	X(config)                                                              \
+	X(size)                                                                \
 	X(broker)                                                              \
 	X(bus)                                                                 \
+	X(linger)                                                              \
 	X(cli)                                                                 \
 	X(restart)                                                             \
 	X(adopt)                                                               \

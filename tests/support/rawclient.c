@@ -1,7 +1,7 @@
 /*
  * rawclient.c - see rawclient.h.
  */
-#include "tests/rawclient.h"
+#include "tests/support/rawclient.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -65,6 +65,19 @@ static void drop_reply(struct sbt_rc *c)
 	c->nfds = 0;
 	cJSON_Delete(c->reply);
 	c->reply = NULL;
+}
+
+int sbt_rc_hello_or_refusal(struct sbt_rc *c, const char *path)
+{
+	int r = sbt_rc_connect(c, path, 5000);
+
+	if (r == 0) {
+		/* A refusal may close the connection before the hello
+		 * arrives (EPIPE here): it is still there to read. */
+		sbt_rc_send(c, "{\"op\":\"hello\",\"id\":1,\"version\":1}");
+		r = sbt_rc_recv(c);
+	}
+	return r < 0 ? r : sbt_rc_code(c);
 }
 
 void sbt_rc_close(struct sbt_rc *c)
@@ -251,6 +264,15 @@ int sbt_rc_code(const struct sbt_rc *c)
 	}
 	return sb_msg_errno_from_name(
 	    cJSON_GetStringValue(cJSON_GetObjectItem(e, "code")));
+}
+
+const char *sbt_rc_message(const struct sbt_rc *c)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(c->reply, "error");
+	const char *m = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(e, "message"));
+
+	return m != NULL ? m : "(no error)";
 }
 
 const cJSON *sbt_rc_result(const struct sbt_rc *c)

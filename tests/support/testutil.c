@@ -1,7 +1,7 @@
 /*
  * testutil.c - see testutil.h.
  */
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -77,6 +77,16 @@ uint32_t sbt_checksum(const void *data, size_t len)
 	return h;
 }
 
+uint64_t sbt_mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
 /* xorshift32 stream: cheap, and every byte depends on the seed. */
 static uint32_t next_word(uint32_t *state)
 {
@@ -119,37 +129,6 @@ const char *sbt_bindir(void)
 	return dir != NULL && dir[0] != '\0' ? dir : "build/plain";
 }
 
-size_t sbt_make_msg(unsigned char *buf, uint32_t seq, uint32_t producer)
-{
-	size_t len = SBT_MSG_HEADER + (seq * 7 + producer * 13) % 200;
-	uint32_t sum;
-
-	memcpy(buf, &seq, 4);
-	memcpy(buf + 4, &producer, 4);
-	sbt_fill_pattern(buf + 8, len - SBT_MSG_HEADER, seq ^ (producer << 24));
-	sum = sbt_checksum(buf, len - 4);
-	memcpy(buf + len - 4, &sum, 4);
-	return len;
-}
-
-int sbt_check_msg(const unsigned char *buf, size_t len, uint32_t producers,
-                  uint32_t *seq, uint32_t *producer)
-{
-	uint32_t sum;
-
-	if (len < SBT_MSG_HEADER) {
-		return -1;
-	}
-	memcpy(seq, buf, 4);
-	memcpy(producer, buf + 4, 4);
-	memcpy(&sum, buf + len - 4, 4);
-	if (*producer >= producers || sum != sbt_checksum(buf, len - 4) ||
-	    len != SBT_MSG_HEADER + (*seq * 7 + *producer * 13) % 200) {
-		return -1;
-	}
-	return 0;
-}
-
 void *sbt_shared_alloc(size_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -158,12 +137,56 @@ void *sbt_shared_alloc(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int sbt_become_nobody(void)
+int sbt_become(uid_t uid)
 {
-	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0) {
+	if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0) {
 		return -errno;
 	}
-	return geteuid() == 65534 ? 0 : -EPERM;
+	return geteuid() == uid ? 0 : -EPERM;
+}
+
+int sbt_become_nobody(void)
+{
+	return sbt_become(65534);
+}
+
+int sbt_write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int r = 0;
+
+	if (f == NULL) {
+		return -errno;
+	}
+	if (fwrite(data, 1, len, f) != len) {
+		r = -EIO;
+	}
+	if (fclose(f) != 0 && r == 0) {
+		r = -errno;
+	}
+	return r;
+}
+
+int sbt_wait_flag(_Atomic uint32_t *p, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		if (atomic_load(p) != 0) {
+			return 1;
+		}
+		sbt_sleep_ms(1);
+	}
+	return 0;
+}
+
+int sbt_wait_u64(_Atomic uint64_t *p, uint64_t want, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		if (atomic_load(p) >= want) {
+			return 1;
+		}
+		sbt_sleep_ms(1);
+	}
+	return 0;
 }
 
 void sbt_sleep_ms(int ms)

@@ -79,4 +79,13 @@ int sbt_broker_log_wait(const struct sbt_broker *b, const char *text);
  * or -signal. For start-up failures such as bad config files. */
 int sbt_run_shmbusd(const char *const *argv, char *err, size_t errlen);
 
+/*
+ * For Check tests (these assert): sbt_broker_start() that must succeed,
+ * and the same with the directory opened to every uid (mode 0755), so
+ * that peers of other uids reach the socket and only the broker's rules
+ * refuse them.
+ */
+void sbt_broker_up(struct sbt_broker *b, const char *config_json);
+void sbt_broker_up_shared(struct sbt_broker *b, const char *config_json);
+
 #endif

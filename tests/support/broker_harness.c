@@ -1,8 +1,9 @@
 /*
  * broker_harness.c - see broker_harness.h.
  */
-#include "tests/broker_harness.h"
+#include "tests/support/broker_harness.h"
 
+#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -19,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/testutil.h"
+#include "tests/support/testutil.h"
 
 #define MAX_ARGS 32
 
@@ -272,4 +273,17 @@ int sbt_run_shmbusd(const char *const *argv, char *err, size_t errlen)
 	}
 	close(pipefd[0]);
 	return sbt_wait(pid);
+}
+
+void sbt_broker_up(struct sbt_broker *b, const char *config_json)
+{
+	int r = sbt_broker_start(b, config_json, NULL);
+
+	ck_assert_msg(r == 0, "broker did not start (%d)", r);
+}
+
+void sbt_broker_up_shared(struct sbt_broker *b, const char *config_json)
+{
+	sbt_broker_up(b, config_json);
+	ck_assert_int_eq(chmod(b->dir, 0755), 0);
 }

@@ -29,6 +29,11 @@ int sbt_rc_connect(struct sbt_rc *c, const char *path, int timeout_ms);
  * error code. */
 int sbt_rc_hello(struct sbt_rc *c, const char *path, const char *name);
 
+/* Connects and says hello (no name), for peers the broker may refuse: a
+ * refusal that closes the connection before the hello arrives is still
+ * read. Returns the hello's error code (0: admitted) or -errno. */
+int sbt_rc_hello_or_refusal(struct sbt_rc *c, const char *path);
+
 /* Closes the socket and frees the reply and its descriptors. */
 void sbt_rc_close(struct sbt_rc *c);
 
@@ -55,6 +60,9 @@ __attribute__((format(printf, 2, 3))) int sbt_rc_call(struct sbt_rc *c,
 
 /* The last reply's error code as a negative errno, or 0. */
 int sbt_rc_code(const struct sbt_rc *c);
+
+/* The last reply's error message, or "(no error)". */
+const char *sbt_rc_message(const struct sbt_rc *c);
 
 /* The last reply's "result" object, or NULL. */
 const cJSON *sbt_rc_result(const struct sbt_rc *c);
