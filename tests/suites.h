@@ -40,7 +40,8 @@
 	X(cli)                                                                 \
 	X(restart)                                                             \
 	X(adopt)                                                               \
-	X(tamper)
+	X(tamper)                                                              \
+	X(stats)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)
