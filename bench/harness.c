@@ -131,8 +131,9 @@ static uint64_t warmup_for(uint64_t count)
 static uint64_t latency_warmup(const struct bench_opts *o, size_t size,
 			       uint64_t count)
 {
-	size_t record = (size + SB_RING_RECORD_HEADER + SB_RING_RECORD_ALIGN -
-			 1) & ~(size_t)(SB_RING_RECORD_ALIGN - 1);
+	size_t record =
+	    (size + SB_RING_RECORD_HEADER + SB_RING_RECORD_ALIGN - 1) &
+	    ~(size_t)(SB_RING_RECORD_ALIGN - 1);
 	uint64_t lap = o->ring_bytes / record + 1;
 	uint64_t w = warmup_for(count);
 

@@ -19,7 +19,7 @@
 static void *shared(uint64_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -43,8 +43,13 @@ static int reader(struct sb_ring_reader *rd, long n)
 
 int main(int argc, char **argv)
 {
-	struct sb_ring_config cfg = {1u << 20, 4096, 4, SB_RING_BROADCAST,
-	                             SB_RING_BLOCK, 0, SB_RING_SLOTS_INLINE};
+	struct sb_ring_config cfg = {1u << 20,
+				     4096,
+				     4,
+				     SB_RING_BROADCAST,
+				     SB_RING_BLOCK,
+				     0,
+				     SB_RING_SLOTS_INLINE};
 	struct sb_ring ring;
 	struct sb_ring_reader rd;
 	uint64_t ds, cs;

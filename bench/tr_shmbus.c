@@ -47,7 +47,6 @@ struct shared {
 	size_t max_message;
 };
 
-
 struct end {
 	struct sb_ring out_ring;
 	struct sb_ring in_ring;
@@ -83,9 +82,9 @@ static int ring_mem_create(const struct bench_tr_config *cfg, uint32_t flags,
 		return r;
 	}
 	m->data = mmap(NULL, m->data_size, PROT_READ | PROT_WRITE,
-	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	m->ctl = mmap(NULL, m->ctl_size, PROT_READ | PROT_WRITE,
-	              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m->data == MAP_FAILED || m->ctl == MAP_FAILED) {
 		return -ENOMEM;
 	}
@@ -186,9 +185,10 @@ static int open_end(void *shared, enum bench_tr_side side, enum rx_style style,
 		if (r == 0) {
 			/* The blocking form sleeps at once: it measures the
 			 * futex wake, not a spin that happens to catch it. */
-			e->in_ring.spin = style == RX_BLOCK ? 0 : e->in_ring.spin;
+			e->in_ring.spin =
+			    style == RX_BLOCK ? 0 : e->in_ring.spin;
 			r = sb_ring_reader_open(&e->in_ring,
-			                        SB_RING_START_LATEST, &e->in);
+						SB_RING_START_LATEST, &e->in);
 			e->has_in = r == 0;
 		}
 	}
@@ -234,7 +234,7 @@ static int batch_flush(void *end)
 
 	while (done < e->staged) {
 		ssize_t n = sb_ring_publish_batch(&e->out_ring, e->batch + done,
-		                                  e->staged - done, -1);
+						  e->staged - done, -1);
 
 		if (n < 0) {
 			return (int)n;

@@ -136,8 +136,8 @@ static int add_config(cJSON *req, const struct shmbus_topic_config *cfg)
 	     cJSON_AddStringToObject(req, "mode", sb_mode_name(cfg->mode)) ==
 		 NULL) ||
 	    (cfg->overflow != 0 &&
-	     cJSON_AddStringToObject(req, "overflow",
-				     sb_overflow_name(cfg->overflow)) == NULL) ||
+	     cJSON_AddStringToObject(
+		 req, "overflow", sb_overflow_name(cfg->overflow)) == NULL) ||
 	    (cfg->persistent != 0 &&
 	     cJSON_AddTrueToObject(req, "persistent") == NULL)) {
 		return -ENOMEM;

@@ -57,8 +57,8 @@ struct sb_client_topic {
 	int is_explicit;	    /* from the open reply's topic info */
 	const struct sb_ring *ring; /* geometry, for the adopt request */
 	struct sb_ring_reader *rd;  /* subscribers' reader */
-	int64_t handle; /* on the current connection, or -1 */
-	int last_error; /* the last adoption's error, or 0 */
+	int64_t handle;		    /* on the current connection, or -1 */
+	int last_error;		    /* the last adoption's error, or 0 */
 };
 
 /*

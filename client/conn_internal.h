@@ -31,7 +31,7 @@ struct shmbus {
 	uint32_t client_id; /* our owner token on the current connection */
 	cJSON *hello;	    /* the hello reply's result */
 	struct sb_client_topic *topics; /* open pubs and subs */
-	struct sb_linger linger; /* closed topics' mappings (own lock) */
+	struct sb_linger linger;	/* closed topics' mappings (own lock) */
 
 	/* Set once at connect, read-only afterwards. */
 	char path[SB_SOCKET_PATH_MAX + 1];
@@ -43,8 +43,8 @@ struct shmbus {
 };
 
 /* A request on the installed link, with bus->lock held (conn.c). */
-int sb_conn_call_locked(shmbus *bus, const char *op, cJSON *req,
-			const int *fds, int nfds, struct sb_client_reply *rep);
+int sb_conn_call_locked(shmbus *bus, const char *op, cJSON *req, const int *fds,
+			int nfds, struct sb_client_reply *rep);
 
 /* Hands `t` back to the broker of the current link, with bus->lock held
  * (topic_handles.c). */

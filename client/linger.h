@@ -30,7 +30,7 @@
 #include <sys/types.h>
 
 #define SB_LINGER_MAX 4
-#define SB_LINGER_MS 1000
+#define SB_LINGER_MS  1000
 
 /* What a mapping must match to be reused. */
 struct sb_linger_key {

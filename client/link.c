@@ -207,9 +207,8 @@ static int await_input(const struct link *ln, const struct timespec *deadline,
 static int recv_chunk(struct link *ln, const struct timespec *deadline,
 		      struct sb_client_reply *rep, int *extra)
 {
-	struct sb_fdpass_in in = {.fds = rep->fds,
-				  .max = SB_CLIENT_MAX_FDS,
-				  .room = CMSG_FDS};
+	struct sb_fdpass_in in = {
+	    .fds = rep->fds, .max = SB_CLIENT_MAX_FDS, .room = CMSG_FDS};
 	ssize_t n;
 	int r;
 
@@ -542,9 +541,9 @@ int sb_link_open(const char *path, const char *name, int stop_fd,
 
 	sb_client_reply_init(&rep);
 	r = ln == NULL || req == NULL ? -ENOMEM : 0;
-	if (r == 0 && (sb_msg_add_int(req, "version",
-				      SB_MSG_PROTOCOL_VERSION) == NULL ||
-		       cJSON_AddStringToObject(req, "name", name) == NULL)) {
+	if (r == 0 &&
+	    (sb_msg_add_int(req, "version", SB_MSG_PROTOCOL_VERSION) == NULL ||
+	     cJSON_AddStringToObject(req, "name", name) == NULL)) {
 		r = -ENOMEM;
 	}
 	if (r == 0) {

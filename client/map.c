@@ -475,4 +475,3 @@ int shmbus_map_fd(const shmbus_map *map)
 {
 	return map == NULL ? -EINVAL : map->fd;
 }
-

@@ -40,8 +40,7 @@ static int take_slot_fd(struct sb_slots *v, uint32_t i, int fd,
 	pg->ids[i].dev = st.st_dev;
 	pg->ids[i].ino = st.st_ino;
 	if (old != NULL && old != SB_RING_SLOT_HOLD &&
-	    v->ids[i].dev == st.st_dev &&
-	    v->ids[i].ino == st.st_ino) {
+	    v->ids[i].dev == st.st_dev && v->ids[i].ino == st.st_ino) {
 		pg->fresh[i] = old;
 		return 0;
 	}
@@ -55,8 +54,7 @@ static int take_slot_fd(struct sb_slots *v, uint32_t i, int fd,
  * hold. A stale mapping of an earlier occupant, free, would let writers
  * pass the reader the index has now.
  */
-static struct sb_ring_slot *awaited_slot(const struct sb_slots *v,
-					 uint32_t i)
+static struct sb_ring_slot *awaited_slot(const struct sb_slots *v, uint32_t i)
 {
 	struct sb_ring_slot *old = v->map.slots[i];
 
@@ -148,7 +146,8 @@ static int refresh_slots(struct sb_ring_slot_map *map)
 	while (r == 0 && pg.next < map->count) {
 		cJSON *req = cJSON_CreateObject();
 
-		if (req != NULL && sb_msg_add_int(req, "from", pg.next) == NULL) {
+		if (req != NULL &&
+		    sb_msg_add_int(req, "from", pg.next) == NULL) {
 			cJSON_Delete(req);
 			req = NULL;
 		}
@@ -175,8 +174,8 @@ static int refresh_slots(struct sb_ring_slot_map *map)
 }
 
 int sb_slots_init(struct sb_slots *v, shmbus *bus,
-                  const struct sb_client_topic *reg, struct sb_ring *ring,
-                  int64_t slot_gen, int64_t slots_in_use)
+		  const struct sb_client_topic *reg, struct sb_ring *ring,
+		  int64_t slot_gen, int64_t slots_in_use)
 {
 	struct sb_ring_slot_map *map = &v->map;
 
@@ -223,7 +222,8 @@ void sb_slots_fini(struct sb_slots *v)
 	struct sb_ring_slot_map *map = &v->map;
 
 	for (uint32_t i = 0; i < map->count; i++) {
-		if (map->slots[i] != NULL && map->slots[i] != SB_RING_SLOT_HOLD) {
+		if (map->slots[i] != NULL &&
+		    map->slots[i] != SB_RING_SLOT_HOLD) {
 			munmap(map->slots[i], SB_RING_SLOT_SEGMENT_SIZE);
 		}
 	}

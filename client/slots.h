@@ -37,8 +37,8 @@ struct sb_slots {
  * the set. Returns 0 or -ENOMEM.
  */
 int sb_slots_init(struct sb_slots *v, shmbus *bus,
-                  const struct sb_client_topic *reg, struct sb_ring *ring,
-                  int64_t slot_gen, int64_t slots_in_use);
+		  const struct sb_client_topic *reg, struct sb_ring *ring,
+		  int64_t slot_gen, int64_t slots_in_use);
 
 /* Asks for the set now if the view is not current (the caller's handle is
  * registered): a failure leaves it to the first use. */

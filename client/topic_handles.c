@@ -20,11 +20,10 @@ static cJSON *adopt_request(const struct sb_client_topic *t)
 	    cJSON_AddStringToObject(req, "topic", t->name) == NULL ||
 	    cJSON_AddStringToObject(req, "access",
 				    t->sub ? "subscribe" : "publish") == NULL ||
-	    cJSON_AddStringToObject(req, "mode",
-				    sb_mode_name(ring->mode)) == NULL ||
-	    cJSON_AddStringToObject(req, "overflow",
-				    sb_overflow_name(ring->overflow)) ==
+	    cJSON_AddStringToObject(req, "mode", sb_mode_name(ring->mode)) ==
 		NULL ||
+	    cJSON_AddStringToObject(req, "overflow",
+				    sb_overflow_name(ring->overflow)) == NULL ||
 	    sb_msg_add_int(req, "capacity", (int64_t)ring->capacity) == NULL ||
 	    sb_msg_add_int(req, "max_message", ring->max_message) == NULL ||
 	    cJSON_AddBoolToObject(req, "persistent", t->persistent) == NULL ||
@@ -57,7 +56,8 @@ int sb_conn_adopt_locked(shmbus *bus, struct sb_client_topic *t)
 		return -EIDRM;
 	}
 	req = adopt_request(t);
-	if (req != NULL && t->sub && sb_msg_add_int(req, "slot", t->slot) == NULL) {
+	if (req != NULL && t->sub &&
+	    sb_msg_add_int(req, "slot", t->slot) == NULL) {
 		cJSON_Delete(req);
 		req = NULL;
 	}

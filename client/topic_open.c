@@ -68,8 +68,7 @@ static int map_segments(const int *fds, struct sb_linger_segs *m)
 static int map_grant(shmbus *bus, const int *fds, struct sb_linger_segs *m)
 {
 	struct sb_linger_key *k = &m->key;
-	int r = check_segment(fds[0], k->data_size, &k->data_dev,
-			      &k->data_ino);
+	int r = check_segment(fds[0], k->data_size, &k->data_dev, &k->data_ino);
 
 	if (r == 0) {
 		r = check_segment(fds[1], k->ctl_size, &k->ctl_dev,
@@ -142,8 +141,8 @@ static int read_grant(const struct sb_client_reply *rep, int sub,
  * `data_prot`, control read-write) and attaches `ring`. On failure nothing
  * is left: mappings undone, descriptors closed, the handle given back.
  */
-int sb_client_open_topic(shmbus *bus, const char *op, cJSON *req,
-			 int data_prot, int sub, struct sb_client_grant *g,
+int sb_client_open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
+			 int sub, struct sb_client_grant *g,
 			 struct sb_ring *ring)
 {
 	struct sb_client_reply rep;
@@ -174,7 +173,7 @@ int sb_client_open_topic(shmbus *bus, const char *op, cJSON *req,
 			g->slot_fd = rep.fds[2];
 			rep.fds[2] = -1;
 			r = sb_slots_map_one(g->slot_fd, PROT_READ | PROT_WRITE,
-				     &g->slot);
+					     &g->slot);
 		}
 	}
 	sb_client_reply_fini(&rep);

@@ -23,7 +23,7 @@ struct sb_client_grant {
 	 * in use when the broker replied (-1: not said). */
 	int64_t slot_gen;
 	int64_t slots_in_use;
-	uint64_t gen;  /* the connection that granted it */
+	uint64_t gen; /* the connection that granted it */
 	struct sb_linger_segs m;
 	int data_fd; /* kept open for handing the topic back */
 	int ctl_fd;
@@ -38,8 +38,8 @@ struct sb_client_grant {
  * maps what it grants into `g` and attaches `ring`. On failure nothing is
  * left. Returns 0 or a negative errno.
  */
-int sb_client_open_topic(shmbus *bus, const char *op, cJSON *req,
-			 int data_prot, int sub, struct sb_client_grant *g,
+int sb_client_open_topic(shmbus *bus, const char *op, cJSON *req, int data_prot,
+			 int sub, struct sb_client_grant *g,
 			 struct sb_ring *ring);
 
 /* Closes the descriptors `g` still holds. */

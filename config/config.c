@@ -41,7 +41,7 @@
 /* Longest data directory, leaving room under PATH_MAX for topic files. */
 #define DATA_DIR_MAX 3800
 
-#define ID_MAX		 4294967294u /* (uid_t)-1 means "no user" */
+#define ID_MAX 4294967294u /* (uid_t)-1 means "no user" */
 
 /* persist_interval_ms: from 10 ms to one hour. */
 #define PERSIST_INTERVAL_MIN 10
@@ -671,7 +671,8 @@ int sb_config_check_geometry(uint64_t capacity, uint64_t max_message,
  * never set can still conflict with one they did. */
 static bool written(const cJSON *obj, const char *key)
 {
-	return obj != NULL && cJSON_GetObjectItemCaseSensitive(obj, key) != NULL;
+	return obj != NULL &&
+	       cJSON_GetObjectItemCaseSensitive(obj, key) != NULL;
 }
 
 static const char *default_note(const cJSON *obj, const char *key,
@@ -724,11 +725,16 @@ static int parse_limits(const struct ctx *c, const cJSON *root,
 			struct sb_config_limits *l)
 {
 	static const char *const known[] = {
-	    "max_clients",	 "max_clients_per_uid",
-	    "max_topics",	 "max_ring_bytes",
-	    "max_topic_bytes",	 "max_message",
-	    "max_frame",	 "max_pending_bytes",
-	    "max_requests_in_flight", "max_subscribers",
+	    "max_clients",
+	    "max_clients_per_uid",
+	    "max_topics",
+	    "max_ring_bytes",
+	    "max_topic_bytes",
+	    "max_message",
+	    "max_frame",
+	    "max_pending_bytes",
+	    "max_requests_in_flight",
+	    "max_subscribers",
 	    NULL,
 	};
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "limits");
@@ -778,9 +784,10 @@ static int parse_limits(const struct ctx *c, const cJSON *root,
 			    "must be at most limits.max_clients = %" PRIu32
 			    " (got %" PRIu32 "%s)",
 			    l->max_clients, l->max_clients_per_uid,
-			    default_note(v, "max_clients", ", with "
-							   "max_clients at "
-							   "its default"));
+			    default_note(v, "max_clients",
+					 ", with "
+					 "max_clients at "
+					 "its default"));
 	}
 	if (l->max_topic_bytes > l->max_ring_bytes) {
 		return fail(
@@ -839,13 +846,13 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 		       bool is_default)
 {
 	static const char *const known_default[] = {
-	    "capacity",	 "max_message", "mode",		"overflow",
-	    "linger_ms", "access",	"max_stall_ms", "checksum", NULL,
+	    "capacity", "max_message",	"mode",	    "overflow", "linger_ms",
+	    "access",	"max_stall_ms", "checksum", NULL,
 	};
 	static const char *const known_topic[] = {
 	    "name",	    "capacity",	 "max_message", "mode",
 	    "overflow",	    "linger_ms", "persistent",	"access",
-	    "max_stall_ms", "checksum", NULL,
+	    "max_stall_ms", "checksum",	 NULL,
 	};
 	char fpath[PATH_LEN], got[64], why[160];
 	const cJSON *name;
@@ -894,8 +901,8 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 			  &overflow)) < 0 ||
 	    (r = get_u32(c, obj, path, "linger_ms", 0, SB_CONFIG_LINGER_MS_MAX,
 			 &t->linger_ms)) < 0 ||
-	    (r = get_u32(c, obj, path, "max_stall_ms", 0, SB_CONFIG_MAX_STALL_MS_MAX,
-			 &t->max_stall_ms)) < 0 ||
+	    (r = get_u32(c, obj, path, "max_stall_ms", 0,
+			 SB_CONFIG_MAX_STALL_MS_MAX, &t->max_stall_ms)) < 0 ||
 	    (r = get_checksum(c, obj, path, &t->checksum)) < 0 ||
 	    (r = parse_access(c, obj, path, &t->access)) < 0) {
 		return r;

@@ -27,10 +27,10 @@ enum sb_config_log_level {
 /* A topic's mode and overflow policy are the protocol's, with its one
  * numbering (wire/names.h); these are their names in the config's terms. */
 #define SB_CONFIG_BROADCAST SB_MODE_BROADCAST
-#define SB_CONFIG_QUEUE SB_MODE_QUEUE
-#define SB_CONFIG_BLOCK SB_OVERFLOW_BLOCK
+#define SB_CONFIG_QUEUE	    SB_MODE_QUEUE
+#define SB_CONFIG_BLOCK	    SB_OVERFLOW_BLOCK
 #define SB_CONFIG_OVERWRITE SB_OVERFLOW_OVERWRITE
-#define SB_CONFIG_REJECT SB_OVERFLOW_REJECT
+#define SB_CONFIG_REJECT    SB_OVERFLOW_REJECT
 
 /* Whether a topic's records carry checksums (docs/shm-layout.md). */
 enum sb_config_checksum {
@@ -60,7 +60,7 @@ struct sb_config_access {
 
 /* The largest linger_ms and max_stall_ms a topic may have (in the config
  * and in topic_create alike): a day. */
-#define SB_CONFIG_LINGER_MS_MAX 86400000
+#define SB_CONFIG_LINGER_MS_MAX	   86400000
 #define SB_CONFIG_MAX_STALL_MS_MAX 86400000
 
 /* A predeclared topic, or (with name NULL) the defaults for new topics. */

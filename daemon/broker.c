@@ -78,8 +78,7 @@ static void log_fd_bounds(const struct sbd_broker *b)
 			 "wait; raise the limit to at least %" PRIu64
 			 " or lower max_clients",
 			 b->cfg.limits.max_clients, b->nofile,
-			 (uint64_t)b->cfg.limits.max_clients * SBD_OUT_FDS *
-			     2);
+			 (uint64_t)b->cfg.limits.max_clients * SBD_OUT_FDS * 2);
 	}
 }
 
@@ -104,8 +103,8 @@ static void raise_nofile(struct sbd_broker *b)
 				 (uint64_t)soft, (uint64_t)rl.rlim_max);
 		} else {
 			sbd_warn("raising the descriptor limit "
-				 "(RLIMIT_NOFILE) from %" PRIu64
-				 " to %" PRIu64 ": %s; keeping %" PRIu64,
+				 "(RLIMIT_NOFILE) from %" PRIu64 " to %" PRIu64
+				 ": %s; keeping %" PRIu64,
 				 (uint64_t)soft, (uint64_t)rl.rlim_max,
 				 strerror(errno), (uint64_t)soft);
 			rl.rlim_cur = soft;

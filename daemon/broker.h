@@ -73,8 +73,8 @@ struct sbd_handle;
 
 /* One subscriber's slot segment (slots.c). */
 struct sbd_slot {
-	int fd;                   /* the memfd, read-write; -1: none */
-	struct sb_ring_slot *mem; /* the broker's mapping */
+	int fd;			   /* the memfd, read-write; -1: none */
+	struct sb_ring_slot *mem;  /* the broker's mapping */
 	struct sbd_handle *handle; /* the subscriber's, while it has one */
 	bool pending; /* given out by the previous broker, not yet back */
 };
@@ -130,9 +130,9 @@ struct sbd_topic {
 	/* The subscribers' slot segments (slots.c): geo.slot_count each. */
 	struct sbd_slot *slots;
 	struct sb_ring_slot_map slot_map; /* the ring's view of them */
-	uint32_t slots_pending; /* slots awaiting their hand-back */
-	uint64_t slots_since;   /* uv_now when those were found */
-	unsigned refs;	     /* handles on this topic */
+	uint32_t slots_pending;		  /* slots awaiting their hand-back */
+	uint64_t slots_since;		  /* uv_now when those were found */
+	unsigned refs;			  /* handles on this topic */
 	unsigned publishers;
 	unsigned subscribers;
 	uv_timer_t linger; /* always initialised; closed when freed */
@@ -144,7 +144,7 @@ struct sbd_handle {
 	uint32_t id;
 	uint32_t client_id; /* its client's */
 	bool sub;
-	int32_t slot; /* a subscriber's slot segment, or -1 */
+	int32_t slot;		 /* a subscriber's slot segment, or -1 */
 	struct sbd_topic *topic; /* holds a reference */
 };
 
@@ -230,7 +230,7 @@ struct sbd_client {
 struct sbd_broker {
 	uv_loop_t *loop;
 	uint64_t io_events; /* client and listener events handled, for the
-	                     * loop's busy poll (broker.c) */
+			     * loop's busy poll (broker.c) */
 	uv_loop_t loop_store;
 	struct sb_config cfg;
 	const char *config_path; /* NULL: built-in defaults only */
@@ -294,8 +294,8 @@ void sbd_handles_close_all(struct sbd_handles *hs);
  */
 struct sbd_reply {
 	struct sb_msg_request req; /* the request: its id, its op */
-	bool no_reply;	/* a notice: nothing is sent */
-	cJSON *msg;	/* the reply (NULL: out of memory); taken by the send */
+	bool no_reply;		   /* a notice: nothing is sent */
+	cJSON *msg; /* the reply (NULL: out of memory); taken by the send */
 	int fds[SBD_OUT_FDS]; /* borrowed from the topic, unless own_fds */
 	int nfds;
 	bool own_fds;	  /* fds are the reply's: sbd_ops_reply_fini() closes */

@@ -544,7 +544,9 @@ static int send_msg(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 
 	if (c->closed || msg == NULL || nfds < 0 || nfds > SBD_OUT_FDS) {
 		cJSON_Delete(msg);
-		return c->closed ? -ECONNRESET : msg == NULL ? -ENOMEM : -EINVAL;
+		return c->closed     ? -ECONNRESET
+		       : msg == NULL ? -ENOMEM
+				     : -EINVAL;
 	}
 	n = sb_msg_to_frame(msg, c->broker->cfg.limits.max_frame, &buf);
 	cJSON_Delete(msg);

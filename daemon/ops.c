@@ -21,7 +21,6 @@
 #include "wire/size.h"
 #include "wire/topic_name.h"
 
-
 typedef int (*op_fn)(struct sbd_client *c, const cJSON *req,
 		     struct sbd_reply *rep, struct sb_msg_error *err);
 
@@ -196,13 +195,13 @@ static int get_choice(const cJSON *req, const char *field,
 			return 0;
 		}
 	}
-	return sb_msg_errorf(
-	    err, -EINVAL,
-	    "field \"%s\" must be one of \"%s\", \"%s\"%s%s%s "
-	    "(got %s)",
-	    field, names[0], names[1], names[2] != NULL ? ", \"" : "",
-	    names[2] != NULL ? names[2] : "", names[2] != NULL ? "\"" : "",
-	    quote(s, got));
+	return sb_msg_errorf(err, -EINVAL,
+			     "field \"%s\" must be one of \"%s\", \"%s\"%s%s%s "
+			     "(got %s)",
+			     field, names[0], names[1],
+			     names[2] != NULL ? ", \"" : "",
+			     names[2] != NULL ? names[2] : "",
+			     names[2] != NULL ? "\"" : "", quote(s, got));
 }
 
 /* Settings for topic_create: the request's fields over topic_defaults. */
@@ -229,13 +228,14 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 		0 ||
 	    sb_msg_get_int_opt(req, "linger_ms", 0, SB_CONFIG_LINGER_MS_MAX,
 			       d->linger_ms, &linger, err) < 0 ||
-	    sb_msg_get_int_opt(req, "max_stall_ms", 0, SB_CONFIG_MAX_STALL_MS_MAX,
-			       d->max_stall_ms, &max_stall, err) < 0) {
+	    sb_msg_get_int_opt(req, "max_stall_ms", 0,
+			       SB_CONFIG_MAX_STALL_MS_MAX, d->max_stall_ms,
+			       &max_stall, err) < 0) {
 		return -EINVAL;
 	}
 	s->mode = mode != NULL ? sb_mode_parse(mode) : d->mode;
-	s->overflow = overflow != NULL ? sb_overflow_parse(overflow)
-				       : d->overflow;
+	s->overflow =
+	    overflow != NULL ? sb_overflow_parse(overflow) : d->overflow;
 	s->linger_ms = (uint32_t)linger;
 	s->max_stall_ms = (uint32_t)max_stall;
 	return 0;
@@ -355,9 +355,9 @@ static bool add_slot_set(cJSON *r, const struct sbd_topic *t)
 	for (uint32_t i = 0; i < t->slot_map.count; i++) {
 		in_use += t->slot_map.slots[i] != NULL;
 	}
-	return sb_msg_add_int(r, "slot_gen",
-			      (int64_t)(sb_ring_slot_gen(&t->ring) &
-					SB_MSG_INT_MAX)) &&
+	return sb_msg_add_int(
+		   r, "slot_gen",
+		   (int64_t)(sb_ring_slot_gen(&t->ring) & SB_MSG_INT_MAX)) &&
 	       sb_msg_add_int(r, "slots_in_use", in_use);
 }
 
@@ -386,8 +386,8 @@ static int open_handle(struct sbd_client *c, const cJSON *req, bool sub,
 	const char *name;
 
 	if (get_topic(req, &name, err) < 0 ||
-	    sbd_topic_check_rule(c, name, sub ? "subscribe" : "publish",
-				 err) < 0) {
+	    sbd_topic_check_rule(c, name, sub ? "subscribe" : "publish", err) <
+		0) {
 		return err->code;
 	}
 	if (c->handles.count >= SBD_MAX_HANDLES_PER_CLIENT) {
@@ -540,8 +540,8 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 	a.data_fd = a.ctl_fd = -1;
 	a.client = c;
 	/* A subscriber hands back its slot segment too, and says which. */
-	r = sb_msg_get_int_opt(req, "slot", 0, SB_RING_MAX_SLOTS - 1, -1,
-			       &slot, err);
+	r = sb_msg_get_int_opt(req, "slot", 0, SB_RING_MAX_SLOTS - 1, -1, &slot,
+			       err);
 	nfds = slot >= 0 ? 3 : 2;
 	if (r < 0) {
 		/* Not knowing how many it carries, none may be left for
@@ -622,8 +622,8 @@ static int op_topic_adopt(struct sbd_client *c, const cJSON *req,
 
 /*
  * slots: a publisher asks for the topic's slot segments, read-only, after
- * the ring's slot generation told it the set changed (docs/protocol.md). One page
- * of at most SBD_SLOTS_PAGE segments from index "from" on.
+ * the ring's slot generation told it the set changed (docs/protocol.md). One
+ * page of at most SBD_SLOTS_PAGE segments from index "from" on.
  */
 static int op_slots(struct sbd_client *c, const cJSON *req,
 		    struct sbd_reply *rep, struct sb_msg_error *err)
@@ -652,8 +652,8 @@ static int op_slots(struct sbd_client *c, const cJSON *req,
 				     "and queue consumers",
 				     id);
 	}
-	rep->result = sbd_slots_page(h->topic, (uint32_t)from, rep->fds,
-				     &rep->nfds);
+	rep->result =
+	    sbd_slots_page(h->topic, (uint32_t)from, rep->fds, &rep->nfds);
 	rep->own_fds = true;
 	return rep->result != NULL ? 0 : oom(err);
 }
@@ -692,8 +692,7 @@ static int op_sub_evict(struct sbd_client *c, const cJSON *req,
 		 (unsigned long)c->cred.uid, (long)c->cred.pid,
 		 c->name[0] != '\0' ? c->name : "no name");
 	client = sbd_slot_client(t, (uint32_t)slot);
-	if (!v.in_use ||
-	    sbd_topic_evict(t, (uint32_t)slot, v.state, why) < 0) {
+	if (!v.in_use || sbd_topic_evict(t, (uint32_t)slot, v.state, why) < 0) {
 		return sb_msg_errorf(err, -ENOENT,
 				     "slot %" PRId64 " of topic \"%s\" holds "
 				     "no subscriber",
@@ -901,8 +900,8 @@ void sbd_ops_run(struct sbd_client *c, const char *payload, size_t len,
 		cJSON_Delete(rep->result);
 		close_own_fds(rep);
 		rep->nfds = 0;
-		rep->msg = sb_msg_reply_error(req->has_id, req->id, r,
-					      err.message);
+		rep->msg =
+		    sb_msg_reply_error(req->has_id, req->id, r, err.message);
 	}
 	rep->result = NULL;
 }

@@ -215,7 +215,8 @@ static int take_snapshot(struct sbd_topic *t, struct sb_ring_snapshot *s)
 	struct sb_ring_positions held = {.oldest = t->file.oldest,
 					 .tail = t->file.tail,
 					 .next_seq = t->file.next_seq};
-	int r = sb_ring_snapshot_take(&t->ring, t->file.known ? &held : NULL, s);
+	int r =
+	    sb_ring_snapshot_take(&t->ring, t->file.known ? &held : NULL, s);
 
 	if (r == 0 && s->cut > 0 && !t->persist_warned) {
 		sbd_warn("topic \"%s\": %" PRIu64 " bytes of records that do "

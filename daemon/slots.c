@@ -5,8 +5,8 @@
  * read-write, so that no subscriber can write another's slot. Writers get
  * read-only descriptors of all of them on request (op slots), when the
  * ring's slot generation tells them the set changed; the broker records the
- * set in the ring's header (sb_ring_slot_publish()) so that a broker restarted under live
- * clients knows which subscribers may still hand their slot back.
+ * set in the ring's header (sb_ring_slot_publish()) so that a broker restarted
+ * under live clients knows which subscribers may still hand their slot back.
  * docs/shm-layout.md describes the protocol.
  */
 #include "daemon/broker.h"
@@ -184,8 +184,9 @@ int sbd_slot_open(struct sbd_topic *t, struct sbd_handle *h,
 		r = slot_enter(t, i, fd, h);
 	}
 	if (r < 0) {
-		return sb_msg_errorf(err, r, "cannot make a slot of topic "
-					     "\"%s\": %s",
+		return sb_msg_errorf(err, r,
+				     "cannot make a slot of topic "
+				     "\"%s\": %s",
 				     t->name, strerror(-r));
 	}
 	return (int)i;
@@ -250,9 +251,8 @@ static int check_handed_slot(const struct sbd_topic *t, uint32_t i, int fd)
 	    (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
 		(F_SEAL_SHRINK | F_SEAL_GROW) ||
 	    fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != geteuid() ||
-	    st.st_size != SB_RING_SLOT_SEGMENT_SIZE || fl < 0 ||
-	    (fl & O_ACCMODE) != O_RDWR || strcmp(got, want) != 0 ||
+	    st.st_uid != geteuid() || st.st_size != SB_RING_SLOT_SEGMENT_SIZE ||
+	    fl < 0 || (fl & O_ACCMODE) != O_RDWR || strcmp(got, want) != 0 ||
 	    sb_ring_slot_segment_in_use(fd) != 1) {
 		return -EPERM;
 	}
@@ -278,8 +278,7 @@ int sbd_slot_adopt(struct sbd_topic *t, struct sbd_handle *h, int64_t index,
 				     "use (a read-write sealed memfd of %u "
 				     "bytes that a broker of this user made "
 				     "for it)",
-				     index, t->name,
-				     SB_RING_SLOT_SEGMENT_SIZE);
+				     index, t->name, SB_RING_SLOT_SEGMENT_SIZE);
 	}
 	return slot_enter(t, (uint32_t)index, fd, h) < 0
 		   ? sb_msg_errorf(err, -ENOMEM, "cannot map the slot")
@@ -315,9 +314,9 @@ cJSON *sbd_slots_page(const struct sbd_topic *t, uint32_t from, int *fds,
 
 	*nfds = 0;
 	if (mapped == NULL || pending == NULL ||
-	    !sb_msg_add_int(res, "gen",
-			    (int64_t)(sb_ring_slot_gen(&t->ring) &
-				      SB_MSG_INT_MAX))) {
+	    !sb_msg_add_int(
+		res, "gen",
+		(int64_t)(sb_ring_slot_gen(&t->ring) & SB_MSG_INT_MAX))) {
 		goto fail;
 	}
 	for (i = from; i < t->slot_map.count && *nfds < SBD_SLOTS_PAGE; i++) {

@@ -180,8 +180,9 @@ static bool verify_ring(struct sbd_topic *t)
 			 "checksums, as it was formatted; delete the file to "
 			 "change that",
 			 t->name,
-			 (t->ring.flags & SB_RING_FLAG_CHECKSUM) != 0 ? "with"
-								       : "without");
+			 (t->ring.flags & SB_RING_FLAG_CHECKSUM) != 0
+			     ? "with"
+			     : "without");
 	}
 	return true;
 }
@@ -315,7 +316,7 @@ static int make_segments(struct sbd_topic *t)
 	}
 	if (r == 0) {
 		r = sbd_memfd(t->name, "", t->data_size, "data segment",
-			       &t->data_fd);
+			      &t->data_fd);
 	}
 	if (r == 0) {
 		r = map_fd(t->ctl_fd, t->ctl_size, "control segment", t->name,
@@ -515,8 +516,7 @@ int sbd_topic_create(struct sbd_broker *b, const char *name,
 		 ", max_message %" PRIu32 "%s)",
 		 name, sb_mode_name(t->geo.mode),
 		 sb_overflow_name(t->geo.overflow), t->geo.capacity,
-		 t->geo.max_message,
-		 is_explicit ? "" : ", implicit");
+		 t->geo.max_message, is_explicit ? "" : ", implicit");
 	*out = t;
 	return 0;
 }
@@ -753,8 +753,8 @@ static int map_adopted_data(struct adopted *m, struct sb_msg_error *err)
 				     "%s",
 				     strerror(-fd));
 	}
-	m->shm_data = mmap(NULL, m->data_size, PROT_READ | PROT_WRITE,
-			   MAP_SHARED, fd, 0);
+	m->shm_data =
+	    mmap(NULL, m->data_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (fd != m->data_fd) {
 		close(fd);
 	}
@@ -922,7 +922,8 @@ static int check_adopt_right(const struct sbd_adopt *a,
 				     a->name);
 	}
 	if (sbd_topic_check_rule(a->client, a->name,
-			       old == NULL ? "admin" : "publish", &why) == 0) {
+				 old == NULL ? "admin" : "publish",
+				 &why) == 0) {
 		return 0;
 	}
 	return sb_msg_errorf(err, why.code, "%s: %s",
@@ -1053,8 +1054,7 @@ cJSON *sbd_topic_info(const struct sbd_topic *t)
 	sb_ring_stats(&t->ring, &st);
 
 	if (o == NULL || !cJSON_AddStringToObject(o, "name", t->name) ||
-	    !cJSON_AddStringToObject(o, "mode",
-				     sb_mode_name(t->geo.mode)) ||
+	    !cJSON_AddStringToObject(o, "mode", sb_mode_name(t->geo.mode)) ||
 	    !cJSON_AddStringToObject(o, "overflow",
 				     sb_overflow_name(t->geo.overflow)) ||
 	    !sb_msg_add_int(o, "capacity", (int64_t)t->geo.capacity) ||
@@ -1079,7 +1079,8 @@ static cJSON *header_stats(const struct sbd_topic *t)
 	cJSON *o = cJSON_CreateObject();
 
 	sb_ring_stats(&t->ring, &st);
-	if (o == NULL || !sb_msg_add_int(o, "published", counter(st.published)) ||
+	if (o == NULL ||
+	    !sb_msg_add_int(o, "published", counter(st.published)) ||
 	    !sb_msg_add_int(o, "bytes", counter(st.bytes)) ||
 	    !sb_msg_add_int(o, "rejected", counter(st.rejected)) ||
 	    !sb_msg_add_int(o, "waits", counter(st.waits)) ||

@@ -20,14 +20,14 @@
 #define CTL_SIZE  4096u
 
 /* The target's script flags (fuzz/ring_attach.c). */
-#define FLAG_FREE_LOCKS 0x01u
-#define FLAG_WRITER_DIED  0x02u
-#define FLAG_QUEUE_DIED	  0x04u
-#define FLAG_EARLIEST	  0x08u
-#define FLAG_READ_ONLY	  0x10u
-#define FLAG_CHECKSUM	  0x20u
-#define FLAG_VERIFY	  0x40u
-#define FLAG_HOLD_SLOT	  0x80u
+#define FLAG_FREE_LOCKS	 0x01u
+#define FLAG_WRITER_DIED 0x02u
+#define FLAG_QUEUE_DIED	 0x04u
+#define FLAG_EARLIEST	 0x08u
+#define FLAG_READ_ONLY	 0x10u
+#define FLAG_CHECKSUM	 0x20u
+#define FLAG_VERIFY	 0x40u
+#define FLAG_HOLD_SLOT	 0x80u
 
 static unsigned char seg[DATA_SIZE + CTL_SIZE];
 
@@ -45,8 +45,9 @@ static struct sb_ring make_ring_flags(uint32_t slots, uint32_t mode,
 {
 	/* Inline slots: the target opens its readers in the control
 	 * segment it fuzzes. */
-	struct sb_ring_config cfg = {CAPACITY, max_message, slots, mode,
-				     overflow, flags, SB_RING_SLOTS_INLINE};
+	struct sb_ring_config cfg = {
+	    CAPACITY, max_message,	   slots, mode, overflow,
+	    flags,    SB_RING_SLOTS_INLINE};
 	unsigned char msg[1024], buf[1024];
 	struct sb_ring_reader rd;
 	struct sb_ring ring;
@@ -117,18 +118,17 @@ int main(int argc, char **argv)
 	/* ops: low 3 bits 0 receive, 1 small receive, 2 peek+release,
 	 * 3 peek across the next op, 4 publish, 5 claim+commit, 6 claim+abort,
 	 * 7 reopen; the high 5 bits are the argument. */
-	static const unsigned char reads[] = {
-	    FLAG_FREE_LOCKS | FLAG_EARLIEST | FLAG_READ_ONLY,
-	    0x00,
-	    0x02,
-	    0x08 | 1,
-	    0x03,
-	    0x00,
-	    0x0f,
-	    0x00,
-	    0x00};
-	static const unsigned char writes[] = {FLAG_FREE_LOCKS |
-						   FLAG_EARLIEST,
+	static const unsigned char reads[] = {FLAG_FREE_LOCKS | FLAG_EARLIEST |
+						  FLAG_READ_ONLY,
+					      0x00,
+					      0x02,
+					      0x08 | 1,
+					      0x03,
+					      0x00,
+					      0x0f,
+					      0x00,
+					      0x00};
+	static const unsigned char writes[] = {FLAG_FREE_LOCKS | FLAG_EARLIEST,
 					       0x44,
 					       0x85,
 					       0x26,
@@ -161,10 +161,7 @@ int main(int argc, char **argv)
 	    0x00};
 	static const unsigned char as_checksummed[] = {
 	    FLAG_FREE_LOCKS | FLAG_EARLIEST | FLAG_READ_ONLY | FLAG_CHECKSUM,
-	    0x00,
-	    0x02,
-	    0x00,
-	    0x00};
+	    0x00, 0x02, 0x00, 0x00};
 	static const unsigned char held[] = {
 	    FLAG_FREE_LOCKS | FLAG_EARLIEST | FLAG_HOLD_SLOT,
 	    0x44,
@@ -198,8 +195,8 @@ int main(int argc, char **argv)
 	/* Checksummed: intact, with a flipped payload byte (readers skip
 	 * it; verification cuts the ring there), and a plain ring read as
 	 * checksummed (every record fails its checksum). */
-	ring = make_ring_flags(2, SB_RING_BROADCAST, SB_RING_BLOCK, 512, 40,
-			       30, SB_RING_FLAG_CHECKSUM);
+	ring = make_ring_flags(2, SB_RING_BROADCAST, SB_RING_BLOCK, 512, 40, 30,
+			       SB_RING_FLAG_CHECKSUM);
 	write_seed(dir, "checksum-broadcast-wrapped", reads, sizeof(reads));
 	write_seed(dir, "checksum-broadcast-verify", verify_reads,
 		   sizeof(verify_reads));

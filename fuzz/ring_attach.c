@@ -28,12 +28,13 @@
  * (see run_op()); without a script a default one runs.
  *
  * The two lock cells (writer_lock at 1024 + 128 of the data segment,
- * queue_lock at 512 of the control segment, 64 bytes each) are fuzzed like every other byte: a lock naming a thread that cannot
- * exist is taken over at once, one naming a live thread makes the call time
- * out. Flags can instead free both cells (as sb_ring_format_ctl() makes
- * them) or mark one as left by a dead holder, to drive the repair paths.
- * Only a cell naming this very thread is cleared, since a call then rightly
- * answers -EDEADLK ("you hold it already").
+ * queue_lock at 512 of the control segment, 64 bytes each) are fuzzed like
+ * every other byte: a lock naming a thread that cannot exist is taken over at
+ * once, one naming a live thread makes the call time out. Flags can instead
+ * free both cells (as sb_ring_format_ctl() makes them) or mark one as left by a
+ * dead holder, to drive the repair paths. Only a cell naming this very thread
+ * is cleared, since a call then rightly answers -EDEADLK ("you hold it
+ * already").
  *
  * Checksummed rings (SB_RING_FLAG_CHECKSUM): a flag turns any input into
  * one (version 2, flags bit 0), so that every seed drives the readers'
@@ -64,14 +65,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_OPS	      64
 
 /* Script flags (the script's first byte). */
-#define FLAG_FREE_LOCKS	  0x01u /* both lock cells free; else the input's */
-#define FLAG_WRITER_DIED  0x02u /* writer_lock's owner died holding it */
-#define FLAG_QUEUE_DIED	  0x04u /* queue_lock's owner died holding it */
-#define FLAG_EARLIEST	  0x08u /* open readers at the oldest message */
-#define FLAG_READ_ONLY	  0x10u /* readers see the data segment read-only */
-#define FLAG_CHECKSUM	  0x20u /* the header says: records are checksummed */
-#define FLAG_VERIFY	  0x40u /* sb_ring_verify_truncate() before the ops */
-#define FLAG_HOLD_SLOT	  0x80u /* slot segments: slot 1 in use, unmapped */
+#define FLAG_FREE_LOCKS	 0x01u /* both lock cells free; else the input's */
+#define FLAG_WRITER_DIED 0x02u /* writer_lock's owner died holding it */
+#define FLAG_QUEUE_DIED	 0x04u /* queue_lock's owner died holding it */
+#define FLAG_EARLIEST	 0x08u /* open readers at the oldest message */
+#define FLAG_READ_ONLY	 0x10u /* readers see the data segment read-only */
+#define FLAG_CHECKSUM	 0x20u /* the header says: records are checksummed */
+#define FLAG_VERIFY	 0x40u /* sb_ring_verify_truncate() before the ops */
+#define FLAG_HOLD_SLOT	 0x80u /* slot segments: slot 1 in use, unmapped */
 
 static const uint8_t DEFAULT_SCRIPT[] = {FLAG_FREE_LOCKS | FLAG_EARLIEST |
 					     FLAG_READ_ONLY,
@@ -227,9 +228,9 @@ static void open_reader(struct state *st)
 	if (st->ring.slot_home == SB_RING_SLOTS_SEGMENTS) {
 		uint32_t last = st->ring.slot_count - 1;
 
-		r = sb_ring_reader_open_slot(&st->ring,
-					     (struct sb_ring_slot *)g_slot[last],
-					     last, st->start, &st->rd);
+		r = sb_ring_reader_open_slot(
+		    &st->ring, (struct sb_ring_slot *)g_slot[last], last,
+		    st->start, &st->rd);
 	} else {
 		r = sb_ring_reader_open(&st->ring, st->start, &st->rd);
 	}
@@ -350,7 +351,8 @@ static void verify_persisted(struct sb_ring *ring)
 	oldest = atomic_load(&ring->shm_hdr->writer_oldest);
 	die_if(tail < oldest || tail - oldest > CAPACITY || tail % 16 != 0);
 	die_if(sb_ring_verify_truncate(ring, &v) != 0 || v.dropped_bytes != 0 ||
-	       v.dropped != 0 || atomic_load(&ring->shm_hdr->writer_tail) != tail);
+	       v.dropped != 0 ||
+	       atomic_load(&ring->shm_hdr->writer_tail) != tail);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -386,8 +388,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ctl = (struct sb_ring_ctl *)g_ctl;
 	prepare_lock(&((struct sb_ring_header *)g_data)->wctl.writer_lock,
-		     flags & FLAG_FREE_LOCKS,
-		     flags & FLAG_WRITER_DIED);
+		     flags & FLAG_FREE_LOCKS, flags & FLAG_WRITER_DIED);
 	prepare_lock(&ctl->queue_lock, flags & FLAG_FREE_LOCKS,
 		     flags & FLAG_QUEUE_DIED);
 

@@ -11,7 +11,7 @@
 
 #include "ring/ring_private.h"
 
-#define DEFAULT_SPIN 4000        /* polls (~ a few µs) before a futex sleep */
+#define DEFAULT_SPIN 4000 /* polls (~ a few µs) before a futex sleep */
 
 static int is_power_of_two(uint64_t x)
 {
@@ -31,7 +31,7 @@ static uint64_t ctl_bytes(uint32_t slot_home, uint32_t slot_count)
 }
 
 int sb_ring_layout(const struct sb_ring_config *cfg, uint64_t *data_size,
-                   uint64_t *ctl_size)
+		   uint64_t *ctl_size)
 {
 	if (cfg == NULL || data_size == NULL || ctl_size == NULL) {
 		return -EINVAL;
@@ -62,7 +62,7 @@ int sb_ring_layout(const struct sb_ring_config *cfg, uint64_t *data_size,
 }
 
 int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
-                       const struct sb_ring_config *cfg, uint64_t queue_start)
+		       const struct sb_ring_config *cfg, uint64_t queue_start)
 {
 	struct sb_ring_ctl *c = ctl;
 	uint64_t need_data, need_ctl;
@@ -77,7 +77,7 @@ int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
 	c->slot_count = cfg->slot_count;
 	/* relaxed: nobody else maps this segment before it is handed out. */
 	atomic_store_explicit(&c->queue_cursor, queue_start,
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	/* Both locks are free as zeroed (shm_lock.h). */
 	return 0;
 }
@@ -92,14 +92,14 @@ void sb_ring_reset_writers(void *data, uint32_t slot_home)
 	 * anyway, and only its size depends on where they live). */
 	for (size_t i = 0; i < SB_RING_MAX_SLOTS / 64; i++) {
 		atomic_store_explicit(&hdr->slot_live[i], 0,
-		                      memory_order_relaxed);
+				      memory_order_relaxed);
 	}
 	hdr->slot_home = slot_home;
 	hdr->ctl_size = ctl_bytes(slot_home, hdr->slot_count);
 }
 
 int sb_ring_reformat_ctl(void *data, void *ctl, uint64_t ctl_size,
-                         const struct sb_ring_config *cfg)
+			 const struct sb_ring_config *cfg)
 {
 	struct sb_ring_positions p;
 
@@ -117,8 +117,8 @@ uint64_t sb_ring_min_ctl_size(void)
 	return SB_RING_CTL_SLOTS_OFFSET;
 }
 
-int sb_ring_format(void *data, uint64_t data_size, void *ctl,
-                   uint64_t ctl_size, const struct sb_ring_config *cfg)
+int sb_ring_format(void *data, uint64_t data_size, void *ctl, uint64_t ctl_size,
+		   const struct sb_ring_config *cfg)
 {
 	struct sb_ring_header *hdr = data;
 	uint64_t need_data, need_ctl;
@@ -132,7 +132,8 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl,
 	memset(hdr, 0, sizeof(*hdr));
 	hdr->magic = SB_RING_MAGIC;
 	/* The lowest version that describes the ring (ring_layout.h). */
-	hdr->version = cfg->flags != 0 ? SB_RING_VERSION_FLAGS : SB_RING_VERSION;
+	hdr->version =
+	    cfg->flags != 0 ? SB_RING_VERSION_FLAGS : SB_RING_VERSION;
 	hdr->flags = cfg->flags;
 	hdr->mode = cfg->mode;
 	hdr->overflow = cfg->overflow;
@@ -152,7 +153,7 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl,
 }
 
 int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
-                   void *ctl, uint64_t ctl_size)
+		   void *ctl, uint64_t ctl_size)
 {
 	struct sb_ring_header *hdr = data;
 	struct sb_ring_ctl *c = ctl;
@@ -208,7 +209,7 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 	if (cfg.slot_home == SB_RING_SLOTS_INLINE) {
 		ring->shm_slots =
 		    (struct sb_ring_slot *)((unsigned char *)ctl +
-		                            SB_RING_CTL_SLOTS_OFFSET);
+					    SB_RING_CTL_SLOTS_OFFSET);
 	}
 	ring->capacity = cfg.capacity;
 	ring->mask = cfg.capacity - 1;
@@ -217,8 +218,9 @@ int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
 	ring->mode = cfg.mode;
 	ring->overflow = cfg.overflow;
 	ring->flags = cfg.flags;
-	ring->record_fixed = SB_RING_RECORD_HEADER + SB_RING_RECORD_ALIGN - 1 +
-	                     (has_checksums(ring) ? SB_RING_RECORD_CHECKSUM : 0);
+	ring->record_fixed =
+	    SB_RING_RECORD_HEADER + SB_RING_RECORD_ALIGN - 1 +
+	    (has_checksums(ring) ? SB_RING_RECORD_CHECKSUM : 0);
 	ring->spin = DEFAULT_SPIN;
 	return 0;
 }

@@ -11,7 +11,7 @@
 
 #include "ring/ring_private.h"
 
-#define LOCK_GRACE_MS 10         /* lock wait allowed when timeout_ms is 0 */
+#define LOCK_GRACE_MS 10 /* lock wait allowed when timeout_ms is 0 */
 
 void sbr_release_lock(struct sb_shm_lock *m)
 {
@@ -23,10 +23,10 @@ void sbr_release_lock(struct sb_shm_lock *m)
  * caller will not wait at all (others hold the lock only briefly).
  */
 const struct timespec *sbr_lock_deadline(struct sb_wait *w,
-                                            struct timespec *grace)
+					 struct timespec *grace)
 {
 	return w->timeout_ms == 0 ? sb_deadline_init(LOCK_GRACE_MS, grace)
-	                          : sb_wait_deadline(w);
+				  : sb_wait_deadline(w);
 }
 
 /*
@@ -39,7 +39,7 @@ const struct timespec *sbr_lock_deadline(struct sb_wait *w,
  * set when it was taken from a holder that died or overstayed: what it
  * protects may be half-changed. */
 int sbr_take_lock(struct sb_shm_lock *m, struct sb_wait *w, int hold_ms,
-                     int *broken)
+		  int *broken)
 {
 	struct timespec grace;
 	int r;
@@ -65,7 +65,7 @@ void sbr_reclaim_begin(struct sb_ring *ring)
 	struct sb_ring_wctl *wc = ring->shm_wctl;
 
 	atomic_store_explicit(&wc->reclaimer, sb_shm_owner_self(),
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	atomic_fetch_add_explicit(&wc->reclaim_seq, 1, memory_order_seq_cst);
 }
 
@@ -74,7 +74,7 @@ void sbr_reclaim_end(struct sb_ring *ring)
 	/* release: writer_oldest, stored by the reclaim, is seen by a
 	 * joiner that reads the even value with acquire. */
 	atomic_fetch_add_explicit(&ring->shm_wctl->reclaim_seq, 1,
-	                          memory_order_release);
+				  memory_order_release);
 }
 
 /* The writer state as it must be after a writer died holding writer_lock. */
@@ -92,7 +92,7 @@ struct writer_state {
  * whose data mapping is read-only, can use it too.
  */
 static void recovered_writer_state(const struct sb_ring *ring,
-                                   struct writer_state *ws)
+				   struct writer_state *ws)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
 	uint64_t tail = load_relaxed(&hdr->writer_tail);
@@ -134,5 +134,5 @@ void sbr_repair_writer_state(struct sb_ring *ring)
 	stat_add(&hdr->stat_recoveries, 1);
 	/* relaxed: writer_repair is only touched under writer_lock. */
 	atomic_store_explicit(&ring->shm_wctl->writer_repair, 0,
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 }

@@ -36,8 +36,8 @@ static int queue_lock(struct sb_ring *ring, struct sb_wait *w)
 	/* Bounded: a consumer that keeps the queue lock (hostile, or
 	 * stopped in a peek) keeps nobody waiting past the bound; the claims
 	 * keep two holders from both delivering one message. */
-	int r = sbr_take_lock(&ring->shm_ctl->queue_lock, w, SB_RING_QUEUE_HOLD_MS,
-	                  &died);
+	int r = sbr_take_lock(&ring->shm_ctl->queue_lock, w,
+			      SB_RING_QUEUE_HOLD_MS, &died);
 
 	if (r == 0 && died) {
 		repair_queue_state(ring);
@@ -56,8 +56,8 @@ static int queue_lock(struct sb_ring *ring, struct sb_wait *w)
  * record's bytes, even one being written, so the oldest record is where
  * to look. Returns as next_record() does, *pos where it stopped.
  */
-static int queue_find(struct sb_ring_reader *rd, uint64_t taken,
-                      uint64_t *pos, struct rec_view *rec)
+static int queue_find(struct sb_ring_reader *rd, uint64_t taken, uint64_t *pos,
+		      struct rec_view *rec)
 {
 	struct sb_ring *ring = rd->ring;
 	/* relaxed: queue_cursor is written under queue_lock. */
@@ -74,8 +74,9 @@ static int queue_find(struct sb_ring_reader *rd, uint64_t taken,
 		    (!checked || r == -EBADMSG ||
 		     (r == 0 && *pos == c && rec->seq != expected))) {
 			/* acquire: as in next_record(). */
-			uint64_t oldest = atomic_load_explicit(
-			    &ring->shm_hdr->writer_oldest, memory_order_acquire);
+			uint64_t oldest =
+			    atomic_load_explicit(&ring->shm_hdr->writer_oldest,
+						 memory_order_acquire);
 
 			checked = 1;
 			if (c < oldest || r == -EBADMSG) {
@@ -85,7 +86,8 @@ static int queue_find(struct sb_ring_reader *rd, uint64_t taken,
 			}
 		}
 		if (r == 0 && rec->seq < taken) {
-			*pos = rec->end; /* taken already: someone set us back */
+			*pos =
+			    rec->end; /* taken already: someone set us back */
 			continue;
 		}
 		return r;
@@ -95,7 +97,7 @@ static int queue_find(struct sb_ring_reader *rd, uint64_t taken,
 /* Queue: finds the next record not known to be taken. Returns 0 (or
  * REC_BAD) with the queue lock held, or an error with it released. */
 int sbr_queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
-                      struct rec_view *rec)
+		   struct rec_view *rec)
 {
 	struct sb_ring *ring = rd->ring;
 	uint64_t pos;
@@ -111,9 +113,11 @@ int sbr_queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
 		}
 		/* relaxed: queue_taken only grows; a stale value costs a
 		 * claim that finds the record taken (queue_claim()). */
-		r = queue_find(rd, max_u64(rd->queue_hint,
-		                           load_relaxed(&ring->shm_hdr->queue_taken)),
-		               &pos, rec);
+		r = queue_find(
+		    rd,
+		    max_u64(rd->queue_hint,
+			    load_relaxed(&ring->shm_hdr->queue_taken)),
+		    &pos, rec);
 		if (r == 0 || r == REC_BAD) {
 			return r;
 		}
@@ -138,24 +142,25 @@ int sbr_queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
  * at least one sees the other). Sets rd->queue_hint past what is taken.
  */
 static int queue_taken_elsewhere(struct sb_ring_reader *rd,
-                                 const struct rec_view *rec)
+				 const struct rec_view *rec)
 {
 	struct sb_ring *ring = rd->ring;
 	/* First without the bound, which costs a load of a line writers
 	 * dirty at every commit: only a claim beyond ours needs it. */
 	struct claim_scan sc = {rec->seq, UINT64_MAX, rd->slot};
 
-	sc.max = max_u64(sc.max, atomic_load_explicit(
-	                             &ring->shm_hdr->queue_taken,
-	                             memory_order_acquire));
+	sc.max =
+	    max_u64(sc.max, atomic_load_explicit(&ring->shm_hdr->queue_taken,
+						 memory_order_acquire));
 	sbr_scan_claims(ring, 0, &sc);
 	if (sc.max > rec->seq) {
 		sc.max = rec->seq;
 		sc.bound = sbr_claim_bound(ring);
-		sc.max = sbr_max_claim(sc.max,
-		                   atomic_load_explicit(&ring->shm_hdr->queue_taken,
-		                                        memory_order_acquire),
-		                   sc.bound);
+		sc.max = sbr_max_claim(
+		    sc.max,
+		    atomic_load_explicit(&ring->shm_hdr->queue_taken,
+					 memory_order_acquire),
+		    sc.bound);
 		sbr_scan_claims(ring, 0, &sc);
 	}
 	rd->queue_hint = sc.max > rec->seq ? sc.max : rec->seq + 1;
@@ -211,7 +216,7 @@ int sbr_queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 	store_relaxed(&slot->sub_received, rd->received);
 	store_relaxed(&slot->sub_lost, rd->lost);
 	sbr_wake_writers_if_waiting(ring, rec->pos, rec->end,
-	                        rec->end == rd->known_tail);
+				    rec->end == rd->known_tail);
 	return 0;
 }
 
@@ -220,15 +225,14 @@ int sbr_queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
  * record at `from` to `next`, counts one message lost (for the queue and
  * for this consumer), expects one seq more, and releases the lock.
  */
-void sbr_queue_skip_bad(struct sb_ring_reader *rd, uint64_t from,
-                           uint64_t next)
+void sbr_queue_skip_bad(struct sb_ring_reader *rd, uint64_t from, uint64_t next)
 {
 	struct sb_ring *ring = rd->ring;
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 
 	/* Expected seq first, cursor second, as in sbr_queue_consume(). */
 	store_relaxed(&ctl->queue_expected_seq,
-	              load_relaxed(&ctl->queue_expected_seq) + 1);
+		      load_relaxed(&ctl->queue_expected_seq) + 1);
 	store_relaxed(&ctl->queue_lost, load_relaxed(&ctl->queue_lost) + 1);
 	/* seq_cst: as in sbr_queue_consume(). */
 	atomic_store_explicit(&ctl->queue_cursor, next, memory_order_seq_cst);

@@ -25,7 +25,7 @@ void sbr_take_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
 	uint32_t fence, arming = 0;
 
 	atomic_fetch_add_explicit(&ring->shm_ctl->data_waiters, 1,
-	                          memory_order_seq_cst);
+				  memory_order_seq_cst);
 	atomic_fetch_add_explicit(&slot->sub_sleeping, 1, memory_order_relaxed);
 	fence = atomic_load_explicit(word, memory_order_seq_cst);
 	if ((fence & SB_RING_FENCE_STATE) == SB_RING_FENCE_ARMED) {
@@ -33,10 +33,10 @@ void sbr_take_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
 	}
 	if ((fence & SB_RING_FENCE_STATE) == SB_RING_FENCE_OFF) {
 		arming = (fence & ~SB_RING_FENCE_STATE) + SB_RING_FENCE_GEN +
-		         SB_RING_FENCE_ARMING;
+			 SB_RING_FENCE_ARMING;
 		if (!atomic_compare_exchange_strong_explicit(
-		        word, &fence, arming, memory_order_seq_cst,
-		        memory_order_relaxed)) {
+			word, &fence, arming, memory_order_seq_cst,
+			memory_order_relaxed)) {
 			arming = 0; /* someone else moved it: just fence */
 		}
 	}
@@ -57,15 +57,15 @@ void sbr_take_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
  */
 void sbr_give_back_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
 {
-	uint32_t n = atomic_load_explicit(&slot->sub_sleeping,
-	                                  memory_order_relaxed);
+	uint32_t n =
+	    atomic_load_explicit(&slot->sub_sleeping, memory_order_relaxed);
 
 	while (n > 0) {
 		if (atomic_compare_exchange_weak_explicit(
-		        &slot->sub_sleeping, &n, n - 1, memory_order_relaxed,
-		        memory_order_relaxed)) {
+			&slot->sub_sleeping, &n, n - 1, memory_order_relaxed,
+			memory_order_relaxed)) {
 			atomic_fetch_sub_explicit(&ring->shm_ctl->data_waiters,
-			                          1, memory_order_relaxed);
+						  1, memory_order_relaxed);
 			return;
 		}
 	}
@@ -77,7 +77,7 @@ void sbr_give_back_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot)
  * when timeout_ms is 0 ("do not wait" means no spinning either), -ETIMEDOUT.
  */
 int sbr_wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
-                         struct sb_wait *w)
+		      struct sb_wait *w)
 {
 	struct sb_ring *ring = rd->ring;
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
@@ -123,7 +123,7 @@ int sbr_wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
  * also checks the cursors itself before it sleeps: see wait_for_space()).
  */
 void sbr_wake_writers_if_waiting(struct sb_ring *ring, uint64_t from,
-                                    uint64_t to, int caught_up)
+				 uint64_t to, int caught_up)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	struct sb_ring_wctl *wc = ring->shm_wctl;
@@ -138,8 +138,8 @@ void sbr_wake_writers_if_waiting(struct sb_ring *ring, uint64_t from,
 	}
 	/* seq_cst: pairs with the writer marking itself asleep before it
 	 * looks at the cursors in room_visible(). */
-	sleepers = atomic_load_explicit(&wc->space_sleepers,
-	                                memory_order_seq_cst);
+	sleepers =
+	    atomic_load_explicit(&wc->space_sleepers, memory_order_seq_cst);
 	if (sleepers == 0 && !caught_up && from / chunk == to / chunk) {
 		return;
 	}
@@ -148,7 +148,7 @@ void sbr_wake_writers_if_waiting(struct sb_ring *ring, uint64_t from,
 	 * space_seq; so either it sees the bump or we see it asleep. */
 	atomic_fetch_add_explicit(&ctl->space_seq, 1, memory_order_seq_cst);
 	if (sleepers != 0 || atomic_load_explicit(&wc->space_sleepers,
-	                                          memory_order_seq_cst) != 0) {
+						  memory_order_seq_cst) != 0) {
 		sb_futex_wake(&ctl->space_seq, INT_MAX);
 	}
 }
@@ -188,7 +188,7 @@ static inline void reader_consumed(struct sb_ring_reader *rd, uint64_t end)
 static int skip_bad_record(struct sb_ring_reader *rd, uint64_t pos)
 {
 	uint64_t next = sbr_next_intact(rd->ring, pos + SB_RING_RECORD_ALIGN,
-	                            rd->known_tail);
+					rd->known_tail);
 
 	if (rd->ring->mode == SB_RING_QUEUE) {
 		sbr_queue_skip_bad(rd, pos, next);
@@ -204,7 +204,7 @@ static int skip_bad_record(struct sb_ring_reader *rd, uint64_t pos)
 /* Finds the next record for `rd`, not yet verified: for a queue with the
  * queue lock held when it returns 0 or REC_BAD. */
 static int reader_find(struct sb_ring_reader *rd, struct sb_wait *w,
-                       struct rec_view *rec)
+		       struct rec_view *rec)
 {
 	int r;
 
@@ -214,7 +214,8 @@ static int reader_find(struct sb_ring_reader *rd, struct sb_wait *w,
 	for (;;) {
 		r = next_record(rd->ring, &rd->cursor, &rd->known_tail, rec);
 		if (r == -EBADMSG && reader_evicted(rd)) {
-			return -EIDRM; /* the bytes were reused, not corrupted */
+			return -EIDRM; /* the bytes were reused, not corrupted
+					*/
 		}
 		if (r != -EAGAIN) {
 			return r;
@@ -240,7 +241,7 @@ void sbr_reader_skip(struct sb_ring_reader *rd)
  * verified in place first; a bad one is skipped with -EBADMSG.
  */
 static int reader_next(struct sb_ring_reader *rd, struct sb_wait *w,
-                       struct rec_view *rec)
+		       struct rec_view *rec)
 {
 	int r;
 
@@ -261,8 +262,7 @@ static int reader_next(struct sb_ring_reader *rd, struct sb_wait *w,
 }
 
 /* Consumes `rec` (and for a queue releases the lock). */
-static int reader_consume(struct sb_ring_reader *rd,
-                          const struct rec_view *rec)
+static int reader_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 {
 	int r;
 
@@ -319,7 +319,7 @@ static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
  * refreshed that the same way.
  */
 static int receive_one(struct sb_ring_reader *rd, void *buf, size_t cap,
-                       ssize_t *got)
+		       ssize_t *got)
 {
 	const struct sb_ring *ring = rd->ring;
 	uint64_t p = rd->cursor;
@@ -359,7 +359,7 @@ static int receive_one(struct sb_ring_reader *rd, void *buf, size_t cap,
 }
 
 ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
-                        int timeout_ms)
+			int timeout_ms)
 {
 	struct sb_wait w = sb_wait_start(timeout_ms);
 	struct rec_view rec;
@@ -411,7 +411,7 @@ ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
 }
 
 int sb_ring_peek(struct sb_ring_reader *rd, const void **data, uint32_t *len,
-                 int timeout_ms)
+		 int timeout_ms)
 {
 	struct sb_wait w = sb_wait_start(timeout_ms);
 	struct rec_view rec;

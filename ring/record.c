@@ -14,8 +14,8 @@
 /* 1 when the checksum word of the DATA record `rec` matches its bytes as
  * they are in the ring now. Out of line: the callers' paths without
  * checksums stay short. */
-__attribute__((noinline)) int
-sbr_checksum_matches(const unsigned char *payload, uint32_t len)
+__attribute__((noinline)) int sbr_checksum_matches(const unsigned char *payload,
+						   uint32_t len)
 {
 	uint32_t stored;
 
@@ -34,7 +34,7 @@ sbr_checksum_matches(const unsigned char *payload, uint32_t len)
  * does bounded work and moves forward.
  */
 uint64_t sbr_next_intact(const struct sb_ring *ring, uint64_t from,
-                            uint64_t limit)
+			 uint64_t limit)
 {
 	uint64_t budget = ring->capacity;
 	struct rec_view rec;

@@ -28,7 +28,6 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-
 /* The layout's structs (ring_layout.h), which only ring/ looks into. */
 struct sb_ring_header;
 struct sb_ring_wctl;
@@ -36,36 +35,36 @@ struct sb_ring_ctl;
 struct sb_ring_slot;
 
 /* Geometry and values the layout stores, as callers pass them. */
-#define SB_RING_HEADER_SIZE 4096u /* the data segment's header page */
-#define SB_RING_NAME_SIZE 256u    /* a topic name, with its NUL padding */
-#define SB_RING_SLOTS_INLINE 0u   /* slots in the control segment */
-#define SB_RING_SLOTS_SEGMENTS 1u /* each slot in a segment of its own */
+#define SB_RING_HEADER_SIZE	  4096u /* the data segment's header page */
+#define SB_RING_NAME_SIZE	  256u	/* a topic name, with its NUL padding */
+#define SB_RING_SLOTS_INLINE	  0u	/* slots in the control segment */
+#define SB_RING_SLOTS_SEGMENTS	  1u	/* each slot in a segment of its own */
 #define SB_RING_SLOT_SEGMENT_SIZE 4096u /* one subscriber's slot segment */
-#define SB_RING_RECORD_ALIGN 16u
-#define SB_RING_MIN_CAPACITY 4096u
-#define SB_RING_MAX_CAPACITY (1u << 30)
-#define SB_RING_MAX_SLOTS 4096u
+#define SB_RING_RECORD_ALIGN	  16u
+#define SB_RING_MIN_CAPACITY	  4096u
+#define SB_RING_MAX_CAPACITY	  (1u << 30)
+#define SB_RING_MAX_SLOTS	  4096u
 
 /* Flags, fixed by the creator. Any other bit set: a layout this code does
  * not know (-EPROTO at attach). */
 #define SB_RING_FLAG_CHECKSUM 1u /* DATA records carry a crc32c word */
-#define SB_RING_FLAGS_KNOWN SB_RING_FLAG_CHECKSUM
+#define SB_RING_FLAGS_KNOWN   SB_RING_FLAG_CHECKSUM
 
 /* Modes and overflow policies (the public enums have the same values). */
 #define SB_RING_BROADCAST 1u
-#define SB_RING_QUEUE 2u
-#define SB_RING_BLOCK 1u
+#define SB_RING_QUEUE	  2u
+#define SB_RING_BLOCK	  1u
 #define SB_RING_OVERWRITE 2u
-#define SB_RING_REJECT 3u
+#define SB_RING_REJECT	  3u
 
 /* Topic geometry and policies, for sb_ring_layout() and sb_ring_format(). */
 struct sb_ring_config {
 	uint64_t capacity;    /* data area bytes: power of two, 4 KiB..1 GiB */
 	uint32_t max_message; /* 0..capacity/4 */
 	uint32_t slot_count;  /* subscriber slots: 1..SB_RING_MAX_SLOTS */
-	uint32_t mode;        /* SB_RING_BROADCAST or SB_RING_QUEUE */
+	uint32_t mode;	      /* SB_RING_BROADCAST or SB_RING_QUEUE */
 	uint32_t overflow;    /* SB_RING_BLOCK, _OVERWRITE or _REJECT */
-	uint32_t flags;       /* SB_RING_FLAG_*: SB_RING_FLAG_CHECKSUM or 0 */
+	uint32_t flags;	      /* SB_RING_FLAG_*: SB_RING_FLAG_CHECKSUM or 0 */
 	/* SB_RING_SLOTS_INLINE (0): the slots follow the control segment's
 	 * header, for rings whose processes trust one another (tests, the
 	 * benchmark's internal rows); SB_RING_SLOTS_SEGMENTS: each
@@ -91,7 +90,7 @@ struct sb_ring_slot_map {
 	uint64_t gen;
 	int current;
 	int (*refresh)(struct sb_ring_slot_map *map);
-	void *ctx; /* for refresh */
+	void *ctx;	/* for refresh */
 	uint32_t count; /* entries in slots: the ring's slot_count */
 	/* Per slot index: NULL (not in use), SB_RING_SLOT_HOLD (in use, but
 	 * its segment is not mapped here: hold everything back), or this
@@ -111,10 +110,10 @@ extern struct sb_ring_slot sb_ring_slot_hold;
  */
 struct sb_ring {
 	struct sb_ring_header *shm_hdr; /* read-only for pure subscribers */
-	unsigned char *shm_data;        /* the data area */
-	struct sb_ring_wctl *shm_wctl;  /* in the header: writers only */
+	unsigned char *shm_data;	/* the data area */
+	struct sb_ring_wctl *shm_wctl;	/* in the header: writers only */
 	struct sb_ring_ctl *shm_ctl;
-	struct sb_ring_slot *shm_slots; /* SB_RING_SLOTS_INLINE only */
+	struct sb_ring_slot *shm_slots;	   /* SB_RING_SLOTS_INLINE only */
 	struct sb_ring_slot_map *slot_map; /* SB_RING_SLOTS_SEGMENTS */
 	uint32_t slot_home;
 	uint64_t ctl_size; /* the control segment's, as the header says */
@@ -152,7 +151,7 @@ struct sb_ring {
  * The one place this is computed (the broker's write-back walks records
  * too). */
 static inline uint64_t sb_ring_record_size(const struct sb_ring *ring,
-                                           uint64_t len)
+					   uint64_t len)
 {
 	return (len + ring->record_fixed) &
 	       ~(uint64_t)(SB_RING_RECORD_ALIGN - 1);
@@ -160,33 +159,33 @@ static inline uint64_t sb_ring_record_size(const struct sb_ring *ring,
 
 /* A claimed, not yet committed record (zero-copy publishing). */
 struct sb_ring_claim {
-	void *data;        /* where to write the payload */
-	uint32_t len;      /* bytes claimed */
-	uint64_t pos;      /* the record's position */
-	int active;        /* 1 between claim and commit/abort */
-	int solo;          /* taken by the solo writer, without the lock */
+	void *data;   /* where to write the payload */
+	uint32_t len; /* bytes claimed */
+	uint64_t pos; /* the record's position */
+	int active;   /* 1 between claim and commit/abort */
+	int solo;     /* taken by the solo writer, without the lock */
 };
 
 /* A subscriber (broadcast) or consumer (queue) of one ring. */
 struct sb_ring_reader {
 	struct sb_ring *ring;
-	uint32_t slot;          /* index of its slot */
+	uint32_t slot;		       /* index of its slot */
 	struct sb_ring_slot *slot_mem; /* its slot (written by it alone) */
-	uint32_t slot_state;    /* the state it attached with */
-	uint64_t cursor;        /* broadcast: next position to read */
-	uint64_t known_tail;    /* the writer_tail it saw last */
-	uint64_t expected_seq;  /* broadcast: seq it expects next */
-	int seq_unknown;        /* 1: the next record's seq sets it */
-	uint64_t join_pos;      /* where it joined */
-	uint64_t lost;          /* messages it missed (overwrite policy) */
-	uint64_t received;      /* messages delivered */
+	uint32_t slot_state;	       /* the state it attached with */
+	uint64_t cursor;	       /* broadcast: next position to read */
+	uint64_t known_tail;	       /* the writer_tail it saw last */
+	uint64_t expected_seq;	       /* broadcast: seq it expects next */
+	int seq_unknown;	       /* 1: the next record's seq sets it */
+	uint64_t join_pos;	       /* where it joined */
+	uint64_t lost;	   /* messages it missed (overwrite policy) */
+	uint64_t received; /* messages delivered */
 	/* After skipping a bad record (broadcast): 1 + the position it
 	 * moved to, else 0. expected_seq was then a guess, and the seq of
 	 * the record found there is taken as it is. */
 	uint64_t resync_pos;
-	int peeking;            /* 1 between peek and release */
-	uint64_t peek_pos;      /* the peeked record's position */
-	uint64_t peek_end;      /* position after it */
+	int peeking;	   /* 1 between peek and release */
+	uint64_t peek_pos; /* the peeked record's position */
+	uint64_t peek_end; /* position after it */
 	uint64_t peek_seq;
 	/* Queue: the seq from which records are not known to be taken, by
 	 * this consumer's own takes and the others' claims it has seen. */
@@ -201,7 +200,7 @@ struct sb_ring_reader {
  * then returns -ESTALE. */
 #define SB_RING_QUEUE_HOLD_MS 1000
 
-#define SB_RING_START_LATEST 0
+#define SB_RING_START_LATEST   0
 #define SB_RING_START_EARLIEST 1
 
 /*
@@ -210,15 +209,15 @@ struct sb_ring_reader {
  * the one place the limits on capacity and max_message live.
  */
 int sb_ring_layout(const struct sb_ring_config *cfg, uint64_t *data_size,
-                   uint64_t *ctl_size);
+		   uint64_t *ctl_size);
 
 /*
  * Formats fresh (zeroed) segments for `cfg` and publishes the ready word
  * last. Returns 0 or -EINVAL (bad geometry or segments smaller than
  * sb_ring_layout() says).
  */
-int sb_ring_format(void *data, uint64_t data_size, void *ctl,
-                   uint64_t ctl_size, const struct sb_ring_config *cfg);
+int sb_ring_format(void *data, uint64_t data_size, void *ctl, uint64_t ctl_size,
+		   const struct sb_ring_config *cfg);
 
 /*
  * Formats only a fresh control segment for `cfg`, with the queue's shared
@@ -228,7 +227,7 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl,
  * Returns 0 or -EINVAL.
  */
 int sb_ring_format_ctl(void *ctl, uint64_t ctl_size,
-                       const struct sb_ring_config *cfg, uint64_t queue_start);
+		       const struct sb_ring_config *cfg, uint64_t queue_start);
 
 /*
  * Clears what only writers write in a data segment's header (their lock,
@@ -248,11 +247,11 @@ void sb_ring_reset_writers(void *data, uint32_t slot_home);
  * formatted yet), -EINVAL.
  */
 int sb_ring_attach(struct sb_ring *ring, void *data, uint64_t data_size,
-                   void *ctl, uint64_t ctl_size);
+		   void *ctl, uint64_t ctl_size);
 
 /* Copies `len` bytes of `buf` in as one message. Returns 0 or an error. */
 int sb_ring_publish(struct sb_ring *ring, const void *buf, uint32_t len,
-                    int timeout_ms);
+		    int timeout_ms);
 
 /*
  * Publishes `n` messages, taking the writer lock and storing the tail once
@@ -264,7 +263,7 @@ int sb_ring_publish(struct sb_ring *ring, const void *buf, uint32_t len,
  * it), or the error when none did.
  */
 ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
-                              size_t n, int timeout_ms);
+			      size_t n, int timeout_ms);
 
 /*
  * Reserves space for a `len`-byte message and takes the writer lock; write
@@ -273,7 +272,7 @@ ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
  * next writer recovers the lock. Returns 0 or an error (nothing held).
  */
 int sb_ring_claim(struct sb_ring *ring, uint32_t len,
-                  struct sb_ring_claim *claim, int timeout_ms);
+		  struct sb_ring_claim *claim, int timeout_ms);
 int sb_ring_commit(struct sb_ring *ring, struct sb_ring_claim *claim);
 int sb_ring_abort(struct sb_ring *ring, struct sb_ring_claim *claim);
 
@@ -285,7 +284,7 @@ int sb_ring_abort(struct sb_ring *ring, struct sb_ring_claim *claim);
  * ignored). Returns 0, -EUSERS (no free slot), -EINVAL, or a lock error.
  */
 int sb_ring_reader_open(struct sb_ring *ring, int start,
-                        struct sb_ring_reader *reader);
+			struct sb_ring_reader *reader);
 
 /*
  * As sb_ring_reader_open(), for a ring whose slots are segments of their
@@ -295,8 +294,8 @@ int sb_ring_reader_open(struct sb_ring *ring, int start,
  * in use already), -EINVAL, or -ETIMEDOUT.
  */
 int sb_ring_reader_open_slot(struct sb_ring *ring, struct sb_ring_slot *slot,
-                             uint32_t index, int start,
-                             struct sb_ring_reader *reader);
+			     uint32_t index, int start,
+			     struct sb_ring_reader *reader);
 
 /* Releases the reader's slot (and a held peek). Returns 0 or -EINVAL. */
 int sb_ring_reader_close(struct sb_ring_reader *reader);
@@ -327,7 +326,7 @@ int sb_ring_reader_evicted(const struct sb_ring_reader *reader);
  * the reader cannot go on, as before.
  */
 ssize_t sb_ring_receive(struct sb_ring_reader *reader, void *buf, size_t cap,
-                        int timeout_ms);
+			int timeout_ms);
 
 /*
  * Zero-copy read: points *data at the next message in the shared memory,
@@ -337,7 +336,7 @@ ssize_t sb_ring_receive(struct sb_ring_reader *reader, void *buf, size_t cap,
  * -ESTALE and counts the message as lost.
  */
 int sb_ring_peek(struct sb_ring_reader *reader, const void **data,
-                 uint32_t *len, int timeout_ms);
+		 uint32_t *len, int timeout_ms);
 /* (peek verifies a checksummed record as receive does: -EBADMSG, lost
  * + 1, and the next peek looks at the next intact record.) */
 int sb_ring_release(struct sb_ring_reader *reader);
@@ -361,7 +360,7 @@ int sb_ring_slot_reap(struct sb_ring *ring, uint32_t slot);
  * 0 or -EINVAL.
  */
 int sb_ring_reformat_ctl(void *data, void *ctl, uint64_t ctl_size,
-                         const struct sb_ring_config *cfg);
+			 const struct sb_ring_config *cfg);
 
 /* The smallest control segment any ring has. */
 uint64_t sb_ring_min_ctl_size(void);
@@ -394,8 +393,7 @@ int sb_ring_slot_publish(struct sb_ring *ring, uint32_t index, int live);
  * header's queue_taken, so that records it took still count as taken when
  * nobody maps its slot any more. Nothing for other rings.
  */
-void sb_ring_keep_claim(struct sb_ring *ring,
-                        const struct sb_ring_slot *slot);
+void sb_ring_keep_claim(struct sb_ring *ring, const struct sb_ring_slot *slot);
 
 /* 1 when the header's slot_live bit `index` is set (a restarted broker
  * asks which slots its predecessor gave out), else 0. */
@@ -428,7 +426,6 @@ int sb_ring_slot_evict(struct sb_ring *ring, uint32_t slot, uint32_t state);
  */
 int sb_ring_reap_dead_waiters(struct sb_ring *ring);
 
-
 /* ---- statistics (stats.c) ----------------------------------------------
  * What the broker reads of a ring, at one moment: relaxed loads, values as
  * shared memory holds them (a hostile writer can make them anything), so
@@ -439,7 +436,7 @@ int sb_ring_reap_dead_waiters(struct sb_ring *ring);
 /* The writers' positions in the header of data segment `data`. */
 struct sb_ring_positions {
 	uint64_t oldest;   /* the oldest record still counted */
-	uint64_t tail;     /* where the next record goes */
+	uint64_t tail;	   /* where the next record goes */
 	uint64_t next_seq; /* the seq the next record gets */
 };
 
@@ -448,16 +445,16 @@ void sb_ring_header_positions(const void *data, struct sb_ring_positions *out);
 
 struct sb_ring_stats {
 	uint64_t tail;
-	uint64_t used_bytes; /* tail - oldest; 0 when no honest writer left
-	                      * those positions */
-	uint64_t published;  /* messages, since the ring was formatted */
-	uint64_t bytes;      /* their payload bytes */
-	uint64_t rejected;   /* publishes refused for want of room */
-	uint64_t waits;      /* publishes that waited for room */
-	uint64_t recoveries; /* locks taken over from a dead holder */
+	uint64_t used_bytes;	  /* tail - oldest; 0 when no honest writer left
+				   * those positions */
+	uint64_t published;	  /* messages, since the ring was formatted */
+	uint64_t bytes;		  /* their payload bytes */
+	uint64_t rejected;	  /* publishes refused for want of room */
+	uint64_t waits;		  /* publishes that waited for room */
+	uint64_t recoveries;	  /* locks taken over from a dead holder */
 	uint32_t blocked_writers; /* writers waiting for room now */
-	uint64_t queue_position; /* a queue's shared cursor */
-	uint64_t queue_lost;      /* messages the queue lost */
+	uint64_t queue_position;  /* a queue's shared cursor */
+	uint64_t queue_lost;	  /* messages the queue lost */
 };
 
 void sb_ring_stats(const struct sb_ring *ring, struct sb_ring_stats *out);
@@ -475,25 +472,25 @@ int sb_ring_slot_in_use(const struct sb_ring_slot *slot);
 
 /* One subscriber slot. */
 struct sb_ring_slot_view {
-	uint32_t state;    /* generation << 1 | in use: what evict takes */
+	uint32_t state; /* generation << 1 | in use: what evict takes */
 	int in_use;
-	uint32_t pid;      /* the attaching process */
+	uint32_t pid;	   /* the attaching process */
 	uint64_t position; /* its cursor; a queue's shared cursor for a queue */
 	uint64_t received; /* messages delivered to it */
-	uint64_t lost;     /* messages it missed */
-	int sleeping;      /* one of its threads waits for data */
+	uint64_t lost;	   /* messages it missed */
+	int sleeping;	   /* one of its threads waits for data */
 };
 
 /* Fills *out with slot `slot`. Returns 0 or -EINVAL (no such slot, or not
  * mapped in this process). */
 int sb_ring_slot_view(const struct sb_ring *ring, uint32_t slot,
-                      struct sb_ring_slot_view *out);
+		      struct sb_ring_slot_view *out);
 
 /* The slot iterator: the first slot in use at or after *index, with *index
  * set to it and *out filled: 1; 0 when there is none. Go on from
  * *index + 1. */
 int sb_ring_slot_next(const struct sb_ring *ring, uint32_t *index,
-                      struct sb_ring_slot_view *out);
+		      struct sb_ring_slot_view *out);
 
 /* ---- a copy of the records for a file (snapshot.c) ----------------------
  * What a persistent topic's write-back takes from the live ring while
@@ -501,9 +498,9 @@ int sb_ring_slot_next(const struct sb_ring *ring, uint32_t *index,
  */
 struct sb_ring_snapshot {
 	uint64_t oldest; /* the first record counted */
-	uint64_t tail;   /* the end of the records counted */
+	uint64_t tail;	 /* the end of the records counted */
 	uint64_t next_seq;
-	uint64_t from;   /* the first position copied into `bytes` */
+	uint64_t from;	 /* the first position copied into `bytes` */
 	uint64_t copied; /* bytes copied: positions [from, from + copied) */
 	unsigned char *bytes;
 	uint64_t cut; /* bytes of records that did not parse, left out */
@@ -521,8 +518,8 @@ struct sb_ring_snapshot {
  * -EBADMSG (positions no honest writer leaves) or -ENOMEM.
  */
 int sb_ring_snapshot_take(const struct sb_ring *ring,
-                          const struct sb_ring_positions *held,
-                          struct sb_ring_snapshot *s);
+			  const struct sb_ring_positions *held,
+			  struct sb_ring_snapshot *s);
 void sb_ring_snapshot_free(struct sb_ring_snapshot *s);
 
 /*
@@ -533,8 +530,8 @@ void sb_ring_snapshot_free(struct sb_ring_snapshot *s);
  * -EINVAL (name too long).
  */
 int sb_ring_header_image(const struct sb_ring *ring, const char *name,
-                         uint64_t ctl_size, const struct sb_ring_positions *p,
-                         void *page);
+			 uint64_t ctl_size, const struct sb_ring_positions *p,
+			 void *page);
 
 /* ---- watching a reader from another thread ------------------------------
  * For a descriptor that polls readable while messages wait (the bus
@@ -561,7 +558,7 @@ uint64_t sb_ring_reader_position(const struct sb_ring_reader *rd);
  * 0 and the tail is still `pos`), -ETIMEDOUT, -EINVAL.
  */
 int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
-                          _Atomic uint32_t *stop, int timeout_ms);
+			  _Atomic uint32_t *stop, int timeout_ms);
 
 /*
  * Wakes every thread asleep waiting for data on `ring` (they look again and,
@@ -588,11 +585,11 @@ int sb_ring_name(const void *data, char out[SB_RING_NAME_SIZE]);
 
 /* What sb_ring_verify_truncate() found. */
 struct sb_ring_verify_report {
-	uint64_t kept;          /* DATA records kept */
-	uint64_t dropped;       /* DATA records dropped (from the seqs) */
+	uint64_t kept;		/* DATA records kept */
+	uint64_t dropped;	/* DATA records dropped (from the seqs) */
 	uint64_t dropped_bytes; /* old writer_tail - new writer_tail */
-	uint64_t bad_pos;       /* the first bad record's position (the new
-	                         * writer_tail when something was dropped) */
+	uint64_t bad_pos;	/* the first bad record's position (the new
+				 * writer_tail when something was dropped) */
 };
 
 /*
@@ -614,6 +611,6 @@ struct sb_ring_verify_report {
  * ring's invariants (nothing written: format the ring anew), or -EINVAL.
  */
 int sb_ring_verify_truncate(struct sb_ring *ring,
-                            struct sb_ring_verify_report *report);
+			    struct sb_ring_verify_report *report);
 
 #endif

@@ -85,14 +85,14 @@
 #include "ring/ring.h"
 #include "ring/shm_lock.h"
 
-#define SB_RING_MAGIC 0x52425353u    /* "SSBR" in memory */
+#define SB_RING_MAGIC	  0x52425353u /* "SSBR" in memory */
 #define SB_RING_CTL_MAGIC 0x43425353u /* "SSBC" */
 /* The data segment's layout version: 1 for a ring whose flags are 0
  * (every ring formatted before flags existed), 2 for one with a flag set.
  * A reader that knows only version 1 would misparse a checksummed ring's
  * records, so the formatter writes the lowest version that describes the
  * ring and such a reader refuses the rest with -EPROTO. */
-#define SB_RING_VERSION 1u
+#define SB_RING_VERSION	      1u
 #define SB_RING_VERSION_FLAGS 2u
 /* The control segment's layout version: 2 since the waiting writers are a
  * table of pids with bit masks (space_waiters, space_sleepers) instead of
@@ -106,36 +106,36 @@
  * subscriber's slot in a segment of its own (sb_ring_header.slot_home),
  * which no other subscriber can write. */
 #define SB_RING_CTL_VERSION 8u
-#define SB_RING_READY 0x59444552u /* "REDY": formatting finished */
+#define SB_RING_READY	    0x59444552u /* "REDY": formatting finished */
 /* The sizes, limits and field values that the rest of the library passes
  * to the ring are in ring.h: SB_RING_HEADER_SIZE, SB_RING_NAME_SIZE,
  * SB_RING_SLOTS_*, SB_RING_SLOT_SEGMENT_SIZE, SB_RING_RECORD_ALIGN,
  * SB_RING_{MIN,MAX}_CAPACITY, SB_RING_MAX_SLOTS, SB_RING_FLAG_*, and the
  * mode and overflow values. */
 
-#define SB_RING_NAME_OFFSET 512u /* sb_ring_header.topic_name */
-#define SB_RING_CTL_SLOTS_OFFSET 1024u
-#define SB_RING_WCTL_OFFSET 1024u /* in the data header page */
-#define SB_RING_WCTL_SIZE 1024u
-#define SB_RING_SLOT_LIVE_OFFSET 2048u /* sb_ring_header.slot_live */
-#define SB_RING_RECORD_HEADER 16u
-#define SB_RING_RECORD_CHECKSUM 4u /* the crc32c word of a checksummed DATA */
+#define SB_RING_NAME_OFFSET	  512u /* sb_ring_header.topic_name */
+#define SB_RING_CTL_SLOTS_OFFSET  1024u
+#define SB_RING_WCTL_OFFSET	  1024u /* in the data header page */
+#define SB_RING_WCTL_SIZE	  1024u
+#define SB_RING_SLOT_LIVE_OFFSET  2048u /* sb_ring_header.slot_live */
+#define SB_RING_RECORD_HEADER	  16u
+#define SB_RING_RECORD_CHECKSUM	  4u /* the crc32c word of a checksummed DATA */
 #define SB_RING_MAX_SPACE_WAITERS 64u /* one bit each in a 64-bit mask */
-#define SB_RING_SOLO_AFTER 64u /* locked publishes in a row before solo */
-#define SB_RING_SOLO_ENTRIES 8u /* threads that can be solo over time */
-#define SB_RING_SOLO_REVOKING 0x80000000u /* flag in sb_ring_ctl.solo */
+#define SB_RING_SOLO_AFTER	  64u /* locked publishes in a row before solo */
+#define SB_RING_SOLO_ENTRIES	  8u  /* threads that can be solo over time */
+#define SB_RING_SOLO_REVOKING	  0x80000000u /* flag in sb_ring_ctl.solo */
 /* States of sb_ring_ctl.commit_fence (its low two bits; 3 is corruption,
  * taken as "fence" by writers and "not armed" by readers). */
-#define SB_RING_FENCE_STATE 3u
-#define SB_RING_FENCE_OFF 0u
+#define SB_RING_FENCE_STATE  3u
+#define SB_RING_FENCE_OFF    0u
 #define SB_RING_FENCE_ARMING 1u
-#define SB_RING_FENCE_ARMED 2u
-#define SB_RING_FENCE_GEN 4u /* one generation */
-#define SB_RING_FENCE_QUIET 64u /* commits with nobody asleep to disarm */
+#define SB_RING_FENCE_ARMED  2u
+#define SB_RING_FENCE_GEN    4u	 /* one generation */
+#define SB_RING_FENCE_QUIET  64u /* commits with nobody asleep to disarm */
 
 /* Values of sb_ring_record.type. Anything else is corruption. */
 #define SB_REC_DATA 1u
-#define SB_REC_PAD 2u
+#define SB_REC_PAD  2u
 
 struct sb_ring_record {
 	uint32_t len;  /* 0: payload bytes (DATA) or filler bytes (PAD) */
@@ -159,14 +159,14 @@ struct sb_ring_slot {
 	_Atomic uint64_t sub_received; /* 8: reader: messages delivered */
 	_Atomic uint64_t sub_lost;     /* 16: reader: messages it missed */
 	_Atomic uint32_t sub_sleeping; /* 24: reader threads in futex wait */
-	uint32_t reserved0;            /* 28: zero */
+	uint32_t reserved0;	       /* 28: zero */
 	/* 32: queue consumers: the seq after the last record this consumer
 	 * took (its claim), so that a queue position set back in the shared
 	 * control segment gives no message twice (space.c, taken_seq()). */
 	_Atomic uint64_t queue_claim;
-	uint8_t reserved0b[24];        /* 40: zero */
-	_Atomic uint32_t slot_state;   /* 64: generation << 1 | 1 when in use */
-	_Atomic uint32_t slot_pid;     /* 68: attaching process, for stat */
+	uint8_t reserved0b[24];	     /* 40: zero */
+	_Atomic uint32_t slot_state; /* 64: generation << 1 | 1 when in use */
+	_Atomic uint32_t slot_pid;   /* 68: attaching process, for stat */
 	/* 72: zero (the owner's token up to control layout 7: a slot in a
 	 * segment of its own needs none) */
 	uint8_t reserved1[56];
@@ -187,9 +187,9 @@ static_assert(offsetof(struct sb_ring_slot, slot_pid) == 68, "");
  * 64-byte line.
  */
 struct sb_ring_wctl {
-	uint32_t reserved0[3];          /* 0: zero */
+	uint32_t reserved0[3];		/* 0: zero */
 	_Atomic uint32_t writer_repair; /* 12: 1: a dead writer's state awaits
-	                                 * repair by the next writer */
+					 * repair by the next writer */
 	/* 16: odd while a writer scans the subscriber cursors and moves
 	 * writer_oldest (reclaim); a subscriber that joins waits for an odd
 	 * value to pass (see "Joining without the lock" in ring.c). */
@@ -209,7 +209,7 @@ struct sb_ring_wctl {
 	_Atomic uint32_t solo;
 	_Atomic uint32_t streak_tid; /* 68: thread of the last locked publish */
 	_Atomic uint32_t streak;     /* 72: its locked publishes in a row */
-	uint32_t reserved1b;         /* 76: zero */
+	uint32_t reserved1b;	     /* 76: zero */
 	/* 80: entry i's thread id while that thread publishes (or holds a
 	 * claim) without the lock, else 0; written by that thread only, and
 	 * cleared by whoever finds it dead. */
@@ -217,7 +217,7 @@ struct sb_ring_wctl {
 	uint8_t reserved1c[16]; /* 112: zero */
 
 	struct sb_shm_lock writer_lock; /* 128: serialises writers */
-	uint8_t reserved2[128];         /* 192: zero */
+	uint8_t reserved2[128];		/* 192: zero */
 
 	/* 320: who owns solo entry i (tid 0: free); set under writer_lock
 	 * when the entry is given out, read to check that its thread lives. */
@@ -232,9 +232,9 @@ struct sb_ring_wctl {
 	 * idempotent, so a reaper can clear a dead writer's bits without
 	 * knowing how far it got: nothing leaks, nothing goes negative.
 	 * Readers load them to know whether to wake a writer. */
-	_Atomic uint64_t space_waiters;  /* 392: waiting writers' bits */
+	_Atomic uint64_t space_waiters;	 /* 392: waiting writers' bits */
 	_Atomic uint64_t space_sleepers; /* 400: sleeping writers' bits */
-	uint8_t reserved4[360];          /* 408: zero */
+	uint8_t reserved4[360];		 /* 408: zero */
 
 	/* 768: the pid (getpid()) of the writer that owns bit i of the masks
 	 * above, 0 when free; taken by CAS, freed by its writer or by
@@ -261,16 +261,16 @@ static_assert(offsetof(struct sb_ring_wctl, space_waiter_pid) == 768, "");
  */
 struct sb_ring_header {
 	/* Line 0, written once by the creator before `ready`. */
-	uint32_t magic;       /* 0: SB_RING_MAGIC */
-	uint32_t version;     /* 4: SB_RING_VERSION or _VERSION_FLAGS */
+	uint32_t magic;		/* 0: SB_RING_MAGIC */
+	uint32_t version;	/* 4: SB_RING_VERSION or _VERSION_FLAGS */
 	_Atomic uint32_t ready; /* 8: SB_RING_READY, stored last (release) */
-	uint32_t mode;        /* 12: SB_RING_BROADCAST or SB_RING_QUEUE */
-	uint32_t overflow;    /* 16: SB_RING_BLOCK, _OVERWRITE or _REJECT */
-	uint32_t max_message; /* 20: largest payload accepted */
-	uint64_t capacity;    /* 24: data area bytes, power of two */
-	uint32_t slot_count;  /* 32: subscriber slots in the control segment */
-	uint32_t flags;       /* 36: SB_RING_FLAG_*; 0 in version 1 */
-	uint64_t ctl_size;    /* 40: bytes of the control segment */
+	uint32_t mode;		/* 12: SB_RING_BROADCAST or SB_RING_QUEUE */
+	uint32_t overflow;	/* 16: SB_RING_BLOCK, _OVERWRITE or _REJECT */
+	uint32_t max_message;	/* 20: largest payload accepted */
+	uint64_t capacity;	/* 24: data area bytes, power of two */
+	uint32_t slot_count; /* 32: subscriber slots in the control segment */
+	uint32_t flags;	     /* 36: SB_RING_FLAG_*; 0 in version 1 */
+	uint64_t ctl_size;   /* 40: bytes of the control segment */
 	/* 48: SB_RING_SLOTS_INLINE (0: the slots follow the control
 	 * segment's first 1024 bytes) or SB_RING_SLOTS_SEGMENTS (each
 	 * subscriber's slot is a segment of its own; the broker's topics) */
@@ -278,21 +278,21 @@ struct sb_ring_header {
 	uint8_t reserved1[76]; /* 52: zero, pads line 0 and line 1 */
 
 	/* Line 2 (128): writer positions, read by readers on every poll. */
-	_Atomic uint64_t writer_tail;     /* 128: end of committed records */
-	_Atomic uint64_t writer_oldest;   /* 136: first record still intact */
+	_Atomic uint64_t writer_tail;	  /* 128: end of committed records */
+	_Atomic uint64_t writer_oldest;	  /* 136: first record still intact */
 	_Atomic uint64_t writer_next_seq; /* 144: seq of the next record */
-	uint8_t reserved2[104];           /* 152: zero */
+	uint8_t reserved2[104];		  /* 152: zero */
 
 	/* Line 4 (256): statistics, relaxed; read by the broker for stat. */
-	_Atomic uint64_t stat_published;   /* 256: records committed */
-	_Atomic uint64_t stat_bytes;       /* 264: payload bytes committed */
+	_Atomic uint64_t stat_published; /* 256: records committed */
+	_Atomic uint64_t stat_bytes;	 /* 264: payload bytes committed */
 	/* 272: bumped with every change of the three positions above (commit,
 	 * reclaim, repair), so a writer that kept its own copy of them knows
 	 * whether it is still current. */
 	_Atomic uint64_t writer_epoch;
-	_Atomic uint64_t stat_rejected;    /* 280: publishes refused when full */
-	_Atomic uint64_t stat_waits;       /* 288: times a writer waited */
-	_Atomic uint64_t stat_recoveries;  /* 296: dead lock holders repaired */
+	_Atomic uint64_t stat_rejected;	  /* 280: publishes refused when full */
+	_Atomic uint64_t stat_waits;	  /* 288: times a writer waited */
+	_Atomic uint64_t stat_recoveries; /* 296: dead lock holders repaired */
 	uint8_t reserved3[SB_RING_NAME_OFFSET - 304]; /* 304: zero */
 
 	/* 512: the topic's name, NUL-padded, written by the broker that
@@ -310,7 +310,7 @@ struct sb_ring_header {
 	 * slots, so that their claims still count. */
 	_Atomic uint64_t queue_taken;
 	uint8_t reserved4[SB_RING_WCTL_OFFSET - SB_RING_NAME_OFFSET -
-	                  SB_RING_NAME_SIZE - 16]; /* 784: zero */
+			  SB_RING_NAME_SIZE - 16]; /* 784: zero */
 
 	/* 1024: what only writers write (struct sb_ring_wctl): here, in
 	 * the segment subscribers map read-only, so that none of them can
@@ -321,7 +321,7 @@ struct sb_ring_header {
 	 * which subscribers may still hand their slot back. */
 	_Atomic uint64_t slot_live[SB_RING_MAX_SLOTS / 64];
 	uint8_t reserved5[SB_RING_HEADER_SIZE - SB_RING_SLOT_LIVE_OFFSET -
-	                  SB_RING_MAX_SLOTS / 8]; /* 2560: zero */
+			  SB_RING_MAX_SLOTS / 8]; /* 2560: zero */
 };
 static_assert(sizeof(struct sb_ring_header) == SB_RING_HEADER_SIZE, "");
 static_assert(offsetof(struct sb_ring_header, magic) == 0, "");
@@ -348,8 +348,8 @@ static_assert(offsetof(struct sb_ring_header, topic_name) == 512, "");
 static_assert(offsetof(struct sb_ring_header, slot_gen) == 768, "");
 static_assert(offsetof(struct sb_ring_header, queue_taken) == 776, "");
 static_assert(offsetof(struct sb_ring_header, slot_live) ==
-                  SB_RING_SLOT_LIVE_OFFSET,
-              "");
+		  SB_RING_SLOT_LIVE_OFFSET,
+	      "");
 static_assert(offsetof(struct sb_ring_header, wctl) == SB_RING_WCTL_OFFSET, "");
 
 /*
@@ -360,9 +360,9 @@ static_assert(offsetof(struct sb_ring_header, wctl) == SB_RING_WCTL_OFFSET, "");
  * the writers' fields had up to layout 6 are reserved.
  */
 struct sb_ring_ctl {
-	uint32_t magic;        /* 0: SB_RING_CTL_MAGIC, creator */
-	uint32_t version;      /* 4: SB_RING_CTL_VERSION, creator */
-	uint32_t slot_count;   /* 8: copy of the header's, creator */
+	uint32_t magic;		/* 0: SB_RING_CTL_MAGIC, creator */
+	uint32_t version;	/* 4: SB_RING_CTL_VERSION, creator */
+	uint32_t slot_count;	/* 8: copy of the header's, creator */
 	uint8_t reserved1[244]; /* 12: zero */
 
 	_Atomic uint32_t data_seq;     /* 256: writers bump after a commit */
@@ -373,19 +373,19 @@ struct sb_ring_ctl {
 	 * heavy fence ("Fenced commits" in write.c). Readers arm it, writers
 	 * disarm it after SB_RING_FENCE_QUIET commits with nobody asleep. */
 	_Atomic uint32_t commit_fence;
-	uint8_t reserved3[116];        /* 268: zero */
+	uint8_t reserved3[116]; /* 268: zero */
 
-	_Atomic uint32_t space_seq;      /* 384: readers bump after consuming */
-	uint8_t reserved4[124];          /* 388: zero */
+	_Atomic uint32_t space_seq; /* 384: readers bump after consuming */
+	uint8_t reserved4[124];	    /* 388: zero */
 
 	struct sb_shm_lock queue_lock; /* 512: serialises queue consumers */
-	uint8_t reserved5[64];   /* 576: zero */
+	uint8_t reserved5[64];	       /* 576: zero */
 
 	/* 640: the queue's shared read state, under queue_lock. */
-	_Atomic uint64_t queue_cursor;       /* 640: next position to take */
+	_Atomic uint64_t queue_cursor;	     /* 640: next position to take */
 	_Atomic uint64_t queue_expected_seq; /* 648: seq expected there */
-	_Atomic uint64_t queue_lost;         /* 656: messages nobody took */
-	uint8_t reserved6[360];              /* 664: zero */
+	_Atomic uint64_t queue_lost;	     /* 656: messages nobody took */
+	uint8_t reserved6[360];		     /* 664: zero */
 };
 static_assert(sizeof(struct sb_ring_ctl) == SB_RING_CTL_SLOTS_OFFSET, "");
 static_assert(offsetof(struct sb_ring_ctl, magic) == 0, "");

@@ -56,17 +56,17 @@ struct claim_scan {
 /* record.c */
 int sbr_checksum_matches(const unsigned char *payload, uint32_t len);
 uint64_t sbr_next_intact(const struct sb_ring *ring, uint64_t from,
-                            uint64_t limit);
+			 uint64_t limit);
 
 /* lock.c */
 const struct timespec *sbr_lock_deadline(struct sb_wait *w,
-                                            struct timespec *grace);
+					 struct timespec *grace);
 void sbr_reclaim_begin(struct sb_ring *ring);
 void sbr_reclaim_end(struct sb_ring *ring);
 void sbr_release_lock(struct sb_shm_lock *m);
 void sbr_repair_writer_state(struct sb_ring *ring);
 int sbr_take_lock(struct sb_shm_lock *m, struct sb_wait *w, int hold_ms,
-                     int *broken);
+		  int *broken);
 
 /* solo.c */
 void sbr_solo_count(struct sb_ring *ring);
@@ -79,10 +79,9 @@ uint64_t sbr_claim_bound(const struct sb_ring *ring);
 int sbr_make_room(struct sb_ring *ring, uint64_t size, struct sb_wait *w);
 uint64_t sbr_max_claim(uint64_t e, uint64_t claim, uint64_t bound);
 void sbr_scan_claims(const struct sb_ring *ring, int refresh,
-                        struct claim_scan *sc);
+		     struct claim_scan *sc);
 void sbr_slot_map_refresh(const struct sb_ring *ring);
-int sbr_try_room(struct sb_ring *ring, uint64_t tail, uint64_t size,
-                    int *ok);
+int sbr_try_room(struct sb_ring *ring, uint64_t tail, uint64_t size, int *ok);
 
 /* write.c */
 void sbr_bump_and_wake(_Atomic uint32_t *word);
@@ -92,9 +91,9 @@ void sbr_give_back_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot);
 void sbr_reader_skip(struct sb_ring_reader *rd);
 void sbr_take_sleeper(struct sb_ring *ring, struct sb_ring_slot *slot);
 int sbr_wait_for_data(struct sb_ring_reader *rd, uint64_t pos,
-                         struct sb_wait *w);
+		      struct sb_wait *w);
 void sbr_wake_writers_if_waiting(struct sb_ring *ring, uint64_t from,
-                                    uint64_t to, int caught_up);
+				 uint64_t to, int caught_up);
 
 /* slots.c */
 /* Slot `index` as this process maps it, or NULL (no such slot, or not
@@ -104,9 +103,9 @@ struct sb_ring_slot *sbr_slot_at(const struct sb_ring *ring, uint32_t index);
 /* queue.c */
 int sbr_queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec);
 int sbr_queue_next(struct sb_ring_reader *rd, struct sb_wait *w,
-                      struct rec_view *rec);
+		   struct rec_view *rec);
 void sbr_queue_skip_bad(struct sb_ring_reader *rd, uint64_t from,
-                           uint64_t next);
+			uint64_t next);
 
 static inline uint64_t record_size(const struct sb_ring *ring, uint64_t len)
 {
@@ -142,7 +141,7 @@ static inline void stat_add(_Atomic uint64_t *v, uint64_t n)
  * must end inside the area and at or before `limit`.
  */
 static inline int record_at(const struct sb_ring *ring, uint64_t pos,
-                            uint64_t limit, struct rec_view *rec)
+			    uint64_t limit, struct rec_view *rec)
 {
 	uint64_t off = pos & ring->mask;
 	uint64_t room = ring->capacity - off;
@@ -205,7 +204,7 @@ static inline void seal_record(unsigned char *payload, uint32_t len)
  * copied it shows as a bad checksum too.
  */
 static inline int record_intact(const struct sb_ring *ring,
-                                const struct rec_view *rec)
+				const struct rec_view *rec)
 {
 	return !has_checksums(ring) || rec->type != SB_REC_DATA ||
 	       sbr_checksum_matches(rec->payload, rec->len);
@@ -214,7 +213,7 @@ static inline int record_intact(const struct sb_ring *ring,
 /* Bytes the tail must advance to place a `size`-byte record: the record,
  * plus the PAD that fills the end when it would not fit there. */
 static inline uint64_t span_needed(const struct sb_ring *ring, uint64_t tail,
-                            uint64_t size)
+				   uint64_t size)
 {
 	uint64_t room = ring->capacity - (tail & ring->mask);
 
@@ -229,7 +228,7 @@ static inline uint64_t max_u64(uint64_t a, uint64_t b)
 /* `s` (a value of wc->solo) when it names an entry this thread owns,
  * else 0 (also for a revoking flag or an entry out of range). */
 static inline uint32_t solo_mine(const struct sb_ring_wctl *wc, uint32_t s,
-                          const struct sb_self *me)
+				 const struct sb_self *me)
 {
 	const struct sb_ring_solo_owner *o;
 
@@ -238,10 +237,10 @@ static inline uint32_t solo_mine(const struct sb_ring_wctl *wc, uint32_t s,
 	}
 	o = &wc->solo_owner[s - 1];
 	return atomic_load_explicit(&o->tid, memory_order_relaxed) == me->tid &&
-	               atomic_load_explicit(&o->pid, memory_order_relaxed) ==
-	                   me->pid
-	           ? s
-	           : 0;
+		       atomic_load_explicit(&o->pid, memory_order_relaxed) ==
+			   me->pid
+		   ? s
+		   : 0;
 }
 
 /*
@@ -295,7 +294,7 @@ static inline void solo_leave(struct sb_ring *ring)
 {
 	/* release: a revoker that sees 0 sees everything we published. */
 	atomic_store_explicit(&ring->shm_wctl->solo_busy[ring->solo_entry - 1],
-	                      0, memory_order_release);
+			      0, memory_order_release);
 }
 
 /*
@@ -339,7 +338,7 @@ static inline int reader_evicted(const struct sb_ring_reader *rd)
 {
 	atomic_thread_fence(memory_order_acquire);
 	return atomic_load_explicit(&rd->slot_mem->slot_state,
-	                            memory_order_relaxed) != rd->slot_state;
+				    memory_order_relaxed) != rd->slot_state;
 }
 
 /* Counts messages skipped between the expected seq and `seq`. A seq that
@@ -365,7 +364,7 @@ static inline int account_seq(uint64_t *expected, uint64_t seq, uint64_t *lost)
  * the reader can skip it; a bad checksum is found by the caller.
  */
 static inline int next_record(const struct sb_ring *ring, uint64_t *pos,
-                       uint64_t *known_tail, struct rec_view *rec)
+			      uint64_t *known_tail, struct rec_view *rec)
 {
 	int overwrite = ring->overflow == SB_RING_OVERWRITE;
 	uint64_t p, tail, oldest;
@@ -383,7 +382,7 @@ static inline int next_record(const struct sb_ring *ring, uint64_t *pos,
 			 * writer_tail in commit_records(); every byte before
 			 * the tail is visible. */
 			tail = atomic_load_explicit(&ring->shm_hdr->writer_tail,
-			                            memory_order_acquire);
+						    memory_order_acquire);
 			*known_tail = tail;
 		}
 		if (p == tail) {
@@ -393,8 +392,9 @@ static inline int next_record(const struct sb_ring *ring, uint64_t *pos,
 			if (!overwrite || p > tail) {
 				return -EBADMSG;
 			}
-			oldest = atomic_load_explicit(
-			    &ring->shm_hdr->writer_oldest, memory_order_acquire);
+			oldest =
+			    atomic_load_explicit(&ring->shm_hdr->writer_oldest,
+						 memory_order_acquire);
 			if (oldest == p) {
 				/* The oldest itself is over a ring behind the
 				 * tail (loaded after it): corrupted, and

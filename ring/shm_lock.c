@@ -59,20 +59,19 @@ int sb_shm_owner_alive(uint64_t word)
 static int take_from(struct sb_shm_lock *l, uint64_t *expected, uint64_t me)
 {
 	/* acquire: what the previous holder wrote under the lock is seen. */
-	return atomic_compare_exchange_strong_explicit(
-	    &l->owner, expected, me, memory_order_acquire,
-	    memory_order_relaxed);
+	return atomic_compare_exchange_strong_explicit(&l->owner, expected, me,
+						       memory_order_acquire,
+						       memory_order_relaxed);
 }
 
 /* The earlier of the caller's deadline and one slice from now. */
 static const struct timespec *slice_end(const struct timespec *deadline,
-                                        struct timespec *slice)
+					struct timespec *slice)
 {
 	sb_deadline_init(SB_SHM_LOCK_SLICE_MS, slice);
-	if (deadline != NULL &&
-	    (deadline->tv_sec < slice->tv_sec ||
-	     (deadline->tv_sec == slice->tv_sec &&
-	      deadline->tv_nsec < slice->tv_nsec))) {
+	if (deadline != NULL && (deadline->tv_sec < slice->tv_sec ||
+				 (deadline->tv_sec == slice->tv_sec &&
+				  deadline->tv_nsec < slice->tv_nsec))) {
 		return deadline;
 	}
 	return slice;
@@ -83,7 +82,7 @@ static const struct timespec *slice_end(const struct timespec *deadline,
  * -ETIMEDOUT when the slice (or deadline) ran out with no wake-up.
  */
 static int sleep_while_held(struct sb_shm_lock *l, uint64_t held,
-                            const struct timespec *deadline)
+			    const struct timespec *deadline)
 {
 	struct timespec slice;
 	/* Read before counting ourselves: a release after our count bumps
@@ -94,7 +93,7 @@ static int sleep_while_held(struct sb_shm_lock *l, uint64_t held,
 	atomic_fetch_add_explicit(&l->sleepers, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&l->owner, memory_order_seq_cst) == held) {
 		r = sb_futex_wait(&l->wake_seq, seq,
-		                  slice_end(deadline, &slice));
+				  slice_end(deadline, &slice));
 	}
 	atomic_fetch_sub_explicit(&l->sleepers, 1, memory_order_relaxed);
 	return r == -ETIMEDOUT ? r : 0;
@@ -107,14 +106,13 @@ int sb_shm_lock_try(struct sb_shm_lock *l)
 	return take_from(l, &free_word, sb_shm_owner_self());
 }
 
-
 int sb_shm_lock_take(struct sb_shm_lock *l, const struct timespec *deadline)
 {
 	return sb_shm_lock_take_bounded(l, deadline, -1);
 }
 
 int sb_shm_lock_take_bounded(struct sb_shm_lock *l,
-                             const struct timespec *deadline, int hold_ms)
+			     const struct timespec *deadline, int hold_ms)
 {
 	uint64_t me = sb_shm_owner_self();
 	uint64_t seen = 0;
@@ -176,13 +174,13 @@ void sb_shm_lock_release(struct sb_shm_lock *l)
 	/* seq_cst: releases what we wrote under the lock, and is the first
 	 * half of the Dekker pair with sleep_while_held(). */
 	if (!atomic_compare_exchange_strong_explicit(&l->owner, &me, 0,
-	                                             memory_order_seq_cst,
-	                                             memory_order_relaxed)) {
+						     memory_order_seq_cst,
+						     memory_order_relaxed)) {
 		return;
 	}
 	if (atomic_load_explicit(&l->sleepers, memory_order_seq_cst) != 0) {
 		atomic_fetch_add_explicit(&l->wake_seq, 1,
-		                          memory_order_relaxed);
+					  memory_order_relaxed);
 		/* All of them: one woken waiter that then gives up (its
 		 * deadline) must not leave the others asleep for a slice. */
 		sb_futex_wake(&l->wake_seq, INT_MAX);

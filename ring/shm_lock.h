@@ -32,10 +32,10 @@
 #include "sys/identity.h"
 
 struct sb_shm_lock {
-	_Atomic uint64_t owner;     /* 0: pid << 32 | tid, 0: free */
-	_Atomic uint32_t wake_seq;  /* 8: futex word sleepers wait on */
-	_Atomic uint32_t sleepers;  /* 12: waiters that may be asleep */
-	uint8_t reserved[48];       /* 16: zero */
+	_Atomic uint64_t owner;	   /* 0: pid << 32 | tid, 0: free */
+	_Atomic uint32_t wake_seq; /* 8: futex word sleepers wait on */
+	_Atomic uint32_t sleepers; /* 12: waiters that may be asleep */
+	uint8_t reserved[48];	   /* 16: zero */
 };
 static_assert(sizeof(struct sb_shm_lock) == 64, "");
 static_assert(offsetof(struct sb_shm_lock, owner) == 0, "");
@@ -80,7 +80,7 @@ int sb_shm_lock_take(struct sb_shm_lock *l, const struct timespec *deadline);
  * docs/shm-layout.md, "The queue's position"). hold_ms -1: no bound.
  */
 int sb_shm_lock_take_bounded(struct sb_shm_lock *l,
-                             const struct timespec *deadline, int hold_ms);
+			     const struct timespec *deadline, int hold_ms);
 
 /* Releases a lock the calling thread holds. A cell that no longer names the
  * caller (another process overwrote it) is left alone. */

@@ -38,13 +38,13 @@ static int find_free_slot(const struct sb_ring *ring, uint32_t *index)
  * it asks the kernel whether that writer lives. Returns 0 or -ETIMEDOUT.
  */
 static int wait_reclaim_over(struct sb_ring *ring, uint64_t seq,
-                             struct sb_wait *w)
+			     struct sb_wait *w)
 {
 	for (unsigned spins = 0; (seq & 1u) != 0; spins++) {
 		if (spins > 64) {
-			if (!sb_shm_owner_alive(atomic_load_explicit(
-			        &ring->shm_wctl->reclaimer,
-			        memory_order_relaxed))) {
+			if (!sb_shm_owner_alive(
+				atomic_load_explicit(&ring->shm_wctl->reclaimer,
+						     memory_order_relaxed))) {
 				return 0;
 			}
 			if (sb_deadline_passed(sb_wait_deadline(w))) {
@@ -53,7 +53,7 @@ static int wait_reclaim_over(struct sb_ring *ring, uint64_t seq,
 		}
 		sb_cpu_relax();
 		seq = atomic_load_explicit(&ring->shm_wctl->reclaim_seq,
-		                           memory_order_acquire);
+					   memory_order_acquire);
 	}
 	return 0;
 }
@@ -72,7 +72,7 @@ static int wait_reclaim_over(struct sb_ring *ring, uint64_t seq,
  * since a writer that saw the old cursor below its oldest ignored it.
  */
 static int join_reclaims(struct sb_ring *ring, struct sb_ring_slot *slot,
-                         uint64_t *pos, struct sb_wait *w)
+			 uint64_t *pos, struct sb_wait *w)
 {
 	uint64_t oldest;
 	int r;
@@ -81,19 +81,19 @@ static int join_reclaims(struct sb_ring *ring, struct sb_ring_slot *slot,
 		r = wait_reclaim_over(
 		    ring,
 		    atomic_load_explicit(&ring->shm_wctl->reclaim_seq,
-		                         memory_order_seq_cst),
+					 memory_order_seq_cst),
 		    w);
 		if (r < 0) {
 			return r;
 		}
 		oldest = atomic_load_explicit(&ring->shm_hdr->writer_oldest,
-		                              memory_order_acquire);
+					      memory_order_acquire);
 		if (*pos >= oldest) {
 			return 0;
 		}
 		*pos = oldest;
 		atomic_store_explicit(&slot->sub_cursor, *pos,
-		                      memory_order_seq_cst);
+				      memory_order_seq_cst);
 	}
 }
 
@@ -110,13 +110,13 @@ static uint64_t start_seq(struct sb_ring *ring, uint64_t pos, int *known)
 {
 	/* acquire: a record committed after this value has a seq >= it. */
 	uint64_t low = atomic_load_explicit(&ring->shm_hdr->writer_next_seq,
-	                                    memory_order_acquire);
+					    memory_order_acquire);
 	uint64_t tail = 0;
 	struct rec_view rec;
 
-	*known = next_record(ring, &pos, &tail, &rec) == 0 &&
-	         !(ring->overflow == SB_RING_OVERWRITE &&
-	           overrun(ring, rec.pos));
+	*known =
+	    next_record(ring, &pos, &tail, &rec) == 0 &&
+	    !(ring->overflow == SB_RING_OVERWRITE && overrun(ring, rec.pos));
 	if (*known) {
 		return rec.seq;
 	}
@@ -140,16 +140,16 @@ static int take_slot(struct sb_ring_slot *slot, uint64_t pos, uint32_t *state)
 	store_relaxed(&slot->sub_lost, 0);
 	atomic_store_explicit(&slot->sub_sleeping, 0, memory_order_relaxed);
 	atomic_store_explicit(&slot->slot_pid, sb_process_id(),
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	*state = (((free_state >> 1) + 1) << 1) | 1u;
 	/* seq_cst: makes the cursor above visible before the slot counts
 	 * as live (writers load the state first), and is the reader's half
 	 * of the Dekker pair in join_reclaims(). */
 	return atomic_compare_exchange_strong_explicit(
-	           &slot->slot_state, &free_state, *state,
-	           memory_order_seq_cst, memory_order_relaxed)
-	           ? 0
-	           : -EBUSY;
+		   &slot->slot_state, &free_state, *state, memory_order_seq_cst,
+		   memory_order_relaxed)
+		   ? 0
+		   : -EBUSY;
 }
 
 /* Where a new broadcast reader starts. */
@@ -160,22 +160,22 @@ static uint64_t start_pos(const struct sb_ring *ring, int start)
 	}
 	/* acquire: as in next_record(). */
 	return atomic_load_explicit(start == SB_RING_START_EARLIEST
-	                                ? &ring->shm_hdr->writer_oldest
-	                                : &ring->shm_hdr->writer_tail,
-	                            memory_order_acquire);
+					? &ring->shm_hdr->writer_oldest
+					: &ring->shm_hdr->writer_tail,
+				    memory_order_acquire);
 }
 
 static int free_slot(struct sb_ring *ring, struct sb_ring_slot *slot,
-                     uint32_t state);
+		     uint32_t state);
 
 /*
  * The rest of opening a reader once `slot` is live with its cursor at
  * `pos`: a broadcast reader makes sure no reclaim overtook it, then learns
  * the seq it expects. On failure the slot is freed again.
  */
-static int join(struct sb_ring *ring, struct sb_ring_slot *slot,
-                uint32_t index, uint32_t state, uint64_t pos,
-                struct sb_wait *w, struct sb_ring_reader *rd)
+static int join(struct sb_ring *ring, struct sb_ring_slot *slot, uint32_t index,
+		uint32_t state, uint64_t pos, struct sb_wait *w,
+		struct sb_ring_reader *rd)
 {
 	uint64_t expected = 0;
 	int r = 0, seq_known = 1;
@@ -201,17 +201,17 @@ static int join(struct sb_ring *ring, struct sb_ring_slot *slot,
 }
 
 static int check_start(const struct sb_ring *ring, int start,
-                       const struct sb_ring_reader *rd)
+		       const struct sb_ring_reader *rd)
 {
 	return ring == NULL || rd == NULL ||
-	               (start != SB_RING_START_LATEST &&
-	                start != SB_RING_START_EARLIEST)
-	           ? -EINVAL
-	           : 0;
+		       (start != SB_RING_START_LATEST &&
+			start != SB_RING_START_EARLIEST)
+		   ? -EINVAL
+		   : 0;
 }
 
 int sb_ring_reader_open(struct sb_ring *ring, int start,
-                        struct sb_ring_reader *rd)
+			struct sb_ring_reader *rd)
 {
 	struct sb_wait w = sb_wait_start(READER_OPEN_TIMEOUT_MS);
 	uint32_t index, state;
@@ -237,8 +237,8 @@ int sb_ring_reader_open(struct sb_ring *ring, int start,
 }
 
 int sb_ring_reader_open_slot(struct sb_ring *ring, struct sb_ring_slot *slot,
-                             uint32_t index, int start,
-                             struct sb_ring_reader *rd)
+			     uint32_t index, int start,
+			     struct sb_ring_reader *rd)
 {
 	struct sb_wait w = sb_wait_start(READER_OPEN_TIMEOUT_MS);
 	uint32_t state;
@@ -262,22 +262,22 @@ int sb_ring_reader_open_slot(struct sb_ring *ring, struct sb_ring_slot *slot,
  * back a sleeper count the reader may have left, and wakes writers that
  * waited for it. Returns 0, or -ENOENT when the slot already changed. */
 static int free_slot(struct sb_ring *ring, struct sb_ring_slot *slot,
-                     uint32_t state)
+		     uint32_t state)
 {
 	uint32_t sleepers;
 
 	/* release: our last cursor store is ordered before the slot is
 	 * seen free. */
 	if (!atomic_compare_exchange_strong_explicit(
-	        &slot->slot_state, &state, state & ~1u, memory_order_release,
-	        memory_order_relaxed)) {
+		&slot->slot_state, &state, state & ~1u, memory_order_release,
+		memory_order_relaxed)) {
 		return -ENOENT;
 	}
 	sleepers = atomic_exchange_explicit(&slot->sub_sleeping, 0,
-	                                    memory_order_relaxed);
+					    memory_order_relaxed);
 	if (sleepers != 0) {
 		atomic_fetch_sub_explicit(&ring->shm_ctl->data_waiters,
-		                          sleepers, memory_order_relaxed);
+					  sleepers, memory_order_relaxed);
 	}
 	sbr_bump_and_wake(&ring->shm_ctl->space_seq);
 	return 0;
@@ -397,13 +397,12 @@ int sb_ring_slot_publish(struct sb_ring *ring, uint32_t index, int live)
 	 * (a reply on the socket), so it is ordered before the reader's
 	 * slot CAS; see segments_limit() and join_reclaims(). */
 	atomic_fetch_add_explicit(&ring->shm_hdr->slot_gen, 1,
-	                          memory_order_seq_cst);
+				  memory_order_seq_cst);
 	if (!live) {
 		sbr_bump_and_wake(&ring->shm_ctl->space_seq);
 	}
 	return 0;
 }
-
 
 int sb_ring_slot_recorded(const struct sb_ring *ring, uint32_t index)
 {
@@ -411,8 +410,8 @@ int sb_ring_slot_recorded(const struct sb_ring *ring, uint32_t index)
 		return 0;
 	}
 	return (atomic_load_explicit(&ring->shm_hdr->slot_live[index / 64],
-	                             memory_order_relaxed) >>
-	        (index % 64)) &
+				     memory_order_relaxed) >>
+		(index % 64)) &
 	       1u;
 }
 
@@ -421,7 +420,7 @@ int sb_ring_slot_segment_in_use(int fd)
 	uint32_t state;
 
 	if (pread(fd, &state, sizeof(state),
-	          offsetof(struct sb_ring_slot, slot_state)) !=
+		  offsetof(struct sb_ring_slot, slot_state)) !=
 	    (ssize_t)sizeof(state)) {
 		return -EIO;
 	}

@@ -13,10 +13,11 @@
 
 /* Copies positions [from, from + len) of the ring's data area. */
 static void copy_span(const struct sb_ring *ring, uint64_t from, uint64_t len,
-                      unsigned char *out)
+		      unsigned char *out)
 {
 	uint64_t off = from & ring->mask;
-	uint64_t first = len < ring->capacity - off ? len : ring->capacity - off;
+	uint64_t first =
+	    len < ring->capacity - off ? len : ring->capacity - off;
 
 	memcpy(out, ring->shm_data + off, first);
 	memcpy(out + first, ring->shm_data, len - first);
@@ -25,8 +26,8 @@ static void copy_span(const struct sb_ring *ring, uint64_t from, uint64_t len,
 /* One record of the copy at position `pos`: its end, or 0 if it does not
  * parse (the rules of record_at()). */
 static uint64_t record_end(const struct sb_ring *ring,
-                           const struct sb_ring_snapshot *s, uint64_t pos,
-                           uint64_t limit, uint32_t *type, uint64_t *seq)
+			   const struct sb_ring_snapshot *s, uint64_t pos,
+			   uint64_t limit, uint32_t *type, uint64_t *seq)
 {
 	uint64_t room = ring->capacity - (pos & ring->mask);
 	struct sb_ring_record h;
@@ -62,8 +63,8 @@ static uint64_t record_end(const struct sb_ring *ring,
  * publisher wrote garbage). Returns how many bytes it cut.
  */
 static uint64_t walk_copy(const struct sb_ring *ring,
-                          struct sb_ring_snapshot *s, uint64_t start,
-                          uint64_t floor)
+			  struct sb_ring_snapshot *s, uint64_t start,
+			  uint64_t floor)
 {
 	uint64_t pos = start, seq, end;
 	uint32_t type;
@@ -98,17 +99,17 @@ static bool sane(const struct sb_ring *ring, uint64_t oldest, uint64_t tail)
 /* Where the copy starts: where `held` ends, when it holds this stream up
  * to a tail the ring has not lost yet; else the oldest record. */
 static uint64_t copy_from(const struct sb_ring_snapshot *s,
-                          const struct sb_ring_positions *held)
+			  const struct sb_ring_positions *held)
 {
 	return held != NULL && held->tail >= s->oldest &&
-	               held->tail <= s->tail && held->oldest <= s->oldest
-	           ? held->tail
-	           : s->oldest;
+		       held->tail <= s->tail && held->oldest <= s->oldest
+		   ? held->tail
+		   : s->oldest;
 }
 
 int sb_ring_snapshot_take(const struct sb_ring *ring,
-                          const struct sb_ring_positions *held,
-                          struct sb_ring_snapshot *s)
+			  const struct sb_ring_positions *held,
+			  struct sb_ring_snapshot *s)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
 	uint64_t oldest2, start;
@@ -164,8 +165,8 @@ void sb_ring_snapshot_free(struct sb_ring_snapshot *s)
 }
 
 int sb_ring_header_image(const struct sb_ring *ring, const char *name,
-                         uint64_t ctl_size, const struct sb_ring_positions *p,
-                         void *page)
+			 uint64_t ctl_size, const struct sb_ring_positions *p,
+			 void *page)
 {
 	const struct sb_ring_header *live = ring->shm_hdr;
 	struct sb_ring_header *h = page;
@@ -190,8 +191,8 @@ int sb_ring_header_image(const struct sb_ring *ring, const char *name,
 	store_relaxed(&h->writer_next_seq, p->next_seq);
 	/* Statistics go on from the memory's. */
 	store_relaxed(&h->stat_published,
-	              load_relaxed((_Atomic uint64_t *)&live->stat_published));
+		      load_relaxed((_Atomic uint64_t *)&live->stat_published));
 	store_relaxed(&h->stat_bytes,
-	              load_relaxed((_Atomic uint64_t *)&live->stat_bytes));
+		      load_relaxed((_Atomic uint64_t *)&live->stat_bytes));
 	return 0;
 }

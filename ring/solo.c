@@ -78,8 +78,8 @@ static int solo_wait_idle(struct sb_ring *ring, uint32_t i, struct sb_wait *w)
 	struct timespec grace;
 
 	/* acquire: pairs with the release in solo_leave(). */
-	for (uint32_t n = 0; atomic_load_explicit(&wc->solo_busy[i],
-	                                          memory_order_acquire) != 0;
+	for (uint32_t n = 0;
+	     atomic_load_explicit(&wc->solo_busy[i], memory_order_acquire) != 0;
 	     n++) {
 		if (n < ring->spin) {
 			sb_cpu_relax();
@@ -87,9 +87,9 @@ static int solo_wait_idle(struct sb_ring *ring, uint32_t i, struct sb_wait *w)
 		}
 		if (!solo_owner_alive(wc, i)) {
 			atomic_store_explicit(&wc->writer_repair, 1,
-			                      memory_order_relaxed);
+					      memory_order_relaxed);
 			atomic_store_explicit(&wc->solo_busy[i], 0,
-			                      memory_order_relaxed);
+					      memory_order_relaxed);
 			break;
 		}
 		if (deadline == NULL) {
@@ -129,12 +129,12 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 		return 0;
 	}
 	if (solo_mine(wc, e, &me) != 0 &&
-	    atomic_load_explicit(&wc->solo_busy[e - 1],
-	                         memory_order_relaxed) == me.tid) {
+	    atomic_load_explicit(&wc->solo_busy[e - 1], memory_order_relaxed) ==
+		me.tid) {
 		return -EDEADLK; /* our own solo claim, already being revoked */
 	}
 	atomic_store_explicit(&wc->solo, e | SB_RING_SOLO_REVOKING,
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	atomic_store_explicit(&wc->streak, 0, memory_order_relaxed);
 	/* The lock holder's half of the Dekker pair with solo_enter(): solo
 	 * flagged first, then the look at busy. Run by every lock holder
@@ -146,7 +146,7 @@ static int solo_revoke(struct sb_ring *ring, struct sb_wait *w)
 	 * meant to agree on membarrier, docs/shm-layout.md). */
 	if (sb_fence_heavy() < 0) {
 		nanosleep(&(struct timespec){.tv_nsec = SOLO_FENCE_GRACE_NS},
-		          NULL);
+			  NULL);
 	}
 	r = solo_wait_idle(ring, e - 1, w);
 	if (r == 0) {
@@ -188,7 +188,7 @@ static uint32_t solo_entry_for(struct sb_ring *ring, const struct sb_self *me)
 		}
 		if (spare == 0 &&
 		    (atomic_load_explicit(&wc->solo_owner[i].tid,
-		                          memory_order_relaxed) == 0 ||
+					  memory_order_relaxed) == 0 ||
 		     !solo_owner_alive(wc, i))) {
 			spare = i + 1;
 		}
@@ -199,7 +199,7 @@ static uint32_t solo_entry_for(struct sb_ring *ring, const struct sb_self *me)
 		/* A thread that died between its looks at solo may have
 		 * left its busy word set; nobody was protected by it. */
 		atomic_store_explicit(&wc->solo_busy[spare - 1], 0,
-		                      memory_order_relaxed);
+				      memory_order_relaxed);
 		atomic_store_explicit(&o->pid, me->pid, memory_order_relaxed);
 		atomic_store_explicit(&o->tid, me->tid, memory_order_relaxed);
 	}
@@ -220,7 +220,7 @@ void sbr_solo_count(struct sb_ring *ring)
 	if (atomic_load_explicit(&wc->streak_tid, memory_order_relaxed) !=
 	    me.tid) {
 		atomic_store_explicit(&wc->streak_tid, me.tid,
-		                      memory_order_relaxed);
+				      memory_order_relaxed);
 		n = 0;
 	}
 	if (n < SB_RING_SOLO_AFTER) {
@@ -259,7 +259,7 @@ int sbr_writer_lock(struct sb_ring *ring, struct sb_wait *w)
 	}
 	if (died) {
 		atomic_store_explicit(&wc->writer_repair, 1,
-		                      memory_order_relaxed);
+				      memory_order_relaxed);
 		/* A process died inside the ring: it may have been a waiting
 		 * writer too (in another thread), so free what it left. */
 		sb_ring_reap_dead_waiters(ring);

@@ -15,12 +15,12 @@
  * table entry was freed under it (a reaper in another pid namespace took
  * it for dead) or that found the table full is late by at most this. */
 #define SPACE_WAIT_SLICE_MS 100
-#define SPACE_POLL_MS 1 /* sleep of a writer without a table entry */
+#define SPACE_POLL_MS	    1 /* sleep of a writer without a table entry */
 
 /* The slowest of the live cursors in `slot` that lie in [oldest, tail]
  * (others are not trusted and hold nothing back), or `limit`. */
 static uint64_t slot_limit(const struct sb_ring_slot *slot, uint64_t tail,
-                           uint64_t oldest, uint64_t limit)
+			   uint64_t oldest, uint64_t limit)
 {
 	uint64_t c;
 
@@ -48,11 +48,10 @@ static uint64_t slot_limit(const struct sb_ring_slot *slot, uint64_t tail,
  */
 /* Brings `map` (its lock held) up to date with the broker's slot_gen if
  * that moved or a refresh failed before. Returns map->current. */
-static int map_refresh(const struct sb_ring *ring,
-                       struct sb_ring_slot_map *map)
+static int map_refresh(const struct sb_ring *ring, struct sb_ring_slot_map *map)
 {
 	uint64_t gen = atomic_load_explicit(&ring->shm_hdr->slot_gen,
-	                                    memory_order_seq_cst);
+					    memory_order_seq_cst);
 
 	if ((!map->current || map->gen != gen) && map->refresh != NULL) {
 		map->current = map->refresh(map) == 0;
@@ -63,11 +62,11 @@ static int map_refresh(const struct sb_ring *ring,
 
 /* 1 when `map` (its lock held) is not up to date with slot_gen. */
 static int map_stale(const struct sb_ring *ring,
-                     const struct sb_ring_slot_map *map)
+		     const struct sb_ring_slot_map *map)
 {
 	return !map->current ||
 	       map->gen != atomic_load_explicit(&ring->shm_hdr->slot_gen,
-	                                        memory_order_seq_cst);
+						memory_order_seq_cst);
 }
 
 /* Whether this process's map of the slot segments needs a refresh. */
@@ -104,7 +103,7 @@ void sbr_slot_map_refresh(const struct sb_ring *ring)
  * it with the lock released and tries again.
  */
 static uint64_t segments_limit(const struct sb_ring *ring, uint64_t tail,
-                               uint64_t oldest, int refresh)
+			       uint64_t oldest, int refresh)
 {
 	struct sb_ring_slot_map *map = ring->slot_map;
 	uint64_t limit = tail;
@@ -156,21 +155,21 @@ uint64_t sbr_max_claim(uint64_t e, uint64_t claim, uint64_t bound)
  * the slot is in use: the broker keeps it (queue_taken) when it drops one.
  */
 static void scan_claim(const struct sb_ring_slot *slot, uint32_t index,
-                       struct claim_scan *sc)
+		       struct claim_scan *sc)
 {
 	if ((int64_t)index == sc->skip) {
 		return;
 	}
 	/* seq_cst: pairs with the claim's store in queue_claim() (Dekker:
 	 * of two consumers claiming at once, one sees the other). */
-	sc->max = sbr_max_claim(sc->max,
-	                    atomic_load_explicit(&slot->queue_claim,
-	                                         memory_order_seq_cst),
-	                    sc->bound);
+	sc->max = sbr_max_claim(
+	    sc->max,
+	    atomic_load_explicit(&slot->queue_claim, memory_order_seq_cst),
+	    sc->bound);
 }
 
 void sbr_scan_claims(const struct sb_ring *ring, int refresh,
-                        struct claim_scan *sc)
+		     struct claim_scan *sc)
 {
 	struct sb_ring_slot_map *map = ring->slot_map;
 
@@ -188,7 +187,8 @@ void sbr_scan_claims(const struct sb_ring *ring, int refresh,
 		(void)map_refresh(ring, map);
 	}
 	for (uint32_t i = 0; i < map->count; i++) {
-		if (map->slots[i] != NULL && map->slots[i] != SB_RING_SLOT_HOLD) {
+		if (map->slots[i] != NULL &&
+		    map->slots[i] != SB_RING_SLOT_HOLD) {
 			scan_claim(map->slots[i], i, sc);
 		}
 	}
@@ -206,18 +206,17 @@ static uint64_t taken_seq(const struct sb_ring *ring, int refresh)
 {
 	struct claim_scan sc = {0, sbr_claim_bound(ring), -1};
 
-	sc.max = sbr_max_claim(0, load_relaxed(&ring->shm_ctl->queue_expected_seq),
-	                   sc.bound);
+	sc.max = sbr_max_claim(
+	    0, load_relaxed(&ring->shm_ctl->queue_expected_seq), sc.bound);
 	sc.max = sbr_max_claim(sc.max,
-	                   atomic_load_explicit(&ring->shm_hdr->queue_taken,
-	                                        memory_order_acquire),
-	                   sc.bound);
+			       atomic_load_explicit(&ring->shm_hdr->queue_taken,
+						    memory_order_acquire),
+			       sc.bound);
 	sbr_scan_claims(ring, refresh, &sc);
 	return sc.max;
 }
 
-void sb_ring_keep_claim(struct sb_ring *ring,
-                        const struct sb_ring_slot *slot)
+void sb_ring_keep_claim(struct sb_ring *ring, const struct sb_ring_slot *slot)
 {
 	uint64_t cur, seq;
 
@@ -225,16 +224,15 @@ void sb_ring_keep_claim(struct sb_ring *ring,
 		return;
 	}
 	cur = atomic_load_explicit(&ring->shm_hdr->queue_taken,
-	                           memory_order_relaxed);
+				   memory_order_relaxed);
 	/* seq_cst: as the consumers' loads of claims (scan_claim()). */
 	seq = atomic_load_explicit(&slot->queue_claim, memory_order_seq_cst);
 	if (seq > sbr_claim_bound(ring)) {
 		return;
 	}
-	while (seq > cur &&
-	       !atomic_compare_exchange_weak_explicit(
-	           &ring->shm_hdr->queue_taken, &cur, seq,
-	           memory_order_release, memory_order_relaxed)) {
+	while (seq > cur && !atomic_compare_exchange_weak_explicit(
+				&ring->shm_hdr->queue_taken, &cur, seq,
+				memory_order_release, memory_order_relaxed)) {
 	}
 }
 
@@ -246,12 +244,12 @@ void sb_ring_keep_claim(struct sb_ring *ring,
  * the release of a peek, never while it is still read in place.)
  */
 static uint64_t queue_limit(const struct sb_ring *ring, uint64_t tail,
-                            uint64_t oldest, int refresh)
+			    uint64_t oldest, int refresh)
 {
 	/* seq_cst: pairs with the seq_cst fence after the store of
 	 * queue_cursor in sbr_queue_consume() (Dekker with space_waiters). */
 	uint64_t c = atomic_load_explicit(&ring->shm_ctl->queue_cursor,
-	                                  memory_order_seq_cst);
+					  memory_order_seq_cst);
 	uint64_t taken = taken_seq(ring, refresh);
 	struct rec_view rec;
 
@@ -274,7 +272,7 @@ static uint64_t queue_limit(const struct sb_ring *ring, uint64_t tail,
  * Cursors outside [oldest, tail] are not trusted and hold nothing back.
  */
 static uint64_t reclaim_limit(const struct sb_ring *ring, uint64_t tail,
-                              uint64_t oldest, int refresh)
+			      uint64_t oldest, int refresh)
 {
 	uint64_t limit = tail;
 
@@ -300,7 +298,7 @@ static uint64_t reclaim_limit(const struct sb_ring *ring, uint64_t tail,
  * with writer_lock held.
  */
 static int reclaim(struct sb_ring *ring, uint64_t committed, uint64_t tail,
-                   uint64_t *oldest, uint64_t limit, uint64_t want_free)
+		   uint64_t *oldest, uint64_t limit, uint64_t want_free)
 {
 	struct rec_view rec;
 	uint64_t p = *oldest;
@@ -331,8 +329,7 @@ static int reclaim(struct sb_ring *ring, uint64_t committed, uint64_t tail,
  * a `size`-byte record fits at `tail` (the working tail: the committed one,
  * or further on inside a batch).
  */
-int sbr_try_room(struct sb_ring *ring, uint64_t tail, uint64_t size,
-                    int *ok)
+int sbr_try_room(struct sb_ring *ring, uint64_t tail, uint64_t size, int *ok)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
 	/* relaxed: only writer_lock holders store these; the lock orders
@@ -358,8 +355,8 @@ int sbr_try_room(struct sb_ring *ring, uint64_t tail, uint64_t size,
 	want = need;
 	if (ring->overflow != SB_RING_OVERWRITE) {
 		want = need + ring->capacity / 4 > ring->capacity
-		           ? ring->capacity
-		           : need + ring->capacity / 4;
+			   ? ring->capacity
+			   : need + ring->capacity / 4;
 	}
 	sbr_reclaim_begin(ring);
 	limit = reclaim_limit(ring, committed, oldest, 0);
@@ -389,15 +386,15 @@ static int waiter_enter(struct sb_ring_wctl *wc)
 		 * in waiter_leave() or sb_ring_reap_dead_waiters(), so their
 		 * clearing of bit i comes before our setting of it. */
 		if (atomic_compare_exchange_strong_explicit(
-		        &wc->space_waiter_pid[i], &expected, pid,
-		        memory_order_acquire, memory_order_relaxed)) {
-			/* seq_cst: Dekker with sbr_wake_writers_if_waiting(): we
-			 * publish "a writer waits", then look at the cursors
+			&wc->space_waiter_pid[i], &expected, pid,
+			memory_order_acquire, memory_order_relaxed)) {
+			/* seq_cst: Dekker with sbr_wake_writers_if_waiting():
+			 * we publish "a writer waits", then look at the cursors
 			 * again; a reader stores its cursor, then looks at
 			 * space_waiters. One of us sees the other. */
 			atomic_fetch_or_explicit(&wc->space_waiters,
-			                         UINT64_C(1) << i,
-			                         memory_order_seq_cst);
+						 UINT64_C(1) << i,
+						 memory_order_seq_cst);
 			return (int)i;
 		}
 	}
@@ -418,14 +415,14 @@ static void waiter_leave(struct sb_ring_wctl *wc, int i)
 	/* relaxed: a stale bit only makes a reader bump space_seq once more;
 	 * the release CAS below orders these before the entry is reused. */
 	atomic_fetch_and_explicit(&wc->space_sleepers, ~bit,
-	                          memory_order_relaxed);
+				  memory_order_relaxed);
 	atomic_fetch_and_explicit(&wc->space_waiters, ~bit,
-	                          memory_order_relaxed);
+				  memory_order_relaxed);
 	/* release: pairs with the acquire CAS in waiter_enter(). A failed CAS
 	 * means a reaper freed the entry already (and cleared our bits). */
 	atomic_compare_exchange_strong_explicit(&wc->space_waiter_pid[i], &pid,
-	                                        0, memory_order_release,
-	                                        memory_order_relaxed);
+						0, memory_order_release,
+						memory_order_relaxed);
 }
 
 int sb_ring_reap_dead_waiters(struct sb_ring *ring)
@@ -441,7 +438,7 @@ int sb_ring_reap_dead_waiters(struct sb_ring *ring)
 		uint64_t bit = UINT64_C(1) << i;
 		/* relaxed: only the value matters; the CAS below decides. */
 		uint32_t pid = atomic_load_explicit(&wc->space_waiter_pid[i],
-		                                    memory_order_relaxed);
+						    memory_order_relaxed);
 
 		if (pid == 0 || pid > INT_MAX || kill((pid_t)pid, 0) == 0 ||
 		    errno != ESRCH) {
@@ -451,13 +448,13 @@ int sb_ring_reap_dead_waiters(struct sb_ring *ring)
 		 * does not matter how far it got in waiter_enter(). relaxed:
 		 * the release CAS below orders them before any reuse. */
 		atomic_fetch_and_explicit(&wc->space_sleepers, ~bit,
-		                          memory_order_relaxed);
+					  memory_order_relaxed);
 		atomic_fetch_and_explicit(&wc->space_waiters, ~bit,
-		                          memory_order_relaxed);
+					  memory_order_relaxed);
 		/* release: pairs with the acquire CAS in waiter_enter(). */
 		if (atomic_compare_exchange_strong_explicit(
-		        &wc->space_waiter_pid[i], &pid, 0,
-		        memory_order_release, memory_order_relaxed)) {
+			&wc->space_waiter_pid[i], &pid, 0, memory_order_release,
+			memory_order_relaxed)) {
 			freed++;
 		}
 	}
@@ -472,14 +469,13 @@ int sb_ring_reap_dead_waiters(struct sb_ring *ring)
  * by nobody.
  */
 static const struct timespec *slice_deadline(const struct timespec *dl,
-                                             int slice_ms,
-                                             struct timespec *buf)
+					     int slice_ms, struct timespec *buf)
 {
 	const struct timespec *slice = sb_deadline_init(slice_ms, buf);
 
-	if (dl != NULL && (dl->tv_sec < slice->tv_sec ||
-	                   (dl->tv_sec == slice->tv_sec &&
-	                    dl->tv_nsec < slice->tv_nsec))) {
+	if (dl != NULL &&
+	    (dl->tv_sec < slice->tv_sec ||
+	     (dl->tv_sec == slice->tv_sec && dl->tv_nsec < slice->tv_nsec))) {
 		return dl;
 	}
 	return slice;
@@ -495,8 +491,8 @@ static const struct timespec *slice_deadline(const struct timespec *dl,
 static int room_visible(const struct sb_ring *ring, uint64_t size)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
-	uint64_t tail = atomic_load_explicit(&hdr->writer_tail,
-	                                     memory_order_acquire);
+	uint64_t tail =
+	    atomic_load_explicit(&hdr->writer_tail, memory_order_acquire);
 	uint64_t oldest = load_relaxed(&hdr->writer_oldest);
 	uint64_t limit;
 
@@ -518,7 +514,7 @@ static int room_visible(const struct sb_ring *ring, uint64_t size)
  * readers make a FUTEX_WAKE call only for a writer that is really asleep.
  */
 static int wait_for_space(struct sb_ring *ring, uint64_t size,
-                          struct sb_wait *w, int *ok)
+			  struct sb_wait *w, int *ok)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
 	struct sb_ring_wctl *wc = ring->shm_wctl;
@@ -536,7 +532,8 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	 * at the cursors, and every reader after it sees our bit. */
 	sb_fence_heavy();
 	seen = atomic_load_explicit(&ctl->space_seq, memory_order_acquire);
-	r = sbr_try_room(ring, load_relaxed(&ring->shm_hdr->writer_tail), size, ok);
+	r = sbr_try_room(ring, load_relaxed(&ring->shm_hdr->writer_tail), size,
+			 ok);
 	if (r < 0 || *ok) {
 		waiter_leave(wc, me);
 		if (r < 0) {
@@ -547,7 +544,7 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 	sbr_writer_unlock(ring);
 	for (uint32_t i = 0; me >= 0 && i < ring->spin; i++) {
 		if (atomic_load_explicit(&ctl->space_seq,
-		                         memory_order_relaxed) != seen) {
+					 memory_order_relaxed) != seen) {
 			break;
 		}
 		sb_cpu_relax();
@@ -557,19 +554,19 @@ static int wait_for_space(struct sb_ring *ring, uint64_t size,
 		/* seq_cst: Dekker with the reader's bump then sleepers load;
 		 * the kernel compares space_seq with `seen` as it queues us. */
 		atomic_fetch_or_explicit(&wc->space_sleepers, UINT64_C(1) << me,
-		                         memory_order_seq_cst);
+					 memory_order_seq_cst);
 	}
 	sb_fence_heavy(); /* as above, for the sleepers bit */
 	/* Readers bump space_seq only once per chunk for a writer that is
 	 * not asleep, so look at their cursors ourselves before sleeping. */
 	if (atomic_load_explicit(&ctl->space_seq, memory_order_seq_cst) ==
-	        seen &&
+		seen &&
 	    !room_visible(ring, size)) {
 		r = sb_futex_wait(&ctl->space_seq, seen,
-		                  slice_deadline(dl,
-		                                 me >= 0 ? SPACE_WAIT_SLICE_MS
-		                                         : SPACE_POLL_MS,
-		                                 &slice));
+				  slice_deadline(dl,
+						 me >= 0 ? SPACE_WAIT_SLICE_MS
+							 : SPACE_POLL_MS,
+						 &slice));
 	}
 	waiter_leave(wc, me);
 	if (r == -ETIMEDOUT && !sb_deadline_passed(dl)) {
@@ -588,8 +585,8 @@ int sbr_make_room(struct sb_ring *ring, uint64_t size, struct sb_wait *w)
 	int ok, r, refreshed = 0;
 
 	for (;;) {
-		r = sbr_try_room(ring, load_relaxed(&ring->shm_hdr->writer_tail),
-		             size, &ok);
+		r = sbr_try_room(
+		    ring, load_relaxed(&ring->shm_hdr->writer_tail), size, &ok);
 		if (r < 0) {
 			sbr_writer_unlock(ring);
 			return r;

@@ -22,11 +22,10 @@ void sb_ring_header_positions(const void *data, struct sb_ring_positions *out)
 
 uint32_t sb_ring_blocked_writers(const struct sb_ring *ring)
 {
-	return ring != NULL ? (uint32_t)__builtin_popcountll(
-	                          atomic_load_explicit(
-	                              &ring->shm_wctl->space_waiters,
-	                              memory_order_relaxed))
-	                    : 0;
+	return ring != NULL
+		   ? (uint32_t)__builtin_popcountll(atomic_load_explicit(
+			 &ring->shm_wctl->space_waiters, memory_order_relaxed))
+		   : 0;
 }
 
 uint64_t sb_ring_slot_gen(const struct sb_ring *ring)
@@ -35,14 +34,14 @@ uint64_t sb_ring_slot_gen(const struct sb_ring *ring)
 	 * half of the Dekker pair with the broker's bump before it hands
 	 * out a slot (sb_ring_slot_publish(), map_refresh()). */
 	return atomic_load_explicit(&ring->shm_hdr->slot_gen,
-	                            memory_order_seq_cst);
+				    memory_order_seq_cst);
 }
 
 int sb_ring_slot_in_use(const struct sb_ring_slot *slot)
 {
 	/* acquire: pairs with the release CAS of slot_state in take_slot(). */
 	return (atomic_load_explicit(&slot->slot_state, memory_order_acquire) &
-	        1u) != 0;
+		1u) != 0;
 }
 
 void sb_ring_stats(const struct sb_ring *ring, struct sb_ring_stats *out)
@@ -52,9 +51,10 @@ void sb_ring_stats(const struct sb_ring *ring, struct sb_ring_stats *out)
 
 	sb_ring_header_positions(hdr, &p);
 	out->tail = p.tail;
-	out->used_bytes = p.oldest <= p.tail && p.tail - p.oldest <= ring->capacity
-	                      ? p.tail - p.oldest
-	                      : 0;
+	out->used_bytes =
+	    p.oldest <= p.tail && p.tail - p.oldest <= ring->capacity
+		? p.tail - p.oldest
+		: 0;
 	out->published = load_relaxed(&hdr->stat_published);
 	out->bytes = load_relaxed(&hdr->stat_bytes);
 	out->rejected = load_relaxed(&hdr->stat_rejected);
@@ -66,7 +66,7 @@ void sb_ring_stats(const struct sb_ring *ring, struct sb_ring_stats *out)
 }
 
 int sb_ring_slot_view(const struct sb_ring *ring, uint32_t index,
-                      struct sb_ring_slot_view *out)
+		      struct sb_ring_slot_view *out)
 {
 	struct sb_ring_slot *s = sbr_slot_at(ring, index);
 
@@ -79,8 +79,8 @@ int sb_ring_slot_view(const struct sb_ring *ring, uint32_t index,
 	out->in_use = (out->state & 1u) != 0;
 	out->pid = atomic_load_explicit(&s->slot_pid, memory_order_relaxed);
 	out->position = ring->mode == SB_RING_QUEUE
-	                    ? load_relaxed(&ring->shm_ctl->queue_cursor)
-	                    : load_relaxed(&s->sub_cursor);
+			    ? load_relaxed(&ring->shm_ctl->queue_cursor)
+			    : load_relaxed(&s->sub_cursor);
 	out->received = load_relaxed(&s->sub_received);
 	out->lost = load_relaxed(&s->sub_lost);
 	out->sleeping =
@@ -89,7 +89,7 @@ int sb_ring_slot_view(const struct sb_ring *ring, uint32_t index,
 }
 
 int sb_ring_slot_next(const struct sb_ring *ring, uint32_t *index,
-                      struct sb_ring_slot_view *out)
+		      struct sb_ring_slot_view *out)
 {
 	for (uint32_t i = *index; ring != NULL && i < ring->slot_count; i++) {
 		if (sb_ring_slot_view(ring, i, out) == 0 && out->in_use) {

@@ -17,7 +17,7 @@
  * else `next_seq` (nothing known).
  */
 static uint64_t first_dropped_seq(const struct sb_ring *ring, uint64_t pos,
-                                  uint64_t next_seq, uint64_t dropped_bytes)
+				  uint64_t next_seq, uint64_t dropped_bytes)
 {
 	struct sb_ring_record h;
 
@@ -30,7 +30,7 @@ static uint64_t first_dropped_seq(const struct sb_ring *ring, uint64_t pos,
 }
 
 int sb_ring_verify_truncate(struct sb_ring *ring,
-                            struct sb_ring_verify_report *report)
+			    struct sb_ring_verify_report *report)
 {
 	struct sb_ring_header *hdr;
 	uint64_t oldest, tail, next_seq, p, first, seq_after = 0;
@@ -65,9 +65,9 @@ int sb_ring_verify_truncate(struct sb_ring *ring,
 	}
 	report->dropped_bytes = tail - p;
 	report->bad_pos = p;
-	first = kept_data ? seq_after
-	        : p == tail ? next_seq
-	                    : first_dropped_seq(ring, p, next_seq, tail - p);
+	first = kept_data   ? seq_after
+		: p == tail ? next_seq
+			    : first_dropped_seq(ring, p, next_seq, tail - p);
 	/* The messages cut, from the seqs, when the dropped bytes can hold
 	 * that many records (each takes 16 bytes at least). */
 	if (next_seq >= first &&
@@ -81,8 +81,7 @@ int sb_ring_verify_truncate(struct sb_ring *ring,
 	if (kept_data) {
 		next_seq = seq_after;
 	}
-	if (p != tail ||
-	    next_seq != load_relaxed(&hdr->writer_next_seq)) {
+	if (p != tail || next_seq != load_relaxed(&hdr->writer_next_seq)) {
 		store_relaxed(&hdr->writer_tail, p);
 		store_relaxed(&hdr->writer_next_seq, next_seq);
 		stat_add(&hdr->writer_epoch, 1);

@@ -18,16 +18,16 @@ uint64_t sb_ring_reader_position(const struct sb_ring_reader *rd)
 	}
 	if (rd->ring->mode == SB_RING_QUEUE) {
 		/* acquire: pairs with the seq_cst store of queue_cursor in
-		 * sbr_queue_consume(); a stale value only makes a watcher report
-		 * a message that another consumer then takes. */
+		 * sbr_queue_consume(); a stale value only makes a watcher
+		 * report a message that another consumer then takes. */
 		return atomic_load_explicit(&rd->ring->shm_ctl->queue_cursor,
-		                            memory_order_acquire);
+					    memory_order_acquire);
 	}
 	return rd->cursor;
 }
 
 int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
-                          _Atomic uint32_t *stop, int timeout_ms)
+			  _Atomic uint32_t *stop, int timeout_ms)
 {
 	struct sb_ring *ring;
 	struct sb_ring_ctl *ctl;
@@ -60,9 +60,10 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
 			return 0;
 		}
 		if (atomic_load_explicit(&slot->slot_state,
-		                         memory_order_relaxed) !=
+					 memory_order_relaxed) !=
 		    rd_view->slot_state) {
-			return -EIDRM; /* evicted (sb_ring_slot_evict() woke us) */
+			return -EIDRM; /* evicted (sb_ring_slot_evict() woke us)
+					*/
 		}
 		if (timeout_ms == 0) {
 			return -EAGAIN;
@@ -71,11 +72,12 @@ int sb_ring_wait_readable(const struct sb_ring_reader *rd_view, uint64_t pos,
 			return -ETIMEDOUT;
 		}
 		sbr_take_sleeper(ring, slot);
-		/* acquire: pairs with the release bump in sbr_bump_and_wake(). A
-		 * stopper sets *stop before it bumps data_seq, so if we see
+		/* acquire: pairs with the release bump in sbr_bump_and_wake().
+		 * A stopper sets *stop before it bumps data_seq, so if we see
 		 * its bump here we see its stop below; if we do not, the
 		 * futex wait returns at once or is woken by it. */
-		seen = atomic_load_explicit(&ctl->data_seq, memory_order_acquire);
+		seen =
+		    atomic_load_explicit(&ctl->data_seq, memory_order_acquire);
 		r = 0;
 		if ((stop == NULL ||
 		     atomic_load_explicit(stop, memory_order_acquire) == 0) &&

@@ -20,7 +20,7 @@
  * PAD would then run past the end of the area).
  */
 static int place_record(struct sb_ring *ring, uint64_t *tail, uint32_t len,
-                        uint64_t *pos)
+			uint64_t *pos)
 {
 	struct sb_ring_record pad = {0};
 	uint64_t size = record_size(ring, len);
@@ -33,7 +33,8 @@ static int place_record(struct sb_ring *ring, uint64_t *tail, uint32_t len,
 	if (size > room) {
 		pad.len = (uint32_t)(room - SB_RING_RECORD_HEADER);
 		pad.type = SB_REC_PAD;
-		memcpy(ring->shm_data + (*tail & ring->mask), &pad, sizeof(pad));
+		memcpy(ring->shm_data + (*tail & ring->mask), &pad,
+		       sizeof(pad));
 		*tail += room;
 	}
 	*pos = *tail;
@@ -43,7 +44,7 @@ static int place_record(struct sb_ring *ring, uint64_t *tail, uint32_t len,
 
 /* Writes the header of the DATA record at `pos`; returns its payload. */
 static unsigned char *write_header(struct sb_ring *ring, uint64_t pos,
-                                   uint32_t len, uint64_t seq)
+				   uint32_t len, uint64_t seq)
 {
 	struct sb_ring_record h = {.len = len, .type = SB_REC_DATA, .seq = seq};
 	unsigned char *at = ring->shm_data + (pos & ring->mask);
@@ -54,9 +55,8 @@ static unsigned char *write_header(struct sb_ring *ring, uint64_t pos,
 
 /* Copies a DATA record's payload in after its header, and in a
  * checksummed ring seals it. */
-static inline void write_payload(const struct sb_ring *ring,
-                                 unsigned char *at, const void *buf,
-                                 uint32_t len)
+static inline void write_payload(const struct sb_ring *ring, unsigned char *at,
+				 const void *buf, uint32_t len)
 {
 	if (len != 0) { /* memcpy must not see a NULL buf, even for 0 */
 		memcpy(at, buf, len);
@@ -139,16 +139,16 @@ count_quiet_commit(struct sb_ring *ring, uint32_t fence)
 static inline uint32_t sleepers_after_commit(struct sb_ring *ring)
 {
 	struct sb_ring_ctl *ctl = ring->shm_ctl;
-	uint32_t fence = atomic_load_explicit(&ctl->commit_fence,
-	                                      memory_order_seq_cst);
+	uint32_t fence =
+	    atomic_load_explicit(&ctl->commit_fence, memory_order_seq_cst);
 	int fenced = (fence & SB_RING_FENCE_STATE) != SB_RING_FENCE_OFF;
 	uint32_t sleepers;
 
 	if (fenced) {
 		atomic_thread_fence(memory_order_seq_cst);
 	}
-	sleepers = atomic_load_explicit(&ctl->data_waiters,
-	                                memory_order_seq_cst);
+	sleepers =
+	    atomic_load_explicit(&ctl->data_waiters, memory_order_seq_cst);
 	if (sleepers != 0) {
 		ring->quiet_commits = 0;
 	} else if (fenced) {
@@ -165,8 +165,8 @@ static inline uint32_t sleepers_after_commit(struct sb_ring *ring)
  * once it has let go of the ring.
  */
 static inline uint32_t commit_records(struct sb_ring *ring,
-                               struct sb_writer_view *v, uint64_t tail,
-                               uint64_t count, uint64_t bytes)
+				      struct sb_writer_view *v, uint64_t tail,
+				      uint64_t count, uint64_t bytes)
 {
 	struct sb_ring_header *hdr = ring->shm_hdr;
 
@@ -201,7 +201,7 @@ static void let_go(struct sb_ring *ring, int solo)
  * the one-message path instructions (bench/instructions.sh counts them). */
 __attribute__((always_inline)) static inline void
 publish_pass(struct sb_ring *ring, struct sb_writer_view *v, uint64_t tail,
-             uint64_t count, uint64_t bytes, int solo)
+	     uint64_t count, uint64_t bytes, int solo)
 {
 	uint32_t sleepers = commit_records(ring, v, tail, count, bytes);
 
@@ -217,7 +217,7 @@ publish_pass(struct sb_ring *ring, struct sb_writer_view *v, uint64_t tail,
  * enough (v->oldest then follows the header's).
  */
 static int fit_record(struct sb_ring *ring, struct sb_writer_view *v,
-                      uint64_t t, uint64_t size, int *ok)
+		      uint64_t t, uint64_t size, int *ok)
 {
 	int r;
 
@@ -242,7 +242,7 @@ static int view_sane(const struct sb_ring *ring, const struct sb_writer_view *v)
  * lock (not solo, or no room without waiting), or an error.
  */
 static int solo_claim(struct sb_ring *ring, uint32_t len,
-                      struct sb_ring_claim *claim)
+		      struct sb_ring_claim *claim)
 {
 	struct sb_writer_view *v;
 	uint64_t t;
@@ -255,8 +255,8 @@ static int solo_claim(struct sb_ring *ring, uint32_t len,
 	v = view_load(ring);
 	t = v->tail;
 	r = view_sane(ring, v)
-	        ? fit_record(ring, v, t, record_size(ring, len), &ok)
-	        : -EBADMSG;
+		? fit_record(ring, v, t, record_size(ring, len), &ok)
+		: -EBADMSG;
 	if (r == 0 && ok) {
 		r = place_record(ring, &t, len, &claim->pos);
 	}
@@ -269,7 +269,7 @@ static int solo_claim(struct sb_ring *ring, uint32_t len,
 }
 
 int sb_ring_claim(struct sb_ring *ring, uint32_t len,
-                  struct sb_ring_claim *claim, int timeout_ms)
+		  struct sb_ring_claim *claim, int timeout_ms)
 {
 	struct sb_wait w = sb_wait_start(timeout_ms);
 	uint64_t tail;
@@ -305,8 +305,8 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 		}
 	}
 	claim->len = len;
-	claim->data = ring->shm_data + (claim->pos & ring->mask) +
-	              SB_RING_RECORD_HEADER;
+	claim->data =
+	    ring->shm_data + (claim->pos & ring->mask) + SB_RING_RECORD_HEADER;
 	claim->active = 1;
 	return 0;
 }
@@ -330,7 +330,7 @@ int sb_ring_commit(struct sb_ring *ring, struct sb_ring_claim *claim)
 		sbr_solo_count(ring);
 	}
 	publish_pass(ring, v, claim->pos + record_size(ring, claim->len), 1,
-	             claim->len, claim->solo);
+		     claim->len, claim->solo);
 	return 0;
 }
 
@@ -346,7 +346,7 @@ int sb_ring_abort(struct sb_ring *ring, struct sb_ring_claim *claim)
 
 /* Checks a batch before any of it is published: all or nothing. */
 static int check_batch(const struct sb_ring *ring, const struct iovec *msgs,
-                       size_t n)
+		       size_t n)
 {
 	if (msgs == NULL && n != 0) {
 		return -EINVAL;
@@ -371,14 +371,14 @@ static int check_batch(const struct sb_ring *ring, const struct iovec *msgs,
 #define PREFETCH_AHEAD 1024u
 
 static void prefetch_ahead(const struct sb_ring *ring, uint64_t tail,
-                           uint64_t oldest)
+			   uint64_t oldest)
 {
 	uint64_t ahead = tail + PREFETCH_AHEAD;
 
 	if (ring->capacity - (tail - oldest) >= PREFETCH_AHEAD + 128) {
 		sb_prefetch_for_write(ring->shm_data + (ahead & ring->mask));
 		sb_prefetch_for_write(ring->shm_data +
-		                      ((ahead + 64) & ring->mask));
+				      ((ahead + 64) & ring->mask));
 	}
 }
 
@@ -388,9 +388,9 @@ static void prefetch_ahead(const struct sb_ring *ring, uint64_t tail,
  * Returns how many it wrote (their end in *tail, their payload bytes in
  * *bytes), or -EBADMSG with nothing to commit.
  */
-static ssize_t copy_in(struct sb_ring *ring, const struct iovec *msgs,
-                       size_t n, size_t first, struct sb_writer_view *v,
-                       uint64_t *tail, uint64_t *bytes)
+static ssize_t copy_in(struct sb_ring *ring, const struct iovec *msgs, size_t n,
+		       size_t first, struct sb_writer_view *v, uint64_t *tail,
+		       uint64_t *bytes)
 {
 	uint64_t t = v->tail;
 	uint64_t pos;
@@ -431,7 +431,7 @@ static ssize_t copy_in(struct sb_ring *ring, const struct iovec *msgs,
  * published and the lock released.
  */
 static int publish_some(struct sb_ring *ring, const struct iovec *msgs,
-                        size_t n, size_t *done, struct sb_wait *w)
+			size_t n, size_t *done, struct sb_wait *w)
 {
 	struct sb_writer_view *v;
 	uint64_t tail, bytes = 0;
@@ -460,7 +460,7 @@ static int publish_some(struct sb_ring *ring, const struct iovec *msgs,
  * or no room without waiting), or an error with nothing published.
  */
 static int solo_publish(struct sb_ring *ring, const struct iovec *msgs,
-                        size_t n, size_t *done)
+			size_t n, size_t *done)
 {
 	struct sb_writer_view *v;
 	uint64_t tail, bytes = 0;
@@ -482,7 +482,7 @@ static int solo_publish(struct sb_ring *ring, const struct iovec *msgs,
 }
 
 ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
-                              size_t n, int timeout_ms)
+			      size_t n, int timeout_ms)
 {
 	struct sb_wait w = sb_wait_start(timeout_ms);
 	size_t done = 0;
@@ -514,8 +514,7 @@ ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
  * trust), or -EDEADLK (a claim is held). Same steps as copy_in() without
  * the batch's bookkeeping, which is most of a small message's cost.
  */
-static int publish_one_solo(struct sb_ring *ring, const void *buf,
-                            uint32_t len)
+static int publish_one_solo(struct sb_ring *ring, const void *buf, uint32_t len)
 {
 	uint64_t size = record_size(ring, len);
 	struct sb_writer_view *v;
@@ -543,7 +542,7 @@ static int publish_one_solo(struct sb_ring *ring, const void *buf,
 }
 
 int sb_ring_publish(struct sb_ring *ring, const void *buf, uint32_t len,
-                    int timeout_ms)
+		    int timeout_ms)
 {
 	struct iovec msg = {.iov_base = (void *)buf, .iov_len = len};
 	ssize_t r;

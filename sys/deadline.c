@@ -7,7 +7,7 @@
 #include "sys/deadline.h"
 
 const struct timespec *sb_deadline_init(int timeout_ms,
-                                        struct timespec *deadline)
+					struct timespec *deadline)
 {
 	if (timeout_ms < 0) {
 		return NULL;

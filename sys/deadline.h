@@ -12,7 +12,7 @@
  * sb_deadline_init fills *deadline and returns it, or NULL for "forever".
  */
 const struct timespec *sb_deadline_init(int timeout_ms,
-                                        struct timespec *deadline);
+					struct timespec *deadline);
 
 /* 1 when the CLOCK_MONOTONIC `deadline` has passed (NULL never passes). */
 int sb_deadline_passed(const struct timespec *deadline);

@@ -11,7 +11,7 @@
 #include "sys/futex.h"
 
 int sb_futex_wait(_Atomic uint32_t *word, uint32_t expected,
-                  const struct timespec *deadline)
+		  const struct timespec *deadline)
 {
 	struct timespec rel;
 	long long left;
@@ -29,7 +29,7 @@ int sb_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 	 * against `expected` atomically with queueing us, which is what makes
 	 * the waiter-count protocols of ring/ free of lost wake-ups. */
 	r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected,
-	            deadline != NULL ? &rel : NULL, NULL, 0);
+		    deadline != NULL ? &rel : NULL, NULL, 0);
 	if (r == 0 || errno == EAGAIN) {
 		return 0;
 	}

@@ -16,7 +16,7 @@
  * (-EFAULT if the word is not mapped).
  */
 int sb_futex_wait(_Atomic uint32_t *word, uint32_t expected,
-                  const struct timespec *deadline);
+		  const struct timespec *deadline);
 
 /* Wakes up to `count` sleepers on `word`. */
 void sb_futex_wake(_Atomic uint32_t *word, int count);

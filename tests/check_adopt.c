@@ -60,7 +60,6 @@ static const char RULES_CONFIG[] =
     "    \"publish\": {\"uids\": [65534]},"
     "    \"admin\": {\"uids\": [65534]}}}]}";
 
-
 /* Runs fn(arg) in a child, as uid 65534 or not; returns its status. */
 static int in_child(int as_nobody, int (*fn)(const void *), const void *arg)
 {
@@ -426,11 +425,11 @@ static int refused_adopter(const void *arg)
 			/* No slot of a fresh ring is one a broker waits
 			 * for: slot 0 is refused even when its memory
 			 * passes (k == 11). */
-			r = send_adopt_slot(&c, "leak/t", "subscribe",
-					    CAPACITY, 0, bad_slot[k - 9], 3);
+			r = send_adopt_slot(&c, "leak/t", "subscribe", CAPACITY,
+					    0, bad_slot[k - 9], 3);
 		} else if (k == 12) {
-			r = send_adopt_slot(&c, "leak/t", "subscribe",
-					    CAPACITY, 0, ring, 2);
+			r = send_adopt_slot(&c, "leak/t", "subscribe", CAPACITY,
+					    0, ring, 2);
 		} else if (k == 7) {
 			r = send_adopt(&c, "leak/t", "publish", CAPACITY, ring,
 				       1);
@@ -503,8 +502,7 @@ static void set_slot_state(const struct held *h, uint32_t state)
 	munmap(slot, SB_RING_SLOT_SEGMENT_SIZE);
 }
 
-static void subscribe_fds(struct sbt_rc *c, const char *topic,
-			  struct held *h)
+static void subscribe_fds(struct sbt_rc *c, const char *topic, struct held *h)
 {
 	int *fds = h->fd;
 
@@ -529,7 +527,7 @@ struct squat {
 	const char *access;
 	const struct held *held; /* NULL: a ring of the child's own, named
 				  * `topic` */
-	int expect;	/* the code the hand-back must get */
+	int expect;		 /* the code the hand-back must get */
 };
 
 static int squatter(const void *arg)

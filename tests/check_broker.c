@@ -32,9 +32,9 @@
 #include "wire/message.h"
 #include "wire/topic_name.h"
 
-#define TIMEOUT_S      30
+#define TIMEOUT_S	30
 #define RECV_TIMEOUT_MS 5000
-#define NOBODY	       65534
+#define NOBODY		65534
 
 static int64_t result_int(const struct sbt_rc *c, const char *name)
 {
@@ -91,9 +91,10 @@ START_TEST(hello_must_come_first_and_once)
 
 	sbt_broker_up(&b, NULL);
 	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
-	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"ping\",\"id\":1}"), -EPROTO);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"ping\",\"id\":1}"),
+			 -EPROTO);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":2,"
-				     "\"version\":1,\"name\":\"x\"}"),
+					 "\"version\":1,\"name\":\"x\"}"),
 			 0);
 	ck_assert_int_eq(result_int(&c, "version"), 1);
 	ck_assert_int_eq(result_int(&c, "pid"), b.pid);
@@ -106,7 +107,7 @@ START_TEST(hello_must_come_first_and_once)
 	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(notices, 0)),
 			 "close");
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":3,"
-				     "\"version\":1}"),
+					 "\"version\":1}"),
 			 -EPROTO);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"ping\",\"id\":4}"), 0);
 	sbt_rc_close(&c);
@@ -122,14 +123,14 @@ START_TEST(hello_with_another_version_is_refused_and_closed)
 	sbt_broker_up(&b, NULL);
 	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
-				     "\"version\":99}"),
+					 "\"version\":99}"),
 			 -EPROTO);
 	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "speaks 1"));
 	ck_assert_int_eq(sbt_rc_recv(&c), -ECONNRESET);
 	sbt_rc_close(&c);
 	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
-				     "\"version\":1,\"name\":\"\"}"),
+					 "\"version\":1,\"name\":\"\"}"),
 			 -EINVAL);
 	sbt_rc_close(&c);
 	assert_healthy(&b);
@@ -146,49 +147,52 @@ START_TEST(topic_ops_and_their_errors)
 
 	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
-	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c,
+				     "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"s/imu\",\"capacity\":"
 				     "\"64KiB\",\"max_message\":1024,\"mode\":"
 				     "\"queue\",\"overflow\":\"reject\"}"),
 			 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"s/imu\"}"),
+					 "\"topic\":\"s/imu\"}"),
 			 -EEXIST);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"a//b\"}"),
+					 "\"topic\":\"a//b\"}"),
 			 -EINVAL);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"x\",\"capacity\":5000}"),
+					 "\"topic\":\"x\",\"capacity\":5000}"),
 			 -EINVAL);
 	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "capacity"));
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"x\",\"mode\":\"fifo\"}"),
+					 "\"topic\":\"x\",\"mode\":\"fifo\"}"),
 			 -EINVAL);
-	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
+	ck_assert_int_eq(sbt_rc_call(&c,
+				     "{\"op\":\"topic_create\",\"id\":2,"
 				     "\"topic\":\"x\",\"persistent\":true}"),
 			 -EINVAL);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":7}"),
+					 "\"topic\":7}"),
 			 -EINVAL);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_stat\",\"id\":5,"
-				     "\"topic\":\"s/imu\"}"),
+					 "\"topic\":\"s/imu\"}"),
 			 0);
 	ck_assert_ptr_nonnull(cJSON_GetObjectItem(sbt_rc_result(&c), "queue"));
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_stat\",\"id\":5,"
-				     "\"topic\":\"none\"}"),
+					 "\"topic\":\"none\"}"),
 			 -ENOENT);
 	ck_assert(listed(&c, "s/imu"));
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
-				     "\"topic\":\"s/imu\"}"),
+					 "\"topic\":\"s/imu\"}"),
 			 0);
 	ck_assert(!listed(&c, "s/imu"));
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
-				     "\"topic\":\"s/imu\"}"),
+					 "\"topic\":\"s/imu\"}"),
 			 -ENOENT);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"close\",\"id\":8,"
-				     "\"handle\":42}"),
+					 "\"handle\":42}"),
 			 -ENOENT);
-	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":8,"
+	ck_assert_int_eq(sbt_rc_call(&c,
+				     "{\"op\":\"sub_open\",\"id\":8,"
 				     "\"topic\":\"t\",\"start\":\"middle\"}"),
 			 -EINVAL);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"ping\",\"id\":9}"), 0);
@@ -205,10 +209,10 @@ START_TEST(auto_create_off_gives_enoent)
 	sbt_broker_up(&b, "{\"auto_create\": false}");
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-				     "\"topic\":\"nope\"}"),
+					 "\"topic\":\"nope\"}"),
 			 -ENOENT);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
-				     "\"topic\":\"nope\"}"),
+					 "\"topic\":\"nope\"}"),
 			 -ENOENT);
 	sbt_rc_close(&c);
 	stop(&b);
@@ -228,22 +232,22 @@ static int access_child(const char *socket)
 	if (sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":1,\"version\":1}") != 0) {
 		return 11;
 	}
-	if (sbt_rc_call(&c,
-		    "{\"op\":\"pub_open\",\"id\":2,\"topic\":\"locked\"}") !=
+	if (sbt_rc_call(
+		&c, "{\"op\":\"pub_open\",\"id\":2,\"topic\":\"locked\"}") !=
 	    -EACCES) {
 		return 12;
 	}
-	if (sbt_rc_call(&c,
-		    "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"locked\"}") !=
+	if (sbt_rc_call(
+		&c, "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"locked\"}") !=
 	    0) {
 		return 13;
 	}
 	if (sbt_rc_call(&c, "{\"op\":\"topic_delete\",\"id\":2,\"topic\":"
-			"\"locked\"}") != -EACCES) {
+			    "\"locked\"}") != -EACCES) {
 		return 14;
 	}
 	if (sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,\"topic\":"
-			"\"other\"}") != -EACCES) {
+			    "\"other\"}") != -EACCES) {
 		return 15;
 	}
 	sbt_rc_close(&c);
@@ -282,7 +286,8 @@ static void malformed(const struct sbt_broker *b, const void *bytes, size_t len,
 	if (hello_first) {
 		rc_hello(&c, b->socket);
 	} else {
-		ck_assert_int_eq(sbt_rc_connect(&c, b->socket, RECV_TIMEOUT_MS), 0);
+		ck_assert_int_eq(sbt_rc_connect(&c, b->socket, RECV_TIMEOUT_MS),
+				 0);
 	}
 	ck_assert_int_eq(sbt_rc_send_raw(&c, bytes, len), 0);
 	ck_assert_int_eq(sbt_rc_recv(&c), 0);
@@ -344,12 +349,13 @@ START_TEST(peer_strings_in_errors_are_escaped)
 	ck_assert_int_eq(sbt_broker_start(&b, NULL, debug), 0);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"evil\\nFORGED LINE\","
-				     "\"id\":2}"),
+					 "\"id\":2}"),
 			 -ENOTSUP);
 	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "\\nFORGED"));
-	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":3,"
-				     "\"topic\":\"t\",\"mode\":\"x\\rFORGED\"}"),
-			 -EINVAL);
+	ck_assert_int_eq(
+	    sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":3,"
+			    "\"topic\":\"t\",\"mode\":\"x\\rFORGED\"}"),
+	    -EINVAL);
 	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "\\rFORGED"));
 	ck_assert(sbt_broker_log_wait(&b, "FORGED"));
 	ck_assert(!sbt_broker_log_contains(&b, "\nFORGED"));
@@ -413,9 +419,9 @@ static void assert_counts(struct sbt_rc *c, const char *topic, int pubs,
 			  int subs)
 {
 	ck_assert_int_eq(sbt_rc_call(c,
-				 "{\"op\":\"topic_stat\",\"id\":50,"
-				 "\"topic\":\"%s\"}",
-				 topic),
+				     "{\"op\":\"topic_stat\",\"id\":50,"
+				     "\"topic\":\"%s\"}",
+				     topic),
 			 0);
 	ck_assert_int_eq(sbt_rc_int(c, "topic.publishers", -1), pubs);
 	ck_assert_int_eq(sbt_rc_int(c, "topic.subscribers", -1), subs);
@@ -425,9 +431,9 @@ static void assert_counts(struct sbt_rc *c, const char *topic, int pubs,
 static int64_t open_handle(struct sbt_rc *c, const char *op, const char *topic)
 {
 	ck_assert_int_eq(sbt_rc_call(c,
-				 "{\"op\":\"%s\",\"id\":40,\"topic\":"
-				 "\"%s\"}",
-				 op, topic),
+				     "{\"op\":\"%s\",\"id\":40,\"topic\":"
+				     "\"%s\"}",
+				     op, topic),
 			 0);
 	return result_int(c, "handle");
 }
@@ -442,7 +448,7 @@ START_TEST(a_close_notice_gets_no_reply_and_is_applied_in_order)
 	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"n/t\"}"),
+					 "\"topic\":\"n/t\"}"),
 			 0);
 	pub = open_handle(&c, "pub_open", "n/t");
 	sub = open_handle(&c, "sub_open", "n/t");
@@ -461,9 +467,9 @@ START_TEST(a_close_notice_gets_no_reply_and_is_applied_in_order)
 	assert_counts(&c, "n/t", 0, 0);
 	/* The handles are gone: a close with an id says so. */
 	ck_assert_int_eq(sbt_rc_call(&c,
-				 "{\"op\":\"close\",\"id\":8,\"handle\":"
-				 "%lld}",
-				 (long long)pub),
+				     "{\"op\":\"close\",\"id\":8,\"handle\":"
+				     "%lld}",
+				     (long long)pub),
 			 -ENOENT);
 	ck_assert_int_eq(reply_id(&c), 8);
 
@@ -492,7 +498,7 @@ START_TEST(a_failed_notice_gets_no_reply_and_is_logged_once)
 	ck_assert_int_eq(sbt_rc_connect(&c, b.socket, RECV_TIMEOUT_MS), 0);
 	notice(&c, "{\"op\":\"close\",\"handle\":1}");
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"hello\",\"id\":1,"
-				     "\"version\":1}"),
+					 "\"version\":1}"),
 			 0);
 	ck_assert_int_eq(reply_id(&c), 1);
 	ck_assert(sbt_broker_log_contains(
@@ -593,7 +599,7 @@ START_TEST(subscriber_data_is_read_only)
 	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
-				     "\"topic\":\"ro\"}"),
+					 "\"topic\":\"ro\"}"),
 			 0);
 	ck_assert_int_eq(c.nfds, 3);
 	ck_assert_int_eq(fcntl(c.fds[0], F_GETFL) & O_ACCMODE, O_RDONLY);
@@ -664,8 +670,8 @@ START_TEST(slot_segments_go_read_only_to_publishers_only)
 			 0);
 	ck_assert_int_eq(c.nfds, 4);
 	ck_assert_int_eq(result_int(&c, "next"), 4);
-	cJSON_ArrayForEach(item, cJSON_GetObjectItem(sbt_rc_result(&c),
-						     "slots"))
+	cJSON_ArrayForEach(item,
+			   cJSON_GetObjectItem(sbt_rc_result(&c), "slots"))
 	{
 		ck_assert_int_eq((int)item->valuedouble, seen);
 		ck_assert(read_only_to_nobody(c.fds[seen]));
@@ -687,9 +693,8 @@ START_TEST(slot_segments_go_read_only_to_publishers_only)
 				     (long long)sub),
 			 -EACCES);
 	ck_assert_int_eq(s.nfds, 0);
-	ck_assert_int_eq(sbt_rc_call(&c,
-				     "{\"op\":\"slots\",\"id\":8,"
-				     "\"handle\":999}"),
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"slots\",\"id\":8,"
+					 "\"handle\":999}"),
 			 -ENOENT);
 	sbt_rc_close(&s);
 	sbt_rc_close(&c);
@@ -709,27 +714,26 @@ START_TEST(publish_and_receive_through_granted_descriptors)
 	rc_hello(&pub, b.socket);
 	rc_hello(&sub, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&pub, "{\"op\":\"pub_open\",\"id\":2,"
-				       "\"topic\":\"data\"}"),
+					   "\"topic\":\"data\"}"),
 			 0);
 	map_reply(&pub, true, &pm);
 	ck_assert_int_eq(sbt_rc_call(&sub, "{\"op\":\"sub_open\",\"id\":2,"
-				       "\"topic\":\"data\",\"start\":"
-				       "\"earliest\"}"),
+					   "\"topic\":\"data\",\"start\":"
+					   "\"earliest\"}"),
 			 0);
 	map_reply(&sub, false, &sm);
-	ck_assert_int_eq(
-	    sbt_rc_topic_reader(&sm, SB_RING_START_EARLIEST, &rd),
-	    0);
+	ck_assert_int_eq(sbt_rc_topic_reader(&sm, SB_RING_START_EARLIEST, &rd),
+			 0);
 	sbt_fill_pattern(msg, sizeof(msg), 7);
 	ck_assert_int_eq(sb_ring_publish(&pm.ring, msg, sizeof(msg), 1000), 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000),
 			 sizeof(got));
 	ck_assert(sbt_check_pattern(got, sizeof(got), 7));
 	ck_assert_int_eq(sbt_rc_call(&pub, "{\"op\":\"topic_stat\",\"id\":3,"
-				       "\"topic\":\"data\"}"),
+					   "\"topic\":\"data\"}"),
 			 0);
-	ck_assert_int_eq(cJSON_GetArraySize(
-			     cJSON_GetObjectItem(sbt_rc_result(&pub), "subscribers")),
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(
+			     sbt_rc_result(&pub), "subscribers")),
 			 1);
 	sb_ring_reader_close(&rd);
 	unmap(&pm);
@@ -748,8 +752,8 @@ static void slot_holder(const char *socket, int ready_fd)
 	struct sb_ring_reader rd;
 
 	rc_hello(&c, socket);
-	if (sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"slow\"}") !=
-	    0) {
+	if (sbt_rc_call(
+		&c, "{\"op\":\"sub_open\",\"id\":2,\"topic\":\"slow\"}") != 0) {
 		_exit(20);
 	}
 	map_reply(&c, false, &m);
@@ -776,8 +780,8 @@ START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
 	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"slow\",\"capacity\":4096,"
-				     "\"max_message\":1024}"),
+					 "\"topic\":\"slow\",\"capacity\":4096,"
+					 "\"max_message\":1024}"),
 			 0);
 	ck_assert_int_eq(pipe(pipefd), 0);
 	holder = fork();
@@ -786,7 +790,7 @@ START_TEST(a_dead_subscriber_frees_its_slot_and_the_writer_goes_on)
 	}
 	ck_assert_int_eq(read(pipefd[0], &r, 1), 1);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":3,"
-				     "\"topic\":\"slow\"}"),
+					 "\"topic\":\"slow\"}"),
 			 0);
 	map_reply(&c, true, &m);
 	memset(msg, 'x', sizeof(msg));
@@ -824,22 +828,22 @@ START_TEST(implicit_topics_go_with_their_last_user_explicit_stay)
 	rc_hello(&c, b.socket);
 	rc_hello(&d, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"kept\"}"),
+					 "\"topic\":\"kept\"}"),
 			 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-				     "\"topic\":\"kept\"}"),
+					 "\"topic\":\"kept\"}"),
 			 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-				     "\"topic\":\"temp\"}"),
+					 "\"topic\":\"temp\"}"),
 			 0);
 	h = result_int(&c, "handle");
 	ck_assert_int_eq(sbt_rc_call(&d, "{\"op\":\"sub_open\",\"id\":2,"
-				     "\"topic\":\"temp\"}"),
+					 "\"topic\":\"temp\"}"),
 			 0);
 	ck_assert_int_eq(sbt_rc_call(&c,
-				 "{\"op\":\"close\",\"id\":2,\"handle\":"
-				 "%lld}",
-				 (long long)h),
+				     "{\"op\":\"close\",\"id\":2,\"handle\":"
+				     "%lld}",
+				     (long long)h),
 			 0);
 	ck_assert(listed(&c, "temp"));
 	sbt_rc_close(&d); /* the last user: the connection closes */
@@ -866,28 +870,27 @@ START_TEST(deleting_a_topic_in_use_keeps_its_users_working)
 	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"doomed\"}"),
+					 "\"topic\":\"doomed\"}"),
 			 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-				     "\"topic\":\"doomed\"}"),
+					 "\"topic\":\"doomed\"}"),
 			 0);
 	map_reply(&c, true, &pm);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
-				     "\"topic\":\"doomed\"}"),
+					 "\"topic\":\"doomed\"}"),
 			 0);
 	map_reply(&c, false, &sm);
-	ck_assert_int_eq(
-	    sbt_rc_topic_reader(&sm, SB_RING_START_LATEST, &rd),
-	    0);
+	ck_assert_int_eq(sbt_rc_topic_reader(&sm, SB_RING_START_LATEST, &rd),
+			 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_delete\",\"id\":3,"
-				     "\"topic\":\"doomed\"}"),
+					 "\"topic\":\"doomed\"}"),
 			 0);
 	ck_assert(!listed(&c, "doomed"));
 	ck_assert_int_eq(sb_ring_publish(&pm.ring, "after", 5, 1000), 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000), 5);
 	ck_assert_int_eq(memcmp(got, "after", 5), 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_stat\",\"id\":3,"
-				     "\"topic\":\"doomed\"}"),
+					 "\"topic\":\"doomed\"}"),
 			 -ENOENT);
 	sb_ring_reader_close(&rd);
 	unmap(&pm);
@@ -905,11 +908,11 @@ START_TEST(limits_give_their_errors)
 	struct sbt_broker b;
 	struct sbt_rc c, d, e;
 
-	sbt_broker_up(&b,
-	      "{\"limits\": {\"max_clients\": 2, \"max_topics\": 3,"
-	      " \"max_ring_bytes\": \"8KiB\", \"max_topic_bytes\": \"4KiB\"},"
-	      " \"topic_defaults\": {\"capacity\": \"4KiB\","
-	      " \"max_message\": \"1KiB\"}}");
+	sbt_broker_up(
+	    &b, "{\"limits\": {\"max_clients\": 2, \"max_topics\": 3,"
+		" \"max_ring_bytes\": \"8KiB\", \"max_topic_bytes\": \"4KiB\"},"
+		" \"topic_defaults\": {\"capacity\": \"4KiB\","
+		" \"max_message\": \"1KiB\"}}");
 	rc_hello(&c, b.socket);
 	rc_hello(&d, b.socket);
 	ck_assert_int_eq(sbt_rc_connect(&e, b.socket, RECV_TIMEOUT_MS), 0);
@@ -918,17 +921,17 @@ START_TEST(limits_give_their_errors)
 	ck_assert_int_eq(sbt_rc_recv(&e), -ECONNRESET);
 	sbt_rc_close(&e);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"a\"}"),
+					 "\"topic\":\"a\"}"),
 			 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"b\"}"),
+					 "\"topic\":\"b\"}"),
 			 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"c\"}"),
+					 "\"topic\":\"c\"}"),
 			 -ENOSPC);
 	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "max_ring_bytes"));
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"c\",\"capacity\":8192}"),
+					 "\"topic\":\"c\",\"capacity\":8192}"),
 			 -EINVAL);
 	sbt_rc_close(&c);
 	sbt_rc_close(&d);
@@ -937,10 +940,10 @@ START_TEST(limits_give_their_errors)
 	sbt_broker_up(&b, "{\"limits\": {\"max_topics\": 1}}");
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":2,"
-				     "\"topic\":\"a\"}"),
+					 "\"topic\":\"a\"}"),
 			 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-				     "\"topic\":\"b\"}"),
+					 "\"topic\":\"b\"}"),
 			 -ENOSPC);
 	ck_assert_ptr_nonnull(strstr(sbt_rc_message(&c), "max_topics"));
 	sbt_rc_close(&c);
@@ -1104,10 +1107,10 @@ START_TEST(sigterm_exits_zero_and_removes_the_socket)
 	sbt_broker_up(&b, NULL);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-				     "\"topic\":\"held\"}"),
+					 "\"topic\":\"held\"}"),
 			 0);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":3,"
-				     "\"topic\":\"made\"}"),
+					 "\"topic\":\"made\"}"),
 			 0);
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
 	/* Topic memory is memfd: nothing is ever named in /dev/shm. */
@@ -1138,7 +1141,7 @@ START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"pub_open\",\"id\":2,"
-				     "\"topic\":\"keep/me\"}"),
+					 "\"topic\":\"keep/me\"}"),
 			 0);
 	map_reply(&c, true, &m);
 	ck_assert_int_eq(sb_ring_publish(&m.ring, "durable", 7, 1000), 0);
@@ -1149,12 +1152,11 @@ START_TEST(a_persistent_topic_keeps_its_messages_across_restarts)
 	ck_assert(sbt_broker_log_wait(&b, "reusing its persisted ring"));
 	rc_hello(&c, b.socket);
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"sub_open\",\"id\":2,"
-				     "\"topic\":\"keep/me\"}"),
+					 "\"topic\":\"keep/me\"}"),
 			 0);
 	map_reply(&c, false, &m);
-	ck_assert_int_eq(
-	    sbt_rc_topic_reader(&m, SB_RING_START_EARLIEST, &rd),
-	    0);
+	ck_assert_int_eq(sbt_rc_topic_reader(&m, SB_RING_START_EARLIEST, &rd),
+			 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, got, sizeof(got), 1000), 7);
 	ck_assert_int_eq(memcmp(got, "durable", 7), 0);
 	sb_ring_reader_close(&rd);
@@ -1189,18 +1191,20 @@ START_TEST(a_queued_grant_keeps_its_descriptors)
 	pad[sizeof(pad) - 1] = '\0';
 	for (int i = 0; i < TOPICS; i++) {
 		snprintf(name, sizeof(name), "q%05d%s", i, pad);
-		ck_assert_int_eq(sbt_rc_call(&c,
-					 "{\"op\":\"topic_create\",\"id\":1,"
-					 "\"topic\":\"%s\"}",
-					 name),
-				 0);
+		ck_assert_int_eq(
+		    sbt_rc_call(&c,
+				"{\"op\":\"topic_create\",\"id\":1,"
+				"\"topic\":\"%s\"}",
+				name),
+		    0);
 	}
 	for (int i = 0; i < LISTS; i++) {
 		ck_assert_int_eq(
 		    sbt_rc_send(&c, "{\"op\":\"topic_list\",\"id\":2}"), 0);
 	}
 	ck_assert_int_eq(
-	    sbt_rc_send(&c, "{\"op\":\"pub_open\",\"id\":3,\"topic\":\"gone\"}"),
+	    sbt_rc_send(&c,
+			"{\"op\":\"pub_open\",\"id\":3,\"topic\":\"gone\"}"),
 	    0);
 	notice(&c, "{\"op\":\"close\",\"handle\":1}");
 	sbt_sleep_ms(300); /* the broker handles all of it; "gone" goes */

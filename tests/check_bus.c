@@ -754,8 +754,7 @@ START_TEST(data_path_codes)
 	{
 		struct iovec one = {"x", 1};
 
-		ck_assert_int_eq(shmbus_publish_batch(pub, &one, 1, 0),
-				 -EBUSY);
+		ck_assert_int_eq(shmbus_publish_batch(pub, &one, 1, 0), -EBUSY);
 	}
 	memcpy(dst, "claimed!", 8);
 	ck_assert_int_eq(shmbus_commit(pub), 0);
@@ -1529,7 +1528,7 @@ START_TEST(open_maps_every_page_at_once)
 	sbt_broker_up(&b, NULL);
 	bus = sbt_bus_up(&b, "check_bus");
 	sbt_bus_topic(bus, "t/populate", 1 << 20, SHMBUS_BROADCAST,
-		     SHMBUS_BLOCK);
+		      SHMBUS_BLOCK);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "t/populate", SHMBUS_START_LATEST, &sub), 0);
 	ck_assert_int_eq(assert_fully_mapped("t/populate"), 2);

@@ -24,12 +24,12 @@
 #include "tests/support/ring_segs.h"
 #include "tests/support/testutil.h"
 
-#define MSG 64u          /* message size of most tests */
-#define REC_CRC 96u      /* its record with a checksum: 16 + 64 + 4 -> 96 */
-#define REC_PLAIN 80u    /* and without: 16 + 64 */
+#define MSG	  64u /* message size of most tests */
+#define REC_CRC	  96u /* its record with a checksum: 16 + 64 + 4 -> 96 */
+#define REC_PLAIN 80u /* and without: 16 + 64 */
 
 static struct sb_ring_config config(uint32_t mode, uint32_t overflow,
-                                    uint32_t flags)
+				    uint32_t flags)
 {
 	struct sb_ring_config cfg = {
 	    .capacity = 4096,
@@ -111,11 +111,12 @@ START_TEST(crc32c_known_values_and_both_implementations_agree)
 		for (size_t len = 0; len + off <= sizeof(buf); len += 13) {
 			uint32_t whole = sb_crc32c(0, buf + off, len);
 
-			ck_assert_uint_eq(whole,
-			                  sb_crc32c_portable(0, buf + off, len));
 			ck_assert_uint_eq(
-			    whole, sb_crc32c(sb_crc32c(0, buf + off, len / 3),
-			                     buf + off + len / 3, len - len / 3));
+			    whole, sb_crc32c_portable(0, buf + off, len));
+			ck_assert_uint_eq(
+			    whole,
+			    sb_crc32c(sb_crc32c(0, buf + off, len / 3),
+				      buf + off + len / 3, len - len / 3));
 		}
 	}
 }
@@ -125,8 +126,8 @@ END_TEST
 
 START_TEST(a_checksummed_record_is_as_documented)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
-	                                   SB_RING_FLAG_CHECKSUM);
+	struct sb_ring_config cfg =
+	    config(SB_RING_BROADCAST, SB_RING_BLOCK, SB_RING_FLAG_CHECKSUM);
 	struct sbt_segs f;
 	uint32_t stored;
 
@@ -149,14 +150,14 @@ START_TEST(a_checksummed_record_is_as_documented)
 		memcpy(claim.data, "hello", 5);
 		ck_assert_int_eq(sb_ring_commit(&f.ring, &claim), 0);
 		memcpy(&stored, area(&f) + REC_CRC + 16 + 5, sizeof(stored));
-		ck_assert_uint_eq(stored, sb_crc32c_portable(
-		                              0, area(&f) + REC_CRC, 16 + 5));
+		ck_assert_uint_eq(
+		    stored, sb_crc32c_portable(0, area(&f) + REC_CRC, 16 + 5));
 		ck_assert_int_eq(sb_ring_publish_batch(&f.ring, v, 2, 0), 2);
 		memcpy(&stored, area(&f) + REC_CRC + 32 + 32 + 16 + 3,
 		       sizeof(stored));
-		ck_assert_uint_eq(stored,
-		                  sb_crc32c_portable(
-		                      0, area(&f) + REC_CRC + 32 + 32, 16 + 3));
+		ck_assert_uint_eq(
+		    stored, sb_crc32c_portable(0, area(&f) + REC_CRC + 32 + 32,
+					       16 + 3));
 	}
 	sbt_segs_destroy(&f);
 
@@ -172,8 +173,8 @@ END_TEST
 
 START_TEST(attach_checks_the_flags)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
-	                                   SB_RING_FLAG_CHECKSUM);
+	struct sb_ring_config cfg =
+	    config(SB_RING_BROADCAST, SB_RING_BLOCK, SB_RING_FLAG_CHECKSUM);
 	struct sbt_segs f;
 	struct sb_ring r;
 	uint64_t d, c;
@@ -183,19 +184,18 @@ START_TEST(attach_checks_the_flags)
 	cfg.flags = SB_RING_FLAG_CHECKSUM;
 	fixture_open(&f, &cfg);
 	header(&f)->flags = 3; /* a flag of a later layout */
-	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
-	                                f.ctl_size),
-	                 -EPROTO);
+	ck_assert_int_eq(
+	    sb_ring_attach(&r, f.data, f.data_size, f.ctl, f.ctl_size),
+	    -EPROTO);
 	/* Version 1 had the field reserved zero. */
 	header(&f)->flags = SB_RING_FLAG_CHECKSUM;
 	header(&f)->version = SB_RING_VERSION;
-	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
-	                                f.ctl_size),
-	                 -EBADMSG);
+	ck_assert_int_eq(
+	    sb_ring_attach(&r, f.data, f.data_size, f.ctl, f.ctl_size),
+	    -EBADMSG);
 	header(&f)->version = SB_RING_VERSION_FLAGS;
-	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
-	                                f.ctl_size),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_attach(&r, f.data, f.data_size, f.ctl, f.ctl_size), 0);
 	sbt_segs_destroy(&f);
 }
 END_TEST
@@ -204,16 +204,15 @@ END_TEST
 
 START_TEST(a_flipped_payload_byte_is_skipped_once_and_counted_lost)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
-	                                   SB_RING_FLAG_CHECKSUM);
+	struct sb_ring_config cfg =
+	    config(SB_RING_BROADCAST, SB_RING_BLOCK, SB_RING_FLAG_CHECKSUM);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 
 	fixture_open(&f, &cfg);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	publish_n(&f.ring, 0, 3);
 	area(&f)[REC_CRC + 16 + 10] ^= 0x01; /* message 1, payload byte 10 */
 	receive_intact(&rd, 0);
@@ -239,17 +238,16 @@ END_TEST
 
 START_TEST(peek_verifies_too)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
-	                                   SB_RING_FLAG_CHECKSUM);
+	struct sb_ring_config cfg =
+	    config(SB_RING_BROADCAST, SB_RING_BLOCK, SB_RING_FLAG_CHECKSUM);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	const void *p;
 	uint32_t len;
 
 	fixture_open(&f, &cfg);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	publish_n(&f.ring, 0, 3);
 	area(&f)[REC_CRC + 16 + MSG - 1] ^= 0x80;
 	peek_intact(&rd, 0);
@@ -271,16 +269,14 @@ END_TEST
 
 START_TEST(without_checksums_a_flipped_byte_is_delivered_as_before)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
-	                                   0);
+	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK, 0);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 
 	fixture_open(&f, &cfg);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	publish_n(&f.ring, 0, 2);
 	area(&f)[REC_PLAIN + 16 + 10] ^= 0x01;
 	receive_intact(&rd, 0);
@@ -305,17 +301,16 @@ END_TEST
  */
 START_TEST(a_damaged_header_or_span_is_skipped_to_the_next_intact_record)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
-	                                   SB_RING_FLAG_CHECKSUM);
+	struct sb_ring_config cfg =
+	    config(SB_RING_BROADCAST, SB_RING_BLOCK, SB_RING_FLAG_CHECKSUM);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 	uint32_t len;
 
 	fixture_open(&f, &cfg);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	publish_n(&f.ring, 0, 12);
 	/* Message 1: a length that still fits (the checksum catches it). */
 	len = 48;
@@ -346,8 +341,8 @@ END_TEST
  * first seq was a guess, and the next intact record corrects it. */
 START_TEST(a_damaged_first_record_does_not_wedge_a_new_subscriber)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
-	                                   SB_RING_FLAG_CHECKSUM);
+	struct sb_ring_config cfg =
+	    config(SB_RING_BROADCAST, SB_RING_BLOCK, SB_RING_FLAG_CHECKSUM);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
@@ -355,9 +350,8 @@ START_TEST(a_damaged_first_record_does_not_wedge_a_new_subscriber)
 	fixture_open(&f, &cfg);
 	publish_n(&f.ring, 0, 3);
 	area(&f)[8] ^= 0x10; /* message 0's seq */
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST, &rd), 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
 	receive_intact(&rd, 1);
 	receive_intact(&rd, 2);
@@ -371,8 +365,8 @@ END_TEST
 
 START_TEST(queue_consumers_skip_a_damaged_record_once)
 {
-	struct sb_ring_config cfg = config(SB_RING_QUEUE, SB_RING_BLOCK,
-	                                   SB_RING_FLAG_CHECKSUM);
+	struct sb_ring_config cfg =
+	    config(SB_RING_QUEUE, SB_RING_BLOCK, SB_RING_FLAG_CHECKSUM);
 	struct sbt_segs f;
 	struct sb_ring_reader a, b;
 	unsigned char buf[1024];
@@ -401,17 +395,15 @@ END_TEST
 
 START_TEST(overwrite_readers_skip_a_damaged_record_once)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST,
-	                                   SB_RING_OVERWRITE,
-	                                   SB_RING_FLAG_CHECKSUM);
+	struct sb_ring_config cfg =
+	    config(SB_RING_BROADCAST, SB_RING_OVERWRITE, SB_RING_FLAG_CHECKSUM);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
 
 	fixture_open(&f, &cfg);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	publish_n(&f.ring, 0, 3);
 	area(&f)[2 * REC_CRC + 16] ^= 0x01;
 	receive_intact(&rd, 0);
@@ -431,8 +423,8 @@ END_TEST
 
 START_TEST(verify_truncates_to_the_last_good_record)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
-	                                   SB_RING_FLAG_CHECKSUM);
+	struct sb_ring_config cfg =
+	    config(SB_RING_BROADCAST, SB_RING_BLOCK, SB_RING_FLAG_CHECKSUM);
 	struct sb_ring_verify_report v;
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
@@ -457,9 +449,8 @@ START_TEST(verify_truncates_to_the_last_good_record)
 	/* The seqs stay consecutive: a reader from the oldest gets 0..3,
 	 * then the next message, seq 4, with nothing counted lost. */
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_next_seq), 4);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST, &rd), 0);
 	for (uint32_t i = 0; i < 4; i++) {
 		receive_intact(&rd, i);
 	}
@@ -478,8 +469,7 @@ END_TEST
 
 START_TEST(verify_checks_structure_and_seqs_without_checksums)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
-	                                   0);
+	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK, 0);
 	struct sb_ring_verify_report v;
 	struct sbt_segs f;
 	uint64_t seq = 1000;
@@ -509,8 +499,8 @@ END_TEST
 
 START_TEST(verify_repairs_a_lagging_next_seq_and_refuses_bad_positions)
 {
-	struct sb_ring_config cfg = config(SB_RING_BROADCAST, SB_RING_BLOCK,
-	                                   SB_RING_FLAG_CHECKSUM);
+	struct sb_ring_config cfg =
+	    config(SB_RING_BROADCAST, SB_RING_BLOCK, SB_RING_FLAG_CHECKSUM);
 	struct sb_ring_verify_report v;
 	struct sbt_segs f;
 
@@ -531,7 +521,7 @@ START_TEST(verify_repairs_a_lagging_next_seq_and_refuses_bad_positions)
 	ck_assert_int_eq(sb_ring_verify_truncate(&f.ring, &v), 0);
 	ck_assert_uint_eq(v.kept, 0);
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_tail),
-	                  atomic_load(&header(&f)->writer_oldest));
+			  atomic_load(&header(&f)->writer_oldest));
 	ck_assert_uint_eq(atomic_load(&header(&f)->writer_next_seq), 5);
 	/* Positions that break the invariants: refused, nothing written. */
 	atomic_store(&header(&f)->writer_tail, 8);
@@ -546,11 +536,11 @@ END_TEST
 
 /* ---- a real broker on a damaged persistent file ----------------------- */
 
-#define TOPIC "durable"
+#define TOPIC	   "durable"
 #define N_MESSAGES 500u
 
 static void publish_through_broker(const char *socket, uint32_t first,
-                                   uint32_t n)
+				   uint32_t n)
 {
 	unsigned char buf[MSG];
 	shmbus *bus;
@@ -594,10 +584,10 @@ START_TEST(a_damaged_persistent_file_is_cut_back_at_broker_start)
 	memset(&b, 0, sizeof(b));
 	b.dir = sbt_tempdir();
 	snprintf(cfg, sizeof(cfg),
-	         "{\"data_dir\": \"%s\", \"topics\": [{\"name\": \"" TOPIC
-	         "\", \"persistent\": true, \"capacity\": %d,"
-	         " \"max_message\": \"1KiB\"}]}",
-	         b.dir, CAPACITY);
+		 "{\"data_dir\": \"%s\", \"topics\": [{\"name\": \"" TOPIC
+		 "\", \"persistent\": true, \"capacity\": %d,"
+		 " \"max_message\": \"1KiB\"}]}",
+		 b.dir, CAPACITY);
 	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
 	publish_through_broker(b.socket, 0, N_MESSAGES);
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
@@ -611,9 +601,8 @@ START_TEST(a_damaged_persistent_file_is_cut_back_at_broker_start)
 	ck_assert(sbt_broker_log_contains(&b, "kept 320"));
 
 	ck_assert_int_eq(shmbus_connect(b.socket, "ck-sub", &bus), 0);
-	ck_assert_int_eq(shmbus_sub_open(bus, TOPIC, SHMBUS_START_EARLIEST,
-	                                 &sub),
-	                 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, TOPIC, SHMBUS_START_EARLIEST, &sub), 0);
 	while ((n = shmbus_receive(sub, buf, sizeof(buf), 0)) >= 0) {
 		/* Only intact messages, in order, all before the damage. */
 		ck_assert_int_eq(n, MSG);
@@ -626,7 +615,7 @@ START_TEST(a_damaged_persistent_file_is_cut_back_at_broker_start)
 	publish_through_broker(b.socket, N_MESSAGES, 300);
 	for (uint32_t i = N_MESSAGES; i < N_MESSAGES + 300; i++) {
 		ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 1000),
-		                 MSG);
+				 MSG);
 		ck_assert(sbt_check_pattern(buf, MSG, i));
 	}
 	ck_assert_uint_eq(shmbus_sub_lost(sub), 0);
@@ -637,13 +626,12 @@ START_TEST(a_damaged_persistent_file_is_cut_back_at_broker_start)
 	ck_assert_int_eq(sbt_broker_signal_wait(&b, SIGTERM), 0);
 	ck_assert_int_eq(sbt_broker_start_in(&b, cfg, NULL), 0);
 	ck_assert_int_eq(shmbus_connect(b.socket, "ck-sub", &bus), 0);
-	ck_assert_int_eq(shmbus_sub_open(bus, TOPIC, SHMBUS_START_EARLIEST,
-	                                 &sub),
-	                 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, TOPIC, SHMBUS_START_EARLIEST, &sub), 0);
 	for (uint32_t i = 0; i < 620; i++) {
 		ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), MSG);
-		ck_assert(sbt_check_pattern(buf, MSG,
-		                            i < 320 ? i : N_MESSAGES + i - 320));
+		ck_assert(sbt_check_pattern(
+		    buf, MSG, i < 320 ? i : N_MESSAGES + i - 320));
 	}
 	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EAGAIN);
 	ck_assert_uint_eq(shmbus_sub_lost(sub), 0);
@@ -669,12 +657,14 @@ Suite *checksum_suite(void)
 
 	tc = tcase_create("readers");
 	tcase_add_test(tc,
-	               a_flipped_payload_byte_is_skipped_once_and_counted_lost);
+		       a_flipped_payload_byte_is_skipped_once_and_counted_lost);
 	tcase_add_test(tc, peek_verifies_too);
-	tcase_add_test(tc, without_checksums_a_flipped_byte_is_delivered_as_before);
+	tcase_add_test(tc,
+		       without_checksums_a_flipped_byte_is_delivered_as_before);
 	tcase_add_test(
 	    tc, a_damaged_header_or_span_is_skipped_to_the_next_intact_record);
-	tcase_add_test(tc, a_damaged_first_record_does_not_wedge_a_new_subscriber);
+	tcase_add_test(tc,
+		       a_damaged_first_record_does_not_wedge_a_new_subscriber);
 	tcase_add_test(tc, queue_consumers_skip_a_damaged_record_once);
 	tcase_add_test(tc, overwrite_readers_skip_a_damaged_record_once);
 	suite_add_tcase(s, tc);
@@ -688,7 +678,8 @@ Suite *checksum_suite(void)
 
 	tc = tcase_create("broker");
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, a_damaged_persistent_file_is_cut_back_at_broker_start);
+	tcase_add_test(tc,
+		       a_damaged_persistent_file_is_cut_back_at_broker_start);
 	suite_add_tcase(s, tc);
 	return s;
 }

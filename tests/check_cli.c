@@ -1014,15 +1014,18 @@ START_TEST(usage_errors)
 	assert_fails(&r, 2, "no TOPIC given");
 	run_fini(&r);
 	cli(&r, &b, "rm");
-	assert_fails(&r, 2, "shmbus: rm: no TOPIC given (try 'shmbus rm --help')");
+	assert_fails(&r, 2,
+		     "shmbus: rm: no TOPIC given (try 'shmbus rm --help')");
 	run_fini(&r);
 	cli(&r, &b, "create", "a", "b");
-	assert_fails(&r, 2,
-		     "shmbus: create: one TOPIC only (try 'shmbus create --help')");
+	assert_fails(
+	    &r, 2,
+	    "shmbus: create: one TOPIC only (try 'shmbus create --help')");
 	run_fini(&r);
 	cli(&r, &b, "sub", "a//b");
-	assert_fails(&r, 2, "shmbus: sub: bad topic name \"a//b\": has an empty "
-			    "segment");
+	assert_fails(&r, 2,
+		     "shmbus: sub: bad topic name \"a//b\": has an empty "
+		     "segment");
 	run_fini(&r);
 	cli(&r, &b, "pub", "t", "--file", "/dev/null", "x");
 	assert_fails(&r, 2, "not both");

@@ -85,8 +85,7 @@ START_TEST(zero_one_and_max_descriptors_arrive)
 
 		make_pair(sv);
 		make_fds(sent, n);
-		ck_assert_int_eq(sb_fdpass_send(sv[0], "hello", 5, sent, n),
-				 5);
+		ck_assert_int_eq(sb_fdpass_send(sv[0], "hello", 5, sent, n), 5);
 		ck_assert_int_eq(sb_fdpass_recv(sv[1], buf, sizeof(buf), &in),
 				 5);
 		ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
@@ -150,8 +149,7 @@ START_TEST(descriptors_beyond_the_limit_are_closed)
 
 	make_pair(sv);
 	make_fds(sent, SB_FDPASS_MAX);
-	ck_assert_int_eq(sb_fdpass_send(sv[0], "x", 1, sent, SB_FDPASS_MAX),
-			 1);
+	ck_assert_int_eq(sb_fdpass_send(sv[0], "x", 1, sent, SB_FDPASS_MAX), 1);
 	before = open_fds();
 	ck_assert_int_eq(sb_fdpass_recv(sv[1], &c, 1, &in), 1);
 	ck_assert(!in.truncated);
@@ -181,8 +179,7 @@ START_TEST(a_cut_off_control_message_closes_what_it_brought)
 	ck_assert_int_eq(in.n, 1);
 	/* Four where the receive has room for two: the kernel delivers
 	 * two and cuts the rest off. */
-	ck_assert_int_eq(sb_fdpass_send(sv[0], "b", 1, sent, SB_FDPASS_MAX),
-			 1);
+	ck_assert_int_eq(sb_fdpass_send(sv[0], "b", 1, sent, SB_FDPASS_MAX), 1);
 	before = open_fds();
 	ck_assert_int_eq(sb_fdpass_recv(sv[1], &c, 1, &in), 1);
 	ck_assert(in.truncated);
@@ -208,9 +205,8 @@ START_TEST(credentials_are_not_taken_for_descriptors)
 	make_pair(sv);
 	/* The kernel then attaches SCM_CREDENTIALS (pid, uid, gid: three
 	 * ints) to what the receiver gets. */
-	ck_assert_int_eq(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on,
-				    sizeof(on)),
-			 0);
+	ck_assert_int_eq(
+	    setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)), 0);
 	ck_assert_int_eq(sb_fdpass_send(sv[0], "x", 1, NULL, 0), 1);
 	before = open_fds();
 	ck_assert_int_eq(sb_fdpass_recv(sv[1], &c, 1, &in), 1);

@@ -204,24 +204,20 @@ START_TEST(empty_chunk_needs_input)
 	size_t inlen = 0, len;
 
 	ck_assert_int_eq(sb_frame_decoder_init(&dec, 64), 0);
-	ck_assert_int_eq(sb_frame_decoder_next(&dec, &in, &inlen, &payload,
-	                                       &len),
-	                 0);
+	ck_assert_int_eq(
+	    sb_frame_decoder_next(&dec, &in, &inlen, &payload, &len), 0);
 	in = frame;
 	inlen = 2;
-	ck_assert_int_eq(sb_frame_decoder_next(&dec, &in, &inlen, &payload,
-	                                       &len),
-	                 0);
+	ck_assert_int_eq(
+	    sb_frame_decoder_next(&dec, &in, &inlen, &payload, &len), 0);
 	in = NULL;
 	inlen = 0;
-	ck_assert_int_eq(sb_frame_decoder_next(&dec, &in, &inlen, &payload,
-	                                       &len),
-	                 0);
+	ck_assert_int_eq(
+	    sb_frame_decoder_next(&dec, &in, &inlen, &payload, &len), 0);
 	in = frame + 2;
 	inlen = 4;
-	ck_assert_int_eq(sb_frame_decoder_next(&dec, &in, &inlen, &payload,
-	                                       &len),
-	                 1);
+	ck_assert_int_eq(
+	    sb_frame_decoder_next(&dec, &in, &inlen, &payload, &len), 1);
 	ck_assert_uint_eq(len, 2);
 	ck_assert_int_eq(memcmp(payload, "{}", 2), 0);
 	sb_frame_decoder_fini(&dec);

@@ -293,8 +293,8 @@ START_TEST(one_uid_at_its_quota_does_not_lock_out_another)
 	ck_assert_int_eq(cli_ls_as(UID_A, b.socket, err, sizeof(err)), 1);
 	ck_assert_msg(strstr(err, "too many clients") != NULL,
 		      "the CLI said: %s", err);
-	ck_assert_msg(strstr(err, "protocol error") == NULL,
-		      "the CLI said: %s", err);
+	ck_assert_msg(strstr(err, "protocol error") == NULL, "the CLI said: %s",
+		      err);
 	ck_assert(sbt_broker_log_contains(&b, "max_clients_per_uid"));
 
 	/* A leaves: its places free (the broker sees the closes soon). */
@@ -433,7 +433,8 @@ Suite *inflight_suite(void)
 	tcase_add_test(tc, unread_replies_do_not_lock_out_a_reading_client);
 	tcase_add_test(tc, one_uid_at_its_quota_does_not_lock_out_another);
 	tcase_add_test(
-	    tc, a_dropped_connection_keeps_its_place_until_its_replies_are_read);
+	    tc,
+	    a_dropped_connection_keeps_its_place_until_its_replies_are_read);
 	suite_add_tcase(s, tc);
 	return s;
 }

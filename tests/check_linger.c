@@ -158,7 +158,7 @@ START_TEST(lingering_is_bounded)
 
 	nanosleep(&wait, NULL);
 	ck_assert_int_eq(shmbus_pub_open(bus, "t/linger5", &pub), 0);
-	ck_assert_uint_eq(lingering(bus), 0); /* all past SB_LINGER_MS */
+	ck_assert_uint_eq(lingering(bus), 0);	/* all past SB_LINGER_MS */
 	ck_assert_int_eq(linger_mappings(), 2); /* only the open pub's */
 	ck_assert_int_eq(shmbus_pub_close(pub), 0);
 	ck_assert_int_eq(shmbus_close(bus), 0);

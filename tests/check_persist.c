@@ -30,11 +30,11 @@
 #include "tests/support/rawclient.h"
 #include "tests/support/testutil.h"
 
-#define PRODUCERS  16 /* producer ids 0..PRODUCERS-1 */
-#define MSG_MAX	   256
-#define WAIT_MS	   20000
-#define RACE_RUNS  20
-#define KILL_RUNS  10
+#define PRODUCERS 16 /* producer ids 0..PRODUCERS-1 */
+#define MSG_MAX	  256
+#define WAIT_MS	  20000
+#define RACE_RUNS 20
+#define KILL_RUNS 10
 
 /* ---- messages: seq, producer, a pattern, a checksum --------------------- */
 
@@ -286,9 +286,10 @@ static void read_file_ring(const char *dir, const char *topic,
 	memset(slot, 0, SB_RING_SLOT_SEGMENT_SIZE);
 	out->attach = sb_ring_attach(&ring, data, dsize, ctl, csize);
 	if (out->attach == 0) {
-		ck_assert_int_eq(sb_ring_reader_open_slot(
-				     &ring, slot, 0, SB_RING_START_EARLIEST, &rd),
-				 0);
+		ck_assert_int_eq(
+		    sb_ring_reader_open_slot(&ring, slot, 0,
+					     SB_RING_START_EARLIEST, &rd),
+		    0);
 		while ((n = sb_ring_receive(&rd, buf, sizeof(buf), 0)) >= 0) {
 			account(&out->seen, buf, n);
 			out->messages++;

@@ -33,12 +33,12 @@
 #include "wire/frame.h"
 #include "wire/message.h"
 
-#define TOPIC	   "t/restart"
-#define CAPACITY   65536
-#define MAX_PROCS  4
-#define RESTARTS   5
-#define WAIT_MS	   10000
-#define MSG_MAX	   256
+#define TOPIC	  "t/restart"
+#define CAPACITY  65536
+#define MAX_PROCS 4
+#define RESTARTS  5
+#define WAIT_MS	  10000
+#define MSG_MAX	  256
 
 static double now_ms(void)
 {

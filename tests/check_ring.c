@@ -19,7 +19,7 @@
 #include "tests/support/testutil.h"
 
 static struct sb_ring_config config(uint64_t capacity, uint32_t max_message,
-                                    uint32_t mode, uint32_t overflow)
+				    uint32_t mode, uint32_t overflow)
 {
 	struct sb_ring_config cfg = {
 	    .capacity = capacity,
@@ -48,11 +48,12 @@ static void publish_pattern(struct sb_ring *ring, uint32_t len, uint32_t seed)
 }
 
 static void receive_pattern(struct sb_ring_reader *rd, uint32_t len,
-                            uint32_t seed)
+			    uint32_t seed)
 {
 	unsigned char buf[65536];
 
-	ck_assert_int_eq(sb_ring_receive(rd, buf, sizeof(buf), 0), (ssize_t)len);
+	ck_assert_int_eq(sb_ring_receive(rd, buf, sizeof(buf), 0),
+			 (ssize_t)len);
 	ck_assert(sbt_check_pattern(buf, len, seed));
 }
 
@@ -60,8 +61,8 @@ static void receive_pattern(struct sb_ring_reader *rd, uint32_t len,
 
 START_TEST(layout_rejects_bad_geometry)
 {
-	struct sb_ring_config ok = config(4096, 1024, SB_RING_BROADCAST,
-	                                  SB_RING_BLOCK);
+	struct sb_ring_config ok =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sb_ring_config bad;
 	uint64_t d, c;
 
@@ -91,8 +92,8 @@ END_TEST
 
 START_TEST(attach_checks_header)
 {
-	struct sb_ring_config cfg = config(4096, 512, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 512, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring r;
 	struct sb_ring_header *hdr;
@@ -101,45 +102,43 @@ START_TEST(attach_checks_header)
 	fixture_open(&f, &cfg);
 	hdr = f.data;
 	/* Segments smaller than the geometry says. */
-	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size - 1, f.ctl,
-	                                f.ctl_size),
-	                 -EBADMSG);
+	ck_assert_int_eq(
+	    sb_ring_attach(&r, f.data, f.data_size - 1, f.ctl, f.ctl_size),
+	    -EBADMSG);
 	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl, 1000),
-	                 -EBADMSG);
+			 -EBADMSG);
 	ck_assert_int_eq(sb_ring_attach(&r, f.data, 100, f.ctl, f.ctl_size),
-	                 -EBADMSG);
+			 -EBADMSG);
 	/* Other version, bad magic, bad geometry. */
 	hdr->version = SB_RING_VERSION_FLAGS + 1;
-	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
-	                                f.ctl_size),
-	                 -EPROTO);
+	ck_assert_int_eq(
+	    sb_ring_attach(&r, f.data, f.data_size, f.ctl, f.ctl_size),
+	    -EPROTO);
 	hdr->version = SB_RING_VERSION;
 	hdr->magic ^= 1;
-	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
-	                                f.ctl_size),
-	                 -EBADMSG);
+	ck_assert_int_eq(
+	    sb_ring_attach(&r, f.data, f.data_size, f.ctl, f.ctl_size),
+	    -EBADMSG);
 	hdr->magic ^= 1;
 	hdr->capacity = 8192;
-	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
-	                                f.ctl_size),
-	                 -EBADMSG);
+	ck_assert_int_eq(
+	    sb_ring_attach(&r, f.data, f.data_size, f.ctl, f.ctl_size),
+	    -EBADMSG);
 	hdr->capacity = 4096;
 	hdr->max_message = 4096;
-	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
-	                                f.ctl_size),
-	                 -EBADMSG);
+	ck_assert_int_eq(
+	    sb_ring_attach(&r, f.data, f.data_size, f.ctl, f.ctl_size),
+	    -EBADMSG);
 	hdr->max_message = 512;
-	ck_assert_int_eq(sb_ring_attach(&r, f.data, f.data_size, f.ctl,
-	                                f.ctl_size),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_attach(&r, f.data, f.data_size, f.ctl, f.ctl_size), 0);
 	/* A segment nobody formatted yet. */
 	blank = sbt_shared_zeroed(f.data_size);
-	ck_assert_int_eq(sb_ring_attach(&r, blank, f.data_size, f.ctl,
-	                                f.ctl_size),
-	                 -EAGAIN);
-	ck_assert_int_eq(sb_ring_attach(NULL, f.data, f.data_size, f.ctl,
-	                                f.ctl_size),
-	                 -EINVAL);
+	ck_assert_int_eq(
+	    sb_ring_attach(&r, blank, f.data_size, f.ctl, f.ctl_size), -EAGAIN);
+	ck_assert_int_eq(
+	    sb_ring_attach(NULL, f.data, f.data_size, f.ctl, f.ctl_size),
+	    -EINVAL);
 	munmap(blank, f.data_size);
 	sbt_segs_destroy(&f);
 }
@@ -147,8 +146,8 @@ END_TEST
 
 START_TEST(format_rejects_small_segments)
 {
-	struct sb_ring_config cfg = config(4096, 512, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 512, SB_RING_BROADCAST, SB_RING_BLOCK);
 	uint64_t d, c;
 	void *data, *ctl;
 
@@ -167,20 +166,19 @@ END_TEST
 
 START_TEST(publish_and_receive_round_trip)
 {
-	struct sb_ring_config cfg = config(65536, 16384, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(65536, 16384, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char small[8];
 	unsigned char big[16385];
 
 	fixture_open(&f, &cfg);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	/* Nothing yet. */
 	ck_assert_int_eq(sb_ring_receive(&rd, small, sizeof(small), 0),
-	                 -EAGAIN);
+			 -EAGAIN);
 	publish_pattern(&f.ring, 0, 1);
 	publish_pattern(&f.ring, 1, 2);
 	publish_pattern(&f.ring, 16384, 3); /* the largest allowed */
@@ -189,10 +187,10 @@ START_TEST(publish_and_receive_round_trip)
 	receive_pattern(&rd, 1, 2);
 	/* Too small a buffer keeps the message for the next try. */
 	ck_assert_int_eq(sb_ring_receive(&rd, small, sizeof(small), 0),
-	                 -EMSGSIZE);
+			 -EMSGSIZE);
 	receive_pattern(&rd, 16384, 3);
 	ck_assert_int_eq(sb_ring_receive(&rd, small, sizeof(small), 0),
-	                 -EAGAIN);
+			 -EAGAIN);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
 	/* An empty message can be taken with no buffer at all. */
 	publish_pattern(&f.ring, 0, 4);
@@ -207,8 +205,8 @@ END_TEST
 
 START_TEST(claim_commit_and_abort)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_claim claim;
@@ -217,9 +215,8 @@ START_TEST(claim_commit_and_abort)
 
 	fixture_open(&f, &cfg);
 	hdr = f.data;
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	ck_assert_int_eq(sb_ring_claim(&f.ring, 100, &claim, 0), 0);
 	sbt_fill_pattern(claim.data, 100, 9);
 	/* Not visible before commit. */
@@ -248,8 +245,8 @@ END_TEST
 
 START_TEST(batch_publishes_in_order_all_or_nothing_checked)
 {
-	struct sb_ring_config cfg = config(65536, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(65536, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
@@ -276,11 +273,10 @@ START_TEST(batch_publishes_in_order_all_or_nothing_checked)
 	msgs[50].iov_base = big;
 	msgs[50].iov_len = sizeof(big);
 	ck_assert_int_eq(sb_ring_publish_batch(&f.ring, msgs, 100, 0),
-	                 -EMSGSIZE);
+			 -EMSGSIZE);
 	msgs[50].iov_base = NULL;
 	msgs[50].iov_len = 1;
-	ck_assert_int_eq(sb_ring_publish_batch(&f.ring, msgs, 100, 0),
-	                 -EINVAL);
+	ck_assert_int_eq(sb_ring_publish_batch(&f.ring, msgs, 100, 0), -EINVAL);
 	ck_assert_int_eq(sb_ring_publish_batch(&f.ring, NULL, 3, 0), -EINVAL);
 	ck_assert_int_eq(sb_ring_publish_batch(&f.ring, msgs, 0, 0), 0);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_published), 100);
@@ -293,8 +289,8 @@ END_TEST
  * not allowed to wait, says how many went out). */
 START_TEST(batch_over_a_full_ring)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[100];
@@ -333,8 +329,8 @@ END_TEST
 
 START_TEST(peek_and_release)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	const void *data;
@@ -342,9 +338,8 @@ START_TEST(peek_and_release)
 	unsigned char buf[64];
 
 	fixture_open(&f, &cfg);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	ck_assert_int_eq(sb_ring_peek(&rd, &data, &len, 0), -EAGAIN);
 	ck_assert_int_eq(sb_ring_release(&rd), -EINVAL);
 	publish_pattern(&f.ring, 33, 4);
@@ -368,7 +363,7 @@ END_TEST
 /* Moves the tail forward by `distance` bytes (a multiple of 16) with
  * records that each fit before the end, reading each back. */
 static void advance_tail(struct sbt_segs *f, struct sb_ring_reader *rd,
-                         uint64_t distance, uint32_t *seed)
+			 uint64_t distance, uint32_t *seed)
 {
 	struct sb_ring_header *hdr = f->data;
 
@@ -397,8 +392,8 @@ static void advance_tail(struct sbt_segs *f, struct sb_ring_reader *rd,
  */
 START_TEST(wrap_at_every_offset_near_the_end)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
@@ -406,9 +401,8 @@ START_TEST(wrap_at_every_offset_near_the_end)
 
 	fixture_open(&f, &cfg);
 	hdr = f.data;
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	for (uint64_t gap = 16; gap <= 256; gap += 16) {
 		for (uint32_t len = 0; len <= 300; len++) {
 			uint64_t tail = atomic_load(&hdr->writer_tail);
@@ -416,15 +410,15 @@ START_TEST(wrap_at_every_offset_near_the_end)
 			uint64_t size = (16 + len + 15) & ~15ull;
 
 			advance_tail(&f, &rd,
-			             room >= gap ? room - gap
-			                         : room + 4096 - gap,
-			             &seed);
+				     room >= gap ? room - gap
+						 : room + 4096 - gap,
+				     &seed);
 			tail = atomic_load(&hdr->writer_tail);
 			ck_assert_uint_eq(4096 - (tail & 4095), gap);
 			publish_pattern(&f.ring, len, seed);
 			receive_pattern(&rd, len, seed++);
 			ck_assert_uint_eq(atomic_load(&hdr->writer_tail) - tail,
-			                  size <= gap ? size : gap + size);
+					  size <= gap ? size : gap + size);
 		}
 	}
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
@@ -450,8 +444,8 @@ static int fill_until_full(struct sb_ring *ring, uint32_t len, int *count)
 
 START_TEST(block_policy_waits_for_slowest_reader)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader fast, slow;
 	unsigned char buf[1024];
@@ -467,7 +461,7 @@ START_TEST(block_policy_waits_for_slowest_reader)
 	 * still holds it. */
 	for (int i = 0; i < count; i++) {
 		ck_assert_int_eq(sb_ring_receive(&fast, buf, sizeof(buf), 0),
-		                 100);
+				 100);
 	}
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), -EAGAIN);
 	ck_assert_int_eq(sb_ring_receive(&slow, buf, sizeof(buf), 0), 100);
@@ -488,8 +482,8 @@ END_TEST
 
 START_TEST(block_policy_without_readers_never_blocks)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
@@ -499,9 +493,8 @@ START_TEST(block_policy_without_readers_never_blocks)
 		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), 0);
 	}
 	/* An earliest subscriber still finds recent history in the ring. */
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST, &rd), 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 100);
 	sb_ring_reader_close(&rd);
 	sbt_segs_destroy(&f);
@@ -510,8 +503,8 @@ END_TEST
 
 START_TEST(reject_policy_fails_at_once)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_REJECT);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_REJECT);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
@@ -534,8 +527,8 @@ END_TEST
 
 START_TEST(overwrite_policy_counts_exactly_what_was_lost)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_OVERWRITE);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_OVERWRITE);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
@@ -568,8 +561,8 @@ END_TEST
 
 START_TEST(overwrite_while_peeking_reports_stale)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_OVERWRITE);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_OVERWRITE);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024] = {0};
@@ -596,20 +589,19 @@ END_TEST
 
 START_TEST(broadcast_every_subscriber_sees_every_message)
 {
-	struct sb_ring_config cfg = config(8192, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(8192, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader early, a, b;
 
 	fixture_open(&f, &cfg);
 	publish_pattern(&f.ring, 10, 1);
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST,
-	                                     &early),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST, &early), 0);
 	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &a),
-	                 0);
+			 0);
 	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &b),
-	                 0);
+			 0);
 	publish_pattern(&f.ring, 20, 2);
 	publish_pattern(&f.ring, 30, 3);
 	receive_pattern(&early, 10, 1);
@@ -629,8 +621,8 @@ END_TEST
 
 START_TEST(queue_consumers_take_each_message_once)
 {
-	struct sb_ring_config cfg = config(8192, 1024, SB_RING_QUEUE,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(8192, 1024, SB_RING_QUEUE, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader a, b;
 	unsigned char buf[64];
@@ -643,7 +635,7 @@ START_TEST(queue_consumers_take_each_message_once)
 	for (int i = 0; i < 200; i++) {
 		memcpy(buf, &i, sizeof(i));
 		ck_assert_int_eq(sb_ring_publish(&f.ring, buf, sizeof(i), -1),
-		                 0);
+				 0);
 	}
 	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &a), 0);
 	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &b), 0);
@@ -656,9 +648,9 @@ START_TEST(queue_consumers_take_each_message_once)
 			memcpy(&v, data, sizeof(v));
 			ck_assert_int_eq(sb_ring_release(rd), 0);
 		} else {
-			ck_assert_int_eq(sb_ring_receive(rd, buf, sizeof(buf),
-			                                 0),
-			                 (ssize_t)sizeof(v));
+			ck_assert_int_eq(
+			    sb_ring_receive(rd, buf, sizeof(buf), 0),
+			    (ssize_t)sizeof(v));
 			memcpy(&v, buf, sizeof(v));
 		}
 		ck_assert_int_eq(v, i); /* queue order, each once */
@@ -677,8 +669,8 @@ END_TEST
 
 START_TEST(queue_without_consumers_blocks_when_full)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_QUEUE,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_QUEUE, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024];
@@ -702,7 +694,7 @@ static int receive_int(struct sb_ring_reader *rd)
 	int v;
 
 	ck_assert_int_eq(sb_ring_receive(rd, buf, sizeof(buf), 0),
-	                 (ssize_t)sizeof(v));
+			 (ssize_t)sizeof(v));
 	memcpy(&v, buf, sizeof(v));
 	return v;
 }
@@ -719,7 +711,7 @@ static void publish_ints(struct sb_ring *ring, int from, int to)
 static void set_queue_back(struct sbt_segs *f)
 {
 	atomic_store(&f->ring.shm_ctl->queue_cursor,
-	             atomic_load(&f->ring.shm_hdr->writer_oldest));
+		     atomic_load(&f->ring.shm_hdr->writer_oldest));
 	atomic_store(&f->ring.shm_ctl->queue_expected_seq, 0);
 }
 
@@ -730,8 +722,8 @@ static void set_queue_back(struct sbt_segs *f)
  */
 START_TEST(a_queue_set_back_gives_nothing_twice)
 {
-	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
-	                                   SB_RING_REJECT);
+	struct sb_ring_config cfg =
+	    config(4096, 64, SB_RING_QUEUE, SB_RING_REJECT);
 	struct sbt_segs f;
 	struct sb_ring_reader a, b;
 	int count;
@@ -773,12 +765,11 @@ END_TEST
  */
 START_TEST(a_departed_consumers_claim_is_kept)
 {
-	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 64, SB_RING_QUEUE, SB_RING_BLOCK);
 	struct sb_ring_slot *slots[2];
-	struct sb_ring_slot_map map = {.lock = PTHREAD_MUTEX_INITIALIZER,
-	                               .current = 1,
-	                               .count = 4};
+	struct sb_ring_slot_map map = {
+	    .lock = PTHREAD_MUTEX_INITIALIZER, .current = 1, .count = 4};
 	struct sb_ring_slot *table[4] = {NULL};
 	struct sbt_segs f;
 	struct sb_ring_reader a, b;
@@ -792,9 +783,9 @@ START_TEST(a_departed_consumers_claim_is_kept)
 	map.slots = table;
 	sb_ring_set_slot_map(&f.ring, &map);
 	ck_assert_int_eq(sb_ring_reader_open_slot(&f.ring, slots[0], 0, 0, &a),
-	                 0);
+			 0);
 	ck_assert_int_eq(sb_ring_reader_open_slot(&f.ring, slots[1], 1, 0, &b),
-	                 0);
+			 0);
 	publish_ints(&f.ring, 0, 6);
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(receive_int(&a), i);
@@ -820,8 +811,8 @@ END_TEST
  */
 START_TEST(a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice)
 {
-	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 64, SB_RING_QUEUE, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	int ready[2], go[2];
@@ -853,7 +844,7 @@ START_TEST(a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice)
 		int v;
 
 		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 10000),
-		                 (ssize_t)sizeof(v));
+				 (ssize_t)sizeof(v));
 		memcpy(&v, buf, sizeof(v));
 		ck_assert_int_eq(v, 0);
 	}
@@ -864,7 +855,7 @@ START_TEST(a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice)
 		unsigned char buf[64];
 
 		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0),
-		                 -EAGAIN);
+				 -EAGAIN);
 	}
 	sb_ring_reader_close(&rd);
 	for (int i = 0; i < 2; i++) {
@@ -883,8 +874,8 @@ END_TEST
  */
 START_TEST(writers_keep_the_pad_at_the_queue_cursor)
 {
-	struct sb_ring_config cfg = config(4096, 64, SB_RING_QUEUE,
-	                                   SB_RING_REJECT);
+	struct sb_ring_config cfg =
+	    config(4096, 64, SB_RING_QUEUE, SB_RING_REJECT);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[64], msg[32] = {0};
@@ -895,19 +886,19 @@ START_TEST(writers_keep_the_pad_at_the_queue_cursor)
 	/* 85 records of 48 bytes end at 4080: a PAD comes next. */
 	for (int i = 0; i < 85; i++) {
 		ck_assert_int_eq(sb_ring_publish(&f.ring, msg, sizeof(msg), 0),
-		                 0);
+				 0);
 		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0),
-		                 (ssize_t)sizeof(msg));
+				 (ssize_t)sizeof(msg));
 	}
 	ck_assert_uint_eq(atomic_load(&f.ring.shm_ctl->queue_cursor), 4080);
 	ck_assert_int_eq(fill_until_full(&f.ring, sizeof(msg), &count),
-	                 -EAGAIN);
+			 -EAGAIN);
 	ck_assert_int_gt(count, 0);
 	ck_assert_uint_le(atomic_load(&f.ring.shm_hdr->writer_oldest),
-	                  atomic_load(&f.ring.shm_ctl->queue_cursor));
+			  atomic_load(&f.ring.shm_ctl->queue_cursor));
 	for (int i = 0; i < count; i++) {
 		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0),
-		                 (ssize_t)sizeof(msg));
+				 (ssize_t)sizeof(msg));
 	}
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EAGAIN);
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
@@ -920,8 +911,8 @@ END_TEST
 
 START_TEST(slots_run_out_and_come_back)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd[5];
 	unsigned char buf[1024];
@@ -937,9 +928,8 @@ START_TEST(slots_run_out_and_come_back)
 	ck_assert_int_eq(fill_until_full(&f.ring, 100, &count), -EAGAIN);
 	for (int i = 0; i < 3; i++) {
 		for (int j = 0; j < count; j++) {
-			ck_assert_int_eq(sb_ring_receive(&rd[i], buf,
-			                                 sizeof(buf), 0),
-			                 100);
+			ck_assert_int_eq(
+			    sb_ring_receive(&rd[i], buf, sizeof(buf), 0), 100);
 		}
 	}
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 100, 0), -EAGAIN);
@@ -958,11 +948,10 @@ START_TEST(slots_run_out_and_come_back)
 }
 END_TEST
 
-
 START_TEST(bogus_cursor_in_a_slot_holds_nothing_back)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	unsigned char buf[1024] = {0};
@@ -982,8 +971,8 @@ END_TEST
 
 START_TEST(receive_times_out_and_wakes_across_processes)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_ctl *ctl;
@@ -995,7 +984,7 @@ START_TEST(receive_times_out_and_wakes_across_processes)
 	ctl = f.ctl;
 	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &rd), 0);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 30),
-	                 -ETIMEDOUT);
+			 -ETIMEDOUT);
 	ck_assert_uint_eq(atomic_load(&ctl->data_waiters), 0);
 	/* No sleeper: publishing must not touch the futex word. */
 	seq_before = atomic_load(&ctl->data_seq);
@@ -1030,8 +1019,8 @@ END_TEST
  */
 START_TEST(spinning_writers_are_told_once_per_chunk)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_ctl *ctl;
@@ -1080,8 +1069,8 @@ END_TEST
 
 START_TEST(blocked_writer_wakes_when_reader_consumes)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_header *hdr;
@@ -1119,8 +1108,8 @@ END_TEST
  * byte on `go`, receives one message and exits 0 if it was message
  * `want` (publish_pattern's) with nothing lost.
  */
-static pid_t read_only_reader(struct sbt_segs *f, int start, int ready,
-                              int go, uint32_t want)
+static pid_t read_only_reader(struct sbt_segs *f, int start, int ready, int go,
+			      uint32_t want)
 {
 	pid_t child = fork();
 
@@ -1136,17 +1125,17 @@ static pid_t read_only_reader(struct sbt_segs *f, int start, int ready,
 			_exit(2);
 		}
 		_exit(sb_ring_receive(&rd, buf, sizeof(buf), 0) == 8 &&
-		              sbt_check_pattern(buf, 8, want) &&
-		              sb_ring_reader_lost(&rd) == 0
-		          ? 0
-		          : 1);
+			      sbt_check_pattern(buf, 8, want) &&
+			      sb_ring_reader_lost(&rd) == 0
+			  ? 0
+			  : 1);
 	}
 	return child;
 }
 
 /* Runs read_only_reader() to the end: `publish` runs once it has opened. */
-static int with_read_only_reader(struct sbt_segs *f, int start,
-                                 uint32_t want, uint32_t publish)
+static int with_read_only_reader(struct sbt_segs *f, int start, uint32_t want,
+				 uint32_t publish)
 {
 	int ready[2], go[2];
 	char c;
@@ -1171,8 +1160,8 @@ static int with_read_only_reader(struct sbt_segs *f, int start,
 
 START_TEST(a_subscriber_neither_takes_nor_repairs_a_dead_writers_lock)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_header *hdr;
 	struct sb_ring_reader rd;
@@ -1201,9 +1190,8 @@ START_TEST(a_subscriber_neither_takes_nor_repairs_a_dead_writers_lock)
 	ck_assert_uint_ne(atomic_load(&f.ring.shm_wctl->writer_lock.owner), 0);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_recoveries), 0);
 	/* The next writer repairs, and nothing of the dead claim shows. */
-	ck_assert_int_eq(sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST,
-	                                     &rd),
-	                 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&f.ring, SB_RING_START_EARLIEST, &rd), 0);
 	publish_pattern(&f.ring, 9, 2);
 	ck_assert_uint_eq(atomic_load(&f.ring.shm_wctl->writer_repair), 0);
 	ck_assert_uint_eq(atomic_load(&hdr->stat_recoveries), 1);
@@ -1224,8 +1212,8 @@ END_TEST
  */
 START_TEST(a_stale_next_seq_does_not_mislead_a_joining_subscriber)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_header *hdr;
 
@@ -1236,7 +1224,7 @@ START_TEST(a_stale_next_seq_does_not_mislead_a_joining_subscriber)
 	atomic_store(&hdr->writer_next_seq, 1); /* stale by one */
 	atomic_store(&f.ring.shm_wctl->writer_repair, 1);
 	ck_assert_int_eq(with_read_only_reader(&f, SB_RING_START_LATEST, 3, 3),
-	                 0);
+			 0);
 	ck_assert_uint_eq(atomic_load(&hdr->writer_next_seq), 3);
 	sbt_segs_destroy(&f);
 }
@@ -1246,8 +1234,8 @@ END_TEST
 
 START_TEST(corrupted_record_gives_ebadmsg)
 {
-	struct sb_ring_config cfg = config(4096, 1024, SB_RING_BROADCAST,
-	                                   SB_RING_BLOCK);
+	struct sb_ring_config cfg =
+	    config(4096, 1024, SB_RING_BROADCAST, SB_RING_BLOCK);
 	struct sbt_segs f;
 	struct sb_ring_reader rd;
 	struct sb_ring_record *rec;
@@ -1289,7 +1277,7 @@ START_TEST(corrupted_record_gives_ebadmsg)
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EAGAIN);
 	/* A tail beyond the capacity from the reader's cursor. */
 	atomic_store(&((struct sb_ring_header *)f.data)->writer_tail,
-	             1ull << 40);
+		     1ull << 40);
 	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), -EBADMSG);
 	/* Writers refuse a header whose positions disagree. */
 	ck_assert_int_eq(sb_ring_publish(&f.ring, buf, 10, 0), -EBADMSG);
@@ -1339,8 +1327,8 @@ Suite *ring_suite(void)
 	tcase_add_test(tc, a_queue_set_back_gives_nothing_twice);
 	tcase_add_test(tc, a_departed_consumers_claim_is_kept);
 	tcase_add_test(tc, writers_keep_the_pad_at_the_queue_cursor);
-	tcase_add_test(tc,
-	               a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice);
+	tcase_add_test(
+	    tc, a_held_queue_lock_is_taken_over_and_nothing_is_taken_twice);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("slots");
@@ -1359,7 +1347,8 @@ Suite *ring_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(
 	    tc, a_subscriber_neither_takes_nor_repairs_a_dead_writers_lock);
-	tcase_add_test(tc, a_stale_next_seq_does_not_mislead_a_joining_subscriber);
+	tcase_add_test(tc,
+		       a_stale_next_seq_does_not_mislead_a_joining_subscriber);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("corruption");

@@ -171,8 +171,8 @@ static uint32_t msg_len(uint32_t producer, uint64_t seq, uint32_t max,
 static int msg_check(const unsigned char *m, uint32_t len, uint32_t nprod,
 		     uint32_t max, int allow_short, struct sbt_msg_id *id)
 {
-	if (sbt_msg_verify(m, len, nprod, allow_short ? SBT_MSG_SHORT : 0,
-			   id) < 0) {
+	if (sbt_msg_verify(m, len, nprod, allow_short ? SBT_MSG_SHORT : 0, id) <
+	    0) {
 		return CX_TORN;
 	}
 	if (!id->is_short &&
@@ -1012,7 +1012,8 @@ START_TEST(block_subscriber_killed_and_reaped_frees_the_producer)
 		       now_s() < limit) {
 			usleep(1000);
 		}
-		ck_assert_uint_ne(atomic_load(&ring.shm_wctl->space_waiters), 0);
+		ck_assert_uint_ne(atomic_load(&ring.shm_wctl->space_waiters),
+				  0);
 		ck_assert_int_eq(kill(victim, SIGKILL), 0);
 		assert_killed(victim);
 		/* Dead, its slot still holds the ring: block loses nothing. */
@@ -1469,8 +1470,8 @@ END_TEST
 /* ---- joining without the lock ----------------------------------------- */
 
 #define JOIN_MESSAGES 200000
-#define JOINERS 2
-#define JOINS 300
+#define JOINERS	      2
+#define JOINS	      300
 
 /*
  * One joiner: opens a reader (alternately at the latest and the earliest
@@ -1487,8 +1488,8 @@ static int joiner(struct sbt_segs *s, int id, _Atomic int *done)
 	uint64_t buf[8];
 
 	if (mprotect(s->data, s->data_size, PROT_READ) < 0 ||
-	    sb_ring_attach(&ring, s->data, s->data_size, s->ctl,
-			   s->ctl_size) < 0) {
+	    sb_ring_attach(&ring, s->data, s->data_size, s->ctl, s->ctl_size) <
+		0) {
 		return 1;
 	}
 	for (int j = 0; j < JOINS && !atomic_load(done); j++) {
@@ -1501,7 +1502,8 @@ static int joiner(struct sbt_segs *s, int id, _Atomic int *done)
 			return 2;
 		}
 		for (int k = 0; k < 20; k++) {
-			ssize_t n = sb_ring_receive(&rd, buf, sizeof(buf), 2000);
+			ssize_t n =
+			    sb_ring_receive(&rd, buf, sizeof(buf), 2000);
 
 			if (n == -ETIMEDOUT) {
 				break; /* the writer is done */

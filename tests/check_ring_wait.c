@@ -319,8 +319,7 @@ START_TEST(a_sleeper_arms_fenced_commits_and_quiet_commits_disarm)
 	ck_assert_int_eq(
 	    sb_ring_reader_open(&f.ring, SB_RING_START_LATEST, &rd), 0);
 	ck_assert_uint_eq(commit_fence(&f), SB_RING_FENCE_OFF);
-	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 1),
-			 -ETIMEDOUT);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 1), -ETIMEDOUT);
 	ck_assert_uint_eq(commit_fence(&f),
 			  SB_RING_FENCE_GEN | SB_RING_FENCE_ARMED);
 	for (uint32_t i = 0; i < SB_RING_FENCE_QUIET - 1; i++) {
@@ -334,8 +333,7 @@ START_TEST(a_sleeper_arms_fenced_commits_and_quiet_commits_disarm)
 	for (uint32_t i = 0; i < SB_RING_FENCE_QUIET; i++) {
 		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 0), 1);
 	}
-	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 1),
-			 -ETIMEDOUT);
+	ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf), 1), -ETIMEDOUT);
 	ck_assert_uint_eq(commit_fence(&f),
 			  2 * SB_RING_FENCE_GEN | SB_RING_FENCE_ARMED);
 	ck_assert_int_eq(sb_ring_reader_close(&rd), 0);
@@ -419,12 +417,12 @@ START_TEST(blocking_ping_pong_loses_no_wakeup)
 
 	fixture_open(&there, SB_RING_BROADCAST);
 	fixture_open(&back, SB_RING_BROADCAST);
-	ck_assert_int_eq(sb_ring_reader_open(&there.ring, SB_RING_START_LATEST,
-					     &to_child),
-			 0);
-	ck_assert_int_eq(sb_ring_reader_open(&back.ring, SB_RING_START_LATEST,
-					     &to_parent),
-			 0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&there.ring, SB_RING_START_LATEST, &to_child),
+	    0);
+	ck_assert_int_eq(
+	    sb_ring_reader_open(&back.ring, SB_RING_START_LATEST, &to_parent),
+	    0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {

@@ -265,7 +265,7 @@ START_TEST(hostile_cell_values_end_in_a_take_or_a_timeout)
 		int expect;
 	} cases[] = {
 	    {UINT64_MAX, SB_SHM_LOCK_OWNER_DIED},
-	    {5, SB_SHM_LOCK_OWNER_DIED},                 /* pid 0 */
+	    {5, SB_SHM_LOCK_OWNER_DIED},		 /* pid 0 */
 	    {(uint64_t)5 << 32, SB_SHM_LOCK_OWNER_DIED}, /* tid 0 */
 	    {(uint64_t)INT32_MAX << 32 | 7, SB_SHM_LOCK_OWNER_DIED},
 	    {(uint64_t)(SB_PID_MAX_LIMIT + 1) << 32 | 1,
@@ -312,7 +312,6 @@ static const char CONFIG[] =
 
 #define VICTIM_ROUNDS 400
 
-
 /*
  * The attack of issue 13 on glibc's robust mutex, as it was laid out in
  * control layouts up to 6: make the attacker's own live thread the busy
@@ -327,9 +326,9 @@ static void hold_publishers_in_the_lock(unsigned char *ctl, pid_t self)
 	uint64_t link = (uint64_t)(uintptr_t)&canary[0] + 8;
 	uint32_t me = (uint32_t)self, entry = 1;
 
-	memcpy(ctl + 320, &me, 4); /* solo_owner[0].tid */
-	memcpy(ctl + 324, &me, 4); /* solo_owner[0].pid */
-	memcpy(ctl + 80, &me, 4);  /* solo_busy[0] */
+	memcpy(ctl + 320, &me, 4);   /* solo_owner[0].tid */
+	memcpy(ctl + 324, &me, 4);   /* solo_owner[0].pid */
+	memcpy(ctl + 80, &me, 4);    /* solo_busy[0] */
 	memcpy(ctl + 64, &entry, 4); /* solo */
 	memcpy(ctl + 152, &link, 8);
 	memcpy(ctl + 160, &link, 8);
@@ -380,8 +379,8 @@ static int attack(const char *socket, pid_t victim, int go_fd)
 	}
 	/* The writers' lock and solo state are in the data segment: no
 	 * writable mapping of it for a subscriber. */
-	if (mmap(NULL, SB_RING_HEADER_SIZE, PROT_READ | PROT_WRITE,
-		 MAP_SHARED, c.fds[0], 0) != MAP_FAILED ||
+	if (mmap(NULL, SB_RING_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 c.fds[0], 0) != MAP_FAILED ||
 	    errno != EACCES) {
 		return 14;
 	}
@@ -413,8 +412,7 @@ static int survivable(long r)
 
 /* The publisher: every publish returns within its timeout (a hang ends in
  * SIGALRM), and `canary` is never written. */
-static int publish_under_attack(const char *socket, int ready_fd,
-				int go_fd)
+static int publish_under_attack(const char *socket, int ready_fd, int go_fd)
 {
 	shmbus *bus;
 	shmbus_pub *pub;
@@ -445,8 +443,7 @@ static int publish_under_attack(const char *socket, int ready_fd,
 	return 0;
 }
 
-static int receive_under_attack(const char *socket, int ready_fd,
-				int go_fd)
+static int receive_under_attack(const char *socket, int ready_fd, int go_fd)
 {
 	shmbus *bus;
 	shmbus_sub *sub;

@@ -428,8 +428,13 @@ static int fake_memfd(uint64_t size, int seal)
 static void fake_ring(enum fake_memory how, int fds[2], uint64_t *data_size,
 		      uint64_t *ctl_size)
 {
-	const struct sb_ring_config cfg = {4096, 1024, 4, SB_RING_BROADCAST,
-					   SB_RING_OVERWRITE, 0, SB_RING_SLOTS_SEGMENTS};
+	const struct sb_ring_config cfg = {4096,
+					   1024,
+					   4,
+					   SB_RING_BROADCAST,
+					   SB_RING_OVERWRITE,
+					   0,
+					   SB_RING_SLOTS_SEGMENTS};
 	void *data, *ctl;
 
 	if (sb_ring_layout(&cfg, data_size, ctl_size) < 0) {

@@ -25,7 +25,7 @@ START_TEST(precedence_of_the_three_sources)
 	unsetenv("XDG_RUNTIME_DIR");
 	ck_assert_int_eq(sb_socket_default_path(buf, sizeof(buf)), 0);
 	snprintf(want, sizeof(want), "/tmp/shmbus-%lu/shmbusd.sock",
-	         (unsigned long)getuid());
+		 (unsigned long)getuid());
 	ck_assert_str_eq(buf, want);
 }
 END_TEST
@@ -40,7 +40,7 @@ START_TEST(too_long_or_bad_arguments)
 	unsetenv("SHMBUS_SOCKET");
 	setenv("XDG_RUNTIME_DIR", longdir, 1);
 	ck_assert_int_eq(sb_socket_default_path(buf, sizeof(buf)),
-	                 -ENAMETOOLONG);
+			 -ENAMETOOLONG);
 	unsetenv("XDG_RUNTIME_DIR");
 	ck_assert_int_eq(sb_socket_default_path(buf, 5), -ENAMETOOLONG);
 	ck_assert_int_eq(sb_socket_default_path(NULL, 5), -EINVAL);

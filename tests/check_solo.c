@@ -508,16 +508,16 @@ END_TEST
  * of the next solo writer: this test found that in CI.)
  */
 #define HANDOVER_WRITERS 4
-#define HANDOVER_EACH 30000u
-#define HANDOVER_BURST (SB_RING_SOLO_AFTER + 36)
+#define HANDOVER_EACH	 30000u
+#define HANDOVER_BURST	 (SB_RING_SOLO_AFTER + 36)
 
 static void handover_writer(const struct sbt_segs *s, uint32_t w)
 {
 	struct sb_ring ring;
 	unsigned char buf[MSG_LEN];
 
-	if (sb_ring_attach(&ring, s->data, s->data_size, s->ctl,
-	                   s->ctl_size) != 0) {
+	if (sb_ring_attach(&ring, s->data, s->data_size, s->ctl, s->ctl_size) !=
+	    0) {
 		_exit(1);
 	}
 	for (uint32_t i = 0; i < HANDOVER_EACH; i++) {
@@ -555,9 +555,9 @@ START_TEST(solo_hand_over_under_contention_loses_nothing)
 	for (uint32_t n = 0; n < HANDOVER_WRITERS * HANDOVER_EACH; n++) {
 		uint32_t tag, w;
 
-		ck_assert_int_eq(sb_ring_receive(&rd, buf, sizeof(buf),
-		                                 TIMEOUT_MS),
-		                 (ssize_t)MSG_LEN);
+		ck_assert_int_eq(
+		    sb_ring_receive(&rd, buf, sizeof(buf), TIMEOUT_MS),
+		    (ssize_t)MSG_LEN);
 		memcpy(&tag, buf, sizeof(tag));
 		w = tag >> 24;
 		ck_assert_uint_lt(w, HANDOVER_WRITERS);
@@ -572,7 +572,7 @@ START_TEST(solo_hand_over_under_contention_loses_nothing)
 	}
 	ck_assert_uint_eq(sb_ring_reader_lost(&rd), 0);
 	ck_assert_uint_eq(atomic_load(&ring.shm_hdr->writer_next_seq),
-	                  HANDOVER_WRITERS * HANDOVER_EACH);
+			  HANDOVER_WRITERS * HANDOVER_EACH);
 	sb_ring_reader_close(&rd);
 	sbt_segs_destroy(&s);
 }

@@ -98,9 +98,8 @@ START_TEST(slot_iterator_lists_the_slots_in_use)
 
 	open_ring(&s);
 	for (int i = 0; i < 3; i++) {
-		ck_assert_int_eq(sb_ring_reader_open(&s.ring,
-						     SB_RING_START_EARLIEST,
-						     &rd[i]),
+		ck_assert_int_eq(sb_ring_reader_open(
+				     &s.ring, SB_RING_START_EARLIEST, &rd[i]),
 				 0);
 	}
 	ck_assert_int_eq(sb_ring_reader_close(&rd[1]), 0);
@@ -154,9 +153,8 @@ START_TEST(snapshot_copies_the_records_and_the_header_describes_them)
 			 (unsigned char *)s.data + SB_RING_HEADER_SIZE +
 			     (snap.from & (4096 - 1)),
 			 used);
-	ck_assert_int_eq(sb_ring_header_image(&s.ring, "a/b", s.ctl_size, &p,
-					      page),
-			 0);
+	ck_assert_int_eq(
+	    sb_ring_header_image(&s.ring, "a/b", s.ctl_size, &p, page), 0);
 	sb_ring_header_positions(page, &back);
 	ck_assert_uint_eq(back.tail, p.tail);
 	ck_assert_uint_eq(back.oldest, p.oldest);
@@ -225,8 +223,8 @@ Suite *stats_suite(void)
 	tcase_add_test(tc, stats_count_what_was_published);
 	tcase_add_test(tc, used_bytes_is_zero_for_hostile_positions);
 	tcase_add_test(tc, slot_iterator_lists_the_slots_in_use);
-	tcase_add_test(tc,
-		       snapshot_copies_the_records_and_the_header_describes_them);
+	tcase_add_test(
+	    tc, snapshot_copies_the_records_and_the_header_describes_them);
 	tcase_add_test(tc, snapshot_stops_before_a_record_that_does_not_parse);
 	tcase_add_test(tc, snapshot_copies_only_what_the_file_lacks);
 	suite_add_tcase(s, tc);

@@ -371,7 +371,6 @@ static int queue_consumer(int id, int ready_fd)
 
 /* ---- the attacker (uid 65534, raw protocol) ---------------------------- */
 
-
 struct region {
 	uint64_t *words;
 	size_t len; /* bytes, a multiple of the page size */

@@ -108,7 +108,8 @@ START_TEST(a_writer_killed_while_waiting_is_reaped)
 	ck_assert_uint_eq(sb_ring_blocked_writers(&s.ring), 1);
 	ck_assert_int_eq(sb_ring_reap_dead_waiters(&s.ring), 0);
 	ck_assert_int_eq(
-	    __builtin_popcountll(atomic_load(&s.ring.shm_wctl->space_sleepers)), 1);
+	    __builtin_popcountll(atomic_load(&s.ring.shm_wctl->space_sleepers)),
+	    1);
 
 	/* The live writer still gets through once the reader moves. */
 	for (int i = 0; i < 4; i++) {
@@ -118,7 +119,8 @@ START_TEST(a_writer_killed_while_waiting_is_reaped)
 	ck_assert_uint_eq(atomic_load(&s.ring.shm_wctl->space_waiters), 0);
 	ck_assert_uint_eq(atomic_load(&s.ring.shm_wctl->space_sleepers), 0);
 	for (uint32_t i = 0; i < SB_RING_MAX_SPACE_WAITERS; i++) {
-		ck_assert_uint_eq(atomic_load(&s.ring.shm_wctl->space_waiter_pid[i]), 0);
+		ck_assert_uint_eq(
+		    atomic_load(&s.ring.shm_wctl->space_waiter_pid[i]), 0);
 	}
 
 	/* With nobody waiting, reading no longer touches space_seq. */

@@ -212,15 +212,12 @@ int sb_cli_check_topic(const char *cmd, const char *topic)
 	return 0;
 }
 
-int sb_cli_one_topic(const char *cmd, int argc, char **argv,
-		     const char **topic)
+int sb_cli_one_topic(const char *cmd, int argc, char **argv, const char **topic)
 {
 	if (optind != argc - 1) {
-		return sb_cli_fail(SB_EXIT_USAGE, cmd,
-				   "%s (try 'shmbus %s --help')",
-				   optind >= argc ? "no TOPIC given"
-						  : "one TOPIC only",
-				   cmd);
+		return sb_cli_fail(
+		    SB_EXIT_USAGE, cmd, "%s (try 'shmbus %s --help')",
+		    optind >= argc ? "no TOPIC given" : "one TOPIC only", cmd);
 	}
 	*topic = argv[optind];
 	return sb_cli_check_topic(cmd, *topic);

@@ -44,8 +44,9 @@
 	X(ENOTDIR, 1,                                                          \
 	  "not a directory (a path component, or the socket's directory)")     \
 	X(EROFS, 1, "topic is read-only: only subscribers handed it back")     \
-	X(EFBIG, 1, "topic larger than the broker may create (file size "      \
-		    "limit)")                                                  \
+	X(EFBIG, 1,                                                            \
+	  "topic larger than the broker may create (file size "                \
+	  "limit)")                                                            \
 	X(ELOOP, 1, "a symlink where the broker's file should be")             \
 	X(EDQUOT, 1, "disk quota exceeded (a persistent topic's file)")        \
 	X(ENODEV, 1, "the object cannot be mapped")                            \

@@ -80,8 +80,7 @@ static void drop_truncated(struct sb_fdpass_in *in, int before)
 	in->truncated = true;
 }
 
-ssize_t sb_fdpass_recv(int sock, void *buf, size_t len,
-		       struct sb_fdpass_in *in)
+ssize_t sb_fdpass_recv(int sock, void *buf, size_t len, struct sb_fdpass_in *in)
 {
 	union control control;
 	struct iovec iov = {.iov_base = buf, .iov_len = len};

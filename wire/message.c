@@ -25,8 +25,7 @@ static const struct {
 } errno_names[] = {
 /* Error codes travel by name, since errno values differ between
  * architectures: the ones wire/errors.h marks for the wire. */
-#define SB_MSG_ERRNO_ENTRY(e, on_wire, text)                                  \
-	{on_wire ? #e : NULL, -(e)},
+#define SB_MSG_ERRNO_ENTRY(e, on_wire, text) {on_wire ? #e : NULL, -(e)},
     SB_ERRNO_MAP(SB_MSG_ERRNO_ENTRY)
 #undef SB_MSG_ERRNO_ENTRY
 };

@@ -9,14 +9,12 @@
 
 /* names[v - 1] is the name of value v. */
 const char *const sb_mode_names[] = {"broadcast", "queue", NULL};
-const char *const sb_overflow_names[] = {"block", "overwrite", "reject",
-					 NULL};
+const char *const sb_overflow_names[] = {"block", "overwrite", "reject", NULL};
 
 /* Names in a NULL-terminated list, the NULL not counted. */
 #define COUNT(names) (sizeof(names) / sizeof((names)[0]) - 1)
 
-static const char *name_of(const char *const *names, size_t count,
-			   unsigned v)
+static const char *name_of(const char *const *names, size_t count, unsigned v)
 {
 	return v >= 1 && v <= count ? names[v - 1] : NULL;
 }
@@ -38,8 +36,7 @@ const char *sb_mode_name(unsigned mode)
 
 const char *sb_overflow_name(unsigned overflow)
 {
-	return name_of(sb_overflow_names, COUNT(sb_overflow_names),
-		       overflow);
+	return name_of(sb_overflow_names, COUNT(sb_overflow_names), overflow);
 }
 
 enum sb_mode sb_mode_parse(const char *name)

@@ -4,8 +4,8 @@
  * numbering every part of shmbus uses for them: that of the public API
  * (SHMBUS_BROADCAST ... in include/shmbus/shmbus.h) and of the ring's
  * header (SB_RING_BROADCAST ... in ring/ring.h). client/bus.c, which sees
- * all three, checks that they agree, so converting between them is a cast. 0 is no
- * mode or policy (unset, or not a name).
+ * all three, checks that they agree, so converting between them is a cast. 0 is
+ * no mode or policy (unset, or not a name).
  */
 #ifndef SB_WIRE_NAMES_H
 #define SB_WIRE_NAMES_H

@@ -23,7 +23,7 @@ int sb_socket_default_path(char *buf, size_t len)
 		n = snprintf(buf, len, "%s/shmbus/shmbusd.sock", runtime);
 	} else {
 		n = snprintf(buf, len, "/tmp/shmbus-%lu/shmbusd.sock",
-		             (unsigned long)getuid());
+			     (unsigned long)getuid());
 	}
 	if (n < 0 || (size_t)n >= len || (size_t)n > SB_SOCKET_PATH_MAX) {
 		return -ENAMETOOLONG;

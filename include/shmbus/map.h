@@ -34,19 +34,19 @@ extern "C" {
 #endif
 
 /* Access: what a mapping is opened for, and what a view may do. */
-#define SHMBUS_ACCESS_READ 0x0001u  /* PAGE_READONLY: writes fault */
+#define SHMBUS_ACCESS_READ  0x0001u /* PAGE_READONLY: writes fault */
 #define SHMBUS_ACCESS_WRITE 0x0002u /* PAGE_READWRITE: implies read */
-#define SHMBUS_ACCESS_COPY 0x0004u  /* FILE_MAP_COPY: private writes */
+#define SHMBUS_ACCESS_COPY  0x0004u /* FILE_MAP_COPY: private writes */
 
 /* Creation, for shmbus_map_file() and shmbus_map_shared(). CREATE and
  * TRUNCATE need SHMBUS_ACCESS_WRITE (the object must then be sized). */
-#define SHMBUS_MAP_CREATE 0x0100u   /* create when missing */
-#define SHMBUS_MAP_EXCL 0x0200u     /* with CREATE: fail if it exists */
+#define SHMBUS_MAP_CREATE   0x0100u /* create when missing */
+#define SHMBUS_MAP_EXCL	    0x0200u /* with CREATE: fail if it exists */
 #define SHMBUS_MAP_TRUNCATE 0x0400u /* empty an existing object first */
 
 /* Access-pattern hints for a view (madvise), or-ed into a view's access. */
 #define SHMBUS_VIEW_SEQUENTIAL 0x1000u /* stream access view */
-#define SHMBUS_VIEW_RANDOM 0x2000u     /* random access view */
+#define SHMBUS_VIEW_RANDOM     0x2000u /* random access view */
 
 /* Longest name for shmbus_map_shared() / shmbus_map_open(), leading '/'
  * not counted. */
@@ -74,8 +74,8 @@ typedef struct shmbus_view shmbus_view;
  * -ENODEV (not a regular file: FIFO, device), -ENOMEM, -EFBIG (larger than
  * the file system allows), or another errno from open/ftruncate/fstat.
  */
-SHMBUS_API int shmbus_map_file(const char *path, uint64_t size,
-                               unsigned flags, shmbus_map **out);
+SHMBUS_API int shmbus_map_file(const char *path, uint64_t size, unsigned flags,
+			       shmbus_map **out);
 
 /*
  * Private memory of `size` bytes (> 0), zero-filled and committed up front:
@@ -103,7 +103,7 @@ SHMBUS_API int shmbus_map_memory(uint64_t size, shmbus_map **out);
  * than /dev/shm can hold), -ENOMEM.
  */
 SHMBUS_API int shmbus_map_shared(const char *name, uint64_t size,
-                                 unsigned flags, shmbus_map **out);
+				 unsigned flags, shmbus_map **out);
 
 /*
  * OpenFileMapping: opens existing named shared memory with `access`
@@ -115,7 +115,7 @@ SHMBUS_API int shmbus_map_shared(const char *name, uint64_t size,
  * -ENOENT (no such name), -EACCES.
  */
 SHMBUS_API int shmbus_map_open(const char *name, unsigned access,
-                               shmbus_map **out);
+			       shmbus_map **out);
 
 /*
  * Removes the name of shared memory; mappings already open stay valid and
@@ -173,7 +173,7 @@ SHMBUS_API int shmbus_map_unlock(shmbus_map *map);
  * room in the address space).
  */
 SHMBUS_API int shmbus_view_map(shmbus_map *map, uint64_t offset, size_t length,
-                               unsigned access, shmbus_view **out);
+			       unsigned access, shmbus_view **out);
 
 /*
  * MapViewOfFileEx: as shmbus_view_map(), with the view's first byte at
@@ -182,8 +182,8 @@ SHMBUS_API int shmbus_view_map(shmbus_map *map, uint64_t offset, size_t length,
  * use, -EINVAL when `address` is misaligned, plus the errors above.
  */
 SHMBUS_API int shmbus_view_map_at(shmbus_map *map, uint64_t offset,
-                                  size_t length, unsigned access,
-                                  void *address, shmbus_view **out);
+				  size_t length, unsigned access, void *address,
+				  shmbus_view **out);
 
 /* The view's first byte (the byte at the view's offset), or NULL for NULL. */
 SHMBUS_API void *shmbus_view_data(const shmbus_view *view);
@@ -201,7 +201,7 @@ SHMBUS_API size_t shmbus_view_size(const shmbus_view *view);
  * or the range reaches past it), -EIO.
  */
 SHMBUS_API int shmbus_view_flush(shmbus_view *view, size_t offset,
-                                 size_t length);
+				 size_t length);
 
 /* UnmapViewOfFile: unmaps and frees `view`. Returns 0 or -EINVAL. */
 SHMBUS_API int shmbus_view_unmap(shmbus_view *view);

@@ -40,15 +40,15 @@ extern "C" {
 
 /* Topic modes. */
 #define SHMBUS_BROADCAST 1 /* every subscriber sees every message */
-#define SHMBUS_QUEUE 2     /* each message goes to one consumer */
+#define SHMBUS_QUEUE	 2 /* each message goes to one consumer */
 
 /* What a publisher does when the ring is full. */
-#define SHMBUS_BLOCK 1     /* wait for the slowest subscriber (lossless) */
+#define SHMBUS_BLOCK	 1 /* wait for the slowest subscriber (lossless) */
 #define SHMBUS_OVERWRITE 2 /* never wait; slow readers lose the oldest */
-#define SHMBUS_REJECT 3    /* fail at once with -EAGAIN */
+#define SHMBUS_REJECT	 3 /* fail at once with -EAGAIN */
 
 /* Where a new subscriber starts. */
-#define SHMBUS_START_LATEST 0   /* with the next message published */
+#define SHMBUS_START_LATEST   0 /* with the next message published */
 #define SHMBUS_START_EARLIEST 1 /* with the oldest message still held */
 
 /* Longest topic name. */
@@ -62,9 +62,9 @@ typedef struct shmbus_sub shmbus_sub;
 struct shmbus_topic_config {
 	uint64_t capacity;    /* ring bytes: a power of two, 4 KiB..1 GiB */
 	uint32_t max_message; /* largest message: up to capacity / 4 */
-	int mode;             /* SHMBUS_BROADCAST or SHMBUS_QUEUE */
-	int overflow;         /* SHMBUS_BLOCK, SHMBUS_OVERWRITE, SHMBUS_REJECT */
-	int persistent;       /* 1: kept in a file in the broker's data dir */
+	int mode;	      /* SHMBUS_BROADCAST or SHMBUS_QUEUE */
+	int overflow;	/* SHMBUS_BLOCK, SHMBUS_OVERWRITE, SHMBUS_REJECT */
+	int persistent; /* 1: kept in a file in the broker's data dir */
 };
 
 /*
@@ -89,7 +89,7 @@ struct shmbus_topic_config {
  * descriptors for the hand-back.
  */
 SHMBUS_API int shmbus_connect(const char *socket_path, const char *client_name,
-                              shmbus **bus);
+			      shmbus **bus);
 
 /*
  * Closes the connection for the caller: `bus` must not be used again.
@@ -107,7 +107,7 @@ SHMBUS_API int shmbus_close(shmbus *bus);
  * limits on topics or ring bytes), or a connection error.
  */
 SHMBUS_API int shmbus_topic_create(shmbus *bus, const char *topic,
-                                   const struct shmbus_topic_config *cfg);
+				   const struct shmbus_topic_config *cfg);
 
 /*
  * Removes the name `topic`. Current publishers and subscribers keep working
@@ -126,7 +126,7 @@ SHMBUS_API int shmbus_topic_delete(shmbus *bus, const char *topic);
  * uid, or a memfd not sealed against shrinking and growing; not mapped).
  */
 SHMBUS_API int shmbus_pub_open(shmbus *bus, const char *topic,
-                               shmbus_pub **pub);
+			       shmbus_pub **pub);
 
 /*
  * Publishes `len` bytes. `timeout_ms` bounds the wait when the ring is full
@@ -137,7 +137,7 @@ SHMBUS_API int shmbus_pub_open(shmbus *bus, const char *topic,
  * uses the broker: works after it is gone.
  */
 SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
-                              int timeout_ms);
+			      int timeout_ms);
 
 /*
  * Publishes `n` messages (msgs[i].iov_base, msgs[i].iov_len) in order. As
@@ -151,8 +151,8 @@ SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
  * thread holding a claim.
  */
 SHMBUS_API ssize_t shmbus_publish_batch(shmbus_pub *pub,
-                                        const struct iovec *msgs, size_t n,
-                                        int timeout_ms);
+					const struct iovec *msgs, size_t n,
+					int timeout_ms);
 
 /*
  * Zero-copy publishing: reserves `len` bytes in the ring and points *buf at
@@ -163,7 +163,7 @@ SHMBUS_API ssize_t shmbus_publish_batch(shmbus_pub *pub,
  * (by any thread).
  */
 SHMBUS_API int shmbus_claim(shmbus_pub *pub, size_t len, void **buf,
-                            int timeout_ms);
+			    int timeout_ms);
 
 /* Publishes the claimed message. Returns 0, or -EINVAL when the calling
  * thread holds no claim on `pub`. */
@@ -182,7 +182,7 @@ SHMBUS_API int shmbus_pub_close(shmbus_pub *pub);
  * shmbus_pub_open()).
  */
 SHMBUS_API int shmbus_sub_open(shmbus *bus, const char *topic, int start,
-                               shmbus_sub **sub);
+			       shmbus_sub **sub);
 
 /*
  * Copies the next message into `buf` (capacity `cap`) and returns its
@@ -195,7 +195,7 @@ SHMBUS_API int shmbus_sub_open(shmbus *bus, const char *topic, int start,
  * from the newest message).
  */
 SHMBUS_API ssize_t shmbus_receive(shmbus_sub *sub, void *buf, size_t cap,
-                                  int timeout_ms);
+				  int timeout_ms);
 
 /*
  * Zero-copy receiving: points *data at the next message in shared memory
@@ -210,7 +210,7 @@ SHMBUS_API ssize_t shmbus_receive(shmbus_sub *sub, void *buf, size_t cap,
  * Errors as for shmbus_receive().
  */
 SHMBUS_API int shmbus_peek(shmbus_sub *sub, const void **data, size_t *len,
-                           int timeout_ms);
+			   int timeout_ms);
 SHMBUS_API int shmbus_release(shmbus_sub *sub);
 
 /* How many messages this subscriber missed: overwritten before it read

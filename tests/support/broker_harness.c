@@ -55,7 +55,7 @@ static int can_connect(const char *path)
 
 /* Builds argv for shmbusd: path, fixed flags, then the extras. */
 static void build_argv(const char *binary, const struct sbt_broker *b,
-                       const char *const *extra, const char **argv)
+		       const char *const *extra, const char **argv)
 {
 	int n = 0;
 
@@ -104,7 +104,7 @@ static void exec_with_stderr(const struct sbt_broker *b, const char **argv)
 }
 
 int sbt_broker_start_in(struct sbt_broker *b, const char *config_json,
-                        const char *const *extra_args)
+			const char *const *extra_args)
 {
 	char binary[512];
 	const char *argv[MAX_ARGS];
@@ -115,7 +115,7 @@ int sbt_broker_start_in(struct sbt_broker *b, const char *config_json,
 	b->config[0] = '\0';
 	if (config_json != NULL) {
 		snprintf(b->config, sizeof(b->config), "%s/shmbusd.json",
-		         b->dir);
+			 b->dir);
 		if (write_file(b->config, config_json) < 0) {
 			return -1000;
 		}
@@ -133,7 +133,7 @@ int sbt_broker_start_in(struct sbt_broker *b, const char *config_json,
 		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
 			b->pid = 0;
 			return WIFEXITED(status) ? -WEXITSTATUS(status)
-			                         : -128 - WTERMSIG(status);
+						 : -128 - WTERMSIG(status);
 		}
 		if (can_connect(b->socket)) {
 			return 0;
@@ -145,7 +145,7 @@ int sbt_broker_start_in(struct sbt_broker *b, const char *config_json,
 }
 
 int sbt_broker_start(struct sbt_broker *b, const char *config_json,
-                     const char *const *extra_args)
+		     const char *const *extra_args)
 {
 	memset(b, 0, sizeof(*b));
 	b->dir = sbt_tempdir();
@@ -153,8 +153,8 @@ int sbt_broker_start(struct sbt_broker *b, const char *config_json,
 }
 
 int sbt_broker_start_rlimit(struct sbt_broker *b, const char *config_json,
-                            const char *const *extra_args, int resource,
-                            unsigned long value)
+			    const char *const *extra_args, int resource,
+			    unsigned long value)
 {
 	memset(b, 0, sizeof(*b));
 	b->dir = sbt_tempdir();
@@ -164,8 +164,8 @@ int sbt_broker_start_rlimit(struct sbt_broker *b, const char *config_json,
 }
 
 int sbt_broker_start_as(struct sbt_broker *b, const char *config_json,
-                        const char *const *extra_args, uid_t uid, gid_t gid,
-                        int resource, unsigned long value)
+			const char *const *extra_args, uid_t uid, gid_t gid,
+			int resource, unsigned long value)
 {
 	memset(b, 0, sizeof(*b));
 	b->dir = sbt_tempdir();
@@ -193,7 +193,7 @@ int sbt_broker_signal_wait(struct sbt_broker *b, int sig)
 		if (r == b->pid) {
 			b->pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status)
-			                         : -WTERMSIG(status);
+						 : -WTERMSIG(status);
 		}
 		sbt_sleep_ms(10);
 	}

@@ -12,10 +12,10 @@
 
 struct sbt_broker {
 	pid_t pid;
-	char *dir;         /* the temporary directory (owned) */
-	char socket[256];  /* dir/shmbusd.sock */
-	char config[256];  /* dir/shmbusd.json, or "" */
-	char log[256];     /* dir/shmbusd.log: the broker's stderr */
+	char *dir;	  /* the temporary directory (owned) */
+	char socket[256]; /* dir/shmbusd.sock */
+	char config[256]; /* dir/shmbusd.json, or "" */
+	char log[256];	  /* dir/shmbusd.log: the broker's stderr */
 	/* A resource limit the broker starts under (setrlimit in the child
 	 * before exec), set by sbt_broker_start_rlimit(); 0: none. */
 	int rlimit_resource;
@@ -34,20 +34,20 @@ struct sbt_broker {
  * the broker's exit status as a negative number if it exited instead.
  */
 int sbt_broker_start(struct sbt_broker *b, const char *config_json,
-                     const char *const *extra_args);
+		     const char *const *extra_args);
 
 /* Like sbt_broker_start() in an existing directory (b->dir set, e.g. to
  * restart a broker on the same socket); does not create or remove it. */
 int sbt_broker_start_in(struct sbt_broker *b, const char *config_json,
-                        const char *const *extra_args);
+			const char *const *extra_args);
 
 /* Like sbt_broker_start() with the broker's `resource` limit (soft and
  * hard) set to `value`, e.g. RLIMIT_NOFILE to test running out of
  * descriptors, RLIMIT_FSIZE to refuse big topics. Restarts with
  * sbt_broker_start_in() keep the limit. */
 int sbt_broker_start_rlimit(struct sbt_broker *b, const char *config_json,
-                            const char *const *extra_args, int resource,
-                            unsigned long value);
+			    const char *const *extra_args, int resource,
+			    unsigned long value);
 
 /* Like sbt_broker_start_rlimit() with the broker running as `uid`/`gid`
  * (no supplementary groups), in a directory given to that uid (mode 0755,
@@ -56,8 +56,8 @@ int sbt_broker_start_rlimit(struct sbt_broker *b, const char *config_json,
  * flight over sockets: tests of those run the broker as another uid.
  * `value` 0 sets no limit. */
 int sbt_broker_start_as(struct sbt_broker *b, const char *config_json,
-                        const char *const *extra_args, uid_t uid, gid_t gid,
-                        int resource, unsigned long value);
+			const char *const *extra_args, uid_t uid, gid_t gid,
+			int resource, unsigned long value);
 
 /* Sends `sig` and waits for the broker to exit (bounded, 10 s, then
  * SIGKILL). Returns its exit status, or -signal. */

@@ -18,8 +18,8 @@ shmbus *sbt_bus_up(const struct sbt_broker *b, const char *name)
 	return bus;
 }
 
-void sbt_bus_topic(shmbus *bus, const char *topic, uint64_t capacity,
-		   int mode, int overflow)
+void sbt_bus_topic(shmbus *bus, const char *topic, uint64_t capacity, int mode,
+		   int overflow)
 {
 	struct shmbus_topic_config cfg = {
 	    .capacity = capacity,

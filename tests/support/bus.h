@@ -24,8 +24,8 @@
 shmbus *sbt_bus_up(const struct sbt_broker *b, const char *name);
 
 /* Creates `topic` for messages up to SBT_BUS_MAX_PAYLOAD. */
-void sbt_bus_topic(shmbus *bus, const char *topic, uint64_t capacity,
-		   int mode, int overflow);
+void sbt_bus_topic(shmbus *bus, const char *topic, uint64_t capacity, int mode,
+		   int overflow);
 
 /* Builds message `seq` of `producer` in buf (SBT_BUS_MAX_PAYLOAD bytes);
  * returns its length. */

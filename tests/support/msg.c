@@ -42,9 +42,8 @@ void sbt_msg_build(void *buf, size_t len, uint32_t producer, uint64_t seq)
 			 body_seed(producer, seq));
 }
 
-static int verify_short(const unsigned char *m, size_t len,
-			uint32_t producers, unsigned flags,
-			struct sbt_msg_id *id)
+static int verify_short(const unsigned char *m, size_t len, uint32_t producers,
+			unsigned flags, struct sbt_msg_id *id)
 {
 	if ((flags & SBT_MSG_SHORT) == 0 || producers == 0) {
 		return -1;

@@ -26,7 +26,7 @@
 
 struct sbt_msg_id {
 	uint32_t producer;
-	uint64_t seq;	/* 0 for a short message */
+	uint64_t seq; /* 0 for a short message */
 	int is_short;
 };
 

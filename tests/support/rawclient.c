@@ -301,7 +301,8 @@ int64_t sbt_rc_int(const struct sbt_rc *c, const char *path, int64_t dflt)
 
 static int64_t result_int(const struct sbt_rc *c, const char *name)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(sbt_rc_result(c), name);
+	const cJSON *v =
+	    cJSON_GetObjectItemCaseSensitive(sbt_rc_result(c), name);
 
 	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
 }

@@ -18,8 +18,8 @@ struct sbt_segs {
 	void *ctl;
 	uint64_t data_size;
 	uint64_t ctl_size;
-	struct sb_ring ring;  /* attached by sbt_segs_open() */
-	unsigned char *base;  /* guard, data, guard, ctl, guard */
+	struct sb_ring ring; /* attached by sbt_segs_open() */
+	unsigned char *base; /* guard, data, guard, ctl, guard */
 	size_t map_size;
 };
 

@@ -27,7 +27,7 @@ char *sbt_tempdir(void)
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type,
-                        struct FTW *ftw)
+			struct FTW *ftw)
 {
 	(void)st;
 	(void)type;
