@@ -78,7 +78,7 @@ SPIN_PAIR := $(B)/spin-pair
 
 .PHONY: all lib examples test check-variant check-install run bench bench-smoke \
         clean deps format install soak fuzz fuzz-short fuzz-build fuzz-deps \
-        fuzz-seeds fuzz-seeds-check format-check
+        fuzz-seeds fuzz-seeds-check format-check format-deps
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -101,7 +101,8 @@ examples: $(EXAMPLES)
 deps:
 	@sh scripts/install-deps.sh
 
-# First the arrows between folders (scripts/check-deps.sh). Then the whole
+# First the arrows between folders (scripts/check-deps.sh) and the format
+# (clang-format, .clang-format). Then the whole
 # suite, twice: plain, then with AddressSanitizer and UBSan. Any failure,
 # sanitizer report or leak makes the run (and so CI) fail. Then a
 # 10-second run of each fuzz target (docs/fuzzing.md) and a check of the
@@ -111,6 +112,7 @@ deps:
 # tests).
 test: deps
 	sh scripts/check-deps.sh
+	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory VARIANT=plain check-variant
 	$(MAKE) --no-print-directory VARIANT=asan check-variant
 	$(MAKE) --no-print-directory fuzz-short
@@ -286,11 +288,21 @@ $(FANOUT_COST): $(B)/bench/fanout_cost.o $(LIB_A)
 $(SPIN_PAIR): $(B)/bench/spin_pair.o $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
 
-format:
-	clang-format -i $(LIB_SRCS) $(CONFIG_SRCS) $(DAEMON_SRCS) $(TOOL_SRCS) \
-	    $(TEST_SRCS) $(BENCH_SRCS) $(BENCH_PROG_SRCS) $(EXAMPLE_SRCS) \
-	    $(wildcard fuzz/*.c) \
-	    $(wildcard include/shmbus/*.h */*.h tests/support/*.h)
+# Every C file and header of the tree, formatted by .clang-format with the
+# clang-format Debian ships; `make format` rewrites them, `make
+# format-check` (part of make test) fails on any difference.
+FORMAT_FILES = $(shell find . -path ./build -prune -o -name '*.[ch]' -print)
+
+format-deps:
+	@sh scripts/install-deps.sh format
+
+format: format-deps
+	@clang-format -i $(FORMAT_FILES)
+	@echo "clang-format: $(words $(FORMAT_FILES)) files formatted"
+
+format-check: format-deps
+	@clang-format --dry-run --Werror $(FORMAT_FILES)
+	@echo "clang-format: $(words $(FORMAT_FILES)) files as formatted"
 
 clean:
 	rm -rf build

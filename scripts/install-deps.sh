@@ -4,7 +4,9 @@
 # by `make test` and `make run` so a fresh Debian machine needs no manual step.
 # With the argument `fuzz` (`make fuzz`, `make test`) it also makes sure clang
 # can build libFuzzer targets: clang, plus the compiler-rt package that holds
-# libFuzzer and the sanitizer runtimes.
+# libFuzzer and the sanitizer runtimes. With `format` (`make format-check`,
+# `make test`) it makes sure clang-format is there: the version Debian
+# ships (14 on Debian 12) is the one the code is formatted with.
 set -eu
 
 PACKAGES="build-essential pkg-config libuv1-dev libcjson-dev check"
@@ -42,8 +44,13 @@ fuzz)
 	WHAT="$WHAT, or clang cannot link -fsanitize=fuzzer"
 	have_all() { have_base && have_fuzz; }
 	;;
+format)
+	PACKAGES="clang-format"
+	WHAT="clang-format"
+	have_all() { command -v clang-format >/dev/null 2>&1; }
+	;;
 *)
-	echo "install-deps: unknown argument '$1' (expected nothing or 'fuzz')" >&2
+	echo "install-deps: unknown argument '$1' (expected nothing, 'fuzz' or 'format')" >&2
 	exit 2
 	;;
 esac
