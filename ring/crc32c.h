@@ -4,8 +4,8 @@
  * (docs/shm-layout.md). On x86 it runs on the SSE4.2 crc32 instruction when
  * the processor has it, else on a table; both give the same values.
  */
-#ifndef SB_PROTO_CRC32C_H
-#define SB_PROTO_CRC32C_H
+#ifndef SB_RING_CRC32C_H
+#define SB_RING_CRC32C_H
 
 #include <stddef.h>
 #include <stdint.h>

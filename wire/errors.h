@@ -9,8 +9,8 @@
  * as -EPROTO (incoming) or "EIO" (outgoing), and shmbus_strerror() falls
  * back to glibc's description.
  */
-#ifndef SB_PROTO_ERRORS_H
-#define SB_PROTO_ERRORS_H
+#ifndef SB_WIRE_ERRORS_H
+#define SB_WIRE_ERRORS_H
 
 #define SB_ERRNO_MAP(X)                                                        \
 	X(EINVAL, 1, "invalid argument")                                       \

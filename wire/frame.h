@@ -12,8 +12,8 @@
  *     +--------+----------------------+
  *     00 00 00 07 7b 22 61 22 3a 31 7d
  */
-#ifndef SB_PROTO_FRAME_H
-#define SB_PROTO_FRAME_H
+#ifndef SB_WIRE_FRAME_H
+#define SB_WIRE_FRAME_H
 
 #include <stddef.h>
 #include <stdint.h>

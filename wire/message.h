@@ -15,8 +15,8 @@
  * Every function is reentrant; threads may parse concurrently (cJSON also
  * records a failed parse in a global of its own, which nothing here reads).
  */
-#ifndef SB_PROTO_MESSAGE_H
-#define SB_PROTO_MESSAGE_H
+#ifndef SB_WIRE_MESSAGE_H
+#define SB_WIRE_MESSAGE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,8 +4,8 @@
  * handler and the command line, so that every place accepts and prints the
  * same spellings.
  */
-#ifndef SB_PROTO_SIZE_H
-#define SB_PROTO_SIZE_H
+#ifndef SB_WIRE_SIZE_H
+#define SB_WIRE_SIZE_H
 
 #include <stddef.h>
 #include <stdint.h>

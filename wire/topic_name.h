@@ -3,8 +3,8 @@
  * (to refuse a bad name before asking the broker), the broker's protocol
  * handlers and the configuration parser, so that all three agree.
  */
-#ifndef SB_PROTO_TOPIC_NAME_H
-#define SB_PROTO_TOPIC_NAME_H
+#ifndef SB_WIRE_TOPIC_NAME_H
+#define SB_WIRE_TOPIC_NAME_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,8 +4,8 @@
  * (the Makefile's VERSION, used for the shared library's file name and
  * shmbus.pc, must match it).
  */
-#ifndef SB_PROTO_VERSION_H
-#define SB_PROTO_VERSION_H
+#ifndef SB_WIRE_VERSION_H
+#define SB_WIRE_VERSION_H
 
 #define SB_VERSION "0.1.0"
 
