@@ -230,12 +230,20 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 	return 0;
 }
 
+/* The calling thread's id: cached per thread and corrected in a forked
+ * child (sys/identity.h), so that the ownership checks of every publish,
+ * claim and commit make no system call. */
+static pid_t self_tid(void)
+{
+	return (pid_t)sb_thread_id();
+}
+
 /* 1 when the calling thread holds `pub`'s claim. */
 static int holds_claim(shmbus_pub *pub)
 {
 	/* relaxed: only the holder itself can see its own id here. */
 	return atomic_load_explicit(&pub->claim_tid, memory_order_relaxed) ==
-	       gettid();
+	       self_tid();
 }
 
 int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
@@ -281,7 +289,7 @@ int shmbus_claim(shmbus_pub *pub, size_t len, void **buf, int timeout_ms)
 	/* relaxed: the id only marks ownership; the writer lock taken in
 	 * sb_ring_claim() orders the ring itself. */
 	if (!atomic_compare_exchange_strong_explicit(
-		&pub->claim_tid, &none, gettid(), memory_order_relaxed,
+		&pub->claim_tid, &none, self_tid(), memory_order_relaxed,
 		memory_order_relaxed)) {
 		return -EBUSY;
 	}

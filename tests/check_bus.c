@@ -797,6 +797,82 @@ START_TEST(data_path_codes)
 }
 END_TEST
 
+/* Another thread's claim attempt while one is held. */
+struct claim_probe {
+	shmbus_pub *pub;
+	int claim, commit, publish;
+};
+
+static void *probe_claim(void *arg)
+{
+	struct claim_probe *p = arg;
+	void *dst;
+
+	p->claim = shmbus_claim(p->pub, 8, &dst, 0);
+	p->commit = shmbus_commit(p->pub);
+	p->publish = shmbus_publish(p->pub, "x", 1, 0);
+	return NULL;
+}
+
+/*
+ * A claim belongs to the thread that made it, and the ownership checks
+ * know threads apart without asking the kernel each time (the id is
+ * cached): another thread cannot claim again or commit it, and its publish
+ * is not refused as the holder's would be (it waits for the writer lock
+ * instead). A forked child is another thread too, even though it starts as
+ * a copy of the holder: its commit is refused and the claim stays the
+ * parent's.
+ */
+START_TEST(a_claim_belongs_to_its_thread)
+{
+	struct sbt_broker b;
+	struct claim_probe probe = {0};
+	pthread_t th;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	char buf[64];
+	void *dst;
+	pid_t pid;
+	int status;
+
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, "t/owner", 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/owner", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/owner", &pub), 0);
+	ck_assert_int_eq(shmbus_claim(pub, 8, &dst, 0), 0);
+
+	probe.pub = pub;
+	ck_assert_int_eq(pthread_create(&th, NULL, probe_claim, &probe), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(probe.claim, -EBUSY);
+	ck_assert_int_eq(probe.commit, -EINVAL);
+	ck_assert_int_ne(probe.publish, -EBUSY);
+	ck_assert_int_ne(probe.publish, 0);
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* 0: refused as not the holder; 1: taken for the holder. */
+		_exit(shmbus_commit(pub) == -EINVAL ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+
+	memcpy(dst, "mine!!!!", 8);
+	ck_assert_int_eq(shmbus_commit(pub), 0);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), BOUND_MS), 8);
+	ck_assert_int_eq(memcmp(buf, "mine!!!!", 8), 0);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
 START_TEST(reject_and_overwrite_policies)
 {
 	struct sbt_broker b;
@@ -1577,6 +1653,7 @@ Suite *bus_suite(void)
 	tcase_add_test(tc, no_auto_create);
 	tcase_add_test(tc, too_many_subscribers);
 	tcase_add_test(tc, data_path_codes);
+	tcase_add_test(tc, a_claim_belongs_to_its_thread);
 	tcase_add_test(tc, reject_and_overwrite_policies);
 	tcase_add_test(tc, bad_broker_replies);
 	suite_add_tcase(s, tc);
