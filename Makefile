@@ -285,8 +285,8 @@ $(FUZZ_B)/%: $(FUZZ_B)/obj/fuzz/%.o $(FUZZ_LIB_OBJS)
 $(FANOUT_COST): $(B)/bench/fanout_cost.o $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
 
-$(SPIN_PAIR): $(B)/bench/spin_pair.o $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
+$(SPIN_PAIR): $(B)/bench/spin_pair.o $(B)/bench/broker.o $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LIBS_SYS)
 
 # Every C file and header of the tree, formatted by .clang-format with the
 # clang-format Debian ships; `make format` rewrites them, `make

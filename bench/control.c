@@ -10,6 +10,7 @@
  * stopped with SIGTERM by its pid at the end.
  */
 #include "bench/bench.h"
+#include "bench/broker.h"
 #include "shmbus/shmbus.h"
 
 #include <errno.h>
@@ -31,8 +32,6 @@
 #define CHURN 1000
 /* Timed joins per repetition, when --count is not given. */
 #define DEFAULT_JOINS 1000u
-/* How long the broker may take to accept connections, or to exit. */
-#define BROKER_WAIT_MS 10000
 
 #define CLIENT_NAME "shmbus-bench"
 #define TOPIC	    "bench/control"
@@ -49,196 +48,6 @@ static const char *const rate_names[BENCH_CTL_NFIG_RATE] = {"ops_per_s"};
 static const char *const rate_units[BENCH_CTL_NFIG_RATE] = {"op/s"};
 static const char *const join_names[BENCH_CTL_NFIG_LAT] = {"p50", "p99"};
 static const char *const join_units[BENCH_CTL_NFIG_LAT] = {"ns", "ns"};
-
-/* The broker this section started. */
-struct broker {
-	pid_t pid;
-	char dir[PATH_MAX - 32];
-	char socket[PATH_MAX];
-	char log[PATH_MAX];
-};
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/* Copies the broker's log to stderr: it says why the broker failed. */
-static void show_log(const struct broker *b)
-{
-	FILE *f = fopen(b->log, "r");
-	char line[512];
-
-	if (f == NULL) {
-		return;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		fprintf(stderr, "  shmbusd: %s", line);
-	}
-	fclose(f);
-}
-
-/* The shmbusd next to this program (build/<variant>/shmbusd). */
-static int broker_path(char *out, size_t cap)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (n < 0) {
-		return -errno;
-	}
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (slash == NULL) {
-		return -ENOENT;
-	}
-	*slash = '\0';
-	if ((size_t)snprintf(out, cap, "%s/shmbusd", exe) >= cap) {
-		return -ENAMETOOLONG;
-	}
-	if (access(out, X_OK) < 0) {
-		return -errno;
-	}
-	return 0;
-}
-
-/* In the child: becomes shmbusd, logging to b->log. Never returns. */
-static void broker_exec(const struct broker *b, const char *path)
-{
-	int log = open(b->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-	/* A broker outliving an interrupted benchmark would be litter. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (log >= 0) {
-		dup2(log, STDOUT_FILENO);
-		dup2(log, STDERR_FILENO);
-	}
-	if (null >= 0) {
-		dup2(null, STDIN_FILENO);
-	}
-	execl(path, "shmbusd", "--foreground", "--socket", b->socket,
-	      "--log-level", "warn", (char *)NULL);
-	fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
-	_exit(127);
-}
-
-static void broker_cleanup_dir(const struct broker *b)
-{
-	unlink(b->socket);
-	unlink(b->log);
-	if (rmdir(b->dir) < 0) {
-		fprintf(stderr, "shmbus-bench: control: left %s behind: %s\n",
-			b->dir, strerror(errno));
-	}
-}
-
-/*
- * Starts shmbusd and waits (bounded) until it accepts a connection.
- * Returns 0, or a negative errno with the reason on stderr (then nothing
- * is left running or on disk).
- */
-static int broker_start(struct broker *b)
-{
-	const char *tmp = getenv("TMPDIR");
-	char path[PATH_MAX];
-	uint64_t deadline;
-	int rc;
-
-	memset(b, 0, sizeof(*b));
-	b->pid = -1;
-	rc = broker_path(path, sizeof(path));
-	if (rc < 0) {
-		fprintf(stderr,
-			"shmbus-bench: control: no runnable shmbusd next to "
-			"this program (%s); `make bench` builds it\n",
-			shmbus_strerror(rc));
-		return rc;
-	}
-	snprintf(b->dir, sizeof(b->dir), "%s/shmbus-bench-XXXXXX",
-		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(b->dir) == NULL) {
-		rc = -errno;
-		fprintf(stderr, "shmbus-bench: control: mkdtemp(%s): %s\n",
-			b->dir, strerror(errno));
-		return rc;
-	}
-	snprintf(b->socket, sizeof(b->socket), "%s/shmbusd.sock", b->dir);
-	snprintf(b->log, sizeof(b->log), "%s/shmbusd.log", b->dir);
-	fflush(NULL);
-	b->pid = fork();
-	if (b->pid < 0) {
-		rc = -errno;
-		broker_cleanup_dir(b);
-		return rc;
-	}
-	if (b->pid == 0) {
-		broker_exec(b, path);
-	}
-	deadline = bench_now_ns() + BROKER_WAIT_MS * 1000000ull;
-	for (;;) {
-		shmbus *bus = NULL;
-		int st;
-
-		if (shmbus_connect(b->socket, CLIENT_NAME, &bus) == 0) {
-			shmbus_close(bus);
-			return 0;
-		}
-		if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
-			fprintf(stderr,
-				"shmbus-bench: control: shmbusd exited at "
-				"start-up (status %d):\n",
-				WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-			show_log(b);
-			b->pid = -1;
-			broker_cleanup_dir(b);
-			return -ECHILD;
-		}
-		if (bench_now_ns() >= deadline) {
-			fprintf(stderr, "shmbus-bench: control: shmbusd did "
-					"not accept connections in 10 s\n");
-			show_log(b);
-			kill(b->pid, SIGKILL);
-			waitpid(b->pid, NULL, 0);
-			b->pid = -1;
-			broker_cleanup_dir(b);
-			return -ETIMEDOUT;
-		}
-		sleep_ms(10);
-	}
-}
-
-/* SIGTERM by pid, wait (bounded, then SIGKILL), remove the directory. */
-static void broker_stop(struct broker *b)
-{
-	uint64_t deadline = bench_now_ns() + BROKER_WAIT_MS * 1000000ull;
-	int st = 0;
-
-	if (b->pid <= 0) {
-		return;
-	}
-	kill(b->pid, SIGTERM);
-	while (waitpid(b->pid, &st, WNOHANG) == 0) {
-		if (bench_now_ns() >= deadline) {
-			fprintf(stderr, "shmbus-bench: control: shmbusd did "
-					"not stop on SIGTERM; killing it\n");
-			kill(b->pid, SIGKILL);
-			waitpid(b->pid, &st, 0);
-			break;
-		}
-		sleep_ms(5);
-	}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		fprintf(stderr, "shmbus-bench: control: shmbusd ended badly "
-				"(its log follows)\n");
-		show_log(b);
-	}
-	b->pid = -1;
-	broker_cleanup_dir(b);
-}
 
 /* The operations timed, one call each: an open and its close. */
 static int op_pub(shmbus *bus, const char *sock, const char *topic)
@@ -370,9 +179,9 @@ static int time_joins(const struct bench_opts *o, shmbus *bus, int rep,
 }
 
 /* One repetition of every case; vals[case][fig]. */
-static int run_rep(const struct bench_opts *o, const struct broker *b, int rep,
-		   double vals[NCASES][BENCH_NFIG_MAX], uint64_t *counts,
-		   int *errs)
+static int run_rep(const struct bench_opts *o, const struct bench_broker *b,
+		   int rep, double vals[NCASES][BENCH_NFIG_MAX],
+		   uint64_t *counts, int *errs)
 {
 	uint64_t ops = o->count != 0 ? o->count : DEFAULT_OPS;
 	uint64_t joins = o->count != 0 ? o->count : DEFAULT_JOINS;
@@ -456,7 +265,7 @@ int bench_control_run(const struct bench_opts *o, struct bench_rows *rows)
 	uint64_t counts[NCASES];
 	uint64_t min_count[NCASES];
 	int errs[NCASES] = {0};
-	struct broker b;
+	struct bench_broker b;
 	int first = rows->n;
 	int rc;
 
@@ -478,7 +287,7 @@ int bench_control_run(const struct bench_opts *o, struct bench_rows *rows)
 		row->fig_units = c == JOIN ? join_units : rate_units;
 		min_count[c] = UINT64_MAX;
 	}
-	rc = broker_start(&b);
+	rc = bench_broker_start(&b);
 	if (rc < 0) {
 		for (int c = 0; c < NCASES; c++) {
 			rows->v[first + c].err = rc;
@@ -513,7 +322,7 @@ int bench_control_run(const struct bench_opts *o, struct bench_rows *rows)
 	if (isatty(STDERR_FILENO)) {
 		fprintf(stderr, "\n");
 	}
-	broker_stop(&b);
+	bench_broker_stop(&b);
 	for (int c = 0; c < NCASES; c++) {
 		struct bench_row *row = &rows->v[first + c];
 
