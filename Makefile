@@ -282,8 +282,8 @@ $(FUZZ_B)/%: $(FUZZ_B)/obj/fuzz/%.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) \
 	      $(LIBS_SYS)
 
-$(FANOUT_COST): $(B)/bench/fanout_cost.o $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
+$(FANOUT_COST): $(B)/bench/fanout_cost.o $(B)/bench/broker.o $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LIBS_SYS)
 
 $(SPIN_PAIR): $(B)/bench/spin_pair.o $(B)/bench/broker.o $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LIBS_SYS)

@@ -81,6 +81,23 @@ static int broker_path(char *out, size_t cap)
 	return 0;
 }
 
+/* Writes `text` to a new file at `path`. */
+static int write_config(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	int ok;
+
+	if (f == NULL) {
+		return -errno;
+	}
+	ok = fputs(text, f) >= 0;
+	if (fclose(f) != 0 || !ok) {
+		fprintf(stderr, "shmbus-bench: writing %s failed\n", path);
+		return -EIO;
+	}
+	return 0;
+}
+
 /* In the child: becomes shmbusd, logging to b->log. Never returns. */
 static void broker_exec(const struct bench_broker *b, const char *path)
 {
@@ -96,8 +113,14 @@ static void broker_exec(const struct bench_broker *b, const char *path)
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
 	}
-	execl(path, "shmbusd", "--foreground", "--socket", b->socket,
-	      "--log-level", "warn", (char *)NULL);
+	if (b->config[0] != '\0') {
+		execl(path, "shmbusd", "--foreground", "--socket", b->socket,
+		      "--log-level", "warn", "--config", b->config,
+		      (char *)NULL);
+	} else {
+		execl(path, "shmbusd", "--foreground", "--socket", b->socket,
+		      "--log-level", "warn", (char *)NULL);
+	}
 	fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 	_exit(127);
 }
@@ -106,6 +129,9 @@ static void broker_cleanup_dir(const struct bench_broker *b)
 {
 	unlink(b->socket);
 	unlink(b->log);
+	if (b->config[0] != '\0') {
+		unlink(b->config);
+	}
 	if (rmdir(b->dir) < 0) {
 		fprintf(stderr, "shmbus-bench: left %s behind: %s\n", b->dir,
 			strerror(errno));
@@ -117,7 +143,7 @@ static void broker_cleanup_dir(const struct bench_broker *b)
  * Returns 0, or a negative errno with the reason on stderr (then nothing
  * is left running or on disk).
  */
-int bench_broker_start(struct bench_broker *b)
+int bench_broker_start(struct bench_broker *b, const char *config)
 {
 	const char *tmp = getenv("TMPDIR");
 	char path[PATH_MAX];
@@ -144,6 +170,15 @@ int bench_broker_start(struct bench_broker *b)
 	}
 	snprintf(b->socket, sizeof(b->socket), "%s/shmbusd.sock", b->dir);
 	snprintf(b->log, sizeof(b->log), "%s/shmbusd.log", b->dir);
+	if (config != NULL) {
+		snprintf(b->config, sizeof(b->config), "%s/shmbusd.json",
+			 b->dir);
+		rc = write_config(b->config, config);
+		if (rc < 0) {
+			broker_cleanup_dir(b);
+			return rc;
+		}
+	}
 	fflush(NULL);
 	b->pid = fork();
 	if (b->pid < 0) {

@@ -287,7 +287,7 @@ int bench_control_run(const struct bench_opts *o, struct bench_rows *rows)
 		row->fig_units = c == JOIN ? join_units : rate_units;
 		min_count[c] = UINT64_MAX;
 	}
-	rc = bench_broker_start(&b);
+	rc = bench_broker_start(&b, NULL);
 	if (rc < 0) {
 		for (int c = 0; c < NCASES; c++) {
 			rows->v[first + c].err = rc;

@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 			"usage: spin-pair N [copy|zerocopy|batch] (N > 0)\n");
 		return 2;
 	}
-	if (bench_broker_start(&b) < 0) {
+	if (bench_broker_start(&b, NULL) < 0) {
 		return 1;
 	}
 	rc = run(b.socket, mode, n);
