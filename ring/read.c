@@ -296,7 +296,8 @@ static int reader_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 	return 0;
 }
 
-static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
+__attribute__((always_inline)) static inline int
+reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
 {
 	if (rd == NULL || rd->ring == NULL || timeout_ms < -1) {
 		return -EINVAL;
@@ -308,22 +309,19 @@ static int reader_usable(const struct sb_ring_reader *rd, int timeout_ms)
 }
 
 /*
- * The common case of sb_ring_receive(): a broadcast reader of a ring
- * without the overwrite policy (whose copies can be torn) takes the DATA
- * record at its cursor, committed, intact (checksum) and no larger than
- * `cap`. Returns 1 with its length in *got (or -EIDRM there: evicted
- * during the copy), 0 when nothing is committed at the cursor, or -1 when
- * the general path must look (a PAD, a bad record, a seq below the
- * expected one, an error to report). Nothing but
- * known_tail has changed unless it returns 1, and next_record() would have
- * refreshed that the same way.
+ * The common case of reading: a broadcast reader of a ring without the
+ * overwrite policy (whose copies can be torn) finds the DATA record at its
+ * cursor, committed, intact (checksum) and no larger than `cap`. Returns 1
+ * with *rec, 0 when nothing is committed at the cursor, or -1 when the
+ * general path must look (a PAD, a bad record, another mode). Nothing but
+ * known_tail has changed, and next_record() would have refreshed that the same
+ * way.
  */
-static int receive_one(struct sb_ring_reader *rd, void *buf, size_t cap,
-		       ssize_t *got)
+__attribute__((always_inline)) static inline int
+next_simple(struct sb_ring_reader *rd, size_t cap, struct rec_view *rec)
 {
 	const struct sb_ring *ring = rd->ring;
 	uint64_t p = rd->cursor;
-	struct rec_view rec;
 
 	if (ring->mode != SB_RING_BROADCAST ||
 	    ring->overflow == SB_RING_OVERWRITE) {
@@ -338,10 +336,29 @@ static int receive_one(struct sb_ring_reader *rd, void *buf, size_t cap,
 		}
 	}
 	if (p > rd->known_tail || rd->known_tail - p > ring->capacity ||
-	    record_at(ring, p, rd->known_tail, &rec) < 0 ||
-	    rec.type != SB_REC_DATA || rec.len > cap ||
-	    !record_intact(ring, &rec)) {
+	    record_at(ring, p, rd->known_tail, rec) < 0 ||
+	    rec->type != SB_REC_DATA || rec->len > cap ||
+	    !record_intact(ring, rec)) {
 		return -1;
+	}
+	return 1;
+}
+
+/*
+ * sb_ring_receive() of next_simple()'s record.
+ * Returns 1 with its length in *got (or -EIDRM there: evicted during the
+ * copy), 0 when nothing is committed at the cursor, or -1 when the general
+ * path must look (also for a seq below the expected one, or an error to
+ * report).
+ */
+static int receive_one(struct sb_ring_reader *rd, void *buf, size_t cap,
+		       ssize_t *got)
+{
+	struct rec_view rec;
+	int r = next_simple(rd, cap, &rec);
+
+	if (r <= 0) {
+		return r;
 	}
 	if (rec.len != 0) {
 		memcpy(buf, rec.payload, rec.len);
@@ -423,9 +440,17 @@ int sb_ring_peek(struct sb_ring_reader *rd, const void **data, uint32_t *len,
 	if (data == NULL || len == NULL) {
 		return -EINVAL;
 	}
-	r = reader_next(rd, &w, &rec);
-	if (r < 0) {
-		return r;
+	/* The record at the cursor when it is simply there; its release
+	 * does the rest, as for one the general path found. */
+	r = next_simple(rd, SIZE_MAX, &rec);
+	if (r == 0 && timeout_ms == 0) {
+		return -EAGAIN;
+	}
+	if (r <= 0) {
+		r = reader_next(rd, &w, &rec);
+		if (r < 0) {
+			return r;
+		}
 	}
 	rd->peeking = 1;
 	rd->peek_pos = rec.pos;

@@ -237,6 +237,38 @@ static int view_sane(const struct sb_ring *ring, const struct sb_writer_view *v)
 }
 
 /*
+ * Readers keep the lines they read in their caches, so each line a writer
+ * comes back to a lap later must first be taken from them; asking for it
+ * PREFETCH_AHEAD bytes early lets that happen while the writer does other
+ * work. Only free space is asked for, never a line with unread records.
+ */
+#define PREFETCH_AHEAD 1024u
+
+static void prefetch_ahead(const struct sb_ring *ring, uint64_t tail,
+			   uint64_t oldest)
+{
+	uint64_t ahead = tail + PREFETCH_AHEAD;
+
+	if (ring->capacity - (tail - oldest) >= PREFETCH_AHEAD + 128) {
+		sb_prefetch_for_write(ring->shm_data + (ahead & ring->mask));
+		sb_prefetch_for_write(ring->shm_data +
+				      ((ahead + 64) & ring->mask));
+	}
+}
+
+/* 1 when a `size`-byte record fits at the working tail `t` with no
+ * reclaim and no PAD before it, in positions that can be trusted: what the
+ * one-message paths take; anything else goes to the general path. */
+static inline int fits_as_is(const struct sb_ring *ring,
+			     const struct sb_writer_view *v, uint64_t t,
+			     uint64_t size)
+{
+	return view_sane(ring, v) && (t & (SB_RING_RECORD_ALIGN - 1)) == 0 &&
+	       ring->capacity - (t - v->oldest) >= size &&
+	       ring->capacity - (t & ring->mask) >= size;
+}
+
+/*
  * A claim by the solo writer: busy from here until commit or abort, like a
  * lock held. Returns 1 with *claim filled, 0 when the caller must take the
  * lock (not solo, or no room without waiting), or an error.
@@ -254,6 +286,13 @@ static int solo_claim(struct sb_ring *ring, uint32_t len,
 	}
 	v = view_load(ring);
 	t = v->tail;
+	if (fits_as_is(ring, v, t, record_size(ring, len))) {
+		/* The common case, as publish_one_solo() takes it. */
+		claim->pos = t;
+		prefetch_ahead(ring, t + record_size(ring, len), v->oldest);
+		claim->solo = 1;
+		return 1;
+	}
 	r = view_sane(ring, v)
 		? fit_record(ring, v, t, record_size(ring, len), &ok)
 		: -EBADMSG;
@@ -360,26 +399,6 @@ static int check_batch(const struct sb_ring *ring, const struct iovec *msgs,
 		}
 	}
 	return 0;
-}
-
-/*
- * Readers keep the lines they read in their caches, so each line a writer
- * comes back to a lap later must first be taken from them; asking for it
- * PREFETCH_AHEAD bytes early lets that happen while the writer does other
- * work. Only free space is asked for, never a line with unread records.
- */
-#define PREFETCH_AHEAD 1024u
-
-static void prefetch_ahead(const struct sb_ring *ring, uint64_t tail,
-			   uint64_t oldest)
-{
-	uint64_t ahead = tail + PREFETCH_AHEAD;
-
-	if (ring->capacity - (tail - oldest) >= PREFETCH_AHEAD + 128) {
-		sb_prefetch_for_write(ring->shm_data + (ahead & ring->mask));
-		sb_prefetch_for_write(ring->shm_data +
-				      ((ahead + 64) & ring->mask));
-	}
 }
 
 /*
@@ -528,9 +547,7 @@ static int publish_one_solo(struct sb_ring *ring, const void *buf, uint32_t len)
 	v = view_load(ring);
 	t = v->tail;
 	end = t + size;
-	if (!view_sane(ring, v) || (t & (SB_RING_RECORD_ALIGN - 1)) != 0 ||
-	    ring->capacity - (t - v->oldest) < size ||
-	    ring->capacity - (t & ring->mask) < size) {
+	if (!fits_as_is(ring, v, t, size)) {
 		solo_leave(ring);
 		return 0;
 	}
