@@ -85,6 +85,7 @@ enum { BENCH_CTL_P50, BENCH_CTL_P99, BENCH_CTL_NFIG_LAT }; /* ns per join */
 #define BENCH_REF_LATENCY    "floor"
 #define BENCH_REF_THROUGHPUT "unix"
 #define BENCH_REF_MEMCPY     "memcpy"
+#define BENCH_REF_CLASSIC    "classic" /* the plain ring read against */
 
 /*
  * One repetition of one transport at one size, in freshly forked processes
@@ -199,7 +200,7 @@ void bench_report_cases(const char *title, const char *first_col,
 			const char *ratio_head);
 
 /*
- * Prints the targets of issue #6 that this run measured: each with its
+ * Prints the goals of bench/README.md that this run measured: each with its
  * measured value (from the medians above), the target, and met / not met.
  */
 void bench_report_targets(const struct bench_row *rows, int nrows);

@@ -250,8 +250,8 @@ static void print_tables(const struct bench_row *rows)
 	       "and its close) in a loop; the topic exists unless said.\n");
 	bench_report_cases("operations per second", "operation", rate_head,
 			   rows, NRATES, 1, -1, NULL);
-	printf("  issue #6 target: >= 20,000 topic open+close per second "
-	       "(pub-open-close, sub-open-close)\n");
+	printf("  goal (bench/README.md): >= 20,000 topic open+close per "
+	       "second (pub-open-close, sub-open-close)\n");
 	bench_report_cases(
 	    "a subscriber joining (shmbus_sub_open) a topic after "
 	    "1,000 subscribers came and went",

@@ -10,9 +10,11 @@
  * costs the publisher. (The broker runs outside callgrind: valgrind does
  * not follow the exec.)
  *
- * usage: fanout-cost N K [SIZE [checksum]]   (N messages, K subscribers
- * 1..64, SIZE bytes; "checksum": the broker's topics carry a CRC-32C in
- * each record, as persistent topics do by default)
+ * usage: fanout-cost N K [SIZE [checksum|zerocopy]]   (N messages, K
+ * subscribers 1..64, SIZE bytes; "checksum": the broker's topics carry a
+ * CRC-32C in each record, as persistent topics do by default; "zerocopy":
+ * shmbus_claim/commit and shmbus_peek/release, each message still copied
+ * in and out so that the count compares with the copy path's)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,16 +32,42 @@
  * inclusive cost, by function name): kept out of line so that they exist
  * as functions in the profile.
  */
+static int zerocopy; /* claim/commit and peek/release instead of copies */
+
 __attribute__((noinline)) static int writer_publish(shmbus_pub *pub,
 						    const void *msg, size_t len)
 {
-	return shmbus_publish(pub, msg, len, 0);
+	void *dst;
+	int r;
+
+	if (!zerocopy) {
+		return shmbus_publish(pub, msg, len, 0);
+	}
+	r = shmbus_claim(pub, len, &dst, 0);
+	if (r == 0) {
+		memcpy(dst, msg, len);
+		r = shmbus_commit(pub);
+	}
+	return r;
 }
 
 __attribute__((noinline)) static ssize_t reader_receive(shmbus_sub *sub,
 							void *buf, size_t cap)
 {
-	return shmbus_receive(sub, buf, cap, 0);
+	const void *data;
+	size_t len;
+	int r;
+
+	if (!zerocopy) {
+		return shmbus_receive(sub, buf, cap, 0);
+	}
+	r = shmbus_peek(sub, &data, &len, 0);
+	if (r < 0) {
+		return r;
+	}
+	memcpy(buf, data, len < cap ? len : cap);
+	r = shmbus_release(sub);
+	return r < 0 ? r : (ssize_t)len;
 }
 
 static int parse(const char *s, unsigned long lo, unsigned long hi,
@@ -124,16 +152,21 @@ int main(int argc, char **argv)
 	if (argc < 3 || argc > 5 || parse(argv[1], 1, 1000000000ul, &n) < 0 ||
 	    parse(argv[2], 1, MAX_READERS, &k) < 0 ||
 	    (argc >= 4 && parse(argv[3], 8, 65536, &size) < 0) ||
-	    (argc == 5 && strcmp(argv[4], "checksum") != 0)) {
-		fprintf(stderr, "usage: fanout-cost N K [SIZE [checksum]]\n"
-				"  N messages (1..10^9), K subscribers "
-				"(1..64), SIZE bytes (8..65536, default 64);\n"
-				"  checksum: records carry a CRC-32C\n");
+	    (argc == 5 && strcmp(argv[4], "checksum") != 0 &&
+	     strcmp(argv[4], "zerocopy") != 0)) {
+		fprintf(stderr,
+			"usage: fanout-cost N K [SIZE [checksum|zerocopy]]\n"
+			"  N messages (1..10^9), K subscribers "
+			"(1..64), SIZE bytes (8..65536, default 64);\n"
+			"  checksum: records carry a CRC-32C; "
+			"zerocopy: claim/commit, peek/release\n");
 		return 2;
 	}
-	if (bench_broker_start(&b, argc == 5 ? "{\"topic_defaults\": "
-					       "{\"checksum\": true}}"
-					     : NULL) < 0) {
+	zerocopy = argc == 5 && strcmp(argv[4], "zerocopy") == 0;
+	if (bench_broker_start(&b, argc == 5 && !zerocopy
+				       ? "{\"topic_defaults\": "
+					 "{\"checksum\": true}}"
+				       : NULL) < 0) {
 		return 1;
 	}
 	rc = shmbus_connect(b.socket, "fanout-cost", &bus);

@@ -1,13 +1,17 @@
 #!/bin/sh
 # instructions.sh - "a reader costs the same alone or one of eight", counted
 # in instructions rather than wall time (which two cores cannot show): runs
-# build/plain/fanout-cost under callgrind for K = 1, 2, 4, 8 readers at two
-# message counts, and prints instructions per message for the writer
-# (writer_publish) and per message per reader (reader_receive). Taking the
-# difference between the two counts cancels set-up costs. With CHECKSUM=1
-# the ring is checksummed (SB_RING_FLAG_CHECKSUM, as a persistent topic's
-# is by default): the difference to a plain run is what the CRC-32C costs.
-# usage: [CHECKSUM=1] bench/instructions.sh [N1 N2]   (default 20000 60000)
+# build/plain/fanout-cost (the public API on a broker-made topic) under
+# callgrind for K = 1, 2, 4, 8 subscribers at two message counts, and
+# prints instructions per message for the publisher (writer_publish) and
+# per message per subscriber (reader_receive). Taking the difference
+# between the two counts cancels set-up costs. With CHECKSUM=1 the topics
+# are checksummed, as a persistent topic is by default: the difference to
+# a plain run is what the CRC-32C costs. With ZEROCOPY=1 the messages go
+# through shmbus_claim/commit and shmbus_peek/release (still copied in and
+# out, so that the counts compare).
+# usage: [CHECKSUM=1|ZEROCOPY=1] bench/instructions.sh [N1 N2]
+#   (default 20000 60000)
 set -eu
 cd "$(dirname "$0")/.."
 N1=${1:-20000}
@@ -15,6 +19,7 @@ N2=${2:-60000}
 PROG=build/plain/fanout-cost
 MODE=
 [ "${CHECKSUM:-0}" = 1 ] && MODE=checksum
+[ "${ZEROCOPY:-0}" = 1 ] && MODE=zerocopy
 command -v valgrind >/dev/null 2>&1 || {
 	echo "instructions.sh: valgrind is needed (apt-get install valgrind)" >&2
 	exit 1

@@ -4,7 +4,7 @@
  * ring scales with producers, subscribers and queue consumers, and the
  * broker's control plane, in one run on one machine. Each figure is the
  * median of several repetitions with their spread and, where it has one,
- * its ratio to a reference measured in the same run; the issue's targets
+ * its ratio to a reference measured in the same run; the goals
  * are checked at the end. See bench/README.md for what each figure means.
  */
 #include "bench/bench.h"
@@ -29,7 +29,7 @@ static void usage(FILE *out)
 		"transport below and each message size; how\none shmbus "
 		"ring scales with producers, subscribers and queue "
 		"consumers; and\nthe control plane of a shmbusd started "
-		"for the run. Ends with the targets\nof issue #6, met or "
+		"for the run. Ends with the goals of\nbench/README.md, met or "
 		"not.\n"
 		"\n"
 		"  --section LIST    latency, throughput, scaling, control "

@@ -1,5 +1,5 @@
 /*
- * tr_spsc.c - the reference ring of issue #6: a plain single-producer,
+ * tr_spsc.c - a reference ring: a plain single-producer,
  * single-consumer ring in shared memory, with the same record shape as a
  * shmbus topic (16-byte header, payload rounded to 16 bytes, records never
  * wrapping, a PAD record at the end). It shows what this machine allows any

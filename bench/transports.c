@@ -9,16 +9,20 @@
 
 const struct bench_tr_ops *const bench_tr_table[] = {
     /* The references shmbus is read against: the bare hand-off of one
-     * line, and the plain ring of issue #6. */
+     * line, a classic fixed-slot ring, and a ring of variable-length
+     * records like shmbus's. */
     &bench_tr_floor,
+    &bench_tr_classic,
     &bench_tr_spsc,
-    /* The shmbus ring. */
+    /* shmbus through its public API, on topics a broker made. */
     &bench_tr_shmbus_spin,
-    &bench_tr_shmbus_block,
     &bench_tr_shmbus_wait,
     &bench_tr_shmbus_zerocopy,
     &bench_tr_shmbus_batch,
     &bench_tr_shmbus_checksum,
+    /* The ring alone, labelled internal: what the library adds. */
+    &bench_tr_ring_spin,
+    &bench_tr_ring_block,
     /* The kernel's baselines. */
     &bench_tr_unix,
     &bench_tr_pipe,

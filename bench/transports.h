@@ -100,8 +100,10 @@ extern const struct bench_tr_ops bench_tr_floor;	   /* tr_floor.c */
 extern const struct bench_tr_ops bench_tr_spsc;		   /* tr_spsc.c */
 extern const struct bench_tr_ops bench_tr_unix;		   /* tr_stream.c */
 extern const struct bench_tr_ops bench_tr_pipe;		   /* tr_stream.c */
+extern const struct bench_tr_ops bench_tr_classic;	   /* tr_classic.c */
+extern const struct bench_tr_ops bench_tr_ring_spin;	   /* tr_ring.c */
+extern const struct bench_tr_ops bench_tr_ring_block;	   /* tr_ring.c */
 extern const struct bench_tr_ops bench_tr_shmbus_spin;	   /* tr_shmbus.c */
-extern const struct bench_tr_ops bench_tr_shmbus_block;	   /* tr_shmbus.c */
 extern const struct bench_tr_ops bench_tr_shmbus_wait;	   /* tr_shmbus.c */
 extern const struct bench_tr_ops bench_tr_shmbus_zerocopy; /* tr_shmbus.c */
 extern const struct bench_tr_ops bench_tr_shmbus_batch;	   /* tr_shmbus.c */
