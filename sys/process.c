@@ -31,14 +31,13 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 /* initial-exec: read at every publish, and the default model of a shared
  * library calls __tls_get_addr for each read. The cost is a few bytes of
  * the static TLS that glibc keeps spare for libraries loaded by dlopen. */
-static _Thread_local uint32_t cached_tid
-    __attribute__((tls_model("initial-exec")));
+_Thread_local uint32_t sb_cached_tid __attribute__((tls_model("initial-exec")));
 static _Atomic uint32_t cached_pid;
 /* A page the kernel zeroes in any forked child (MADV_WIPEONFORK), holding
  * 1: a child made without pthread_atfork handlers (_Fork(), a raw fork or
  * clone) would otherwise go on with its parent's ids above, and could
  * take its parent's solo path. NULL when the kernel lacks the advice. */
-static _Atomic(_Atomic unsigned char *) fork_mark;
+_Atomic(_Atomic unsigned char *) sb_fork_mark;
 
 static long membarrier(int cmd)
 {
@@ -62,9 +61,9 @@ static void register_process(void)
 static void after_fork_in_child(void)
 {
 	_Atomic unsigned char *mark =
-	    atomic_load_explicit(&fork_mark, memory_order_relaxed);
+	    atomic_load_explicit(&sb_fork_mark, memory_order_relaxed);
 
-	cached_tid = 0;
+	sb_cached_tid = 0;
 	atomic_store(&cached_pid, 0);
 	register_process();
 	if (mark != NULL) { /* done: check_fork_mark() need not redo it */
@@ -77,7 +76,7 @@ static void after_fork_in_child(void)
 static void check_fork_mark(void)
 {
 	_Atomic unsigned char *mark =
-	    atomic_load_explicit(&fork_mark, memory_order_relaxed);
+	    atomic_load_explicit(&sb_fork_mark, memory_order_relaxed);
 
 	if (mark != NULL &&
 	    atomic_load_explicit(mark, memory_order_relaxed) == 0) {
@@ -93,7 +92,7 @@ static void init_once(void)
 
 	if (p != MAP_FAILED && madvise(p, (size_t)page, MADV_WIPEONFORK) == 0) {
 		atomic_store((_Atomic unsigned char *)p, 1);
-		atomic_store(&fork_mark, (_Atomic unsigned char *)p);
+		atomic_store(&sb_fork_mark, (_Atomic unsigned char *)p);
 	} else if (p != MAP_FAILED) {
 		munmap(p, (size_t)page);
 	}
@@ -131,13 +130,13 @@ int sb_fence_heavy(void)
 	return -errno;
 }
 
-uint32_t sb_thread_id(void)
+uint32_t sb_thread_id_refresh(void)
 {
 	check_fork_mark();
-	if (cached_tid == 0) {
-		cached_tid = (uint32_t)syscall(SYS_gettid);
+	if (sb_cached_tid == 0) {
+		sb_cached_tid = (uint32_t)syscall(SYS_gettid);
 	}
-	return cached_tid;
+	return sb_cached_tid;
 }
 
 /* The process id, cached; the caller has checked the fork mark. */
@@ -154,7 +153,7 @@ static uint32_t process_id_cached(void)
 
 int sb_self(struct sb_self *me)
 {
-	me->tid = sb_thread_id(); /* checks the fork mark */
+	me->tid = sb_thread_id_refresh(); /* checks the fork mark */
 	me->pid = process_id_cached();
 	return atomic_load_explicit(&registered, memory_order_relaxed);
 }
