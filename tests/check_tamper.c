@@ -8,6 +8,9 @@
  * message, once, in order and intact; the honest consumers of a queue may
  * miss what the attacker makes the queue skip, but never get a message
  * twice or damaged; and the broker must live on.
+ * A failure names the attacker's random seed; SHMBUS_TAMPER_SEED=SEED in
+ * the environment makes the attacker scribble from it again (the timing,
+ * and so the outcome, may still differ).
  */
 #include <check.h>
 #include <errno.h>
@@ -111,6 +114,7 @@ struct attack_result {
 	int writable;	/* of them mapped read-write */
 	uint64_t bytes; /* writable bytes, all mappings */
 	uint64_t passes;
+	uint64_t seed; /* of its scribbles: SHMBUS_TAMPER_SEED replays it */
 };
 
 struct shared {
@@ -447,9 +451,14 @@ static int attacker(pid_t parent, int ready_fd, int stop_fd)
 {
 	struct attack_result *a = &sh->attack;
 	struct region rg[4];
-	uint64_t rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	const char *replay = getenv("SHMBUS_TAMPER_SEED");
+	uint64_t rng = replay != NULL
+			   ? strtoull(replay, NULL, 0)
+			   : 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
 	struct sbt_rc c;
 	int n;
+
+	a->seed = rng;
 
 	if (sbt_become_nobody() < 0) {
 		return a->outcome = ATK_NOBODY;
@@ -691,13 +700,15 @@ static void describe(const struct run *r, char *out, size_t len)
 		snprintf(out + at, len - at,
 			 " publisher: %s (%ld) after %llu, %llu retries;"
 			 " attacker: outcome %d (%ld), %d fds, %d writable, "
-			 "%llu bytes, %llu passes; broker answered %d alive "
+			 "%llu bytes, %llu passes, seed %#llx; broker answered "
+			 "%d alive "
 			 "%d exit %d, published %lld; %lld ms",
 			 OUTCOME[p->outcome], p->err,
 			 (unsigned long long)p->published,
 			 (unsigned long long)p->retries, a->outcome, a->err,
 			 a->nfds, a->writable, (unsigned long long)a->bytes,
-			 (unsigned long long)a->passes, r->broker_answered,
+			 (unsigned long long)a->passes,
+			 (unsigned long long)a->seed, r->broker_answered,
 			 r->broker_alive, r->broker_exit,
 			 (long long)r->published, (long long)r->elapsed_ms);
 	}
