@@ -163,8 +163,20 @@ static int queue_taken_elsewhere(struct sb_ring_reader *rd,
 		    sc.bound);
 		sbr_scan_claims(ring, 0, &sc);
 	}
-	rd->queue_hint = sc.max > rec->seq ? sc.max : rec->seq + 1;
-	return sc.max > rec->seq ? REC_TAKEN : 0;
+	if (sc.max <= rec->seq) {
+		rd->queue_hint = rec->seq + 1;
+		return 0;
+	}
+	rd->queue_hint = sc.max;
+	/* What we now pass over as taken we record as taken, in our own
+	 * claim, so that writers reclaim it too: a claim seen once and then
+	 * written back (a hostile consumer's) must not leave records that we
+	 * skip and writers wait for. seq_cst: before our look at
+	 * space_waiters (sbr_wake_writers_if_waiting(), Dekker with a writer
+	 * that waits for space and then scans the claims). */
+	atomic_store_explicit(&rd->slot_mem->queue_claim, sc.max,
+			      memory_order_seq_cst);
+	return REC_TAKEN;
 }
 
 /*
@@ -208,6 +220,8 @@ int sbr_queue_consume(struct sb_ring_reader *rd, const struct rec_view *rec)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (queue_taken_elsewhere(rd, rec) == REC_TAKEN) {
 		sbr_release_lock(&ctl->queue_lock);
+		/* Our claim may have grown past records writers wait for. */
+		sbr_wake_writers_if_waiting(ring, rec->pos, rec->end, 1);
 		return REC_TAKEN;
 	}
 	sbr_release_lock(&ctl->queue_lock);

@@ -720,6 +720,53 @@ static void set_queue_back(struct sbt_segs *f)
  * message again: the consumers' claims in their own slots say what was
  * taken, and writers reclaim past it too.
  */
+/*
+ * A claim that a hostile consumer writes in its slot and takes back again
+ * leaves no queue stuck. A consumer that saw the claim goes on passing
+ * over the records below it (they were taken, as far as it knows); the
+ * writer must be able to reclaim those records, or the ring fills with
+ * records nobody will take and both sides wait for ever (seen once in the
+ * tamper suite: consumers got nothing, the publisher stalled).
+ */
+START_TEST(a_claim_taken_back_stalls_no_queue)
+{
+	struct sb_ring_config cfg =
+	    config(4096, 64, SB_RING_QUEUE, SB_RING_BLOCK);
+	struct sbt_segs f;
+	struct sb_ring_reader a;
+	unsigned char buf[64];
+	int count, got = 0;
+
+	fixture_open(&f, &cfg);
+	ck_assert_int_eq(sb_ring_reader_open(&f.ring, 0, &a), 0);
+	publish_ints(&f.ring, 0, 1);
+	/* Believable: within a ring's worth of the next seq (1 + 4096 / 16),
+	 * and beyond what the ring holds of 4-byte messages (128). */
+	atomic_store(&f.ring.shm_slots[3].queue_claim, 250);
+	ck_assert_int_eq(sb_ring_receive(&a, buf, sizeof(buf), 0), -EAGAIN);
+	atomic_store(&f.ring.shm_slots[3].queue_claim, 0);
+	/* The ring fills (block: no waiting with timeout 0); then the
+	 * consumer, passing over what it takes for taken, must reach a
+	 * message, and until it does the writer must find room again. */
+	ck_assert_int_eq(fill_until_full(&f.ring, 4, &count), -EAGAIN);
+	ck_assert_int_gt(count, 0);
+	for (int i = 0; i < 400 && !got; i++) {
+		ssize_t n = sb_ring_receive(&a, buf, sizeof(buf), 0);
+
+		if (n == 4) {
+			got = 1;
+		} else {
+			ck_assert_int_eq(n, -EAGAIN);
+			ck_assert_int_eq(
+			    sb_ring_publish(&f.ring, &i, sizeof(i), 0), 0);
+		}
+	}
+	ck_assert(got);
+	sb_ring_reader_close(&a);
+	sbt_segs_destroy(&f);
+}
+END_TEST
+
 START_TEST(a_queue_set_back_gives_nothing_twice)
 {
 	struct sb_ring_config cfg =
@@ -1325,6 +1372,7 @@ Suite *ring_suite(void)
 	tcase_add_test(tc, queue_consumers_take_each_message_once);
 	tcase_add_test(tc, queue_without_consumers_blocks_when_full);
 	tcase_add_test(tc, a_queue_set_back_gives_nothing_twice);
+	tcase_add_test(tc, a_claim_taken_back_stalls_no_queue);
 	tcase_add_test(tc, a_departed_consumers_claim_is_kept);
 	tcase_add_test(tc, writers_keep_the_pad_at_the_queue_cursor);
 	tcase_add_test(
