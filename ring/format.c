@@ -117,18 +117,9 @@ uint64_t sb_ring_min_ctl_size(void)
 	return SB_RING_CTL_SLOTS_OFFSET;
 }
 
-int sb_ring_format(void *data, uint64_t data_size, void *ctl, uint64_t ctl_size,
-		   const struct sb_ring_config *cfg)
+void sbr_header_init(struct sb_ring_header *hdr,
+		     const struct sb_ring_config *cfg, uint64_t ctl_size)
 {
-	struct sb_ring_header *hdr = data;
-	uint64_t need_data, need_ctl;
-	int r;
-
-	if (data == NULL || ctl == NULL ||
-	    sb_ring_layout(cfg, &need_data, &need_ctl) < 0 ||
-	    data_size < need_data || ctl_size < need_ctl) {
-		return -EINVAL;
-	}
 	memset(hdr, 0, sizeof(*hdr));
 	hdr->magic = SB_RING_MAGIC;
 	/* The lowest version that describes the ring (ring_layout.h). */
@@ -141,7 +132,22 @@ int sb_ring_format(void *data, uint64_t data_size, void *ctl, uint64_t ctl_size,
 	hdr->capacity = cfg->capacity;
 	hdr->slot_count = cfg->slot_count;
 	hdr->slot_home = cfg->slot_home;
-	hdr->ctl_size = need_ctl;
+	hdr->ctl_size = ctl_size;
+}
+
+int sb_ring_format(void *data, uint64_t data_size, void *ctl, uint64_t ctl_size,
+		   const struct sb_ring_config *cfg)
+{
+	struct sb_ring_header *hdr = data;
+	uint64_t need_data, need_ctl;
+	int r;
+
+	if (data == NULL || ctl == NULL ||
+	    sb_ring_layout(cfg, &need_data, &need_ctl) < 0 ||
+	    data_size < need_data || ctl_size < need_ctl) {
+		return -EINVAL;
+	}
+	sbr_header_init(hdr, cfg, need_ctl);
 	r = sb_ring_format_ctl(ctl, ctl_size, cfg, 0);
 	if (r < 0) {
 		return r;

@@ -53,6 +53,13 @@ struct claim_scan {
 	int64_t skip; /* the index of the caller's own slot, or -1 */
 };
 
+/* format.c */
+/* Zeroes the data segment's header `hdr` and writes the geometry of `cfg`
+ * and `ctl_size` into it, with the lowest version that describes it;
+ * `ready` stays 0. */
+void sbr_header_init(struct sb_ring_header *hdr,
+		     const struct sb_ring_config *cfg, uint64_t ctl_size);
+
 /* record.c */
 int sbr_checksum_matches(const unsigned char *payload, uint32_t len);
 uint64_t sbr_next_intact(const struct sb_ring *ring, uint64_t from,
@@ -134,24 +141,24 @@ static inline void stat_add(_Atomic uint64_t *v, uint64_t n)
 }
 
 /*
- * Reads and checks the record at `pos`, which lies before `limit` (the tail
- * the caller loaded). The header is copied once, then only the copy is
- * used, so a concurrent change cannot slip past the checks. Never reads
- * outside the data area: the offset is masked, 16-aligned and the record
- * must end inside the area and at or before `limit`.
+ * Checks the record at position `pos`, which lies before `limit` (the tail
+ * the caller loaded), whose bytes are at `at` (in the ring's data area or
+ * in a copy of it), with `room` bytes from there to the area's end. The header
+ * is copied once, then only the copy is used, so a concurrent change cannot
+ * slip past the checks. The record must start 16-aligned and end inside the
+ * area and at or before `limit`.
  */
-static inline int record_at(const struct sb_ring *ring, uint64_t pos,
-			    uint64_t limit, struct rec_view *rec)
+__attribute__((always_inline)) static inline int
+record_parse(const struct sb_ring *ring, const unsigned char *at, uint64_t room,
+	     uint64_t pos, uint64_t limit, struct rec_view *rec)
 {
-	uint64_t off = pos & ring->mask;
-	uint64_t room = ring->capacity - off;
 	struct sb_ring_record h;
 	uint64_t size;
 
 	if ((pos & (SB_RING_RECORD_ALIGN - 1)) != 0) {
 		return -EBADMSG;
 	}
-	memcpy(&h, ring->shm_data + off, sizeof(h));
+	memcpy(&h, at, sizeof(h));
 	if (h.type == SB_REC_PAD) {
 		if (h.len != room - SB_RING_RECORD_HEADER) {
 			return -EBADMSG;
@@ -176,8 +183,19 @@ static inline int record_at(const struct sb_ring *ring, uint64_t pos,
 	rec->type = h.type;
 	rec->len = h.len;
 	rec->seq = h.seq;
-	rec->payload = ring->shm_data + off + SB_RING_RECORD_HEADER;
+	rec->payload = at + SB_RING_RECORD_HEADER;
 	return 0;
+}
+
+/* record_parse() of the record at `pos` in the ring itself. Never reads
+ * outside the data area: the offset is masked. */
+static inline int record_at(const struct sb_ring *ring, uint64_t pos,
+			    uint64_t limit, struct rec_view *rec)
+{
+	uint64_t off = pos & ring->mask;
+
+	return record_parse(ring, ring->shm_data + off, ring->capacity - off,
+			    pos, limit, rec);
 }
 
 /* The checksum of the DATA record at `at` with `len` payload bytes: the

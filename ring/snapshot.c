@@ -24,36 +24,22 @@ static void copy_span(const struct sb_ring *ring, uint64_t from, uint64_t len,
 }
 
 /* One record of the copy at position `pos`: its end, or 0 if it does not
- * parse (the rules of record_at()). */
+ * parse (record_parse(), on the copy; the header must lie in the copy). */
 static uint64_t record_end(const struct sb_ring *ring,
 			   const struct sb_ring_snapshot *s, uint64_t pos,
 			   uint64_t limit, uint32_t *type, uint64_t *seq)
 {
-	uint64_t room = ring->capacity - (pos & ring->mask);
-	struct sb_ring_record h;
-	uint64_t size;
+	struct rec_view rec;
 
-	if ((pos & (SB_RING_RECORD_ALIGN - 1)) != 0 ||
-	    limit - pos < SB_RING_RECORD_HEADER) {
+	if (limit - pos < SB_RING_RECORD_HEADER ||
+	    record_parse(ring, s->bytes + (pos - s->from),
+			 ring->capacity - (pos & ring->mask), pos, limit,
+			 &rec) < 0) {
 		return 0;
 	}
-	memcpy(&h, s->bytes + (pos - s->from), sizeof(h));
-	if (h.type == SB_REC_PAD && h.len == room - SB_RING_RECORD_HEADER) {
-		size = room;
-	} else if (h.type == SB_REC_DATA && h.len <= ring->max_message) {
-		size = record_size(ring, h.len);
-		if (size > room) {
-			return 0;
-		}
-	} else {
-		return 0;
-	}
-	if (limit - pos < size) {
-		return 0;
-	}
-	*type = h.type;
-	*seq = h.seq;
-	return pos + size;
+	*type = rec.type;
+	*seq = rec.seq;
+	return rec.end;
 }
 
 /*
@@ -170,18 +156,15 @@ int sb_ring_header_image(const struct sb_ring *ring, const char *name,
 {
 	const struct sb_ring_header *live = ring->shm_hdr;
 	struct sb_ring_header *h = page;
+	struct sb_ring_config cfg = {.capacity = ring->capacity,
+				     .max_message = ring->max_message,
+				     .slot_count = ring->slot_count,
+				     .mode = ring->mode,
+				     .overflow = ring->overflow,
+				     .flags = ring->flags,
+				     .slot_home = ring->slot_home};
 
-	memset(h, 0, sizeof(*h));
-	h->magic = SB_RING_MAGIC;
-	h->version = ring->flags != 0 ? SB_RING_VERSION_FLAGS : SB_RING_VERSION;
-	h->flags = ring->flags;
-	h->mode = ring->mode;
-	h->overflow = ring->overflow;
-	h->max_message = ring->max_message;
-	h->capacity = ring->capacity;
-	h->slot_count = ring->slot_count;
-	h->slot_home = ring->slot_home;
-	h->ctl_size = ctl_size;
+	sbr_header_init(h, &cfg, ctl_size);
 	if (sb_ring_set_name(h, name) < 0) {
 		return -EINVAL;
 	}
