@@ -270,6 +270,9 @@ ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
  * the payload at claim->data, then sb_ring_commit() or sb_ring_abort() on
  * the same thread. A writer that dies in between exposes nothing and the
  * next writer recovers the lock. Returns 0 or an error (nothing held).
+ * *claim is written only once this thread is the ring's one writer, so
+ * that a claim struct shared by several threads (one at a time, as
+ * shmbus_pub's is) is never written by a claim that waits or fails.
  */
 int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 		  struct sb_ring_claim *claim, int timeout_ms);

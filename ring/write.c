@@ -317,8 +317,6 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 	if (ring == NULL || claim == NULL || timeout_ms < -1) {
 		return -EINVAL;
 	}
-	claim->active = 0;
-	claim->solo = 0;
 	if (len > ring->max_message) {
 		return -EMSGSIZE;
 	}
@@ -342,6 +340,7 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 			sbr_writer_unlock(ring);
 			return r;
 		}
+		claim->solo = 0;
 	}
 	claim->len = len;
 	claim->data =

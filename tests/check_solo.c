@@ -408,6 +408,63 @@ START_TEST(solo_claims_commit_abort_and_refuse_a_nested_publish)
 }
 END_TEST
 
+/* A second thread's claim on the same handle and the same claim struct. */
+struct rival_claim {
+	struct sb_ring *ring;
+	struct sb_ring_claim *claim;
+	int result;
+};
+
+static void *rival_claim_main(void *arg)
+{
+	struct rival_claim *rc = arg;
+
+	rc->result = sb_ring_claim(rc->ring, MSG_LEN, rc->claim, 100);
+	return NULL;
+}
+
+/*
+ * A claim that waits for the ring (and here times out) leaves the claim
+ * struct alone: the library shares one struct per publisher between its
+ * threads and decides who holds it only once the ring has chosen its
+ * writer, so a write before that would undo the holder's claim. Both ways
+ * of holding: solo, and under writer_lock.
+ */
+START_TEST(a_waiting_claim_leaves_the_held_one_alone)
+{
+	struct sbt_segs s;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	struct sb_ring_claim claim, held;
+	struct rival_claim rival = {.ring = &ring, .claim = &claim};
+	pthread_t th;
+	uint32_t i;
+
+	open_block_ring(&s, &ring, &rd);
+	i = 0;
+	for (int solo = 0; solo <= 1; solo++) {
+		if (solo) {
+			i = become_solo(&s, &ring, i);
+		}
+		ck_assert_int_eq(sb_ring_claim(&ring, MSG_LEN, &claim, 0), 0);
+		ck_assert_int_eq(claim.solo, solo);
+		held = claim;
+		ck_assert_int_eq(
+		    pthread_create(&th, NULL, rival_claim_main, &rival), 0);
+		ck_assert_int_eq(pthread_join(th, NULL), 0);
+		ck_assert_int_eq(rival.result, -ETIMEDOUT);
+		ck_assert_mem_eq(&claim, &held, sizeof(claim));
+		sbt_fill_pattern(claim.data, MSG_LEN, i);
+		memcpy(claim.data, &i, sizeof(i));
+		ck_assert_int_eq(sb_ring_commit(&ring, &claim), 0);
+		i++;
+	}
+	receive_range(&rd, 0, i);
+	sb_ring_reader_close(&rd);
+	sbt_segs_destroy(&s);
+}
+END_TEST
+
 /*
  * A solo writer trusts its own copy of the positions only while
  * writer_epoch stands; once it moves, the header's positions are checked
@@ -745,6 +802,7 @@ Suite *solo_suite(void)
 	tcase_add_test(tc,
 		       solo_claims_commit_abort_and_refuse_a_nested_publish);
 	tcase_add_test(tc, solo_writer_refuses_a_misaligned_tail);
+	tcase_add_test(tc, a_waiting_claim_leaves_the_held_one_alone);
 	tcase_add_test(tc, claims_alone_earn_solo);
 	tcase_add_test(tc, a_locked_claim_by_the_solo_writer_gives_solo_up);
 	tcase_add_test(tc, solo_hand_over_under_contention_loses_nothing);
