@@ -193,43 +193,45 @@ static int tx(const struct bench_tr_ops *t, void *end, const unsigned char *msg,
 }
 
 /*
- * Receives one message of exactly len bytes and returns its sequence
- * number in *seq: copied into buf, or read in place through peek/release
- * (then only the sequence number is read). -EPROTO for a wrong length.
+ * Receives one message of exactly len bytes, checks every byte after its
+ * sequence number against `want` (the sender's pattern: a consumer that
+ * never looked at the bytes would let an in-place transport skip moving
+ * them between cores), and returns the sequence number in *seq. The
+ * message is copied into buf, or read in place through peek/release.
+ * -EPROTO for a wrong length or a wrong byte.
  */
 static int rx(const struct bench_tr_ops *t, void *end, unsigned char *buf,
-	      size_t len, uint64_t *seq)
+	      const unsigned char *want, size_t len, uint64_t *seq)
 {
+	const void *data = buf;
+	int intact = 0;
 	ssize_t n;
 
 	if (t->peek != NULL) {
-		const void *data;
-		int rc;
-
 		n = t->peek(end, &data);
-		if (n < 0) {
-			return (int)n;
-		}
-		if ((size_t)n == len) {
-			*seq = get_seq(data);
-		}
-		rc = t->release(end);
+	} else {
+		n = t->recv(end, buf, len);
+	}
+	if (n < 0) {
+		return (int)n;
+	}
+	if ((size_t)n == len) {
+		*seq = get_seq(data);
+		intact = memcmp((const unsigned char *)data + sizeof(*seq),
+				want + sizeof(*seq), len - sizeof(*seq)) == 0;
+	}
+	if (t->peek != NULL) {
+		int rc = t->release(end);
+
 		if (rc < 0) {
 			return rc;
 		}
-	} else {
-		n = t->recv(end, buf, len);
-		if (n < 0) {
-			return (int)n;
-		}
-		if ((size_t)n == len) {
-			*seq = get_seq(buf);
-		}
 	}
-	if ((size_t)n != len) {
+	if ((size_t)n != len || !intact) {
 		fprintf(stderr,
-			"shmbus-bench: %s: got %zd bytes, expected %zu\n",
-			t->name, n, len);
+			"shmbus-bench: %s: got %zd bytes%s, expected %zu\n",
+			t->name, n, (size_t)n == len ? " not as sent" : "",
+			len);
 		return -EPROTO;
 	}
 	return 0;
@@ -281,7 +283,7 @@ static int lat_ping(struct run_ctx *c, void *end)
 		put_seq(msg, i);
 		rc = tx(t, end, msg, len);
 		if (rc == 0) {
-			rc = rx(t, end, reply, len, &seq);
+			rc = rx(t, end, reply, msg, len, &seq);
 		}
 		if (rc < 0) {
 			goto out;
@@ -307,7 +309,7 @@ static int lat_ping(struct run_ctx *c, void *end)
 	put_seq(msg, SEQ_STOP);
 	rc = tx(t, end, msg, len);
 	if (rc == 0) {
-		rc = rx(t, end, reply, len, &seq);
+		rc = rx(t, end, reply, msg, len, &seq);
 	}
 out:
 	free(msg);
@@ -330,7 +332,7 @@ static int lat_pong(struct run_ctx *c, void *end)
 		goto out;
 	}
 	do {
-		rc = rx(t, end, in, len, &seq);
+		rc = rx(t, end, in, msg, len, &seq);
 		if (rc == 0) {
 			put_seq(msg, seq);
 			rc = tx(t, end, msg, len);
@@ -391,16 +393,17 @@ static int tput_recv(struct run_ctx *c, void *end)
 	const struct bench_tr_ops *t = c->t;
 	size_t len = c->size;
 	unsigned char *buf = msg_alloc(len);
+	unsigned char *want = msg_alloc(len);
 	uint64_t expect = 0;
 	uint64_t first = 0;
 	uint64_t seq = 0;
-	int rc;
+	int rc = -ENOMEM;
 
-	if (buf == NULL) {
-		return -ENOMEM;
+	if (buf == NULL || want == NULL) {
+		goto out;
 	}
 	for (;;) {
-		rc = rx(t, end, buf, len, &seq);
+		rc = rx(t, end, buf, want, len, &seq);
 		if (rc < 0) {
 			goto out;
 		}
@@ -426,6 +429,7 @@ static int tput_recv(struct run_ctx *c, void *end)
 	c->area->rx_msgs = expect - c->warmup;
 out:
 	free(buf);
+	free(want);
 	return rc;
 }
 
