@@ -228,10 +228,9 @@ static int rx(const struct bench_tr_ops *t, void *end, unsigned char *buf,
 		}
 	}
 	if ((size_t)n != len || !intact) {
-		fprintf(stderr,
-			"shmbus-bench: %s: got %zd bytes%s, expected %zu\n",
-			t->name, n, (size_t)n == len ? " not as sent" : "",
-			len);
+		fprintf(
+		    stderr, "shmbus-bench: %s: got %zd bytes%s, expected %zu\n",
+		    t->name, n, (size_t)n == len ? " not as sent" : "", len);
 		return -EPROTO;
 	}
 	return 0;

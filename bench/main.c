@@ -78,9 +78,8 @@ static void usage(FILE *out)
 		"  --json FILE       also write every figure as JSON\n"
 		"  --plot FILE.png   also plot the one-way latency "
 		"distribution of every\n"
-		"                    latency row (needs gnuplot; installs "
-		"gnuplot-nox when\n"
-		"                    missing and run as root)\n"
+		"                    latency row (needs gnuplot: Debian "
+		"package gnuplot-nox)\n"
 		"  --help            this text\n"
 		"\n"
 		"transports:\n",

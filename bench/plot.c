@@ -21,11 +21,11 @@
 #define MAX_PLOT_SIZES 16
 
 /*
- * Runs argv to completion with its output on our stderr (apt-get's and
- * gnuplot's chatter is not part of the results on stdout). Returns its exit
+ * Runs argv to completion with its output on our stderr (gnuplot's chatter
+ * is not part of the results on stdout). Returns its exit
  * status, 127 if it could not be run, or a negative errno.
  */
-static int run_cmd(char *const argv[], char *const env_add)
+static int run_cmd(char *const argv[])
 {
 	pid_t pid;
 	int st;
@@ -37,9 +37,6 @@ static int run_cmd(char *const argv[], char *const env_add)
 	}
 	if (pid == 0) {
 		dup2(STDERR_FILENO, STDOUT_FILENO);
-		if (env_add != NULL) {
-			putenv(env_add);
-		}
 		execvp(argv[0], argv);
 		_exit(127);
 	}
@@ -73,56 +70,20 @@ static int in_path(const char *prog)
 	return 0;
 }
 
-/* apt-get install gnuplot-nox, as root or through password-less sudo. */
-static int install_gnuplot(void)
-{
-	static char env[] = "DEBIAN_FRONTEND=noninteractive";
-	char *install[] = {
-	    "apt-get",	   "install", "-y", "-q", "--no-install-recommends",
-	    "gnuplot-nox", NULL};
-	char *update[] = {"apt-get", "update", "-q", NULL};
-	char *sudo_install[] = {"sudo",
-				"-n",
-				"apt-get",
-				"install",
-				"-y",
-				"-q",
-				"--no-install-recommends",
-				"gnuplot-nox",
-				NULL};
-	char *sudo_update[] = {"sudo", "-n", "apt-get", "update", "-q", NULL};
-	bool root = geteuid() == 0;
-
-	if (!in_path("apt-get") || (!root && !in_path("sudo"))) {
-		return -ENOENT;
-	}
-	fprintf(stderr,
-		"shmbus-bench: --plot: gnuplot is missing; installing the "
-		"Debian package gnuplot-nox\n");
-	if (run_cmd(root ? install : sudo_install, env) == 0) {
-		return 0;
-	}
-	/* A fresh machine may have no package lists yet. */
-	if (run_cmd(root ? update : sudo_update, env) != 0 ||
-	    run_cmd(root ? install : sudo_install, env) != 0) {
-		return -EIO;
-	}
-	return 0;
-}
-
+/*
+ * A program the user runs never installs packages (only the README's two
+ * commands and scripts/install-deps.sh do): a missing gnuplot is said, with
+ * the package that brings it.
+ */
 int bench_plot_check(void)
 {
 	if (in_path("gnuplot")) {
 		return 0;
 	}
-	if (install_gnuplot() == 0 && in_path("gnuplot")) {
-		return 0;
-	}
 	fprintf(stderr,
-		"shmbus-bench: --plot needs gnuplot, which is not installed "
-		"and could not be\ninstalled from here (that takes root or "
-		"password-less sudo). Install it with\n  sudo apt-get install "
-		"gnuplot-nox\nor run without --plot.\n");
+		"shmbus-bench: --plot needs gnuplot, which is not in PATH. "
+		"On Debian it is in\nthe package gnuplot-nox:\n  sudo apt-get "
+		"install gnuplot-nox\nor run without --plot.\n");
 	return -ENOENT;
 }
 
@@ -300,7 +261,7 @@ int bench_plot_latency(const char *png_path, const struct bench_row *rows,
 	}
 	if (rc == 0) {
 		char *argv[] = {"gnuplot", gp, NULL};
-		int st = run_cmd(argv, NULL);
+		int st = run_cmd(argv);
 
 		rc = st == 0 ? 0 : (st < 0 ? st : -EIO);
 	}

@@ -33,3 +33,23 @@ for t in $names; do
 	fi
 done
 echo "smoke.sh: every transport moved its messages:" $names
+
+# --plot without gnuplot: refused before measuring, with the package named,
+# and nothing installed (apt-get and sudo here only leave a trace).
+mkdir "$TMP/bin"
+for tool in apt-get sudo; do
+	printf '#!/bin/sh\n: >"%s/ran-%s"\n' "$TMP" "$tool" >"$TMP/bin/$tool"
+	chmod +x "$TMP/bin/$tool"
+done
+status=0
+PATH="$TMP/bin" "$PWD/$PROG" --plot "$TMP/p.png" --section latency \
+	>"$TMP/out.txt" 2>"$TMP/err.txt" || status=$?
+if [ "$status" -ne 2 ] || ! grep -q gnuplot-nox "$TMP/err.txt" ||
+	[ -e "$TMP/ran-apt-get" ] || [ -e "$TMP/ran-sudo" ] ||
+	[ -s "$TMP/out.txt" ]; then
+	cat "$TMP/err.txt" >&2
+	echo "smoke.sh: --plot without gnuplot: exit $status (want 2, the" \
+		"package named, nothing run, nothing measured)" >&2
+	exit 1
+fi
+echo "smoke.sh: --plot without gnuplot is refused and installs nothing"
