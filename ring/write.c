@@ -230,6 +230,42 @@ static int fit_record(struct sb_ring *ring, struct sb_writer_view *v,
 	return r;
 }
 
+/* Polls between two looks at the readers' cursors in solo_wait_room(). */
+#define SOLO_ROOM_POLLS 16u
+
+/*
+ * By the solo writer, when a `size`-byte record does not fit at `t` even
+ * after a reclaim: waits for the readers to free room, polling their
+ * cursors for up to ring->spin polls, as a plain ring's producer waits for
+ * its consumer. Without it every full ring sent the solo writer down the
+ * locked path, whose wait fences every CPU (membarrier) and, for a claim,
+ * gives solo up for the next SB_RING_SOLO_AFTER messages: a subscriber a
+ * little slower than its publisher paid for that once per quarter ring.
+ * Only for the block policy and a caller that may wait; stops at once
+ * when another writer revokes solo. Returns 1 when the record now fits.
+ */
+static int solo_wait_room(struct sb_ring *ring, struct sb_writer_view *v,
+			  uint64_t t, uint64_t size, int may_wait)
+{
+	const _Atomic uint32_t *solo = &ring->shm_wctl->solo;
+	int ok = 0;
+
+	if (!may_wait || ring->overflow != SB_RING_BLOCK) {
+		return 0;
+	}
+	for (uint32_t i = 0; i < ring->spin && !ok; i += SOLO_ROOM_POLLS) {
+		for (uint32_t j = 0; j < SOLO_ROOM_POLLS; j++) {
+			sb_cpu_relax();
+		}
+		if (atomic_load_explicit(solo, memory_order_relaxed) !=
+			ring->solo_entry ||
+		    fit_record(ring, v, t, size, &ok) < 0) {
+			return 0;
+		}
+	}
+	return ok;
+}
+
 /* The positions in `v` can be trusted only inside these bounds. */
 static int view_sane(const struct sb_ring *ring, const struct sb_writer_view *v)
 {
@@ -274,7 +310,7 @@ static inline int fits_as_is(const struct sb_ring *ring,
  * lock (not solo, or no room without waiting), or an error.
  */
 static int solo_claim(struct sb_ring *ring, uint32_t len,
-		      struct sb_ring_claim *claim)
+		      struct sb_ring_claim *claim, int may_wait)
 {
 	struct sb_writer_view *v;
 	uint64_t t;
@@ -296,6 +332,10 @@ static int solo_claim(struct sb_ring *ring, uint32_t len,
 	r = view_sane(ring, v)
 		? fit_record(ring, v, t, record_size(ring, len), &ok)
 		: -EBADMSG;
+	if (r == 0 && !ok) {
+		ok = solo_wait_room(ring, v, t, record_size(ring, len),
+				    may_wait);
+	}
 	if (r == 0 && ok) {
 		r = place_record(ring, &t, len, &claim->pos);
 	}
@@ -320,7 +360,7 @@ int sb_ring_claim(struct sb_ring *ring, uint32_t len,
 	if (len > ring->max_message) {
 		return -EMSGSIZE;
 	}
-	r = solo_claim(ring, len, claim);
+	r = solo_claim(ring, len, claim, timeout_ms != 0);
 	if (r < 0) {
 		return r;
 	}
@@ -478,7 +518,7 @@ static int publish_some(struct sb_ring *ring, const struct iovec *msgs,
  * or no room without waiting), or an error with nothing published.
  */
 static int solo_publish(struct sb_ring *ring, const struct iovec *msgs,
-			size_t n, size_t *done)
+			size_t n, size_t *done, int may_wait)
 {
 	struct sb_writer_view *v;
 	uint64_t tail, bytes = 0;
@@ -490,6 +530,12 @@ static int solo_publish(struct sb_ring *ring, const struct iovec *msgs,
 	}
 	v = view_load(ring);
 	count = copy_in(ring, msgs, n, *done, v, &tail, &bytes);
+	if (count == 0 &&
+	    solo_wait_room(ring, v, v->tail,
+			   record_size(ring, (uint32_t)msgs[*done].iov_len),
+			   may_wait)) {
+		count = copy_in(ring, msgs, n, *done, v, &tail, &bytes);
+	}
 	if (count <= 0) {
 		solo_leave(ring);
 		return (int)count;
@@ -511,7 +557,7 @@ ssize_t sb_ring_publish_batch(struct sb_ring *ring, const struct iovec *msgs,
 	}
 	r = check_batch(ring, msgs, n);
 	while (r == 0 && done < n) {
-		r = solo_publish(ring, msgs, n, &done);
+		r = solo_publish(ring, msgs, n, &done, timeout_ms != 0);
 		if (r != 0) {
 			r = r > 0 ? 0 : r;
 			continue;

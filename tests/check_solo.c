@@ -408,6 +408,114 @@ START_TEST(solo_claims_commit_abort_and_refuse_a_nested_publish)
 }
 END_TEST
 
+/* A reader thread that drains the ring once the solo writer is inside a
+ * publish or claim (its busy word set), so that room appears while it
+ * waits for it. */
+struct late_reader {
+	const struct sbt_segs *segs;
+	struct sb_ring_reader *rd;
+	uint32_t entry; /* the solo writer's entry + 1 */
+	uint32_t count; /* messages to take */
+	int result;
+};
+
+static void *late_reader_main(void *arg)
+{
+	struct late_reader *lr = arg;
+	_Atomic uint32_t *busy = &ctl_of(lr->segs)->solo_busy[lr->entry - 1];
+	struct timespec stop;
+	unsigned char buf[MSG_LEN];
+
+	/* Not a timing assertion: the bound only ends a wait for a writer
+	 * that never waits solo (the test then fails on what it finds). */
+	sb_deadline_init(TIMEOUT_MS, &stop);
+	while (atomic_load(busy) == 0 && !sb_deadline_passed(&stop)) {
+		sched_yield();
+	}
+	for (uint32_t i = 0; i < lr->count && lr->result == 0; i++) {
+		ssize_t n =
+		    sb_ring_receive(lr->rd, buf, sizeof(buf), TIMEOUT_MS);
+
+		lr->result = n == (ssize_t)MSG_LEN ? 0 : -EPROTO;
+	}
+	return NULL;
+}
+
+/* Publishes messages i, i + 1, ... without waiting until the ring is
+ * full; returns the number of the first one refused. */
+static uint32_t fill_ring(struct sb_ring *ring, uint32_t i)
+{
+	unsigned char buf[MSG_LEN];
+	int r;
+
+	for (;; i++) {
+		sbt_fill_pattern(buf, sizeof(buf), i);
+		memcpy(buf, &i, sizeof(i));
+		r = sb_ring_publish(ring, buf, sizeof(buf), 0);
+		if (r != 0) {
+			break;
+		}
+	}
+	ck_assert_int_eq(r, -EAGAIN);
+	return i;
+}
+
+/*
+ * The solo writer that finds the ring full waits for the readers itself,
+ * polling their cursors, instead of taking the locked path: a claim stays
+ * solo (the locked path gives solo up), and a publish does not register as
+ * a waiting writer (no stat_waits, no heavy fence). ring.spin is made
+ * large so that the wait lasts until the reader thread, which starts once
+ * the writer is inside, frees room.
+ */
+START_TEST(a_full_ring_keeps_the_solo_writer_solo)
+{
+	struct sbt_segs s;
+	struct sb_ring ring;
+	struct sb_ring_reader rd;
+	struct sb_ring_claim claim;
+	struct late_reader lr = {.segs = &s, .rd = &rd};
+	pthread_t th;
+	uint64_t waits;
+	uint32_t i;
+
+	open_block_ring(&s, &ring, &rd);
+	i = become_solo(&s, &ring, 0);
+	receive_range(&rd, 0, i);
+	ring.spin = UINT32_MAX;
+	lr.entry = atomic_load(&ctl_of(&s)->solo);
+	for (int use_claim = 0; use_claim <= 1; use_claim++) {
+		uint32_t first = i;
+
+		i = fill_ring(&ring, i);
+		waits = atomic_load(&ring.shm_hdr->stat_waits);
+		lr.count = i - first;
+		lr.result = 0;
+		ck_assert_int_eq(
+		    pthread_create(&th, NULL, late_reader_main, &lr), 0);
+		if (use_claim) {
+			ck_assert_int_eq(
+			    sb_ring_claim(&ring, MSG_LEN, &claim, -1), 0);
+			ck_assert_int_eq(claim.solo, 1);
+			sbt_fill_pattern(claim.data, MSG_LEN, i);
+			memcpy(claim.data, &i, sizeof(i));
+			ck_assert_int_eq(sb_ring_commit(&ring, &claim), 0);
+		} else {
+			ck_assert_int_eq(publish_nth(&ring, i), 0);
+		}
+		ck_assert_int_eq(pthread_join(th, NULL), 0);
+		ck_assert_int_eq(lr.result, 0);
+		ck_assert_uint_eq(atomic_load(&ring.shm_hdr->stat_waits),
+				  waits);
+		ck_assert_uint_eq(solo_tid(&s), expected_solo());
+		receive_range(&rd, i, i + 1);
+		i++;
+	}
+	sb_ring_reader_close(&rd);
+	sbt_segs_destroy(&s);
+}
+END_TEST
+
 /* A second thread's claim on the same handle and the same claim struct. */
 struct rival_claim {
 	struct sb_ring *ring;
@@ -803,6 +911,7 @@ Suite *solo_suite(void)
 		       solo_claims_commit_abort_and_refuse_a_nested_publish);
 	tcase_add_test(tc, solo_writer_refuses_a_misaligned_tail);
 	tcase_add_test(tc, a_waiting_claim_leaves_the_held_one_alone);
+	tcase_add_test(tc, a_full_ring_keeps_the_solo_writer_solo);
 	tcase_add_test(tc, claims_alone_earn_solo);
 	tcase_add_test(tc, a_locked_claim_by_the_solo_writer_gives_solo_up);
 	tcase_add_test(tc, solo_hand_over_under_contention_loses_nothing);
