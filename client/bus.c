@@ -7,6 +7,7 @@
  * descriptor of a subscriber and its watcher thread.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -345,6 +346,11 @@ int shmbus_commit(shmbus_pub *pub)
 	return sb_ring_commit(&pub->ring, &pub->claim);
 }
 
+size_t shmbus_pub_max_message(const shmbus_pub *pub)
+{
+	return pub != NULL ? pub->ring.max_message : 0;
+}
+
 int shmbus_pub_close(shmbus_pub *pub)
 {
 	if (pub == NULL) {
@@ -491,6 +497,49 @@ int shmbus_release(shmbus_sub *sub)
 		return -EINVAL;
 	}
 	return sb_ring_release(&sub->rd);
+}
+
+/* 1 when `info` has room for the fields this version fills. */
+static int info_usable(const struct shmbus_msg_info *info)
+{
+	return info != NULL &&
+	       info->size >=
+		   offsetof(struct shmbus_msg_info, seq) + sizeof(info->seq);
+}
+
+static void info_fill(const shmbus_sub *sub, struct shmbus_msg_info *info)
+{
+	info->seq = sb_ring_reader_seq(&sub->rd);
+}
+
+ssize_t shmbus_receive_info(shmbus_sub *sub, void *buf, size_t cap,
+			    struct shmbus_msg_info *info, int timeout_ms)
+{
+	ssize_t r;
+
+	if (!info_usable(info)) {
+		return -EINVAL;
+	}
+	r = shmbus_receive(sub, buf, cap, timeout_ms);
+	if (r >= 0) {
+		info_fill(sub, info);
+	}
+	return r;
+}
+
+int shmbus_peek_info(shmbus_sub *sub, const void **data, size_t *len,
+		     struct shmbus_msg_info *info, int timeout_ms)
+{
+	int r;
+
+	if (!info_usable(info)) {
+		return -EINVAL;
+	}
+	r = shmbus_peek(sub, data, len, timeout_ms);
+	if (r == 0) {
+		info_fill(sub, info);
+	}
+	return r;
 }
 
 uint64_t shmbus_sub_lost(const shmbus_sub *sub)

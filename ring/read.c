@@ -371,6 +371,7 @@ static int receive_one(struct sb_ring_reader *rd, void *buf, size_t cap,
 		return -1; /* changed nothing: the general path says so */
 	}
 	reader_consumed(rd, rec.end);
+	rd->last_seq = rec.seq;
 	*got = rec.len;
 	return 1;
 }
@@ -423,6 +424,9 @@ ssize_t sb_ring_receive(struct sb_ring_reader *rd, void *buf, size_t cap,
 		if (r == REC_TAKEN) {
 			continue; /* another consumer has it */
 		}
+		if (r == 0) {
+			rd->last_seq = rec.seq;
+		}
 		return r < 0 ? r : (ssize_t)rec.len;
 	}
 }
@@ -456,6 +460,7 @@ int sb_ring_peek(struct sb_ring_reader *rd, const void **data, uint32_t *len,
 	rd->peek_pos = rec.pos;
 	rd->peek_end = rec.end;
 	rd->peek_seq = rec.seq;
+	rd->last_seq = rec.seq;
 	*data = rec.payload;
 	*len = rec.len;
 	return 0;
@@ -484,6 +489,11 @@ int sb_ring_release(struct sb_ring_reader *rd)
 	 * whose consumer dies holding the peek goes to the next. */
 	r = reader_consume(rd, &rec);
 	return r == REC_TAKEN ? -ESTALE /* another consumer had it */ : r;
+}
+
+uint64_t sb_ring_reader_seq(const struct sb_ring_reader *rd)
+{
+	return rd != NULL ? rd->last_seq : 0;
 }
 
 uint64_t sb_ring_reader_lost(const struct sb_ring_reader *rd)

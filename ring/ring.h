@@ -187,6 +187,7 @@ struct sb_ring_reader {
 	uint64_t peek_pos; /* the peeked record's position */
 	uint64_t peek_end; /* position after it */
 	uint64_t peek_seq;
+	uint64_t last_seq; /* seq of the message last received or peeked */
 	/* Queue: the seq from which records are not known to be taken, by
 	 * this consumer's own takes and the others' claims it has seen. */
 	uint64_t queue_hint;
@@ -343,6 +344,10 @@ int sb_ring_peek(struct sb_ring_reader *reader, const void **data,
 /* (peek verifies a checksummed record as receive does: -EBADMSG, lost
  * + 1, and the next peek looks at the next intact record.) */
 int sb_ring_release(struct sb_ring_reader *reader);
+
+/* The topic-wide sequence number of the message this reader last received
+ * or peeked (0 before the first). */
+uint64_t sb_ring_reader_seq(const struct sb_ring_reader *rd);
 
 /* Messages this reader missed: overwritten by writers, or skipped as
  * corrupted in a checksummed ring. */

@@ -702,6 +702,66 @@ START_TEST(too_many_subscribers)
 }
 END_TEST
 
+/*
+ * The message's sequence number and the topic's max_message, as the CLI
+ * uses them: shmbus_receive_info() and shmbus_peek_info() report the seq
+ * of the message they return, consecutive over publishers and counting
+ * what a late subscriber never saw; an info struct without room for seq
+ * is refused before anything is consumed.
+ */
+START_TEST(message_info_and_max_message)
+{
+	struct shmbus_topic_config cfg = {.capacity = 65536,
+					  .max_message = 1000};
+	struct shmbus_msg_info info = {.size = sizeof(info)};
+	struct shmbus_msg_info tiny = {.size = sizeof(size_t)};
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *p1, *p2;
+	shmbus_sub *sub;
+	const void *data;
+	char buf[16];
+	size_t len;
+
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	ck_assert_int_eq(shmbus_topic_create(bus, "t/info", &cfg), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/info", &p1), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/info", &p2), 0);
+	ck_assert_uint_eq(shmbus_pub_max_message(p1), 1000);
+	ck_assert_uint_eq(shmbus_pub_max_message(NULL), 0);
+	/* Three messages before the subscriber joins: seqs 0..2. */
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(shmbus_publish(p1, "early", 5, 0), 0);
+	}
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/info", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_publish(p1, "a", 1, 0), 0);
+	ck_assert_int_eq(shmbus_publish(p2, "bb", 2, 0), 0);
+	ck_assert_int_eq(shmbus_receive_info(sub, buf, sizeof(buf), &tiny, 0),
+			 -EINVAL);
+	ck_assert_int_eq(shmbus_receive_info(sub, buf, sizeof(buf), NULL, 0),
+			 -EINVAL);
+	ck_assert_int_eq(shmbus_receive_info(sub, buf, sizeof(buf), &info, 0),
+			 1);
+	ck_assert_uint_eq(info.seq, 3);
+	ck_assert_int_eq(shmbus_peek_info(sub, &data, &len, &tiny, 0), -EINVAL);
+	ck_assert_int_eq(shmbus_peek_info(sub, &data, &len, &info, 0), 0);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_uint_eq(info.seq, 4);
+	ck_assert_int_eq(shmbus_release(sub), 0);
+	info.seq = 99;
+	ck_assert_int_eq(shmbus_receive_info(sub, buf, sizeof(buf), &info, 0),
+			 -EAGAIN);
+	ck_assert_uint_eq(info.seq, 99); /* untouched on failure */
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(p1), 0);
+	ck_assert_int_eq(shmbus_pub_close(p2), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
 START_TEST(data_path_codes)
 {
 	struct sbt_broker b;
@@ -1681,6 +1741,7 @@ Suite *bus_suite(void)
 	tcase_add_test(tc, no_auto_create);
 	tcase_add_test(tc, too_many_subscribers);
 	tcase_add_test(tc, data_path_codes);
+	tcase_add_test(tc, message_info_and_max_message);
 	tcase_add_test(tc, a_claim_belongs_to_its_thread);
 	tcase_add_test(tc, reject_and_overwrite_policies);
 	tcase_add_test(tc, bad_broker_replies);

@@ -169,6 +169,11 @@ SHMBUS_API int shmbus_claim(shmbus_pub *pub, size_t len, void **buf,
  * thread holds no claim on `pub`. */
 SHMBUS_API int shmbus_commit(shmbus_pub *pub);
 
+/* The largest message this topic takes (its max_message), so that a
+ * publisher can refuse a larger one before reading or building all of it.
+ * 0 when `pub` is NULL. */
+SHMBUS_API size_t shmbus_pub_max_message(const shmbus_pub *pub);
+
 /* Drops a held claim (if any; call it on the claiming thread), unmaps the
  * topic and tells the broker if it is still there. Returns 0 or -EINVAL. */
 SHMBUS_API int shmbus_pub_close(shmbus_pub *pub);
@@ -212,6 +217,30 @@ SHMBUS_API ssize_t shmbus_receive(shmbus_sub *sub, void *buf, size_t cap,
 SHMBUS_API int shmbus_peek(shmbus_sub *sub, const void **data, size_t *len,
 			   int timeout_ms);
 SHMBUS_API int shmbus_release(shmbus_sub *sub);
+
+/*
+ * What a message carries besides its bytes. The caller sets `size` to
+ * sizeof(struct shmbus_msg_info) before the call: fields added in later
+ * versions go after the ones here, and the library fills only those that
+ * fit in `size` (the way Win32 structures carry cbSize).
+ */
+struct shmbus_msg_info {
+	size_t size;  /* set by the caller, see above */
+	uint64_t seq; /* the topic's sequence number: consecutive over all
+		       * publishers, so a gap is messages this subscriber
+		       * did not get */
+};
+
+/*
+ * shmbus_receive() and shmbus_peek() that also fill *info for the message
+ * they return (on success only). -EINVAL when `info` is NULL or its size
+ * is too small for `seq`; otherwise as shmbus_receive() and shmbus_peek().
+ */
+SHMBUS_API ssize_t shmbus_receive_info(shmbus_sub *sub, void *buf, size_t cap,
+				       struct shmbus_msg_info *info,
+				       int timeout_ms);
+SHMBUS_API int shmbus_peek_info(shmbus_sub *sub, const void **data, size_t *len,
+				struct shmbus_msg_info *info, int timeout_ms);
 
 /* How many messages this subscriber missed: overwritten before it read
  * them (overwrite policy), or damaged in a checksummed topic and skipped
