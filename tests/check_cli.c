@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,6 +60,7 @@ struct run {
 	char *out;  /* NUL-terminated (binary output: use out_len) */
 	size_t out_len;
 	char err[ERR_MAX];
+	long maxrss_kib; /* the process's peak resident set */
 };
 
 static void child_exec(const struct how *how, const char *const *argv,
@@ -111,6 +114,19 @@ static void spawn(struct proc *p, const struct how *how,
 	close(err[1]);
 	p->out_fd = out[0];
 	p->err_fd = err[0];
+}
+
+/* sbt_wait() that also reports the child's peak RSS in KiB. */
+static int wait_usage(pid_t pid, long *maxrss_kib)
+{
+	struct rusage ru;
+	int status;
+
+	while (wait4(pid, &status, 0, &ru) < 0) {
+		ck_assert_int_eq(errno, EINTR);
+	}
+	*maxrss_kib = ru.ru_maxrss;
+	return WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
 }
 
 /* Reads both pipes to their end (bounded), then reaps the process. */
@@ -175,7 +191,7 @@ static void collect(struct proc *p, struct run *r)
 	}
 	r->out[r->out_len] = '\0';
 	r->err[err_len] = '\0';
-	r->status = sbt_wait(p->pid);
+	r->status = wait_usage(p->pid, &r->maxrss_kib);
 }
 
 static void run_fini(struct run *r)
@@ -1028,7 +1044,7 @@ START_TEST(usage_errors)
 		     "segment");
 	run_fini(&r);
 	cli(&r, &b, "pub", "t", "--file", "/dev/null", "x");
-	assert_fails(&r, 2, "not both");
+	assert_fails(&r, 2, "--file or --lines: one of them");
 	run_fini(&r);
 	cli(&r, NULL, "frobnicate");
 	assert_fails(&r, 2, "shmbus: frobnicate: unknown command");
@@ -1089,9 +1105,14 @@ START_TEST(full_ring_and_oversized_message)
 			 0);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "rej", SHMBUS_START_LATEST, &sub2), 0);
-	cli(&r, &b, "pub", "blk", "--timeout", "100", "--repeat", "20",
+	/* A full topic is status 7 however the publisher did not wait:
+	 * --timeout expired, --timeout 0, or the reject policy. */
+	cli(&r, &b, "pub", "blk", "--timeout", "100ms", "--count", "20",
 	    big + 1200);
-	assert_fails(&r, 6, "topic \"blk\" stayed full for 100 ms");
+	assert_fails(&r, 7, "topic \"blk\" is full (after waiting 100 ms");
+	run_fini(&r);
+	cli(&r, &b, "pub", "blk", "--timeout", "0", big + 1200);
+	assert_fails(&r, 7, "topic \"blk\" is full (not waiting");
 	run_fini(&r);
 	/* Without --timeout the publisher waits: stat counts it blocked. */
 	cli_bg(&p, &b, "pub", "blk", "--repeat", "20", big + 1200, NULL);
@@ -1104,10 +1125,12 @@ START_TEST(full_ring_and_oversized_message)
 	collect(&p, &r);
 	run_fini(&r);
 	cli(&r, &b, "pub", "rej", "--repeat", "20", big + 1200);
-	assert_fails(&r, 1, "topic \"rej\" is full");
+	assert_fails(&r, 7, "topic \"rej\" is full");
 	run_fini(&r);
 	cli(&r, &b, "pub", "rej", big);
-	assert_fails(&r, 1, "larger than the max_message of topic \"rej\"");
+	assert_fails(&r, 8,
+		     "a message of 1999 bytes is larger than the max_message "
+		     "of topic \"rej\" (1024 bytes");
 	run_fini(&r);
 	/* sub --timeout before --count messages: status 6. */
 	cli(&r, &b, "sub", "rej", "--count", "1", "--timeout", "0.1");
@@ -1327,6 +1350,322 @@ START_TEST(bench_runs_the_program_beside_it)
 }
 END_TEST
 
+/* ---- the habits of mosquitto and NATS users; output formats ---------- */
+
+/* The string `key` of `o`, or "" when it is not one. */
+static const char *jstr(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* Publishes `msgs` (n of them, lengths in `lens`) to `topic` through the
+ * library, so that what the command prints can be checked byte for byte. */
+static void lib_publish(const struct sbt_broker *b, const char *topic,
+			const char *const *msgs, const size_t *lens, size_t n)
+{
+	shmbus *bus;
+	shmbus_pub *pub;
+
+	ck_assert_int_eq(shmbus_connect(b->socket, "check_cli", &bus), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, topic, &pub), 0);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(shmbus_publish(pub, msgs[i], lens[i], 0), 0);
+	}
+	shmbus_pub_close(pub);
+	shmbus_close(bus);
+}
+
+/* mosquitto_pub's -t -m -n -f -s -l, --count as --repeat, --file - */
+START_TEST(short_flags_and_message_sources)
+{
+	static const char input[] = "from stdin\nsecond";
+	struct sbt_broker b;
+	char path[512];
+	struct run r;
+
+	sbt_broker_up(&b, NULL);
+	snprintf(path, sizeof(path), "%s/input", b.dir);
+	ck_assert_int_eq(sbt_write_file(path, input, sizeof(input) - 1), 0);
+	cli(&r, &b, "create", "src");
+	run_fini(&r);
+	cli(&r, &b, "pub", "-t", "src", "-m", "one", "-n", "-m", "two",
+	    "three");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "pub", "src", "--count", "2", "-m", "twice");
+	assert_ok(&r);
+	run_fini(&r);
+	clih(&r, &(struct how){.stdin_path = path}, &b, "pub", "src", "-s",
+	     NULL);
+	assert_ok(&r);
+	run_fini(&r);
+	clih(&r, &(struct how){.stdin_path = path}, &b, "pub", "src", "--file",
+	     "-", NULL);
+	assert_ok(&r);
+	run_fini(&r);
+	clih(&r, &(struct how){.stdin_path = path}, &b, "pub", "-t", "src",
+	     "-l", NULL);
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "sub", "-t", "src", "--from", "earliest", "-C", "10", "-v");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "src one\nsrc \nsrc two\nsrc three\n"
+				"src twice\nsrc twice\n"
+				"src from stdin\\nsecond\n"
+				"src from stdin\\nsecond\n"
+				"src from stdin\nsrc second\n");
+	run_fini(&r);
+	cli(&r, &b, "pub", "-t", "src", "-m", "x", "-l");
+	assert_fails(&r, 2, "one of them");
+	run_fini(&r);
+	cli(&r, &b, "sub", "-t", "src", "other");
+	assert_fails(&r, 2, "one TOPIC only");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* One duration syntax: 250ms, 2s, 1m; a bare number is seconds. */
+START_TEST(durations_everywhere)
+{
+	static const char *const bad[] = {"1x", "-1", "", "ms", "1e999", " 1"};
+	struct sbt_broker b;
+	struct run r;
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "sub", "dur", "-W", "200ms");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "sub", "dur", "--count", "1", "--timeout", "0.2");
+	assert_fails(&r, 6, "timed out with 0 of 1 messages");
+	run_fini(&r);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cli(&r, &b, "sub", "dur", "-W", bad[i]);
+		assert_fails(&r, 2, "--timeout must be a duration such as");
+		run_fini(&r);
+		cli(&r, &b, "pub", "dur", "--timeout", bad[i], "x");
+		assert_fails(&r, 2, "a bare number is seconds");
+		run_fini(&r);
+	}
+	cli(&r, &b, "pub", "dur", "--timeout", "1000h", "x");
+	assert_fails(&r, 2, "--timeout: at most");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* -v, --timestamp, -x, -N and --format, on the same three messages. */
+START_TEST(sub_line_and_format_output)
+{
+	static const char *const msgs[] = {"hi", "", "a\001"};
+	static const size_t lens[] = {2, 0, 2};
+	struct sbt_broker b;
+	struct run r;
+	const char *p;
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "create", "fmt");
+	run_fini(&r);
+	lib_publish(&b, "fmt", msgs, lens, 3);
+	cli(&r, &b, "sub", "fmt", "--from", "earliest", "-C", "3", "-x", "-N");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "68696101");
+	run_fini(&r);
+	cli(&r, &b, "sub", "fmt", "--from", "earliest", "-C", "3", "-F",
+	    "%s|%l|%x|%t|%p|%%\\t.");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "0|2|6869|fmt|hi|%\t.\n"
+				"1|0||fmt||%\t.\n"
+				"2|2|6101|fmt|a\\x01|%\t.\n");
+	run_fini(&r);
+	/* Receive times: ISO 8601 UTC with microseconds, then Unix. */
+	cli(&r, &b, "sub", "fmt", "--from", "earliest", "-C", "1",
+	    "--timestamp", "-v");
+	assert_ok(&r);
+	ck_assert_int_eq(strlen(r.out), strlen("2026-12-05T13:20:24.123456Z "
+					       "fmt hi\n"));
+	ck_assert_int_eq(r.out[10], 'T');
+	ck_assert_str_eq(r.out + 26, "Z fmt hi\n");
+	run_fini(&r);
+	cli(&r, &b, "sub", "fmt", "--from", "earliest", "-C", "1", "-F", "%U");
+	assert_ok(&r);
+	p = strchr(r.out, '.');
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(strlen(p), 1 + 9 + 1); /* .nnnnnnnnn\n */
+	ck_assert(strtoll(r.out, NULL, 10) > 1700000000);
+	run_fini(&r);
+	cli(&r, &b, "sub", "fmt", "-F", "%q");
+	assert_fails(&r, 2, "--format: unknown field \"%q\"");
+	run_fini(&r);
+	cli(&r, &b, "sub", "fmt", "-F", "\\z");
+	assert_fails(&r, 2, "--format: unknown escape");
+	run_fini(&r);
+	cli(&r, &b, "sub", "fmt", "--json", "--hex");
+	assert_fails(&r, 2, "one of them at most");
+	run_fini(&r);
+	cli(&r, &b, "sub", "fmt", "--json", "-v");
+	assert_fails(&r, 2, "-v and --timestamp go with text or --hex");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* --json: one object a line that a JSON parser reads back. */
+START_TEST(sub_json_output)
+{
+	static const char *const msgs[] = {"caf\xc3\xa9 \"q\"", "\x00\xff"};
+	static const size_t lens[] = {9, 2};
+	struct sbt_broker b;
+	struct run r;
+	char *line, *save = NULL;
+	int i = 0;
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "create", "js");
+	run_fini(&r);
+	lib_publish(&b, "js", msgs, lens, 2);
+	cli(&r, &b, "sub", "js", "--from", "earliest", "-C", "2", "--json");
+	assert_ok(&r);
+	for (line = strtok_r(r.out, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save), i++) {
+		cJSON *o = cJSON_Parse(line);
+
+		ck_assert_msg(o != NULL, "not JSON: %s", line);
+		ck_assert_str_eq(jstr(o, "topic"), "js");
+		ck_assert_int_eq(jnum(o, "seq"), i);
+		ck_assert_int_eq(jnum(o, "length"), (double)lens[i]);
+		ck_assert_int_eq(strlen(jstr(o, "received")), 27);
+		if (i == 0) {
+			ck_assert_str_eq(jstr(o, "payload"), msgs[0]);
+		} else {
+			ck_assert_str_eq(jstr(o, "payload_hex"), "00ff");
+		}
+		cJSON_Delete(o);
+	}
+	ck_assert_int_eq(i, 2);
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* sub --framed writes frames that pub --framed publishes again, byte for
+ * byte: empty messages, NULs and newlines included. */
+START_TEST(framed_round_trip)
+{
+	static const char *const msgs[] = {"one", "", "a\0b\n", "last"};
+	static const size_t lens[] = {3, 0, 4, 4};
+	static const unsigned char truncated[] = {0, 0, 0, 5, 'a', 'b'};
+	static const unsigned char huge[] = {0x7f, 0xff, 0xff, 0xff};
+	struct sbt_broker b;
+	char path[512];
+	struct run r;
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "create", "fa", "--max-message", "1KiB");
+	run_fini(&r);
+	cli(&r, &b, "create", "fb", "--max-message", "1KiB");
+	run_fini(&r);
+	lib_publish(&b, "fa", msgs, lens, 4);
+	cli(&r, &b, "sub", "fa", "--from", "earliest", "-C", "4", "--framed");
+	assert_ok(&r);
+	ck_assert_uint_eq(r.out_len, 4 * 4 + 3 + 0 + 4 + 4);
+	ck_assert_mem_eq(r.out, "\0\0\0\003one\0\0\0\0\0\0\0\004a\0b\n", 19);
+	snprintf(path, sizeof(path), "%s/frames", b.dir);
+	ck_assert_int_eq(sbt_write_file(path, r.out, r.out_len), 0);
+	run_fini(&r);
+	clih(&r, &(struct how){.stdin_path = path}, &b, "pub", "fb", "--framed",
+	     NULL);
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "pub", "fb", "--framed", "--file", path);
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "sub", "fb", "--from", "earliest", "-C", "8", "-x");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "6f6e65\n\n6100620a\n6c617374\n"
+				"6f6e65\n\n6100620a\n6c617374\n");
+	run_fini(&r);
+	/* A frame cut short; a length over max_message, refused before its
+	 * bytes are read (there are none). */
+	ck_assert_int_eq(sbt_write_file(path, truncated, sizeof(truncated)), 0);
+	cli(&r, &b, "pub", "fb", "--framed", "--file", path);
+	assert_fails(&r, 1, "frame 1 (5 bytes): input ends after 2 bytes");
+	run_fini(&r);
+	ck_assert_int_eq(sbt_write_file(path, huge, sizeof(huge)), 0);
+	cli(&r, &b, "pub", "fb", "--framed", "--file", path);
+	assert_fails(&r, 8,
+		     "frame 1 (2147483647 bytes) is larger than the "
+		     "max_message of topic \"fb\" (1024 bytes");
+	run_fini(&r);
+	cli(&r, &b, "pub", "fb", "--framed", "x");
+	assert_fails(&r, 2, "--framed reads standard input or --file");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* Writes `total` bytes of 'a' (no newline) into the FIFO at `path`, then
+ * exits; stops early, quietly, when the reader goes away. */
+static pid_t feed_fifo(const char *path, size_t total)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		static char chunk[64 * 1024];
+		int fd;
+
+		signal(SIGPIPE, SIG_IGN);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		memset(chunk, 'a', sizeof(chunk));
+		fd = open(path, O_WRONLY);
+		for (size_t sent = 0; fd >= 0 && sent < total;) {
+			ssize_t n = write(fd, chunk, sizeof(chunk));
+
+			if (n <= 0) {
+				break;
+			}
+			sent += (size_t)n;
+		}
+		_exit(0);
+	}
+	return pid;
+}
+
+/*
+ * A line that never ends is refused once it passes max_message, without
+ * reading the rest: 100 MB without a newline leave the publisher's peak
+ * RSS far below them. (Unbounded, it grew to 207 MB for 200 MB.)
+ */
+START_TEST(a_line_over_max_message_is_refused_without_reading_it)
+{
+	struct sbt_broker b;
+	char fifo[512];
+	struct run r;
+	pid_t feeder;
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "create", "big", "--capacity", "4MiB", "--max-message",
+	    "1MiB");
+	run_fini(&r);
+	snprintf(fifo, sizeof(fifo), "%s/endless", b.dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	feeder = feed_fifo(fifo, 100u << 20);
+	clih(&r, &(struct how){.stdin_path = fifo}, &b, "pub", "big", NULL);
+	assert_fails(&r, 8,
+		     "line 1 is larger than the max_message of topic \"big\" "
+		     "(1048576 bytes");
+	ck_assert_msg(r.maxrss_kib < 48 * 1024,
+		      "pub's peak RSS was %ld KiB for a 1 MiB max_message",
+		      r.maxrss_kib);
+	run_fini(&r);
+	ck_assert_int_eq(sbt_wait(feeder), 0);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -1379,6 +1718,17 @@ Suite *cli_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, bench_runs_the_program_beside_it);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("io");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, short_flags_and_message_sources);
+	tcase_add_test(tc, durations_everywhere);
+	tcase_add_test(tc, sub_line_and_format_output);
+	tcase_add_test(tc, sub_json_output);
+	tcase_add_test(tc, framed_round_trip);
+	tcase_add_test(tc,
+		       a_line_over_max_message_is_refused_without_reading_it);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,7 +3,7 @@
  * one-line error report, option parsing helpers, the connection to the
  * broker with its errors turned into advice, and output helpers (sizes,
  * rates, message bytes). Prefix: sb_cli_. Each subcommand lives in its own
- * file (pubsub.c, topics.c, stat.c, bench.c) and is dispatched by main.c;
+ * file (pub.c, sub.c, topics.c, stat.c, bench.c) and is dispatched by main.c;
  * what they share is in common.c and output.c, which call no subcommand.
  */
 #ifndef SB_TOOLS_CLI_H
@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <cJSON.h>
 
@@ -34,6 +35,9 @@ enum {
 	SB_EXIT_NO_TOPIC = 4,  /* the topic does not exist */
 	SB_EXIT_DENIED = 5,    /* the socket or the topic's rules refuse us */
 	SB_EXIT_TIMEOUT = 6,   /* --timeout expired before the work was done */
+	SB_EXIT_FULL = 7,      /* the topic was full: --timeout expired, or
+				* no wait (--timeout 0, the reject policy) */
+	SB_EXIT_TOO_LARGE = 8, /* a message over the topic's max_message */
 };
 
 /* The subcommands' entry points: argv[0] is the subcommand's name. */
@@ -115,6 +119,19 @@ int sb_cli_parse_size(const char *cmd, const char *option, const char *text,
 int sb_cli_parse_positive(const char *cmd, const char *option, const char *text,
 			  double *out);
 
+/*
+ * Parses a duration: a number with a unit, ms, s, m or h ("250ms", "1.5s",
+ * "2m"); a bare number is seconds, everywhere. Fractions allowed, negative
+ * and non-finite values not. Sets *seconds; reports as above.
+ */
+int sb_cli_parse_duration(const char *cmd, const char *option, const char *text,
+			  double *seconds);
+
+/* The same for a wait in milliseconds (a library timeout): at most
+ * INT_MAX ms, rounded up so that a short wait is not 0 (no wait). */
+int sb_cli_parse_timeout_ms(const char *cmd, const char *option,
+			    const char *text, int *ms);
+
 /* Checks a topic name locally, so that a bad one is a usage error with the
  * reason ("has an empty segment"). Returns 0 or SB_EXIT_USAGE. */
 int sb_cli_check_topic(const char *cmd, const char *topic);
@@ -171,16 +188,54 @@ int sb_cli_print_json(const char *cmd, const cJSON *json);
 
 /* ---- output (output.c) ------------------------------------------------- */
 
-/* How `shmbus sub` prints a message. */
+/* How a message's bytes are shown. */
 enum sb_cli_format {
-	SB_CLI_TEXT, /* text as is, anything else escaped C-style, one line */
-	SB_CLI_HEX,  /* lowercase hex digits, one line */
-	SB_CLI_RAW,  /* the bytes as they are, nothing added */
+	SB_CLI_TEXT, /* text as is, anything else escaped C-style */
+	SB_CLI_HEX,  /* lowercase hex digits */
+	SB_CLI_RAW,  /* the bytes as they are */
 };
 
-/* Writes one message to `out` in `format`. Returns 0 or -errno. */
-int sb_cli_print_message(FILE *out, const void *data, size_t len,
-			 enum sb_cli_format format);
+/* Writes a message's bytes to `out` in `format`, with nothing added. */
+void sb_cli_put_payload(FILE *out, const void *data, size_t len,
+			enum sb_cli_format format);
+
+/* ---- writing messages (msgout.c) ---------------------------------------- */
+
+/* One message as `shmbus sub` received it. */
+struct sb_cli_msg {
+	const char *topic;
+	const void *data;
+	size_t len;
+	uint64_t seq;		  /* the topic's sequence number */
+	struct timespec received; /* CLOCK_REALTIME */
+};
+
+enum sb_cli_style {
+	SB_CLI_STYLE_LINE, /* the payload, after the time and topic if asked */
+	SB_CLI_STYLE_FORMAT, /* the --format string */
+	SB_CLI_STYLE_JSON,   /* one JSON object a line */
+	SB_CLI_STYLE_FRAMED, /* 4-byte big-endian length, then the bytes */
+};
+
+/* How `shmbus sub` writes messages. */
+struct sb_cli_out {
+	enum sb_cli_style style;
+	enum sb_cli_format payload; /* SB_CLI_STYLE_LINE */
+	const char *format;	    /* SB_CLI_STYLE_FORMAT, checked */
+	bool print_topic;	    /* line: "TOPIC " first */
+	bool timestamp;		    /* line: the receive time first */
+	bool newline;		    /* a newline after each message */
+};
+
+/*
+ * Checks a --format string: fields %t %p %x %l %s %T %U %%, escapes \n
+ * \t \\. Returns 0, or -EINVAL with the reason in `why`.
+ */
+int sb_cli_format_check(const char *format, char *why, size_t whylen);
+
+/* Writes `m` as `o` says and flushes. Returns 0 or -errno. */
+int sb_cli_write_message(FILE *out, const struct sb_cli_out *o,
+			 const struct sb_cli_msg *m);
 
 /* 1 when `data` is UTF-8 with no control characters but tab. */
 bool sb_cli_is_text(const void *data, size_t len);

@@ -5,8 +5,10 @@
  * its errors turned into advice. main.c only dispatches; the subcommands
  * and main.c call in here, and nothing here calls back into them.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -53,6 +55,8 @@ int sb_cli_status(int err)
 		return SB_EXIT_DENIED;
 	case -ETIMEDOUT:
 		return SB_EXIT_TIMEOUT;
+	case -EMSGSIZE:
+		return SB_EXIT_TOO_LARGE;
 	case -EINVAL:
 		/* The broker refused a setting or name we passed on. */
 		return SB_EXIT_USAGE;
@@ -196,6 +200,66 @@ int sb_cli_parse_positive(const char *cmd, const char *option, const char *text,
 				   option, text);
 	}
 	*out = v;
+	return 0;
+}
+
+/* Seconds per unit of a duration suffix, or 0 for an unknown suffix. */
+static double duration_unit(const char *suffix)
+{
+	static const struct {
+		const char *name;
+		double seconds;
+	} units[] = {{"", 1}, {"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(suffix, units[i].name) == 0) {
+			return units[i].seconds;
+		}
+	}
+	return 0;
+}
+
+int sb_cli_parse_duration(const char *cmd, const char *option, const char *text,
+			  double *seconds)
+{
+	char *end;
+	double v, unit;
+
+	errno = 0;
+	v = strtod(text, &end);
+	unit = end == text ? 0 : duration_unit(end);
+	if (unit == 0 || errno != 0 || !isfinite(v) || v < 0 ||
+	    !isfinite(v * unit) || text[0] == '-' ||
+	    isspace((unsigned char)text[0])) {
+		return sb_cli_fail(SB_EXIT_USAGE, cmd,
+				   "%s must be a duration such as 250ms, 2s, "
+				   "1.5m or 1h; a bare number is seconds "
+				   "(got \"%s\")",
+				   option, text);
+	}
+	*seconds = v * unit;
+	return 0;
+}
+
+int sb_cli_parse_timeout_ms(const char *cmd, const char *option,
+			    const char *text, int *ms)
+{
+	double s;
+	int status = sb_cli_parse_duration(cmd, option, text, &s);
+
+	if (status != 0) {
+		return status;
+	}
+	if (s * 1000 > INT_MAX) {
+		return sb_cli_fail(SB_EXIT_USAGE, cmd,
+				   "%s: at most %d ms (about 24 days; got "
+				   "\"%s\")",
+				   option, INT_MAX, text);
+	}
+	*ms = (int)(s * 1000);
+	if ((double)*ms < s * 1000) {
+		(*ms)++; /* rounded up: 0.1ms waits, 0 would not */
+	}
 	return 0;
 }
 

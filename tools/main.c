@@ -69,8 +69,16 @@ static void usage(FILE *out)
 	      "  4  no such topic\n"
 	      "  5  permission denied (the socket, or the topic's access "
 	      "rules)\n"
-	      "  6  timed out (pub --timeout, sub --timeout before "
-	      "--count messages)\n"
+	      "  6  timed out (sub --timeout before --count messages, or a "
+	      "broker that did\n"
+	      "     not answer in time)\n"
+	      "  7  the topic was full (pub: after --timeout, or at once "
+	      "with --timeout 0\n"
+	      "     or the reject policy)\n"
+	      "  8  a message, line, file or frame is larger than the "
+	      "topic's max_message\n"
+	      "  130, 143  pub ended by SIGINT or SIGTERM (sub and top "
+	      "exit 0)\n"
 	      "On failure one line on stderr says what failed and why: "
 	      "shmbus: WHAT: WHY\n",
 	      out);

@@ -135,8 +135,8 @@ static void put_escaped(FILE *out, const unsigned char *p, size_t len)
 	}
 }
 
-int sb_cli_print_message(FILE *out, const void *data, size_t len,
-			 enum sb_cli_format format)
+void sb_cli_put_payload(FILE *out, const void *data, size_t len,
+			enum sb_cli_format format)
 {
 	const unsigned char *p = data;
 
@@ -150,7 +150,6 @@ int sb_cli_print_message(FILE *out, const void *data, size_t len,
 		for (size_t i = 0; i < len; i++) {
 			fprintf(out, "%02x", p[i]);
 		}
-		putc('\n', out);
 		break;
 	case SB_CLI_TEXT:
 		if (sb_cli_is_text(p, len)) {
@@ -160,14 +159,8 @@ int sb_cli_print_message(FILE *out, const void *data, size_t len,
 		} else {
 			put_escaped(out, p, len);
 		}
-		putc('\n', out);
 		break;
 	}
-	/* Each message goes out at once, so a pipe sees it live. */
-	if (fflush(out) != 0 || ferror(out)) {
-		return errno != 0 ? -errno : -EIO;
-	}
-	return 0;
 }
 
 /* ---- sizes and rates --------------------------------------------------- */
