@@ -1002,7 +1002,12 @@ START_TEST(usage_errors)
 	run_fini(&r);
 	/* A size the broker refuses: its own explanation. */
 	cli(&r, &b, "create", "t", "--capacity", "1000");
-	assert_fails(&r, 2, "power of two");
+	assert_fails(&r, 2, "--capacity must be a power of two");
+	run_fini(&r);
+	/* In the command line's words, not the config file's. */
+	cli(&r, &b, "create", "t", "--max-message", "1GiB");
+	assert_fails(&r, 2, "shmbus: create: --max-message must be from 1");
+	ck_assert_ptr_null(strstr(r.err, "field"));
 	run_fini(&r);
 	cli(&r, &b, "create", "t", "--mode", "fanout");
 	assert_fails(&r, 2, "--mode must be broadcast or queue");

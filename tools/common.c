@@ -394,6 +394,36 @@ int sb_cli_connect(const char *cmd, shmbus **bus)
 	}
 }
 
+/*
+ * The broker's explanation in the command line's words: it names request
+ * fields as a config file does (field "max_message"), which the user gave
+ * as options (--max-message). Writes the rewritten text into `out`.
+ */
+static const char *in_option_words(const char *why, char *out, size_t outlen)
+{
+	static const char field[] = "field \"";
+	size_t n = 0;
+
+	while (*why != '\0' && n + 1 < outlen) {
+		const char *end = strncmp(why, field, sizeof(field) - 1) == 0
+				      ? strchr(why + sizeof(field) - 1, '"')
+				      : NULL;
+
+		if (end == NULL) {
+			out[n++] = *why++;
+			continue;
+		}
+		n += (size_t)snprintf(out + n, outlen - n, "--");
+		for (why += sizeof(field) - 1; why < end && n + 1 < outlen;
+		     why++) {
+			out[n++] = *why == '_' ? '-' : *why;
+		}
+		why = end + 1;
+	}
+	out[n < outlen ? n : outlen - 1] = '\0';
+	return out;
+}
+
 int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
 		   const char *topic, cJSON *req, struct sb_client_reply *rep)
 {
@@ -411,7 +441,13 @@ int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
 		r = -EPROTO;
 	}
 	if (r < 0) {
-		return sb_cli_fail_errno(cmd, topic, r, rep->msg.message);
+		char why[512];
+
+		return sb_cli_fail_errno(
+		    cmd, topic, r,
+		    rep->msg.message != NULL
+			? in_option_words(rep->msg.message, why, sizeof(why))
+			: NULL);
 	}
 	return 0;
 }
