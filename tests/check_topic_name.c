@@ -61,6 +61,60 @@ START_TEST(invalid_names_with_reasons)
 }
 END_TEST
 
+/* Patterns: NATS's * and >, MQTT's + and # as the same, each level
+ * whole; everything else judged as a name is. */
+START_TEST(patterns_check_and_match)
+{
+	static const struct {
+		const char *pattern, *name;
+		bool match;
+	} cases[] = {
+	    {"a/*/c", "a/b/c", true}, {"a/*/c", "a/b/x/c", false},
+	    {"a/+/c", "a/b/c", true}, {"a/>", "a/b", true},
+	    {"a/>", "a/b/c/d", true}, {"a/>", "a", false},
+	    {"a/#", "a/b/c", true},   {"a/#", "a", false},
+	    {">", "x", true},	      {"*", "x/y", false},
+	    {"*/y", "x/y", true},     {"a/b", "a/b", true},
+	    {"a/b", "a/bc", false},   {"a/*", "a", false},
+	    {"a/*/>", "a/b/c", true}, {"a/*/>", "a/b", false},
+	};
+	static const struct {
+		const char *pattern, *why;
+	} bad[] = {
+	    {"a/>/b", "before its last level"},
+	    {"a/#/b", "before its last level"},
+	    {"a//*", "empty segment"},
+	    {"a/*x", "a character other than"},
+	    {"", "must not be empty"},
+	    {"a/../*", "\"..\" segment"},
+	};
+	char why[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(
+		    sb_topic_pattern_check(cases[i].pattern, why, sizeof(why)),
+		    0);
+		ck_assert_msg(
+		    sb_topic_pattern_match(cases[i].pattern, cases[i].name) ==
+			cases[i].match,
+		    "%s vs %s", cases[i].pattern, cases[i].name);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(
+		    sb_topic_pattern_check(bad[i].pattern, why, sizeof(why)),
+		    -EINVAL);
+		ck_assert_msg(strstr(why, bad[i].why) != NULL, "%s: %s",
+			      bad[i].pattern, why);
+	}
+	ck_assert(sb_topic_is_pattern("a/*"));
+	ck_assert(sb_topic_is_pattern("#"));
+	ck_assert(!sb_topic_is_pattern("a/b"));
+	ck_assert(!sb_topic_is_pattern("a/b*")); /* invalid, not a pattern */
+	/* A plain name is a pattern that matches itself alone. */
+	ck_assert_int_eq(sb_topic_pattern_check("a/b", NULL, 0), 0);
+}
+END_TEST
+
 Suite *topic_name_suite(void)
 {
 	Suite *s = suite_create("topic_name");
@@ -68,6 +122,7 @@ Suite *topic_name_suite(void)
 
 	tcase_add_test(tc, valid_names);
 	tcase_add_test(tc, invalid_names_with_reasons);
+	tcase_add_test(tc, patterns_check_and_match);
 	suite_add_tcase(s, tc);
 	return s;
 }

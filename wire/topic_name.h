@@ -28,4 +28,20 @@ int sb_topic_name_check(const char *name, char *why, size_t whylen);
 /* sb_topic_name_check() without the description. */
 bool sb_topic_name_valid(const char *name);
 
+/*
+ * Patterns name several topics: levels (split on `/`) that are "*" match
+ * any one level, and a last level ">" matches one level or more, as in
+ * NATS; MQTT's "+" and "#" are taken as the same ("#" too needs at least
+ * one level: "a/#" does not match "a"). None of these characters can be in
+ * a topic name, so a pattern without them is a plain name. Checks
+ * `pattern` as sb_topic_name_check() does a name; -EINVAL with `why`.
+ */
+int sb_topic_pattern_check(const char *pattern, char *why, size_t whylen);
+
+/* Whether `s` has a wildcard level (it may still be invalid). */
+bool sb_topic_is_pattern(const char *s);
+
+/* Whether the valid name `name` matches the valid pattern `pattern`. */
+bool sb_topic_pattern_match(const char *pattern, const char *name);
+
 #endif
