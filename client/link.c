@@ -243,6 +243,38 @@ static int recv_chunk(struct link *ln, const struct timespec *deadline,
 	}
 }
 
+/* Reads the next frame's payload (pointing into ln->rbuf or the decoder's
+ * buffer, valid until the next read). Returns 0 or a connection error. */
+static int next_frame(struct link *ln, const struct timespec *deadline,
+		      struct sb_client_reply *rep, int *extra,
+		      const char **payload, size_t *len)
+{
+	int r;
+
+	for (;;) {
+		/* Decode only when there is input: the decoder is never
+		 * handed an empty (possibly NULL) chunk. */
+		if (ln->inlen > 0) {
+			r = sb_frame_decoder_next(&ln->dec, &ln->in, &ln->inlen,
+						  payload, len);
+			if (r < 0) {
+				/* A frame over the limit or of length 0: the
+				 * broker broke the framing rules. */
+				return r == -ENOMEM ? r : -EPROTO;
+			}
+			if (r == 1) {
+				return 0;
+			}
+		}
+		/* A stream cut inside a frame is still the broker going
+		 * away, as far as the caller can tell. */
+		r = recv_chunk(ln, deadline, rep, extra);
+		if (r < 0) {
+			return r;
+		}
+	}
+}
+
 /* Reads frames until the reply to `id`. Returns 0 with rep->msg parsed
  * (an error reply included), or a connection error. */
 static int read_reply(struct link *ln, uint64_t id, int timeout_ms,
@@ -252,29 +284,10 @@ static int read_reply(struct link *ln, uint64_t id, int timeout_ms,
 	const struct timespec *deadline = sb_deadline_init(timeout_ms, &dl);
 	const char *payload;
 	size_t len;
-	int r;
+	int r = next_frame(ln, deadline, rep, extra, &payload, &len);
 
-	for (;;) {
-		/* Decode only when there is input: the decoder is never
-		 * handed an empty (possibly NULL) chunk. */
-		if (ln->inlen > 0) {
-			r = sb_frame_decoder_next(&ln->dec, &ln->in, &ln->inlen,
-						  &payload, &len);
-			if (r < 0) {
-				/* A frame over the limit or of length 0: the
-				 * broker broke the framing rules. */
-				return r == -ENOMEM ? r : -EPROTO;
-			}
-			if (r == 1) {
-				break;
-			}
-		}
-		/* A stream cut inside a frame is still the broker going
-		 * away, as far as the caller can tell. */
-		r = recv_chunk(ln, deadline, rep, extra);
-		if (r < 0) {
-			return r;
-		}
+	if (r < 0) {
+		return r;
 	}
 	if (sb_msg_parse_reply(payload, len, &rep->msg, NULL) < 0) {
 		return -EPROTO;
@@ -518,7 +531,8 @@ static int take_hello(struct link *ln, const cJSON *result, cJSON **out,
 	ln->close_notice = notice == 1;
 	/* From now on replies are held to the broker's own limit. Swap the
 	 * decoder only on a frame boundary with nothing pending (always the
-	 * case: the broker sends nothing unasked). */
+	 * case: the broker sends nothing unasked, and events only after a
+	 * topic_watch). */
 	if (ln->inlen == 0) {
 		sb_frame_decoder_fini(&ln->dec);
 		if (sb_frame_decoder_init(&ln->dec, ln->max_frame) < 0) {
@@ -567,5 +581,34 @@ int sb_link_open(const char *path, const char *name, int stop_fd,
 		return r;
 	}
 	*out = ln;
+	return 0;
+}
+
+int sb_link_read_event(struct link *ln, int timeout_ms, cJSON **out)
+{
+	struct sb_client_reply rep;
+	struct timespec dl;
+	const char *payload;
+	size_t len;
+	int extra = 0;
+	int r;
+
+	sb_client_reply_init(&rep);
+	r = next_frame(ln, sb_deadline_init(timeout_ms, &dl), &rep, &extra,
+		       &payload, &len);
+	/* Events carry no descriptors: any that came are closed. */
+	sb_client_reply_fini(&rep);
+	if (r == -ETIMEDOUT && timeout_ms == 0) {
+		return -EAGAIN;
+	}
+	if (r < 0) {
+		return r;
+	}
+	*out = cJSON_ParseWithLength(payload, len);
+	if (*out == NULL || !cJSON_IsObject(*out)) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		return -EPROTO;
+	}
 	return 0;
 }

@@ -58,4 +58,10 @@ int sb_link_call(struct link *ln, const char *op, cJSON *req, const int *fds,
 		 int nfds, int timeout_ms, struct sb_client_reply *rep,
 		 int *conn_err);
 
+/* Reads the next frame as a JSON object: an event, which has no id (a
+ * watch's own link reads nothing else). Returns 0 with *out (the caller's
+ * to delete), -EAGAIN (timeout_ms 0 and nothing there), -ETIMEDOUT,
+ * -ECONNRESET (the broker went away) or -EPROTO. */
+int sb_link_read_event(struct link *ln, int timeout_ms, cJSON **out);
+
 #endif

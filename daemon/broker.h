@@ -64,6 +64,9 @@
  * control, slot), or a page of op slots. */
 #define SBD_OUT_FDS 4
 
+/* Patterns one connection may watch (topic_watch). */
+#define SBD_MAX_WATCHES 16
+
 /* Slot segments one reply of op slots carries at most. */
 #define SBD_SLOTS_PAGE SBD_OUT_FDS
 
@@ -225,6 +228,12 @@ struct sbd_client {
 	 * (client.c explains the estimate). */
 	uint32_t fds_unread;
 	bool fds_wait;
+	/* topic_watch: the patterns whose topics' creation and removal this
+	 * client is told of, and whether events were dropped because it did
+	 * not read them (an "overflow" event then follows). */
+	char *watches[SBD_MAX_WATCHES];
+	uint32_t n_watches;
+	bool events_dropped;
 };
 
 struct sbd_broker {
@@ -270,6 +279,10 @@ void sbd_server_stop(struct sbd_broker *b);
 /* client.c */
 void sbd_client_accept(struct sbd_broker *b, int fd);
 void sbd_client_close(struct sbd_client *c, const char *why);
+/* Tells the clients that watch a pattern matching `name`, and may
+ * subscribe to it, that the topic was created (or removed). */
+void sbd_client_topic_event(struct sbd_broker *b, const char *name,
+			    bool created);
 void sbd_client_sweep(struct sbd_broker *b);
 uint32_t sbd_client_fds_bound(const struct sbd_broker *b);
 void sbd_client_drains_close(struct sbd_broker *b);
@@ -304,6 +317,9 @@ struct sbd_reply {
 	bool in_close;	  /* close every one of c->in_fds: the request was
 			   * refused before it knew how many it carries */
 	cJSON *result;	  /* ops.c's own: a handler's result, until msg */
+	/* topic_watch: the pattern (the client's own copy) whose existing
+	 * topics go out as events right after the reply. */
+	const char *list_watch;
 };
 /* Runs one request (a frame's payload) and fills *rep with its outcome. */
 void sbd_ops_run(struct sbd_client *c, const char *payload, size_t len,
@@ -340,6 +356,9 @@ void sbd_topic_unname(struct sbd_topic *t);
  * logged. The rules are the config's as it is now (a reload applies). */
 int sbd_topic_check_rule(const struct sbd_client *c, const char *topic,
 			 const char *what, struct sb_msg_error *err);
+/* The same check, quietly: whether the rule allows the client. */
+bool sbd_topic_rule_allows(const struct sbd_client *c, const char *topic,
+			   const char *what);
 const struct sb_config_topic *sbd_config_topic(const struct sbd_broker *b,
 					       const char *name);
 int sbd_topic_predeclare(struct sbd_broker *b);

@@ -26,6 +26,7 @@
 
 #include "daemon/log.h"
 #include "wire/fdpass.h"
+#include "wire/topic_name.h"
 
 static void update_events(struct sbd_client *c);
 
@@ -605,6 +606,155 @@ static int send_msg(struct sbd_client *c, cJSON *msg, const int *fds, int nfds)
 	return 0;
 }
 
+/* ---- topic events (topic_watch) ------------------------------------ */
+
+/*
+ * Whether an event may be queued now: a watcher that lets events pile up
+ * must not be closed for it nor crowd out its replies, so past half of
+ * either bound on unread replies events are dropped instead, and an
+ * "overflow" event follows once it has read them all (the sweep sends it).
+ */
+static bool event_room(const struct sbd_client *c)
+{
+	const struct sb_config_limits *lim = &c->broker->cfg.limits;
+
+	return c->out_bytes < lim->max_pending_bytes / 2 &&
+	       c->out_frames < lim->max_requests_in_flight / 2;
+}
+
+/* Queues {"event": EVENT[, "topic": TOPIC]}, a frame with no id. */
+static void send_event(struct sbd_client *c, const char *event,
+		       const char *topic)
+{
+	cJSON *msg;
+
+	if (!event_room(c)) {
+		c->events_dropped = true;
+		return;
+	}
+	msg = cJSON_CreateObject();
+	if (msg == NULL ||
+	    cJSON_AddStringToObject(msg, "event", event) == NULL ||
+	    (topic != NULL &&
+	     cJSON_AddStringToObject(msg, "topic", topic) == NULL)) {
+		cJSON_Delete(msg);
+		c->events_dropped = true; /* out of memory: say so later */
+		return;
+	}
+	(void)send_msg(c, msg, NULL, 0);
+}
+
+static bool watches(const struct sbd_client *c, const char *name)
+{
+	for (uint32_t i = 0; i < c->n_watches; i++) {
+		if (sb_topic_pattern_match(c->watches[i], name)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+void sbd_client_topic_event(struct sbd_broker *b, const char *name,
+			    bool created)
+{
+	struct sbd_client *c = b->clients;
+
+	while (c != NULL && !b->stopping) {
+		/* send_event() may close the client (a broken socket). */
+		struct sbd_client *next = c->next;
+
+		if (!c->closing && watches(c, name) &&
+		    sbd_topic_rule_allows(c, name, "subscribe")) {
+			send_event(c,
+				   created ? "topic_created" : "topic_deleted",
+				   name);
+		}
+		c = next;
+	}
+}
+
+/* The sweep's part: tells a watcher that dropped events, once it has read
+ * everything, to list the topics again. */
+static void send_overflow(struct sbd_client *c)
+{
+	if (c->events_dropped && c->out_head == NULL && !c->closing) {
+		c->events_dropped = false;
+		send_event(c, "overflow", NULL);
+	}
+}
+
+/* Sends one "topics" event with `names` (taken); NULL is out of memory. */
+static void send_topics(struct sbd_client *c, cJSON *names)
+{
+	cJSON *msg = cJSON_CreateObject();
+
+	if (names == NULL || msg == NULL ||
+	    cJSON_AddStringToObject(msg, "event", "topics") == NULL ||
+	    !cJSON_AddItemToObject(msg, "topics", names)) {
+		cJSON_Delete(names);
+		cJSON_Delete(msg);
+		c->events_dropped = true;
+		return;
+	}
+	if (!event_room(c)) {
+		cJSON_Delete(msg);
+		c->events_dropped = true;
+		return;
+	}
+	(void)send_msg(c, msg, NULL, 0);
+}
+
+/*
+ * After a topic_watch reply: the topics that already match `pattern` and
+ * that the client may subscribe to, as "topics" events of a quarter
+ * frame each, then one "topics" event with an empty list to say the
+ * listing is complete.
+ */
+static void send_existing(struct sbd_client *c, const char *pattern)
+{
+	/* A quarter frame of names each, so that a frame holds them with
+	 * room to spare (a name is at most 200 bytes, max_frame 1 KiB). */
+	size_t batch = c->broker->cfg.limits.max_frame / 4;
+	cJSON *names = cJSON_CreateArray();
+	size_t bytes = 0;
+
+	for (struct sbd_topic *t = c->broker->topics; t != NULL && !c->closed;
+	     t = t->next) {
+		if (!sb_topic_pattern_match(pattern, t->name) ||
+		    !sbd_topic_rule_allows(c, t->name, "subscribe")) {
+			continue;
+		}
+		if (names != NULL &&
+		    !cJSON_AddItemToArray(names, cJSON_CreateString(t->name))) {
+			cJSON_Delete(names);
+			names = NULL;
+		}
+		bytes += strlen(t->name) + 3;
+		if (bytes >= batch) {
+			send_topics(c, names);
+			names = cJSON_CreateArray();
+			bytes = 0;
+		}
+	}
+	if (bytes > 0) {
+		send_topics(c, names);
+		names = cJSON_CreateArray();
+	}
+	if (!c->closed) {
+		send_topics(c, names); /* empty: the listing is complete */
+	} else {
+		cJSON_Delete(names);
+	}
+}
+
+static void free_watches(struct sbd_client *c)
+{
+	for (uint32_t i = 0; i < c->n_watches; i++) {
+		free(c->watches[i]);
+	}
+	c->n_watches = 0;
+}
+
 static void close_after_flush(struct sbd_client *c)
 {
 	c->closing = true;
@@ -688,6 +838,9 @@ static void answer(struct sbd_client *c, const char *payload, size_t len)
 	settle_in_fds(c, &rep);
 	if (!rep.no_reply) {
 		send_reply(c, &rep);
+	}
+	if (rep.list_watch != NULL && !c->closed) {
+		send_existing(c, rep.list_watch);
 	}
 	if (rep.close_after && !c->closed) {
 		close_after_flush(c);
@@ -866,6 +1019,7 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 	}
 	free(c->held);
 	c->held = NULL;
+	free_watches(c);
 	sb_frame_decoder_fini(&c->dec);
 	if (c->prev != NULL) {
 		c->prev->next = c->next;
@@ -938,6 +1092,12 @@ void sbd_client_sweep(struct sbd_broker *b)
 			c->fds_wait = false;
 			update_events(c);
 		}
+	}
+	for (c = b->clients; c != NULL;) {
+		struct sbd_client *next = c->next;
+
+		send_overflow(c);
+		c = next;
 	}
 	c = b->clients;
 

@@ -309,6 +309,43 @@ static int op_topic_list(struct sbd_client *c, const cJSON *req,
 	return rep->result != NULL ? 0 : oom(err);
 }
 
+/*
+ * Adds a pattern whose topics' creation and removal the client is told of
+ * from now on (events: docs/protocol.md). The topics that match already
+ * follow the reply as "topics" events (client.c), in the same turn of the
+ * loop, so that none can be created or removed between them unseen.
+ */
+static int op_topic_watch(struct sbd_client *c, const cJSON *req,
+			  struct sbd_reply *rep, struct sb_msg_error *err)
+{
+	char why[128], got[QUOTE_MAX];
+	const char *pattern;
+	char *copy;
+
+	if (sb_msg_get_string(req, "pattern", &pattern, err) < 0) {
+		return -EINVAL;
+	}
+	if (sb_topic_pattern_check(pattern, why, sizeof(why)) < 0) {
+		return sb_msg_errorf(err, -EINVAL, "field \"pattern\": %s %s",
+				     quote(pattern, got), why);
+	}
+	if (c->n_watches == SBD_MAX_WATCHES) {
+		return sb_msg_errorf(err, -ENOSPC,
+				     "a connection watches %d patterns at "
+				     "most",
+				     SBD_MAX_WATCHES);
+	}
+	copy = strdup(pattern);
+	rep->result = result_with("pattern", cJSON_CreateString(pattern));
+	if (copy == NULL || rep->result == NULL) {
+		free(copy);
+		return oom(err);
+	}
+	c->watches[c->n_watches++] = copy;
+	rep->list_watch = copy;
+	return 0;
+}
+
 static int op_topic_stat(struct sbd_client *c, const cJSON *req,
 			 struct sbd_reply *rep, struct sb_msg_error *err)
 {
@@ -749,6 +786,7 @@ static const char *const F_ADOPT[] = {
     ENVELOPE,	   "topic",	 "access",   "mode", "overflow", "capacity",
     "max_message", "persistent", "explicit", "fds",  "slot",	 NULL};
 static const char *const F_SLOTS[] = {ENVELOPE, "handle", "from", NULL};
+static const char *const F_WATCH[] = {ENVELOPE, "pattern", NULL};
 
 /*
  * Only close may come as a notice: its reply carries nothing a client needs
@@ -762,6 +800,7 @@ static const struct op OPS[] = {
     {"topic_delete", op_topic_delete, F_TOPIC, false},
     {"topic_list", op_topic_list, F_NONE, false},
     {"topic_stat", op_topic_stat, F_TOPIC, false},
+    {"topic_watch", op_topic_watch, F_WATCH, false},
     {"pub_open", op_pub_open, F_TOPIC, false},
     {"sub_open", op_sub_open, F_SUB, false},
     {"close", op_close, F_CLOSE, true},

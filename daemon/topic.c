@@ -62,8 +62,8 @@ static const struct sb_config_access *topic_access(const struct sbd_broker *b,
 	return t != NULL ? &t->access : &b->cfg.topic_defaults.access;
 }
 
-int sbd_topic_check_rule(const struct sbd_client *c, const char *topic,
-			 const char *what, struct sb_msg_error *err)
+bool sbd_topic_rule_allows(const struct sbd_client *c, const char *topic,
+			   const char *what)
 {
 	const struct sb_config_access *a = topic_access(c->broker, topic);
 	const struct sb_config_rule *rule =
@@ -71,8 +71,14 @@ int sbd_topic_check_rule(const struct sbd_client *c, const char *topic,
 	    : strcmp(what, "subscribe") == 0 ? &a->subscribe
 					     : &a->admin;
 
-	if (sb_config_rule_allows(rule, c->cred.uid, c->cred.gids,
-				  c->cred.n_gids)) {
+	return sb_config_rule_allows(rule, c->cred.uid, c->cred.gids,
+				     c->cred.n_gids);
+}
+
+int sbd_topic_check_rule(const struct sbd_client *c, const char *topic,
+			 const char *what, struct sb_msg_error *err)
+{
+	if (sbd_topic_rule_allows(c, topic, what)) {
 		return 0;
 	}
 	sbd_info("client %" PRIu32 " (uid %lu): %s on topic \"%s\" refused",
@@ -409,6 +415,7 @@ static void enter_registry(struct sbd_broker *b, struct sbd_topic *t,
 	b->topics = t;
 	b->n_topics++;
 	b->ring_bytes += t->geo.capacity;
+	sbd_client_topic_event(b, t->name, true);
 }
 
 int sbd_topic_create(struct sbd_broker *b, const char *name,
@@ -466,6 +473,7 @@ void sbd_topic_unname(struct sbd_topic *t)
 		t->lingering = false;
 	}
 	sbd_info("topic \"%s\" removed", t->name);
+	sbd_client_topic_event(t->broker, t->name, false);
 	/* Its last state goes to the file, which it lets go of: a topic of
 	 * the same name created next loads it from there. */
 	sbd_persist_close(t);

@@ -41,7 +41,8 @@
 	X(restart)                                                             \
 	X(adopt)                                                               \
 	X(tamper)                                                              \
-	X(stats)
+	X(stats)                                                               \
+	X(watch)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)

@@ -242,6 +242,52 @@ SHMBUS_API ssize_t shmbus_receive_info(shmbus_sub *sub, void *buf, size_t cap,
 SHMBUS_API int shmbus_peek_info(shmbus_sub *sub, const void **data, size_t *len,
 				struct shmbus_msg_info *info, int timeout_ms);
 
+/*
+ * Watching topics: the topics whose names match `pattern` (levels split on
+ * '/': "*" matches any one level, a last ">" one level or more, as in NATS;
+ * MQTT's "+" and "#" mean the same; a plain name matches itself), as they
+ * are created and removed, restricted to those this process may subscribe
+ * to. A watch has its own connection to the broker. shmbus_watch_next()
+ * first reports every topic that matches already (SHMBUS_WATCH_CREATED
+ * each), then SHMBUS_WATCH_LISTED once, then each creation and removal as
+ * it happens. A topic created while the watch opens may be reported twice:
+ * treat events as idempotent. SHMBUS_WATCH_OVERFLOW says the broker dropped
+ * events because they were not read in time: close the watch and open it
+ * again to learn the current set.
+ */
+typedef struct shmbus_watch shmbus_watch;
+
+enum {
+	SHMBUS_WATCH_CREATED = 1,  /* a matching topic exists (now) */
+	SHMBUS_WATCH_DELETED = 2,  /* a matching topic was removed */
+	SHMBUS_WATCH_LISTED = 3,   /* the topics that existed are all told */
+	SHMBUS_WATCH_OVERFLOW = 4, /* events were lost: open the watch again */
+};
+
+/* Opens a watch. Returns 0 and sets *w, or -EINVAL (a bad pattern),
+ * -ENOTSUP (a broker without topic_watch), -ENOSPC, or a connection
+ * error as for shmbus_connect(). */
+SHMBUS_API int shmbus_watch_open(shmbus *bus, const char *pattern,
+				 shmbus_watch **w);
+
+/*
+ * The next event: its kind in *event and the topic's name in `topic`
+ * (`cap` bytes; SHMBUS_TOPIC_MAX + 1 always suffice; "" for LISTED and
+ * OVERFLOW). Returns 0, -EAGAIN (none and timeout_ms is 0), -ETIMEDOUT,
+ * -EMSGSIZE (`cap` too small; the event stays), -ECONNRESET (the broker
+ * went away: open the watch again once it is back), -EPROTO.
+ */
+SHMBUS_API int shmbus_watch_next(shmbus_watch *w, int *event, char *topic,
+				 size_t cap, int timeout_ms);
+
+/* A descriptor that polls readable when events arrive, for poll or an event
+ * loop: call shmbus_watch_next() with timeout 0 until -EAGAIN before
+ * polling it (events already read are not signalled). Owned by `w`. */
+SHMBUS_API int shmbus_watch_fd(const shmbus_watch *w);
+
+/* Closes the watch's connection and frees it. Returns 0 or -EINVAL. */
+SHMBUS_API int shmbus_watch_close(shmbus_watch *w);
+
 /* How many messages this subscriber missed: overwritten before it read
  * them (overwrite policy), or damaged in a checksummed topic and skipped
  * with -EBADMSG. */
