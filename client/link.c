@@ -584,8 +584,13 @@ int sb_link_open(const char *path, const char *name, int stop_fd,
 	return 0;
 }
 
+/* Bound on the rest of a frame that has begun to arrive, for a read that
+ * would not wait: the broker writes whole frames. */
+#define FRAME_REST_MS 1000
+
 int sb_link_read_event(struct link *ln, int timeout_ms, cJSON **out)
 {
+	struct pollfd pfd = {.fd = ln->fd, .events = POLLIN};
 	struct sb_client_reply rep;
 	struct timespec dl;
 	const char *payload;
@@ -593,14 +598,19 @@ int sb_link_read_event(struct link *ln, int timeout_ms, cJSON **out)
 	int extra = 0;
 	int r;
 
+	if (timeout_ms == 0) {
+		/* Nothing buffered and nothing readable: nothing to take.
+		 * Else a frame is there or coming, and is read whole. */
+		if (ln->inlen == 0 && poll(&pfd, 1, 0) == 0) {
+			return -EAGAIN;
+		}
+		timeout_ms = FRAME_REST_MS;
+	}
 	sb_client_reply_init(&rep);
 	r = next_frame(ln, sb_deadline_init(timeout_ms, &dl), &rep, &extra,
 		       &payload, &len);
 	/* Events carry no descriptors: any that came are closed. */
 	sb_client_reply_fini(&rep);
-	if (r == -ETIMEDOUT && timeout_ms == 0) {
-		return -EAGAIN;
-	}
 	if (r < 0) {
 		return r;
 	}

@@ -13,22 +13,31 @@
 #include <unistd.h>
 
 #include "tools/cli.h"
+#include "tools/subset.h"
+#include "wire/topic_name.h"
 
 /* First receive buffer; it grows to the largest message seen. */
 #define SUB_BUF_START (64u << 10)
 
 const char sb_cli_sub_usage[] =
-    "usage: shmbus sub [options] TOPIC\n"
-    "       shmbus sub [options] -t TOPIC\n"
+    "usage: shmbus sub [options] TOPIC|PATTERN...\n"
+    "       shmbus sub [options] -t TOPIC|PATTERN [-t ...]\n"
     "\n"
-    "Prints the messages published to TOPIC, one a line: text as it is,\n"
+    "Prints the messages published to each TOPIC, and to every topic a "
+    "PATTERN\n"
+    "matches, now or when it appears later: levels split on '/', \"*\" "
+    "any one\n"
+    "level, a last \">\" one level or more (MQTT's \"+\" and \"#\" "
+    "too), e.g.\n"
+    "'sensors/>'. One message a line: text as it is,\n"
     "anything else (invalid UTF-8, control characters) escaped C-style "
     "as \\n,\n"
     "\\t, \\\\ and \\xHH. Messages lost because the topic overwrote them "
     "before they\n"
     "were read are reported on stderr: \"shmbus: lost N messages\".\n"
     "\n"
-    "  -t, --topic TOPIC     the topic, instead of the argument\n"
+    "  -t, --topic TOPIC     a topic or pattern (may be given more than "
+    "once)\n"
     "  -C, --count N         exit after N messages\n"
     "  -W, --timeout TIME    stop after TIME in all (250ms, 2s, 1m; a "
     "bare\n"
@@ -75,12 +84,11 @@ const char sb_cli_sub_usage[] =
     "others.\n";
 
 struct sub_ctx {
-	const char *topic;
-	shmbus_sub *sub;
+	struct sb_cli_subset set;
 	struct sb_cli_out out;
+	bool many;	/* more than one topic possible: name it when lost */
 	uint64_t count; /* 0: no limit */
 	uint64_t received;
-	uint64_t lost; /* as last reported */
 	char *buf;
 	size_t cap;
 };
@@ -94,30 +102,33 @@ static double now_s(void)
 }
 
 /* Says how many messages were lost since the last report, if any. */
-static void report_lost(struct sub_ctx *ctx)
+static void report_lost(const struct sub_ctx *ctx, struct sb_cli_sub *e)
 {
-	uint64_t lost = shmbus_sub_lost(ctx->sub);
+	uint64_t lost = shmbus_sub_lost(e->sub);
 
-	if (lost > ctx->lost) {
+	if (lost > e->lost) {
 		fflush(stdout);
-		fprintf(stderr, "shmbus: lost %llu message%s\n",
-			(unsigned long long)(lost - ctx->lost),
-			lost - ctx->lost == 1 ? "" : "s");
-		ctx->lost = lost;
+		fprintf(stderr, "shmbus: lost %llu message%s%s%s%s\n",
+			(unsigned long long)(lost - e->lost),
+			lost - e->lost == 1 ? "" : "s",
+			ctx->many ? " on topic \"" : "",
+			ctx->many ? e->topic : "", ctx->many ? "\"" : "");
+		e->lost = lost;
 	}
 }
 
 /*
- * Takes the next message into ctx->buf, with its info. A message larger
- * than the buffer is read in place with a peek, the buffer grown to fit,
- * and the bytes copied before the release. Returns the length, or -EAGAIN
- * (none now), or another negative errno from the subscriber.
+ * Takes the next message of `sub` into ctx->buf, with its info. A message
+ * larger than the buffer is read in place with a peek, the buffer grown to
+ * fit, and the bytes copied before the release. Returns the length, or
+ * -EAGAIN (none now), or another negative errno from the subscriber.
  */
-static ssize_t next_message(struct sub_ctx *ctx, struct shmbus_msg_info *info)
+static ssize_t next_message(struct sub_ctx *ctx, shmbus_sub *sub,
+			    struct shmbus_msg_info *info)
 {
 	for (;;) {
 		ssize_t n =
-		    shmbus_receive_info(ctx->sub, ctx->buf, ctx->cap, info, 0);
+		    shmbus_receive_info(sub, ctx->buf, ctx->cap, info, 0);
 		const void *data;
 		size_t len;
 		char *grown;
@@ -126,14 +137,14 @@ static ssize_t next_message(struct sub_ctx *ctx, struct shmbus_msg_info *info)
 		if (n != -EMSGSIZE) {
 			return n;
 		}
-		r = shmbus_peek_info(ctx->sub, &data, &len, info, 0);
+		r = shmbus_peek_info(sub, &data, &len, info, 0);
 		if (r < 0) {
 			return r;
 		}
 		if (len > ctx->cap) {
 			grown = realloc(ctx->buf, len);
 			if (grown == NULL) {
-				shmbus_release(ctx->sub);
+				shmbus_release(sub);
 				return -ENOMEM;
 			}
 			ctx->buf = grown;
@@ -142,7 +153,7 @@ static ssize_t next_message(struct sub_ctx *ctx, struct shmbus_msg_info *info)
 		memcpy(ctx->buf, data, len);
 		/* -ESTALE: overwritten while we copied (overwrite policy);
 		 * the copy may be torn, so take the next one instead. */
-		r = shmbus_release(ctx->sub);
+		r = shmbus_release(sub);
 		if (r == 0) {
 			return (ssize_t)len;
 		}
@@ -153,29 +164,27 @@ static ssize_t next_message(struct sub_ctx *ctx, struct shmbus_msg_info *info)
 }
 
 /*
- * Receives and prints every message waiting, up to the count. Returns 0
- * (with *finished set once the count is reached) or the exit status after
- * reporting.
+ * Receives and prints every message waiting on `e`, up to the count.
+ * Returns 0 or the exit status after reporting.
  */
-static int drain(struct sub_ctx *ctx, bool *finished)
+static int drain_one(struct sub_ctx *ctx, struct sb_cli_sub *e)
 {
 	while (ctx->count == 0 || ctx->received < ctx->count) {
 		struct shmbus_msg_info info = {.size = sizeof(info)};
-		ssize_t n = next_message(ctx, &info);
-		struct sb_cli_msg m = {.topic = ctx->topic, .data = ctx->buf};
+		ssize_t n = next_message(ctx, e->sub, &info);
+		struct sb_cli_msg m = {.topic = e->topic, .data = ctx->buf};
 		int r;
 
 		if (n == -EAGAIN) {
 			return 0;
 		}
 		if (n < 0) {
-			return sb_cli_fail_errno("sub", ctx->topic, (int)n,
-						 NULL);
+			return sb_cli_fail_errno("sub", e->topic, (int)n, NULL);
 		}
 		clock_gettime(CLOCK_REALTIME, &m.received);
 		m.len = (size_t)n;
 		m.seq = info.seq;
-		report_lost(ctx);
+		report_lost(ctx, e);
 		r = sb_cli_write_message(stdout, &ctx->out, &m);
 		if (r < 0) {
 			return sb_cli_fail(SB_EXIT_ERROR, "sub",
@@ -184,28 +193,44 @@ static int drain(struct sub_ctx *ctx, bool *finished)
 		}
 		ctx->received++;
 	}
-	*finished = true;
 	return 0;
+}
+
+/* Takes the watches' events, then every message waiting, closing the
+ * subscribers of removed topics once drained. Returns 0 (with *finished
+ * set once the count is reached) or the exit status. */
+static int drain(struct sub_ctx *ctx, bool *finished)
+{
+	struct sb_cli_subset *set = &ctx->set;
+	int r = sb_cli_subset_events(set);
+
+	for (size_t i = 0; r == 0 && i < set->n; i++) {
+		r = drain_one(ctx, &set->subs[i]);
+	}
+	for (size_t i = set->n; r == 0 && i-- > 0;) {
+		if (set->subs[i].gone) {
+			sb_cli_subset_close_sub(set, &set->subs[i]);
+		}
+	}
+	*finished = ctx->count != 0 && ctx->received >= ctx->count;
+	return r;
 }
 
 /* Waits for messages and prints them until the count, the deadline (0:
  * none) or a signal on `sigfd`. Returns the exit status. */
 static int listen_loop(struct sub_ctx *ctx, int sigfd, double deadline)
 {
-	struct pollfd fds[2] = {
-	    {.fd = shmbus_sub_fd(ctx->sub), .events = POLLIN},
-	    {.fd = sigfd, .events = POLLIN},
-	};
+	struct pollfd *fds = NULL;
 
-	if (fds[0].fd < 0) {
-		return sb_cli_fail_errno("sub", ctx->topic, fds[0].fd, NULL);
-	}
 	for (;;) {
 		bool finished = false;
 		int r = drain(ctx, &finished);
+		size_t max = ctx->set.n + ctx->set.nwatches + 1, n;
 		int wait_ms = -1;
+		struct pollfd *grown;
 
 		if (r != 0 || finished) {
+			free(fds);
 			return r;
 		}
 		if (deadline > 0) {
@@ -216,15 +241,27 @@ static int listen_loop(struct sub_ctx *ctx, int sigfd, double deadline)
 			}
 			wait_ms = (int)(left * 1000) + 1;
 		}
-		r = poll(fds, 2, wait_ms);
+		grown = realloc(fds, max * sizeof(*fds));
+		if (grown == NULL) {
+			free(fds);
+			return sb_cli_fail(SB_EXIT_ERROR, "sub",
+					   "out of memory");
+		}
+		fds = grown;
+		fds[0] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+		n = 1 + sb_cli_subset_pollfds(&ctx->set, fds + 1, max - 1);
+		r = poll(fds, (nfds_t)n, wait_ms);
 		if (r < 0 && errno != EINTR) {
+			free(fds);
 			return sb_cli_fail(SB_EXIT_ERROR, "sub", "poll: %s",
 					   strerror(errno));
 		}
-		if (r > 0 && (fds[1].revents & POLLIN) != 0) {
+		if (r > 0 && (fds[0].revents & POLLIN) != 0) {
+			free(fds);
 			return SB_EXIT_OK; /* SIGINT or SIGTERM: stop */
 		}
 	}
+	free(fds);
 	if (ctx->count != 0) {
 		return sb_cli_fail(SB_EXIT_TIMEOUT, "sub",
 				   "timed out with %llu of %llu messages",
@@ -236,7 +273,8 @@ static int listen_loop(struct sub_ctx *ctx, int sigfd, double deadline)
 
 /* What the options said. */
 struct sub_opts {
-	const char *topic; /* -t */
+	const char **topics; /* -t and the arguments: names and patterns */
+	size_t ntopics;
 	int start;
 	double timeout_s;
 	uint64_t count;
@@ -267,13 +305,26 @@ static int parse_from(const char *text, int *start)
 	return 0;
 }
 
+/* Appends a topic or pattern given by -t or as an argument. */
+static int add_topic(struct sub_opts *o, const char *topic)
+{
+	const char **grown =
+	    realloc(o->topics, (o->ntopics + 1) * sizeof(*grown));
+
+	if (grown == NULL) {
+		return sb_cli_fail(SB_EXIT_ERROR, "sub", "out of memory");
+	}
+	o->topics = grown;
+	o->topics[o->ntopics++] = topic;
+	return 0;
+}
+
 /* Handles one option (not the common ones). Returns 0 or the exit status. */
 static int sub_option(struct sub_opts *o, int c)
 {
 	switch (c) {
 	case 't':
-		o->topic = optarg;
-		return 0;
+		return add_topic(o, optarg);
 	case 'C':
 		return sb_cli_parse_u64("sub", "--count", optarg, 1, UINT64_MAX,
 					&o->count);
@@ -393,37 +444,61 @@ static int output_style(const struct sub_opts *o, struct sb_cli_out *out)
 }
 
 /* The topic: -t, or the one argument left. */
-static int sub_topic(struct sub_opts *o, int argc, char **argv)
+/* The topics and patterns: -t, then the arguments; each checked. */
+static int sub_topics(struct sub_opts *o, int argc, char **argv)
 {
-	if (o->topic == NULL) {
-		return sb_cli_one_topic("sub", argc, argv, &o->topic);
+	char why[128];
+	int status = 0;
+
+	for (int i = optind; status == 0 && i < argc; i++) {
+		status = add_topic(o, argv[i]);
 	}
-	if (optind < argc) {
+	if (status == 0 && o->ntopics == 0) {
 		return sb_cli_fail(SB_EXIT_USAGE, "sub",
-				   "one TOPIC only (given with -t and as an "
-				   "argument)");
+				   "no TOPIC given (try 'shmbus sub --help')");
 	}
-	return sb_cli_check_topic("sub", o->topic);
+	for (size_t i = 0; status == 0 && i < o->ntopics; i++) {
+		const char *t = o->topics[i];
+
+		if (!sb_topic_is_pattern(t)) {
+			status = sb_cli_check_topic("sub", t);
+		} else if (sb_topic_pattern_check(t, why, sizeof(why)) < 0) {
+			status = sb_cli_fail(SB_EXIT_USAGE, "sub",
+					     "bad pattern \"%s\": %s", t, why);
+		}
+	}
+	return status;
 }
 
-/* Opens the subscriber and prints until done. Returns the exit status. */
-static int run_sub(struct sub_ctx *ctx, int start, double timeout_s)
+/* Subscribes to the named topics and watches the patterns. */
+static int open_all(struct sub_ctx *ctx, const struct sub_opts *o)
 {
-	double deadline = timeout_s > 0 ? now_s() + timeout_s : 0;
-	shmbus *bus = NULL;
+	int status = 0;
+
+	for (size_t i = 0; status == 0 && i < o->ntopics; i++) {
+		status =
+		    sb_topic_is_pattern(o->topics[i])
+			? sb_cli_subset_add_pattern(&ctx->set, o->topics[i])
+			: sb_cli_subset_add_topic(&ctx->set, o->topics[i]);
+	}
+	return status;
+}
+
+/* Opens the subscribers and prints until done. Returns the exit status. */
+static int run_sub(struct sub_ctx *ctx, const struct sub_opts *o)
+{
+	double deadline = o->timeout_s > 0 ? now_s() + o->timeout_s : 0;
 	int sigfd = sb_cli_stop_signals();
-	int status, r;
+	int status;
 
 	if (sigfd < 0) {
 		return sb_cli_fail(SB_EXIT_ERROR, "sub", "signalfd: %s",
 				   strerror(-sigfd));
 	}
-	status = sb_cli_connect("sub", &bus);
+	ctx->set.start = o->start;
+	status = sb_cli_connect("sub", &ctx->set.bus);
 	if (status == 0) {
-		r = shmbus_sub_open(bus, ctx->topic, start, &ctx->sub);
-		shmbus_close(bus); /* the sub keeps the connection it needs */
-		status =
-		    r < 0 ? sb_cli_fail_errno("sub", ctx->topic, r, NULL) : 0;
+		status = open_all(ctx, o);
 	}
 	if (status == 0) {
 		ctx->cap = SUB_BUF_START;
@@ -432,8 +507,8 @@ static int run_sub(struct sub_ctx *ctx, int start, double timeout_s)
 							"out of memory")
 					  : listen_loop(ctx, sigfd, deadline);
 		free(ctx->buf);
-		shmbus_sub_close(ctx->sub);
 	}
+	sb_cli_subset_fini(&ctx->set);
 	close(sigfd);
 	return status;
 }
@@ -444,17 +519,18 @@ int sb_cli_sub(int argc, char **argv)
 	struct sub_ctx ctx = {0};
 	int status = parse_sub(argc, argv, &o);
 
-	if (status >= 0) {
-		return status;
+	if (status < 0) {
+		status = sub_topics(&o, argc, argv);
+		if (status == 0) {
+			status = output_style(&o, &ctx.out);
+		}
+		if (status == 0) {
+			ctx.count = o.count;
+			ctx.many =
+			    o.ntopics > 1 || sb_topic_is_pattern(o.topics[0]);
+			status = run_sub(&ctx, &o);
+		}
 	}
-	status = sub_topic(&o, argc, argv);
-	if (status == 0) {
-		status = output_style(&o, &ctx.out);
-	}
-	if (status != 0) {
-		return status;
-	}
-	ctx.topic = o.topic;
-	ctx.count = o.count;
-	return run_sub(&ctx, o.start, o.timeout_s);
+	free(o.topics);
+	return status;
 }
