@@ -20,6 +20,7 @@ const struct bench_tr_ops *const bench_tr_table[] = {
     &bench_tr_shmbus_zerocopy,
     &bench_tr_shmbus_batch,
     &bench_tr_shmbus_checksum,
+    &bench_tr_shmbus_metadata,
     /* The ring alone, labelled internal: what the library adds. */
     &bench_tr_ring_spin,
     &bench_tr_ring_block,

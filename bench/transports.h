@@ -108,6 +108,7 @@ extern const struct bench_tr_ops bench_tr_shmbus_wait;	   /* tr_shmbus.c */
 extern const struct bench_tr_ops bench_tr_shmbus_zerocopy; /* tr_shmbus.c */
 extern const struct bench_tr_ops bench_tr_shmbus_batch;	   /* tr_shmbus.c */
 extern const struct bench_tr_ops bench_tr_shmbus_checksum; /* tr_shmbus.c */
+extern const struct bench_tr_ops bench_tr_shmbus_metadata; /* tr_shmbus.c */
 
 extern const struct bench_tr_ops *const bench_tr_table[];
 extern const size_t bench_tr_table_len;

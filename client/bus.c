@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "client/bus_internal.h"
+#include "client/metadata.h"
 #include "client/slots.h"
 #include "client/topic_open.h"
 #include "sys/barrier.h"
@@ -66,6 +67,10 @@ struct shmbus_pub {
 	 * touches `claim`. */
 	_Atomic pid_t claim_tid;
 	struct sb_ring_claim claim;
+	/* A topic with metadata: each message goes out after it, with this
+	 * id (the connection's when the pub was opened). */
+	bool meta;
+	uint64_t publisher;
 };
 
 struct shmbus_sub {
@@ -78,6 +83,10 @@ struct shmbus_sub {
 	/* A queue consumer's view of the other consumers' slots (their
 	 * claims); slots.map.slots is NULL for a broadcast subscriber. */
 	struct sb_slots slots;
+	/* A topic with metadata: stripped from each message, the last one's
+	 * kept for shmbus_receive_info(). */
+	bool meta;
+	struct sb_meta last_meta;
 
 	/* The pollable descriptor and its watcher (shmbus_sub_fd()). */
 	int efd; /* -1 until the first shmbus_sub_fd() */
@@ -140,7 +149,9 @@ static int add_config(cJSON *req, const struct shmbus_topic_config *cfg)
 	     cJSON_AddStringToObject(
 		 req, "overflow", sb_overflow_name(cfg->overflow)) == NULL) ||
 	    (cfg->persistent != 0 &&
-	     cJSON_AddTrueToObject(req, "persistent") == NULL)) {
+	     cJSON_AddTrueToObject(req, "persistent") == NULL) ||
+	    (cfg->metadata != 0 &&
+	     cJSON_AddTrueToObject(req, "metadata") == NULL)) {
 		return -ENOMEM;
 	}
 	return 0;
@@ -222,6 +233,8 @@ int shmbus_pub_open(shmbus *bus, const char *topic, shmbus_pub **out)
 	pub->bus = bus;
 	pub->m = g.m;
 	atomic_init(&pub->claim_tid, 0);
+	pub->meta = (pub->ring.flags & SB_RING_FLAG_METADATA) != 0;
+	pub->publisher = sb_client_id(bus);
 	sb_client_register_topic(bus, &pub->reg, topic, 0, &g, &pub->ring,
 				 NULL);
 	/* Now, while the broker is surely there: a publisher whose broker
@@ -250,16 +263,21 @@ static int holds_claim(shmbus_pub *pub)
 	return holder != 0 && holder == self_tid();
 }
 
-/* shmbus_publish() while some thread holds a claim: refused on the
- * holder's thread, which would wait for the writer lock it holds itself.
- * Out of line, so that the common path makes no call before the ring's. */
-__attribute__((noinline)) static int publish_while_claimed(shmbus_pub *pub,
-							   const void *data,
-							   uint32_t len,
-							   int timeout_ms)
+/* shmbus_publish() while some thread holds a claim (refused on the
+ * holder's thread, which would wait for the writer lock it holds itself),
+ * or on a topic with metadata. Out of line, so that the common path makes
+ * no call before the ring's. */
+__attribute__((noinline)) static int publish_out_of_line(shmbus_pub *pub,
+							 const void *data,
+							 uint32_t len,
+							 int timeout_ms)
 {
 	if (holds_claim(pub)) {
 		return -EBUSY;
+	}
+	if (pub->meta) {
+		return sb_meta_publish(&pub->ring, pub->publisher, data, len,
+				       timeout_ms);
 	}
 	return sb_ring_publish(&pub->ring, data, len, timeout_ms);
 }
@@ -281,11 +299,39 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len,
 	if (len > UINT32_MAX) {
 		return -EMSGSIZE;
 	}
-	if (claimed(pub)) {
-		return publish_while_claimed(pub, data, (uint32_t)len,
-					     timeout_ms);
+	if (claimed(pub) || pub->meta) {
+		return publish_out_of_line(pub, data, (uint32_t)len,
+					   timeout_ms);
 	}
 	return sb_ring_publish(&pub->ring, data, (uint32_t)len, timeout_ms);
+}
+
+/* A batch on a topic with metadata: checked whole first, then published
+ * one message at a time (each with its own publish time). */
+static ssize_t publish_batch_meta(shmbus_pub *pub, const struct iovec *msgs,
+				  size_t n, int timeout_ms)
+{
+	if (msgs == NULL && n != 0) {
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i].iov_base == NULL && msgs[i].iov_len != 0) {
+			return -EINVAL;
+		}
+		if (msgs[i].iov_len > sb_meta_max_payload(&pub->ring)) {
+			return -EMSGSIZE;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		int r = sb_meta_publish(&pub->ring, pub->publisher,
+					msgs[i].iov_base,
+					(uint32_t)msgs[i].iov_len, timeout_ms);
+
+		if (r < 0) {
+			return i > 0 ? (ssize_t)i : r;
+		}
+	}
+	return (ssize_t)n;
 }
 
 ssize_t shmbus_publish_batch(shmbus_pub *pub, const struct iovec *msgs,
@@ -296,6 +342,9 @@ ssize_t shmbus_publish_batch(shmbus_pub *pub, const struct iovec *msgs,
 	}
 	if (holds_claim(pub)) {
 		return -EBUSY;
+	}
+	if (pub->meta) {
+		return publish_batch_meta(pub, msgs, n, timeout_ms);
 	}
 	return sb_ring_publish_batch(&pub->ring, msgs, n, timeout_ms);
 }
@@ -312,18 +361,22 @@ ssize_t shmbus_publish_batch(shmbus_pub *pub, const struct iovec *msgs,
  */
 int shmbus_claim(shmbus_pub *pub, size_t len, void **buf, int timeout_ms)
 {
+	uint32_t extra;
 	int r;
 
 	if (pub == NULL || buf == NULL || timeout_ms < -1) {
 		return -EINVAL;
 	}
-	if (len > UINT32_MAX) {
+	extra = pub->meta ? SB_RING_METADATA_BYTES : 0;
+	if (len > UINT32_MAX - extra ||
+	    (pub->meta && len > sb_meta_max_payload(&pub->ring))) {
 		return -EMSGSIZE;
 	}
 	if (claimed(pub)) {
 		return -EBUSY;
 	}
-	r = sb_ring_claim(&pub->ring, (uint32_t)len, &pub->claim, timeout_ms);
+	r = sb_ring_claim(&pub->ring, (uint32_t)len + extra, &pub->claim,
+			  timeout_ms);
 	if (r < 0) {
 		return r;
 	}
@@ -331,7 +384,7 @@ int shmbus_claim(shmbus_pub *pub, size_t len, void **buf, int timeout_ms)
 	 * orders it against the next holder's. */
 	atomic_store_explicit(&pub->claim_tid, self_tid(),
 			      memory_order_relaxed);
-	*buf = pub->claim.data;
+	*buf = (char *)pub->claim.data + extra;
 	return 0;
 }
 
@@ -343,12 +396,20 @@ int shmbus_commit(shmbus_pub *pub)
 	/* Cleared while this thread is still the ring's writer: the next
 	 * holder sets it only after our commit lets go of the ring. */
 	atomic_store_explicit(&pub->claim_tid, 0, memory_order_relaxed);
+	if (pub->meta) {
+		/* Stamped now: the publish time is the commit's. */
+		sb_meta_stamp(pub->claim.data, pub->publisher);
+	}
 	return sb_ring_commit(&pub->ring, &pub->claim);
 }
 
 size_t shmbus_pub_max_message(const shmbus_pub *pub)
 {
-	return pub != NULL ? pub->ring.max_message : 0;
+	if (pub == NULL) {
+		return 0;
+	}
+	return pub->meta ? sb_meta_max_payload(&pub->ring)
+			 : pub->ring.max_message;
 }
 
 int shmbus_pub_close(shmbus_pub *pub)
@@ -425,6 +486,7 @@ int shmbus_sub_open(shmbus *bus, const char *topic, int start, shmbus_sub **out)
 	sub->m = g.m;
 	sub->slot = g.slot;
 	sub->efd = -1;
+	sub->meta = (sub->ring.flags & SB_RING_FLAG_METADATA) != 0;
 	sb_client_register_topic(bus, &sub->reg, topic, 1, &g, &sub->ring,
 				 &sub->rd);
 	if (sub->slots.map.slots != NULL) {
@@ -466,7 +528,9 @@ ssize_t shmbus_receive(shmbus_sub *sub, void *buf, size_t cap, int timeout_ms)
 	if (sub == NULL) {
 		return -EINVAL;
 	}
-	r = sb_ring_receive(&sub->rd, buf, cap, timeout_ms);
+	r = sub->meta ? sb_meta_receive(&sub->rd, buf, cap, &sub->last_meta,
+					timeout_ms)
+		      : sb_ring_receive(&sub->rd, buf, cap, timeout_ms);
 	if (r == -EAGAIN || r == -ETIMEDOUT) {
 		found_empty(sub);
 	}
@@ -481,12 +545,17 @@ int shmbus_peek(shmbus_sub *sub, const void **data, size_t *len, int timeout_ms)
 	if (sub == NULL || data == NULL || len == NULL) {
 		return -EINVAL;
 	}
-	r = sb_ring_peek(&sub->rd, data, &n, timeout_ms);
+	if (sub->meta) {
+		r = sb_meta_peek(&sub->rd, data, len, &sub->last_meta,
+				 timeout_ms);
+	} else {
+		r = sb_ring_peek(&sub->rd, data, &n, timeout_ms);
+		if (r == 0) {
+			*len = n;
+		}
+	}
 	if (r == -EAGAIN || r == -ETIMEDOUT) {
 		found_empty(sub);
-	}
-	if (r == 0) {
-		*len = n;
 	}
 	return r;
 }
@@ -507,9 +576,19 @@ static int info_usable(const struct shmbus_msg_info *info)
 		   offsetof(struct shmbus_msg_info, seq) + sizeof(info->seq);
 }
 
+/* Whether `info` has room for `field` (a later field of the struct). */
+#define INFO_HAS(info, field)                                                  \
+	((info)->size >=                                                       \
+	 offsetof(struct shmbus_msg_info, field) + sizeof((info)->field))
+
 static void info_fill(const shmbus_sub *sub, struct shmbus_msg_info *info)
 {
 	info->seq = sb_ring_reader_seq(&sub->rd);
+	if (INFO_HAS(info, publisher)) {
+		info->flags = sub->meta ? SHMBUS_MSG_METADATA : 0;
+		info->publish_time_ns = sub->meta ? sub->last_meta.time_ns : 0;
+		info->publisher = sub->meta ? sub->last_meta.publisher : 0;
+	}
 }
 
 ssize_t shmbus_receive_info(shmbus_sub *sub, void *buf, size_t cap,

@@ -84,6 +84,10 @@ const cJSON *sb_client_hello(const shmbus *bus);
  * reference is dropped. For publishers and subscribers. */
 void sb_client_ref(shmbus *bus);
 
+/* The broker's id of this connection now (hello's "client"); a message's
+ * metadata carries its publisher's. */
+uint32_t sb_client_id(shmbus *bus);
+
 /* Drops a reference; the last one closes the socket and frees `bus`. */
 void sb_client_unref(shmbus *bus);
 

@@ -21,6 +21,16 @@ const cJSON *sb_client_hello(const shmbus *bus)
 	return bus != NULL ? bus->hello : NULL;
 }
 
+uint32_t sb_client_id(shmbus *bus)
+{
+	uint32_t id;
+
+	pthread_mutex_lock(&bus->lock);
+	id = bus->client_id;
+	pthread_mutex_unlock(&bus->lock);
+	return id;
+}
+
 void sb_client_ref(shmbus *bus)
 {
 	/* relaxed: taking a reference needs no ordering; the caller already

@@ -847,12 +847,12 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 {
 	static const char *const known_default[] = {
 	    "capacity", "max_message",	"mode",	    "overflow", "linger_ms",
-	    "access",	"max_stall_ms", "checksum", NULL,
+	    "access",	"max_stall_ms", "checksum", "metadata", NULL,
 	};
 	static const char *const known_topic[] = {
 	    "name",	    "capacity",	 "max_message", "mode",
 	    "overflow",	    "linger_ms", "persistent",	"access",
-	    "max_stall_ms", "checksum",	 NULL,
+	    "max_stall_ms", "checksum",	 "metadata",	NULL,
 	};
 	char fpath[PATH_LEN], got[64], why[160];
 	const cJSON *name;
@@ -904,6 +904,7 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 	    (r = get_u32(c, obj, path, "max_stall_ms", 0,
 			 SB_CONFIG_MAX_STALL_MS_MAX, &t->max_stall_ms)) < 0 ||
 	    (r = get_checksum(c, obj, path, &t->checksum)) < 0 ||
+	    (r = get_bool(c, obj, path, "metadata", &t->metadata)) < 0 ||
 	    (r = parse_access(c, obj, path, &t->access)) < 0) {
 		return r;
 	}

@@ -76,6 +76,8 @@ struct sb_config_topic {
 	 * it had messages to read (broadcast, block or reject); 0: never. */
 	uint32_t max_stall_ms;
 	enum sb_config_checksum checksum;
+	/* Each message carries its publish time and publisher's id. */
+	bool metadata;
 	struct sb_config_access access;
 };
 

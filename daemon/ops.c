@@ -226,6 +226,8 @@ static int create_settings(struct sbd_broker *b, const cJSON *req,
 		0 ||
 	    sb_msg_get_bool_opt(req, "persistent", false, &s->persistent, err) <
 		0 ||
+	    sb_msg_get_bool_opt(req, "metadata", d->metadata, &s->metadata,
+				err) < 0 ||
 	    sb_msg_get_int_opt(req, "linger_ms", 0, SB_CONFIG_LINGER_MS_MAX,
 			       d->linger_ms, &linger, err) < 0 ||
 	    sb_msg_get_int_opt(req, "max_stall_ms", 0,
@@ -775,8 +777,9 @@ static int op_ping(struct sbd_client *c, const cJSON *req,
 
 static const char *const F_HELLO[] = {ENVELOPE, "version", "name", NULL};
 static const char *const F_CREATE[] = {
-    ENVELOPE,	"topic",      "capacity",  "max_message",  "mode",
-    "overflow", "persistent", "linger_ms", "max_stall_ms", NULL};
+    ENVELOPE,	    "topic",	"capacity",   "max_message",
+    "mode",	    "overflow", "persistent", "linger_ms",
+    "max_stall_ms", "metadata", NULL};
 static const char *const F_TOPIC[] = {ENVELOPE, "topic", NULL};
 static const char *const F_NONE[] = {ENVELOPE, NULL};
 static const char *const F_SUB[] = {ENVELOPE, "topic", "start", NULL};

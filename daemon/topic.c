@@ -120,6 +120,15 @@ static bool verify_ring(struct sbd_topic *t)
 			 t->name, v.bad_pos, v.dropped, v.dropped_bytes,
 			 v.kept);
 	}
+	if (((t->ring.flags ^ t->geo.flags) & SB_RING_FLAG_METADATA) != 0) {
+		sbd_warn("topic \"%s\": the persisted ring keeps messages %s "
+			 "metadata, as it was formatted; delete the file to "
+			 "change that",
+			 t->name,
+			 (t->ring.flags & SB_RING_FLAG_METADATA) != 0
+			     ? "with"
+			     : "without");
+	}
 	if (((t->ring.flags ^ t->geo.flags) & SB_RING_FLAG_CHECKSUM) != 0) {
 		sbd_warn("topic \"%s\": the persisted ring keeps records %s "
 			 "checksums, as it was formatted; delete the file to "
@@ -387,7 +396,9 @@ static struct sbd_topic *topic_alloc(struct sbd_broker *b, const char *name,
 	 * (wire/names.h). */
 	t->geo.mode = s->mode;
 	t->geo.overflow = s->overflow;
-	t->geo.flags = sb_config_topic_checksum(s) ? SB_RING_FLAG_CHECKSUM : 0;
+	t->geo.flags =
+	    (sb_config_topic_checksum(s) ? SB_RING_FLAG_CHECKSUM : 0) |
+	    (s->metadata ? SB_RING_FLAG_METADATA : 0);
 	t->geo.slot_home = SB_RING_SLOTS_SEGMENTS;
 	t->linger_ms = s->linger_ms;
 	t->max_stall_ms = s->max_stall_ms;
@@ -997,6 +1008,8 @@ cJSON *sbd_topic_info(const struct sbd_topic *t)
 	    !sb_msg_add_int(o, "slots", t->geo.slot_count) ||
 	    !sb_msg_add_int(o, "max_stall_ms", t->max_stall_ms) ||
 	    !cJSON_AddBoolToObject(o, "persistent", t->persistent) ||
+	    !cJSON_AddBoolToObject(
+		o, "metadata", (t->ring.flags & SB_RING_FLAG_METADATA) != 0) ||
 	    !cJSON_AddBoolToObject(o, "explicit", t->is_explicit) ||
 	    !sb_msg_add_int(o, "publishers", t->publishers) ||
 	    !sb_msg_add_int(o, "subscribers", t->subscribers) ||

@@ -466,6 +466,16 @@ int sb_ring_peek(struct sb_ring_reader *rd, const void **data, uint32_t *len,
 	return 0;
 }
 
+int sb_ring_unpeek(struct sb_ring_reader *rd)
+{
+	if (rd == NULL || rd->ring == NULL || !rd->peeking) {
+		return -EINVAL;
+	}
+	rd->peeking = 0;
+	sbr_reader_skip(rd);
+	return 0;
+}
+
 int sb_ring_release(struct sb_ring_reader *rd)
 {
 	struct rec_view rec;

@@ -48,7 +48,12 @@ struct sb_ring_slot;
 /* Flags, fixed by the creator. Any other bit set: a layout this code does
  * not know (-EPROTO at attach). */
 #define SB_RING_FLAG_CHECKSUM 1u /* DATA records carry a crc32c word */
-#define SB_RING_FLAGS_KNOWN   SB_RING_FLAG_CHECKSUM
+/* Each DATA payload starts with SB_RING_METADATA_BYTES of metadata, the
+ * publish time and the publisher's id, which the library writes and
+ * strips (client/bus.c); the ring itself carries them as payload. */
+#define SB_RING_FLAG_METADATA  2u
+#define SB_RING_FLAGS_KNOWN    (SB_RING_FLAG_CHECKSUM | SB_RING_FLAG_METADATA)
+#define SB_RING_METADATA_BYTES 16u
 
 /* Modes and overflow policies (the public enums have the same values). */
 #define SB_RING_BROADCAST 1u
@@ -64,7 +69,7 @@ struct sb_ring_config {
 	uint32_t slot_count;  /* subscriber slots: 1..SB_RING_MAX_SLOTS */
 	uint32_t mode;	      /* SB_RING_BROADCAST or SB_RING_QUEUE */
 	uint32_t overflow;    /* SB_RING_BLOCK, _OVERWRITE or _REJECT */
-	uint32_t flags;	      /* SB_RING_FLAG_*: SB_RING_FLAG_CHECKSUM or 0 */
+	uint32_t flags;	      /* SB_RING_FLAG_*: CHECKSUM, METADATA, or 0 */
 	/* SB_RING_SLOTS_INLINE (0): the slots follow the control segment's
 	 * header, for rings whose processes trust one another (tests, the
 	 * benchmark's internal rows); SB_RING_SLOTS_SEGMENTS: each
@@ -344,6 +349,10 @@ int sb_ring_peek(struct sb_ring_reader *reader, const void **data,
 /* (peek verifies a checksummed record as receive does: -EBADMSG, lost
  * + 1, and the next peek looks at the next intact record.) */
 int sb_ring_release(struct sb_ring_reader *reader);
+
+/* Gives a peeked message back unconsumed: the next peek or receive
+ * returns it again. -EINVAL when none is held. */
+int sb_ring_unpeek(struct sb_ring_reader *rd);
 
 /* The topic-wide sequence number of the message this reader last received
  * or peeked (0 before the first). */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,6 +31,7 @@
 #include "tests/suites.h"
 #include "tests/support/broker_harness.h"
 #include "tests/support/bus.h"
+#include "tests/support/rawclient.h"
 #include "tests/support/testutil.h"
 
 /* Bound on every wait: never reached in a healthy run. */
@@ -757,6 +759,151 @@ START_TEST(message_info_and_max_message)
 	ck_assert_int_eq(shmbus_sub_close(sub), 0);
 	ck_assert_int_eq(shmbus_pub_close(p1), 0);
 	ck_assert_int_eq(shmbus_pub_close(p2), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Receives one message with its info; checks its bytes and metadata. */
+static void expect_meta(shmbus_sub *sub, const char *want, int64_t after,
+			uint64_t publisher)
+{
+	struct shmbus_msg_info info = {.size = sizeof(info)};
+	char buf[128];
+	ssize_t n = shmbus_receive_info(sub, buf, sizeof(buf), &info, 0);
+
+	ck_assert_int_eq(n, (ssize_t)strlen(want));
+	ck_assert_mem_eq(buf, want, (size_t)n);
+	ck_assert_uint_eq(info.flags, SHMBUS_MSG_METADATA);
+	ck_assert_uint_eq(info.publisher, publisher);
+	ck_assert(info.publish_time_ns >= after);
+	ck_assert(info.publish_time_ns <= realtime_ns());
+}
+
+/*
+ * A topic with metadata: every way of publishing stamps each message with
+ * its publish time and the publisher's client id, every way of receiving
+ * reports them and hands over the message without them; the 16 bytes
+ * count in max_message; a topic without gets flags 0.
+ */
+START_TEST(metadata_travels_with_each_message)
+{
+	struct shmbus_topic_config cfg = {
+	    .capacity = 65536, .max_message = 100, .metadata = 1};
+	struct shmbus_msg_info info = {.size = sizeof(info)};
+	struct iovec batch[2] = {{"b1", 2}, {"b22", 3}};
+	char big[85], buf[4];
+	struct sbt_broker b;
+	shmbus *bus;
+	shmbus_pub *pub, *plain_pub;
+	shmbus_sub *sub, *plain;
+	const void *data;
+	uint64_t me;
+	int64_t t0;
+	size_t len;
+	void *dst;
+
+	memset(big, 'x', sizeof(big));
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	ck_assert_int_eq(shmbus_topic_create(bus, "t/meta", &cfg), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/meta", &pub), 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/meta", SHMBUS_START_LATEST, &sub), 0);
+	me = sb_client_id(bus);
+	ck_assert_uint_ne(me, 0);
+	ck_assert_uint_eq(shmbus_pub_max_message(pub), 84);
+	ck_assert_int_eq(shmbus_publish(pub, big, 85, 0), -EMSGSIZE);
+	ck_assert_int_eq(shmbus_claim(pub, 85, &dst, 0), -EMSGSIZE);
+	t0 = realtime_ns();
+	ck_assert_int_eq(shmbus_publish(pub, big, 84, 0), 0);
+	ck_assert_int_eq(shmbus_publish(pub, "hello", 5, 0), 0);
+	ck_assert_int_eq(shmbus_claim(pub, 4, &dst, 0), 0);
+	memcpy(dst, "zero", 4);
+	ck_assert_int_eq(shmbus_commit(pub), 0);
+	ck_assert_int_eq(shmbus_publish_batch(pub, batch, 2, 0), 2);
+	/* Too small a buffer: the message stays for a larger one. */
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EMSGSIZE);
+	{
+		char whole[84];
+
+		ck_assert_int_eq(shmbus_receive(sub, whole, sizeof(whole), 0),
+				 84);
+		ck_assert_mem_eq(whole, big, 84);
+	}
+	expect_meta(sub, "hello", t0, me);
+	ck_assert_int_eq(shmbus_peek_info(sub, &data, &len, &info, 0), 0);
+	ck_assert_uint_eq(len, 4);
+	ck_assert_mem_eq(data, "zero", 4);
+	ck_assert_uint_eq(info.publisher, me);
+	ck_assert_int_eq(shmbus_release(sub), 0);
+	expect_meta(sub, "b1", t0, me);
+	expect_meta(sub, "b22", t0, me);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EAGAIN);
+	/* Without metadata: flags 0, nothing stripped. */
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/plain", &plain_pub), 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/plain", SHMBUS_START_LATEST, &plain), 0);
+	ck_assert_int_eq(shmbus_publish(plain_pub, "p", 1, 0), 0);
+	ck_assert_int_eq(shmbus_receive_info(plain, buf, sizeof(buf), &info, 0),
+			 1);
+	ck_assert_uint_eq(info.flags, 0);
+	ck_assert_int_eq(shmbus_sub_close(plain), 0);
+	ck_assert_int_eq(shmbus_pub_close(plain_pub), 0);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/*
+ * A publisher that writes the ring without the library (here through the
+ * raw protocol) can put a record too short for the metadata into a
+ * metadata topic: the subscriber refuses it with -EBADMSG, once, and goes
+ * on with the next message. What the metadata says is the publisher's
+ * word: it is not checked.
+ */
+START_TEST(a_record_without_metadata_is_refused)
+{
+	struct shmbus_topic_config cfg = {.capacity = 65536, .metadata = 1};
+	struct sbt_broker b;
+	struct sbt_rc rc;
+	struct sbt_rc_topic raw;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	char buf[64];
+
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	ck_assert_int_eq(shmbus_topic_create(bus, "t/hostile", &cfg), 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "t/hostile", SHMBUS_START_LATEST, &sub), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "t/hostile", &pub), 0);
+	ck_assert_int_eq(sbt_rc_hello(&rc, b.socket, "raw"), 0);
+	ck_assert_int_eq(sbt_rc_call(&rc, "{\"op\":\"pub_open\",\"id\":2,"
+					  "\"topic\":\"t/hostile\"}"),
+			 0);
+	ck_assert_int_eq(sbt_rc_map_topic(&rc, 1, &raw), 0);
+	ck_assert_uint_ne(raw.ring.flags & SB_RING_FLAG_METADATA, 0);
+	ck_assert_int_eq(sb_ring_publish(&raw.ring, "short", 5, 0), 0);
+	ck_assert_int_eq(shmbus_publish(pub, "fine", 4, 0), 0);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), -EBADMSG);
+	ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), 4);
+	ck_assert_mem_eq(buf, "fine", 4);
+	sbt_rc_unmap_topic(&raw);
+	sbt_rc_close(&rc);
+	ck_assert_int_eq(shmbus_sub_close(sub), 0);
+	ck_assert_int_eq(shmbus_pub_close(pub), 0);
 	ck_assert_int_eq(shmbus_close(bus), 0);
 	ck_assert_int_eq(sbt_broker_stop(&b), 0);
 }
@@ -1742,6 +1889,8 @@ Suite *bus_suite(void)
 	tcase_add_test(tc, too_many_subscribers);
 	tcase_add_test(tc, data_path_codes);
 	tcase_add_test(tc, message_info_and_max_message);
+	tcase_add_test(tc, metadata_travels_with_each_message);
+	tcase_add_test(tc, a_record_without_metadata_is_refused);
 	tcase_add_test(tc, a_claim_belongs_to_its_thread);
 	tcase_add_test(tc, reject_and_overwrite_policies);
 	tcase_add_test(tc, bad_broker_replies);

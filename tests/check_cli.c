@@ -1609,6 +1609,66 @@ START_TEST(framed_round_trip)
 }
 END_TEST
 
+/* create --metadata: sub shows each message's publisher and publish
+ * time (%P, %W, --json); a topic without them shows "-". */
+START_TEST(metadata_in_sub_output)
+{
+	struct sbt_broker b;
+	struct run r;
+	cJSON *o;
+	char *end;
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "create", "md", "--metadata", "--max-message", "1KiB");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, ", metadata"));
+	run_fini(&r);
+	cli(&r, &b, "pub", "md", "one");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "sub", "md", "--from", "earliest", "-C", "1", "-F",
+	    "%P|%W|%p");
+	assert_ok(&r);
+	ck_assert(strtoull(r.out, &end, 10) > 0);
+	ck_assert_int_eq(end[0], '|');
+	ck_assert_int_eq(strlen(end),
+			 strlen("|2026-12-05T13:20:24.123456Z|one\n"));
+	ck_assert_str_eq(end + 28, "|one\n");
+	run_fini(&r);
+	cli(&r, &b, "sub", "md", "--from", "earliest", "-C", "1", "--json");
+	assert_ok(&r);
+	o = cJSON_Parse(r.out);
+	ck_assert_ptr_nonnull(o);
+	ck_assert(jnum(o, "publisher") > 0);
+	ck_assert_int_eq(strlen(jstr(o, "published")), 27);
+	ck_assert_str_eq(jstr(o, "payload"), "one");
+	cJSON_Delete(o);
+	run_fini(&r);
+	/* The 16 bytes count in max_message. */
+	{
+		char big[1024 - 16 + 2];
+
+		memset(big, 'b', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		cli(&r, &b, "pub", "md", big);
+		assert_fails(&r, 8, "(1008 bytes");
+		run_fini(&r);
+	}
+	cli(&r, &b, "pub", "nomd", "two");
+	run_fini(&r);
+	cli(&r, &b, "create", "nomd2");
+	run_fini(&r);
+	cli(&r, &b, "pub", "nomd2", "two");
+	run_fini(&r);
+	cli(&r, &b, "sub", "nomd2", "--from", "earliest", "-C", "1", "-F",
+	    "%P|%W|%p");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "-|-|two\n");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
 /* Whether `line` (with its newline) is one of the lines of `text`. */
 static bool has_line(const char *text, const char *line)
 {
@@ -1806,6 +1866,7 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, sub_json_output);
 	tcase_add_test(tc, framed_round_trip);
 	tcase_add_test(tc, sub_follows_topics_and_patterns);
+	tcase_add_test(tc, metadata_in_sub_output);
 	tcase_add_test(tc,
 		       a_line_over_max_message_is_refused_without_reading_it);
 	suite_add_tcase(s, tc);

@@ -524,6 +524,29 @@ START_TEST(checksum_setting)
 }
 END_TEST
 
+/* "metadata": off unless set; inherited from topic_defaults; a topic's
+ * own wins; only true or false. */
+START_TEST(metadata_setting)
+{
+	static const char json[] = "{\"topic_defaults\": {\"metadata\": true},"
+				   " \"topics\": [{\"name\": \"a\"},"
+				   " {\"name\": \"b\", \"metadata\": false}]}";
+	struct sb_config cfg;
+	char err[256];
+
+	sb_config_defaults(&cfg);
+	ck_assert(!cfg.topic_defaults.metadata);
+	ck_assert_int_eq(parse(json, &cfg, err, sizeof(err)), 0);
+	ck_assert(cfg.topic_defaults.metadata);
+	ck_assert(cfg.topics[0].metadata);
+	ck_assert(!cfg.topics[1].metadata);
+	sb_config_free(&cfg);
+	assert_refused("{\"topics\": [{\"name\": \"a\", \"metadata\": 1}]}",
+		       "shmbusd.json: topics[0].metadata: must be true or "
+		       "false (got 1)");
+}
+END_TEST
+
 START_TEST(geometry_rule)
 {
 	struct sb_config cfg;
@@ -777,6 +800,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, access_rules);
 	tcase_add_test(tc, documented_example_parses);
 	tcase_add_test(tc, checksum_setting);
+	tcase_add_test(tc, metadata_setting);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("invalid");

@@ -206,8 +206,11 @@ struct sb_cli_msg {
 	const char *topic;
 	const void *data;
 	size_t len;
-	uint64_t seq;		  /* the topic's sequence number */
-	struct timespec received; /* CLOCK_REALTIME */
+	uint64_t seq;		   /* the topic's sequence number */
+	struct timespec received;  /* CLOCK_REALTIME */
+	bool has_meta;		   /* a topic with metadata: the two below */
+	struct timespec published; /* as the publisher said */
+	uint64_t publisher;	   /* as the publisher said */
 };
 
 enum sb_cli_style {
@@ -228,7 +231,7 @@ struct sb_cli_out {
 };
 
 /*
- * Checks a --format string: fields %t %p %x %l %s %T %U %%, escapes \n
+ * Checks a --format string: fields %t %p %x %l %s %T %U %W %P %%, escapes \n
  * \t \\. Returns 0, or -EINVAL with the reason in `why`.
  */
 int sb_cli_format_check(const char *format, char *why, size_t whylen);

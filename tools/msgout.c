@@ -89,12 +89,13 @@ int sb_cli_format_check(const char *format, char *why, size_t whylen)
 			return -EINVAL;
 		}
 		if (*p == '%' &&
-		    strchr("tplxsTU%", p[1] == '\0' ? '?' : p[1]) == NULL) {
+		    strchr("tplxsTUWP%", p[1] == '\0' ? '?' : p[1]) == NULL) {
 			snprintf(
 			    why, whylen,
 			    "unknown field \"%%%c\" (known: %%t topic, %%p "
 			    "payload, %%x hex, %%l length, %%s seq, %%T "
-			    "and %%U receive time, %%%% a %%)",
+			    "and %%U receive time, %%W publish time, %%P "
+			    "publisher, %%%% a %%)",
 			    p[1] != '\0' ? p[1] : ' ');
 			return -EINVAL;
 		}
@@ -131,6 +132,20 @@ static void put_field(FILE *out, char field, const struct sb_cli_msg *m)
 		fprintf(out, "%lld.%09ld", (long long)m->received.tv_sec,
 			m->received.tv_nsec);
 		break;
+	case 'W':
+		if (m->has_meta) {
+			put_iso_time(out, &m->published);
+		} else {
+			putc('-', out);
+		}
+		break;
+	case 'P':
+		if (m->has_meta) {
+			fprintf(out, "%llu", (unsigned long long)m->publisher);
+		} else {
+			putc('-', out);
+		}
+		break;
 	default:
 		putc(field, out); /* %% */
 		break;
@@ -159,7 +174,7 @@ static int put_json(FILE *out, const struct sb_cli_msg *m)
 	char *payload =
 	    text ? text_string(m->data, m->len) : hex_string(m->data, m->len);
 	cJSON *o = cJSON_CreateObject();
-	char when[ISO_TIME_MAX];
+	char when[ISO_TIME_MAX], pub_when[ISO_TIME_MAX];
 	char *line = NULL;
 
 	if (payload != NULL && o != NULL &&
@@ -169,6 +184,12 @@ static int put_json(FILE *out, const struct sb_cli_msg *m)
 		o, "received", iso_time(&m->received, when, sizeof(when))) !=
 		NULL &&
 	    cJSON_AddNumberToObject(o, "length", (double)m->len) != NULL &&
+	    (!m->has_meta ||
+	     (cJSON_AddStringToObject(o, "published",
+				      iso_time(&m->published, pub_when,
+					       sizeof(pub_when))) != NULL &&
+	      cJSON_AddNumberToObject(o, "publisher", (double)m->publisher) !=
+		  NULL)) &&
 	    cJSON_AddStringToObject(o, text ? "payload" : "payload_hex",
 				    payload) != NULL) {
 		line = cJSON_PrintUnformatted(o);

@@ -59,7 +59,10 @@ const char sb_cli_sub_usage[] =
     "                        %s sequence number, %T receive time (ISO "
     "8601),\n"
     "                        %U receive time (Unix seconds.nanoseconds), "
-    "%% a %;\n"
+    "%W\n"
+    "                        publish time and %P publisher id (topics "
+    "created with\n"
+    "                        --metadata; else -), %% a %;\n"
     "                        \\n, \\t and \\\\ as in C; a newline follows "
     "unless -N\n"
     "      --json            one JSON object a line: topic, seq, "
@@ -184,6 +187,11 @@ static int drain_one(struct sub_ctx *ctx, struct sb_cli_sub *e)
 		clock_gettime(CLOCK_REALTIME, &m.received);
 		m.len = (size_t)n;
 		m.seq = info.seq;
+		m.has_meta = (info.flags & SHMBUS_MSG_METADATA) != 0;
+		m.published.tv_sec =
+		    (time_t)(info.publish_time_ns / 1000000000);
+		m.published.tv_nsec = (long)(info.publish_time_ns % 1000000000);
+		m.publisher = info.publisher;
 		report_lost(ctx, e);
 		r = sb_cli_write_message(stdout, &ctx->out, &m);
 		if (r < 0) {

@@ -50,6 +50,10 @@ const char sb_cli_create_usage[] =
     "(fail)\n"
     "  --persistent        keep the ring in a file in the broker's "
     "data_dir\n"
+    "  --metadata          each message carries its publish time and "
+    "its\n"
+    "                      publisher's id (16 bytes of max_message; sub "
+    "-F %W %P)\n"
     "  --max-stall-ms MS   evict a subscriber whose position has not "
     "moved for\n"
     "                      MS milliseconds while it had messages to read "
@@ -274,6 +278,7 @@ static int create_options(int argc, char **argv, cJSON *req)
 	    {"mode", required_argument, NULL, 'M'},
 	    {"overflow", required_argument, NULL, 'o'},
 	    {"persistent", no_argument, NULL, 'p'},
+	    {"metadata", no_argument, NULL, 'D'},
 	    {"max-stall-ms", required_argument, NULL, 's'},
 	    SB_CLI_COMMON_OPTIONS,
 	    {NULL, 0, NULL, 0},
@@ -311,7 +316,10 @@ static int create_options(int argc, char **argv, cJSON *req)
 					  sb_overflow_names);
 			break;
 		case 'p':
-			done = cJSON_AddTrueToObject(req, "persistent") != NULL
+		case 'D':
+			done = cJSON_AddTrueToObject(
+				   req, c == 'p' ? "persistent" : "metadata") !=
+				       NULL
 				   ? 0
 				   : sb_cli_fail(SB_EXIT_ERROR, "create",
 						 "out of memory");
@@ -365,7 +373,7 @@ int sb_cli_create(int argc, char **argv)
 		info =
 		    cJSON_GetObjectItemCaseSensitive(rep.msg.result, "topic");
 		printf("created topic \"%s\": %s, %s, capacity %s, max message "
-		       "%s%s\n",
+		       "%s%s%s\n",
 		       topic, sb_cli_json_str(info, "mode"),
 		       sb_cli_json_str(info, "overflow"),
 		       sb_size_format(sb_cli_json_u64(info, "capacity"), cap,
@@ -373,7 +381,8 @@ int sb_cli_create(int argc, char **argv)
 		       sb_size_format(sb_cli_json_u64(info, "max_message"),
 				      maxm, sizeof(maxm)),
 		       sb_cli_json_bool(info, "persistent") ? ", persistent"
-							    : "");
+							    : "",
+		       sb_cli_json_bool(info, "metadata") ? ", metadata" : "");
 	}
 	sb_client_reply_fini(&rep);
 	shmbus_close(bus);

@@ -65,6 +65,9 @@ struct shmbus_topic_config {
 	int mode;	      /* SHMBUS_BROADCAST or SHMBUS_QUEUE */
 	int overflow;	/* SHMBUS_BLOCK, SHMBUS_OVERWRITE, SHMBUS_REJECT */
 	int persistent; /* 1: kept in a file in the broker's data dir */
+	/* 1: each message carries its publish time and publisher's id
+	 * (shmbus_receive_info()), in 16 bytes counted in max_message. */
+	int metadata;
 };
 
 /*
@@ -229,7 +232,19 @@ struct shmbus_msg_info {
 	uint64_t seq; /* the topic's sequence number: consecutive over all
 		       * publishers, so a gap is messages this subscriber
 		       * did not get */
+	/* Topics created with metadata (flags has SHMBUS_MSG_METADATA): what
+	 * the publisher's library wrote before the message. Written by the
+	 * publisher itself, so a hostile one can say anything here. 0 on
+	 * other topics. */
+	uint32_t flags;
+	int64_t publish_time_ns; /* CLOCK_REALTIME at the publish (commit) */
+	uint64_t publisher;	 /* the publisher's client id at the
+				  * broker (its connection's, at pub open;
+				  * shmbus stat shows it) */
 };
+
+/* shmbus_msg_info.flags */
+#define SHMBUS_MSG_METADATA 1u
 
 /*
  * shmbus_receive() and shmbus_peek() that also fill *info for the message
