@@ -179,11 +179,13 @@ START_TEST(attach_checks_the_flags)
 	struct sb_ring r;
 	uint64_t d, c;
 
-	cfg.flags = 2;
+	/* The first bit no flag uses yet. */
+	cfg.flags = (SB_RING_FLAGS_KNOWN << 1) & ~SB_RING_FLAGS_KNOWN;
 	ck_assert_int_eq(sb_ring_layout(&cfg, &d, &c), -EINVAL);
 	cfg.flags = SB_RING_FLAG_CHECKSUM;
 	fixture_open(&f, &cfg);
-	header(&f)->flags = 3; /* a flag of a later layout */
+	/* a flag of a later layout */
+	header(&f)->flags = SB_RING_FLAG_CHECKSUM | (SB_RING_FLAGS_KNOWN + 1);
 	ck_assert_int_eq(
 	    sb_ring_attach(&r, f.data, f.data_size, f.ctl, f.ctl_size),
 	    -EPROTO);
