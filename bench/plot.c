@@ -262,22 +262,24 @@ static void write_log_axis(FILE *f, const char *axis, int lo, int hi,
 /*
  * Marks the percentiles the tables report: on this plot the p-th
  * percentile is where a curve crosses (100 - p) % of samples, so each is a
- * dotted horizontal line there, named in the right margin. One is marked
- * only when at least 10 samples lie beyond it: a crossing drawn by one or
- * two samples says little.
+ * dotted horizontal line there, named in the right margin. p50 and p99 are
+ * always marked; p99.9 only when at least 10 samples lie beyond it, since
+ * a crossing drawn by one or two samples says little.
  */
 static void write_percentile_marks(FILE *f, size_t most_samples)
 {
 	static const struct {
 		const char *name;
 		double percent_beyond;
-	} marks[] = {{"p50", 50.0}, {"p99", 1.0}, {"p99.9", 0.1}};
+		double min_samples_beyond;
+	} marks[] = {{"p50", 50.0, 0}, {"p99", 1.0, 0}, {"p99.9", 0.1, 10}};
 
 	fprintf(f, "unset arrow\nunset label\n");
 	for (size_t m = 0; m < sizeof(marks) / sizeof(marks[0]); m++) {
 		double beyond = marks[m].percent_beyond;
 
-		if ((double)most_samples * beyond / 100.0 < 10.0) {
+		if ((double)most_samples * beyond / 100.0 <
+		    marks[m].min_samples_beyond) {
 			continue;
 		}
 		fprintf(f,
