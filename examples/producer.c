@@ -5,23 +5,75 @@
  *
  * usage: producer [TOPIC [COUNT]]   (defaults: "demo", 10)
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <shmbus/shmbus.h>
 
+static const char usage[] =
+    "usage: producer [TOPIC [COUNT]]\n"
+    "Publishes COUNT numbered messages (default 10) to TOPIC (default "
+    "demo).\n";
+
+/* COUNT as a whole number >= 1, or -1. */
+static long parse_count(const char *s)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0' && n >= 1 ? n : -1;
+}
+
+/* Says what was wrong, then how to use the program: exit status 2. */
+static int bad_usage(const char *what, const char *arg)
+{
+	fprintf(stderr, "producer: %s '%s'\n%s", what, arg, usage);
+	return 2;
+}
+
+/*
+ * Reads [TOPIC [COUNT]] into *topic and *count. Returns -1 to go on, or
+ * the status to exit with: 0 after --help, 2 after a bad argument.
+ */
+static int parse_args(int argc, char **argv, const char **topic, long *count)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		}
+	}
+	if (argc > 1 && argv[1][0] == '-') {
+		return bad_usage("unknown option", argv[1]);
+	}
+	if (argc > 3) {
+		return bad_usage("unexpected argument", argv[3]);
+	}
+	if (argc > 1) {
+		*topic = argv[1];
+	}
+	if (argc > 2 && (*count = parse_count(argv[2])) < 0) {
+		return bad_usage("COUNT must be a whole number >= 1, not",
+				 argv[2]);
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
-	const char *topic = argc > 1 ? argv[1] : "demo";
-	long count = argc > 2 ? strtol(argv[2], NULL, 10) : 10;
+	const char *topic = "demo";
+	long count = 10;
+	int r = parse_args(argc, argv, &topic, &count);
 	shmbus *bus = NULL;
 	shmbus_pub *pub = NULL;
-	int r;
 
-	if (count < 1) {
-		fprintf(stderr, "usage: producer [TOPIC [COUNT]]\n");
-		return 64;
+	if (r >= 0) {
+		return r;
 	}
 	/* NULL: the socket every shmbus program agrees on ($SHMBUS_SOCKET,
 	 * else $XDG_RUNTIME_DIR/shmbus/shmbusd.sock, else /tmp/shmbus-$UID). */

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <shmbus/shmbus.h>
 #include <uv.h>
@@ -60,14 +61,71 @@ static void on_sigint(uv_signal_t *handle, int signum)
 	stop_loop();
 }
 
+static const char usage[] =
+    "usage: uv_consumer [TOPIC [COUNT]]\n"
+    "Prints each message published to TOPIC (default demo), from a libuv\n"
+    "loop, until COUNT have arrived (default 0: until Ctrl-C).\n";
+
+/* COUNT as a whole number >= 0 (0: until Ctrl-C), or -1. */
+static long parse_count(const char *s)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0' && n >= 0 ? n : -1;
+}
+
+/* Says what was wrong, then how to use the program: exit status 2. */
+static int bad_usage(const char *what, const char *arg)
+{
+	fprintf(stderr, "uv_consumer: %s '%s'\n%s", what, arg, usage);
+	return 2;
+}
+
+/*
+ * Reads [TOPIC [COUNT]] into *topic and *stop_after. Returns -1 to go on, or
+ * the status to exit with: 0 after --help, 2 after a bad argument.
+ */
+static int parse_args(int argc, char **argv, const char **topic,
+		      long *stop_after)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		}
+	}
+	if (argc > 1 && argv[1][0] == '-') {
+		return bad_usage("unknown option", argv[1]);
+	}
+	if (argc > 3) {
+		return bad_usage("unexpected argument", argv[3]);
+	}
+	if (argc > 1) {
+		*topic = argv[1];
+	}
+	if (argc > 2 && (*stop_after = parse_count(argv[2])) < 0) {
+		return bad_usage("COUNT must be a whole number >= 0, not",
+				 argv[2]);
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
-	const char *topic = argc > 1 ? argv[1] : "demo";
-	uv_loop_t *loop = uv_default_loop();
+	const char *topic = "demo";
+	int r = parse_args(argc, argv, &topic, &count);
+	uv_loop_t *loop;
 	shmbus *bus = NULL;
-	int fd, r;
+	int fd;
 
-	count = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+	if (r >= 0) {
+		return r;
+	}
+	loop = uv_default_loop();
 	setvbuf(stdout, NULL, _IOLBF, 0); /* each line out at once */
 	r = shmbus_connect(NULL, "uv_consumer", &bus);
 	if (r < 0) {

@@ -9,14 +9,16 @@
 # ships (14 on Debian 12) is the one the code is formatted with.
 set -eu
 
-PACKAGES="build-essential pkg-config libuv1-dev libcjson-dev check"
-WHAT="libuv, libcjson or check"
+# gnuplot-nox: bench/smoke.sh (in make test) draws shmbus-bench --plot.
+PACKAGES="build-essential pkg-config libuv1-dev libcjson-dev check gnuplot-nox"
+WHAT="libuv, libcjson, check or gnuplot"
 
 have_base() {
 	command -v cc >/dev/null 2>&1 &&
 		command -v make >/dev/null 2>&1 &&
 		command -v pkg-config >/dev/null 2>&1 &&
-		pkg-config --exists libuv libcjson check
+		pkg-config --exists libuv libcjson check &&
+		command -v gnuplot >/dev/null 2>&1
 }
 
 # The real test: link an empty fuzz target. Having clang is not enough,

@@ -4,7 +4,8 @@
  * stderr and exit status captured. Covers every subcommand, the message
  * formats, the lost-message notice, rates in top, and each error case's
  * one-line report and status (permission denied with the command run as
- * uid 65534). Every wait is bounded; nothing asserts on time.
+ * uid 65534). Also the examples' argument checks (examples/). Every wait
+ * is bounded; nothing asserts on time.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1302,6 +1303,88 @@ START_TEST(help_and_version)
 }
 END_TEST
 
+/* ---- the examples (examples/) ------------------------------------------ */
+
+/* A refused argument: nothing on stdout, status 2, and on stderr what was
+ * wrong (`text`) followed by the usage (`usage`). */
+static void assert_refused(const struct run *r, const char *text,
+			   const char *usage)
+{
+	ck_assert_msg(r->status == 2, "status %d, expected 2; stderr: %s",
+		      r->status, r->err);
+	ck_assert_msg(r->out_len == 0, "stdout: %s", r->out);
+	ck_assert_msg(strstr(r->err, text) != NULL, "\"%s\" not in: %s", text,
+		      r->err);
+	ck_assert_msg(strstr(r->err, usage) != NULL, "no usage in: %s", r->err);
+}
+
+/*
+ * Each example takes [TOPIC [COUNT]] and --help/-h, nothing else. No broker
+ * listens on the socket they are given: arguments that pass the check make
+ * the example fail to connect (status 1), never publish or wait.
+ */
+START_TEST(examples_check_their_arguments)
+{
+	static const char *const names[] = {"producer", "consumer",
+					    "uv_consumer"};
+	static const char *const bad[][4] = {
+	    /* arguments..., what stderr says */
+	    {"--frob", NULL, NULL, "unknown option '--frob'"},
+	    {"-x", "5", NULL, "unknown option '-x'"},
+	    {"demo", "abc", NULL, "COUNT must be a whole number"},
+	    {"demo", "-1", NULL, "COUNT must be a whole number"},
+	    {"demo", "5x", NULL, "COUNT must be a whole number"},
+	    {"demo", "5", "extra", "unexpected argument 'extra'"},
+	};
+	char *dir = sbt_tempdir();
+	char sock[512], binary[512], usage[64];
+	struct how how = {.binary = binary, .socket_env = sock};
+	struct run r;
+
+	snprintf(sock, sizeof(sock), "%s/none.sock", dir);
+	for (size_t e = 0; e < sizeof(names) / sizeof(names[0]); e++) {
+		snprintf(binary, sizeof(binary), "%s/examples/%s", sbt_bindir(),
+			 names[e]);
+		snprintf(usage, sizeof(usage), "usage: %s [TOPIC [COUNT]]\n",
+			 names[e]);
+		clih(&r, &how, NULL, "--help", NULL);
+		assert_ok(&r);
+		ck_assert_msg(strncmp(r.out, usage, strlen(usage)) == 0,
+			      "%s --help: %s", names[e], r.out);
+		ck_assert_str_eq(r.err, "");
+		run_fini(&r);
+		clih(&r, &how, NULL, "demo", "5", "-h", NULL);
+		assert_ok(&r);
+		ck_assert_msg(strncmp(r.out, usage, strlen(usage)) == 0,
+			      "%s -h: %s", names[e], r.out);
+		run_fini(&r);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			clih(&r, &how, NULL, bad[i][0], bad[i][1], bad[i][2],
+			     NULL);
+			assert_refused(&r, bad[i][3], usage);
+			run_fini(&r);
+		}
+		clih(&r, &how, NULL, "demo", "3", NULL);
+		ck_assert_msg(r.status == 1 && strstr(r.err, "connect") != NULL,
+			      "%s demo 3: status %d, stderr: %s", names[e],
+			      r.status, r.err);
+		run_fini(&r);
+	}
+	/* Only the consumers take 0 (until Ctrl-C); it passes their check. */
+	snprintf(binary, sizeof(binary), "%s/examples/producer", sbt_bindir());
+	clih(&r, &how, NULL, "demo", "0", NULL);
+	assert_refused(&r, "COUNT must be a whole number >= 1, not '0'",
+		       "usage: producer");
+	run_fini(&r);
+	snprintf(binary, sizeof(binary), "%s/examples/consumer", sbt_bindir());
+	clih(&r, &how, NULL, "demo", "0", NULL);
+	ck_assert_msg(r.status == 1, "consumer demo 0: status %d, stderr: %s",
+		      r.status, r.err);
+	run_fini(&r);
+	sbt_rmtree(dir);
+}
+END_TEST
+
 /* Copies the shmbus binary into `dir`, so that what lies beside it is
  * under the test's control. */
 static void copy_binary(const char *dir, char *out, size_t outlen)
@@ -1856,6 +1939,7 @@ Suite *cli_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, bench_runs_the_program_beside_it);
+	tcase_add_test(tc, examples_check_their_arguments);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("io");
