@@ -160,9 +160,8 @@ int bench_scaling_run(const struct bench_opts *o, struct bench_rows *rows);
 int bench_control_run(const struct bench_opts *o, struct bench_rows *rows);
 
 /*
- * Checks that gnuplot can be run, installing the Debian package
- * gnuplot-nox with apt-get when it is missing and we are root (or have
- * password-less sudo). Returns 0, or -ENOENT with a message on stderr.
+ * Checks that gnuplot is in PATH. Returns 0, or -ENOENT with a message on
+ * stderr that names the Debian package (nothing is installed from here).
  */
 int bench_plot_check(void);
 
