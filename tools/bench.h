@@ -76,7 +76,7 @@ struct sb_bench {
 	struct sb_bench_sub subs[SB_BENCH_THREADS_MAX];
 
 	/* Shared with the threads. */
-	struct timespec start;	  /* CLOCK_MONOTONIC, when publishing began */
+	struct timespec start;	  /* CLOCK_MONOTONIC, when the threads began */
 	atomic_bool stop;	  /* publishers: send no more */
 	atomic_bool pubs_done;	  /* subscribers: what is left is all */
 	atomic_bool abort;	  /* a thread failed: everyone stops */

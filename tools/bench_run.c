@@ -306,9 +306,12 @@ static int start_subscribers(struct sb_bench *b)
 
 int sb_bench_start(struct sb_bench *b)
 {
-	int r = start_subscribers(b);
+	int r;
 
+	/* Set before any thread starts, as every thread reads it; the
+	 * subscribers' start-up is counted in, a matter of microseconds. */
 	clock_gettime(CLOCK_MONOTONIC, &b->start);
+	r = start_subscribers(b);
 	for (unsigned i = 0; r == 0 && i < b->npubs; i++) {
 		atomic_fetch_add(&b->pubs_running, 1);
 		r = start_thread(b, &b->pub_threads[i],
