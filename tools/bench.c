@@ -199,7 +199,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (o->duration_s > 0) {
 		o->count = 0;
 	}
-	return sb_cli_one_topic("bench", argc, argv, &o->topic) == 0 ? -1 : 2;
+	done = sb_cli_one_topic("bench", argc, argv, &o->topic);
+	return done == 0 ? -1 : done;
 }
 
 /* ---- the topic --------------------------------------------------------- */
@@ -562,16 +563,13 @@ static void print_text(const struct sb_bench *b, const struct options *o,
 static int add_rates(cJSON *obj, uint64_t n, double seconds, uint64_t size)
 {
 	double r = rate(n, seconds);
+	bool ok =
+	    cJSON_AddNumberToObject(obj, "messages", (double)n) &&
+	    cJSON_AddNumberToObject(obj, "seconds", seconds) &&
+	    cJSON_AddNumberToObject(obj, "msgs_per_sec", r) &&
+	    cJSON_AddNumberToObject(obj, "mb_per_sec", r * (double)size / 1e6);
 
-	return cJSON_AddNumberToObject(obj, "messages", (double)n) == NULL ||
-		       cJSON_AddNumberToObject(obj, "seconds", seconds) ==
-			   NULL ||
-		       cJSON_AddNumberToObject(obj, "msgs_per_sec", r) ==
-			   NULL ||
-		       cJSON_AddNumberToObject(obj, "mb_per_sec",
-					       r * (double)size / 1e6) == NULL
-		   ? -1
-		   : 0;
+	return ok ? 0 : -1;
 }
 
 static cJSON *json_side(const struct options *o, uint64_t n, double seconds)
