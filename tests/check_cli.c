@@ -966,7 +966,7 @@ START_TEST(no_broker)
 	static const char *const cmds[][3] = {
 	    {"ls", NULL, NULL}, {"stat", NULL, NULL}, {"top", NULL, NULL},
 	    {"pub", "t", "x"},	{"sub", "t", NULL},   {"create", "t", NULL},
-	    {"rm", "t", NULL},
+	    {"rm", "t", NULL},	{"bench", "t", NULL},
 	};
 	char *dir = sbt_tempdir();
 	struct sbt_broker none = {0};
@@ -1264,7 +1264,7 @@ START_TEST(evict_removes_a_subscriber)
 }
 END_TEST
 
-/* ---- help, version, bench ---------------------------------------------- */
+/* ---- help and version -------------------------------------------------- */
 
 START_TEST(help_and_version)
 {
@@ -1299,6 +1299,12 @@ START_TEST(help_and_version)
 	}
 	cli(&r, NULL, "help", "frob");
 	assert_fails(&r, 2, "unknown command");
+	run_fini(&r);
+	/* The transport benchmark stays within reach. */
+	cli(&r, NULL, "bench", "--help");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "'make bench'"));
+	ck_assert_ptr_nonnull(strstr(r.out, "shmbus-bench --help"));
 	run_fini(&r);
 }
 END_TEST
@@ -1385,57 +1391,231 @@ START_TEST(examples_check_their_arguments)
 }
 END_TEST
 
-/* Copies the shmbus binary into `dir`, so that what lies beside it is
- * under the test's control. */
-static void copy_binary(const char *dir, char *out, size_t outlen)
-{
-	char src[512];
-	FILE *in, *to;
-	char buf[65536];
-	size_t n;
+/* ---- bench ------------------------------------------------------------ */
 
-	snprintf(src, sizeof(src), "%s/shmbus", sbt_bindir());
-	snprintf(out, outlen, "%s/shmbus", dir);
-	in = fopen(src, "rb");
-	to = fopen(out, "wb");
-	ck_assert_ptr_nonnull(in);
-	ck_assert_ptr_nonnull(to);
-	while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
-		ck_assert_uint_eq(fwrite(buf, 1, n, to), n);
+/* The JSON object `path` (dots between keys, numbers index arrays). */
+static const cJSON *jget(const cJSON *o, const char *path)
+{
+	char buf[128];
+	char *save = NULL, *part;
+	const cJSON *v = o;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (part = strtok_r(buf, ".", &save); v != NULL && part != NULL;
+	     part = strtok_r(NULL, ".", &save)) {
+		v = cJSON_IsArray(v)
+			? cJSON_GetArrayItem(v, atoi(part))
+			: cJSON_GetObjectItemCaseSensitive(v, part);
 	}
-	fclose(in);
-	ck_assert_int_eq(fclose(to), 0);
-	ck_assert_int_eq(chmod(out, 0755), 0);
+	return v;
 }
 
-START_TEST(bench_runs_the_program_beside_it)
+/* The rates of one side (or one thread) of the summary are positive. */
+static void assert_rates(const cJSON *summary, const char *side)
 {
-	static const char script[] = "#!/bin/sh\necho \"bench:$*\"\n";
-	char *dir = sbt_tempdir();
-	char binary[512], bench[512];
-	struct how how = {.path_env = "/nonexistent"};
+	char path[96];
+
+	snprintf(path, sizeof(path), "%s.msgs_per_sec", side);
+	ck_assert_msg(jnum(summary, path) > 0, "%s", path);
+	snprintf(path, sizeof(path), "%s.mb_per_sec", side);
+	ck_assert_msg(jnum(summary, path) > 0, "%s", path);
+}
+
+START_TEST(bench_json_counts_every_message)
+{
+	static const char *const lat[] = {"p50", "p90", "p99", "p99_9", "max"};
+	char path[96];
+	struct sbt_broker b;
+	struct run r;
+	cJSON *j, *st;
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "bench", "--count", "20000", "--size", "64", "--pub", "2",
+	    "--sub", "2", "--json", "bench/t");
+	assert_ok(&r);
+	j = cJSON_Parse(r.out);
+	ck_assert_msg(cJSON_IsObject(j), "not JSON: %s", r.out);
+	ck_assert_str_eq(cJSON_GetStringValue(jget(j, "topic")), "bench/t");
+	ck_assert(cJSON_IsTrue(jget(j, "created")));
+	ck_assert_double_eq(jnum(j, "size"), 64);
+	ck_assert_double_eq(jnum(j, "publishers.messages"), 40000);
+	ck_assert_double_eq(jnum(j, "subscribers.messages"), 80000);
+	ck_assert_double_eq(jnum(j, "lost"), 0);
+	ck_assert_double_eq(jnum(j, "out_of_order"), 0);
+	ck_assert_double_eq(jnum(j, "malformed"), 0);
+	assert_rates(j, "publishers");
+	assert_rates(j, "subscribers");
+	ck_assert_int_eq(cJSON_GetArraySize(jget(j, "publishers.each")), 2);
+	ck_assert_int_eq(cJSON_GetArraySize(jget(j, "subscribers.each")), 2);
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "publishers.each.%d", i);
+		assert_rates(j, path);
+		ck_assert_double_eq(jnum(jget(j, path), "messages"), 20000);
+		snprintf(path, sizeof(path), "subscribers.each.%d", i);
+		assert_rates(j, path);
+		ck_assert_double_eq(jnum(jget(j, path), "messages"), 40000);
+	}
+	/* Percentiles in order, each a number. */
+	for (size_t i = 1; i < sizeof(lat) / sizeof(*lat); i++) {
+		char lo[32], hi[32];
+
+		snprintf(lo, sizeof(lo), "latency_us.%s", lat[i - 1]);
+		snprintf(hi, sizeof(hi), "latency_us.%s", lat[i]);
+		ck_assert_msg(jnum(j, lo) <= jnum(j, hi), "%s > %s", lo, hi);
+	}
+	ck_assert(jnum(j, "latency_us.max") > 0);
+	cJSON_Delete(j);
+	run_fini(&r);
+	/* The topic it created is gone. */
+	st = lib_stat(&b, "bench/t");
+	ck_assert_ptr_null(st);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(bench_text_on_an_existing_topic)
+{
+	struct sbt_broker b;
+	struct run r;
+	cJSON *j, *st;
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "create", "kept", "--max-message", "1KiB");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "bench", "--count", "500", "--size", "1K", "--sub", "3",
+	    "kept");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "topic \"kept\" (block"));
+	ck_assert_ptr_nonnull(
+	    strstr(r.out, "1 publisher, 3 subscribers, messages of 1KiB"));
+	ck_assert_ptr_null(strstr(r.out, "created"));
+	ck_assert_ptr_nonnull(strstr(r.out, "\npublishers   500 msgs in "));
+	ck_assert_ptr_nonnull(strstr(r.out, "\nsubscribers  1.5K msgs in "));
+	ck_assert_ptr_nonnull(strstr(r.out, "\n  sub 3      500 msgs in "));
+	ck_assert_ptr_nonnull(strstr(r.out, "\nlatency      p50 "));
+	ck_assert_ptr_nonnull(
+	    strstr(r.out, "\nlost         0, out of order 0\n"));
+	ck_assert_str_eq(r.err, "");
+	run_fini(&r);
+	/* Not created by bench, so not removed by it. */
+	st = lib_stat(&b, "kept");
+	ck_assert_ptr_nonnull(st);
+	cJSON_Delete(st);
+	/* Under 16 bytes a message has no time stamp: no latency. */
+	cli(&r, &b, "bench", "--count", "100", "--size", "8", "--json", "tiny");
+	assert_ok(&r);
+	j = cJSON_Parse(r.out);
+	ck_assert_msg(cJSON_IsObject(j), "not JSON: %s", r.out);
+	ck_assert(cJSON_IsNull(jget(j, "latency_us")));
+	ck_assert_double_eq(jnum(j, "subscribers.messages"), 100);
+	cJSON_Delete(j);
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* A message that is not the publisher's next one is a loss, reported as
+ * an error after the summary; SIGINT ends a --duration run early. */
+START_TEST(bench_reports_losses)
+{
+	struct sbt_broker b;
+	shmbus *bus = NULL;
+	shmbus_pub *pub = NULL;
+	/* Publisher 0, a sequence number it will never reach. */
+	uint64_t fake[2] = {UINT64_C(1) << 46, 0};
+	struct proc p;
 	struct run r;
 
-	copy_binary(dir, binary, sizeof(binary));
-	how.binary = binary;
-	/* Not built: a clear error. */
-	clih(&r, &how, NULL, "bench", "--reps", "5", NULL);
-	assert_fails(&r, 1, "shmbus-bench is not built");
-	ck_assert_ptr_nonnull(strstr(r.err, "make bench"));
-	run_fini(&r);
-	/* Built: it runs with the arguments. */
-	snprintf(bench, sizeof(bench), "%s/shmbus-bench", dir);
-	ck_assert_int_eq(sbt_write_file(bench, script, sizeof(script) - 1), 0);
-	ck_assert_int_eq(chmod(bench, 0755), 0);
-	clih(&r, &how, NULL, "bench", "--reps", "5", "--only", "latency", NULL);
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "create", "lossy");
 	assert_ok(&r);
-	ck_assert_str_eq(r.out, "bench:--reps 5 --only latency\n");
 	run_fini(&r);
-	clih(&r, &how, NULL, "bench", "--", "--help", NULL);
+	cli_bg(&p, &b, "bench", "--duration", "1m", "--size", "16", "lossy",
+	       NULL);
+	wait_subscribers(&b, "lossy", 1);
+	ck_assert_int_eq(shmbus_connect(b.socket, "check_cli", &bus), 0);
+	ck_assert_int_eq(shmbus_pub_open(bus, "lossy", &pub), 0);
+	ck_assert_int_eq(shmbus_publish(pub, fake, sizeof(fake), -1), 0);
+	kill(p.pid, SIGINT);
+	collect(&p, &r);
+	assert_fails(&r, 1, "topic \"lossy\": subscribers lost ");
+	ck_assert_ptr_nonnull(strstr(r.out, "\npublishers   "));
+	run_fini(&r);
+	shmbus_pub_close(pub);
+	shmbus_close(bus);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(bench_usage_errors)
+{
+	static const char *const bad[][4] = {
+	    {"--count", "0", "t", "--count must be a whole number from 1"},
+	    {"--pub", "0", "t", "--pub must be a whole number from 1 to 64"},
+	    {"--sub", "65", "t", "--sub must be a whole number from 0 to 64"},
+	    {"--size", "4", "t", "--size must be at least 8 bytes"},
+	    {"--size", "64KB", "t", "--size: KB, MB and GB are ambiguous"},
+	    {"--duration", "5x", "t", "--duration must be a duration such as"},
+	    {"--duration", "0s", "t", "--duration must be more than 0"},
+	    {"--frob", "1", "t", "unknown option --frob"},
+	    {"a//b", NULL, NULL, "bad topic name \"a//b\""},
+	};
+	struct sbt_broker b;
+	struct run r;
+
+	sbt_broker_up(&b, NULL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		cli(&r, &b, "bench", bad[i][0], bad[i][1], bad[i][2]);
+		assert_fails(&r, 2, bad[i][3]);
+		ck_assert_ptr_nonnull(strstr(r.err, "shmbus: bench: "));
+		run_fini(&r);
+	}
+	cli(&r, &b, "bench", "--count", "5", "--duration", "1s", "t");
+	assert_fails(&r, 2, "give --count or --duration, not both");
+	run_fini(&r);
+	cli(&r, &b, "bench", "--count");
+	assert_fails(&r, 2, "option --count needs a value");
+	run_fini(&r);
+	cli(&r, &b, "bench");
+	assert_fails(&r, 2, "no TOPIC given (try 'shmbus bench --help')");
+	run_fini(&r);
+	/* Over a quarter of the ring of the topic it would create. */
+	cli(&r, &b, "bench", "--size", "1M", "--capacity", "1MiB", "big");
+	assert_fails(&r, 2, "cannot create topic \"big\"");
+	ck_assert_ptr_nonnull(strstr(r.err, "--capacity"));
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+START_TEST(bench_refuses_what_the_topic_cannot_carry)
+{
+	struct sbt_broker b;
+	struct run r;
+	cJSON *st;
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "create", "small", "--capacity", "4KiB", "--max-message",
+	    "1KiB");
 	assert_ok(&r);
-	ck_assert_str_eq(r.out, "bench:--help\n");
 	run_fini(&r);
-	sbt_rmtree(dir);
+	cli(&r, &b, "bench", "--size", "2K", "small");
+	assert_fails(&r, 2,
+		     "shmbus: bench: --size 2KiB is larger than the "
+		     "max_message of topic \"small\", 1KiB");
+	run_fini(&r);
+	cli(&r, &b, "create", "q", "--mode", "queue");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "bench", "q");
+	assert_fails(&r, 2, "topic \"q\" is a queue");
+	run_fini(&r);
+	/* Both stay: bench did not create them. */
+	st = lib_stat(&b, "small");
+	ck_assert_ptr_nonnull(st);
+	cJSON_Delete(st);
+	sbt_broker_stop(&b);
 }
 END_TEST
 
@@ -1938,7 +2118,6 @@ Suite *cli_suite(void)
 	tc = tcase_create("help");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, help_and_version);
-	tcase_add_test(tc, bench_runs_the_program_beside_it);
 	tcase_add_test(tc, examples_check_their_arguments);
 	suite_add_tcase(s, tc);
 
@@ -1953,6 +2132,15 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, metadata_in_sub_output);
 	tcase_add_test(tc,
 		       a_line_over_max_message_is_refused_without_reading_it);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bench");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, bench_json_counts_every_message);
+	tcase_add_test(tc, bench_text_on_an_existing_topic);
+	tcase_add_test(tc, bench_reports_losses);
+	tcase_add_test(tc, bench_usage_errors);
+	tcase_add_test(tc, bench_refuses_what_the_topic_cannot_carry);
 	suite_add_tcase(s, tc);
 	return s;
 }

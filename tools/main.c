@@ -33,7 +33,7 @@ static const struct command commands[] = {
     {"rm", sb_cli_rm, "remove a topic", sb_cli_rm_usage},
     {"evict", sb_cli_evict, "remove a subscriber that stopped reading",
      sb_cli_evict_usage},
-    {"bench", sb_cli_bench, "run the benchmark program (shmbus-bench)",
+    {"bench", sb_cli_bench, "measure rates and latency through a topic",
      sb_cli_bench_usage},
     {NULL, NULL, NULL, NULL},
 };
