@@ -1040,15 +1040,39 @@ static uint64_t stalled_ms(const struct sbd_stall *st,
 	return now - st->since;
 }
 
+/* The connected client whose id is `id`, or NULL. */
+static const struct sbd_client *find_client(const struct sbd_broker *b,
+					    uint32_t id)
+{
+	for (const struct sbd_client *c = b->clients; c != NULL; c = c->next) {
+		if (c->id == id) {
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* Adds "name": the name client `id` gave in hello, if it is connected and
+ * gave one. Returns false when out of memory. */
+static bool add_client_name(cJSON *o, const struct sbd_broker *b, uint32_t id)
+{
+	const struct sbd_client *c = find_client(b, id);
+
+	return c == NULL || c->name[0] == '\0' ||
+	       cJSON_AddStringToObject(o, "name", c->name) != NULL;
+}
+
 static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i,
 			const struct sb_ring_slot_view *v, uint64_t tail)
 {
 	uint64_t stalled = stalled_ms(&t->stall[i], v, uv_now(t->broker->loop));
+	uint32_t client = sbd_slot_client(t, i);
 	cJSON *o = cJSON_CreateObject();
 
 	if (o == NULL || !sb_msg_add_int(o, "slot", i) ||
 	    !sb_msg_add_int(o, "pid", v->pid) ||
-	    !sb_msg_add_int(o, "client", sbd_slot_client(t, i)) ||
+	    !sb_msg_add_int(o, "client", client) ||
+	    !add_client_name(o, t->broker, client) ||
 	    !sb_msg_add_int(o, "received", counter(v->received)) ||
 	    !sb_msg_add_int(o, "lost", counter(v->lost)) ||
 	    !sb_msg_add_int(o, "lag_bytes",
@@ -1061,20 +1085,28 @@ static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i,
 	return o;
 }
 
-static cJSON *slots_stat(const struct sbd_topic *t, uint64_t tail)
+/* The subscribers after slot `after` that fit in `page`, and the last
+ * slot listed in *last. */
+static cJSON *slots_stat(const struct sbd_topic *t, uint64_t tail,
+			 int64_t after, struct sbd_page *page, int64_t *last)
 {
 	cJSON *arr = cJSON_CreateArray();
 	struct sb_ring_slot_view v;
 
-	for (uint32_t i = 0; arr != NULL && sb_ring_slot_next(&t->ring, &i, &v);
-	     i++) {
+	for (uint32_t i = (uint32_t)(after + 1);
+	     arr != NULL && sb_ring_slot_next(&t->ring, &i, &v); i++) {
 		cJSON *s = slot_stat(t, i, &v, tail);
 
+		if (s != NULL && !sbd_page_fits(page, s, 10)) {
+			cJSON_Delete(s);
+			break;
+		}
 		if (s == NULL || !cJSON_AddItemToArray(arr, s)) {
 			cJSON_Delete(s);
 			cJSON_Delete(arr);
 			return NULL;
 		}
+		*last = i;
 	}
 	return arr;
 }
@@ -1093,34 +1125,40 @@ static cJSON *queue_stat(const struct sb_ring_stats *st, uint64_t capacity)
 	return o;
 }
 
-cJSON *sbd_topic_stat(const struct sbd_topic *t)
+/* Adds `item` (taken, freed on failure) to `o` under `name`. */
+static bool add_part(cJSON *o, const char *name, cJSON *item)
+{
+	if (item == NULL || !cJSON_AddItemToObject(o, name, item)) {
+		cJSON_Delete(item);
+		return false;
+	}
+	return true;
+}
+
+cJSON *sbd_topic_stat(const struct sbd_topic *t, int64_t after, int64_t limit,
+		      size_t max_frame, struct sbd_page *page)
 {
 	struct sb_ring_stats st;
 	cJSON *o = cJSON_CreateObject();
-	cJSON *parts[4];
+	int64_t last = after;
+	bool ok;
 
+	sbd_page_init(page, 0, 0, 0);
 	sb_ring_stats(&t->ring, &st);
-	parts[0] = sbd_topic_info(t);
-	parts[1] = header_stats(t);
-	parts[2] = slots_stat(t, st.tail);
-	parts[3] = t->geo.mode == SB_RING_QUEUE
-		       ? queue_stat(&st, t->geo.capacity)
-		       : NULL;
-	const char *names[4] = {"topic", "stats", "subscribers", "queue"};
-	int n = t->geo.mode == SB_RING_QUEUE ? 4 : 3;
-	bool ok = o != NULL;
-
-	for (int i = 0; i < 4; i++) {
-		if (i < n && ok && parts[i] != NULL &&
-		    cJSON_AddItemToObject(o, names[i], parts[i])) {
-			continue; /* o owns it now */
-		}
-		if (i < n) {
-			ok = false;
-		}
-		cJSON_Delete(parts[i]);
+	ok = o != NULL && add_part(o, "topic", sbd_topic_info(t)) &&
+	     add_part(o, "stats", header_stats(t)) &&
+	     (t->geo.mode != SB_RING_QUEUE ||
+	      add_part(o, "queue", queue_stat(&st, t->geo.capacity)));
+	if (ok) {
+		/* The page gets what the fixed part leaves of the frame. */
+		sbd_page_init(page, max_frame, sbd_page_printed(o), limit);
+		ok = add_part(o, "subscribers",
+			      slots_stat(t, st.tail, after, page, &last));
 	}
-	if (!ok) {
+	if (ok && page->more) {
+		ok = sb_msg_add_int(o, "next", last) != NULL;
+	}
+	if (!ok || !cJSON_AddBoolToObject(o, "more", page->more)) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -1128,18 +1166,6 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t)
 }
 
 /* ---- evicting subscribers ---------------------------------------------- */
-
-/* The connected client whose id is `id`, or NULL. */
-static const struct sbd_client *find_client(const struct sbd_broker *b,
-					    uint32_t id)
-{
-	for (const struct sbd_client *c = b->clients; c != NULL; c = c->next) {
-		if (c->id == id) {
-			return c;
-		}
-	}
-	return NULL;
-}
 
 /*
  * Evicts the subscriber in `slot` if the slot is still in `state`: frees it
