@@ -747,14 +747,14 @@ START_TEST(ls_and_stat_report_what_was_done)
 	cli(&r, &b, "ls");
 	assert_ok(&r);
 	ck_assert_msg(strncmp(r.out, "TOPIC ", 6) == 0, "%s", r.out);
-	ck_assert_int_eq(row_words(r.out, "stats/a", words, 12), 9);
+	ck_assert_int_eq(row_words(r.out, "stats/a", words, 12), 10);
 	ck_assert_str_eq(words[1], "broadcast");
 	ck_assert_str_eq(words[2], "block");
 	ck_assert_str_eq(words[3], "64KiB");
-	ck_assert_str_eq(words[6], "0"); /* publishers: pub has exited */
-	ck_assert_str_eq(words[7], "1"); /* subscribers */
-	ck_assert_str_eq(words[8], "3"); /* published */
-	ck_assert_int_eq(row_words(r.out, "stats/b", words, 12), 9);
+	ck_assert_str_eq(words[7], "0"); /* publishers: pub has exited */
+	ck_assert_str_eq(words[8], "1"); /* subscribers */
+	ck_assert_str_eq(words[9], "3"); /* published */
+	ck_assert_int_eq(row_words(r.out, "stats/b", words, 12), 10);
 	ck_assert_str_eq(words[1], "queue");
 	run_fini(&r);
 
@@ -779,9 +779,10 @@ START_TEST(ls_and_stat_report_what_was_done)
 					    "capacity 64KiB"));
 	ck_assert_ptr_nonnull(strstr(r.out, "published 3 messages, 6 bytes"));
 	ck_assert_ptr_nonnull(strstr(r.out, "blocked writers 0"));
-	ck_assert_int_eq(row_words(r.out, "  SLOT", words, 12), 8);
+	ck_assert_int_eq(row_words(r.out, "  SLOT", words, 12), 9);
 	ck_assert_str_eq(words[1], "PID");
-	ck_assert_str_eq(words[6], "STALLED");
+	ck_assert_str_eq(words[3], "NAME");
+	ck_assert_str_eq(words[7], "STALLED");
 	ck_assert_ptr_nonnull(
 	    strstr(r.out, "evicted 0 subscriber(s); max_stall_ms 0 (off)"));
 	ck_assert_ptr_nonnull(strstr(r.out, pid));
@@ -872,10 +873,11 @@ START_TEST(create_with_every_option_then_rm)
 	run_fini(&r);
 
 	cli(&r, &b, "ls");
-	ck_assert_int_eq(row_words(r.out, "full", words, 12), 9);
+	ck_assert_int_eq(row_words(r.out, "full", words, 12), 10);
 	ck_assert_str_eq(words[1], "queue");
 	ck_assert_str_eq(words[2], "reject");
 	ck_assert_str_eq(words[3], "64KiB");
+	ck_assert_str_eq(words[4], "1KiB"); /* MAX_MSG */
 	run_fini(&r);
 
 	cli(&r, &b, "create", "full");

@@ -333,6 +333,13 @@ int sb_cli_connect(const char *cmd, shmbus **bus)
 int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
 		   const char *topic, cJSON *req, struct sb_client_reply *rep)
 {
+	return sb_cli_request_all(cmd, bus, op, topic, req, NULL, rep);
+}
+
+int sb_cli_request_all(const char *cmd, shmbus *bus, const char *op,
+		       const char *topic, cJSON *req, const char *array,
+		       struct sb_client_reply *rep)
+{
 	int r;
 
 	if (req == NULL) {
@@ -342,7 +349,8 @@ int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
 		sb_client_reply_init(rep);
 		return sb_cli_fail(SB_EXIT_ERROR, cmd, "out of memory");
 	}
-	r = sb_client_call(bus, op, req, rep);
+	r = array != NULL ? sb_client_call_all(bus, op, req, array, rep)
+			  : sb_client_call(bus, op, req, rep);
 	if (r == 0 && !cJSON_IsObject(rep->msg.result)) {
 		r = -EPROTO;
 	}

@@ -77,9 +77,10 @@ static int topic_stat(const char *cmd, shmbus *bus, const char *topic,
 		return sb_cli_fail(SB_EXIT_ERROR, cmd, "out of memory");
 	}
 	if (!quiet_enoent) {
-		return sb_cli_request(cmd, bus, "topic_stat", topic, req, rep);
+		return sb_cli_request_all(cmd, bus, "topic_stat", topic, req,
+					  "subscribers", rep);
 	}
-	r = sb_client_call(bus, "topic_stat", req, rep);
+	r = sb_client_call_all(bus, "topic_stat", req, "subscribers", rep);
 	if (r == -ENOENT) {
 		return -1; /* removed since the list: skip it */
 	}
@@ -102,12 +103,12 @@ static int print_stat(const cJSON *res)
 	const cJSON *subs =
 	    cJSON_GetObjectItemCaseSensitive(res, "subscribers");
 	const cJSON *queue = cJSON_GetObjectItemCaseSensitive(res, "queue");
-	static const char *const header[] = {"SLOT",	 "PID",	    "CLIENT",
-					     "RECEIVED", "LOST",    "LAG",
-					     "STALLED",	 "SLEEPING"};
+	static const char *const header[] = {"SLOT", "PID",	 "CLIENT",
+					     "NAME", "RECEIVED", "LOST",
+					     "LAG",  "STALLED",	 "SLEEPING"};
 	uint64_t cap = sb_cli_json_u64(info, "capacity");
 	uint64_t used = sb_cli_json_u64(info, "used_bytes");
-	char a[32], b[32];
+	char a[32], b[32], fill[16];
 	struct sb_cli_table t;
 	const cJSON *s;
 	int r;
@@ -121,11 +122,13 @@ static int print_stat(const cJSON *res)
 	    sb_cli_json_bool(info, "explicit") ? ", explicit" : "",
 	    sb_cli_json_bool(info, "persistent") ? ", persistent" : "");
 	printf("  publishers %llu, subscribers %llu, holding %llu bytes "
-	       "(%.0f%%)\n",
+	       "(fill %s)\n",
 	       (unsigned long long)sb_cli_json_u64(info, "publishers"),
 	       (unsigned long long)sb_cli_json_u64(info, "subscribers"),
 	       (unsigned long long)used,
-	       cap > 0 ? 100.0 * (double)used / (double)cap : 0.0);
+	       sb_cli_fill(sb_cli_json_str(info, "mode"),
+			   sb_cli_json_u64(info, "subscribers"), used, cap,
+			   fill, sizeof(fill)));
 	printf("  published %llu messages, %llu bytes\n",
 	       (unsigned long long)sb_cli_json_u64(st, "published"),
 	       (unsigned long long)sb_cli_json_u64(st, "bytes"));
@@ -147,19 +150,25 @@ static int print_stat(const cJSON *res)
 	if (cJSON_GetArraySize(subs) == 0) {
 		return 0;
 	}
-	sb_cli_table_init(&t, 8);
-	for (int c = 0; c < 7; c++) {
-		t.right[c] = 1;
+	sb_cli_table_init(&t, 9);
+	for (int c = 0; c < 8; c++) {
+		t.right[c] = c != 3; /* all but NAME are numbers */
 	}
 	r = sb_cli_table_add(&t, header);
 	cJSON_ArrayForEach(s, subs)
 	{
 		char cells[7][24];
-		const char *row[8] = {
-		    cells[0], cells[1],
-		    cells[2], cells[3],
-		    cells[4], cells[5],
-		    cells[6], yes_no(sb_cli_json_bool(s, "sleeping"))};
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(s, "name");
+		const char *row[9] = {cells[0],
+				      cells[1],
+				      cells[2],
+				      cJSON_IsString(name) ? name->valuestring
+							   : "-",
+				      cells[3],
+				      cells[4],
+				      cells[5],
+				      cells[6],
+				      yes_no(sb_cli_json_bool(s, "sleeping"))};
 		static const char *const keys[6] = {
 		    "slot", "pid", "client", "received", "lost", "lag_bytes"};
 		uint64_t stalled = sb_cli_json_u64(s, "stalled_ms");
@@ -204,7 +213,8 @@ static int list_names(const char *cmd, shmbus *bus, char ***names, int *n)
 	struct sb_client_reply rep;
 	const cJSON *topics, *it;
 	char **out;
-	int status = sb_cli_request(cmd, bus, "topic_list", NULL, NULL, &rep);
+	int status = sb_cli_request_all(cmd, bus, "topic_list", NULL, NULL,
+					"topics", &rep);
 	int k = 0;
 
 	*names = NULL;
@@ -474,6 +484,42 @@ static double rate(uint64_t now, uint64_t before, double dt, int have)
 	return (double)(now - before) / dt;
 }
 
+/* Messages per second for people: "850/s", "12.5k/s", "2.1M/s"; "-" when
+ * unknown (negative). */
+static const char *msg_rate(double per_second, char *buf, size_t buflen)
+{
+	static const char *const units[] = {"", "k", "M", "G"};
+	double v = per_second;
+	int u = 0;
+
+	if (per_second < 0) {
+		snprintf(buf, buflen, "-");
+		return buf;
+	}
+	while (v >= 1000 && u < 3) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, buflen, u == 0 ? "%.0f%s/s" : "%.1f%s/s", v, units[u]);
+	return buf;
+}
+
+/* Bytes per second for people: "512B/s", "128.6MiB/s"; "-" when unknown. */
+static const char *byte_rate(double per_second, char *buf, size_t buflen)
+{
+	char n[24];
+
+	if (per_second < 0) {
+		snprintf(buf, buflen, "-");
+		return buf;
+	}
+	sb_cli_human_size(per_second < 1024 ? (double)(uint64_t)per_second
+					    : per_second,
+			  n, sizeof(n));
+	snprintf(buf, buflen, "%s%s/s", n, per_second < 1024 ? "B" : "");
+	return buf;
+}
+
 static int print_sample(const struct samples *cur, const struct samples *prev,
 			int number, int interval_ms)
 {
@@ -497,23 +543,17 @@ static int print_sample(const struct samples *cur, const struct samples *prev,
 		double msgs =
 		    rate(s->published, p ? p->published : 0, dt, p != NULL);
 		double bytes = rate(s->bytes, p ? p->bytes : 0, dt, p != NULL);
-		char m[32], b[32], pub[24], fill[16], pubs[24], subs[24],
+		char m[32], b[40], pub[24], fill[16], pubs[24], subs[24],
 		    lost[24];
 		const char *row[9] = {s->name, s->mode, m,    b,   pub,
 				      fill,    pubs,	subs, lost};
 
-		if (msgs < 0) {
-			snprintf(m, sizeof(m), "-");
-		} else {
-			snprintf(m, sizeof(m), "%.1f", msgs);
-		}
-		sb_cli_human_rate(bytes, b, sizeof(b));
+		msg_rate(msgs, m, sizeof(m));
+		byte_rate(bytes, b, sizeof(b));
 		snprintf(pub, sizeof(pub), "%llu",
 			 (unsigned long long)s->published);
-		snprintf(fill, sizeof(fill), "%.0f%%",
-			 s->capacity > 0
-			     ? 100.0 * (double)s->used / (double)s->capacity
-			     : 0.0);
+		sb_cli_fill(s->mode, s->subs, s->used, s->capacity, fill,
+			    sizeof(fill));
 		snprintf(pubs, sizeof(pubs), "%llu",
 			 (unsigned long long)s->pubs);
 		snprintf(subs, sizeof(subs), "%llu",
