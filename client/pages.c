@@ -52,12 +52,13 @@ static cJSON *next_request(const cJSON *tmpl, const cJSON *result, int *r)
 	const cJSON *next = cJSON_GetObjectItemCaseSensitive(result, "next");
 	cJSON *req, *after;
 
-	if (!cJSON_IsString(next) && !cJSON_IsNumber(next)) {
+	if (!cJSON_IsString(next) && !cJSON_IsNumber(next) &&
+	    !cJSON_IsObject(next)) {
 		*r = -EPROTO; /* "more" without a cursor */
 		return NULL;
 	}
 	req = cJSON_Duplicate(tmpl, 1);
-	after = cJSON_Duplicate(next, 0);
+	after = cJSON_Duplicate(next, 1);
 	if (req == NULL || after == NULL) {
 		cJSON_Delete(req);
 		cJSON_Delete(after);
@@ -71,7 +72,7 @@ static cJSON *next_request(const cJSON *tmpl, const cJSON *result, int *r)
 
 /* Fetches the page after the one `rep` ends with, and joins it in. */
 static int fetch_next(shmbus *bus, const char *op, const cJSON *tmpl,
-		      const char *array, struct sb_client_reply *rep)
+		      const char *const *arrays, struct sb_client_reply *rep)
 {
 	struct sb_client_reply page;
 	cJSON *result = result_of(rep);
@@ -83,11 +84,13 @@ static int fetch_next(shmbus *bus, const char *op, const cJSON *tmpl,
 		return r;
 	}
 	r = sb_client_call(bus, op, req, &page);
-	if (r == 0) {
-		r = append_array(result, result_of(&page), array);
-		/* A page that says "more" but lists nothing would loop. */
-		r = r == 0 ? -EPROTO : r;
+	for (int i = 0; r >= 0 && arrays[i] != NULL; i++) {
+		int n = append_array(result, result_of(&page), arrays[i]);
+
+		r = n < 0 ? n : r + n;
 	}
+	/* A page that says "more" but lists nothing would loop. */
+	r = r == 0 ? -EPROTO : r;
 	if (r > 0) {
 		take_field(result, result_of(&page), "more");
 		take_field(result, result_of(&page), "next");
@@ -98,7 +101,7 @@ static int fetch_next(shmbus *bus, const char *op, const cJSON *tmpl,
 }
 
 int sb_client_call_all(shmbus *bus, const char *op, cJSON *req,
-		       const char *array, struct sb_client_reply *rep)
+		       const char *const *arrays, struct sb_client_reply *rep)
 {
 	cJSON *tmpl = req != NULL ? cJSON_Duplicate(req, 1) : NULL;
 	int r;
@@ -111,7 +114,7 @@ int sb_client_call_all(shmbus *bus, const char *op, cJSON *req,
 	r = sb_client_call(bus, op, req, rep);
 	while (r == 0 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
 			     rep->msg.result, "more"))) {
-		r = fetch_next(bus, op, tmpl, array, rep);
+		r = fetch_next(bus, op, tmpl, arrays, rep);
 	}
 	if (r == 0) {
 		cJSON_DeleteItemFromObjectCaseSensitive(result_of(rep), "next");

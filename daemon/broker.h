@@ -370,12 +370,20 @@ bool sbd_page_fits(struct sbd_page *p, const cJSON *item, size_t next_cost);
 /* The length of `item` printed unformatted (0 if out of memory). */
 size_t sbd_page_printed(const cJSON *item);
 
-/* topic_stat's result, with at most `limit` of the subscribers in slots
- * after `after` (-1: from the first), as many as fit in a reply of
- * `max_frame` bytes, and "more" and "next" (protocol.md, Paging). `page`
- * tells what was taken. NULL when out of memory. */
-cJSON *sbd_topic_stat(const struct sbd_topic *t, int64_t after, int64_t limit,
-		      size_t max_frame, struct sbd_page *page);
+/* Where a topic_stat page starts: after the subscriber in slot `id`, or
+ * after the publishing client `id` (subscribers are listed first, then
+ * publishers); id -1 with publisher false: from the start. */
+struct sbd_stat_cursor {
+	bool publisher;
+	int64_t id;
+};
+
+/* topic_stat's result, with at most `limit` of its subscribers and
+ * publishers from `from` on, as many as fit in a reply of `max_frame`
+ * bytes, and "more" and "next" (protocol.md, Paging). `page` tells what
+ * was taken. NULL when out of memory. */
+cJSON *sbd_topic_stat(const struct sbd_topic *t, struct sbd_stat_cursor from,
+		      int64_t limit, size_t max_frame, struct sbd_page *page);
 int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
 		    const char *why);
 void sbd_topic_sweep(struct sbd_broker *b);

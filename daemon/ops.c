@@ -426,21 +426,59 @@ static int op_topic_list(struct sbd_client *c, const cJSON *req,
 	return check_progress(&page, err);
 }
 
+/* topic_stat's optional "after": the "next" of the previous page,
+ * {"subscriber": SLOT} or {"publisher": CLIENT}. */
+static int get_stat_cursor(const cJSON *req, struct sbd_stat_cursor *from,
+			   struct sb_msg_error *err)
+{
+	static const char *const fields[] = {"subscriber", "publisher", NULL};
+	const cJSON *after;
+	int64_t sub, pub;
+
+	from->publisher = false;
+	from->id = -1;
+	if (sb_msg_get_object_opt(req, "after", &after, err) < 0) {
+		return -EINVAL;
+	}
+	if (after == NULL) {
+		return 0;
+	}
+	if (sb_msg_check_fields(after, fields, err) < 0 ||
+	    sb_msg_get_int_opt(after, "subscriber", 0, INT32_MAX, -1, &sub,
+			       err) < 0 ||
+	    sb_msg_get_int_opt(after, "publisher", 0, UINT32_MAX, -1, &pub,
+			       err) < 0) {
+		/* Name the outer field too: "field \"after\": field ..." */
+		char inner[sizeof(err->message)];
+
+		snprintf(inner, sizeof(inner), "%s", err->message);
+		return sb_msg_errorf(err, -EINVAL, "field \"after\": %s",
+				     inner);
+	}
+	if ((sub < 0) == (pub < 0)) {
+		return sb_msg_errorf(err, -EINVAL,
+				     "field \"after\" must have one of "
+				     "\"subscriber\" and \"publisher\"");
+	}
+	from->publisher = pub >= 0;
+	from->id = pub >= 0 ? pub : sub;
+	return 0;
+}
+
 static int op_topic_stat(struct sbd_client *c, const cJSON *req,
 			 struct sbd_reply *rep, struct sb_msg_error *err)
 {
+	struct sbd_stat_cursor from;
 	struct sbd_topic *t;
 	struct sbd_page page;
-	int64_t after, limit;
+	int64_t limit;
 
-	/* "after" is the last slot of the previous page (its "next"). */
-	if (sb_msg_get_int_opt(req, "after", 0, INT32_MAX, -1, &after, err) <
-		0 ||
+	if (get_stat_cursor(req, &from, err) < 0 ||
 	    get_limit(req, &limit, err) < 0 ||
 	    find_topic(c, req, &t, err) < 0) {
 		return err->code;
 	}
-	rep->result = sbd_topic_stat(t, after, limit,
+	rep->result = sbd_topic_stat(t, from, limit,
 				     c->broker->cfg.limits.max_frame, &page);
 	if (rep->result == NULL) {
 		return oom(err);

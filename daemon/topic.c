@@ -1085,6 +1085,10 @@ static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i,
 	return o;
 }
 
+/* The printed size of a topic_stat "next" at most:
+ * {"subscriber":2147483647} or {"publisher":4294967295}. */
+#define NEXT_COST 32
+
 /* The subscribers after slot `after` that fit in `page`, and the last
  * slot listed in *last. */
 static cJSON *slots_stat(const struct sbd_topic *t, uint64_t tail,
@@ -1097,7 +1101,7 @@ static cJSON *slots_stat(const struct sbd_topic *t, uint64_t tail,
 	     arr != NULL && sb_ring_slot_next(&t->ring, &i, &v); i++) {
 		cJSON *s = slot_stat(t, i, &v, tail);
 
-		if (s != NULL && !sbd_page_fits(page, s, 10)) {
+		if (s != NULL && !sbd_page_fits(page, s, NEXT_COST)) {
 			cJSON_Delete(s);
 			break;
 		}
@@ -1108,6 +1112,101 @@ static cJSON *slots_stat(const struct sbd_topic *t, uint64_t tail,
 		}
 		*last = i;
 	}
+	return arr;
+}
+
+/* How many publisher handles client `c` holds on `t`. */
+static unsigned pub_handles(const struct sbd_client *c,
+			    const struct sbd_topic *t)
+{
+	unsigned n = 0;
+
+	for (const struct sbd_handle *h = c->handles.head; h != NULL;
+	     h = h->next) {
+		n += !h->sub && h->topic == t;
+	}
+	return n;
+}
+
+/* One publishing client: its number, name, pid and handles on the topic. */
+static cJSON *publisher_stat(const struct sbd_client *c, unsigned handles)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL || !sb_msg_add_int(o, "client", c->id) ||
+	    !add_client_name(o, c->broker, c->id) ||
+	    !sb_msg_add_int(o, "pid", c->cred.pid) ||
+	    !sb_msg_add_int(o, "handles", handles)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int by_client_id(const void *a, const void *b)
+{
+	uint32_t x = (*(const struct sbd_client *const *)a)->id;
+	uint32_t y = (*(const struct sbd_client *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The clients after id `after` that publish on `t`, by id, in a malloc'd
+ * array of *n; NULL with *n 0 when none, or when out of memory (*n -1). */
+static const struct sbd_client **publishing_clients(const struct sbd_topic *t,
+						    int64_t after, int *n)
+{
+	const struct sbd_client **v;
+	int count = 0;
+
+	*n = 0;
+	if (t->publishers == 0) {
+		return NULL;
+	}
+	for (const struct sbd_client *c = t->broker->clients; c != NULL;
+	     c = c->next) {
+		count++;
+	}
+	v = calloc((size_t)count + 1, sizeof(*v));
+	if (v == NULL) {
+		*n = -1;
+		return NULL;
+	}
+	for (const struct sbd_client *c = t->broker->clients; c != NULL;
+	     c = c->next) {
+		if ((int64_t)c->id > after && pub_handles(c, t) > 0) {
+			v[(*n)++] = c;
+		}
+	}
+	qsort(v, (size_t)*n, sizeof(*v), by_client_id);
+	return v;
+}
+
+/* The publishing clients after client `after` that fit in `page`, and the
+ * last one listed in *last. */
+static cJSON *publishers_stat(const struct sbd_topic *t, int64_t after,
+			      struct sbd_page *page, int64_t *last)
+{
+	int n;
+	const struct sbd_client **v = publishing_clients(t, after, &n);
+	cJSON *arr = n >= 0 ? cJSON_CreateArray() : NULL;
+
+	for (int i = 0; arr != NULL && i < n; i++) {
+		cJSON *p = publisher_stat(v[i], pub_handles(v[i], t));
+
+		if (p != NULL && !sbd_page_fits(page, p, NEXT_COST)) {
+			cJSON_Delete(p);
+			break;
+		}
+		if (p == NULL || !cJSON_AddItemToArray(arr, p)) {
+			cJSON_Delete(p);
+			cJSON_Delete(arr);
+			arr = NULL;
+			break;
+		}
+		*last = v[i]->id;
+	}
+	free(v);
 	return arr;
 }
 
@@ -1135,12 +1234,53 @@ static bool add_part(cJSON *o, const char *name, cJSON *item)
 	return true;
 }
 
-cJSON *sbd_topic_stat(const struct sbd_topic *t, int64_t after, int64_t limit,
-		      size_t max_frame, struct sbd_page *page)
+/* Adds "next", the cursor of the last entry listed (protocol.md). */
+static bool add_next(cJSON *o, bool publisher, int64_t id)
+{
+	cJSON *next = cJSON_CreateObject();
+
+	if (next == NULL ||
+	    !sb_msg_add_int(next, publisher ? "publisher" : "subscriber", id)) {
+		cJSON_Delete(next);
+		return false;
+	}
+	return add_part(o, "next", next);
+}
+
+/* Adds the page's "subscribers" and "publishers", from `from` on. */
+static bool add_listings(cJSON *o, const struct sbd_topic *t, uint64_t tail,
+			 struct sbd_stat_cursor from, struct sbd_page *page)
+{
+	int64_t last_sub = from.publisher ? INT32_MAX : from.id;
+	int64_t last_pub = -1;
+	bool ok = add_part(o, "subscribers",
+			   from.publisher
+			       ? cJSON_CreateArray()
+			       : slots_stat(t, tail, from.id, page, &last_sub));
+
+	if (ok && from.publisher) {
+		last_pub = from.id;
+	}
+	if (ok) {
+		/* A full page lists no publisher: it ends with "more". */
+		ok = add_part(
+		    o, "publishers",
+		    page->more ? cJSON_CreateArray()
+			       : publishers_stat(t, last_pub, page, &last_pub));
+	}
+	if (ok && page->more) {
+		bool on_pubs = from.publisher || last_pub >= 0;
+
+		ok = add_next(o, on_pubs, on_pubs ? last_pub : last_sub);
+	}
+	return ok;
+}
+
+cJSON *sbd_topic_stat(const struct sbd_topic *t, struct sbd_stat_cursor from,
+		      int64_t limit, size_t max_frame, struct sbd_page *page)
 {
 	struct sb_ring_stats st;
 	cJSON *o = cJSON_CreateObject();
-	int64_t last = after;
 	bool ok;
 
 	sbd_page_init(page, 0, 0, 0);
@@ -1152,11 +1292,7 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t, int64_t after, int64_t limit,
 	if (ok) {
 		/* The page gets what the fixed part leaves of the frame. */
 		sbd_page_init(page, max_frame, sbd_page_printed(o), limit);
-		ok = add_part(o, "subscribers",
-			      slots_stat(t, st.tail, after, page, &last));
-	}
-	if (ok && page->more) {
-		ok = sb_msg_add_int(o, "next", last) != NULL;
+		ok = add_listings(o, t, st.tail, from, page);
 	}
 	if (!ok || !cJSON_AddBoolToObject(o, "more", page->more)) {
 		cJSON_Delete(o);

@@ -877,10 +877,23 @@ START_TEST(bad_paging_fields_are_field_errors)
 	     "field \"limit\" must be an integer (got string)"},
 	    {"{\"op\":\"topic_list\",\"id\":2,\"limit\":1.5}",
 	     "field \"limit\" must be an integer (got 1.5)"},
-	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":\"3\"}",
-	     "field \"after\" must be an integer (got string)"},
-	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":-1}",
-	     "field \"after\" must be from 0 to"},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":3}",
+	     "field \"after\" must be an object (got number)"},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":"
+	     "{\"subscriber\":-1}}",
+	     "field \"after\": field \"subscriber\" must be from 0 to"},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":"
+	     "{\"publisher\":\"7\"}}",
+	     "field \"after\": field \"publisher\" must be an integer"},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":"
+	     "{\"slot\":1}}",
+	     "field \"after\": unknown field \"slot\""},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":{}}",
+	     "field \"after\" must have one of \"subscriber\" and "
+	     "\"publisher\""},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":"
+	     "{\"subscriber\":1,\"publisher\":2}}",
+	     "field \"after\" must have one of"},
 	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"limit\":-5}",
 	     "field \"limit\" must be from 1 to"},
 	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"limit\":true}",
@@ -910,24 +923,70 @@ START_TEST(bad_paging_fields_are_field_errors)
 END_TEST
 
 #define PAGED_SUBS 12
+#define PAGED_PUBS 6
+
+/* Checks one topic_stat page's "subscribers" (slots rising past
+ * *last_slot, names reader-N seen once) and "publishers" (clients rising
+ * past *last_client, names writer-N seen once). Returns the entries. */
+static int check_stat_page(const struct sbt_rc *c, bool *readers, bool *writers,
+			   int64_t *last_slot, int64_t *last_client)
+{
+	const cJSON *res = sbt_rc_result(c), *e;
+	int n = 0;
+
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(res, "subscribers"))
+	{
+		int64_t slot = (int64_t)cJSON_GetNumberValue(
+		    cJSON_GetObjectItem(e, "slot"));
+		const char *name =
+		    cJSON_GetStringValue(cJSON_GetObjectItem(e, "name"));
+		int k = -1;
+
+		ck_assert_int_eq(*last_client, -1); /* subscribers first */
+		ck_assert_int_gt(slot, *last_slot);
+		*last_slot = slot;
+		ck_assert_int_eq(sscanf(name ? name : "", "reader-%d", &k), 1);
+		ck_assert(k >= 0 && k < PAGED_SUBS && !readers[k]);
+		readers[k] = true;
+		n++;
+	}
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(res, "publishers"))
+	{
+		int64_t client = (int64_t)cJSON_GetNumberValue(
+		    cJSON_GetObjectItem(e, "client"));
+		const char *name =
+		    cJSON_GetStringValue(cJSON_GetObjectItem(e, "name"));
+		int k = -1;
+
+		ck_assert_int_gt(client, *last_client);
+		*last_client = client;
+		ck_assert_int_eq((int)cJSON_GetNumberValue(
+				     cJSON_GetObjectItem(e, "handles")),
+				 1);
+		ck_assert_int_eq(sscanf(name ? name : "", "writer-%d", &k), 1);
+		ck_assert(k >= 0 && k < PAGED_PUBS && !writers[k]);
+		writers[k] = true;
+		n++;
+	}
+	return n;
+}
 
 /*
- * topic_stat with more subscribers than fit in one small frame: each page
- * fits, repeats the topic's settings and counters, and passing "next" back
- * as "after" lists every subscriber once, in slot order, each with the
- * name its client gave in hello.
+ * topic_stat with more subscribers and publishers than fit in one small
+ * frame: each page fits and repeats the topic's settings and counters, and
+ * passing "next" back as "after" lists every subscriber, then every
+ * publishing client, once, each with the name its client gave in hello.
  */
 START_TEST(topic_stat_pages_its_subscribers)
 {
 	struct sbt_broker b;
-	struct sbt_rc subs[PAGED_SUBS], c;
+	struct sbt_rc subs[PAGED_SUBS], pubs[PAGED_PUBS], c;
 	struct sbt_rc_topic maps[PAGED_SUBS];
 	struct sb_ring_reader rds[PAGED_SUBS];
-	bool seen[PAGED_SUBS] = {false};
-	char after[32] = "";
+	bool readers[PAGED_SUBS] = {false}, writers[PAGED_PUBS] = {false};
+	char after[64] = "";
 	int pages = 0, total = 0;
-	int64_t prev_slot = -1;
-	const cJSON *s;
+	int64_t last_slot = -1, last_client = -1;
 
 	sbt_broker_up(&b, SMALL_FRAMES);
 	for (int i = 0; i < PAGED_SUBS; i++) {
@@ -944,6 +1003,16 @@ START_TEST(topic_stat_pages_its_subscribers)
 				     &maps[i], SB_RING_START_LATEST, &rds[i]),
 				 0);
 	}
+	for (int i = 0; i < PAGED_PUBS; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "writer-%d", i);
+		ck_assert_int_eq(sbt_rc_hello(&pubs[i], b.socket, name), 0);
+		ck_assert_int_eq(sbt_rc_call(&pubs[i],
+					     "{\"op\":\"pub_open\",\"id\":2,"
+					     "\"topic\":\"many\"}"),
+				 0);
+	}
 	rc_hello(&c, b.socket);
 	do {
 		ck_assert_int_eq(sbt_rc_call(&c,
@@ -955,34 +1024,26 @@ START_TEST(topic_stat_pages_its_subscribers)
 		assert_fits_small_frame(&c);
 		ck_assert_int_eq(sbt_rc_int(&c, "topic.subscribers", -1),
 				 PAGED_SUBS);
-		ck_assert_int_ge(sbt_rc_int(&c, "stats.published", -1), 0);
+		ck_assert_int_eq(sbt_rc_int(&c, "topic.publishers", -1),
+				 PAGED_PUBS);
 		pages++;
-		cJSON_ArrayForEach(
-		    s, cJSON_GetObjectItem(sbt_rc_result(&c), "subscribers"))
-		{
-			int64_t slot = (int64_t)cJSON_GetNumberValue(
-			    cJSON_GetObjectItem(s, "slot"));
-			const char *name = cJSON_GetStringValue(
-			    cJSON_GetObjectItem(s, "name"));
-			int k;
-
-			ck_assert_int_gt(slot, prev_slot);
-			prev_slot = slot;
-			ck_assert_ptr_nonnull(name);
-			ck_assert_int_eq(sscanf(name, "reader-%d", &k), 1);
-			ck_assert(k >= 0 && k < PAGED_SUBS && !seen[k]);
-			seen[k] = true;
-			total++;
-		}
+		ck_assert_int_gt(check_stat_page(&c, readers, writers,
+						 &last_slot, &last_client),
+				 0);
 		if (more_of(&c)) {
 			next_of(&c, after, sizeof(after));
-			ck_assert_int_eq(atoll(after), prev_slot);
 		}
 	} while (more_of(&c));
-	ck_assert_int_eq(total, PAGED_SUBS);
+	for (int i = 0; i < PAGED_SUBS; i++) {
+		total += readers[i];
+	}
+	for (int i = 0; i < PAGED_PUBS; i++) {
+		total += writers[i];
+	}
+	ck_assert_int_eq(total, PAGED_SUBS + PAGED_PUBS);
 	ck_assert_int_gt(pages, 2);
 
-	/* "limit" caps a page. */
+	/* "limit" caps a page; its "next" names the last entry. */
 	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_stat\",\"id\":4,"
 					 "\"topic\":\"many\",\"limit\":1}"),
 			 0);
@@ -990,10 +1051,19 @@ START_TEST(topic_stat_pages_its_subscribers)
 			     sbt_rc_result(&c), "subscribers")),
 			 1);
 	ck_assert(more_of(&c));
+	ck_assert_int_eq(
+	    sbt_rc_int(&c, "next.subscriber", -1),
+	    (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(
+		cJSON_GetArrayItem(
+		    cJSON_GetObjectItem(sbt_rc_result(&c), "subscribers"), 0),
+		"slot")));
 	for (int i = 0; i < PAGED_SUBS; i++) {
 		sb_ring_reader_close(&rds[i]);
 		unmap(&maps[i]);
 		sbt_rc_close(&subs[i]);
+	}
+	for (int i = 0; i < PAGED_PUBS; i++) {
+		sbt_rc_close(&pubs[i]);
 	}
 	sbt_rc_close(&c);
 	stop(&b);

@@ -259,6 +259,8 @@ static void assert_ok(const struct run *r)
 
 /* ---- asking the broker directly --------------------------------------- */
 
+static const char *const stat_arrays[] = {"subscribers", "publishers", NULL};
+
 /* topic_stat of `topic` through the library, or NULL if it does not
  * exist. The caller frees the result. */
 static cJSON *lib_stat(const struct sbt_broker *b, const char *topic)
@@ -271,7 +273,7 @@ static cJSON *lib_stat(const struct sbt_broker *b, const char *topic)
 
 	ck_assert_int_eq(shmbus_connect(b->socket, "check_cli", &bus), 0);
 	ck_assert_ptr_nonnull(cJSON_AddStringToObject(req, "topic", topic));
-	r = sb_client_call_all(bus, "topic_stat", req, "subscribers", &rep);
+	r = sb_client_call_all(bus, "topic_stat", req, stat_arrays, &rep);
 	if (r == 0) {
 		res = cJSON_Duplicate(rep.msg.result, 1);
 	}
@@ -956,16 +958,19 @@ END_TEST
 #define STAT_SUBS 10
 
 /*
- * stat names each subscriber's client by the name it gave in hello, and
- * lists them all though the broker's small frames need several pages.
+ * stat names each subscriber's and publisher's client by the name it gave
+ * in hello, and lists them all though the broker's small frames need
+ * several pages.
  */
 START_TEST(stat_names_every_subscriber_page_by_page)
 {
 	struct sbt_broker b;
 	struct proc p[STAT_SUBS];
 	struct run r, s;
-	shmbus *bus = NULL;
+	shmbus *bus = NULL, *wbus = NULL;
 	shmbus_sub *mine = NULL;
+	shmbus_pub *writer = NULL;
+	char words[12][64];
 	const char *at;
 	int named = 0;
 	cJSON *st;
@@ -977,6 +982,8 @@ START_TEST(stat_names_every_subscriber_page_by_page)
 	ck_assert_int_eq(shmbus_connect(b.socket, "imu-reader", &bus), 0);
 	ck_assert_int_eq(
 	    shmbus_sub_open(bus, "crowd", SHMBUS_START_LATEST, &mine), 0);
+	ck_assert_int_eq(shmbus_connect(b.socket, "imu-writer", &wbus), 0);
+	ck_assert_int_eq(shmbus_pub_open(wbus, "crowd", &writer), 0);
 	for (int i = 0; i < STAT_SUBS; i++) {
 		cli_bg(&p[i], &b, "sub", "crowd", "--timeout", "60", NULL);
 	}
@@ -985,6 +992,9 @@ START_TEST(stat_names_every_subscriber_page_by_page)
 	cli(&r, &b, "stat", "crowd");
 	assert_ok(&r);
 	ck_assert_ptr_nonnull(strstr(r.out, " imu-reader "));
+	ck_assert_int_eq(row_words(r.out, "  PUBLISHER", words, 12), 4);
+	ck_assert_str_eq(words[1], "NAME");
+	ck_assert_ptr_nonnull(strstr(r.out, " imu-writer "));
 	for (at = r.out; (at = strstr(at, " shmbus-sub ")) != NULL; at++) {
 		named++;
 	}
@@ -1009,6 +1019,8 @@ START_TEST(stat_names_every_subscriber_page_by_page)
 	}
 	shmbus_sub_close(mine);
 	shmbus_close(bus);
+	shmbus_pub_close(writer);
+	shmbus_close(wbus);
 	sbt_broker_stop(&b);
 }
 END_TEST

@@ -144,10 +144,15 @@ int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
 		   const char *topic, cJSON *req, struct sb_client_reply *rep);
 
 /* sb_cli_request() for a listing op that pages: every page is fetched and
- * `array` holds all their entries (sb_client_call_all). */
+ * `arrays` (NULL-terminated names) hold all their entries
+ * (sb_client_call_all). */
 int sb_cli_request_all(const char *cmd, shmbus *bus, const char *op,
-		       const char *topic, cJSON *req, const char *array,
+		       const char *topic, cJSON *req, const char *const *arrays,
 		       struct sb_client_reply *rep);
+
+/* The arrays topic_list and topic_stat page, for sb_cli_request_all(). */
+extern const char *const sb_cli_list_arrays[];
+extern const char *const sb_cli_stat_arrays[];
 
 /*
  * Blocks SIGINT and SIGTERM and returns a signalfd that reads them, so

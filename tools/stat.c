@@ -34,7 +34,10 @@ const char sb_cli_stat_usage[] =
     "still with\n"
     "messages to read (STALLED, as seen by the broker's 1 s sweep; see "
     "shmbus\n"
-    "evict and max_stall_ms). Also how many subscribers were evicted.\n"
+    "evict and max_stall_ms). Also how many subscribers were evicted, "
+    "and each\n"
+    "client that publishes: its number (PUBLISHER), name, pid and "
+    "handles.\n"
     "\n"
     "  --json          the broker's topic_stat result as JSON (without "
     "TOPIC:\n"
@@ -82,9 +85,9 @@ static int topic_stat(const char *cmd, shmbus *bus, const char *topic,
 	}
 	if (!quiet_enoent) {
 		return sb_cli_request_all(cmd, bus, "topic_stat", topic, req,
-					  "subscribers", rep);
+					  sb_cli_stat_arrays, rep);
 	}
-	r = sb_client_call_all(bus, "topic_stat", req, "subscribers", rep);
+	r = sb_client_call_all(bus, "topic_stat", req, sb_cli_stat_arrays, rep);
 	if (r == -ENOENT) {
 		return -1; /* removed since the list: skip it */
 	}
@@ -99,23 +102,119 @@ static const char *yes_no(int v)
 	return v ? "yes" : "no";
 }
 
+/* The name a subscriber's or publisher's client gave, or "-". */
+static const char *client_name(const cJSON *o)
+{
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+
+	return cJSON_IsString(name) ? name->valuestring : "-";
+}
+
+/* Prints the table of `t` (rows added; `r` the last add's result). */
+static int print_table(struct sb_cli_table *t, int r)
+{
+	if (r < 0) {
+		sb_cli_table_fini(t);
+		return sb_cli_fail(SB_EXIT_ERROR, "stat", "out of memory");
+	}
+	sb_cli_table_print(t, stdout, 2);
+	return 0;
+}
+
+/* The publishing clients: number, name, pid, handles on the topic. */
+static int print_publishers(const cJSON *pubs)
+{
+	static const char *const header[] = {"PUBLISHER", "NAME", "PID",
+					     "HANDLES"};
+	struct sb_cli_table t;
+	const cJSON *p;
+	int r;
+
+	if (cJSON_GetArraySize(pubs) == 0) {
+		return 0;
+	}
+	sb_cli_table_init(&t, 4);
+	t.right[0] = t.right[2] = t.right[3] = 1;
+	r = sb_cli_table_add(&t, header);
+	cJSON_ArrayForEach(p, pubs)
+	{
+		char client[24], pid[24], handles[24];
+		const char *row[4] = {client, client_name(p), pid, handles};
+
+		snprintf(client, sizeof(client), "%llu",
+			 (unsigned long long)sb_cli_json_u64(p, "client"));
+		snprintf(pid, sizeof(pid), "%llu",
+			 (unsigned long long)sb_cli_json_u64(p, "pid"));
+		snprintf(handles, sizeof(handles), "%llu",
+			 (unsigned long long)sb_cli_json_u64(p, "handles"));
+		if (r == 0) {
+			r = sb_cli_table_add(&t, row);
+		}
+	}
+	return print_table(&t, r);
+}
+
+/* The subscribers, one row each. */
+static int print_subscribers(const cJSON *subs)
+{
+	static const char *const header[] = {"SLOT", "PID",	 "CLIENT",
+					     "NAME", "RECEIVED", "LOST",
+					     "LAG",  "STALLED",	 "SLEEPING"};
+	struct sb_cli_table t;
+	const cJSON *s;
+	int r;
+
+	if (cJSON_GetArraySize(subs) == 0) {
+		return 0;
+	}
+	sb_cli_table_init(&t, 9);
+	for (int c = 0; c < 8; c++) {
+		t.right[c] = c != 3; /* all but NAME are numbers */
+	}
+	r = sb_cli_table_add(&t, header);
+	cJSON_ArrayForEach(s, subs)
+	{
+		char cells[7][24];
+		const char *row[9] = {cells[0],
+				      cells[1],
+				      cells[2],
+				      client_name(s),
+				      cells[3],
+				      cells[4],
+				      cells[5],
+				      cells[6],
+				      yes_no(sb_cli_json_bool(s, "sleeping"))};
+		static const char *const keys[6] = {
+		    "slot", "pid", "client", "received", "lost", "lag_bytes"};
+		uint64_t stalled = sb_cli_json_u64(s, "stalled_ms");
+
+		for (int k = 0; k < 6; k++) {
+			snprintf(
+			    cells[k], sizeof(cells[k]), "%llu",
+			    (unsigned long long)sb_cli_json_u64(s, keys[k]));
+		}
+		if (stalled == 0) {
+			snprintf(cells[6], sizeof(cells[6]), "-");
+		} else {
+			snprintf(cells[6], sizeof(cells[6]), "%llums",
+				 (unsigned long long)stalled);
+		}
+		if (r == 0) {
+			r = sb_cli_table_add(&t, row);
+		}
+	}
+	return print_table(&t, r);
+}
+
 /* Prints one topic_stat result for people. */
 static int print_stat(const cJSON *res)
 {
 	const cJSON *info = cJSON_GetObjectItemCaseSensitive(res, "topic");
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(res, "stats");
-	const cJSON *subs =
-	    cJSON_GetObjectItemCaseSensitive(res, "subscribers");
 	const cJSON *queue = cJSON_GetObjectItemCaseSensitive(res, "queue");
-	static const char *const header[] = {"SLOT", "PID",	 "CLIENT",
-					     "NAME", "RECEIVED", "LOST",
-					     "LAG",  "STALLED",	 "SLEEPING"};
 	uint64_t cap = sb_cli_json_u64(info, "capacity");
 	uint64_t used = sb_cli_json_u64(info, "used_bytes");
 	char a[32], b[32], fill[16];
-	struct sb_cli_table t;
-	const cJSON *s;
-	int r;
 
 	printf(
 	    "topic %s: %s, %s, capacity %s, max message %s%s%s\n",
@@ -151,53 +250,12 @@ static int print_stat(const cJSON *res)
 		       (unsigned long long)sb_cli_json_u64(queue, "lag_bytes"),
 		       (unsigned long long)sb_cli_json_u64(queue, "lost"));
 	}
-	if (cJSON_GetArraySize(subs) == 0) {
-		return 0;
+	if (print_publishers(
+		cJSON_GetObjectItemCaseSensitive(res, "publishers")) != 0) {
+		return SB_EXIT_ERROR;
 	}
-	sb_cli_table_init(&t, 9);
-	for (int c = 0; c < 8; c++) {
-		t.right[c] = c != 3; /* all but NAME are numbers */
-	}
-	r = sb_cli_table_add(&t, header);
-	cJSON_ArrayForEach(s, subs)
-	{
-		char cells[7][24];
-		const cJSON *name = cJSON_GetObjectItemCaseSensitive(s, "name");
-		const char *row[9] = {cells[0],
-				      cells[1],
-				      cells[2],
-				      cJSON_IsString(name) ? name->valuestring
-							   : "-",
-				      cells[3],
-				      cells[4],
-				      cells[5],
-				      cells[6],
-				      yes_no(sb_cli_json_bool(s, "sleeping"))};
-		static const char *const keys[6] = {
-		    "slot", "pid", "client", "received", "lost", "lag_bytes"};
-		uint64_t stalled = sb_cli_json_u64(s, "stalled_ms");
-
-		for (int k = 0; k < 6; k++) {
-			snprintf(
-			    cells[k], sizeof(cells[k]), "%llu",
-			    (unsigned long long)sb_cli_json_u64(s, keys[k]));
-		}
-		if (stalled == 0) {
-			snprintf(cells[6], sizeof(cells[6]), "-");
-		} else {
-			snprintf(cells[6], sizeof(cells[6]), "%llums",
-				 (unsigned long long)stalled);
-		}
-		if (r == 0) {
-			r = sb_cli_table_add(&t, row);
-		}
-	}
-	if (r < 0) {
-		sb_cli_table_fini(&t);
-		return sb_cli_fail(SB_EXIT_ERROR, "stat", "out of memory");
-	}
-	sb_cli_table_print(&t, stdout, 2);
-	return 0;
+	return print_subscribers(
+	    cJSON_GetObjectItemCaseSensitive(res, "subscribers"));
 }
 
 /* ---- listing ----------------------------------------------------------- */
@@ -218,7 +276,7 @@ static int list_names(const char *cmd, shmbus *bus, char ***names, int *n)
 	const cJSON *topics, *it;
 	char **out;
 	int status = sb_cli_request_all(cmd, bus, "topic_list", NULL, NULL,
-					"topics", &rep);
+					sb_cli_list_arrays, &rep);
 	int k = 0;
 
 	*names = NULL;

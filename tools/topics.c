@@ -216,7 +216,7 @@ int sb_cli_ls(int argc, char **argv)
 		return status;
 	}
 	status = sb_cli_request_all("ls", bus, "topic_list", NULL, NULL,
-				    "topics", &rep);
+				    sb_cli_list_arrays, &rep);
 	if (status == 0) {
 		topics =
 		    cJSON_GetObjectItemCaseSensitive(rep.msg.result, "topics");
