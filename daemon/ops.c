@@ -389,16 +389,37 @@ static int list_page(struct sbd_topic **v, size_t n, const char *after,
 	return 0;
 }
 
+/* The reply's result: the page's topics, "more" and "next". NULL when out
+ * of memory. */
+static cJSON *list_result(struct sbd_topic **sorted, size_t n,
+			  const char *after, struct sbd_page *page)
+{
+	const char *last = NULL;
+	cJSON *arr = cJSON_CreateArray();
+	cJSON *res;
+
+	if (arr == NULL || list_page(sorted, n, after, arr, page, &last) < 0) {
+		cJSON_Delete(arr);
+		return NULL;
+	}
+	res = result_with("topics", arr);
+	if (res == NULL || !cJSON_AddBoolToObject(res, "more", page->more) ||
+	    (last != NULL && page->more &&
+	     !cJSON_AddStringToObject(res, "next", last))) {
+		cJSON_Delete(res);
+		return NULL;
+	}
+	return res;
+}
+
 static int op_topic_list(struct sbd_client *c, const cJSON *req,
 			 struct sbd_reply *rep, struct sb_msg_error *err)
 {
-	const char *after, *last = NULL;
 	struct sbd_topic **sorted;
 	struct sbd_page page;
+	const char *after;
 	int64_t limit;
 	size_t n;
-	cJSON *arr;
-	int r;
 
 	if (get_after_name(req, &after, err) < 0 ||
 	    get_limit(req, &limit, err) < 0) {
@@ -408,21 +429,11 @@ static int op_topic_list(struct sbd_client *c, const cJSON *req,
 		return oom(err);
 	}
 	sbd_page_init(&page, c->broker->cfg.limits.max_frame, 0, limit);
-	arr = cJSON_CreateArray();
-	r = arr != NULL ? list_page(sorted, n, after, arr, &page, &last)
-			: -ENOMEM;
-	rep->result = r == 0 ? result_with("topics", arr) : NULL;
-	if (r < 0) {
-		cJSON_Delete(arr);
-	}
-	if (rep->result == NULL ||
-	    !cJSON_AddBoolToObject(rep->result, "more", page.more) ||
-	    (page.more &&
-	     !cJSON_AddStringToObject(rep->result, "next", last))) {
-		free(sorted);
+	rep->result = list_result(sorted, n, after, &page);
+	free(sorted);
+	if (rep->result == NULL) {
 		return oom(err);
 	}
-	free(sorted);
 	return check_progress(&page, err);
 }
 
