@@ -1056,6 +1056,7 @@ static int human_rate(const char *cell, const char *const *units)
 START_TEST(top_rates_have_units)
 {
 	ck_assert(human_rate("850/s", msg_units));
+	ck_assert(human_rate("2.5/s", msg_units));
 	ck_assert(human_rate("12.5k/s", msg_units));
 	ck_assert(!human_rate("2106624.7", msg_units));
 	ck_assert(!human_rate("2106624.75k/s", msg_units));

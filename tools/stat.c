@@ -546,8 +546,8 @@ static double rate(uint64_t now, uint64_t before, double dt, int have)
 	return (double)(now - before) / dt;
 }
 
-/* Messages per second for people: "850/s", "12.5k/s", "2.1M/s"; "-" when
- * unknown (negative). */
+/* Messages per second for people: "2.5/s", "850/s", "12.5k/s", "2.1M/s";
+ * "-" when unknown (negative). */
 static const char *msg_rate(double per_second, char *buf, size_t buflen)
 {
 	static const char *const units[] = {"", "k", "M", "G"};
@@ -562,7 +562,9 @@ static const char *msg_rate(double per_second, char *buf, size_t buflen)
 		v /= 1000;
 		u++;
 	}
-	snprintf(buf, buflen, u == 0 ? "%.0f%s/s" : "%.1f%s/s", v, units[u]);
+	/* One decimal where it tells something: 2.5/s, 12.5k/s; not 850.0/s. */
+	snprintf(buf, buflen, u == 0 && v >= 10 ? "%.0f%s/s" : "%.1f%s/s", v,
+		 units[u]);
 	return buf;
 }
 
