@@ -72,6 +72,19 @@ int sb_client_call(shmbus *bus, const char *op, cJSON *req,
  */
 int sb_client_broker_user(uid_t *uid);
 
+/*
+ * sb_client_call() for a listing op that pages (topic_list, topic_stat;
+ * docs/protocol.md, "Paging"): while a reply says "more", sends `req` again
+ * with "after" set to that reply's "next", and appends each of the page's
+ * `arrays` (NULL-terminated names: "topics"; "subscribers" and
+ * "publishers") to the first reply's. Returns as sb_client_call() does,
+ * with `rep` holding the first reply, the whole arrays in it and "more"
+ * false; -EPROTO when a page that says "more" lists nothing or gives no
+ * "next". Call sb_client_reply_fini() in every case.
+ */
+int sb_client_call_all(shmbus *bus, const char *op, cJSON *req,
+		       const char *const *arrays, struct sb_client_reply *rep);
+
 /* A new request object {"topic": topic} (the op is added by
  * sb_client_call), or NULL when out of memory. */
 cJSON *sb_client_topic_request(const char *topic);

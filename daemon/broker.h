@@ -364,7 +364,45 @@ const struct sb_config_topic *sbd_config_topic(const struct sbd_broker *b,
 int sbd_topic_predeclare(struct sbd_broker *b);
 void sbd_topic_free_all(struct sbd_broker *b);
 cJSON *sbd_topic_info(const struct sbd_topic *t);
-cJSON *sbd_topic_stat(const struct sbd_topic *t);
+
+/*
+ * One page of a listing reply (page.c): the bytes and entries it may still
+ * take. Entries are offered in order; the first that does not fit (or is
+ * past the request's limit) ends the page with `more` set.
+ */
+struct sbd_page {
+	size_t room;  /* bytes left for entries */
+	int64_t left; /* entries left under the request's limit */
+	int taken;
+	bool more; /* an entry was left for the next page */
+};
+
+/* A page for a reply of at most `max_frame` bytes whose other fields print
+ * as `fixed` bytes, with at most `limit` entries. */
+void sbd_page_init(struct sbd_page *p, size_t max_frame, size_t fixed,
+		   int64_t limit);
+
+/* Takes `item` (not owned) when it fits, leaving room for a "next" cursor
+ * of `next_cost` printed bytes after it; otherwise ends the page. */
+bool sbd_page_fits(struct sbd_page *p, const cJSON *item, size_t next_cost);
+
+/* The length of `item` printed unformatted (0 if out of memory). */
+size_t sbd_page_printed(const cJSON *item);
+
+/* Where a topic_stat page starts: after the subscriber in slot `id`, or
+ * after the publishing client `id` (subscribers are listed first, then
+ * publishers); id -1 with publisher false: from the start. */
+struct sbd_stat_cursor {
+	bool publisher;
+	int64_t id;
+};
+
+/* topic_stat's result, with at most `limit` of its subscribers and
+ * publishers from `from` on, as many as fit in a reply of `max_frame`
+ * bytes, and "more" and "next" (protocol.md, Paging). `page` tells what
+ * was taken. NULL when out of memory. */
+cJSON *sbd_topic_stat(const struct sbd_topic *t, struct sbd_stat_cursor from,
+		      int64_t limit, size_t max_frame, struct sbd_page *page);
 int sbd_topic_evict(struct sbd_topic *t, uint32_t slot, uint32_t state,
 		    const char *why);
 void sbd_topic_sweep(struct sbd_broker *b);

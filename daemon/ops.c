@@ -291,24 +291,191 @@ static int op_topic_delete(struct sbd_client *c, const cJSON *req,
 	return 0;
 }
 
+/* ---- paging (protocol.md, "Paging") ------------------------------------ */
+
+/* The optional "limit": most entries in one page. */
+static int get_limit(const cJSON *req, int64_t *limit, struct sb_msg_error *err)
+{
+	return sb_msg_get_int_opt(req, "limit", 1, SB_MSG_INT_MAX,
+				  SB_MSG_INT_MAX, limit, err);
+}
+
+/* A page that took nothing though entries were left: one entry alone
+ * would not fit in a frame. Returns 0 when the page is good. */
+static int check_progress(const struct sbd_page *p, struct sb_msg_error *err)
+{
+	if (p->taken == 0 && p->more) {
+		return sb_msg_errorf(err, -EMSGSIZE,
+				     "one entry is larger than "
+				     "limits.max_frame allows");
+	}
+	return 0;
+}
+
+static int by_topic_name(const void *a, const void *b)
+{
+	const struct sbd_topic *x = *(const struct sbd_topic *const *)a;
+	const struct sbd_topic *y = *(const struct sbd_topic *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+/* The named topics sorted by name, in a malloc'd array of *n (NULL and 0
+ * when there are none), or -ENOMEM. */
+static int sorted_topics(struct sbd_broker *b, struct sbd_topic ***out,
+			 size_t *n)
+{
+	size_t count = 0, i = 0;
+
+	for (struct sbd_topic *t = b->topics; t != NULL; t = t->next) {
+		count++;
+	}
+	*out = NULL;
+	*n = 0;
+	if (count == 0) {
+		return 0;
+	}
+	*out = malloc(count * sizeof(**out));
+	if (*out == NULL) {
+		return -ENOMEM;
+	}
+	for (struct sbd_topic *t = b->topics; t != NULL; t = t->next) {
+		(*out)[i++] = t;
+	}
+	qsort(*out, count, sizeof(**out), by_topic_name);
+	*n = count;
+	return 0;
+}
+
+/* The optional "after" of topic_list: a valid topic name, which need not
+ * exist (it may have been removed since the page that named it). */
+static int get_after_name(const cJSON *req, const char **after,
+			  struct sb_msg_error *err)
+{
+	char why[128];
+
+	if (sb_msg_get_string_opt(req, "after", NULL, after, err) < 0) {
+		return -EINVAL;
+	}
+	if (*after != NULL && sb_topic_name_check(*after, why, sizeof(why))) {
+		return sb_msg_errorf(err, -EINVAL,
+				     "field \"after\": invalid topic name: %s",
+				     why);
+	}
+	return 0;
+}
+
+/* Fills `arr` with the infos of the sorted topics after `after` that fit
+ * in `page`; *last is the last one listed. Returns 0 or -ENOMEM. */
+static int list_page(struct sbd_topic **v, size_t n, const char *after,
+		     cJSON *arr, struct sbd_page *page, const char **last)
+{
+	for (size_t i = 0; i < n; i++) {
+		cJSON *info;
+
+		if (after != NULL && strcmp(v[i]->name, after) <= 0) {
+			continue;
+		}
+		info = sbd_topic_info(v[i]);
+		if (info != NULL &&
+		    !sbd_page_fits(page, info, strlen(v[i]->name) + 2)) {
+			cJSON_Delete(info);
+			return 0;
+		}
+		if (info == NULL || !cJSON_AddItemToArray(arr, info)) {
+			cJSON_Delete(info);
+			return -ENOMEM;
+		}
+		*last = v[i]->name;
+	}
+	return 0;
+}
+
+/* The reply's result: the page's topics, "more" and "next". NULL when out
+ * of memory. */
+static cJSON *list_result(struct sbd_topic **sorted, size_t n,
+			  const char *after, struct sbd_page *page)
+{
+	const char *last = NULL;
+	cJSON *arr = cJSON_CreateArray();
+	cJSON *res;
+
+	if (arr == NULL || list_page(sorted, n, after, arr, page, &last) < 0) {
+		cJSON_Delete(arr);
+		return NULL;
+	}
+	res = result_with("topics", arr);
+	if (res == NULL || !cJSON_AddBoolToObject(res, "more", page->more) ||
+	    (last != NULL && page->more &&
+	     !cJSON_AddStringToObject(res, "next", last))) {
+		cJSON_Delete(res);
+		return NULL;
+	}
+	return res;
+}
+
 static int op_topic_list(struct sbd_client *c, const cJSON *req,
 			 struct sbd_reply *rep, struct sb_msg_error *err)
 {
-	cJSON *arr = cJSON_CreateArray();
+	struct sbd_topic **sorted;
+	struct sbd_page page;
+	const char *after;
+	int64_t limit;
+	size_t n;
 
-	(void)req;
-	for (struct sbd_topic *t = c->broker->topics; arr != NULL && t != NULL;
-	     t = t->next) {
-		cJSON *info = sbd_topic_info(t);
-
-		if (info == NULL || !cJSON_AddItemToArray(arr, info)) {
-			cJSON_Delete(info);
-			cJSON_Delete(arr);
-			arr = NULL;
-		}
+	if (get_after_name(req, &after, err) < 0 ||
+	    get_limit(req, &limit, err) < 0) {
+		return -EINVAL;
 	}
-	rep->result = result_with("topics", arr);
-	return rep->result != NULL ? 0 : oom(err);
+	if (sorted_topics(c->broker, &sorted, &n) < 0) {
+		return oom(err);
+	}
+	sbd_page_init(&page, c->broker->cfg.limits.max_frame, 0, limit);
+	rep->result = list_result(sorted, n, after, &page);
+	free(sorted);
+	if (rep->result == NULL) {
+		return oom(err);
+	}
+	return check_progress(&page, err);
+}
+
+/* topic_stat's optional "after": the "next" of the previous page,
+ * {"subscriber": SLOT} or {"publisher": CLIENT}. */
+static int get_stat_cursor(const cJSON *req, struct sbd_stat_cursor *from,
+			   struct sb_msg_error *err)
+{
+	static const char *const fields[] = {"subscriber", "publisher", NULL};
+	const cJSON *after;
+	int64_t sub, pub;
+
+	from->publisher = false;
+	from->id = -1;
+	if (sb_msg_get_object_opt(req, "after", &after, err) < 0) {
+		return -EINVAL;
+	}
+	if (after == NULL) {
+		return 0;
+	}
+	if (sb_msg_check_fields(after, fields, err) < 0 ||
+	    sb_msg_get_int_opt(after, "subscriber", 0, INT32_MAX, -1, &sub,
+			       err) < 0 ||
+	    sb_msg_get_int_opt(after, "publisher", 0, UINT32_MAX, -1, &pub,
+			       err) < 0) {
+		/* Name the outer field too: "field \"after\": field ..." */
+		char inner[sizeof(err->message)];
+
+		snprintf(inner, sizeof(inner), "%s", err->message);
+		return sb_msg_errorf(err, -EINVAL, "field \"after\": %s",
+				     inner);
+	}
+	if ((sub < 0) == (pub < 0)) {
+		return sb_msg_errorf(err, -EINVAL,
+				     "field \"after\" must have one of "
+				     "\"subscriber\" and \"publisher\"");
+	}
+	from->publisher = pub >= 0;
+	from->id = pub >= 0 ? pub : sub;
+	return 0;
 }
 
 /*
@@ -351,13 +518,22 @@ static int op_topic_watch(struct sbd_client *c, const cJSON *req,
 static int op_topic_stat(struct sbd_client *c, const cJSON *req,
 			 struct sbd_reply *rep, struct sb_msg_error *err)
 {
+	struct sbd_stat_cursor from;
 	struct sbd_topic *t;
+	struct sbd_page page;
+	int64_t limit;
 
-	if (find_topic(c, req, &t, err) < 0) {
+	if (get_stat_cursor(req, &from, err) < 0 ||
+	    get_limit(req, &limit, err) < 0 ||
+	    find_topic(c, req, &t, err) < 0) {
 		return err->code;
 	}
-	rep->result = sbd_topic_stat(t);
-	return rep->result != NULL ? 0 : oom(err);
+	rep->result = sbd_topic_stat(t, from, limit,
+				     c->broker->cfg.limits.max_frame, &page);
+	if (rep->result == NULL) {
+		return oom(err);
+	}
+	return check_progress(&page, err);
 }
 
 /* Finds the topic for pub_open/sub_open, creating it implicitly if the
@@ -782,6 +958,8 @@ static const char *const F_CREATE[] = {
     "max_stall_ms", "metadata", NULL};
 static const char *const F_TOPIC[] = {ENVELOPE, "topic", NULL};
 static const char *const F_NONE[] = {ENVELOPE, NULL};
+static const char *const F_LIST[] = {ENVELOPE, "after", "limit", NULL};
+static const char *const F_STAT[] = {ENVELOPE, "topic", "after", "limit", NULL};
 static const char *const F_SUB[] = {ENVELOPE, "topic", "start", NULL};
 static const char *const F_CLOSE[] = {ENVELOPE, "handle", NULL};
 static const char *const F_EVICT[] = {ENVELOPE, "topic", "slot", NULL};
@@ -801,8 +979,8 @@ static const struct op OPS[] = {
     {"hello", op_hello, F_HELLO, false},
     {"topic_create", op_topic_create, F_CREATE, false},
     {"topic_delete", op_topic_delete, F_TOPIC, false},
-    {"topic_list", op_topic_list, F_NONE, false},
-    {"topic_stat", op_topic_stat, F_TOPIC, false},
+    {"topic_list", op_topic_list, F_LIST, false},
+    {"topic_stat", op_topic_stat, F_STAT, false},
     {"topic_watch", op_topic_watch, F_WATCH, false},
     {"pub_open", op_pub_open, F_TOPIC, false},
     {"sub_open", op_sub_open, F_SUB, false},

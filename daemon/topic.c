@@ -1061,15 +1061,39 @@ static uint64_t stalled_ms(const struct sbd_stall *st,
 	return now - st->since;
 }
 
+/* The connected client whose id is `id`, or NULL. */
+static const struct sbd_client *find_client(const struct sbd_broker *b,
+					    uint32_t id)
+{
+	for (const struct sbd_client *c = b->clients; c != NULL; c = c->next) {
+		if (c->id == id) {
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* Adds "name": the name client `id` gave in hello, if it is connected and
+ * gave one. Returns false when out of memory. */
+static bool add_client_name(cJSON *o, const struct sbd_broker *b, uint32_t id)
+{
+	const struct sbd_client *c = find_client(b, id);
+
+	return c == NULL || c->name[0] == '\0' ||
+	       cJSON_AddStringToObject(o, "name", c->name) != NULL;
+}
+
 static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i,
 			const struct sb_ring_slot_view *v, uint64_t tail)
 {
 	uint64_t stalled = stalled_ms(&t->stall[i], v, uv_now(t->broker->loop));
+	uint32_t client = sbd_slot_client(t, i);
 	cJSON *o = cJSON_CreateObject();
 
 	if (o == NULL || !sb_msg_add_int(o, "slot", i) ||
 	    !sb_msg_add_int(o, "pid", v->pid) ||
-	    !sb_msg_add_int(o, "client", sbd_slot_client(t, i)) ||
+	    !sb_msg_add_int(o, "client", client) ||
+	    !add_client_name(o, t->broker, client) ||
 	    !sb_msg_add_int(o, "received", counter(v->received)) ||
 	    !sb_msg_add_int(o, "lost", counter(v->lost)) ||
 	    !sb_msg_add_int(o, "lag_bytes",
@@ -1082,21 +1106,128 @@ static cJSON *slot_stat(const struct sbd_topic *t, uint32_t i,
 	return o;
 }
 
-static cJSON *slots_stat(const struct sbd_topic *t, uint64_t tail)
+/* The printed size of a topic_stat "next" at most:
+ * {"subscriber":2147483647} or {"publisher":4294967295}. */
+#define NEXT_COST 32
+
+/* The subscribers after slot `after` that fit in `page`, and the last
+ * slot listed in *last. */
+static cJSON *slots_stat(const struct sbd_topic *t, uint64_t tail,
+			 int64_t after, struct sbd_page *page, int64_t *last)
 {
 	cJSON *arr = cJSON_CreateArray();
 	struct sb_ring_slot_view v;
 
-	for (uint32_t i = 0; arr != NULL && sb_ring_slot_next(&t->ring, &i, &v);
-	     i++) {
+	for (uint32_t i = (uint32_t)(after + 1);
+	     arr != NULL && sb_ring_slot_next(&t->ring, &i, &v); i++) {
 		cJSON *s = slot_stat(t, i, &v, tail);
 
+		if (s != NULL && !sbd_page_fits(page, s, NEXT_COST)) {
+			cJSON_Delete(s);
+			break;
+		}
 		if (s == NULL || !cJSON_AddItemToArray(arr, s)) {
 			cJSON_Delete(s);
 			cJSON_Delete(arr);
 			return NULL;
 		}
+		*last = i;
 	}
+	return arr;
+}
+
+/* How many publisher handles client `c` holds on `t`. */
+static unsigned pub_handles(const struct sbd_client *c,
+			    const struct sbd_topic *t)
+{
+	unsigned n = 0;
+
+	for (const struct sbd_handle *h = c->handles.head; h != NULL;
+	     h = h->next) {
+		n += !h->sub && h->topic == t;
+	}
+	return n;
+}
+
+/* One publishing client: its number, name, pid and handles on the topic. */
+static cJSON *publisher_stat(const struct sbd_client *c, unsigned handles)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL || !sb_msg_add_int(o, "client", c->id) ||
+	    !add_client_name(o, c->broker, c->id) ||
+	    !sb_msg_add_int(o, "pid", c->cred.pid) ||
+	    !sb_msg_add_int(o, "handles", handles)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int by_client_id(const void *a, const void *b)
+{
+	uint32_t x = (*(const struct sbd_client *const *)a)->id;
+	uint32_t y = (*(const struct sbd_client *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The clients after id `after` that publish on `t`, by id, in a malloc'd
+ * array of *n; NULL with *n 0 when none, or when out of memory (*n -1). */
+static const struct sbd_client **publishing_clients(const struct sbd_topic *t,
+						    int64_t after, int *n)
+{
+	const struct sbd_client **v;
+	int count = 0;
+
+	*n = 0;
+	if (t->publishers == 0) {
+		return NULL;
+	}
+	for (const struct sbd_client *c = t->broker->clients; c != NULL;
+	     c = c->next) {
+		count++;
+	}
+	v = calloc((size_t)count + 1, sizeof(*v));
+	if (v == NULL) {
+		*n = -1;
+		return NULL;
+	}
+	for (const struct sbd_client *c = t->broker->clients; c != NULL;
+	     c = c->next) {
+		if ((int64_t)c->id > after && pub_handles(c, t) > 0) {
+			v[(*n)++] = c;
+		}
+	}
+	qsort(v, (size_t)*n, sizeof(*v), by_client_id);
+	return v;
+}
+
+/* The publishing clients after client `after` that fit in `page`, and the
+ * last one listed in *last. */
+static cJSON *publishers_stat(const struct sbd_topic *t, int64_t after,
+			      struct sbd_page *page, int64_t *last)
+{
+	int n;
+	const struct sbd_client **v = publishing_clients(t, after, &n);
+	cJSON *arr = n >= 0 ? cJSON_CreateArray() : NULL;
+
+	for (int i = 0; arr != NULL && i < n; i++) {
+		cJSON *p = publisher_stat(v[i], pub_handles(v[i], t));
+
+		if (p != NULL && !sbd_page_fits(page, p, NEXT_COST)) {
+			cJSON_Delete(p);
+			break;
+		}
+		if (p == NULL || !cJSON_AddItemToArray(arr, p)) {
+			cJSON_Delete(p);
+			cJSON_Delete(arr);
+			arr = NULL;
+			break;
+		}
+		*last = v[i]->id;
+	}
+	free(v);
 	return arr;
 }
 
@@ -1114,34 +1245,77 @@ static cJSON *queue_stat(const struct sb_ring_stats *st, uint64_t capacity)
 	return o;
 }
 
-cJSON *sbd_topic_stat(const struct sbd_topic *t)
+/* Adds `item` (taken, freed on failure) to `o` under `name`. */
+static bool add_part(cJSON *o, const char *name, cJSON *item)
+{
+	if (item == NULL || !cJSON_AddItemToObject(o, name, item)) {
+		cJSON_Delete(item);
+		return false;
+	}
+	return true;
+}
+
+/* Adds "next", the cursor of the last entry listed (protocol.md). */
+static bool add_next(cJSON *o, bool publisher, int64_t id)
+{
+	cJSON *next = cJSON_CreateObject();
+
+	if (next == NULL ||
+	    !sb_msg_add_int(next, publisher ? "publisher" : "subscriber", id)) {
+		cJSON_Delete(next);
+		return false;
+	}
+	return add_part(o, "next", next);
+}
+
+/* Adds the page's "subscribers" and "publishers", from `from` on. */
+static bool add_listings(cJSON *o, const struct sbd_topic *t, uint64_t tail,
+			 struct sbd_stat_cursor from, struct sbd_page *page)
+{
+	int64_t last_sub = from.publisher ? INT32_MAX : from.id;
+	int64_t last_pub = -1;
+	bool ok = add_part(o, "subscribers",
+			   from.publisher
+			       ? cJSON_CreateArray()
+			       : slots_stat(t, tail, from.id, page, &last_sub));
+
+	if (ok && from.publisher) {
+		last_pub = from.id;
+	}
+	if (ok) {
+		/* A full page lists no publisher: it ends with "more". */
+		ok = add_part(
+		    o, "publishers",
+		    page->more ? cJSON_CreateArray()
+			       : publishers_stat(t, last_pub, page, &last_pub));
+	}
+	if (ok && page->more) {
+		bool on_pubs = from.publisher || last_pub >= 0;
+
+		ok = add_next(o, on_pubs, on_pubs ? last_pub : last_sub);
+	}
+	return ok;
+}
+
+cJSON *sbd_topic_stat(const struct sbd_topic *t, struct sbd_stat_cursor from,
+		      int64_t limit, size_t max_frame, struct sbd_page *page)
 {
 	struct sb_ring_stats st;
 	cJSON *o = cJSON_CreateObject();
-	cJSON *parts[4];
+	bool ok;
 
+	sbd_page_init(page, 0, 0, 0);
 	sb_ring_stats(&t->ring, &st);
-	parts[0] = sbd_topic_info(t);
-	parts[1] = header_stats(t);
-	parts[2] = slots_stat(t, st.tail);
-	parts[3] = t->geo.mode == SB_RING_QUEUE
-		       ? queue_stat(&st, t->geo.capacity)
-		       : NULL;
-	const char *names[4] = {"topic", "stats", "subscribers", "queue"};
-	int n = t->geo.mode == SB_RING_QUEUE ? 4 : 3;
-	bool ok = o != NULL;
-
-	for (int i = 0; i < 4; i++) {
-		if (i < n && ok && parts[i] != NULL &&
-		    cJSON_AddItemToObject(o, names[i], parts[i])) {
-			continue; /* o owns it now */
-		}
-		if (i < n) {
-			ok = false;
-		}
-		cJSON_Delete(parts[i]);
+	ok = o != NULL && add_part(o, "topic", sbd_topic_info(t)) &&
+	     add_part(o, "stats", header_stats(t)) &&
+	     (t->geo.mode != SB_RING_QUEUE ||
+	      add_part(o, "queue", queue_stat(&st, t->geo.capacity)));
+	if (ok) {
+		/* The page gets what the fixed part leaves of the frame. */
+		sbd_page_init(page, max_frame, sbd_page_printed(o), limit);
+		ok = add_listings(o, t, st.tail, from, page);
 	}
-	if (!ok) {
+	if (!ok || !cJSON_AddBoolToObject(o, "more", page->more)) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -1149,18 +1323,6 @@ cJSON *sbd_topic_stat(const struct sbd_topic *t)
 }
 
 /* ---- evicting subscribers ---------------------------------------------- */
-
-/* The connected client whose id is `id`, or NULL. */
-static const struct sbd_client *find_client(const struct sbd_broker *b,
-					    uint32_t id)
-{
-	for (const struct sbd_client *c = b->clients; c != NULL; c = c->next) {
-		if (c->id == id) {
-			return c;
-		}
-	}
-	return NULL;
-}
 
 /*
  * Evicts the subscriber in `slot` if the slot is still in `state`: frees it

@@ -744,6 +744,332 @@ START_TEST(publish_and_receive_through_granted_descriptors)
 }
 END_TEST
 
+/* ---- paging (topic_list, topic_stat) ---- */
+
+/* A broker whose frames are as small as the config allows, so that a few
+ * entries already need more than one page. */
+#define SMALL_FRAMES "{\"limits\": {\"max_frame\": \"1KiB\"}}"
+
+/* The last reply printed, which must fit in a 1KiB frame. */
+static void assert_fits_small_frame(const struct sbt_rc *c)
+{
+	char *text = cJSON_PrintUnformatted(c->reply);
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strlen(text) <= 1024, "reply of %zu bytes", strlen(text));
+	cJSON_free(text);
+}
+
+/* The last reply's "next" as a JSON value, printed into `buf`. */
+static const char *next_of(const struct sbt_rc *c, char *buf, size_t len)
+{
+	const cJSON *next =
+	    cJSON_GetObjectItemCaseSensitive(sbt_rc_result(c), "next");
+	char *text = cJSON_PrintUnformatted(next);
+
+	ck_assert_ptr_nonnull(text);
+	snprintf(buf, len, "%s", text);
+	cJSON_free(text);
+	return buf;
+}
+
+static bool more_of(const struct sbt_rc *c)
+{
+	const cJSON *more =
+	    cJSON_GetObjectItemCaseSensitive(sbt_rc_result(c), "more");
+
+	ck_assert_msg(cJSON_IsBool(more), "no \"more\"");
+	return cJSON_IsTrue(more);
+}
+
+/*
+ * topic_list without paging fields gets a first page and "more"; passing
+ * each "next" back as "after" walks every topic once, in name order, each
+ * reply within max_frame; "limit" caps a page; an "after" that names a
+ * topic no longer there still resumes at the right place.
+ */
+START_TEST(topic_list_pages_every_topic_once)
+{
+	struct sbt_broker b;
+	struct sbt_rc c;
+	char after[256] = "", last[64] = "";
+	int seen = 0, pages = 0;
+	const cJSON *t;
+
+	sbt_broker_up(&b, SMALL_FRAMES);
+	rc_hello(&c, b.socket);
+	for (int i = 0; i < 40; i++) {
+		ck_assert_int_eq(
+		    sbt_rc_call(&c,
+				"{\"op\":\"topic_create\",\"id\":2,"
+				"\"topic\":\"page/t%02d\","
+				"\"capacity\":4096}",
+				i),
+		    0);
+	}
+	do {
+		ck_assert_int_eq(
+		    sbt_rc_call(&c, "{\"op\":\"topic_list\",\"id\":3%s%s}",
+				after[0] ? ",\"after\":" : "", after),
+		    0);
+		assert_fits_small_frame(&c);
+		pages++;
+		cJSON_ArrayForEach(
+		    t, cJSON_GetObjectItem(sbt_rc_result(&c), "topics"))
+		{
+			const char *name = cJSON_GetStringValue(
+			    cJSON_GetObjectItem(t, "name"));
+			char want[32];
+
+			snprintf(want, sizeof(want), "page/t%02d", seen++);
+			ck_assert_str_eq(name, want);
+			snprintf(last, sizeof(last), "\"%s\"", name);
+		}
+		if (more_of(&c)) {
+			ck_assert_str_eq(next_of(&c, after, sizeof(after)),
+					 last);
+		}
+	} while (more_of(&c));
+	ck_assert_int_eq(seen, 40);
+	ck_assert_int_gt(pages, 2);
+
+	ck_assert_int_eq(sbt_rc_call(&c,
+				     "{\"op\":\"topic_list\",\"id\":4,"
+				     "\"limit\":3,\"after\":\"page/t10x\"}"),
+			 0);
+	ck_assert_int_eq(cJSON_GetArraySize(
+			     cJSON_GetObjectItem(sbt_rc_result(&c), "topics")),
+			 3);
+	ck_assert(more_of(&c));
+	ck_assert_str_eq(next_of(&c, after, sizeof(after)), "\"page/t13\"");
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_list\",\"id\":5,"
+					 "\"after\":\"page/t39\"}"),
+			 0);
+	ck_assert_int_eq(cJSON_GetArraySize(
+			     cJSON_GetObjectItem(sbt_rc_result(&c), "topics")),
+			 0);
+	ck_assert(!more_of(&c));
+	ck_assert_ptr_null(cJSON_GetObjectItem(sbt_rc_result(&c), "next"));
+	sbt_rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+/* A bad paging field is a field error that names it. */
+START_TEST(bad_paging_fields_are_field_errors)
+{
+	static const struct {
+		const char *request, *message;
+	} cases[] = {
+	    {"{\"op\":\"topic_list\",\"id\":2,\"after\":5}",
+	     "field \"after\" must be a string (got number)"},
+	    {"{\"op\":\"topic_list\",\"id\":2,\"after\":null}",
+	     "field \"after\" must be a string (got null)"},
+	    {"{\"op\":\"topic_list\",\"id\":2,\"after\":\"a//b\"}",
+	     "field \"after\": invalid topic name"},
+	    {"{\"op\":\"topic_list\",\"id\":2,\"after\":\"\"}",
+	     "field \"after\": invalid topic name"},
+	    {"{\"op\":\"topic_list\",\"id\":2,\"limit\":-1}",
+	     "field \"limit\" must be from 1 to"},
+	    {"{\"op\":\"topic_list\",\"id\":2,\"limit\":0}",
+	     "field \"limit\" must be from 1 to"},
+	    {"{\"op\":\"topic_list\",\"id\":2,\"limit\":\"10\"}",
+	     "field \"limit\" must be an integer (got string)"},
+	    {"{\"op\":\"topic_list\",\"id\":2,\"limit\":1.5}",
+	     "field \"limit\" must be an integer (got 1.5)"},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":3}",
+	     "field \"after\" must be an object (got number)"},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":"
+	     "{\"subscriber\":-1}}",
+	     "field \"after\": field \"subscriber\" must be from 0 to"},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":"
+	     "{\"publisher\":\"7\"}}",
+	     "field \"after\": field \"publisher\" must be an integer"},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":"
+	     "{\"slot\":1}}",
+	     "field \"after\": unknown field \"slot\""},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":{}}",
+	     "field \"after\" must have one of \"subscriber\" and "
+	     "\"publisher\""},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"after\":"
+	     "{\"subscriber\":1,\"publisher\":2}}",
+	     "field \"after\" must have one of"},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"limit\":-5}",
+	     "field \"limit\" must be from 1 to"},
+	    {"{\"op\":\"topic_stat\",\"id\":2,\"topic\":\"p\",\"limit\":true}",
+	     "field \"limit\" must be an integer (got bool"},
+	    {"{\"op\":\"topic_list\",\"id\":2,\"cursor\":\"x\"}",
+	     "unknown field \"cursor\""},
+	};
+	struct sbt_broker b;
+	struct sbt_rc c;
+
+	sbt_broker_up(&b, NULL);
+	rc_hello(&c, b.socket);
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_create\",\"id\":1,"
+					 "\"topic\":\"p\"}"),
+			 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(sbt_rc_call(&c, "%s", cases[i].request),
+				 -EINVAL);
+		ck_assert_msg(
+		    strstr(sbt_rc_message(&c), cases[i].message) != NULL,
+		    "%s: got \"%s\"", cases[i].request, sbt_rc_message(&c));
+	}
+	assert_healthy(&b);
+	sbt_rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
+#define PAGED_SUBS 12
+#define PAGED_PUBS 6
+
+/* Checks one topic_stat page's "subscribers" (slots rising past
+ * *last_slot, names reader-N seen once) and "publishers" (clients rising
+ * past *last_client, names writer-N seen once). Returns the entries. */
+static int check_stat_page(const struct sbt_rc *c, bool *readers, bool *writers,
+			   int64_t *last_slot, int64_t *last_client)
+{
+	const cJSON *res = sbt_rc_result(c), *e;
+	int n = 0;
+
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(res, "subscribers"))
+	{
+		int64_t slot = (int64_t)cJSON_GetNumberValue(
+		    cJSON_GetObjectItem(e, "slot"));
+		const char *name =
+		    cJSON_GetStringValue(cJSON_GetObjectItem(e, "name"));
+		int k = -1;
+
+		ck_assert_int_eq(*last_client, -1); /* subscribers first */
+		ck_assert_int_gt(slot, *last_slot);
+		*last_slot = slot;
+		ck_assert_int_eq(sscanf(name ? name : "", "reader-%d", &k), 1);
+		ck_assert(k >= 0 && k < PAGED_SUBS && !readers[k]);
+		readers[k] = true;
+		n++;
+	}
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(res, "publishers"))
+	{
+		int64_t client = (int64_t)cJSON_GetNumberValue(
+		    cJSON_GetObjectItem(e, "client"));
+		const char *name =
+		    cJSON_GetStringValue(cJSON_GetObjectItem(e, "name"));
+		int k = -1;
+
+		ck_assert_int_gt(client, *last_client);
+		*last_client = client;
+		ck_assert_int_eq((int)cJSON_GetNumberValue(
+				     cJSON_GetObjectItem(e, "handles")),
+				 1);
+		ck_assert_int_eq(sscanf(name ? name : "", "writer-%d", &k), 1);
+		ck_assert(k >= 0 && k < PAGED_PUBS && !writers[k]);
+		writers[k] = true;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * topic_stat with more subscribers and publishers than fit in one small
+ * frame: each page fits and repeats the topic's settings and counters, and
+ * passing "next" back as "after" lists every subscriber, then every
+ * publishing client, once, each with the name its client gave in hello.
+ */
+START_TEST(topic_stat_pages_its_subscribers)
+{
+	struct sbt_broker b;
+	struct sbt_rc subs[PAGED_SUBS], pubs[PAGED_PUBS], c;
+	struct sbt_rc_topic maps[PAGED_SUBS];
+	struct sb_ring_reader rds[PAGED_SUBS];
+	bool readers[PAGED_SUBS] = {false}, writers[PAGED_PUBS] = {false};
+	char after[64] = "";
+	int pages = 0, total = 0;
+	int64_t last_slot = -1, last_client = -1;
+
+	sbt_broker_up(&b, SMALL_FRAMES);
+	for (int i = 0; i < PAGED_SUBS; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "reader-%d", i);
+		ck_assert_int_eq(sbt_rc_hello(&subs[i], b.socket, name), 0);
+		ck_assert_int_eq(sbt_rc_call(&subs[i],
+					     "{\"op\":\"sub_open\",\"id\":2,"
+					     "\"topic\":\"many\"}"),
+				 0);
+		map_reply(&subs[i], false, &maps[i]);
+		ck_assert_int_eq(sbt_rc_topic_reader(
+				     &maps[i], SB_RING_START_LATEST, &rds[i]),
+				 0);
+	}
+	for (int i = 0; i < PAGED_PUBS; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "writer-%d", i);
+		ck_assert_int_eq(sbt_rc_hello(&pubs[i], b.socket, name), 0);
+		ck_assert_int_eq(sbt_rc_call(&pubs[i],
+					     "{\"op\":\"pub_open\",\"id\":2,"
+					     "\"topic\":\"many\"}"),
+				 0);
+	}
+	rc_hello(&c, b.socket);
+	do {
+		ck_assert_int_eq(sbt_rc_call(&c,
+					     "{\"op\":\"topic_stat\",\"id\":3,"
+					     "\"topic\":\"many\"%s%s}",
+					     after[0] ? ",\"after\":" : "",
+					     after),
+				 0);
+		assert_fits_small_frame(&c);
+		ck_assert_int_eq(sbt_rc_int(&c, "topic.subscribers", -1),
+				 PAGED_SUBS);
+		ck_assert_int_eq(sbt_rc_int(&c, "topic.publishers", -1),
+				 PAGED_PUBS);
+		pages++;
+		ck_assert_int_gt(check_stat_page(&c, readers, writers,
+						 &last_slot, &last_client),
+				 0);
+		if (more_of(&c)) {
+			next_of(&c, after, sizeof(after));
+		}
+	} while (more_of(&c));
+	for (int i = 0; i < PAGED_SUBS; i++) {
+		total += readers[i];
+	}
+	for (int i = 0; i < PAGED_PUBS; i++) {
+		total += writers[i];
+	}
+	ck_assert_int_eq(total, PAGED_SUBS + PAGED_PUBS);
+	ck_assert_int_gt(pages, 2);
+
+	/* "limit" caps a page; its "next" names the last entry. */
+	ck_assert_int_eq(sbt_rc_call(&c, "{\"op\":\"topic_stat\",\"id\":4,"
+					 "\"topic\":\"many\",\"limit\":1}"),
+			 0);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(
+			     sbt_rc_result(&c), "subscribers")),
+			 1);
+	ck_assert(more_of(&c));
+	ck_assert_int_eq(
+	    sbt_rc_int(&c, "next.subscriber", -1),
+	    (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(
+		cJSON_GetArrayItem(
+		    cJSON_GetObjectItem(sbt_rc_result(&c), "subscribers"), 0),
+		"slot")));
+	for (int i = 0; i < PAGED_SUBS; i++) {
+		sb_ring_reader_close(&rds[i]);
+		unmap(&maps[i]);
+		sbt_rc_close(&subs[i]);
+	}
+	for (int i = 0; i < PAGED_PUBS; i++) {
+		sbt_rc_close(&pubs[i]);
+	}
+	sbt_rc_close(&c);
+	stop(&b);
+}
+END_TEST
+
 /* Holds a sub handle and a slot, tells the parent, and waits to die. */
 static void slot_holder(const char *socket, int ready_fd)
 {
@@ -1271,6 +1597,9 @@ Suite *broker_suite(void)
 	tcase_add_test(tc, subscriber_data_is_read_only);
 	tcase_add_test(tc, slot_segments_go_read_only_to_publishers_only);
 	tcase_add_test(tc, publish_and_receive_through_granted_descriptors);
+	tcase_add_test(tc, topic_list_pages_every_topic_once);
+	tcase_add_test(tc, bad_paging_fields_are_field_errors);
+	tcase_add_test(tc, topic_stat_pages_its_subscribers);
 	tcase_add_test(tc, a_queued_grant_keeps_its_descriptors);
 	tc = tcase(s, "lifecycle");
 	tcase_add_test(tc,

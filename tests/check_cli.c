@@ -37,7 +37,7 @@
 
 #define NOBODY 65534
 
-#define OUT_MAX (256 * 1024)
+#define OUT_MAX (2 * 1024 * 1024) /* ls of 5,000 topics */
 #define ERR_MAX 4096
 
 /* ---- running the command ---------------------------------------------- */
@@ -277,6 +277,8 @@ static void assert_ok(const struct run *r)
 
 /* ---- asking the broker directly --------------------------------------- */
 
+static const char *const stat_arrays[] = {"subscribers", "publishers", NULL};
+
 /* topic_stat of `topic` through the library, or NULL if it does not
  * exist. The caller frees the result. */
 static cJSON *lib_stat(const struct sbt_broker *b, const char *topic)
@@ -289,7 +291,7 @@ static cJSON *lib_stat(const struct sbt_broker *b, const char *topic)
 
 	ck_assert_int_eq(shmbus_connect(b->socket, "check_cli", &bus), 0);
 	ck_assert_ptr_nonnull(cJSON_AddStringToObject(req, "topic", topic));
-	r = sb_client_call(bus, "topic_stat", req, &rep);
+	r = sb_client_call_all(bus, "topic_stat", req, stat_arrays, &rep);
 	if (r == 0) {
 		res = cJSON_Duplicate(rep.msg.result, 1);
 	}
@@ -765,14 +767,14 @@ START_TEST(ls_and_stat_report_what_was_done)
 	cli(&r, &b, "ls");
 	assert_ok(&r);
 	ck_assert_msg(strncmp(r.out, "TOPIC ", 6) == 0, "%s", r.out);
-	ck_assert_int_eq(row_words(r.out, "stats/a", words, 12), 9);
+	ck_assert_int_eq(row_words(r.out, "stats/a", words, 12), 10);
 	ck_assert_str_eq(words[1], "broadcast");
 	ck_assert_str_eq(words[2], "block");
 	ck_assert_str_eq(words[3], "64KiB");
-	ck_assert_str_eq(words[6], "0"); /* publishers: pub has exited */
-	ck_assert_str_eq(words[7], "1"); /* subscribers */
-	ck_assert_str_eq(words[8], "3"); /* published */
-	ck_assert_int_eq(row_words(r.out, "stats/b", words, 12), 9);
+	ck_assert_str_eq(words[7], "0"); /* publishers: pub has exited */
+	ck_assert_str_eq(words[8], "1"); /* subscribers */
+	ck_assert_str_eq(words[9], "3"); /* published */
+	ck_assert_int_eq(row_words(r.out, "stats/b", words, 12), 10);
 	ck_assert_str_eq(words[1], "queue");
 	run_fini(&r);
 
@@ -797,9 +799,10 @@ START_TEST(ls_and_stat_report_what_was_done)
 					    "capacity 64KiB"));
 	ck_assert_ptr_nonnull(strstr(r.out, "published 3 messages, 6 bytes"));
 	ck_assert_ptr_nonnull(strstr(r.out, "blocked writers 0"));
-	ck_assert_int_eq(row_words(r.out, "  SLOT", words, 12), 8);
+	ck_assert_int_eq(row_words(r.out, "  SLOT", words, 12), 9);
 	ck_assert_str_eq(words[1], "PID");
-	ck_assert_str_eq(words[6], "STALLED");
+	ck_assert_str_eq(words[3], "NAME");
+	ck_assert_str_eq(words[7], "STALLED");
 	ck_assert_ptr_nonnull(
 	    strstr(r.out, "evicted 0 subscriber(s); max_stall_ms 0 (off)"));
 	ck_assert_ptr_nonnull(strstr(r.out, pid));
@@ -890,10 +893,11 @@ START_TEST(create_with_every_option_then_rm)
 	run_fini(&r);
 
 	cli(&r, &b, "ls");
-	ck_assert_int_eq(row_words(r.out, "full", words, 12), 9);
+	ck_assert_int_eq(row_words(r.out, "full", words, 12), 10);
 	ck_assert_str_eq(words[1], "queue");
 	ck_assert_str_eq(words[2], "reject");
 	ck_assert_str_eq(words[3], "64KiB");
+	ck_assert_str_eq(words[4], "1KiB"); /* MAX_MSG */
 	run_fini(&r);
 
 	cli(&r, &b, "create", "full");
@@ -918,7 +922,167 @@ START_TEST(create_with_every_option_then_rm)
 }
 END_TEST
 
+/* ls: MAX_MSG, and FILL - for a broadcast topic that has no subscriber
+ * (it keeps nothing for anyone), a share for one that has, and for a
+ * queue. */
+START_TEST(ls_shows_max_message_and_fill)
+{
+	struct sbt_broker b;
+	struct proc p;
+	struct run r, s;
+	char words[12][64];
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "create", "fill/nobody", "--max-message", "2KiB");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "create", "fill/queue", "--mode", "queue");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "create", "fill/read");
+	assert_ok(&r);
+	run_fini(&r);
+	cli_bg(&p, &b, "sub", "fill/read", "--timeout", "60", NULL);
+	wait_subscribers(&b, "fill/read", 1);
+	cli(&r, &b, "pub", "fill/nobody", "lost to nobody");
+	assert_ok(&r);
+	run_fini(&r);
+
+	cli(&r, &b, "ls");
+	assert_ok(&r);
+	ck_assert_int_eq(row_words(r.out, "TOPIC", words, 12), 10);
+	ck_assert_str_eq(words[4], "MAX_MSG");
+	ck_assert_str_eq(words[6], "FILL");
+	ck_assert_int_eq(row_words(r.out, "fill/nobody", words, 12), 10);
+	ck_assert_str_eq(words[4], "2KiB");
+	ck_assert_str_eq(words[6], "-");
+	ck_assert_int_eq(row_words(r.out, "fill/queue", words, 12), 10);
+	ck_assert_str_eq(words[6], "0%");
+	ck_assert_int_eq(row_words(r.out, "fill/read", words, 12), 10);
+	ck_assert_str_eq(words[6], "0%");
+	run_fini(&r);
+
+	cli(&r, &b, "stat", "fill/nobody");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, "(fill -)"));
+	run_fini(&r);
+	kill(p.pid, SIGTERM);
+	collect(&p, &s);
+	run_fini(&s);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+#define STAT_SUBS 10
+
+/*
+ * stat names each subscriber's and publisher's client by the name it gave
+ * in hello, and lists them all though the broker's small frames need
+ * several pages.
+ */
+START_TEST(stat_names_every_subscriber_page_by_page)
+{
+	struct sbt_broker b;
+	struct proc p[STAT_SUBS];
+	struct run r, s;
+	shmbus *bus = NULL, *wbus = NULL;
+	shmbus_sub *mine = NULL;
+	shmbus_pub *writer = NULL;
+	char words[12][64];
+	const char *at;
+	int named = 0;
+	cJSON *st;
+
+	sbt_broker_up(&b, "{\"limits\": {\"max_frame\": \"1KiB\"}}");
+	cli(&r, &b, "create", "crowd");
+	assert_ok(&r);
+	run_fini(&r);
+	ck_assert_int_eq(shmbus_connect(b.socket, "imu-reader", &bus), 0);
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "crowd", SHMBUS_START_LATEST, &mine), 0);
+	ck_assert_int_eq(shmbus_connect(b.socket, "imu-writer", &wbus), 0);
+	ck_assert_int_eq(shmbus_pub_open(wbus, "crowd", &writer), 0);
+	for (int i = 0; i < STAT_SUBS; i++) {
+		cli_bg(&p[i], &b, "sub", "crowd", "--timeout", "60", NULL);
+	}
+	wait_subscribers(&b, "crowd", STAT_SUBS + 1);
+
+	cli(&r, &b, "stat", "crowd");
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.out, " imu-reader "));
+	ck_assert_int_eq(row_words(r.out, "  PUBLISHER", words, 12), 4);
+	ck_assert_str_eq(words[1], "NAME");
+	ck_assert_ptr_nonnull(strstr(r.out, " imu-writer "));
+	for (at = r.out; (at = strstr(at, " shmbus-sub ")) != NULL; at++) {
+		named++;
+	}
+	ck_assert_int_eq(named, STAT_SUBS);
+	run_fini(&r);
+
+	cli(&r, &b, "stat", "crowd", "--json");
+	assert_ok(&r);
+	st = cJSON_Parse(r.out);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(
+	    cJSON_GetArraySize(cJSON_GetObjectItem(st, "subscribers")),
+	    STAT_SUBS + 1);
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(st, "more")));
+	cJSON_Delete(st);
+	run_fini(&r);
+
+	for (int i = 0; i < STAT_SUBS; i++) {
+		kill(p[i].pid, SIGTERM);
+		collect(&p[i], &s);
+		run_fini(&s);
+	}
+	shmbus_sub_close(mine);
+	shmbus_close(bus);
+	shmbus_pub_close(writer);
+	shmbus_close(wbus);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
 /* ---- top --------------------------------------------------------------- */
+
+static const char *const msg_units[] = {"", "k", "M", "G", NULL};
+static const char *const byte_units[] = {"B", "KiB", "MiB", "GiB", "TiB", NULL};
+
+/* 1 when `cell` is a rate for people: a number with at most one decimal,
+ * one of `units`, then "/s" ("850/s", "12.5k/s", "128.6MiB/s"). */
+static int human_rate(const char *cell, const char *const *units)
+{
+	char *end;
+	const char *dot = strchr(cell, '.');
+
+	strtod(cell, &end);
+	if (end == cell || (dot != NULL && dot < end && end - dot != 2)) {
+		return 0; /* not a number, or more than one decimal */
+	}
+	for (int i = 0; units[i] != NULL; i++) {
+		size_t n = strlen(units[i]);
+
+		if (strncmp(end, units[i], n) == 0 &&
+		    strcmp(end + n, "/s") == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The rate formats themselves: values of every size read the same way. */
+START_TEST(top_rates_have_units)
+{
+	ck_assert(human_rate("850/s", msg_units));
+	ck_assert(human_rate("2.5/s", msg_units));
+	ck_assert(human_rate("12.5k/s", msg_units));
+	ck_assert(!human_rate("2106624.7", msg_units));
+	ck_assert(!human_rate("2106624.75k/s", msg_units));
+	ck_assert(human_rate("128.6MiB/s", byte_units));
+	ck_assert(human_rate("512B/s", byte_units));
+	ck_assert(!human_rate("512/s", byte_units));
+}
+END_TEST
 
 START_TEST(top_shows_rates)
 {
@@ -947,13 +1111,71 @@ START_TEST(top_shows_rates)
 	second = strstr(r.out, "sample 2");
 	ck_assert_ptr_nonnull(second);
 	ck_assert_ptr_null(strstr(r.out, "sample 3"));
-	/* The first sample has no rate yet; the second has one. */
+	/* The first sample has no rate yet; the second has one, with its
+	 * unit. A broadcast topic without subscribers keeps nothing: fill -. */
 	ck_assert_int_eq(row_words(r.out, "busy", words, 12), 9);
 	ck_assert_str_eq(words[2], "-");
+	ck_assert_str_eq(words[3], "-");
+	ck_assert_str_eq(words[5], "-");
 	ck_assert_int_eq(row_words(second, "busy", words, 12), 9);
 	ck_assert_msg(strtod(words[2], NULL) > 0, "msg/s %s", words[2]);
 	ck_assert_msg(strtod(words[3], NULL) > 0, "bytes/s %s", words[3]);
-	ck_assert_msg(strstr(words[3], "/s") != NULL, "%s", words[3]);
+	ck_assert_msg(human_rate(words[2], msg_units), "msg/s %s", words[2]);
+	ck_assert_msg(human_rate(words[3], byte_units), "bytes/s %s", words[3]);
+	ck_assert_str_eq(words[5], "-");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* ---- scale ------------------------------------------------------------- */
+
+#define MANY_TOPICS 5000
+
+/* ls with more topics than one reply can carry: every one, exactly once. */
+START_TEST(ls_lists_five_thousand_topics)
+{
+	static bool seen[MANY_TOPICS];
+	struct sbt_broker b;
+	struct run r;
+	shmbus *bus = NULL;
+	int listed = 0;
+	char *save = NULL, *line;
+
+	memset(seen, 0, sizeof(seen));
+	sbt_broker_up(&b, "{\"limits\": {\"max_topics\": 6000}}");
+	ck_assert_int_eq(shmbus_connect(b.socket, "check_cli", &bus), 0);
+	for (int i = 0; i < MANY_TOPICS; i++) {
+		struct sb_client_reply rep;
+		cJSON *req = cJSON_CreateObject();
+		char name[32];
+
+		snprintf(name, sizeof(name), "many/t%04d", i);
+		ck_assert_ptr_nonnull(
+		    cJSON_AddStringToObject(req, "topic", name));
+		ck_assert_ptr_nonnull(
+		    cJSON_AddNumberToObject(req, "capacity", 4096));
+		ck_assert_int_eq(sb_client_call(bus, "topic_create", req, &rep),
+				 0);
+		sb_client_reply_fini(&rep);
+	}
+	shmbus_close(bus);
+
+	cli(&r, &b, "ls");
+	assert_ok(&r);
+	ck_assert_msg(strncmp(r.out, "TOPIC ", 6) == 0, "%.200s", r.out);
+	line = strtok_r(r.out, "\n", &save); /* the header */
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+		int k = -1;
+
+		ck_assert_msg(sscanf(line, "many/t%d ", &k) == 1, "line %s",
+			      line);
+		ck_assert_msg(k >= 0 && k < MANY_TOPICS && !seen[k], "line %s",
+			      line);
+		seen[k] = true;
+		listed++;
+	}
+	ck_assert_int_eq(listed, MANY_TOPICS);
 	run_fini(&r);
 	sbt_broker_stop(&b);
 }
@@ -2099,6 +2321,14 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, ls_and_stat_report_what_was_done);
 	tcase_add_test(tc, create_with_every_option_then_rm);
 	tcase_add_test(tc, top_shows_rates);
+	tcase_add_test(tc, top_rates_have_units);
+	tcase_add_test(tc, ls_shows_max_message_and_fill);
+	tcase_add_test(tc, stat_names_every_subscriber_page_by_page);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("scale");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, ls_lists_five_thousand_topics);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

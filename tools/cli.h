@@ -160,6 +160,17 @@ int sb_cli_connect(const char *cmd, shmbus **bus);
 int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
 		   const char *topic, cJSON *req, struct sb_client_reply *rep);
 
+/* sb_cli_request() for a listing op that pages: every page is fetched and
+ * `arrays` (NULL-terminated names) hold all their entries
+ * (sb_client_call_all). */
+int sb_cli_request_all(const char *cmd, shmbus *bus, const char *op,
+		       const char *topic, cJSON *req, const char *const *arrays,
+		       struct sb_client_reply *rep);
+
+/* The arrays topic_list and topic_stat page, for sb_cli_request_all(). */
+extern const char *const sb_cli_list_arrays[];
+extern const char *const sb_cli_stat_arrays[];
+
 /*
  * Blocks SIGINT and SIGTERM and returns a signalfd that reads them, so
  * that a command's wait (for messages, for the next sample) also waits for
@@ -248,6 +259,11 @@ const char *sb_cli_human_size(double bytes, char *buf, size_t buflen);
 
 /* The same for a rate; a negative rate (unknown) prints as "-". */
 const char *sb_cli_human_rate(double per_second, char *buf, size_t buflen);
+
+/* "42%": what a topic holds as a share of its capacity; "-" for a
+ * broadcast topic with no subscriber (`mode` as the broker names it). */
+const char *sb_cli_fill(const char *mode, uint64_t subscribers, uint64_t used,
+			uint64_t capacity, char *buf, size_t buflen);
 
 /*
  * A table printed with its columns aligned: add the header, then rows of

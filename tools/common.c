@@ -427,6 +427,16 @@ static const char *in_option_words(const char *why, char *out, size_t outlen)
 int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
 		   const char *topic, cJSON *req, struct sb_client_reply *rep)
 {
+	return sb_cli_request_all(cmd, bus, op, topic, req, NULL, rep);
+}
+
+const char *const sb_cli_list_arrays[] = {"topics", NULL};
+const char *const sb_cli_stat_arrays[] = {"subscribers", "publishers", NULL};
+
+int sb_cli_request_all(const char *cmd, shmbus *bus, const char *op,
+		       const char *topic, cJSON *req, const char *const *arrays,
+		       struct sb_client_reply *rep)
+{
 	int r;
 
 	if (req == NULL) {
@@ -436,7 +446,8 @@ int sb_cli_request(const char *cmd, shmbus *bus, const char *op,
 		sb_client_reply_init(rep);
 		return sb_cli_fail(SB_EXIT_ERROR, cmd, "out of memory");
 	}
-	r = sb_client_call(bus, op, req, rep);
+	r = arrays != NULL ? sb_client_call_all(bus, op, req, arrays, rep)
+			   : sb_client_call(bus, op, req, rep);
 	if (r == 0 && !cJSON_IsObject(rep->msg.result)) {
 		r = -EPROTO;
 	}

@@ -198,6 +198,22 @@ const char *sb_cli_human_rate(double per_second, char *buf, size_t buflen)
 	return buf;
 }
 
+/* A topic's fill: what it holds as a share of its capacity, or "-" for a
+ * broadcast topic without subscribers, which keeps nothing for anyone
+ * (its ring only holds what new subscribers will never read). */
+const char *sb_cli_fill(const char *mode, uint64_t subscribers, uint64_t used,
+			uint64_t capacity, char *buf, size_t buflen)
+{
+	if (strcmp(mode, "broadcast") == 0 && subscribers == 0) {
+		snprintf(buf, buflen, "-");
+	} else {
+		snprintf(buf, buflen, "%.0f%%",
+			 capacity > 0 ? 100.0 * (double)used / (double)capacity
+				      : 0.0);
+	}
+	return buf;
+}
+
 /* ---- tables ------------------------------------------------------------ */
 
 void sb_cli_table_init(struct sb_cli_table *t, int ncols)

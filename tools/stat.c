@@ -26,15 +26,18 @@ const char sb_cli_stat_usage[] =
     "times a\n"
     "writer waited for room, dead writers recovered from, writers "
     "blocked now;\n"
-    "and for each subscriber its pid, messages received and lost, and "
-    "how far\n"
-    "it lags behind (bytes not yet read), whether it sleeps waiting, and "
-    "how long\n"
-    "its position has stood still with messages to read (STALLED, as seen "
-    "by the\n"
-    "broker's 1 s sweep; see shmbus evict and max_stall_ms). Also how "
-    "many\n"
-    "subscribers were evicted.\n"
+    "and for each subscriber its pid, its client (number and the name it "
+    "gave),\n"
+    "messages received and lost, how far it lags behind (bytes not yet "
+    "read),\n"
+    "whether it sleeps waiting, and how long its position has stood "
+    "still with\n"
+    "messages to read (STALLED, as seen by the broker's 1 s sweep; see "
+    "shmbus\n"
+    "evict and max_stall_ms). Also how many subscribers were evicted, "
+    "and each\n"
+    "client that publishes: its number (PUBLISHER), name, pid and "
+    "handles.\n"
     "\n"
     "  --json          the broker's topic_stat result as JSON (without "
     "TOPIC:\n"
@@ -49,13 +52,17 @@ const char sb_cli_top_usage[] =
     "\n"
     "A live view of every topic: messages and bytes published per "
     "second\n"
-    "(between two samples; the first sample shows -), messages published, "
-    "fill,\n"
-    "publishers, subscribers and messages lost by subscribers. Redraws the "
-    "screen\n"
-    "on a terminal; otherwise prints one block per sample. Runs until "
-    "SIGINT\n"
-    "(Ctrl-C) or SIGTERM, which end it with status 0.\n"
+    "(between two samples; the first sample shows -), with units "
+    "(12.5k/s,\n"
+    "128.6MiB/s), messages published, fill (- for a broadcast topic "
+    "without\n"
+    "subscribers, as in shmbus ls), publishers, subscribers and "
+    "messages lost\n"
+    "by subscribers. Redraws the screen on a terminal; otherwise prints "
+    "one\n"
+    "block per sample. Runs until SIGINT (Ctrl-C) or SIGTERM, which end "
+    "it\n"
+    "with status 0.\n"
     "\n"
     "  --interval MS   time between samples (default 1000)\n"
     "  --iterations N  stop after N samples\n"
@@ -77,9 +84,10 @@ static int topic_stat(const char *cmd, shmbus *bus, const char *topic,
 		return sb_cli_fail(SB_EXIT_ERROR, cmd, "out of memory");
 	}
 	if (!quiet_enoent) {
-		return sb_cli_request(cmd, bus, "topic_stat", topic, req, rep);
+		return sb_cli_request_all(cmd, bus, "topic_stat", topic, req,
+					  sb_cli_stat_arrays, rep);
 	}
-	r = sb_client_call(bus, "topic_stat", req, rep);
+	r = sb_client_call_all(bus, "topic_stat", req, sb_cli_stat_arrays, rep);
 	if (r == -ENOENT) {
 		return -1; /* removed since the list: skip it */
 	}
@@ -94,72 +102,88 @@ static const char *yes_no(int v)
 	return v ? "yes" : "no";
 }
 
-/* Prints one topic_stat result for people. */
-static int print_stat(const cJSON *res)
+/* The name a subscriber's or publisher's client gave, or "-". */
+static const char *client_name(const cJSON *o)
 {
-	const cJSON *info = cJSON_GetObjectItemCaseSensitive(res, "topic");
-	const cJSON *st = cJSON_GetObjectItemCaseSensitive(res, "stats");
-	const cJSON *subs =
-	    cJSON_GetObjectItemCaseSensitive(res, "subscribers");
-	const cJSON *queue = cJSON_GetObjectItemCaseSensitive(res, "queue");
-	static const char *const header[] = {"SLOT",	 "PID",	    "CLIENT",
-					     "RECEIVED", "LOST",    "LAG",
-					     "STALLED",	 "SLEEPING"};
-	uint64_t cap = sb_cli_json_u64(info, "capacity");
-	uint64_t used = sb_cli_json_u64(info, "used_bytes");
-	char a[32], b[32];
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+
+	return cJSON_IsString(name) ? name->valuestring : "-";
+}
+
+/* Prints the table of `t` (rows added; `r` the last add's result). */
+static int print_table(struct sb_cli_table *t, int r)
+{
+	if (r < 0) {
+		sb_cli_table_fini(t);
+		return sb_cli_fail(SB_EXIT_ERROR, "stat", "out of memory");
+	}
+	sb_cli_table_print(t, stdout, 2);
+	return 0;
+}
+
+/* The publishing clients: number, name, pid, handles on the topic. */
+static int print_publishers(const cJSON *pubs)
+{
+	static const char *const header[] = {"PUBLISHER", "NAME", "PID",
+					     "HANDLES"};
+	struct sb_cli_table t;
+	const cJSON *p;
+	int r;
+
+	if (cJSON_GetArraySize(pubs) == 0) {
+		return 0;
+	}
+	sb_cli_table_init(&t, 4);
+	t.right[0] = t.right[2] = t.right[3] = 1;
+	r = sb_cli_table_add(&t, header);
+	cJSON_ArrayForEach(p, pubs)
+	{
+		char client[24], pid[24], handles[24];
+		const char *row[4] = {client, client_name(p), pid, handles};
+
+		snprintf(client, sizeof(client), "%llu",
+			 (unsigned long long)sb_cli_json_u64(p, "client"));
+		snprintf(pid, sizeof(pid), "%llu",
+			 (unsigned long long)sb_cli_json_u64(p, "pid"));
+		snprintf(handles, sizeof(handles), "%llu",
+			 (unsigned long long)sb_cli_json_u64(p, "handles"));
+		if (r == 0) {
+			r = sb_cli_table_add(&t, row);
+		}
+	}
+	return print_table(&t, r);
+}
+
+/* The subscribers, one row each. */
+static int print_subscribers(const cJSON *subs)
+{
+	static const char *const header[] = {"SLOT", "PID",	 "CLIENT",
+					     "NAME", "RECEIVED", "LOST",
+					     "LAG",  "STALLED",	 "SLEEPING"};
 	struct sb_cli_table t;
 	const cJSON *s;
 	int r;
 
-	printf(
-	    "topic %s: %s, %s, capacity %s, max message %s%s%s\n",
-	    sb_cli_json_str(info, "name"), sb_cli_json_str(info, "mode"),
-	    sb_cli_json_str(info, "overflow"),
-	    sb_size_format(cap, a, sizeof(a)),
-	    sb_size_format(sb_cli_json_u64(info, "max_message"), b, sizeof(b)),
-	    sb_cli_json_bool(info, "explicit") ? ", explicit" : "",
-	    sb_cli_json_bool(info, "persistent") ? ", persistent" : "");
-	printf("  publishers %llu, subscribers %llu, holding %llu bytes "
-	       "(%.0f%%)\n",
-	       (unsigned long long)sb_cli_json_u64(info, "publishers"),
-	       (unsigned long long)sb_cli_json_u64(info, "subscribers"),
-	       (unsigned long long)used,
-	       cap > 0 ? 100.0 * (double)used / (double)cap : 0.0);
-	printf("  published %llu messages, %llu bytes\n",
-	       (unsigned long long)sb_cli_json_u64(st, "published"),
-	       (unsigned long long)sb_cli_json_u64(st, "bytes"));
-	printf("  rejected %llu, waits %llu, recoveries %llu, blocked "
-	       "writers %llu\n",
-	       (unsigned long long)sb_cli_json_u64(st, "rejected"),
-	       (unsigned long long)sb_cli_json_u64(st, "waits"),
-	       (unsigned long long)sb_cli_json_u64(st, "recoveries"),
-	       (unsigned long long)sb_cli_json_u64(st, "blocked_writers"));
-	printf("  evicted %llu subscriber(s); max_stall_ms %llu%s\n",
-	       (unsigned long long)sb_cli_json_u64(st, "evictions"),
-	       (unsigned long long)sb_cli_json_u64(info, "max_stall_ms"),
-	       sb_cli_json_u64(info, "max_stall_ms") == 0 ? " (off)" : "");
-	if (cJSON_IsObject(queue)) {
-		printf("  queue: lag %llu bytes, lost %llu\n",
-		       (unsigned long long)sb_cli_json_u64(queue, "lag_bytes"),
-		       (unsigned long long)sb_cli_json_u64(queue, "lost"));
-	}
 	if (cJSON_GetArraySize(subs) == 0) {
 		return 0;
 	}
-	sb_cli_table_init(&t, 8);
-	for (int c = 0; c < 7; c++) {
-		t.right[c] = 1;
+	sb_cli_table_init(&t, 9);
+	for (int c = 0; c < 8; c++) {
+		t.right[c] = c != 3; /* all but NAME are numbers */
 	}
 	r = sb_cli_table_add(&t, header);
 	cJSON_ArrayForEach(s, subs)
 	{
 		char cells[7][24];
-		const char *row[8] = {
-		    cells[0], cells[1],
-		    cells[2], cells[3],
-		    cells[4], cells[5],
-		    cells[6], yes_no(sb_cli_json_bool(s, "sleeping"))};
+		const char *row[9] = {cells[0],
+				      cells[1],
+				      cells[2],
+				      client_name(s),
+				      cells[3],
+				      cells[4],
+				      cells[5],
+				      cells[6],
+				      yes_no(sb_cli_json_bool(s, "sleeping"))};
 		static const char *const keys[6] = {
 		    "slot", "pid", "client", "received", "lost", "lag_bytes"};
 		uint64_t stalled = sb_cli_json_u64(s, "stalled_ms");
@@ -179,12 +203,59 @@ static int print_stat(const cJSON *res)
 			r = sb_cli_table_add(&t, row);
 		}
 	}
-	if (r < 0) {
-		sb_cli_table_fini(&t);
-		return sb_cli_fail(SB_EXIT_ERROR, "stat", "out of memory");
+	return print_table(&t, r);
+}
+
+/* Prints one topic_stat result for people. */
+static int print_stat(const cJSON *res)
+{
+	const cJSON *info = cJSON_GetObjectItemCaseSensitive(res, "topic");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(res, "stats");
+	const cJSON *queue = cJSON_GetObjectItemCaseSensitive(res, "queue");
+	uint64_t cap = sb_cli_json_u64(info, "capacity");
+	uint64_t used = sb_cli_json_u64(info, "used_bytes");
+	char a[32], b[32], fill[16];
+
+	printf(
+	    "topic %s: %s, %s, capacity %s, max message %s%s%s\n",
+	    sb_cli_json_str(info, "name"), sb_cli_json_str(info, "mode"),
+	    sb_cli_json_str(info, "overflow"),
+	    sb_size_format(cap, a, sizeof(a)),
+	    sb_size_format(sb_cli_json_u64(info, "max_message"), b, sizeof(b)),
+	    sb_cli_json_bool(info, "explicit") ? ", explicit" : "",
+	    sb_cli_json_bool(info, "persistent") ? ", persistent" : "");
+	printf("  publishers %llu, subscribers %llu, holding %llu bytes "
+	       "(fill %s)\n",
+	       (unsigned long long)sb_cli_json_u64(info, "publishers"),
+	       (unsigned long long)sb_cli_json_u64(info, "subscribers"),
+	       (unsigned long long)used,
+	       sb_cli_fill(sb_cli_json_str(info, "mode"),
+			   sb_cli_json_u64(info, "subscribers"), used, cap,
+			   fill, sizeof(fill)));
+	printf("  published %llu messages, %llu bytes\n",
+	       (unsigned long long)sb_cli_json_u64(st, "published"),
+	       (unsigned long long)sb_cli_json_u64(st, "bytes"));
+	printf("  rejected %llu, waits %llu, recoveries %llu, blocked "
+	       "writers %llu\n",
+	       (unsigned long long)sb_cli_json_u64(st, "rejected"),
+	       (unsigned long long)sb_cli_json_u64(st, "waits"),
+	       (unsigned long long)sb_cli_json_u64(st, "recoveries"),
+	       (unsigned long long)sb_cli_json_u64(st, "blocked_writers"));
+	printf("  evicted %llu subscriber(s); max_stall_ms %llu%s\n",
+	       (unsigned long long)sb_cli_json_u64(st, "evictions"),
+	       (unsigned long long)sb_cli_json_u64(info, "max_stall_ms"),
+	       sb_cli_json_u64(info, "max_stall_ms") == 0 ? " (off)" : "");
+	if (cJSON_IsObject(queue)) {
+		printf("  queue: lag %llu bytes, lost %llu\n",
+		       (unsigned long long)sb_cli_json_u64(queue, "lag_bytes"),
+		       (unsigned long long)sb_cli_json_u64(queue, "lost"));
 	}
-	sb_cli_table_print(&t, stdout, 2);
-	return 0;
+	if (print_publishers(
+		cJSON_GetObjectItemCaseSensitive(res, "publishers")) != 0) {
+		return SB_EXIT_ERROR;
+	}
+	return print_subscribers(
+	    cJSON_GetObjectItemCaseSensitive(res, "subscribers"));
 }
 
 /* ---- listing ----------------------------------------------------------- */
@@ -204,7 +275,8 @@ static int list_names(const char *cmd, shmbus *bus, char ***names, int *n)
 	struct sb_client_reply rep;
 	const cJSON *topics, *it;
 	char **out;
-	int status = sb_cli_request(cmd, bus, "topic_list", NULL, NULL, &rep);
+	int status = sb_cli_request_all(cmd, bus, "topic_list", NULL, NULL,
+					sb_cli_list_arrays, &rep);
 	int k = 0;
 
 	*names = NULL;
@@ -474,6 +546,44 @@ static double rate(uint64_t now, uint64_t before, double dt, int have)
 	return (double)(now - before) / dt;
 }
 
+/* Messages per second for people: "2.5/s", "850/s", "12.5k/s", "2.1M/s";
+ * "-" when unknown (negative). */
+static const char *msg_rate(double per_second, char *buf, size_t buflen)
+{
+	static const char *const units[] = {"", "k", "M", "G"};
+	double v = per_second;
+	int u = 0;
+
+	if (per_second < 0) {
+		snprintf(buf, buflen, "-");
+		return buf;
+	}
+	while (v >= 1000 && u < 3) {
+		v /= 1000;
+		u++;
+	}
+	/* One decimal where it tells something: 2.5/s, 12.5k/s; not 850.0/s. */
+	snprintf(buf, buflen, u == 0 && v >= 10 ? "%.0f%s/s" : "%.1f%s/s", v,
+		 units[u]);
+	return buf;
+}
+
+/* Bytes per second for people: "512B/s", "128.6MiB/s"; "-" when unknown. */
+static const char *byte_rate(double per_second, char *buf, size_t buflen)
+{
+	char n[24];
+
+	if (per_second < 0) {
+		snprintf(buf, buflen, "-");
+		return buf;
+	}
+	sb_cli_human_size(per_second < 1024 ? (double)(uint64_t)per_second
+					    : per_second,
+			  n, sizeof(n));
+	snprintf(buf, buflen, "%s%s/s", n, per_second < 1024 ? "B" : "");
+	return buf;
+}
+
 static int print_sample(const struct samples *cur, const struct samples *prev,
 			int number, int interval_ms)
 {
@@ -497,23 +607,17 @@ static int print_sample(const struct samples *cur, const struct samples *prev,
 		double msgs =
 		    rate(s->published, p ? p->published : 0, dt, p != NULL);
 		double bytes = rate(s->bytes, p ? p->bytes : 0, dt, p != NULL);
-		char m[32], b[32], pub[24], fill[16], pubs[24], subs[24],
+		char m[32], b[40], pub[24], fill[16], pubs[24], subs[24],
 		    lost[24];
 		const char *row[9] = {s->name, s->mode, m,    b,   pub,
 				      fill,    pubs,	subs, lost};
 
-		if (msgs < 0) {
-			snprintf(m, sizeof(m), "-");
-		} else {
-			snprintf(m, sizeof(m), "%.1f", msgs);
-		}
-		sb_cli_human_rate(bytes, b, sizeof(b));
+		msg_rate(msgs, m, sizeof(m));
+		byte_rate(bytes, b, sizeof(b));
 		snprintf(pub, sizeof(pub), "%llu",
 			 (unsigned long long)s->published);
-		snprintf(fill, sizeof(fill), "%.0f%%",
-			 s->capacity > 0
-			     ? 100.0 * (double)s->used / (double)s->capacity
-			     : 0.0);
+		sb_cli_fill(s->mode, s->subs, s->used, s->capacity, fill,
+			    sizeof(fill));
 		snprintf(pubs, sizeof(pubs), "%llu",
 			 (unsigned long long)s->pubs);
 		snprintf(subs, sizeof(subs), "%llu",

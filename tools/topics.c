@@ -22,11 +22,15 @@ const char sb_cli_ls_usage[] =
     "\n"
     "Lists the broker's topics, sorted by name: mode, overflow policy, "
     "ring\n"
-    "capacity, bytes held now (USED) and as a share of the capacity "
-    "(FILL),\n"
-    "publishers and subscribers attached, messages published since the "
-    "topic\n"
-    "was created.\n"
+    "capacity, largest message (MAX_MSG), bytes held now (USED) and as a "
+    "share\n"
+    "of the capacity (FILL; - for a broadcast topic without subscribers, "
+    "which\n"
+    "keeps nothing for anyone), publishers and subscribers attached, "
+    "messages\n"
+    "published since the topic was created. Any number of topics: the "
+    "list is\n"
+    "fetched from the broker page by page.\n"
     "\n"
     "  --json          print the broker's topic_list result as JSON\n"
     "  --socket PATH   the broker's socket\n"
@@ -133,9 +137,9 @@ static int by_name(const void *a, const void *b)
 /* Prints the table of `topics` (a JSON array of TOPIC_INFO). */
 static int print_topics(const cJSON *topics)
 {
-	static const char *const header[] = {"TOPIC",	 "MODE", "OVERFLOW",
-					     "CAPACITY", "USED", "FILL",
-					     "PUBS",	 "SUBS", "PUBLISHED"};
+	static const char *const header[] = {
+	    "TOPIC", "MODE", "OVERFLOW", "CAPACITY", "MAX_MSG",
+	    "USED",  "FILL", "PUBS",	 "SUBS",     "PUBLISHED"};
 	int n = cJSON_GetArraySize(topics), i = 0;
 	const cJSON **sorted = calloc((size_t)n + 1, sizeof(*sorted));
 	struct sb_cli_table t;
@@ -152,8 +156,8 @@ static int print_topics(const cJSON *topics)
 		}
 	}
 	qsort(sorted, (size_t)i, sizeof(*sorted), by_name);
-	sb_cli_table_init(&t, 9);
-	for (int c = 3; c < 9; c++) {
+	sb_cli_table_init(&t, 10);
+	for (int c = 3; c < 10; c++) {
 		t.right[c] = 1;
 	}
 	r = sb_cli_table_add(&t, header);
@@ -161,26 +165,28 @@ static int print_topics(const cJSON *topics)
 		const cJSON *o = sorted[k];
 		uint64_t cap = sb_cli_json_u64(o, "capacity");
 		uint64_t used = sb_cli_json_u64(o, "used_bytes");
-		char capacity[32], usedb[32], fill[16], pubs[24], subs[24],
-		    published[24];
-		const char *row[9] = {sb_cli_json_str(o, "name"),
-				      sb_cli_json_str(o, "mode"),
-				      sb_cli_json_str(o, "overflow"),
-				      capacity,
-				      usedb,
-				      fill,
-				      pubs,
-				      subs,
-				      published};
+		uint64_t nsubs = sb_cli_json_u64(o, "subscribers");
+		char capacity[32], maxmsg[32], usedb[32], fill[16], pubs[24],
+		    subs[24], published[24];
+		const char *row[10] = {sb_cli_json_str(o, "name"),
+				       sb_cli_json_str(o, "mode"),
+				       sb_cli_json_str(o, "overflow"),
+				       capacity,
+				       maxmsg,
+				       usedb,
+				       fill,
+				       pubs,
+				       subs,
+				       published};
 
 		sb_size_format(cap, capacity, sizeof(capacity));
+		sb_size_format(sb_cli_json_u64(o, "max_message"), maxmsg,
+			       sizeof(maxmsg));
 		sb_cli_human_size((double)used, usedb, sizeof(usedb));
-		snprintf(fill, sizeof(fill), "%.0f%%",
-			 cap > 0 ? 100.0 * (double)used / (double)cap : 0.0);
+		sb_cli_fill(row[1], nsubs, used, cap, fill, sizeof(fill));
 		snprintf(pubs, sizeof(pubs), "%llu",
 			 (unsigned long long)sb_cli_json_u64(o, "publishers"));
-		snprintf(subs, sizeof(subs), "%llu",
-			 (unsigned long long)sb_cli_json_u64(o, "subscribers"));
+		snprintf(subs, sizeof(subs), "%llu", (unsigned long long)nsubs);
 		snprintf(published, sizeof(published), "%llu",
 			 (unsigned long long)sb_cli_json_u64(o, "published"));
 		r = sb_cli_table_add(&t, row);
@@ -213,7 +219,8 @@ int sb_cli_ls(int argc, char **argv)
 	if (status != 0) {
 		return status;
 	}
-	status = sb_cli_request("ls", bus, "topic_list", NULL, NULL, &rep);
+	status = sb_cli_request_all("ls", bus, "topic_list", NULL, NULL,
+				    sb_cli_list_arrays, &rep);
 	if (status == 0) {
 		topics =
 		    cJSON_GetObjectItemCaseSensitive(rep.msg.result, "topics");
