@@ -1101,7 +1101,7 @@ START_TEST(top_shows_rates)
 	       "tick", NULL);
 	st = wait_stat_ge(&b, "busy", "stats.published", 1);
 	cJSON_Delete(st);
-	cli(&r, &b, "top", "--interval", "300", "--iterations", "2");
+	cli(&r, &b, "top", "--interval", "300ms", "--iterations", "2");
 	kill(p.pid, SIGTERM);
 	collect(&p, &s);
 	run_fini(&s);
@@ -1939,6 +1939,12 @@ START_TEST(durations_everywhere)
 	}
 	cli(&r, &b, "pub", "dur", "--timeout", "1000h", "x");
 	assert_fails(&r, 2, "--timeout: at most");
+	run_fini(&r);
+	cli(&r, &b, "top", "--interval", "1x");
+	assert_fails(&r, 2, "--interval must be a duration such as");
+	run_fini(&r);
+	cli(&r, &b, "top", "--interval", "0");
+	assert_fails(&r, 2, "--interval must be more than 0");
 	run_fini(&r);
 	sbt_broker_stop(&b);
 }

@@ -48,7 +48,7 @@ const char sb_cli_stat_usage[] =
     "Exit status 4 when TOPIC does not exist.\n";
 
 const char sb_cli_top_usage[] =
-    "usage: shmbus top [--interval MS] [--iterations N] [--socket PATH]\n"
+    "usage: shmbus top [--interval TIME] [--iterations N] [--socket PATH]\n"
     "\n"
     "A live view of every topic: messages and bytes published per "
     "second\n"
@@ -64,7 +64,9 @@ const char sb_cli_top_usage[] =
     "it\n"
     "with status 0.\n"
     "\n"
-    "  --interval MS   time between samples (default 1000)\n"
+    "  --interval TIME time between samples (250ms, 2s; a bare number is "
+    "seconds;\n"
+    "                  default 1s)\n"
     "  --iterations N  stop after N samples\n"
     "  --socket PATH   the broker's socket\n"
     "  --help          this text\n";
@@ -694,7 +696,8 @@ int sb_cli_top(int argc, char **argv)
 	    SB_CLI_COMMON_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
-	uint64_t interval = 1000, iterations = 0;
+	uint64_t iterations = 0;
+	int interval_ms = 1000;
 	shmbus *bus = NULL;
 	int done = -1, status, c, sigfd;
 
@@ -706,8 +709,14 @@ int sb_cli_top(int argc, char **argv)
 			continue;
 		}
 		if (c == 'i') {
-			done = sb_cli_parse_u64("top", "--interval", optarg, 1,
-						INT_MAX / 2, &interval);
+			done = sb_cli_parse_timeout_ms("top", "--interval",
+						       optarg, &interval_ms);
+			if (done == 0 && interval_ms == 0) {
+				done = sb_cli_fail(SB_EXIT_USAGE, "top",
+						   "--interval must be more "
+						   "than 0 (got \"%s\")",
+						   optarg);
+			}
 		} else if (c == 'n') {
 			done = sb_cli_parse_u64("top", "--iterations", optarg,
 						1, INT_MAX, &iterations);
@@ -728,7 +737,7 @@ int sb_cli_top(int argc, char **argv)
 	}
 	status = sb_cli_connect("top", &bus);
 	if (status == 0) {
-		status = top_loop(bus, sigfd, (int)interval, iterations);
+		status = top_loop(bus, sigfd, interval_ms, iterations);
 		shmbus_close(bus);
 	}
 	close(sigfd);
