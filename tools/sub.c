@@ -217,7 +217,7 @@ static int drain(struct sub_ctx *ctx, bool *finished)
 	}
 	for (size_t i = set->n; r == 0 && i-- > 0;) {
 		if (set->subs[i].gone) {
-			sb_cli_subset_close_sub(set, &set->subs[i]);
+			sb_cli_subset_retire(set, &set->subs[i]);
 		}
 	}
 	*finished = ctx->count != 0 && ctx->received >= ctx->count;

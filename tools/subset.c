@@ -107,10 +107,18 @@ int sb_cli_subset_add_pattern(struct sb_cli_subset *s, const char *pattern)
 }
 
 /* A topic the watch announced: subscribed to, or said why not (the
- * command goes on with the others). */
+ * command goes on with the others). One removed and not yet drained is
+ * reopened once it is (sb_cli_subset_retire). */
 static void follow(struct sb_cli_subset *s, const char *topic)
 {
-	int r = open_sub(s, topic);
+	struct sb_cli_sub *e = find(s, topic);
+	int r;
+
+	if (e != NULL && e->gone) {
+		e->reopen = true;
+		return;
+	}
+	r = open_sub(s, topic);
 
 	if (r == -ENOENT) {
 		return; /* removed again before we got there */
@@ -119,6 +127,17 @@ static void follow(struct sb_cli_subset *s, const char *topic)
 		fflush(stdout);
 		fprintf(stderr, "shmbus: sub: not following topic \"%s\": %s\n",
 			topic, shmbus_strerror(r));
+	}
+}
+
+void sb_cli_subset_retire(struct sb_cli_subset *s, struct sb_cli_sub *e)
+{
+	char *topic = e->reopen ? strdup(e->topic) : NULL;
+
+	sb_cli_subset_close_sub(s, e);
+	if (topic != NULL) {
+		follow(s, topic);
+		free(topic);
 	}
 }
 
@@ -140,6 +159,7 @@ static int take_events(struct sb_cli_subset *s, struct sb_cli_watch *w)
 			e = find(s, topic);
 			if (e != NULL) {
 				e->gone = true;
+				e->reopen = false;
 			}
 			break;
 		case SHMBUS_WATCH_OVERFLOW:

@@ -16,6 +16,7 @@ struct sb_cli_sub {
 	shmbus_sub *sub;
 	uint64_t lost; /* as last reported */
 	bool gone;     /* the topic was removed: close once drained */
+	bool reopen;   /* and created again since: then open the new one */
 };
 
 struct sb_cli_watch {
@@ -51,6 +52,10 @@ size_t sb_cli_subset_pollfds(const struct sb_cli_subset *s, struct pollfd *fds,
 
 /* Closes one subscriber (the last one takes its place in the array). */
 void sb_cli_subset_close_sub(struct sb_cli_subset *s, struct sb_cli_sub *e);
+
+/* Closes a drained subscriber of a removed topic, and subscribes to the
+ * topic of that name again if it was created anew meanwhile (appended). */
+void sb_cli_subset_retire(struct sb_cli_subset *s, struct sb_cli_sub *e);
 
 /* Closes everything, the connection too. */
 void sb_cli_subset_fini(struct sb_cli_subset *s);
