@@ -164,12 +164,16 @@ $(LIB_SO): $(LIB_OBJS)
 	      -o $@ $^ $(PKG_LIBS) $(LIBS_SYS)
 
 # Installs what a user of the bus needs: headers, both libraries (the shared
-# one under its soname), pkg-config data, the programs, man pages, an example
-# config and a systemd unit. PREFIX and DESTDIR as usual.
+# one under its soname), pkg-config data, the programs, man pages, the
+# documents they name (INSTALL_DOCS), an example config, a systemd unit and
+# the sysusers.d entry of the user it runs as. PREFIX and DESTDIR as usual.
+INSTALL_DOCS := docs/config.md docs/operations.md docs/protocol.md
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+
 install: all
 	install -d $(DESTDIR)$(INCLUDEDIR)/shmbus $(DESTDIR)$(LIBDIR)/pkgconfig \
 	           $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR) \
-	           $(DESTDIR)$(UNITDIR)
+	           $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0644 include/shmbus/*.h $(DESTDIR)$(INCLUDEDIR)/shmbus/
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libshmbus.a
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libshmbus.so.$(VERSION)
@@ -178,9 +182,12 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' dist/shmbus.pc.in \
 	    > $(DESTDIR)$(LIBDIR)/pkgconfig/shmbus.pc
-	sed -e 's|@SBINDIR@|$(SBINDIR)|' dist/shmbusd.service.in \
-	    > $(DESTDIR)$(UNITDIR)/shmbusd.service
-	install -m 0644 dist/shmbusd.example.json $(DESTDIR)$(DOCDIR)/
+	sed -e 's|@SBINDIR@|$(SBINDIR)|' -e 's|@DOCDIR@|$(DOCDIR)|' \
+	    dist/shmbusd.service.in > $(DESTDIR)$(UNITDIR)/shmbusd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/shmbusd.service
+	install -m 0644 dist/shmbus.sysusers $(DESTDIR)$(SYSUSERSDIR)/shmbus.conf
+	install -m 0644 dist/shmbusd.example.json $(INSTALL_DOCS) \
+	    $(DESTDIR)$(DOCDIR)/
 	$(if $(DAEMON_SRCS),install -m 0755 $(SHMBUSD) $(DESTDIR)$(SBINDIR)/)
 	$(if $(TOOL_SRCS),install -m 0755 $(SHMBUS) $(DESTDIR)$(BINDIR)/)
 	for page in $(wildcard man/*.[0-9]); do \

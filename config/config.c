@@ -373,6 +373,7 @@ void sb_config_defaults(struct sb_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->socket_dir_mode = 0700;
 	cfg->socket_mode = 0600;
+	cfg->socket_group = -1;
 	cfg->log_level = SB_CONFIG_LOG_INFO;
 	cfg->auto_create = true;
 	cfg->persist_interval_ms = 1000;
@@ -684,7 +685,8 @@ static const char *default_note(const cJSON *obj, const char *key,
 static int parse_socket(const struct ctx *c, const cJSON *root,
 			struct sb_config *cfg)
 {
-	static const char *const known[] = {"path", "dir_mode", "mode", NULL};
+	static const char *const known[] = {"path", "dir_mode", "mode", "group",
+					    NULL};
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "socket");
 	int r;
 
@@ -717,6 +719,12 @@ static int parse_socket(const struct ctx *c, const cJSON *root,
 	}
 	if (r == 0) {
 		r = get_mode(c, v, "socket", "mode", &cfg->socket_mode);
+	}
+	if (r == 0 && cJSON_GetObjectItemCaseSensitive(v, "group") != NULL) {
+		uint64_t gid = 0;
+
+		r = get_uint(c, v, "socket", "group", 0, ID_MAX, &gid);
+		cfg->socket_group = r == 0 ? (int64_t)gid : cfg->socket_group;
 	}
 	return r;
 }

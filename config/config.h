@@ -101,6 +101,9 @@ struct sb_config {
 	char *socket_path;
 	uint32_t socket_dir_mode; /* permission bits, 0..0777 */
 	uint32_t socket_mode;
+	/* The group the socket file gets (a gid), so that socket_mode's group
+	 * bits admit its members; -1: the broker's own (effective) group. */
+	int64_t socket_group;
 	/* NULL: no data directory, so no persistent topics. */
 	char *data_dir;
 	/* How often the broker writes persistent topics back to their files

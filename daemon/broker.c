@@ -42,6 +42,12 @@ void sbd_broker_apply_flags(struct sbd_broker *b, struct sb_config *cfg)
 	if (b->flag_log_level >= 0) {
 		cfg->log_level = (enum sb_config_log_level)b->flag_log_level;
 	}
+	if (b->flag_socket_mode >= 0) {
+		cfg->socket_mode = (uint32_t)b->flag_socket_mode;
+	}
+	if (b->flag_socket_group >= 0) {
+		cfg->socket_group = b->flag_socket_group;
+	}
 }
 
 /*

@@ -242,14 +242,17 @@ struct sbd_broker {
 			     * loop's busy poll (broker.c) */
 	uv_loop_t loop_store;
 	struct sb_config cfg;
-	const char *config_path; /* NULL: built-in defaults only */
-	const char *flag_socket; /* --socket, or NULL; wins over the file */
-	int flag_log_level;	 /* --log-level, or -1; wins over the file */
+	const char *config_path;  /* NULL: built-in defaults only */
+	const char *flag_socket;  /* --socket, or NULL; wins over the file */
+	int flag_log_level;	  /* --log-level, or -1; wins over the file */
+	int64_t flag_socket_mode; /* --socket-mode, or -1; wins over the file */
+	int64_t flag_socket_group; /* --socket-group (a gid), or -1; likewise */
 	char socket_path[SB_SOCKET_PATH_MAX + 1];
 	int listen_fd;
 	int reserve_fd;	  /* spare descriptor for surviving EMFILE on accept */
 	dev_t socket_dev; /* identity of the socket file we bound, so that */
 	ino_t socket_ino; /* we remove it only if it is still ours */
+	gid_t socket_gid; /* the socket file's group, for the log */
 	uv_poll_t listen_poll;
 	uv_signal_t sig_term;
 	uv_signal_t sig_int;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,24 +19,33 @@
 #define EXIT_USAGE   64
 
 static const char USAGE[] =
-    "usage: shmbusd [--config FILE] [--socket PATH] [--foreground]\n"
+    "usage: shmbusd [--config FILE] [--socket PATH] [--socket-mode MODE]\n"
+    "               [--socket-group GROUP] [--foreground]\n"
     "               [--log-level error|warn|info|debug] [--help] "
     "[--version]\n"
     "\n"
     "The shmbus broker. It always runs in the foreground and logs to\n"
     "stderr; let a supervisor (systemd, runit, a terminal) daemonise it.\n"
     "\n"
-    "  --config FILE    JSON configuration (docs/config.md); without it,\n"
-    "                   built-in defaults. SIGHUP reloads it.\n"
+    "  --config FILE    JSON configuration (shmbusd(8), CONFIGURATION);\n"
+    "                   without it, built-in defaults. SIGHUP reloads it.\n"
     "  --socket PATH    listen here (wins over socket.path in the file);\n"
     "                   default $SHMBUS_SOCKET, else\n"
     "                   $XDG_RUNTIME_DIR/shmbus/shmbusd.sock, else\n"
     "                   /tmp/shmbus-$UID/shmbusd.sock\n"
+    "  --socket-mode MODE  the socket's permissions, octal (\"0660\": its\n"
+    "                   group may connect); wins over socket.mode;\n"
+    "                   default 0600\n"
+    "  --socket-group GROUP  the socket's group, a name or a gid (wins\n"
+    "                   over socket.group); default the broker's group\n"
     "  --foreground     accepted for compatibility: always the case\n"
     "  --log-level L    error, warn, info (default) or debug; wins over\n"
     "                   the file\n"
     "  --help           this text\n"
-    "  --version        the broker's version\n";
+    "  --version        the broker's version\n"
+    "\n"
+    "Manual: shmbusd(8). Every field of the file: config.md in the\n"
+    "documentation directory (PREFIX/share/doc/shmbus/config.md).\n";
 
 static int parse_level(const char *s)
 {
@@ -47,6 +57,42 @@ static int parse_level(const char *s)
 		}
 	}
 	return -1;
+}
+
+/* Permission bits as octal digits ("0660", "660"), at most 0777, as
+ * socket.mode in the file; -1 otherwise. */
+static int64_t parse_mode(const char *s)
+{
+	int64_t mode = 0;
+	size_t n = 0;
+
+	for (; s[n] >= '0' && s[n] <= '7' && n < 5; n++) {
+		mode = mode * 8 + (s[n] - '0');
+	}
+	return n > 0 && n <= 4 && s[n] == '\0' && mode <= 0777 ? mode : -1;
+}
+
+/* A group name, or a decimal gid (0 to 4294967294, as socket.group in the
+ * file); -1 for an unknown name or a bad number. */
+static int64_t parse_group(const char *s)
+{
+	struct group gr, *found = NULL;
+	char buf[16384];
+	char *end;
+	unsigned long long v;
+
+	if (s[0] >= '0' && s[0] <= '9') {
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		return errno == 0 && *end == '\0' && v <= 4294967294ull
+			   ? (int64_t)v
+			   : -1;
+	}
+	if (s[0] == '\0' || getgrnam_r(s, &gr, buf, sizeof(buf), &found) != 0 ||
+	    found == NULL) {
+		return -1;
+	}
+	return (int64_t)found->gr_gid;
 }
 
 /* One line naming the flag and the problem, then the hint. */
@@ -64,6 +110,8 @@ static int parse_args(int argc, char **argv, struct sbd_broker *b)
 	    {"socket", required_argument, NULL, 's'},
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"log-level", required_argument, NULL, 'l'},
+	    {"socket-mode", required_argument, NULL, 'm'},
+	    {"socket-group", required_argument, NULL, 'g'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -87,6 +135,24 @@ static int parse_args(int argc, char **argv, struct sbd_broker *b)
 				return usage_error(
 				    "--log-level: must be error, "
 				    "warn, info or debug, got",
+				    optarg);
+			}
+			break;
+		case 'm':
+			b->flag_socket_mode = parse_mode(optarg);
+			if (b->flag_socket_mode < 0) {
+				return usage_error(
+				    "--socket-mode: must be octal digits from "
+				    "0000 to 0777, such as 0660, got",
+				    optarg);
+			}
+			break;
+		case 'g':
+			b->flag_socket_group = parse_group(optarg);
+			if (b->flag_socket_group < 0) {
+				return usage_error(
+				    "--socket-group: must be a known group "
+				    "name or a gid from 0 to 4294967294, got",
 				    optarg);
 			}
 			break;
@@ -131,6 +197,8 @@ int main(int argc, char **argv)
 	int r;
 
 	b->flag_log_level = -1;
+	b->flag_socket_mode = -1;
+	b->flag_socket_group = -1;
 	r = parse_args(argc, argv, b);
 	if (r < 0) {
 		r = load_config(b);

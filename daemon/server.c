@@ -174,6 +174,48 @@ static int clear_stale(const char *path)
 	return 0;
 }
 
+/*
+ * Gives the socket file socket.group (--socket-group), when set and not
+ * already its group, so that socket.mode's group bits admit that group's
+ * members. Not through the descriptor (fchown of a socket changes the
+ * socket, not its file) and never following a symlink; the directory is
+ * the broker's alone (ensure_dir), so nobody else can swap the file, and
+ * the lstat after proves the file is still the one bound. A broker that
+ * is not root may only choose a group it belongs to.
+ */
+static int set_group(const struct sbd_broker *b, const char *path,
+		     struct stat *st)
+{
+	gid_t gid = (gid_t)b->cfg.socket_group;
+	struct stat now;
+
+	if (b->cfg.socket_group < 0 || st->st_gid == gid) {
+		return 0;
+	}
+	if (fchownat(AT_FDCWD, path, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		int err = errno;
+
+		sbd_error("chown(%s, group %lu): %s%s", path,
+			  (unsigned long)gid, strerror(err),
+			  err == EPERM ? " (a broker that is not root may "
+					 "only give the socket a group it "
+					 "is a member of)"
+				       : "");
+		unlink(path); /* still the one bound: see above */
+		return -err;
+	}
+	if (lstat(path, &now) < 0 || now.st_dev != st->st_dev ||
+	    now.st_ino != st->st_ino || now.st_gid != gid) {
+		/* Not ours any more: not ours to unlink either. */
+		sbd_error("%s changed while its group was set; refusing to "
+			  "start",
+			  path);
+		return -EEXIST;
+	}
+	*st = now;
+	return 0;
+}
+
 static int bind_listen(struct sbd_broker *b)
 {
 	const char *path = b->socket_path;
@@ -219,6 +261,11 @@ static int bind_listen(struct sbd_broker *b)
 		close(fd);
 		return -EEXIST;
 	}
+	r = set_group(b, path, &st);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
 	r = uv_poll_init(b->loop, &b->listen_poll, fd);
 	if (r < 0) {
 		sbd_error("uv_poll_init(%s): %s", path, uv_strerror(r));
@@ -229,6 +276,7 @@ static int bind_listen(struct sbd_broker *b)
 	b->listen_poll.data = b;
 	b->socket_dev = st.st_dev;
 	b->socket_ino = st.st_ino;
+	b->socket_gid = st.st_gid;
 	b->listen_fd = fd;
 	return 0;
 }
@@ -247,8 +295,8 @@ int sbd_server_listen(struct sbd_broker *b)
 		return r;
 	}
 	b->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	sbd_info("listening on %s (mode %04o)", b->socket_path,
-		 (unsigned)b->cfg.socket_mode);
+	sbd_info("listening on %s (mode %04o, group %lu)", b->socket_path,
+		 (unsigned)b->cfg.socket_mode, (unsigned long)b->socket_gid);
 	return 0;
 }
 

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages shmbus needs to build, run and test, but only
-# when they are missing: a machine that has them is left alone. Called first
+# when they are missing: a machine that has them is left alone. Among them is
+# systemd, for systemd-analyze and systemd-sysusers (checks of the installed
+# unit), installed only when systemd-analyze is missing. Called first
 # by `make test` and `make run` so a fresh Debian machine needs no manual step.
 # With the argument `fuzz` (`make fuzz`, `make test`) it also makes sure clang
 # can build libFuzzer targets: clang, plus the compiler-rt package that holds
@@ -10,15 +12,18 @@
 set -eu
 
 # gnuplot-nox: bench/smoke.sh (in make test) draws shmbus-bench --plot.
-PACKAGES="build-essential pkg-config libuv1-dev libcjson-dev check gnuplot-nox"
-WHAT="libuv, libcjson, check or gnuplot"
+PACKAGES="build-essential pkg-config libuv1-dev libcjson-dev check gnuplot-nox systemd"
+WHAT="libuv, libcjson, check, gnuplot or systemd-analyze"
 
+# systemd-analyze (package systemd) checks the installed unit
+# (tests/install_test.sh); it is only needed, never run as PID 1.
 have_base() {
 	command -v cc >/dev/null 2>&1 &&
 		command -v make >/dev/null 2>&1 &&
 		command -v pkg-config >/dev/null 2>&1 &&
-		pkg-config --exists libuv libcjson check &&
-		command -v gnuplot >/dev/null 2>&1
+		command -v systemd-analyze >/dev/null 2>&1 &&
+		command -v gnuplot >/dev/null 2>&1 &&
+		pkg-config --exists libuv libcjson check
 }
 
 # The real test: link an empty fuzz target. Having clang is not enough,

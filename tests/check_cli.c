@@ -2286,9 +2286,22 @@ START_TEST(a_line_over_max_message_is_refused_without_reading_it)
 	assert_fails(&r, 8,
 		     "line 1 is larger than the max_message of topic \"big\" "
 		     "(1048576 bytes");
-	ck_assert_msg(r.maxrss_kib < 48 * 1024,
-		      "pub's peak RSS was %ld KiB for a 1 MiB max_message",
-		      r.maxrss_kib);
+	/* ru_maxrss counts the forked test runner's pages before the exec
+	 * too (large under AddressSanitizer): what the publisher adds is
+	 * measured against a command that reads nothing, forked alike. */
+	{
+		long pub_kib = r.maxrss_kib;
+		struct run base;
+
+		cli(&base, &b, "pub", "--help");
+		assert_ok(&base);
+		ck_assert_msg(pub_kib - base.maxrss_kib < 48 * 1024,
+			      "pub's peak RSS was %ld KiB (a command that "
+			      "reads nothing: %ld KiB) for a 1 MiB "
+			      "max_message",
+			      pub_kib, base.maxrss_kib);
+		run_fini(&base);
+	}
 	run_fini(&r);
 	ck_assert_int_eq(sbt_wait(feeder), 0);
 	sbt_broker_stop(&b);

@@ -53,6 +53,7 @@ START_TEST(defaults_without_a_file)
 	ck_assert_ptr_null(cfg.data_dir);
 	ck_assert_uint_eq(cfg.socket_dir_mode, 0700);
 	ck_assert_uint_eq(cfg.socket_mode, 0600);
+	ck_assert_int_eq(cfg.socket_group, -1);
 	ck_assert_int_eq(cfg.log_level, SB_CONFIG_LOG_INFO);
 	ck_assert(cfg.auto_create);
 	ck_assert_uint_eq(cfg.persist_interval_ms, 1000);
@@ -89,7 +90,8 @@ END_TEST
 static const char full_file[] =
     "{\n"
     "  \"socket\": {\"path\": \"/run/shmbus/shmbusd.sock\",\n"
-    "             \"dir_mode\": \"0750\", \"mode\": \"660\"},\n"
+    "             \"dir_mode\": \"0750\", \"mode\": \"660\",\n"
+    "             \"group\": 4294967294},\n"
     "  \"data_dir\": \"/var/lib/shmbus\",\n"
     "  \"persist_interval_ms\": 250, \"persist_sync\": false,\n"
     "  \"log_level\": \"debug\",\n"
@@ -125,6 +127,7 @@ START_TEST(full_valid_file)
 	ck_assert_str_eq(cfg.socket_path, "/run/shmbus/shmbusd.sock");
 	ck_assert_uint_eq(cfg.socket_dir_mode, 0750);
 	ck_assert_uint_eq(cfg.socket_mode, 0660);
+	ck_assert_int_eq(cfg.socket_group, 4294967294LL);
 	ck_assert_str_eq(cfg.data_dir, "/var/lib/shmbus");
 	ck_assert_uint_eq(cfg.persist_interval_ms, 250);
 	ck_assert(!cfg.persist_sync);
@@ -277,6 +280,18 @@ static const struct {
     {"{\"socket\": {\"mode\": \"\"}}",
      "shmbusd.json: socket.mode: must be an octal string from \"0000\" to "
      "\"0777\", such as \"0700\" (got \"\")"},
+    {"{\"socket\": {\"group\": \"shmbus\"}}",
+     "shmbusd.json: socket.group: must be an integer from 0 to 4294967294 "
+     "(got \"shmbus\")"},
+    {"{\"socket\": {\"group\": -1}}",
+     "shmbusd.json: socket.group: must be an integer from 0 to 4294967294 "
+     "(got -1)"},
+    {"{\"socket\": {\"group\": 4294967295}}",
+     "shmbusd.json: socket.group: must be an integer from 0 to 4294967294 "
+     "(got 4294967295)"},
+    {"{\"socket\": {\"group\": 27.5}}",
+     "shmbusd.json: socket.group: must be an integer from 0 to 4294967294 "
+     "(got 27.5)"},
     {"{\"data_dir\": \"var/lib\"}",
      "shmbusd.json: data_dir: must be an absolute path (got \"var/lib\")"},
     {"{\"persist_interval_ms\": 5}",

@@ -7,7 +7,9 @@
  * ptrace: the swap lands exactly between bind and what follows it). The
  * client refuses a listener of an untrusted uid (SO_PEERCRED), unless
  * SHMBUS_BROKER_USER names it, and refuses memory that is unsealed or owned
- * by another uid, from a fake broker that grants it. Tests run as root;
+ * by another uid, from a fake broker that grants it. A socket given to a
+ * group (--socket-mode 0660 --socket-group, as shmbusd.service starts the
+ * broker) admits that group's members and nobody else. Tests run as root;
  * other users are forked children that switch ids.
  */
 #include <errno.h>
@@ -35,6 +37,7 @@
 #include "ring/ring.h"
 #include "tests/suites.h"
 #include "tests/support/broker_harness.h"
+#include "tests/support/rawclient.h"
 #include "tests/support/testutil.h"
 
 #define NOBODY 65534 /* plays the other user: a squatter, a fake broker */
@@ -182,6 +185,175 @@ START_TEST(the_socket_mode_does_not_depend_on_the_umask)
 			      (unsigned)(st.st_mode & 07777),
 			      (unsigned)cases[i].want);
 		ck_assert_int_eq(sbt_broker_stop(&b), 0);
+	}
+}
+END_TEST
+
+/* ---- the broker: a socket for a group ----------------------------------- */
+
+#define BUS_USER  2100 /* the broker's own user, as shmbusd.service's */
+#define BUS_GROUP 2101 /* its group, whose members may connect */
+
+struct peer {
+	const char *name;
+	uid_t uid;
+	gid_t gid;
+	gid_t supp; /* one supplementary group, when n_supp is 1 */
+	int n_supp;
+};
+
+static const struct peer MEMBER = {"uid 1002 in group 2101", 1002, 1002,
+				   BUS_GROUP, 1};
+static const struct peer OUTSIDER = {"uid 1004, not in group 2101", 1004, 1004,
+				     7777, 1};
+
+/*
+ * In a child that became `p`: shmbus_connect() to `path` (the public API,
+ * broker trust included) with SHMBUS_BROKER_USER = `user` (NULL: unset),
+ * and a plain connect(2). Returns 0 when they give `want_api` and
+ * `want_connect` (0 or -errno), else a nonzero step.
+ */
+static int connect_as(const char *path, const struct peer *p, const char *user,
+		      int want_api, int want_connect)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		shmbus *bus = NULL;
+		struct sbt_rc c;
+		int r;
+
+		if (setgroups((size_t)p->n_supp, &p->supp) < 0 ||
+		    setgid(p->gid) < 0 || setuid(p->uid) < 0) {
+			_exit(99);
+		}
+		if (user != NULL) {
+			setenv("SHMBUS_BROKER_USER", user, 1);
+		} else {
+			unsetenv("SHMBUS_BROKER_USER");
+		}
+		r = shmbus_connect(path, "group", &bus);
+		if (r == 0) {
+			shmbus_close(bus);
+		}
+		if (r != want_api) {
+			_exit(10);
+		}
+		r = sbt_rc_connect(&c, path, 1000);
+		if (r == 0) {
+			sbt_rc_close(&c);
+		}
+		_exit(r == want_connect ? 0 : 20);
+	}
+	return sbt_wait(pid);
+}
+
+/* Starts shmbusd as `uid`/`gid` with `args`, its socket in a directory of
+ * mode 0750 owned by `uid` and group `dir_gid` (what RuntimeDirectory=
+ * gives the unit). Returns as sbt_broker_start_in(). */
+static int start_for_group(struct sbt_broker *b, uid_t uid, gid_t gid,
+			   gid_t dir_gid, const char *const *args)
+{
+	memset(b, 0, sizeof(*b));
+	b->dir = sbt_tempdir();
+	b->run_uid = uid;
+	b->run_gid = gid;
+	if (chown(b->dir, uid, dir_gid) < 0 || chmod(b->dir, 0750) < 0) {
+		return -1000;
+	}
+	return sbt_broker_start_in(b, NULL, args);
+}
+
+static void expect_socket(const struct sbt_broker *b, uid_t uid, gid_t gid,
+			  mode_t mode)
+{
+	struct stat st;
+
+	ck_assert_int_eq(lstat(b->socket, &st), 0);
+	ck_assert_msg(S_ISSOCK(st.st_mode) && st.st_uid == uid &&
+			  st.st_gid == gid && (st.st_mode & 07777) == mode,
+		      "socket uid %lu gid %lu mode %04o, want %lu %lu %04o",
+		      (unsigned long)st.st_uid, (unsigned long)st.st_gid,
+		      (unsigned)(st.st_mode & 07777), (unsigned long)uid,
+		      (unsigned long)gid, (unsigned)mode);
+}
+
+/* As shmbusd.service runs it: its own user and group, the socket 0660 for
+ * that group. A member connects once it trusts the broker's user; an
+ * outsider cannot even connect(2). */
+START_TEST(a_group_socket_admits_its_members_only)
+{
+	static const char *const args[] = {"--socket-mode", "0660",
+					   "--socket-group", "2101", NULL};
+	struct sbt_broker b;
+
+	ck_assert_int_eq(
+	    start_for_group(&b, BUS_USER, BUS_GROUP, BUS_GROUP, args), 0);
+	expect_socket(&b, BUS_USER, BUS_GROUP, 0660);
+	ck_assert(sbt_broker_log_wait(&b, "(mode 0660, group 2101)"));
+	ck_assert_int_eq(connect_as(b.socket, &MEMBER, "2100", 0, 0), 0);
+	/* Without SHMBUS_BROKER_USER the client refuses another uid's
+	 * broker, though the kernel let it connect. */
+	ck_assert_int_eq(connect_as(b.socket, &MEMBER, NULL, -EPERM, 0), 0);
+	ck_assert_int_eq(
+	    connect_as(b.socket, &OUTSIDER, "2100", -EACCES, -EACCES), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* A root broker gives the socket the group it is told (chown of the bound
+ * file, never through a symlink); a broker that is not in the group may
+ * not, and says so instead of starting. */
+START_TEST(the_socket_group_is_set_or_the_broker_refuses)
+{
+	static const char *const args[] = {"--socket-mode", "0660",
+					   "--socket-group", "2101", NULL};
+	struct sbt_broker b;
+
+	ck_assert_int_eq(start_for_group(&b, 0, 0, BUS_GROUP, args), 0);
+	expect_socket(&b, 0, BUS_GROUP, 0660);
+	ck_assert_int_eq(connect_as(b.socket, &MEMBER, NULL, 0, 0), 0);
+	ck_assert_int_eq(
+	    connect_as(b.socket, &OUTSIDER, NULL, -EACCES, -EACCES), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+
+	ck_assert_int_eq(
+	    start_for_group(&b, BUS_USER, BUS_USER, BUS_USER, args), -1);
+	ck_assert(sbt_broker_log_contains(&b, "only give the socket a group "
+					      "it is a member of"));
+	ck_assert_int_eq(access(b.socket, F_OK), -1);
+	sbt_rmtree(b.dir);
+}
+END_TEST
+
+/* Bad --socket-mode and --socket-group values are usage errors (64)
+ * naming the flag. */
+START_TEST(bad_socket_flags_are_usage_errors)
+{
+	static const struct {
+		const char *flag, *value;
+	} cases[] = {
+	    {"--socket-mode", "0800"},
+	    {"--socket-mode", "1777"},
+	    {"--socket-mode", "rw"},
+	    {"--socket-mode", ""},
+	    {"--socket-group", "no-such-group-shmbus"},
+	    {"--socket-group", "4294967295"},
+	    {"--socket-group", "12x"},
+	    {"--socket-group", ""},
+	};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *argv[] = {"shmbusd",	"--socket",
+				      "/nonexistent/s", cases[i].flag,
+				      cases[i].value,	NULL};
+
+		ck_assert_int_eq(sbt_run_shmbusd(argv, err, sizeof(err)), 64);
+		ck_assert_msg(strstr(err, cases[i].flag) != NULL &&
+				  strstr(err, "see shmbusd --help") != NULL,
+			      "%s %s: %s", cases[i].flag, cases[i].value, err);
 	}
 }
 END_TEST
@@ -825,6 +997,9 @@ Suite *sockdir_suite(void)
 	tcase_add_test(tc, a_directory_others_may_write_is_refused);
 	tcase_add_test(tc, the_socket_mode_does_not_depend_on_the_umask);
 	tcase_add_test(tc, a_symlink_swapped_in_after_bind_is_not_followed);
+	tcase_add_test(tc, a_group_socket_admits_its_members_only);
+	tcase_add_test(tc, the_socket_group_is_set_or_the_broker_refuses);
+	tcase_add_test(tc, bad_socket_flags_are_usage_errors);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

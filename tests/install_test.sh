@@ -3,8 +3,12 @@
 # a temporary DESTDIR as a packager would, checks the installed tree, then
 # builds the examples against the installed files with pkg-config alone (no
 # -I or -L into the source tree) and runs them against the installed broker.
-# Run by `make test` (target check-install). Needs a C compiler, pkg-config,
-# binutils and the build dependencies; not man, not root.
+# It also checks the systemd unit without starting it (systemd-analyze
+# security must rate it under 3, systemd-analyze verify must be clean), the
+# sysusers.d entry (systemd-sysusers --dry-run) and that what --help and the
+# man pages name is installed. Run by `make test` (target check-install).
+# Needs a C compiler, pkg-config, binutils, systemd-analyze and the build
+# dependencies; not man, not root.
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -204,6 +208,127 @@ cli_ls() {
 	has_line "$WORK/ls.out" "install/kept"
 }
 
+# ---- the systemd unit, its user, the documents --help names ---------------
+UNIT=$P/lib/systemd/system/shmbusd.service
+SYSUSERS=$P/lib/sysusers.d/shmbus.conf
+
+have_analyze() {
+	command -v systemd-analyze >/dev/null 2>&1 && return 0
+	echo "no systemd-analyze (package systemd): run make deps"
+	return 1
+}
+
+# systemd-analyze security rates the installed unit: under 3 ("OK" or
+# better; the unit had 9.6, "UNSAFE", before it was hardened).
+unit_exposure_under_3() {
+	have_analyze || return 1
+	systemd-analyze security --offline=true --no-pager "$UNIT" \
+	    >"$WORK/security" 2>&1
+	grep -v '^✓' "$WORK/security"
+	level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' \
+	    "$WORK/security")
+	echo "exposure: ${level:-none}"
+	[ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l < 3) }'
+}
+
+# systemd-analyze verify of the installed unit, word for word, except that
+# ExecStart points into the staging tree (verify wants the binary to
+# exist). The man page that Documentation= names must be found too, in the
+# installed tree (when man is there to look).
+unit_verifies() {
+	have_analyze || return 1
+	mkdir -p "$WORK/verify"
+	sed "s|^ExecStart=$PREFIX/sbin/|ExecStart=$P/sbin/|" "$UNIT" \
+	    >"$WORK/verify/shmbusd.service"
+	grep -q "^ExecStart=$P/sbin/shmbusd " "$WORK/verify/shmbusd.service" \
+	    || { echo "no ExecStart=$PREFIX/sbin/shmbusd in $UNIT"; return 1; }
+	man=--man=no
+	if command -v man >/dev/null 2>&1; then
+		man=--man=yes
+	fi
+	MANPATH=$P/share/man systemd-analyze verify "$man" \
+	    "$WORK/verify/shmbusd.service" >"$WORK/verify/out" 2>&1
+	status=$?
+	cat "$WORK/verify/out"
+	[ "$status" -eq 0 ] && [ ! -s "$WORK/verify/out" ]
+}
+
+# The sysusers.d entry parses (systemd-sysusers --dry-run reads it, writes
+# nothing) and creates the user and group the unit names.
+sysusers_parses() {
+	for want in "User=shmbus" "Group=shmbus"; do
+		has_line "$UNIT" "$want" || return 1
+	done
+	if ! grep -Eq '^g[[:space:]]+shmbus[[:space:]]' "$SYSUSERS" ||
+	    ! grep -Eq '^u[[:space:]]+shmbus[[:space:]]' "$SYSUSERS"; then
+		echo "no g/u shmbus lines in $SYSUSERS"
+		cat "$SYSUSERS"
+		return 1
+	fi
+	if command -v systemd-sysusers >/dev/null 2>&1; then
+		systemd-sysusers --dry-run "$SYSUSERS"
+	else
+		echo "no systemd-sysusers: format checked only"
+		awk '!/^[[:space:]]*(#|$)/ && $1 !~ /^[ugmr]$/ { bad = 1; print }
+		     END { exit bad }' "$SYSUSERS"
+	fi
+}
+
+# The unit and the example config agree: the socket in RuntimeDirectory=,
+# its directory mode, the socket's mode, data_dir in StateDirectory=.
+unit_matches_example() {
+	ex=$P/share/doc/shmbus/shmbusd.example.json
+	has_line "$UNIT" "RuntimeDirectory=shmbus" &&
+	    has_line "$UNIT" "RuntimeDirectoryMode=0750" &&
+	    has_line "$UNIT" "--socket /run/shmbus/shmbusd.sock" &&
+	    has_line "$UNIT" "--socket-mode 0660" &&
+	    has_line "$UNIT" "StateDirectory=shmbus" &&
+	    has_line "$ex" '"path": "/run/shmbus/shmbusd.sock"' &&
+	    has_line "$ex" '"dir_mode": "0750"' &&
+	    has_line "$ex" '"mode": "0660"' &&
+	    has_line "$ex" '"data_dir": "/var/lib/shmbus"'
+}
+
+# What --help names is installed: its man pages NAME(N) (those of this
+# project) and the documents it names by file name (NAME.md, looked for
+# in the documentation directory, as the man pages say). With "must", it
+# must name at least one.
+help_names_installed() {
+	prog=$1
+	must=${2:-}
+	"$prog" --help >"$WORK/help" 2>&1 || { cat "$WORK/help"; return 1; }
+	n=0
+	# shellcheck disable=SC2013 # names, one word each
+	for page in $(grep -Eo '\bshmbusd?\([0-9]\)' "$WORK/help" | sort -u); do
+		name=${page%(*}
+		sect=$(echo "$page" | tr -dc 0-9)
+		is_file "$P/share/man/man$sect/$name.$sect" || return 1
+		echo "names $page: installed"
+		n=$((n + 1))
+	done
+	# shellcheck disable=SC2013
+	for doc in $(grep -Eo '[A-Za-z_/-]+\.md\b' "$WORK/help" | sort -u); do
+		is_file "$P/share/doc/shmbus/${doc##*/}" || return 1
+		echo "names $doc: installed"
+		n=$((n + 1))
+	done
+	if [ "$n" -eq 0 ] && [ -n "$must" ]; then
+		echo "$prog --help names no manual"
+		return 1
+	fi
+}
+
+# The documents the man pages name, by path in the documentation
+# directory or as docs/NAME.md, are installed there.
+man_docs_installed() {
+	# shellcheck disable=SC2013
+	for doc in $(grep -Eoh '(share/doc/shmbus/|docs/)[A-Za-z_.-]+[A-Za-z]' \
+	    "$P"/share/man/man*/* | sed 's|.*/||' | sort -u); do
+		is_file "$P/share/doc/shmbus/$doc" || return 1
+		echo "$doc: installed"
+	done
+}
+
 echo "install test: make install DESTDIR=$DEST PREFIX=$PREFIX"
 # shellcheck disable=SC2086 # MAKE may carry words ("make -s")
 check "make install" $MAKE -C "$ROOT" --no-print-directory VARIANT=plain \
@@ -232,6 +357,18 @@ check "systemd unit" is_file "$P/lib/systemd/system/shmbusd.service"
 check "unit runs $PREFIX/sbin/shmbusd" has_line \
     "$P/lib/systemd/system/shmbusd.service" "ExecStart=$PREFIX/sbin/shmbusd"
 check "example config" is_file "$P/share/doc/shmbus/shmbusd.example.json"
+check "sysusers.d entry" is_file "$SYSUSERS"
+check "sysusers.d entry parses, makes the unit's user" sysusers_parses
+check "unit exposure (systemd-analyze security) under 3" unit_exposure_under_3
+check "systemd-analyze verify of the unit is clean" unit_verifies
+check "unit and example config agree" unit_matches_example
+check "what shmbusd --help names is installed" \
+    help_names_installed "$P/sbin/shmbusd" must
+if [ -x "$P/bin/shmbus" ]; then
+	check "what shmbus --help names is installed" \
+	    help_names_installed "$P/bin/shmbus"
+fi
+check "documents the man pages name are installed" man_docs_installed
 check "no installed file names the DESTDIR" no_destdir_inside
 
 check "pkg-config --modversion" pc --modversion shmbus
