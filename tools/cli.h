@@ -132,6 +132,11 @@ int sb_cli_parse_duration(const char *cmd, const char *option, const char *text,
 int sb_cli_parse_timeout_ms(const char *cmd, const char *option,
 			    const char *text, int *ms);
 
+/* Appends `arg` (not copied) to the array *v of *n strings, for options
+ * given more than once. Returns 0, or reports and returns the status. */
+int sb_cli_append_arg(const char *cmd, const char ***v, size_t *n,
+		      const char *arg);
+
 /* Checks a topic name locally, so that a bad one is a usage error with the
  * reason ("has an empty segment"). Returns 0 or SB_EXIT_USAGE. */
 int sb_cli_check_topic(const char *cmd, const char *topic);

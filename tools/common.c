@@ -263,6 +263,19 @@ int sb_cli_parse_timeout_ms(const char *cmd, const char *option,
 	return 0;
 }
 
+int sb_cli_append_arg(const char *cmd, const char ***v, size_t *n,
+		      const char *arg)
+{
+	const char **grown = realloc(*v, (*n + 1) * sizeof(*grown));
+
+	if (grown == NULL) {
+		return sb_cli_fail(SB_EXIT_ERROR, cmd, "out of memory");
+	}
+	*v = grown;
+	(*v)[(*n)++] = arg;
+	return 0;
+}
+
 int sb_cli_check_topic(const char *cmd, const char *topic)
 {
 	char why[128];

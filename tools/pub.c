@@ -367,20 +367,6 @@ struct pub_opts {
 	size_t nmessages;
 };
 
-/* Appends a message given by -m or -n. */
-static int add_message(struct pub_opts *o, const char *text)
-{
-	const char **grown =
-	    realloc(o->messages, (o->nmessages + 1) * sizeof(*grown));
-
-	if (grown == NULL) {
-		return sb_cli_fail(SB_EXIT_ERROR, "pub", "out of memory");
-	}
-	o->messages = grown;
-	o->messages[o->nmessages++] = text;
-	return 0;
-}
-
 enum {
 	OPT_FRAMED = 1100,
 	OPT_COUNT,
@@ -396,9 +382,11 @@ static int pub_option(struct pub_opts *o, int c)
 		o->topic = optarg;
 		return 0;
 	case 'm':
-		return add_message(o, optarg);
+		return sb_cli_append_arg("pub", &o->messages, &o->nmessages,
+					 optarg);
 	case 'n':
-		return add_message(o, "");
+		return sb_cli_append_arg("pub", &o->messages, &o->nmessages,
+					 "");
 	case 'f':
 		o->file = optarg;
 		return 0;

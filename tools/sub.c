@@ -316,15 +316,7 @@ static int parse_from(const char *text, int *start)
 /* Appends a topic or pattern given by -t or as an argument. */
 static int add_topic(struct sub_opts *o, const char *topic)
 {
-	const char **grown =
-	    realloc(o->topics, (o->ntopics + 1) * sizeof(*grown));
-
-	if (grown == NULL) {
-		return sb_cli_fail(SB_EXIT_ERROR, "sub", "out of memory");
-	}
-	o->topics = grown;
-	o->topics[o->ntopics++] = topic;
-	return 0;
+	return sb_cli_append_arg("sub", &o->topics, &o->ntopics, topic);
 }
 
 /* Handles one option (not the common ones). Returns 0 or the exit status. */
