@@ -622,26 +622,30 @@ static bool event_room(const struct sbd_client *c)
 	       c->out_frames < lim->max_requests_in_flight / 2;
 }
 
+/* Queues an event `msg` (taken; NULL or `complete` false: it could not
+ * be built, out of memory), or drops it when there is no room; a dropped
+ * event is said later with "overflow". */
+static void queue_event(struct sbd_client *c, cJSON *msg, bool complete)
+{
+	if (msg == NULL || !complete || !event_room(c)) {
+		cJSON_Delete(msg);
+		c->events_dropped = true;
+		return;
+	}
+	(void)send_msg(c, msg, NULL, 0);
+}
+
 /* Queues {"event": EVENT[, "topic": TOPIC]}, a frame with no id. */
 static void send_event(struct sbd_client *c, const char *event,
 		       const char *topic)
 {
-	cJSON *msg;
+	cJSON *msg = cJSON_CreateObject();
 
-	if (!event_room(c)) {
-		c->events_dropped = true;
-		return;
-	}
-	msg = cJSON_CreateObject();
-	if (msg == NULL ||
-	    cJSON_AddStringToObject(msg, "event", event) == NULL ||
-	    (topic != NULL &&
-	     cJSON_AddStringToObject(msg, "topic", topic) == NULL)) {
-		cJSON_Delete(msg);
-		c->events_dropped = true; /* out of memory: say so later */
-		return;
-	}
-	(void)send_msg(c, msg, NULL, 0);
+	queue_event(c, msg,
+		    msg != NULL &&
+			cJSON_AddStringToObject(msg, "event", event) != NULL &&
+			(topic == NULL ||
+			 cJSON_AddStringToObject(msg, "topic", topic) != NULL));
 }
 
 static bool watches(const struct sbd_client *c, const char *name)
@@ -686,22 +690,17 @@ static void send_overflow(struct sbd_client *c)
 /* Sends one "topics" event with `names` (taken); NULL is out of memory. */
 static void send_topics(struct sbd_client *c, cJSON *names)
 {
-	cJSON *msg = cJSON_CreateObject();
+	cJSON *msg = names != NULL ? cJSON_CreateObject() : NULL;
 
-	if (names == NULL || msg == NULL ||
+	if (msg == NULL ||
 	    cJSON_AddStringToObject(msg, "event", "topics") == NULL ||
 	    !cJSON_AddItemToObject(msg, "topics", names)) {
-		cJSON_Delete(names);
+		cJSON_Delete(names); /* not taken by msg */
 		cJSON_Delete(msg);
-		c->events_dropped = true;
+		queue_event(c, NULL, false);
 		return;
 	}
-	if (!event_room(c)) {
-		cJSON_Delete(msg);
-		c->events_dropped = true;
-		return;
-	}
-	(void)send_msg(c, msg, NULL, 0);
+	queue_event(c, msg, true);
 }
 
 /*
