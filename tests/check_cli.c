@@ -2125,6 +2125,21 @@ START_TEST(metadata_in_sub_output)
 	ck_assert_int_eq(strlen(end),
 			 strlen("|2026-12-05T13:20:24.123456Z|one\n"));
 	ck_assert_str_eq(end + 28, "|one\n");
+	/* --timestamp=publish prints that same time (not the receive time,
+	 * which differs from one sub to the next). */
+	{
+		char published[28];
+		struct run r2;
+
+		memcpy(published, end + 1, 27);
+		published[27] = '\0';
+		cli(&r2, &b, "sub", "md", "--from", "earliest", "-C", "1",
+		    "--timestamp=publish", "-v");
+		assert_ok(&r2);
+		ck_assert_int_eq(strncmp(r2.out, published, 27), 0);
+		ck_assert_str_eq(r2.out + 27, " md one\n");
+		run_fini(&r2);
+	}
 	run_fini(&r);
 	cli(&r, &b, "sub", "md", "--from", "earliest", "-C", "1", "--json");
 	assert_ok(&r);
@@ -2155,6 +2170,14 @@ START_TEST(metadata_in_sub_output)
 	    "%P|%W|%p");
 	assert_ok(&r);
 	ck_assert_str_eq(r.out, "-|-|two\n");
+	run_fini(&r);
+	cli(&r, &b, "sub", "nomd2", "--from", "earliest", "-C", "1",
+	    "--timestamp=publish");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "- two\n");
+	run_fini(&r);
+	cli(&r, &b, "sub", "nomd2", "--timestamp=sent");
+	assert_fails(&r, 2, "--timestamp must be receive or publish");
 	run_fini(&r);
 	sbt_broker_stop(&b);
 }

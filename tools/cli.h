@@ -237,12 +237,19 @@ enum sb_cli_style {
 };
 
 /* How `shmbus sub` writes messages. */
+/* The time `sub --timestamp` prints before a message. */
+enum sb_cli_stamp {
+	SB_CLI_STAMP_NONE,
+	SB_CLI_STAMP_RECEIVE, /* when this process received it */
+	SB_CLI_STAMP_PUBLISH, /* as the publisher said; "-" without metadata */
+};
+
 struct sb_cli_out {
 	enum sb_cli_style style;
 	enum sb_cli_format payload; /* SB_CLI_STYLE_LINE */
 	const char *format;	    /* SB_CLI_STYLE_FORMAT, checked */
 	bool print_topic;	    /* line: "TOPIC " first */
-	bool timestamp;		    /* line: the receive time first */
+	enum sb_cli_stamp stamp;    /* line: a time first, or none */
 	bool newline;		    /* a newline after each message */
 };
 

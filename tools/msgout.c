@@ -215,12 +215,12 @@ static void put_frame(FILE *out, const struct sb_cli_msg *m)
 	sb_cli_put_payload(out, m->data, m->len, SB_CLI_RAW);
 }
 
-/* Text or hex, after the receive time and the topic when asked for. */
+/* Text or hex, after a time and the topic when asked for. */
 static void put_line(FILE *out, const struct sb_cli_out *o,
 		     const struct sb_cli_msg *m)
 {
-	if (o->timestamp) {
-		put_iso_time(out, &m->received);
+	if (o->stamp != SB_CLI_STAMP_NONE) {
+		put_field(out, o->stamp == SB_CLI_STAMP_PUBLISH ? 'W' : 'T', m);
 		putc(' ', out);
 	}
 	if (o->print_topic) {

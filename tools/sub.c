@@ -47,9 +47,13 @@ const char sb_cli_sub_usage[] =
     "                        earliest: also those the ring still holds\n"
     "  -v, --print-topic     print the topic and a space before each "
     "message\n"
-    "      --timestamp       print the receive time (UTC, ISO 8601, "
+    "      --timestamp[=publish]\n"
+    "                        print the receive time (UTC, ISO 8601, "
     "µs) and a\n"
-    "                        space before each message\n"
+    "                        space before each message; =publish: the "
+    "publish\n"
+    "                        time instead (a topic with metadata; else "
+    "\"-\")\n"
     "  -x, --hex             print each message as lowercase hex digits\n"
     "  -N, --no-newline      print no newline after each message\n"
     "  -F, --format FMT      print each message as FMT says: %t topic, "
@@ -286,7 +290,8 @@ struct sub_opts {
 	int start;
 	double timeout_s;
 	uint64_t count;
-	bool print_topic, timestamp, hex, no_newline, raw, json, framed;
+	enum sb_cli_stamp stamp;
+	bool print_topic, hex, no_newline, raw, json, framed;
 	const char *format;
 };
 
@@ -307,6 +312,22 @@ static int parse_from(const char *text, int *start)
 	} else {
 		return sb_cli_fail(SB_EXIT_USAGE, "sub",
 				   "--from must be latest or earliest "
+				   "(got \"%s\")",
+				   text);
+	}
+	return 0;
+}
+
+/* --timestamp[=receive|publish]: which time goes before each message. */
+static int parse_stamp(const char *text, enum sb_cli_stamp *stamp)
+{
+	if (text == NULL || strcmp(text, "receive") == 0) {
+		*stamp = SB_CLI_STAMP_RECEIVE;
+	} else if (strcmp(text, "publish") == 0) {
+		*stamp = SB_CLI_STAMP_PUBLISH;
+	} else {
+		return sb_cli_fail(SB_EXIT_USAGE, "sub",
+				   "--timestamp must be receive or publish "
 				   "(got \"%s\")",
 				   text);
 	}
@@ -337,8 +358,7 @@ static int sub_option(struct sub_opts *o, int c)
 		o->print_topic = true;
 		return 0;
 	case OPT_TIMESTAMP:
-		o->timestamp = true;
-		return 0;
+		return parse_stamp(optarg, &o->stamp);
 	case 'x':
 		o->hex = true;
 		return 0;
@@ -370,7 +390,7 @@ static int parse_sub(int argc, char **argv, struct sub_opts *o)
 	    {"timeout", required_argument, NULL, 'W'},
 	    {"from", required_argument, NULL, OPT_FROM},
 	    {"print-topic", no_argument, NULL, 'v'},
-	    {"timestamp", no_argument, NULL, OPT_TIMESTAMP},
+	    {"timestamp", optional_argument, NULL, OPT_TIMESTAMP},
 	    {"hex", no_argument, NULL, 'x'},
 	    {"no-newline", no_argument, NULL, 'N'},
 	    {"format", required_argument, NULL, 'F'},
@@ -413,7 +433,8 @@ static int output_style(const struct sub_opts *o, struct sb_cli_out *out)
 				   "--hex, --raw, --format, --json and "
 				   "--framed: one of them at most");
 	}
-	if ((o->print_topic || o->timestamp) && (whole || o->format)) {
+	if ((o->print_topic || o->stamp != SB_CLI_STAMP_NONE) &&
+	    (whole || o->format)) {
 		return sb_cli_fail(SB_EXIT_USAGE, "sub",
 				   "-v and --timestamp go with text or --hex "
 				   "output (--format has %%t and %%T; --json "
@@ -437,7 +458,7 @@ static int output_style(const struct sub_opts *o, struct sb_cli_out *out)
 				: SB_CLI_TEXT,
 	    .format = o->format,
 	    .print_topic = o->print_topic,
-	    .timestamp = o->timestamp,
+	    .stamp = o->stamp,
 	    .newline = !o->no_newline && !whole,
 	};
 	return 0;
