@@ -432,6 +432,11 @@ int shmbus_commit(shmbus_pub *pub)
 	return sb_ring_commit(&pub->ring, &pub->claim);
 }
 
+uint64_t shmbus_pub_id(const shmbus_pub *pub)
+{
+	return pub != NULL && pub->meta ? pub->publisher : 0;
+}
+
 size_t shmbus_pub_max_message(const shmbus_pub *pub)
 {
 	if (pub == NULL) {

@@ -20,6 +20,7 @@ client: sys ring wire shmbus
 config: ring wire
 daemon: sys ring wire config
 tools: wire shmbus
+bridge: wire shmbus
 bench: sys ring shmbus
 examples: shmbus'
 

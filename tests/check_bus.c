@@ -821,6 +821,7 @@ START_TEST(metadata_travels_with_each_message)
 	me = sb_client_id(bus);
 	ck_assert_uint_ne(me, 0);
 	ck_assert_uint_eq(shmbus_pub_max_message(pub), 84);
+	ck_assert_uint_eq(shmbus_pub_id(pub), me);
 	ck_assert_int_eq(shmbus_publish(pub, big, 85, 0), -EMSGSIZE);
 	ck_assert_int_eq(shmbus_claim(pub, 85, &dst, 0), -EMSGSIZE);
 	t0 = realtime_ns();
@@ -856,6 +857,8 @@ START_TEST(metadata_travels_with_each_message)
 	ck_assert_int_eq(shmbus_receive_info(plain, buf, sizeof(buf), &info, 0),
 			 1);
 	ck_assert_uint_eq(info.flags, 0);
+	ck_assert_uint_eq(shmbus_pub_id(plain_pub), 0);
+	ck_assert_uint_eq(shmbus_pub_id(NULL), 0);
 	ck_assert_int_eq(shmbus_sub_close(plain), 0);
 	ck_assert_int_eq(shmbus_pub_close(plain_pub), 0);
 	ck_assert_int_eq(shmbus_sub_close(sub), 0);

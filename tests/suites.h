@@ -30,6 +30,7 @@
 	X(frame)                                                               \
 	X(fdpass)                                                              \
 	X(topic_name)                                                          \
+	X(subject)                                                             \
 	X(message)                                                             \
 	X(fuzz_regressions)                                                    \
 	X(config)                                                              \

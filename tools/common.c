@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "client/request.h"
+#include "wire/duration.h"
 #include "wire/size.h"
 #include "wire/sockpath.h"
 #include "wire/topic_name.h"
@@ -203,41 +204,16 @@ int sb_cli_parse_positive(const char *cmd, const char *option, const char *text,
 	return 0;
 }
 
-/* Seconds per unit of a duration suffix, or 0 for an unknown suffix. */
-static double duration_unit(const char *suffix)
-{
-	static const struct {
-		const char *name;
-		double seconds;
-	} units[] = {{"", 1}, {"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}};
-
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(suffix, units[i].name) == 0) {
-			return units[i].seconds;
-		}
-	}
-	return 0;
-}
-
 int sb_cli_parse_duration(const char *cmd, const char *option, const char *text,
 			  double *seconds)
 {
-	char *end;
-	double v, unit;
-
-	errno = 0;
-	v = strtod(text, &end);
-	unit = end == text ? 0 : duration_unit(end);
-	if (unit == 0 || errno != 0 || !isfinite(v) || v < 0 ||
-	    !isfinite(v * unit) || text[0] == '-' ||
-	    isspace((unsigned char)text[0])) {
+	if (sb_duration_parse(text, seconds) < 0) {
 		return sb_cli_fail(SB_EXIT_USAGE, cmd,
 				   "%s must be a duration such as 250ms, 2s, "
 				   "1.5m or 1h; a bare number is seconds "
 				   "(got \"%s\")",
 				   option, text);
 	}
-	*seconds = v * unit;
 	return 0;
 }
 

@@ -177,6 +177,14 @@ SHMBUS_API int shmbus_commit(shmbus_pub *pub);
  * 0 when `pub` is NULL. */
 SHMBUS_API size_t shmbus_pub_max_message(const shmbus_pub *pub);
 
+/* The publisher id this handle writes into each message's metadata (the
+ * shmbus_msg_info.publisher its subscribers read), or 0 when its topic was
+ * not created with metadata (or `pub` is NULL). It stays the same for the
+ * handle's life, across reconnections, so that a process that both
+ * publishes and subscribes can tell its own messages (shmbus-bridge skips
+ * them to prevent loops). */
+SHMBUS_API uint64_t shmbus_pub_id(const shmbus_pub *pub);
+
 /* Drops a held claim (if any; call it on the claiming thread), unmaps the
  * topic and tells the broker if it is still there. Returns 0 or -EINVAL. */
 SHMBUS_API int shmbus_pub_close(shmbus_pub *pub);
