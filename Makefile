@@ -12,6 +12,8 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 UV_CFLAGS := $(shell pkg-config --cflags libuv 2>/dev/null)
 UV_LIBS := $(shell pkg-config --libs libuv 2>/dev/null)
+NATS_CFLAGS := $(shell pkg-config --cflags libnats 2>/dev/null)
+NATS_LIBS := $(shell pkg-config --libs libnats 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
@@ -39,6 +41,7 @@ LIB_SRCS := $(SYS_SRCS) $(RING_SRCS) $(WIRE_SRCS) $(CLIENT_SRCS)
 CONFIG_SRCS := $(wildcard config/*.c)
 DAEMON_SRCS := $(wildcard daemon/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
+BRIDGE_SRCS := $(wildcard bridge/*.c)
 # The crash matrix is a program of its own (tests/check_crash.c runs it);
 # the helpers in tests/support/ go into both it and the runner.
 CRASH_SRC := tests/crash_matrix.c
@@ -55,6 +58,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 CONFIG_OBJS := $(CONFIG_SRCS:%.c=$(B)/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(B)/%.o)
+BRIDGE_OBJS := $(BRIDGE_SRCS:%.c=$(B)/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(B)/%.o)
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(B)/%.o)
 # Each example is one program of one file; the uv_ ones also link libuv.
@@ -68,6 +72,7 @@ CONFIG_LINK := $(if $(CONFIG_SRCS),$(CONFIG_A))
 RUNNER := $(B)/tests/runner
 SHMBUSD := $(B)/shmbusd
 SHMBUS := $(B)/shmbus
+BRIDGE := $(B)/shmbus-bridge
 BENCH := $(B)/shmbus-bench
 CRASH := $(B)/crash-matrix
 CRASH_OBJS := $(B)/tests/crash_matrix.o \
@@ -92,7 +97,7 @@ DOCDIR ?= $(PREFIX)/share/doc/shmbus
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 all: lib $(if $(DAEMON_SRCS),$(SHMBUSD)) $(if $(TOOL_SRCS),$(SHMBUS)) \
-     examples
+     $(if $(BRIDGE_SRCS),$(BRIDGE)) examples
 
 lib: $(LIB_A) $(LIB_SO)
 
@@ -125,7 +130,8 @@ bench-smoke: bench
 
 # The examples are prerequisites so that both variants compile them.
 check-variant: $(RUNNER) $(if $(DAEMON_SRCS),$(SHMBUSD)) \
-               $(if $(TOOL_SRCS),$(SHMBUS)) $(EXAMPLES) $(CRASH)
+               $(if $(TOOL_SRCS),$(SHMBUS)) $(if $(BRIDGE_SRCS),$(BRIDGE)) \
+               $(EXAMPLES) $(CRASH)
 	SHMBUS_TEST_BINDIR=$(CURDIR)/$(B) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allow_user_segv_handler=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -153,6 +159,7 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) \
 	      $(if $(filter daemon/% examples/uv_%,$<),$(UV_CFLAGS)) \
+	      $(if $(filter bridge/% tests/%,$<),$(NATS_CFLAGS)) \
 	      $(if $(filter tests/%,$<),$(CHECK_CFLAGS)) -c $< -o $@
 
 $(LIB_A): $(LIB_OBJS)
@@ -190,6 +197,7 @@ install: all
 	    $(DESTDIR)$(DOCDIR)/
 	$(if $(DAEMON_SRCS),install -m 0755 $(SHMBUSD) $(DESTDIR)$(SBINDIR)/)
 	$(if $(TOOL_SRCS),install -m 0755 $(SHMBUS) $(DESTDIR)$(BINDIR)/)
+	$(if $(BRIDGE_SRCS),install -m 0755 $(BRIDGE) $(DESTDIR)$(BINDIR)/)
 	for page in $(wildcard man/*.[0-9]); do \
 	    sect=$${page##*.}; install -d $(DESTDIR)$(MANDIR)/man$$sect; \
 	    install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$sect/; done
@@ -204,6 +212,10 @@ $(SHMBUSD): $(DAEMON_OBJS) $(CONFIG_LINK) $(LIB_A)
 
 $(SHMBUS): $(TOOL_OBJS) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(TOOL_OBJS) $(LIB_A) $(PKG_LIBS) $(LIBS_SYS)
+
+$(BRIDGE): $(BRIDGE_OBJS) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(BRIDGE_OBJS) $(LIB_A) $(NATS_LIBS) \
+	      $(PKG_LIBS) $(LIBS_SYS)
 
 $(RUNNER): $(TEST_OBJS) $(CONFIG_LINK) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(CONFIG_LINK) $(LIB_A) \

@@ -1,0 +1,224 @@
+/*
+ * export.c - one thread per exported topic: it peeks each message in the
+ * ring (no copy out of shared memory), hands it to the NATS client (which
+ * copies it into its write buffer and flushes in batches from its own
+ * thread) with the bridge's headers, and releases it. Messages this
+ * bridge's importer published into the topic are skipped: that is what
+ * keeps two bridges of the same names from echoing (docs/bridge.md,
+ * "Loops").
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bridge/bridge.h"
+
+/* How long a wait for a message lasts before the thread looks at its stop
+ * flag, and how long it waits before it tries to open a topic again. */
+#define POLL_MS	  200
+#define REOPEN_MS 1000
+
+bool sbb_is_own_publisher(struct sbb_bridge *br, uint64_t id)
+{
+	size_t n = atomic_load_explicit(&br->n_own, memory_order_acquire);
+
+	for (size_t i = 0; i < n && i < SBB_OWN_IDS; i++) {
+		if (atomic_load_explicit(&br->own_ids[i],
+					 memory_order_relaxed) == id) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Counts a publish's outcome. */
+static void count_publish(struct sbb_export *e, natsStatus s, size_t len)
+{
+	switch (s) {
+	case NATS_OK:
+		atomic_fetch_add(&e->n.sent, 1);
+		atomic_fetch_add(&e->n.bytes, len);
+		break;
+	case NATS_INSUFFICIENT_BUFFER:
+		atomic_fetch_add(&e->n.buffer_full, 1);
+		break;
+	case NATS_MAX_PAYLOAD:
+		atomic_fetch_add(&e->n.too_big, 1);
+		break;
+	default:
+		if (atomic_fetch_add(&e->n.failed, 1) < 10) {
+			sbb_warn("export %s -> %s: %s", e->topic, e->subject,
+				 natsStatus_GetText(s));
+		}
+		break;
+	}
+}
+
+/* Publishes one message with the headers; the sequence number is already
+ * the one it carries. */
+static natsStatus send_one(struct sbb_export *e, const void *data, size_t len)
+{
+	struct sbb_bridge *br = e->br;
+	char seq[24];
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	if ((int64_t)len > atomic_load(&br->max_payload) &&
+	    atomic_load(&br->max_payload) > 0) {
+		return NATS_MAX_PAYLOAD;
+	}
+	snprintf(seq, sizeof(seq), "%" PRIu64, e->seq);
+	s = natsMsg_Create(&m, e->subject, NULL, data, (int)len);
+	if (s == NATS_OK) {
+		s = natsMsgHeader_Set(m, SBB_HDR_ORIGIN, br->cfg.origin);
+	}
+	if (s == NATS_OK) {
+		s = natsMsgHeader_Set(m, SBB_HDR_RUN, br->run);
+	}
+	if (s == NATS_OK) {
+		s = natsMsgHeader_Set(m, SBB_HDR_SEQ, seq);
+	}
+	if (s == NATS_OK) {
+		s = natsConnection_PublishMsg(br->nc, m);
+	}
+	natsMsg_Destroy(m);
+	return s;
+}
+
+/*
+ * Takes the messages lost in the ring before this one into account: they
+ * count as lost here and advance the sequence number, so that an importer
+ * counts them in its gaps too and its received plus gaps is everything
+ * that was published.
+ */
+static void note_lost(struct sbb_export *e, shmbus_sub *sub, uint64_t *lost)
+{
+	uint64_t now = shmbus_sub_lost(sub);
+
+	if (now > *lost) {
+		atomic_fetch_add(&e->n.lost, now - *lost);
+		e->seq += now - *lost;
+		*lost = now;
+	}
+}
+
+/* Moves messages until stopped or the subscription fails. Returns 0 when
+ * stopped, else the error (the caller opens the topic again). */
+static int pump(struct sbb_export *e, shmbus_sub *sub)
+{
+	struct shmbus_msg_info info = {.size = sizeof(info)};
+	uint64_t lost = shmbus_sub_lost(sub);
+
+	for (;;) {
+		int stop = atomic_load(&e->stop);
+		const void *data;
+		size_t len;
+		int r = shmbus_peek_info(sub, &data, &len, &info,
+					 stop == SBB_RUN ? POLL_MS : 0);
+
+		if (r == -EAGAIN || r == -ETIMEDOUT) {
+			if (stop != SBB_RUN) {
+				return 0;
+			}
+			continue;
+		}
+		if (r < 0) {
+			return r;
+		}
+		note_lost(e, sub, &lost);
+		if ((info.flags & SHMBUS_MSG_METADATA) != 0 &&
+		    sbb_is_own_publisher(e->br, info.publisher)) {
+			atomic_fetch_add(&e->n.skipped_own, 1);
+		} else {
+			e->seq++;
+			count_publish(e, send_one(e, data, len), len);
+		}
+		shmbus_release(sub);
+		if (atomic_load(&e->stop) == SBB_STOP) {
+			return 0;
+		}
+	}
+}
+
+static void *export_main(void *arg)
+{
+	struct sbb_export *e = arg;
+	int said = 0;
+
+	while (atomic_load(&e->stop) == SBB_RUN) {
+		shmbus_sub *sub = NULL;
+		int r = shmbus_sub_open(e->br->bus, e->topic,
+					SHMBUS_START_LATEST, &sub);
+
+		if (r == 0) {
+			if (said != 0) {
+				sbb_info("export %s: topic open", e->topic);
+			}
+			said = 0;
+			r = pump(e, sub);
+			shmbus_sub_close(sub);
+			if (r == 0) {
+				break;
+			}
+		}
+		if (r != said) {
+			sbb_warn("export %s: %s; trying again every %d ms",
+				 e->topic, strerror(-r), REOPEN_MS);
+			said = r;
+		}
+		sleep_ms(REOPEN_MS);
+	}
+	return NULL;
+}
+
+int sbb_export_start(struct sbb_bridge *br, const struct sbb_export_map *m,
+		     struct sbb_export **out)
+{
+	struct sbb_export *e = calloc(1, sizeof(*e));
+	int r;
+
+	if (e == NULL) {
+		return -ENOMEM;
+	}
+	e->br = br;
+	e->topic = strdup(m->topic);
+	e->subject = strdup(m->subject);
+	if (e->topic == NULL || e->subject == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = -pthread_create(&e->thread, NULL, export_main, e);
+	if (r < 0) {
+		goto fail;
+	}
+	*out = e;
+	return 0;
+fail:
+	free(e->topic);
+	free(e->subject);
+	free(e);
+	return r;
+}
+
+void sbb_export_stop(struct sbb_export *e, int how)
+{
+	atomic_store(&e->stop, how);
+	pthread_join(e->thread, NULL);
+}
+
+void sbb_export_free(struct sbb_export *e)
+{
+	free(e->topic);
+	free(e->subject);
+	free(e);
+}
