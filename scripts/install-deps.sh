@@ -12,8 +12,10 @@
 set -eu
 
 # gnuplot-nox: bench/smoke.sh (in make test) draws shmbus-bench --plot.
-PACKAGES="build-essential pkg-config libuv1-dev libcjson-dev check gnuplot-nox systemd"
-WHAT="libuv, libcjson, check, gnuplot or systemd-analyze"
+# libnats-dev builds shmbus-bridge; its tests run a real nats-server and
+# make TLS certificates with openssl.
+PACKAGES="build-essential pkg-config libuv1-dev libcjson-dev check gnuplot-nox systemd libnats-dev nats-server openssl"
+WHAT="libuv, libcjson, check, gnuplot, systemd-analyze, libnats, nats-server or openssl"
 
 # systemd-analyze (package systemd) checks the installed unit
 # (tests/install_test.sh); it is only needed, never run as PID 1.
@@ -23,7 +25,9 @@ have_base() {
 		command -v pkg-config >/dev/null 2>&1 &&
 		command -v systemd-analyze >/dev/null 2>&1 &&
 		command -v gnuplot >/dev/null 2>&1 &&
-		pkg-config --exists libuv libcjson check
+		command -v nats-server >/dev/null 2>&1 &&
+		command -v openssl >/dev/null 2>&1 &&
+		pkg-config --exists libuv libcjson check libnats
 }
 
 # The real test: link an empty fuzz target. Having clang is not enough,
