@@ -94,10 +94,12 @@ int sbb_parse_size(const char *what, const char *text, uint64_t *bytes,
 struct sbb_strmap {
 	struct sbb_strmap_entry *v;
 	size_t cap, n;
+	size_t max; /* keys it takes at most (set before use) */
 };
 
 /* The value slot of `key`, made (zeroed) if absent; NULL if out of
- * memory. Values are the caller's; keys are copied. */
+ * memory or the table holds `max` keys already. Values are the caller's;
+ * keys are copied. */
 void **sbb_strmap_slot(struct sbb_strmap *m, const char *key);
 /* Calls `fn` on every value, then frees the table. */
 void sbb_strmap_free(struct sbb_strmap *m, void (*fn)(void *value));
@@ -111,8 +113,8 @@ struct sbb_export_counts {
 
 struct sbb_import_counts {
 	_Atomic uint64_t received, delivered, own_origin, stats, gaps,
-	    reordered, too_big, full, no_topic, bad_subject, loop_unsafe,
-	    failed;
+	    reordered, untracked, too_big, full, no_topic, bad_subject,
+	    loop_unsafe, failed;
 };
 
 /* ---- the bridge ------------------------------------------------------- */

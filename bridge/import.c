@@ -22,6 +22,13 @@
 #define PENDING_MSGS  262144
 #define PENDING_BYTES (256 * 1024 * 1024)
 
+/* What one import tracks at most, whatever its publishers send: topics
+ * (with their pubs) and streams (origin, run and subject, each with its
+ * last sequence number). Past these, a new topic is counted as failed and
+ * a new stream is not checked for gaps (counted as untracked). */
+#define TOPICS_MAX  65536
+#define STREAMS_MAX 65536
+
 /* At most this many log lines per import and kind of trouble. */
 #define LOG_MAX 10
 
@@ -183,8 +190,12 @@ static void check_sequence(struct sbb_import *im, natsMsg *msg,
 	seq = strtoull(seq_text, &end, 10);
 	snprintf(key, sizeof(key), "%s %s %s", origin, run,
 		 natsMsg_GetSubject(msg));
+	if (*end != '\0' || seq == 0) {
+		return;
+	}
 	slot = sbb_strmap_slot(&im->seqs, key);
-	if (*end != '\0' || seq == 0 || slot == NULL) {
+	if (slot == NULL) {
+		atomic_fetch_add(&im->n.untracked, 1);
 		return;
 	}
 	last = (uint64_t)(uintptr_t)*slot;
@@ -268,6 +279,8 @@ int sbb_import_start(struct sbb_bridge *br, const struct sbb_import_map *m,
 		return -ENOMEM;
 	}
 	im->br = br;
+	im->pubs.max = TOPICS_MAX;
+	im->seqs.max = STREAMS_MAX;
 	im->subject = strdup(m->subject);
 	im->topic = m->topic != NULL ? strdup(m->topic) : NULL;
 	if (im->subject == NULL || (m->topic != NULL && im->topic == NULL)) {

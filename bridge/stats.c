@@ -50,6 +50,7 @@ static cJSON *import_json(struct sbb_import *im, uint64_t *total)
 	add(o, "delivered", atomic_load(&im->n.delivered));
 	add(o, "gaps", atomic_load(&im->n.gaps));
 	add(o, "reordered", atomic_load(&im->n.reordered));
+	add(o, "untracked", atomic_load(&im->n.untracked));
 	add(o, "dropped", dropped > 0 ? (uint64_t)dropped : 0);
 	add(o, "own_origin", atomic_load(&im->n.own_origin));
 	add(o, "stats", atomic_load(&im->n.stats));

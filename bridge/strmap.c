@@ -62,6 +62,9 @@ void **sbb_strmap_slot(struct sbb_strmap *m, const char *key)
 		return NULL;
 	}
 	e = find(m->v, m->cap, key);
+	if (e->key == NULL && m->n >= m->max) {
+		return NULL;
+	}
 	if (e->key == NULL) {
 		e->key = strdup(key);
 		if (e->key == NULL) {
