@@ -303,10 +303,11 @@ int sbd_handle_close(struct sbd_handles *hs, uint32_t id);
 void sbd_handles_close_all(struct sbd_handles *hs);
 
 /*
- * ops.c: what one request comes to, for client.c to carry out (the ops
- * never send, nor call into client.c): the reply with the descriptors it
- * carries, what becomes of the descriptors that came with the request,
- * and whether the connection closes after.
+ * ops.c (the dispatch; the handlers in ops_*.c): what one request comes
+ * to, for client.c to carry out (the ops never send, nor call into
+ * client.c): the reply with the descriptors it carries, what becomes of
+ * the descriptors that came with the request, and whether the connection
+ * closes after.
  */
 struct sbd_reply {
 	struct sb_msg_request req; /* the request: its id, its op */
@@ -319,7 +320,7 @@ struct sbd_reply {
 	int in_taken;	  /* the first in_taken of c->in_fds are the op's now */
 	bool in_close;	  /* close every one of c->in_fds: the request was
 			   * refused before it knew how many it carries */
-	cJSON *result;	  /* ops.c's own: a handler's result, until msg */
+	cJSON *result;	  /* the ops' own: a handler's result, until msg */
 	/* topic_watch: the pattern (the client's own copy) whose existing
 	 * topics go out as events right after the reply. */
 	const char *list_watch;
@@ -335,7 +336,8 @@ struct sbd_topic *sbd_topic_find(struct sbd_broker *b, const char *name);
 int sbd_topic_create(struct sbd_broker *b, const char *name,
 		     const struct sb_config_topic *settings, bool is_explicit,
 		     struct sbd_topic **out, struct sb_msg_error *err);
-/* What a client hands back in topic_adopt (ops.c parses, topic.c checks). */
+/* What a client hands back in topic_adopt (ops_adopt.c parses, topic.c checks).
+ */
 struct sbd_adopt {
 	const char *name;
 	struct sb_ring_config geo; /* slot_count unused: the ring's own */

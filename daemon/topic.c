@@ -846,12 +846,12 @@ static void join(struct sbd_topic *t, struct adopted *m, const char **how)
 
 /*
  * The right a hand-back needs beyond the open's (publish or subscribe,
- * which ops.c checks first), by what it would do: joining the memory the
- * topic has needs nothing more; registering a name this broker does not
- * know creates a topic (admin); putting other memory in place of a topic
- * nobody has opened yet (predeclared, or created and closed) chooses what
- * its publishers and subscribers will share (publish). Other memory under
- * a name in use is refused outright.
+ * which ops_adopt.c checks first), by what it would do: joining the memory
+ * the topic has needs nothing more; registering a name this broker does
+ * not know creates a topic (admin); putting other memory in place of a
+ * topic nobody has opened yet (predeclared, or created and closed) chooses
+ * what its publishers and subscribers will share (publish). Other memory
+ * under a name in use is refused outright.
  */
 static int check_adopt_right(const struct sbd_adopt *a,
 			     const struct sbd_topic *old,

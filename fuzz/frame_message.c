@@ -54,8 +54,8 @@ static uint64_t fnv1a(const char *p, size_t n)
 	return h;
 }
 
-/* The broker's reads of a request's op-specific fields (daemon/ops.c), done
- * on whatever object arrived, whatever its op says. */
+/* The broker's reads of a request's op-specific fields (daemon/ops_*.c),
+ * done on whatever object arrived, whatever its op says. */
 static void broker_reads(const cJSON *req)
 {
 	static const char *const fields[] = {
