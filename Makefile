@@ -174,7 +174,7 @@ $(LIB_SO): $(LIB_OBJS)
 # one under its soname), pkg-config data, the programs, man pages, the
 # documents they name (INSTALL_DOCS), an example config, a systemd unit and
 # the sysusers.d entry of the user it runs as. PREFIX and DESTDIR as usual.
-INSTALL_DOCS := docs/config.md docs/operations.md docs/protocol.md
+INSTALL_DOCS := docs/config.md docs/operations.md docs/protocol.md docs/bridge.md
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 
 install: all
@@ -192,8 +192,13 @@ install: all
 	sed -e 's|@SBINDIR@|$(SBINDIR)|' -e 's|@DOCDIR@|$(DOCDIR)|' \
 	    dist/shmbusd.service.in > $(DESTDIR)$(UNITDIR)/shmbusd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/shmbusd.service
+	sed -e 's|@BINDIR@|$(BINDIR)|' -e 's|@DOCDIR@|$(DOCDIR)|' \
+	    dist/shmbus-bridge.service.in \
+	    > $(DESTDIR)$(UNITDIR)/shmbus-bridge.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/shmbus-bridge.service
 	install -m 0644 dist/shmbus.sysusers $(DESTDIR)$(SYSUSERSDIR)/shmbus.conf
-	install -m 0644 dist/shmbusd.example.json $(INSTALL_DOCS) \
+	install -m 0644 dist/shmbusd.example.json \
+	    dist/shmbus-bridge.example.json $(INSTALL_DOCS) \
 	    $(DESTDIR)$(DOCDIR)/
 	$(if $(DAEMON_SRCS),install -m 0755 $(SHMBUSD) $(DESTDIR)$(SBINDIR)/)
 	$(if $(TOOL_SRCS),install -m 0755 $(SHMBUS) $(DESTDIR)$(BINDIR)/)

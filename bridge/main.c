@@ -22,7 +22,8 @@ static const char usage_text[] =
     "[--import SUBJECT[=TOPIC]]...\n"
     "                     [--socket PATH] [--stats-interval TIME] "
     "[--give-up TIME]\n"
-    "                     [--ca-file FILE] [--help] [--version]\n"
+    "                     [--ca-file FILE] [--check-config] [--help] "
+    "[--version]\n"
     "\n"
     "Bridges shmbus topics on this host and a NATS server or cluster.\n"
     "\n"
@@ -53,11 +54,14 @@ static const char usage_text[] =
     "                       this long (default: retry forever)\n"
     "  --ca-file FILE       TLS: trust the server certificates this CA "
     "signed\n"
+    "  --check-config       check the configuration, print what it "
+    "bridges, exit\n"
     "\n"
     "Times: 250ms, 2s, 1m, 1h; a bare number is seconds.\n"
     "Exit status: 0 stopped by SIGTERM or SIGINT after draining, 1 an "
     "error\n"
-    "while running, 2 bad flags or configuration, 3 gave up (--give-up).\n";
+    "while running, 2 bad flags or configuration, 3 gave up (--give-up).\n"
+    "Manual: shmbus-bridge(1); reference: bridge.md.\n";
 
 enum {
 	OPT_CONFIG = 1000,
@@ -69,6 +73,7 @@ enum {
 	OPT_STATS,
 	OPT_GIVE_UP,
 	OPT_CA,
+	OPT_CHECK,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -83,6 +88,7 @@ static const struct option options[] = {
     {"stats-interval", required_argument, NULL, OPT_STATS},
     {"give-up", required_argument, NULL, OPT_GIVE_UP},
     {"ca-file", required_argument, NULL, OPT_CA},
+    {"check-config", no_argument, NULL, OPT_CHECK},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -531,6 +537,32 @@ static int run(struct sbb_bridge *br, int sigfd, int argc, char **argv)
 	return status;
 }
 
+/* --check-config: the mappings as they would run. */
+static void print_config(const struct sbb_config *cfg)
+{
+	printf("origin %s, NATS %s\n", cfg->origin, cfg->url);
+	for (size_t i = 0; i < cfg->nexports; i++) {
+		printf("export %s -> %s\n", cfg->exports[i].topic,
+		       cfg->exports[i].subject);
+	}
+	for (size_t i = 0; i < cfg->nimports; i++) {
+		printf("import %s -> %s\n", cfg->imports[i].subject,
+		       cfg->imports[i].topic != NULL
+			   ? cfg->imports[i].topic
+			   : "(the topic each subject names)");
+	}
+}
+
+static bool has_flag(int argc, char **argv, const char *flag)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], flag) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static struct sbb_bridge br;
@@ -545,6 +577,11 @@ int main(int argc, char **argv)
 		}
 		sbb_config_free(&br.cfg);
 		return status < 0 ? SBB_EXIT_USAGE : SBB_EXIT_OK;
+	}
+	if (has_flag(argc, argv, "--check-config")) {
+		print_config(&br.cfg);
+		sbb_config_free(&br.cfg);
+		return SBB_EXIT_OK;
 	}
 	sigfd = block_signals();
 	if (sigfd < 0 || nats_Open(-1) != NATS_OK) {

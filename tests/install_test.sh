@@ -222,7 +222,7 @@ have_analyze() {
 # better; the unit had 9.6, "UNSAFE", before it was hardened).
 unit_exposure_under_3() {
 	have_analyze || return 1
-	systemd-analyze security --offline=true --no-pager "$UNIT" \
+	systemd-analyze security --offline=true --no-pager "${1:-$UNIT}" \
 	    >"$WORK/security" 2>&1
 	grep -v '^✓' "$WORK/security"
 	level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' \
@@ -231,23 +231,26 @@ unit_exposure_under_3() {
 	[ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l < 3) }'
 }
 
-# systemd-analyze verify of the installed unit, word for word, except that
-# ExecStart points into the staging tree (verify wants the binary to
-# exist). The man page that Documentation= names must be found too, in the
-# installed tree (when man is there to look).
+# systemd-analyze verify of an installed unit (default shmbusd's), word for
+# word, except that ExecStart points into the staging tree (verify wants the
+# binary to exist). The man pages that Documentation= names must be found
+# too, in the installed tree (when man is there to look).
 unit_verifies() {
+	unit=${1:-$UNIT}
+	prog=${2:-sbin/shmbusd}
+	name=${unit##*/}
 	have_analyze || return 1
 	mkdir -p "$WORK/verify"
-	sed "s|^ExecStart=$PREFIX/sbin/|ExecStart=$P/sbin/|" "$UNIT" \
-	    >"$WORK/verify/shmbusd.service"
-	grep -q "^ExecStart=$P/sbin/shmbusd " "$WORK/verify/shmbusd.service" \
-	    || { echo "no ExecStart=$PREFIX/sbin/shmbusd in $UNIT"; return 1; }
+	sed "s|^ExecStart=$PREFIX/|ExecStart=$P/|" "$unit" \
+	    >"$WORK/verify/$name"
+	grep -q "^ExecStart=$P/$prog " "$WORK/verify/$name" \
+	    || { echo "no ExecStart=$PREFIX/$prog in $unit"; return 1; }
 	man=--man=no
 	if command -v man >/dev/null 2>&1; then
 		man=--man=yes
 	fi
 	MANPATH=$P/share/man systemd-analyze verify "$man" \
-	    "$WORK/verify/shmbusd.service" >"$WORK/verify/out" 2>&1
+	    "$WORK/verify/$name" >"$WORK/verify/out" 2>&1
 	status=$?
 	cat "$WORK/verify/out"
 	[ "$status" -eq 0 ] && [ ! -s "$WORK/verify/out" ]
@@ -299,7 +302,8 @@ help_names_installed() {
 	"$prog" --help >"$WORK/help" 2>&1 || { cat "$WORK/help"; return 1; }
 	n=0
 	# shellcheck disable=SC2013 # names, one word each
-	for page in $(grep -Eo '\bshmbusd?\([0-9]\)' "$WORK/help" | sort -u); do
+	for page in $(grep -Eo '\bshmbus(d|-bridge)?\([0-9]\)' "$WORK/help" |
+	    sort -u); do
 		name=${page%(*}
 		sect=$(echo "$page" | tr -dc 0-9)
 		is_file "$P/share/man/man$sect/$name.$sect" || return 1
@@ -368,6 +372,20 @@ if [ -x "$P/bin/shmbus" ]; then
 	check "what shmbus --help names is installed" \
 	    help_names_installed "$P/bin/shmbus"
 fi
+BRIDGE_UNIT=$P/lib/systemd/system/shmbus-bridge.service
+check "bridge bin/shmbus-bridge" is_exec "$P/bin/shmbus-bridge"
+check "man page shmbus-bridge(1)" is_file "$P/share/man/man1/shmbus-bridge.1"
+check "bridge systemd unit" is_file "$BRIDGE_UNIT"
+check "bridge unit starts after shmbusd" has_line "$BRIDGE_UNIT" \
+    "After=shmbusd.service"
+check "bridge unit exposure (systemd-analyze security) under 3" \
+    unit_exposure_under_3 "$BRIDGE_UNIT"
+check "systemd-analyze verify of the bridge unit is clean" \
+    unit_verifies "$BRIDGE_UNIT" bin/shmbus-bridge
+check "the example bridge config is valid" "$P/bin/shmbus-bridge" \
+    --config "$P/share/doc/shmbus/shmbus-bridge.example.json" --check-config
+check "what shmbus-bridge --help names is installed" \
+    help_names_installed "$P/bin/shmbus-bridge" must
 check "documents the man pages name are installed" man_docs_installed
 check "no installed file names the DESTDIR" no_destdir_inside
 
