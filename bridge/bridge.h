@@ -191,6 +191,9 @@ int sbb_import_start(struct sbb_bridge *br, const struct sbb_import_map *m,
  * stay readable until sbb_import_free(). */
 void sbb_import_stop(struct sbb_import *im);
 void sbb_import_free(struct sbb_import *im);
+/* Creates `topic` with metadata and the broker's other defaults unless it
+ * exists (then 0, whatever its settings). 0 or a negative errno. */
+int sbb_topic_create_if_missing(struct sbb_bridge *br, const char *topic);
 /* Whether this bridge exports `topic` (takes maps_lock). */
 bool sbb_exports_topic(struct sbb_bridge *br, const char *topic);
 

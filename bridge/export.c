@@ -157,8 +157,14 @@ static void *export_main(void *arg)
 
 	while (atomic_load(&e->stop) == SBB_RUN) {
 		shmbus_sub *sub = NULL;
-		int r = shmbus_sub_open(e->br->bus, e->topic,
-					SHMBUS_START_LATEST, &sub);
+		int r;
+
+		/* Before the broker's auto_create would make it without
+		 * metadata, which an import into it needs (import.c). A
+		 * refusal (access rules) leaves the open to say more. */
+		(void)sbb_topic_create_if_missing(e->br, e->topic);
+		r = shmbus_sub_open(e->br->bus, e->topic, SHMBUS_START_LATEST,
+				    &sub);
 
 		if (r == 0) {
 			if (said != 0) {

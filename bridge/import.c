@@ -62,16 +62,23 @@ static void note_own_id(struct sbb_bridge *br, uint64_t id)
 	pthread_mutex_unlock(&br->maps_lock);
 }
 
+int sbb_topic_create_if_missing(struct sbb_bridge *br, const char *topic)
+{
+	struct shmbus_topic_config cfg = {.metadata = 1};
+	int r = shmbus_topic_create(br->bus, topic, &cfg);
+
+	return r == -EEXIST ? 0 : r;
+}
+
 /* Opens `topic` to publish, creating it with metadata when it does not
  * exist (so that the bridge's exporter can tell the messages it imports). */
 static int open_pub(struct sbb_import *im, const char *topic, shmbus_pub **pub)
 {
-	struct shmbus_topic_config cfg = {.metadata = 1};
 	int r = shmbus_pub_open(im->br->bus, topic, pub);
 
 	if (r == -ENOENT) {
-		r = shmbus_topic_create(im->br->bus, topic, &cfg);
-		if (r == 0 || r == -EEXIST) {
+		r = sbb_topic_create_if_missing(im->br, topic);
+		if (r == 0) {
 			r = shmbus_pub_open(im->br->bus, topic, pub);
 		}
 	}
