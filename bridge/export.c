@@ -127,6 +127,7 @@ static int pump(struct sbb_export *e, shmbus_sub *sub)
 					 stop == SBB_RUN ? POLL_MS : 0);
 
 		if (r == -EAGAIN || r == -ETIMEDOUT) {
+			note_lost(e, sub, &lost); /* counted while idle too */
 			if (stop != SBB_RUN) {
 				return 0;
 			}
