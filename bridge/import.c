@@ -56,18 +56,18 @@ static void note_own_id(struct sbb_bridge *br, uint64_t id)
 }
 
 /* Opens `topic` to publish, creating it with metadata when it does not
- * exist (so that the bridge's exporter can tell the messages it imports). */
+ * exist (so that the bridge's exporter can tell the messages it imports).
+ * Created before the open: a broker that creates a missing topic on open
+ * (auto_create, the default) makes it with its defaults, without. */
 static int open_pub(struct sbb_import *im, const char *topic, shmbus_pub **pub)
 {
 	struct shmbus_topic_config cfg = {.metadata = 1};
-	int r = shmbus_pub_open(im->br->bus, topic, pub);
+	int r;
 
-	if (r == -ENOENT) {
-		r = shmbus_topic_create(im->br->bus, topic, &cfg);
-		if (r == 0 || r == -EEXIST) {
-			r = shmbus_pub_open(im->br->bus, topic, pub);
-		}
-	}
+	/* -EEXIST is the usual answer; another refusal (a rule, a limit)
+	 * leaves it to the open, which may still find or make the topic. */
+	(void)shmbus_topic_create(im->br->bus, topic, &cfg);
+	r = shmbus_pub_open(im->br->bus, topic, pub);
 	if (r < 0) {
 		return r;
 	}
