@@ -3,11 +3,12 @@
  * and real signals: a real nats-server killed (SIGKILL) and started again
  * on its port in the middle of a stream between two bridges, where every
  * message published is either received or counted as a gap by the
- * importing bridge; SIGTERM that drains what the exported topic still
- * holds; SIGHUP reloading the configuration file (a kept mapping keeps its
- * sequence numbers, a bad file changes nothing); and --give-up ending the
- * bridge (exit 3) when NATS goes away for good. Every wait is bounded; nothing
- * asserts time.
+ * importing bridge; shmbusd killed and restarted under a running bridge,
+ * whose export (of a topic made again) and import go on with the restarted
+ * broker; SIGTERM that drains what the exported topic still holds; SIGHUP
+ * reloading the configuration file (a kept mapping keeps its sequence numbers,
+ * a bad file changes nothing); and --give-up ending the bridge (exit 3) when
+ * NATS goes away for good. Every wait is bounded; nothing asserts time.
  */
 #include <check.h>
 #include <errno.h>
@@ -587,6 +588,190 @@ START_TEST(nats_killed_mid_stream_every_message_received_or_a_gap)
 }
 END_TEST
 
+/* ---- 2. shmbusd killed and restarted under the bridge ------------------ */
+
+/*
+ * Whether `topic` is a topic of the broker at `socket` now: a watch on its
+ * name lists it (a watch only reads; opening the topic would create it).
+ */
+static int listed(const char *socket, const char *topic)
+{
+	char name[SHMBUS_TOPIC_MAX + 1];
+	shmbus *bus = NULL;
+	shmbus_watch *w = NULL;
+	int found = 0, event;
+
+	if (shmbus_connect(socket, "faults-watch", &bus) < 0) {
+		return 0;
+	}
+	if (shmbus_watch_open(bus, topic, &w) == 0) {
+		while (shmbus_watch_next(w, &event, name, sizeof(name), 1000) ==
+			   0 &&
+		       event == SHMBUS_WATCH_CREATED) {
+			found |= strcmp(name, topic) == 0;
+		}
+		shmbus_watch_close(w);
+	}
+	shmbus_close(bus);
+	return found;
+}
+
+static int wait_listed(const char *socket, const char *topic, int ms)
+{
+	for (int t = 0; t < ms; t += 50) {
+		if (listed(socket, topic)) {
+			return 1;
+		}
+		sbt_sleep_ms(50);
+	}
+	return 0;
+}
+
+/* Receives "<prefix> 0".."<prefix> n-1" on NATS, in order, passing over
+ * what came before the first. */
+static void nats_expect_series(natsSubscription *sub, const char *prefix, int n)
+{
+	char want[64];
+
+	for (int i = 0; i < n; i++) {
+		natsMsg *m = nats_wait_for(sub, prefix, BOUND_MS);
+
+		ck_assert_msg(m != NULL, "\"%s %d\" did not come out on NATS",
+			      prefix, i);
+		snprintf(want, sizeof(want), "%s %d", prefix, i);
+		ck_assert_int_eq(natsMsg_GetDataLength(m), (int)strlen(want));
+		ck_assert(memcmp(natsMsg_GetData(m), want, strlen(want)) == 0);
+		natsMsg_Destroy(m);
+	}
+}
+
+START_TEST(shmbusd_killed_and_restarted_under_the_bridge)
+{
+	struct sbt_broker *x = broker_up();
+	natsConnection *nc;
+	natsSubscription *from_e;
+	struct sbt_bridge *br;
+	shmbus *bus;
+	shmbus_pub *pub;
+	shmbus_sub *sub;
+	struct shmbus_msg_info info = {.size = sizeof(info)};
+	char text[64], got[256];
+	cJSON *stats;
+	int seen, r;
+
+	nats_up();
+	nc = nats_client();
+	from_e = nats_sub(nc, "shmbus.X.e");
+	bus = sbt_bus_up(x, "faults");
+	/* Not persistent: after the restart they exist again only because
+	 * the bridge, which holds them open, hands them back. */
+	topic_create(bus, "e", 0);
+	topic_create(bus, "i1", 1);
+	br = bridge_up((const char *const[]){
+	    "--socket", x->socket, "--nats", rig.nats.url, "--origin", "X",
+	    "--export", "e", "--import", "shmbus.Y.>", "--stats-interval", "1s",
+	    NULL});
+
+	/* Both ways work before the restart; then only the bridge holds the
+	 * two topics. */
+	ck_assert_int_eq(shmbus_pub_open(bus, "e", &pub), 0);
+	natsMsg_Destroy(prime_export(pub, from_e, "before"));
+	ck_assert_int_eq(shmbus_sub_open(bus, "i1", SHMBUS_START_LATEST, &sub),
+			 0);
+	prime_import(nc, "shmbus.Y.i1", sub);
+	shmbus_pub_close(pub);
+	shmbus_sub_close(sub);
+	shmbus_close(bus);
+
+	ck_assert_int_eq(sbt_broker_signal_wait(x, SIGKILL), -SIGKILL);
+	ck_assert_int_eq(sbt_broker_start_in(x, NULL, NULL), 0);
+	ck_assert(alive(br));
+	/* The bridge's connection comes back and hands both topics back to
+	 * the new broker; opening them before that would make new ones, a
+	 * stream of their own that the bridge does not read. */
+	ck_assert_msg(wait_listed(x->socket, "e", BOUND_MS),
+		      "the exported topic was not handed back");
+	ck_assert_msg(wait_listed(x->socket, "i1", BOUND_MS),
+		      "the imported topic was not handed back");
+	ck_assert(alive(br));
+
+	/*
+	 * Export. Handed back by a subscriber only, the topic takes no
+	 * publisher (docs/operations.md, "When the broker restarts"): a new
+	 * client deletes it and makes it again, and the bridge, told of the
+	 * deletion by its watch (back with shmbusd), follows the name, from
+	 * the new topic's first message.
+	 */
+	ck_assert_msg(sbt_bridge_log_wait(br,
+					  "INFO: shmbusd: watching topics "
+					  "again",
+					  BOUND_MS),
+		      "the bridge's topic watch did not come back (see %s)",
+		      br->log);
+	bus = sbt_bus_up(x, "faults-after");
+	ck_assert_int_eq(shmbus_pub_open(bus, "e", &pub), -EROFS);
+	ck_assert_int_eq(shmbus_topic_delete(bus, "e"), 0);
+	/* The bridge waits a second before it opens the name again (and
+	 * would make the topic): on a slow machine it may come first. */
+	r = shmbus_topic_create(bus, "e", NULL);
+	ck_assert_msg(r == 0 || r == -EEXIST, "create e: %s",
+		      shmbus_strerror(r));
+	ck_assert_int_eq(shmbus_pub_open(bus, "e", &pub), 0);
+	for (int i = 0; i < 100; i++) {
+		snprintf(text, sizeof(text), "after %d", i);
+		publish_text(pub, text);
+	}
+	nats_expect_series(from_e, "after", 100);
+	ck_assert_int_eq(sbt_bridge_log_count(br, "export e: topic deleted"),
+			 1);
+
+	/* Import into the handed-back topic... */
+	ck_assert_int_eq(shmbus_sub_open(bus, "i1", SHMBUS_START_LATEST, &sub),
+			 0);
+	for (int i = 0; i < 100; i++) {
+		snprintf(text, sizeof(text), "in %d", i);
+		nats_send(nc, "shmbus.Y.i1", text);
+	}
+	for (int i = 0; i < 100; i++) {
+		ck_assert_int_eq(receive_text(sub, got, sizeof(got), BOUND_MS),
+				 0);
+		snprintf(text, sizeof(text), "in %d", i);
+		ck_assert_str_eq(got, text);
+	}
+	shmbus_sub_close(sub);
+
+	/* ...and into a topic the bridge creates on the new broker (with
+	 * metadata, as it creates those it imports into). */
+	for (int i = 0; i < 50 && !listed(x->socket, "i2"); i++) {
+		nats_send(nc, "shmbus.Y.i2", "new");
+		sbt_sleep_ms(100);
+	}
+	ck_assert_int_eq(
+	    shmbus_sub_open(bus, "i2", SHMBUS_START_EARLIEST, &sub), 0);
+	seen = 0;
+	while (shmbus_receive_info(sub, got, sizeof(got), &info, 500) >= 0) {
+		ck_assert_int_eq(memcmp(got, "new", 3), 0);
+		ck_assert_uint_ne(info.flags & SHMBUS_MSG_METADATA, 0);
+		seen++;
+	}
+	ck_assert_int_ge(seen, 1);
+	shmbus_sub_close(sub);
+	shmbus_pub_close(pub);
+	shmbus_close(bus);
+
+	ck_assert(alive(br));
+	ck_assert_int_eq(sbt_bridge_signal_wait(br, SIGTERM), 0);
+	stats = last_stats(br);
+	ck_assert_int_ge(counter(stats, "export", "sent"), 101);
+	ck_assert_int_eq(counter(stats, "totals", "export_losses"), 0);
+	ck_assert_int_ge(counter(stats, "import", "delivered"), 102);
+	ck_assert_int_eq(counter(stats, "import", "failed"), 0);
+	cJSON_Delete(stats);
+	natsSubscription_Destroy(from_e);
+	natsConnection_Destroy(nc);
+}
+END_TEST
+
 /* ---- 3. SIGTERM drains the exported topic ------------------------------ */
 
 #define DRAIN_N	  2000
@@ -827,6 +1012,12 @@ Suite *bridge_faults_suite(void)
 	tcase_add_test(tc,
 		       nats_killed_mid_stream_every_message_received_or_a_gap);
 	tcase_add_test(tc, give_up_when_nats_stays_away);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shmbusd");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 40);
+	tcase_add_test(tc, shmbusd_killed_and_restarted_under_the_bridge);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("signals");
