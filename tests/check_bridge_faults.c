@@ -324,7 +324,7 @@ static natsMsg *prime_export(shmbus_pub *pub, natsSubscription *sub,
 {
 	char text[64];
 
-	for (int i = 1; i <= 100; i++) {
+	for (int i = 1; i <= 50; i++) {
 		natsMsg *m;
 
 		snprintf(text, sizeof(text), "%s %d", prefix, i);
@@ -344,7 +344,7 @@ static void prime_import(natsConnection *nc, const char *subject,
 {
 	char text[64], got[256];
 
-	for (int i = 1; i <= 100; i++) {
+	for (int i = 1; i <= 50; i++) {
 		snprintf(text, sizeof(text), "prime %d", i);
 		nats_send(nc, subject, text);
 		if (receive_text(sub, got, sizeof(got), 200) == 0) {
@@ -460,7 +460,7 @@ static long publish_until_seen(struct stream *st, char kind,
 {
 	char text[32];
 
-	for (long i = 1; i <= 100; i++) {
+	for (long i = 1; i <= 20; i++) {
 		snprintf(text, sizeof(text), "%c %ld", kind, i);
 		publish_text(st->pub, text);
 		for (int t = 0; t < 500 && atomic_load(last_seen) != i; t++) {
@@ -472,6 +472,13 @@ static long publish_until_seen(struct stream *st, char kind,
 	}
 	ck_abort_msg("no '%c' message reached broker B", kind);
 	return 0;
+}
+
+/* Whether both bridges have connected to NATS a second time. */
+static int reconnected(const struct sbt_bridge *a, const struct sbt_bridge *b)
+{
+	return sbt_bridge_log_count(a, "INFO: connected to NATS at") >= 2 &&
+	       sbt_bridge_log_count(b, "INFO: connected to NATS at") >= 2;
 }
 
 START_TEST(nats_killed_mid_stream_every_message_received_or_a_gap)
@@ -530,14 +537,13 @@ START_TEST(nats_killed_mid_stream_every_message_received_or_a_gap)
 
 	/* Both reconnect; then markers until one crosses, so that losses at
 	 * the end of the stream are followed by a message that shows them. */
-	for (int t = 0;
-	     t < BOUND_MS &&
-	     (sbt_bridge_log_count(exporter, "INFO: connected to NATS at") <
-		  2 ||
-	      sbt_bridge_log_count(importer, "INFO: connected to NATS at") < 2);
+	for (int t = 0; t < BOUND_MS && !reconnected(exporter, importer);
 	     t += 10) {
 		sbt_sleep_ms(10);
 	}
+	ck_assert_msg(reconnected(exporter, importer),
+		      "the bridges did not reconnect (see %s, %s)",
+		      exporter->log, importer->log);
 	marks_sent = publish_until_seen(&st, 'K', &st.last_mark);
 
 	ck_assert_int_eq(sbt_bridge_signal_wait(importer, SIGTERM), 0);
