@@ -126,7 +126,10 @@ struct sbb_export {
 	char *topic, *subject;
 	pthread_t thread;
 	_Atomic int stop; /* SBB_RUN, SBB_DRAIN, SBB_STOP */
-	uint64_t seq;	  /* the last Shmbus-Seq sent; the thread's own */
+	/* Set by the watch thread when the topic's name was removed: the
+	 * thread moves to what the name is now (sbb_watch_start()). */
+	_Atomic int deleted;
+	uint64_t seq; /* the last Shmbus-Seq sent; the thread's own */
 	struct sbb_export_counts n;
 };
 
@@ -168,6 +171,10 @@ struct sbb_bridge {
 	size_t nimports;
 	_Atomic uint64_t own_ids[SBB_OWN_IDS];
 	_Atomic size_t n_own;
+	/* The thread watching topic deletions (export.c). */
+	pthread_t watcher;
+	bool watching;
+	_Atomic bool watch_stop;
 };
 
 /* link.c */
@@ -183,6 +190,11 @@ int sbb_export_start(struct sbb_bridge *br, const struct sbb_export_map *m,
 void sbb_export_stop(struct sbb_export *e, int how);
 void sbb_export_free(struct sbb_export *e);
 bool sbb_is_own_publisher(struct sbb_bridge *br, uint64_t id);
+/* A thread that watches topic deletions (again after shmbusd restarts)
+ * and has the exports of a deleted topic open its name again. Started
+ * once the mappings are; stopped before they are drained. */
+int sbb_watch_start(struct sbb_bridge *br);
+void sbb_watch_stop(struct sbb_bridge *br);
 
 /* import.c */
 int sbb_import_start(struct sbb_bridge *br, const struct sbb_import_map *m,

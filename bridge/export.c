@@ -113,7 +113,8 @@ static void note_lost(struct sbb_export *e, shmbus_sub *sub, uint64_t *lost)
 }
 
 /* Moves messages until stopped or the subscription fails. Returns 0 when
- * stopped, else the error (the caller opens the topic again). */
+ * stopped, else the error (the caller opens the topic again): -ENOENT
+ * when the topic was deleted, once what it held is sent. */
 static int pump(struct sbb_export *e, shmbus_sub *sub)
 {
 	struct shmbus_msg_info info = {.size = sizeof(info)};
@@ -121,15 +122,20 @@ static int pump(struct sbb_export *e, shmbus_sub *sub)
 
 	for (;;) {
 		int stop = atomic_load(&e->stop);
+		int deleted = atomic_load(&e->deleted);
 		const void *data;
 		size_t len;
-		int r = shmbus_peek_info(sub, &data, &len, &info,
-					 stop == SBB_RUN ? POLL_MS : 0);
+		int r =
+		    shmbus_peek_info(sub, &data, &len, &info,
+				     stop == SBB_RUN && !deleted ? POLL_MS : 0);
 
 		if (r == -EAGAIN || r == -ETIMEDOUT) {
 			note_lost(e, sub, &lost); /* counted while idle too */
 			if (stop != SBB_RUN) {
 				return 0;
+			}
+			if (deleted) {
+				return -ENOENT;
 			}
 			continue;
 		}
@@ -151,31 +157,47 @@ static int pump(struct sbb_export *e, shmbus_sub *sub)
 	}
 }
 
+/*
+ * Opens the topic and pumps it, again after a failure. A subscription
+ * whose topic was deleted reads memory nobody names any more (its users
+ * keep it until they close; after a shmbusd restart, a topic only this
+ * subscription handed back takes no publisher, so it is deleted and made
+ * again): the name is opened again, from the first message the topic
+ * that has it now holds.
+ */
 static void *export_main(void *arg)
 {
 	struct sbb_export *e = arg;
-	int said = 0;
+	int said = 0, start = SHMBUS_START_LATEST;
 
 	while (atomic_load(&e->stop) == SBB_RUN) {
 		shmbus_sub *sub = NULL;
 		int r;
 
+		/* A deletion from now on is of the topic opened here. */
+		atomic_store(&e->deleted, 0);
 		/* Before the broker's auto_create would make it without
 		 * metadata, which an import into it needs (import.c). A
 		 * refusal (access rules) leaves the open to say more. */
 		(void)sbb_topic_create_if_missing(e->br, e->topic);
-		r = shmbus_sub_open(e->br->bus, e->topic, SHMBUS_START_LATEST,
-				    &sub);
-
+		r = shmbus_sub_open(e->br->bus, e->topic, start, &sub);
 		if (r == 0) {
 			if (said != 0) {
 				sbb_info("export %s: topic open", e->topic);
 			}
 			said = 0;
+			start = SHMBUS_START_LATEST;
 			r = pump(e, sub);
 			shmbus_sub_close(sub);
 			if (r == 0) {
 				break;
+			}
+			if (r == -ENOENT) {
+				sbb_info("export %s: topic deleted; opening "
+					 "it again in %d ms",
+					 e->topic, REOPEN_MS);
+				start = SHMBUS_START_EARLIEST;
+				said = r;
 			}
 		}
 		if (r != said) {
@@ -186,6 +208,84 @@ static void *export_main(void *arg)
 		sleep_ms(REOPEN_MS);
 	}
 	return NULL;
+}
+
+/* ---- topic deletions, watched by the main thread ---------------------- */
+
+static void mark_deleted(struct sbb_bridge *br, const char *topic)
+{
+	pthread_mutex_lock(&br->maps_lock);
+	for (size_t i = 0; i < br->nexports; i++) {
+		if (strcmp(br->exports[i]->topic, topic) == 0) {
+			atomic_store(&br->exports[i]->deleted, 1);
+		}
+	}
+	pthread_mutex_unlock(&br->maps_lock);
+}
+
+static void *watch_main(void *arg)
+{
+	struct sbb_bridge *br = arg;
+	shmbus_watch *w = NULL;
+	bool lost = false;
+
+	while (!atomic_load(&br->watch_stop)) {
+		char topic[SHMBUS_TOPIC_MAX + 1];
+		int event, r;
+
+		if (w == NULL) {
+			r = shmbus_watch_open(br->bus, ">", &w);
+			if (r == -ENOTSUP) {
+				sbb_warn("shmbusd: no topic_watch: an exported "
+					 "topic deleted and made again is not "
+					 "followed");
+				break;
+			}
+			if (r < 0) {
+				sleep_ms(POLL_MS);
+				continue;
+			}
+			if (lost) {
+				sbb_info("shmbusd: watching topics again");
+			}
+		}
+		r = shmbus_watch_next(w, &event, topic, sizeof(topic), POLL_MS);
+		if (r == 0 && event == SHMBUS_WATCH_DELETED) {
+			mark_deleted(br, topic);
+		}
+		if ((r == 0 && event != SHMBUS_WATCH_OVERFLOW) ||
+		    r == -ETIMEDOUT || r == -EAGAIN) {
+			continue;
+		}
+		/* Gone with shmbusd (opened again once it is back), or events
+		 * dropped: either way the watch starts over. */
+		sbb_warn("shmbusd: topic watch: %s; opening it again",
+			 r == 0 ? "events dropped" : strerror(-r));
+		shmbus_watch_close(w);
+		w = NULL;
+		lost = true;
+	}
+	if (w != NULL) {
+		shmbus_watch_close(w);
+	}
+	return NULL;
+}
+
+int sbb_watch_start(struct sbb_bridge *br)
+{
+	int r = pthread_create(&br->watcher, NULL, watch_main, br);
+
+	br->watching = r == 0;
+	return -r;
+}
+
+void sbb_watch_stop(struct sbb_bridge *br)
+{
+	if (br->watching) {
+		atomic_store(&br->watch_stop, true);
+		pthread_join(br->watcher, NULL);
+		br->watching = false;
+	}
 }
 
 int sbb_export_start(struct sbb_bridge *br, const struct sbb_export_map *m,

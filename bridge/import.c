@@ -71,17 +71,17 @@ int sbb_topic_create_if_missing(struct sbb_bridge *br, const char *topic)
 }
 
 /* Opens `topic` to publish, creating it with metadata when it does not
- * exist (so that the bridge's exporter can tell the messages it imports). */
+ * exist (so that the bridge's exporter can tell the messages it imports).
+ * Created before the open: a broker that creates a missing topic on open
+ * (auto_create, the default) makes it with its defaults, without. */
 static int open_pub(struct sbb_import *im, const char *topic, shmbus_pub **pub)
 {
-	int r = shmbus_pub_open(im->br->bus, topic, pub);
+	int r;
 
-	if (r == -ENOENT) {
-		r = sbb_topic_create_if_missing(im->br, topic);
-		if (r == 0) {
-			r = shmbus_pub_open(im->br->bus, topic, pub);
-		}
-	}
+	/* -EEXIST is the usual answer; another refusal (a rule, a limit)
+	 * leaves it to the open, which may still find or make the topic. */
+	(void)sbb_topic_create_if_missing(im->br, topic);
+	r = shmbus_pub_open(im->br->bus, topic, pub);
 	if (r < 0) {
 		return r;
 	}

@@ -50,11 +50,11 @@ static void on_disconnected(natsConnection *nc, void *closure)
 
 	(void)nc;
 	atomic_store(&br->connected, false);
+	if (atomic_load(&br->closing)) {
+		return; /* the bridge's own close, after draining */
+	}
 	atomic_fetch_add(&br->disconnects, 1);
 	atomic_compare_exchange_strong(&br->down_since_ms, &zero, sbb_now_ms());
-	if (atomic_load(&br->closing)) {
-		return; /* our own close, after draining */
-	}
 	sbb_warn("disconnected from NATS; reconnecting, publishing into a "
 		 "%llu-byte buffer meanwhile",
 		 (unsigned long long)br->cfg.reconnect_buffer);

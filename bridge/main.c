@@ -530,9 +530,14 @@ static int run(struct sbb_bridge *br, int sigfd, int argc, char **argv)
 		sbb_error("out of memory");
 		return SBB_EXIT_ERROR;
 	}
+	if (sbb_watch_start(br) < 0) {
+		sbb_warn("shmbusd: cannot start the topic watch: an exported "
+			 "topic deleted and made again is not followed");
+	}
 	sbb_info("origin %s, %zu exports, %zu imports, NATS %s", br->cfg.origin,
 		 br->nexports, br->nimports, br->cfg.url);
 	status = serve(br, sigfd, argc, argv);
+	sbb_watch_stop(br);
 	drain(br);
 	return status;
 }
