@@ -60,14 +60,13 @@ static void note_own_id(struct sbb_bridge *br, uint64_t id)
 static int open_pub(struct sbb_import *im, const char *topic, shmbus_pub **pub)
 {
 	struct shmbus_topic_config cfg = {.metadata = 1};
-	int r = shmbus_pub_open(im->br->bus, topic, pub);
+	int r;
 
-	if (r == -ENOENT) {
-		r = shmbus_topic_create(im->br->bus, topic, &cfg);
-		if (r == 0 || r == -EEXIST) {
-			r = shmbus_pub_open(im->br->bus, topic, pub);
-		}
-	}
+	/* Created first: a broker that creates missing topics (its
+	 * default) would make one without metadata on the open. -EEXIST is
+	 * the usual answer; any other refusal, the open below reports. */
+	(void)shmbus_topic_create(im->br->bus, topic, &cfg);
+	r = shmbus_pub_open(im->br->bus, topic, pub);
 	if (r < 0) {
 		return r;
 	}
