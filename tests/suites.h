@@ -43,7 +43,8 @@
 	X(adopt)                                                               \
 	X(tamper)                                                              \
 	X(stats)                                                               \
-	X(watch)
+	X(watch)                                                               \
+	X(bridge)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)
