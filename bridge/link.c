@@ -60,6 +60,29 @@ static void on_disconnected(natsConnection *nc, void *closure)
 		 (unsigned long long)br->cfg.reconnect_buffer);
 }
 
+/* The library closes the connection for good when it stops reconnecting
+ * (after the same authorization error twice, or at once when a first
+ * connect was refused): nothing reconnects after that, which deserves a
+ * line, unless the bridge is closing it itself. */
+static void on_closed(natsConnection *nc, void *closure)
+{
+	struct sbb_bridge *br = closure;
+	const char *last = NULL;
+	natsStatus s;
+
+	atomic_store(&br->connected, false);
+	if (atomic_load(&br->closing)) {
+		return;
+	}
+	s = natsConnection_GetLastError(nc, &last);
+	if (last == NULL || last[0] == '\0' ||
+	    strcmp(last, natsStatus_GetText(s)) == 0) {
+		last = natsStatus_GetText(s);
+	}
+	sbb_error("NATS at %s: the client library stopped reconnecting (%s)",
+		  br->cfg.url, last);
+}
+
 /* Asynchronous errors: a slow consumer (counted per import, from the
  * subscription's dropped count) or a permission refused by the server. */
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s,
@@ -142,6 +165,8 @@ static int make_options(struct sbb_bridge *br, natsOptions **out, char *err,
 		 "callback", err, len) < 0 ||
 	    step(natsOptions_SetErrorHandler(o, on_error, br), "callback", err,
 		 len) < 0 ||
+	    step(natsOptions_SetClosedCB(o, on_closed, br), "callback", err,
+		 len) < 0 ||
 	    /* Our own exports come back on our own imports otherwise. */
 	    step(natsOptions_SetNoEcho(o, true), "no echo", err, len) < 0) {
 		natsOptions_Destroy(o);
@@ -164,7 +189,25 @@ int sbb_link_open(struct sbb_bridge *br, char *err, size_t len)
 		return -1;
 	}
 	atomic_store(&br->down_since_ms, sbb_now_ms());
-	s = natsConnection_Connect(&br->nc, o);
+	/* Once without the library's retrying, which forgets why a server
+	 * that answered refused (a wrong password or token, TLS) and then
+	 * stops at once: that reason is worth a line. */
+	s = natsOptions_SetRetryOnFailedConnect(o, false, NULL, NULL);
+	if (s == NATS_OK) {
+		s = natsConnection_Connect(&br->nc, o);
+	}
+	if (s != NATS_OK && s != NATS_NO_SERVER) {
+		const char *why = nats_GetLastError(NULL);
+
+		sbb_error("NATS at %s: %s%s%s", br->cfg.url,
+			  natsStatus_GetText(s),
+			  why != NULL && why[0] != '\0' ? ": " : "",
+			  why != NULL ? why : "");
+	}
+	if (s != NATS_OK && natsOptions_SetRetryOnFailedConnect(
+				o, true, on_connected, br) == NATS_OK) {
+		s = natsConnection_Connect(&br->nc, o);
+	}
 	natsOptions_Destroy(o);
 	if (s == NATS_OK) {
 		mark_up(br, br->nc);

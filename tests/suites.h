@@ -44,6 +44,7 @@
 	X(tamper)                                                              \
 	X(stats)                                                               \
 	X(watch)                                                               \
+	X(bridge)                                                              \
 	X(bridge_faults)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
