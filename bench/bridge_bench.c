@@ -27,6 +27,7 @@
  * directory) or --bindir; nats-server from $PATH or --nats-server.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -692,7 +693,48 @@ struct result {
 	uint64_t lost; /* sent and never received */
 	uint64_t bad;  /* torn, repeated, reordered, wrong length */
 	double p50, p99;
+	double cpu; /* bridge path: both bridges' CPU ns per message */
 };
+
+/* The CPU time all threads of `pid` have run, in ns (the first field of
+ * each task's schedstat); 0 when it cannot be read. */
+static uint64_t cpu_ns(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	uint64_t sum = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char file[320];
+		unsigned long long ns;
+		FILE *f;
+
+		if (de->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(file, sizeof(file), "/proc/%d/task/%s/schedstat",
+			 (int)pid, de->d_name);
+		f = fopen(file, "r");
+		if (f != NULL && fscanf(f, "%llu", &ns) == 1) {
+			sum += ns;
+		}
+		if (f != NULL) {
+			fclose(f);
+		}
+	}
+	if (d != NULL) {
+		closedir(d);
+	}
+	return sum;
+}
+
+static uint64_t bridges_cpu_ns(const struct env *env)
+{
+	return cpu_ns(env->bridge_a.pid) + cpu_ns(env->bridge_b.pid);
+}
 
 static void *publisher(void *arg)
 {
@@ -811,7 +853,7 @@ static int check_message(const struct trial *t, const unsigned char *d,
 static int run_trial(struct trial *t, struct env *env, struct result *res)
 {
 	uint64_t *lat = t->rate > 0 ? calloc(t->n, sizeof(*lat)) : NULL;
-	uint64_t expect = 0, got = 0, nlat = 0, t_last = 0, heard;
+	uint64_t expect = 0, got = 0, nlat = 0, t_last = 0, heard, cpu0;
 	pthread_t thread;
 	int rc = 0;
 
@@ -820,6 +862,7 @@ static int run_trial(struct trial *t, struct env *env, struct result *res)
 		free(lat);
 		return -1;
 	}
+	cpu0 = t->p->kind == PATH_BRIDGE ? bridges_cpu_ns(env) : 0;
 	if (pthread_create(&thread, NULL, publisher, t) != 0) {
 		free(lat);
 		return -1;
@@ -864,6 +907,9 @@ static int run_trial(struct trial *t, struct env *env, struct result *res)
 		}
 	}
 	pthread_join(thread, NULL);
+	if (t->p->kind == PATH_BRIDGE && got > 0) {
+		res->cpu = (double)(bridges_cpu_ns(env) - cpu0) / (double)got;
+	}
 	if (t->pub_err != 0) {
 		fprintf(stderr,
 			"bridge-bench: %s: publishing message %" PRIu64
@@ -921,25 +967,32 @@ static int one_trial(struct env *env, int kind, size_t size, uint64_t n,
 static void say_trial(int rep, const struct opts *o, size_t size, int kind,
 		      const char *what, const struct result *r)
 {
-	char a[32], b[32];
+	char a[32], b[32], cpu[64] = "";
 
 	if (!r->ok) {
 		fprintf(stderr, "  rep %d/%d, %zu B, %s, %s: failed\n", rep + 1,
 			o->reps, size, path_names[kind], what);
-	} else if (r->p50 > 0) {
+		return;
+	}
+	if (kind == PATH_BRIDGE) {
+		snprintf(cpu, sizeof(cpu), ", bridges' CPU %.2f us/msg",
+			 r->cpu / 1000);
+	}
+	if (r->p50 > 0) {
 		micros(a, sizeof(a), r->p50);
 		micros(b, sizeof(b), r->p99);
 		fprintf(stderr,
-			"  rep %d/%d, %zu B, %s, %s: p50 %s us, p99 %s "
-			"us, lost %" PRIu64 "\n",
+			"  rep %d/%d, %zu B, %s, %s: p50 %s us, p99 %s us, "
+			"lost %" PRIu64 "%s\n",
 			rep + 1, o->reps, size, path_names[kind], what, a, b,
-			r->lost);
+			r->lost, cpu);
 	} else {
 		thousands(a, sizeof(a), r->rate);
-		fprintf(
-		    stderr,
-		    "  rep %d/%d, %zu B, %s, %s: %s msg/s, lost %" PRIu64 "\n",
-		    rep + 1, o->reps, size, path_names[kind], what, a, r->lost);
+		fprintf(stderr,
+			"  rep %d/%d, %zu B, %s, %s: %s msg/s, lost %" PRIu64
+			"%s\n",
+			rep + 1, o->reps, size, path_names[kind], what, a,
+			r->lost, cpu);
 	}
 }
 
@@ -990,7 +1043,8 @@ static bool aggregate(const struct result *v, int reps, int field,
 		if (v[i].ok) {
 			x[n++] = field == 0   ? v[i].rate
 				 : field == 1 ? v[i].p50
-					      : v[i].p99;
+				 : field == 2 ? v[i].p99
+					      : v[i].cpu;
 		}
 	}
 	bench_stats_aggregate(x, n, out);
@@ -1046,15 +1100,17 @@ static uint64_t lost_sum(const struct result *thr, const struct result *lat,
 static void print_table(const struct opts *o, const struct figures *f)
 {
 	puts("| size | path | msg/s | MB/s | lost | latency p50 (us) | "
-	     "latency p99 (us) |");
-	puts("|---|---|---|---|---|---|---|");
+	     "latency p99 (us) | bridges' CPU/msg, full speed (us) | "
+	     "bridges' CPU/msg, paced (us) |");
+	puts("|---|---|---|---|---|---|---|---|---|");
 	for (int s = 0; s < o->nsizes; s++) {
-		struct bench_agg rate[NPATHS], p50[NPATHS], p99[NPATHS];
+		struct bench_agg rate[NPATHS], p50[NPATHS], p99[NPATHS], cpu;
 		bool have_r[NPATHS], have_l[NPATHS];
 
 		for (int k = 0; k < NPATHS; k++) {
 			char c_rate[128] = "failed", c_mb[32] = "-";
 			char c_50[128] = "failed", c_99[128] = "failed";
+			char c_cpu_r[128] = "-", c_cpu_l[128] = "-";
 
 			have_r[k] =
 			    aggregate(f->thr[s][k], o->reps, 0, &rate[k]);
@@ -1074,11 +1130,21 @@ static void print_table(const struct opts *o, const struct figures *f)
 				cell_micros(c_99, sizeof(c_99), &p99[k],
 					    o->reps);
 			}
+			if (k == PATH_BRIDGE && have_r[k] &&
+			    aggregate(f->thr[s][k], o->reps, 3, &cpu)) {
+				cell_micros(c_cpu_r, sizeof(c_cpu_r), &cpu,
+					    o->reps);
+			}
+			if (k == PATH_BRIDGE && have_l[k] &&
+			    aggregate(f->lat[s][k], o->reps, 3, &cpu)) {
+				cell_micros(c_cpu_l, sizeof(c_cpu_l), &cpu,
+					    o->reps);
+			}
 			printf("| %zu B | %s | %s | %s | %" PRIu64
-			       " | %s | %s |\n",
+			       " | %s | %s | %s | %s |\n",
 			       o->sizes[s], path_rows[k], c_rate, c_mb,
 			       lost_sum(f->thr[s][k], f->lat[s][k], o->reps),
-			       c_50, c_99);
+			       c_50, c_99, c_cpu_r, c_cpu_l);
 		}
 		if (have_r[PATH_BRIDGE] && have_r[PATH_NATS] &&
 		    have_l[PATH_BRIDGE] && have_l[PATH_NATS]) {
@@ -1089,7 +1155,7 @@ static void print_table(const struct opts *o, const struct figures *f)
 			micros(d99, sizeof(d99),
 			       p99[PATH_BRIDGE].median - p99[PATH_NATS].median);
 			printf("| %zu B | bridge / nats | %.2fx | | | %s%s | "
-			       "%s%s |\n",
+			       "%s%s | | |\n",
 			       o->sizes[s],
 			       rate[PATH_BRIDGE].median /
 				   rate[PATH_NATS].median,
