@@ -8,8 +8,6 @@
  * "Loops").
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,20 +62,35 @@ static void count_publish(struct sbb_export *e, natsStatus s, size_t len)
 	}
 }
 
+/* `v` in decimal at the end of `buf`; returns where it starts. snprintf
+ * was 700 of the 9,600 instructions a message cost the bridge. */
+static const char *decimal(char buf[24], uint64_t v)
+{
+	char *p = buf + 23;
+
+	*p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return p;
+}
+
 /* Publishes one message with the headers; the sequence number is already
  * the one it carries. */
 static natsStatus send_one(struct sbb_export *e, const void *data, size_t len)
 {
 	struct sbb_bridge *br = e->br;
-	char seq[24];
+	int64_t max =
+	    atomic_load_explicit(&br->max_payload, memory_order_relaxed);
+	char buf[24];
+	const char *seq = decimal(buf, e->seq);
 	natsMsg *m = NULL;
 	natsStatus s;
 
-	if ((int64_t)len > atomic_load(&br->max_payload) &&
-	    atomic_load(&br->max_payload) > 0) {
+	if (max > 0 && (int64_t)len > max) {
 		return NATS_MAX_PAYLOAD;
 	}
-	snprintf(seq, sizeof(seq), "%" PRIu64, e->seq);
 	s = natsMsg_Create(&m, e->subject, NULL, data, (int)len);
 	if (s == NATS_OK) {
 		s = natsMsgHeader_Set(m, SBB_HDR_ORIGIN, br->cfg.origin);
