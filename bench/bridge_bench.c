@@ -160,11 +160,11 @@ static void thousands(char *out, size_t cap, double v)
 /* Microseconds with three significant digits or so. */
 static void micros(char *out, size_t cap, double ns)
 {
-	double us = ns / 1000.0;
+	double us = ns / 1000.0, size = us < 0 ? -us : us;
 
-	if (us < 10) {
+	if (size < 10) {
 		snprintf(out, cap, "%.2f", us);
-	} else if (us < 100) {
+	} else if (size < 100) {
 		snprintf(out, cap, "%.1f", us);
 	} else {
 		snprintf(out, cap, "%.0f", us);
