@@ -49,8 +49,9 @@ TEST_SUPPORT_SRCS := $(wildcard tests/support/*.c)
 TEST_SRCS := $(filter-out $(CRASH_SRC),$(wildcard tests/*.c)) \
              $(TEST_SUPPORT_SRCS)
 # bench/*.c make shmbus-bench, except the programs of their own (one file
-# each, with their own main): bench/fanout_cost.c is build/<variant>/fanout-cost.
-BENCH_PROG_SRCS := bench/fanout_cost.c bench/spin_pair.c
+# each, with their own main): bench/fanout_cost.c is build/<variant>/fanout-cost,
+# bench/bridge_bench.c build/<variant>/bridge-bench (it links cnats).
+BENCH_PROG_SRCS := bench/fanout_cost.c bench/spin_pair.c bench/bridge_bench.c
 BENCH_SRCS := $(filter-out $(BENCH_PROG_SRCS),$(wildcard bench/*.c))
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 
@@ -80,6 +81,7 @@ CRASH_OBJS := $(B)/tests/crash_matrix.o \
 SOAK_ROUNDS ?= 2000
 FANOUT_COST := $(B)/fanout-cost
 SPIN_PAIR := $(B)/spin-pair
+BRIDGE_BENCH := $(B)/bridge-bench
 
 .PHONY: all lib examples test check-variant check-install run bench bench-smoke \
         clean deps format install soak fuzz fuzz-short fuzz-build fuzz-deps \
@@ -151,15 +153,17 @@ run: deps $(SHMBUSD)
 	$(SHMBUSD) --foreground $(ARGS)
 
 # shmbus-bench starts the shmbusd next to it for its control-plane section;
-# fanout-cost is what bench/instructions.sh runs under callgrind.
-bench: deps $(BENCH) $(SHMBUSD) $(FANOUT_COST) $(SPIN_PAIR)
+# fanout-cost is what bench/instructions.sh runs under callgrind;
+# bridge-bench runs the shmbusd and shmbus-bridge next to it.
+bench: deps $(BENCH) $(SHMBUSD) $(FANOUT_COST) $(SPIN_PAIR) \
+       $(if $(BRIDGE_SRCS),$(BRIDGE) $(BRIDGE_BENCH))
 	@echo "built $(BENCH); run it with: $(BENCH) --help"
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) \
 	      $(if $(filter daemon/% examples/uv_%,$<),$(UV_CFLAGS)) \
-	      $(if $(filter bridge/% tests/%,$<),$(NATS_CFLAGS)) \
+	      $(if $(filter bridge/% tests/% bench/bridge_bench.c,$<),$(NATS_CFLAGS)) \
 	      $(if $(filter tests/%,$<),$(CHECK_CFLAGS)) -c $< -o $@
 
 $(LIB_A): $(LIB_OBJS)
@@ -311,6 +315,9 @@ $(FANOUT_COST): $(B)/bench/fanout_cost.o $(B)/bench/broker.o $(LIB_A)
 
 $(SPIN_PAIR): $(B)/bench/spin_pair.o $(B)/bench/broker.o $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LIBS_SYS)
+
+$(BRIDGE_BENCH): $(B)/bench/bridge_bench.o $(B)/bench/stats.o $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(NATS_LIBS) $(PKG_LIBS) $(LIBS_SYS) -lm
 
 # Every C file and header of the tree, formatted by .clang-format with the
 # clang-format Debian ships; `make format` rewrites them, `make

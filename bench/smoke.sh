@@ -3,13 +3,16 @@
 # the latency and throughput sections briefly for every transport, on a
 # small ring so that the rings wrap (PAD records included), and fails when
 # the bench does (a failed row: a lost, repeated or torn message, a wrong
-# length, a hang) or when a transport has no row. It never looks at a
-# figure: what it checks holds however fast or slow the machine is.
-# usage: bench/smoke.sh   (builds shmbus-bench with `make bench` if missing)
+# length, a hang) or when a transport has no row; then bridge-bench --quick
+# (through two shmbus-bridge and NATS). It never looks at a figure: what it
+# checks holds however fast or slow the machine is.
+# usage: bench/smoke.sh   (builds them with `make bench` if missing)
 set -eu
 cd "$(dirname "$0")/.."
 PROG=build/plain/shmbus-bench
-[ -x "$PROG" ] || make --no-print-directory bench >/dev/null
+BRIDGE_BENCH=build/plain/bridge-bench
+[ -x "$PROG" ] && [ -x "$BRIDGE_BENCH" ] ||
+	make --no-print-directory bench >/dev/null
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -77,3 +80,31 @@ if [ "$status" -ne 2 ] || ! grep -q gnuplot-nox "$TMP/err.txt" ||
 	exit 1
 fi
 echo "smoke.sh: --plot without gnuplot is refused and installs nothing"
+
+# bridge-bench --quick: a nats-server, two shmbusd and two shmbus-bridge of
+# its own; 2,000 messages of 64 B and of 4 KiB each way through both paths
+# (the bridge's and plain NATS), every byte checked, none lost (else it
+# exits 1). Its table must have, for each size and path, a rate, a lost
+# count of 0 and two latencies, and the ratio row.
+status=0
+"$BRIDGE_BENCH" --quick >"$TMP/bridge.txt" 2>"$TMP/bridge.err" || status=$?
+if [ "$status" -ne 0 ]; then
+	cat "$TMP/bridge.txt" "$TMP/bridge.err" >&2
+	echo "smoke.sh: bridge-bench --quick exited with $status" >&2
+	exit 1
+fi
+rows=$(awk -F'|' '
+	function trim(s) { gsub(/^ +| +$/, "", s); return s }
+	$3 ~ /^ (bridge|nats): / && trim($4) ~ /^[0-9][0-9,]*$/ &&
+	    trim($6) == "0" && trim($7) ~ /^[0-9.]+$/ &&
+	    trim($8) ~ /^[0-9.]+$/ { print trim($2) "/" substr(trim($3), 1, 4) }
+	trim($3) == "bridge / nats" && trim($4) ~ /^[0-9.]+x$/ {
+	    print trim($2) "/ratio" }' "$TMP/bridge.txt" | LC_ALL=C sort | tr '\n' ' ')
+want="4096 B/brid 4096 B/nats 4096 B/ratio 64 B/brid 64 B/nats 64 B/ratio "
+if [ "$rows" != "$want" ]; then
+	cat "$TMP/bridge.txt" >&2
+	echo "smoke.sh: bridge-bench --quick: rows '$rows', want '$want'" >&2
+	exit 1
+fi
+echo "smoke.sh: bridge-bench moved every message intact through the" \
+	"bridges and through NATS"

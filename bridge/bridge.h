@@ -141,6 +141,7 @@ struct sbb_import {
 	natsSubscription *sub;
 	/* The subscription's delivery thread's own: */
 	struct sbb_strmap pubs; /* topic -> shmbus_pub */
+	void *fixed;		/* with a topic: its entry in pubs, once made */
 	struct sbb_strmap seqs; /* "origin run subject" -> last seq */
 	struct sbb_import_counts n;
 };

@@ -155,15 +155,22 @@ static shmbus_pub *pub_for(struct sbb_import *im, natsMsg *msg)
 		}
 		name = topic;
 	}
-	slot = sbb_strmap_slot(&im->pubs, name);
-	if (slot != NULL && *slot == NULL) {
-		*slot = calloc(1, sizeof(struct topic_out));
+	out = name == im->topic ? im->fixed : NULL;
+	if (out == NULL) {
+		slot = sbb_strmap_slot(&im->pubs, name);
+		if (slot != NULL && *slot == NULL) {
+			*slot = calloc(1, sizeof(struct topic_out));
+		}
+		if (slot == NULL || *slot == NULL) {
+			atomic_fetch_add(&im->n.failed, 1);
+			return NULL;
+		}
+		out = *slot;
+		if (name == im->topic) {
+			/* Its one entry: not looked up for every message. */
+			im->fixed = out;
+		}
 	}
-	if (slot == NULL || *slot == NULL) {
-		atomic_fetch_add(&im->n.failed, 1);
-		return NULL;
-	}
-	out = *slot;
 	if (out->pub == NULL && sbb_now_ms() >= out->retry_ms) {
 		r = open_pub(im, name, &out->pub);
 		if (r < 0) {
@@ -178,6 +185,29 @@ static shmbus_pub *pub_for(struct sbb_import *im, natsMsg *msg)
 		    out->retry_ms != 0 ? &im->n.no_topic : &im->n.failed, 1);
 	}
 	return out->pub;
+}
+
+/* "a b c" into `key` (`cap` bytes), cut short as snprintf would: what
+ * snprintf cost here was an eighth of a message's instructions. */
+static void join3(char *key, size_t cap, const char *a, const char *b,
+		  const char *c)
+{
+	const char *part[3] = {a, b, c};
+	size_t n = 0;
+
+	for (size_t i = 0; i < 3; i++) {
+		size_t len = strlen(part[i]);
+
+		if (i > 0 && n + 1 < cap) {
+			key[n++] = ' ';
+		}
+		if (len > cap - 1 - n) {
+			len = cap - 1 - n;
+		}
+		memcpy(key + n, part[i], len);
+		n += len;
+	}
+	key[n] = '\0';
 }
 
 /* Compares the stream's sequence number with the last one seen: a jump is
@@ -195,11 +225,10 @@ static void check_sequence(struct sbb_import *im, natsMsg *msg,
 		return;
 	}
 	seq = strtoull(seq_text, &end, 10);
-	snprintf(key, sizeof(key), "%s %s %s", origin, run,
-		 natsMsg_GetSubject(msg));
 	if (*end != '\0' || seq == 0) {
 		return;
 	}
+	join3(key, sizeof(key), origin, run, natsMsg_GetSubject(msg));
 	slot = sbb_strmap_slot(&im->seqs, key);
 	if (slot == NULL) {
 		atomic_fetch_add(&im->n.untracked, 1);
