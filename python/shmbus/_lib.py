@@ -267,9 +267,9 @@ get_buffer.argtypes = (ctypes.py_object, POINTER(PyBuffer), c_int)
 release_buffer = _api.PyBuffer_Release
 release_buffer.restype = None
 release_buffer.argtypes = (POINTER(PyBuffer),)
-_from_memory = _api.PyMemoryView_FromMemory
-_from_memory.restype = ctypes.py_object
-_from_memory.argtypes = (c_void_p, c_ssize_t, c_int)
+from_memory = _api.PyMemoryView_FromMemory
+from_memory.restype = ctypes.py_object
+from_memory.argtypes = (c_void_p, c_ssize_t, c_int)
 
 
 def memory_view(address: Optional[int], length: int, writable: bool) -> memoryview:
@@ -277,4 +277,4 @@ def memory_view(address: Optional[int], length: int, writable: bool) -> memoryvi
     the caller keeps valid until it has released the view."""
     if length == 0 or not address:
         return memoryview(bytearray() if writable else b"")
-    return _from_memory(address, length, PyBUF_WRITE if writable else PyBUF_READ)
+    return from_memory(address, length, PyBUF_WRITE if writable else PyBUF_READ)

@@ -57,6 +57,15 @@ MSG_METADATA = 1
 
 EMSGSIZE = -errno.EMSGSIZE
 
+# struct iovec is a pointer and a size_t: an array of unsigned integers of
+# that width, two per message.
+_IOV_CODE = next(c for c in "LQI" if array.array(c).itemsize == ctypes.sizeof(c_void_p))
+assert ctypes.sizeof(c_size_t) == ctypes.sizeof(c_void_p)
+
+_from_memory = _lib.from_memory
+_READ = _lib.PyBUF_READ
+_WRITE = _lib.PyBUF_WRITE
+
 # Consecutive messages areceive() returns without waiting before it lets the
 # event loop run the other tasks once.
 _ASYNC_STREAK = 64
@@ -229,15 +238,10 @@ class _Lent:
     is released or the claim committed or aborted, and only if no slice or
     NumPy array of it is left (else BufferError, and it stays lent)."""
 
-    view: memoryview
-    """The bytes, in the topic's shared memory."""
-    address: int
-    """Their address, for code that wants to check where they are."""
+    __slots__ = ("view", "address", "_done")
 
-    def __init__(self, view: memoryview, address: int) -> None:
-        self.view = view
-        self.address = address
-        self._done = False
+    view: memoryview
+    address: int
 
     def __len__(self) -> int:
         return len(self.view)
@@ -264,8 +268,9 @@ class Peeked(_Lent):
     queue consumer's: discard what was read.
     """
 
+    __slots__ = ("info", "_sub")
+
     info: Optional[MessageInfo]
-    """The message's MessageInfo, for peek_info(); None for peek()."""
 
     def __init__(
         self,
@@ -274,9 +279,11 @@ class Peeked(_Lent):
         address: int,
         info: Optional[MessageInfo],
     ) -> None:
-        super().__init__(view, address)
+        self.view = view  # the bytes, in the topic's shared memory
+        self.address = address  # their address
+        self._done = False
         self._sub = sub
-        self.info = info
+        self.info = info  # the MessageInfo of peek_info(); None for peek()
 
     def release(self) -> None:
         """Consumes the message and releases its view; does nothing if
@@ -314,8 +321,12 @@ class Claim(_Lent):
     abort() must run on the thread that claimed.
     """
 
+    __slots__ = ("_pub", "_thread")
+
     def __init__(self, pub: "Publisher", view: memoryview, address: int) -> None:
-        super().__init__(view, address)
+        self.view = view  # the claimed bytes, in the topic's shared memory
+        self.address = address  # their address
+        self._done = False
         self._pub = pub
         self._thread = get_ident()
 
@@ -368,7 +379,8 @@ class Publisher(Handle):
         self._claim_fn = lib.shmbus_claim
         self._commit = lib.shmbus_commit
         self._abort = getattr(lib, "shmbus_abort", None)
-        self._claims: list = []
+        self._claim: Optional[Claim] = None
+        self._out = c_void_p()
 
     def publish(self, data: BytesLike, timeout: Timeout = None) -> None:
         """Publishes ``data`` (any contiguous bytes-like object) as one
@@ -382,8 +394,12 @@ class Publisher(Handle):
         :class:`CorruptError`, TypeError (not bytes-like), BufferError
         (not contiguous)."""
         ms = -1 if timeout is None else timeout_ms(timeout)
-        h = self._enter()
+        calls = self._calls
+        calls.append(get_ident())
         try:
+            h = self._h
+            if h is None or self._closing:
+                raise self._closed_error()
             if type(data) is bytes:
                 pb = None
                 ptr: Any = data
@@ -403,7 +419,9 @@ class Publisher(Handle):
             if r < 0:
                 raise error_for(r, self.topic)
         finally:
-            self._leave()
+            calls.pop()
+            if self._closing and not calls:
+                self._finish_close()
 
     def publish_batch(self, messages: Iterable[BytesLike], timeout: Timeout = None) -> int:
         """Publishes ``messages`` in order, as many as fit at a time under
@@ -422,7 +440,7 @@ class Publisher(Handle):
         h = self._enter()
         try:
             base = ctypes.cast(ctypes.c_char_p(blob), c_void_p).value or 0
-            iov = array.array("L")
+            iov = array.array(_IOV_CODE)
             off = 0
             for p in parts:
                 iov.append(base + off)
@@ -474,9 +492,13 @@ class Publisher(Handle):
         ms = -1 if timeout is None else timeout_ms(timeout)
         if size < 0:
             raise ValueError(f"a claim's size cannot be negative: {size}")
-        h = self._enter()
+        calls = self._calls
+        calls.append(get_ident())
         try:
-            out = c_void_p()
+            h = self._h
+            if h is None or self._closing:
+                raise self._closed_error()
+            out = self._out
             step = ms if 0 <= ms <= SLICE_MS else SLICE_MS
             r = self._claim_fn(h, size, out, step)
             if r == ETIMEDOUT and step != ms:
@@ -484,11 +506,17 @@ class Publisher(Handle):
             if r < 0:
                 raise error_for(r, self.topic)
             address = out.value or 0
-            claim = Claim(self, _lib.memory_view(address, size, True), address)
-            self._claims.append(claim)
+            if size:
+                view = _from_memory(address, size, _WRITE)
+            else:
+                view = memoryview(bytearray())
+            claim = Claim(self, view, address)
+            self._claim = claim
             return claim
         finally:
-            self._leave()
+            calls.pop()
+            if self._closing and not calls:
+                self._finish_close()
 
     def _end_claim(self, claim: Claim, commit: bool) -> None:
         if claim._done:
@@ -501,8 +529,12 @@ class Publisher(Handle):
                 self.topic,
                 "a claim is committed or aborted by the thread that claimed it",
             )
-        h = self._enter()
+        calls = self._calls
+        calls.append(get_ident())
         try:
+            h = self._h
+            if h is None or self._closing:
+                raise self._closed_error()
             give_back(claim.view, "the claimed buffer")
             if commit:
                 r = self._commit(h)
@@ -511,25 +543,29 @@ class Publisher(Handle):
             else:
                 r = -errno.ENOTSUP
             claim._done = True
-            if claim in self._claims:
-                self._claims.remove(claim)
-            check(r, self.topic)
+            if self._claim is claim:
+                self._claim = None
+            if r < 0:
+                raise error_for(r, self.topic)
         finally:
-            self._leave()
+            calls.pop()
+            if self._closing and not calls:
+                self._finish_close()
 
     def _before_close(self) -> None:
-        for c in self._claims:
-            if exported(c.view):
-                raise BufferError(
-                    "a claimed buffer is still in use: delete its slices "
-                    "and arrays before closing the publisher"
-                )
+        c = self._claim
+        if c is not None and exported(c.view):
+            raise BufferError(
+                "a claimed buffer is still in use: delete its slices "
+                "and arrays before closing the publisher"
+            )
 
     def _release_memory(self) -> None:
-        for c in self._claims:
+        c = self._claim
+        if c is not None:
             c.view.release()
             c._done = True  # the library drops a held claim at close
-        self._claims.clear()
+            self._claim = None
 
     def __enter__(self) -> "Publisher":
         return self
@@ -605,16 +641,28 @@ class Subscriber(Handle, _AsyncReadable):
         lost on a checksummed topic), ClosedError (closed, also by another
         thread during the wait)."""
         ms = -1 if timeout is None else timeout_ms(timeout)
-        h = self._enter()
+        calls = self._calls
+        calls.append(get_ident())
         try:
-            n = self._receive_raw(h, ms, False)
-            if n >= 0:
-                return self._mv[:n].tobytes()
-            if n == EAGAIN or n == ETIMEDOUT:
-                return None
-            raise error_for(n, self.topic)
+            h = self._h
+            if h is None or self._closing:
+                raise self._closed_error()
+            step = ms if 0 <= ms <= SLICE_MS else SLICE_MS
+            n = self._recv(h, self._addr, self._cap, step)
+            if n < 0:
+                if n == ETIMEDOUT and step != ms:
+                    n = self._wait_more(self._recv, (h, self._addr, self._cap), ms)
+                if n == EMSGSIZE:  # grow the buffer: the message stays
+                    n = self._receive_raw(h, ms, False)
+                if n < 0:
+                    if n == EAGAIN or n == ETIMEDOUT:
+                        return None
+                    raise error_for(n, self.topic)
+            return self._mv[:n].tobytes()
         finally:
-            self._leave()
+            calls.pop()
+            if self._closing and not calls:
+                self._finish_close()
 
     def receive_info(self, timeout: Timeout = None) -> Optional[Tuple[bytes, MessageInfo]]:
         """As receive(), with the message's :class:`MessageInfo`: a pair
@@ -665,8 +713,12 @@ class Subscriber(Handle, _AsyncReadable):
 
     def _peek(self, timeout: Timeout, info: bool) -> Peeked:
         ms = -1 if timeout is None else timeout_ms(timeout)
-        h = self._enter()
+        calls = self._calls
+        calls.append(get_ident())
         try:
+            h = self._h
+            if h is None or self._closing:
+                raise self._closed_error()
             if info:
                 fn: Any = self._peek_info_fn
                 args: tuple = (h, self._data, self._len, self._raw_info)
@@ -678,13 +730,16 @@ class Subscriber(Handle, _AsyncReadable):
                 r = self._wait_more(fn, args, ms)
             if r < 0:
                 raise error_for(r, self.topic)
-            address = self._data.value or 0
-            view = _lib.memory_view(address, self._len.value, False)
-            p = Peeked(self, view, address, _info(self._raw_info) if info else None)
+            address = self._data.value
+            size = self._len.value
+            view = _from_memory(address, size, _READ) if size else memoryview(b"")
+            p = Peeked(self, view, address or 0, _info(self._raw_info) if info else None)
             self._held = p
             return p
         finally:
-            self._leave()
+            calls.pop()
+            if self._closing and not calls:
+                self._finish_close()
 
     def peek(self, timeout: Timeout = None) -> Peeked:
         """Zero-copy receiving: the next message, left in shared memory and
@@ -704,15 +759,23 @@ class Subscriber(Handle, _AsyncReadable):
         return self._peek(timeout, True)
 
     def _release_peek(self, p: Peeked) -> None:
-        h = self._enter()
+        calls = self._calls
+        calls.append(get_ident())
         try:
+            h = self._h
+            if h is None or self._closing:
+                raise self._closed_error()
             give_back(p.view, "the peeked message")
             p._done = True
             if self._held is p:
                 self._held = None
-            check(self._release_fn(h), self.topic)
+            r = self._release_fn(h)
+            if r < 0:
+                raise error_for(r, self.topic)
         finally:
-            self._leave()
+            calls.pop()
+            if self._closing and not calls:
+                self._finish_close()
 
     def release(self) -> None:
         """Consumes the message held by peek() and releases its view
