@@ -13,16 +13,16 @@ library, so a thread that waits lets the others run.
     with shmbus.connect() as bus:                 # the socket: as in C
         bus.create("sensors/imu", capacity="1MiB", mode="broadcast",
                    overflow="overwrite")          # optional
-        with bus.publisher("sensors/imu") as pub:
-            pub.publish(b"hello", timeout=1.0)    # bytes, bytearray, memoryview
-            pub.publish_batch([b"a", b"b"])
-            with pub.claim(64) as buf:            # zero-copy: a writable memoryview
-                buf[:5] = b"hello"                # committed on exit, dropped on error
-        with bus.subscriber("sensors/imu", start="earliest") as sub:
+        with bus.subscriber("sensors/imu") as sub:
+            with bus.publisher("sensors/imu") as pub:
+                pub.publish(b"hello", timeout=1.0)    # any bytes-like object
+                pub.publish_batch([b"a", b"b"])
+                with pub.claim(64) as buf:            # zero-copy: writable memoryview
+                    buf[:5] = b"hello"                # committed on exit, dropped on error
             msg = sub.receive(timeout=1.0)        # bytes, or None on timeout
             with sub.peek(timeout=1.0) as view:   # read-only memoryview, released on exit
-                arr = numpy.frombuffer(view, dtype="<f4")   # no copy
-                ...                               # (del arr before the block ends)
+                arr = numpy.frombuffer(view, dtype="<u1")   # no copy
+                del arr                           # nothing may keep the view past the block
             for msg in sub:                       # until the subscriber is closed
                 ...
             sub.lost                              # messages missed (overwrite policy)
