@@ -151,3 +151,14 @@ __all__ = [
     "LibraryNotFoundError",
 ]
 
+# The classes named like builtins, left out of __all__ (above) but part of
+# the package: shmbus.TimeoutError, shmbus.PermissionError, ...
+BUILTIN_NAMED = (
+    TimeoutError,
+    PermissionError,
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    ConnectionRefusedError,
+    ConnectionResetError,
+)

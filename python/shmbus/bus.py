@@ -227,6 +227,8 @@ class _AsyncReadable:
             return
         self._waiter = None
         loop, fd, fut = waiter
+        if loop.is_closed():
+            return
         loop.remove_reader(fd)
         if not fut.done():
             fut.set_exception(err)

@@ -27,7 +27,6 @@ from ._common import (
     check,
     encode_name,
     exported,
-    give_back,
     timeout_ms,
 )
 

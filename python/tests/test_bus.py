@@ -7,7 +7,6 @@ from __future__ import annotations
 import array
 import ctypes
 import errno
-import gc
 import selectors
 import threading
 import time

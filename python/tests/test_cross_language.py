@@ -10,8 +10,6 @@ import random
 import subprocess
 import threading
 
-import pytest
-
 from conftest import BOUND, SHMBUS, wait_until
 
 COUNT = 10_000

@@ -85,8 +85,11 @@ def test_strerror_is_the_librarys():
 def test_the_builtin_named_classes_stay_out_of_star_imports():
     ns: dict = {}
     exec("from shmbus import *", ns)
-    for name in ("TimeoutError", "PermissionError", "FileNotFoundError", "FileExistsError"):
+    assert len(shmbus.BUILTIN_NAMED) == 7
+    for cls in shmbus.BUILTIN_NAMED:
+        name = cls.__name__
         assert name not in ns
+        assert getattr(shmbus, name) is cls and issubclass(cls, getattr(builtins, name))
     assert ns["StaleError"] is shmbus.StaleError
     for name in shmbus.__all__:
         assert hasattr(shmbus, name), name
