@@ -83,7 +83,8 @@ FANOUT_COST := $(B)/fanout-cost
 SPIN_PAIR := $(B)/spin-pair
 BRIDGE_BENCH := $(B)/bridge-bench
 
-.PHONY: all lib examples test check-variant check-install run bench bench-smoke \
+.PHONY: all lib examples test check-variant check-install python-test run bench \
+        bench-smoke \
         clean deps format install soak fuzz fuzz-short fuzz-build fuzz-deps \
         fuzz-seeds fuzz-seeds-check format-check format-deps
 
@@ -97,6 +98,12 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/shmbus
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+# The Python package (python/shmbus): where Debian's python3 looks for
+# packages under /usr; another PREFIX needs PYTHONPATH, or PYTHONDIR set to
+# a directory on sys.path (/usr/local/lib/python3.11/dist-packages).
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
+# The interpreter the Python binding is tested with: Debian's.
+PYTHON ?= /usr/bin/python3
 
 all: lib $(if $(DAEMON_SRCS),$(SHMBUSD)) $(if $(TOOL_SRCS),$(SHMBUS)) \
      $(if $(BRIDGE_SRCS),$(BRIDGE)) examples
@@ -116,11 +123,13 @@ deps:
 # seed generator, once the installation (what a user gets from `make
 # install`), and the benchmark's smoke check: every transport moves its
 # messages intact (no figure is looked at; the timed runs stay outside the
-# tests).
+# tests). The Python binding's suite (python-test) runs after the plain
+# pass.
 test: deps
 	sh scripts/check-deps.sh
 	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory VARIANT=plain check-variant
+	$(MAKE) --no-print-directory python-test
 	$(MAKE) --no-print-directory VARIANT=asan check-variant
 	$(MAKE) --no-print-directory fuzz-short
 	$(MAKE) --no-print-directory fuzz-seeds-check
@@ -138,6 +147,14 @@ check-variant: $(RUNNER) $(if $(DAEMON_SRCS),$(SHMBUSD)) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allow_user_segv_handler=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(RUNNER)
+
+# The Python binding (python/shmbus) with pytest under Debian's python3,
+# against the plain build of the library, broker and command line (the
+# tests start their own brokers; python/README.md).
+python-test:
+	$(MAKE) --no-print-directory VARIANT=plain all
+	SHMBUS_TEST_BINDIR=$(CURDIR)/build/plain $(PYTHON) -m pytest -q \
+	    -p no:cacheprovider python/tests
 
 # Installs into a temporary DESTDIR, builds examples against the installed
 # files with pkg-config and runs them against the installed broker.
@@ -177,7 +194,10 @@ $(LIB_SO): $(LIB_OBJS)
 # Installs what a user of the bus needs: headers, both libraries (the shared
 # one under its soname), pkg-config data, the programs, man pages, the
 # documents they name (INSTALL_DOCS), an example config, a systemd unit and
-# the sysusers.d entry of the user it runs as. PREFIX and DESTDIR as usual.
+# the sysusers.d entry of the user it runs as, and the Python package in
+# PYTHONDIR with where the library went (_installed.py: LIBDIR, and LIBDIR
+# relative to the package, which a staged copy finds too). PREFIX and
+# DESTDIR as usual.
 INSTALL_DOCS := docs/config.md docs/operations.md docs/protocol.md docs/bridge.md
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 
@@ -210,6 +230,14 @@ install: all
 	for page in $(wildcard man/*.[0-9]); do \
 	    sect=$${page##*.}; install -d $(DESTDIR)$(MANDIR)/man$$sect; \
 	    install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$sect/; done
+	install -d $(DESTDIR)$(PYTHONDIR)/shmbus
+	install -m 0644 $(filter-out %/_installed.py,$(wildcard python/shmbus/*.py)) \
+	    python/shmbus/py.typed $(DESTDIR)$(PYTHONDIR)/shmbus/
+	rel=$$(realpath -m --relative-to='$(PYTHONDIR)/shmbus' '$(LIBDIR)') && \
+	printf '%s\n' '"""Written by make install: where libshmbus went."""' \
+	    'LIBDIR = "$(LIBDIR)"' "LIBDIR_RELATIVE = \"$$rel\"" \
+	    > $(DESTDIR)$(PYTHONDIR)/shmbus/_installed.py
+	chmod 0644 $(DESTDIR)$(PYTHONDIR)/shmbus/_installed.py
 
 $(CONFIG_A): $(CONFIG_OBJS)
 	@mkdir -p $(dir $@)

@@ -432,6 +432,17 @@ int shmbus_commit(shmbus_pub *pub)
 	return sb_ring_commit(&pub->ring, &pub->claim);
 }
 
+int shmbus_abort(shmbus_pub *pub)
+{
+	if (pub == NULL || !holds_claim(pub)) {
+		return -EINVAL;
+	}
+	/* Cleared while this thread is still the ring's writer, as in
+	 * shmbus_commit(). */
+	atomic_store_explicit(&pub->claim_tid, 0, memory_order_relaxed);
+	return sb_ring_abort(&pub->ring, &pub->claim);
+}
+
 uint64_t shmbus_pub_id(const shmbus_pub *pub)
 {
 	return pub != NULL && pub->meta ? pub->publisher : 0;

@@ -14,8 +14,10 @@ set -eu
 # gnuplot-nox: bench/smoke.sh (in make test) draws shmbus-bench --plot.
 # libnats-dev builds shmbus-bridge; its tests run a real nats-server and
 # make TLS certificates with openssl.
-PACKAGES="build-essential pkg-config libuv1-dev libcjson-dev check gnuplot-nox systemd libnats-dev nats-server openssl"
-WHAT="libuv, libcjson, check, gnuplot, systemd-analyze, libnats, nats-server or openssl"
+# python3-pytest runs the Python binding's tests (python/tests), and
+# python3-numpy its zero-copy ones, under Debian's /usr/bin/python3.
+PACKAGES="build-essential pkg-config libuv1-dev libcjson-dev check gnuplot-nox systemd libnats-dev nats-server openssl python3-pytest python3-numpy"
+WHAT="libuv, libcjson, check, gnuplot, systemd-analyze, libnats, nats-server, openssl, or pytest or numpy for /usr/bin/python3"
 
 # systemd-analyze (package systemd) checks the installed unit
 # (tests/install_test.sh); it is only needed, never run as PID 1.
@@ -27,6 +29,7 @@ have_base() {
 		command -v gnuplot >/dev/null 2>&1 &&
 		command -v nats-server >/dev/null 2>&1 &&
 		command -v openssl >/dev/null 2>&1 &&
+		/usr/bin/python3 -c 'import pytest, numpy' >/dev/null 2>&1 &&
 		pkg-config --exists libuv libcjson check libnats
 }
 

@@ -1008,6 +1008,73 @@ START_TEST(data_path_codes)
 }
 END_TEST
 
+/*
+ * shmbus_abort() drops a claim: its bytes never reach a subscriber, the
+ * next publish and claim go on (the writer lock was given back), and only
+ * the holder can abort. Also on a topic with metadata, whose claim has
+ * room for it before the message.
+ */
+static void *probe_abort(void *arg)
+{
+	return (void *)(intptr_t)shmbus_abort(arg);
+}
+
+START_TEST(abort_drops_the_claim)
+{
+	struct shmbus_topic_config meta = {
+	    .capacity = 65536, .max_message = 100, .metadata = 1};
+	const char *topics[2] = {"t/abort", "t/abort-meta"};
+	struct sbt_broker b;
+	shmbus *bus;
+	char buf[64];
+	void *dst;
+
+	sbt_broker_up(&b, NULL);
+	bus = sbt_bus_up(&b, "check_bus");
+	sbt_bus_topic(bus, topics[0], 65536, SHMBUS_BROADCAST, SHMBUS_BLOCK);
+	ck_assert_int_eq(shmbus_topic_create(bus, topics[1], &meta), 0);
+	ck_assert_int_eq(shmbus_abort(NULL), -EINVAL);
+	for (int i = 0; i < 2; i++) {
+		shmbus_pub *pub;
+		shmbus_sub *sub;
+		pthread_t th;
+		void *other;
+
+		ck_assert_int_eq(
+		    shmbus_sub_open(bus, topics[i], SHMBUS_START_LATEST, &sub),
+		    0);
+		ck_assert_int_eq(shmbus_pub_open(bus, topics[i], &pub), 0);
+		ck_assert_int_eq(shmbus_abort(pub), -EINVAL);
+		ck_assert_int_eq(shmbus_claim(pub, 7, &dst, 0), 0);
+		memcpy(dst, "dropped", 7);
+		ck_assert_int_eq(
+		    pthread_create(&th, NULL, probe_abort, (void *)pub), 0);
+		ck_assert_int_eq(pthread_join(th, &other), 0);
+		ck_assert_int_eq((int)(intptr_t)other, -EINVAL);
+		ck_assert_int_eq(shmbus_abort(pub), 0);
+		ck_assert_int_eq(shmbus_abort(pub), -EINVAL);
+		ck_assert_int_eq(shmbus_commit(pub), -EINVAL);
+		ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0),
+				 -EAGAIN);
+		ck_assert_int_eq(shmbus_publish(pub, "next", 4, BOUND_MS), 0);
+		ck_assert_int_eq(shmbus_claim(pub, 5, &dst, BOUND_MS), 0);
+		memcpy(dst, "kept!", 5);
+		ck_assert_int_eq(shmbus_commit(pub), 0);
+		ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), 4);
+		ck_assert_mem_eq(buf, "next", 4);
+		ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0), 5);
+		ck_assert_mem_eq(buf, "kept!", 5);
+		ck_assert_int_eq(shmbus_receive(sub, buf, sizeof(buf), 0),
+				 -EAGAIN);
+		ck_assert_uint_eq(shmbus_sub_lost(sub), 0);
+		ck_assert_int_eq(shmbus_sub_close(sub), 0);
+		ck_assert_int_eq(shmbus_pub_close(pub), 0);
+	}
+	ck_assert_int_eq(shmbus_close(bus), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
 /* Another thread's claim attempt while one is held. */
 struct claim_probe {
 	shmbus_pub *pub;
@@ -1895,6 +1962,7 @@ Suite *bus_suite(void)
 	tcase_add_test(tc, metadata_travels_with_each_message);
 	tcase_add_test(tc, a_record_without_metadata_is_refused);
 	tcase_add_test(tc, a_claim_belongs_to_its_thread);
+	tcase_add_test(tc, abort_drops_the_claim);
 	tcase_add_test(tc, reject_and_overwrite_policies);
 	tcase_add_test(tc, bad_broker_replies);
 	suite_add_tcase(s, tc);

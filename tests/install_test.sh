@@ -436,6 +436,46 @@ loads_with_dlopen() {
 }
 
 check "libshmbus.so.0 loads with dlopen" loads_with_dlopen
+
+# The Python package, imported from the staged dist-packages alone (no
+# checkout on the path, no SHMBUS_LIBRARY), finds the staged library next
+# to it; with the broker up, it publishes and receives through it.
+PYDIR=$P/lib/python3/dist-packages
+
+python_package() {
+	if [ ! -x /usr/bin/python3 ]; then
+		echo "no /usr/bin/python3 (package python3): run make deps"
+		return 1
+	fi
+	(cd / && env -u SHMBUS_LIBRARY PYTHONPATH="$PYDIR" \
+	    PYTHONDONTWRITEBYTECODE=1 SHMBUS_SOCKET="$SOCK" timeout 10 \
+	    /usr/bin/python3 -c "$1" "$PYDIR" "$P/lib/libshmbus.so.0")
+}
+
+python_finds_staged_library() {
+	python_package '
+import os, sys, shmbus
+where, lib = sys.argv[1], sys.argv[2]
+print(shmbus.__file__, shmbus.library_path())
+assert shmbus.__file__.startswith(where + "/shmbus/"), shmbus.__file__
+assert os.path.samefile(shmbus.library_path(), lib), shmbus.library_path()
+'
+}
+
+python_roundtrip() {
+	python_package '
+import shmbus
+with shmbus.connect(name="install-py") as bus:
+    with bus.subscriber("install/py") as sub, bus.publisher("install/py") as pub:
+        pub.publish(b"from python", timeout=1)
+        got = sub.receive(timeout=5)
+print(got)
+assert got == b"from python"
+'
+}
+
+check "python package imports from dist-packages, finds the staged library" \
+    python_finds_staged_library
 check "installed shmbusd starts" start_broker
 if [ -n "$BROKER" ]; then
 	check "producer -> consumer and uv_consumer" pub_sub_roundtrip
@@ -445,6 +485,7 @@ if [ -n "$BROKER" ]; then
 	fi
 	check "static producer publishes" \
 	    run_lib "$WORK/producer-static" install/static 3
+	check "python package publishes and receives" python_roundtrip
 	check "shmbusd stops cleanly on SIGTERM" stop_broker
 fi
 check "producer without a broker fails" sh -c \

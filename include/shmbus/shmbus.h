@@ -15,9 +15,10 @@
  * Threads: a shmbus connection may be used from several threads (requests
  * are synchronous and serialised inside: one at a time per connection). A
  * shmbus_pub may publish from several threads at once with
- * shmbus_publish(); shmbus_claim()/shmbus_commit() pairs must run on one
- * thread and a pub holds one claim at a time. A shmbus_sub is used by one
- * thread at a time (its watcher thread, see shmbus_sub_fd(), is internal).
+ * shmbus_publish(); shmbus_claim() and its shmbus_commit() (or
+ * shmbus_abort()) must run on one thread and a pub holds one claim at a
+ * time. A shmbus_sub is used by one thread at a time (its watcher thread,
+ * see shmbus_sub_fd(), is internal).
  * Closing an object must not race with its use.
  *
  * fork: a child keeps the parent's publishers and subscribers mapped and
@@ -160,8 +161,9 @@ SHMBUS_API ssize_t shmbus_publish_batch(shmbus_pub *pub,
 /*
  * Zero-copy publishing: reserves `len` bytes in the ring and points *buf at
  * them; write the message there and call shmbus_commit() (on the same
- * thread) to publish it. Other publishers wait meanwhile; if this process
- * dies in between, nothing is published and the next publisher goes on.
+ * thread) to publish it, or shmbus_abort() to publish nothing. Other
+ * publishers wait meanwhile; if this process dies in between, nothing is
+ * published and the next publisher goes on.
  * Errors as for shmbus_publish(), and -EBUSY if a claim is already held
  * (by any thread).
  */
@@ -171,6 +173,12 @@ SHMBUS_API int shmbus_claim(shmbus_pub *pub, size_t len, void **buf,
 /* Publishes the claimed message. Returns 0, or -EINVAL when the calling
  * thread holds no claim on `pub`. */
 SHMBUS_API int shmbus_commit(shmbus_pub *pub);
+
+/* Drops the claimed message instead: nothing is published, and the next
+ * publisher goes on as if there had been no claim (for a producer that
+ * fails while it fills the buffer). Returns 0, or -EINVAL when the calling
+ * thread holds no claim on `pub`. */
+SHMBUS_API int shmbus_abort(shmbus_pub *pub);
 
 /* The largest message this topic takes (its max_message), so that a
  * publisher can refuse a larger one before reading or building all of it.
