@@ -98,12 +98,20 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/shmbus
 UNITDIR ?= $(PREFIX)/lib/systemd/system
-# The Python package (python/shmbus): where Debian's python3 looks for
-# packages under /usr; another PREFIX needs PYTHONPATH, or PYTHONDIR set to
-# a directory on sys.path (/usr/local/lib/python3.11/dist-packages).
-PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
 # The interpreter the Python binding is tested with: Debian's.
 PYTHON ?= /usr/bin/python3
+# The Python package (python/shmbus) goes where Debian's python3 looks:
+# /usr/lib/python3/dist-packages for PREFIX=/usr, and for any other PREFIX
+# (/usr/local above all) PREFIX/lib/python3.X/dist-packages, X being
+# $(PYTHON)'s minor version; without that interpreter, python3 alone.
+ifeq ($(origin PYTHONDIR),undefined)
+ifeq ($(PREFIX),/usr)
+PYTHONDIR := /usr/lib/python3/dist-packages
+else
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR := $(PREFIX)/lib/python$(or $(PYTHON_VERSION),3)/dist-packages
+endif
+endif
 
 all: lib $(if $(DAEMON_SRCS),$(SHMBUSD)) $(if $(TOOL_SRCS),$(SHMBUS)) \
      $(if $(BRIDGE_SRCS),$(BRIDGE)) examples

@@ -440,7 +440,22 @@ check "libshmbus.so.0 loads with dlopen" loads_with_dlopen
 # The Python package, imported from the staged dist-packages alone (no
 # checkout on the path, no SHMBUS_LIBRARY), finds the staged library next
 # to it; with the broker up, it publishes and receives through it.
-PYDIR=$P/lib/python3/dist-packages
+# PYTHONDIR as the Makefile chose it for this PREFIX.
+make_var() {
+	# shellcheck disable=SC2086 # MAKE may carry words ("make -s")
+	$MAKE -C "$ROOT" --no-print-directory -s PREFIX="$2" \
+	    --eval="print-var: ; @echo \$($1)" print-var
+}
+PYDIR=$DEST$(make_var PYTHONDIR "$PREFIX")
+
+# With the default PREFIX a user imports the package with no PYTHONPATH:
+# PYTHONDIR is on the sys.path of Debian's python3.
+default_pythondir_on_path() {
+	where=$(make_var PYTHONDIR /usr/local) || return 1
+	echo "default PYTHONDIR: $where"
+	/usr/bin/python3 -c 'import sys; assert sys.argv[1] in sys.path, sys.path' \
+	    "$where"
+}
 
 python_package() {
 	if [ ! -x /usr/bin/python3 ]; then
@@ -476,6 +491,8 @@ assert got == b"from python"
 
 check "python package imports from dist-packages, finds the staged library" \
     python_finds_staged_library
+check "make install's default PYTHONDIR is on python3's path" \
+    default_pythondir_on_path
 check "installed shmbusd starts" start_broker
 if [ -n "$BROKER" ]; then
 	check "producer -> consumer and uv_consumer" pub_sub_roundtrip
