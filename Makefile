@@ -3,6 +3,13 @@
 # fuzz targets briefly (`make fuzz` runs them longer); `make run`
 # starts the broker. Objects go to build/<variant>/ so the two builds never mix.
 
+# Sub-makes (make test's variants, fuzz targets, installation) compile on
+# every CPU unless the caller said how many jobs (-j). GNU make applies a -j
+# set here to the makes it starts, not to itself.
+ifeq ($(MAKELEVEL)$(filter -j%,$(MAKEFLAGS)),0)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
+endif
+
 VARIANT ?= plain
 B := build/$(VARIANT)
 
