@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,12 +40,19 @@ static void close_fd(int *fd)
 /* In the child: the request pipe on 0, the output pipe on 1, the signal
  * state of a fresh process (ours blocks SIGINT and SIGTERM for a signalfd
  * and ignores SIGPIPE, and both would pass through exec), then exec. On
- * failure the errno goes to `exec_w`, which exec closes when it works. */
-static void child(char *const argv[], int in_r, int out_w, int exec_w)
+ * failure the errno goes to `exec_w`, which exec closes when it works.
+ * If we are killed (SIGKILL: no chance to kill the group), the kernel
+ * kills the command with us rather than leave it running unanswered. */
+static void child(char *const argv[], pid_t parent, int in_r, int out_w,
+		  int exec_w)
 {
 	sigset_t none;
 	int err;
 
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent) {
+		_exit(127); /* we died before the line above */
+	}
 	setpgid(0, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -63,7 +71,7 @@ static void child(char *const argv[], int in_r, int out_w, int exec_w)
 static pid_t start(char *const argv[], struct run_fds *f)
 {
 	int in[2], out[2], ex[2];
-	pid_t pid;
+	pid_t parent = getpid(), pid;
 
 	if (pipe2(in, O_CLOEXEC) < 0) {
 		return -errno;
@@ -86,7 +94,7 @@ static pid_t start(char *const argv[], struct run_fds *f)
 	}
 	pid = fork();
 	if (pid == 0) {
-		child(argv, in[0], out[1], ex[1]);
+		child(argv, parent, in[0], out[1], ex[1]);
 	}
 	close(in[0]);
 	close(out[1]);
