@@ -1,0 +1,579 @@
+/*
+ * requester.c - the requester's side of request and reply (shmbus.h):
+ * channels asked of the broker when the service's page says its servers
+ * changed, each request sent on the live channel with the fewest
+ * outstanding (round robin among equals) with a random correlation id, and
+ * replies matched to tickets by channel and id. A channel whose server
+ * went (its state page) fails the tickets it holds with -ECONNABORTED; one
+ * that breaks the layout, with -EBADMSG. Nothing here trusts the server:
+ * it can write only its reply segment, whose records are checked
+ * (ring/chan.c), and a reply it makes up matches no ticket of another
+ * channel.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "client/bus_internal.h"
+#include "client/reqrep.h"
+#include "wire/topic_name.h"
+
+struct ticket {
+	struct ticket *next;
+	uint64_t ticket;
+	uint64_t corr;
+	struct sb_rr_chan *chan; /* NULL once it has its outcome */
+	bool done;
+	int error; /* the outcome when done: 0 (reply) or a negative errno */
+	void *reply;
+	size_t len;
+};
+
+#define RANDOM_BATCH 32
+
+struct shmbus_requester {
+	shmbus *bus;
+	int64_t id;
+	int epfd;
+	const struct sb_chan_page *svc_page; /* gen: servers changed */
+	uint64_t known_gen;
+	bool have_gen;
+	struct sb_rr_chan **v;
+	size_t n, cap;
+	size_t rr; /* where the round robin goes on */
+	struct ticket *tickets;
+	uint64_t next_ticket;
+	uint64_t dropped;
+	uint64_t capacity;
+	uint32_t max_message;
+	uint64_t random[RANDOM_BATCH]; /* correlation ids to come */
+	unsigned n_random;
+	bool have_ref; /* on the connection, once the open succeeded */
+};
+
+/* A random correlation id: getrandom once per RANDOM_BATCH requests, so
+ * that sending makes no system call most of the time. Nonzero. */
+static int next_corr(shmbus_requester *rq, uint64_t *out)
+{
+	do {
+		if (rq->n_random == 0) {
+			if (getrandom(rq->random, sizeof(rq->random), 0) !=
+			    (ssize_t)sizeof(rq->random)) {
+				return -EAGAIN;
+			}
+			rq->n_random = RANDOM_BATCH;
+		}
+		*out = rq->random[--rq->n_random];
+		rq->random[rq->n_random] = 0; /* used once */
+	} while (*out == 0);
+	return 0;
+}
+
+static int add_chan(shmbus_requester *rq, struct sb_rr_chan *ch)
+{
+	if (rq->n == rq->cap) {
+		size_t cap = rq->cap != 0 ? 2 * rq->cap : 4;
+		struct sb_rr_chan **v = realloc(rq->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			return -ENOMEM;
+		}
+		rq->v = v;
+		rq->cap = cap;
+	}
+	rq->v[rq->n++] = ch;
+	return 0;
+}
+
+/* Asks the broker for one channel to a server it has none with; *more
+ * when others remain. */
+static int fetch_chan(shmbus_requester *rq, bool *more)
+{
+	struct sb_client_reply rep;
+	struct sb_rr_chan *ch = NULL;
+	cJSON *req = cJSON_CreateObject();
+	int r;
+
+	sb_client_reply_init(&rep);
+	if (req == NULL || !sb_msg_add_int(req, "requester", rq->id)) {
+		cJSON_Delete(req);
+		return -ENOMEM;
+	}
+	r = sb_client_call(rq->bus, "request_channel", req, &rep);
+	if (r == 0 && sb_msg_get_bool(rep.msg.result, "more", more, NULL) < 0) {
+		r = -EPROTO;
+	}
+	if (r == 0 && rep.nfds > 0) {
+		r = sb_rr_chan_open(&rep, rq->epfd, &ch);
+		if (r == 0 && (r = add_chan(rq, ch)) < 0) {
+			sb_rr_chan_close(ch, rq->epfd);
+		}
+	} else if (r == 0) {
+		*more = false;
+	}
+	sb_client_reply_fini(&rep);
+	return r;
+}
+
+/* Takes the channels to servers that joined since the last look. */
+static int refresh(shmbus_requester *rq)
+{
+	/* Pairs with the broker's release increment. */
+	uint64_t gen =
+	    atomic_load_explicit(&rq->svc_page->gen, memory_order_acquire);
+	bool more = true;
+	int r = 0;
+
+	if (rq->have_gen && gen == rq->known_gen) {
+		return 0;
+	}
+	while (r == 0 && more) {
+		r = fetch_chan(rq, &more);
+	}
+	if (r == 0) {
+		rq->known_gen = gen;
+		rq->have_gen = true;
+	}
+	return r;
+}
+
+/* Every ticket still waiting on `ch` gets `error`; the channel is used no
+ * more and goes. */
+static void chan_fail(shmbus_requester *rq, size_t i, int error)
+{
+	struct sb_rr_chan *ch = rq->v[i];
+
+	for (struct ticket *t = rq->tickets; t != NULL; t = t->next) {
+		if (t->chan == ch) {
+			t->chan = NULL;
+			t->done = true;
+			t->error = error;
+		}
+	}
+	rq->v[i] = rq->v[--rq->n];
+	sb_rr_chan_close(ch, rq->epfd);
+}
+
+static struct ticket *find_corr(shmbus_requester *rq,
+				const struct sb_rr_chan *ch, uint64_t corr)
+{
+	struct ticket *t = rq->tickets;
+
+	while (t != NULL && (t->chan != ch || t->corr != corr)) {
+		t = t->next;
+	}
+	return t;
+}
+
+/* Files one reply: to its ticket, or dropped when none waits for it. */
+static void file_reply(shmbus_requester *rq, struct sb_rr_chan *ch,
+		       uint64_t corr, const void *data, size_t len)
+{
+	struct ticket *t = find_corr(rq, ch, corr);
+
+	if (t == NULL) {
+		rq->dropped++;
+		return;
+	}
+	t->chan = NULL;
+	t->done = true;
+	ch->outstanding--;
+	t->reply = malloc(len != 0 ? len : 1);
+	if (t->reply == NULL) {
+		t->error = -ENOMEM;
+		return;
+	}
+	memcpy(t->reply, data, len);
+	t->len = len;
+}
+
+/* Reads every reply channel `i` holds. Returns -EBADMSG when it broke. */
+static int drain(shmbus_requester *rq, size_t i)
+{
+	struct sb_rr_chan *ch = rq->v[i];
+	const void *data;
+	uint64_t corr;
+	size_t len;
+	int r;
+
+	while ((r = sb_chan_peek(&ch->end, &corr, &data, &len)) == 0) {
+		file_reply(rq, ch, corr, data, len);
+		sb_chan_consume(&ch->end);
+	}
+	return r == -EAGAIN ? 0 : r;
+}
+
+/* Takes in every reply that arrived and every server that went. */
+static void dispatch(shmbus_requester *rq)
+{
+	for (size_t i = 0; i < rq->n;) {
+		int r = drain(rq, i);
+
+		if (r == 0 && sb_rr_chan_state(rq->v[i]) != SB_CHAN_OPEN) {
+			/* Replies the server committed before it went are
+			 * answers all the same: read them first. */
+			r = drain(rq, i);
+			if (r == 0) {
+				r = -ECONNABORTED;
+			}
+		}
+		if (r < 0) {
+			chan_fail(rq, i, r);
+			continue; /* another channel moved into i */
+		}
+		i++;
+	}
+}
+
+/* The live channel with the fewest outstanding requests, starting the
+ * search where the last one ended so that equals take turns, and not one
+ * of `tried`. */
+static struct sb_rr_chan *pick(shmbus_requester *rq, const bool *tried)
+{
+	struct sb_rr_chan *best = NULL;
+	size_t best_i = 0;
+
+	for (size_t k = 0; k < rq->n; k++) {
+		size_t i = (rq->rr + k) % rq->n;
+
+		if (!tried[i] && (best == NULL ||
+				  rq->v[i]->outstanding < best->outstanding)) {
+			best = rq->v[i];
+			best_i = i;
+		}
+	}
+	if (best != NULL) {
+		rq->rr = best_i + 1;
+	}
+	return best;
+}
+
+/* Writes the request on some live channel: -EHOSTUNREACH with none,
+ * -EAGAIN when all are full. */
+static int send_on_a_chan(shmbus_requester *rq, uint64_t corr, const void *req,
+			  size_t len, struct sb_rr_chan **out)
+{
+	bool *tried = calloc(rq->n + 1, sizeof(*tried));
+	int r = rq->n == 0 ? -EHOSTUNREACH : -EAGAIN;
+	struct sb_rr_chan *ch;
+	void *buf;
+
+	if (tried == NULL) {
+		return -ENOMEM;
+	}
+	while ((ch = pick(rq, tried)) != NULL) {
+		size_t i = 0;
+		int c;
+
+		while (rq->v[i] != ch) {
+			i++;
+		}
+		tried[i] = true;
+		c = sb_chan_claim(&ch->end, corr, len, &buf);
+		if (c == 0) {
+			memcpy(buf, req, len);
+			sb_rr_chan_commit(ch);
+			ch->outstanding++;
+			*out = ch;
+			r = 0;
+			break;
+		}
+		if (c == -EMSGSIZE) {
+			r = c;
+			break;
+		}
+		/* -EAGAIN: full, try another; -EBADMSG: the server broke
+		 * its side, noted in the end and failed at the next
+		 * dispatch. */
+	}
+	free(tried);
+	return r;
+}
+
+SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,
+				   size_t len, uint64_t *ticket)
+{
+	struct sb_rr_chan *ch;
+	struct ticket *t;
+	int r;
+
+	if (rq == NULL || ticket == NULL || (req == NULL && len != 0)) {
+		return -EINVAL;
+	}
+	if (len > rq->max_message) {
+		return -EMSGSIZE;
+	}
+	r = refresh(rq);
+	if (r < 0) {
+		return r;
+	}
+	dispatch(rq);
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		return -ENOMEM;
+	}
+	r = next_corr(rq, &t->corr);
+	if (r == 0) {
+		r = send_on_a_chan(rq, t->corr, req, len, &ch);
+	}
+	if (r < 0) {
+		free(t);
+		return r;
+	}
+	t->chan = ch;
+	t->ticket = ++rq->next_ticket;
+	t->next = rq->tickets;
+	rq->tickets = t;
+	*ticket = t->ticket;
+	return 0;
+}
+
+static void ticket_free(shmbus_requester *rq, struct ticket *t)
+{
+	struct ticket **pp = &rq->tickets;
+
+	while (*pp != t) {
+		pp = &(*pp)->next;
+	}
+	*pp = t->next;
+	if (t->chan != NULL) {
+		t->chan->outstanding--;
+	}
+	free(t->reply);
+	free(t);
+}
+
+/* The ticket `want` (0: the first with its outcome). */
+static struct ticket *find_ticket(shmbus_requester *rq, uint64_t want)
+{
+	struct ticket *t = rq->tickets;
+
+	while (t != NULL && (want != 0 ? t->ticket != want : !t->done)) {
+		t = t->next;
+	}
+	return t;
+}
+
+/* Hands over a ticket's outcome: the reply's length or its error. */
+static ssize_t deliver(shmbus_requester *rq, struct ticket *t, void *reply,
+		       size_t cap, uint64_t *ticket)
+{
+	ssize_t r = t->error;
+
+	*ticket = t->ticket;
+	if (r == 0) {
+		if (t->len > cap) {
+			return -EMSGSIZE; /* kept */
+		}
+		if (t->len > 0) {
+			memcpy(reply, t->reply, t->len);
+		}
+		r = (ssize_t)t->len;
+	}
+	ticket_free(rq, t);
+	return r;
+}
+
+SHMBUS_API ssize_t shmbus_request_take(shmbus_requester *rq, uint64_t *ticket,
+				       void *reply, size_t cap, int timeout_ms)
+{
+	struct sb_wait w = sb_wait_start(timeout_ms);
+	struct ticket *t;
+	int r;
+
+	if (rq == NULL || ticket == NULL || (reply == NULL && cap != 0)) {
+		return -EINVAL;
+	}
+	sb_rr_disarm(rq->v, rq->n);
+	for (;;) {
+		dispatch(rq);
+		t = find_ticket(rq, *ticket);
+		if (t == NULL && (*ticket != 0 || rq->tickets == NULL)) {
+			return -ENOENT;
+		}
+		if (t != NULL && t->done) {
+			return deliver(rq, t, reply, cap, ticket);
+		}
+		if (timeout_ms == 0) {
+			/* Armed for the caller's poll of shmbus_requester_fd()
+			 * unless news came meanwhile. */
+			if (sb_rr_arm(rq->v, rq->n, rq->epfd, NULL, 0)) {
+				sb_rr_disarm(rq->v, rq->n);
+				continue;
+			}
+			return -EAGAIN;
+		}
+		r = sb_rr_sleep(rq->v, rq->n, rq->epfd, NULL, 0, &w);
+		if (r < 0) {
+			return r;
+		}
+	}
+}
+
+SHMBUS_API int shmbus_request_cancel(shmbus_requester *rq, uint64_t ticket)
+{
+	struct ticket *t;
+
+	if (rq == NULL || ticket == 0) {
+		return rq == NULL ? -EINVAL : -ENOENT;
+	}
+	t = find_ticket(rq, ticket);
+	if (t == NULL) {
+		return -ENOENT;
+	}
+	ticket_free(rq, t);
+	return 0;
+}
+
+SHMBUS_API ssize_t shmbus_call(shmbus_requester *rq, const void *req,
+			       size_t len, void *reply, size_t cap,
+			       int timeout_ms)
+{
+	uint64_t ticket;
+	ssize_t r = shmbus_request_send(rq, req, len, &ticket);
+
+	if (r < 0) {
+		return r;
+	}
+	r = shmbus_request_take(rq, &ticket, reply, cap, timeout_ms);
+	if (r == -ETIMEDOUT || r == -EMSGSIZE) {
+		shmbus_request_cancel(rq, ticket);
+	}
+	return r;
+}
+
+static int open_reply(shmbus_requester *rq, struct sb_client_reply *rep)
+{
+	if (sb_msg_get_int(rep->msg.result, "requester", 1, UINT32_MAX, &rq->id,
+			   NULL) < 0 ||
+	    sb_rr_geometry(rep, &rq->capacity, &rq->max_message) < 0 ||
+	    rep->nfds != 1) {
+		return -EPROTO;
+	}
+	return sb_rr_take_page(rep, &rq->svc_page);
+}
+
+SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
+				     shmbus_requester **out)
+{
+	struct sb_client_reply rep;
+	shmbus_requester *rq;
+	cJSON *req;
+	int r;
+
+	if (out != NULL) {
+		*out = NULL;
+	}
+	if (bus == NULL || out == NULL || service == NULL ||
+	    sb_topic_name_check(service, NULL, 0) < 0) {
+		return -EINVAL;
+	}
+	rq = calloc(1, sizeof(*rq));
+	req = cJSON_CreateObject();
+	if (rq == NULL || req == NULL ||
+	    !cJSON_AddStringToObject(req, "service", service)) {
+		free(rq);
+		cJSON_Delete(req);
+		return -ENOMEM;
+	}
+	rq->bus = bus;
+	rq->epfd = sb_rr_epoll();
+	sb_client_reply_init(&rep);
+	r = rq->epfd < 0 ? rq->epfd
+			 : sb_client_call(bus, "request_open", req, &rep);
+	if (rq->epfd < 0) {
+		cJSON_Delete(req);
+	}
+	if (r == 0) {
+		r = open_reply(rq, &rep);
+	}
+	sb_client_reply_fini(&rep);
+	if (r < 0) {
+		if (rq->id > 0) {
+			shmbus_requester_close(rq);
+		} else {
+			if (rq->epfd >= 0) {
+				close(rq->epfd);
+			}
+			free(rq);
+		}
+		return r;
+	}
+	sb_client_ref(bus);
+	rq->have_ref = true;
+	*out = rq;
+	return 0;
+}
+
+SHMBUS_API int shmbus_requester_fd(const shmbus_requester *rq)
+{
+	return rq != NULL ? rq->epfd : -EINVAL;
+}
+
+SHMBUS_API size_t shmbus_requester_max_request(const shmbus_requester *rq)
+{
+	return rq != NULL ? rq->max_message : 0;
+}
+
+SHMBUS_API size_t shmbus_requester_max_reply(const shmbus_requester *rq)
+{
+	return rq != NULL ? rq->max_message : 0;
+}
+
+SHMBUS_API uint64_t shmbus_requester_dropped(const shmbus_requester *rq)
+{
+	return rq != NULL ? rq->dropped : 0;
+}
+
+SHMBUS_API int shmbus_requester_close(shmbus_requester *rq)
+{
+	cJSON *req;
+
+	if (rq == NULL) {
+		return -EINVAL;
+	}
+	req = cJSON_CreateObject();
+	if (req != NULL && sb_msg_add_int(req, "requester", rq->id)) {
+		struct sb_client_reply rep;
+
+		/* Best effort: a broker that went away has let go of the
+		 * channels already. */
+		sb_client_reply_init(&rep);
+		(void)sb_client_call(rq->bus, "request_close", req, &rep);
+		sb_client_reply_fini(&rep);
+	} else {
+		cJSON_Delete(req);
+	}
+	while (rq->tickets != NULL) {
+		ticket_free(rq, rq->tickets);
+	}
+	for (size_t i = 0; i < rq->n; i++) {
+		sb_rr_chan_close(rq->v[i], rq->epfd);
+	}
+	free(rq->v);
+	sb_rr_unmap_page(rq->svc_page);
+	close(rq->epfd);
+	if (rq->have_ref) {
+		sb_client_unref(rq->bus);
+	}
+	free(rq);
+	return 0;
+}
+
+SHMBUS_API ssize_t shmbus_request(shmbus *bus, const char *service,
+				  const void *req, size_t len, void *reply,
+				  size_t cap, int timeout_ms)
+{
+	shmbus_requester *rq;
+	ssize_t r = shmbus_requester_open(bus, service, &rq);
+
+	if (r < 0) {
+		return r;
+	}
+	r = shmbus_call(rq, req, len, reply, cap, timeout_ms);
+	shmbus_requester_close(rq);
+	return r;
+}
