@@ -423,9 +423,10 @@ SHMBUS_API ssize_t shmbus_serve_receive(shmbus_server *srv, void *buf,
  * -EMSGSIZE (over shmbus_serve_max_reply(); nothing sent), -EAGAIN (the
  * requester's reply channel is full because it does not read: the reply
  * is dropped and counted), -EPIPE (the requester went away, or its channel
- * was dropped: the reply is dropped), -EBUSY (a reply claim is held),
- * -EINVAL (NULL, or a `req` this server never received). Answering a
- * request twice sends two replies, and the requester drops the second.
+ * was dropped, or `req` names no channel of this server: the reply is
+ * dropped and counted), -EBUSY (a reply claim is held), -EINVAL (NULL).
+ * Answering a request twice sends two replies, and the requester drops
+ * the second.
  */
 SHMBUS_API int shmbus_reply(shmbus_server *srv, const struct shmbus_reqref *req,
 			    const void *data, size_t len);
