@@ -806,6 +806,169 @@ START_TEST(dead_requester_never_blocks_the_server)
 }
 END_TEST
 
+/* ---- the channel's rings alone (ring/chan.c), no broker -------------- */
+
+#define CHAN_CAP 4096u
+#define CHAN_MAX 1024u
+
+/* Two segments and the two ends over them: `a` writes what `b` reads
+ * and the other way round. */
+struct pair {
+	void *seg_a, *seg_b;
+	struct sb_chan_end a, b;
+};
+
+static void pair_init(struct pair *p)
+{
+	size_t size = sb_chan_segment_size(CHAN_CAP, CHAN_MAX);
+
+	ck_assert_uint_eq(size, 4096 + CHAN_CAP);
+	p->seg_a = aligned_alloc(4096, size);
+	p->seg_b = aligned_alloc(4096, size);
+	ck_assert(p->seg_a != NULL && p->seg_b != NULL);
+	memset(p->seg_a, 0, size);
+	memset(p->seg_b, 0, size);
+	ck_assert_int_eq(
+	    sb_chan_end_init(&p->a, p->seg_a, p->seg_b, CHAN_CAP, CHAN_MAX), 0);
+	ck_assert_int_eq(
+	    sb_chan_end_init(&p->b, p->seg_b, p->seg_a, CHAN_CAP, CHAN_MAX), 0);
+}
+
+static void pair_fini(struct pair *p)
+{
+	free(p->seg_a);
+	free(p->seg_b);
+}
+
+static int put(struct sb_chan_end *e, uint64_t id, uint32_t seed, size_t len)
+{
+	void *buf;
+	int r = sb_chan_claim(e, id, len, &buf);
+
+	if (r == 0) {
+		sbt_fill_pattern(buf, len, seed);
+		sb_chan_commit(e);
+	}
+	return r;
+}
+
+START_TEST(chan_records_wrap_and_fill)
+{
+	struct pair p;
+	const void *data;
+	uint64_t id;
+	size_t len;
+	int n = 0;
+
+	pair_init(&p);
+	ck_assert_int_eq(sb_chan_peek(&p.b, &id, &data, &len), -EAGAIN);
+	ck_assert_int_eq(put(&p.a, 1, 1, CHAN_MAX + 1), -EMSGSIZE);
+	/* Many laps of records of varying lengths, PADs included. */
+	for (uint32_t i = 0; i < 2000; i++) {
+		size_t want = (i * 37) % CHAN_MAX;
+
+		ck_assert_int_eq(put(&p.a, 1000 + i, i, want), 0);
+		ck_assert_int_eq(sb_chan_peek(&p.b, &id, &data, &len), 0);
+		ck_assert_uint_eq(id, 1000 + i);
+		ck_assert_uint_eq(len, want);
+		ck_assert(sbt_check_pattern(data, len, i));
+		sb_chan_consume(&p.b);
+	}
+	/* Full: the writer never waits, and room comes back as read. */
+	while (put(&p.a, 7, 7, 100) == 0) {
+		n++;
+	}
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(put(&p.a, 7, 7, 100), -EAGAIN);
+	ck_assert_int_eq(sb_chan_peek(&p.b, &id, &data, &len), 0);
+	sb_chan_consume(&p.b);
+	ck_assert_int_eq(put(&p.a, 7, 7, 100), 0);
+	/* The sleeping mark tells the writer to wake the reader. */
+	ck_assert(!sb_chan_commit(&p.a)); /* no claim: nothing */
+	sb_chan_set_sleeping(&p.b, true);
+	ck_assert_int_eq(sb_chan_claim(&p.b, 1, 0, &(void *){NULL}), 0);
+	ck_assert(!sb_chan_commit(&p.b)); /* a is awake */
+	while (sb_chan_peek(&p.b, &id, &data, &len) == 0) {
+		sb_chan_consume(&p.b);
+	}
+	ck_assert_int_eq(sb_chan_claim(&p.a, 1, 0, &(void *){NULL}), 0);
+	ck_assert(sb_chan_commit(&p.a));
+	pair_fini(&p);
+}
+END_TEST
+
+/* What a hostile writer can put in its segment, each on a fresh pair
+ * with one good record written first: the reader gets -EBADMSG, never
+ * reads outside the area, and stays broken. */
+START_TEST(chan_hostile_writer)
+{
+	for (int k = 0; k < 7; k++) {
+		struct sb_chan_hdr *ha;
+		uint32_t *rec;
+		struct pair p;
+		const void *data;
+		uint64_t id;
+		size_t len;
+
+		pair_init(&p);
+		ha = p.seg_a;
+		rec = (uint32_t *)((char *)p.seg_a + SB_CHAN_HEADER_SIZE);
+		ck_assert_int_eq(put(&p.a, 5, 5, 40), 0); /* 64 bytes */
+		switch (k) {
+		case 0: /* misaligned tail */
+			atomic_store(&ha->tail, 63);
+			break;
+		case 1: /* more than a ring ahead */
+			atomic_store(&ha->tail, CHAN_CAP + 16);
+			break;
+		case 2: /* an unknown kind */
+			rec[1] = 7;
+			break;
+		case 3: /* over max_message */
+			rec[0] = CHAN_MAX + 1;
+			break;
+		case 4: /* a record beyond the tail */
+			rec[0] = 100;
+			break;
+		case 5: /* a PAD that does not reach the end */
+			rec[1] = SB_CHAN_KIND_PAD;
+			break;
+		case 6: /* a huge length */
+			rec[0] = 0xfffffff0u;
+			break;
+		}
+		ck_assert_int_eq(sb_chan_peek(&p.b, &id, &data, &len),
+				 -EBADMSG);
+		ck_assert_int_eq(sb_chan_peek(&p.b, &id, &data, &len),
+				 -EBADMSG);
+		ck_assert(!sb_chan_pending(&p.b));
+		pair_fini(&p);
+	}
+}
+END_TEST
+
+/* What a hostile reader can put in its read position: the writer takes
+ * the channel as broken instead of writing over unread records. */
+START_TEST(chan_hostile_reader)
+{
+	static const uint64_t heads[] = {8, 4096, 48};
+
+	for (int k = 0; k < 3; k++) {
+		struct sb_chan_hdr *hb;
+		struct pair p;
+		void *buf;
+
+		pair_init(&p);
+		hb = p.seg_b;
+		ck_assert_int_eq(put(&p.a, 5, 5, 16), 0); /* tail 32 */
+		atomic_store(&hb->head, heads[k]);
+		ck_assert_int_eq(sb_chan_claim(&p.a, 6, 16, &buf), -EBADMSG);
+		ck_assert_int_eq(sb_chan_claim(&p.a, 6, 16, &buf), -EBADMSG);
+		pair_fini(&p);
+	}
+}
+END_TEST
+
 Suite *reqrep_suite(void)
 {
 	Suite *s = suite_create("reqrep");
@@ -824,6 +987,11 @@ Suite *reqrep_suite(void)
 	tcase_add_test(tc, hostile_server_garbage_in_its_reply_ring);
 	tcase_add_test(tc, hostile_requester_garbage_in_its_request_ring);
 	tcase_add_test(tc, dead_requester_never_blocks_the_server);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("chan");
+	tcase_add_test(tc, chan_records_wrap_and_fill);
+	tcase_add_test(tc, chan_hostile_writer);
+	tcase_add_test(tc, chan_hostile_reader);
 	suite_add_tcase(s, tc);
 	return s;
 }
