@@ -271,9 +271,13 @@ int sb_rr_sleep(struct sb_rr_chan **v, size_t n, int epfd,
 	struct epoll_event ev;
 	int r = 0;
 
-	if (!sb_rr_arm(v, n, epfd, gen_page, known_gen) &&
-	    epoll_wait(epfd, &ev, 1, wait_ms(w)) == 0 &&
-	    sb_deadline_passed(sb_wait_deadline(w))) {
+	if (!sb_rr_arm(v, n, epfd, gen_page, known_gen)) {
+		(void)epoll_wait(epfd, &ev, 1, wait_ms(w));
+	}
+	/* Checked whether or not there was news: a peer that keeps making
+	 * news (a hostile one writing records nobody waits for) must not
+	 * keep the caller past its deadline. */
+	if (sb_deadline_passed(sb_wait_deadline(w))) {
 		r = -ETIMEDOUT;
 	}
 	sb_rr_disarm(v, n);

@@ -190,16 +190,20 @@ static void file_reply(shmbus_requester *rq, struct sb_rr_chan *ch,
 	t->len = len;
 }
 
-/* Reads every reply channel `i` holds. Returns -EBADMSG when it broke. */
+/* Reads the replies channel `i` holds: at most a ring's worth of records
+ * (capacity / 16), so that a server writing replies as fast as they are
+ * read cannot keep the requester here. Returns -EBADMSG when it broke. */
 static int drain(shmbus_requester *rq, size_t i)
 {
 	struct sb_rr_chan *ch = rq->v[i];
+	uint64_t left = ch->end.capacity / 16;
 	const void *data;
 	uint64_t corr;
 	size_t len;
-	int r;
+	int r = 0;
 
-	while ((r = sb_chan_peek(&ch->end, &corr, &data, &len)) == 0) {
+	while (left-- > 0 &&
+	       (r = sb_chan_peek(&ch->end, &corr, &data, &len)) == 0) {
 		file_reply(rq, ch, corr, data, len);
 		sb_chan_consume(&ch->end);
 	}

@@ -547,7 +547,7 @@ static void raw_wake(const struct raw_chan *ch)
 }
 
 /* The hostile server's misdeeds. */
-enum { FORGE_IDS, GARBAGE_TAIL };
+enum { FORGE_IDS, GARBAGE_TAIL, FLOOD };
 
 /*
  * A server that speaks the protocol raw: serve_open, then waits for its
@@ -587,6 +587,16 @@ static int hostile_server(int how)
 		size_t len;
 		void *buf;
 
+		if (how == FLOOD) {
+			/* Well-formed replies nobody asked for, as fast as
+			 * the requester takes them. */
+			if (sb_chan_claim(&ch.end, ++tries, 8, &buf) == 0) {
+				memset(buf, 'f', 8);
+				sb_chan_commit(&ch.end);
+				raw_wake(&ch);
+			}
+			continue;
+		}
 		if (sb_chan_peek(&ch.end, &corr, &data, &len) != 0) {
 			sbt_sleep_ms(1);
 			continue;
@@ -649,8 +659,8 @@ static void one_honest_one_hostile(int how)
 			ck_assert_mem_eq(rep, req, len);
 			ok++;
 		} else {
-			ck_assert_int_eq(n, how == FORGE_IDS ? -ETIMEDOUT
-							     : -EBADMSG);
+			ck_assert_int_eq(n, how == GARBAGE_TAIL ? -EBADMSG
+								: -ETIMEDOUT);
 			shmbus_request_cancel(rq, tickets[i]);
 			failed++;
 		}
@@ -658,7 +668,7 @@ static void one_honest_one_hostile(int how)
 	/* The requests were spread over both servers. */
 	ck_assert_int_gt(ok, 0);
 	ck_assert_int_gt(failed, 0);
-	if (how == FORGE_IDS) {
+	if (how != GARBAGE_TAIL) {
 		ck_assert_uint_ge(shmbus_requester_dropped(rq), 1);
 	}
 	/* After garbage the broken channel is gone: all to the honest one.
@@ -681,6 +691,13 @@ static void one_honest_one_hostile(int how)
 START_TEST(hostile_server_forging_ids)
 {
 	one_honest_one_hostile(FORGE_IDS);
+}
+END_TEST
+
+/* A flood of replies keeps nobody past a timeout. */
+START_TEST(hostile_server_flooding_replies)
+{
+	one_honest_one_hostile(FLOOD);
 }
 END_TEST
 
@@ -984,6 +1001,7 @@ Suite *reqrep_suite(void)
 	tcase_add_test(tc, unknown_service_without_auto_create);
 	tcase_add_test(tc, access_rules_serve_and_request);
 	tcase_add_test(tc, hostile_server_forging_ids);
+	tcase_add_test(tc, hostile_server_flooding_replies);
 	tcase_add_test(tc, hostile_server_garbage_in_its_reply_ring);
 	tcase_add_test(tc, hostile_requester_garbage_in_its_request_ring);
 	tcase_add_test(tc, dead_requester_never_blocks_the_server);
