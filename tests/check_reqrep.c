@@ -773,6 +773,60 @@ START_TEST(hostile_requester_garbage_in_its_request_ring)
 }
 END_TEST
 
+/* A requester child: one call of "abcdef", exits 0 when the reply is
+ * "XYZ". */
+static int ask_for_xyz(void)
+{
+	unsigned char rep[16];
+	shmbus *bus;
+	ssize_t n;
+
+	if (shmbus_connect(broker.socket, "asker", &bus) != 0) {
+		return 1;
+	}
+	n = shmbus_request(bus, SVC, "abcdef", 6, rep, sizeof(rep), BOUND_MS);
+	shmbus_close(bus);
+	return n == 3 && memcmp(rep, "XYZ", 3) == 0 ? 0 : 2;
+}
+
+START_TEST(zero_copy_reply_and_small_buffers)
+{
+	shmbus *bus = sbt_bus_up(&broker, "server");
+	struct shmbus_reqref ref;
+	unsigned char buf[64];
+	shmbus_server *srv;
+	void *out, *again;
+	pid_t asker;
+
+	ck_assert_int_eq(shmbus_serve_open(bus, SVC, &srv), 0);
+	ck_assert_int_ge(shmbus_serve_fd(srv), 0);
+	ck_assert_uint_gt(shmbus_serve_max_reply(srv), 0);
+	asker = fork();
+	ck_assert_int_ge(asker, 0);
+	if (asker == 0) {
+		exit(ask_for_xyz());
+	}
+	/* Too small a buffer leaves the request where it is. */
+	ck_assert_int_eq(shmbus_serve_receive(srv, buf, 2, &ref, BOUND_MS),
+			 -EMSGSIZE);
+	ck_assert_int_eq(shmbus_serve_receive(srv, buf, sizeof(buf), &ref, 0),
+			 6);
+	ck_assert_mem_eq(buf, "abcdef", 6);
+	ck_assert_int_eq(shmbus_reply_claim(srv, &ref, 3, &out), 0);
+	ck_assert_int_eq(shmbus_reply_claim(srv, &ref, 3, &again), -EBUSY);
+	ck_assert_int_eq(shmbus_reply(srv, &ref, "no", 2), -EBUSY);
+	memcpy(out, "XYZ", 3);
+	ck_assert_int_eq(shmbus_reply_commit(srv), 0);
+	ck_assert_int_eq(shmbus_reply_commit(srv), -EINVAL);
+	ck_assert_int_eq(shmbus_reply_claim(
+			     srv, &ref, shmbus_serve_max_reply(srv) + 1, &out),
+			 -EMSGSIZE);
+	ck_assert_int_eq(sbt_wait(asker), 0);
+	shmbus_serve_close(srv);
+	shmbus_close(bus);
+}
+END_TEST
+
 /* ---- a requester that dies ------------------------------------------ */
 
 START_TEST(dead_requester_never_blocks_the_server)
@@ -1005,6 +1059,7 @@ Suite *reqrep_suite(void)
 	tcase_add_test(tc, hostile_server_garbage_in_its_reply_ring);
 	tcase_add_test(tc, hostile_requester_garbage_in_its_request_ring);
 	tcase_add_test(tc, dead_requester_never_blocks_the_server);
+	tcase_add_test(tc, zero_copy_reply_and_small_buffers);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("chan");
 	tcase_add_test(tc, chan_records_wrap_and_fill);
