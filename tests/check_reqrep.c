@@ -7,6 +7,7 @@
  * its ending by timeout shows as the wrong code.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -504,6 +505,110 @@ START_TEST(access_rules_serve_and_request)
 	ck_assert_int_eq(as_uid(1002, &k), 0);
 	k = (struct rights){b.socket, -EACCES, -EACCES};
 	ck_assert_int_eq(as_uid(65534, &k), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
+/* ---- who may write which object -------------------------------------- */
+
+/* 0 when `fd` can be mapped for writing or not, as `writable` says, and a
+ * read-only one cannot be reopened for writing through /proc either;
+ * nobody can resize any (seals). */
+static int check_fd(int fd, size_t size, int writable)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char path[64];
+	int again;
+
+	if ((p != MAP_FAILED) != writable) {
+		return 1;
+	}
+	if (p != MAP_FAILED) {
+		munmap(p, size);
+	} else if (errno != EACCES) {
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	again = open(path, O_RDWR);
+	if (!writable && (again >= 0 || errno != EACCES)) {
+		return 3;
+	}
+	if (again >= 0) {
+		close(again);
+	}
+	return ftruncate(fd, 0) == 0 ? 4 : 0;
+}
+
+/* Checks the five descriptors of a channel grant: its own segment
+ * writable, the other's segment and the state page not. */
+static int check_grant(struct sbt_rc *c, int step)
+{
+	size_t seg = (size_t)sbt_rc_int(c, "capacity", 0) + SB_CHAN_HEADER_SIZE;
+
+	if (c->nfds != 5 || check_fd(c->fds[0], seg, 1) != 0 ||
+	    check_fd(c->fds[1], seg, 0) != 0 ||
+	    check_fd(c->fds[2], SB_CHAN_PAGE_SIZE, 0) != 0) {
+		return step;
+	}
+	return 0;
+}
+
+/* As another uid (root would pass every permission check): a server and
+ * a requester on two raw connections, looking at what they are given. */
+static int check_who_writes(const char *socket)
+{
+	struct sbt_rc srv, rq;
+	int64_t sid, rid;
+	int r = 0;
+
+	if (sbt_rc_hello(&srv, socket, "srv") != 0 ||
+	    sbt_rc_hello(&rq, socket, "rq") != 0 ||
+	    sbt_rc_call(&srv, "{\"op\":\"serve_open\",\"id\":1,"
+			      "\"service\":\"" SVC "\"}") != 0) {
+		return 10;
+	}
+	sid = sbt_rc_int(&srv, "server", -1);
+	if (srv.nfds != 2 || check_fd(srv.fds[0], SB_CHAN_PAGE_SIZE, 0) != 0 ||
+	    sbt_rc_call(&rq, "{\"op\":\"request_open\",\"id\":1,"
+			     "\"service\":\"" SVC "\"}") != 0 ||
+	    rq.nfds != 1 || check_fd(rq.fds[0], SB_CHAN_PAGE_SIZE, 0) != 0) {
+		return 11;
+	}
+	rid = sbt_rc_int(&rq, "requester", -1);
+	if (sbt_rc_call(&rq,
+			"{\"op\":\"request_channel\",\"id\":2,"
+			"\"requester\":%lld}",
+			(long long)rid) != 0 ||
+	    (r = check_grant(&rq, 20)) != 0) {
+		return r != 0 ? r : 12;
+	}
+	if (sbt_rc_call(&srv,
+			"{\"op\":\"serve_channel\",\"id\":2,"
+			"\"server\":%lld}",
+			(long long)sid) != 0 ||
+	    (r = check_grant(&srv, 30)) != 0) {
+		return r != 0 ? r : 13;
+	}
+	sbt_rc_close(&srv);
+	sbt_rc_close(&rq);
+	return 0;
+}
+
+START_TEST(each_party_writes_only_its_own_segment)
+{
+	struct sbt_broker b;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		return; /* needs another uid */
+	}
+	sbt_broker_up_shared(&b, "{\"socket\": {\"mode\": \"0666\"}}");
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		exit(sbt_become(1001) < 0 ? 99 : check_who_writes(b.socket));
+	}
+	ck_assert_int_eq(sbt_wait(pid), 0);
 	ck_assert_int_eq(sbt_broker_stop(&b), 0);
 }
 END_TEST
@@ -1054,6 +1159,7 @@ Suite *reqrep_suite(void)
 	tcase_add_test(tc, no_responders_and_oversized_requests);
 	tcase_add_test(tc, unknown_service_without_auto_create);
 	tcase_add_test(tc, access_rules_serve_and_request);
+	tcase_add_test(tc, each_party_writes_only_its_own_segment);
 	tcase_add_test(tc, hostile_server_forging_ids);
 	tcase_add_test(tc, hostile_server_flooding_replies);
 	tcase_add_test(tc, hostile_server_garbage_in_its_reply_ring);
