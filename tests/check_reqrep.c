@@ -197,6 +197,59 @@ START_TEST(exactly_once_four_servers_four_clients)
 }
 END_TEST
 
+/* The server that answered a reply of make_request(): its index. */
+static uint32_t answered_by(const unsigned char *rep, size_t req_len)
+{
+	uint32_t server;
+
+	memcpy(&server, rep + req_len, 4);
+	return server;
+}
+
+START_TEST(server_joining_later_gets_a_share)
+{
+	unsigned char req[256], rep[512];
+	uint32_t by[2] = {0, 0};
+	pid_t first = fork_server(0, 0), second;
+	shmbus_requester *rq;
+	shmbus *bus;
+
+	wait_ready(1);
+	bus = sbt_bus_up(&broker, "asker");
+	ck_assert_int_eq(shmbus_requester_open(bus, SVC, &rq), 0);
+	for (uint32_t i = 0; i < 10; i++) {
+		size_t len = make_request(req, 0, i);
+
+		ck_assert_int_eq(
+		    shmbus_call(rq, req, len, rep, sizeof(rep), BOUND_MS),
+		    (ssize_t)len + 4);
+		ck_assert_uint_eq(answered_by(rep, len), 0);
+	}
+	/* The requester has its channel; a second server joins, and the
+	 * requester finds it at its next request (the service's page). */
+	second = fork_server(1, 0);
+	wait_ready(2);
+	for (uint32_t i = 0; i < 20; i++) {
+		size_t len = make_request(req, 0, 10 + i);
+
+		ck_assert_int_eq(
+		    shmbus_call(rq, req, len, rep, sizeof(rep), BOUND_MS),
+		    (ssize_t)len + 4);
+		ck_assert_mem_eq(rep, req, len);
+		ck_assert_uint_le(answered_by(rep, len), 1);
+		by[answered_by(rep, len)]++;
+	}
+	/* Both idle: they take turns. */
+	ck_assert_uint_eq(by[0], 10);
+	ck_assert_uint_eq(by[1], 10);
+	atomic_store(&sh->stop, 1);
+	ck_assert_int_eq(sbt_wait(first), 0);
+	ck_assert_int_eq(sbt_wait(second), 0);
+	shmbus_requester_close(rq);
+	shmbus_close(bus);
+}
+END_TEST
+
 /* A synchronous call from a child, whose code it reports. */
 static pid_t fork_caller(int timeout_ms)
 {
@@ -1153,6 +1206,7 @@ Suite *reqrep_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, exactly_once_four_servers_four_clients);
+	tcase_add_test(tc, server_joining_later_gets_a_share);
 	tcase_add_test(tc, killed_server_fails_its_requests_not_by_timeout);
 	tcase_add_test(tc, late_reply_is_not_taken_for_the_next);
 	tcase_add_test(tc, async_descriptor_polls_readable_with_the_reply);
