@@ -250,6 +250,59 @@ START_TEST(server_joining_later_gets_a_share)
 }
 END_TEST
 
+/* A server that never reads: its requests pile up in the channel. */
+static int deaf_server(void)
+{
+	shmbus_server *srv;
+	shmbus *bus;
+
+	if (shmbus_connect(broker.socket, "deaf", &bus) != 0 ||
+	    shmbus_serve_open(bus, SVC, &srv) != 0) {
+		return 1;
+	}
+	atomic_fetch_add(&sh->ready, 1);
+	(void)sbt_wait_flag(&sh->stop, BOUND_MS);
+	shmbus_serve_close(srv);
+	shmbus_close(bus);
+	return 0;
+}
+
+START_TEST(full_channel_is_eagain_not_a_wait)
+{
+	pid_t server = fork();
+	shmbus_requester *rq;
+	unsigned char *big;
+	uint64_t ticket;
+	shmbus *bus;
+	size_t max;
+	int r = 0, sent = 0;
+
+	ck_assert_int_ge(server, 0);
+	if (server == 0) {
+		exit(deaf_server());
+	}
+	wait_ready(1);
+	bus = sbt_bus_up(&broker, "asker");
+	ck_assert_int_eq(shmbus_requester_open(bus, SVC, &rq), 0);
+	max = shmbus_requester_max_request(rq);
+	big = calloc(1, max);
+	ck_assert_ptr_nonnull(big);
+	/* The ring holds a few of the largest; then sending fails at once. */
+	while (sent < 1000 &&
+	       (r = shmbus_request_send(rq, big, max, &ticket)) == 0) {
+		sent++;
+	}
+	ck_assert_int_eq(r, -EAGAIN);
+	ck_assert_int_gt(sent, 0);
+	ck_assert_int_lt(sent, 1000);
+	atomic_store(&sh->stop, 1);
+	ck_assert_int_eq(sbt_wait(server), 0);
+	free(big);
+	shmbus_requester_close(rq);
+	shmbus_close(bus);
+}
+END_TEST
+
 /* A synchronous call from a child, whose code it reports. */
 static pid_t fork_caller(int timeout_ms)
 {
@@ -1207,6 +1260,7 @@ Suite *reqrep_suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, exactly_once_four_servers_four_clients);
 	tcase_add_test(tc, server_joining_later_gets_a_share);
+	tcase_add_test(tc, full_channel_is_eagain_not_a_wait);
 	tcase_add_test(tc, killed_server_fails_its_requests_not_by_timeout);
 	tcase_add_test(tc, late_reply_is_not_taken_for_the_next);
 	tcase_add_test(tc, async_descriptor_polls_readable_with_the_reply);
