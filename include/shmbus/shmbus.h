@@ -364,7 +364,9 @@ SHMBUS_API int shmbus_sub_close(shmbus_sub *sub);
  *
  * Threads: a shmbus_server is used by one thread at a time; so is a
  * shmbus_requester (each thread that asks concurrently opens its own, or
- * uses the asynchronous calls from one thread).
+ * uses the asynchronous calls from one thread). fork: a child must not
+ * use its parent's servers and requesters (it would share their channels
+ * with the parent); it opens its own on a connection of its own.
  */
 
 /* Longest service name. */
