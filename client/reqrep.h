@@ -63,7 +63,7 @@ void sb_rr_disarm(struct sb_rr_chan **v, size_t n);
  * every live channel of `v` asleep, looks once more at each (records,
  * state) and at *gen_page against `known_gen` (a broker page whose gen
  * moving is news; NULL: none), and only then waits. Returns 0 (look
- * again) or -ETIMEDOUT.
+ * again) or -ETIMEDOUT (the deadline passed, news or not).
  */
 int sb_rr_sleep(struct sb_rr_chan **v, size_t n, int epfd,
 		const struct sb_chan_page *gen_page, uint64_t known_gen,

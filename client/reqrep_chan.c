@@ -13,6 +13,7 @@
 
 #include "client/bus_internal.h"
 #include "client/reqrep.h"
+#include "sys/barrier.h"
 
 /* The five descriptors of a channel reply, in the broker's order. */
 enum { FD_OWN, FD_PEER, FD_STATE, FD_WAKE, FD_SLEEP, FD_COUNT };
@@ -264,18 +265,59 @@ static int wait_ms(struct sb_wait *w)
 	return ns > 0 ? (int)((ns + 999999) / 1000000) : 0;
 }
 
+/* Whether a channel of `v` has records to read or a new state, or the
+ * page's gen moved: plain loads, no marks. */
+static bool peek_news(struct sb_rr_chan **v, size_t n,
+		      const struct sb_chan_page *gen_page, uint64_t known_gen)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i]->dead && (sb_chan_pending(&v[i]->end) ||
+				    sb_rr_chan_state(v[i]) != SB_CHAN_OPEN)) {
+			return true;
+		}
+	}
+	return gen_page != NULL &&
+	       atomic_load_explicit(&gen_page->gen, memory_order_relaxed) !=
+		   known_gen;
+}
+
+/*
+ * Polls for news a few microseconds before sleeping, as a topic reader
+ * does (ring->spin): an answer that comes that soon costs no sleep and
+ * wake-up, whose system calls are most of a round trip otherwise. The
+ * budget is in looks at a channel, so a server of many requesters spins
+ * no longer than one of a few.
+ */
+#define SPIN_LOOKS 4000
+
+static bool spin_for_news(struct sb_rr_chan **v, size_t n,
+			  const struct sb_chan_page *gen_page,
+			  uint64_t known_gen)
+{
+	for (size_t k = 0; k < SPIN_LOOKS / (n + 1); k++) {
+		if (peek_news(v, n, gen_page, known_gen)) {
+			return true;
+		}
+		sb_cpu_relax();
+	}
+	return false;
+}
+
 int sb_rr_sleep(struct sb_rr_chan **v, size_t n, int epfd,
 		const struct sb_chan_page *gen_page, uint64_t known_gen,
 		struct sb_wait *w)
 {
 	struct epoll_event ev;
-	int r = 0;
 
-	if (!sb_rr_arm(v, n, epfd, gen_page, known_gen) &&
-	    epoll_wait(epfd, &ev, 1, wait_ms(w)) == 0 &&
-	    sb_deadline_passed(sb_wait_deadline(w))) {
-		r = -ETIMEDOUT;
+	(void)sb_wait_deadline(w); /* the wait's clock starts now */
+	if (!spin_for_news(v, n, gen_page, known_gen)) {
+		if (!sb_rr_arm(v, n, epfd, gen_page, known_gen)) {
+			(void)epoll_wait(epfd, &ev, 1, wait_ms(w));
+		}
+		sb_rr_disarm(v, n);
 	}
-	sb_rr_disarm(v, n);
-	return r;
+	/* Checked whether or not there was news: a peer that keeps making
+	 * news (a hostile one writing records nobody waits for) must not
+	 * keep the caller past its deadline. */
+	return sb_deadline_passed(sb_wait_deadline(w)) ? -ETIMEDOUT : 0;
 }

@@ -190,16 +190,20 @@ static void file_reply(shmbus_requester *rq, struct sb_rr_chan *ch,
 	t->len = len;
 }
 
-/* Reads every reply channel `i` holds. Returns -EBADMSG when it broke. */
+/* Reads the replies channel `i` holds: at most a ring's worth of records
+ * (capacity / 16), so that a server writing replies as fast as they are
+ * read cannot keep the requester here. Returns -EBADMSG when it broke. */
 static int drain(shmbus_requester *rq, size_t i)
 {
 	struct sb_rr_chan *ch = rq->v[i];
+	uint64_t left = ch->end.capacity / 16;
 	const void *data;
 	uint64_t corr;
 	size_t len;
-	int r;
+	int r = 0;
 
-	while ((r = sb_chan_peek(&ch->end, &corr, &data, &len)) == 0) {
+	while (left-- > 0 &&
+	       (r = sb_chan_peek(&ch->end, &corr, &data, &len)) == 0) {
 		file_reply(rq, ch, corr, data, len);
 		sb_chan_consume(&ch->end);
 	}
@@ -229,68 +233,68 @@ static void dispatch(shmbus_requester *rq)
 }
 
 /* The live channel with the fewest outstanding requests, starting the
- * search where the last one ended so that equals take turns, and not one
- * of `tried`. */
-static struct sb_rr_chan *pick(shmbus_requester *rq, const bool *tried)
+ * search where the last one ended so that equals take turns. */
+static size_t pick(shmbus_requester *rq)
 {
-	struct sb_rr_chan *best = NULL;
-	size_t best_i = 0;
+	size_t best = rq->rr % rq->n;
 
-	for (size_t k = 0; k < rq->n; k++) {
+	for (size_t k = 1; k < rq->n; k++) {
 		size_t i = (rq->rr + k) % rq->n;
 
-		if (!tried[i] && (best == NULL ||
-				  rq->v[i]->outstanding < best->outstanding)) {
-			best = rq->v[i];
-			best_i = i;
+		if (rq->v[i]->outstanding < rq->v[best]->outstanding) {
+			best = i;
 		}
 	}
-	if (best != NULL) {
-		rq->rr = best_i + 1;
-	}
+	rq->rr = best + 1;
 	return best;
 }
 
-/* Writes the request on some live channel: -EHOSTUNREACH with none,
- * -EAGAIN when all are full. */
+/* Writes the request on channel `i`: 0, or -EAGAIN (full), -EBADMSG (the
+ * server broke its side: noted in the end, failed at the next dispatch),
+ * -EMSGSIZE. */
+static int send_on(shmbus_requester *rq, size_t i, uint64_t corr,
+		   const void *req, size_t len)
+{
+	struct sb_rr_chan *ch = rq->v[i];
+	void *buf;
+	int r = sb_chan_claim(&ch->end, corr, len, &buf);
+
+	if (r == 0) {
+		if (len > 0) {
+			memcpy(buf, req, len);
+		}
+		sb_rr_chan_commit(ch);
+		ch->outstanding++;
+	}
+	return r;
+}
+
+/* Writes the request on the chosen channel, or when that one is full on
+ * the others in turn: -EHOSTUNREACH with no channel, -EAGAIN when all are
+ * full. */
 static int send_on_a_chan(shmbus_requester *rq, uint64_t corr, const void *req,
 			  size_t len, struct sb_rr_chan **out)
 {
-	bool *tried = calloc(rq->n + 1, sizeof(*tried));
-	int r = rq->n == 0 ? -EHOSTUNREACH : -EAGAIN;
-	struct sb_rr_chan *ch;
-	void *buf;
+	size_t first;
+	int r;
 
-	if (tried == NULL) {
-		return -ENOMEM;
+	if (rq->n == 0) {
+		return -EHOSTUNREACH;
 	}
-	while ((ch = pick(rq, tried)) != NULL) {
-		size_t i = 0;
-		int c;
+	first = pick(rq);
+	for (size_t k = 0; k < rq->n; k++) {
+		size_t i = (first + k) % rq->n;
 
-		while (rq->v[i] != ch) {
-			i++;
+		r = send_on(rq, i, corr, req, len);
+		if (r == 0) {
+			*out = rq->v[i];
+			return 0;
 		}
-		tried[i] = true;
-		c = sb_chan_claim(&ch->end, corr, len, &buf);
-		if (c == 0) {
-			memcpy(buf, req, len);
-			sb_rr_chan_commit(ch);
-			ch->outstanding++;
-			*out = ch;
-			r = 0;
-			break;
+		if (r == -EMSGSIZE) {
+			return r;
 		}
-		if (c == -EMSGSIZE) {
-			r = c;
-			break;
-		}
-		/* -EAGAIN: full, try another; -EBADMSG: the server broke
-		 * its side, noted in the end and failed at the next
-		 * dispatch. */
 	}
-	free(tried);
-	return r;
+	return -EAGAIN;
 }
 
 SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,

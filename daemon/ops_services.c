@@ -85,9 +85,9 @@ int sbd_ops_serve_open(struct sbd_client *c, const cJSON *req,
 		sbd_server_remove(srv);
 		return sbd_ops_oom(err);
 	}
-	r = add_fd(rep, srv->efd, false);
+	r = add_fd(rep, srv->page_fd, true);
 	if (r == 0) {
-		r = add_fd(rep, srv->page_fd, true);
+		r = add_fd(rep, srv->efd, false);
 	}
 	if (r < 0) {
 		sbd_server_remove(srv);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -51,12 +52,33 @@ int sbd_service_check_rule(const struct sbd_client *c, const char *name,
 			     what, name, (unsigned long)c->cred.uid);
 }
 
+/*
+ * A sealed memfd of `size` bytes whose mode is 0400: the parties get
+ * duplicates of the broker's read-write descriptor or read-only reopenings
+ * of it (ops_services.c), and with 0400 none can reopen a read-only one
+ * for writing through /proc (root can), as for a topic's data segment.
+ */
+static int memfd_0400(const char *name, const char *suffix, uint64_t size,
+		      const char *what, int *fd)
+{
+	int r = sbd_memfd(name, suffix, size, what, fd);
+
+	if (r == 0 && fchmod(*fd, 0400) < 0) {
+		r = -errno;
+		sbd_error("fchmod(%s of service \"%s\"): %s", what, name,
+			  strerror(-r));
+		close(*fd);
+		*fd = -1;
+	}
+	return r;
+}
+
 /* A broker page (sb_chan_page): a sealed memfd, mapped here read-write. */
 static int page_make(const char *name, const char *suffix, int *fd,
 		     struct sb_chan_page **page)
 {
 	void *p;
-	int r = sbd_memfd(name, suffix, SB_CHAN_PAGE_SIZE, "page", fd);
+	int r = memfd_0400(name, suffix, SB_CHAN_PAGE_SIZE, "page", fd);
 
 	if (r < 0) {
 		return r;
@@ -407,15 +429,15 @@ static int chan_memory(struct sbd_chan *ch, const struct sbd_service *svc)
 	if (ch->to_server < 0 || ch->to_requester < 0) {
 		return -errno;
 	}
-	r = sbd_memfd(svc->name, ":request", seg, "request segment",
-		      &ch->req_fd);
+	r = memfd_0400(svc->name, ":request", seg, "request segment",
+		       &ch->req_fd);
 	if (r == 0) {
-		r = sbd_memfd(svc->name, ":reply", seg, "reply segment",
-			      &ch->rep_fd);
+		r = memfd_0400(svc->name, ":reply", seg, "reply segment",
+			       &ch->rep_fd);
 	}
 	if (r == 0) {
-		r = sbd_memfd(svc->name, ":channel", SB_CHAN_PAGE_SIZE,
-			      "channel page", &ch->st_fd);
+		r = memfd_0400(svc->name, ":channel", SB_CHAN_PAGE_SIZE,
+			       "channel page", &ch->st_fd);
 	}
 	if (r < 0) {
 		return r;

@@ -7,6 +7,7 @@
  * its ending by timeout shows as the wrong code.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -193,6 +194,112 @@ START_TEST(exactly_once_four_servers_four_clients)
 	/* Every request reached exactly one server once. */
 	ck_assert_uint_eq(atomic_load(&sh->handled), total);
 	ck_assert_uint_eq(atomic_load(&sh->dropped), 0);
+}
+END_TEST
+
+/* The server that answered a reply of make_request(): its index. */
+static uint32_t answered_by(const unsigned char *rep, size_t req_len)
+{
+	uint32_t server;
+
+	memcpy(&server, rep + req_len, 4);
+	return server;
+}
+
+START_TEST(server_joining_later_gets_a_share)
+{
+	unsigned char req[256], rep[512];
+	uint32_t by[2] = {0, 0};
+	pid_t first = fork_server(0, 0), second;
+	shmbus_requester *rq;
+	shmbus *bus;
+
+	wait_ready(1);
+	bus = sbt_bus_up(&broker, "asker");
+	ck_assert_int_eq(shmbus_requester_open(bus, SVC, &rq), 0);
+	for (uint32_t i = 0; i < 10; i++) {
+		size_t len = make_request(req, 0, i);
+
+		ck_assert_int_eq(
+		    shmbus_call(rq, req, len, rep, sizeof(rep), BOUND_MS),
+		    (ssize_t)len + 4);
+		ck_assert_uint_eq(answered_by(rep, len), 0);
+	}
+	/* The requester has its channel; a second server joins, and the
+	 * requester finds it at its next request (the service's page). */
+	second = fork_server(1, 0);
+	wait_ready(2);
+	for (uint32_t i = 0; i < 20; i++) {
+		size_t len = make_request(req, 0, 10 + i);
+
+		ck_assert_int_eq(
+		    shmbus_call(rq, req, len, rep, sizeof(rep), BOUND_MS),
+		    (ssize_t)len + 4);
+		ck_assert_mem_eq(rep, req, len);
+		ck_assert_uint_le(answered_by(rep, len), 1);
+		by[answered_by(rep, len)]++;
+	}
+	/* Both idle: they take turns. */
+	ck_assert_uint_eq(by[0], 10);
+	ck_assert_uint_eq(by[1], 10);
+	atomic_store(&sh->stop, 1);
+	ck_assert_int_eq(sbt_wait(first), 0);
+	ck_assert_int_eq(sbt_wait(second), 0);
+	shmbus_requester_close(rq);
+	shmbus_close(bus);
+}
+END_TEST
+
+/* A server that never reads: its requests pile up in the channel. */
+static int deaf_server(void)
+{
+	shmbus_server *srv;
+	shmbus *bus;
+
+	if (shmbus_connect(broker.socket, "deaf", &bus) != 0 ||
+	    shmbus_serve_open(bus, SVC, &srv) != 0) {
+		return 1;
+	}
+	atomic_fetch_add(&sh->ready, 1);
+	(void)sbt_wait_flag(&sh->stop, BOUND_MS);
+	shmbus_serve_close(srv);
+	shmbus_close(bus);
+	return 0;
+}
+
+START_TEST(full_channel_is_eagain_not_a_wait)
+{
+	pid_t server = fork();
+	shmbus_requester *rq;
+	unsigned char *big;
+	uint64_t ticket;
+	shmbus *bus;
+	size_t max;
+	int r = 0, sent = 0;
+
+	ck_assert_int_ge(server, 0);
+	if (server == 0) {
+		exit(deaf_server());
+	}
+	wait_ready(1);
+	bus = sbt_bus_up(&broker, "asker");
+	ck_assert_int_eq(shmbus_requester_open(bus, SVC, &rq), 0);
+	max = shmbus_requester_max_request(rq);
+	big = calloc(1, max);
+	ck_assert_ptr_nonnull(big);
+	/* The ring holds a few of the largest; then sending fails at once. */
+	while (sent < 1000 &&
+	       (r = shmbus_request_send(rq, big, max, &ticket)) == 0) {
+		sent++;
+	}
+	ck_assert_int_eq(r, -EAGAIN);
+	ck_assert_int_gt(sent, 0);
+	ck_assert_int_lt(sent, 1000);
+	atomic_store(&sh->stop, 1);
+	ck_assert_int_eq(sbt_wait(server), 0);
+	free(big);
+	shmbus_requester_close(rq);
+	shmbus_close(bus);
 }
 END_TEST
 
@@ -508,6 +615,110 @@ START_TEST(access_rules_serve_and_request)
 }
 END_TEST
 
+/* ---- who may write which object -------------------------------------- */
+
+/* 0 when `fd` can be mapped for writing or not, as `writable` says, and a
+ * read-only one cannot be reopened for writing through /proc either;
+ * nobody can resize any (seals). */
+static int check_fd(int fd, size_t size, int writable)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char path[64];
+	int again;
+
+	if ((p != MAP_FAILED) != writable) {
+		return 1;
+	}
+	if (p != MAP_FAILED) {
+		munmap(p, size);
+	} else if (errno != EACCES) {
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	again = open(path, O_RDWR);
+	if (!writable && (again >= 0 || errno != EACCES)) {
+		return 3;
+	}
+	if (again >= 0) {
+		close(again);
+	}
+	return ftruncate(fd, 0) == 0 ? 4 : 0;
+}
+
+/* Checks the five descriptors of a channel grant: its own segment
+ * writable, the other's segment and the state page not. */
+static int check_grant(struct sbt_rc *c, int step)
+{
+	size_t seg = (size_t)sbt_rc_int(c, "capacity", 0) + SB_CHAN_HEADER_SIZE;
+
+	if (c->nfds != 5 || check_fd(c->fds[0], seg, 1) != 0 ||
+	    check_fd(c->fds[1], seg, 0) != 0 ||
+	    check_fd(c->fds[2], SB_CHAN_PAGE_SIZE, 0) != 0) {
+		return step;
+	}
+	return 0;
+}
+
+/* As another uid (root would pass every permission check): a server and
+ * a requester on two raw connections, looking at what they are given. */
+static int check_who_writes(const char *socket)
+{
+	struct sbt_rc srv, rq;
+	int64_t sid, rid;
+	int r = 0;
+
+	if (sbt_rc_hello(&srv, socket, "srv") != 0 ||
+	    sbt_rc_hello(&rq, socket, "rq") != 0 ||
+	    sbt_rc_call(&srv, "{\"op\":\"serve_open\",\"id\":1,"
+			      "\"service\":\"" SVC "\"}") != 0) {
+		return 10;
+	}
+	sid = sbt_rc_int(&srv, "server", -1);
+	if (srv.nfds != 2 || check_fd(srv.fds[0], SB_CHAN_PAGE_SIZE, 0) != 0 ||
+	    sbt_rc_call(&rq, "{\"op\":\"request_open\",\"id\":1,"
+			     "\"service\":\"" SVC "\"}") != 0 ||
+	    rq.nfds != 1 || check_fd(rq.fds[0], SB_CHAN_PAGE_SIZE, 0) != 0) {
+		return 11;
+	}
+	rid = sbt_rc_int(&rq, "requester", -1);
+	if (sbt_rc_call(&rq,
+			"{\"op\":\"request_channel\",\"id\":2,"
+			"\"requester\":%lld}",
+			(long long)rid) != 0 ||
+	    (r = check_grant(&rq, 20)) != 0) {
+		return r != 0 ? r : 12;
+	}
+	if (sbt_rc_call(&srv,
+			"{\"op\":\"serve_channel\",\"id\":2,"
+			"\"server\":%lld}",
+			(long long)sid) != 0 ||
+	    (r = check_grant(&srv, 30)) != 0) {
+		return r != 0 ? r : 13;
+	}
+	sbt_rc_close(&srv);
+	sbt_rc_close(&rq);
+	return 0;
+}
+
+START_TEST(each_party_writes_only_its_own_segment)
+{
+	struct sbt_broker b;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		return; /* needs another uid */
+	}
+	sbt_broker_up_shared(&b, "{\"socket\": {\"mode\": \"0666\"}}");
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		exit(sbt_become(1001) < 0 ? 99 : check_who_writes(b.socket));
+	}
+	ck_assert_int_eq(sbt_wait(pid), 0);
+	ck_assert_int_eq(sbt_broker_stop(&b), 0);
+}
+END_TEST
+
 /* ---- hostile parties, raw ------------------------------------------- */
 
 /* A channel mapped by hand from a request_channel or serve_channel reply
@@ -547,7 +758,7 @@ static void raw_wake(const struct raw_chan *ch)
 }
 
 /* The hostile server's misdeeds. */
-enum { FORGE_IDS, GARBAGE_TAIL };
+enum { FORGE_IDS, GARBAGE_TAIL, FLOOD };
 
 /*
  * A server that speaks the protocol raw: serve_open, then waits for its
@@ -587,6 +798,16 @@ static int hostile_server(int how)
 		size_t len;
 		void *buf;
 
+		if (how == FLOOD) {
+			/* Well-formed replies nobody asked for, as fast as
+			 * the requester takes them. */
+			if (sb_chan_claim(&ch.end, ++tries, 8, &buf) == 0) {
+				memset(buf, 'f', 8);
+				sb_chan_commit(&ch.end);
+				raw_wake(&ch);
+			}
+			continue;
+		}
 		if (sb_chan_peek(&ch.end, &corr, &data, &len) != 0) {
 			sbt_sleep_ms(1);
 			continue;
@@ -649,8 +870,8 @@ static void one_honest_one_hostile(int how)
 			ck_assert_mem_eq(rep, req, len);
 			ok++;
 		} else {
-			ck_assert_int_eq(n, how == FORGE_IDS ? -ETIMEDOUT
-							     : -EBADMSG);
+			ck_assert_int_eq(n, how == GARBAGE_TAIL ? -EBADMSG
+								: -ETIMEDOUT);
 			shmbus_request_cancel(rq, tickets[i]);
 			failed++;
 		}
@@ -658,7 +879,7 @@ static void one_honest_one_hostile(int how)
 	/* The requests were spread over both servers. */
 	ck_assert_int_gt(ok, 0);
 	ck_assert_int_gt(failed, 0);
-	if (how == FORGE_IDS) {
+	if (how != GARBAGE_TAIL) {
 		ck_assert_uint_ge(shmbus_requester_dropped(rq), 1);
 	}
 	/* After garbage the broken channel is gone: all to the honest one.
@@ -681,6 +902,13 @@ static void one_honest_one_hostile(int how)
 START_TEST(hostile_server_forging_ids)
 {
 	one_honest_one_hostile(FORGE_IDS);
+}
+END_TEST
+
+/* A flood of replies keeps nobody past a timeout. */
+START_TEST(hostile_server_flooding_replies)
+{
+	one_honest_one_hostile(FLOOD);
 }
 END_TEST
 
@@ -756,6 +984,60 @@ START_TEST(hostile_requester_garbage_in_its_request_ring)
 }
 END_TEST
 
+/* A requester child: one call of "abcdef", exits 0 when the reply is
+ * "XYZ". */
+static int ask_for_xyz(void)
+{
+	unsigned char rep[16];
+	shmbus *bus;
+	ssize_t n;
+
+	if (shmbus_connect(broker.socket, "asker", &bus) != 0) {
+		return 1;
+	}
+	n = shmbus_request(bus, SVC, "abcdef", 6, rep, sizeof(rep), BOUND_MS);
+	shmbus_close(bus);
+	return n == 3 && memcmp(rep, "XYZ", 3) == 0 ? 0 : 2;
+}
+
+START_TEST(zero_copy_reply_and_small_buffers)
+{
+	shmbus *bus = sbt_bus_up(&broker, "server");
+	struct shmbus_reqref ref;
+	unsigned char buf[64];
+	shmbus_server *srv;
+	void *out, *again;
+	pid_t asker;
+
+	ck_assert_int_eq(shmbus_serve_open(bus, SVC, &srv), 0);
+	ck_assert_int_ge(shmbus_serve_fd(srv), 0);
+	ck_assert_uint_gt(shmbus_serve_max_reply(srv), 0);
+	asker = fork();
+	ck_assert_int_ge(asker, 0);
+	if (asker == 0) {
+		exit(ask_for_xyz());
+	}
+	/* Too small a buffer leaves the request where it is. */
+	ck_assert_int_eq(shmbus_serve_receive(srv, buf, 2, &ref, BOUND_MS),
+			 -EMSGSIZE);
+	ck_assert_int_eq(shmbus_serve_receive(srv, buf, sizeof(buf), &ref, 0),
+			 6);
+	ck_assert_mem_eq(buf, "abcdef", 6);
+	ck_assert_int_eq(shmbus_reply_claim(srv, &ref, 3, &out), 0);
+	ck_assert_int_eq(shmbus_reply_claim(srv, &ref, 3, &again), -EBUSY);
+	ck_assert_int_eq(shmbus_reply(srv, &ref, "no", 2), -EBUSY);
+	memcpy(out, "XYZ", 3);
+	ck_assert_int_eq(shmbus_reply_commit(srv), 0);
+	ck_assert_int_eq(shmbus_reply_commit(srv), -EINVAL);
+	ck_assert_int_eq(shmbus_reply_claim(
+			     srv, &ref, shmbus_serve_max_reply(srv) + 1, &out),
+			 -EMSGSIZE);
+	ck_assert_int_eq(sbt_wait(asker), 0);
+	shmbus_serve_close(srv);
+	shmbus_close(bus);
+}
+END_TEST
+
 /* ---- a requester that dies ------------------------------------------ */
 
 START_TEST(dead_requester_never_blocks_the_server)
@@ -806,6 +1088,169 @@ START_TEST(dead_requester_never_blocks_the_server)
 }
 END_TEST
 
+/* ---- the channel's rings alone (ring/chan.c), no broker -------------- */
+
+#define CHAN_CAP 4096u
+#define CHAN_MAX 1024u
+
+/* Two segments and the two ends over them: `a` writes what `b` reads
+ * and the other way round. */
+struct pair {
+	void *seg_a, *seg_b;
+	struct sb_chan_end a, b;
+};
+
+static void pair_init(struct pair *p)
+{
+	size_t size = sb_chan_segment_size(CHAN_CAP, CHAN_MAX);
+
+	ck_assert_uint_eq(size, 4096 + CHAN_CAP);
+	p->seg_a = aligned_alloc(4096, size);
+	p->seg_b = aligned_alloc(4096, size);
+	ck_assert(p->seg_a != NULL && p->seg_b != NULL);
+	memset(p->seg_a, 0, size);
+	memset(p->seg_b, 0, size);
+	ck_assert_int_eq(
+	    sb_chan_end_init(&p->a, p->seg_a, p->seg_b, CHAN_CAP, CHAN_MAX), 0);
+	ck_assert_int_eq(
+	    sb_chan_end_init(&p->b, p->seg_b, p->seg_a, CHAN_CAP, CHAN_MAX), 0);
+}
+
+static void pair_fini(struct pair *p)
+{
+	free(p->seg_a);
+	free(p->seg_b);
+}
+
+static int put(struct sb_chan_end *e, uint64_t id, uint32_t seed, size_t len)
+{
+	void *buf;
+	int r = sb_chan_claim(e, id, len, &buf);
+
+	if (r == 0) {
+		sbt_fill_pattern(buf, len, seed);
+		sb_chan_commit(e);
+	}
+	return r;
+}
+
+START_TEST(chan_records_wrap_and_fill)
+{
+	struct pair p;
+	const void *data;
+	uint64_t id;
+	size_t len;
+	int n = 0;
+
+	pair_init(&p);
+	ck_assert_int_eq(sb_chan_peek(&p.b, &id, &data, &len), -EAGAIN);
+	ck_assert_int_eq(put(&p.a, 1, 1, CHAN_MAX + 1), -EMSGSIZE);
+	/* Many laps of records of varying lengths, PADs included. */
+	for (uint32_t i = 0; i < 2000; i++) {
+		size_t want = (i * 37) % CHAN_MAX;
+
+		ck_assert_int_eq(put(&p.a, 1000 + i, i, want), 0);
+		ck_assert_int_eq(sb_chan_peek(&p.b, &id, &data, &len), 0);
+		ck_assert_uint_eq(id, 1000 + i);
+		ck_assert_uint_eq(len, want);
+		ck_assert(sbt_check_pattern(data, len, i));
+		sb_chan_consume(&p.b);
+	}
+	/* Full: the writer never waits, and room comes back as read. */
+	while (put(&p.a, 7, 7, 100) == 0) {
+		n++;
+	}
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(put(&p.a, 7, 7, 100), -EAGAIN);
+	ck_assert_int_eq(sb_chan_peek(&p.b, &id, &data, &len), 0);
+	sb_chan_consume(&p.b);
+	ck_assert_int_eq(put(&p.a, 7, 7, 100), 0);
+	/* The sleeping mark tells the writer to wake the reader. */
+	ck_assert(!sb_chan_commit(&p.a)); /* no claim: nothing */
+	sb_chan_set_sleeping(&p.b, true);
+	ck_assert_int_eq(sb_chan_claim(&p.b, 1, 0, &(void *){NULL}), 0);
+	ck_assert(!sb_chan_commit(&p.b)); /* a is awake */
+	while (sb_chan_peek(&p.b, &id, &data, &len) == 0) {
+		sb_chan_consume(&p.b);
+	}
+	ck_assert_int_eq(sb_chan_claim(&p.a, 1, 0, &(void *){NULL}), 0);
+	ck_assert(sb_chan_commit(&p.a));
+	pair_fini(&p);
+}
+END_TEST
+
+/* What a hostile writer can put in its segment, each on a fresh pair
+ * with one good record written first: the reader gets -EBADMSG, never
+ * reads outside the area, and stays broken. */
+START_TEST(chan_hostile_writer)
+{
+	for (int k = 0; k < 7; k++) {
+		struct sb_chan_hdr *ha;
+		uint32_t *rec;
+		struct pair p;
+		const void *data;
+		uint64_t id;
+		size_t len;
+
+		pair_init(&p);
+		ha = p.seg_a;
+		rec = (uint32_t *)((char *)p.seg_a + SB_CHAN_HEADER_SIZE);
+		ck_assert_int_eq(put(&p.a, 5, 5, 40), 0); /* 64 bytes */
+		switch (k) {
+		case 0: /* misaligned tail */
+			atomic_store(&ha->tail, 63);
+			break;
+		case 1: /* more than a ring ahead */
+			atomic_store(&ha->tail, CHAN_CAP + 16);
+			break;
+		case 2: /* an unknown kind */
+			rec[1] = 7;
+			break;
+		case 3: /* over max_message */
+			rec[0] = CHAN_MAX + 1;
+			break;
+		case 4: /* a record beyond the tail */
+			rec[0] = 100;
+			break;
+		case 5: /* a PAD that does not reach the end */
+			rec[1] = SB_CHAN_KIND_PAD;
+			break;
+		case 6: /* a huge length */
+			rec[0] = 0xfffffff0u;
+			break;
+		}
+		ck_assert_int_eq(sb_chan_peek(&p.b, &id, &data, &len),
+				 -EBADMSG);
+		ck_assert_int_eq(sb_chan_peek(&p.b, &id, &data, &len),
+				 -EBADMSG);
+		ck_assert(!sb_chan_pending(&p.b));
+		pair_fini(&p);
+	}
+}
+END_TEST
+
+/* What a hostile reader can put in its read position: the writer takes
+ * the channel as broken instead of writing over unread records. */
+START_TEST(chan_hostile_reader)
+{
+	static const uint64_t heads[] = {8, 4096, 48};
+
+	for (int k = 0; k < 3; k++) {
+		struct sb_chan_hdr *hb;
+		struct pair p;
+		void *buf;
+
+		pair_init(&p);
+		hb = p.seg_b;
+		ck_assert_int_eq(put(&p.a, 5, 5, 16), 0); /* tail 32 */
+		atomic_store(&hb->head, heads[k]);
+		ck_assert_int_eq(sb_chan_claim(&p.a, 6, 16, &buf), -EBADMSG);
+		ck_assert_int_eq(sb_chan_claim(&p.a, 6, 16, &buf), -EBADMSG);
+		pair_fini(&p);
+	}
+}
+END_TEST
+
 Suite *reqrep_suite(void)
 {
 	Suite *s = suite_create("reqrep");
@@ -814,16 +1259,26 @@ Suite *reqrep_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, exactly_once_four_servers_four_clients);
+	tcase_add_test(tc, server_joining_later_gets_a_share);
+	tcase_add_test(tc, full_channel_is_eagain_not_a_wait);
 	tcase_add_test(tc, killed_server_fails_its_requests_not_by_timeout);
 	tcase_add_test(tc, late_reply_is_not_taken_for_the_next);
 	tcase_add_test(tc, async_descriptor_polls_readable_with_the_reply);
 	tcase_add_test(tc, no_responders_and_oversized_requests);
 	tcase_add_test(tc, unknown_service_without_auto_create);
 	tcase_add_test(tc, access_rules_serve_and_request);
+	tcase_add_test(tc, each_party_writes_only_its_own_segment);
 	tcase_add_test(tc, hostile_server_forging_ids);
+	tcase_add_test(tc, hostile_server_flooding_replies);
 	tcase_add_test(tc, hostile_server_garbage_in_its_reply_ring);
 	tcase_add_test(tc, hostile_requester_garbage_in_its_request_ring);
 	tcase_add_test(tc, dead_requester_never_blocks_the_server);
+	tcase_add_test(tc, zero_copy_reply_and_small_buffers);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("chan");
+	tcase_add_test(tc, chan_records_wrap_and_fill);
+	tcase_add_test(tc, chan_hostile_writer);
+	tcase_add_test(tc, chan_hostile_reader);
 	suite_add_tcase(s, tc);
 	return s;
 }

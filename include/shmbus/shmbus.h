@@ -372,7 +372,9 @@ SHMBUS_API int shmbus_sub_close(shmbus_sub *sub);
  *
  * Threads: a shmbus_server is used by one thread at a time; so is a
  * shmbus_requester (each thread that asks concurrently opens its own, or
- * uses the asynchronous calls from one thread).
+ * uses the asynchronous calls from one thread). fork: a child must not
+ * use its parent's servers and requesters (it would share their channels
+ * with the parent); it opens its own on a connection of its own.
  */
 
 /* Longest service name. */
@@ -431,9 +433,10 @@ SHMBUS_API ssize_t shmbus_serve_receive(shmbus_server *srv, void *buf,
  * -EMSGSIZE (over shmbus_serve_max_reply(); nothing sent), -EAGAIN (the
  * requester's reply channel is full because it does not read: the reply
  * is dropped and counted), -EPIPE (the requester went away, or its channel
- * was dropped: the reply is dropped), -EBUSY (a reply claim is held),
- * -EINVAL (NULL, or a `req` this server never received). Answering a
- * request twice sends two replies, and the requester drops the second.
+ * was dropped, or `req` names no channel of this server: the reply is
+ * dropped and counted), -EBUSY (a reply claim is held), -EINVAL (NULL).
+ * Answering a request twice sends two replies, and the requester drops
+ * the second.
  */
 SHMBUS_API int shmbus_reply(shmbus_server *srv, const struct shmbus_reqref *req,
 			    const void *data, size_t len);
