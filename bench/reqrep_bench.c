@@ -444,19 +444,34 @@ static int trial(enum transport t, const struct shape *sh, const char *socket,
 
 /* ---- the run ----------------------------------------------------------- */
 
-static double median(double *v, int n)
+/* "median [min..max]" of one figure over the repetitions, scaled, with
+ * `decimals` digits after the point. */
+static const char *spread(double *v, int n, double scale, int decimals,
+			  char *buf, size_t len)
 {
 	struct bench_agg a;
+	char lo[32], mid[32], hi[32];
 
 	bench_stats_aggregate(v, n, &a);
-	return a.median;
+	snprintf(mid, sizeof(mid), "%.*f", decimals, a.median * scale);
+	if (n == 1) {
+		snprintf(buf, len, "%s", mid);
+		return buf;
+	}
+	snprintf(lo, sizeof(lo), "%.*f", decimals, a.min * scale);
+	snprintf(hi, sizeof(hi), "%.*f", decimals, a.max * scale);
+	snprintf(buf, len, "%s [%s..%s]", mid, lo, hi);
+	return buf;
 }
 
-/* Every repetition of one transport and shape; prints its table row. */
+/* Every repetition of one transport and shape; prints its table row and
+ * gives the median rate. */
 static int measure(enum transport t, const struct shape *sh, const char *socket,
 		   const char *upath, const struct opts *o, double *rate_out)
 {
 	double rate[64], p50[64], p99[64];
+	char r1[100], r2[100], r3[100];
+	struct bench_agg a;
 	struct result r;
 
 	for (int i = 0; i < o->reps; i++) {
@@ -467,11 +482,14 @@ static int measure(enum transport t, const struct shape *sh, const char *socket,
 		p50[i] = r.p50;
 		p99[i] = r.p99;
 	}
-	*rate_out = median(rate, o->reps);
-	printf("| %d x %d | %s | %.0f | %.1f | %.1f | %ld |\n", sh->clients,
-	       sh->servers, transport_names[t], *rate_out,
-	       median(p50, o->reps) / 1000, median(p99, o->reps) / 1000,
+	printf("| %d x %d | %s | %s | %s | %s | %ld |\n", sh->clients,
+	       sh->servers, transport_names[t],
+	       spread(rate, o->reps, 1, 0, r1, sizeof(r1)),
+	       spread(p50, o->reps, 1e-3, 1, r2, sizeof(r2)),
+	       spread(p99, o->reps, 1e-3, 1, r3, sizeof(r3)),
 	       (long)sh->clients * o->n * o->reps);
+	bench_stats_aggregate(rate, o->reps, &a);
+	*rate_out = a.median;
 	return 0;
 }
 
