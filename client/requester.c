@@ -19,18 +19,8 @@
 
 #include "client/bus_internal.h"
 #include "client/reqrep.h"
+#include "client/tickets.h"
 #include "wire/topic_name.h"
-
-struct ticket {
-	struct ticket *next;
-	uint64_t ticket;
-	uint64_t corr;
-	struct sb_rr_chan *chan; /* NULL once it has its outcome */
-	bool done;
-	int error; /* the outcome when done: 0 (reply) or a negative errno */
-	void *reply;
-	size_t len;
-};
 
 #define RANDOM_BATCH 32
 
@@ -43,9 +33,8 @@ struct shmbus_requester {
 	bool have_gen;
 	struct sb_rr_chan **v;
 	size_t n, cap;
-	size_t rr; /* where the round robin goes on */
-	struct ticket *tickets;
-	uint64_t next_ticket;
+	size_t rr;		   /* where the round robin goes on */
+	struct sb_tickets tickets; /* outstanding, by correlation id */
 	uint64_t dropped;
 	uint64_t capacity;
 	uint32_t max_message;
@@ -55,7 +44,8 @@ struct shmbus_requester {
 };
 
 /* A random correlation id: getrandom once per RANDOM_BATCH requests, so
- * that sending makes no system call most of the time. Nonzero. */
+ * that sending makes no system call most of the time. Nonzero, and none
+ * of another outstanding request's. */
 static int next_corr(shmbus_requester *rq, uint64_t *out)
 {
 	do {
@@ -68,7 +58,7 @@ static int next_corr(shmbus_requester *rq, uint64_t *out)
 		}
 		*out = rq->random[--rq->n_random];
 		rq->random[rq->n_random] = 0; /* used once */
-	} while (*out == 0);
+	} while (*out == 0 || sb_tickets_find(&rq->tickets, *out) != NULL);
 	return 0;
 }
 
@@ -140,54 +130,37 @@ static int refresh(shmbus_requester *rq)
 	return r;
 }
 
-/* Every ticket still waiting on `ch` gets `error`; the channel is used no
- * more and goes. */
+/* Every ticket still waiting on channel `i` gets `error`; the channel is
+ * used no more and goes. */
 static void chan_fail(shmbus_requester *rq, size_t i, int error)
 {
 	struct sb_rr_chan *ch = rq->v[i];
 
-	for (struct ticket *t = rq->tickets; t != NULL; t = t->next) {
-		if (t->chan == ch) {
-			t->chan = NULL;
-			t->done = true;
-			t->error = error;
-		}
-	}
+	sb_tickets_fail_chan(&rq->tickets, ch, error);
 	rq->v[i] = rq->v[--rq->n];
 	sb_rr_chan_close(ch, rq->epfd);
 }
 
-static struct ticket *find_corr(shmbus_requester *rq,
-				const struct sb_rr_chan *ch, uint64_t corr)
-{
-	struct ticket *t = rq->tickets;
-
-	while (t != NULL && (t->chan != ch || t->corr != corr)) {
-		t = t->next;
-	}
-	return t;
-}
-
-/* Files one reply: to its ticket, or dropped when none waits for it. */
+/* Files one reply: to its ticket, which must wait on this very channel
+ * (a server sees only its own requests' ids), or dropped. */
 static void file_reply(shmbus_requester *rq, struct sb_rr_chan *ch,
 		       uint64_t corr, const void *data, size_t len)
 {
-	struct ticket *t = find_corr(rq, ch, corr);
+	struct sb_ticket *t = sb_tickets_find(&rq->tickets, corr);
 
-	if (t == NULL) {
+	if (t == NULL || t->done || t->chan != ch) {
 		rq->dropped++;
 		return;
 	}
-	t->chan = NULL;
-	t->done = true;
 	ch->outstanding--;
 	t->reply = malloc(len != 0 ? len : 1);
 	if (t->reply == NULL) {
-		t->error = -ENOMEM;
+		sb_tickets_done(&rq->tickets, t, -ENOMEM);
 		return;
 	}
 	memcpy(t->reply, data, len);
 	t->len = len;
+	sb_tickets_done(&rq->tickets, t, 0);
 }
 
 /* Reads the replies channel `i` holds: at most a ring's worth of records
@@ -301,7 +274,7 @@ SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,
 				   size_t len, uint64_t *ticket)
 {
 	struct sb_rr_chan *ch;
-	struct ticket *t;
+	struct sb_ticket *t;
 	int r;
 
 	if (rq == NULL || ticket == NULL || (req == NULL && len != 0)) {
@@ -319,55 +292,47 @@ SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,
 	if (t == NULL) {
 		return -ENOMEM;
 	}
-	r = next_corr(rq, &t->corr);
+	r = next_corr(rq, &t->id);
 	if (r == 0) {
-		r = send_on_a_chan(rq, t->corr, req, len, &ch);
+		r = sb_tickets_add(&rq->tickets, t);
 	}
 	if (r < 0) {
 		free(t);
 		return r;
 	}
+	r = send_on_a_chan(rq, t->id, req, len, &ch);
+	if (r < 0) {
+		sb_tickets_free(&rq->tickets, t);
+		return r;
+	}
 	t->chan = ch;
-	t->ticket = ++rq->next_ticket;
-	t->next = rq->tickets;
-	rq->tickets = t;
-	*ticket = t->ticket;
+	*ticket = t->id;
 	return 0;
 }
 
-static void ticket_free(shmbus_requester *rq, struct ticket *t)
+/* Forgets `t`: its channel no longer counts it. */
+static void ticket_free(shmbus_requester *rq, struct sb_ticket *t)
 {
-	struct ticket **pp = &rq->tickets;
-
-	while (*pp != t) {
-		pp = &(*pp)->next;
+	if (!t->done && t->chan != NULL) {
+		((struct sb_rr_chan *)t->chan)->outstanding--;
 	}
-	*pp = t->next;
-	if (t->chan != NULL) {
-		t->chan->outstanding--;
-	}
-	free(t->reply);
-	free(t);
+	sb_tickets_free(&rq->tickets, t);
 }
 
-/* The ticket `want` (0: the first with its outcome). */
-static struct ticket *find_ticket(shmbus_requester *rq, uint64_t want)
+/* The ticket `want` (0: the oldest with its outcome). */
+static struct sb_ticket *find_ticket(shmbus_requester *rq, uint64_t want)
 {
-	struct ticket *t = rq->tickets;
-
-	while (t != NULL && (want != 0 ? t->ticket != want : !t->done)) {
-		t = t->next;
-	}
-	return t;
+	return want != 0 ? sb_tickets_find(&rq->tickets, want)
+			 : sb_tickets_first_done(&rq->tickets);
 }
 
 /* Hands over a ticket's outcome: the reply's length or its error. */
-static ssize_t deliver(shmbus_requester *rq, struct ticket *t, void *reply,
+static ssize_t deliver(shmbus_requester *rq, struct sb_ticket *t, void *reply,
 		       size_t cap, uint64_t *ticket)
 {
 	ssize_t r = t->error;
 
-	*ticket = t->ticket;
+	*ticket = t->id;
 	if (r == 0) {
 		if (t->len > cap) {
 			return -EMSGSIZE; /* kept */
@@ -385,7 +350,7 @@ SHMBUS_API ssize_t shmbus_request_take(shmbus_requester *rq, uint64_t *ticket,
 				       void *reply, size_t cap, int timeout_ms)
 {
 	struct sb_wait w = sb_wait_start(timeout_ms);
-	struct ticket *t;
+	struct sb_ticket *t;
 	int r;
 
 	if (rq == NULL || ticket == NULL || (reply == NULL && cap != 0)) {
@@ -395,7 +360,7 @@ SHMBUS_API ssize_t shmbus_request_take(shmbus_requester *rq, uint64_t *ticket,
 	for (;;) {
 		dispatch(rq);
 		t = find_ticket(rq, *ticket);
-		if (t == NULL && (*ticket != 0 || rq->tickets == NULL)) {
+		if (t == NULL && (*ticket != 0 || rq->tickets.count == 0)) {
 			return -ENOENT;
 		}
 		if (t != NULL && t->done) {
@@ -419,7 +384,7 @@ SHMBUS_API ssize_t shmbus_request_take(shmbus_requester *rq, uint64_t *ticket,
 
 SHMBUS_API int shmbus_request_cancel(shmbus_requester *rq, uint64_t ticket)
 {
-	struct ticket *t;
+	struct sb_ticket *t;
 
 	if (rq == NULL || ticket == 0) {
 		return rq == NULL ? -EINVAL : -ENOENT;
@@ -551,9 +516,7 @@ SHMBUS_API int shmbus_requester_close(shmbus_requester *rq)
 	} else {
 		cJSON_Delete(req);
 	}
-	while (rq->tickets != NULL) {
-		ticket_free(rq, rq->tickets);
-	}
+	sb_tickets_fini(&rq->tickets);
 	for (size_t i = 0; i < rq->n; i++) {
 		sb_rr_chan_close(rq->v[i], rq->epfd);
 	}

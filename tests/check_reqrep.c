@@ -463,6 +463,74 @@ START_TEST(async_descriptor_polls_readable_with_the_reply)
 }
 END_TEST
 
+#define IN_FLIGHT 300
+
+START_TEST(many_requests_in_flight)
+{
+	pid_t server = fork_server(0, 0);
+	unsigned char req[256], rep[512];
+	static uint64_t tickets[IN_FLIGHT];
+	int answered = 0;
+	shmbus_requester *rq;
+	shmbus *bus;
+
+	wait_ready(1);
+	bus = sbt_bus_up(&broker, "asker");
+	ck_assert_int_eq(shmbus_requester_open(bus, SVC, &rq), 0);
+	for (uint32_t i = 0; i < IN_FLIGHT; i++) {
+		size_t len = make_request(req, 3, i);
+
+		ck_assert_int_eq(shmbus_request_send(rq, req, len, &tickets[i]),
+				 0);
+		for (uint32_t j = 0; j < i; j++) {
+			ck_assert_uint_ne(tickets[j], tickets[i]);
+		}
+	}
+	/* One taken by its ticket, one cancelled, the rest in any order. */
+	{
+		size_t len = make_request(req, 3, 7);
+
+		ck_assert_int_eq(shmbus_request_take(rq, &tickets[7], rep,
+						     sizeof(rep), BOUND_MS),
+				 (ssize_t)len + 4);
+		ck_assert_mem_eq(rep, req, len);
+		ck_assert_int_eq(shmbus_request_cancel(rq, tickets[8]), 0);
+		ck_assert_int_eq(shmbus_request_cancel(rq, tickets[8]),
+				 -ENOENT);
+		ck_assert_int_eq(
+		    shmbus_request_take(rq, &tickets[8], rep, sizeof(rep), 0),
+		    -ENOENT);
+	}
+	for (;;) {
+		uint64_t any = 0;
+		ssize_t n =
+		    shmbus_request_take(rq, &any, rep, sizeof(rep), BOUND_MS);
+		uint32_t i = 0;
+		size_t len;
+
+		if (n == -ENOENT) {
+			break; /* none outstanding */
+		}
+		ck_assert_int_gt(n, 0);
+		while (i < IN_FLIGHT && tickets[i] != any) {
+			i++;
+		}
+		ck_assert_uint_lt(i, IN_FLIGHT);
+		ck_assert(i != 7 && i != 8);
+		len = make_request(req, 3, i);
+		ck_assert_int_eq(n, (ssize_t)len + 4);
+		ck_assert_mem_eq(rep, req, len);
+		tickets[i] = 0;
+		answered++;
+	}
+	ck_assert_int_eq(answered, IN_FLIGHT - 2);
+	atomic_store(&sh->stop, 1);
+	ck_assert_int_eq(sbt_wait(server), 0);
+	shmbus_requester_close(rq);
+	shmbus_close(bus);
+}
+END_TEST
+
 START_TEST(no_responders_and_oversized_requests)
 {
 	shmbus *bus = sbt_bus_up(&broker, "asker");
@@ -1264,6 +1332,7 @@ Suite *reqrep_suite(void)
 	tcase_add_test(tc, killed_server_fails_its_requests_not_by_timeout);
 	tcase_add_test(tc, late_reply_is_not_taken_for_the_next);
 	tcase_add_test(tc, async_descriptor_polls_readable_with_the_reply);
+	tcase_add_test(tc, many_requests_in_flight);
 	tcase_add_test(tc, no_responders_and_oversized_requests);
 	tcase_add_test(tc, unknown_service_without_auto_create);
 	tcase_add_test(tc, access_rules_serve_and_request);
