@@ -25,14 +25,7 @@
 #define RANDOM_BATCH 32
 
 struct shmbus_requester {
-	shmbus *bus;
-	int64_t id;
-	int epfd;
-	const struct sb_chan_page *svc_page; /* gen: servers changed */
-	uint64_t known_gen;
-	bool have_gen;
-	struct sb_rr_chan **v;
-	size_t n, cap;
+	struct sb_rr_party p;	   /* page: the service's (gen: servers) */
 	size_t rr;		   /* where the round robin goes on */
 	struct sb_tickets tickets; /* outstanding, by correlation id */
 	uint64_t dropped;
@@ -62,83 +55,14 @@ static int next_corr(shmbus_requester *rq, uint64_t *out)
 	return 0;
 }
 
-static int add_chan(shmbus_requester *rq, struct sb_rr_chan *ch)
-{
-	if (rq->n == rq->cap) {
-		size_t cap = rq->cap != 0 ? 2 * rq->cap : 4;
-		struct sb_rr_chan **v = realloc(rq->v, cap * sizeof(*v));
-
-		if (v == NULL) {
-			return -ENOMEM;
-		}
-		rq->v = v;
-		rq->cap = cap;
-	}
-	rq->v[rq->n++] = ch;
-	return 0;
-}
-
-/* Asks the broker for one channel to a server it has none with; *more
- * when others remain. */
-static int fetch_chan(shmbus_requester *rq, bool *more)
-{
-	struct sb_client_reply rep;
-	struct sb_rr_chan *ch = NULL;
-	cJSON *req = cJSON_CreateObject();
-	int r;
-
-	sb_client_reply_init(&rep);
-	if (req == NULL || !sb_msg_add_int(req, "requester", rq->id)) {
-		cJSON_Delete(req);
-		return -ENOMEM;
-	}
-	r = sb_client_call(rq->bus, "request_channel", req, &rep);
-	if (r == 0 && sb_msg_get_bool(rep.msg.result, "more", more, NULL) < 0) {
-		r = -EPROTO;
-	}
-	if (r == 0 && rep.nfds > 0) {
-		r = sb_rr_chan_open(&rep, rq->epfd, &ch);
-		if (r == 0 && (r = add_chan(rq, ch)) < 0) {
-			sb_rr_chan_close(ch, rq->epfd);
-		}
-	} else if (r == 0) {
-		*more = false;
-	}
-	sb_client_reply_fini(&rep);
-	return r;
-}
-
-/* Takes the channels to servers that joined since the last look. */
-static int refresh(shmbus_requester *rq)
-{
-	/* Pairs with the broker's release increment. */
-	uint64_t gen =
-	    atomic_load_explicit(&rq->svc_page->gen, memory_order_acquire);
-	bool more = true;
-	int r = 0;
-
-	if (rq->have_gen && gen == rq->known_gen) {
-		return 0;
-	}
-	while (r == 0 && more) {
-		r = fetch_chan(rq, &more);
-	}
-	if (r == 0) {
-		rq->known_gen = gen;
-		rq->have_gen = true;
-	}
-	return r;
-}
-
 /* Every ticket still waiting on channel `i` gets `error`; the channel is
  * used no more and goes. */
 static void chan_fail(shmbus_requester *rq, size_t i, int error)
 {
-	struct sb_rr_chan *ch = rq->v[i];
+	struct sb_rr_chan *ch = rq->p.v[i];
 
 	sb_tickets_fail_chan(&rq->tickets, ch, error);
-	rq->v[i] = rq->v[--rq->n];
-	sb_rr_chan_close(ch, rq->epfd);
+	sb_rr_drop(&rq->p, i);
 }
 
 /* Files one reply: to its ticket, which must wait on this very channel
@@ -168,7 +92,7 @@ static void file_reply(shmbus_requester *rq, struct sb_rr_chan *ch,
  * read cannot keep the requester here. Returns -EBADMSG when it broke. */
 static int drain(shmbus_requester *rq, size_t i)
 {
-	struct sb_rr_chan *ch = rq->v[i];
+	struct sb_rr_chan *ch = rq->p.v[i];
 	uint64_t left = ch->end.capacity / 16;
 	const void *data;
 	uint64_t corr;
@@ -186,10 +110,10 @@ static int drain(shmbus_requester *rq, size_t i)
 /* Takes in every reply that arrived and every server that went. */
 static void dispatch(shmbus_requester *rq)
 {
-	for (size_t i = 0; i < rq->n;) {
+	for (size_t i = 0; i < rq->p.n;) {
 		int r = drain(rq, i);
 
-		if (r == 0 && sb_rr_chan_state(rq->v[i]) != SB_CHAN_OPEN) {
+		if (r == 0 && sb_rr_chan_state(rq->p.v[i]) != SB_CHAN_OPEN) {
 			/* Replies the server committed before it went are
 			 * answers all the same: read them first. */
 			r = drain(rq, i);
@@ -209,12 +133,12 @@ static void dispatch(shmbus_requester *rq)
  * search where the last one ended so that equals take turns. */
 static size_t pick(shmbus_requester *rq)
 {
-	size_t best = rq->rr % rq->n;
+	size_t best = rq->rr % rq->p.n;
 
-	for (size_t k = 1; k < rq->n; k++) {
-		size_t i = (rq->rr + k) % rq->n;
+	for (size_t k = 1; k < rq->p.n; k++) {
+		size_t i = (rq->rr + k) % rq->p.n;
 
-		if (rq->v[i]->outstanding < rq->v[best]->outstanding) {
+		if (rq->p.v[i]->outstanding < rq->p.v[best]->outstanding) {
 			best = i;
 		}
 	}
@@ -228,7 +152,7 @@ static size_t pick(shmbus_requester *rq)
 static int send_on(shmbus_requester *rq, size_t i, uint64_t corr,
 		   const void *req, size_t len)
 {
-	struct sb_rr_chan *ch = rq->v[i];
+	struct sb_rr_chan *ch = rq->p.v[i];
 	void *buf;
 	int r = sb_chan_claim(&ch->end, corr, len, &buf);
 
@@ -251,16 +175,16 @@ static int send_on_a_chan(shmbus_requester *rq, uint64_t corr, const void *req,
 	size_t first;
 	int r;
 
-	if (rq->n == 0) {
+	if (rq->p.n == 0) {
 		return -EHOSTUNREACH;
 	}
 	first = pick(rq);
-	for (size_t k = 0; k < rq->n; k++) {
-		size_t i = (first + k) % rq->n;
+	for (size_t k = 0; k < rq->p.n; k++) {
+		size_t i = (first + k) % rq->p.n;
 
 		r = send_on(rq, i, corr, req, len);
 		if (r == 0) {
-			*out = rq->v[i];
+			*out = rq->p.v[i];
 			return 0;
 		}
 		if (r == -EMSGSIZE) {
@@ -283,7 +207,7 @@ SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,
 	if (len > rq->max_message) {
 		return -EMSGSIZE;
 	}
-	r = refresh(rq);
+	r = sb_rr_refresh(&rq->p);
 	if (r < 0) {
 		return r;
 	}
@@ -356,7 +280,7 @@ SHMBUS_API ssize_t shmbus_request_take(shmbus_requester *rq, uint64_t *ticket,
 	if (rq == NULL || ticket == NULL || (reply == NULL && cap != 0)) {
 		return -EINVAL;
 	}
-	sb_rr_disarm(rq->v, rq->n);
+	sb_rr_disarm(&rq->p);
 	for (;;) {
 		dispatch(rq);
 		t = find_ticket(rq, *ticket);
@@ -369,13 +293,13 @@ SHMBUS_API ssize_t shmbus_request_take(shmbus_requester *rq, uint64_t *ticket,
 		if (timeout_ms == 0) {
 			/* Armed for the caller's poll of shmbus_requester_fd()
 			 * unless news came meanwhile. */
-			if (sb_rr_arm(rq->v, rq->n, rq->epfd, NULL, 0)) {
-				sb_rr_disarm(rq->v, rq->n);
+			if (sb_rr_arm(&rq->p)) {
+				sb_rr_disarm(&rq->p);
 				continue;
 			}
 			return -EAGAIN;
 		}
-		r = sb_rr_sleep(rq->v, rq->n, rq->epfd, NULL, 0, &w);
+		r = sb_rr_sleep(&rq->p, &w);
 		if (r < 0) {
 			return r;
 		}
@@ -416,13 +340,13 @@ SHMBUS_API ssize_t shmbus_call(shmbus_requester *rq, const void *req,
 
 static int open_reply(shmbus_requester *rq, struct sb_client_reply *rep)
 {
-	if (sb_msg_get_int(rep->msg.result, "requester", 1, UINT32_MAX, &rq->id,
-			   NULL) < 0 ||
+	if (sb_msg_get_int(rep->msg.result, "requester", 1, UINT32_MAX,
+			   &rq->p.id, NULL) < 0 ||
 	    sb_rr_geometry(rep, &rq->capacity, &rq->max_message) < 0 ||
 	    rep->nfds != 1) {
 		return -EPROTO;
 	}
-	return sb_rr_take_page(rep, &rq->svc_page);
+	return sb_rr_take_page(rep, &rq->p.page);
 }
 
 SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
@@ -448,27 +372,20 @@ SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
 		cJSON_Delete(req);
 		return -ENOMEM;
 	}
-	rq->bus = bus;
-	rq->epfd = sb_rr_epoll();
+	r = sb_rr_party_init(&rq->p, bus, "request_channel", "requester",
+			     false);
 	sb_client_reply_init(&rep);
-	r = rq->epfd < 0 ? rq->epfd
-			 : sb_client_call(bus, "request_open", req, &rep);
-	if (rq->epfd < 0) {
+	if (r < 0) {
 		cJSON_Delete(req);
+	} else {
+		r = sb_client_call(bus, "request_open", req, &rep);
 	}
 	if (r == 0) {
 		r = open_reply(rq, &rep);
 	}
 	sb_client_reply_fini(&rep);
 	if (r < 0) {
-		if (rq->id > 0) {
-			shmbus_requester_close(rq);
-		} else {
-			if (rq->epfd >= 0) {
-				close(rq->epfd);
-			}
-			free(rq);
-		}
+		shmbus_requester_close(rq);
 		return r;
 	}
 	sb_client_ref(bus);
@@ -479,7 +396,7 @@ SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
 
 SHMBUS_API int shmbus_requester_fd(const shmbus_requester *rq)
 {
-	return rq != NULL ? rq->epfd : -EINVAL;
+	return rq != NULL ? rq->p.epfd : -EINVAL;
 }
 
 SHMBUS_API size_t shmbus_requester_max_request(const shmbus_requester *rq)
@@ -504,27 +421,22 @@ SHMBUS_API int shmbus_requester_close(shmbus_requester *rq)
 	if (rq == NULL) {
 		return -EINVAL;
 	}
-	req = cJSON_CreateObject();
-	if (req != NULL && sb_msg_add_int(req, "requester", rq->id)) {
+	/* Best effort: a broker that went away has let go of the channels
+	 * already. None to tell when the open failed before an id. */
+	req = rq->p.id > 0 ? cJSON_CreateObject() : NULL;
+	if (req != NULL && sb_msg_add_int(req, "requester", rq->p.id)) {
 		struct sb_client_reply rep;
 
-		/* Best effort: a broker that went away has let go of the
-		 * channels already. */
 		sb_client_reply_init(&rep);
-		(void)sb_client_call(rq->bus, "request_close", req, &rep);
+		(void)sb_client_call(rq->p.bus, "request_close", req, &rep);
 		sb_client_reply_fini(&rep);
 	} else {
 		cJSON_Delete(req);
 	}
 	sb_tickets_fini(&rq->tickets);
-	for (size_t i = 0; i < rq->n; i++) {
-		sb_rr_chan_close(rq->v[i], rq->epfd);
-	}
-	free(rq->v);
-	sb_rr_unmap_page(rq->svc_page);
-	close(rq->epfd);
+	sb_rr_party_fini(&rq->p);
 	if (rq->have_ref) {
-		sb_client_unref(rq->bus);
+		sb_client_unref(rq->p.bus);
 	}
 	free(rq);
 	return 0;
