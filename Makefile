@@ -296,7 +296,8 @@ $(BENCH): $(BENCH_OBJS) $(LIB_A)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_B := build/fuzz
-FUZZ_TARGETS := frame_message:8192 ring_attach:12353 config:8192
+FUZZ_TARGETS := frame_message:8192 ring_attach:12353 config:8192 \
+                chan_read:4112
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -MMD -MP -Iinclude -I. \

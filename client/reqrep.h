@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "client/request.h"
+#include "shmbus/shmbus.h"
 #include "ring/chan.h"
 #include "sys/deadline.h"
 
@@ -47,27 +48,56 @@ uint32_t sb_rr_chan_state(const struct sb_rr_chan *ch);
 void sb_rr_chan_commit(struct sb_rr_chan *ch);
 
 /*
- * Before a party sleeps or lets its caller poll its descriptor: clears its
- * eventfds, marks every live channel of `v` asleep (so that the other side
- * writes its eventfd after a commit) and looks once more at each (records,
- * state) and at gen_page->gen against `known_gen` (a broker page whose gen
- * moving is news; NULL: none). Returns true when there is news: then do
- * not sleep. The marks stay until sb_rr_disarm().
+ * What a server and a requester share (reqrep_party.c): the channels the
+ * party holds, the epoll set of their eventfds it sleeps on, and how it
+ * asks the broker for new ones when its page's gen moves (a server's own
+ * page, a requester's service page).
  */
-bool sb_rr_arm(struct sb_rr_chan **v, size_t n, int epfd,
-	       const struct sb_chan_page *gen_page, uint64_t known_gen);
-void sb_rr_disarm(struct sb_rr_chan **v, size_t n);
+struct sb_rr_party {
+	shmbus *bus;
+	const char *op;	   /* "serve_channel" or "request_channel" */
+	const char *field; /* "server" or "requester" */
+	int64_t id;	   /* the broker's id of the party; 0: none yet */
+	int epfd;
+	const struct sb_chan_page *page;
+	bool page_wakes; /* a sleep ends when the page's gen moves */
+	uint64_t known_gen;
+	bool have_gen;
+	struct sb_rr_chan **v;
+	size_t n, cap;
+};
+
+/* Sets up `p` with a fresh epoll set: 0 or -errno. */
+int sb_rr_party_init(struct sb_rr_party *p, shmbus *bus, const char *op,
+		     const char *field, bool page_wakes);
+
+/* Closes every channel, unmaps the page, closes the epoll set. */
+void sb_rr_party_fini(struct sb_rr_party *p);
+
+/* Asks the broker for the channels it has for the party (one per
+ * request, while it says more) if the page's gen moved since the last
+ * time. 0, or the error of a request. */
+int sb_rr_refresh(struct sb_rr_party *p);
+
+/* Closes channel `i`; the last channel moves into its place. */
+void sb_rr_drop(struct sb_rr_party *p, size_t i);
 
 /*
- * Sleeps until an eventfd of `epfd` is written or the wait `w` ends: marks
- * every live channel of `v` asleep, looks once more at each (records,
- * state) and at *gen_page against `known_gen` (a broker page whose gen
- * moving is news; NULL: none), and only then waits. Returns 0 (look
- * again) or -ETIMEDOUT (the deadline passed, news or not).
+ * Before a party sleeps or lets its caller poll its descriptor: clears its
+ * eventfds, marks every live channel asleep (so that the other side writes
+ * its eventfd after a commit) and looks once more at each (records,
+ * state) and, when page_wakes, at the page's gen. Returns true when there
+ * is news: then do not sleep. The marks stay until sb_rr_disarm().
  */
-int sb_rr_sleep(struct sb_rr_chan **v, size_t n, int epfd,
-		const struct sb_chan_page *gen_page, uint64_t known_gen,
-		struct sb_wait *w);
+bool sb_rr_arm(struct sb_rr_party *p);
+void sb_rr_disarm(struct sb_rr_party *p);
+
+/*
+ * Waits for news until the wait `w` ends: polls a few microseconds, then
+ * arms and sleeps on the epoll set. Returns 0 (look again) or -ETIMEDOUT
+ * (the deadline passed, news or not).
+ */
+int sb_rr_sleep(struct sb_rr_party *p, struct sb_wait *w);
 
 /* A fresh epoll descriptor, or -errno. */
 int sb_rr_epoll(void);

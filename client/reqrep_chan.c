@@ -223,31 +223,44 @@ static void clear_wakes(int epfd)
 	}
 }
 
-bool sb_rr_arm(struct sb_rr_chan **v, size_t n, int epfd,
-	       const struct sb_chan_page *gen_page, uint64_t known_gen)
+static bool page_news(const struct sb_rr_party *p)
 {
-	bool any = false;
-
-	clear_wakes(epfd);
-	for (size_t i = 0; i < n; i++) {
-		if (!v[i]->dead) {
-			sb_chan_set_sleeping(&v[i]->end, true);
-		}
-	}
-	for (size_t i = 0; i < n && !any; i++) {
-		any = !v[i]->dead && (sb_chan_pending(&v[i]->end) ||
-				      sb_rr_chan_state(v[i]) != SB_CHAN_OPEN);
-	}
-	return any || (gen_page != NULL &&
-		       atomic_load_explicit(&gen_page->gen,
-					    memory_order_acquire) != known_gen);
+	/* Pairs with the broker's release increment. */
+	return p->page_wakes &&
+	       atomic_load_explicit(&p->page->gen, memory_order_acquire) !=
+		   p->known_gen;
 }
 
-void sb_rr_disarm(struct sb_rr_chan **v, size_t n)
+/* Whether a live channel has records to read or a new state: plain
+ * loads, no marks. */
+static bool chan_news(const struct sb_rr_party *p)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!v[i]->dead) {
-			sb_chan_set_sleeping(&v[i]->end, false);
+	for (size_t i = 0; i < p->n; i++) {
+		if (!p->v[i]->dead &&
+		    (sb_chan_pending(&p->v[i]->end) ||
+		     sb_rr_chan_state(p->v[i]) != SB_CHAN_OPEN)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+bool sb_rr_arm(struct sb_rr_party *p)
+{
+	clear_wakes(p->epfd);
+	for (size_t i = 0; i < p->n; i++) {
+		if (!p->v[i]->dead) {
+			sb_chan_set_sleeping(&p->v[i]->end, true);
+		}
+	}
+	return chan_news(p) || page_news(p);
+}
+
+void sb_rr_disarm(struct sb_rr_party *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (!p->v[i]->dead) {
+			sb_chan_set_sleeping(&p->v[i]->end, false);
 		}
 	}
 }
@@ -265,22 +278,6 @@ static int wait_ms(struct sb_wait *w)
 	return ns > 0 ? (int)((ns + 999999) / 1000000) : 0;
 }
 
-/* Whether a channel of `v` has records to read or a new state, or the
- * page's gen moved: plain loads, no marks. */
-static bool peek_news(struct sb_rr_chan **v, size_t n,
-		      const struct sb_chan_page *gen_page, uint64_t known_gen)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (!v[i]->dead && (sb_chan_pending(&v[i]->end) ||
-				    sb_rr_chan_state(v[i]) != SB_CHAN_OPEN)) {
-			return true;
-		}
-	}
-	return gen_page != NULL &&
-	       atomic_load_explicit(&gen_page->gen, memory_order_relaxed) !=
-		   known_gen;
-}
-
 /*
  * Polls for news a few microseconds before sleeping, as a topic reader
  * does (ring->spin): an answer that comes that soon costs no sleep and
@@ -290,12 +287,10 @@ static bool peek_news(struct sb_rr_chan **v, size_t n,
  */
 #define SPIN_LOOKS 4000
 
-static bool spin_for_news(struct sb_rr_chan **v, size_t n,
-			  const struct sb_chan_page *gen_page,
-			  uint64_t known_gen)
+static bool spin_for_news(const struct sb_rr_party *p)
 {
-	for (size_t k = 0; k < SPIN_LOOKS / (n + 1); k++) {
-		if (peek_news(v, n, gen_page, known_gen)) {
+	for (size_t k = 0; k < SPIN_LOOKS / (p->n + 1); k++) {
+		if (chan_news(p) || page_news(p)) {
 			return true;
 		}
 		sb_cpu_relax();
@@ -303,18 +298,16 @@ static bool spin_for_news(struct sb_rr_chan **v, size_t n,
 	return false;
 }
 
-int sb_rr_sleep(struct sb_rr_chan **v, size_t n, int epfd,
-		const struct sb_chan_page *gen_page, uint64_t known_gen,
-		struct sb_wait *w)
+int sb_rr_sleep(struct sb_rr_party *p, struct sb_wait *w)
 {
 	struct epoll_event ev;
 
 	(void)sb_wait_deadline(w); /* the wait's clock starts now */
-	if (!spin_for_news(v, n, gen_page, known_gen)) {
-		if (!sb_rr_arm(v, n, epfd, gen_page, known_gen)) {
-			(void)epoll_wait(epfd, &ev, 1, wait_ms(w));
+	if (!spin_for_news(p)) {
+		if (!sb_rr_arm(p)) {
+			(void)epoll_wait(p->epfd, &ev, 1, wait_ms(w));
 		}
-		sb_rr_disarm(v, n);
+		sb_rr_disarm(p);
 	}
 	/* Checked whether or not there was news: a peer that keeps making
 	 * news (a hostile one writing records nobody waits for) must not

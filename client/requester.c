@@ -19,33 +19,15 @@
 
 #include "client/bus_internal.h"
 #include "client/reqrep.h"
+#include "client/tickets.h"
 #include "wire/topic_name.h"
-
-struct ticket {
-	struct ticket *next;
-	uint64_t ticket;
-	uint64_t corr;
-	struct sb_rr_chan *chan; /* NULL once it has its outcome */
-	bool done;
-	int error; /* the outcome when done: 0 (reply) or a negative errno */
-	void *reply;
-	size_t len;
-};
 
 #define RANDOM_BATCH 32
 
 struct shmbus_requester {
-	shmbus *bus;
-	int64_t id;
-	int epfd;
-	const struct sb_chan_page *svc_page; /* gen: servers changed */
-	uint64_t known_gen;
-	bool have_gen;
-	struct sb_rr_chan **v;
-	size_t n, cap;
-	size_t rr; /* where the round robin goes on */
-	struct ticket *tickets;
-	uint64_t next_ticket;
+	struct sb_rr_party p;	   /* page: the service's (gen: servers) */
+	size_t rr;		   /* where the round robin goes on */
+	struct sb_tickets tickets; /* outstanding, by correlation id */
 	uint64_t dropped;
 	uint64_t capacity;
 	uint32_t max_message;
@@ -55,7 +37,8 @@ struct shmbus_requester {
 };
 
 /* A random correlation id: getrandom once per RANDOM_BATCH requests, so
- * that sending makes no system call most of the time. Nonzero. */
+ * that sending makes no system call most of the time. Nonzero, and none
+ * of another outstanding request's. */
 static int next_corr(shmbus_requester *rq, uint64_t *out)
 {
 	do {
@@ -68,126 +51,40 @@ static int next_corr(shmbus_requester *rq, uint64_t *out)
 		}
 		*out = rq->random[--rq->n_random];
 		rq->random[rq->n_random] = 0; /* used once */
-	} while (*out == 0);
+	} while (*out == 0 || sb_tickets_find(&rq->tickets, *out) != NULL);
 	return 0;
 }
 
-static int add_chan(shmbus_requester *rq, struct sb_rr_chan *ch)
-{
-	if (rq->n == rq->cap) {
-		size_t cap = rq->cap != 0 ? 2 * rq->cap : 4;
-		struct sb_rr_chan **v = realloc(rq->v, cap * sizeof(*v));
-
-		if (v == NULL) {
-			return -ENOMEM;
-		}
-		rq->v = v;
-		rq->cap = cap;
-	}
-	rq->v[rq->n++] = ch;
-	return 0;
-}
-
-/* Asks the broker for one channel to a server it has none with; *more
- * when others remain. */
-static int fetch_chan(shmbus_requester *rq, bool *more)
-{
-	struct sb_client_reply rep;
-	struct sb_rr_chan *ch = NULL;
-	cJSON *req = cJSON_CreateObject();
-	int r;
-
-	sb_client_reply_init(&rep);
-	if (req == NULL || !sb_msg_add_int(req, "requester", rq->id)) {
-		cJSON_Delete(req);
-		return -ENOMEM;
-	}
-	r = sb_client_call(rq->bus, "request_channel", req, &rep);
-	if (r == 0 && sb_msg_get_bool(rep.msg.result, "more", more, NULL) < 0) {
-		r = -EPROTO;
-	}
-	if (r == 0 && rep.nfds > 0) {
-		r = sb_rr_chan_open(&rep, rq->epfd, &ch);
-		if (r == 0 && (r = add_chan(rq, ch)) < 0) {
-			sb_rr_chan_close(ch, rq->epfd);
-		}
-	} else if (r == 0) {
-		*more = false;
-	}
-	sb_client_reply_fini(&rep);
-	return r;
-}
-
-/* Takes the channels to servers that joined since the last look. */
-static int refresh(shmbus_requester *rq)
-{
-	/* Pairs with the broker's release increment. */
-	uint64_t gen =
-	    atomic_load_explicit(&rq->svc_page->gen, memory_order_acquire);
-	bool more = true;
-	int r = 0;
-
-	if (rq->have_gen && gen == rq->known_gen) {
-		return 0;
-	}
-	while (r == 0 && more) {
-		r = fetch_chan(rq, &more);
-	}
-	if (r == 0) {
-		rq->known_gen = gen;
-		rq->have_gen = true;
-	}
-	return r;
-}
-
-/* Every ticket still waiting on `ch` gets `error`; the channel is used no
- * more and goes. */
+/* Every ticket still waiting on channel `i` gets `error`; the channel is
+ * used no more and goes. */
 static void chan_fail(shmbus_requester *rq, size_t i, int error)
 {
-	struct sb_rr_chan *ch = rq->v[i];
+	struct sb_rr_chan *ch = rq->p.v[i];
 
-	for (struct ticket *t = rq->tickets; t != NULL; t = t->next) {
-		if (t->chan == ch) {
-			t->chan = NULL;
-			t->done = true;
-			t->error = error;
-		}
-	}
-	rq->v[i] = rq->v[--rq->n];
-	sb_rr_chan_close(ch, rq->epfd);
+	sb_tickets_fail_chan(&rq->tickets, ch, error);
+	sb_rr_drop(&rq->p, i);
 }
 
-static struct ticket *find_corr(shmbus_requester *rq,
-				const struct sb_rr_chan *ch, uint64_t corr)
-{
-	struct ticket *t = rq->tickets;
-
-	while (t != NULL && (t->chan != ch || t->corr != corr)) {
-		t = t->next;
-	}
-	return t;
-}
-
-/* Files one reply: to its ticket, or dropped when none waits for it. */
+/* Files one reply: to its ticket, which must wait on this very channel
+ * (a server sees only its own requests' ids), or dropped. */
 static void file_reply(shmbus_requester *rq, struct sb_rr_chan *ch,
 		       uint64_t corr, const void *data, size_t len)
 {
-	struct ticket *t = find_corr(rq, ch, corr);
+	struct sb_ticket *t = sb_tickets_find(&rq->tickets, corr);
 
-	if (t == NULL) {
+	if (t == NULL || t->done || t->chan != ch) {
 		rq->dropped++;
 		return;
 	}
-	t->chan = NULL;
-	t->done = true;
 	ch->outstanding--;
 	t->reply = malloc(len != 0 ? len : 1);
 	if (t->reply == NULL) {
-		t->error = -ENOMEM;
+		sb_tickets_done(&rq->tickets, t, -ENOMEM);
 		return;
 	}
 	memcpy(t->reply, data, len);
 	t->len = len;
+	sb_tickets_done(&rq->tickets, t, 0);
 }
 
 /* Reads the replies channel `i` holds: at most a ring's worth of records
@@ -195,7 +92,7 @@ static void file_reply(shmbus_requester *rq, struct sb_rr_chan *ch,
  * read cannot keep the requester here. Returns -EBADMSG when it broke. */
 static int drain(shmbus_requester *rq, size_t i)
 {
-	struct sb_rr_chan *ch = rq->v[i];
+	struct sb_rr_chan *ch = rq->p.v[i];
 	uint64_t left = ch->end.capacity / 16;
 	const void *data;
 	uint64_t corr;
@@ -213,10 +110,10 @@ static int drain(shmbus_requester *rq, size_t i)
 /* Takes in every reply that arrived and every server that went. */
 static void dispatch(shmbus_requester *rq)
 {
-	for (size_t i = 0; i < rq->n;) {
+	for (size_t i = 0; i < rq->p.n;) {
 		int r = drain(rq, i);
 
-		if (r == 0 && sb_rr_chan_state(rq->v[i]) != SB_CHAN_OPEN) {
+		if (r == 0 && sb_rr_chan_state(rq->p.v[i]) != SB_CHAN_OPEN) {
 			/* Replies the server committed before it went are
 			 * answers all the same: read them first. */
 			r = drain(rq, i);
@@ -236,12 +133,12 @@ static void dispatch(shmbus_requester *rq)
  * search where the last one ended so that equals take turns. */
 static size_t pick(shmbus_requester *rq)
 {
-	size_t best = rq->rr % rq->n;
+	size_t best = rq->rr % rq->p.n;
 
-	for (size_t k = 1; k < rq->n; k++) {
-		size_t i = (rq->rr + k) % rq->n;
+	for (size_t k = 1; k < rq->p.n; k++) {
+		size_t i = (rq->rr + k) % rq->p.n;
 
-		if (rq->v[i]->outstanding < rq->v[best]->outstanding) {
+		if (rq->p.v[i]->outstanding < rq->p.v[best]->outstanding) {
 			best = i;
 		}
 	}
@@ -255,7 +152,7 @@ static size_t pick(shmbus_requester *rq)
 static int send_on(shmbus_requester *rq, size_t i, uint64_t corr,
 		   const void *req, size_t len)
 {
-	struct sb_rr_chan *ch = rq->v[i];
+	struct sb_rr_chan *ch = rq->p.v[i];
 	void *buf;
 	int r = sb_chan_claim(&ch->end, corr, len, &buf);
 
@@ -278,16 +175,16 @@ static int send_on_a_chan(shmbus_requester *rq, uint64_t corr, const void *req,
 	size_t first;
 	int r;
 
-	if (rq->n == 0) {
+	if (rq->p.n == 0) {
 		return -EHOSTUNREACH;
 	}
 	first = pick(rq);
-	for (size_t k = 0; k < rq->n; k++) {
-		size_t i = (first + k) % rq->n;
+	for (size_t k = 0; k < rq->p.n; k++) {
+		size_t i = (first + k) % rq->p.n;
 
 		r = send_on(rq, i, corr, req, len);
 		if (r == 0) {
-			*out = rq->v[i];
+			*out = rq->p.v[i];
 			return 0;
 		}
 		if (r == -EMSGSIZE) {
@@ -301,7 +198,7 @@ SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,
 				   size_t len, uint64_t *ticket)
 {
 	struct sb_rr_chan *ch;
-	struct ticket *t;
+	struct sb_ticket *t;
 	int r;
 
 	if (rq == NULL || ticket == NULL || (req == NULL && len != 0)) {
@@ -310,7 +207,7 @@ SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,
 	if (len > rq->max_message) {
 		return -EMSGSIZE;
 	}
-	r = refresh(rq);
+	r = sb_rr_refresh(&rq->p);
 	if (r < 0) {
 		return r;
 	}
@@ -319,55 +216,47 @@ SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,
 	if (t == NULL) {
 		return -ENOMEM;
 	}
-	r = next_corr(rq, &t->corr);
+	r = next_corr(rq, &t->id);
 	if (r == 0) {
-		r = send_on_a_chan(rq, t->corr, req, len, &ch);
+		r = sb_tickets_add(&rq->tickets, t);
 	}
 	if (r < 0) {
 		free(t);
 		return r;
 	}
+	r = send_on_a_chan(rq, t->id, req, len, &ch);
+	if (r < 0) {
+		sb_tickets_free(&rq->tickets, t);
+		return r;
+	}
 	t->chan = ch;
-	t->ticket = ++rq->next_ticket;
-	t->next = rq->tickets;
-	rq->tickets = t;
-	*ticket = t->ticket;
+	*ticket = t->id;
 	return 0;
 }
 
-static void ticket_free(shmbus_requester *rq, struct ticket *t)
+/* Forgets `t`: its channel no longer counts it. */
+static void ticket_free(shmbus_requester *rq, struct sb_ticket *t)
 {
-	struct ticket **pp = &rq->tickets;
-
-	while (*pp != t) {
-		pp = &(*pp)->next;
+	if (!t->done && t->chan != NULL) {
+		((struct sb_rr_chan *)t->chan)->outstanding--;
 	}
-	*pp = t->next;
-	if (t->chan != NULL) {
-		t->chan->outstanding--;
-	}
-	free(t->reply);
-	free(t);
+	sb_tickets_free(&rq->tickets, t);
 }
 
-/* The ticket `want` (0: the first with its outcome). */
-static struct ticket *find_ticket(shmbus_requester *rq, uint64_t want)
+/* The ticket `want` (0: the oldest with its outcome). */
+static struct sb_ticket *find_ticket(shmbus_requester *rq, uint64_t want)
 {
-	struct ticket *t = rq->tickets;
-
-	while (t != NULL && (want != 0 ? t->ticket != want : !t->done)) {
-		t = t->next;
-	}
-	return t;
+	return want != 0 ? sb_tickets_find(&rq->tickets, want)
+			 : sb_tickets_first_done(&rq->tickets);
 }
 
 /* Hands over a ticket's outcome: the reply's length or its error. */
-static ssize_t deliver(shmbus_requester *rq, struct ticket *t, void *reply,
+static ssize_t deliver(shmbus_requester *rq, struct sb_ticket *t, void *reply,
 		       size_t cap, uint64_t *ticket)
 {
 	ssize_t r = t->error;
 
-	*ticket = t->ticket;
+	*ticket = t->id;
 	if (r == 0) {
 		if (t->len > cap) {
 			return -EMSGSIZE; /* kept */
@@ -385,17 +274,17 @@ SHMBUS_API ssize_t shmbus_request_take(shmbus_requester *rq, uint64_t *ticket,
 				       void *reply, size_t cap, int timeout_ms)
 {
 	struct sb_wait w = sb_wait_start(timeout_ms);
-	struct ticket *t;
+	struct sb_ticket *t;
 	int r;
 
 	if (rq == NULL || ticket == NULL || (reply == NULL && cap != 0)) {
 		return -EINVAL;
 	}
-	sb_rr_disarm(rq->v, rq->n);
+	sb_rr_disarm(&rq->p);
 	for (;;) {
 		dispatch(rq);
 		t = find_ticket(rq, *ticket);
-		if (t == NULL && (*ticket != 0 || rq->tickets == NULL)) {
+		if (t == NULL && (*ticket != 0 || rq->tickets.count == 0)) {
 			return -ENOENT;
 		}
 		if (t != NULL && t->done) {
@@ -404,13 +293,13 @@ SHMBUS_API ssize_t shmbus_request_take(shmbus_requester *rq, uint64_t *ticket,
 		if (timeout_ms == 0) {
 			/* Armed for the caller's poll of shmbus_requester_fd()
 			 * unless news came meanwhile. */
-			if (sb_rr_arm(rq->v, rq->n, rq->epfd, NULL, 0)) {
-				sb_rr_disarm(rq->v, rq->n);
+			if (sb_rr_arm(&rq->p)) {
+				sb_rr_disarm(&rq->p);
 				continue;
 			}
 			return -EAGAIN;
 		}
-		r = sb_rr_sleep(rq->v, rq->n, rq->epfd, NULL, 0, &w);
+		r = sb_rr_sleep(&rq->p, &w);
 		if (r < 0) {
 			return r;
 		}
@@ -419,7 +308,7 @@ SHMBUS_API ssize_t shmbus_request_take(shmbus_requester *rq, uint64_t *ticket,
 
 SHMBUS_API int shmbus_request_cancel(shmbus_requester *rq, uint64_t ticket)
 {
-	struct ticket *t;
+	struct sb_ticket *t;
 
 	if (rq == NULL || ticket == 0) {
 		return rq == NULL ? -EINVAL : -ENOENT;
@@ -451,13 +340,13 @@ SHMBUS_API ssize_t shmbus_call(shmbus_requester *rq, const void *req,
 
 static int open_reply(shmbus_requester *rq, struct sb_client_reply *rep)
 {
-	if (sb_msg_get_int(rep->msg.result, "requester", 1, UINT32_MAX, &rq->id,
-			   NULL) < 0 ||
+	if (sb_msg_get_int(rep->msg.result, "requester", 1, UINT32_MAX,
+			   &rq->p.id, NULL) < 0 ||
 	    sb_rr_geometry(rep, &rq->capacity, &rq->max_message) < 0 ||
 	    rep->nfds != 1) {
 		return -EPROTO;
 	}
-	return sb_rr_take_page(rep, &rq->svc_page);
+	return sb_rr_take_page(rep, &rq->p.page);
 }
 
 SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
@@ -483,27 +372,20 @@ SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
 		cJSON_Delete(req);
 		return -ENOMEM;
 	}
-	rq->bus = bus;
-	rq->epfd = sb_rr_epoll();
+	r = sb_rr_party_init(&rq->p, bus, "request_channel", "requester",
+			     false);
 	sb_client_reply_init(&rep);
-	r = rq->epfd < 0 ? rq->epfd
-			 : sb_client_call(bus, "request_open", req, &rep);
-	if (rq->epfd < 0) {
+	if (r < 0) {
 		cJSON_Delete(req);
+	} else {
+		r = sb_client_call(bus, "request_open", req, &rep);
 	}
 	if (r == 0) {
 		r = open_reply(rq, &rep);
 	}
 	sb_client_reply_fini(&rep);
 	if (r < 0) {
-		if (rq->id > 0) {
-			shmbus_requester_close(rq);
-		} else {
-			if (rq->epfd >= 0) {
-				close(rq->epfd);
-			}
-			free(rq);
-		}
+		shmbus_requester_close(rq);
 		return r;
 	}
 	sb_client_ref(bus);
@@ -514,7 +396,7 @@ SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
 
 SHMBUS_API int shmbus_requester_fd(const shmbus_requester *rq)
 {
-	return rq != NULL ? rq->epfd : -EINVAL;
+	return rq != NULL ? rq->p.epfd : -EINVAL;
 }
 
 SHMBUS_API size_t shmbus_requester_max_request(const shmbus_requester *rq)
@@ -539,29 +421,22 @@ SHMBUS_API int shmbus_requester_close(shmbus_requester *rq)
 	if (rq == NULL) {
 		return -EINVAL;
 	}
-	req = cJSON_CreateObject();
-	if (req != NULL && sb_msg_add_int(req, "requester", rq->id)) {
+	/* Best effort: a broker that went away has let go of the channels
+	 * already. None to tell when the open failed before an id. */
+	req = rq->p.id > 0 ? cJSON_CreateObject() : NULL;
+	if (req != NULL && sb_msg_add_int(req, "requester", rq->p.id)) {
 		struct sb_client_reply rep;
 
-		/* Best effort: a broker that went away has let go of the
-		 * channels already. */
 		sb_client_reply_init(&rep);
-		(void)sb_client_call(rq->bus, "request_close", req, &rep);
+		(void)sb_client_call(rq->p.bus, "request_close", req, &rep);
 		sb_client_reply_fini(&rep);
 	} else {
 		cJSON_Delete(req);
 	}
-	while (rq->tickets != NULL) {
-		ticket_free(rq, rq->tickets);
-	}
-	for (size_t i = 0; i < rq->n; i++) {
-		sb_rr_chan_close(rq->v[i], rq->epfd);
-	}
-	free(rq->v);
-	sb_rr_unmap_page(rq->svc_page);
-	close(rq->epfd);
+	sb_tickets_fini(&rq->tickets);
+	sb_rr_party_fini(&rq->p);
 	if (rq->have_ref) {
-		sb_client_unref(rq->bus);
+		sb_client_unref(rq->p.bus);
 	}
 	free(rq);
 	return 0;

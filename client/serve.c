@@ -18,16 +18,9 @@
 #include "wire/topic_name.h"
 
 struct shmbus_server {
-	shmbus *bus;
-	int64_t id;
-	int epfd;
-	int efd;			 /* the broker wakes us: new channel */
-	const struct sb_chan_page *page; /* gen: channels given */
-	uint64_t known_gen;
-	bool have_gen;
-	struct sb_rr_chan **v;
-	size_t n, cap;
-	size_t next; /* the channel the next receive looks at first */
+	struct sb_rr_party p; /* page: the server's (gen: channels given) */
+	int efd;	      /* the broker wakes us: a new channel */
+	size_t next;	      /* the channel the next receive looks at first */
 	struct sb_rr_chan *claim; /* holds a reply claim */
 	uint64_t dropped;
 	uint64_t capacity;
@@ -35,88 +28,21 @@ struct shmbus_server {
 	bool have_ref;
 };
 
-static int add_chan(shmbus_server *srv, struct sb_rr_chan *ch)
-{
-	if (srv->n == srv->cap) {
-		size_t cap = srv->cap != 0 ? 2 * srv->cap : 4;
-		struct sb_rr_chan **v = realloc(srv->v, cap * sizeof(*v));
-
-		if (v == NULL) {
-			return -ENOMEM;
-		}
-		srv->v = v;
-		srv->cap = cap;
-	}
-	srv->v[srv->n++] = ch;
-	return 0;
-}
-
-static int fetch_chan(shmbus_server *srv, bool *more)
-{
-	struct sb_client_reply rep;
-	struct sb_rr_chan *ch = NULL;
-	cJSON *req = cJSON_CreateObject();
-	int r;
-
-	sb_client_reply_init(&rep);
-	if (req == NULL || !sb_msg_add_int(req, "server", srv->id)) {
-		cJSON_Delete(req);
-		return -ENOMEM;
-	}
-	r = sb_client_call(srv->bus, "serve_channel", req, &rep);
-	if (r == 0 && sb_msg_get_bool(rep.msg.result, "more", more, NULL) < 0) {
-		r = -EPROTO;
-	}
-	if (r == 0 && rep.nfds > 0) {
-		r = sb_rr_chan_open(&rep, srv->epfd, &ch);
-		if (r == 0 && (r = add_chan(srv, ch)) < 0) {
-			sb_rr_chan_close(ch, srv->epfd);
-		}
-	} else if (r == 0) {
-		*more = false;
-	}
-	sb_client_reply_fini(&rep);
-	return r;
-}
-
-/* Takes the channels the broker made since the last look. */
-static int refresh(shmbus_server *srv)
-{
-	/* Pairs with the broker's release increment. */
-	uint64_t gen =
-	    atomic_load_explicit(&srv->page->gen, memory_order_acquire);
-	bool more = true;
-	int r = 0;
-
-	if (srv->have_gen && gen == srv->known_gen) {
-		return 0;
-	}
-	while (r == 0 && more) {
-		r = fetch_chan(srv, &more);
-	}
-	if (r == 0) {
-		srv->known_gen = gen;
-		srv->have_gen = true;
-	}
-	return r;
-}
-
 /* Drops the channels whose requester went or that broke the rules (a
  * held claim's channel stays until it is committed). */
 static void prune(shmbus_server *srv)
 {
-	for (size_t i = 0; i < srv->n;) {
-		struct sb_rr_chan *ch = srv->v[i];
+	for (size_t i = 0; i < srv->p.n;) {
+		struct sb_rr_chan *ch = srv->p.v[i];
 
 		if (ch != srv->claim &&
 		    (ch->dead || sb_rr_chan_state(ch) != SB_CHAN_OPEN)) {
-			srv->v[i] = srv->v[--srv->n];
-			sb_rr_chan_close(ch, srv->epfd);
+			sb_rr_drop(&srv->p, i);
 			continue;
 		}
 		i++;
 	}
-	if (srv->next >= srv->n) {
+	if (srv->next >= srv->p.n) {
 		srv->next = 0;
 	}
 }
@@ -126,9 +52,9 @@ static void prune(shmbus_server *srv)
 static int next_request(shmbus_server *srv, struct sb_rr_chan **out,
 			uint64_t *corr, const void **data, size_t *len)
 {
-	for (size_t k = 0; k < srv->n; k++) {
-		size_t i = (srv->next + k) % srv->n;
-		struct sb_rr_chan *ch = srv->v[i];
+	for (size_t k = 0; k < srv->p.n; k++) {
+		size_t i = (srv->next + k) % srv->p.n;
+		struct sb_rr_chan *ch = srv->p.v[i];
 		int r;
 
 		if (ch->dead) {
@@ -164,9 +90,9 @@ SHMBUS_API ssize_t shmbus_serve_receive(shmbus_server *srv, void *buf,
 	if (srv == NULL || req == NULL || (buf == NULL && cap != 0)) {
 		return -EINVAL;
 	}
-	sb_rr_disarm(srv->v, srv->n);
+	sb_rr_disarm(&srv->p);
 	for (;;) {
-		r = refresh(srv);
+		r = sb_rr_refresh(&srv->p);
 		if (r < 0) {
 			return r;
 		}
@@ -177,15 +103,13 @@ SHMBUS_API ssize_t shmbus_serve_receive(shmbus_server *srv, void *buf,
 		if (timeout_ms == 0) {
 			/* Armed for the caller's poll of shmbus_serve_fd()
 			 * unless news came meanwhile. */
-			if (sb_rr_arm(srv->v, srv->n, srv->epfd, srv->page,
-				      srv->known_gen)) {
-				sb_rr_disarm(srv->v, srv->n);
+			if (sb_rr_arm(&srv->p)) {
+				sb_rr_disarm(&srv->p);
 				continue;
 			}
 			return -EAGAIN;
 		}
-		r = sb_rr_sleep(srv->v, srv->n, srv->epfd, srv->page,
-				srv->known_gen, &w);
+		r = sb_rr_sleep(&srv->p, &w);
 		if (r < 0) {
 			return r;
 		}
@@ -195,7 +119,7 @@ SHMBUS_API ssize_t shmbus_serve_receive(shmbus_server *srv, void *buf,
 	}
 	memcpy(buf, data, len);
 	sb_chan_consume(&ch->end);
-	srv->next = (srv->next + 1) % srv->n; /* the others' turn */
+	srv->next = (srv->next + 1) % srv->p.n; /* the others' turn */
 	req->channel = ch->id;
 	req->id = corr;
 	return (ssize_t)len;
@@ -203,9 +127,9 @@ SHMBUS_API ssize_t shmbus_serve_receive(shmbus_server *srv, void *buf,
 
 static struct sb_rr_chan *find_chan(shmbus_server *srv, uint64_t id)
 {
-	for (size_t i = 0; i < srv->n; i++) {
-		if (srv->v[i]->id == id) {
-			return srv->v[i];
+	for (size_t i = 0; i < srv->p.n; i++) {
+		if (srv->p.v[i]->id == id) {
+			return srv->p.v[i];
 		}
 	}
 	return NULL;
@@ -279,20 +203,20 @@ SHMBUS_API int shmbus_reply(shmbus_server *srv, const struct shmbus_reqref *req,
 
 static int open_reply(shmbus_server *srv, struct sb_client_reply *rep)
 {
-	if (sb_msg_get_int(rep->msg.result, "server", 1, UINT32_MAX, &srv->id,
+	if (sb_msg_get_int(rep->msg.result, "server", 1, UINT32_MAX, &srv->p.id,
 			   NULL) < 0 ||
 	    sb_rr_geometry(rep, &srv->capacity, &srv->max_message) < 0 ||
 	    rep->nfds != 2) {
 		return -EPROTO;
 	}
-	return sb_rr_take_page(rep, &srv->page);
+	return sb_rr_take_page(rep, &srv->p.page);
 }
 
 /* Puts the broker's eventfd (the reply's second descriptor) in the epoll
  * set. */
 static int take_efd(shmbus_server *srv, struct sb_client_reply *rep)
 {
-	int r = sb_rr_epoll_add(srv->epfd, rep->fds[1]);
+	int r = sb_rr_epoll_add(srv->p.epfd, rep->fds[1]);
 
 	if (r == 0) {
 		srv->efd = rep->fds[1];
@@ -324,13 +248,11 @@ SHMBUS_API int shmbus_serve_open(shmbus *bus, const char *service,
 		cJSON_Delete(req);
 		return -ENOMEM;
 	}
-	srv->bus = bus;
 	srv->efd = -1;
-	srv->epfd = sb_rr_epoll();
+	r = sb_rr_party_init(&srv->p, bus, "serve_channel", "server", true);
 	sb_client_reply_init(&rep);
-	if (srv->epfd < 0) {
+	if (r < 0) {
 		cJSON_Delete(req);
-		r = srv->epfd;
 	} else {
 		r = sb_client_call(bus, "serve_open", req, &rep);
 	}
@@ -353,7 +275,7 @@ SHMBUS_API int shmbus_serve_open(shmbus *bus, const char *service,
 
 SHMBUS_API int shmbus_serve_fd(const shmbus_server *srv)
 {
-	return srv != NULL ? srv->epfd : -EINVAL;
+	return srv != NULL ? srv->p.epfd : -EINVAL;
 }
 
 SHMBUS_API size_t shmbus_serve_max_request(const shmbus_server *srv)
@@ -378,33 +300,24 @@ SHMBUS_API int shmbus_serve_close(shmbus_server *srv)
 	if (srv == NULL) {
 		return -EINVAL;
 	}
-	if (srv->id > 0 && (req = cJSON_CreateObject()) != NULL) {
+	/* Best effort: a broker that went away has ended the server
+	 * already. None to tell when the open failed before an id. */
+	req = srv->p.id > 0 ? cJSON_CreateObject() : NULL;
+	if (req != NULL && sb_msg_add_int(req, "server", srv->p.id)) {
 		struct sb_client_reply rep;
 
-		/* Best effort: a broker that went away has ended the
-		 * server already. */
 		sb_client_reply_init(&rep);
-		if (sb_msg_add_int(req, "server", srv->id)) {
-			(void)sb_client_call(srv->bus, "serve_close", req,
-					     &rep);
-		} else {
-			cJSON_Delete(req);
-		}
+		(void)sb_client_call(srv->p.bus, "serve_close", req, &rep);
 		sb_client_reply_fini(&rep);
+	} else {
+		cJSON_Delete(req);
 	}
-	for (size_t i = 0; i < srv->n; i++) {
-		sb_rr_chan_close(srv->v[i], srv->epfd);
-	}
-	free(srv->v);
-	sb_rr_unmap_page(srv->page);
+	sb_rr_party_fini(&srv->p);
 	if (srv->efd >= 0) {
 		close(srv->efd);
 	}
-	if (srv->epfd >= 0) {
-		close(srv->epfd);
-	}
 	if (srv->have_ref) {
-		sb_client_unref(srv->bus);
+		sb_client_unref(srv->p.bus);
 	}
 	free(srv);
 	return 0;

@@ -77,10 +77,16 @@ static size_t make_request(unsigned char *buf, uint32_t client, uint32_t seq)
 
 /*
  * A server process: serves SVC until sh->stop, answering each request
- * with the request and its index (`delay_first`: the first reply waits
- * for sh->go). Reports what it handled and dropped. Exits 0, or a step.
+ * with the request and its index (`hold`: never answering). `gated`: it
+ * starts only once sh->go is set. Reports what it handled and dropped.
+ * Exits 0, or a step.
+ *
+ * Children are forked before the test's own process opens a connection
+ * (whose thread a child would be forked away from): a child that exits
+ * through exit() runs LeakSanitizer, which can hang in a child of a
+ * process that had other threads.
  */
-static int serve_loop(uint32_t index, int hold)
+static int serve_loop(uint32_t index, int hold, int gated)
 {
 	unsigned char buf[512];
 	struct shmbus_reqref ref;
@@ -88,6 +94,9 @@ static int serve_loop(uint32_t index, int hold)
 	shmbus *bus;
 	ssize_t n;
 
+	if (gated && !sbt_wait_flag(&sh->go, BOUND_MS)) {
+		return 4;
+	}
 	if (shmbus_connect(broker.socket, "server", &bus) != 0 ||
 	    shmbus_serve_open(bus, SVC, &srv) != 0) {
 		return 1;
@@ -116,15 +125,20 @@ static int serve_loop(uint32_t index, int hold)
 	return 0;
 }
 
-static pid_t fork_server(uint32_t index, int hold)
+static pid_t fork_server_gated(uint32_t index, int hold, int gated)
 {
 	pid_t pid = fork();
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		exit(serve_loop(index, hold));
+		exit(serve_loop(index, hold, gated));
 	}
 	return pid;
+}
+
+static pid_t fork_server(uint32_t index, int hold)
+{
+	return fork_server_gated(index, hold, 0);
 }
 
 static void wait_ready(uint64_t n)
@@ -210,7 +224,7 @@ START_TEST(server_joining_later_gets_a_share)
 {
 	unsigned char req[256], rep[512];
 	uint32_t by[2] = {0, 0};
-	pid_t first = fork_server(0, 0), second;
+	pid_t first = fork_server(0, 0), second = fork_server_gated(1, 0, 1);
 	shmbus_requester *rq;
 	shmbus *bus;
 
@@ -227,7 +241,7 @@ START_TEST(server_joining_later_gets_a_share)
 	}
 	/* The requester has its channel; a second server joins, and the
 	 * requester finds it at its next request (the service's page). */
-	second = fork_server(1, 0);
+	atomic_store(&sh->go, 1);
 	wait_ready(2);
 	for (uint32_t i = 0; i < 20; i++) {
 		size_t len = make_request(req, 0, 10 + i);
@@ -334,16 +348,17 @@ START_TEST(killed_server_fails_its_requests_not_by_timeout)
 	uint64_t tickets[3];
 	unsigned char rep[64];
 	shmbus_requester *rq;
-	shmbus *bus = sbt_bus_up(&broker, "asker");
+	shmbus *bus;
 
 	wait_ready(1);
+	atomic_store(&sh->result, 1);
+	caller = fork_caller(60000);
+	bus = sbt_bus_up(&broker, "asker");
 	ck_assert_int_eq(shmbus_requester_open(bus, SVC, &rq), 0);
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(shmbus_request_send(rq, "x", 1, &tickets[i]),
 				 0);
 	}
-	atomic_store(&sh->result, 1);
-	caller = fork_caller(60000);
 	/* The server holds all four requests, then dies. */
 	ck_assert_int_eq(sbt_wait_u64(&sh->handled, 4, BOUND_MS), 1);
 	ck_assert_int_eq(kill(server, SIGKILL), 0);
@@ -463,14 +478,82 @@ START_TEST(async_descriptor_polls_readable_with_the_reply)
 }
 END_TEST
 
+#define IN_FLIGHT 300
+
+START_TEST(many_requests_in_flight)
+{
+	pid_t server = fork_server(0, 0);
+	unsigned char req[256], rep[512];
+	static uint64_t tickets[IN_FLIGHT];
+	int answered = 0;
+	shmbus_requester *rq;
+	shmbus *bus;
+
+	wait_ready(1);
+	bus = sbt_bus_up(&broker, "asker");
+	ck_assert_int_eq(shmbus_requester_open(bus, SVC, &rq), 0);
+	for (uint32_t i = 0; i < IN_FLIGHT; i++) {
+		size_t len = make_request(req, 3, i);
+
+		ck_assert_int_eq(shmbus_request_send(rq, req, len, &tickets[i]),
+				 0);
+		for (uint32_t j = 0; j < i; j++) {
+			ck_assert_uint_ne(tickets[j], tickets[i]);
+		}
+	}
+	/* One taken by its ticket, one cancelled, the rest in any order. */
+	{
+		size_t len = make_request(req, 3, 7);
+
+		ck_assert_int_eq(shmbus_request_take(rq, &tickets[7], rep,
+						     sizeof(rep), BOUND_MS),
+				 (ssize_t)len + 4);
+		ck_assert_mem_eq(rep, req, len);
+		ck_assert_int_eq(shmbus_request_cancel(rq, tickets[8]), 0);
+		ck_assert_int_eq(shmbus_request_cancel(rq, tickets[8]),
+				 -ENOENT);
+		ck_assert_int_eq(
+		    shmbus_request_take(rq, &tickets[8], rep, sizeof(rep), 0),
+		    -ENOENT);
+	}
+	for (;;) {
+		uint64_t any = 0;
+		ssize_t n =
+		    shmbus_request_take(rq, &any, rep, sizeof(rep), BOUND_MS);
+		uint32_t i = 0;
+		size_t len;
+
+		if (n == -ENOENT) {
+			break; /* none outstanding */
+		}
+		ck_assert_int_gt(n, 0);
+		while (i < IN_FLIGHT && tickets[i] != any) {
+			i++;
+		}
+		ck_assert_uint_lt(i, IN_FLIGHT);
+		ck_assert(i != 7 && i != 8);
+		len = make_request(req, 3, i);
+		ck_assert_int_eq(n, (ssize_t)len + 4);
+		ck_assert_mem_eq(rep, req, len);
+		tickets[i] = 0;
+		answered++;
+	}
+	ck_assert_int_eq(answered, IN_FLIGHT - 2);
+	atomic_store(&sh->stop, 1);
+	ck_assert_int_eq(sbt_wait(server), 0);
+	shmbus_requester_close(rq);
+	shmbus_close(bus);
+}
+END_TEST
+
 START_TEST(no_responders_and_oversized_requests)
 {
+	pid_t server = fork_server_gated(0, 0, 1);
 	shmbus *bus = sbt_bus_up(&broker, "asker");
 	shmbus_requester *rq;
 	unsigned char rep[64];
 	unsigned char *big;
 	size_t max;
-	pid_t server;
 
 	ck_assert_int_eq(shmbus_requester_open(bus, SVC, &rq), 0);
 	ck_assert_int_eq(shmbus_call(rq, "x", 1, rep, sizeof(rep), BOUND_MS),
@@ -484,7 +567,7 @@ START_TEST(no_responders_and_oversized_requests)
 	ck_assert_ptr_nonnull(big);
 	ck_assert_int_eq(shmbus_call(rq, big, max + 1, rep, sizeof(rep), 0),
 			 -EMSGSIZE);
-	server = fork_server(0, 0);
+	atomic_store(&sh->go, 1);
 	wait_ready(1);
 	/* A server joined: the requester finds it, and a reply too big for
 	 * the buffer is -EMSGSIZE. */
@@ -984,15 +1067,16 @@ START_TEST(hostile_requester_garbage_in_its_request_ring)
 }
 END_TEST
 
-/* A requester child: one call of "abcdef", exits 0 when the reply is
- * "XYZ". */
+/* A requester child: once sh->go is set, one call of "abcdef"; exits 0
+ * when the reply is "XYZ". */
 static int ask_for_xyz(void)
 {
 	unsigned char rep[16];
 	shmbus *bus;
 	ssize_t n;
 
-	if (shmbus_connect(broker.socket, "asker", &bus) != 0) {
+	if (!sbt_wait_flag(&sh->go, BOUND_MS) ||
+	    shmbus_connect(broker.socket, "asker", &bus) != 0) {
 		return 1;
 	}
 	n = shmbus_request(bus, SVC, "abcdef", 6, rep, sizeof(rep), BOUND_MS);
@@ -1002,21 +1086,22 @@ static int ask_for_xyz(void)
 
 START_TEST(zero_copy_reply_and_small_buffers)
 {
-	shmbus *bus = sbt_bus_up(&broker, "server");
+	pid_t asker = fork();
 	struct shmbus_reqref ref;
 	unsigned char buf[64];
 	shmbus_server *srv;
 	void *out, *again;
-	pid_t asker;
+	shmbus *bus;
 
-	ck_assert_int_eq(shmbus_serve_open(bus, SVC, &srv), 0);
-	ck_assert_int_ge(shmbus_serve_fd(srv), 0);
-	ck_assert_uint_gt(shmbus_serve_max_reply(srv), 0);
-	asker = fork();
 	ck_assert_int_ge(asker, 0);
 	if (asker == 0) {
 		exit(ask_for_xyz());
 	}
+	bus = sbt_bus_up(&broker, "server");
+	ck_assert_int_eq(shmbus_serve_open(bus, SVC, &srv), 0);
+	ck_assert_int_ge(shmbus_serve_fd(srv), 0);
+	ck_assert_uint_gt(shmbus_serve_max_reply(srv), 0);
+	atomic_store(&sh->go, 1);
 	/* Too small a buffer leaves the request where it is. */
 	ck_assert_int_eq(shmbus_serve_receive(srv, buf, 2, &ref, BOUND_MS),
 			 -EMSGSIZE);
@@ -1264,6 +1349,7 @@ Suite *reqrep_suite(void)
 	tcase_add_test(tc, killed_server_fails_its_requests_not_by_timeout);
 	tcase_add_test(tc, late_reply_is_not_taken_for_the_next);
 	tcase_add_test(tc, async_descriptor_polls_readable_with_the_reply);
+	tcase_add_test(tc, many_requests_in_flight);
 	tcase_add_test(tc, no_responders_and_oversized_requests);
 	tcase_add_test(tc, unknown_service_without_auto_create);
 	tcase_add_test(tc, access_rules_serve_and_request);
