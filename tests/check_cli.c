@@ -2549,6 +2549,25 @@ START_TEST(reply_exec_takes_the_request_on_stdin)
 	ck_assert_uint_eq(r.out_len, sizeof(bin));
 	ck_assert_mem_eq(r.out, bin, sizeof(bin));
 	run_fini(&r);
+	/* A command that reads none of a request larger than a pipe holds
+	 * still answers: the write's EPIPE is not the server's death. */
+	{
+		struct server deaf;
+		char *big = malloc(65536);
+
+		ck_assert_ptr_nonnull(big);
+		memset(big, 'r', 65536);
+		ck_assert_int_eq(sbt_write_file(path, big, 65536), 0);
+		free(big);
+		SERVER(&deaf, &b, "deaf", "--exec", "echo", "not listening");
+		cli(&r, &b, "req", "deaf", "-f", path);
+		assert_ok(&r);
+		ck_assert_str_eq(r.out, "not listening\n");
+		run_fini(&r);
+		server_down(&deaf, SIGTERM, &r);
+		assert_ok(&r);
+		run_fini(&r);
+	}
 	/* The command's arguments are its own, not ours (-z, A-Z). */
 	cli(&r, &b, "req", "upper", "shout");
 	assert_ok(&r);
@@ -2632,19 +2651,51 @@ START_TEST(reply_exec_failures)
 }
 END_TEST
 
+/* Waits (bounded) until the file `path` holds at least `len` bytes. */
+static void wait_file(const char *path, off_t len)
+{
+	struct stat st;
+
+	for (int i = 0; stat(path, &st) < 0 || st.st_size < len; i++) {
+		ck_assert_msg(i < BOUND_MS / 10, "%s never came", path);
+		sbt_sleep_ms(10);
+	}
+}
+
+/* The pid the command wrote to `path`; waits (bounded) until no such
+ * process is left: it was killed and reaped. */
+static void wait_gone(const char *path)
+{
+	char buf[32] = "";
+	FILE *f = fopen(path, "r");
+	long pid;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	pid = strtol(buf, NULL, 10);
+	ck_assert_int_gt(pid, 1);
+	for (int i = 0; kill((pid_t)pid, 0) == 0; i++) {
+		ck_assert_msg(i < BOUND_MS / 10,
+			      "the command (pid %ld) lives on", pid);
+		sbt_sleep_ms(10);
+	}
+	ck_assert_int_eq(errno, ESRCH);
+}
+
 /*
  * The statuses a script tells apart: no server (9), a server killed
  * holding the request (10, not a timeout), no answer in time (6). The
- * command writes a file when it has the request, so the kill comes while
- * the server holds it.
+ * command writes its pid, then the request to a file once it has it, so
+ * the kill comes while the server holds the request; the command must not
+ * outlive its server, whether it ends by SIGTERM or is SIGKILLed.
  */
 START_TEST(req_exit_statuses)
 {
 	struct sbt_broker b;
 	struct server s;
 	struct proc asker;
-	char started[512], script[640];
-	struct stat st;
+	char started[512], pidfile[512], script[1200];
 	struct run r;
 
 	sbt_broker_up(&b, NULL);
@@ -2654,24 +2705,26 @@ START_TEST(req_exit_statuses)
 	run_fini(&r);
 
 	snprintf(started, sizeof(started), "%s/started", b.dir);
-	snprintf(script, sizeof(script), "cat >%s; exec sleep 60", started);
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", b.dir);
+	snprintf(script, sizeof(script), "echo $$ >%s; cat >%s; exec sleep 60",
+		 pidfile, started);
 	SERVER(&s, &b, "--exec-timeout", "1m", "slow", "--exec", "sh", "-c",
 	       script);
 	cli(&r, &b, "req", "--timeout", "200ms", "slow", "first");
 	assert_fails(&r, 6, "no reply from \"slow\" within 200 ms");
 	run_fini(&r);
+	wait_file(started, 5);
 	server_down(&s, SIGTERM, &r); /* also kills its command */
 	assert_ok(&r);
 	run_fini(&r);
+	wait_gone(pidfile);
 	ck_assert_int_eq(unlink(started), 0);
+	ck_assert_int_eq(unlink(pidfile), 0);
 
 	SERVER(&s, &b, "--exec-timeout", "1m", "slow", "--exec", "sh", "-c",
 	       script);
 	cli_bg(&asker, &b, "req", "--timeout", "1m", "slow", "second", NULL);
-	for (int i = 0; stat(started, &st) < 0 || st.st_size < 6; i++) {
-		ck_assert_msg(i < BOUND_MS / 10, "the command never started");
-		sbt_sleep_ms(10);
-	}
+	wait_file(started, 6);
 	server_down(&s, SIGKILL, &r);
 	ck_assert_int_eq(r.status, -SIGKILL);
 	run_fini(&r);
@@ -2680,6 +2733,7 @@ START_TEST(req_exit_statuses)
 		     "the server of \"slow\" went away before it "
 		     "answered");
 	run_fini(&r);
+	wait_gone(pidfile); /* PR_SET_PDEATHSIG */
 	sbt_broker_stop(&b);
 }
 END_TEST
