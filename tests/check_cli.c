@@ -2823,6 +2823,47 @@ START_TEST(req_and_reply_bad_input)
 }
 END_TEST
 
+/* A service's rules refuse uid 65534 both rights: status 5 for each
+ * command, with the service and the uid named. */
+START_TEST(req_and_reply_permission_denied)
+{
+	static const char config[] =
+	    "{\"socket\": {\"mode\": \"0666\"},"
+	    " \"services\": [{\"name\": \"private\","
+	    "  \"access\": {\"serve\": {}, \"request\": {}}}]}";
+	struct how nobody = {.as_nobody = 1};
+	struct sbt_broker b;
+	struct run r;
+
+	sbt_broker_up(&b, config);
+	ck_assert_int_eq(chmod(b.dir, 0755), 0);
+	clih(&r, &nobody, &b, "req", "private", "x", NULL);
+	assert_fails(&r, 5,
+		     "permission denied: the access rules of service "
+		     "\"private\" refuse uid 65534");
+	run_fini(&r);
+	clih(&r, &nobody, &b, "reply", "private", NULL);
+	assert_fails(&r, 5,
+		     "permission denied: the access rules of service "
+		     "\"private\" refuse uid 65534");
+	run_fini(&r);
+	/* Root may, and the two meet. */
+	{
+		struct server s;
+
+		SERVER(&s, &b, "private", "granted");
+		cli(&r, &b, "req", "private", "x");
+		assert_ok(&r);
+		ck_assert_str_eq(r.out, "granted\n");
+		run_fini(&r);
+		server_down(&s, SIGTERM, &r);
+		assert_ok(&r);
+		run_fini(&r);
+	}
+	sbt_broker_stop(&b);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -2906,6 +2947,7 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, reply_exec_failures);
 	tcase_add_test(tc, req_exit_statuses);
 	tcase_add_test(tc, req_and_reply_bad_input);
+	tcase_add_test(tc, req_and_reply_permission_denied);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bench");
