@@ -88,8 +88,8 @@ static void usage(FILE *out)
 	      "     (or a request or reply larger than the service's)\n"
 	      "  9  req: no server serves the service (no responders)\n"
 	      "  10 req: the server went away (died) before it answered\n"
-	      "  130, 143  pub ended by SIGINT or SIGTERM (sub and top "
-	      "exit 0)\n"
+	      "  130, 143  pub ended by SIGINT or SIGTERM (sub, top and "
+	      "reply exit 0)\n"
 	      "On failure one line on stderr says what failed and why: "
 	      "shmbus: WHAT: WHY\n",
 	      out);
