@@ -487,7 +487,8 @@ SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
  * full of this requester's outstanding requests), -EINVAL, -ENOSPC (the
  * broker's limits.max_ring_bytes leaves no room for a new server's
  * channel), or a connection error (the broker could not be asked for a
- * new server's channel).
+ * new server's channel); those two only when no server's channel is
+ * there to take the request instead.
  */
 SHMBUS_API ssize_t shmbus_call(shmbus_requester *rq, const void *req,
 			       size_t len, void *reply, size_t cap,
