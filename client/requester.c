@@ -207,11 +207,14 @@ SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,
 	if (len > rq->max_message) {
 		return -EMSGSIZE;
 	}
+	/* A server's channel the broker cannot give now (a lost connection,
+	 * its limits) fails the request only when no other server is there
+	 * to take it; the next request asks again. */
 	r = sb_rr_refresh(&rq->p);
-	if (r < 0) {
+	dispatch(rq);
+	if (r < 0 && rq->p.n == 0) {
 		return r;
 	}
-	dispatch(rq);
 	t = calloc(1, sizeof(*t));
 	if (t == NULL) {
 		return -ENOMEM;

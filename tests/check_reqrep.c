@@ -264,6 +264,52 @@ START_TEST(server_joining_later_gets_a_share)
 }
 END_TEST
 
+/* With room for two channels only (each is 2 x 256 KiB of ring), the
+ * third server's channel is refused (ENOSPC), and requests go on through
+ * the two the requester has. */
+START_TEST(no_room_for_a_channel_spares_the_others)
+{
+	static const char config[] =
+	    "{\"limits\": {\"max_ring_bytes\": "
+	    "\"1MiB\", \"max_topic_bytes\": \"1MiB\"}}";
+	unsigned char req[256], rep[512];
+	uint32_t by[3] = {0, 0, 0};
+	shmbus_requester *rq;
+	pid_t servers[3];
+	int used = 0;
+	shmbus *bus;
+
+	ck_assert_int_eq(sbt_broker_stop(&broker), 0);
+	sbt_broker_up(&broker, config);
+	for (uint32_t i = 0; i < 3; i++) {
+		servers[i] = fork_server(i, 0);
+	}
+	wait_ready(3);
+	bus = sbt_bus_up(&broker, "asker");
+	ck_assert_int_eq(shmbus_requester_open(bus, SVC, &rq), 0);
+	for (uint32_t i = 0; i < 12; i++) {
+		size_t len = make_request(req, 0, i);
+
+		ck_assert_int_eq(
+		    shmbus_call(rq, req, len, rep, sizeof(rep), BOUND_MS),
+		    (ssize_t)len + 4);
+		ck_assert_mem_eq(rep, req, len);
+		ck_assert_uint_le(answered_by(rep, len), 2);
+		by[answered_by(rep, len)]++;
+	}
+	for (int i = 0; i < 3; i++) {
+		used += by[i] > 0;
+	}
+	ck_assert_int_eq(used, 2);
+	atomic_store(&sh->stop, 1);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(sbt_wait(servers[i]), 0);
+	}
+	shmbus_requester_close(rq);
+	shmbus_close(bus);
+}
+END_TEST
+
 /* A server that never reads: its requests pile up in the channel. */
 static int deaf_server(void)
 {
@@ -1084,14 +1130,16 @@ static int ask_for_xyz(void)
 	return n == 3 && memcmp(rep, "XYZ", 3) == 0 ? 0 : 2;
 }
 
-START_TEST(zero_copy_reply_and_small_buffers)
+START_TEST(zero_copy_reply_small_buffers_and_the_server_fd)
 {
 	pid_t asker = fork();
 	struct shmbus_reqref ref;
 	unsigned char buf[64];
 	shmbus_server *srv;
 	void *out, *again;
+	struct pollfd pfd;
 	shmbus *bus;
+	ssize_t n;
 
 	ck_assert_int_ge(asker, 0);
 	if (asker == 0) {
@@ -1099,12 +1147,20 @@ START_TEST(zero_copy_reply_and_small_buffers)
 	}
 	bus = sbt_bus_up(&broker, "server");
 	ck_assert_int_eq(shmbus_serve_open(bus, SVC, &srv), 0);
-	ck_assert_int_ge(shmbus_serve_fd(srv), 0);
 	ck_assert_uint_gt(shmbus_serve_max_reply(srv), 0);
+	/* The server's descriptor: quiet until a request may be there. */
+	ck_assert_int_eq(shmbus_serve_receive(srv, buf, sizeof(buf), &ref, 0),
+			 -EAGAIN);
+	pfd = (struct pollfd){.fd = shmbus_serve_fd(srv), .events = POLLIN};
+	ck_assert_int_ge(pfd.fd, 0);
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
 	atomic_store(&sh->go, 1);
 	/* Too small a buffer leaves the request where it is. */
-	ck_assert_int_eq(shmbus_serve_receive(srv, buf, 2, &ref, BOUND_MS),
-			 -EMSGSIZE);
+	do {
+		ck_assert_int_eq(poll(&pfd, 1, BOUND_MS), 1);
+		n = shmbus_serve_receive(srv, buf, 2, &ref, 0);
+	} while (n == -EAGAIN);
+	ck_assert_int_eq(n, -EMSGSIZE);
 	ck_assert_int_eq(shmbus_serve_receive(srv, buf, sizeof(buf), &ref, 0),
 			 6);
 	ck_assert_mem_eq(buf, "abcdef", 6);
@@ -1346,6 +1402,7 @@ Suite *reqrep_suite(void)
 	tcase_add_test(tc, exactly_once_four_servers_four_clients);
 	tcase_add_test(tc, server_joining_later_gets_a_share);
 	tcase_add_test(tc, full_channel_is_eagain_not_a_wait);
+	tcase_add_test(tc, no_room_for_a_channel_spares_the_others);
 	tcase_add_test(tc, killed_server_fails_its_requests_not_by_timeout);
 	tcase_add_test(tc, late_reply_is_not_taken_for_the_next);
 	tcase_add_test(tc, async_descriptor_polls_readable_with_the_reply);
@@ -1359,7 +1416,7 @@ Suite *reqrep_suite(void)
 	tcase_add_test(tc, hostile_server_garbage_in_its_reply_ring);
 	tcase_add_test(tc, hostile_requester_garbage_in_its_request_ring);
 	tcase_add_test(tc, dead_requester_never_blocks_the_server);
-	tcase_add_test(tc, zero_copy_reply_and_small_buffers);
+	tcase_add_test(tc, zero_copy_reply_small_buffers_and_the_server_fd);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("chan");
 	tcase_add_test(tc, chan_records_wrap_and_fill);

@@ -396,8 +396,10 @@ struct shmbus_reqref {
  * broker must allow the caller the service's `serve` right. Returns 0 and
  * sets *srv, or -EINVAL (bad name, NULL), -EACCES, -ENOENT (the broker
  * does not know the service and does not create one on demand: auto_create
- * off and not in its config), -ENOTSUP (a broker without request/reply),
- * -ENOMEM, or a connection error as for shmbus_connect(). The server lives
+ * off and not in its config), -EMFILE (the connection holds 256 servers
+ * and requesters), -ENOSPC (the broker's limit on services), -ENOTSUP (a
+ * broker without request/reply), -ENOMEM, or a connection error as for
+ * shmbus_connect(). The server lives
  * as long as its connection: when the process dies the broker tells its
  * requesters at once (-ECONNABORTED for the requests it held).
  */
@@ -475,7 +477,8 @@ SHMBUS_API int shmbus_serve_close(shmbus_server *srv);
  * Opens a requester of `service`. The broker must allow the caller the
  * service's `request` right. Returns 0 and sets *rq, or -EINVAL, -EACCES,
  * -ENOENT (no such service and the broker does not create services on
- * demand: auto_create off), -ENOTSUP, -ENOMEM, or a connection error. A
+ * demand: auto_create off), -EMFILE, -ENOSPC (as for shmbus_serve_open()),
+ * -ENOTSUP, -ENOMEM, or a connection error. A
  * service with no server yet is fine: requests then fail with
  * -EHOSTUNREACH until one serves it.
  */
@@ -489,8 +492,11 @@ SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
  * -EBADMSG, -ETIMEDOUT (see above), -EMSGSIZE (the request is over
  * shmbus_requester_max_request(): nothing sent; or the reply is bigger
  * than `cap`: the reply is dropped), -EAGAIN (every server's channel is
- * full of this requester's outstanding requests), -EINVAL, or a connection
- * error (the broker could not be asked for a new server's channel).
+ * full of this requester's outstanding requests), -EINVAL, -ENOSPC (the
+ * broker's limits.max_ring_bytes leaves no room for a new server's
+ * channel), or a connection error (the broker could not be asked for a
+ * new server's channel); those two only when no server's channel is
+ * there to take the request instead.
  */
 SHMBUS_API ssize_t shmbus_call(shmbus_requester *rq, const void *req,
 			       size_t len, void *reply, size_t cap,
