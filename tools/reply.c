@@ -76,6 +76,7 @@ const char sb_cli_reply_usage[] =
     "away) is\n"
     "reported and skipped; serving goes on. COMMAND's standard error is "
     "shmbus's.\n"
+    "Put -- before a MESSAGE that starts with '-'.\n"
     "\n"
     "Exit status: 0 after --count requests or on SIGINT or SIGTERM; 1 "
     "when\n"
