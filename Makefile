@@ -57,8 +57,10 @@ TEST_SRCS := $(filter-out $(CRASH_SRC),$(wildcard tests/*.c)) \
              $(TEST_SUPPORT_SRCS)
 # bench/*.c make shmbus-bench, except the programs of their own (one file
 # each, with their own main): bench/fanout_cost.c is build/<variant>/fanout-cost,
-# bench/bridge_bench.c build/<variant>/bridge-bench (it links cnats).
-BENCH_PROG_SRCS := bench/fanout_cost.c bench/spin_pair.c bench/bridge_bench.c
+# bench/bridge_bench.c build/<variant>/bridge-bench (it links cnats),
+# bench/reqrep_bench.c build/<variant>/reqrep-bench.
+BENCH_PROG_SRCS := bench/fanout_cost.c bench/spin_pair.c bench/bridge_bench.c \
+                   bench/reqrep_bench.c
 BENCH_SRCS := $(filter-out $(BENCH_PROG_SRCS),$(wildcard bench/*.c))
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 
@@ -89,6 +91,7 @@ SOAK_ROUNDS ?= 2000
 FANOUT_COST := $(B)/fanout-cost
 SPIN_PAIR := $(B)/spin-pair
 BRIDGE_BENCH := $(B)/bridge-bench
+REQREP_BENCH := $(B)/reqrep-bench
 
 .PHONY: all lib examples test check-variant check-install python-test run bench \
         bench-smoke \
@@ -186,8 +189,9 @@ run: deps $(SHMBUSD)
 
 # shmbus-bench starts the shmbusd next to it for its control-plane section;
 # fanout-cost is what bench/instructions.sh runs under callgrind;
-# bridge-bench runs the shmbusd and shmbus-bridge next to it.
-bench: deps $(BENCH) $(SHMBUSD) $(FANOUT_COST) $(SPIN_PAIR) \
+# bridge-bench runs the shmbusd and shmbus-bridge next to it; reqrep-bench
+# the shmbusd.
+bench: deps $(BENCH) $(SHMBUSD) $(FANOUT_COST) $(SPIN_PAIR) $(REQREP_BENCH) \
        $(if $(BRIDGE_SRCS),$(BRIDGE) $(BRIDGE_BENCH))
 	@echo "built $(BENCH); run it with: $(BENCH) --help"
 
@@ -299,7 +303,8 @@ $(BENCH): $(BENCH_OBJS) $(LIB_A)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_B := build/fuzz
-FUZZ_TARGETS := frame_message:8192 ring_attach:12353 config:8192
+FUZZ_TARGETS := frame_message:8192 ring_attach:12353 config:8192 \
+                chan_read:4112
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -MMD -MP -Iinclude -I. \
@@ -358,6 +363,10 @@ $(FANOUT_COST): $(B)/bench/fanout_cost.o $(B)/bench/broker.o $(LIB_A)
 
 $(SPIN_PAIR): $(B)/bench/spin_pair.o $(B)/bench/broker.o $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LIBS_SYS)
+
+$(REQREP_BENCH): $(B)/bench/reqrep_bench.o $(B)/bench/broker.o \
+                 $(B)/bench/stats.o $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LIBS_SYS) -lm
 
 $(BRIDGE_BENCH): $(B)/bench/bridge_bench.o $(B)/bench/stats.o $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(NATS_LIBS) $(PKG_LIBS) $(LIBS_SYS) -lm

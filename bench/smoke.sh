@@ -4,14 +4,16 @@
 # small ring so that the rings wrap (PAD records included), and fails when
 # the bench does (a failed row: a lost, repeated or torn message, a wrong
 # length, a hang) or when a transport has no row; then bridge-bench --quick
-# (through two shmbus-bridge and NATS). It never looks at a figure: what it
+# (through two shmbus-bridge and NATS), and reqrep-bench --quick (request
+# and reply, shmbus and Unix sockets). It never looks at a figure: what it
 # checks holds however fast or slow the machine is.
 # usage: bench/smoke.sh   (builds them with `make bench` if missing)
 set -eu
 cd "$(dirname "$0")/.."
 PROG=build/plain/shmbus-bench
 BRIDGE_BENCH=build/plain/bridge-bench
-[ -x "$PROG" ] && [ -x "$BRIDGE_BENCH" ] ||
+REQREP_BENCH=build/plain/reqrep-bench
+[ -x "$PROG" ] && [ -x "$BRIDGE_BENCH" ] && [ -x "$REQREP_BENCH" ] ||
 	make --no-print-directory bench >/dev/null
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -108,3 +110,30 @@ if [ "$rows" != "$want" ]; then
 fi
 echo "smoke.sh: bridge-bench moved every message intact through the" \
 	"bridges and through NATS"
+
+# reqrep-bench --quick: a shmbusd of its own; 500 checked round trips per
+# client through shmbus_call and through a Unix socket, 1 client x 1
+# server and 4 x 4 (it exits 1 when any reply is not its request). Each
+# shape and transport must have a rate and all its round trips intact.
+status=0
+"$REQREP_BENCH" --quick >"$TMP/reqrep.txt" 2>"$TMP/reqrep.err" || status=$?
+if [ "$status" -ne 0 ]; then
+	cat "$TMP/reqrep.txt" "$TMP/reqrep.err" >&2
+	echo "smoke.sh: reqrep-bench --quick exited with $status" >&2
+	exit 1
+fi
+rows=$(awk -F'|' '
+	function trim(s) { gsub(/^ +| +$/, "", s); return s }
+	(trim($3) == "shmbus" || trim($3) == "unix") &&
+	    trim($4) ~ /^[0-9]+$/ && trim($4) > 0 {
+		split(trim($2), cs, " x ")
+		if (trim($7) == cs[1] * 500) print trim($2) "/" trim($3)
+	}' "$TMP/reqrep.txt" | LC_ALL=C sort | tr '\n' ' ')
+want="1 x 1/shmbus 1 x 1/unix 4 x 4/shmbus 4 x 4/unix "
+if [ "$rows" != "$want" ]; then
+	cat "$TMP/reqrep.txt" >&2
+	echo "smoke.sh: reqrep-bench --quick: rows '$rows', want '$want'" >&2
+	exit 1
+fi
+echo "smoke.sh: reqrep-bench: every round trip came back intact, shmbus" \
+	"and Unix socket, 1 x 1 and 4 x 4"

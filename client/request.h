@@ -18,7 +18,7 @@
 #include "wire/message.h"
 
 /* Most descriptors one reply may carry; more are closed as unexpected. */
-#define SB_CLIENT_MAX_FDS 4
+#define SB_CLIENT_MAX_FDS 5
 
 /* How long a request waits for its reply before the connection is given
  * up as hung (-ETIMEDOUT). A healthy broker answers in microseconds. */

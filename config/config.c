@@ -22,6 +22,7 @@
 #include <cJSON.h>
 
 #include "wire/message.h"
+#include "ring/chan.h"
 #include "ring/ring.h"
 #include "wire/size.h"
 #include "wire/topic_name.h"
@@ -395,6 +396,8 @@ void sb_config_defaults(struct sb_config *cfg)
 	cfg->topic_defaults.overflow = SB_CONFIG_BLOCK;
 	cfg->topic_defaults.linger_ms = 0;
 	cfg->topic_defaults.checksum = SB_CONFIG_CHECKSUM_AUTO;
+	cfg->service_defaults.capacity = 256 * KIB;
+	cfg->service_defaults.max_message = 64 * KIB;
 }
 
 static void rule_free(struct sb_config_rule *r)
@@ -409,6 +412,8 @@ static void access_free(struct sb_config_access *a)
 	rule_free(&a->publish);
 	rule_free(&a->subscribe);
 	rule_free(&a->admin);
+	rule_free(&a->serve);
+	rule_free(&a->request);
 }
 
 static void topic_free(struct sb_config_topic *t)
@@ -427,6 +432,13 @@ void sb_config_free(struct sb_config *cfg)
 		topic_free(&cfg->topics[i]);
 	}
 	free(cfg->topics);
+	free(cfg->service_defaults.name);
+	access_free(&cfg->service_defaults.access);
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		free(cfg->services[i].name);
+		access_free(&cfg->services[i].access);
+	}
+	free(cfg->services);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -465,7 +477,9 @@ static int access_copy(struct sb_config_access *dst,
 	memset(dst, 0, sizeof(*dst));
 	if (rule_copy(&dst->publish, &src->publish) < 0 ||
 	    rule_copy(&dst->subscribe, &src->subscribe) < 0 ||
-	    rule_copy(&dst->admin, &src->admin) < 0) {
+	    rule_copy(&dst->admin, &src->admin) < 0 ||
+	    rule_copy(&dst->serve, &src->serve) < 0 ||
+	    rule_copy(&dst->request, &src->request) < 0) {
 		return -ENOMEM;
 	}
 	return 0;
@@ -541,12 +555,12 @@ static int parse_rule(const struct ctx *c, const cJSON *access,
 }
 
 /* A present "access" replaces the inherited one whole: inside it, an
- * absent rule means anyone, as it does everywhere else. */
+ * absent rule means anyone, as it does everywhere else. `known` names the
+ * rules the object may have (a topic's or a service's). */
 static int parse_access(const struct ctx *c, const cJSON *obj,
-			const char *parent, struct sb_config_access *a)
+			const char *parent, struct sb_config_access *a,
+			const char *const *known)
 {
-	static const char *const known[] = {"publish", "subscribe", "admin",
-					    NULL};
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "access");
 	char path[PATH_LEN];
 	int r;
@@ -570,8 +584,18 @@ static int parse_access(const struct ctx *c, const cJSON *obj,
 	if (r == 0) {
 		r = parse_rule(c, v, path, "admin", &a->admin);
 	}
+	if (r == 0) {
+		r = parse_rule(c, v, path, "serve", &a->serve);
+	}
+	if (r == 0) {
+		r = parse_rule(c, v, path, "request", &a->request);
+	}
 	return r;
 }
+
+static const char *const TOPIC_RIGHTS[] = {"publish", "subscribe", "admin",
+					   NULL};
+static const char *const SERVICE_RIGHTS[] = {"serve", "request", NULL};
 
 /*
  * The ring geometry rule belongs to sb_ring_layout() (ring/ring.c); the
@@ -913,7 +937,7 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 			 SB_CONFIG_MAX_STALL_MS_MAX, &t->max_stall_ms)) < 0 ||
 	    (r = get_checksum(c, obj, path, &t->checksum)) < 0 ||
 	    (r = get_bool(c, obj, path, "metadata", &t->metadata)) < 0 ||
-	    (r = parse_access(c, obj, path, &t->access)) < 0) {
+	    (r = parse_access(c, obj, path, &t->access, TOPIC_RIGHTS)) < 0) {
 		return r;
 	}
 	if (mode >= 0) {
@@ -1032,14 +1056,134 @@ static int parse_topics(const struct ctx *c, const cJSON *root,
 	return 0;
 }
 
+/* Fields of service_defaults (s->name NULL) or of one predeclared
+ * service. */
+static int parse_service(const struct ctx *c, const cJSON *obj,
+			 const char *path, const struct sb_config *cfg,
+			 struct sb_config_service *s, bool is_default)
+{
+	static const char *const known_default[] = {"capacity", "max_message",
+						    "access", NULL};
+	static const char *const known_service[] = {
+	    "name", "capacity", "max_message", "access", NULL};
+	char fpath[PATH_LEN], got[64], why[160];
+	const cJSON *name;
+	int r;
+
+	r = expect_object(c, obj, path);
+	if (r == 0) {
+		r = check_fields(c, obj, path,
+				 is_default ? known_default : known_service);
+	}
+	if (r < 0) {
+		return r;
+	}
+	if (!is_default) {
+		name = cJSON_GetObjectItemCaseSensitive(obj, "name");
+		join(fpath, path, "name");
+		if (name == NULL) {
+			return fail(c, path, "missing field \"name\"");
+		}
+		if (!cJSON_IsString(name)) {
+			return fail(c, fpath, "must be a string (got %s)",
+				    describe(name, got, sizeof(got)));
+		}
+		if (sb_topic_name_check(name->valuestring, why, sizeof(why)) <
+		    0) {
+			return fail(c, fpath, "invalid service name %s: %s",
+				    describe(name, got, sizeof(got)), why);
+		}
+		s->name = strdup(name->valuestring);
+		if (s->name == NULL) {
+			return out_of_memory(c);
+		}
+	}
+	if ((r = get_size(c, obj, path, "capacity", 0, UINT64_MAX,
+			  &s->capacity)) < 0 ||
+	    (r = get_size(c, obj, path, "max_message", 0, UINT64_MAX,
+			  &s->max_message)) < 0 ||
+	    (r = parse_access(c, obj, path, &s->access, SERVICE_RIGHTS)) < 0) {
+		return r;
+	}
+	if (sb_chan_segment_size(s->capacity, s->max_message) == 0) {
+		join(fpath, path, "capacity");
+		return fail(c, fpath,
+			    "a channel's capacity must be a power of two from "
+			    "4KiB to 1GiB and max_message 1 to a quarter of it "
+			    "(got %" PRIu64 " and %" PRIu64 ")",
+			    s->capacity, s->max_message);
+	}
+	if (s->max_message > cfg->limits.max_message) {
+		join(fpath, path, "max_message");
+		return fail(c, fpath,
+			    "must be at most limits.max_message (got %" PRIu64
+			    ")",
+			    s->max_message);
+	}
+	return 0;
+}
+
+static int parse_services(const struct ctx *c, const cJSON *root,
+			  struct sb_config *cfg)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "services");
+	const cJSON *d =
+	    cJSON_GetObjectItemCaseSensitive(root, "service_defaults");
+	const cJSON *item;
+	char path[PATH_LEN], got[64];
+	int r;
+
+	r = d != NULL ? parse_service(c, d, "service_defaults", cfg,
+				      &cfg->service_defaults, true)
+		      : 0;
+	if (r < 0 || v == NULL) {
+		return r;
+	}
+	if (!cJSON_IsArray(v)) {
+		return fail(c, "services",
+			    "must be an array of objects (got %s)",
+			    describe(v, got, sizeof(got)));
+	}
+	cfg->services =
+	    calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof(*cfg->services));
+	if (cfg->services == NULL) {
+		return out_of_memory(c);
+	}
+	cJSON_ArrayForEach(item, v)
+	{
+		struct sb_config_service *s = &cfg->services[cfg->n_services++];
+
+		join_index(path, "services", cfg->n_services - 1);
+		*s = cfg->service_defaults;
+		s->name = NULL;
+		if (access_copy(&s->access, &cfg->service_defaults.access) <
+		    0) {
+			return out_of_memory(c);
+		}
+		r = parse_service(c, item, path, cfg, s, false);
+		if (r < 0) {
+			return r;
+		}
+		for (size_t i = 0; i + 1 < cfg->n_services; i++) {
+			if (strcmp(cfg->services[i].name, s->name) == 0) {
+				return fail(c, path,
+					    "duplicate service \"%s\" (also "
+					    "services[%zu])",
+					    s->name, i);
+			}
+		}
+	}
+	return 0;
+}
+
 static int parse_root(const struct ctx *c, const cJSON *root,
 		      struct sb_config *cfg)
 {
 	static const char *const known[] = {
-	    "socket",	    "data_dir",	      "persist_interval_ms",
-	    "persist_sync", "log_level",      "auto_create",
-	    "limits",	    "topic_defaults", "topics",
-	    NULL,
+	    "socket",		"data_dir",	  "persist_interval_ms",
+	    "persist_sync",	"log_level",	  "auto_create",
+	    "limits",		"topic_defaults", "topics",
+	    "service_defaults", "services",	  NULL,
 	};
 	static const char *const levels[] = {"error", "warn", "info", "debug",
 					     NULL};
@@ -1081,7 +1225,11 @@ static int parse_root(const struct ctx *c, const cJSON *root,
 	if (r < 0) {
 		return r;
 	}
-	return parse_topics(c, root, cfg);
+	r = parse_topics(c, root, cfg);
+	if (r == 0) {
+		r = parse_services(c, root, cfg);
+	}
+	return r;
 }
 
 /* A syntax error, located the way an editor shows it. */

@@ -56,6 +56,9 @@ struct sb_config_access {
 	struct sb_config_rule publish;
 	struct sb_config_rule subscribe;
 	struct sb_config_rule admin;
+	/* A service's rules (request/reply); a topic has none of these. */
+	struct sb_config_rule serve;
+	struct sb_config_rule request;
 };
 
 /* The largest linger_ms and max_stall_ms a topic may have (in the config
@@ -79,6 +82,16 @@ struct sb_config_topic {
 	/* Each message carries its publish time and publisher's id. */
 	bool metadata;
 	struct sb_config_access access;
+};
+
+/* A predeclared service, or (with name NULL) the defaults for services
+ * made on demand: the geometry of each channel direction and who may
+ * serve and request (docs/config.md, "Services"). */
+struct sb_config_service {
+	char *name;	      /* NULL in service_defaults */
+	uint64_t capacity;    /* each channel ring's bytes: a power of two */
+	uint64_t max_message; /* largest request or reply, <= capacity / 4 */
+	struct sb_config_access access; /* serve and request only */
 };
 
 struct sb_config_limits {
@@ -116,6 +129,9 @@ struct sb_config {
 	struct sb_config_topic topic_defaults;
 	struct sb_config_topic *topics;
 	size_t n_topics;
+	struct sb_config_service service_defaults;
+	struct sb_config_service *services;
+	size_t n_services;
 };
 
 /*

@@ -167,6 +167,7 @@ static void shutdown_broker(struct sbd_broker *b)
 	}
 	sbd_client_drains_close(b);
 	sbd_topic_free_all(b);
+	sbd_services_free_all(b);
 	uv_close((uv_handle_t *)&b->sig_term, NULL);
 	uv_close((uv_handle_t *)&b->sig_int, NULL);
 	uv_close((uv_handle_t *)&b->sig_hup, NULL);

@@ -29,6 +29,7 @@
 #include "config/config.h"
 #include "wire/frame.h"
 #include "wire/message.h"
+#include "ring/chan.h"
 #include "ring/ring.h"
 #include "wire/sockpath.h"
 #include "wire/version.h"
@@ -60,19 +61,26 @@
  * writers hold back for them meanwhile (slots.c). */
 #define SBD_SLOT_GRACE_MS 10000
 
-/* Descriptors one reply carries at most: a sub_open's three (data,
+/* Descriptors one reply carries at most: a request/reply channel's five
+ * (two segments, its state page, two eventfds), a sub_open's three (data,
  * control, slot), or a page of op slots. */
-#define SBD_OUT_FDS 4
+#define SBD_OUT_FDS 5
 
 /* Patterns one connection may watch (topic_watch). */
 #define SBD_MAX_WATCHES 16
 
 /* Slot segments one reply of op slots carries at most. */
-#define SBD_SLOTS_PAGE SBD_OUT_FDS
+#define SBD_SLOTS_PAGE 4
+
+/* Servers and requesters one connection may hold at once (services.c). */
+#define SBD_MAX_RR_PER_CLIENT 256
 
 struct sbd_broker;
 struct sbd_client;
 struct sbd_handle;
+struct sbd_server;
+struct sbd_requester;
+struct sbd_service;
 
 /* One subscriber's slot segment (slots.c). */
 struct sbd_slot {
@@ -234,6 +242,11 @@ struct sbd_client {
 	char *watches[SBD_MAX_WATCHES];
 	uint32_t n_watches;
 	bool events_dropped;
+	/* Request/reply (services.c): this connection's servers and
+	 * requesters, n_rr of them together. */
+	struct sbd_server *servers;
+	struct sbd_requester *requesters;
+	uint32_t n_rr;
 };
 
 struct sbd_broker {
@@ -267,6 +280,10 @@ struct sbd_broker {
 	uint32_t fds_budget; /* bound on fds_unread, from nofile */
 	uint32_t fds_unread; /* of every client and drain together */
 	uint32_t next_client_id;
+	struct sbd_service *services; /* services.c */
+	uint32_t n_services;
+	uint32_t next_rr_id;	  /* servers' and requesters' ids */
+	uint64_t next_chan_id;	  /* channels' ids */
 	struct sbd_topic *topics; /* named topics */
 	uint32_t n_topics;	  /* named or not, with memory */
 	uint64_t ring_bytes;	  /* capacity of every topic with memory */
@@ -471,6 +488,103 @@ int sbd_persist_write_back(struct sbd_topic *t);
 void sbd_persist_close(struct sbd_topic *t);
 /* Writes back every named topic: the persist_interval_ms timer. */
 void sbd_persist_sweep(struct sbd_broker *b);
+
+/*
+ * ---- services.c: request and reply (docs/protocol.md, "Request and
+ * reply"; docs/shm-layout.md, "Request/reply channels") ----
+ *
+ * A service is a name with servers and requesters; it exists while it has
+ * either, or for ever when the config declares it. Each (requester,
+ * server) pair gets a channel the first time the requester asks for the
+ * servers it has none with. A channel belongs to both its ends: whichever
+ * goes first marks it in its state page (which only the broker writes),
+ * wakes the other end through its eventfd and frees it.
+ */
+struct sbd_chan {
+	uint64_t id;
+	struct sbd_server *srv;
+	struct sbd_requester *rq;
+	struct sbd_chan *snext;	    /* in srv->chans */
+	struct sbd_chan *rnext;	    /* in rq->chans */
+	int req_fd, rep_fd;	    /* the two segments, until the server has
+				     * its end; then -1 */
+	int st_fd;		    /* the state page, likewise */
+	int to_server;		    /* eventfd the requester writes */
+	int to_requester;	    /* eventfd the server writes */
+	struct sb_chan_page *state; /* the broker's mapping */
+	uint64_t bytes;		    /* of ring, counted in ring_bytes */
+	bool server_has;	    /* the server was given its end */
+};
+
+struct sbd_server {
+	struct sbd_server *next;  /* in the service's list */
+	struct sbd_server *cnext; /* in the client's list */
+	struct sbd_service *svc;
+	struct sbd_client *client;
+	uint32_t id;
+	int efd;		   /* the broker wakes it: a new channel */
+	int page_fd;		   /* its page (gen: channels given) */
+	struct sb_chan_page *page; /* the broker's mapping */
+	struct sbd_chan *chans;
+};
+
+struct sbd_requester {
+	struct sbd_requester *next;
+	struct sbd_requester *cnext;
+	struct sbd_service *svc;
+	struct sbd_client *client;
+	uint32_t id;
+	struct sbd_chan *chans;
+};
+
+struct sbd_service {
+	struct sbd_broker *broker;
+	struct sbd_service *next;
+	char *name;
+	bool declared; /* in the config: kept without users */
+	uint64_t capacity;
+	uint32_t max_message;
+	int page_fd;		   /* gen: servers changed; count: servers */
+	struct sb_chan_page *page; /* the broker's mapping */
+	struct sbd_server *servers;
+	struct sbd_requester *requesters;
+	uint32_t n_servers;
+};
+
+/* The service `name`, made if the config declares it or auto_create is on
+ * (-ENOENT otherwise). */
+int sbd_service_get(struct sbd_broker *b, const char *name,
+		    struct sbd_service **out, struct sb_msg_error *err);
+/* Checks the service's "serve" or "request" rule: 0, or -EACCES. */
+int sbd_service_check_rule(const struct sbd_client *c, const char *name,
+			   const char *what, struct sb_msg_error *err);
+int sbd_server_add(struct sbd_client *c, struct sbd_service *svc,
+		   struct sbd_server **out, struct sb_msg_error *err);
+int sbd_requester_add(struct sbd_client *c, struct sbd_service *svc,
+		      struct sbd_requester **out, struct sb_msg_error *err);
+struct sbd_server *sbd_server_find(const struct sbd_client *c, uint32_t id);
+struct sbd_requester *sbd_requester_find(const struct sbd_client *c,
+					 uint32_t id);
+/* Ends a server: its channels are marked SB_CHAN_SERVER_GONE and their
+ * requesters woken. */
+void sbd_server_remove(struct sbd_server *srv);
+/* Ends a requester: its channels are marked SB_CHAN_REQUESTER_GONE. */
+void sbd_requester_remove(struct sbd_requester *rq);
+/* A new channel between `rq` and a server of its service it has none
+ * with: 0 with *out set, 0 with *out NULL when it has one with every
+ * server, or an error (ENOSPC: over max_ring_bytes). */
+int sbd_chan_make(struct sbd_requester *rq, struct sbd_chan **out,
+		  struct sb_msg_error *err);
+/* The server's first channel it was not given yet, or NULL. */
+struct sbd_chan *sbd_chan_next_for_server(const struct sbd_server *srv);
+/* The server was sent its end: the broker's copies of the segments go. */
+void sbd_chan_given_to_server(struct sbd_chan *ch);
+/* Whether `srv` has channels it was not given yet. */
+bool sbd_server_has_new(const struct sbd_server *srv);
+/* The connection closed: every server and requester of it ends. */
+void sbd_services_client_gone(struct sbd_client *c);
+/* At exit: the declared services' memory. */
+void sbd_services_free_all(struct sbd_broker *b);
 
 /* broker.c */
 int sbd_broker_socket_path(const struct sbd_broker *b,

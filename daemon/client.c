@@ -1000,6 +1000,7 @@ void sbd_client_close(struct sbd_client *c, const char *why)
 		 c->name[0] != '\0' ? c->name : "no name", (long)c->cred.pid,
 		 why);
 	sbd_handles_close_all(&c->handles);
+	sbd_services_client_gone(c);
 	close_in_fds(c);
 	/* Queued copies close with the queue; what was sent may still be
 	 * unread in the peer's socket, and a drain keeps it counted. */

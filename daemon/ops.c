@@ -127,6 +127,9 @@ static const char *const F_ADOPT[] = {
     "max_message", "persistent", "explicit", "fds",  "slot",	 NULL};
 static const char *const F_SLOTS[] = {ENVELOPE, "handle", "from", NULL};
 static const char *const F_WATCH[] = {ENVELOPE, "pattern", NULL};
+static const char *const F_SERVICE[] = {ENVELOPE, "service", NULL};
+static const char *const F_SERVER[] = {ENVELOPE, "server", NULL};
+static const char *const F_REQUESTER[] = {ENVELOPE, "requester", NULL};
 
 /*
  * Only close may come as a notice: its reply carries nothing a client needs
@@ -148,6 +151,12 @@ static const struct op OPS[] = {
     {"sub_evict", sbd_ops_sub_evict, F_EVICT, false},
     {"slots", sbd_ops_slots, F_SLOTS, false},
     {"ping", op_ping, F_NONE, false},
+    {"serve_open", sbd_ops_serve_open, F_SERVICE, false},
+    {"serve_channel", sbd_ops_serve_channel, F_SERVER, false},
+    {"serve_close", sbd_ops_serve_close, F_SERVER, false},
+    {"request_open", sbd_ops_request_open, F_SERVICE, false},
+    {"request_channel", sbd_ops_request_channel, F_REQUESTER, false},
+    {"request_close", sbd_ops_request_close, F_REQUESTER, false},
 };
 
 /* The hello reply's "notices": the names of the ops that may come as a

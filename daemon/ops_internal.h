@@ -42,6 +42,20 @@ int sbd_ops_sub_evict(struct sbd_client *c, const cJSON *req,
 int sbd_ops_topic_adopt(struct sbd_client *c, const cJSON *req,
 			struct sbd_reply *rep, struct sb_msg_error *err);
 
+/* ops_services.c */
+int sbd_ops_serve_open(struct sbd_client *c, const cJSON *req,
+		       struct sbd_reply *rep, struct sb_msg_error *err);
+int sbd_ops_serve_channel(struct sbd_client *c, const cJSON *req,
+			  struct sbd_reply *rep, struct sb_msg_error *err);
+int sbd_ops_serve_close(struct sbd_client *c, const cJSON *req,
+			struct sbd_reply *rep, struct sb_msg_error *err);
+int sbd_ops_request_open(struct sbd_client *c, const cJSON *req,
+			 struct sbd_reply *rep, struct sb_msg_error *err);
+int sbd_ops_request_channel(struct sbd_client *c, const cJSON *req,
+			    struct sbd_reply *rep, struct sb_msg_error *err);
+int sbd_ops_request_close(struct sbd_client *c, const cJSON *req,
+			  struct sbd_reply *rep, struct sb_msg_error *err);
+
 /* ops_handles.c: the result of an open, pub_open's, sub_open's or
  * topic_adopt's (its topic, its handle, the sizes, `nfds` descriptors), or
  * NULL when out of memory. */

@@ -1490,9 +1490,9 @@ END_TEST
 
 START_TEST(help_and_version)
 {
-	static const char *const cmds[] = {"pub",  "sub",   "ls",
-					   "stat", "top",   "create",
-					   "rm",   "evict", "bench"};
+	static const char *const cmds[] = {"pub",   "sub",    "ls",   "stat",
+					   "top",   "create", "rm",   "evict",
+					   "bench", "req",    "reply"};
 	char want[64];
 	struct run r;
 
@@ -2331,6 +2331,539 @@ START_TEST(a_line_over_max_message_is_refused_without_reading_it)
 }
 END_TEST
 
+/* ---- request and reply: shmbus req and shmbus reply ------------------- */
+
+/*
+ * Reads the background command's stderr until it contains `text` (bounded):
+ * `shmbus reply -v` says "serving" once its server is open, so that a
+ * request sent after that finds it. What was read is kept in `seen`.
+ */
+static void wait_stderr(struct proc *p, const char *text, char *seen,
+			size_t cap)
+{
+	size_t len = strlen(seen);
+
+	for (int waited = 0; strstr(seen, text) == NULL; waited += 100) {
+		struct pollfd fd = {.fd = p->err_fd, .events = POLLIN};
+		ssize_t n;
+
+		ck_assert_msg(waited < BOUND_MS,
+			      "\"%s\" never came; stderr: %s", text, seen);
+		if (poll(&fd, 1, 100) <= 0) {
+			continue;
+		}
+		n = read(p->err_fd, seen + len, cap - 1 - len);
+		ck_assert_msg(n > 0, "stderr ended before \"%s\": %s", text,
+			      seen);
+		len += (size_t)n;
+		seen[len] = '\0';
+	}
+}
+
+/* A `shmbus reply -v SERVICE ARGS...` serving in the background. */
+struct server {
+	struct proc p;
+	char err[ERR_MAX]; /* its stderr up to "serving" */
+};
+
+static void server_up(struct server *s, const struct sbt_broker *b,
+		      const char *const *args)
+{
+	const char *argv[32] = {"shmbus", "reply", "--socket", b->socket, "-v"};
+	size_t n = 5;
+
+	for (; *args != NULL && n < 31; args++) {
+		argv[n++] = *args;
+	}
+	argv[n] = NULL;
+	s->err[0] = '\0';
+	spawn(&s->p, &(struct how){0}, argv);
+	wait_stderr(&s->p, "serving", s->err, sizeof(s->err));
+}
+
+/* Stops the server (SIGTERM, or `sig`, 0: none: it ends by itself) and
+ * collects it; its whole stderr is in r->err. */
+static void server_down(struct server *s, int sig, struct run *r)
+{
+	size_t had = strlen(s->err);
+
+	if (sig != 0) {
+		kill(s->p.pid, sig);
+	}
+	collect(&s->p, r);
+	if (had + strlen(r->err) < ERR_MAX) {
+		memmove(r->err + had, r->err, strlen(r->err) + 1);
+		memcpy(r->err, s->err, had);
+	}
+}
+
+#define SERVER(s, b, ...)                                                      \
+	server_up((s), (b), (const char *[]){__VA_ARGS__, NULL})
+
+/* Every byte value, newlines and NULs included: a request or a reply is
+ * bytes, not a line. */
+static size_t all_bytes(char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		buf[i] = (char)(i * 7 + 3);
+	}
+	return n;
+}
+
+START_TEST(req_gets_the_reply_byte_for_byte)
+{
+	struct sbt_broker b;
+	struct server echo, fixed;
+	char path[512], bin[3000];
+	struct run r;
+
+	sbt_broker_up(&b, NULL);
+	SERVER(&echo, &b, "echo");
+	SERVER(&fixed, &b, "fixed", "the answer");
+
+	cli(&r, &b, "req", "--raw", "echo", "hello, world");
+	assert_ok(&r);
+	ck_assert_uint_eq(r.out_len, 12);
+	ck_assert_str_eq(r.out, "hello, world");
+	run_fini(&r);
+	/* Without --raw a newline follows, unless the reply ends with one. */
+	cli(&r, &b, "req", "echo", "hi");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "hi\n");
+	run_fini(&r);
+	cli(&r, &b, "req", "echo", "line\n");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "line\n");
+	run_fini(&r);
+	/* A file, and standard input, as one request of any bytes. */
+	snprintf(path, sizeof(path), "%s/bin", b.dir);
+	ck_assert_int_eq(sbt_write_file(path, bin, all_bytes(bin, sizeof(bin))),
+			 0);
+	cli(&r, &b, "req", "--raw", "echo", "-f", path);
+	assert_ok(&r);
+	ck_assert_uint_eq(r.out_len, sizeof(bin));
+	ck_assert_mem_eq(r.out, bin, sizeof(bin));
+	run_fini(&r);
+	clih(&r, &(struct how){.stdin_path = path}, &b, "req", "--raw", "echo",
+	     NULL);
+	assert_ok(&r);
+	ck_assert_uint_eq(r.out_len, sizeof(bin));
+	ck_assert_mem_eq(r.out, bin, sizeof(bin));
+	run_fini(&r);
+	/* An empty request is a request too. */
+	cli(&r, &b, "req", "--raw", "echo", "");
+	assert_ok(&r);
+	ck_assert_uint_eq(r.out_len, 0);
+	run_fini(&r);
+	/* --count asks again; a fixed MESSAGE answers whatever is asked. */
+	cli(&r, &b, "req", "--count", "3", "fixed", "question");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "the answer\nthe answer\nthe answer\n");
+	run_fini(&r);
+
+	server_down(&echo, SIGTERM, &r);
+	assert_ok(&r); /* SIGTERM ends serving cleanly */
+	ck_assert_ptr_nonnull(strstr(r.err, "request 6: 0 bytes"));
+	run_fini(&r);
+	server_down(&fixed, SIGINT, &r);
+	assert_ok(&r);
+	run_fini(&r);
+	/* Its server closed, the service has none. */
+	cli(&r, &b, "req", "echo", "anyone?");
+	assert_fails(&r, 9, "no server serves \"echo\"");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* --count N: the server answers N requests and exits 0 by itself. */
+START_TEST(reply_count_stops_after_n_requests)
+{
+	struct sbt_broker b;
+	struct server s;
+	struct run r;
+
+	sbt_broker_up(&b, NULL);
+	SERVER(&s, &b, "--count", "2", "twice");
+	cli(&r, &b, "req", "twice", "one");
+	assert_ok(&r);
+	run_fini(&r);
+	cli(&r, &b, "req", "twice", "two");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "two\n");
+	run_fini(&r);
+	server_down(&s, 0, &r);
+	assert_ok(&r);
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/*
+ * --exec: the request reaches the command on its standard input, byte for
+ * byte, and never as part of a command line. A request made of shell
+ * syntax is answered as data, by cat and by a shell the user wrote, and
+ * nothing in it runs: the files it names stay as they were.
+ */
+START_TEST(reply_exec_takes_the_request_on_stdin)
+{
+	struct sbt_broker b;
+	struct server cat, shell, upper;
+	char evil[4096], keep[512], made[512], bin[5000], path[512];
+	struct stat st;
+	struct run r;
+
+	sbt_broker_up(&b, NULL);
+	snprintf(keep, sizeof(keep), "%s/keep", b.dir);
+	snprintf(made, sizeof(made), "%s/made", b.dir);
+	ck_assert_int_eq(sbt_write_file(keep, "kept", 4), 0);
+	snprintf(evil, sizeof(evil),
+		 "$(touch %s); rm -f %s; `touch %s` && echo x > %s | "
+		 "rm %s\n'; rm -f %s; '",
+		 made, keep, made, made, keep, keep);
+	SERVER(&cat, &b, "cat", "--exec", "cat");
+	SERVER(&shell, &b, "shell", "--exec", "sh", "-c",
+	       "read -r line; printf '%s' \"$line\"");
+	SERVER(&upper, &b, "upper", "--exec", "tr", "a-z", "A-Z");
+
+	cli(&r, &b, "req", "--raw", "cat", evil);
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, evil);
+	run_fini(&r);
+	cli(&r, &b, "req", "--raw", "shell", evil);
+	assert_ok(&r);
+	ck_assert_uint_eq(r.out_len, (size_t)(strchr(evil, '\n') - evil));
+	ck_assert_mem_eq(r.out, evil, r.out_len);
+	run_fini(&r);
+	ck_assert_int_eq(stat(made, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(stat(keep, &st), 0);
+	ck_assert_int_eq((int)st.st_size, 4);
+
+	/* Binary data, larger than one pipe write, comes back whole. */
+	snprintf(path, sizeof(path), "%s/bin", b.dir);
+	ck_assert_int_eq(sbt_write_file(path, bin, all_bytes(bin, sizeof(bin))),
+			 0);
+	cli(&r, &b, "req", "--raw", "cat", "-f", path);
+	assert_ok(&r);
+	ck_assert_uint_eq(r.out_len, sizeof(bin));
+	ck_assert_mem_eq(r.out, bin, sizeof(bin));
+	run_fini(&r);
+	/* A command that reads none of a request larger than a pipe holds
+	 * still answers: the write's EPIPE is not the server's death. */
+	{
+		struct server deaf;
+		char *big = malloc(65536);
+
+		ck_assert_ptr_nonnull(big);
+		memset(big, 'r', 65536);
+		ck_assert_int_eq(sbt_write_file(path, big, 65536), 0);
+		free(big);
+		SERVER(&deaf, &b, "deaf", "--exec", "echo", "not listening");
+		cli(&r, &b, "req", "deaf", "-f", path);
+		assert_ok(&r);
+		ck_assert_str_eq(r.out, "not listening\n");
+		run_fini(&r);
+		server_down(&deaf, SIGTERM, &r);
+		assert_ok(&r);
+		run_fini(&r);
+	}
+	/* The command's arguments are its own, not ours (-z, A-Z). */
+	cli(&r, &b, "req", "upper", "shout");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "SHOUT\n");
+	run_fini(&r);
+
+	server_down(&cat, SIGTERM, &r);
+	assert_ok(&r);
+	run_fini(&r);
+	server_down(&shell, SIGTERM, &r);
+	assert_ok(&r);
+	run_fini(&r);
+	server_down(&upper, SIGTERM, &r);
+	assert_ok(&r);
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/*
+ * How --exec ends: a status other than 0 still answers with the output
+ * (and says so); a command killed at --exec-timeout, one that writes more
+ * than the largest reply and one killed by a signal send no answer (the
+ * requester times out: status 6) and serving goes on; a command that
+ * cannot be started ends the server (1), and its requester learns that
+ * the server went away (10).
+ */
+START_TEST(reply_exec_failures)
+{
+	struct sbt_broker b;
+	struct server s;
+	struct run r;
+
+	sbt_broker_up(&b, NULL);
+	SERVER(&s, &b, "--exec-timeout", "300ms", "svc", "--exec", "sh", "-c",
+	       "read -r x; case $x in "
+	       "fail) echo partial; exit 3;; "
+	       "hang) exec sleep 60;; "
+	       "flood) exec cat /dev/zero;; "
+	       "die) kill -9 $$;; "
+	       "*) echo \"ok $x\";; esac");
+	cli(&r, &b, "req", "svc", "fail");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "partial\n");
+	run_fini(&r);
+	cli(&r, &b, "req", "--timeout", "2s", "svc", "hang");
+	assert_fails(&r, 6, "no reply from \"svc\"");
+	run_fini(&r);
+	cli(&r, &b, "req", "--timeout", "2s", "svc", "flood");
+	assert_fails(&r, 6, "no reply from \"svc\"");
+	run_fini(&r);
+	cli(&r, &b, "req", "--timeout", "2s", "svc", "die");
+	assert_fails(&r, 6, "no reply from \"svc\"");
+	run_fini(&r);
+	cli(&r, &b, "req", "svc", "again");
+	assert_ok(&r);
+	ck_assert_str_eq(r.out, "ok again\n");
+	run_fini(&r);
+	server_down(&s, SIGTERM, &r);
+	assert_ok(&r);
+	ck_assert_ptr_nonnull(strstr(r.err, "sh exited with status 3"));
+	ck_assert_ptr_nonnull(
+	    strstr(r.err, "sh did not finish within 300 ms: killed"));
+	ck_assert_ptr_nonnull(strstr(
+	    r.err, "sh wrote more than the largest reply (65536 bytes)"));
+	ck_assert_ptr_nonnull(strstr(r.err, "sh was killed by signal 9"));
+	run_fini(&r);
+
+	SERVER(&s, &b, "svc", "--exec", "/nonexistent/command");
+	cli(&r, &b, "req", "svc", "x");
+	assert_fails(&r, 10,
+		     "the server of \"svc\" went away before it "
+		     "answered");
+	run_fini(&r);
+	server_down(&s, 0, &r);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(
+	    strstr(r.err, "cannot run /nonexistent/command: No such file"));
+	run_fini(&r);
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* Waits (bounded) until the file `path` holds at least `len` bytes. */
+static void wait_file(const char *path, off_t len)
+{
+	struct stat st;
+
+	for (int i = 0; stat(path, &st) < 0 || st.st_size < len; i++) {
+		ck_assert_msg(i < BOUND_MS / 10, "%s never came", path);
+		sbt_sleep_ms(10);
+	}
+}
+
+/* The pid the command wrote to `path`; waits (bounded) until no such
+ * process is left: it was killed and reaped. */
+static void wait_gone(const char *path)
+{
+	char buf[32] = "";
+	FILE *f = fopen(path, "r");
+	long pid;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	pid = strtol(buf, NULL, 10);
+	ck_assert_int_gt(pid, 1);
+	for (int i = 0; kill((pid_t)pid, 0) == 0; i++) {
+		ck_assert_msg(i < BOUND_MS / 10,
+			      "the command (pid %ld) lives on", pid);
+		sbt_sleep_ms(10);
+	}
+	ck_assert_int_eq(errno, ESRCH);
+}
+
+/*
+ * The statuses a script tells apart: no server (9), a server killed
+ * holding the request (10, not a timeout), no answer in time (6). The
+ * command writes its pid, then the request to a file once it has it, so
+ * the kill comes while the server holds the request; the command must not
+ * outlive its server, whether it ends by SIGTERM or is SIGKILLed.
+ */
+START_TEST(req_exit_statuses)
+{
+	struct sbt_broker b;
+	struct server s;
+	struct proc asker;
+	char started[512], pidfile[512], script[1200];
+	struct run r;
+
+	sbt_broker_up(&b, NULL);
+	cli(&r, &b, "req", "nobody", "hello");
+	assert_fails(&r, 9, "no server serves \"nobody\"");
+	ck_assert_uint_eq(r.out_len, 0);
+	run_fini(&r);
+
+	snprintf(started, sizeof(started), "%s/started", b.dir);
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", b.dir);
+	snprintf(script, sizeof(script), "echo $$ >%s; cat >%s; exec sleep 60",
+		 pidfile, started);
+	SERVER(&s, &b, "--exec-timeout", "1m", "slow", "--exec", "sh", "-c",
+	       script);
+	cli(&r, &b, "req", "--timeout", "200ms", "slow", "first");
+	assert_fails(&r, 6, "no reply from \"slow\" within 200 ms");
+	run_fini(&r);
+	wait_file(started, 5);
+	server_down(&s, SIGTERM, &r); /* also kills its command */
+	assert_ok(&r);
+	run_fini(&r);
+	wait_gone(pidfile);
+	ck_assert_int_eq(unlink(started), 0);
+	ck_assert_int_eq(unlink(pidfile), 0);
+
+	SERVER(&s, &b, "--exec-timeout", "1m", "slow", "--exec", "sh", "-c",
+	       script);
+	cli_bg(&asker, &b, "req", "--timeout", "1m", "slow", "second", NULL);
+	wait_file(started, 6);
+	server_down(&s, SIGKILL, &r);
+	ck_assert_int_eq(r.status, -SIGKILL);
+	run_fini(&r);
+	collect(&asker, &r);
+	assert_fails(&r, 10,
+		     "the server of \"slow\" went away before it "
+		     "answered");
+	run_fini(&r);
+	wait_gone(pidfile); /* PR_SET_PDEATHSIG */
+	sbt_broker_stop(&b);
+}
+END_TEST
+
+/* Bad input: a request over the service's largest (refused before it is
+ * sent, 8), a service the broker does not know when it creates none on
+ * demand (4, for both commands), and usage errors (2). */
+START_TEST(req_and_reply_bad_input)
+{
+	struct sbt_broker b;
+	struct server s;
+	char path[512], *big;
+	size_t len = 64 * 1024 + 1;
+	struct run r;
+
+	sbt_broker_up(&b, NULL);
+	SERVER(&s, &b, "svc");
+	big = malloc(len + 1);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', len);
+	big[len] = '\0';
+	snprintf(path, sizeof(path), "%s/big", b.dir);
+	ck_assert_int_eq(sbt_write_file(path, big, len), 0);
+	cli(&r, &b, "req", "svc", "-f", path);
+	assert_fails(&r, 8,
+		     "is larger than the largest request of service "
+		     "\"svc\" (65536 bytes)");
+	run_fini(&r);
+	cli(&r, &b, "req", "svc", big);
+	assert_fails(&r, 8, "the MESSAGE is larger than the largest request");
+	run_fini(&r);
+	clih(&r, &(struct how){.stdin_path = path}, &b, "req", "svc", NULL);
+	assert_fails(&r, 8, "standard input is larger than the largest");
+	run_fini(&r);
+	cli(&r, &b, "req", "svc", "fine");
+	assert_ok(&r);
+	run_fini(&r);
+	server_down(&s, SIGTERM, &r);
+	assert_ok(&r);
+	/* Only the one request that fits ever reached the server. */
+	ck_assert_ptr_nonnull(strstr(r.err, "request 1: 4 bytes"));
+	ck_assert_ptr_null(strstr(r.err, "request 2"));
+	run_fini(&r);
+	/* A fixed answer over the largest reply is refused at start. */
+	cli(&r, &b, "reply", "svc", big);
+	assert_fails(&r, 8, "MESSAGE is larger than the largest reply");
+	run_fini(&r);
+	free(big);
+	sbt_broker_stop(&b);
+
+	sbt_broker_up(&b, "{\"auto_create\": false}");
+	cli(&r, &b, "req", "unknown", "x");
+	assert_fails(&r, 4, "no such service \"unknown\"");
+	run_fini(&r);
+	cli(&r, &b, "reply", "unknown");
+	assert_fails(&r, 4, "no such service \"unknown\"");
+	run_fini(&r);
+	sbt_broker_stop(&b);
+
+	cli(&r, NULL, "req");
+	assert_fails(&r, 2, "no SERVICE given");
+	run_fini(&r);
+	cli(&r, NULL, "req", "a//b", "x");
+	assert_fails(&r, 2, "bad service name \"a//b\"");
+	run_fini(&r);
+	cli(&r, NULL, "req", "svc", "x", "y");
+	assert_fails(&r, 2, "one SERVICE and one MESSAGE at most");
+	run_fini(&r);
+	cli(&r, NULL, "req", "--timeout", "0", "svc", "x");
+	assert_fails(&r, 2, "--timeout must be more than 0");
+	run_fini(&r);
+	cli(&r, NULL, "req", "--timeout", "soon", "svc", "x");
+	assert_fails(&r, 2, "--timeout must be a duration");
+	run_fini(&r);
+	cli(&r, NULL, "req", "-f", "/dev/null", "svc", "x");
+	assert_fails(&r, 2, "give a MESSAGE or --file, not both");
+	run_fini(&r);
+	cli(&r, NULL, "reply", "svc", "--exec");
+	assert_fails(&r, 2, "--exec needs a COMMAND");
+	run_fini(&r);
+	cli(&r, NULL, "reply", "svc", "answer", "--exec", "cat");
+	assert_fails(&r, 2, "give a MESSAGE or --exec, not both");
+	run_fini(&r);
+	cli(&r, NULL, "reply", "--exec-timeout", "0", "svc");
+	assert_fails(&r, 2, "--exec-timeout must be more than 0");
+	run_fini(&r);
+}
+END_TEST
+
+/* A service's rules refuse uid 65534 both rights: status 5 for each
+ * command, with the service and the uid named. */
+START_TEST(req_and_reply_permission_denied)
+{
+	static const char config[] =
+	    "{\"socket\": {\"mode\": \"0666\"},"
+	    " \"services\": [{\"name\": \"private\","
+	    "  \"access\": {\"serve\": {}, \"request\": {}}}]}";
+	struct how nobody = {.as_nobody = 1};
+	struct sbt_broker b;
+	struct run r;
+
+	sbt_broker_up(&b, config);
+	ck_assert_int_eq(chmod(b.dir, 0755), 0);
+	clih(&r, &nobody, &b, "req", "private", "x", NULL);
+	assert_fails(&r, 5,
+		     "permission denied: the access rules of service "
+		     "\"private\" refuse uid 65534");
+	run_fini(&r);
+	clih(&r, &nobody, &b, "reply", "private", NULL);
+	assert_fails(&r, 5,
+		     "permission denied: the access rules of service "
+		     "\"private\" refuse uid 65534");
+	run_fini(&r);
+	/* Root may, and the two meet. */
+	{
+		struct server s;
+
+		SERVER(&s, &b, "private", "granted");
+		cli(&r, &b, "req", "private", "x");
+		assert_ok(&r);
+		ck_assert_str_eq(r.out, "granted\n");
+		run_fini(&r);
+		server_down(&s, SIGTERM, &r);
+		assert_ok(&r);
+		run_fini(&r);
+	}
+	sbt_broker_stop(&b);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -2404,6 +2937,17 @@ Suite *cli_suite(void)
 	tcase_add_test(tc, metadata_in_sub_output);
 	tcase_add_test(tc,
 		       a_line_over_max_message_is_refused_without_reading_it);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("reqrep");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, req_gets_the_reply_byte_for_byte);
+	tcase_add_test(tc, reply_count_stops_after_n_requests);
+	tcase_add_test(tc, reply_exec_takes_the_request_on_stdin);
+	tcase_add_test(tc, reply_exec_failures);
+	tcase_add_test(tc, req_exit_statuses);
+	tcase_add_test(tc, req_and_reply_bad_input);
+	tcase_add_test(tc, req_and_reply_permission_denied);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bench");

@@ -490,6 +490,28 @@ static const struct {
      "\"1MiB\"}, \"topics\": [{\"name\": \"a\"}, {\"name\": \"b\"}]}",
      "shmbusd.json: topics: the topics need 2MiB of rings together, more "
      "than limits.max_ring_bytes = 1MiB"},
+    /* Services: their own namespace, with their own rights. */
+    {"{\"topic_defaults\": {\"access\": {\"serve\": {}}}}",
+     "shmbusd.json: topic_defaults.access: unknown field \"serve\""},
+    {"{\"services\": [{\"name\": \"a\", \"access\": {\"publish\": "
+     "{}}}]}",
+     "shmbusd.json: services[0].access: unknown field \"publish\""},
+    {"{\"services\": [{\"access\": {}}]}",
+     "shmbusd.json: services[0]: missing field \"name\""},
+    {"{\"services\": [{\"name\": \"a//b\"}]}",
+     "shmbusd.json: services[0].name: invalid service name \"a//b\": has "
+     "an empty segment"},
+    {"{\"services\": [{\"name\": \"a\"}, {\"name\": \"a\"}]}",
+     "shmbusd.json: services[1]: duplicate service \"a\" (also "
+     "services[0])"},
+    {"{\"service_defaults\": {\"name\": \"a\"}}",
+     "shmbusd.json: service_defaults: unknown field \"name\""},
+    {"{\"service_defaults\": {\"capacity\": \"4KiB\"}}",
+     "shmbusd.json: service_defaults.capacity: a channel's capacity must be "
+     "a power of two from 4KiB to 1GiB and max_message 1 to a quarter of "
+     "it (got 4096 and 65536)"},
+    {"{\"services\": {}}",
+     "shmbusd.json: services: must be an array of objects (got an object)"},
 };
 
 START_TEST(each_wrong_field_has_its_message)
@@ -619,6 +641,38 @@ START_TEST(access_rules)
 	ck_assert(sb_config_rule_allows(&a->publish, 1000, NULL, 0));
 	ck_assert(sb_config_rule_allows(&a->publish, 1001, staff, 2));
 	ck_assert(!sb_config_rule_allows(&a->publish, 1001, staff + 1, 1));
+	sb_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(service_settings_and_rules)
+{
+	struct sb_config cfg;
+	const struct sb_config_service *s;
+	char err[256];
+
+	ck_assert_int_eq(
+	    parse("{\"service_defaults\": {\"capacity\": \"1MiB\", "
+		  "\"access\": {\"request\": {\"uids\": [7]}}},"
+		  " \"services\": [{\"name\": \"calc/add\", "
+		  "\"max_message\": 100, \"access\": {\"serve\": {}}},"
+		  " {\"name\": \"calc/mul\"}]}",
+		  &cfg, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(cfg.service_defaults.capacity, 1 * MIB);
+	ck_assert_uint_eq(cfg.service_defaults.max_message, 64 * KIB);
+	ck_assert_uint_eq(cfg.n_services, 2);
+	s = &cfg.services[0];
+	ck_assert_str_eq(s->name, "calc/add");
+	ck_assert_uint_eq(s->capacity, 1 * MIB); /* inherited */
+	ck_assert_uint_eq(s->max_message, 100);
+	/* Its own access replaces the default whole. */
+	ck_assert(!sb_config_rule_allows(&s->access.serve, 7, NULL, 0));
+	ck_assert(sb_config_rule_allows(&s->access.request, 8, NULL, 0));
+	s = &cfg.services[1];
+	ck_assert(sb_config_rule_allows(&s->access.request, 7, NULL, 0));
+	ck_assert(!sb_config_rule_allows(&s->access.request, 8, NULL, 0));
+	ck_assert(sb_config_rule_allows(&s->access.serve, 8, NULL, 0));
 	sb_config_free(&cfg);
 }
 END_TEST
@@ -813,6 +867,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, defaults_without_a_file);
 	tcase_add_test(tc, full_valid_file);
 	tcase_add_test(tc, access_rules);
+	tcase_add_test(tc, service_settings_and_rules);
 	tcase_add_test(tc, documented_example_parses);
 	tcase_add_test(tc, checksum_setting);
 	tcase_add_test(tc, metadata_setting);

@@ -45,7 +45,8 @@
 	X(stats)                                                               \
 	X(watch)                                                               \
 	X(bridge)                                                              \
-	X(bridge_faults)
+	X(bridge_faults)                                                       \
+	X(reqrep)
 
 #define SB_DECLARE_SUITE(name) Suite *name##_suite(void);
 SB_TEST_SUITES(SB_DECLARE_SUITE)

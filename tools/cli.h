@@ -3,8 +3,9 @@
  * one-line error report, option parsing helpers, the connection to the
  * broker with its errors turned into advice, and output helpers (sizes,
  * rates, message bytes). Prefix: sb_cli_. Each subcommand lives in its own
- * file (pub.c, sub.c, topics.c, stat.c, bench.c) and is dispatched by main.c;
- * what they share is in common.c and output.c, which call no subcommand.
+ * file (pub.c, sub.c, topics.c, stat.c, bench.c, req.c, reply.c) and is
+ * dispatched by main.c; what they share is in common.c, output.c, input.c
+ * and runcmd.c, which call no subcommand.
  */
 #ifndef SB_TOOLS_CLI_H
 #define SB_TOOLS_CLI_H
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <cJSON.h>
@@ -38,6 +40,8 @@ enum {
 	SB_EXIT_FULL = 7,      /* the topic was full: --timeout expired, or
 				* no wait (--timeout 0, the reject policy) */
 	SB_EXIT_TOO_LARGE = 8, /* a message over the topic's max_message */
+	SB_EXIT_NO_SERVER = 9, /* req: the service has no server */
+	SB_EXIT_SERVER_GONE = 10, /* req: the server went away holding it */
 };
 
 /* The subcommands' entry points: argv[0] is the subcommand's name. */
@@ -50,11 +54,14 @@ int sb_cli_create(int argc, char **argv);
 int sb_cli_rm(int argc, char **argv);
 int sb_cli_evict(int argc, char **argv);
 int sb_cli_bench(int argc, char **argv);
+int sb_cli_req(int argc, char **argv);
+int sb_cli_reply(int argc, char **argv);
 
 /* Help texts, kept beside each command's code. */
 extern const char sb_cli_pub_usage[], sb_cli_sub_usage[], sb_cli_ls_usage[],
     sb_cli_stat_usage[], sb_cli_top_usage[], sb_cli_create_usage[],
-    sb_cli_rm_usage[], sb_cli_evict_usage[], sb_cli_bench_usage[];
+    sb_cli_rm_usage[], sb_cli_evict_usage[], sb_cli_bench_usage[],
+    sb_cli_req_usage[], sb_cli_reply_usage[];
 
 /* ---- errors (common.c) ------------------------------------------------- */
 
@@ -75,6 +82,10 @@ int sb_cli_status(int err);
  */
 int sb_cli_fail_errno(const char *what, const char *topic, int err,
 		      const char *why);
+
+/* The same for a call on a request/reply `service`: its own words for a
+ * missing service, a refused right, no server, a server that went away. */
+int sb_cli_fail_service(const char *what, const char *service, int err);
 
 /* ---- options (common.c) ------------------------------------------------ */
 
@@ -141,6 +152,9 @@ int sb_cli_append_arg(const char *cmd, const char ***v, size_t *n,
  * reason ("has an empty segment"). Returns 0 or SB_EXIT_USAGE. */
 int sb_cli_check_topic(const char *cmd, const char *topic);
 
+/* The same for a service name (the topic name rules, its own words). */
+int sb_cli_check_service(const char *cmd, const char *service);
+
 /* Takes the one operand left after getopt (argv[optind]) as a topic name
  * and checks it. Returns 0, or SB_EXIT_USAGE with the reason printed (no
  * TOPIC, more than one, a bad name). */
@@ -185,6 +199,61 @@ extern const char *const sb_cli_stat_arrays[];
  * or -errno.
  */
 int sb_cli_stop_signals(void);
+
+/* ---- reading input (input.c) ------------------------------------------ */
+
+/* Reads up to `len` bytes, less only at the end of input. Returns the
+ * count or -errno. */
+ssize_t sb_cli_read_full(int fd, void *buf, size_t len);
+
+/* Opens `path` for reading ("-" is standard input), and closes it. */
+int sb_cli_open_input(const char *path);
+void sb_cli_close_input(int fd);
+
+/* "standard input" for "-", else `path`: for reports. */
+const char *sb_cli_input_name(const char *path);
+
+/*
+ * Reads all of `path` ("-": standard input) as one message of at most
+ * `max` bytes, reading one byte past `max` at most. Returns 0 with *buf
+ * (malloc'd, free it) and *len, -EFBIG when the input is longer than
+ * `max`, or -errno. Reports nothing.
+ */
+int sb_cli_read_message(const char *path, size_t max, char **buf, size_t *len);
+
+/* ---- running a command for a request (runcmd.c) ------------------------ */
+
+/* How a command run for a request ended. */
+enum sb_cli_cmd_end {
+	SB_CLI_CMD_EXITED,     /* it exited (status in `status`) */
+	SB_CLI_CMD_SIGNALED,   /* a signal it did not get from us killed it */
+	SB_CLI_CMD_TIMED_OUT,  /* killed: still running at the deadline */
+	SB_CLI_CMD_TOO_LONG,   /* killed: its output went over the bound */
+	SB_CLI_CMD_STOPPED,    /* killed: SIGINT or SIGTERM came on sigfd */
+	SB_CLI_CMD_EXEC_FAILED /* it could not be started (errno in `err`) */
+};
+
+struct sb_cli_cmd_result {
+	enum sb_cli_cmd_end end;
+	int status; /* exit status (EXITED) or signal number (SIGNALED) */
+	int err;    /* errno of a failed start */
+	size_t out_len;
+};
+
+/*
+ * Runs argv[0] (found on $PATH as execvp does; no shell) in a process
+ * group of its own with `in` (in_len bytes) on its standard input and its
+ * standard output captured into `out`, at most `out_cap` bytes; its
+ * standard error is ours. The request is data written to a pipe, never
+ * part of a command line. Waits until the command has exited and closed
+ * its output, at most `timeout_ms`; the group is killed (SIGKILL) at the
+ * deadline, when the output goes over `out_cap`, or when `sigfd` (-1:
+ * none) becomes readable. Returns 0 with *res filled, or -errno when a
+ * pipe or the fork failed.
+ */
+int sb_cli_run_cmd(char *const argv[], const void *in, size_t in_len, void *out,
+		   size_t out_cap, int timeout_ms, int sigfd,
+		   struct sb_cli_cmd_result *res);
 
 /* ---- reading replies (output.c) ---------------------------------------- */
 

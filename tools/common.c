@@ -58,6 +58,10 @@ int sb_cli_status(int err)
 		return SB_EXIT_TIMEOUT;
 	case -EMSGSIZE:
 		return SB_EXIT_TOO_LARGE;
+	case -EHOSTUNREACH:
+		return SB_EXIT_NO_SERVER;
+	case -ECONNABORTED:
+		return SB_EXIT_SERVER_GONE;
 	case -EINVAL:
 		/* The broker refused a setting or name we passed on. */
 		return SB_EXIT_USAGE;
@@ -113,6 +117,46 @@ int sb_cli_fail_errno(const char *what, const char *topic, int err,
 				   shmbus_strerror(err));
 	}
 	return sb_cli_fail(status, what, "%s", shmbus_strerror(err));
+}
+
+int sb_cli_fail_service(const char *what, const char *service, int err)
+{
+	int status = sb_cli_status(err);
+
+	switch (err) {
+	case -ENOENT:
+		return sb_cli_fail(status, what,
+				   "no such service \"%s\" (the broker "
+				   "creates none on demand: auto_create is "
+				   "off and its config does not list it)",
+				   service);
+	case -EACCES:
+		return sb_cli_fail(status, what,
+				   "permission denied: the access rules of "
+				   "service \"%s\" refuse uid %lu",
+				   service, (unsigned long)getuid());
+	case -EHOSTUNREACH:
+		return sb_cli_fail(status, what,
+				   "no server serves \"%s\" (start one with "
+				   "'shmbus reply %s')",
+				   service, service);
+	case -ECONNABORTED:
+		return sb_cli_fail(status, what,
+				   "the server of \"%s\" went away before it "
+				   "answered",
+				   service);
+	case -ENOTSUP:
+		return sb_cli_fail(status, what,
+				   "this broker has no request/reply "
+				   "(service \"%s\")",
+				   service);
+	case -ECONNRESET:
+		return sb_cli_fail(status, what,
+				   "the broker closed the connection");
+	default:
+		return sb_cli_fail(status, what, "service \"%s\": %s", service,
+				   shmbus_strerror(err));
+	}
 }
 
 /* ---- options ----------------------------------------------------------- */
@@ -252,17 +296,29 @@ int sb_cli_append_arg(const char *cmd, const char ***v, size_t *n,
 	return 0;
 }
 
-int sb_cli_check_topic(const char *cmd, const char *topic)
+/* Services are named by the topic name rules, in a namespace of their
+ * own: one check, with the kind of name in the report. */
+static int check_name(const char *cmd, const char *kind, const char *name)
 {
 	char why[128];
 
-	if (sb_topic_name_check(topic, why, sizeof(why)) < 0) {
+	if (sb_topic_name_check(name, why, sizeof(why)) < 0) {
 		return sb_cli_fail(SB_EXIT_USAGE, cmd,
-				   "bad topic name \"%s\": %s (names are "
+				   "bad %s name \"%s\": %s (names are "
 				   "letters, digits and . _ - / segments)",
-				   topic, why);
+				   kind, name, why);
 	}
 	return 0;
+}
+
+int sb_cli_check_topic(const char *cmd, const char *topic)
+{
+	return check_name(cmd, "topic", topic);
+}
+
+int sb_cli_check_service(const char *cmd, const char *service)
+{
+	return check_name(cmd, "service", service);
 }
 
 int sb_cli_one_topic(const char *cmd, int argc, char **argv, const char **topic)

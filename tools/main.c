@@ -35,6 +35,11 @@ static const struct command commands[] = {
      sb_cli_evict_usage},
     {"bench", sb_cli_bench, "measure rates and latency through a topic",
      sb_cli_bench_usage},
+    {"req", sb_cli_req, "send a request to a service and print the reply",
+     sb_cli_req_usage},
+    {"reply", sb_cli_reply,
+     "serve a service: answer requests (a message, echo, or a command)",
+     sb_cli_reply_usage},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -45,7 +50,9 @@ static void usage(FILE *out)
 	      "\n"
 	      "The command line of the shmbus message bus: publish, "
 	      "subscribe and inspect\n"
-	      "topics through a running broker (shmbusd).\n"
+	      "topics, send requests to services and serve them, through "
+	      "a running broker\n"
+	      "(shmbusd).\n"
 	      "\n"
 	      "Commands:\n",
 	      out);
@@ -60,25 +67,29 @@ static void usage(FILE *out)
 	      "/tmp/shmbus-$UID/shmbusd.sock.\n"
 	      "\n"
 	      "Exit status:\n"
-	      "  0  success (and `sub`/`top` ended by SIGINT or SIGTERM)\n"
+	      "  0  success (and `sub`/`top`/`reply` ended by SIGINT or "
+	      "SIGTERM)\n"
 	      "  1  any other failure at run time\n"
 	      "  2  bad usage: unknown option, bad argument, topic name "
 	      "or size, or\n"
 	      "     a setting the broker refuses as invalid\n"
 	      "  3  no broker is listening on the socket\n"
-	      "  4  no such topic\n"
-	      "  5  permission denied (the socket, or the topic's access "
-	      "rules)\n"
-	      "  6  timed out (sub --timeout before --count messages, or a "
-	      "broker that did\n"
-	      "     not answer in time)\n"
+	      "  4  no such topic (or service)\n"
+	      "  5  permission denied (the socket, or the topic's or "
+	      "service's access rules)\n"
+	      "  6  timed out (sub --timeout before --count messages, req "
+	      "--timeout before\n"
+	      "     the reply, or a broker that did not answer in time)\n"
 	      "  7  the topic was full (pub: after --timeout, or at once "
 	      "with --timeout 0\n"
 	      "     or the reject policy)\n"
 	      "  8  a message, line, file or frame is larger than the "
 	      "topic's max_message\n"
-	      "  130, 143  pub ended by SIGINT or SIGTERM (sub and top "
-	      "exit 0)\n"
+	      "     (or a request or reply larger than the service's)\n"
+	      "  9  req: no server serves the service (no responders)\n"
+	      "  10 req: the server went away (died) before it answered\n"
+	      "  130, 143  pub ended by SIGINT or SIGTERM (sub, top and "
+	      "reply exit 0)\n"
 	      "On failure one line on stderr says what failed and why: "
 	      "shmbus: WHAT: WHY\n",
 	      out);

@@ -5,7 +5,6 @@
  * frame over it is refused as soon as that is known, never read whole.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -166,80 +165,28 @@ static int publish(struct pub_ctx *ctx, const void *data, size_t len)
 	return 0;
 }
 
-/* Reads up to `len` bytes, less only at the end of input. Returns the
- * count or -errno. */
-static ssize_t read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
-
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n < 0) {
-			return -errno;
-		}
-		if (n == 0) {
-			break;
-		}
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
-/* Opens `path` for reading; "-" is standard input. */
-static int open_input(const char *path)
-{
-	if (strcmp(path, "-") == 0) {
-		return STDIN_FILENO;
-	}
-	return open(path, O_RDONLY | O_CLOEXEC);
-}
-
-static void close_input(int fd)
-{
-	if (fd != STDIN_FILENO) {
-		close(fd);
-	}
-}
-
 static int read_error(const char *path, int err)
 {
 	return sb_cli_fail(SB_EXIT_ERROR, "pub", "%s: %s",
-			   strcmp(path, "-") == 0 ? "standard input" : path,
-			   strerror(err));
+			   sb_cli_input_name(path), strerror(err));
 }
 
 /* Publishes all of `path` as one message, reading one byte past the
  * topic's max_message at most. */
 static int publish_file(struct pub_ctx *ctx, const char *path)
 {
-	int fd = open_input(path);
 	char *buf;
-	ssize_t n;
-	int status;
+	size_t len = 0;
+	int status, r = sb_cli_read_message(path, ctx->max, &buf, &len);
 
-	if (fd < 0) {
-		return read_error(path, errno);
+	if (r == -EFBIG) {
+		return too_large(ctx, sb_cli_input_name(path));
 	}
-	buf = malloc(ctx->max + 1);
-	if (buf == NULL) {
-		close_input(fd);
-		return sb_cli_fail(SB_EXIT_ERROR, "pub", "out of memory");
+	if (r < 0) {
+		return read_error(path, -r);
 	}
-	n = read_full(fd, buf, ctx->max + 1);
-	if (n < 0) {
-		status = read_error(path, (int)-n);
-	} else if ((size_t)n > ctx->max) {
-		status = too_large(
-		    ctx, strcmp(path, "-") == 0 ? "standard input" : path);
-	} else {
-		status = publish(ctx, buf, (size_t)n);
-	}
+	status = publish(ctx, buf, len);
 	free(buf);
-	close_input(fd);
 	return status;
 }
 
@@ -288,7 +235,7 @@ static int frame_length(int fd, const char *path, uint64_t number,
 			uint32_t *len)
 {
 	unsigned char h[4];
-	ssize_t n = read_full(fd, h, sizeof(h));
+	ssize_t n = sb_cli_read_full(fd, h, sizeof(h));
 
 	if (n == 0) {
 		return 0;
@@ -311,7 +258,7 @@ static int frame_length(int fd, const char *path, uint64_t number,
  * than max_message is refused from its length, before its bytes. */
 static int publish_frames(struct pub_ctx *ctx, const char *path)
 {
-	int fd = open_input(path);
+	int fd = sb_cli_open_input(path);
 	char *buf = malloc(ctx->max > 0 ? ctx->max : 1);
 	uint64_t number = 1;
 	int status = 0;
@@ -337,7 +284,7 @@ static int publish_frames(struct pub_ctx *ctx, const char *path)
 			status = too_large(ctx, what);
 			break;
 		}
-		n = read_full(fd, buf, len);
+		n = sb_cli_read_full(fd, buf, len);
 		if (n < 0) {
 			status = read_error(path, (int)-n);
 		} else if ((size_t)n < len) {
@@ -351,7 +298,7 @@ static int publish_frames(struct pub_ctx *ctx, const char *path)
 	}
 	free(buf);
 	if (fd >= 0) {
-		close_input(fd);
+		sb_cli_close_input(fd);
 	}
 	return status;
 }

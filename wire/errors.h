@@ -57,6 +57,9 @@
 	X(ESTALE, 1,                                                           \
 	  "no longer valid: a held message was overwritten or taken by "       \
 	  "another consumer, or a subscriber's slot is no longer awaited")     \
+	X(EHOSTUNREACH, 1, "no server serves the service (no responders)")     \
+	X(ECONNABORTED, 0,                                                     \
+	  "the server holding the request went away before it answered")       \
 	X(EIDRM, 0,                                                            \
 	  "subscriber evicted by the broker (shmbus evict or max_stall_ms): "  \
 	  "close it and subscribe again")

@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 /* Most descriptors one message may carry, in either direction. */
-#define SB_FDPASS_MAX 4
+#define SB_FDPASS_MAX 5
 
 /* Most room one receive may leave for descriptors: beyond its `max`, a few
  * extra ones are then received (and closed) rather than cut off. */

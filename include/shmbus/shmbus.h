@@ -343,6 +343,229 @@ SHMBUS_API int shmbus_sub_fd(shmbus_sub *sub);
  * when the broker is gone. Returns 0 or -EINVAL. */
 SHMBUS_API int shmbus_sub_close(shmbus_sub *sub);
 
+/*
+ * Request and reply. A server serves a named service; a requester asks it
+ * and waits for the answer. Service names follow the topic name rules
+ * (SHMBUS_SERVICE_MAX) in a namespace of their own: a service and a topic
+ * may share a name. The broker makes a private channel for each pair of
+ * requester and server (docs/shm-layout.md, "Request/reply channels"):
+ * requests and replies then go through shared memory with no system call
+ * unless the other side sleeps, and the broker is only asked when the set
+ * of servers or requesters changes. Several servers of one service share
+ * its requests: a requester sends each to the server with the fewest of
+ * its requests outstanding, in turn among equals. Each request is answered
+ * at most once, and its reply reaches only the requester that sent it.
+ *
+ * Correlation: each request carries a random 64-bit id (getrandom), which
+ * the server's reply must repeat; a reply whose id matches no outstanding
+ * request of its channel (a late answer to a cancelled or timed-out
+ * request, or a server's forgery) is dropped and counted
+ * (shmbus_requester_dropped()).
+ *
+ * Errors of a request, each distinct: -EHOSTUNREACH (the service has no
+ * server: at once, like NATS's "no responders"), -ECONNABORTED (the server
+ * holding the request went away -- its connection to the broker closed,
+ * e.g. it was killed -- before it answered: as soon as the broker sees it,
+ * not at the timeout), -EBADMSG (that server's channel broke the layout
+ * rules: the requester stops using it), -ETIMEDOUT (no answer in time;
+ * the server may still answer, and that late reply is dropped).
+ *
+ * Threads: a shmbus_server is used by one thread at a time; so is a
+ * shmbus_requester (each thread that asks concurrently opens its own, or
+ * uses the asynchronous calls from one thread). fork: a child must not
+ * use its parent's servers and requesters (it would share their channels
+ * with the parent); it opens its own on a connection of its own.
+ */
+
+/* Longest service name. */
+#define SHMBUS_SERVICE_MAX 200
+
+typedef struct shmbus_server shmbus_server;
+typedef struct shmbus_requester shmbus_requester;
+
+/* Which request a reply answers: filled by shmbus_serve_receive(), passed
+ * to shmbus_reply() or shmbus_reply_claim(). The fields are the library's
+ * (a channel and the request's correlation id); copy it freely. */
+struct shmbus_reqref {
+	uint64_t channel;
+	uint64_t id;
+};
+
+/*
+ * Serves `service`: requests sent to it may now come to this server. The
+ * broker must allow the caller the service's `serve` right. Returns 0 and
+ * sets *srv, or -EINVAL (bad name, NULL), -EACCES, -ENOENT (the broker
+ * does not know the service and does not create one on demand: auto_create
+ * off and not in its config), -EMFILE (the connection holds 256 servers
+ * and requesters), -ENOSPC (the broker's limit on services), -ENOTSUP (a
+ * broker without request/reply), -ENOMEM, or a connection error as for
+ * shmbus_connect(). The server lives
+ * as long as its connection: when the process dies the broker tells its
+ * requesters at once (-ECONNABORTED for the requests it held).
+ */
+SHMBUS_API int shmbus_serve_open(shmbus *bus, const char *service,
+				 shmbus_server **srv);
+
+/*
+ * A descriptor that polls readable when requests may be waiting (or the
+ * set of requesters changed): then call shmbus_serve_receive() with
+ * timeout 0 until -EAGAIN. Owned by `srv`; do not read or close it.
+ * Returns the descriptor or -EINVAL.
+ */
+SHMBUS_API int shmbus_serve_fd(const shmbus_server *srv);
+
+/*
+ * Copies the next request into `buf` (capacity `cap`), fills *req for the
+ * reply and returns the request's length. Requests come from every
+ * requester's channel in turn. -EMSGSIZE when `cap` is too small (the
+ * request stays: shmbus_serve_max_request() bytes always suffice), -EAGAIN
+ * (none and timeout_ms is 0), -ETIMEDOUT, -EINVAL, -ECONNRESET or another
+ * connection error (the broker could not be asked for a new requester's
+ * channel). A requester's channel that breaks the layout rules (garbage
+ * written by a hostile requester) is dropped and counted
+ * (shmbus_serve_dropped()), never returned as an error: the other
+ * requesters go on being served.
+ */
+SHMBUS_API ssize_t shmbus_serve_receive(shmbus_server *srv, void *buf,
+					size_t cap, struct shmbus_reqref *req,
+					int timeout_ms);
+
+/*
+ * Answers `req` with a copy of `len` bytes. Never waits: returns 0,
+ * -EMSGSIZE (over shmbus_serve_max_reply(); nothing sent), -EAGAIN (the
+ * requester's reply channel is full because it does not read: the reply
+ * is dropped and counted), -EPIPE (the requester went away, or its channel
+ * was dropped, or `req` names no channel of this server: the reply is
+ * dropped and counted), -EBUSY (a reply claim is held), -EINVAL (NULL).
+ * Answering a request twice sends two replies, and the requester drops
+ * the second.
+ */
+SHMBUS_API int shmbus_reply(shmbus_server *srv, const struct shmbus_reqref *req,
+			    const void *data, size_t len);
+
+/*
+ * Zero-copy reply: reserves `len` bytes in the requester's reply channel
+ * and points *buf at them; write the answer there and call
+ * shmbus_reply_commit() to send it. Errors as for shmbus_reply(). One
+ * claim at a time per server; nothing is sent if it is never committed.
+ */
+SHMBUS_API int shmbus_reply_claim(shmbus_server *srv,
+				  const struct shmbus_reqref *req, size_t len,
+				  void **buf);
+
+/* Sends the claimed reply. Returns 0, or -EINVAL when no claim is held. */
+SHMBUS_API int shmbus_reply_commit(shmbus_server *srv);
+
+/* The largest request a requester may send this server, and the largest
+ * reply it may send back (0 when `srv` is NULL). */
+SHMBUS_API size_t shmbus_serve_max_request(const shmbus_server *srv);
+SHMBUS_API size_t shmbus_serve_max_reply(const shmbus_server *srv);
+
+/* Requests skipped and channels dropped because a requester broke the
+ * layout rules, and replies dropped because a requester's channel was full
+ * or gone. */
+SHMBUS_API uint64_t shmbus_serve_dropped(const shmbus_server *srv);
+
+/*
+ * Stops serving: tells the broker (its requesters then see -ECONNABORTED
+ * for requests this server held and did not answer), unmaps every channel
+ * and frees `srv`. Returns 0 or -EINVAL.
+ */
+SHMBUS_API int shmbus_serve_close(shmbus_server *srv);
+
+/*
+ * Opens a requester of `service`. The broker must allow the caller the
+ * service's `request` right. Returns 0 and sets *rq, or -EINVAL, -EACCES,
+ * -ENOENT (no such service and the broker does not create services on
+ * demand: auto_create off), -EMFILE, -ENOSPC (as for shmbus_serve_open()),
+ * -ENOTSUP, -ENOMEM, or a connection error. A
+ * service with no server yet is fine: requests then fail with
+ * -EHOSTUNREACH until one serves it.
+ */
+SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
+				     shmbus_requester **rq);
+
+/*
+ * Sends `len` bytes to a server of the service and waits up to timeout_ms
+ * (-1: forever) for the reply, which is copied into `reply` (capacity
+ * `cap`). Returns the reply's length, or -EHOSTUNREACH, -ECONNABORTED,
+ * -EBADMSG, -ETIMEDOUT (see above), -EMSGSIZE (the request is over
+ * shmbus_requester_max_request(): nothing sent; or the reply is bigger
+ * than `cap`: the reply is dropped), -EAGAIN (every server's channel is
+ * full of this requester's outstanding requests), -EINVAL, -ENOSPC (the
+ * broker's limits.max_ring_bytes leaves no room for a new server's
+ * channel), or a connection error (the broker could not be asked for a
+ * new server's channel); those two only when no server's channel is
+ * there to take the request instead.
+ */
+SHMBUS_API ssize_t shmbus_call(shmbus_requester *rq, const void *req,
+			       size_t len, void *reply, size_t cap,
+			       int timeout_ms);
+
+/*
+ * One request without keeping a requester: shmbus_requester_open(),
+ * shmbus_call(), shmbus_requester_close(). For a single request (a
+ * command line); a program that asks a service again keeps a requester,
+ * which saves the broker's making its channels each time. Returns as
+ * shmbus_requester_open() and shmbus_call() do.
+ */
+SHMBUS_API ssize_t shmbus_request(shmbus *bus, const char *service,
+				  const void *req, size_t len, void *reply,
+				  size_t cap, int timeout_ms);
+
+/*
+ * Asynchronous form: sends the request and returns at once with *ticket
+ * set (nonzero, unique within `rq`). Returns 0, or -EHOSTUNREACH,
+ * -EMSGSIZE, -EAGAIN, -EINVAL or a connection error as shmbus_call().
+ */
+SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,
+				   size_t len, uint64_t *ticket);
+
+/*
+ * Takes the reply to ticket *ticket, or when *ticket is 0 to any
+ * outstanding request that has its outcome (and sets *ticket to it),
+ * waiting up to timeout_ms. Returns the reply's length, copied into
+ * `reply`; or that request's failure: -ECONNABORTED or -EBADMSG (the
+ * ticket is then done), or -EMSGSIZE (the reply is bigger than `cap`: it
+ * is kept, take it again with a bigger buffer; shmbus_requester_max_reply()
+ * always suffices); or -EAGAIN (no outcome yet and timeout_ms is 0),
+ * -ETIMEDOUT (none in time: the request stays outstanding), -ENOENT (no
+ * such ticket: taken, cancelled, or none outstanding when *ticket is 0),
+ * -EINVAL.
+ */
+SHMBUS_API ssize_t shmbus_request_take(shmbus_requester *rq, uint64_t *ticket,
+				       void *reply, size_t cap, int timeout_ms);
+
+/*
+ * Forgets ticket `ticket`: its reply, if one comes, is dropped. Returns 0
+ * or -ENOENT.
+ */
+SHMBUS_API int shmbus_request_cancel(shmbus_requester *rq, uint64_t ticket);
+
+/*
+ * A descriptor that polls readable when a reply or a server's departure
+ * may be waiting: then call shmbus_request_take() with timeout 0 (and
+ * *ticket 0) until -EAGAIN or -ENOENT. Owned by `rq`; do not read or close
+ * it. Returns the descriptor or -EINVAL.
+ */
+SHMBUS_API int shmbus_requester_fd(const shmbus_requester *rq);
+
+/* The largest request this requester may send and the largest reply a
+ * server may send back (0 when `rq` is NULL). */
+SHMBUS_API size_t shmbus_requester_max_request(const shmbus_requester *rq);
+SHMBUS_API size_t shmbus_requester_max_reply(const shmbus_requester *rq);
+
+/* Replies dropped: their id matched no outstanding request (late, cancelled
+ * or forged). */
+SHMBUS_API uint64_t shmbus_requester_dropped(const shmbus_requester *rq);
+
+/*
+ * Closes the requester: outstanding requests are forgotten, its channels
+ * closed (the broker tells their servers, whose replies are then dropped)
+ * and `rq` freed. Returns 0 or -EINVAL.
+ */
+SHMBUS_API int shmbus_requester_close(shmbus_requester *rq);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,6 +28,15 @@ library, so a thread that waits lets the others run.
             sub.lost                              # messages missed (overwrite policy)
             sub.fileno()                          # for selectors / asyncio
 
+Request and reply (:mod:`shmbus.reqrep`)::
+
+    with bus.server("math/add") as srv:           # serving, in one process
+        data, ref = srv.receive(timeout=1.0)      # or: for data, ref in srv
+        srv.reply(ref, b"3")
+    with bus.requester("math/add") as rq:         # asking, in another
+        rq.call(b"1 2", timeout=1.0)              # the reply's bytes
+        await rq.acall(b"1 2")                    # in an asyncio loop
+
 In an asyncio loop: ``await sub.areceive()`` and ``async for msg in sub``
 wait with ``loop.add_reader(sub.fileno())``, never blocking the loop.
 
@@ -83,14 +92,18 @@ from .errors import (
     LibraryNotFoundError,
     LimitError,
     MessageSizeError,
+    NoServerError,
     PermissionError,
     ProtocolError,
+    RequesterGoneError,
+    ServerGoneError,
     StaleError,
     TimeoutError,
     WouldBlockError,
     error_for,
 )
 from .mapping import NAME_MAX, Access, Mapping, View
+from .reqrep import SERVICE_MAX, Requester, RequestRef, Server
 
 __version__ = "0.1.0"
 
@@ -119,6 +132,9 @@ __all__ = [
     "Publisher",
     "Subscriber",
     "Watch",
+    "Server",
+    "Requester",
+    "RequestRef",
     "Claim",
     "Peeked",
     "MessageInfo",
@@ -135,6 +151,7 @@ __all__ = [
     "strerror",
     "error_for",
     "TOPIC_MAX",
+    "SERVICE_MAX",
     "NAME_MAX",
     "MSG_METADATA",
     "Error",
@@ -147,6 +164,9 @@ __all__ = [
     "CorruptError",
     "ProtocolError",
     "LimitError",
+    "NoServerError",
+    "ServerGoneError",
+    "RequesterGoneError",
     "ClosedError",
     "LibraryNotFoundError",
 ]

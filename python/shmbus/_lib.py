@@ -69,6 +69,15 @@ class MsgInfo(Structure):
     ]
 
 
+class ReqRef(Structure):
+    """struct shmbus_reqref: which request a reply answers."""
+
+    _fields_ = [
+        ("channel", c_uint64),
+        ("id", c_uint64),
+    ]
+
+
 _PP = POINTER(c_void_p)
 
 # name: (restype, argtypes). Every function of the two public headers.
@@ -109,6 +118,43 @@ _PROTOTYPES = {
     "shmbus_sub_lost": (c_uint64, (c_void_p,)),
     "shmbus_sub_fd": (c_int, (c_void_p,)),
     "shmbus_sub_close": (c_int, (c_void_p,)),
+    # shmbus.h: request and reply
+    "shmbus_serve_open": (c_int, (c_void_p, c_char_p, _PP)),
+    "shmbus_serve_fd": (c_int, (c_void_p,)),
+    "shmbus_serve_receive": (
+        c_ssize_t,
+        (c_void_p, c_void_p, c_size_t, POINTER(ReqRef), c_int),
+    ),
+    "shmbus_reply": (c_int, (c_void_p, POINTER(ReqRef), c_void_p, c_size_t)),
+    "shmbus_reply_claim": (c_int, (c_void_p, POINTER(ReqRef), c_size_t, _PP)),
+    "shmbus_reply_commit": (c_int, (c_void_p,)),
+    "shmbus_serve_max_request": (c_size_t, (c_void_p,)),
+    "shmbus_serve_max_reply": (c_size_t, (c_void_p,)),
+    "shmbus_serve_dropped": (c_uint64, (c_void_p,)),
+    "shmbus_serve_close": (c_int, (c_void_p,)),
+    "shmbus_requester_open": (c_int, (c_void_p, c_char_p, _PP)),
+    "shmbus_call": (
+        c_ssize_t,
+        (c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, c_int),
+    ),
+    "shmbus_request": (
+        c_ssize_t,
+        (c_void_p, c_char_p, c_void_p, c_size_t, c_void_p, c_size_t, c_int),
+    ),
+    "shmbus_request_send": (
+        c_int,
+        (c_void_p, c_void_p, c_size_t, POINTER(c_uint64)),
+    ),
+    "shmbus_request_take": (
+        c_ssize_t,
+        (c_void_p, POINTER(c_uint64), c_void_p, c_size_t, c_int),
+    ),
+    "shmbus_request_cancel": (c_int, (c_void_p, c_uint64)),
+    "shmbus_requester_fd": (c_int, (c_void_p,)),
+    "shmbus_requester_max_request": (c_size_t, (c_void_p,)),
+    "shmbus_requester_max_reply": (c_size_t, (c_void_p,)),
+    "shmbus_requester_dropped": (c_uint64, (c_void_p,)),
+    "shmbus_requester_close": (c_int, (c_void_p,)),
     # map.h
     "shmbus_map_file": (c_int, (c_char_p, c_uint64, c_uint, _PP)),
     "shmbus_map_memory": (c_int, (c_uint64, _PP)),

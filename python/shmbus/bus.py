@@ -19,6 +19,7 @@ import time
 from ctypes import byref, c_int, c_size_t, c_void_p, sizeof
 from enum import IntEnum
 from typing import (
+    TYPE_CHECKING,
     Any,
     AsyncIterator,
     Iterable,
@@ -44,6 +45,9 @@ from ._common import (
     timeout_ms,
 )
 from .errors import ClosedError, error_for
+
+if TYPE_CHECKING:
+    from .reqrep import Requester, Server
 
 BytesLike = Union[bytes, bytearray, memoryview, Any]
 """bytes, bytearray, memoryview or any other object with the buffer
@@ -1101,6 +1105,36 @@ class Bus(Handle):
         :class:`InvalidArgumentError` (a bad pattern), and connection
         errors."""
         return Watch(self._open(self._lib.shmbus_watch_open, pattern, "pattern"), pattern)
+
+    def server(self, service: str) -> "Server":
+        """Serves ``service`` (shmbus_serve_open): requests sent to it may
+        now come to the returned :class:`Server`. Raises
+        :class:`PermissionError` (the service's serve rule),
+        :class:`FileNotFoundError` (no such service and the broker creates
+        none on demand), :class:`InvalidArgumentError` (a bad name), or a
+        connection error."""
+        from .reqrep import Server
+
+        return Server(self._open(self._lib.shmbus_serve_open, service, "service"), service)
+
+    def requester(self, service: str) -> "Requester":
+        """Opens a :class:`Requester` of ``service``
+        (shmbus_requester_open). Raises :class:`PermissionError` (the
+        service's request rule), and as server()."""
+        from .reqrep import Requester
+
+        return Requester(
+            self._open(self._lib.shmbus_requester_open, service, "service"), service
+        )
+
+    def request(self, service: str, data: BytesLike, timeout: Timeout = None) -> bytes:
+        """One request without keeping a requester, as shmbus_request()
+        does: opens a requester, calls, closes it. A program that asks a
+        service again keeps a :meth:`requester`, which saves the broker
+        making its channels each time. Raises as requester() and
+        :meth:`Requester.call`."""
+        with self.requester(service) as rq:
+            return rq.call(data, timeout)
 
     def __enter__(self) -> "Bus":
         return self

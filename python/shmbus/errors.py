@@ -26,6 +26,9 @@ EIDRM          :class:`EvictedError`
 EBUSY          :class:`BusyError`
 EBADMSG        :class:`CorruptError`
 EPROTO         :class:`ProtocolError`
+EHOSTUNREACH   :class:`NoServerError`       ``ConnectionError``
+ECONNABORTED   :class:`ServerGoneError`     builtin ``ConnectionAbortedError``
+EPIPE          :class:`RequesterGoneError`  builtin ``BrokenPipeError``
 ENOSPC, EUSERS, EMFILE  :class:`LimitError`
 (closed object)  :class:`ClosedError`       ``ValueError``
 anything else  :class:`Error`
@@ -53,6 +56,9 @@ __all__ = [
     "CorruptError",
     "ProtocolError",
     "LimitError",
+    "NoServerError",
+    "ServerGoneError",
+    "RequesterGoneError",
     "ClosedError",
     "LibraryNotFoundError",
     "error_for",
@@ -146,6 +152,22 @@ class LimitError(Error):
     (EMFILE)."""
 
 
+class NoServerError(Error, builtins.ConnectionError):
+    """The service has no server (EHOSTUNREACH): no request was sent. Told
+    at once, as NATS's "no responders" is, never after a timeout."""
+
+
+class ServerGoneError(Error, builtins.ConnectionAbortedError):
+    """The server holding the request went away before it answered
+    (ECONNABORTED): it closed, or its process died. Told as soon as the
+    broker sees it, not at the timeout; the request may be sent again."""
+
+
+class RequesterGoneError(Error, builtins.BrokenPipeError):
+    """The requester of a request went away before its reply (EPIPE): the
+    reply was dropped. A server goes on with its other requests."""
+
+
 class ClosedError(Error, builtins.ValueError):
     """The object was closed (errno EBADF). A ValueError, as for I/O on a
     closed file."""
@@ -178,6 +200,9 @@ _CLASSES: Dict[int, Type[Error]] = {
     _errno.ENOSPC: LimitError,
     _errno.EUSERS: LimitError,
     _errno.EMFILE: LimitError,
+    _errno.EHOSTUNREACH: NoServerError,
+    _errno.ECONNABORTED: ServerGoneError,
+    _errno.EPIPE: RequesterGoneError,
     _errno.EBADF: ClosedError,
 }
 

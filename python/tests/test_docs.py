@@ -38,3 +38,17 @@ def test_the_example_runs(start_broker, doc, after):
     assert lines[1].split()[0] == "0"  # nothing lost
     assert lines[-1] == "b'b'"
     assert "b'world'" in lines and "b'a'" in lines
+
+
+def test_the_request_reply_example_runs(start_broker):
+    code = first_python_block((ROOT / "python/README.md").read_text(), "### `Server` and `Requester`")
+    b = start_broker()
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        env=python_env(SHMBUS_SOCKET=b.socket),
+        capture_output=True,
+        text=True,
+        timeout=BOUND * 3,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["b'HELLO'", "b'LATER'", "True"]

@@ -45,6 +45,7 @@ def test_every_declared_function_is_in_the_library():
 def test_the_structures_match():
     assert [f[0] for f in shmbus._lib.TopicConfig._fields_] == struct_fields("shmbus_topic_config")
     assert [f[0] for f in shmbus._lib.MsgInfo._fields_] == struct_fields("shmbus_msg_info")
+    assert [f[0] for f in shmbus._lib.ReqRef._fields_] == struct_fields("shmbus_reqref")
 
 
 def test_the_constants_match():
@@ -61,6 +62,7 @@ def test_the_constants_match():
     assert const("SHMBUS_START_LATEST") == shmbus.Start.LATEST
     assert const("SHMBUS_START_EARLIEST") == shmbus.Start.EARLIEST
     assert const("SHMBUS_TOPIC_MAX") == shmbus.TOPIC_MAX
+    assert const("SHMBUS_SERVICE_MAX") == shmbus.SERVICE_MAX
     assert const("SHMBUS_MSG_METADATA") == shmbus.MSG_METADATA
     assert const("SHMBUS_MAP_NAME_MAX") == shmbus.NAME_MAX
     assert const("SHMBUS_ACCESS_READ") == shmbus.Access.READ

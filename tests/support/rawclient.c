@@ -168,7 +168,7 @@ int sbt_rc_send_fds(struct sbt_rc *c, const char *json, const int *fds,
 /* Reads exactly `len` bytes; the first recvmsg may carry descriptors. */
 static int recv_exact(struct sbt_rc *c, void *buf, size_t len, int take_fds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	char cbuf[CMSG_SPACE(sizeof(int) * SBT_RC_MAX_FDS)];
 	size_t got = 0;
 
 	while (got < len) {
@@ -198,7 +198,7 @@ static int recv_exact(struct sbt_rc *c, void *buf, size_t len, int take_fds)
 				int k = (int)((cm->cmsg_len - CMSG_LEN(0)) /
 					      sizeof(int));
 
-				k = k > 4 ? 4 : k;
+				k = k > SBT_RC_MAX_FDS ? SBT_RC_MAX_FDS : k;
 				memcpy(c->fds, CMSG_DATA(cm),
 				       sizeof(int) * (size_t)k);
 				c->nfds = k;

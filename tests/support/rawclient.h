@@ -14,10 +14,13 @@
 
 #include "ring/ring.h"
 
+/* Descriptors one reply may bring (a request/reply channel's five). */
+#define SBT_RC_MAX_FDS 5
+
 struct sbt_rc {
 	int fd;
-	cJSON *reply; /* the last reply, owned */
-	int fds[4];   /* descriptors that came with it, owned */
+	cJSON *reply;		 /* the last reply, owned */
+	int fds[SBT_RC_MAX_FDS]; /* descriptors that came with it, owned */
 	int nfds;
 };
 
