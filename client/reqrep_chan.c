@@ -283,9 +283,11 @@ static int wait_ms(struct sb_wait *w)
  * does (ring->spin): an answer that comes that soon costs no sleep and
  * wake-up, whose system calls are most of a round trip otherwise. The
  * budget is in looks at a channel, so a server of many requesters spins
- * no longer than one of a few.
+ * no longer than one of a few. Kept short: when processes outnumber CPUs
+ * a longer spin takes the CPU the peer needs to answer (bench/README.md,
+ * reqrep-bench 4 x 4).
  */
-#define SPIN_LOOKS 4000
+#define SPIN_LOOKS 400
 
 static bool spin_for_news(const struct sb_rr_party *p)
 {
