@@ -55,9 +55,11 @@ void sb_rr_chan_commit(struct sb_rr_chan *ch);
  */
 struct sb_rr_party {
 	shmbus *bus;
-	const char *op;	   /* "serve_channel" or "request_channel" */
-	const char *field; /* "server" or "requester" */
-	int64_t id;	   /* the broker's id of the party; 0: none yet */
+	const char *op;	      /* "serve_channel" or "request_channel" */
+	const char *field;    /* "server" or "requester" */
+	int64_t id;	      /* the broker's id of the party; 0: none yet */
+	uint32_t max_message; /* the service's, for requests and replies */
+	bool have_ref;	      /* on the connection, once the open succeeded */
 	int epfd;
 	const struct sb_chan_page *page;
 	bool page_wakes; /* a sleep ends when the page's gen moves */
@@ -73,6 +75,26 @@ int sb_rr_party_init(struct sb_rr_party *p, shmbus *bus, const char *op,
 
 /* Closes every channel, unmaps the page, closes the epoll set. */
 void sb_rr_party_fini(struct sb_rr_party *p);
+
+/*
+ * Opens the party at the broker: `open_op` ("serve_open" or
+ * "request_open") for `service`, whose reply names the party's id (in
+ * p->field) and the service's geometry, and carries `nfds` descriptors,
+ * the first the party's page, which is mapped. `rep` is the caller's, to
+ * take more descriptors from and to finish. Takes a reference on the
+ * connection on success. 0, -ENOMEM, -EPROTO, -EPERM or the call's error.
+ */
+int sb_rr_party_open(struct sb_rr_party *p, const char *open_op,
+		     const char *service, int nfds,
+		     struct sb_client_reply *rep);
+
+/*
+ * Tells the broker the party is gone with `close_op` (best effort: a
+ * broker that went away has let go of it already; nothing is sent when the
+ * open failed before an id), then sb_rr_party_fini() and drops the
+ * connection's reference if it was taken.
+ */
+void sb_rr_party_close(struct sb_rr_party *p, const char *close_op);
 
 /* Asks the broker for the channels it has for the party (one per
  * request, while it says more) if the page's gen moved since the last

@@ -36,6 +36,55 @@ void sb_rr_party_fini(struct sb_rr_party *p)
 	}
 }
 
+int sb_rr_party_open(struct sb_rr_party *p, const char *open_op,
+		     const char *service, int nfds, struct sb_client_reply *rep)
+{
+	cJSON *req = cJSON_CreateObject();
+	uint64_t capacity;
+	int r;
+
+	if (req == NULL || !cJSON_AddStringToObject(req, "service", service)) {
+		cJSON_Delete(req);
+		return -ENOMEM;
+	}
+	r = sb_client_call(p->bus, open_op, req, rep);
+	if (r < 0) {
+		return r;
+	}
+	if (sb_msg_get_int(rep->msg.result, p->field, 1, UINT32_MAX, &p->id,
+			   NULL) < 0 ||
+	    sb_rr_geometry(rep, &capacity, &p->max_message) < 0 ||
+	    rep->nfds != nfds) {
+		return -EPROTO;
+	}
+	r = sb_rr_take_page(rep, &p->page);
+	if (r == 0) {
+		sb_client_ref(p->bus);
+		p->have_ref = true;
+	}
+	return r;
+}
+
+void sb_rr_party_close(struct sb_rr_party *p, const char *close_op)
+{
+	cJSON *req = p->id > 0 ? cJSON_CreateObject() : NULL;
+
+	if (req != NULL && sb_msg_add_int(req, p->field, p->id)) {
+		struct sb_client_reply rep;
+
+		sb_client_reply_init(&rep);
+		(void)sb_client_call(p->bus, close_op, req, &rep);
+		sb_client_reply_fini(&rep);
+	} else {
+		cJSON_Delete(req);
+	}
+	sb_rr_party_fini(p);
+	if (p->have_ref) {
+		sb_client_unref(p->bus);
+		p->have_ref = false;
+	}
+}
+
 static int add_chan(struct sb_rr_party *p, struct sb_rr_chan *ch)
 {
 	if (p->n == p->cap) {

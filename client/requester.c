@@ -29,11 +29,8 @@ struct shmbus_requester {
 	size_t rr;		   /* where the round robin goes on */
 	struct sb_tickets tickets; /* outstanding, by correlation id */
 	uint64_t dropped;
-	uint64_t capacity;
-	uint32_t max_message;
 	uint64_t random[RANDOM_BATCH]; /* correlation ids to come */
 	unsigned n_random;
-	bool have_ref; /* on the connection, once the open succeeded */
 };
 
 /* A random correlation id: getrandom once per RANDOM_BATCH requests, so
@@ -204,7 +201,7 @@ SHMBUS_API int shmbus_request_send(shmbus_requester *rq, const void *req,
 	if (rq == NULL || ticket == NULL || (req == NULL && len != 0)) {
 		return -EINVAL;
 	}
-	if (len > rq->max_message) {
+	if (len > rq->p.max_message) {
 		return -EMSGSIZE;
 	}
 	/* A server's channel the broker cannot give now (a lost connection,
@@ -341,23 +338,11 @@ SHMBUS_API ssize_t shmbus_call(shmbus_requester *rq, const void *req,
 	return r;
 }
 
-static int open_reply(shmbus_requester *rq, struct sb_client_reply *rep)
-{
-	if (sb_msg_get_int(rep->msg.result, "requester", 1, UINT32_MAX,
-			   &rq->p.id, NULL) < 0 ||
-	    sb_rr_geometry(rep, &rq->capacity, &rq->max_message) < 0 ||
-	    rep->nfds != 1) {
-		return -EPROTO;
-	}
-	return sb_rr_take_page(rep, &rq->p.page);
-}
-
 SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
 				     shmbus_requester **out)
 {
 	struct sb_client_reply rep;
 	shmbus_requester *rq;
-	cJSON *req;
 	int r;
 
 	if (out != NULL) {
@@ -368,31 +353,20 @@ SHMBUS_API int shmbus_requester_open(shmbus *bus, const char *service,
 		return -EINVAL;
 	}
 	rq = calloc(1, sizeof(*rq));
-	req = cJSON_CreateObject();
-	if (rq == NULL || req == NULL ||
-	    !cJSON_AddStringToObject(req, "service", service)) {
-		free(rq);
-		cJSON_Delete(req);
+	if (rq == NULL) {
 		return -ENOMEM;
 	}
 	r = sb_rr_party_init(&rq->p, bus, "request_channel", "requester",
 			     false);
 	sb_client_reply_init(&rep);
-	if (r < 0) {
-		cJSON_Delete(req);
-	} else {
-		r = sb_client_call(bus, "request_open", req, &rep);
-	}
 	if (r == 0) {
-		r = open_reply(rq, &rep);
+		r = sb_rr_party_open(&rq->p, "request_open", service, 1, &rep);
 	}
 	sb_client_reply_fini(&rep);
 	if (r < 0) {
 		shmbus_requester_close(rq);
 		return r;
 	}
-	sb_client_ref(bus);
-	rq->have_ref = true;
 	*out = rq;
 	return 0;
 }
@@ -404,12 +378,12 @@ SHMBUS_API int shmbus_requester_fd(const shmbus_requester *rq)
 
 SHMBUS_API size_t shmbus_requester_max_request(const shmbus_requester *rq)
 {
-	return rq != NULL ? rq->max_message : 0;
+	return rq != NULL ? rq->p.max_message : 0;
 }
 
 SHMBUS_API size_t shmbus_requester_max_reply(const shmbus_requester *rq)
 {
-	return rq != NULL ? rq->max_message : 0;
+	return rq != NULL ? rq->p.max_message : 0;
 }
 
 SHMBUS_API uint64_t shmbus_requester_dropped(const shmbus_requester *rq)
@@ -419,28 +393,11 @@ SHMBUS_API uint64_t shmbus_requester_dropped(const shmbus_requester *rq)
 
 SHMBUS_API int shmbus_requester_close(shmbus_requester *rq)
 {
-	cJSON *req;
-
 	if (rq == NULL) {
 		return -EINVAL;
 	}
-	/* Best effort: a broker that went away has let go of the channels
-	 * already. None to tell when the open failed before an id. */
-	req = rq->p.id > 0 ? cJSON_CreateObject() : NULL;
-	if (req != NULL && sb_msg_add_int(req, "requester", rq->p.id)) {
-		struct sb_client_reply rep;
-
-		sb_client_reply_init(&rep);
-		(void)sb_client_call(rq->p.bus, "request_close", req, &rep);
-		sb_client_reply_fini(&rep);
-	} else {
-		cJSON_Delete(req);
-	}
 	sb_tickets_fini(&rq->tickets);
-	sb_rr_party_fini(&rq->p);
-	if (rq->have_ref) {
-		sb_client_unref(rq->p.bus);
-	}
+	sb_rr_party_close(&rq->p, "request_close");
 	free(rq);
 	return 0;
 }

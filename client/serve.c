@@ -23,9 +23,6 @@ struct shmbus_server {
 	size_t next;	      /* the channel the next receive looks at first */
 	struct sb_rr_chan *claim; /* holds a reply claim */
 	uint64_t dropped;
-	uint64_t capacity;
-	uint32_t max_message;
-	bool have_ref;
 };
 
 /* Drops the channels whose requester went or that broke the rules (a
@@ -148,7 +145,7 @@ SHMBUS_API int shmbus_reply_claim(shmbus_server *srv,
 	if (srv->claim != NULL) {
 		return -EBUSY;
 	}
-	if (len > srv->max_message) {
+	if (len > srv->p.max_message) {
 		return -EMSGSIZE;
 	}
 	ch = find_chan(srv, req->channel);
@@ -201,17 +198,6 @@ SHMBUS_API int shmbus_reply(shmbus_server *srv, const struct shmbus_reqref *req,
 	return r;
 }
 
-static int open_reply(shmbus_server *srv, struct sb_client_reply *rep)
-{
-	if (sb_msg_get_int(rep->msg.result, "server", 1, UINT32_MAX, &srv->p.id,
-			   NULL) < 0 ||
-	    sb_rr_geometry(rep, &srv->capacity, &srv->max_message) < 0 ||
-	    rep->nfds != 2) {
-		return -EPROTO;
-	}
-	return sb_rr_take_page(rep, &srv->p.page);
-}
-
 /* Puts the broker's eventfd (the reply's second descriptor) in the epoll
  * set. */
 static int take_efd(shmbus_server *srv, struct sb_client_reply *rep)
@@ -230,7 +216,6 @@ SHMBUS_API int shmbus_serve_open(shmbus *bus, const char *service,
 {
 	struct sb_client_reply rep;
 	shmbus_server *srv;
-	cJSON *req;
 	int r;
 
 	if (out != NULL) {
@@ -241,23 +226,14 @@ SHMBUS_API int shmbus_serve_open(shmbus *bus, const char *service,
 		return -EINVAL;
 	}
 	srv = calloc(1, sizeof(*srv));
-	req = cJSON_CreateObject();
-	if (srv == NULL || req == NULL ||
-	    !cJSON_AddStringToObject(req, "service", service)) {
-		free(srv);
-		cJSON_Delete(req);
+	if (srv == NULL) {
 		return -ENOMEM;
 	}
 	srv->efd = -1;
 	r = sb_rr_party_init(&srv->p, bus, "serve_channel", "server", true);
 	sb_client_reply_init(&rep);
-	if (r < 0) {
-		cJSON_Delete(req);
-	} else {
-		r = sb_client_call(bus, "serve_open", req, &rep);
-	}
 	if (r == 0) {
-		r = open_reply(srv, &rep);
+		r = sb_rr_party_open(&srv->p, "serve_open", service, 2, &rep);
 	}
 	if (r == 0) {
 		r = take_efd(srv, &rep);
@@ -267,8 +243,6 @@ SHMBUS_API int shmbus_serve_open(shmbus *bus, const char *service,
 		shmbus_serve_close(srv);
 		return r;
 	}
-	sb_client_ref(bus);
-	srv->have_ref = true;
 	*out = srv;
 	return 0;
 }
@@ -280,12 +254,12 @@ SHMBUS_API int shmbus_serve_fd(const shmbus_server *srv)
 
 SHMBUS_API size_t shmbus_serve_max_request(const shmbus_server *srv)
 {
-	return srv != NULL ? srv->max_message : 0;
+	return srv != NULL ? srv->p.max_message : 0;
 }
 
 SHMBUS_API size_t shmbus_serve_max_reply(const shmbus_server *srv)
 {
-	return srv != NULL ? srv->max_message : 0;
+	return srv != NULL ? srv->p.max_message : 0;
 }
 
 SHMBUS_API uint64_t shmbus_serve_dropped(const shmbus_server *srv)
@@ -295,29 +269,12 @@ SHMBUS_API uint64_t shmbus_serve_dropped(const shmbus_server *srv)
 
 SHMBUS_API int shmbus_serve_close(shmbus_server *srv)
 {
-	cJSON *req;
-
 	if (srv == NULL) {
 		return -EINVAL;
 	}
-	/* Best effort: a broker that went away has ended the server
-	 * already. None to tell when the open failed before an id. */
-	req = srv->p.id > 0 ? cJSON_CreateObject() : NULL;
-	if (req != NULL && sb_msg_add_int(req, "server", srv->p.id)) {
-		struct sb_client_reply rep;
-
-		sb_client_reply_init(&rep);
-		(void)sb_client_call(srv->p.bus, "serve_close", req, &rep);
-		sb_client_reply_fini(&rep);
-	} else {
-		cJSON_Delete(req);
-	}
-	sb_rr_party_fini(&srv->p);
+	sb_rr_party_close(&srv->p, "serve_close");
 	if (srv->efd >= 0) {
 		close(srv->efd);
-	}
-	if (srv->have_ref) {
-		sb_client_unref(srv->p.bus);
 	}
 	free(srv);
 	return 0;
