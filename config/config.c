@@ -156,6 +156,30 @@ static int expect_object(const struct ctx *c, const cJSON *v, const char *path)
 	return 0;
 }
 
+/* The "name" field of a topic or a service (`what`): present, a string,
+ * and a valid name; a copy goes to *out. */
+static int get_name(const struct ctx *c, const cJSON *obj, const char *path,
+		    const char *what, char **out)
+{
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(obj, "name");
+	char fpath[PATH_LEN], got[64], why[160];
+
+	join(fpath, path, "name");
+	if (name == NULL) {
+		return fail(c, path, "missing field \"name\"");
+	}
+	if (!cJSON_IsString(name)) {
+		return fail(c, fpath, "must be a string (got %s)",
+			    describe(name, got, sizeof(got)));
+	}
+	if (sb_topic_name_check(name->valuestring, why, sizeof(why)) < 0) {
+		return fail(c, fpath, "invalid %s name %s: %s", what,
+			    describe(name, got, sizeof(got)), why);
+	}
+	*out = strdup(name->valuestring);
+	return *out == NULL ? out_of_memory(c) : 0;
+}
+
 /* An integer within [min, max]; one message for every way to miss. */
 static int to_uint(const struct ctx *c, const cJSON *v, const char *path,
 		   uint64_t min, uint64_t max, uint64_t *out)
@@ -886,8 +910,6 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 	    "overflow",	    "linger_ms", "persistent",	"access",
 	    "max_stall_ms", "checksum",	 "metadata",	NULL,
 	};
-	char fpath[PATH_LEN], got[64], why[160];
-	const cJSON *name;
 	int r, mode = -1, overflow = -1; /* indexes of the names given */
 
 	r = expect_object(c, obj, path);
@@ -899,23 +921,9 @@ static int parse_topic(const struct ctx *c, const cJSON *obj, const char *path,
 		return r;
 	}
 	if (!is_default) {
-		name = cJSON_GetObjectItemCaseSensitive(obj, "name");
-		join(fpath, path, "name");
-		if (name == NULL) {
-			return fail(c, path, "missing field \"name\"");
-		}
-		if (!cJSON_IsString(name)) {
-			return fail(c, fpath, "must be a string (got %s)",
-				    describe(name, got, sizeof(got)));
-		}
-		if (sb_topic_name_check(name->valuestring, why, sizeof(why)) <
-		    0) {
-			return fail(c, fpath, "invalid topic name %s: %s",
-				    describe(name, got, sizeof(got)), why);
-		}
-		t->name = strdup(name->valuestring);
-		if (t->name == NULL) {
-			return out_of_memory(c);
+		r = get_name(c, obj, path, "topic", &t->name);
+		if (r < 0) {
+			return r;
 		}
 		r = get_bool(c, obj, path, "persistent", &t->persistent);
 		if (r < 0) {
@@ -1066,8 +1074,7 @@ static int parse_service(const struct ctx *c, const cJSON *obj,
 						    "access", NULL};
 	static const char *const known_service[] = {
 	    "name", "capacity", "max_message", "access", NULL};
-	char fpath[PATH_LEN], got[64], why[160];
-	const cJSON *name;
+	char fpath[PATH_LEN];
 	int r;
 
 	r = expect_object(c, obj, path);
@@ -1079,23 +1086,9 @@ static int parse_service(const struct ctx *c, const cJSON *obj,
 		return r;
 	}
 	if (!is_default) {
-		name = cJSON_GetObjectItemCaseSensitive(obj, "name");
-		join(fpath, path, "name");
-		if (name == NULL) {
-			return fail(c, path, "missing field \"name\"");
-		}
-		if (!cJSON_IsString(name)) {
-			return fail(c, fpath, "must be a string (got %s)",
-				    describe(name, got, sizeof(got)));
-		}
-		if (sb_topic_name_check(name->valuestring, why, sizeof(why)) <
-		    0) {
-			return fail(c, fpath, "invalid service name %s: %s",
-				    describe(name, got, sizeof(got)), why);
-		}
-		s->name = strdup(name->valuestring);
-		if (s->name == NULL) {
-			return out_of_memory(c);
+		r = get_name(c, obj, path, "service", &s->name);
+		if (r < 0) {
+			return r;
 		}
 	}
 	if ((r = get_size(c, obj, path, "capacity", 0, UINT64_MAX,
